@@ -1,0 +1,1 @@
+//! Bodies: cluster (name server side).

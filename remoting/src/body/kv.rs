@@ -1,0 +1,1 @@
+//! Bodies: kv (name server side).

@@ -1,0 +1,1 @@
+//! Bodies: route (name server side).

@@ -1,0 +1,1 @@
+//! Bodies: topic (name server side).

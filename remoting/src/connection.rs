@@ -1,0 +1,339 @@
+//! One TCP connection carrying commands both ways, shared by the client and the server.
+//!
+//! Each connection has a reader task (frames in: responses complete pending requests, requests go
+//! to the [`RequestHandler`] on their own task so that a held long-poll never blocks the next
+//! request) and a writer task (frames out, flushed when its queue drains). Either side may send
+//! requests: the broker calls back into clients (NOTIFY_CONSUMER_IDS_CHANGED,
+//! CHECK_TRANSACTION_STATE) over the client's own connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::codes::ResponseCode;
+use crate::command::{FLAG_RESPONSE, RemotingCommand};
+use crate::error::{RemotingError, Result};
+use crate::frame::RemotingCodec;
+
+/// Serves the requests that arrive on a connection.
+pub trait RequestHandler: Send + Sync + 'static {
+    /// Answers one request. The returned command's `opaque`, response flag and serialize type are
+    /// set by the connection, so a handler only chooses code, remark, header fields and body.
+    /// The response of a oneway request is dropped. `None` sends nothing.
+    fn handle<'a>(
+        &'a self,
+        conn: &'a Connection,
+        request: RemotingCommand,
+    ) -> BoxFuture<'a, Option<RemotingCommand>>;
+
+    /// Called once when the connection has closed, for whatever reason.
+    fn on_close(&self, _conn: &Connection) {}
+}
+
+/// A handler that answers every request with REQUEST_CODE_NOT_SUPPORTED: the default for clients
+/// that expect no calls from their peer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RejectRequests;
+
+impl RequestHandler for RejectRequests {
+    fn handle<'a>(
+        &'a self,
+        _conn: &'a Connection,
+        request: RemotingCommand,
+    ) -> BoxFuture<'a, Option<RemotingCommand>> {
+        Box::pin(async move { Some(not_supported(&request)) })
+    }
+}
+
+/// The standard answer to a request code nobody serves (spec §1.6).
+pub fn not_supported(request: &RemotingCommand) -> RemotingCommand {
+    request.response_to(
+        ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
+        Some(format!(" request type {} not supported", request.code)),
+    )
+}
+
+/// Limits and timeouts of one connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// Largest frame accepted, length prefix included.
+    pub max_frame: usize,
+    /// Requests from the peer being handled at once; beyond it the peer gets SYSTEM_BUSY.
+    pub max_in_flight: usize,
+    /// Frames queued for writing before senders wait.
+    pub write_queue: usize,
+    /// A connection with nothing read for this long is closed (Java: 120 s).
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            max_frame: crate::frame::DEFAULT_MAX_FRAME,
+            max_in_flight: 1024,
+            write_queue: 4096,
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A cheap, cloneable handle on a live (or closed) connection.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: u64,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tx: mpsc::Sender<RemotingCommand>,
+    pending: Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>,
+    next_opaque: AtomicI32,
+    closed: CancellationToken,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.inner.id)
+            .field("peer", &self.inner.peer)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Starts the reader and writer tasks of `stream`; requests from the peer go to `handler`.
+    /// `parent` closes the connection when cancelled (server shutdown).
+    pub fn spawn(
+        stream: TcpStream,
+        handler: Arc<dyn RequestHandler>,
+        config: &ConnectionConfig,
+        parent: &CancellationToken,
+    ) -> Result<Connection> {
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        let _ = stream.set_nodelay(true);
+        let (read_half, write_half) = stream.into_split();
+        let (tx, rx) = mpsc::channel(config.write_queue.max(1));
+        let conn = Connection {
+            inner: Arc::new(Inner {
+                id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+                peer,
+                local,
+                tx,
+                pending: Mutex::new(HashMap::new()),
+                next_opaque: AtomicI32::new(1),
+                closed: parent.child_token(),
+            }),
+        };
+        let codec = RemotingCodec::new(config.max_frame);
+        tokio::spawn(write_loop(
+            conn.clone(),
+            FramedWrite::new(write_half, codec.clone()),
+            rx,
+        ));
+        tokio::spawn(read_loop(
+            conn.clone(),
+            FramedRead::new(read_half, codec),
+            handler,
+            config.clone(),
+        ));
+        Ok(conn)
+    }
+
+    /// A process-unique id.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The peer's socket address.
+    pub fn peer(&self) -> SocketAddr {
+        self.inner.peer
+    }
+
+    /// Our socket address on this connection.
+    pub fn local(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// True once the connection has closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.is_cancelled()
+    }
+
+    /// Resolves when the connection has closed.
+    pub async fn closed(&self) {
+        self.inner.closed.cancelled().await
+    }
+
+    /// Closes the connection; pending requests fail with `ConnectionClosed`.
+    pub fn close(&self) {
+        self.inner.closed.cancel();
+    }
+
+    /// Sends a request and waits for its response, at most `timeout`.
+    pub async fn request(
+        &self,
+        mut request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
+        let opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
+        request.opaque = opaque;
+        request.flag &= !FLAG_RESPONSE;
+        let (tx, rx) = oneshot::channel();
+        self.inner.pending.lock().insert(opaque, tx);
+        let result = tokio::time::timeout(timeout, async {
+            self.send(request).await?;
+            rx.await
+                .map_err(|_| RemotingError::ConnectionClosed(self.inner.peer.to_string()))
+        })
+        .await;
+        self.inner.pending.lock().remove(&opaque);
+        match result {
+            Ok(r) => r,
+            Err(_) => Err(RemotingError::Timeout {
+                addr: self.inner.peer.to_string(),
+                millis: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// Sends a oneway request: no response is expected.
+    pub async fn oneway(&self, mut request: RemotingCommand) -> Result<()> {
+        request.opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
+        request.flag &= !FLAG_RESPONSE;
+        request.mark_oneway();
+        self.send(request).await
+    }
+
+    /// Queues any command for writing.
+    pub async fn send(&self, cmd: RemotingCommand) -> Result<()> {
+        if self.is_closed() {
+            return Err(RemotingError::ConnectionClosed(self.inner.peer.to_string()));
+        }
+        self.inner
+            .tx
+            .send(cmd)
+            .await
+            .map_err(|_| RemotingError::ConnectionClosed(self.inner.peer.to_string()))
+    }
+
+    fn complete(&self, response: RemotingCommand) {
+        let waiter = self.inner.pending.lock().remove(&response.opaque);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(response);
+            }
+            None => debug!(
+                peer = %self.inner.peer,
+                opaque = response.opaque,
+                "response for no pending request (timed out?)"
+            ),
+        }
+    }
+}
+
+async fn write_loop(
+    conn: Connection,
+    mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, RemotingCodec>,
+    mut rx: mpsc::Receiver<RemotingCommand>,
+) {
+    loop {
+        let cmd = tokio::select! {
+            _ = conn.inner.closed.cancelled() => break,
+            cmd = rx.recv() => match cmd { Some(c) => c, None => break },
+        };
+        if let Err(e) = sink.feed(cmd).await {
+            warn!(peer = %conn.peer(), error = %e, "write failed; closing connection");
+            break;
+        }
+        // Batch whatever else is queued into the same flush.
+        while let Ok(cmd) = rx.try_recv() {
+            if let Err(e) = sink.feed(cmd).await {
+                warn!(peer = %conn.peer(), error = %e, "write failed; closing connection");
+                conn.close();
+                return;
+            }
+        }
+        if let Err(e) = sink.flush().await {
+            debug!(peer = %conn.peer(), error = %e, "flush failed; closing connection");
+            break;
+        }
+    }
+    conn.close();
+    let _ = sink.close().await;
+}
+
+async fn read_loop(
+    conn: Connection,
+    mut stream: FramedRead<tokio::net::tcp::OwnedReadHalf, RemotingCodec>,
+    handler: Arc<dyn RequestHandler>,
+    config: ConnectionConfig,
+) {
+    let in_flight = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
+    loop {
+        let next = tokio::select! {
+            _ = conn.inner.closed.cancelled() => break,
+            next = tokio::time::timeout(config.idle_timeout, stream.next()) => next,
+        };
+        let cmd = match next {
+            Err(_) => {
+                debug!(peer = %conn.peer(), "idle timeout; closing connection");
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                warn!(peer = %conn.peer(), error = %e, "undecodable input; closing connection");
+                break;
+            }
+            Ok(Some(Ok(cmd))) => cmd,
+        };
+        if cmd.is_response() {
+            conn.complete(cmd);
+            continue;
+        }
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            if !cmd.is_oneway() {
+                let busy = cmd.response_to(
+                    ResponseCode::SYSTEM_BUSY,
+                    Some("[OVERLOAD]too many requests in flight on this connection".into()),
+                );
+                let _ = conn.send(busy).await;
+            }
+            continue;
+        };
+        let conn = conn.clone();
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let opaque = cmd.opaque;
+            let oneway = cmd.is_oneway();
+            let serialize_type = cmd.serialize_type;
+            let response = handler.handle(&conn, cmd).await;
+            if let (Some(mut response), false) = (response, oneway) {
+                response.opaque = opaque;
+                response.flag |= FLAG_RESPONSE;
+                response.serialize_type = serialize_type;
+                let _ = conn.send(response).await;
+            }
+        });
+    }
+    conn.close();
+    // Fail every request still waiting for an answer on this connection.
+    conn.inner.pending.lock().clear();
+    handler.on_close(&conn);
+}

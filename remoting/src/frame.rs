@@ -1,0 +1,450 @@
+//! Bytes ⇄ [`RemotingCommand`] (spec §1.1, §1.3, §1.4).
+//!
+//! Decoding is two-phase, as in mini-redis: [`check`] says whether a whole frame is buffered
+//! (an incomplete frame is a normal state, not an error), then [`decode_frame`] parses exactly that
+//! frame. Any error here is fatal for the connection that produced the bytes and nothing else.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::command::{LanguageCode, RemotingCommand, SerializeType};
+use crate::error::{RemotingError, Result};
+use crate::ext::ExtFields;
+
+/// Java's default maximum frame (`com.rocketmq.remoting.frameMaxLength`), counting the 4-byte
+/// length prefix.
+pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Largest header the 24-bit length can describe.
+const MAX_HEADER_LEN: usize = 0x00FF_FFFF;
+
+/// Size of the fixed part of a binary header.
+const BINARY_FIXED_LEN: usize = 21;
+
+/// Phase one: is a whole frame at the start of `buf`? Returns its length including the 4-byte
+/// prefix, `None` when more bytes are needed, or an error for a length no valid frame can have.
+pub fn check(buf: &[u8], max_frame: usize) -> Result<Option<usize>> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let total = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    // A frame holds at least the 4-byte header-length word.
+    if total < 4 {
+        return Err(RemotingError::MalformedFrame(format!(
+            "frame length {total} is smaller than the header-length word"
+        )));
+    }
+    let frame_len = total as usize + 4;
+    if frame_len > max_frame {
+        return Err(RemotingError::FrameTooLarge {
+            len: frame_len as i64,
+            max: max_frame,
+        });
+    }
+    Ok((buf.len() >= frame_len).then_some(frame_len))
+}
+
+/// Phase two: parses one frame. `frame` is everything after the 4-byte total-length prefix.
+pub fn decode_frame(mut frame: Bytes) -> Result<RemotingCommand> {
+    if frame.len() < 4 {
+        return Err(RemotingError::MalformedFrame(
+            "frame shorter than 4 bytes".into(),
+        ));
+    }
+    let meta = frame.get_u32();
+    let serialize_code = (meta >> 24) as u8;
+    let header_len = (meta & 0x00FF_FFFF) as usize;
+    if header_len > frame.len() {
+        return Err(RemotingError::MalformedFrame(format!(
+            "header length {header_len} exceeds the {} bytes left in the frame",
+            frame.len()
+        )));
+    }
+    let serialize_type = SerializeType::from_code(serialize_code).ok_or_else(|| {
+        RemotingError::MalformedFrame(format!("unknown serialize type {serialize_code}"))
+    })?;
+    let header = frame.split_to(header_len);
+    let mut cmd = match serialize_type {
+        SerializeType::Json => decode_json_header(&header)?,
+        SerializeType::RocketMq => decode_binary_header(header)?,
+    };
+    cmd.serialize_type = serialize_type;
+    cmd.body = frame;
+    Ok(cmd)
+}
+
+/// Encodes `cmd` as a whole frame (length prefix included), in `cmd.serialize_type`.
+pub fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
+    let start = dst.len();
+    dst.reserve(8 + 128 + cmd.body.len());
+    dst.put_u32(0); // total length, patched below
+    dst.put_u32(0); // header meta, patched below
+    let header_start = dst.len();
+    match cmd.serialize_type {
+        SerializeType::Json => encode_json_header(cmd, dst),
+        SerializeType::RocketMq => encode_binary_header(cmd, dst)?,
+    }
+    let header_len = dst.len() - header_start;
+    if header_len > MAX_HEADER_LEN {
+        dst.truncate(start);
+        return Err(RemotingError::Encode(format!(
+            "header of {header_len} bytes exceeds the 24-bit limit"
+        )));
+    }
+    dst.put_slice(&cmd.body);
+    let total = dst.len() - start - 4;
+    let Ok(total) = u32::try_from(total) else {
+        dst.truncate(start);
+        return Err(RemotingError::Encode(format!("frame of {total} bytes")));
+    };
+    dst[start..start + 4].copy_from_slice(&total.to_be_bytes());
+    let meta = (u32::from(cmd.serialize_type.code()) << 24) | header_len as u32;
+    dst[start + 4..start + 8].copy_from_slice(&meta.to_be_bytes());
+    Ok(())
+}
+
+/// Encodes into a fresh buffer.
+pub fn encode_to_bytes(cmd: &RemotingCommand) -> Result<Bytes> {
+    let mut buf = BytesMut::new();
+    encode(cmd, &mut buf)?;
+    Ok(buf.freeze())
+}
+
+// ---- JSON header -------------------------------------------------------------------------------
+
+/// The JSON header as sent by Java (fastjson), Go, C++ and JavaScript clients. Every field is
+/// optional and every scalar lenient: see the module docs of [`crate::ext`].
+#[derive(Deserialize)]
+struct JsonHeader {
+    #[serde(default, deserialize_with = "lenient_i32")]
+    code: i32,
+    #[serde(default, deserialize_with = "lenient_language")]
+    language: LanguageCode,
+    #[serde(default, deserialize_with = "lenient_i32")]
+    version: i32,
+    #[serde(default, deserialize_with = "lenient_i32")]
+    opaque: i32,
+    #[serde(default, deserialize_with = "lenient_i32")]
+    flag: i32,
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    remark: Option<String>,
+    #[serde(default, rename = "extFields", deserialize_with = "lenient_ext")]
+    ext_fields: ExtFields,
+}
+
+fn decode_json_header(bytes: &[u8]) -> Result<RemotingCommand> {
+    let h: JsonHeader = serde_json::from_slice(bytes)
+        .map_err(|e| RemotingError::MalformedFrame(format!("invalid JSON header: {e}")))?;
+    Ok(RemotingCommand {
+        code: h.code,
+        language: h.language,
+        version: h.version,
+        opaque: h.opaque,
+        flag: h.flag,
+        remark: h.remark,
+        ext_fields: h.ext_fields,
+        ..Default::default()
+    })
+}
+
+fn encode_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(96 + cmd.ext_fields.len() * 24);
+    let _ = write!(s, "{{\"code\":{},\"extFields\":{{", cmd.code);
+    for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        push_json_string(&mut s, k);
+        s.push(':');
+        push_json_string(&mut s, v);
+    }
+    let _ = write!(
+        s,
+        "}},\"flag\":{},\"language\":\"{}\",\"opaque\":{}",
+        cmd.flag,
+        cmd.language.name(),
+        cmd.opaque
+    );
+    if let Some(remark) = &cmd.remark {
+        s.push_str(",\"remark\":");
+        push_json_string(&mut s, remark);
+    }
+    let _ = write!(
+        s,
+        ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":{}}}",
+        cmd.version
+    );
+    dst.put_slice(s.as_bytes());
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    // serde_json's escaping of a &str cannot fail.
+    match serde_json::to_string(s) {
+        Ok(quoted) => out.push_str(&quoted),
+        Err(_) => out.push_str("\"\""),
+    }
+}
+
+/// A JSON scalar turned into text: strings as they are, numbers and booleans as written.
+struct Lenient(Option<String>);
+
+impl<'de> Deserialize<'de> for Lenient {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Lenient;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number, boolean or null")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Lenient, E> {
+                Ok(Lenient(Some(v)))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_none<E: de::Error>(self) -> std::result::Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Lenient, A::Error> {
+                // A nested object where a scalar belongs: keep its JSON text.
+                let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<Lenient, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Lenient(Some(v.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn lenient_i32<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<i32, D::Error> {
+    let Lenient(v) = Lenient::deserialize(d)?;
+    match v {
+        None => Ok(0),
+        Some(s) => <i32 as crate::ext::HeaderScalar>::parse_field(&s)
+            .ok_or_else(|| de::Error::custom(format!("not an integer: {s:?}"))),
+    }
+}
+
+fn lenient_language<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<LanguageCode, D::Error> {
+    let Lenient(v) = Lenient::deserialize(d)?;
+    Ok(match v {
+        None => LanguageCode::Other,
+        Some(s) => match s.parse::<u8>() {
+            Ok(n) => LanguageCode::from_code(n),
+            Err(_) => LanguageCode::from_name(&s),
+        },
+    })
+}
+
+fn lenient_opt_string<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    Ok(Lenient::deserialize(d)?.0)
+}
+
+fn lenient_ext<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ExtFields, D::Error> {
+    let map: Option<BTreeMap<String, Lenient>> = Option::deserialize(d)?;
+    Ok(ExtFields(
+        map.unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| v.0.map(|v| (k, v)))
+            .collect(),
+    ))
+}
+
+// ---- binary header -----------------------------------------------------------------------------
+
+fn decode_binary_header(mut h: Bytes) -> Result<RemotingCommand> {
+    let total = h.len();
+    if total < BINARY_FIXED_LEN {
+        return Err(RemotingError::MalformedFrame(format!(
+            "binary header of {total} bytes is shorter than its fixed part"
+        )));
+    }
+    let code = i32::from(h.get_i16());
+    let language = LanguageCode::from_code(h.get_u8());
+    let version = i32::from(h.get_i16());
+    let opaque = h.get_i32();
+    let flag = h.get_i32();
+    let remark = read_i32_string(&mut h, total, "remark")?;
+    if h.remaining() < 4 {
+        return Err(RemotingError::MalformedFrame(
+            "binary header lacks ext length".into(),
+        ));
+    }
+    let ext_len = h.get_i32();
+    if ext_len < 0 || ext_len as usize > h.remaining() {
+        return Err(RemotingError::MalformedFrame(format!(
+            "ext length {ext_len} exceeds the {} header bytes left",
+            h.remaining()
+        )));
+    }
+    let mut ext = h.split_to(ext_len as usize);
+    let mut fields = BTreeMap::new();
+    while ext.has_remaining() {
+        if ext.remaining() < 2 {
+            return Err(RemotingError::MalformedFrame(
+                "truncated ext key length".into(),
+            ));
+        }
+        let klen = ext.get_i16();
+        if klen < 0 || klen as usize > ext.remaining() {
+            return Err(RemotingError::MalformedFrame(format!(
+                "bad ext key length {klen}"
+            )));
+        }
+        let key = utf8(ext.split_to(klen as usize), "ext key")?;
+        let value = read_i32_string(&mut ext, total, "ext value")?.unwrap_or_default();
+        fields.insert(key, value);
+    }
+    Ok(RemotingCommand {
+        code,
+        language,
+        version,
+        opaque,
+        flag,
+        remark,
+        ext_fields: ExtFields(fields),
+        ..Default::default()
+    })
+}
+
+fn read_i32_string(buf: &mut Bytes, header_len: usize, what: &str) -> Result<Option<String>> {
+    if buf.remaining() < 4 {
+        return Err(RemotingError::MalformedFrame(format!(
+            "truncated {what} length"
+        )));
+    }
+    let len = buf.get_i32();
+    if len < 0 || len as usize > header_len || len as usize > buf.remaining() {
+        return Err(RemotingError::MalformedFrame(format!(
+            "bad {what} length {len}"
+        )));
+    }
+    if len == 0 {
+        return Ok(None);
+    }
+    utf8(buf.split_to(len as usize), what).map(Some)
+}
+
+fn utf8(b: Bytes, what: &str) -> Result<String> {
+    String::from_utf8(b.to_vec())
+        .map_err(|_| RemotingError::MalformedFrame(format!("{what} is not UTF-8")))
+}
+
+fn encode_binary_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
+    let code = i16::try_from(cmd.code).map_err(|_| {
+        RemotingError::Encode(format!("code {} does not fit a binary header", cmd.code))
+    })?;
+    let version = i16::try_from(cmd.version).unwrap_or(i16::MAX);
+    dst.put_i16(code);
+    dst.put_u8(cmd.language.code());
+    dst.put_i16(version);
+    dst.put_i32(cmd.opaque);
+    dst.put_i32(cmd.flag);
+    match &cmd.remark {
+        Some(r) if !r.is_empty() => {
+            dst.put_i32(r.len() as i32);
+            dst.put_slice(r.as_bytes());
+        }
+        _ => dst.put_i32(0),
+    }
+    let ext_len: usize = cmd
+        .ext_fields
+        .iter()
+        .map(|(k, v)| 2 + k.len() + 4 + v.len())
+        .sum();
+    dst.put_i32(ext_len as i32);
+    for (k, v) in cmd.ext_fields.iter() {
+        let klen = i16::try_from(k.len())
+            .map_err(|_| RemotingError::Encode(format!("ext key of {} bytes", k.len())))?;
+        dst.put_i16(klen);
+        dst.put_slice(k.as_bytes());
+        dst.put_i32(v.len() as i32);
+        dst.put_slice(v.as_bytes());
+    }
+    Ok(())
+}
+
+// ---- tokio codec -------------------------------------------------------------------------------
+
+/// A `tokio_util` codec over [`check`], [`decode_frame`] and [`encode`].
+#[derive(Debug, Clone)]
+pub struct RemotingCodec {
+    max_frame: usize,
+}
+
+impl RemotingCodec {
+    /// A codec with the given maximum frame size (length prefix included).
+    pub fn new(max_frame: usize) -> Self {
+        RemotingCodec { max_frame }
+    }
+}
+
+impl Default for RemotingCodec {
+    fn default() -> Self {
+        RemotingCodec::new(DEFAULT_MAX_FRAME)
+    }
+}
+
+impl Decoder for RemotingCodec {
+    type Item = RemotingCommand;
+    type Error = RemotingError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RemotingCommand>> {
+        match check(src, self.max_frame)? {
+            None => {
+                // Reserve for the announced frame so large bodies arrive without re-growth.
+                if src.len() >= 4 {
+                    let want = i32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize + 4;
+                    src.reserve(want.saturating_sub(src.len()));
+                }
+                Ok(None)
+            }
+            Some(len) => {
+                let mut frame = src.split_to(len).freeze();
+                frame.advance(4);
+                decode_frame(frame).map(Some)
+            }
+        }
+    }
+}
+
+impl Encoder<RemotingCommand> for RemotingCodec {
+    type Error = RemotingError;
+
+    fn encode(&mut self, item: RemotingCommand, dst: &mut BytesMut) -> Result<()> {
+        encode(&item, dst)
+    }
+}

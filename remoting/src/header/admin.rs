@@ -1,0 +1,1 @@
+//! Headers: admin (spec §3).

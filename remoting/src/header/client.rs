@@ -1,0 +1,1 @@
+//! Headers: client (spec §3).

@@ -1,0 +1,1 @@
+//! Name server headers (spec §3.11).

@@ -1,0 +1,1 @@
+//! Headers: offset (spec §3).

@@ -1,0 +1,1 @@
+//! Headers: pull (spec §3).

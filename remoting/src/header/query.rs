@@ -1,0 +1,1 @@
+//! Headers: query (spec §3).

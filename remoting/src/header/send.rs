@@ -1,0 +1,1 @@
+//! Headers: send (spec §3).

@@ -1,0 +1,1 @@
+//! Headers: transaction (spec §3).

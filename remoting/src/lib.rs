@@ -1,0 +1,35 @@
+//! The RocketMQ 4.x remoting protocol, shared by every crate of the project.
+//!
+//! # Layout
+//! - [`codes`]: request and response codes (spec §2).
+//! - [`command`]: the logical command a frame carries (spec §1.2).
+//! - [`frame`]: bytes ⇄ commands, JSON and binary headers (spec §1.1–1.4), a tokio codec.
+//! - [`ext`]: header fields and the [`header!`] macro for typed header structs (spec §1.5).
+//! - [`connection`], [`client`], [`server`]: async transport on tokio.
+//! - [`header`]: typed headers of every command; [`body`]: JSON bodies; [`fastjson`]: the Java
+//!   JSON dialect.
+//! - [`message`]: the commit-log message record (spec §4).
+//! - [`properties`]: Java properties text (config files and config bodies).
+//! - [`error`]: the crate's error type.
+
+pub mod body;
+pub mod client;
+pub mod codes;
+pub mod command;
+pub mod connection;
+pub mod error;
+pub mod ext;
+pub mod fastjson;
+pub mod frame;
+pub mod header;
+pub mod message;
+pub mod properties;
+pub mod server;
+
+pub use client::{ClientConfig, RemotingClient};
+pub use codes::{RequestCode, ResponseCode};
+pub use command::{LanguageCode, RemotingCommand, SerializeType};
+pub use connection::{Connection, ConnectionConfig, RequestHandler};
+pub use error::{RemotingError, Result};
+pub use ext::{CommandHeader, ExtFields};
+pub use server::{ServerConfig, serve};

@@ -1,0 +1,1 @@
+//! The commit-log message record (spec §4).
