@@ -1,0 +1,1 @@
+//! The broker: send, pull, offsets, groups, retry, delay, transactions, replication.

@@ -1,0 +1,3 @@
+//! The `mqadmin` binary.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The name server: a stateless route registry brokers register with.

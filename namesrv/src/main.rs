@@ -1,0 +1,3 @@
+//! The `namesrv` binary.
+
+fn main() {}

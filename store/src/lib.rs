@@ -1,0 +1,1 @@
+//! The broker's storage engine: commit log, consume queues, index, flush, recovery, retention.
