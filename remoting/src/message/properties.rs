@@ -1,0 +1,204 @@
+//! The properties string of a record (spec §4.3): `name \x01 value \x02 name \x01 value`.
+//!
+//! Kept as an ordered list so that decoding and re-encoding a stored record gives the same
+//! bytes. Encoding refuses keys or values that contain a separator, are empty, or would otherwise
+//! decode differently from what was given (reliability.md, "hostile input").
+
+use crate::error::{RemotingError, Result};
+
+/// NAME_VALUE_SEPARATOR (char 1).
+pub const NAME_VALUE_SEPARATOR: char = '\u{1}';
+/// PROPERTY_SEPARATOR (char 2).
+pub const PROPERTY_SEPARATOR: char = '\u{2}';
+/// The largest properties string a V1 record can carry (i16 length).
+pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
+
+/// Message properties in insertion order; later inserts of a key replace its value in place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Properties {
+    entries: Vec<(String, String)>,
+}
+
+impl Properties {
+    /// No properties.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a properties string the way Java's `string2messageProperties` does: segments
+    /// shorter than 3 chars or without a name/value separator strictly inside are skipped.
+    pub fn parse(s: &str) -> Self {
+        let mut out = Properties::new();
+        for seg in s.split(PROPERTY_SEPARATOR) {
+            if seg.chars().count() < 3 {
+                continue;
+            }
+            if let Some(i) = seg.find(NAME_VALUE_SEPARATOR) {
+                let (k, v) = (&seg[..i], &seg[i + 1..]);
+                if !k.is_empty() && !v.is_empty() {
+                    out.insert(k, v);
+                }
+            }
+        }
+        out
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets `key` to `value`, replacing an existing value in place.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let (key, value) = (key.into(), value.into());
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        Some(self.entries.remove(i).1)
+    }
+
+    /// Entries in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Encodes as `k\x01v\x02k\x01v` (no trailing separator), checking that the result decodes
+    /// to the same entries and fits the i16 length field.
+    pub fn encode(&self) -> Result<String> {
+        let mut out = String::new();
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            check_part("key", k)?;
+            check_part("value", v)?;
+            if i > 0 {
+                out.push(PROPERTY_SEPARATOR);
+            }
+            out.push_str(k);
+            out.push(NAME_VALUE_SEPARATOR);
+            out.push_str(v);
+        }
+        if out.len() > MAX_PROPERTIES_LEN {
+            return Err(RemotingError::MalformedRecord(format!(
+                "properties of {} bytes exceed {MAX_PROPERTIES_LEN}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// Checks that an encoded properties string holds only well-formed `k\x01v` segments (each key
+/// and value non-empty, one name/value separator), so that parsing it loses nothing.
+pub fn validate_raw(s: &str) -> Result<()> {
+    if s.len() > MAX_PROPERTIES_LEN {
+        return Err(RemotingError::MalformedRecord(format!(
+            "properties of {} bytes exceed {MAX_PROPERTIES_LEN}",
+            s.len()
+        )));
+    }
+    if s.is_empty() {
+        return Ok(());
+    }
+    for seg in s.split(PROPERTY_SEPARATOR) {
+        match seg.split_once(NAME_VALUE_SEPARATOR) {
+            Some((k, v)) if !k.is_empty() && !v.is_empty() && !v.contains(NAME_VALUE_SEPARATOR) => {
+            }
+            _ => {
+                return Err(RemotingError::MalformedRecord(format!(
+                    "malformed property segment {seg:?}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_part(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() {
+        return Err(RemotingError::MalformedRecord(format!(
+            "empty property {what}"
+        )));
+    }
+    if s.contains([NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR]) {
+        return Err(RemotingError::MalformedRecord(format!(
+            "property {what} {s:?} contains a separator byte (0x01/0x02)"
+        )));
+    }
+    Ok(())
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Properties {
+    fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
+        let mut p = Properties::new();
+        for (k, v) in iter {
+            p.insert(k, v);
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_java_forms() {
+        let p =
+            Properties::parse("TAGS\u{1}a\u{2}KEYS\u{1}k1 k2\u{2}\u{2}x\u{2}ab\u{2}k\u{1}\u{2}");
+        assert_eq!(p.get("TAGS"), Some("a"));
+        assert_eq!(p.get("KEYS"), Some("k1 k2"));
+        assert_eq!(p.len(), 2);
+        assert!(Properties::parse("").is_empty());
+    }
+
+    #[test]
+    fn rejects_separators_and_empties() {
+        let p: Properties = [("a\u{1}b", "v")].into_iter().collect();
+        assert!(p.encode().is_err());
+        let p: Properties = [("k", "v\u{2}x")].into_iter().collect();
+        assert!(p.encode().is_err());
+        let p: Properties = [("k", "")].into_iter().collect();
+        assert!(p.encode().is_err());
+        let p: Properties = [("k", "x".repeat(40_000))].into_iter().collect();
+        assert!(p.encode().is_err());
+        assert!(validate_raw("a\u{1}b\u{2}c\u{1}d").is_ok());
+        assert!(validate_raw("a\u{1}b\u{2}").is_err());
+        assert!(validate_raw("ab").is_err());
+        assert!(validate_raw("a\u{1}b\u{1}c").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(entries in proptest::collection::btree_map("[^\u{1}\u{2}]{1,8}", "[^\u{1}\u{2}]{1,12}", 0..8)) {
+            let p: Properties = entries.into_iter().collect();
+            let s = p.encode().unwrap();
+            prop_assert_eq!(Properties::parse(&s), p.clone());
+            prop_assert!(validate_raw(&s).is_ok());
+            prop_assert_eq!(Properties::parse(&s).encode().unwrap(), s);
+        }
+
+        #[test]
+        fn parse_never_panics(s in ".{0,64}") {
+            let _ = Properties::parse(&s);
+        }
+    }
+}
