@@ -111,6 +111,39 @@ impl LanguageCode {
     }
 }
 
+/// Bodies (`Connection.language`) carry the enum name, like the JSON header.
+impl serde::Serialize for LanguageCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Accepts a name (any case) or the wire byte as a number; anything unknown is `Other`.
+impl<'de> serde::Deserialize<'de> for LanguageCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = LanguageCode;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a language name or code")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LanguageCode, E> {
+                Ok(LanguageCode::from_name(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<LanguageCode, E> {
+                Ok(u8::try_from(v).map_or(LanguageCode::Other, LanguageCode::from_code))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<LanguageCode, E> {
+                Ok(u8::try_from(v).map_or(LanguageCode::Other, LanguageCode::from_code))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<LanguageCode, E> {
+                Ok(LanguageCode::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// One request, response or oneway message.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RemotingCommand {

@@ -8,7 +8,8 @@
 //!
 //! [`from_slice`] reads standard JSON and both forms. An unquoted key becomes the string of its
 //! text (so `BTreeMap<i64, _>` and `BTreeMap<String, _>` both read it); an object key becomes the
-//! string of its compact JSON text, which [`ObjectKeyMap`] (or any typed wrapper) parses again.
+//! string of its compact JSON text with fields sorted ([`canonical_string`]), which
+//! [`ObjectKeyMap`] (or any typed wrapper) parses again.
 //!
 //! On output standard JSON is what every client accepts, except where Java admin tools must read a
 //! map with object keys: [`to_vec_object_keys`] writes those keys inline (form 2).
@@ -90,7 +91,7 @@ fn write_form2(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
             out.push(b'{');
-            for (i, (k, val)) in map.iter().enumerate() {
+            for (i, (k, val)) in sorted(map).into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -120,6 +121,51 @@ fn write_form2(v: &Value, out: &mut Vec<u8>) {
 fn write_json(v: &Value, out: &mut Vec<u8>) {
     // Writing a Value into a Vec cannot fail (no I/O, keys are strings).
     let _ = serde_json::to_writer(&mut *out, v);
+}
+
+/// The entries of `map` in key order, whatever order `serde_json::Map` keeps (it keeps insertion
+/// order when any crate of the build enables serde_json's `preserve_order`).
+fn sorted(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
+}
+
+/// Compact JSON of `v` with object fields sorted at every level: the canonical text of an object
+/// key, identical however the key was written or which serde_json features are on.
+pub fn canonical_string(v: &Value) -> String {
+    let mut out = Vec::with_capacity(64);
+    write_canonical(v, &mut out);
+    // Only valid UTF-8 was written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (k, val)) in sorted(map).into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(&Value::String(k.clone()), out);
+                out.push(b':');
+                write_canonical(val, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_json(scalar, out),
+    }
 }
 
 /// The object a map key stands for, when the key is the text of a JSON object.
@@ -230,14 +276,8 @@ impl Parser<'_> {
     fn key(&mut self) -> Result<String> {
         match self.peek() {
             Some(b'"') => self.string(),
-            Some(b'{') => {
-                let obj = self.nested(Self::object)?;
-                serde_json::to_string(&obj).map_err(|e| RemotingError::MalformedBody(e.to_string()))
-            }
-            Some(b'[') => {
-                let arr = self.nested(Self::array)?;
-                serde_json::to_string(&arr).map_err(|e| RemotingError::MalformedBody(e.to_string()))
-            }
+            Some(b'{') => Ok(canonical_string(&self.nested(Self::object)?)),
+            Some(b'[') => Ok(canonical_string(&self.nested(Self::array)?)),
             Some(c) if is_bare(c) => {
                 let start = self.pos;
                 while self.peek().is_some_and(is_bare) {
@@ -357,9 +397,9 @@ impl<K: Ord + Serialize, V: Serialize> Serialize for ObjectKeyMap<K, V> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (k, v) in &self.0 {
-            // Through Value so that the key's fields come out sorted, as fastjson writes them.
+            // Canonical text, so the key's fields come out sorted as fastjson writes them.
             let key = serde_json::to_value(k)
-                .and_then(|v| serde_json::to_string(&v))
+                .map(|v| canonical_string(&v))
                 .map_err(serde::ser::Error::custom)?;
             map.serialize_entry(&key, v)?;
         }
