@@ -1,0 +1,165 @@
+//! The shared admin layer (Java `DefaultMQAdminExt`): the name server list, one
+//! [`RemotingClient`], and typed calls to name servers and brokers that commands build on.
+
+use std::time::Duration;
+
+use remoting::body::cluster::ClusterInfo;
+use remoting::body::kv::KVTable;
+use remoting::body::route::TopicRouteData;
+use remoting::body::topic::TopicList;
+use remoting::header::namesrv::GetRouteInfoRequestHeader;
+use remoting::{
+    ClientConfig, CommandHeader, ExtFields, RemotingClient, RemotingCommand, RequestCode,
+    ResponseCode,
+};
+
+use crate::error::{CliError, Result};
+
+/// Environment variable read when `-n` is absent (as Java's `NAMESRV_ADDR`).
+pub const NAMESRV_ADDR_ENV: &str = "NAMESRV_ADDR";
+
+/// A connection to the cluster for one command run.
+pub struct Admin {
+    client: RemotingClient,
+    namesrv_addrs: Vec<String>,
+    timeout: Duration,
+}
+
+impl Admin {
+    /// An admin over the `;`-separated name server list `namesrv` (or `$NAMESRV_ADDR`).
+    /// The list may be empty for commands that only talk to brokers.
+    pub fn new(namesrv: Option<&str>) -> Self {
+        let list = namesrv
+            .map(str::to_string)
+            .or_else(|| std::env::var(NAMESRV_ADDR_ENV).ok())
+            .unwrap_or_default();
+        let namesrv_addrs = list
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let config = ClientConfig {
+            connect_timeout: Duration::from_secs(3),
+            ..ClientConfig::default()
+        };
+        Admin {
+            client: RemotingClient::new(config),
+            namesrv_addrs,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The name server addresses.
+    pub fn namesrv_addrs(&self) -> Result<&[String]> {
+        if self.namesrv_addrs.is_empty() {
+            return Err(CliError::NoNameServer);
+        }
+        Ok(&self.namesrv_addrs)
+    }
+
+    /// The underlying client, for commands with needs of their own.
+    pub fn client(&self) -> &RemotingClient {
+        &self.client
+    }
+
+    /// Sends `request` to `addr`; any code but SUCCESS is an error.
+    pub async fn invoke(&self, addr: &str, request: RemotingCommand) -> Result<RemotingCommand> {
+        self.client
+            .invoke_ok(addr, request, self.timeout)
+            .await
+            .map_err(|e| CliError::from_remoting(addr, e))
+    }
+
+    /// Sends `request` to `addr` and returns whatever it answers.
+    pub async fn invoke_raw(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+    ) -> Result<RemotingCommand> {
+        self.client
+            .invoke(addr, request, self.timeout)
+            .await
+            .map_err(|e| CliError::from_remoting(addr, e))
+    }
+
+    /// Sends `request` to the first name server that can be reached (in list order; an
+    /// unreachable one is skipped, an error answer is final).
+    pub async fn namesrv_invoke(&self, request: RemotingCommand) -> Result<RemotingCommand> {
+        let mut last = None;
+        for addr in self.namesrv_addrs()? {
+            match self.invoke(addr, request.clone()).await {
+                Err(e) if e.is_unreachable() => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or(CliError::NoNameServer))
+    }
+
+    /// Sends `request` to every name server; one result each, in list order.
+    pub async fn namesrv_invoke_all(
+        &self,
+        request: RemotingCommand,
+    ) -> Result<Vec<(String, Result<RemotingCommand>)>> {
+        let addrs = self.namesrv_addrs()?.to_vec();
+        let calls = addrs.iter().map(|addr| self.invoke(addr, request.clone()));
+        let results = futures::future::join_all(calls).await;
+        Ok(addrs.into_iter().zip(results).collect())
+    }
+
+    /// GET_BROKER_CLUSTER_INFO.
+    pub async fn cluster_info(&self) -> Result<ClusterInfo> {
+        let req = RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO, ExtFields::new());
+        let resp = self.namesrv_invoke(req).await?;
+        decode("cluster info", ClusterInfo::decode(&resp.body))
+    }
+
+    /// GET_ROUTEINFO_BY_TOPIC.
+    pub async fn topic_route(&self, topic: &str) -> Result<TopicRouteData> {
+        let header = GetRouteInfoRequestHeader {
+            topic: topic.to_string(),
+            accept_standard_json_only: Some(true),
+        };
+        let req = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC, header.to_ext());
+        let resp = self.namesrv_invoke(req).await?;
+        decode("topic route", TopicRouteData::decode(&resp.body))
+    }
+
+    /// GET_ALL_TOPIC_LIST_FROM_NAMESERVER.
+    pub async fn topic_list(&self) -> Result<TopicList> {
+        let req = RemotingCommand::request(
+            RequestCode::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+            ExtFields::new(),
+        );
+        let resp = self.namesrv_invoke(req).await?;
+        decode("topic list", TopicList::decode(&resp.body))
+    }
+
+    /// GET_BROKER_RUNTIME_INFO from one broker.
+    pub async fn broker_runtime_info(&self, broker_addr: &str) -> Result<KVTable> {
+        let req = RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO, ExtFields::new());
+        let resp = self.invoke(broker_addr, req).await?;
+        decode("broker runtime info", KVTable::decode(&resp.body))
+    }
+
+    /// Closes every connection.
+    pub fn shutdown(&self) {
+        self.client.shutdown();
+    }
+}
+
+fn decode<T>(what: &str, r: remoting::Result<T>) -> Result<T> {
+    r.map_err(|e| CliError::Decode(format!("cannot decode {what}: {e}")))
+}
+
+/// Builds a response-code error for an answer that is not SUCCESS (for `invoke_raw` users).
+pub fn check(addr: &str, resp: RemotingCommand) -> Result<RemotingCommand> {
+    if resp.code == ResponseCode::SUCCESS.0 {
+        return Ok(resp);
+    }
+    Err(CliError::Response {
+        addr: addr.to_string(),
+        code: resp.response_code(),
+        remark: resp.remark.unwrap_or_default(),
+    })
+}
