@@ -1,0 +1,1 @@
+//! RocketMQ client library: producer, push consumer, pull consumer and admin calls.
