@@ -1,0 +1,247 @@
+//! What foreign clients put on the wire (spec §14), sent over a plain TcpStream with hand-written
+//! JSON headers; and the built `namesrv` binary run as a process.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use remoting::body::cluster::ClusterInfo;
+use remoting::body::topic::RegisterBrokerBody;
+use remoting::{ClientConfig, ExtFields, RemotingClient, RequestCode};
+use serde_json::Value;
+
+/// A JSON-header frame: total length, header length (serialize type 0), header, body.
+fn frame(header: &str, body: &[u8]) -> Vec<u8> {
+    let h = header.as_bytes();
+    let mut out = Vec::new();
+    out.extend_from_slice(&((4 + h.len() + body.len()) as u32).to_be_bytes());
+    out.extend_from_slice(&(h.len() as u32).to_be_bytes());
+    out.extend_from_slice(h);
+    out.extend_from_slice(body);
+    out
+}
+
+fn read_frame(s: &mut TcpStream) -> (Value, Vec<u8>) {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut rest = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut rest).unwrap();
+    let meta = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+    assert_eq!(
+        meta >> 24,
+        0,
+        "answered in the request's (JSON) serialize type"
+    );
+    let hlen = (meta & 0xFF_FFFF) as usize;
+    let header: Value = serde_json::from_slice(&rest[4..4 + hlen]).unwrap();
+    (header, rest[4 + hlen..].to_vec())
+}
+
+fn exchange(s: &mut TcpStream, header: &str, body: &[u8]) -> (Value, Vec<u8>) {
+    s.write_all(&frame(header, body)).unwrap();
+    read_frame(s)
+}
+
+fn raw_connect(addr: &str) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpp_and_ali_ons_style_requests_get_correct_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start(dir.path()).await;
+    let addr = ns.local_addr().to_string();
+    let master = FakeBroker::new(&addr, "DefaultCluster", "broker-a", 0, "127.0.0.1:10911")
+        .with_topic("TopicTest", 4);
+    master.register().await;
+
+    let addr2 = addr.clone();
+    tokio::task::spawn_blocking(move || {
+        let addr = addr2;
+        let mut s = raw_connect(&addr);
+        // The C++ client: language CPP, no serializeTypeCurrentRPC, remark "", extra keys.
+        let cpp = r#"{"code":105,"language":"CPP","version":63,"opaque":7,"flag":0,"remark":"",
+            "extFields":{"topic":"TopicTest","AccessKey":"","Signature":"c2lnbg==","OnsChannel":"ALIYUN"}}"#;
+        let (h, body) = exchange(&mut s, cpp, b"");
+        assert_eq!(h["code"], 0, "{h}");
+        assert_eq!(h["opaque"], 7);
+        assert_eq!(h["flag"].as_i64().unwrap() & 1, 1);
+        let route: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(route["brokerDatas"][0]["brokerAddrs"]["0"], "127.0.0.1:10911");
+        assert_eq!(route["brokerDatas"][0]["enableActingMaster"], false);
+        assert_eq!(route["queueDatas"][0]["writeQueueNums"], 4);
+
+        // Unknown topic over the same connection: TOPIC_NOT_EXIST with the remark.
+        let missing = r#"{"code":105,"language":"CPP","version":63,"opaque":8,"flag":0,"remark":"",
+            "extFields":{"topic":"Nope"}}"#;
+        let (h, _) = exchange(&mut s, missing, b"");
+        assert_eq!(h["code"], 17);
+        assert_eq!(h["remark"], "No route info of this topic: Nope");
+
+        // ali-ons: language JAVA, no serializeTypeCurrentRPC, numbers and booleans as values.
+        let ons = r#"{"code":105,"language":"JAVA","version":317,"opaque":9,"flag":0,
+            "extFields":{"topic":"TopicTest","acceptStandardJsonOnly":true,"retry":3}}"#;
+        let (h, body) = exchange(&mut s, ons, b"");
+        assert_eq!(h["code"], 0, "{h}");
+        assert!(!body.is_empty());
+
+        // A registration with a JSON number brokerId, boolean compressed and numeric CRC.
+        let reg_body = br#"{"topicConfigSerializeWrapper":{"topicConfigTable":{"CppTopic":{"topicName":"CppTopic","readQueueNums":2,"writeQueueNums":2,"perm":6,"topicFilterType":"SINGLE_TAG","topicSysFlag":0,"order":false}},"dataVersion":{"timestamp":1,"counter":1}},"filterServerList":[]}"#;
+        let crc = RegisterBrokerBody::crc32(reg_body);
+        let reg = format!(
+            r#"{{"code":103,"language":"CPP","version":63,"opaque":10,"flag":0,"remark":"",
+            "extFields":{{"brokerName":"broker-cpp","brokerAddr":"127.0.0.1:12911","clusterName":"DefaultCluster",
+            "haServerAddr":"127.0.0.1:12912","brokerId":0,"compressed":false,"bodyCrc32":{crc}}}}}"#
+        );
+        let (h, _) = exchange(&mut s, &reg, reg_body);
+        assert_eq!(h["code"], 0, "{h}");
+        let q = r#"{"code":105,"language":"OTHER_LANG","version":1,"opaque":11,"flag":0,"extFields":{"topic":"CppTopic"}}"#;
+        let (h, body) = exchange(&mut s, q, b"");
+        assert_eq!(h["code"], 0, "{h}");
+        let route: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(route["brokerDatas"][0]["brokerName"], "broker-cpp");
+
+        // Unknown code: REQUEST_CODE_NOT_SUPPORTED with a remark, connection still usable.
+        let unknown = r#"{"code":4242,"language":"CPP","version":63,"opaque":12,"flag":0,"remark":""}"#;
+        let (h, _) = exchange(&mut s, unknown, b"");
+        assert_eq!(h["code"], 3);
+        assert!(h["remark"].as_str().unwrap().contains("4242"));
+        let (h, _) = exchange(&mut s, cpp, b"");
+        assert_eq!(h["code"], 0);
+        // Closing this raw connection unregisters the broker it registered.
+        drop(s);
+    })
+    .await
+    .unwrap();
+
+    let client = RemotingClient::new(ClientConfig::default());
+    eventually(
+        "raw-registered broker removed when its socket closed",
+        || async { route(&client, &addr, "CppTopic").await.is_err() },
+    )
+    .await;
+    assert!(route(&client, &addr, "TopicTest").await.is_ok());
+    ns.shutdown().await;
+}
+
+/// Kills the child on drop so a failing test leaves no process behind.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_namesrv(conf: &std::path::Path) -> (ChildGuard, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_namesrv"))
+        .arg("-c")
+        .arg(conf)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let guard = ChildGuard(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains("boot success"), "{line:?}");
+    (guard, addr)
+}
+
+#[tokio::test]
+async fn the_binary_serves_two_clusters_and_expires_brokers() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("namesrv.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listenPort=0\nbindAddress=127.0.0.1\nkvConfigPath={}\nbrokerChannelExpiredTime=400\nscanNotActiveBrokerInterval=50\n",
+            dir.path().join("kv").join("kvConfig.json").display()
+        ),
+    )
+    .unwrap();
+    let (_child, addr) = spawn_namesrv(&conf);
+
+    let a0 = FakeBroker::new(&addr, "C1", "broker-a", 0, "127.0.0.1:20911").with_topic("T", 4);
+    let a1 = FakeBroker::new(&addr, "C1", "broker-a", 1, "127.0.0.1:21911");
+    let b0 = FakeBroker::new(&addr, "C2", "broker-b", 0, "127.0.0.1:30911").with_topic("T", 2);
+    let b1 = FakeBroker::new(&addr, "C2", "broker-b", 1, "127.0.0.1:31911");
+    a0.register().await;
+    b0.register().await;
+    assert_eq!(
+        a1.register().await.master_addr.as_deref(),
+        Some("127.0.0.1:20911")
+    );
+    assert_eq!(
+        b1.register().await.master_addr.as_deref(),
+        Some("127.0.0.1:30911")
+    );
+
+    let client = RemotingClient::new(ClientConfig::default());
+    let r = route(&client, &addr, "T").await.unwrap();
+    assert_eq!(r.queue_datas.len(), 2);
+    assert!(r.broker_datas.iter().all(|b| b.broker_addrs.len() == 2));
+    let resp = call(
+        &client,
+        &addr,
+        RequestCode::GET_BROKER_CLUSTER_INFO,
+        ExtFields::new(),
+    )
+    .await;
+    let info = ClusterInfo::decode(&resp.body).unwrap();
+    assert_eq!(info.cluster_addr_table.len(), 2);
+
+    // a0 closes its connection: gone at once; the others fall silent and expire.
+    a0.client.shutdown();
+    eventually("closed master removed", || async {
+        route(&client, &addr, "T").await.is_ok_and(|r| {
+            r.broker_datas
+                .iter()
+                .find(|b| b.broker_name == "broker-a")
+                .is_none_or(|b| b.master_addr().is_none())
+        })
+    })
+    .await;
+    eventually("silent brokers expired", || async {
+        route(&client, &addr, "T").await.is_err()
+    })
+    .await;
+}
+
+#[test]
+fn print_config_and_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("namesrv.conf");
+    std::fs::write(&conf, "listenPort=9999\nkvConfigPath=/data/kv.json\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_namesrv"))
+        .args(["-c", conf.to_str().unwrap(), "-p"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("listenPort=9999\n"), "{text}");
+    assert!(text.contains("kvConfigPath=/data/kv.json\n"), "{text}");
+
+    std::fs::write(&conf, "listenPort=not-a-port\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_namesrv"))
+        .args(["-c", conf.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listenPort"));
+}
