@@ -177,6 +177,11 @@ macro_rules! header {
             $($(#[$fmeta])* pub $field: $ty,)*
         }
 
+        impl $name {
+            /// The `extFields` keys of this header, in declaration order.
+            pub const FIELD_KEYS: &'static [&'static str] = &[$($key),*];
+        }
+
         impl $crate::ext::CommandHeader for $name {
             fn to_ext(&self) -> $crate::ext::ExtFields {
                 #[allow(unused_mut)]

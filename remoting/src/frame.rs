@@ -22,6 +22,9 @@ pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 /// Largest header the 24-bit length can describe.
 const MAX_HEADER_LEN: usize = 0x00FF_FFFF;
 
+/// Most bytes reserved ahead of an incomplete frame (see [`RemotingCodec`]'s decoder).
+const MAX_PREALLOC: usize = 64 * 1024;
+
 /// Size of the fixed part of a binary header.
 const BINARY_FIXED_LEN: usize = 21;
 
@@ -137,6 +140,13 @@ struct JsonHeader {
 }
 
 fn decode_json_header(bytes: &[u8]) -> Result<RemotingCommand> {
+    // serde would also read a struct from an array (`[10,"JAVA",...]`); a header is an object.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(RemotingError::MalformedFrame(
+            "JSON header is not an object".into(),
+        ));
+    }
     let h: JsonHeader = serde_json::from_slice(bytes)
         .map_err(|e| RemotingError::MalformedFrame(format!("invalid JSON header: {e}")))?;
     Ok(RemotingCommand {
@@ -425,10 +435,13 @@ impl Decoder for RemotingCodec {
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RemotingCommand>> {
         match check(src, self.max_frame)? {
             None => {
-                // Reserve for the announced frame so large bodies arrive without re-growth.
+                // Reserve for the announced frame so bodies arrive with little re-growth, but
+                // never more than MAX_PREALLOC ahead of the bytes actually received: four bytes
+                // announcing 16 MiB must not buy a peer 16 MiB of our memory.
                 if src.len() >= 4 {
-                    let want = i32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize + 4;
-                    src.reserve(want.saturating_sub(src.len()));
+                    let want =
+                        i32::from_be_bytes([src[0], src[1], src[2], src[3]]).max(0) as usize + 4;
+                    src.reserve(want.saturating_sub(src.len()).min(MAX_PREALLOC));
                 }
                 Ok(None)
             }
