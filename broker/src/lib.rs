@@ -1,8 +1,73 @@
-//! The broker: send, pull, offsets, groups, retry, delay, transactions, replication.
+//! The broker: send, pull, offsets, groups and admin requests for stock RocketMQ 4.x clients.
+//!
+//! Run it in-process with [`Broker::start`] (tests do, on `127.0.0.1:0`) or as the `broker`
+//! binary, which only parses flags (`-c`, `-n`, `-p`) and the config file.
 //!
 //! # Layout
-//! - [`config`]: [`BrokerConfig`](config::BrokerConfig), every `broker.conf` key with its default;
-//!   shared with the operator (available without the default `server` feature).
+//! - [`config`]: [`BrokerConfig`], every `broker.conf` key with its default; shared with the
+//!   operator (the only module built without the default `server` feature).
+//! - [`broker`]: [`Broker::start`], [`BrokerHandle`]; [`context`]: the state handlers share.
+//! - [`processor`]: request code → handler. Handlers, one module per area: [`send`], [`pull`]
+//!   (with [`long_polling`] and [`filter`]), [`offsets`], [`heartbeat`] (clients and locks),
+//!   [`admin`].
+//! - Managers: [`topic_config`] (`topics.json`, TBW102), [`subscription_group`]
+//!   (`subscriptionGroup.json`), [`consumer_offset`] (`consumerOffset.json`),
+//!   [`client_manager`], [`rebalance_lock`], [`stats`].
+//! - [`registration`]: REGISTER_BROKER to every name server; [`local_ip`]: the advertised address.
+//! - [`store_api`]: what the broker needs from the store; [`store_adapter`]: it over the
+//!   `store` crate; [`names`]: topic/group validation;
+//!   [`persist`]: atomic JSON files; [`error`]: the crate's error type.
 pub mod config;
 
+#[cfg(feature = "server")]
+pub mod admin;
+#[cfg(feature = "server")]
+pub mod broker;
+#[cfg(feature = "server")]
+pub mod client_manager;
+#[cfg(feature = "server")]
+pub mod consumer_offset;
+#[cfg(feature = "server")]
+pub mod context;
+#[cfg(feature = "server")]
+pub mod error;
+#[cfg(feature = "server")]
+pub mod filter;
+#[cfg(feature = "server")]
+pub mod heartbeat;
+#[cfg(feature = "server")]
+pub mod local_ip;
+#[cfg(feature = "server")]
+pub mod long_polling;
+#[cfg(feature = "server")]
+pub mod names;
+#[cfg(feature = "server")]
+pub mod offsets;
+#[cfg(feature = "server")]
+pub mod persist;
+#[cfg(feature = "server")]
+pub mod processor;
+#[cfg(feature = "server")]
+pub mod pull;
+#[cfg(feature = "server")]
+pub mod rebalance_lock;
+#[cfg(feature = "server")]
+pub mod registration;
+#[cfg(feature = "server")]
+pub mod send;
+#[cfg(feature = "server")]
+pub mod stats;
+#[cfg(feature = "server")]
+pub mod store_adapter;
+#[cfg(feature = "server")]
+pub mod store_api;
+#[cfg(feature = "server")]
+pub mod subscription_group;
+#[cfg(feature = "server")]
+pub mod topic_config;
+
+#[cfg(feature = "server")]
+pub use broker::{Broker, BrokerHandle};
 pub use config::{BrokerConfig, BrokerRole, ConfigError, FlushDiskType};
+#[cfg(feature = "server")]
+pub use error::{BrokerError, Result};

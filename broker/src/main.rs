@@ -1,3 +1,116 @@
-//! The `broker` binary.
+//! The `broker` binary, flags as `mqbroker`: `-c broker.conf`, `-n namesrvAddr`, `-p` (print the
+//! effective config and exit without touching the network). `key=value` arguments override the
+//! file, as `mqbroker -n localhost:9876 autoCreateTopicEnable=true` suggests in the seed.
 
-fn main() {}
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use broker::config::BrokerConfig;
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(name = "broker", about = "RocketMQ 4.x compatible broker", version)]
+struct Args {
+    /// Broker config file (Java properties, the keys of broker.conf).
+    #[arg(short = 'c', long = "configFile")]
+    config_file: Option<PathBuf>,
+    /// Name server addresses, `host:port;host:port` (overrides namesrvAddr).
+    #[arg(short = 'n', long = "namesrvAddr")]
+    namesrv_addr: Option<String>,
+    /// Print the effective configuration and exit.
+    #[arg(short = 'p', long = "printConfigItem")]
+    print: bool,
+    /// Print only the keys that differ from the defaults (with -p).
+    #[arg(short = 'm', long = "printImportantConfig")]
+    important: bool,
+    /// Extra `key=value` settings, applied after the file.
+    overrides: Vec<String>,
+}
+
+fn load(args: &Args) -> anyhow::Result<BrokerConfig> {
+    let mut props = BTreeMap::new();
+    if let Some(path) = &args.config_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        props = remoting::properties::parse(&text);
+    }
+    for o in &args.overrides {
+        let Some((k, v)) = o.split_once('=') else {
+            bail!("argument {o:?} is not key=value");
+        };
+        props.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    if let Some(n) = &args.namesrv_addr {
+        props.insert("namesrvAddr".into(), n.clone());
+    } else if !props.contains_key("namesrvAddr")
+        && let Ok(env) = std::env::var("NAMESRV_ADDR")
+        && !env.trim().is_empty()
+    {
+        props.insert("namesrvAddr".into(), env);
+    }
+    let (config, unknown) = BrokerConfig::from_properties(&props)?;
+    for k in unknown {
+        tracing::warn!(key = %k, "unknown config key ignored");
+    }
+    Ok(config)
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = load(&args)?;
+    if args.print {
+        if args.important {
+            let defaults = BrokerConfig::default();
+            for (k, v) in config.entries() {
+                if defaults.get(k).as_deref() != Some(v.as_str()) {
+                    println!("{k}={v}");
+                }
+            }
+        } else {
+            print!("{}", config.to_properties());
+        }
+        return Ok(());
+    }
+    if config.namesrv_endpoints().is_empty() {
+        return Err(broker::BrokerError::NoNamesrv.into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let handle = broker::Broker::start(config).await?;
+        println!(
+            "The broker[{}, {}] boot success. serializeType=JSON and name server is {}",
+            handle.config().broker_name,
+            handle.broker_addr(),
+            handle.config().namesrv_addr.as_deref().unwrap_or("")
+        );
+        wait_for_signal().await;
+        handle.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,445 @@
+//! Admin requests (spec §3.6, §3.10): topics, subscription groups, queries by key and id, and the
+//! statistics `mqadmin` reads.
+
+use std::collections::BTreeMap;
+
+use remoting::body::admin::{
+    ConsumeStats, OffsetWrapper, SubscriptionGroupConfig, TopicOffset, TopicStatsTable,
+};
+use remoting::body::client::{
+    Connection as ConnInfo, ConsumerConnection, MessageQueue, ProducerConnection,
+};
+use remoting::body::kv::KVTable;
+use remoting::body::topic::{TopicConfig, TopicFilterType, perm};
+use remoting::header::admin::*;
+use remoting::header::query::{
+    QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader,
+};
+use remoting::{CommandHeader, RemotingCommand, ResponseCode};
+
+use crate::context::BrokerContext;
+use crate::names;
+use crate::stats::{now_millis, tps_text};
+
+/// The version string reported to admin tools.
+pub const BROKER_VERSION_DESC: &str = "V4_9_8";
+/// The version ordinal reported to admin tools.
+pub const BROKER_VERSION: i32 = remoting::command::CURRENT_VERSION;
+
+fn error(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
+    req.response_to(code, Some(remark.into()))
+}
+
+macro_rules! decode_or_reply {
+    ($req:expr, $ty:ty) => {
+        match $req.ext_fields.decode::<$ty>() {
+            Ok(h) => h,
+            Err(e) => return error(&$req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+        }
+    };
+}
+
+fn with_body(req: &RemotingCommand, body: remoting::Result<Vec<u8>>) -> RemotingCommand {
+    match body {
+        Ok(b) => req.success().with_body(b),
+        Err(e) => error(req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+/// UPDATE_AND_CREATE_TOPIC (17).
+pub fn create_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h = decode_or_reply!(req, CreateTopicRequestHeader);
+    if ctx.is_slave() {
+        return error(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            "cannot create topics on a slave",
+        );
+    }
+    if let Err(e) = names::check_topic(&h.topic) {
+        return error(&req, ResponseCode::SYSTEM_ERROR, e);
+    }
+    if h.topic == names::TBW102 || names::NOT_ALLOWED_SEND_TOPICS.contains(&h.topic.as_str()) {
+        return error(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            format!("The topic[{}] is conflict with system topic.", h.topic),
+        );
+    }
+    if !(1..=1024).contains(&h.read_queue_nums) || !(1..=1024).contains(&h.write_queue_nums) {
+        return error(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            "queue numbers must be 1..=1024",
+        );
+    }
+    if !perm::is_valid(h.perm) {
+        return error(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            format!("invalid perm {}", h.perm),
+        );
+    }
+    let tc = TopicConfig {
+        topic_name: h.topic.clone(),
+        read_queue_nums: h.read_queue_nums,
+        write_queue_nums: h.write_queue_nums,
+        perm: h.perm,
+        topic_filter_type: TopicFilterType::from_name(&h.topic_filter_type).unwrap_or_default(),
+        topic_sys_flag: h.topic_sys_flag.unwrap_or(0),
+        order: h.order,
+        ..Default::default()
+    };
+    match ctx.topics.upsert(tc) {
+        Ok(()) => req.success(),
+        Err(e) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+/// DELETE_TOPIC_IN_BROKER (215): config, consume queues and offsets.
+pub fn delete_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h = decode_or_reply!(req, DeleteTopicRequestHeader);
+    if let Err(e) = names::check_topic(&h.topic) {
+        return error(&req, ResponseCode::SYSTEM_ERROR, e);
+    }
+    if let Err(e) = ctx.topics.delete(&h.topic) {
+        return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string());
+    }
+    ctx.offsets.remove_topic(&h.topic);
+    ctx.store.delete_topic(&h.topic);
+    req.success()
+}
+
+/// GET_ALL_TOPIC_CONFIG (21).
+pub fn all_topic_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    with_body(&req, ctx.topics.snapshot().encode())
+}
+
+/// GET_TOPIC_CONFIG (351, 5.x): the body is the TopicConfig JSON.
+pub fn topic_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h = decode_or_reply!(req, GetTopicConfigRequestHeader);
+    match ctx.topics.get(&h.topic) {
+        Some(tc) => with_body(
+            &req,
+            remoting::fastjson::to_vec(&serde_json::json!({"topicConfig": tc})),
+        ),
+        None => error(
+            &req,
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("No topic in this broker. topic: {}", h.topic),
+        ),
+    }
+}
+
+/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200).
+pub fn create_group(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let g = match SubscriptionGroupConfig::decode(&req.body) {
+        Ok(g) => g,
+        Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    if let Err(e) = names::check_group(&g.group_name) {
+        return error(&req, ResponseCode::SYSTEM_ERROR, e);
+    }
+    match ctx.groups.upsert(g) {
+        Ok(()) => req.success(),
+        Err(e) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+/// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
+pub fn all_groups(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    with_body(&req, ctx.groups.snapshot().encode())
+}
+
+/// DELETE_SUBSCRIPTIONGROUP (207).
+pub fn delete_group(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h = decode_or_reply!(req, DeleteSubscriptionGroupRequestHeader);
+    if let Err(e) = ctx.groups.delete(&h.group_name) {
+        return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string());
+    }
+    if h.remove_offset == Some(true) {
+        ctx.offsets.remove_group(&h.group_name);
+    }
+    req.success()
+}
+
+/// GET_ALL_CONSUMER_OFFSET (43).
+pub fn all_consumer_offsets(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    with_body(&req, ctx.offsets.snapshot().encode())
+}
+
+/// QUERY_MESSAGE (12).
+pub fn query_message(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h = decode_or_reply!(req, QueryMessageRequestHeader);
+    let max = if h.unique_key_query == Some(true) {
+        ctx.config.default_query_max_num as usize
+    } else {
+        usize::try_from(h.max_num)
+            .unwrap_or(0)
+            .min(ctx.config.max_msgs_num_batch as usize)
+    };
+    let out = ctx.store.query_by_key(
+        &h.topic,
+        &h.key,
+        max.max(1),
+        h.begin_timestamp,
+        h.end_timestamp,
+    );
+    let header = QueryMessageResponseHeader {
+        index_last_update_timestamp: out.index_last_update_timestamp,
+        index_last_update_phyoffset: out.index_last_update_phy_offset,
+    };
+    if out.records.is_empty() {
+        return error(
+            &req,
+            ResponseCode::QUERY_NOT_FOUND,
+            "can not find message, maybe time range not correct",
+        )
+        .with_ext(header.to_ext());
+    }
+    let body: Vec<u8> = out.records.iter().flat_map(|r| r.iter().copied()).collect();
+    req.success().with_ext(header.to_ext()).with_body(body)
+}
+
+/// VIEW_MESSAGE_BY_ID (33).
+pub fn view_message(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h = decode_or_reply!(req, ViewMessageRequestHeader);
+    match ctx.store.read_record(h.offset) {
+        Some(r) => req.success().with_body(r),
+        None => error(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            format!("can not find message by the offset, {}", h.offset),
+        ),
+    }
+}
+
+/// GET_TOPIC_STATS_INFO (202).
+pub fn topic_stats(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h = decode_or_reply!(req, GetTopicStatsInfoRequestHeader);
+    let Some(tc) = ctx.topics.get(&h.topic) else {
+        return error(
+            &req,
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist", h.topic),
+        );
+    };
+    let mut table = TopicStatsTable::default();
+    for q in 0..tc.write_queue_nums.max(tc.read_queue_nums) {
+        let min = ctx.store.min_offset(&h.topic, q).max(0);
+        let max = ctx.store.max_offset(&h.topic, q).max(0);
+        let last = if max > 0 {
+            ctx.store.store_time_at(&h.topic, q, max - 1).max(0)
+        } else {
+            0
+        };
+        table.offset_table.insert(
+            MessageQueue::new(&h.topic, &ctx.config.broker_name, q),
+            TopicOffset {
+                min_offset: min,
+                max_offset: max,
+                last_update_timestamp: last,
+            },
+        );
+    }
+    with_body(&req, table.encode())
+}
+
+/// GET_CONSUME_STATS (208).
+pub fn consume_stats(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h = decode_or_reply!(req, GetConsumeStatsRequestHeader);
+    let topics: Vec<String> = match h.topic.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => vec![t.to_string()],
+        None => ctx.offsets.topics_of_group(&h.consumer_group),
+    };
+    let mut stats = ConsumeStats::default();
+    for topic in topics {
+        let Some(tc) = ctx.topics.get(&topic) else {
+            continue;
+        };
+        // Only topics the group subscribes to or has offsets for.
+        let committed = ctx.offsets.queue_offsets(&h.consumer_group, &topic);
+        let subscribed = ctx
+            .clients
+            .subscription(&h.consumer_group, &topic)
+            .is_some();
+        if committed.is_empty() && !subscribed {
+            continue;
+        }
+        for q in 0..tc.read_queue_nums {
+            let broker_offset = ctx.store.max_offset(&topic, q).max(0);
+            let consumer_offset = committed.get(&q).copied().unwrap_or(0);
+            let last_timestamp = if consumer_offset > 0 {
+                ctx.store
+                    .store_time_at(&topic, q, consumer_offset - 1)
+                    .max(0)
+            } else {
+                0
+            };
+            stats.offset_table.insert(
+                MessageQueue::new(&topic, &ctx.config.broker_name, q),
+                OffsetWrapper {
+                    broker_offset,
+                    consumer_offset,
+                    pull_offset: None,
+                    last_timestamp,
+                },
+            );
+        }
+    }
+    stats.consume_tps = ctx.stats.tps().transferred[1];
+    with_body(&req, stats.encode())
+}
+
+fn conn_info(ch: &crate::client_manager::ClientChannel) -> ConnInfo {
+    ConnInfo {
+        client_id: ch.client_id.clone(),
+        client_addr: ch.conn.peer().to_string(),
+        language: ch.language,
+        version: ch.version,
+    }
+}
+
+/// GET_CONSUMER_CONNECTION_LIST (203).
+pub fn consumer_connections(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h = decode_or_reply!(req, GetConsumerConnectionListRequestHeader);
+    let Some(info) = ctx.clients.consumer_group(&h.consumer_group) else {
+        return error(
+            &req,
+            ResponseCode::CONSUMER_NOT_ONLINE,
+            format!("the consumer group[{}] not online", h.consumer_group),
+        );
+    };
+    let body = ConsumerConnection {
+        connection_set: info.channels.values().map(conn_info).collect(),
+        subscription_table: info.subscriptions.clone(),
+        consume_type: info.consume_type.clone(),
+        message_model: info.message_model.clone(),
+        consume_from_where: info.consume_from_where.clone(),
+    };
+    with_body(&req, body.encode())
+}
+
+/// GET_PRODUCER_CONNECTION_LIST (204).
+pub fn producer_connections(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h = decode_or_reply!(req, GetProducerConnectionListRequestHeader);
+    let chans = ctx.clients.producer_channels(&h.producer_group);
+    if chans.is_empty() {
+        return error(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            format!("the producer group[{}] not exist", h.producer_group),
+        );
+    }
+    let body = ProducerConnection {
+        connection_set: chans.iter().map(conn_info).collect(),
+    };
+    with_body(&req, body.encode())
+}
+
+/// GET_BROKER_CONFIG (26): the effective config as properties text.
+pub fn broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let mut ext = remoting::ExtFields::new();
+    ext.insert("version", r#"{"counter":0,"timestamp":0}"#);
+    req.success()
+        .with_ext(ext)
+        .with_body(ctx.config.to_properties().into_bytes())
+}
+
+fn runtime_formatted(secs: u64) -> String {
+    format!(
+        "[ {} days, {} hours, {} minutes, {} seconds ]",
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// The GET_BROKER_RUNTIME_INFO table: every key Java's `AdminBrokerProcessor.prepareRuntimeInfo`
+/// and `DefaultMessageStore.getRuntimeInfo` return, which `mqadmin clusterList` and
+/// `brokerStatus` read (a missing key makes them fail).
+pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = ctx.store.stats();
+    let st = &ctx.stats;
+    let tps = st.tps();
+    let (put_yest, put_today, get_yest, get_today) = st.day_marks();
+    let put_total = st.put_total.load(Relaxed);
+    let get_total = st.get_transferred.load(Relaxed);
+    let put_bytes = st.put_bytes.load(Relaxed);
+    let (p_conns, c_conns) = ctx.clients.counts();
+    let disk_ratio = if s.disk_total_bytes > 0 {
+        (s.disk_total_bytes - s.disk_free_bytes.min(s.disk_total_bytes)) as f64
+            / s.disk_total_bytes as f64
+    } else {
+        0.0
+    };
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let c = &ctx.config;
+    let entries: Vec<(&str, String)> = vec![
+        ("brokerVersionDesc", BROKER_VERSION_DESC.to_string()),
+        ("brokerVersion", BROKER_VERSION.to_string()),
+        ("msgPutTotalYesterdayMorning", put_yest.to_string()),
+        ("msgPutTotalTodayMorning", put_today.to_string()),
+        ("msgPutTotalTodayNow", put_total.to_string()),
+        ("msgGetTotalYesterdayMorning", get_yest.to_string()),
+        ("msgGetTotalTodayMorning", get_today.to_string()),
+        ("msgGetTotalTodayNow", get_total.to_string()),
+        ("sendThreadPoolQueueSize", (c.send_thread_pool_queue_capacity as usize).saturating_sub(ctx.send_permits.available_permits()).to_string()),
+        ("sendThreadPoolQueueCapacity", c.send_thread_pool_queue_capacity.to_string()),
+        ("pullThreadPoolQueueSize", ctx.long_polling.held().to_string()),
+        ("pullThreadPoolQueueCapacity", c.pull_thread_pool_queue_capacity.to_string()),
+        ("queryThreadPoolQueueSize", "0".to_string()),
+        ("queryThreadPoolQueueCapacity", "20000".to_string()),
+        ("sendThreadPoolQueueHeadWaitTimeMills", "0".to_string()),
+        ("pullThreadPoolQueueHeadWaitTimeMills", "0".to_string()),
+        ("queryThreadPoolQueueHeadWaitTimeMills", "0".to_string()),
+        ("dispatchBehindBytes", s.dispatch_behind_bytes.to_string()),
+        ("pageCacheLockTimeMills", s.page_cache_lock_time_millis.to_string()),
+        ("earliestMessageTimeStamp", s.earliest_message_time.to_string()),
+        ("startAcceptSendRequestTimeStamp", c.start_accept_send_request_time_stamp.to_string()),
+        ("bootTimestamp", st.boot_millis.to_string()),
+        ("runtime", runtime_formatted(st.boot.elapsed().as_secs())),
+        ("putMessageEntireTimeMax", st.put_time_max_ms.load(Relaxed).to_string()),
+        ("putMessageTimesTotal", put_total.to_string()),
+        ("putMessageSizeTotal", put_bytes.to_string()),
+        ("putMessageDistributeTime", "[<=0ms]:0 [0~10ms]:0 [10~50ms]:0 [50~100ms]:0 [100~200ms]:0 [200~500ms]:0 [500ms~1s]:0 [1~2s]:0 [2~3s]:0 [3~4s]:0 [4~5s]:0 [5~10s]:0 [10s~]:0 ".to_string()),
+        ("putMessageAverageSize", format!("{}", if put_total > 0 { put_bytes as f64 / put_total as f64 } else { 0.0 })),
+        ("dispatchMaxBuffer", "0".to_string()),
+        ("getMessageEntireTimeMax", "0".to_string()),
+        ("putTps", tps_text(tps.put)),
+        ("getFoundTps", tps_text(tps.found)),
+        ("getMissTps", tps_text(tps.miss)),
+        ("getTotalTps", tps_text([tps.found[0] + tps.miss[0], tps.found[1] + tps.miss[1], tps.found[2] + tps.miss[2]])),
+        ("getTransferedTps", tps_text(tps.transferred)),
+        ("commitLogDirCapacity", format!("Total : {:.2} GiB, Free : {:.2} GiB.", gib(s.disk_total_bytes), gib(s.disk_free_bytes))),
+        ("commitLogDiskRatio", format!("{disk_ratio}")),
+        ("consumeQueueDiskRatio", format!("{disk_ratio}")),
+        ("commitLogMinOffset", s.commit_log_min_offset.to_string()),
+        ("commitLogMaxOffset", s.commit_log_max_offset.to_string()),
+        ("remainTransientStoreBufferNumbs", "2147483647".to_string()),
+        ("remainHowManyDataToCommit", "0".to_string()),
+        ("remainHowManyDataToFlush", "0".to_string()),
+        ("brokerRole", c.broker_role.as_str().to_string()),
+        ("producerConnections", p_conns.to_string()),
+        ("consumerConnections", c_conns.to_string()),
+        ("brokerActive", "true".to_string()),
+        ("now", now_millis().to_string()),
+    ];
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+/// GET_BROKER_RUNTIME_INFO (28).
+pub fn broker_runtime_info(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    with_body(
+        &req,
+        KVTable {
+            table: runtime_info(ctx),
+        }
+        .encode(),
+    )
+}

@@ -1,0 +1,296 @@
+//! Start-up and shutdown: [`Broker::start`] wires the store, the managers, the remoting server,
+//! registration and the periodic tasks; [`BrokerHandle`] stops them.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI32;
+use std::time::Duration;
+
+use remoting::{ServerConfig, serve};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::client_manager::ClientManager;
+use crate::config::BrokerConfig;
+use crate::consumer_offset::ConsumerOffsetManager;
+use crate::context::BrokerContext;
+use crate::error::{BrokerError, Result};
+use crate::local_ip;
+use crate::long_polling::LongPolling;
+use crate::processor::BrokerProcessor;
+use crate::rebalance_lock::RebalanceLockManager;
+use crate::registration::Registrar;
+use crate::stats::BrokerStats;
+use crate::store_api::MessageStoreApi;
+use crate::subscription_group::SubscriptionGroupManager;
+use crate::topic_config::TopicConfigManager;
+
+/// Starts brokers.
+pub struct Broker;
+
+/// A running broker.
+pub struct BrokerHandle {
+    local_addr: SocketAddr,
+    ctx: Arc<BrokerContext>,
+    registrar: Option<Arc<Registrar>>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// The address to advertise: brokerIP1 verbatim when set, else the interface routing to the
+/// first reachable name server (spec §9.1, seed FAQ 5.3).
+async fn advertised_host(config: &BrokerConfig, registrar_addrs: &[SocketAddr]) -> Result<String> {
+    if let Some(ip) = config.broker_ip1.as_deref().filter(|s| !s.is_empty()) {
+        return Ok(ip.to_string());
+    }
+    let addrs = registrar_addrs.to_vec();
+    let picked = tokio::task::spawn_blocking(move || local_ip::pick_advertised_ip(&addrs))
+        .await
+        .ok()
+        .flatten();
+    match picked {
+        Some(ip) => Ok(ip.to_string()),
+        None => Err(BrokerError::NoAdvertisedAddress(
+            "no non-loopback, non-bridge interface address found".into(),
+        )),
+    }
+}
+
+/// An IP for STOREHOST: the advertised host if it is an IP or resolves to one.
+async fn store_ip(host: &str, fallback: IpAddr) -> IpAddr {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return ip;
+    }
+    match tokio::net::lookup_host((host, 0)).await {
+        Ok(mut it) => it.next().map(|a| a.ip()).unwrap_or(fallback),
+        Err(_) => fallback,
+    }
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+impl Broker {
+    /// Opens (and recovers) the store under `storePathRootDir`, then
+    /// [`start_with_store`](Self::start_with_store).
+    pub async fn start(config: BrokerConfig) -> Result<BrokerHandle> {
+        config.validate()?;
+        let store = crate::store_adapter::StoreAdapter::open(&config).await?;
+        Self::start_with_store(config, Arc::new(store)).await
+    }
+
+    /// Starts a broker over `store` with `config`. Listens on `bindAddress:listenPort` (port 0
+    /// picks a free one), registers with the name servers of `namesrvAddr` (none: a warning and
+    /// no registration, for tests), and serves until [`BrokerHandle::shutdown`].
+    pub async fn start_with_store(
+        config: BrokerConfig,
+        store: Arc<dyn MessageStoreApi>,
+    ) -> Result<BrokerHandle> {
+        config.validate()?;
+        let config = Arc::new(config);
+        let endpoints = config.namesrv_endpoints();
+        let bind = format!("{}:{}", config.bind_address, config.listen_port);
+        let listener = TcpListener::bind(&bind)
+            .await
+            .map_err(|source| BrokerError::Bind {
+                addr: bind.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| BrokerError::Bind {
+            addr: bind.clone(),
+            source,
+        })?;
+
+        // Resolve the name servers once now to choose the advertised address.
+        let mut ns_addrs = Vec::new();
+        for ep in &endpoints {
+            if let Ok(it) = tokio::net::lookup_host((ep.host.as_str(), ep.port)).await {
+                ns_addrs.extend(it);
+            }
+        }
+        if endpoints.is_empty() {
+            warn!("no namesrvAddr: the broker will not register with any name server");
+            ns_addrs.push(SocketAddr::from(([127, 0, 0, 1], 9876)));
+        }
+        let host = advertised_host(&config, &ns_addrs).await?;
+        let broker_addr = host_port(&host, local_addr.port());
+        let ha_host = config.broker_ip2.clone().unwrap_or_else(|| host.clone());
+        let ha_addr = host_port(&ha_host, config.ha_listen_port());
+        let store_host = SocketAddr::new(store_ip(&host, local_addr.ip()).await, local_addr.port());
+
+        let config_dir = PathBuf::from(&config.store_path_root_dir).join("config");
+        let topics_changed = Arc::new(Notify::new());
+        let topics = Arc::new(TopicConfigManager::load(
+            config.clone(),
+            config_dir.join("topics.json"),
+            topics_changed.clone(),
+        )?);
+        let groups = SubscriptionGroupManager::load(
+            config_dir.join("subscriptionGroup.json"),
+            config.auto_create_subscription_group,
+        )?;
+        let offsets = {
+            let store = store.clone();
+            ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"), move |t, q| {
+                store.max_offset(t, q)
+            })?
+        };
+        let shutdown = CancellationToken::new();
+        let ctx = Arc::new(BrokerContext {
+            config: config.clone(),
+            store: store.clone(),
+            topics: topics.clone(),
+            groups,
+            offsets,
+            clients: ClientManager::default(),
+            locks: RebalanceLockManager::default(),
+            long_polling: LongPolling::new(config.pull_thread_pool_queue_capacity as usize),
+            stats: BrokerStats::default(),
+            store_host,
+            broker_addr: broker_addr.clone(),
+            permission: AtomicI32::new(config.broker_permission),
+            send_permits: Semaphore::new(config.send_thread_pool_queue_capacity.max(1) as usize),
+            topics_changed: topics_changed.clone(),
+            shutdown: shutdown.clone(),
+        });
+        {
+            let weak = Arc::downgrade(&ctx);
+            store.on_arrival(Arc::new(move |topic: &str, queue_id: i32, _max: i64| {
+                if let Some(ctx) = weak.upgrade() {
+                    ctx.long_polling.wake(topic, queue_id);
+                }
+            }));
+        }
+
+        let mut tasks = Vec::new();
+        let server_config = ServerConfig {
+            connection: remoting::ConnectionConfig {
+                idle_timeout: Duration::from_secs(
+                    config.server_channel_max_idle_time_seconds.max(1),
+                ),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        tasks.push(tokio::spawn(serve(
+            listener,
+            Arc::new(BrokerProcessor::new(ctx.clone())),
+            server_config,
+            shutdown.clone(),
+        )));
+
+        let registrar = if endpoints.is_empty() {
+            None
+        } else {
+            let r = Arc::new(Registrar::new(
+                config.clone(),
+                endpoints,
+                broker_addr.clone(),
+                ha_addr,
+                topics.clone(),
+            ));
+            tasks.push(tokio::spawn(
+                r.clone().run(topics_changed, shutdown.clone()),
+            ));
+            Some(r)
+        };
+        tasks.push(tokio::spawn(periodic(ctx.clone(), shutdown.clone())));
+        info!(
+            broker = %config.broker_name,
+            cluster = %config.broker_cluster_name,
+            id = config.broker_id,
+            role = %config.broker_role,
+            listen = %local_addr,
+            advertised = %broker_addr,
+            "broker started"
+        );
+        Ok(BrokerHandle {
+            local_addr,
+            ctx,
+            registrar,
+            shutdown,
+            tasks,
+        })
+    }
+}
+
+/// Offset flushes, statistics samples, client expiry and long-poll sweeps.
+async fn periodic(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
+    let flush_every = Duration::from_millis(ctx.config.flush_consumer_offset_interval.max(100));
+    let mut flush = tokio::time::interval(flush_every);
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    let mut ten = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = flush.tick() => {
+                if let Err(e) = ctx.offsets.flush() {
+                    warn!(error = %e, "consumer offset flush failed");
+                }
+            }
+            _ = second.tick() => ctx.stats.sample(),
+            _ = ten.tick() => {
+                for g in ctx.clients.scan_expired() {
+                    info!(group = %g, "consumer expired");
+                    ctx.notify_consumer_ids_changed(&g);
+                }
+                ctx.long_polling.sweep();
+            }
+        }
+    }
+}
+
+impl BrokerHandle {
+    /// The socket address the broker listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The advertised `host:port` registered with the name servers.
+    pub fn broker_addr(&self) -> &str {
+        &self.ctx.broker_addr
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.ctx.config
+    }
+
+    /// The broker's state (for tests and in-process tools).
+    pub fn context(&self) -> &Arc<BrokerContext> {
+        &self.ctx
+    }
+
+    /// Registers with every name server now; returns how many accepted.
+    pub async fn register_now(&self) -> usize {
+        match &self.registrar {
+            Some(r) => r.register_all().await,
+            None => 0,
+        }
+    }
+
+    /// Stops serving, unregisters, flushes offsets and closes the store.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        if let Some(r) = &self.registrar {
+            r.unregister_all().await;
+        }
+        if let Err(e) = self.ctx.offsets.flush() {
+            warn!(error = %e, "final consumer offset flush failed");
+        }
+        self.ctx.store.shutdown();
+        info!(broker = %self.ctx.config.broker_name, "broker stopped");
+    }
+}

@@ -1,0 +1,92 @@
+//! The broker's shared state, handed to every request handler.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use remoting::header::client::NotifyConsumerIdsChangedRequestHeader;
+use remoting::{CommandHeader, RemotingCommand, RequestCode};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::client_manager::ClientManager;
+use crate::config::BrokerConfig;
+use crate::consumer_offset::ConsumerOffsetManager;
+use crate::long_polling::LongPolling;
+use crate::rebalance_lock::RebalanceLockManager;
+use crate::stats::BrokerStats;
+use crate::store_api::MessageStoreApi;
+use crate::subscription_group::SubscriptionGroupManager;
+use crate::topic_config::TopicConfigManager;
+
+/// Everything a request handler may touch.
+pub struct BrokerContext {
+    /// The effective configuration.
+    pub config: Arc<BrokerConfig>,
+    /// The message store.
+    pub store: Arc<dyn MessageStoreApi>,
+    /// Topics.
+    pub topics: Arc<TopicConfigManager>,
+    /// Subscription groups.
+    pub groups: SubscriptionGroupManager,
+    /// Committed consumer offsets.
+    pub offsets: ConsumerOffsetManager,
+    /// Producers and consumers.
+    pub clients: ClientManager,
+    /// Orderly queue locks.
+    pub locks: RebalanceLockManager,
+    /// Parked pulls.
+    pub long_polling: LongPolling,
+    /// Counters.
+    pub stats: BrokerStats,
+    /// STOREHOST stamped into records: advertised IP and listening port.
+    pub store_host: SocketAddr,
+    /// The advertised `host:port` (brokerIP1 and the listening port).
+    pub broker_addr: String,
+    /// Current broker permission bits (brokerPermission; admin may change it).
+    pub permission: AtomicI32,
+    /// Sends being handled; beyond `sendThreadPoolQueueCapacity` a send gets SYSTEM_BUSY.
+    pub send_permits: Semaphore,
+    /// Fired when topics change, to re-register at once.
+    pub topics_changed: Arc<Notify>,
+    /// Cancelled on shutdown.
+    pub shutdown: CancellationToken,
+}
+
+impl BrokerContext {
+    /// The broker permission bits.
+    pub fn permission(&self) -> i32 {
+        self.permission.load(Ordering::Relaxed)
+    }
+
+    /// True for a slave.
+    pub fn is_slave(&self) -> bool {
+        !self.config.broker_role.is_master()
+    }
+
+    /// Tells every member of `group` that its membership changed (oneway, in the background).
+    pub fn notify_consumer_ids_changed(&self, group: &str) {
+        if !self.config.notify_consumer_ids_changed_enable {
+            return;
+        }
+        if let Some(g) = self.groups.get(group)
+            && !g.notify_consumer_ids_changed_enable
+        {
+            return;
+        }
+        let header = NotifyConsumerIdsChangedRequestHeader {
+            consumer_group: group.to_string(),
+        };
+        for ch in self.clients.consumer_channels(group) {
+            let req =
+                RemotingCommand::request(RequestCode::NOTIFY_CONSUMER_IDS_CHANGED, header.to_ext());
+            let group = group.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = ch.conn.oneway(req).await {
+                    debug!(group, client = %ch.client_id, error = %e, "notify consumer ids changed failed");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Client requests (spec §3.7, §3.8): HEART_BEAT, UNREGISTER_CLIENT, GET_CONSUMER_LIST_BY_GROUP,
+//! CHECK_CLIENT_CONFIG, LOCK_BATCH_MQ, UNLOCK_BATCH_MQ.
+
+use std::time::Instant;
+
+use remoting::body::client::{
+    CheckClientRequestBody, GetConsumerListByGroupResponseBody, HeartbeatData,
+    LockBatchRequestBody, LockBatchResponseBody,
+};
+use remoting::body::topic::perm;
+use remoting::header::client::{
+    GetConsumerListByGroupRequestHeader, UnregisterClientRequestHeader,
+};
+use remoting::{Connection, RemotingCommand, ResponseCode};
+use tracing::{info, warn};
+
+use crate::client_manager::ClientChannel;
+use crate::context::BrokerContext;
+use crate::names;
+
+fn error(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
+    req.response_to(code, Some(remark.into()))
+}
+
+/// HEART_BEAT (34).
+pub fn heartbeat(ctx: &BrokerContext, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
+    let data = match HeartbeatData::decode(&req.body) {
+        Ok(d) => d,
+        Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    let channel = ClientChannel {
+        conn: conn.clone(),
+        client_id: data.client_id.clone(),
+        language: req.language,
+        version: req.version,
+        last_update: Instant::now(),
+    };
+    for c in &data.consumer_data_set {
+        if names::check_group(&c.group_name).is_err() {
+            warn!(group = %c.group_name, client = %data.client_id, "heartbeat with an invalid group name ignored");
+            continue;
+        }
+        let group = match ctx.groups.find_or_create(&c.group_name) {
+            Ok(g) => g,
+            Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+        };
+        if let Some(g) = &group {
+            // Every clustering consumer also consumes its group's retry topic.
+            let queues = g.retry_queue_nums.max(1);
+            if g.retry_queue_nums > 0
+                && let Err(e) =
+                    ctx.topics
+                        .ensure(&names::retry_topic(&c.group_name), queues, perm::READ_WRITE)
+            {
+                return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string());
+            }
+        }
+        if ctx.clients.register_consumer(c, channel.clone()) {
+            info!(group = %c.group_name, client = %data.client_id, "consumer group membership or subscription changed");
+            ctx.notify_consumer_ids_changed(&c.group_name);
+        }
+    }
+    for p in &data.producer_data_set {
+        if names::check_group(&p.group_name).is_ok() {
+            ctx.clients
+                .register_producer(&p.group_name, channel.clone());
+        }
+    }
+    req.success()
+}
+
+/// UNREGISTER_CLIENT (35).
+pub fn unregister_client(
+    ctx: &BrokerContext,
+    conn: &Connection,
+    req: RemotingCommand,
+) -> RemotingCommand {
+    let h: UnregisterClientRequestHeader = match req.ext_fields.decode() {
+        Ok(h) => h,
+        Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    if let Some(group) = ctx.clients.unregister(
+        conn.id(),
+        h.producer_group.as_deref(),
+        h.consumer_group.as_deref(),
+    ) {
+        info!(group, client = %h.client_id, "consumer unregistered");
+        ctx.notify_consumer_ids_changed(&group);
+    }
+    req.success()
+}
+
+/// GET_CONSUMER_LIST_BY_GROUP (38).
+pub fn consumer_list(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h: GetConsumerListByGroupRequestHeader = match req.ext_fields.decode() {
+        Ok(h) => h,
+        Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    let ids = ctx
+        .clients
+        .consumer_group(&h.consumer_group)
+        .map(|g| g.client_ids())
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return error(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            format!("no consumer for this group, {}", h.consumer_group),
+        );
+    }
+    let body = GetConsumerListByGroupResponseBody {
+        consumer_id_list: ids,
+    };
+    match body.encode() {
+        Ok(b) => req.success().with_body(b),
+        Err(e) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+/// CHECK_CLIENT_CONFIG (46): TAG expressions are always valid; SQL92 is not supported.
+pub fn check_client_config(req: RemotingCommand) -> RemotingCommand {
+    let body = match CheckClientRequestBody::decode(&req.body) {
+        Ok(b) => b,
+        Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    if body.subscription_data.is_tag_type() {
+        req.success()
+    } else {
+        error(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            "The broker does not support consumer to filter message by SQL92",
+        )
+    }
+}
+
+/// LOCK_BATCH_MQ (41).
+pub fn lock_batch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let body = match LockBatchRequestBody::decode(&req.body) {
+        Ok(b) => b,
+        Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    let locked = ctx
+        .locks
+        .try_lock_batch(&body.consumer_group, &body.mq_set, &body.client_id);
+    match (LockBatchResponseBody {
+        lock_ok_mq_set: locked,
+    })
+    .encode()
+    {
+        Ok(b) => req.success().with_body(b),
+        Err(e) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+/// UNLOCK_BATCH_MQ (42).
+pub fn unlock_batch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let body = match LockBatchRequestBody::decode(&req.body) {
+        Ok(b) => b,
+        Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    ctx.locks
+        .unlock_batch(&body.consumer_group, &body.mq_set, &body.client_id);
+    req.success()
+}

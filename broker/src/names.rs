@@ -1,0 +1,90 @@
+//! Validation of topic and group names (reliability.md "Hostile input", CVE-2019-17572): a name
+//! is checked before any file, map key or queue directory is named after it.
+
+/// Longest topic or group name accepted (Java `TOPIC_MAX_LENGTH`).
+pub const MAX_NAME_LEN: usize = 127;
+
+/// Topic templates and internal topics producers may not send to (spec §3.1 step 4).
+pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
+    "SCHEDULE_TOPIC_XXXX",
+    "RMQ_SYS_TRANS_HALF_TOPIC",
+    "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    "SELF_TEST_TOPIC",
+    "OFFSET_MOVED_EVENT",
+];
+
+/// The auto-create template topic.
+pub const TBW102: &str = "TBW102";
+/// Prefix of per-group retry topics.
+pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
+/// Prefix of per-group dead-letter topics.
+pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
+
+/// Checks a topic name: not blank, only `[%|a-zA-Z0-9_-]`, at most 127 bytes. The error text is
+/// the remark sent to the client.
+pub fn check_topic(topic: &str) -> Result<(), String> {
+    check_name("topic", topic)
+}
+
+/// Checks a consumer or producer group name with the same rules as topics.
+pub fn check_group(group: &str) -> Result<(), String> {
+    check_name("group", group)
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err(format!("the specified {what} is blank"));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "the specified {what} is longer than {MAX_NAME_LEN} characters"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '-' | '_')))
+    {
+        return Err(format!(
+            "the specified {what}[{}] contains illegal characters ({:?}), allowing only ^[%|a-zA-Z0-9_-]+$",
+            name.escape_debug(),
+            bad
+        ));
+    }
+    Ok(())
+}
+
+/// The retry topic of a group.
+pub fn retry_topic(group: &str) -> String {
+    format!("{RETRY_GROUP_TOPIC_PREFIX}{group}")
+}
+
+/// The dead-letter topic of a group.
+pub fn dlq_topic(group: &str) -> String {
+    format!("{DLQ_GROUP_TOPIC_PREFIX}{group}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_paths_and_control_characters() {
+        for bad in [
+            "",
+            " ",
+            "../x",
+            "a/b",
+            "a\\b",
+            "a\u{1}b",
+            "a b",
+            "a.b",
+            &"x".repeat(128),
+        ] {
+            assert!(check_topic(bad).is_err(), "{bad:?}");
+        }
+        for good in ["TopicTest", "%RETRY%cg-1", "a|b", "x_y-z", &"x".repeat(127)] {
+            assert!(check_topic(good).is_ok(), "{good:?}");
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Dispatch of every request code to its handler (spec §1.6): unknown codes get
+//! REQUEST_CODE_NOT_SUPPORTED, and every response carries our version (the connection sets
+//! `opaque`, the response flag and the serialize type).
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use remoting::connection::not_supported;
+use remoting::{Connection, RemotingCommand, RequestCode, RequestHandler};
+use tracing::info;
+
+use crate::context::BrokerContext;
+use crate::{admin, heartbeat, offsets, pull, send};
+
+/// The broker's request handler.
+pub struct BrokerProcessor {
+    ctx: Arc<BrokerContext>,
+}
+
+impl BrokerProcessor {
+    /// A handler over the broker's state.
+    pub fn new(ctx: Arc<BrokerContext>) -> Self {
+        BrokerProcessor { ctx }
+    }
+
+    async fn dispatch(&self, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
+        let ctx = &*self.ctx;
+        match req.request_code() {
+            RequestCode::SEND_MESSAGE
+            | RequestCode::SEND_MESSAGE_V2
+            | RequestCode::SEND_BATCH_MESSAGE
+            | RequestCode::SEND_REPLY_MESSAGE
+            | RequestCode::SEND_REPLY_MESSAGE_V2 => send::handle(ctx, conn, req).await,
+            RequestCode::PULL_MESSAGE | RequestCode::LITE_PULL_MESSAGE => {
+                pull::handle(ctx, req).await
+            }
+            RequestCode::QUERY_CONSUMER_OFFSET => offsets::query_consumer_offset(ctx, req),
+            RequestCode::UPDATE_CONSUMER_OFFSET => offsets::update_consumer_offset(ctx, req),
+            RequestCode::GET_MAX_OFFSET => offsets::get_max_offset(ctx, req),
+            RequestCode::GET_MIN_OFFSET => offsets::get_min_offset(ctx, req),
+            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP => offsets::search_offset(ctx, req),
+            RequestCode::GET_EARLIEST_MSG_STORETIME => offsets::earliest_store_time(ctx, req),
+            RequestCode::HEART_BEAT => heartbeat::heartbeat(ctx, conn, req),
+            RequestCode::UNREGISTER_CLIENT => heartbeat::unregister_client(ctx, conn, req),
+            RequestCode::GET_CONSUMER_LIST_BY_GROUP => heartbeat::consumer_list(ctx, req),
+            RequestCode::CHECK_CLIENT_CONFIG => heartbeat::check_client_config(req),
+            RequestCode::LOCK_BATCH_MQ => heartbeat::lock_batch(ctx, req),
+            RequestCode::UNLOCK_BATCH_MQ => heartbeat::unlock_batch(ctx, req),
+            RequestCode::UPDATE_AND_CREATE_TOPIC => admin::create_topic(ctx, req),
+            RequestCode::DELETE_TOPIC_IN_BROKER => admin::delete_topic(ctx, req),
+            RequestCode::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(ctx, req),
+            RequestCode::GET_TOPIC_CONFIG => admin::topic_config(ctx, req),
+            RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => admin::create_group(ctx, req),
+            RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_groups(ctx, req),
+            RequestCode::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(ctx, req),
+            RequestCode::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(ctx, req),
+            RequestCode::QUERY_MESSAGE => admin::query_message(ctx, req),
+            RequestCode::VIEW_MESSAGE_BY_ID => admin::view_message(ctx, req),
+            RequestCode::GET_BROKER_RUNTIME_INFO => admin::broker_runtime_info(ctx, req),
+            RequestCode::GET_TOPIC_STATS_INFO => admin::topic_stats(ctx, req),
+            RequestCode::GET_CONSUME_STATS => admin::consume_stats(ctx, req),
+            RequestCode::GET_CONSUMER_CONNECTION_LIST => admin::consumer_connections(ctx, req),
+            RequestCode::GET_PRODUCER_CONNECTION_LIST => admin::producer_connections(ctx, req),
+            RequestCode::GET_BROKER_CONFIG => admin::broker_config(ctx, req),
+            _ => not_supported(&req),
+        }
+    }
+}
+
+impl RequestHandler for BrokerProcessor {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a Connection,
+        request: RemotingCommand,
+    ) -> BoxFuture<'a, Option<RemotingCommand>> {
+        Box::pin(async move { Some(self.dispatch(conn, request).await) })
+    }
+
+    fn on_close(&self, conn: &Connection) {
+        for group in self.ctx.clients.connection_closed(conn.id()) {
+            info!(group, peer = %conn.peer(), "consumer connection closed");
+            self.ctx.notify_consumer_ids_changed(&group);
+        }
+    }
+}

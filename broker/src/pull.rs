@@ -1,0 +1,303 @@
+//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361): the algorithm of spec §3.4 with long polling
+//! (§10.1). Every response carries the four header fields, whatever its code.
+
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use remoting::body::client::MessageModel;
+use remoting::body::topic::perm;
+use remoting::header::pull::{PullMessageRequestHeader, PullMessageResponseHeader};
+use remoting::{CommandHeader, RemotingCommand, ResponseCode};
+use tokio::time::Instant;
+
+use crate::context::BrokerContext;
+use crate::filter;
+use crate::store_api::{GetOutcome, GetStatus};
+
+/// How often a parked pull re-checks its queue even without a wake-up (Java: 5 s).
+const RECHECK: Duration = Duration::from_secs(5);
+
+fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
+    // Even errors carry the four fields: some clients read them unconditionally.
+    req.response_to(code, Some(remark.into()))
+        .with_ext(PullMessageResponseHeader::default().to_ext())
+}
+
+/// Handles a pull.
+pub async fn handle(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h: PullMessageRequestHeader = match req.ext_fields.decode() {
+        Ok(h) => h,
+        Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    let flags = h.flags();
+    let c = &ctx.config;
+    if !perm::is_readable(ctx.permission()) {
+        return reply(
+            &req,
+            ResponseCode::NO_PERMISSION,
+            format!("the broker[{}] pulling message is forbidden", c.broker_name),
+        );
+    }
+    let group = match ctx.groups.find_or_create(&h.consumer_group) {
+        Ok(Some(g)) => g,
+        Ok(None) => {
+            return reply(
+                &req,
+                ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+                format!("subscription group [{}] does not exist", h.consumer_group),
+            );
+        }
+        Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    if !group.consume_enable {
+        return reply(
+            &req,
+            ResponseCode::NO_PERMISSION,
+            format!("subscription group no permission, {}", h.consumer_group),
+        );
+    }
+    let Some(tc) = ctx.topics.get(&h.topic) else {
+        return reply(
+            &req,
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist, apply first please!", h.topic),
+        );
+    };
+    if !perm::is_readable(tc.perm) {
+        return reply(
+            &req,
+            ResponseCode::NO_PERMISSION,
+            format!("the topic[{}] pulling message is forbidden", h.topic),
+        );
+    }
+    if h.queue_id < 0 || h.queue_id >= tc.read_queue_nums {
+        return reply(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            format!(
+                "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}] consumer:[{}]",
+                h.queue_id,
+                h.topic,
+                tc.read_queue_nums,
+                req.ext_fields.get("clientId").unwrap_or("")
+            ),
+        );
+    }
+    let expression_type = h.expression_type.as_deref().unwrap_or("TAG");
+    if !expression_type.eq_ignore_ascii_case("TAG") {
+        return reply(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            format!("The broker does not support consumer to filter message by {expression_type}"),
+        );
+    }
+    let sub = if flags.has_subscription() {
+        filter::build_subscription(
+            &h.topic,
+            h.subscription.as_deref().unwrap_or("*"),
+            h.sub_version,
+        )
+    } else {
+        let Some(info) = ctx.clients.consumer_group(&h.consumer_group) else {
+            return reply(
+                &req,
+                ResponseCode::SUBSCRIPTION_NOT_EXIST,
+                format!(
+                    "the consumer's group info not exist, group: {}",
+                    h.consumer_group
+                ),
+            );
+        };
+        if info.message_model == MessageModel::Broadcasting && !group.consume_broadcast_enable {
+            return reply(
+                &req,
+                ResponseCode::NO_PERMISSION,
+                format!(
+                    "the consumer group[{}] can not consume by broadcast way",
+                    h.consumer_group
+                ),
+            );
+        }
+        let Some(sub) = info.subscriptions.get(&h.topic).cloned() else {
+            return reply(
+                &req,
+                ResponseCode::SUBSCRIPTION_NOT_EXIST,
+                format!(
+                    "the consumer's subscription not exist, group: {} topic: {}",
+                    h.consumer_group, h.topic
+                ),
+            );
+        };
+        if sub.sub_version < h.sub_version {
+            return reply(
+                &req,
+                ResponseCode::SUBSCRIPTION_NOT_LATEST,
+                "the consumer's subscription not latest",
+            );
+        }
+        if !sub.is_tag_type() {
+            return reply(
+                &req,
+                ResponseCode::SYSTEM_ERROR,
+                format!(
+                    "The broker does not support consumer to filter message by {}",
+                    sub.expression_type
+                ),
+            );
+        }
+        sub
+    };
+    let codes = filter::code_filter(&sub);
+    let tag_filter = codes
+        .as_ref()
+        .map(|set| move |code: i64| filter::matches(set, code));
+    let tag_filter_ref: Option<&(dyn Fn(i64) -> bool + Send + Sync)> = tag_filter
+        .as_ref()
+        .map(|f| f as &(dyn Fn(i64) -> bool + Send + Sync));
+
+    let hold_ms = if c.long_polling_enable {
+        u64::try_from(h.suspend_timeout_millis)
+            .unwrap_or(0)
+            .min(c.broker_suspend_max_time_millis)
+    } else {
+        c.short_polling_time_mills
+    };
+    let deadline = Instant::now() + Duration::from_millis(hold_ms);
+    let max_msgs = h.max_msg_nums.clamp(1, 1024);
+    let mut held = None;
+    let mut first = true;
+    let outcome = loop {
+        let notifier = ctx.long_polling.notifier(&h.topic, h.queue_id);
+        let mut notified = pin!(notifier.notified());
+        // Registered before reading, so a message stored between the read and the wait still
+        // wakes us.
+        notified.as_mut().enable();
+        let outcome = ctx.store.get(
+            &h.topic,
+            h.queue_id,
+            h.queue_offset,
+            max_msgs,
+            tag_filter_ref,
+        );
+        let nothing_yet = matches!(
+            outcome.status,
+            GetStatus::OffsetOverflowOne | GetStatus::OffsetFoundNull
+        ) || (matches!(
+            outcome.status,
+            GetStatus::NoMessageInQueue | GetStatus::NoMatchedLogicQueue
+        ) && h.queue_offset == 0);
+        if !nothing_yet || !flags.has_suspend() || Instant::now() >= deadline {
+            break outcome;
+        }
+        if first {
+            first = false;
+            match ctx.long_polling.try_hold() {
+                Some(g) => held = Some(g),
+                // Too many parked pulls: answer now, the consumer pulls again.
+                None => break outcome,
+            }
+        }
+        let wait_until = deadline.min(Instant::now() + RECHECK);
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep_until(wait_until) => {}
+            _ = ctx.shutdown.cancelled() => break outcome,
+        }
+    };
+    drop(held);
+
+    if flags.has_commit_offset() && !ctx.is_slave() {
+        let max = ctx.store.max_offset(&h.topic, h.queue_id);
+        ctx.offsets.commit(
+            &h.consumer_group,
+            &h.topic,
+            h.queue_id,
+            h.commit_offset,
+            max,
+        );
+    }
+    respond(
+        ctx,
+        &req,
+        &h,
+        group.broker_id,
+        group.which_broker_when_consume_slowly,
+        outcome,
+    )
+}
+
+fn respond(
+    ctx: &BrokerContext,
+    req: &RemotingCommand,
+    h: &PullMessageRequestHeader,
+    group_broker_id: i64,
+    slow_broker_id: i64,
+    outcome: GetOutcome,
+) -> RemotingCommand {
+    let c = &ctx.config;
+    let code = match outcome.status {
+        GetStatus::Found => ResponseCode::SUCCESS,
+        GetStatus::MessageWasRemoving | GetStatus::NoMatchedMessage => {
+            ResponseCode::PULL_RETRY_IMMEDIATELY
+        }
+        GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue => {
+            if h.queue_offset != 0 {
+                ResponseCode::PULL_OFFSET_MOVED
+            } else {
+                ResponseCode::PULL_NOT_FOUND
+            }
+        }
+        GetStatus::OffsetFoundNull | GetStatus::OffsetOverflowOne => ResponseCode::PULL_NOT_FOUND,
+        GetStatus::OffsetOverflowBadly | GetStatus::OffsetTooSmall => {
+            ResponseCode::PULL_OFFSET_MOVED
+        }
+    };
+    let suggest = if c.slave_read_enable {
+        if outcome.suggest_pull_from_slave {
+            slow_broker_id
+        } else {
+            group_broker_id
+        }
+    } else {
+        0
+    };
+    let mut code = code;
+    let mut suggest = suggest;
+    if code == ResponseCode::PULL_OFFSET_MOVED && ctx.is_slave() && !c.offset_check_in_slave {
+        code = ResponseCode::PULL_RETRY_IMMEDIATELY;
+        suggest = group_broker_id;
+    }
+    let header = PullMessageResponseHeader {
+        suggest_which_broker_id: suggest,
+        next_begin_offset: outcome.next_begin_offset,
+        min_offset: outcome.min_offset,
+        max_offset: outcome.max_offset,
+        ..Default::default()
+    };
+    let mut resp = req
+        .response_to(code, Some(outcome.status.name().to_string()))
+        .with_ext(header.to_ext());
+    if code == ResponseCode::SUCCESS {
+        ctx.stats.get_found.fetch_add(1, Ordering::Relaxed);
+        ctx.stats
+            .get_transferred
+            .fetch_add(outcome.records.len() as u64, Ordering::Relaxed);
+        resp.body = concat(outcome.records);
+    } else {
+        ctx.stats.get_miss.fetch_add(1, Ordering::Relaxed);
+    }
+    resp
+}
+
+fn concat(records: Vec<Bytes>) -> Bytes {
+    if records.len() == 1 {
+        return records.into_iter().next().unwrap_or_default();
+    }
+    let mut buf = BytesMut::with_capacity(records.iter().map(Bytes::len).sum());
+    for r in records {
+        buf.extend_from_slice(&r);
+    }
+    buf.freeze()
+}

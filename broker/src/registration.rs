@@ -1,0 +1,213 @@
+//! Registration with the name servers (spec §3.11): REGISTER_BROKER to every address of every
+//! `namesrvAddr` entry every `registerNameServerPeriod` and at once when topics change;
+//! UNREGISTER_BROKER on shutdown.
+//!
+//! Each host name is re-resolved every cycle and every address it resolves to is registered with
+//! (a headless Kubernetes Service names all name server pods), so pod IP churn is followed.
+//! Every registration carries the whole topic table (reliability.md: a restarted name server must
+//! never be left without routes).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use parking_lot::Mutex;
+use remoting::body::topic::RegisterBrokerBody;
+use remoting::header::namesrv::{
+    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
+};
+use remoting::{CommandHeader, RemotingClient, RemotingCommand, RequestCode, ResponseCode};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::config::{BrokerConfig, NamesrvEndpoint};
+use crate::topic_config::TopicConfigManager;
+
+/// What a name server told a slave about its master.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MasterInfo {
+    /// The master's remoting address.
+    pub master_addr: Option<String>,
+    /// The master's HA address.
+    pub ha_server_addr: Option<String>,
+}
+
+/// Registers the broker with its name servers.
+pub struct Registrar {
+    client: RemotingClient,
+    config: Arc<BrokerConfig>,
+    endpoints: Vec<NamesrvEndpoint>,
+    broker_addr: String,
+    ha_addr: String,
+    topics: Arc<TopicConfigManager>,
+    master: Mutex<MasterInfo>,
+    /// Name server addresses that answered the last cycle.
+    last_ok: Mutex<Vec<SocketAddr>>,
+}
+
+impl Registrar {
+    /// A registrar advertising `broker_addr` (remoting) and `ha_addr` (HA).
+    pub fn new(
+        config: Arc<BrokerConfig>,
+        endpoints: Vec<NamesrvEndpoint>,
+        broker_addr: String,
+        ha_addr: String,
+        topics: Arc<TopicConfigManager>,
+    ) -> Self {
+        Registrar {
+            client: RemotingClient::new(Default::default()),
+            config,
+            endpoints,
+            broker_addr,
+            ha_addr,
+            topics,
+            master: Mutex::new(MasterInfo::default()),
+            last_ok: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The advertised remoting address.
+    pub fn broker_addr(&self) -> &str {
+        &self.broker_addr
+    }
+
+    /// What the name servers said about the master (slaves).
+    pub fn master_info(&self) -> MasterInfo {
+        self.master.lock().clone()
+    }
+
+    /// Name server addresses that accepted the last registration.
+    pub fn registered_with(&self) -> Vec<SocketAddr> {
+        self.last_ok.lock().clone()
+    }
+
+    /// Resolves every endpoint now (each host name may yield several addresses).
+    pub async fn resolve(&self) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for ep in &self.endpoints {
+            match tokio::net::lookup_host((ep.host.as_str(), ep.port)).await {
+                Ok(addrs) => {
+                    for a in addrs {
+                        if !out.contains(&a) {
+                            out.push(a);
+                        }
+                    }
+                }
+                Err(e) => warn!(namesrv = %ep, error = %e, "cannot resolve name server"),
+            }
+        }
+        out
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.config.register_broker_timeout_mills.max(100))
+    }
+
+    /// Registers with every resolved name server address, in parallel. Returns how many accepted.
+    pub async fn register_all(&self) -> usize {
+        let addrs = self.resolve().await;
+        let body = RegisterBrokerBody {
+            topic_config_serialize_wrapper: self.topics.snapshot(),
+            filter_server_list: Vec::new(),
+        };
+        let compressed = self.config.compressed_register;
+        let encoded = match body.encode(compressed) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "cannot encode registration body");
+                return 0;
+            }
+        };
+        let header = RegisterBrokerRequestHeader {
+            broker_name: self.config.broker_name.clone(),
+            broker_addr: self.broker_addr.clone(),
+            cluster_name: self.config.broker_cluster_name.clone(),
+            ha_server_addr: self.ha_addr.clone(),
+            broker_id: self.config.broker_id,
+            compressed: Some(compressed),
+            body_crc32: Some(RegisterBrokerBody::crc32(&encoded)),
+            heartbeat_timeout_millis: None,
+            enable_acting_master: None,
+        };
+        let results = join_all(addrs.iter().map(|addr| {
+            let req = RemotingCommand::request(RequestCode::REGISTER_BROKER, header.to_ext())
+                .with_body(encoded.clone());
+            let target = addr.to_string();
+            async move {
+                let r = self.client.invoke(&target, req, self.timeout()).await;
+                (*addr, r)
+            }
+        }))
+        .await;
+        let mut ok = Vec::new();
+        for (addr, r) in results {
+            match r {
+                Ok(resp) if resp.code == ResponseCode::SUCCESS.0 => {
+                    debug!(namesrv = %addr, "register broker to name server OK");
+                    if let Ok(h) = RegisterBrokerResponseHeader::from_ext(&resp.ext_fields) {
+                        let info = MasterInfo {
+                            master_addr: h.master_addr.filter(|s| !s.is_empty()),
+                            ha_server_addr: h.ha_server_addr.filter(|s| !s.is_empty()),
+                        };
+                        let mut m = self.master.lock();
+                        if *m != info {
+                            info!(master = ?info.master_addr, ha = ?info.ha_server_addr, "master address learnt from name server");
+                            *m = info;
+                        }
+                    }
+                    ok.push(addr);
+                }
+                Ok(resp) => {
+                    warn!(namesrv = %addr, code = resp.code, remark = resp.remark_str(), "name server refused registration")
+                }
+                Err(e) => {
+                    warn!(namesrv = %addr, error = %e, "register broker to name server failed")
+                }
+            }
+        }
+        let n = ok.len();
+        *self.last_ok.lock() = ok;
+        n
+    }
+
+    /// Unregisters from every resolved name server address.
+    pub async fn unregister_all(&self) {
+        let header = UnRegisterBrokerRequestHeader {
+            broker_name: self.config.broker_name.clone(),
+            broker_addr: self.broker_addr.clone(),
+            cluster_name: self.config.broker_cluster_name.clone(),
+            broker_id: self.config.broker_id,
+        };
+        let addrs = self.resolve().await;
+        join_all(addrs.iter().map(|addr| {
+            let req = RemotingCommand::request(RequestCode::UNREGISTER_BROKER, header.to_ext());
+            let target = addr.to_string();
+            async move {
+                match self.client.invoke(&target, req, self.timeout()).await {
+                    Ok(_) => info!(namesrv = %target, "unregistered from name server"),
+                    Err(e) => warn!(namesrv = %target, error = %e, "unregister failed"),
+                }
+            }
+        }))
+        .await;
+        self.client.shutdown();
+    }
+
+    /// Registers now, then every period and whenever `changed` fires, until `shutdown`.
+    pub async fn run(self: Arc<Self>, changed: Arc<Notify>, shutdown: CancellationToken) {
+        let period = self.config.register_period();
+        loop {
+            self.register_all().await;
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(period) => {}
+                _ = changed.notified() => {
+                    // Coalesce a burst of topic changes into one registration.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+}

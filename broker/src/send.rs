@@ -1,0 +1,436 @@
+//! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) and the reply sends
+//! (324/325): the checks of spec §3.1 in order, then the store.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use remoting::body::topic::{TopicFilterType, perm};
+use remoting::header::send::{
+    SendMessageRequestHeader, SendMessageResponseHeader, decode_send_request,
+};
+use remoting::message::properties::{MAX_PROPERTIES_LEN, validate_raw};
+use remoting::message::{
+    MessageRecord, Properties, decode_batch, encode_offset_msg_id, keys, sysflag,
+};
+use remoting::{CommandHeader, Connection, RemotingCommand, ResponseCode};
+use tracing::debug;
+
+use crate::context::BrokerContext;
+use crate::names;
+use crate::stats::now_millis;
+use crate::store_api::{PutOutcome, PutStatus};
+
+fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
+    req.response_to(code, Some(remark.into()))
+}
+
+/// Handles every send code; the header's `batch` flag, not only the code, selects a batch.
+pub async fn handle(
+    ctx: &BrokerContext,
+    conn: &Connection,
+    req: RemotingCommand,
+) -> RemotingCommand {
+    let header = match decode_send_request(&req) {
+        Ok(h) => h,
+        Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    // Busy is explicit: a bounded number of sends in flight, the rest told at once.
+    let Ok(_permit) = ctx.send_permits.try_acquire() else {
+        return reply(
+            &req,
+            ResponseCode::SYSTEM_BUSY,
+            "[OVERLOAD]system busy, too many send requests in flight, try later",
+        );
+    };
+    match check_and_prepare(ctx, &req, &header) {
+        Ok(prepared) => {
+            if header.is_batch() {
+                send_batch(ctx, conn, &req, &header, prepared).await
+            } else {
+                send_one(ctx, conn, &req, &header, prepared).await
+            }
+        }
+        Err(resp) => resp,
+    }
+}
+
+/// The topic and queue a send goes to after the checks.
+struct Prepared {
+    topic: String,
+    queue_id: i32,
+    multi_tag: bool,
+    dlq: bool,
+}
+
+/// Steps 1–9 of spec §3.1.
+fn check_and_prepare(
+    ctx: &BrokerContext,
+    req: &RemotingCommand,
+    h: &SendMessageRequestHeader,
+) -> Result<Prepared, RemotingCommand> {
+    let c = &ctx.config;
+    if now_millis() < c.start_accept_send_request_time_stamp {
+        return Err(reply(
+            req,
+            ResponseCode::SYSTEM_ERROR,
+            format!(
+                "broker unable to service, until {}",
+                c.start_accept_send_request_time_stamp
+            ),
+        ));
+    }
+    if ctx.is_slave() {
+        return Err(reply(
+            req,
+            ResponseCode::SERVICE_NOT_AVAILABLE,
+            "broker is a slave and refuses sends",
+        ));
+    }
+    if !perm::is_writeable(ctx.permission()) {
+        return Err(reply(
+            req,
+            ResponseCode::NO_PERMISSION,
+            format!("the broker[{}] sending message is forbidden", c.broker_name),
+        ));
+    }
+    if let Err(e) = names::check_topic(&h.topic) {
+        return Err(reply(req, ResponseCode::SYSTEM_ERROR, e));
+    }
+    if names::NOT_ALLOWED_SEND_TOPICS.contains(&h.topic.as_str()) {
+        return Err(reply(
+            req,
+            ResponseCode::NO_PERMISSION,
+            format!("Sending message to topic[{}] is forbidden.", h.topic),
+        ));
+    }
+    let mut tc = ctx.topics.get(&h.topic);
+    if tc.is_none() {
+        let sys_flag = if h.is_unit_mode() {
+            remoting::body::topic::sys_flag::UNIT
+        } else {
+            0
+        };
+        if names::check_topic(&h.default_topic).is_ok() {
+            tc = ctx
+                .topics
+                .create_in_send(
+                    &h.topic,
+                    &h.default_topic,
+                    h.default_topic_queue_nums,
+                    sys_flag,
+                )
+                .map_err(|e| reply(req, ResponseCode::SYSTEM_ERROR, e.to_string()))?;
+        }
+        if tc.is_none() && h.topic.starts_with(names::RETRY_GROUP_TOPIC_PREFIX) {
+            tc = Some(
+                ctx.topics
+                    .ensure(&h.topic, 1, perm::READ_WRITE)
+                    .map_err(|e| reply(req, ResponseCode::SYSTEM_ERROR, e.to_string()))?,
+            );
+        }
+    }
+    let Some(tc) = tc else {
+        return Err(reply(
+            req,
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!(
+                "No route info of this topic, {}: topic[{}] not exist, apply first please!",
+                h.topic, h.topic
+            ),
+        ));
+    };
+    if !perm::is_writeable(tc.perm) {
+        return Err(reply(
+            req,
+            ResponseCode::NO_PERMISSION,
+            format!("the topic[{}] sending message is forbidden", h.topic),
+        ));
+    }
+    let queue_nums = tc.write_queue_nums.max(tc.read_queue_nums);
+    if h.queue_id >= queue_nums {
+        return Err(reply(
+            req,
+            ResponseCode::SYSTEM_ERROR,
+            format!(
+                "request queueId[{}] is illegal, topic {} writeQueueNums {} readQueueNums {}",
+                h.queue_id, h.topic, tc.write_queue_nums, tc.read_queue_nums
+            ),
+        ));
+    }
+    let mut queue_id = h.queue_id;
+    if queue_id < 0 {
+        queue_id = if tc.write_queue_nums > 0 {
+            rand::random_range(0..tc.write_queue_nums)
+        } else {
+            0
+        };
+    }
+    let mut topic = h.topic.clone();
+    let mut dlq = false;
+    if let Some(group) = h.topic.strip_prefix(names::RETRY_GROUP_TOPIC_PREFIX) {
+        let Some(g) = ctx.groups.get(group) else {
+            return Err(reply(
+                req,
+                ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+                format!("subscription group not exist, {group}"),
+            ));
+        };
+        let max = match h.max_reconsume_times {
+            Some(m) if req.version >= 121 => m,
+            _ => g.retry_max_times,
+        };
+        if h.reconsume_times() >= max {
+            let dlq_topic = names::dlq_topic(group);
+            ctx.topics
+                .ensure(&dlq_topic, 1, perm::READ_WRITE)
+                .map_err(|e| reply(req, ResponseCode::SYSTEM_ERROR, e.to_string()))?;
+            topic = dlq_topic;
+            queue_id = 0;
+            dlq = true;
+        }
+    }
+    Ok(Prepared {
+        topic,
+        queue_id,
+        multi_tag: tc.topic_filter_type == TopicFilterType::MultiTag,
+        dlq,
+    })
+}
+
+/// Parses and checks the header's properties string.
+fn parse_properties(
+    req: &RemotingCommand,
+    raw: Option<&str>,
+) -> Result<Properties, RemotingCommand> {
+    let raw = raw.unwrap_or("");
+    if raw.len() > MAX_PROPERTIES_LEN {
+        return Err(reply(
+            req,
+            ResponseCode::MESSAGE_ILLEGAL,
+            format!(
+                "the message properties length {} exceeds {MAX_PROPERTIES_LEN}",
+                raw.len()
+            ),
+        ));
+    }
+    if let Err(e) = validate_raw(raw) {
+        return Err(reply(req, ResponseCode::MESSAGE_ILLEGAL, e.to_string()));
+    }
+    Ok(Properties::parse(raw))
+}
+
+fn base_record(
+    ctx: &BrokerContext,
+    conn: &Connection,
+    h: &SendMessageRequestHeader,
+    p: &Prepared,
+    body: Bytes,
+    properties: Properties,
+) -> MessageRecord {
+    let mut sys_flag = h.sys_flag;
+    if p.multi_tag {
+        sys_flag |= sysflag::MULTI_TAGS_FLAG;
+    }
+    MessageRecord {
+        queue_id: p.queue_id,
+        flag: h.flag,
+        sys_flag,
+        born_timestamp: h.born_timestamp,
+        born_host: conn.peer(),
+        store_host: ctx.store_host,
+        reconsume_times: h.reconsume_times(),
+        body,
+        topic: p.topic.clone(),
+        properties,
+        ..Default::default()
+    }
+}
+
+async fn send_one(
+    ctx: &BrokerContext,
+    conn: &Connection,
+    req: &RemotingCommand,
+    h: &SendMessageRequestHeader,
+    p: Prepared,
+) -> RemotingCommand {
+    let c = &ctx.config;
+    if req.body.len() > c.max_message_size as usize {
+        return reply(
+            req,
+            ResponseCode::MESSAGE_ILLEGAL,
+            format!(
+                "the message body size over max value, MAX: {}",
+                c.max_message_size
+            ),
+        );
+    }
+    let mut props = match parse_properties(req, h.properties.as_deref()) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    props.insert(keys::CLUSTER, c.broker_cluster_name.clone());
+    if p.dlq {
+        props.remove(keys::DELAY);
+    }
+    if props
+        .get(keys::TRAN_MSG)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        // Half messages need END_TRANSACTION and the check-back service (not implemented yet):
+        // storing them would leave them invisible forever.
+        let code = if c.reject_transaction_message {
+            ResponseCode::NO_PERMISSION
+        } else {
+            ResponseCode::SYSTEM_ERROR
+        };
+        return reply(
+            req,
+            code,
+            format!(
+                "the broker[{}] does not support transactional messages yet",
+                c.broker_name
+            ),
+        );
+    }
+    // The store moves DELAY messages to SCHEDULE_TOPIC_XXXX and strips WAIT after honouring it.
+    let rec = base_record(ctx, conn, h, &p, req.body.clone(), props);
+    let (topic, queue_id) = (rec.topic.clone(), rec.queue_id);
+    let body_len = rec.body.len() as u64;
+    let started = std::time::Instant::now();
+    let outcome = ctx.store.put(rec).await;
+    finish(ctx, req, &topic, queue_id, outcome, 1, body_len, started)
+}
+
+async fn send_batch(
+    ctx: &BrokerContext,
+    conn: &Connection,
+    req: &RemotingCommand,
+    h: &SendMessageRequestHeader,
+    p: Prepared,
+) -> RemotingCommand {
+    let c = &ctx.config;
+    if req.body.len() > c.max_message_size as usize {
+        return reply(
+            req,
+            ResponseCode::MESSAGE_ILLEGAL,
+            format!(
+                "the message body size over max value, MAX: {}",
+                c.max_message_size
+            ),
+        );
+    }
+    if sysflag::transaction_type(h.sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE {
+        return reply(
+            req,
+            ResponseCode::MESSAGE_ILLEGAL,
+            "batch message does not support transaction",
+        );
+    }
+    let items = match decode_batch(&req.body) {
+        Ok(items) if !items.is_empty() => items,
+        Ok(_) => return reply(req, ResponseCode::MESSAGE_ILLEGAL, "empty batch"),
+        Err(e) => return reply(req, ResponseCode::MESSAGE_ILLEGAL, e.to_string()),
+    };
+    let batch_props = match parse_properties(req, h.properties.as_deref()) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut records = Vec::with_capacity(items.len());
+    for item in items {
+        if item
+            .properties
+            .get(keys::DELAY)
+            .is_some_and(|d| d.trim() != "0" && !d.trim().is_empty())
+        {
+            return reply(
+                req,
+                ResponseCode::MESSAGE_ILLEGAL,
+                "batch message does not support delay level",
+            );
+        }
+        let mut props = item.properties;
+        for (k, v) in batch_props.iter() {
+            props.insert(k, v);
+        }
+        props.insert(keys::CLUSTER, c.broker_cluster_name.clone());
+        let mut rec = base_record(ctx, conn, h, &p, item.body, props);
+        rec.flag = item.flag;
+        records.push(rec);
+    }
+    let n = records.len() as u64;
+    let body_len: u64 = records.iter().map(|r| r.body.len() as u64).sum();
+    let started = std::time::Instant::now();
+    let outcome = ctx.store.put_batch(records).await;
+    finish(
+        ctx, req, &p.topic, p.queue_id, outcome, n, body_len, started,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    ctx: &BrokerContext,
+    req: &RemotingCommand,
+    topic: &str,
+    queue_id: i32,
+    outcome: PutOutcome,
+    count: u64,
+    bytes: u64,
+    started: std::time::Instant,
+) -> RemotingCommand {
+    let code = match &outcome.status {
+        PutStatus::Ok => ResponseCode::SUCCESS,
+        PutStatus::FlushDiskTimeout => ResponseCode::FLUSH_DISK_TIMEOUT,
+        PutStatus::FlushSlaveTimeout => ResponseCode::FLUSH_SLAVE_TIMEOUT,
+        PutStatus::SlaveNotAvailable => ResponseCode::SLAVE_NOT_AVAILABLE,
+        PutStatus::ServiceNotAvailable(why) => {
+            return reply(
+                req,
+                ResponseCode::SERVICE_NOT_AVAILABLE,
+                format!("service not available now: {why}"),
+            );
+        }
+        PutStatus::MessageIllegal(why) => {
+            return reply(req, ResponseCode::MESSAGE_ILLEGAL, why.clone());
+        }
+        PutStatus::OsPageCacheBusy => {
+            return reply(
+                req,
+                ResponseCode::SYSTEM_BUSY,
+                "[PC_SYNCHRONIZED]broker busy, start flow control for a while",
+            );
+        }
+        PutStatus::Error(why) => return reply(req, ResponseCode::SYSTEM_ERROR, why.clone()),
+    };
+    let elapsed = started.elapsed().as_millis() as u64;
+    ctx.stats
+        .put_time_max_ms
+        .fetch_max(elapsed, Ordering::Relaxed);
+    ctx.stats.put_total.fetch_add(count, Ordering::Relaxed);
+    ctx.stats.put_bytes.fetch_add(bytes, Ordering::Relaxed);
+    // Wake parked pulls now; the store's arrival hook does too, this covers stores without one.
+    ctx.long_polling.wake(topic, queue_id);
+    let msg_id = outcome
+        .physical_offsets
+        .iter()
+        .map(|off| encode_offset_msg_id(ctx.store_host, *off))
+        .collect::<Vec<_>>()
+        .join(",");
+    debug!(
+        topic,
+        queue_id,
+        queue_offset = outcome.queue_offset,
+        count,
+        "message stored"
+    );
+    let header = SendMessageResponseHeader {
+        msg_id,
+        queue_id,
+        queue_offset: outcome.queue_offset,
+        transaction_id: None,
+        batch_uniq_id: None,
+        msg_region: Some(ctx.config.region_id.clone()),
+        trace_on: Some(ctx.config.trace_on),
+    };
+    let remark = (code != ResponseCode::SUCCESS).then(|| format!("{code}"));
+    req.response_to(code, remark).with_ext(header.to_ext())
+}
