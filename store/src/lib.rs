@@ -1,1 +1,56 @@
-//! The broker's storage engine: commit log, consume queues, index, flush, recovery, retention.
+//! The broker's storage engine: commit log, consume queues, index, flush, recovery, retention
+//! (spec §4–6). Records are stored in exactly the V1 layout of spec §4.1 (codec in
+//! [`remoting::message`]), so stored bytes go unchanged into pull responses and to slaves.
+//!
+//! # Layout
+//! - [`store`]: [`MessageStore`], the one handle the broker uses: put (with SYNC_FLUSH group
+//!   commit), get (pull), offsets, lookups, HA hooks, retention, shutdown. Background threads:
+//!   flush (group commit / periodic flush), dispatch (commit log → consume queues + index),
+//!   housekeeping (checkpoint every `flushIntervalConsumeQueue`, retention every
+//!   `cleanResourceInterval`).
+//! - [`seglog`] (private): fixed-size segment files named by 20-digit start offsets, with an
+//!   in-memory tail buffer so small appends become large sequential writes.
+//! - [`consume_queue`]: 20-byte entries per topic and queue.
+//! - [`index`]: Java-format index files for `KEYS` / `UNIQ_KEY`.
+//! - [`checkpoint`]: the checkpoint file (Java's timestamps plus the durable offsets that bound
+//!   crash recovery).
+//! - [`fs`]: the file-system seam ([`fs::FileSystem`]), the real [`fs::StdFs`] and the
+//!   fault-injecting [`fs::FaultyFs`] used by tests.
+//! - [`config`]: [`StoreConfig`] with the §9 keys; [`types`]: statuses and results;
+//!   [`error`]: [`StoreError`].
+//! - `src/bin/store-ctl.rs`: `store-ctl dump DIR` / `check DIR`. `src/bin/store-crash-child.rs`:
+//!   the writer process the crash tests kill. `benches/store_bench.rs`: benchmarks.
+//!
+//! # Durability rules
+//! - Under SYNC_FLUSH a put with `WAIT` ≠ false resolves only after the fdatasync covering its
+//!   record; appenders waiting at the same time share one fdatasync. Records become visible to
+//!   readers (consume queues, lookups, long-polling wake-ups) only once durable, so a crash never
+//!   takes back a record a consumer has seen.
+//! - A failed fsync is fatal: the store stops acknowledging, pending waiters get
+//!   [`PutStatus::UnknownError`], and the [`FatalHook`] runs (by default: log and exit).
+//! - A failed write (ENOSPC, EIO) fails only the put that hit it ([`PutStatus::DiskError`]);
+//!   nothing partial becomes visible and appends resume when the disk recovers.
+//! - Recovery after a crash verifies records from the checkpoint's durable offset, truncates
+//!   the first invalid one and everything after, and re-dispatches consume queues and index from
+//!   the checkpoint's dispatch offset: work proportional to the unflushed tail.
+//!
+//! Not modelled: the transient store pool, multiple commit-log directories, the RAM-ratio
+//! "suggest pulling from slave" bookkeeping, the consume-queue extension and 5.x V2 records
+//! (decoded, never written).
+
+pub mod checkpoint;
+pub mod config;
+pub mod consume_queue;
+pub mod error;
+pub mod fs;
+pub mod index;
+mod seglog;
+pub mod store;
+pub mod types;
+
+pub use config::{FlushDiskType, StoreConfig};
+pub use error::{Result, StoreError};
+pub use store::{FatalHook, MessageStore, exit_on_fatal};
+pub use types::{
+    AppendResult, GetResult, GetStatus, PutResult, PutStatus, QueueAdvance, TagFilter,
+};

@@ -1,0 +1,2 @@
+//! Store benchmarks (implementation follows).
+fn main() {}

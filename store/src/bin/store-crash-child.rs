@@ -1,0 +1,2 @@
+//! Crash-test child (implementation follows).
+fn main() {}

@@ -1,0 +1,2 @@
+//! `store-ctl`: inspect a store directory (implementation follows).
+fn main() {}

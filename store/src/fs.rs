@@ -1,0 +1,243 @@
+//! The file-system seam: every byte the store reads or writes goes through [`FileSystem`], so
+//! tests can inject torn and short writes, flipped bytes, ENOSPC and failing fsyncs
+//! ([`FaultyFs`]). [`StdFs`] is the real implementation (positional reads and writes, no mmap:
+//! `unsafe` is denied workspace-wide).
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+/// An open file.
+pub trait FsFile: Send + Sync + std::fmt::Debug {
+    /// Reads exactly `buf.len()` bytes at `off` (bytes past the file end read as an error).
+    fn read_exact_at(&self, buf: &mut [u8], off: u64) -> io::Result<()>;
+    /// Writes all of `buf` at `off`.
+    fn write_all_at(&self, buf: &[u8], off: u64) -> io::Result<()>;
+    /// `fdatasync`.
+    fn sync_data(&self) -> io::Result<()>;
+    /// Truncates or extends (with zeros) to `len`.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Current length.
+    fn len(&self) -> io::Result<u64>;
+    /// True when the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+}
+
+/// Directory and file operations the store uses.
+pub trait FileSystem: Send + Sync + std::fmt::Debug + 'static {
+    /// Opens `path` read-write, creating it when `create`.
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FsFile>>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Creates a directory and its parents.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// fsyncs a directory, so that created, renamed or removed entries are durable.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Used fraction (0.0..=1.0) of the file system holding `path`.
+    fn disk_usage(&self, path: &Path) -> io::Result<f64>;
+}
+
+/// The real file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdFs;
+
+#[derive(Debug)]
+struct StdFile(File);
+
+impl FsFile for StdFile {
+    fn read_exact_at(&self, buf: &mut [u8], off: u64) -> io::Result<()> {
+        FileExt::read_exact_at(&self.0, buf, off)
+    }
+    fn write_all_at(&self, buf: &[u8], off: u64) -> io::Result<()> {
+        FileExt::write_all_at(&self.0, buf, off)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+}
+
+impl FileSystem for StdFs {
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FsFile>> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(path)?;
+        Ok(Arc::new(StdFile(f)))
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        fs::create_dir_all(path)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
+    }
+    fn disk_usage(&self, path: &Path) -> io::Result<f64> {
+        let st = rustix::fs::statvfs(path).map_err(io::Error::from)?;
+        let total = st.f_blocks as f64;
+        if total <= 0.0 {
+            return Ok(0.0);
+        }
+        Ok(1.0 - st.f_bavail as f64 / total)
+    }
+}
+
+/// Faults [`FaultyFs`] can inject. All switches apply to files whose path contains
+/// `path_filter` (empty = all files).
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Fail writes with ENOSPC (nothing written).
+    pub enospc: AtomicBool,
+    /// Write only the first half of the next write, then fail it with EIO (a short write).
+    pub short_write_once: AtomicBool,
+    /// Fail `sync_data` with EIO.
+    pub fail_fsync: AtomicBool,
+    /// Byte budget: after this many more bytes are written, writes are silently dropped (as if
+    /// the machine died with them in the page cache). `u64::MAX` = off.
+    pub torn_after_bytes: AtomicU64,
+    /// Disk usage reported by `disk_usage`, in per-mille; `u64::MAX` = ask the real file system.
+    pub usage_permille: AtomicU64,
+    /// Only paths containing this string are affected.
+    pub path_filter: Mutex<String>,
+    /// Number of `sync_data` calls seen.
+    pub fsyncs: AtomicU64,
+}
+
+/// A [`FileSystem`] wrapper over [`StdFs`] that injects [`Faults`]; for tests.
+#[derive(Debug, Clone)]
+pub struct FaultyFs {
+    /// The switches, shared with the test.
+    pub faults: Arc<Faults>,
+}
+
+impl Default for FaultyFs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FaultyFs {
+    /// No faults armed.
+    pub fn new() -> Self {
+        let faults = Faults {
+            torn_after_bytes: AtomicU64::new(u64::MAX),
+            usage_permille: AtomicU64::new(u64::MAX),
+            ..Default::default()
+        };
+        FaultyFs {
+            faults: Arc::new(faults),
+        }
+    }
+
+    /// Flips one byte of a file in place (outside the store's view), for corruption tests.
+    pub fn flip_byte(path: &Path, off: u64) -> io::Result<()> {
+        let f = OpenOptions::new().read(true).write(true).open(path)?;
+        let mut b = [0u8; 1];
+        FileExt::read_exact_at(&f, &mut b, off)?;
+        b[0] ^= 0xFF;
+        FileExt::write_all_at(&f, &b, off)
+    }
+}
+
+#[derive(Debug)]
+struct FaultyFile {
+    inner: StdFile,
+    path: PathBuf,
+    faults: Arc<Faults>,
+}
+
+impl FaultyFile {
+    fn armed(&self) -> bool {
+        let f = self.faults.path_filter.lock();
+        f.is_empty() || self.path.to_string_lossy().contains(f.as_str())
+    }
+}
+
+impl FsFile for FaultyFile {
+    fn read_exact_at(&self, buf: &mut [u8], off: u64) -> io::Result<()> {
+        self.inner.read_exact_at(buf, off)
+    }
+    fn write_all_at(&self, buf: &[u8], off: u64) -> io::Result<()> {
+        if self.armed() {
+            if self.faults.enospc.load(Ordering::SeqCst) {
+                return Err(io::Error::from_raw_os_error(
+                    rustix::io::Errno::NOSPC.raw_os_error(),
+                ));
+            }
+            if self.faults.short_write_once.swap(false, Ordering::SeqCst) {
+                self.inner.write_all_at(&buf[..buf.len() / 2], off)?;
+                return Err(io::Error::other("injected short write"));
+            }
+            let budget = self.faults.torn_after_bytes.load(Ordering::SeqCst);
+            if budget != u64::MAX {
+                let n = (buf.len() as u64).min(budget) as usize;
+                self.faults
+                    .torn_after_bytes
+                    .store(budget - n as u64, Ordering::SeqCst);
+                // Pretend success: the rest "was in the page cache" when the machine died.
+                return self.inner.write_all_at(&buf[..n], off);
+            }
+        }
+        self.inner.write_all_at(buf, off)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.faults.fsyncs.fetch_add(1, Ordering::SeqCst);
+        if self.armed() && self.faults.fail_fsync.load(Ordering::SeqCst) {
+            return Err(io::Error::other("injected fsync failure"));
+        }
+        self.inner.sync_data()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+}
+
+impl FileSystem for FaultyFs {
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FsFile>> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(path)?;
+        Ok(Arc::new(FaultyFile {
+            inner: StdFile(f),
+            path: path.to_path_buf(),
+            faults: self.faults.clone(),
+        }))
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        StdFs.remove_file(path)
+    }
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        StdFs.create_dir_all(path)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        StdFs.sync_dir(path)
+    }
+    fn disk_usage(&self, path: &Path) -> io::Result<f64> {
+        match self.faults.usage_permille.load(Ordering::SeqCst) {
+            u64::MAX => StdFs.disk_usage(path),
+            p => Ok(p as f64 / 1000.0),
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! Index files for lookups by `KEYS` and `UNIQ_KEY` (spec §5.4), in Java's format:
+//! a 40-byte header, `slot_num` i32 hash slots, then `index_num` 20-byte entries chained per
+//! bucket (newest first). Files are named by creation time `yyyyMMddHHmmssSSS` (UTC).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use remoting::message::java_string_hash;
+
+use crate::error::{Result, StoreError};
+use crate::fs::{FileSystem, FsFile};
+use crate::seglog::SyncFail;
+
+const HEADER_SIZE: u64 = 40;
+const ENTRY_SIZE: u64 = 20;
+
+/// The 40-byte header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexHeader {
+    /// Store time of the first entry.
+    pub begin_timestamp: i64,
+    /// Store time of the last entry.
+    pub end_timestamp: i64,
+    /// Commit-log offset of the first entry.
+    pub begin_phy_offset: i64,
+    /// Commit-log offset of the last entry.
+    pub end_phy_offset: i64,
+    /// Slots in use.
+    pub hash_slot_count: i32,
+    /// Next entry index (starts at 1).
+    pub index_count: i32,
+}
+
+impl IndexHeader {
+    fn encode(&self) -> [u8; 40] {
+        let mut b = [0u8; 40];
+        b[0..8].copy_from_slice(&self.begin_timestamp.to_be_bytes());
+        b[8..16].copy_from_slice(&self.end_timestamp.to_be_bytes());
+        b[16..24].copy_from_slice(&self.begin_phy_offset.to_be_bytes());
+        b[24..32].copy_from_slice(&self.end_phy_offset.to_be_bytes());
+        b[32..36].copy_from_slice(&self.hash_slot_count.to_be_bytes());
+        b[36..40].copy_from_slice(&self.index_count.to_be_bytes());
+        b
+    }
+    fn decode(b: &[u8; 40]) -> IndexHeader {
+        let l = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[i..i + 8]);
+            i64::from_be_bytes(a)
+        };
+        let w = |i: usize| i32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        IndexHeader {
+            begin_timestamp: l(0),
+            end_timestamp: l(8),
+            begin_phy_offset: l(16),
+            end_phy_offset: l(24),
+            hash_slot_count: w(32),
+            index_count: w(36),
+        }
+    }
+}
+
+/// `abs(javaStringHashCode(topic#key))`, with `i32::MIN` → 0 as in Java.
+pub fn key_hash(topic: &str, key: &str) -> i32 {
+    let h = java_string_hash(&format!("{topic}#{key}"));
+    if h == i32::MIN { 0 } else { h.abs() }
+}
+
+/// One index file.
+#[derive(Debug)]
+pub struct IndexFile {
+    /// Path.
+    pub path: PathBuf,
+    file: Arc<dyn FsFile>,
+    slot_num: u32,
+    index_num: u32,
+    header: Mutex<IndexHeader>,
+}
+
+impl IndexFile {
+    fn open(
+        fs: &dyn FileSystem,
+        path: &Path,
+        slot_num: u32,
+        index_num: u32,
+        crashed: bool,
+    ) -> Result<IndexFile> {
+        let size = HEADER_SIZE + slot_num as u64 * 4 + index_num as u64 * ENTRY_SIZE;
+        let file = fs.open(path, true).map_err(|e| StoreError::io(path, e))?;
+        let len = file.len().map_err(|e| StoreError::io(path, e))?;
+        let mut header = IndexHeader {
+            index_count: 1,
+            ..Default::default()
+        };
+        if len == 0 {
+            file.set_len(size).map_err(|e| StoreError::io(path, e))?;
+        } else {
+            if len != size {
+                file.set_len(size).map_err(|e| StoreError::io(path, e))?;
+            }
+            let mut b = [0u8; 40];
+            file.read_exact_at(&mut b, 0)
+                .map_err(|e| StoreError::io(path, e))?;
+            let h = IndexHeader::decode(&b);
+            if h.index_count >= 1 && h.index_count as u32 <= index_num {
+                header = h;
+            }
+        }
+        let f = IndexFile {
+            path: path.to_path_buf(),
+            file,
+            slot_num,
+            index_num,
+            header: Mutex::new(header),
+        };
+        if crashed {
+            f.drop_dangling_slots()?;
+        }
+        Ok(f)
+    }
+
+    /// After a crash, slots may point at entries written after the last header flush; those
+    /// entries will be rewritten by re-dispatch, so such slots are cleared.
+    fn drop_dangling_slots(&self) -> Result<()> {
+        let count = self.header.lock().index_count;
+        let chunk = 1 << 20;
+        let total = self.slot_num as u64 * 4;
+        let mut off = 0u64;
+        while off < total {
+            let n = (total - off).min(chunk) as usize;
+            let mut buf = vec![0u8; n];
+            self.file
+                .read_exact_at(&mut buf, HEADER_SIZE + off)
+                .map_err(|e| StoreError::io(&self.path, e))?;
+            let mut dirty = false;
+            for c in buf.chunks_exact_mut(4) {
+                let v = i32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+                if v < 0 || v >= count {
+                    c.copy_from_slice(&0i32.to_be_bytes());
+                    dirty = true;
+                }
+            }
+            if dirty {
+                self.file
+                    .write_all_at(&buf, HEADER_SIZE + off)
+                    .map_err(|e| StoreError::io(&self.path, e))?;
+            }
+            off += n as u64;
+        }
+        Ok(())
+    }
+
+    /// The in-memory header.
+    pub fn header(&self) -> IndexHeader {
+        *self.header.lock()
+    }
+
+    fn is_full(&self) -> bool {
+        self.header.lock().index_count as u32 >= self.index_num
+    }
+
+    fn slot_pos(&self, hash: i32) -> u64 {
+        HEADER_SIZE + (hash as u32 % self.slot_num) as u64 * 4
+    }
+
+    fn read_i32(&self, pos: u64) -> Result<i32> {
+        let mut b = [0u8; 4];
+        self.file
+            .read_exact_at(&mut b, pos)
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        Ok(i32::from_be_bytes(b))
+    }
+
+    /// Adds `key` → `phy_offset`; false when the file is full.
+    fn put(&self, hash: i32, phy_offset: i64, store_ts: i64) -> Result<bool> {
+        let mut h = self.header.lock();
+        if h.index_count as u32 >= self.index_num {
+            return Ok(false);
+        }
+        if h.index_count == 1 {
+            h.begin_timestamp = store_ts;
+            h.begin_phy_offset = phy_offset;
+        }
+        let slot_pos = self.slot_pos(hash);
+        let mut prev = self.read_i32(slot_pos)?;
+        if prev < 0 || prev >= h.index_count {
+            prev = 0;
+        }
+        let diff = ((store_ts - h.begin_timestamp) / 1000).clamp(0, i32::MAX as i64) as i32;
+        let idx = h.index_count;
+        let mut e = [0u8; 20];
+        e[0..4].copy_from_slice(&hash.to_be_bytes());
+        e[4..12].copy_from_slice(&phy_offset.to_be_bytes());
+        e[12..16].copy_from_slice(&diff.to_be_bytes());
+        e[16..20].copy_from_slice(&prev.to_be_bytes());
+        let epos = HEADER_SIZE + self.slot_num as u64 * 4 + idx as u64 * ENTRY_SIZE;
+        self.file
+            .write_all_at(&e, epos)
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        self.file
+            .write_all_at(&idx.to_be_bytes(), slot_pos)
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        if prev == 0 {
+            h.hash_slot_count += 1;
+        }
+        h.index_count += 1;
+        h.end_timestamp = store_ts;
+        h.end_phy_offset = phy_offset;
+        Ok(true)
+    }
+
+    fn query(&self, hash: i32, begin: i64, end: i64, max: usize, out: &mut Vec<i64>) -> Result<()> {
+        let h = self.header();
+        let mut idx = self.read_i32(self.slot_pos(hash))?;
+        let mut steps = 0u32;
+        while idx > 0 && idx < h.index_count && out.len() < max && steps < self.index_num {
+            steps += 1;
+            let mut e = [0u8; 20];
+            let epos = HEADER_SIZE + self.slot_num as u64 * 4 + idx as u64 * ENTRY_SIZE;
+            self.file
+                .read_exact_at(&mut e, epos)
+                .map_err(|e| StoreError::io(&self.path, e))?;
+            let eh = i32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+            let mut p = [0u8; 8];
+            p.copy_from_slice(&e[4..12]);
+            let phy = i64::from_be_bytes(p);
+            let diff = i32::from_be_bytes([e[12], e[13], e[14], e[15]]) as i64;
+            let prev = i32::from_be_bytes([e[16], e[17], e[18], e[19]]);
+            let t = h.begin_timestamp + diff * 1000;
+            // Times are stored in whole seconds: compare at that resolution.
+            if eh == hash && t + 999 >= begin && t <= end {
+                out.push(phy);
+            }
+            // Chains only go backwards; anything else is damage.
+            if prev >= idx {
+                break;
+            }
+            idx = prev;
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> std::result::Result<(), SyncFail> {
+        let h = self.header();
+        self.file
+            .write_all_at(&h.encode(), 0)
+            .map_err(|e| SyncFail::Write(StoreError::io(&self.path, e)))?;
+        self.file
+            .sync_data()
+            .map_err(|e| SyncFail::Fsync(StoreError::io(&self.path, e)))
+    }
+}
+
+/// Formats epoch ms as `yyyyMMddHHmmssSSS` (UTC).
+pub fn time_file_name(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}{:03}",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+/// All index files of a store.
+#[derive(Debug)]
+pub struct IndexService {
+    dir: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    slot_num: u32,
+    index_num: u32,
+    files: RwLock<Vec<Arc<IndexFile>>>,
+}
+
+impl IndexService {
+    /// Loads the index files in `dir`. After a crash the newest file's dangling slots are
+    /// cleared (its entries past the last flush are rebuilt by re-dispatch).
+    pub(crate) fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        slot_num: u32,
+        index_num: u32,
+        crashed: bool,
+    ) -> Result<IndexService> {
+        fs.create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map_err(|e| StoreError::io(dir, e))?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.len() == 17 && n.bytes().all(|b| b.is_ascii_digit()))
+            .collect();
+        names.sort();
+        let mut files = Vec::new();
+        let n = names.len();
+        for (i, name) in names.into_iter().enumerate() {
+            let f = IndexFile::open(
+                fs.as_ref(),
+                &dir.join(name),
+                slot_num,
+                index_num,
+                crashed && i + 1 == n,
+            )?;
+            files.push(Arc::new(f));
+        }
+        Ok(IndexService {
+            dir: dir.to_path_buf(),
+            fs,
+            slot_num,
+            index_num,
+            files: RwLock::new(files),
+        })
+    }
+
+    fn active(&self, now_ms: i64) -> Result<Arc<IndexFile>> {
+        if let Some(f) = self.files.read().last()
+            && !f.is_full()
+        {
+            return Ok(f.clone());
+        }
+        let mut files = self.files.write();
+        if let Some(f) = files.last()
+            && !f.is_full()
+        {
+            return Ok(f.clone());
+        }
+        if let Some(f) = files.last() {
+            f.flush().map_err(|e| match e {
+                SyncFail::Write(e) | SyncFail::Fsync(e) => e,
+            })?;
+        }
+        let mut name = time_file_name(now_ms);
+        while files.iter().any(|f| f.path.ends_with(&name)) {
+            name = format!("{:017}", name.parse::<u64>().unwrap_or(0) + 1);
+        }
+        let path = self.dir.join(&name);
+        let f = Arc::new(IndexFile::open(
+            self.fs.as_ref(),
+            &path,
+            self.slot_num,
+            self.index_num,
+            false,
+        )?);
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| StoreError::io(&self.dir, e))?;
+        files.push(f.clone());
+        Ok(f)
+    }
+
+    /// Indexes `key` of `topic` for the record at `phy_offset` stored at `store_ts`.
+    pub(crate) fn put(&self, topic: &str, key: &str, phy_offset: i64, store_ts: i64) -> Result<()> {
+        let hash = key_hash(topic, key);
+        for _ in 0..2 {
+            let f = self.active(store_ts)?;
+            if f.put(hash, phy_offset, store_ts)? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Config(
+            "index file full right after creation".into(),
+        ))
+    }
+
+    /// Commit-log offsets of records of `topic` indexed under `key` and stored in
+    /// `[begin, end]` ms, newest first, at most `max` (unverified: callers check the record).
+    pub fn query(
+        &self,
+        topic: &str,
+        key: &str,
+        max: usize,
+        begin: i64,
+        end: i64,
+    ) -> Result<Vec<i64>> {
+        let hash = key_hash(topic, key);
+        let files: Vec<Arc<IndexFile>> = self.files.read().clone();
+        let mut out = Vec::new();
+        for f in files.iter().rev() {
+            if out.len() >= max {
+                break;
+            }
+            let h = f.header();
+            if h.index_count <= 1 || h.end_timestamp < begin - 1000 || h.begin_timestamp > end {
+                continue;
+            }
+            f.query(hash, begin, end, max, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Writes headers and fsyncs every file that may have changed (the newest).
+    pub(crate) fn flush(&self) -> std::result::Result<(), SyncFail> {
+        let last = self.files.read().last().cloned();
+        if let Some(f) = last {
+            f.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes files whose entries all point below `log_min` (never the newest).
+    pub(crate) fn trim_below(&self, log_min: u64) -> Result<()> {
+        let mut files = self.files.write();
+        while files.len() > 1 && (files[0].header().end_phy_offset as u64) < log_min {
+            let f = files.remove(0);
+            self.fs
+                .remove_file(&f.path)
+                .map_err(|e| StoreError::io(&f.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Headers of all files, oldest first (for `store-ctl`).
+    pub fn headers(&self) -> Vec<(PathBuf, IndexHeader)> {
+        self.files
+            .read()
+            .iter()
+            .map(|f| (f.path.clone(), f.header()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::StdFs;
+
+    #[test]
+    fn names_and_hashes() {
+        assert_eq!(time_file_name(0), "19700101000000000");
+        assert_eq!(time_file_name(1_710_504_000_123), "20240315120000123");
+        assert!(key_hash("T", "k") >= 0);
+    }
+
+    #[test]
+    fn put_query_roll_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
+        let idx = IndexService::open(fs.clone(), dir.path(), 7, 5, false).unwrap();
+        for i in 0..10i64 {
+            idx.put("T", &format!("k{}", i % 3), i * 100, 1_000_000 + i * 1000)
+                .unwrap();
+        }
+        // 4 entries per file (entry 0 unused) → 3 files.
+        assert_eq!(idx.headers().len(), 3);
+        let got = idx.query("T", "k0", 10, 0, i64::MAX).unwrap();
+        assert_eq!(got, vec![900, 600, 300, 0]);
+        let got = idx.query("T", "k0", 10, 1_003_000, 1_006_000).unwrap();
+        assert_eq!(got, vec![600, 300]);
+        assert!(idx.query("U", "k0", 10, 0, i64::MAX).unwrap().is_empty());
+        idx.flush().unwrap();
+        drop(idx);
+        let idx = IndexService::open(fs, dir.path(), 7, 5, true).unwrap();
+        assert_eq!(
+            idx.query("T", "k1", 10, 0, i64::MAX).unwrap(),
+            vec![700, 400, 100]
+        );
+        idx.trim_below(500).unwrap();
+        assert_eq!(
+            idx.query("T", "k1", 10, 0, i64::MAX).unwrap(),
+            vec![700, 400]
+        );
+    }
+}

@@ -1,0 +1,451 @@
+//! A segmented append-only file: fixed-size segments named by their 20-digit start offset
+//! (spec §5.1), an in-memory tail buffer in front of them, positional reads that see buffered
+//! bytes, and explicit durability (`sync`). Used by the commit log and the consume queues.
+//!
+//! Why a tail buffer: without mmap every append would be one `pwrite`; buffering up to
+//! a drain threshold turns many small appends into one large write, which is what lets small
+//! records approach the disk's sequential bandwidth.
+//!
+//! Invariants: bytes below `written` are in the files (not necessarily durable); bytes in
+//! `[written, end)` are in the tail buffer; bytes below `flushed` are durable. Writes never span
+//! two segments: callers check [`Tail::room`] and [`SegLog::roll`] first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+
+use crate::error::{Result, StoreError};
+use crate::fs::{FileSystem, FsFile};
+
+/// One segment file.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub start: u64,
+    pub file: Arc<dyn FsFile>,
+    pub path: PathBuf,
+}
+
+/// The writer's state, guarded by [`SegLog::lock`].
+#[derive(Debug)]
+pub(crate) struct Tail {
+    seg: Option<Arc<Segment>>,
+    /// Log offset of `buf[0]`.
+    base: u64,
+    buf: Vec<u8>,
+    /// Segments written since the last sync (besides the current one).
+    unsynced: Vec<Arc<Segment>>,
+}
+
+impl Tail {
+    /// The logical end (next append offset).
+    pub fn end(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+}
+
+/// Why a sync failed.
+#[derive(Debug)]
+pub(crate) enum SyncFail {
+    /// Writing the buffer failed; nothing was lost and a retry may succeed.
+    Write(StoreError),
+    /// fsync failed: fatal.
+    Fsync(StoreError),
+}
+
+/// Name of a segment file: its start offset in 20 decimal digits.
+pub(crate) fn file_name(offset: u64) -> String {
+    format!("{offset:020}")
+}
+
+/// A segmented log in one directory.
+#[derive(Debug)]
+pub(crate) struct SegLog {
+    pub dir: PathBuf,
+    pub seg_size: u64,
+    drain_bytes: usize,
+    fs: Arc<dyn FileSystem>,
+    segs: RwLock<BTreeMap<u64, Arc<Segment>>>,
+    tail: Mutex<Tail>,
+    written: AtomicU64,
+    end: AtomicU64,
+    flushed: AtomicU64,
+}
+
+impl SegLog {
+    /// Opens the segments in `dir` (created if missing). The log's end is set by the caller
+    /// (recovery) with [`SegLog::set_end`]; until then it is the start of the first segment.
+    pub fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        seg_size: u64,
+        drain_bytes: usize,
+    ) -> Result<SegLog> {
+        fs.create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let mut segs = BTreeMap::new();
+        let rd = std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+        for ent in rd {
+            let ent = ent.map_err(|e| StoreError::io(dir, e))?;
+            let name = ent.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.len() != 20 || !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let Ok(start) = name.parse::<u64>() else {
+                continue;
+            };
+            if start % seg_size != 0 {
+                tracing::warn!(file = %ent.path().display(), "segment not aligned to the file size; ignored");
+                continue;
+            }
+            let path = ent.path();
+            let file = fs
+                .open(&path, false)
+                .map_err(|e| StoreError::io(&path, e))?;
+            let len = file.len().map_err(|e| StoreError::io(&path, e))?;
+            if len != seg_size {
+                // A torn preallocation or a file from a different size setting: bring it to
+                // the configured size (zeros past the data); recovery finds the real end.
+                tracing::warn!(file = %path.display(), len, seg_size, "segment has an unexpected length; resized");
+                file.set_len(seg_size)
+                    .map_err(|e| StoreError::io(&path, e))?;
+            }
+            segs.insert(start, Arc::new(Segment { start, file, path }));
+        }
+        let first = segs.keys().next().copied().unwrap_or(0);
+        Ok(SegLog {
+            dir: dir.to_path_buf(),
+            seg_size,
+            drain_bytes,
+            fs,
+            segs: RwLock::new(segs),
+            tail: Mutex::new(Tail {
+                seg: None,
+                base: first,
+                buf: Vec::new(),
+                unsynced: Vec::new(),
+            }),
+            written: AtomicU64::new(first),
+            end: AtomicU64::new(first),
+            flushed: AtomicU64::new(first),
+        })
+    }
+
+    /// Start of the first segment (the log's minimum offset), or the end when empty.
+    pub fn min_offset(&self) -> u64 {
+        self.segs
+            .read()
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or_else(|| self.end())
+    }
+
+    /// Starts of all segments.
+    pub fn segment_starts(&self) -> Vec<u64> {
+        self.segs.read().keys().copied().collect()
+    }
+
+    /// The segment starting at `start`.
+    pub fn segment(&self, start: u64) -> Option<Arc<Segment>> {
+        self.segs.read().get(&start).cloned()
+    }
+
+    /// Logical end.
+    pub fn end(&self) -> u64 {
+        self.end.load(Ordering::Acquire)
+    }
+
+    /// End of the bytes written to the files (the rest is in the tail buffer).
+    #[allow(dead_code)]
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+
+    /// Durable end.
+    pub fn flushed(&self) -> u64 {
+        self.flushed.load(Ordering::Acquire)
+    }
+
+    /// Locks the writer state.
+    pub fn lock(&self) -> MutexGuard<'_, Tail> {
+        self.tail.lock()
+    }
+
+    /// Sets the end after recovery: everything below `end` is in the files and durable; the
+    /// current segment's bytes past `end` are zeroed and later segments removed.
+    pub fn set_end(&self, end: u64) -> Result<()> {
+        let mut tail = self.tail.lock();
+        let later: Vec<Arc<Segment>> = {
+            let segs = self.segs.read();
+            segs.range(end.saturating_add(1)..)
+                .map(|(_, s)| s.clone())
+                .collect()
+        };
+        for s in later {
+            self.remove_segment(&s)?;
+        }
+        let seg_start = end - end % self.seg_size;
+        let cur = self.segs.read().get(&seg_start).cloned();
+        if let Some(seg) = &cur {
+            let within = end - seg.start;
+            // Zero the bytes past the end so that stale records from a torn run can never
+            // reappear after a later crash (durability depends on this).
+            seg.file
+                .set_len(within)
+                .and_then(|_| seg.file.set_len(self.seg_size))
+                .and_then(|_| seg.file.sync_data())
+                .map_err(|e| StoreError::io(&seg.path, e))?;
+        }
+        tail.seg = cur;
+        tail.base = end;
+        tail.buf.clear();
+        tail.unsynced.clear();
+        self.written.store(end, Ordering::Release);
+        self.end.store(end, Ordering::Release);
+        self.flushed.store(end, Ordering::Release);
+        Ok(())
+    }
+
+    fn remove_segment(&self, s: &Segment) -> Result<()> {
+        self.segs.write().remove(&s.start);
+        self.fs
+            .remove_file(&s.path)
+            .map_err(|e| StoreError::io(&s.path, e))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| StoreError::io(&self.dir, e))
+    }
+
+    /// Bytes left in the current segment at the end (a full segment's size when a new one is
+    /// due).
+    pub fn room(&self, tail: &Tail) -> u64 {
+        let end = tail.end();
+        match &tail.seg {
+            Some(seg) if end < seg.start + self.seg_size => seg.start + self.seg_size - end,
+            _ => self.seg_size - end % self.seg_size,
+        }
+    }
+
+    /// Writes the tail buffer to its file (not durable yet). On error nothing is lost: the
+    /// buffer is kept and a later drain retries.
+    pub fn drain(&self, tail: &mut Tail) -> Result<()> {
+        if tail.buf.is_empty() {
+            return Ok(());
+        }
+        let seg = self.current_segment(tail)?;
+        seg.file
+            .write_all_at(&tail.buf, tail.base - seg.start)
+            .map_err(|e| StoreError::io(&seg.path, e))?;
+        tail.base += tail.buf.len() as u64;
+        tail.buf.clear();
+        self.written.store(tail.base, Ordering::Release);
+        Ok(())
+    }
+
+    fn current_segment(&self, tail: &mut Tail) -> Result<Arc<Segment>> {
+        let end = tail.base;
+        if let Some(seg) = &tail.seg
+            && end >= seg.start
+            && end < seg.start + self.seg_size
+        {
+            return Ok(seg.clone());
+        }
+        let start = end - end % self.seg_size;
+        if let Some(seg) = self.segs.read().get(&start).cloned() {
+            tail.seg = Some(seg.clone());
+            return Ok(seg);
+        }
+        let path = self.dir.join(file_name(start));
+        let file = self
+            .fs
+            .open(&path, true)
+            .map_err(|e| StoreError::io(&path, e))?;
+        file.set_len(self.seg_size)
+            .map_err(|e| StoreError::io(&path, e))?;
+        // The new name must survive a crash before any acknowledged byte lives in it.
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| StoreError::io(&self.dir, e))?;
+        let seg = Arc::new(Segment { start, file, path });
+        self.segs.write().insert(start, seg.clone());
+        if let Some(old) = tail.seg.replace(seg.clone()) {
+            tail.unsynced.push(old);
+        }
+        Ok(seg)
+    }
+
+    /// Writes the buffer out first if `incoming` more bytes would overflow it, and makes sure
+    /// the segment for the next append exists. Call before a group of appends: an error here
+    /// leaves the log unchanged, and the following appends cannot fail.
+    pub fn prepare(&self, tail: &mut Tail, incoming: usize) -> Result<()> {
+        // The buffer never spans two segments: at a boundary it is written out first.
+        let at_boundary = tail.end().is_multiple_of(self.seg_size);
+        if !tail.buf.is_empty() && (at_boundary || tail.buf.len() + incoming > self.drain_bytes) {
+            self.drain(tail)?;
+        }
+        if tail.buf.is_empty() {
+            self.current_segment(tail)?;
+        }
+        Ok(())
+    }
+
+    /// Appends `data` (which must fit in [`SegLog::room`]) to the buffer.
+    pub fn append(&self, tail: &mut Tail, data: &[u8]) -> Result<u64> {
+        if tail.buf.is_empty() {
+            // Make sure the segment exists before buffering into it (ENOSPC on creation is
+            // reported to this appender, not to a later one).
+            self.current_segment(tail)?;
+        }
+        let at = tail.end();
+        tail.buf.extend_from_slice(data);
+        self.end.store(tail.end(), Ordering::Release);
+        Ok(at)
+    }
+
+    /// Skips to the start of the next segment (after a blank marker was appended).
+    pub fn roll(&self, tail: &mut Tail) -> Result<()> {
+        self.drain(tail)?;
+        let end = tail.end();
+        let next = end - end % self.seg_size
+            + if end.is_multiple_of(self.seg_size) {
+                0
+            } else {
+                self.seg_size
+            };
+        tail.base = next;
+        self.written.store(next, Ordering::Release);
+        self.end.store(next, Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable: drains the buffer under the lock, then
+    /// fdatasyncs outside it so appenders keep going. Returns the new durable end.
+    #[allow(dead_code)]
+    pub fn sync(&self) -> Result<u64> {
+        self.sync_detailed().map_err(|f| match f {
+            SyncFail::Write(e) | SyncFail::Fsync(e) => e,
+        })
+    }
+
+    /// [`SegLog::sync`], telling a failed write (retryable: ENOSPC, EIO) from a failed fsync
+    /// (fatal: the kernel may have dropped the dirty pages, so nothing written can be trusted).
+    pub fn sync_detailed(&self) -> std::result::Result<u64, SyncFail> {
+        let (target, segs) = {
+            let mut tail = self.tail.lock();
+            self.drain(&mut tail).map_err(SyncFail::Write)?;
+            let mut segs = std::mem::take(&mut tail.unsynced);
+            if let Some(s) = &tail.seg {
+                segs.push(s.clone());
+            }
+            (tail.end(), segs)
+        };
+        if target <= self.flushed() {
+            return Ok(self.flushed());
+        }
+        for s in &segs {
+            if let Err(e) = s.file.sync_data() {
+                // Put them back so nobody believes they are durable.
+                self.tail.lock().unsynced.extend(segs.iter().cloned());
+                return Err(SyncFail::Fsync(StoreError::io(&s.path, e)));
+            }
+        }
+        self.flushed.fetch_max(target, Ordering::AcqRel);
+        Ok(target)
+    }
+
+    /// Reads `len` bytes at `offset`, within one segment. `None` when the range is not (or no
+    /// longer) in the log.
+    pub fn read(&self, offset: u64, len: usize) -> Result<Option<Vec<u8>>> {
+        let end_req = offset + len as u64;
+        if end_req > self.end() {
+            return Ok(None);
+        }
+        let mut out = vec![0u8; len];
+        if end_req <= self.written.load(Ordering::Acquire) {
+            if !self.read_file(offset, &mut out)? {
+                return Ok(None);
+            }
+            return Ok(Some(out));
+        }
+        let tail = self.tail.lock();
+        if end_req > tail.end() {
+            return Ok(None);
+        }
+        if end_req <= tail.base {
+            // Drained to the file since the check above.
+            drop(tail);
+            if !self.read_file(offset, &mut out)? {
+                return Ok(None);
+            }
+        } else if offset >= tail.base {
+            let from = (offset - tail.base) as usize;
+            out.copy_from_slice(&tail.buf[from..from + len]);
+        } else {
+            let split = (tail.base - offset) as usize;
+            if !self.read_file(offset, &mut out[..split])? {
+                return Ok(None);
+            }
+            out[split..].copy_from_slice(&tail.buf[..len - split]);
+        }
+        Ok(Some(out))
+    }
+
+    fn read_file(&self, offset: u64, out: &mut [u8]) -> Result<bool> {
+        let start = offset - offset % self.seg_size;
+        let Some(seg) = self.segs.read().get(&start).cloned() else {
+            return Ok(false);
+        };
+        if offset - start + out.len() as u64 > self.seg_size {
+            return Ok(false);
+        }
+        seg.file
+            .read_exact_at(out, offset - start)
+            .map_err(|e| StoreError::io(&seg.path, e))?;
+        Ok(true)
+    }
+
+    /// Reads up to `max` bytes at `offset`, clamped to the end and to the segment.
+    pub fn read_upto(&self, offset: u64, max: usize) -> Result<Option<Vec<u8>>> {
+        let end = self.end();
+        if offset >= end {
+            return Ok(Some(Vec::new()));
+        }
+        let seg_end = offset - offset % self.seg_size + self.seg_size;
+        let len = (max as u64).min(end - offset).min(seg_end - offset) as usize;
+        self.read(offset, len)
+    }
+
+    /// Deletes whole segments that end at or below `offset` (never the one holding the end).
+    pub fn delete_before(&self, offset: u64) -> Result<Vec<u64>> {
+        let end = self.end();
+        let victims: Vec<Arc<Segment>> = self
+            .segs
+            .read()
+            .values()
+            .filter(|s| s.start + self.seg_size <= offset && s.start + self.seg_size <= end)
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for s in victims {
+            self.remove_segment(&s)?;
+            out.push(s.start);
+        }
+        Ok(out)
+    }
+
+    /// Removes every segment (topic deletion).
+    pub fn destroy(&self) -> Result<()> {
+        let all: Vec<Arc<Segment>> = self.segs.read().values().cloned().collect();
+        let mut tail = self.tail.lock();
+        tail.seg = None;
+        tail.buf.clear();
+        tail.unsynced.clear();
+        for s in all {
+            self.remove_segment(&s)?;
+        }
+        Ok(())
+    }
+}

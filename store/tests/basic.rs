@@ -1,0 +1,198 @@
+//! Put, get, statuses, lookups, restart: the store's API end to end on real files.
+
+mod common;
+
+use common::*;
+use store::{FlushDiskType, GetStatus, PutStatus};
+
+#[test]
+fn put_get_statuses_and_clean_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let s = open(config(dir.path(), FlushDiskType::AsyncFlush));
+    assert_eq!(
+        s.get_message("g", "T", 0, 0, 32, 1 << 20, None)
+            .unwrap()
+            .status,
+        GetStatus::NoMatchedLogicQueue
+    );
+    let mut offsets = Vec::new();
+    for i in 0..300 {
+        let body = vec![b'a' + (i % 26) as u8; 100 + i % 300];
+        let r = rt.block_on(s.put_message(msg("T", (i % 2) as i32, &body, &format!("k{i}"))));
+        assert_eq!(r.status, PutStatus::PutOk, "{r:?}");
+        let a = r.append.unwrap();
+        assert_eq!(a.logics_offset, (i / 2) as i64);
+        offsets.push(a.wrote_offset);
+    }
+    // Several 64 KiB files were used, with a blank marker in between.
+    assert!(s.commit_log_max_offset() > 64 * 1024);
+    wait_visible(&s, "T", 0, 150);
+    wait_visible(&s, "T", 1, 150);
+    let q0 = pull_all(&s, "T", 0);
+    assert_eq!(q0.len(), 150);
+    for (n, m) in q0.iter().enumerate() {
+        assert_eq!(m.queue_offset, n as i64);
+        assert_eq!(m.body.len(), 100 + (2 * n) % 300);
+        assert_eq!(m.physical_offset, offsets[2 * n]);
+    }
+    let r = s.get_message("g", "T", 0, 150, 32, 1 << 20, None).unwrap();
+    assert_eq!(
+        (r.status, r.next_begin_offset),
+        (GetStatus::OffsetOverflowOne, 150)
+    );
+    let r = s.get_message("g", "T", 0, 999, 32, 1 << 20, None).unwrap();
+    assert_eq!(
+        (r.status, r.next_begin_offset),
+        (GetStatus::OffsetOverflowBadly, 150)
+    );
+    // Tag filter: nothing matches another tag's hash.
+    let other = remoting::message::tags_code(Some("TagB"));
+    let f = move |c: i64| c == other;
+    let r = s
+        .get_message("g", "T", 0, 0, 32, 1 << 20, Some(&f))
+        .unwrap();
+    assert_eq!(r.status, GetStatus::NoMatchedMessage);
+    assert!(r.next_begin_offset > 0);
+    // Byte cap.
+    let r = s.get_message("g", "T", 0, 0, 32, 500, None).unwrap();
+    assert!(r.messages.len() < 32 && !r.messages.is_empty());
+    // Lookups.
+    let rec = s.look_message_by_offset(offsets[7]).unwrap().unwrap();
+    assert_eq!(
+        remoting::message::decode(&rec).unwrap().keys().next(),
+        Some("k7")
+    );
+    let hits = s.query_message("T", "k7", 10, 0, i64::MAX).unwrap();
+    assert_eq!(hits.len(), 1);
+    let hits = s.query_message("T", "Uk8", 10, 0, i64::MAX).unwrap();
+    assert_eq!(
+        remoting::message::decode(&hits[0]).unwrap().physical_offset,
+        offsets[8]
+    );
+    assert!(
+        s.query_message("T", "nope", 10, 0, i64::MAX)
+            .unwrap()
+            .is_empty()
+    );
+    let t0 = s.message_store_timestamp("T", 0, 0).unwrap().unwrap();
+    assert_eq!(s.offset_in_queue_by_time("T", 0, t0).unwrap(), 0);
+    assert_eq!(s.offset_in_queue_by_time("T", 0, i64::MAX).unwrap(), 150);
+    assert_eq!(s.earliest_message_time("T", 0).unwrap(), Some(t0));
+    let end = s.commit_log_max_offset();
+    s.shutdown().unwrap();
+    drop(s);
+    assert!(!dir.path().join("abort").exists());
+
+    let s = open(config(dir.path(), FlushDiskType::AsyncFlush));
+    assert_eq!(s.commit_log_max_offset(), end);
+    assert_eq!(s.max_offset_in_queue("T", 1), 150);
+    assert_eq!(pull_all(&s, "T", 1).len(), 150);
+    let r = rt.block_on(s.put_message(msg("T", 1, b"after", "x")));
+    assert_eq!(r.append.unwrap().logics_offset, 150);
+    s.shutdown().unwrap();
+}
+
+#[test]
+fn sync_flush_acks_only_durable_and_batches_share_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let fs = store::fs::FaultyFs::new();
+    let s = std::sync::Arc::new(open_faulty(
+        config(dir.path(), FlushDiskType::SyncFlush),
+        &fs,
+        panic_on_fatal(),
+    ));
+    let mut rx = s.subscribe_advances();
+    let before = fs.faults.fsyncs.load(std::sync::atomic::Ordering::SeqCst);
+    let results = rt.block_on(async {
+        let mut hs = Vec::new();
+        for i in 0..64 {
+            let s = s.clone();
+            hs.push(tokio::spawn(async move {
+                s.put_message(msg("S", 0, b"payload", &format!("k{i}")))
+                    .await
+            }));
+        }
+        let mut out = Vec::new();
+        for h in hs {
+            out.push(h.await.unwrap());
+        }
+        out
+    });
+    for r in &results {
+        assert_eq!(r.status, PutStatus::PutOk);
+        assert!(r.append.as_ref().unwrap().end_offset <= s.commit_log_flushed_offset());
+    }
+    let fsyncs = fs.faults.fsyncs.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(fsyncs < 64, "group commit: {fsyncs} fsyncs for 64 puts");
+    wait_visible(&s, "S", 0, 64);
+    let adv = rx.try_recv().unwrap();
+    assert_eq!(adv.topic, "S");
+    // WAIT=false returns without waiting (still stored).
+    let mut m = msg("S", 0, b"nowait", "nw");
+    m.properties.insert("WAIT", "false");
+    let r = rt.block_on(s.put_message(m));
+    assert_eq!(r.status, PutStatus::PutOk);
+    s.shutdown().unwrap();
+}
+
+#[test]
+fn illegal_messages_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let s = open(config(dir.path(), FlushDiskType::AsyncFlush));
+    let big = vec![0u8; 17 * 1024];
+    assert_eq!(
+        rt.block_on(s.put_message(msg("T", 0, &big, "k"))).status,
+        PutStatus::MessageIllegal
+    );
+    assert_eq!(
+        rt.block_on(s.put_message(msg("../x", 0, b"b", "k"))).status,
+        PutStatus::MessageIllegal
+    );
+    let mut m = msg("T", 0, b"b", "k");
+    m.properties.insert("BAD", "a\u{1}b");
+    assert_eq!(
+        rt.block_on(s.put_message(m)).status,
+        PutStatus::MessageIllegal
+    );
+    let mut m = msg("T", 0, b"b", "k");
+    m.properties.insert("BIG", "x".repeat(33_000));
+    assert_eq!(
+        rt.block_on(s.put_message(m)).status,
+        PutStatus::PropertiesSizeExceeded
+    );
+    assert_eq!(s.commit_log_max_offset(), 0);
+    s.shutdown().unwrap();
+}
+
+#[test]
+fn batch_and_delay_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let s = open(config(dir.path(), FlushDiskType::AsyncFlush));
+    let batch: Vec<_> = (0..5)
+        .map(|i| msg("B", 2, b"item", &format!("b{i}")))
+        .collect();
+    let r = rt.block_on(s.put_messages(batch));
+    let a = r.append.unwrap();
+    assert_eq!((a.msg_num, a.logics_offset), (5, 0));
+    assert_eq!(a.msg_id.split(',').count(), 5);
+    let mut d = msg("D", 1, b"later", "d");
+    d.properties.insert("DELAY", "3");
+    let r = rt.block_on(s.put_message(d)).append.unwrap();
+    assert_eq!((r.topic.as_str(), r.queue_id), ("SCHEDULE_TOPIC_XXXX", 2));
+    wait_visible(&s, "SCHEDULE_TOPIC_XXXX", 2, 1);
+    let got = s
+        .get_message("g", "SCHEDULE_TOPIC_XXXX", 2, 0, 1, 1 << 20, None)
+        .unwrap();
+    let m = remoting::message::decode(&got.messages[0]).unwrap();
+    assert_eq!(m.properties.get("REAL_TOPIC"), Some("D"));
+    assert_eq!(m.properties.get("REAL_QID"), Some("1"));
+    wait_visible(&s, "B", 2, 5);
+    s.delete_topic("B").unwrap();
+    assert_eq!(s.max_offset_in_queue("B", 2), 0);
+    assert!(!dir.path().join("consumequeue/B").exists());
+    s.shutdown().unwrap();
+}
