@@ -1,0 +1,139 @@
+//! Shared helpers of the broker's integration tests: an in-process name server, broker configs
+//! on 127.0.0.1:0 in temp dirs, and raw remoting requests.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use broker::config::BrokerConfig;
+use namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use remoting::header::pull::{PullMessageRequestHeader, PullSysFlag};
+use remoting::header::send::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
+use remoting::message::Properties;
+use remoting::{CommandHeader, ExtFields, RemotingClient, RemotingCommand, RequestCode};
+
+/// Request timeout of the tests (generous: the machine is shared).
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn start_namesrv(dir: &Path) -> NameServerHandle {
+    let config = NamesrvConfig {
+        bind_address: "127.0.0.1".into(),
+        listen_port: 0,
+        kv_config_path: dir.join("kvConfig.json"),
+        config_store_path: dir.join("namesrv.properties"),
+        ..Default::default()
+    };
+    NameServer::start(config).await.unwrap()
+}
+
+pub fn broker_config(store: &Path, namesrv: Option<String>) -> BrokerConfig {
+    BrokerConfig {
+        broker_name: "broker-a".into(),
+        bind_address: "127.0.0.1".into(),
+        listen_port: 0,
+        namesrv_addr: namesrv,
+        store_path_root_dir: store.display().to_string(),
+        mapped_file_size_commit_log: 4 << 20,
+        mapped_file_size_consume_queue: 20 * 10_000,
+        max_message_size: 64 * 1024,
+        register_name_server_period: 1000,
+        flush_consumer_offset_interval: 200,
+        ..Default::default()
+    }
+}
+
+pub fn props(tags: Option<&str>, keys: Option<&str>) -> String {
+    let mut p = Properties::new();
+    if let Some(t) = tags {
+        p.insert("TAGS", t);
+    }
+    if let Some(k) = keys {
+        p.insert("KEYS", k);
+    }
+    p.insert("UNIQ_KEY", format!("{:032X}", rand_u128()));
+    p.encode().unwrap()
+}
+
+fn rand_u128() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    u128::from(N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn send_request(
+    topic: &str,
+    queue_id: i32,
+    body: &[u8],
+    properties: String,
+) -> RemotingCommand {
+    let h = SendMessageRequestHeader {
+        producer_group: "PG".into(),
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        flag: 0,
+        properties: Some(properties),
+        batch: Some(false),
+        ..Default::default()
+    };
+    RemotingCommand::request(
+        RequestCode::SEND_MESSAGE_V2,
+        SendMessageRequestHeaderV2::from(h).to_ext(),
+    )
+    .with_body(body.to_vec())
+}
+
+pub async fn send(
+    client: &RemotingClient,
+    addr: &str,
+    topic: &str,
+    queue_id: i32,
+    body: &[u8],
+    tags: Option<&str>,
+    keys: Option<&str>,
+) -> RemotingCommand {
+    client
+        .invoke(
+            addr,
+            send_request(topic, queue_id, body, props(tags, keys)),
+            TIMEOUT,
+        )
+        .await
+        .unwrap()
+}
+
+pub fn pull_request(
+    group: &str,
+    topic: &str,
+    queue_id: i32,
+    offset: i64,
+    suspend_ms: i64,
+    subscription: &str,
+) -> RemotingCommand {
+    let h = PullMessageRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag: PullSysFlag::build(false, suspend_ms > 0, true, false).0,
+        commit_offset: 0,
+        suspend_timeout_millis: suspend_ms,
+        subscription: Some(subscription.into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        ..Default::default()
+    };
+    RemotingCommand::request(RequestCode::PULL_MESSAGE, h.to_ext())
+}
+
+pub fn ext(pairs: &[(&str, String)]) -> ExtFields {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}

@@ -1,0 +1,724 @@
+//! In-process broker tests: a real name server and broker on 127.0.0.1:0, real store files in
+//! temp dirs, raw remoting requests.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use broker::Broker;
+use common::*;
+use futures::future::BoxFuture;
+use remoting::body::client::{
+    ConsumerData, GetConsumerListByGroupResponseBody, HeartbeatData, SubscriptionData,
+};
+use remoting::body::kv::KVTable;
+use remoting::header::admin::CreateTopicRequestHeader;
+use remoting::header::offset::{
+    GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, QueryConsumerOffsetRequestHeader,
+    QueryConsumerOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
+};
+use remoting::header::pull::PullMessageResponseHeader;
+use remoting::header::query::{QueryMessageRequestHeader, ViewMessageRequestHeader};
+use remoting::header::send::SendMessageResponseHeader;
+use remoting::message::{decode_all, decode_offset_msg_id};
+use remoting::{
+    ClientConfig, CommandHeader, Connection, RemotingClient, RemotingCommand, RequestCode,
+    RequestHandler, ResponseCode,
+};
+
+fn code(r: &RemotingCommand) -> ResponseCode {
+    r.response_code()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_pull_round_trip_with_tags_keys_and_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Broker::start(broker_config(dir.path(), None))
+        .await
+        .unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let tag = if i % 2 == 0 { "TagA" } else { "TagB" };
+        let r = send(
+            &client,
+            &addr,
+            "RoundTrip",
+            0,
+            format!("body-{i}").as_bytes(),
+            Some(tag),
+            Some(&format!("key{i}")),
+        )
+        .await;
+        assert_eq!(code(&r), ResponseCode::SUCCESS, "{:?}", r.remark);
+        assert_eq!(r.version, 409);
+        let h: SendMessageResponseHeader = r.ext_fields.decode().unwrap();
+        assert_eq!(h.queue_offset, i);
+        assert_eq!(h.queue_id, 0);
+        ids.push(h.msg_id);
+    }
+    // Everything, from offset 0.
+    let r = client
+        .invoke(
+            &addr,
+            pull_request("G1", "RoundTrip", 0, 0, 0, "*"),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::SUCCESS, "{:?}", r.remark);
+    let h: PullMessageResponseHeader = r.ext_fields.decode().unwrap();
+    let recs = decode_all(&r.body).unwrap();
+    assert_eq!(recs.len(), 10);
+    assert_eq!(h.next_begin_offset, 10);
+    assert_eq!(h.max_offset, 10);
+    for (i, rec) in recs.iter().enumerate() {
+        assert_eq!(rec.body.as_ref(), format!("body-{i}").as_bytes());
+        assert_eq!(rec.queue_offset, i as i64);
+        assert_eq!(rec.properties.get("CLUSTER"), Some("DefaultCluster"));
+    }
+    // Tag filter by hash: only TagB.
+    let r = client
+        .invoke(
+            &addr,
+            pull_request("G1", "RoundTrip", 0, 0, 0, "TagB"),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::SUCCESS);
+    let recs = decode_all(&r.body).unwrap();
+    assert_eq!(recs.len(), 5);
+    assert!(recs.iter().all(|r| r.tags() == Some("TagB")));
+    // View by offset message id.
+    let id = decode_offset_msg_id(&ids[3]).unwrap();
+    let view = ViewMessageRequestHeader {
+        offset: id.commit_log_offset,
+        topic: None,
+    };
+    let r = client
+        .invoke(
+            &addr,
+            RemotingCommand::request(RequestCode::VIEW_MESSAGE_BY_ID, view.to_ext()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::SUCCESS);
+    assert_eq!(decode_all(&r.body).unwrap()[0].body.as_ref(), b"body-3");
+    // Query by key (the index is written by the dispatch; allow it a moment).
+    let q = QueryMessageRequestHeader {
+        topic: "RoundTrip".into(),
+        key: "key7".into(),
+        max_num: 32,
+        begin_timestamp: 0,
+        end_timestamp: i64::MAX,
+        unique_key_query: None,
+    };
+    let mut found = Vec::new();
+    for _ in 0..50 {
+        let r = client
+            .invoke(
+                &addr,
+                RemotingCommand::request(RequestCode::QUERY_MESSAGE, q.to_ext()),
+                TIMEOUT,
+            )
+            .await
+            .unwrap();
+        if code(&r) == ResponseCode::SUCCESS {
+            found = decode_all(&r.body).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].body.as_ref(), b"body-7");
+    // Max offset.
+    let mh = GetMaxOffsetRequestHeader {
+        topic: "RoundTrip".into(),
+        queue_id: 0,
+        committed: None,
+        bname: None,
+    };
+    let r = client
+        .invoke(
+            &addr,
+            RemotingCommand::request(RequestCode::GET_MAX_OFFSET, mh.to_ext()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.ext_fields
+            .decode::<GetMaxOffsetResponseHeader>()
+            .unwrap()
+            .offset,
+        10
+    );
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polling_wakes_on_new_message_before_hold_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = broker_config(dir.path(), None);
+    cfg.broker_suspend_max_time_millis = 20_000;
+    let b = Broker::start(cfg).await.unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    assert_eq!(
+        code(&send(&client, &addr, "LP", 0, b"first", None, None).await),
+        ResponseCode::SUCCESS
+    );
+    // Wait for the first message to be readable, so the next pull parks at offset 1.
+    for _ in 0..100 {
+        let r = client
+            .invoke(&addr, pull_request("G", "LP", 0, 0, 0, "*"), TIMEOUT)
+            .await
+            .unwrap();
+        if code(&r) == ResponseCode::SUCCESS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hold = 15_000;
+    let c2 = client.clone();
+    let a2 = addr.clone();
+    let started = Instant::now();
+    let pull = tokio::spawn(async move {
+        let r = c2
+            .invoke(&a2, pull_request("G", "LP", 0, 1, hold, "*"), TIMEOUT)
+            .await
+            .unwrap();
+        (r, Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !pull.is_finished(),
+        "the pull must be held while nothing is new"
+    );
+    let sent_at = Instant::now();
+    assert_eq!(
+        code(&send(&client, &addr, "LP", 0, b"second", None, None).await),
+        ResponseCode::SUCCESS
+    );
+    let (r, done_at) = pull.await.unwrap();
+    assert_eq!(code(&r), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert_eq!(decode_all(&r.body).unwrap()[0].body.as_ref(), b"second");
+    let total = done_at.duration_since(started);
+    assert!(
+        total < Duration::from_millis(hold as u64),
+        "woken by the message, not the hold time"
+    );
+    println!(
+        "long-poll wake latency after send: {:?}",
+        done_at.duration_since(sent_at)
+    );
+    // An empty hold ends with PULL_NOT_FOUND and all four fields.
+    let r = client
+        .invoke(&addr, pull_request("G", "LP", 0, 2, 200, "*"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::PULL_NOT_FOUND);
+    for k in [
+        "suggestWhichBrokerId",
+        "nextBeginOffset",
+        "minOffset",
+        "maxOffset",
+    ] {
+        assert!(r.ext_fields.get(k).is_some(), "{k}");
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_clear_errors_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = broker_config(dir.path(), None);
+    cfg.auto_create_topic_enable = false;
+    let b = Broker::start(cfg).await.unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    // Missing topic with auto-create off.
+    let r = send(&client, &addr, "Missing", 0, b"x", None, None).await;
+    assert_eq!(code(&r), ResponseCode::TOPIC_NOT_EXIST);
+    assert!(
+        r.remark_str().contains("No route info of this topic"),
+        "{}",
+        r.remark_str()
+    );
+    // Create it, then a body over maxMessageSize (64 KiB here).
+    let ct = CreateTopicRequestHeader {
+        topic: "Sized".into(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: 2,
+        write_queue_nums: 2,
+        perm: 6,
+        topic_filter_type: "SINGLE_TAG".into(),
+        order: false,
+        ..Default::default()
+    };
+    let r = client
+        .invoke(
+            &addr,
+            RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, ct.to_ext()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::SUCCESS, "{:?}", r.remark);
+    let big = vec![b'x'; 64 * 1024 + 1];
+    let r = send(&client, &addr, "Sized", 0, &big, None, None).await;
+    assert_eq!(code(&r), ResponseCode::MESSAGE_ILLEGAL);
+    assert!(r.remark_str().contains("body size"), "{}", r.remark_str());
+    // The same connection still works.
+    let r = send(&client, &addr, "Sized", 0, b"fits", None, None).await;
+    assert_eq!(code(&r), ResponseCode::SUCCESS);
+    assert_eq!(
+        r.ext_fields
+            .decode::<SendMessageResponseHeader>()
+            .unwrap()
+            .queue_offset,
+        0
+    );
+    // Illegal topic names.
+    for bad in ["../etc", "a/b", "a b"] {
+        let r = send(&client, &addr, bad, 0, b"x", None, None).await;
+        assert_ne!(code(&r), ResponseCode::SUCCESS, "{bad}");
+        assert!(!r.remark_str().is_empty());
+    }
+    // Queue id out of range.
+    let r = send(&client, &addr, "Sized", 7, b"x", None, None).await;
+    assert_eq!(code(&r), ResponseCode::SYSTEM_ERROR);
+    // Nothing else was stored.
+    let mh = GetMaxOffsetRequestHeader {
+        topic: "Sized".into(),
+        queue_id: 0,
+        committed: None,
+        bname: None,
+    };
+    let r = client
+        .invoke(
+            &addr,
+            RemotingCommand::request(RequestCode::GET_MAX_OFFSET, mh.to_ext()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.ext_fields
+            .decode::<GetMaxOffsetResponseHeader>()
+            .unwrap()
+            .offset,
+        1
+    );
+    // Unknown request code.
+    let r = client
+        .invoke(
+            &addr,
+            RemotingCommand::request(RequestCode(9999), Default::default()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::REQUEST_CODE_NOT_SUPPORTED);
+    assert_eq!(r.version, 409);
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_at_impossible_offset_is_moved_with_right_next_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Broker::start(broker_config(dir.path(), None))
+        .await
+        .unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    for i in 0..3 {
+        assert_eq!(
+            code(
+                &send(
+                    &client,
+                    &addr,
+                    "Moved",
+                    1,
+                    format!("{i}").as_bytes(),
+                    None,
+                    None
+                )
+                .await
+            ),
+            ResponseCode::SUCCESS
+        );
+    }
+    // Let the dispatch catch up.
+    for _ in 0..100 {
+        let r = client
+            .invoke(&addr, pull_request("G", "Moved", 1, 0, 0, "*"), TIMEOUT)
+            .await
+            .unwrap();
+        if code(&r) == ResponseCode::SUCCESS && decode_all(&r.body).unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = client
+        .invoke(&addr, pull_request("G", "Moved", 1, 100, 0, "*"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::PULL_OFFSET_MOVED, "{:?}", r.remark);
+    let h: PullMessageResponseHeader = r.ext_fields.decode().unwrap();
+    assert_eq!(h.next_begin_offset, 3);
+    assert_eq!(h.max_offset, 3);
+    assert_eq!(h.min_offset, 0);
+    // At the end exactly: nothing new, not moved.
+    let r = client
+        .invoke(&addr, pull_request("G", "Moved", 1, 3, 0, "*"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::PULL_NOT_FOUND);
+    assert_eq!(
+        r.ext_fields
+            .decode::<PullMessageResponseHeader>()
+            .unwrap()
+            .next_begin_offset,
+        3
+    );
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_offsets_survive_restart_and_are_clamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = RemotingClient::new(ClientConfig::default());
+    let commit = |topic: &str, q: i32, off: i64| {
+        let h = UpdateConsumerOffsetRequestHeader {
+            consumer_group: "CG".into(),
+            topic: topic.into(),
+            queue_id: q,
+            commit_offset: off,
+            bname: None,
+        };
+        RemotingCommand::request(RequestCode::UPDATE_CONSUMER_OFFSET, h.to_ext())
+    };
+    let query = |topic: &str, q: i32| {
+        let h = QueryConsumerOffsetRequestHeader {
+            consumer_group: "CG".into(),
+            topic: topic.into(),
+            queue_id: q,
+            set_zero_if_not_found: None,
+            bname: None,
+        };
+        RemotingCommand::request(RequestCode::QUERY_CONSUMER_OFFSET, h.to_ext())
+    };
+    {
+        let b = Broker::start(broker_config(dir.path(), None))
+            .await
+            .unwrap();
+        let addr = b.local_addr().to_string();
+        for i in 0..8 {
+            assert_eq!(
+                code(
+                    &send(
+                        &client,
+                        &addr,
+                        "Off",
+                        0,
+                        format!("{i}").as_bytes(),
+                        None,
+                        None
+                    )
+                    .await
+                ),
+                ResponseCode::SUCCESS
+            );
+        }
+        // Wait until all 8 are in the queue, then commit.
+        for _ in 0..100 {
+            let mh = GetMaxOffsetRequestHeader {
+                topic: "Off".into(),
+                queue_id: 0,
+                committed: None,
+                bname: None,
+            };
+            let r = client
+                .invoke(
+                    &addr,
+                    RemotingCommand::request(RequestCode::GET_MAX_OFFSET, mh.to_ext()),
+                    TIMEOUT,
+                )
+                .await
+                .unwrap();
+            if r.ext_fields
+                .decode::<GetMaxOffsetResponseHeader>()
+                .unwrap()
+                .offset
+                == 8
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            code(
+                &client
+                    .invoke(&addr, commit("Off", 0, 5), TIMEOUT)
+                    .await
+                    .unwrap()
+            ),
+            ResponseCode::SUCCESS
+        );
+        // Beyond the end: clamped to the end (8), never stored as 1000.
+        assert_eq!(
+            code(
+                &client
+                    .invoke(&addr, commit("Off", 1, 1000), TIMEOUT)
+                    .await
+                    .unwrap()
+            ),
+            ResponseCode::SUCCESS
+        );
+        // Negative: refused.
+        assert_ne!(
+            code(
+                &client
+                    .invoke(&addr, commit("Off", 2, -3), TIMEOUT)
+                    .await
+                    .unwrap()
+            ),
+            ResponseCode::SUCCESS
+        );
+        b.shutdown().await;
+    }
+    client.shutdown();
+    let client = RemotingClient::new(ClientConfig::default());
+    let b = Broker::start(broker_config(dir.path(), None))
+        .await
+        .unwrap();
+    let addr = b.local_addr().to_string();
+    let r = client
+        .invoke(&addr, query("Off", 0), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::SUCCESS);
+    assert_eq!(
+        r.ext_fields
+            .decode::<QueryConsumerOffsetResponseHeader>()
+            .unwrap()
+            .offset,
+        5
+    );
+    let r = client
+        .invoke(&addr, query("Off", 1), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.ext_fields
+            .decode::<QueryConsumerOffsetResponseHeader>()
+            .unwrap()
+            .offset,
+        0
+    );
+    // The messages survived too.
+    let r = client
+        .invoke(&addr, pull_request("G", "Off", 0, 5, 0, "*"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::SUCCESS);
+    assert_eq!(decode_all(&r.body).unwrap().len(), 3);
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_is_visible_in_namesrv_routes_and_follows_topic_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let b = Broker::start(broker_config(&dir.path().join("b"), Some(ns_addr.clone())))
+        .await
+        .unwrap();
+    let addr = b.local_addr().to_string();
+    // The broker registers at start: TBW102 has a route to it, at its advertised address.
+    let mut route = None;
+    for _ in 0..100 {
+        route = ns.routes().topic_route("TBW102");
+        if route.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let route = route.expect("TBW102 route registered");
+    assert_eq!(route.broker_datas[0].master_addr(), Some(b.broker_addr()));
+    assert!(
+        b.broker_addr().starts_with("127.0.0.1:"),
+        "{}",
+        b.broker_addr()
+    );
+    // A new topic is registered at once (well before the 30 s period of production configs).
+    let client = RemotingClient::new(ClientConfig::default());
+    let ct = CreateTopicRequestHeader {
+        topic: "NewTopic".into(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: 3,
+        write_queue_nums: 3,
+        perm: 6,
+        topic_filter_type: "SINGLE_TAG".into(),
+        ..Default::default()
+    };
+    let r = client
+        .invoke(
+            &addr,
+            RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, ct.to_ext()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::SUCCESS);
+    let mut qd = None;
+    for _ in 0..200 {
+        if let Some(r) = ns.routes().topic_route("NewTopic") {
+            qd = Some(r.queue_datas[0].clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(qd.expect("NewTopic route").write_queue_nums, 3);
+    // Shutdown unregisters.
+    b.shutdown().await;
+    assert!(ns.routes().topic_route("NewTopic").is_none());
+    ns.shutdown().await;
+}
+
+/// Counts NOTIFY_CONSUMER_IDS_CHANGED calls from the broker.
+struct NotifyCounter(AtomicUsize);
+
+impl RequestHandler for NotifyCounter {
+    fn handle<'a>(
+        &'a self,
+        _conn: &'a Connection,
+        req: RemotingCommand,
+    ) -> BoxFuture<'a, Option<RemotingCommand>> {
+        if req.request_code() == RequestCode::NOTIFY_CONSUMER_IDS_CHANGED {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        Box::pin(async move { None })
+    }
+}
+
+fn heartbeat(client_id: &str) -> RemotingCommand {
+    let hb = HeartbeatData {
+        client_id: client_id.into(),
+        consumer_data_set: vec![ConsumerData {
+            group_name: "HbGroup".into(),
+            subscription_data_set: vec![SubscriptionData {
+                topic: "HbTopic".into(),
+                sub_string: "*".into(),
+                sub_version: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    RemotingCommand::request(RequestCode::HEART_BEAT, Default::default())
+        .with_body(hb.encode().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_membership_notifications_and_runtime_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Broker::start(broker_config(dir.path(), None))
+        .await
+        .unwrap();
+    let addr = b.local_addr().to_string();
+    let counter_a = Arc::new(NotifyCounter(AtomicUsize::new(0)));
+    let a = RemotingClient::with_handler(ClientConfig::default(), counter_a.clone());
+    let bcl = RemotingClient::new(ClientConfig::default());
+    assert_eq!(
+        code(
+            &a.invoke(&addr, heartbeat("10.0.0.1@a"), TIMEOUT)
+                .await
+                .unwrap()
+        ),
+        ResponseCode::SUCCESS
+    );
+    assert_eq!(
+        code(
+            &bcl.invoke(&addr, heartbeat("10.0.0.2@b"), TIMEOUT)
+                .await
+                .unwrap()
+        ),
+        ResponseCode::SUCCESS
+    );
+    let list = RemotingCommand::request(
+        RequestCode::GET_CONSUMER_LIST_BY_GROUP,
+        ext(&[("consumerGroup", "HbGroup".into())]),
+    );
+    let r = a.invoke(&addr, list.clone(), TIMEOUT).await.unwrap();
+    let ids = GetConsumerListByGroupResponseBody::decode(&r.body)
+        .unwrap()
+        .consumer_id_list;
+    assert_eq!(
+        ids,
+        vec!["10.0.0.1@a".to_string(), "10.0.0.2@b".to_string()]
+    );
+    // A learns that B joined, then that B left (connection closed).
+    for _ in 0..100 {
+        if counter_a.0.load(Ordering::SeqCst) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let joined = counter_a.0.load(Ordering::SeqCst);
+    assert!(joined >= 1);
+    bcl.shutdown();
+    for _ in 0..200 {
+        if counter_a.0.load(Ordering::SeqCst) > joined {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(counter_a.0.load(Ordering::SeqCst) > joined);
+    let r = a.invoke(&addr, list, TIMEOUT).await.unwrap();
+    assert_eq!(
+        GetConsumerListByGroupResponseBody::decode(&r.body)
+            .unwrap()
+            .consumer_id_list,
+        vec!["10.0.0.1@a".to_string()]
+    );
+    // The retry topic of the group was created by the heartbeat.
+    assert!(b.context().topics.get("%RETRY%HbGroup").is_some());
+    // Runtime info carries the keys clusterList reads.
+    let r = a
+        .invoke(
+            &addr,
+            RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO, Default::default()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    let t = KVTable::decode(&r.body).unwrap().table;
+    for k in [
+        "brokerVersionDesc",
+        "putTps",
+        "getTransferedTps",
+        "msgPutTotalTodayNow",
+        "msgGetTotalTodayNow",
+        "msgPutTotalYesterdayMorning",
+        "msgPutTotalTodayMorning",
+        "msgGetTotalYesterdayMorning",
+        "msgGetTotalTodayMorning",
+        "commitLogDiskRatio",
+        "pageCacheLockTimeMills",
+        "earliestMessageTimeStamp",
+        "commitLogMaxOffset",
+        "bootTimestamp",
+        "runtime",
+    ] {
+        assert!(t.contains_key(k), "{k}");
+    }
+    b.shutdown().await;
+}
