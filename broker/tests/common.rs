@@ -1,6 +1,7 @@
 //! Shared helpers of the broker's integration tests: an in-process name server, broker configs
 //! on 127.0.0.1:0 in temp dirs, and raw remoting requests.
 
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -16,6 +17,7 @@ use remoting::{CommandHeader, ExtFields, RemotingClient, RemotingCommand, Reques
 /// Request timeout of the tests (generous: the machine is shared).
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// An in-process name server on 127.0.0.1:0 with its files under `dir`.
 pub async fn start_namesrv(dir: &Path) -> NameServerHandle {
     let config = NamesrvConfig {
         bind_address: "127.0.0.1".into(),
@@ -27,6 +29,7 @@ pub async fn start_namesrv(dir: &Path) -> NameServerHandle {
     NameServer::start(config).await.unwrap()
 }
 
+/// A broker config on 127.0.0.1:0 with small files under `store`.
 pub fn broker_config(store: &Path, namesrv: Option<String>) -> BrokerConfig {
     BrokerConfig {
         broker_name: "broker-a".into(),
@@ -43,6 +46,7 @@ pub fn broker_config(store: &Path, namesrv: Option<String>) -> BrokerConfig {
     }
 }
 
+/// A properties string with optional tags and keys and a fresh UNIQ_KEY.
 pub fn props(tags: Option<&str>, keys: Option<&str>) -> String {
     let mut p = Properties::new();
     if let Some(t) = tags {
@@ -61,6 +65,7 @@ fn rand_u128() -> u128 {
     u128::from(N.fetch_add(1, Ordering::Relaxed))
 }
 
+/// A SEND_MESSAGE_V2 request.
 pub fn send_request(
     topic: &str,
     queue_id: i32,
@@ -87,6 +92,7 @@ pub fn send_request(
     .with_body(body.to_vec())
 }
 
+/// Sends one message and returns the response.
 pub async fn send(
     client: &RemotingClient,
     addr: &str,
@@ -106,6 +112,7 @@ pub async fn send(
         .unwrap()
 }
 
+/// A PULL_MESSAGE request with the subscription in the request.
 pub fn pull_request(
     group: &str,
     topic: &str,
@@ -131,6 +138,7 @@ pub fn pull_request(
     RemotingCommand::request(RequestCode::PULL_MESSAGE, h.to_ext())
 }
 
+/// Header fields from pairs.
 pub fn ext(pairs: &[(&str, String)]) -> ExtFields {
     pairs
         .iter()

@@ -1,6 +1,8 @@
 //! In-process broker tests: a real name server and broker on 127.0.0.1:0, real store files in
 //! temp dirs, raw remoting requests.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,0 +1,202 @@
+//! Tests of the `broker` binary as a real process.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use remoting::message::decode_all;
+use remoting::{ClientConfig, RemotingClient, ResponseCode};
+
+const BIN: &str = env!("CARGO_BIN_EXE_broker");
+
+/// The broker.conf of the seed's FAQ 5.2, verbatim (its addresses are someone else's: `-p` must
+/// not touch the network).
+const SEED_CONF: &str = "brokerClusterName = DefaultCluster
+brokerName = broker-a
+brokerId = 0
+brokerIP1 = 10.29.181.16
+deleteWhen = 04
+fileReservedTime = 48
+brokerRole = ASYNC_MASTER
+flushDiskType = ASYNC_FLUSH
+
+# NameServer地址列表，多个nameServer地址用分号隔开
+namesrvAddr = 10.29.181.16:9876
+
+autoCreateTopicEnable = true
+";
+
+#[test]
+fn print_config_of_the_seed_conf_and_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(&conf, SEED_CONF).unwrap();
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "brokerClusterName=DefaultCluster",
+        "brokerName=broker-a",
+        "brokerIP1=10.29.181.16",
+        "namesrvAddr=10.29.181.16:9876",
+        "fileReservedTime=48",
+        "brokerRole=ASYNC_MASTER",
+        "listenPort=10911",
+        "maxMessageSize=4194304",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    // What -p prints is itself a valid broker.conf with the same meaning.
+    let (printed, unknown) = broker::BrokerConfig::from_properties_text(&text).unwrap();
+    let (orig, _) = broker::BrokerConfig::from_properties_text(SEED_CONF).unwrap();
+    assert!(unknown.is_empty());
+    assert_eq!(printed, orig);
+}
+
+#[test]
+fn missing_namesrv_bad_values_and_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "brokerName=b\nstorePathRootDir={}\nlistenPort=0\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no name server address"), "{err}");
+
+    std::fs::write(&conf, "listenPort=notaport\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("listenPort") && err.contains("notaport"),
+        "{err}"
+    );
+
+    std::fs::write(&conf, "brokerName=b\nnoSuchKey=1\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("noSuchKey"), "{err}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_process_registers_serves_and_unregisters_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let port = free_port();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "brokerClusterName=C1\nbrokerName=proc-broker\nbrokerId=0\nbindAddress=127.0.0.1\nlistenPort={port}\n\
+             storePathRootDir={}\nmappedFileSizeCommitLog=4194304\nmaxMessageSize=65536\nautoCreateTopicEnable=true\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-n")
+        .arg(ns.local_addr().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut route = None;
+    for _ in 0..500 {
+        route = ns.routes().topic_route("TBW102");
+        if route.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let route = route.expect("the broker process registered");
+    let addr = route.broker_datas[0].master_addr().unwrap().to_string();
+    assert_eq!(addr, format!("127.0.0.1:{port}"));
+    let client = RemotingClient::new(ClientConfig::default());
+    let r = send(&client, &addr, "ProcTopic", 0, b"hello", Some("T"), None).await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        let r = client
+            .invoke(&addr, pull_request("G", "ProcTopic", 0, 0, 0, "*"), TIMEOUT)
+            .await
+            .unwrap();
+        if r.response_code() == ResponseCode::SUCCESS {
+            got = decode_all(&r.body).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body.as_ref(), b"hello");
+    // The auto-created topic reached the name server at once.
+    for _ in 0..200 {
+        if ns.routes().topic_route("ProcTopic").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ns.routes().topic_route("ProcTopic").is_some());
+    // SIGTERM: clean stop, unregistered.
+    let st = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(ns.routes().topic_route("ProcTopic").is_none());
+    ns.shutdown().await;
+}
