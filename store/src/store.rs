@@ -74,6 +74,8 @@ struct Inner {
     fatal: Mutex<Option<String>>,
     fatal_hook: FatalHook,
     disk_full: AtomicBool,
+    /// Set while writing the commit log fails (ENOSPC, EIO); puts are refused meanwhile.
+    write_failing: AtomicBool,
     last_store_ts: AtomicI64,
     last_dispatched_ts: AtomicI64,
     delay_levels: Vec<i64>,
@@ -242,6 +244,7 @@ impl MessageStore {
             fatal: Mutex::new(None),
             fatal_hook,
             disk_full: AtomicBool::new(false),
+            write_failing: AtomicBool::new(false),
             last_store_ts: AtomicI64::new(0),
             last_dispatched_ts: AtomicI64::new(0),
             delay_levels,
@@ -450,8 +453,21 @@ impl MessageStore {
                 let sz = ent.size as usize;
                 let rec = buf.slice(pos..pos + sz);
                 pos += sz;
-                // A record whose size field disagrees with its entry is not served.
-                if peek_header(&rec).is_some_and(|(s, _)| s as usize == sz) {
+                // A record that fails verification (size, layout, body CRC) is not served.
+                let ok = decode_view(&rec).is_ok_and(|v| {
+                    v.total_size as usize == sz
+                        && v.physical_offset == ent.phys_offset
+                        && v.crc_ok()
+                });
+                if !ok {
+                    tracing::error!(
+                        topic,
+                        queue_id,
+                        offset = ent.phys_offset,
+                        "record failed verification; not served"
+                    );
+                }
+                if ok {
                     bytes += sz;
                     out.messages.push(rec);
                     out.queue_offsets.push(offset + k as i64);
@@ -966,6 +982,15 @@ impl Inner {
                 "disk full: store is not writable",
             ));
         }
+        if self.write_failing.load(Ordering::Acquire) {
+            // Retry the write here so that appends resume as soon as the disk recovers.
+            if let Err(e) = self.sync_log() {
+                return Err(PutResult::fail(
+                    PutStatus::DiskError,
+                    format!("commit log not writable: {e}"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -1068,7 +1093,10 @@ impl Inner {
         let advances =
             ty == sysflag::TRANSACTION_NOT_TYPE || ty == sysflag::TRANSACTION_COMMIT_TYPE;
         let store_host = first_store_host(&msgs);
-        let disk_err = |e: StoreError| PutResult::fail(PutStatus::DiskError, e.to_string());
+        let disk_err = |e: StoreError| {
+            self.write_failing.store(true, Ordering::Release);
+            PutResult::fail(PutStatus::DiskError, e.to_string())
+        };
 
         let mut tail = self.log.lock();
         let total = buf.len() as u64;
@@ -1156,8 +1184,9 @@ impl Inner {
             *f = Some(msg.clone());
         }
         tracing::error!(error = %msg, "fsync failed: the store stops acknowledging writes");
-        self.flush_tx.send_modify(|s| s.fatal = true);
+        // The hook (by default: exit) runs before waiters learn of the failure.
         (self.fatal_hook)(&msg);
+        self.flush_tx.send_modify(|s| s.fatal = true);
     }
 
     /// Drains and fsyncs the commit log; publishes the durable offset.
@@ -1167,6 +1196,9 @@ impl Inner {
         }
         match self.log.sync_detailed() {
             Ok(flushed) => {
+                if self.write_failing.swap(false, Ordering::AcqRel) {
+                    tracing::info!("commit-log writes succeed again");
+                }
                 self.flush_tx.send_if_modified(|s| {
                     if flushed > s.flushed {
                         s.flushed = flushed;
@@ -1181,7 +1213,9 @@ impl Inner {
                 Ok(flushed)
             }
             Err(SyncFail::Write(e)) => {
-                tracing::warn!(error = %e, "commit-log write failed; will retry");
+                if !self.write_failing.swap(true, Ordering::AcqRel) {
+                    tracing::error!(error = %e, "commit-log write failed; refusing puts until it succeeds");
+                }
                 Err(e)
             }
             Err(SyncFail::Fsync(e)) => {
