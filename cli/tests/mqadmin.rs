@@ -2,6 +2,8 @@
 //! brokers registered through real REGISTER_BROKER requests (one of them also answers
 //! GET_BROKER_RUNTIME_INFO, as clusterList needs).
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! The real name server in-process on 127.0.0.1:0, driven by the project's client.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod common;
 
 use std::time::Duration;

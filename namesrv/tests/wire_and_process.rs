@@ -1,6 +1,8 @@
 //! What foreign clients put on the wire (spec §14), sent over a plain TcpStream with hand-written
 //! JSON headers; and the built `namesrv` binary run as a process.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
