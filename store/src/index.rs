@@ -61,6 +61,14 @@ impl IndexHeader {
     }
 }
 
+/// Reads the header of an index file without opening a store (for `store-ctl`).
+pub fn read_header(path: &Path) -> Option<IndexHeader> {
+    use std::io::Read;
+    let mut b = [0u8; 40];
+    std::fs::File::open(path).ok()?.read_exact(&mut b).ok()?;
+    Some(IndexHeader::decode(&b))
+}
+
 /// `abs(javaStringHashCode(topic#key))`, with `i32::MIN` → 0 as in Java.
 pub fn key_hash(topic: &str, key: &str) -> i32 {
     let h = java_string_hash(&format!("{topic}#{key}"));

@@ -1,4 +1,5 @@
 //! Put, get, statuses, lookups, restart: the store's API end to end on real files.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Crash tests with real processes: a child appends from several writers and prints every
 //! acknowledged record; we SIGKILL it at random moments, reopen the store and check it.
 //! Seeded: set `STORE_CRASH_SEED` to replay a run (the seed is printed).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Disk faults injected through the file-system seam: torn and short writes, flipped bytes,
 //! ENOSPC and failing fsync.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
