@@ -1,1 +1,39 @@
-//! Kubernetes operator for RocketMQCluster resources, and the local mode that runs the same cluster.yaml as processes.
+//! Kubernetes operator for `RocketMQCluster` resources, and the local mode that runs the same
+//! cluster file as processes on one machine.
+//!
+//! # Layout
+//! Reconcile is a pipeline, one module a step (the Stackable operators' shape):
+//! - [`crd`]: the custom resource types; `operator crd` writes `crds/` from them.
+//! - [`validate`] (pure): spec → one [`plan::ClusterPlan`] or every problem ([`validate::Refusal`]).
+//! - [`plan`]: the validated cluster, shared by the Kubernetes builder and [`local`] mode; renders
+//!   broker.conf through the broker crate's own `BrokerConfig`.
+//! - [`build`] (pure, no client): Kubernetes objects from a plan and the roll decisions.
+//! - [`roll`] (pure): which pods may be updated now (slaves first, master once caught up, one group
+//!   at a time), scale-out topic copy and scale-in refusal.
+//! - [`read`]: the observed children (StatefulSets, pods) of a cluster.
+//! - [`apply`]: server-side apply in a fixed order (ConfigMaps, Services, PDBs, workloads).
+//! - [`status`] (pure): conditions and per-group status from what was observed.
+//! - [`admin`]: the broker admin calls the roll needs, behind a trait tests can answer.
+//! - [`controller`]: the kube-rs controller gluing the steps together, Events, error policy.
+//! - [`local`]: `operator local -f cluster.yaml`: the same plan as local processes.
+//! - [`names`], [`quantity`], [`error`]: names declared once, sizes, the error type.
+
+pub mod admin;
+pub mod apply;
+pub mod build;
+pub mod controller;
+pub mod crd;
+pub mod error;
+pub mod local;
+pub mod names;
+pub mod plan;
+pub mod quantity;
+pub mod read;
+pub mod roll;
+pub mod status;
+pub mod validate;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use error::{Error, Result};

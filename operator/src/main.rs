@@ -1,3 +1,78 @@
-//! The `operator` binary.
+//! The `operator` binary: `run` (the controller), `crd` (print or write the CRD), `local` (run a
+//! cluster file as local processes).
 
-fn main() {}
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "operator",
+    version,
+    about = "RocketMQCluster operator and local runner"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the controller against the cluster from KUBECONFIG or the in-cluster config.
+    Run {
+        /// Address of the health (/healthz, /readyz) and metrics (/metrics) endpoint.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        http: String,
+        /// Only watch this namespace (default: all namespaces).
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Print the CustomResourceDefinition YAML, or write it to a file.
+    Crd {
+        /// Write here instead of stdout (e.g. crds/rocketmqclusters.yaml).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Run a cluster file as local processes on 127.0.0.1 until Ctrl-C / SIGTERM.
+    Local(operator::local::LocalArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,kube=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.cmd {
+        Cmd::Crd { out } => {
+            let yaml = operator::crd::crd_yaml().context("rendering the CRD")?;
+            match out {
+                Some(p) => {
+                    std::fs::write(&p, yaml).with_context(|| format!("writing {}", p.display()))?
+                }
+                None => print!("{yaml}"),
+            }
+            Ok(())
+        }
+        Cmd::Run { http, namespace } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(operator::controller::run(&http, namespace))?;
+            Ok(())
+        }
+        Cmd::Local(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(operator::local::run(args))?;
+            Ok(())
+        }
+    }
+}

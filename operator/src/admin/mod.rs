@@ -1,0 +1,51 @@
+//! The broker admin calls the controller needs, behind a trait so tests can answer them.
+//!
+//! [`RemotingAdmin`] implements it over the RocketMQ remoting protocol (spec §3.10):
+//! GET_BROKER_RUNTIME_INFO for commit-log offsets, GET_ALL_TOPIC_CONFIG + UPDATE_AND_CREATE_TOPIC for
+//! the scale-out topic copy, and the broker's permission and consumer offsets for the drain check.
+
+use futures::future::BoxFuture;
+
+use crate::error::Result;
+
+/// Largest master/slave commit-log gap (bytes) that still counts as caught up: a master under
+/// load is always a little ahead.
+pub const CATCH_UP_SLACK: i64 = 1 << 20;
+
+/// Questions the controller asks brokers. Addresses are `host:port` of the remoting port.
+pub trait BrokerAdmin: Send + Sync {
+    /// Whether every slave's commit log is within [`CATCH_UP_SLACK`] of the master's.
+    fn slaves_caught_up<'a>(
+        &'a self,
+        master: &'a str,
+        slaves: &'a [String],
+    ) -> BoxFuture<'a, Result<bool>>;
+    /// Copies every topic config of `from` missing on `to`, except system topics and the names
+    /// in `skip` (broker and cluster names, which every broker creates for itself); returns how
+    /// many were copied.
+    fn copy_topics<'a>(
+        &'a self,
+        from: &'a str,
+        to: &'a str,
+        skip: &'a [String],
+    ) -> BoxFuture<'a, Result<usize>>;
+    /// Whether a group's master was drained: write permission wiped and no consumer lag.
+    fn is_drained<'a>(&'a self, master: &'a str) -> BoxFuture<'a, Result<bool>>;
+}
+
+/// [`BrokerAdmin`] over the remoting protocol.
+pub struct RemotingAdmin {
+    client: remoting::client::RemotingClient,
+    timeout: std::time::Duration,
+}
+
+impl Default for RemotingAdmin {
+    fn default() -> Self {
+        RemotingAdmin {
+            client: remoting::client::RemotingClient::new(remoting::client::ClientConfig::default()),
+            timeout: std::time::Duration::from_secs(3),
+        }
+    }
+}
+
+mod remoting_impl;

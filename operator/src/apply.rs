@@ -1,0 +1,107 @@
+//! Apply: server-side apply of every child with one field manager, in a fixed order —
+//! ConfigMaps, Services, PDBs, then workloads — so a pod never starts before its config exists.
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::Resource;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::build::Children;
+use crate::error::{Error, Result};
+use crate::names;
+
+async fn apply_one<K>(client: &kube::Client, obj: &K) -> Result<()>
+where
+    K: Resource<Scope = NamespaceResourceScope>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let name = obj
+        .meta()
+        .name
+        .clone()
+        .ok_or(Error::MissingField("metadata.name"))?;
+    let ns = obj
+        .meta()
+        .namespace
+        .clone()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<K> = Api::namespaced(client.clone(), &ns);
+    let pp = PatchParams::apply(names::FIELD_MANAGER).force();
+    api.patch(&name, &pp, &Patch::Apply(obj))
+        .await
+        .map_err(|e| {
+            Error::kube(
+                format!("apply {} {ns}/{name}", K::kind(&K::DynamicType::default())),
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+/// Applies every child in order.
+pub async fn apply(client: &kube::Client, c: &Children) -> Result<()> {
+    for o in &c.config_maps {
+        apply_one(client, o).await?;
+    }
+    for o in &c.services {
+        apply_one(client, o).await?;
+    }
+    for o in &c.pdbs {
+        apply_one(client, o).await?;
+    }
+    for o in &c.deployments {
+        apply_one(client, o).await?;
+    }
+    for o in &c.stateful_sets {
+        apply_one(client, o).await?;
+    }
+    Ok(())
+}
+
+/// Deletes a drained group's objects: StatefulSet first (its pods stop), then the rest. Claims
+/// stay (retention policy `whenScaled`/`whenDeleted` of the StatefulSet decides).
+pub async fn delete_group(client: &kube::Client, namespace: &str, group: &str) -> Result<()> {
+    let dp = DeleteParams::default();
+    let ignore_missing = |r: std::result::Result<_, kube::Error>, what: &str| match r {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube(format!("delete {what} {namespace}/{group}"), e)),
+    };
+    ignore_missing(
+        Api::<StatefulSet>::namespaced(client.clone(), namespace)
+            .delete(group, &dp)
+            .await
+            .map(|_| ()),
+        "statefulset",
+    )?;
+    ignore_missing(
+        Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace)
+            .delete(group, &dp)
+            .await
+            .map(|_| ()),
+        "pdb",
+    )?;
+    ignore_missing(
+        Api::<Service>::namespaced(client.clone(), namespace)
+            .delete(group, &dp)
+            .await
+            .map(|_| ()),
+        "service",
+    )?;
+    ignore_missing(
+        Api::<ConfigMap>::namespaced(client.clone(), namespace)
+            .delete(group, &dp)
+            .await
+            .map(|_| ()),
+        "configmap",
+    )?;
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! Build: the Kubernetes objects of a cluster, from a [`ClusterPlan`] and the roll decisions.
+//! Pure (no client), so every object is unit-tested from YAML fixtures.
+//!
+//! Field order inside each object is fixed by the code, so applying the same plan twice sends
+//! the same bytes and never makes the controller loop.
+
+mod broker;
+mod namesrv;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use crate::error::Result;
+use crate::names::{self, Component};
+use crate::plan::ClusterPlan;
+
+pub use broker::{broker_group_hash, entrypoint_script};
+
+/// Every child object of one cluster, in apply order within each kind.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Children {
+    /// Name server config and one ConfigMap per broker group.
+    pub config_maps: Vec<ConfigMap>,
+    /// Name server headless + client Services, one headless Service per broker group.
+    pub services: Vec<Service>,
+    /// Name server and per-group PodDisruptionBudgets.
+    pub pdbs: Vec<PodDisruptionBudget>,
+    /// The name server Deployment.
+    pub deployments: Vec<Deployment>,
+    /// One StatefulSet per broker group.
+    pub stateful_sets: Vec<StatefulSet>,
+}
+
+/// Roll decisions the builder needs: the StatefulSet `partition` of each group (pods with an
+/// ordinal >= partition get the new template). Missing groups get 0 (update everything).
+pub type Partitions = BTreeMap<usize, i32>;
+
+/// Builds every child of `plan`, owned by `owner`.
+pub fn build(
+    plan: &ClusterPlan,
+    owner: &OwnerReference,
+    partitions: &Partitions,
+) -> Result<Children> {
+    let mut c = Children::default();
+    c.config_maps.push(namesrv::config_map(plan, owner));
+    c.services.push(namesrv::headless_service(plan, owner));
+    c.services.push(namesrv::client_service(plan, owner));
+    c.pdbs.push(namesrv::pdb(plan, owner));
+    c.deployments.push(namesrv::deployment(plan, owner));
+    for g in &plan.groups {
+        let cm = broker::config_map(plan, g, owner)?;
+        c.services.push(broker::headless_service(plan, g, owner));
+        c.pdbs.push(broker::pdb(plan, g, owner));
+        let partition = partitions.get(&g.index).copied().unwrap_or(0);
+        c.stateful_sets
+            .push(broker::stateful_set(plan, g, owner, &cm, partition));
+        c.config_maps.push(cm);
+    }
+    Ok(c)
+}
+
+/// Metadata of a child object: name, namespace, recommended labels, the owner reference.
+pub(crate) fn meta(
+    plan: &ClusterPlan,
+    name: String,
+    component: Component,
+    group: Option<usize>,
+    owner: &OwnerReference,
+) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(plan.namespace.clone()),
+        labels: Some(names::labels(&plan.name, component, group, &plan.version)),
+        owner_references: Some(vec![owner.clone()]),
+        ..ObjectMeta::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,233 @@
+//! Name server objects: ConfigMap, Deployment, headless and client Services, PDB.
+
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Probe,
+    Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::meta;
+use crate::names::{self, Component};
+use crate::plan::ClusterPlan;
+
+/// The name server config file: only the listen port (everything else keeps its default).
+pub fn namesrv_conf(plan: &ClusterPlan) -> String {
+    format!("listenPort={}\n", plan.namesrv.port)
+}
+
+pub(super) fn config_map(plan: &ClusterPlan, owner: &OwnerReference) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(
+            plan,
+            names::namesrv(&plan.name),
+            Component::NameServer,
+            None,
+            owner,
+        ),
+        data: Some([(names::NAMESRV_CONF_KEY.to_string(), namesrv_conf(plan))].into()),
+        ..ConfigMap::default()
+    }
+}
+
+fn ports(plan: &ClusterPlan) -> Vec<ServicePort> {
+    vec![ServicePort {
+        name: Some(names::NAMESRV_PORT_NAME.to_string()),
+        port: i32::from(plan.namesrv.port),
+        target_port: Some(IntOrString::String(names::NAMESRV_PORT_NAME.to_string())),
+        protocol: Some("TCP".to_string()),
+        ..ServicePort::default()
+    }]
+}
+
+/// Headless: its DNS name resolves to every ready name server pod, and brokers register with each
+/// address it resolves to.
+pub(super) fn headless_service(plan: &ClusterPlan, owner: &OwnerReference) -> Service {
+    Service {
+        metadata: meta(
+            plan,
+            names::namesrv_headless(&plan.name),
+            Component::NameServer,
+            None,
+            owner,
+        ),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".to_string()),
+            selector: Some(names::selector_labels(
+                &plan.name,
+                Component::NameServer,
+                None,
+            )),
+            ports: Some(ports(plan)),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// The address clients use (any name server answers the same routes).
+pub(super) fn client_service(plan: &ClusterPlan, owner: &OwnerReference) -> Service {
+    Service {
+        metadata: meta(
+            plan,
+            names::namesrv_service(&plan.name),
+            Component::NameServer,
+            None,
+            owner,
+        ),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".to_string()),
+            selector: Some(names::selector_labels(
+                &plan.name,
+                Component::NameServer,
+                None,
+            )),
+            ports: Some(ports(plan)),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+pub(super) fn pdb(plan: &ClusterPlan, owner: &OwnerReference) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: meta(
+            plan,
+            names::namesrv(&plan.name),
+            Component::NameServer,
+            None,
+            owner,
+        ),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(names::selector_labels(
+                    &plan.name,
+                    Component::NameServer,
+                    None,
+                )),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }
+}
+
+pub(super) fn deployment(plan: &ClusterPlan, owner: &OwnerReference) -> Deployment {
+    let conf = namesrv_conf(plan);
+    let hash = names::stable_hash(&[&conf, &plan.image]);
+    let mut annotations = plan.overrides.annotations.clone();
+    annotations.insert(names::CONFIG_HASH_ANNOTATION.to_string(), hash);
+    let probe = |initial: i32| Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String(names::NAMESRV_PORT_NAME.to_string()),
+            ..TCPSocketAction::default()
+        }),
+        initial_delay_seconds: Some(initial),
+        period_seconds: Some(10),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    };
+    let container = Container {
+        name: names::NAMESRV_CONTAINER.to_string(),
+        image: Some(plan.image.clone()),
+        image_pull_policy: Some(plan.pull_policy.as_str().to_string()),
+        command: Some(vec![
+            format!("{}/namesrv", names::BIN_DIR),
+            "-c".to_string(),
+            format!("{}/{}", names::CONFIG_DIR, names::NAMESRV_CONF_KEY),
+        ]),
+        ports: Some(vec![ContainerPort {
+            name: Some(names::NAMESRV_PORT_NAME.to_string()),
+            container_port: i32::from(plan.namesrv.port),
+            protocol: Some("TCP".to_string()),
+            ..ContainerPort::default()
+        }]),
+        readiness_probe: Some(probe(2)),
+        liveness_probe: Some(probe(15)),
+        resources: plan.namesrv.resources.clone(),
+        volume_mounts: Some(vec![VolumeMount {
+            name: names::CONFIG_VOLUME.to_string(),
+            mount_path: names::CONFIG_DIR.to_string(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+    let selector = names::selector_labels(&plan.name, Component::NameServer, None);
+    Deployment {
+        metadata: meta(
+            plan,
+            names::namesrv(&plan.name),
+            Component::NameServer,
+            None,
+            owner,
+        ),
+        spec: Some(DeploymentSpec {
+            replicas: Some(plan.namesrv.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                ..LabelSelector::default()
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".to_string()),
+                // One name server at a time: brokers and clients keep at least the others.
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_unavailable: Some(IntOrString::Int(if plan.namesrv.replicas > 1 {
+                        1
+                    } else {
+                        0
+                    })),
+                    max_surge: Some(IntOrString::Int(1)),
+                }),
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(names::labels(
+                        &plan.name,
+                        Component::NameServer,
+                        None,
+                        &plan.version,
+                    )),
+                    annotations: Some(annotations),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    volumes: Some(vec![Volume {
+                        name: names::CONFIG_VOLUME.to_string(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: names::namesrv(&plan.name),
+                            ..ConfigMapVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    }]),
+                    termination_grace_period_seconds: Some(30),
+                    affinity: plan.overrides.affinity.clone(),
+                    tolerations: non_empty(plan.overrides.tolerations.clone()),
+                    node_selector: non_empty_map(plan.overrides.node_selector.clone()),
+                    priority_class_name: plan.overrides.priority_class_name.clone(),
+                    security_context: plan.overrides.security_context.clone(),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+pub(super) fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    if v.is_empty() { None } else { Some(v) }
+}
+
+pub(super) fn non_empty_map(
+    m: std::collections::BTreeMap<String, String>,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    if m.is_empty() { None } else { Some(m) }
+}

@@ -1,0 +1,473 @@
+//! Build tests from the example cluster files in `deploy/`.
+
+use std::collections::BTreeMap;
+
+use ::broker::{BrokerConfig, BrokerRole, FlushDiskType};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Container};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+use super::*;
+use crate::local::parse_cluster;
+use crate::validate::validate;
+
+fn example(file: &str) -> (ClusterPlan, Children) {
+    let path = format!("{}/../deploy/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let cr = parse_cluster(&text).unwrap();
+    let plan = validate(cr.metadata.name.as_deref().unwrap(), "rmq", &cr.spec).unwrap();
+    let children = build(&plan, &owner(), &Partitions::new()).unwrap();
+    (plan, children)
+}
+
+fn owner() -> OwnerReference {
+    OwnerReference {
+        api_version: "rocketmq.rocketmq-rs.io/v1alpha1".into(),
+        kind: "RocketMQCluster".into(),
+        name: "x".into(),
+        uid: "uid-1".into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+fn container(sts: &StatefulSet) -> &Container {
+    &sts.spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+}
+
+fn cm<'a>(c: &'a Children, name: &str) -> &'a ConfigMap {
+    c.config_maps
+        .iter()
+        .find(|m| m.metadata.name.as_deref() == Some(name))
+        .unwrap()
+}
+
+/// What a pod's broker.conf becomes after the entrypoint appended brokerIP1, parsed by the
+/// broker's own config type.
+fn pod_conf(c: &Children, group: &str, ordinal: u32, ip1: &str) -> BrokerConfig {
+    let text = &cm(c, group).data.as_ref().unwrap()[&names::broker_conf_key(ordinal)];
+    let full = format!("{text}brokerIP1={ip1}\n");
+    let (conf, unknown) = BrokerConfig::from_properties_text(&full).unwrap();
+    assert!(unknown.is_empty(), "{unknown:?}");
+    conf
+}
+
+struct Expect {
+    file: &'static str,
+    name: &'static str,
+    groups: usize,
+    slaves: u32,
+    master_role: BrokerRole,
+    flush: FlushDiskType,
+    dns: bool,
+    namesrv_replicas: i32,
+}
+
+const EXAMPLES: &[Expect] = &[
+    Expect {
+        file: "cluster-single-master.yaml",
+        name: "single",
+        groups: 1,
+        slaves: 0,
+        master_role: BrokerRole::AsyncMaster,
+        flush: FlushDiskType::AsyncFlush,
+        dns: false,
+        namesrv_replicas: 1,
+    },
+    Expect {
+        file: "cluster-2m-noslave.yaml",
+        name: "noslave",
+        groups: 2,
+        slaves: 0,
+        master_role: BrokerRole::AsyncMaster,
+        flush: FlushDiskType::AsyncFlush,
+        dns: false,
+        namesrv_replicas: 2,
+    },
+    Expect {
+        file: "cluster-2m-2s-async.yaml",
+        name: "async",
+        groups: 2,
+        slaves: 1,
+        master_role: BrokerRole::AsyncMaster,
+        flush: FlushDiskType::AsyncFlush,
+        dns: false,
+        namesrv_replicas: 2,
+    },
+    Expect {
+        file: "cluster-2m-2s-sync.yaml",
+        name: "sync",
+        groups: 2,
+        slaves: 1,
+        master_role: BrokerRole::SyncMaster,
+        flush: FlushDiskType::SyncFlush,
+        dns: true,
+        namesrv_replicas: 2,
+    },
+];
+
+#[test]
+fn every_example_builds_a_correctly_wired_cluster() {
+    for e in EXAMPLES {
+        let (plan, c) = example(e.file);
+        let ctx = e.file;
+        assert_eq!(c.stateful_sets.len(), e.groups, "{ctx}");
+        assert_eq!(c.deployments.len(), 1, "{ctx}");
+        assert_eq!(c.services.len(), 2 + e.groups, "{ctx}");
+        assert_eq!(c.pdbs.len(), 1 + e.groups, "{ctx}");
+        assert_eq!(c.config_maps.len(), 1 + e.groups, "{ctx}");
+
+        // Owner references and recommended labels on everything.
+        let metas = c
+            .config_maps
+            .iter()
+            .map(|o| &o.metadata)
+            .chain(c.services.iter().map(|o| &o.metadata))
+            .chain(c.pdbs.iter().map(|o| &o.metadata))
+            .chain(c.deployments.iter().map(|o| &o.metadata))
+            .chain(c.stateful_sets.iter().map(|o| &o.metadata));
+        for m in metas {
+            assert_eq!(
+                m.owner_references.as_deref(),
+                Some(&[owner()][..]),
+                "{ctx} {:?}",
+                m.name
+            );
+            assert_eq!(m.namespace.as_deref(), Some("rmq"));
+            let l = m.labels.as_ref().unwrap();
+            for k in [
+                "app.kubernetes.io/name",
+                "app.kubernetes.io/instance",
+                "app.kubernetes.io/component",
+                "app.kubernetes.io/managed-by",
+                "app.kubernetes.io/version",
+            ] {
+                assert!(l.contains_key(k), "{ctx} {:?} lacks {k}", m.name);
+            }
+        }
+
+        // Name server: Deployment with replicas, headless + client Service.
+        let d = c.deployments[0].spec.as_ref().unwrap();
+        assert_eq!(d.replicas, Some(e.namesrv_replicas));
+        let hl = c
+            .services
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(&*format!("{}-namesrv-hl", e.name)))
+            .unwrap();
+        assert_eq!(
+            hl.spec.as_ref().unwrap().cluster_ip.as_deref(),
+            Some("None")
+        );
+        let nsc = &d.template.spec.as_ref().unwrap().containers[0];
+        assert!(nsc.readiness_probe.is_some() && nsc.liveness_probe.is_some());
+        assert_eq!(nsc.ports.as_ref().unwrap()[0].container_port, 9876);
+
+        for g in 0..e.groups {
+            let gname = format!("{}-broker-{g}", e.name);
+            let sts = c
+                .stateful_sets
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(&*gname))
+                .unwrap();
+            let spec = sts.spec.as_ref().unwrap();
+            assert_eq!(spec.replicas, Some(1 + e.slaves as i32), "{ctx}");
+            assert_eq!(spec.service_name.as_deref(), Some(&*gname));
+            assert_eq!(
+                spec.update_strategy
+                    .as_ref()
+                    .unwrap()
+                    .rolling_update
+                    .as_ref()
+                    .unwrap()
+                    .partition,
+                Some(0)
+            );
+            // PVCs: a claim template of the spec's size, kept on deletion by default.
+            let claims = spec.volume_claim_templates.as_ref().unwrap();
+            assert_eq!(
+                claims[0].metadata.name.as_deref(),
+                Some(names::STORE_VOLUME)
+            );
+            let req = claims[0]
+                .spec
+                .as_ref()
+                .unwrap()
+                .resources
+                .as_ref()
+                .unwrap()
+                .requests
+                .as_ref()
+                .unwrap();
+            assert_eq!(req["storage"].0, plan.storage.size);
+            let ret = spec
+                .persistent_volume_claim_retention_policy
+                .as_ref()
+                .unwrap();
+            assert_eq!(ret.when_deleted.as_deref(), Some("Retain"));
+            // PDB maxUnavailable 1 selecting this group only.
+            let pdb = c
+                .pdbs
+                .iter()
+                .find(|p| p.metadata.name.as_deref() == Some(&*gname))
+                .unwrap()
+                .spec
+                .as_ref()
+                .unwrap();
+            assert_eq!(
+                pdb.max_unavailable,
+                Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+            );
+            assert_eq!(
+                pdb.selector
+                    .as_ref()
+                    .unwrap()
+                    .match_labels
+                    .as_ref()
+                    .unwrap()[names::GROUP_LABEL],
+                g.to_string()
+            );
+            // Container: ports, probes, brokerIP1 source, graceful termination.
+            let ct = container(sts);
+            let ports: BTreeMap<_, _> = ct
+                .ports
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|p| (p.name.clone().unwrap(), p.container_port))
+                .collect();
+            assert_eq!(
+                ports,
+                [
+                    ("remoting".into(), 10911),
+                    ("fast".into(), 10909),
+                    ("ha".into(), 10912)
+                ]
+                .into()
+            );
+            assert!(ct.readiness_probe.as_ref().unwrap().tcp_socket.is_some());
+            assert!(ct.liveness_probe.as_ref().unwrap().tcp_socket.is_some());
+            let env: BTreeMap<_, _> = ct
+                .env
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|v| (v.name.clone(), v.clone()))
+                .collect();
+            let pod_ip = env["POD_IP"]
+                .value_from
+                .as_ref()
+                .unwrap()
+                .field_ref
+                .as_ref()
+                .unwrap();
+            assert_eq!(pod_ip.field_path, "status.podIP");
+            assert_eq!(
+                env["ADVERTISE"].value.as_deref(),
+                Some(if e.dns { "podDNS" } else { "podIP" })
+            );
+            assert_eq!(
+                spec.template
+                    .spec
+                    .as_ref()
+                    .unwrap()
+                    .termination_grace_period_seconds,
+                Some(60)
+            );
+            assert!(
+                spec.template
+                    .metadata
+                    .as_ref()
+                    .unwrap()
+                    .annotations
+                    .as_ref()
+                    .unwrap()
+                    .contains_key(names::CONFIG_HASH_ANNOTATION)
+            );
+
+            // Per pod: brokerId, brokerRole, namesrvAddr, ports, parsed back by the broker.
+            for ord in 0..=e.slaves {
+                let conf = pod_conf(&c, &gname, ord, "10.1.2.3");
+                assert_eq!(conf.broker_id, i64::from(ord), "{ctx} {gname}-{ord}");
+                assert_eq!(
+                    conf.broker_role,
+                    if ord == 0 {
+                        e.master_role
+                    } else {
+                        BrokerRole::Slave
+                    }
+                );
+                assert_eq!(conf.broker_name, gname);
+                assert_eq!(conf.broker_ip1.as_deref(), Some("10.1.2.3"));
+                assert_eq!(
+                    conf.namesrv_addr.as_deref(),
+                    Some(&*format!("{}-namesrv-hl.rmq.svc:9876", e.name))
+                );
+                assert_eq!(conf.listen_port, 10911);
+                assert_eq!(conf.ha_listen_port(), 10912);
+                assert_eq!(conf.flush_disk_type, e.flush);
+                assert_eq!(conf.store_path_root_dir, names::STORE_DIR);
+            }
+            // No config for ordinals that do not exist.
+            assert!(
+                !cm(&c, &gname)
+                    .data
+                    .as_ref()
+                    .unwrap()
+                    .contains_key(&names::broker_conf_key(e.slaves + 1))
+            );
+        }
+    }
+}
+
+#[test]
+fn extra_config_keys_reach_broker_conf() {
+    let (_, c) = example("cluster-2m-2s-async.yaml");
+    let conf = pod_conf(&c, "async-broker-1", 1, "10.0.0.9");
+    assert_eq!(conf.file_reserved_time, 48);
+    assert!(!conf.auto_create_topic_enable);
+}
+
+#[test]
+fn building_twice_gives_identical_objects_and_changes_roll_the_hash() {
+    let (plan, a) = example("cluster-2m-2s-async.yaml");
+    let b = build(&plan, &owner(), &Partitions::new()).unwrap();
+    assert_eq!(a, b);
+    let hash = |c: &Children| {
+        c.stateful_sets[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .as_ref()
+            .unwrap()[names::CONFIG_HASH_ANNOTATION]
+            .clone()
+    };
+    let mut p2 = plan.clone();
+    p2.extra_config
+        .insert("fileReservedTime".into(), "24".into());
+    assert_ne!(
+        hash(&a),
+        hash(&build(&p2, &owner(), &Partitions::new()).unwrap())
+    );
+    let mut p3 = plan;
+    p3.image = "rocketmq-rs:0.2".into();
+    assert_ne!(
+        hash(&a),
+        hash(&build(&p3, &owner(), &Partitions::new()).unwrap())
+    );
+}
+
+#[test]
+fn ephemeral_storage_and_claim_deletion() {
+    let (mut plan, _) = example("cluster-single-master.yaml");
+    plan.storage.ephemeral = true;
+    let c = build(&plan, &owner(), &Partitions::new()).unwrap();
+    let spec = c.stateful_sets[0].spec.as_ref().unwrap();
+    assert!(spec.volume_claim_templates.is_none());
+    let vols = spec
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .volumes
+        .as_ref()
+        .unwrap();
+    assert!(
+        vols.iter()
+            .any(|v| v.name == names::STORE_VOLUME && v.empty_dir.is_some())
+    );
+    plan.storage.ephemeral = false;
+    plan.storage.delete_claims_on_deletion = true;
+    let c = build(&plan, &owner(), &Partitions::new()).unwrap();
+    let ret = c.stateful_sets[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .persistent_volume_claim_retention_policy
+        .clone()
+        .unwrap();
+    assert_eq!(ret.when_deleted.as_deref(), Some("Delete"));
+}
+
+/// Runs the real entrypoint script with /bin/sh against the rendered ConfigMap (paths moved into a
+/// tempdir, `broker` replaced by `cat`): the ordinal in the pod name picks the id and role, and
+/// brokerIP1 comes from POD_IP or the pod DNS name.
+#[test]
+fn entrypoint_picks_config_by_ordinal_and_appends_broker_ip1() {
+    let (_, c) = example("cluster-2m-2s-sync.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let conf_dir = dir.path().join("conf");
+    let run_dir = dir.path().join("run");
+    let bin_dir = dir.path().join("bin");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    for (k, v) in cm(&c, "sync-broker-1").data.as_ref().unwrap() {
+        std::fs::write(conf_dir.join(k), v).unwrap();
+    }
+    std::fs::write(
+        bin_dir.join("broker"),
+        "#!/bin/sh\n[ \"$1\" = -c ] && cat \"$2\"\n",
+    )
+    .unwrap();
+    let script = entrypoint_script()
+        .replace(names::CONFIG_DIR, conf_dir.to_str().unwrap())
+        .replace(names::RUN_DIR, run_dir.to_str().unwrap())
+        .replace(names::BIN_DIR, bin_dir.to_str().unwrap())
+        .replace("exec ", "exec /bin/sh ");
+    let run = |pod: &str, adv: &str| {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .env("POD_NAME", pod)
+            .env("POD_NAMESPACE", "rmq")
+            .env("POD_IP", "10.244.1.7")
+            .env("GROUP_SERVICE", "sync-broker-1")
+            .env("ADVERTISE", adv)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let body: String = text
+            .lines()
+            .filter(|l| !l.starts_with("starting broker"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        BrokerConfig::from_properties_text(&body).unwrap().0
+    };
+    let slave = run("sync-broker-1-1", "podDNS");
+    assert_eq!((slave.broker_id, slave.broker_role), (1, BrokerRole::Slave));
+    assert_eq!(
+        slave.broker_ip1.as_deref(),
+        Some("sync-broker-1-1.sync-broker-1.rmq.svc")
+    );
+    let master = run("sync-broker-1-0", "podIP");
+    assert_eq!(
+        (master.broker_id, master.broker_role),
+        (0, BrokerRole::SyncMaster)
+    );
+    assert_eq!(master.broker_ip1.as_deref(), Some("10.244.1.7"));
+    // An ordinal beyond the ConfigMap fails loudly instead of starting a mis-identified broker.
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&script)
+        .env("POD_NAME", "sync-broker-1-5")
+        .env("POD_IP", "1.2.3.4")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -1,0 +1,500 @@
+//! The controller: watches RocketMQClusters (and the StatefulSets / Deployments they own) and
+//! runs the pipeline read → validate → build → roll → apply → scale → status, with Events.
+//!
+//! A spec that fails validation gets a Degraded condition and a Warning Event; nothing is applied
+//! (the cluster built from the last valid spec keeps running) and other clusters are unaffected:
+//! errors never leave `reconcile` as panics, and `error_policy` only requeues.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::admin::{BrokerAdmin, RemotingAdmin};
+use crate::build::{self, Children};
+use crate::crd::{RocketMQCluster, RocketMQClusterStatus};
+use crate::error::{Error, Result};
+use crate::names;
+use crate::plan::ClusterPlan;
+use crate::read::{self, Observed};
+use crate::roll::{self, DesiredGroup, Phase};
+use crate::status::{self, Outcome};
+use crate::validate;
+
+/// Requeue while something is moving.
+pub const REQUEUE_BUSY: Duration = Duration::from_secs(10);
+/// Requeue of a stable cluster (catches drift the watches miss).
+pub const REQUEUE_IDLE: Duration = Duration::from_secs(300);
+
+/// Counters exported on `/metrics`.
+#[derive(Default, Debug)]
+pub struct Metrics {
+    /// Reconciles run.
+    pub reconciles: AtomicU64,
+    /// Reconciles that returned an error.
+    pub failures: AtomicU64,
+    /// Specs refused by validation.
+    pub refused: AtomicU64,
+}
+
+/// Shared state of every reconcile.
+pub struct Context {
+    /// API client.
+    pub client: kube::Client,
+    /// Broker admin calls.
+    pub admin: Arc<dyn BrokerAdmin>,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Counters.
+    pub metrics: Metrics,
+}
+
+impl Context {
+    /// A context with the given client and admin.
+    pub fn new(client: kube::Client, admin: Arc<dyn BrokerAdmin>) -> Self {
+        let reporter = Reporter {
+            controller: names::FIELD_MANAGER.to_string(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            admin,
+            metrics: Metrics::default(),
+        }
+    }
+}
+
+fn owner_ref(cr: &RocketMQCluster) -> Result<OwnerReference> {
+    cr.controller_owner_ref(&())
+        .ok_or(Error::MissingField("metadata.uid"))
+}
+
+async fn publish(
+    ctx: &Context,
+    cr: &RocketMQCluster,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let ev = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &cr.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "publishing event failed");
+    }
+}
+
+async fn patch_status(
+    ctx: &Context,
+    cr: &RocketMQCluster,
+    ns: &str,
+    status: &RocketMQClusterStatus,
+) -> Result<()> {
+    let api: Api<RocketMQCluster> = Api::namespaced(ctx.client.clone(), ns);
+    let body = serde_json::json!({
+        "apiVersion": "rocketmq.rocketmq-rs.io/v1alpha1",
+        "kind": "RocketMQCluster",
+        "status": status,
+    });
+    let name = cr.name_any();
+    api.patch_status(
+        &name,
+        &PatchParams::apply(names::FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(|e| Error::kube(format!("patch status {ns}/{name}"), e))?;
+    Ok(())
+}
+
+/// The config hash of each desired group's StatefulSet template.
+fn desired_groups(plan: &ClusterPlan, children: &Children) -> Vec<DesiredGroup> {
+    plan.groups
+        .iter()
+        .filter_map(|g| {
+            let sts = children
+                .stateful_sets
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(&g.broker_name))?;
+            let hash = sts
+                .spec
+                .as_ref()?
+                .template
+                .metadata
+                .as_ref()?
+                .annotations
+                .as_ref()?
+                .get(names::CONFIG_HASH_ANNOTATION)?
+                .clone();
+            Some(DesiredGroup {
+                index: g.index,
+                members: g.members.len() as u32,
+                hash,
+            })
+        })
+        .collect()
+}
+
+fn set_partitions(children: &mut Children, plan: &ClusterPlan, partitions: &build::Partitions) {
+    for g in &plan.groups {
+        let p = partitions.get(&g.index).copied().unwrap_or(0);
+        if let Some(ru) = children
+            .stateful_sets
+            .iter_mut()
+            .find(|s| s.metadata.name.as_deref() == Some(&g.broker_name))
+            .and_then(|s| {
+                s.spec
+                    .as_mut()?
+                    .update_strategy
+                    .as_mut()?
+                    .rolling_update
+                    .as_mut()
+            })
+        {
+            ru.partition = Some(p);
+        }
+    }
+}
+
+/// Remoting address of a broker pod, from its IP (the operator talks to pods directly).
+fn pod_addr(observed: &Observed, plan: &ClusterPlan, group: usize, ordinal: u32) -> Option<String> {
+    let name = names::broker_pod(&plan.name, group, ordinal);
+    let pod = observed
+        .pods
+        .iter()
+        .find(|p| p.metadata.name.as_deref() == Some(&name))?;
+    if !read::pod_ready(pod) {
+        return None;
+    }
+    Some(format!(
+        "{}:{}",
+        pod.status.as_ref()?.pod_ip.as_ref()?,
+        plan.broker_port
+    ))
+}
+
+/// One reconcile of one cluster.
+pub async fn reconcile(cr: Arc<RocketMQCluster>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
+    let ns = cr
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let name = cr.name_any();
+    if cr.meta().deletion_timestamp.is_some() {
+        // Children go with the owner (garbage collection); claims follow the StatefulSets'
+        // retention policy (kept unless spec.broker.storage.deleteClaimsOnDeletion).
+        return Ok(Action::await_change());
+    }
+    let generation = cr.meta().generation;
+    let prev = cr.status.as_ref();
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+
+    // validate
+    let plan = match validate::validate(&name, &ns, &cr.spec) {
+        Ok(p) => p,
+        Err(refusal) => {
+            ctx.metrics.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(namespace = %ns, cluster = %name, reason = refusal.reason(), message = %refusal.message(), "spec refused");
+            let new = status::refused(prev, &refusal, generation, &now);
+            let changed = prev
+                .and_then(|p| p.conditions.iter().find(|c| c.type_ == status::DEGRADED))
+                .map(|c| (&c.reason, &c.message))
+                != new
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == status::DEGRADED)
+                    .map(|c| (&c.reason, &c.message));
+            if changed {
+                publish(
+                    &ctx,
+                    &cr,
+                    EventType::Warning,
+                    refusal.reason(),
+                    refusal.message(),
+                )
+                .await;
+            }
+            patch_status(&ctx, &cr, &ns, &new).await?;
+            return Ok(Action::await_change());
+        }
+    };
+
+    // read
+    let observed = read::read(&ctx.client, &ns, &name).await?;
+    let observed_groups = observed.groups();
+
+    // build
+    let owner = owner_ref(&cr)?;
+    let mut children = build::build(&plan, &owner, &build::Partitions::new())?;
+
+    // roll
+    let desired = desired_groups(&plan, &children);
+    let mut outcome = Outcome::default();
+    let mut decision = roll::decide(&desired, &observed_groups, None);
+    if let Some((g, Phase::WaitingForCatchUp)) = decision.active {
+        let members = plan
+            .groups
+            .get(g)
+            .map(|x| x.members.len() as u32)
+            .unwrap_or(1);
+        let master = pod_addr(&observed, &plan, g, 0);
+        let slaves: Option<Vec<String>> = (1..members)
+            .map(|o| pod_addr(&observed, &plan, g, o))
+            .collect();
+        if let (Some(master), Some(slaves)) = (master, slaves) {
+            match ctx.admin.slaves_caught_up(&master, &slaves).await {
+                Ok(caught_up) => {
+                    decision = roll::decide(&desired, &observed_groups, Some(caught_up))
+                }
+                Err(e) => outcome.notes.push(format!(
+                    "replication state of {}: {e}",
+                    names::broker_group(&plan.name, g)
+                )),
+            }
+        }
+    }
+    set_partitions(&mut children, &plan, &decision.partitions);
+    outcome.decision = decision;
+
+    // apply
+    build_apply(&ctx, &children).await?;
+
+    // scale in: groups the spec dropped are removed only once drained.
+    for sts in &observed.stateful_sets {
+        let Some(index) = read::group_index(&sts.metadata) else {
+            continue;
+        };
+        if index < plan.groups.len() {
+            continue;
+        }
+        let group = names::broker_group(&plan.name, index);
+        let drained = match pod_addr(&observed, &plan, index, 0) {
+            Some(addr) => match ctx.admin.is_drained(&addr).await {
+                Ok(d) => d,
+                Err(e) => {
+                    outcome.notes.push(format!("drain check of {group}: {e}"));
+                    false
+                }
+            },
+            None => false,
+        };
+        if drained {
+            crate::apply::delete_group(&ctx.client, &ns, &group).await?;
+            publish(
+                &ctx,
+                &cr,
+                EventType::Normal,
+                "GroupRemoved",
+                format!("{group} was drained and removed; its claims are kept"),
+            )
+            .await;
+        } else {
+            outcome.scale_in_refused.push(group);
+        }
+    }
+
+    // scale out: copy topics to groups added after the cluster first came up.
+    let fresh = prev.is_none_or(|p| p.groups.is_empty());
+    for g in &plan.groups {
+        let before = prev.and_then(|p| p.groups.iter().find(|s| s.broker_name == g.broker_name));
+        if fresh || before.is_some_and(|b| b.topics_copied) {
+            outcome.topics_copied.insert(g.index);
+        }
+    }
+    let skip: Vec<String> = plan
+        .groups
+        .iter()
+        .map(|g| g.broker_name.clone())
+        .chain(std::iter::once(plan.cluster_name.clone()))
+        .collect();
+    let sources: BTreeSet<usize> = outcome.topics_copied.clone();
+    for g in &plan.groups {
+        if outcome.topics_copied.contains(&g.index) {
+            continue;
+        }
+        let target = pod_addr(&observed, &plan, g.index, 0);
+        let source = sources
+            .iter()
+            .find_map(|&s| pod_addr(&observed, &plan, s, 0));
+        if let (Some(target), Some(source)) = (target, source) {
+            match ctx.admin.copy_topics(&source, &target, &skip).await {
+                Ok(n) => {
+                    outcome.topics_copied.insert(g.index);
+                    publish(
+                        &ctx,
+                        &cr,
+                        EventType::Normal,
+                        "TopicsCopied",
+                        format!("copied {n} topic(s) from {source} to {}", g.broker_name),
+                    )
+                    .await;
+                }
+                Err(e) => outcome
+                    .notes
+                    .push(format!("topic copy to {}: {e}", g.broker_name)),
+            }
+        }
+    }
+
+    // status and events
+    let new = status::reconciled(prev, &plan, &observed, &outcome, generation, &now);
+    for (type_, reason, note) in transitions(prev, &new) {
+        publish(&ctx, &cr, type_, &reason, note).await;
+    }
+    let busy = new
+        .conditions
+        .iter()
+        .any(|c| c.type_ == status::PROGRESSING && c.status == "True")
+        || !outcome.scale_in_refused.is_empty()
+        || outcome.topics_copied.len() < plan.groups.len();
+    patch_status(&ctx, &cr, &ns, &new).await?;
+    Ok(Action::requeue(if busy {
+        REQUEUE_BUSY
+    } else {
+        REQUEUE_IDLE
+    }))
+}
+
+async fn build_apply(ctx: &Context, children: &Children) -> Result<()> {
+    crate::apply::apply(&ctx.client, children).await
+}
+
+/// Events for condition changes worth telling a human about (pure).
+pub fn transitions(
+    prev: Option<&RocketMQClusterStatus>,
+    new: &RocketMQClusterStatus,
+) -> Vec<(EventType, String, String)> {
+    let mut out = Vec::new();
+    for c in &new.conditions {
+        let before = prev.and_then(|p| p.conditions.iter().find(|x| x.type_ == c.type_));
+        if before.is_some_and(|b| b.reason == c.reason && b.status == c.status) {
+            continue;
+        }
+        match (c.type_.as_str(), c.status.as_str()) {
+            (status::PROGRESSING, "True") => {
+                out.push((EventType::Normal, c.reason.clone(), c.message.clone()))
+            }
+            (status::READY, "True") => {
+                out.push((EventType::Normal, c.reason.clone(), c.message.clone()))
+            }
+            (status::DEGRADED, "True") => {
+                out.push((EventType::Warning, c.reason.clone(), c.message.clone()))
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Requeue after a failed reconcile; never gives up on a cluster.
+pub fn error_policy(cr: Arc<RocketMQCluster>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failures.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(cluster = %cr.name_any(), namespace = ?cr.namespace(), error = %err, "reconcile failed");
+    Action::requeue(Duration::from_secs(30))
+}
+
+/// Serves `/healthz`, `/readyz` and `/metrics` (Prometheus text) on `addr`.
+pub async fn serve_http(addr: &str, ctx: Arc<Context>) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    loop {
+        let (mut sock, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let n = match tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await {
+                Ok(Ok(n)) => n,
+                _ => return,
+            };
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let path = req.split_whitespace().nth(1).unwrap_or("/");
+            let (code, body) = match path {
+                "/healthz" | "/readyz" => ("200 OK", "ok\n".to_string()),
+                "/metrics" => (
+                    "200 OK",
+                    format!(
+                        "# TYPE rocketmq_operator_reconciles_total counter\nrocketmq_operator_reconciles_total {}\n# TYPE rocketmq_operator_reconcile_failures_total counter\nrocketmq_operator_reconcile_failures_total {}\n# TYPE rocketmq_operator_refused_specs_total counter\nrocketmq_operator_refused_specs_total {}\n",
+                        ctx.metrics.reconciles.load(Ordering::Relaxed),
+                        ctx.metrics.failures.load(Ordering::Relaxed),
+                        ctx.metrics.refused.load(Ordering::Relaxed)
+                    ),
+                ),
+                _ => ("404 Not Found", "not found\n".to_string()),
+            };
+            let resp = format!(
+                "HTTP/1.1 {code}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        });
+    }
+}
+
+/// Runs the controller until SIGTERM / Ctrl-C.
+pub async fn run(http: &str, namespace: Option<String>) -> Result<()> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| Error::kube("building the client", e))?;
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        Arc::new(RemotingAdmin::default()),
+    ));
+    let (crs, sts, deps): (Api<RocketMQCluster>, Api<StatefulSet>, Api<Deployment>) =
+        match &namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
+        };
+    let http_ctx = ctx.clone();
+    let http = http.to_string();
+    tokio::spawn(async move {
+        if let Err(e) = serve_http(&http, http_ctx).await {
+            tracing::error!(error = %e, addr = %http, "health/metrics endpoint failed");
+        }
+    });
+    // Only our own children are cached: keeps memory flat however many other workloads exist.
+    let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=rocketmq-operator");
+    tracing::info!(namespace = ?namespace, "operator started");
+    Controller::new(crs, watcher::Config::default())
+        .owns(sts, owned.clone())
+        .owns(deps, owned)
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(cluster = %obj.name, "reconciled"),
+                Err(e) => tracing::debug!(error = %e, "reconcile error"),
+            }
+        })
+        .await;
+    tracing::info!("operator stopped");
+    Ok(())
+}

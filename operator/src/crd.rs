@@ -1,0 +1,430 @@
+//! The `RocketMQCluster` custom resource (`rocketmq.rocketmq-rs.io/v1alpha1`).
+//!
+//! Every spec field has a default, documented on the field, so `spec: {}` is a valid single-master
+//! cluster. Rules the API server can check by itself are also CEL `x-kubernetes-validations`; the
+//! operator re-checks all of them (and more) in [`crate::validate`], because a CRD installed without
+//! the rules (or an old API server) must not be able to crash or mis-wire the operator.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, PodSecurityContext, ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// The API group of this project's resources.
+pub const GROUP: &str = "rocketmq.rocketmq-rs.io";
+
+/// Broker config keys the operator sets itself; `spec.broker.config` may not contain them.
+pub const OPERATOR_OWNED_KEYS: &[&str] = &[
+    "brokerClusterName",
+    "brokerName",
+    "brokerId",
+    "brokerRole",
+    "brokerIP1",
+    "brokerIP2",
+    "namesrvAddr",
+    "listenPort",
+    "haListenPort",
+    "haMasterAddress",
+    "storePathRootDir",
+    "storePathCommitLog",
+    "flushDiskType",
+    "autoCreateTopicEnable",
+];
+
+/// Desired state of a RocketMQ cluster: name servers plus broker groups (one master, n slaves each).
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "rocketmq.rocketmq-rs.io",
+    version = "v1alpha1",
+    kind = "RocketMQCluster",
+    plural = "rocketmqclusters",
+    shortname = "rmq",
+    category = "rocketmq",
+    namespaced,
+    status = "RocketMQClusterStatus",
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".status.mode"}"#,
+    printcolumn = r#"{"name":"Ready Groups","type":"string","jsonPath":".status.readyGroups"}"#,
+    printcolumn = r#"{"name":"Name Server","type":"string","jsonPath":".status.nameServerAddress","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RocketMQClusterSpec {
+    /// Container image holding `namesrv`, `broker`, `mqadmin` and `operator`.
+    /// Default: `rocketmq-rs:latest`.
+    #[serde(default = "default_image")]
+    pub image: String,
+    /// Image pull policy of every pod. Default: `IfNotPresent`.
+    #[serde(default)]
+    pub image_pull_policy: PullPolicy,
+    /// `brokerClusterName` of every broker. Default: `DefaultCluster`.
+    #[serde(default = "default_cluster_name")]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[A-Za-z0-9_-]{1,64}$')").message("clusterName: 1-64 letters, digits, '-' or '_'"))]
+    pub cluster_name: String,
+    /// Name servers. Default: one replica on port 9876.
+    #[serde(default)]
+    pub name_server: NameServerSpec,
+    /// Broker groups. Default: one group, no slave, async replication, ASYNC_FLUSH, 10Gi volumes.
+    #[serde(default)]
+    pub broker: BrokerSpec,
+    /// `autoCreateTopicEnable` of every broker (RocketMQ's default is `true`; the seed advises
+    /// turning it off in production). Default: `true`.
+    #[serde(default = "default_true")]
+    pub auto_create_topic_enable: bool,
+    /// Pod-level settings copied into every name server and broker pod. Default: none.
+    #[serde(default)]
+    pub pod_overrides: PodOverrides,
+}
+
+/// Image pull policy.
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
+pub enum PullPolicy {
+    /// Always pull.
+    Always,
+    /// Pull when the image is missing on the node (the default).
+    #[default]
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+impl PullPolicy {
+    /// The Kubernetes spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// Name server settings.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NameServerSpec {
+    /// Number of name server pods (stateless; brokers register with every one). Default: 1.
+    #[serde(default = "default_one")]
+    #[schemars(range(min = 1, max = 15))]
+    pub replicas: i32,
+    /// Name server listen port. Default: 9876.
+    #[serde(default = "default_namesrv_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// CPU/memory requests and limits of the name server container. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+impl Default for NameServerSpec {
+    fn default() -> Self {
+        NameServerSpec {
+            replicas: 1,
+            port: 9876,
+            resources: None,
+        }
+    }
+}
+
+/// Replication between a master and its slaves.
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Replication {
+    /// Masters are `ASYNC_MASTER`: a send is acknowledged once the master stored it (the default).
+    #[default]
+    Async,
+    /// Masters are `SYNC_MASTER`: a send is acknowledged once a slave has it too. Needs
+    /// `replicasPerGroup >= 1`.
+    Sync,
+}
+
+/// How a broker makes a pod reachable for clients (`brokerIP1`).
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
+pub enum Advertise {
+    /// The pod IP from the downward API (`status.podIP`) (the default).
+    #[default]
+    #[serde(rename = "podIP")]
+    PodIp,
+    /// The pod's stable DNS name `<pod>.<group service>.<namespace>.svc`.
+    #[serde(rename = "podDNS")]
+    PodDns,
+}
+
+/// Disk flush mode, RocketMQ spelling.
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
+pub enum FlushDiskType {
+    /// Acknowledge once in the page cache; flushed in the background (the default).
+    #[default]
+    #[serde(rename = "ASYNC_FLUSH")]
+    AsyncFlush,
+    /// Acknowledge once flushed to disk.
+    #[serde(rename = "SYNC_FLUSH")]
+    SyncFlush,
+}
+
+/// Broker settings, shared by every group.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, x_kube(cel))]
+#[x_kube(validation = kube::core::Rule::new("self.replication != 'sync' || self.replicasPerGroup >= 1").message("replication sync needs replicasPerGroup >= 1: a SYNC_MASTER without a slave answers every send with SLAVE_NOT_AVAILABLE"))]
+pub struct BrokerSpec {
+    /// Number of broker groups (distinct `brokerName`s, one master each). Default: 1.
+    #[serde(default = "default_one")]
+    #[schemars(range(min = 1, max = 64))]
+    pub groups: i32,
+    /// Slaves per master (0 = masters only). Default: 0.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 8))]
+    pub replicas_per_group: i32,
+    /// Master/slave replication: `async` (ASYNC_MASTER) or `sync` (SYNC_MASTER). Default: `async`.
+    #[serde(default)]
+    pub replication: Replication,
+    /// `flushDiskType`: `ASYNC_FLUSH` or `SYNC_FLUSH`. Default: `ASYNC_FLUSH`.
+    #[serde(default)]
+    pub flush_disk_type: FlushDiskType,
+    /// Remoting port (`listenPort`); the HA port is `port + 1` and the fast channel `port - 2`.
+    /// Default: 10911.
+    #[serde(default = "default_broker_port")]
+    #[schemars(range(min = 3, max = 65534))]
+    pub port: i32,
+    /// Store volume of each broker pod. Default: a 10Gi PersistentVolumeClaim of the default class.
+    #[serde(default)]
+    pub storage: StorageSpec,
+    /// CPU/memory requests and limits of the broker container. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Extra broker.conf keys (RocketMQ spelling, string values), checked against the broker's typed
+    /// config. Keys the operator owns (brokerName, brokerId, brokerRole, brokerIP1, namesrvAddr,
+    /// ports, store paths, ...) are refused. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = kube::core::Rule::new("self.all(k, !(k in ['brokerClusterName', 'brokerName', 'brokerId', 'brokerRole', 'brokerIP1', 'brokerIP2', 'namesrvAddr', 'listenPort', 'haListenPort', 'haMasterAddress', 'storePathRootDir', 'storePathCommitLog', 'flushDiskType', 'autoCreateTopicEnable']))").message("config may not set keys the operator owns (brokerName, brokerId, brokerRole, brokerIP1, namesrvAddr, ports, store paths, flushDiskType, autoCreateTopicEnable): use the spec fields"))]
+    pub config: BTreeMap<String, String>,
+    /// What brokers advertise as `brokerIP1`: `podIP` or `podDNS`. Default: `podIP`.
+    #[serde(default)]
+    pub advertise: Advertise,
+}
+
+impl Default for BrokerSpec {
+    fn default() -> Self {
+        BrokerSpec {
+            groups: 1,
+            replicas_per_group: 0,
+            replication: Replication::Async,
+            flush_disk_type: FlushDiskType::AsyncFlush,
+            port: 10911,
+            storage: StorageSpec::default(),
+            resources: None,
+            config: BTreeMap::new(),
+            advertise: Advertise::PodIp,
+        }
+    }
+}
+
+/// Broker store volume.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageSpec {
+    /// Size of each broker's volume (a Kubernetes quantity such as `10Gi`); must hold at least two
+    /// commit-log files (`mappedFileSizeCommitLog`, 1 GiB by default: the broker preallocates the
+    /// next file). Default: `10Gi`.
+    #[serde(default = "default_storage_size")]
+    pub size: String,
+    /// StorageClass of the claims. Default: the cluster's default class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Use an `emptyDir` instead of a claim (data is lost with the pod; for tests). Default: false.
+    #[serde(default)]
+    pub ephemeral: bool,
+    /// Delete the claims when the RocketMQCluster is deleted. Default: false (claims are kept).
+    #[serde(default)]
+    pub delete_claims_on_deletion: bool,
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        StorageSpec {
+            size: default_storage_size(),
+            storage_class_name: None,
+            ephemeral: false,
+            delete_claims_on_deletion: false,
+        }
+    }
+}
+
+/// Pod-level settings applied to every pod the operator creates.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodOverrides {
+    /// Affinity. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Tolerations. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Node selector. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Extra pod annotations. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Priority class. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+    /// Pod security context. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+}
+
+/// Observed state, written by the operator.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RocketMQClusterStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Progressing` and `Degraded`, with reasons and messages.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Deployment mode in the seed's words, e.g. `2m-2s-async`, `single-master`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// `ready/total` broker groups (a group is ready when its master is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_groups: Option<String>,
+    /// Name server address for clients (`namesrvAddr`), `<service>.<namespace>.svc:<port>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_server_address: Option<String>,
+    /// Per broker group: master and slaves.
+    #[serde(default)]
+    pub groups: Vec<GroupStatus>,
+}
+
+/// State of one broker group.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupStatus {
+    /// `brokerName` of the group.
+    pub broker_name: String,
+    /// The master (brokerId 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<MemberStatus>,
+    /// The slaves (brokerId 1..n).
+    #[serde(default)]
+    pub slaves: Vec<MemberStatus>,
+    /// Whether existing topics were copied to this group after a scale-out.
+    #[serde(default)]
+    pub topics_copied: bool,
+}
+
+/// State of one broker pod.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStatus {
+    /// Pod name.
+    pub pod: String,
+    /// brokerId.
+    pub broker_id: i64,
+    /// Pod readiness.
+    pub ready: bool,
+    /// Advertised address `brokerIP1:port`, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+fn default_image() -> String {
+    "rocketmq-rs:latest".to_string()
+}
+fn default_cluster_name() -> String {
+    "DefaultCluster".to_string()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_one() -> i32 {
+    1
+}
+fn default_namesrv_port() -> i32 {
+    9876
+}
+fn default_broker_port() -> i32 {
+    10911
+}
+fn default_storage_size() -> String {
+    "10Gi".to_string()
+}
+
+impl Default for RocketMQClusterSpec {
+    fn default() -> Self {
+        RocketMQClusterSpec {
+            image: default_image(),
+            image_pull_policy: PullPolicy::IfNotPresent,
+            cluster_name: default_cluster_name(),
+            name_server: NameServerSpec::default(),
+            broker: BrokerSpec::default(),
+            auto_create_topic_enable: true,
+            pod_overrides: PodOverrides::default(),
+        }
+    }
+}
+
+/// The CRD as YAML, exactly as written to `crds/`.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    use kube::CustomResourceExt;
+    let crd = RocketMQCluster::crd();
+    let body = serde_yaml::to_string(&crd)?;
+    Ok(format!(
+        "# Generated by `operator crd` from operator/src/crd.rs; do not edit.\n---\n{body}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_spec_gets_documented_defaults() {
+        let spec: RocketMQClusterSpec = serde_json::from_str("{}").unwrap();
+        assert_eq!(spec, RocketMQClusterSpec::default());
+        assert_eq!(spec.broker.groups, 1);
+        assert_eq!(spec.name_server.port, 9876);
+        assert_eq!(spec.broker.storage.size, "10Gi");
+    }
+
+    #[test]
+    fn crd_has_status_short_name_columns_and_cel_rules() {
+        let y = crd_yaml().unwrap();
+        assert!(y.contains("shortNames"));
+        assert!(y.contains("- rmq"));
+        assert!(y.contains("status: {}"));
+        assert!(y.contains("x-kubernetes-validations"));
+        assert!(y.contains("SLAVE_NOT_AVAILABLE"));
+        assert!(y.contains("Ready Groups"));
+    }
+
+    #[test]
+    fn cel_rules_refuse_sync_without_slave_and_owned_keys() {
+        let ok = serde_json::json!({"groups": 2, "replicasPerGroup": 1, "replication": "sync",
+            "flushDiskType": "ASYNC_FLUSH", "port": 10911, "advertise": "podIP",
+            "storage": {"size": "10Gi", "ephemeral": false, "deleteClaimsOnDeletion": false}});
+        assert!(BrokerSpec::validate_cel(&ok, None).is_ok());
+        let mut bad = ok.clone();
+        bad["replicasPerGroup"] = 0.into();
+        let err = format!("{:?}", BrokerSpec::validate_cel(&bad, None).unwrap_err());
+        assert!(err.contains("SLAVE_NOT_AVAILABLE"), "{err}");
+        let mut owned = ok.clone();
+        owned["config"] = serde_json::json!({"brokerId": "3"});
+        assert!(BrokerSpec::validate_cel(&owned, None).is_err());
+        let mut fine = ok;
+        fine["config"] = serde_json::json!({"deleteWhen": "04"});
+        assert!(BrokerSpec::validate_cel(&fine, None).is_ok());
+    }
+}

@@ -1,0 +1,170 @@
+//! Local-mode planning tests and a process test with stand-in binaries.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use ::broker::{BrokerConfig, BrokerRole};
+
+use super::*;
+
+fn example_plan(file: &str) -> ClusterPlan {
+    let path = format!("{}/../deploy/{file}", env!("CARGO_MANIFEST_DIR"));
+    let cr = load_cluster_file(Path::new(&path)).unwrap();
+    validate::validate(cr.metadata.name.as_deref().unwrap(), "default", &cr.spec).unwrap()
+}
+
+#[test]
+fn every_example_gets_distinct_ports_dirs_and_a_start_order() {
+    for file in [
+        "cluster-single-master.yaml",
+        "cluster-2m-noslave.yaml",
+        "cluster-2m-2s-async.yaml",
+        "cluster-2m-2s-sync.yaml",
+    ] {
+        let plan = example_plan(file);
+        let dir = Path::new("/tmp/x");
+        let lp = plan_local(&plan, dir, 9876, 10911).unwrap();
+        let n_ns = plan.namesrv.replicas as usize;
+        let n_brokers: usize = plan.groups.iter().map(|g| g.members.len()).sum();
+        assert_eq!(lp.processes.len(), n_ns + n_brokers, "{file}");
+        // Every port a process uses (brokers: port-2, port, port+1) is distinct.
+        let mut ports = BTreeSet::new();
+        for p in &lp.processes {
+            let used: Vec<u16> = match p.role {
+                Role::NameServer => vec![p.port],
+                _ => vec![p.port - 2, p.port, p.port + 1],
+            };
+            for u in used {
+                assert!(ports.insert(u), "{file}: port {u} used twice");
+            }
+        }
+        let dirs: BTreeSet<_> = lp.processes.iter().map(|p| p.dir.clone()).collect();
+        assert_eq!(dirs.len(), lp.processes.len());
+        // Start order: name servers, masters, slaves.
+        let roles: Vec<Role> = lp.processes.iter().map(|p| p.role).collect();
+        let mut sorted = roles.clone();
+        sorted.sort_by_key(|r| match r {
+            Role::NameServer => 0,
+            Role::Master => 1,
+            Role::Slave => 2,
+        });
+        assert_eq!(roles, sorted, "{file}");
+        let expected_addr: Vec<String> = (0..n_ns)
+            .map(|i| format!("127.0.0.1:{}", 9876 + i))
+            .collect();
+        assert_eq!(lp.namesrv_addr, expected_addr.join(";"));
+        // Broker configs come from the same plan and parse back with the broker's type.
+        for p in lp.processes.iter().filter(|p| p.binary == "broker") {
+            let (c, unknown) = BrokerConfig::from_properties_text(&p.config.1).unwrap();
+            assert!(unknown.is_empty());
+            assert_eq!(c.listen_port, p.port);
+            assert_eq!(c.broker_ip1.as_deref(), Some("127.0.0.1"));
+            assert_eq!(c.namesrv_addr.as_deref(), Some(lp.namesrv_addr.as_str()));
+            assert_eq!(
+                c.store_path_root_dir,
+                p.dir.join("store").display().to_string()
+            );
+            let ord: i64 = p.name.rsplit('-').next().unwrap().parse().unwrap();
+            assert_eq!(c.broker_id, ord);
+            assert_eq!(c.broker_role == BrokerRole::Slave, p.role == Role::Slave);
+            assert_eq!(c.broker_role.is_master(), p.role == Role::Master);
+            assert_eq!(
+                p.args,
+                vec!["-c".to_string(), p.config.0.display().to_string()]
+            );
+        }
+        for p in lp.processes.iter().filter(|p| p.binary == "namesrv") {
+            assert!(p.config.1.contains(&format!("listenPort={}", p.port)));
+        }
+    }
+}
+
+#[test]
+fn ports_past_65535_are_refused() {
+    let plan = example_plan("cluster-2m-2s-async.yaml");
+    assert!(plan_local(&plan, Path::new("/tmp/x"), 65535, 10911).is_err());
+    assert!(plan_local(&plan, Path::new("/tmp/x"), 9876, 65530).is_err());
+}
+
+/// Stand-in for `namesrv` and `broker`: listens on the config's listenPort, records its start in
+/// `<bin>/../order.log`, and exits 0 on SIGTERM after recording that too.
+const FAKE: &str = r#"#!/usr/bin/env python3
+import os, signal, socket, sys
+conf = dict(l.split('=', 1) for l in open(sys.argv[2]).read().splitlines() if '=' in l)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(conf['listenPort']))); s.listen(8)
+log = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0]))), 'order.log')
+open(log, 'a').write('start %s\n' % os.getcwd())
+def term(*_):
+    open(log, 'a').write('term %s\n' % os.getcwd()); sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+while True:
+    c, _ = s.accept(); c.close()
+"#;
+
+fn free_port_base() -> u16 {
+    // A free port from the kernel, rounded so a small range above it is likely free too.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    p.clamp(20000, 60000)
+}
+
+#[tokio::test]
+async fn starts_in_order_and_stops_cleanly_with_sigterm() {
+    if std::process::Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status()
+        .is_err()
+    {
+        eprintln!("python3 missing: skipping the stand-in process test");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for b in ["namesrv", "broker"] {
+        let p = bin.join(b);
+        std::fs::write(&p, FAKE).unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&p)
+            .status()
+            .unwrap();
+    }
+    let log = tmp.path().join("order.log");
+    let plan = example_plan("cluster-2m-2s-async.yaml");
+    let base = free_port_base();
+    let lp = plan_local(&plan, &tmp.path().join("data"), base, base + 100).unwrap();
+    let mut running = Vec::new();
+    for p in &lp.processes {
+        running.push(start(p, &bin, Duration::from_secs(20)).await.unwrap());
+    }
+    let started: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let expected: Vec<String> = lp
+        .processes
+        .iter()
+        .map(|p| format!("start {}", p.dir.display()))
+        .collect();
+    assert_eq!(started, expected);
+    stop_all(&mut running, Duration::from_secs(10)).await;
+    assert!(running.is_empty());
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let terms: Vec<&String> = lines.iter().filter(|l| l.starts_with("term")).collect();
+    // Every process got SIGTERM, in reverse start order (slaves, masters, name servers).
+    let expected: Vec<String> = lp
+        .processes
+        .iter()
+        .rev()
+        .map(|p| format!("term {}", p.dir.display()))
+        .collect();
+    assert_eq!(terms, expected.iter().collect::<Vec<_>>());
+}

@@ -1,0 +1,165 @@
+//! Names of every object, container, volume, port and env var the operator creates, declared once,
+//! and the recommended labels.
+
+use std::collections::BTreeMap;
+
+/// Field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "rocketmq-operator";
+/// Finalizer that lets the operator delete claims when asked to.
+pub const FINALIZER: &str = "rocketmq.rocketmq-rs.io/cleanup";
+/// Annotation on pod templates: hash of everything that should roll the pods when it changes.
+pub const CONFIG_HASH_ANNOTATION: &str = "rocketmq.rocketmq-rs.io/config-hash";
+/// Label holding the broker group index on broker objects.
+pub const GROUP_LABEL: &str = "rocketmq.rocketmq-rs.io/group";
+
+/// Container name of the name server.
+pub const NAMESRV_CONTAINER: &str = "namesrv";
+/// Container name of the broker.
+pub const BROKER_CONTAINER: &str = "broker";
+/// Name of the name server port.
+pub const NAMESRV_PORT_NAME: &str = "namesrv";
+/// Name of the broker remoting port.
+pub const BROKER_PORT_NAME: &str = "remoting";
+/// Name of the broker fast-channel port (listenPort - 2).
+pub const FAST_PORT_NAME: &str = "fast";
+/// Name of the broker HA port (listenPort + 1).
+pub const HA_PORT_NAME: &str = "ha";
+
+/// Volume with the rendered configs.
+pub const CONFIG_VOLUME: &str = "config";
+/// Mount path of [`CONFIG_VOLUME`].
+pub const CONFIG_DIR: &str = "/etc/rocketmq";
+/// Volume (claim template or emptyDir) with the broker store.
+pub const STORE_VOLUME: &str = "store";
+/// Mount path of [`STORE_VOLUME`]; `storePathRootDir`.
+pub const STORE_DIR: &str = "/data/store";
+/// Scratch volume where the entrypoint writes the final broker.conf.
+pub const RUN_VOLUME: &str = "run";
+/// Mount path of [`RUN_VOLUME`].
+pub const RUN_DIR: &str = "/var/run/rocketmq";
+/// Key of the entrypoint script in the broker ConfigMap.
+pub const ENTRYPOINT_KEY: &str = "entrypoint.sh";
+/// Key of the name server config in its ConfigMap.
+pub const NAMESRV_CONF_KEY: &str = "namesrv.conf";
+/// Where binaries live in the image.
+pub const BIN_DIR: &str = "/usr/local/bin";
+
+/// Env var with the pod name (downward API).
+pub const ENV_POD_NAME: &str = "POD_NAME";
+/// Env var with the pod namespace (downward API).
+pub const ENV_POD_NAMESPACE: &str = "POD_NAMESPACE";
+/// Env var with the pod IP (downward API `status.podIP`).
+pub const ENV_POD_IP: &str = "POD_IP";
+/// Env var with the group's headless Service name (for podDNS).
+pub const ENV_GROUP_SERVICE: &str = "GROUP_SERVICE";
+/// Env var with `podIP` or `podDNS`.
+pub const ENV_ADVERTISE: &str = "ADVERTISE";
+
+/// Key of the broker.conf of ordinal `n` in the group ConfigMap.
+pub fn broker_conf_key(ordinal: u32) -> String {
+    format!("broker-{ordinal}.conf")
+}
+
+/// Name server Deployment and its ConfigMap.
+pub fn namesrv(cluster: &str) -> String {
+    format!("{cluster}-namesrv")
+}
+
+/// Client-facing name server Service.
+pub fn namesrv_service(cluster: &str) -> String {
+    format!("{cluster}-namesrv")
+}
+
+/// Headless name server Service: resolves to every name server pod; brokers register with each.
+pub fn namesrv_headless(cluster: &str) -> String {
+    format!("{cluster}-namesrv-hl")
+}
+
+/// StatefulSet, headless Service, ConfigMap and PDB of broker group `index`; also its brokerName.
+pub fn broker_group(cluster: &str, index: usize) -> String {
+    format!("{cluster}-broker-{index}")
+}
+
+/// Pod name of ordinal `ordinal` of group `index`.
+pub fn broker_pod(cluster: &str, index: usize, ordinal: u32) -> String {
+    format!("{}-{ordinal}", broker_group(cluster, index))
+}
+
+/// Role of an object in the recommended `app.kubernetes.io/component` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Component {
+    /// Name server.
+    NameServer,
+    /// Broker.
+    Broker,
+}
+
+impl Component {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::NameServer => "namesrv",
+            Component::Broker => "broker",
+        }
+    }
+}
+
+/// Labels that select the pods of one component (stable: used in selectors, never change them).
+pub fn selector_labels(
+    cluster: &str,
+    component: Component,
+    group: Option<usize>,
+) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert("app.kubernetes.io/name".to_string(), "rocketmq".to_string());
+    m.insert(
+        "app.kubernetes.io/instance".to_string(),
+        cluster.to_string(),
+    );
+    m.insert(
+        "app.kubernetes.io/component".to_string(),
+        component.as_str().to_string(),
+    );
+    if let Some(g) = group {
+        m.insert(GROUP_LABEL.to_string(), g.to_string());
+    }
+    m
+}
+
+/// The recommended label set (selector labels plus managed-by, part-of, version).
+pub fn labels(
+    cluster: &str,
+    component: Component,
+    group: Option<usize>,
+    version: &str,
+) -> BTreeMap<String, String> {
+    let mut m = selector_labels(cluster, component, group);
+    m.insert(
+        "app.kubernetes.io/managed-by".to_string(),
+        "rocketmq-operator".to_string(),
+    );
+    m.insert(
+        "app.kubernetes.io/part-of".to_string(),
+        "rocketmq".to_string(),
+    );
+    m.insert("app.kubernetes.io/version".to_string(), version.to_string());
+    m
+}
+
+/// Label selector string of a cluster's objects (for list calls).
+pub fn instance_selector(cluster: &str) -> String {
+    format!("app.kubernetes.io/name=rocketmq,app.kubernetes.io/instance={cluster}")
+}
+
+/// A stable 64-bit FNV-1a hash as hex: `DefaultHasher` may change between Rust releases, which
+/// would roll every pod after an operator upgrade.
+pub fn stable_hash(parts: &[&str]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain(std::iter::once(0u8)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,271 @@
+//! Status (pure): conditions Ready / Progressing / Degraded, observedGeneration, the name server
+//! address and per-group members, from what was observed and decided.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::crd::{Advertise, GroupStatus, MemberStatus, RocketMQClusterStatus};
+use crate::names;
+use crate::plan::ClusterPlan;
+use crate::read::{Observed, pod_ready};
+use crate::roll::Decision;
+use crate::validate::Refusal;
+
+/// Condition type: every group's master and a name server serve.
+pub const READY: &str = "Ready";
+/// Condition type: the operator is creating, rolling or scaling something.
+pub const PROGRESSING: &str = "Progressing";
+/// Condition type: something needs a human (invalid spec, refused scale-in, failed admin call).
+pub const DEGRADED: &str = "Degraded";
+
+/// What happened in a reconcile of a valid spec.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Roll decision.
+    pub decision: Decision,
+    /// Groups kept although the spec dropped them (not drained).
+    pub scale_in_refused: Vec<String>,
+    /// Groups whose topics were copied (now or earlier).
+    pub topics_copied: BTreeSet<usize>,
+    /// Admin-call failures worth surfacing.
+    pub notes: Vec<String>,
+}
+
+fn condition(
+    prev: Option<&RocketMQClusterStatus>,
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
+    let status = if ok { "True" } else { "False" }.to_string();
+    // Keep the transition time while the status does not change.
+    let last = prev
+        .and_then(|p| p.conditions.iter().find(|c| c.type_ == type_))
+        .filter(|c| c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| now.clone());
+    Condition {
+        type_: type_.to_string(),
+        status,
+        reason: reason.to_string(),
+        message,
+        observed_generation: generation,
+        last_transition_time: last,
+    }
+}
+
+/// Status of a refused spec: Degraded with the refusal; the rest of the previous status (the
+/// cluster built from the last valid spec keeps running) stays.
+pub fn refused(
+    prev: Option<&RocketMQClusterStatus>,
+    refusal: &Refusal,
+    generation: Option<i64>,
+    now: &Time,
+) -> RocketMQClusterStatus {
+    let mut s = prev.cloned().unwrap_or_default();
+    s.observed_generation = generation;
+    let was_ready = prev
+        .and_then(|p| p.conditions.iter().find(|c| c.type_ == READY))
+        .is_some_and(|c| c.status == "True");
+    s.conditions = vec![
+        condition(
+            prev,
+            READY,
+            was_ready,
+            if was_ready {
+                "PreviousSpecRunning"
+            } else {
+                "InvalidSpec"
+            },
+            "the current spec was refused; see Degraded".to_string(),
+            generation,
+            now,
+        ),
+        condition(
+            prev,
+            PROGRESSING,
+            false,
+            "InvalidSpec",
+            "nothing is applied until the spec is fixed".to_string(),
+            generation,
+            now,
+        ),
+        condition(
+            prev,
+            DEGRADED,
+            true,
+            refusal.reason(),
+            refusal.message(),
+            generation,
+            now,
+        ),
+    ];
+    s
+}
+
+/// Advertised address of a broker pod.
+fn address(plan: &ClusterPlan, group: &str, pod: &str, ip: Option<&str>) -> Option<String> {
+    match plan.advertise {
+        Advertise::PodIp => ip.map(|ip| format!("{ip}:{}", plan.broker_port)),
+        Advertise::PodDns => Some(format!(
+            "{pod}.{group}.{}.svc:{}",
+            plan.namespace, plan.broker_port
+        )),
+    }
+}
+
+/// Status of a reconciled valid spec.
+pub fn reconciled(
+    prev: Option<&RocketMQClusterStatus>,
+    plan: &ClusterPlan,
+    observed: &Observed,
+    outcome: &Outcome,
+    generation: Option<i64>,
+    now: &Time,
+) -> RocketMQClusterStatus {
+    let mut groups = Vec::new();
+    let mut ready_groups = 0;
+    let mut all_members_ready = true;
+    let mut group_names: Vec<(usize, String, usize)> = plan
+        .groups
+        .iter()
+        .map(|g| (g.index, g.broker_name.clone(), g.members.len()))
+        .collect();
+    for n in &outcome.scale_in_refused {
+        if let Some(i) = n.rsplit('-').next().and_then(|i| i.parse().ok()) {
+            let members = observed
+                .stateful_sets
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(n))
+                .and_then(|s| s.spec.as_ref()?.replicas)
+                .unwrap_or(1) as usize;
+            group_names.push((i, n.clone(), members));
+        }
+    }
+    for (index, name, members) in group_names {
+        let member = |ord: u32| {
+            let pod_name = names::broker_pod(&plan.name, index, ord);
+            let pod = observed
+                .pods
+                .iter()
+                .find(|p| p.metadata.name.as_deref() == Some(&pod_name));
+            MemberStatus {
+                broker_id: i64::from(ord),
+                ready: pod.is_some_and(pod_ready),
+                address: address(
+                    plan,
+                    &name,
+                    &pod_name,
+                    pod.and_then(|p| p.status.as_ref()?.pod_ip.as_deref()),
+                ),
+                pod: pod_name,
+            }
+        };
+        let master = member(0);
+        let slaves: Vec<MemberStatus> = (1..members as u32).map(member).collect();
+        if master.ready {
+            ready_groups += 1;
+        }
+        all_members_ready &= master.ready && slaves.iter().all(|s| s.ready);
+        groups.push(GroupStatus {
+            broker_name: name,
+            master: Some(master),
+            slaves,
+            topics_copied: outcome.topics_copied.contains(&index),
+        });
+    }
+    let namesrv_ready = observed
+        .namesrv
+        .as_ref()
+        .and_then(|d| d.status.as_ref()?.ready_replicas)
+        .unwrap_or(0);
+    let total = plan.groups.len();
+    let ready = namesrv_ready >= 1
+        && ready_groups >= total
+        && groups
+            .iter()
+            .take(total)
+            .all(|g| g.master.as_ref().is_some_and(|m| m.ready));
+    let ready_msg = format!(
+        "{ready_groups}/{} broker groups have a ready master; {namesrv_ready}/{} name servers ready",
+        groups.len(),
+        plan.namesrv.replicas
+    );
+
+    let (progressing, p_reason, p_msg) = if let Some((g, phase)) = outcome.decision.active {
+        (
+            true,
+            phase.reason(),
+            format!(
+                "rolling group {}: {}",
+                names::broker_group(&plan.name, g),
+                phase.reason()
+            ),
+        )
+    } else if observed.stateful_sets.is_empty() {
+        (true, "Creating", "creating the cluster".to_string())
+    } else if !all_members_ready || namesrv_ready < plan.namesrv.replicas {
+        (
+            true,
+            "WaitingForPods",
+            "waiting for pods to become ready".to_string(),
+        )
+    } else {
+        (false, "Stable", "all pods run the desired spec".to_string())
+    };
+    let (degraded, d_reason, d_msg) = if !outcome.scale_in_refused.is_empty() {
+        (
+            true,
+            "ScaleInRefused",
+            format!(
+                "broker.groups was lowered but {} still hold(s) data: wipe the write permission (mqadmin updateBrokerConfig -k brokerPermission -v 4) and let consumers catch up; the groups are kept until drained",
+                outcome.scale_in_refused.join(", ")
+            ),
+        )
+    } else if !outcome.notes.is_empty() {
+        (true, "AdminCallFailed", outcome.notes.join("; "))
+    } else {
+        (false, "AsExpected", "no problem found".to_string())
+    };
+    RocketMQClusterStatus {
+        observed_generation: generation,
+        conditions: vec![
+            condition(
+                prev,
+                READY,
+                ready,
+                if ready {
+                    "AllGroupsReady"
+                } else {
+                    "GroupsNotReady"
+                },
+                ready_msg,
+                generation,
+                now,
+            ),
+            condition(
+                prev,
+                PROGRESSING,
+                progressing,
+                p_reason,
+                p_msg,
+                generation,
+                now,
+            ),
+            condition(prev, DEGRADED, degraded, d_reason, d_msg, generation, now),
+        ],
+        mode: Some(plan.mode()),
+        ready_groups: Some(format!("{ready_groups}/{total}")),
+        name_server_address: Some(format!(
+            "{}.{}.svc:{}",
+            names::namesrv_service(&plan.name),
+            plan.namespace,
+            plan.namesrv.port
+        )),
+        groups,
+    }
+}

@@ -1,0 +1,428 @@
+//! Validation: a spec in, one [`ClusterPlan`] or the full list of problems out. Pure.
+//!
+//! Refuses the seed's pitfalls before anything is created: SYNC_MASTER without a slave (every send
+//! would answer SLAVE_NOT_AVAILABLE), volumes too small for the commit log, unknown or
+//! operator-owned broker.conf keys, names that do not make valid Kubernetes or broker names.
+
+use std::collections::BTreeMap;
+
+use broker::BrokerRole;
+
+use crate::crd::{OPERATOR_OWNED_KEYS, Replication, RocketMQClusterSpec};
+use crate::names;
+use crate::plan::{ClusterPlan, Endpoints, GroupPlan, MemberPlan, NamesrvPlan, StoragePlan};
+use crate::quantity;
+
+/// Longest CR name: pod names `<name>-broker-<g>-<n>` must stay DNS labels and the StatefulSet's
+/// `controller-revision-hash` label value (`<sts>-<10 chars>`) at most 63 characters.
+pub const MAX_NAME_LEN: usize = 40;
+
+/// One reason a spec is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// CamelCase reason for the Degraded condition, e.g. `SyncWithoutSlave`.
+    pub reason: &'static str,
+    /// Human explanation.
+    pub message: String,
+}
+
+/// All problems of a refused spec (never empty).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The problems, in field order.
+    pub problems: Vec<Problem>,
+}
+
+impl Refusal {
+    /// Reason of the first problem (for the condition).
+    pub fn reason(&self) -> &'static str {
+        self.problems.first().map(|p| p.reason).unwrap_or("Invalid")
+    }
+
+    /// Every message joined with `; `.
+    pub fn message(&self) -> String {
+        self.problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason(), self.message())
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.as_bytes()[0].is_ascii_lowercase()
+        && !s.ends_with('-')
+}
+
+/// The image tag as a label value (`latest` when untagged or unusable).
+fn version_of(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let tag = last.split_once('@').map(|(a, _)| a).unwrap_or(last);
+    let tag = tag.split_once(':').map(|(_, t)| t).unwrap_or("latest");
+    let ok = !tag.is_empty()
+        && tag.len() <= 63
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && tag.as_bytes()[0].is_ascii_alphanumeric()
+        && tag.as_bytes()[tag.len() - 1].is_ascii_alphanumeric();
+    if ok {
+        tag.to_string()
+    } else {
+        "latest".to_string()
+    }
+}
+
+/// Validates a spec for the CR `name` in `namespace`.
+pub fn validate(
+    name: &str,
+    namespace: &str,
+    spec: &RocketMQClusterSpec,
+) -> Result<ClusterPlan, Refusal> {
+    let mut problems = Vec::new();
+    let mut bad =
+        |reason: &'static str, message: String| problems.push(Problem { reason, message });
+
+    if !is_dns_label(name) || name.len() > MAX_NAME_LEN {
+        bad(
+            "InvalidName",
+            format!(
+                "metadata.name {name:?} must be a DNS label (lowercase letters, digits, '-') of at most {MAX_NAME_LEN} characters: pod names <name>-broker-<group>-<ordinal> must stay valid"
+            ),
+        );
+    }
+    if spec.cluster_name.is_empty()
+        || spec.cluster_name.len() > 64
+        || !spec
+            .cluster_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        bad(
+            "InvalidName",
+            format!(
+                "clusterName {:?} must be 1-64 letters, digits, '-' or '_'",
+                spec.cluster_name
+            ),
+        );
+    }
+    if spec.image.trim().is_empty() || spec.image.contains(char::is_whitespace) {
+        bad(
+            "InvalidImage",
+            format!("image {:?} is not an image reference", spec.image),
+        );
+    }
+    let ns = &spec.name_server;
+    if !(1..=15).contains(&ns.replicas) {
+        bad(
+            "InvalidReplicas",
+            format!("nameServer.replicas {} must be 1..15", ns.replicas),
+        );
+    }
+    if !(1..=65535).contains(&ns.port) {
+        bad(
+            "InvalidPort",
+            format!("nameServer.port {} must be 1..65535", ns.port),
+        );
+    }
+    let b = &spec.broker;
+    if !(1..=64).contains(&b.groups) {
+        bad(
+            "InvalidReplicas",
+            format!("broker.groups {} must be 1..64", b.groups),
+        );
+    }
+    if !(0..=8).contains(&b.replicas_per_group) {
+        bad(
+            "InvalidReplicas",
+            format!(
+                "broker.replicasPerGroup {} must be 0..8",
+                b.replicas_per_group
+            ),
+        );
+    }
+    if b.replication == Replication::Sync && b.replicas_per_group < 1 {
+        bad(
+            "SyncWithoutSlave",
+            "broker.replication sync needs broker.replicasPerGroup >= 1: a SYNC_MASTER without a slave stores each message but answers every send with SLAVE_NOT_AVAILABLE (the seed's FAQ); use replication async for masters without slaves".to_string(),
+        );
+    }
+    if !(3..=65534).contains(&b.port) {
+        bad(
+            "InvalidPort",
+            format!(
+                "broker.port {} must be 3..65534 (the fast channel is port-2, HA port+1)",
+                b.port
+            ),
+        );
+    }
+
+    // Extra keys: refuse operator-owned ones, unknown ones, and values the broker refuses.
+    let mut extra = BTreeMap::new();
+    for (k, v) in &b.config {
+        if OPERATOR_OWNED_KEYS.contains(&k.as_str()) {
+            bad(
+                "OperatorOwnedConfigKey",
+                format!(
+                    "broker.config key {k} is set by the operator (from the spec fields and the pod); remove it"
+                ),
+            );
+            continue;
+        }
+        let mut probe = broker::BrokerConfig::default();
+        match probe.set(k, v) {
+            Ok(true) => {
+                extra.insert(k.clone(), v.clone());
+            }
+            Ok(false) => bad(
+                "UnknownConfigKey",
+                format!("broker.config key {k} is not a broker.conf key the broker knows"),
+            ),
+            Err(e) => bad("InvalidConfigValue", format!("broker.config: {e}")),
+        }
+    }
+
+    let size_bytes = quantity::parse_bytes(&b.storage.size);
+    // The broker preallocates the next commit-log file, so a volume must hold two of them.
+    let mut probe = broker::BrokerConfig::default();
+    for (k, v) in &extra {
+        let _ = probe.set(k, v);
+    }
+    let min = probe.mapped_file_size_commit_log.saturating_mul(2);
+    match size_bytes {
+        None => bad(
+            "InvalidSize",
+            format!(
+                "broker.storage.size {:?} is not a quantity such as 10Gi",
+                b.storage.size
+            ),
+        ),
+        Some(bytes) if bytes < min => bad(
+            "StorageTooSmall",
+            format!(
+                "broker.storage.size {} ({bytes} bytes) cannot hold two commit-log files of mappedFileSizeCommitLog={} bytes (the broker preallocates the next file); use at least {} bytes",
+                b.storage.size, probe.mapped_file_size_commit_log, min
+            ),
+        ),
+        Some(_) => {}
+    }
+    if let Some(class) = &b.storage.storage_class_name
+        && !class
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+    {
+        bad(
+            "InvalidName",
+            format!("broker.storage.storageClassName {class:?} is not a valid name"),
+        );
+    }
+
+    if !problems.is_empty() {
+        return Err(Refusal { problems });
+    }
+
+    let master_role = match b.replication {
+        Replication::Async => BrokerRole::AsyncMaster,
+        Replication::Sync => BrokerRole::SyncMaster,
+    };
+    let groups = (0..b.groups as usize)
+        .map(|index| GroupPlan {
+            index,
+            broker_name: names::broker_group(name, index),
+            members: (0..=b.replicas_per_group as u32)
+                .map(|ordinal| MemberPlan {
+                    ordinal,
+                    broker_id: i64::from(ordinal),
+                    role: if ordinal == 0 {
+                        master_role
+                    } else {
+                        BrokerRole::Slave
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    let plan = ClusterPlan {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        cluster_name: spec.cluster_name.clone(),
+        image: spec.image.clone(),
+        version: version_of(&spec.image),
+        pull_policy: spec.image_pull_policy,
+        namesrv: NamesrvPlan {
+            replicas: ns.replicas,
+            port: ns.port as u16,
+            resources: ns.resources.clone(),
+        },
+        broker_port: b.port as u16,
+        replication: b.replication,
+        flush_disk_type: match b.flush_disk_type {
+            crate::crd::FlushDiskType::AsyncFlush => broker::FlushDiskType::AsyncFlush,
+            crate::crd::FlushDiskType::SyncFlush => broker::FlushDiskType::SyncFlush,
+        },
+        storage: StoragePlan {
+            size: b.storage.size.clone(),
+            bytes: size_bytes.unwrap_or(0),
+            storage_class_name: b.storage.storage_class_name.clone(),
+            ephemeral: b.storage.ephemeral,
+            delete_claims_on_deletion: b.storage.delete_claims_on_deletion,
+        },
+        broker_resources: b.resources.clone(),
+        advertise: b.advertise,
+        auto_create_topic_enable: spec.auto_create_topic_enable,
+        extra_config: extra,
+        overrides: spec.pod_overrides.clone(),
+        groups,
+    };
+
+    // Last: the broker's own cross-key rules on a fully rendered config of every member.
+    let ep = Endpoints {
+        namesrv_addr: format!("{}:{}", names::namesrv_headless(name), plan.namesrv.port),
+        broker_ip1: None,
+        listen_port: plan.broker_port,
+        store_root: names::STORE_DIR.to_string(),
+    };
+    let mut problems = Vec::new();
+    for g in &plan.groups {
+        for m in &g.members {
+            if let Err(e) = plan.broker_config(g, m, &ep) {
+                problems.push(Problem {
+                    reason: "InvalidConfigValue",
+                    message: e.to_string(),
+                });
+                return Err(Refusal { problems });
+            }
+        }
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> RocketMQClusterSpec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    fn refused(name: &str, yaml: &str) -> Refusal {
+        validate(name, "ns", &spec(yaml)).unwrap_err()
+    }
+
+    #[test]
+    fn defaults_make_a_single_master() {
+        let p = validate("demo", "ns", &spec("{}")).unwrap();
+        assert_eq!(p.mode(), "single-master");
+        assert_eq!(p.groups.len(), 1);
+        assert_eq!(
+            p.groups[0].members,
+            vec![MemberPlan {
+                ordinal: 0,
+                broker_id: 0,
+                role: BrokerRole::AsyncMaster
+            }]
+        );
+    }
+
+    #[test]
+    fn sync_without_slave_is_refused_with_the_seed_explanation() {
+        let r = refused(
+            "demo",
+            "broker: {groups: 2, replicasPerGroup: 0, replication: sync}",
+        );
+        assert_eq!(r.reason(), "SyncWithoutSlave");
+        assert!(r.message().contains("SLAVE_NOT_AVAILABLE"));
+    }
+
+    #[test]
+    fn operator_owned_unknown_and_bad_config_values_are_refused() {
+        let r = refused(
+            "demo",
+            "broker: {config: {brokerId: '3', brokerIP1: '10.29.181.16', namesrvAddr: 'x:9876'}}",
+        );
+        assert_eq!(r.problems.len(), 3);
+        assert!(
+            r.problems
+                .iter()
+                .all(|p| p.reason == "OperatorOwnedConfigKey")
+        );
+        let r = refused("demo", "broker: {config: {noSuchKey: '1'}}");
+        assert_eq!(r.reason(), "UnknownConfigKey");
+        let r = refused("demo", "broker: {config: {fileReservedTime: 'forever'}}");
+        assert_eq!(r.reason(), "InvalidConfigValue");
+        assert!(r.message().contains("fileReservedTime"));
+        // Fine alone, but the broker's cross-key rule refuses it.
+        let r = refused("demo", "broker: {config: {maxMessageSize: '2000000000'}}");
+        assert_eq!(r.reason(), "InvalidConfigValue");
+    }
+
+    #[test]
+    fn bad_sizes_are_refused() {
+        assert_eq!(
+            refused("demo", "broker: {storage: {size: lots}}").reason(),
+            "InvalidSize"
+        );
+        let r = refused("demo", "broker: {storage: {size: 1Gi}}");
+        assert_eq!(r.reason(), "StorageTooSmall");
+        // Smaller commit-log files make small volumes fine.
+        let ok = validate(
+            "demo",
+            "ns",
+            &spec("broker: {storage: {size: 64Mi}, config: {mappedFileSizeCommitLog: '16777216'}}"),
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn invalid_names_and_counts_are_refused() {
+        assert_eq!(refused("Demo", "{}").reason(), "InvalidName");
+        assert_eq!(
+            refused("a-very-long-cluster-name-that-breaks-pod-names", "{}").reason(),
+            "InvalidName"
+        );
+        assert_eq!(
+            refused("demo", "clusterName: 'bad name'").reason(),
+            "InvalidName"
+        );
+        assert_eq!(
+            refused("demo", "broker: {groups: 0}").reason(),
+            "InvalidReplicas"
+        );
+        assert_eq!(
+            refused("demo", "nameServer: {replicas: 0}").reason(),
+            "InvalidReplicas"
+        );
+        assert_eq!(
+            refused("demo", "broker: {port: 65535}").reason(),
+            "InvalidPort"
+        );
+    }
+
+    #[test]
+    fn modes_follow_the_seed_names() {
+        let m = |y: &str| validate("demo", "ns", &spec(y)).unwrap().mode();
+        assert_eq!(m("broker: {groups: 2}"), "2m-noslave");
+        assert_eq!(m("broker: {groups: 2, replicasPerGroup: 1}"), "2m-2s-async");
+        assert_eq!(
+            m("broker: {groups: 2, replicasPerGroup: 1, replication: sync}"),
+            "2m-2s-sync"
+        );
+    }
+
+    #[test]
+    fn image_tag_becomes_the_version_label() {
+        assert_eq!(version_of("reg.example:5000/rocketmq-rs:0.1.0"), "0.1.0");
+        assert_eq!(version_of("rocketmq-rs"), "latest");
+        assert_eq!(version_of("rocketmq-rs@sha256:abc"), "latest");
+    }
+}
