@@ -62,6 +62,10 @@ async fn send_pull_round_trip_with_tags_keys_and_ids() {
         assert_eq!(h.queue_id, 0);
         ids.push(h.msg_id);
     }
+    assert_eq!(
+        wait_max_offset(&client, &addr, "RoundTrip", 0, 10).await,
+        10
+    );
     // Everything, from offset 0.
     let r = client
         .invoke(
@@ -295,28 +299,11 @@ async fn bad_input_gets_clear_errors_and_stores_nothing() {
     // Queue id out of range.
     let r = send(&client, &addr, "Sized", 7, b"x", None, None).await;
     assert_eq!(code(&r), ResponseCode::SYSTEM_ERROR);
-    // Nothing else was stored.
-    let mh = GetMaxOffsetRequestHeader {
-        topic: "Sized".into(),
-        queue_id: 0,
-        committed: None,
-        bname: None,
-    };
-    let r = client
-        .invoke(
-            &addr,
-            RemotingCommand::request(RequestCode::GET_MAX_OFFSET, mh.to_ext()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        r.ext_fields
-            .decode::<GetMaxOffsetResponseHeader>()
-            .unwrap()
-            .offset,
-        1
-    );
+    // Nothing else was stored: only "fits", also after the dispatch had time to run.
+    assert_eq!(wait_max_offset(&client, &addr, "Sized", 0, 1).await, 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(wait_max_offset(&client, &addr, "Sized", 0, 1).await, 1);
+    assert_eq!(wait_max_offset(&client, &addr, "Sized", 1, 0).await, 0);
     // Unknown request code.
     let r = client
         .invoke(

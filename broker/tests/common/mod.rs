@@ -145,3 +145,42 @@ pub fn ext(pairs: &[(&str, String)]) -> ExtFields {
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect()
 }
+
+/// Waits until a queue's max offset reaches `n` (the store dispatches asynchronously after the
+/// send is acknowledged) and returns it.
+pub async fn wait_max_offset(
+    client: &RemotingClient,
+    addr: &str,
+    topic: &str,
+    queue_id: i32,
+    n: i64,
+) -> i64 {
+    use remoting::header::offset::{GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader};
+    let mut last = 0;
+    for _ in 0..500 {
+        let h = GetMaxOffsetRequestHeader {
+            topic: topic.into(),
+            queue_id,
+            committed: None,
+            bname: None,
+        };
+        let r = client
+            .invoke(
+                addr,
+                RemotingCommand::request(RequestCode::GET_MAX_OFFSET, h.to_ext()),
+                TIMEOUT,
+            )
+            .await
+            .unwrap();
+        last = r
+            .ext_fields
+            .decode::<GetMaxOffsetResponseHeader>()
+            .unwrap()
+            .offset;
+        if last >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    last
+}
