@@ -195,8 +195,18 @@ pub async fn handle(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
             first = false;
             match ctx.long_polling.try_hold() {
                 Some(g) => held = Some(g),
-                // Too many parked pulls: answer now, the consumer pulls again.
-                None => break outcome,
+                // Too many parked pulls: say so explicitly. Java consumers back off for 3 s
+                // on an error, where PULL_NOT_FOUND would make them pull again at once.
+                None => {
+                    return reply(
+                        &req,
+                        ResponseCode::SYSTEM_BUSY,
+                        format!(
+                            "[OVERLOAD]too many held pull requests ({}), try later",
+                            ctx.long_polling.held()
+                        ),
+                    );
+                }
             }
         }
         let wait_until = deadline.min(Instant::now() + RECHECK);

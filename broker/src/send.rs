@@ -168,7 +168,7 @@ fn check_and_prepare(
     let mut topic = h.topic.clone();
     let mut dlq = false;
     if let Some(group) = h.topic.strip_prefix(names::RETRY_GROUP_TOPIC_PREFIX) {
-        let Some(g) = ctx.groups.get(group) else {
+        let Ok(Some(g)) = ctx.groups.find_or_create(group) else {
             return Err(reply(
                 req,
                 ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,

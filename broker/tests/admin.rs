@@ -1,0 +1,471 @@
+//! Admin, batch, subscription and registration tests against an in-process broker.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use broker::Broker;
+use common::*;
+use remoting::body::admin::{
+    ConsumeStats, SubscriptionGroupConfig, SubscriptionGroupWrapper, TopicStatsTable,
+};
+use remoting::body::client::{
+    ConsumerConnection, ConsumerData, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody,
+    MessageQueue, ProducerConnection, ProducerData, SubscriptionData,
+};
+use remoting::body::topic::TopicConfigSerializeWrapper;
+use remoting::header::pull::{PullMessageRequestHeader, PullSysFlag};
+use remoting::header::send::{
+    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+};
+use remoting::message::{BatchItem, Properties, decode_all, encode_batch};
+use remoting::{
+    ClientConfig, CommandHeader, RemotingClient, RemotingCommand, RequestCode, ResponseCode,
+};
+
+async fn call(
+    client: &RemotingClient,
+    addr: &str,
+    code: RequestCode,
+    pairs: &[(&str, String)],
+    body: Vec<u8>,
+) -> RemotingCommand {
+    client
+        .invoke(
+            addr,
+            RemotingCommand::request(code, ext(pairs)).with_body(body),
+            TIMEOUT,
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_with_every_name_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns1 = start_namesrv(&dir.path().join("n1")).await;
+    let ns2 = start_namesrv(&dir.path().join("n2")).await;
+    let list = format!("{};{}", ns1.local_addr(), ns2.local_addr());
+    let b = Broker::start(broker_config(&dir.path().join("b"), Some(list)))
+        .await
+        .unwrap();
+    for ns in [&ns1, &ns2] {
+        let mut ok = false;
+        for _ in 0..200 {
+            if ns.routes().topic_route("TBW102").is_some() {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(ok, "registered with {}", ns.local_addr());
+    }
+    assert_eq!(b.register_now().await, 2);
+    b.shutdown().await;
+    ns1.shutdown().await;
+    ns2.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_send_stores_each_item_with_its_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Broker::start(broker_config(dir.path(), None))
+        .await
+        .unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    let items: Vec<BatchItem> = (0..3)
+        .map(|i| {
+            let mut p = Properties::new();
+            p.insert("TAGS", format!("T{i}"));
+            p.insert("UNIQ_KEY", format!("ID{i}"));
+            BatchItem {
+                flag: i,
+                body: format!("item-{i}").into_bytes().into(),
+                properties: p,
+            }
+        })
+        .collect();
+    let h = SendMessageRequestHeader {
+        producer_group: "PG".into(),
+        topic: "Batch".into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id: 2,
+        born_timestamp: 1,
+        batch: Some(true),
+        ..Default::default()
+    };
+    let req = RemotingCommand::request(
+        RequestCode::SEND_BATCH_MESSAGE,
+        SendMessageRequestHeaderV2::from(h).to_ext(),
+    )
+    .with_body(encode_batch(&items).unwrap());
+    let r = client.invoke(&addr, req, TIMEOUT).await.unwrap();
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    let rh: SendMessageResponseHeader = r.ext_fields.decode().unwrap();
+    assert_eq!(rh.msg_id.split(',').count(), 3);
+    assert_eq!((rh.queue_id, rh.queue_offset), (2, 0));
+    assert_eq!(wait_max_offset(&client, &addr, "Batch", 2, 3).await, 3);
+    let r = client
+        .invoke(
+            &addr,
+            pull_request("G", "Batch", 2, 0, 0, "T1 || T2"),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    let recs = decode_all(&r.body).unwrap();
+    assert_eq!(
+        recs.iter().map(|r| r.body.to_vec()).collect::<Vec<_>>(),
+        vec![b"item-1".to_vec(), b"item-2".to_vec()]
+    );
+    assert_eq!(recs[0].flag, 1);
+    assert_eq!(recs[1].uniq_key(), Some("ID2"));
+    b.shutdown().await;
+}
+
+fn heartbeat(client_id: &str, group: &str, topic: &str) -> RemotingCommand {
+    let hb = HeartbeatData {
+        client_id: client_id.into(),
+        producer_data_set: vec![ProducerData {
+            group_name: "PG-hb".into(),
+        }],
+        consumer_data_set: vec![ConsumerData {
+            group_name: group.into(),
+            subscription_data_set: vec![SubscriptionData {
+                topic: topic.into(),
+                sub_string: "*".into(),
+                sub_version: 5,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    RemotingCommand::request(RequestCode::HEART_BEAT, Default::default())
+        .with_body(hb.encode().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_subscriptions_commit_offsets_and_admin_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Broker::start(broker_config(dir.path(), None))
+        .await
+        .unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    for i in 0..4 {
+        send(
+            &client,
+            &addr,
+            "Sub",
+            0,
+            format!("{i}").as_bytes(),
+            None,
+            None,
+        )
+        .await;
+    }
+    assert_eq!(wait_max_offset(&client, &addr, "Sub", 0, 4).await, 4);
+    // A pull relying on a heartbeat subscription fails before the heartbeat.
+    let pull = |commit: i64| {
+        let h = PullMessageRequestHeader {
+            consumer_group: "SubGroup".into(),
+            topic: "Sub".into(),
+            queue_id: 0,
+            queue_offset: 2,
+            max_msg_nums: 32,
+            sys_flag: PullSysFlag::build(true, false, false, false).0,
+            commit_offset: commit,
+            suspend_timeout_millis: 0,
+            sub_version: 5,
+            ..Default::default()
+        };
+        RemotingCommand::request(RequestCode::PULL_MESSAGE, h.to_ext())
+    };
+    let r = client.invoke(&addr, pull(2), TIMEOUT).await.unwrap();
+    assert_eq!(r.response_code(), ResponseCode::SUBSCRIPTION_NOT_EXIST);
+    assert_eq!(
+        client
+            .invoke(&addr, heartbeat("c1@1", "SubGroup", "Sub"), TIMEOUT)
+            .await
+            .unwrap()
+            .response_code(),
+        ResponseCode::SUCCESS
+    );
+    let r = client.invoke(&addr, pull(2), TIMEOUT).await.unwrap();
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert_eq!(decode_all(&r.body).unwrap().len(), 2);
+    // The pull's commit offset was stored; consume stats show it against the broker offset.
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::GET_CONSUME_STATS,
+        &[
+            ("consumerGroup", "SubGroup".into()),
+            ("topic", "Sub".into()),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    let cs = ConsumeStats::decode(&r.body).unwrap();
+    let w = cs
+        .offset_table
+        .get(&MessageQueue::new("Sub", "broker-a", 0))
+        .unwrap();
+    assert_eq!((w.broker_offset, w.consumer_offset), (4, 2));
+    // The body uses fastjson's object keys, which Java admin tools parse.
+    assert!(
+        r.body.starts_with(b"{")
+            && std::str::from_utf8(&r.body)
+                .unwrap()
+                .contains("{\"brokerName\"")
+    );
+    // Topic stats.
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::GET_TOPIC_STATS_INFO,
+        &[("topic", "Sub".into())],
+        vec![],
+    )
+    .await;
+    let ts = TopicStatsTable::decode(&r.body).unwrap();
+    let o = ts
+        .offset_table
+        .get(&MessageQueue::new("Sub", "broker-a", 0))
+        .unwrap();
+    assert_eq!((o.min_offset, o.max_offset), (0, 4));
+    assert!(o.last_update_timestamp > 0);
+    // Connections.
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::GET_CONSUMER_CONNECTION_LIST,
+        &[("consumerGroup", "SubGroup".into())],
+        vec![],
+    )
+    .await;
+    let cc = ConsumerConnection::decode(&r.body).unwrap();
+    assert_eq!(cc.connection_set.len(), 1);
+    assert_eq!(cc.connection_set[0].client_id, "c1@1");
+    assert!(cc.subscription_table.contains_key("Sub"));
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::GET_CONSUMER_CONNECTION_LIST,
+        &[("consumerGroup", "Nobody".into())],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::CONSUMER_NOT_ONLINE);
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::GET_PRODUCER_CONNECTION_LIST,
+        &[("producerGroup", "PG-hb".into())],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        ProducerConnection::decode(&r.body)
+            .unwrap()
+            .connection_set
+            .len(),
+        1
+    );
+    // Locks: one holder per queue.
+    let lock = |client_id: &str| {
+        let body = LockBatchRequestBody {
+            consumer_group: "SubGroup".into(),
+            client_id: client_id.into(),
+            only_this_broker: false,
+            mq_set: [MessageQueue::new("Sub", "broker-a", 0)]
+                .into_iter()
+                .collect(),
+        };
+        body.encode().unwrap()
+    };
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::LOCK_BATCH_MQ,
+        &[],
+        lock("c1@1"),
+    )
+    .await;
+    assert_eq!(
+        LockBatchResponseBody::decode(&r.body)
+            .unwrap()
+            .lock_ok_mq_set
+            .len(),
+        1
+    );
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::LOCK_BATCH_MQ,
+        &[],
+        lock("c2@2"),
+    )
+    .await;
+    assert_eq!(
+        LockBatchResponseBody::decode(&r.body)
+            .unwrap()
+            .lock_ok_mq_set,
+        BTreeSet::new()
+    );
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::UNLOCK_BATCH_MQ,
+        &[],
+        lock("c1@1"),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::LOCK_BATCH_MQ,
+        &[],
+        lock("c2@2"),
+    )
+    .await;
+    assert_eq!(
+        LockBatchResponseBody::decode(&r.body)
+            .unwrap()
+            .lock_ok_mq_set
+            .len(),
+        1
+    );
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_groups_and_config_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Broker::start(broker_config(dir.path(), None))
+        .await
+        .unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    // Subscription groups: create, list, delete.
+    let mut g = SubscriptionGroupConfig::new("AdminGroup");
+    g.retry_max_times = 3;
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+        &[],
+        g.encode().unwrap(),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    let bad = SubscriptionGroupConfig::new("../evil");
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+        &[],
+        bad.encode().unwrap(),
+    )
+    .await;
+    assert_ne!(r.response_code(), ResponseCode::SUCCESS);
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+        &[],
+        vec![],
+    )
+    .await;
+    let all = SubscriptionGroupWrapper::decode(&r.body).unwrap();
+    assert_eq!(
+        all.subscription_group_table["AdminGroup"].retry_max_times,
+        3
+    );
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::DELETE_SUBSCRIPTIONGROUP,
+        &[("groupName", "AdminGroup".into())],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    assert!(b.context().groups.get("AdminGroup").is_none());
+    // Topics: auto-created on send, listed, deleted.
+    send(&client, &addr, "ToDelete", 0, b"x", None, None).await;
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::GET_ALL_TOPIC_CONFIG,
+        &[],
+        vec![],
+    )
+    .await;
+    let topics = TopicConfigSerializeWrapper::decode(&r.body).unwrap();
+    assert_eq!(topics.topic_config_table["ToDelete"].write_queue_nums, 4);
+    assert!(topics.topic_config_table.contains_key("TBW102"));
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::DELETE_TOPIC_IN_BROKER,
+        &[("topic", "ToDelete".into())],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    assert!(b.context().topics.get("ToDelete").is_none());
+    // Persisted: topics.json no longer has it.
+    let text = std::fs::read_to_string(dir.path().join("config/topics.json")).unwrap();
+    assert!(!text.contains("ToDelete"));
+    // Broker config as properties text.
+    let r = call(&client, &addr, RequestCode::GET_BROKER_CONFIG, &[], vec![]).await;
+    let (cfg, _) =
+        broker::BrokerConfig::from_properties_text(std::str::from_utf8(&r.body).unwrap()).unwrap();
+    assert_eq!(cfg.broker_name, "broker-a");
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_pulls_beyond_the_cap_are_told_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = broker_config(dir.path(), None);
+    cfg.pull_thread_pool_queue_capacity = 1;
+    let b = Broker::start(cfg).await.unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    send(&client, &addr, "Cap", 3, b"creates the topic", None, None).await;
+    let (c2, a2) = (client.clone(), addr.clone());
+    let first = tokio::spawn(async move {
+        c2.invoke(&a2, pull_request("G", "Cap", 0, 0, 3000, "*"), TIMEOUT)
+            .await
+            .unwrap()
+    });
+    let mut busy = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let r = client
+            .invoke(&addr, pull_request("G", "Cap", 1, 0, 3000, "*"), TIMEOUT)
+            .await
+            .unwrap();
+        if r.response_code() == ResponseCode::SYSTEM_BUSY {
+            busy = Some(r);
+            break;
+        }
+    }
+    let busy = busy.expect("a second held pull is refused while the first is parked");
+    assert!(busy.remark_str().contains("OVERLOAD"));
+    assert_eq!(
+        first.await.unwrap().response_code(),
+        ResponseCode::PULL_NOT_FOUND
+    );
+    b.shutdown().await;
+}
