@@ -36,7 +36,10 @@ fn main() -> anyhow::Result<()> {
         print!("{}", config.to_properties_text());
         return Ok(());
     }
+    // Logs go to stderr so stdout carries only the boot line that scripts and tests read.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

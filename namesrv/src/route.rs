@@ -620,4 +620,24 @@ mod tests {
         assert!(sys.topic_list.contains("C1") && sys.topic_list.contains("b"));
         assert!(sys.broker_addr.is_some());
     }
+
+    #[test]
+    fn unit_topic_lists_follow_sys_flags() {
+        let m = RouteInfoManager::new();
+        let mut r = reg("C", "b", 0, "b:1", &["Plain", "Unit", "UnitSub", "Both"]);
+        let table = &mut r.topics.as_mut().unwrap().topic_config_table;
+        table.get_mut("Unit").unwrap().topic_sys_flag = sys_flag::UNIT;
+        table.get_mut("UnitSub").unwrap().topic_sys_flag = sys_flag::UNIT_SUB;
+        table.get_mut("Both").unwrap().topic_sys_flag = sys_flag::UNIT | sys_flag::UNIT_SUB;
+        m.register_broker(r, Instant::now());
+        let list = |k| {
+            m.topics_by_sys_flag(k)
+                .topic_list
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(list(UnitTopicKind::Unit), ["Both", "Unit"]);
+        assert_eq!(list(UnitTopicKind::HasUnitSub), ["Both", "UnitSub"]);
+        assert_eq!(list(UnitTopicKind::HasUnitSubNotUnit), ["UnitSub"]);
+    }
 }
