@@ -250,7 +250,15 @@ pub fn consume_stats(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComma
     let h = decode_or_reply!(req, GetConsumeStatsRequestHeader);
     let topics: Vec<String> = match h.topic.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => vec![t.to_string()],
-        None => ctx.offsets.topics_of_group(&h.consumer_group),
+        None => {
+            let mut t = ctx.offsets.topics_of_group(&h.consumer_group);
+            if let Some(info) = ctx.clients.consumer_group(&h.consumer_group) {
+                t.extend(info.subscriptions.keys().cloned());
+            }
+            t.sort();
+            t.dedup();
+            t
+        }
     };
     let mut stats = ConsumeStats::default();
     for topic in topics {
@@ -441,5 +449,28 @@ pub fn broker_runtime_info(ctx: &BrokerContext, req: RemotingCommand) -> Remotin
             table: runtime_info(ctx),
         }
         .encode(),
+    )
+}
+
+/// QUERY_TOPIC_CONSUME_BY_WHO (300): groups with offsets on the topic or subscribed to it.
+pub fn topic_consumed_by(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let h = decode_or_reply!(req, QueryTopicConsumeByWhoRequestHeader);
+    let mut groups: std::collections::BTreeSet<String> = ctx
+        .offsets
+        .snapshot()
+        .offset_table
+        .keys()
+        .filter_map(|k| k.split_once('@'))
+        .filter(|(t, _)| *t == h.topic)
+        .map(|(_, g)| g.to_string())
+        .collect();
+    for (g, topics) in ctx.clients.consumer_groups() {
+        if topics.contains(&h.topic) {
+            groups.insert(g);
+        }
+    }
+    with_body(
+        &req,
+        remoting::body::admin::GroupList { group_list: groups }.encode(),
     )
 }

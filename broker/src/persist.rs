@@ -18,6 +18,9 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// Writes `text` to `path` atomically. The tmp file is fsynced before the rename and the
 /// directory after it, so a crash leaves either the old or the new content, never a torn file.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    // Writers of the same file share its `.tmp`; one at a time (the files are small).
+    static WRITE_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    let _guard = WRITE_LOCK.lock();
     let io = |source| BrokerError::Io {
         path: path.display().to_string(),
         source,

@@ -62,6 +62,7 @@ impl BrokerProcessor {
             RequestCode::GET_CONSUMER_CONNECTION_LIST => admin::consumer_connections(ctx, req),
             RequestCode::GET_PRODUCER_CONNECTION_LIST => admin::producer_connections(ctx, req),
             RequestCode::GET_BROKER_CONFIG => admin::broker_config(ctx, req),
+            RequestCode::QUERY_TOPIC_CONSUME_BY_WHO => admin::topic_consumed_by(ctx, req),
             _ => not_supported(&req),
         }
     }

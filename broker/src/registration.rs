@@ -20,7 +20,7 @@ use remoting::header::namesrv::{
 use remoting::{CommandHeader, RemotingClient, RemotingCommand, RequestCode, ResponseCode};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::config::{BrokerConfig, NamesrvEndpoint};
 use crate::topic_config::TopicConfigManager;
@@ -145,7 +145,7 @@ impl Registrar {
         for (addr, r) in results {
             match r {
                 Ok(resp) if resp.code == ResponseCode::SUCCESS.0 => {
-                    debug!(namesrv = %addr, "register broker to name server OK");
+                    info!(namesrv = %addr, "register broker to name server OK");
                     if let Ok(h) = RegisterBrokerResponseHeader::from_ext(&resp.ext_fields) {
                         let info = MasterInfo {
                             master_addr: h.master_addr.filter(|s| !s.is_empty()),
