@@ -233,6 +233,13 @@ impl NamesrvProcessor {
             },
             Instant::now(),
         );
+        // The connection may have closed while this request was being handled, after its close
+        // handler already ran: the broker must not linger until the expiry then.
+        if let Some(conn) = conn
+            && conn.is_closed()
+        {
+            self.routes.on_connection_closed(conn.id());
+        }
         let mut resp = req.success().with_ext(
             RegisterBrokerResponseHeader {
                 ha_server_addr: result.ha_server_addr,

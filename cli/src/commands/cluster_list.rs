@@ -101,9 +101,11 @@ pub fn format_row(row: &ClusterRow, now_ms: i64) -> String {
         stat(rt, "pullThreadPoolQueueSize"),
         stat(rt, "pullThreadPoolQueueHeadWaitTimeMills")
     );
+    // As Java: hours since the earliest stored message; a broker with no message reports 0, so
+    // this is then the hours since the epoch (the seed's "422168.55").
     let hour = match number(rt, "earliestMessageTimeStamp") {
-        Some(earliest) if earliest > 0.0 => (now_ms as f64 - earliest) / 3600.0 / 1000.0,
-        _ => 0.0,
+        Some(earliest) => (now_ms as f64 - earliest) / 3600.0 / 1000.0,
+        None => 0.0,
     };
     let space = number(rt, "commitLogDiskRatio").unwrap_or(0.0);
     format_line(
@@ -217,14 +219,14 @@ mod tests {
             addr: "10.29.181.16:10911".into(),
             runtime: Some(rt),
         };
-        let line = format_row(&row, 0);
+        let line = format_row(&row, 7_200_000);
         assert!(
             line.starts_with("DefaultCluster    DEFAULT_BROKER          0     10.29.181.16:10911"),
             "{line}"
         );
         assert!(line.contains("    12.50(1,2ms)"), "{line}");
         assert!(line.contains("     3.25(3,4ms)"), "{line}");
-        assert!(line.ends_with(" 0.00 0.2500"), "{line}");
+        assert!(line.ends_with(" 2.00 0.2500"), "{line}");
         let down = format_row(
             &ClusterRow {
                 runtime: None,
