@@ -35,5 +35,7 @@ pub mod validate;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod reconcile_tests;
 
 pub use error::{Error, Result};
