@@ -711,3 +711,126 @@ async fn heartbeat_membership_notifications_and_runtime_info() {
     }
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_flush_sends_and_time_based_offsets() {
+    use remoting::header::offset::{
+        GetEarliestMsgStoretimeRequestHeader, GetEarliestMsgStoretimeResponseHeader,
+        GetMinOffsetRequestHeader, GetMinOffsetResponseHeader, SearchOffsetRequestHeader,
+        SearchOffsetResponseHeader,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = broker_config(dir.path(), None);
+    cfg.flush_disk_type = broker::FlushDiskType::SyncFlush;
+    let b = Broker::start(cfg).await.unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // Concurrent SYNC_FLUSH sends share flushes; every one is acknowledged as stored.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (c, a) = (client.clone(), addr.clone());
+        tasks.push(tokio::spawn(async move {
+            send(&c, &a, "Sync", 0, format!("m{i}").as_bytes(), None, None).await
+        }));
+    }
+    let mut offsets = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(code(&r), ResponseCode::SUCCESS, "{:?}", r.remark);
+        offsets.push(
+            r.ext_fields
+                .decode::<SendMessageResponseHeader>()
+                .unwrap()
+                .queue_offset,
+        );
+    }
+    offsets.sort();
+    assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
+    assert_eq!(wait_max_offset(&client, &addr, "Sync", 0, 20).await, 20);
+    let req = |code, ext: remoting::ExtFields| RemotingCommand::request(code, ext);
+    let r = client
+        .invoke(
+            &addr,
+            req(
+                RequestCode::GET_MIN_OFFSET,
+                GetMinOffsetRequestHeader {
+                    topic: "Sync".into(),
+                    queue_id: 0,
+                    bname: None,
+                }
+                .to_ext(),
+            ),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.ext_fields
+            .decode::<GetMinOffsetResponseHeader>()
+            .unwrap()
+            .offset,
+        0
+    );
+    let r = client
+        .invoke(
+            &addr,
+            req(
+                RequestCode::GET_EARLIEST_MSG_STORETIME,
+                GetEarliestMsgStoretimeRequestHeader {
+                    topic: "Sync".into(),
+                    queue_id: 0,
+                    bname: None,
+                }
+                .to_ext(),
+            ),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    let earliest = r
+        .ext_fields
+        .decode::<GetEarliestMsgStoretimeResponseHeader>()
+        .unwrap()
+        .timestamp;
+    assert!(earliest >= before - 1000, "{earliest} vs {before}");
+    let search = |ts: i64| {
+        req(
+            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
+            SearchOffsetRequestHeader {
+                topic: "Sync".into(),
+                queue_id: 0,
+                timestamp: ts,
+                boundary_type: None,
+                bname: None,
+            }
+            .to_ext(),
+        )
+    };
+    let r = client
+        .invoke(&addr, search(before - 60_000), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.ext_fields
+            .decode::<SearchOffsetResponseHeader>()
+            .unwrap()
+            .offset,
+        0
+    );
+    let r = client
+        .invoke(&addr, search(i64::MAX / 2), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.ext_fields
+            .decode::<SearchOffsetResponseHeader>()
+            .unwrap()
+            .offset,
+        20
+    );
+    b.shutdown().await;
+}
