@@ -15,7 +15,7 @@ use remoting::header::admin::*;
 use remoting::header::query::{
     QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader,
 };
-use remoting::{CommandHeader, RemotingCommand, ResponseCode};
+use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
 use crate::context::BrokerContext;
 use crate::names;
@@ -473,4 +473,73 @@ pub fn topic_consumed_by(ctx: &BrokerContext, req: RemotingCommand) -> RemotingC
         &req,
         remoting::body::admin::GroupList { group_list: groups }.encode(),
     )
+}
+
+/// INVOKE_BROKER_TO_RESET_OFFSET (222): each queue of the topic goes back to the first message
+/// stored at or after `timestamp` (-1: the end; forwards only with `isForce`); the new offsets
+/// are committed and sent to every online member of the group (RESET_CONSUMER_CLIENT_OFFSET,
+/// oneway). A group with no online member gets CONSUMER_NOT_ONLINE, as in Java 4.9.8, and
+/// nothing changes.
+pub fn reset_offset(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    use remoting::body::admin::ResetOffsetBody;
+    let h = decode_or_reply!(req, ResetOffsetRequestHeader);
+    let Some(tc) = ctx.topics.get(&h.topic) else {
+        return error(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            format!(
+                "[reset-offset] reset offset failed, no topic in this broker. topic={}",
+                h.topic
+            ),
+        );
+    };
+    let channels = ctx.clients.consumer_channels(&h.group);
+    if channels.is_empty() {
+        return error(
+            &req,
+            ResponseCode::CONSUMER_NOT_ONLINE,
+            format!(
+                "Consumer not online, so can not reset offset, Group: {} Topic: {} Timestamp: {}",
+                h.group, h.topic, h.timestamp
+            ),
+        );
+    }
+    let mut body = ResetOffsetBody::default();
+    for q in 0..tc.write_queue_nums {
+        if h.queue_id.is_some_and(|only| only != q) {
+            continue;
+        }
+        let current = ctx.offsets.query(&h.group, &h.topic, q).unwrap_or(0);
+        let target = match h.offset {
+            Some(o) => o,
+            None if h.timestamp == -1 => ctx.store.max_offset(&h.topic, q),
+            None => ctx.store.offset_by_time(&h.topic, q, h.timestamp),
+        }
+        .max(0);
+        let new = if h.is_force || target < current {
+            target
+        } else {
+            current
+        };
+        let max = ctx.store.max_offset(&h.topic, q);
+        ctx.offsets.commit(&h.group, &h.topic, q, new, max);
+        body.offset_table
+            .insert(MessageQueue::new(&h.topic, &ctx.config.broker_name, q), new);
+    }
+    let encoded = match body.encode() {
+        Ok(b) => b,
+        Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    for ch in channels {
+        let notify =
+            RemotingCommand::request(RequestCode::RESET_CONSUMER_CLIENT_OFFSET, h.to_ext())
+                .with_body(encoded.clone());
+        tokio::spawn(async move {
+            if let Err(e) = ch.conn.oneway(notify).await {
+                tracing::debug!(client = %ch.client_id, error = %e, "reset offset notification failed");
+            }
+        });
+    }
+    tracing::info!(group = %h.group, topic = %h.topic, timestamp = h.timestamp, "consumer offsets reset");
+    req.success().with_body(encoded)
 }

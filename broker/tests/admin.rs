@@ -279,6 +279,40 @@ async fn heartbeat_subscriptions_commit_offsets_and_admin_views() {
             .len(),
         1
     );
+    // Reset by time: -1 = the end, forced; an offline group is refused.
+    let reset = |group: &str| {
+        vec![
+            ("topic", "Sub".to_string()),
+            ("group", group.to_string()),
+            ("timestamp", "-1".to_string()),
+            ("isForce", "true".to_string()),
+        ]
+    };
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::INVOKE_BROKER_TO_RESET_OFFSET,
+        &reset("SubGroup"),
+        vec![],
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    let body = remoting::body::admin::ResetOffsetBody::decode(&r.body).unwrap();
+    assert_eq!(
+        body.offset_table
+            .get(&MessageQueue::new("Sub", "broker-a", 0)),
+        Some(&4)
+    );
+    assert_eq!(b.context().offsets.query("SubGroup", "Sub", 0), Some(4));
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::INVOKE_BROKER_TO_RESET_OFFSET,
+        &reset("Offline"),
+        vec![],
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::CONSUMER_NOT_ONLINE);
     // Locks: one holder per queue.
     let lock = |client_id: &str| {
         let body = LockBatchRequestBody {
