@@ -247,3 +247,41 @@ fn print_config_and_bad_config() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("listenPort"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_connections_do_not_disturb_a_live_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start(dir.path()).await;
+    let addr = ns.local_addr().to_string();
+    let broker = FakeBroker::new(&addr, "C", "b", 0, "127.0.0.1:10911").with_topic("Live", 2);
+    broker.register().await;
+    let client = RemotingClient::new(ClientConfig::default());
+    assert!(route(&client, &addr, "Live").await.is_ok());
+
+    let addr2 = addr.clone();
+    tokio::task::spawn_blocking(move || {
+        let garbage: [&[u8]; 4] = [
+            b"GET / HTTP/1.1\r\n\r\n",
+            &[0x7F, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0], // 2 GiB length prefix
+            &[0, 0, 0, 8, 0, 0, 1, 0, b'{', b'}', 0, 0], // header longer than the frame
+            &frame("{not json", b""),
+        ];
+        for bytes in garbage {
+            let mut s = raw_connect(&addr2);
+            let _ = s.write_all(bytes);
+            // The server closes the connection (EOF or reset), it does not hang or crash.
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+        }
+        for _ in 0..200 {
+            drop(raw_connect(&addr2));
+        }
+    })
+    .await
+    .unwrap();
+
+    // The live client and the registered broker are unaffected.
+    let r = route(&client, &addr, "Live").await.unwrap();
+    assert_eq!(r.broker_datas[0].master_addr(), Some("127.0.0.1:10911"));
+    ns.shutdown().await;
+}
