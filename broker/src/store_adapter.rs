@@ -239,8 +239,10 @@ impl MessageStoreApi for StoreAdapter {
             return false;
         }
         let r = self.get(topic, queue_id, offset, 1, None);
+        // No entry at the offset (an empty or unknown queue) counts as "in memory", as Java's
+        // `checkInDiskByConsumeOffset` returns false when the entry is missing.
         let Some(rec) = r.records.first() else {
-            return false;
+            return true;
         };
         let Some(raw) = rec.get(POS_PHYSICAL_OFFSET..POS_PHYSICAL_OFFSET + 8) else {
             return false;
