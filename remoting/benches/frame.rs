@@ -1,0 +1,86 @@
+//! Frame encode + decode throughput: SEND_MESSAGE_V2 with a 1 KiB body, JSON and binary headers.
+//!
+//! `cargo bench -p remoting --bench frame -- --warm-up-time 1 --measurement-time 3`
+//! Criterion reports time per frame and MiB/s (bytes of the whole encoded frame); messages per
+//! second is the inverse of the time per frame.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+
+use bytes::BytesMut;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use remoting::frame::{self, RemotingCodec};
+use remoting::header::send::{self, SendMessageRequestHeader};
+use remoting::{RemotingCommand, RequestCode, SerializeType};
+use tokio_util::codec::Decoder;
+
+fn send_v2(serialize_type: SerializeType) -> RemotingCommand {
+    let header = SendMessageRequestHeader {
+        producer_group: "please_rename_unique_group_name".into(),
+        topic: "TopicTest".into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id: 3,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        flag: 0,
+        properties: Some(
+            "TAGS\u{1}TagA\u{2}KEYS\u{1}OrderID188\u{2}UNIQ_KEY\u{1}7F0000010B4818B4AAC2\
+             6D2E2D800000\u{2}WAIT\u{1}true"
+                .into(),
+        ),
+        reconsume_times: Some(0),
+        unit_mode: Some(false),
+        batch: Some(false),
+        max_reconsume_times: None,
+        bname: Some("broker-a".into()),
+    };
+    let mut cmd = RemotingCommand::request(
+        RequestCode::SEND_MESSAGE_V2,
+        send::encode_send_ext(RequestCode::SEND_MESSAGE_V2, &header),
+    )
+    .with_body(vec![0x5Au8; 1024]);
+    cmd.opaque = 123_456;
+    cmd.serialize_type = serialize_type;
+    cmd
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("send_message_v2_1KiB");
+    for (name, st) in [
+        ("json", SerializeType::Json),
+        ("binary", SerializeType::RocketMq),
+    ] {
+        let cmd = send_v2(st);
+        let frame_len = frame::encode_to_bytes(&cmd).unwrap().len();
+        group.throughput(Throughput::Bytes(frame_len as u64));
+        group.bench_function(format!("encode+decode/{name}"), |b| {
+            let mut codec = RemotingCodec::default();
+            let mut buf = BytesMut::with_capacity(4096);
+            b.iter(|| {
+                frame::encode(black_box(&cmd), &mut buf).unwrap();
+                let decoded = codec.decode(&mut buf).unwrap().unwrap();
+                // What a broker does next: the typed header.
+                let header = send::decode_send_request(&decoded).unwrap();
+                black_box((decoded, header))
+            })
+        });
+        group.bench_function(format!("encode/{name}"), |b| {
+            let mut buf = BytesMut::with_capacity(4096);
+            b.iter(|| {
+                buf.clear();
+                frame::encode(black_box(&cmd), &mut buf).unwrap();
+                black_box(buf.len())
+            })
+        });
+        let encoded = frame::encode_to_bytes(&cmd).unwrap();
+        group.bench_function(format!("decode/{name}"), |b| {
+            b.iter(|| black_box(frame::decode_frame(black_box(encoded.slice(4..))).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
