@@ -1,0 +1,131 @@
+//! Sync, async, oneway, batch and compressed sends through a real name server and broker, read
+//! back with the pull consumer; keys and id lookups; long polling.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use client::{Admin, Message, MessageExt, Producer, PullConsumer, PullStatus, SendStatus};
+use common::*;
+
+/// Reads every queue of `topic` from offset 0 until `want` messages arrived (or 20 s passed).
+async fn pull_all(pc: &PullConsumer, topic: &str, expr: &str, want: usize) -> Vec<MessageExt> {
+    let queues = pc.fetch_subscribe_queues(topic).await.unwrap();
+    let mut offsets: BTreeMap<i32, i64> = queues.iter().map(|q| (q.queue_id, 0)).collect();
+    let mut out = Vec::new();
+    let end = Instant::now() + Duration::from_secs(20);
+    while out.len() < want && Instant::now() < end {
+        for q in &queues {
+            let off = offsets[&q.queue_id];
+            let r = pc.pull(q, expr, off, 32).await.unwrap();
+            if r.status == PullStatus::Found {
+                out.extend(r.msgs);
+            }
+            offsets.insert(q.queue_id, r.next_begin_offset);
+        }
+        if out.len() < want {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_send_kind_is_stored_and_pulled_back() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let b = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
+    let admin = Admin::new(client_config(&ns_addr)).unwrap();
+    create_topic(&admin, b.broker_addr(), "Kinds", 4, 1).await;
+
+    let producer = Producer::new(producer_config("PG-kinds", &ns_addr)).unwrap();
+    producer.start().await.unwrap();
+
+    // Sync.
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let r = producer
+            .send(Message::new("Kinds", format!("sync-{i}")).with_tags(if i % 2 == 0 { "A" } else { "B" }))
+            .await
+            .unwrap();
+        assert_eq!(r.status, SendStatus::SendOk);
+        assert_eq!(r.msg_id.len(), 32);
+        assert_eq!(r.offset_msg_id.len(), 32);
+        ids.push(r.msg_id);
+    }
+    // Async with callbacks.
+    let ok = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let ok = ok.clone();
+            producer.send_async(Message::new("Kinds", format!("async-{i}")), move |r| {
+                if r.is_ok() {
+                    ok.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    assert_eq!(ok.load(Ordering::SeqCst), 20);
+    // Oneway.
+    for i in 0..20 {
+        producer
+            .send_oneway(Message::new("Kinds", format!("oneway-{i}")))
+            .await
+            .unwrap();
+    }
+    // Batch.
+    let batch: Vec<Message> = (0..20)
+        .map(|i| Message::new("Kinds", format!("batch-{i}")).with_key(format!("bk-{i}")))
+        .collect();
+    let r = producer.send_batch(batch).await.unwrap();
+    assert_eq!(r.msg_id.split(',').count(), 20);
+    // Compressed (over 4 KiB).
+    let big = "0123456789".repeat(1_000);
+    producer
+        .send(Message::new("Kinds", big.clone()).with_tags("BIG"))
+        .await
+        .unwrap();
+
+    let pc = PullConsumer::new("CG-kinds-pull", client_config(&ns_addr)).unwrap();
+    pc.start().await.unwrap();
+    let msgs = pull_all(&pc, "Kinds", "*", 81).await;
+    let mut bodies: Vec<String> = msgs.iter().map(|m| m.body_str()).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), 81, "every message exactly once");
+    for kind in ["sync-", "async-", "oneway-", "batch-"] {
+        assert_eq!(bodies.iter().filter(|b| b.starts_with(kind)).count(), 20, "{kind}");
+    }
+    assert!(bodies.contains(&big), "compressed body inflated on receipt");
+    let big_msg = msgs.iter().find(|m| m.tags() == Some("BIG")).unwrap();
+    assert_eq!(big_msg.sys_flag & 1, 1, "stored compressed");
+    // The ids users saw are the ids consumers see.
+    for id in &ids {
+        assert!(msgs.iter().any(|m| &m.msg_id == id));
+    }
+    // Tag filter on pull: only A.
+    let only_a = pull_all(&pc, "Kinds", "A", 10).await;
+    assert_eq!(only_a.len(), 10);
+    assert!(only_a.iter().all(|m| m.tags() == Some("A")));
+
+    // Topic stats agree.
+    let stats = admin.topic_stats("Kinds").await.unwrap();
+    let total: i64 = stats.offset_table.values().map(|o| o.max_offset - o.min_offset).sum();
+    assert_eq!(total, 81);
+
+    pc.shutdown().await;
+    producer.shutdown().await;
+    admin.shutdown().await;
+    b.shutdown().await;
+    ns.shutdown().await;
+}
