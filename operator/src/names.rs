@@ -41,6 +41,8 @@ pub const RUN_DIR: &str = "/var/run/rocketmq";
 pub const ENTRYPOINT_KEY: &str = "entrypoint.sh";
 /// Key of the name server config in its ConfigMap.
 pub const NAMESRV_CONF_KEY: &str = "namesrv.conf";
+/// uid and gid of the image's unprivileged user; pods run as it and own their volumes.
+pub const RUN_AS: i64 = 65532;
 /// Where binaries live in the image.
 pub const BIN_DIR: &str = "/usr/local/bin";
 

@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta;
-use super::namesrv::{non_empty, non_empty_map};
+use super::namesrv::{non_empty, non_empty_map, pod_security_context};
 use crate::crd::Advertise;
 use crate::error::Result;
 use crate::names::{self, Component};
@@ -357,7 +357,7 @@ pub(super) fn stateful_set(
             tolerations: non_empty(plan.overrides.tolerations.clone()),
             node_selector: non_empty_map(plan.overrides.node_selector.clone()),
             priority_class_name: plan.overrides.priority_class_name.clone(),
-            security_context: plan.overrides.security_context.clone(),
+            security_context: Some(pod_security_context(plan)),
             ..PodSpec::default()
         }),
     };

@@ -212,7 +212,7 @@ pub(super) fn deployment(plan: &ClusterPlan, owner: &OwnerReference) -> Deployme
                     tolerations: non_empty(plan.overrides.tolerations.clone()),
                     node_selector: non_empty_map(plan.overrides.node_selector.clone()),
                     priority_class_name: plan.overrides.priority_class_name.clone(),
-                    security_context: plan.overrides.security_context.clone(),
+                    security_context: Some(pod_security_context(plan)),
                     ..PodSpec::default()
                 }),
             },
@@ -230,4 +230,20 @@ pub(super) fn non_empty_map(
     m: std::collections::BTreeMap<String, String>,
 ) -> Option<std::collections::BTreeMap<String, String>> {
     if m.is_empty() { None } else { Some(m) }
+}
+
+/// The spec's pod security context, or by default the image's unprivileged user with `fsGroup`
+/// so the store volume is writable.
+pub(super) fn pod_security_context(
+    plan: &ClusterPlan,
+) -> k8s_openapi::api::core::v1::PodSecurityContext {
+    plan.overrides.security_context.clone().unwrap_or_else(|| {
+        k8s_openapi::api::core::v1::PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(names::RUN_AS),
+            run_as_group: Some(names::RUN_AS),
+            fs_group: Some(names::RUN_AS),
+            ..Default::default()
+        }
+    })
 }
