@@ -6,20 +6,22 @@
 //! requests: the broker calls back into clients (NOTIFY_CONSUMER_IDS_CHANGED,
 //! CHECK_TRANSACTION_STATE) over the client's own connection.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use crate::codes::ResponseCode;
 use crate::command::{FLAG_RESPONSE, RemotingCommand};
@@ -323,7 +325,24 @@ async fn read_loop(
             let opaque = cmd.opaque;
             let oneway = cmd.is_oneway();
             let serialize_type = cmd.serialize_type;
-            let response = handler.handle(&conn, cmd).await;
+            let code = cmd.code;
+            // A panicking handler must not leave the peer waiting for a timeout: like a Java
+            // processor that throws, answer SYSTEM_ERROR with the panic text.
+            let handled = AssertUnwindSafe(handler.handle(&conn, cmd))
+                .catch_unwind()
+                .await;
+            let response = match handled {
+                Ok(response) => response,
+                Err(panic) => {
+                    let text = panic_text(panic.as_ref());
+                    error!(peer = %conn.peer(), code, panic = %text, "request handler panicked");
+                    // opaque, flag and serialize type are filled in below.
+                    Some(
+                        RemotingCommand::default()
+                            .response_to(ResponseCode::SYSTEM_ERROR, Some(text)),
+                    )
+                }
+            };
             if let (Some(mut response), false) = (response, oneway) {
                 response.opaque = opaque;
                 response.flag |= FLAG_RESPONSE;
@@ -336,4 +355,14 @@ async fn read_loop(
     // Fail every request still waiting for an answer on this connection.
     conn.inner.pending.lock().clear();
     handler.on_close(&conn);
+}
+
+/// The message of a panic payload (`&str` or `String`), or a placeholder.
+fn panic_text(payload: &(dyn Any + Send)) -> String {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    format!("request handler failed: {msg}")
 }

@@ -194,3 +194,52 @@ async fn oneway_requests_get_no_answer() {
     assert_eq!(r.opaque, 2, "the oneway request must not be answered");
     server.stop().await;
 }
+
+/// Panics on every request: a handler bug must cost one SYSTEM_ERROR answer, nothing more.
+struct Panicky;
+
+impl remoting::RequestHandler for Panicky {
+    fn handle<'a>(
+        &'a self,
+        _conn: &'a remoting::Connection,
+        request: RemotingCommand,
+    ) -> futures::future::BoxFuture<'a, Option<RemotingCommand>> {
+        Box::pin(async move {
+            if request.code == 1234 {
+                panic!("boom on request {}", request.opaque);
+            }
+            Some(request.success())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_system_error() {
+    let server = start_on(
+        "127.0.0.1:0",
+        std::sync::Arc::new(Panicky),
+        remoting::ServerConfig::default(),
+    )
+    .await;
+    let mut s = raw_send(server.addr, &[]).await;
+    let mut req = RemotingCommand::request(RequestCode(1234), ExtFields::new());
+    req.opaque = 5;
+    s.write_all(&encode(&req)).await.unwrap();
+    let r = read_frame(&mut s).await.unwrap();
+    assert_eq!(
+        (r.response_code(), r.opaque),
+        (ResponseCode::SYSTEM_ERROR, 5)
+    );
+    assert!(
+        r.remark_str().contains("boom on request 5"),
+        "{:?}",
+        r.remark
+    );
+    // Same connection, next request.
+    req.code = OK_CODE.0;
+    req.opaque = 6;
+    s.write_all(&encode(&req)).await.unwrap();
+    let r = read_frame(&mut s).await.unwrap();
+    assert_eq!((r.response_code(), r.opaque), (ResponseCode::SUCCESS, 6));
+    server.stop().await;
+}
