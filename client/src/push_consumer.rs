@@ -81,6 +81,11 @@ pub struct PushConsumerConfig {
     /// Send the subscription in every pull (Java `postSubscriptionWhenPull`, default false: the
     /// broker uses the one registered by heartbeat).
     pub post_subscription_when_pull: bool,
+    /// Piggy-back the consumed offset on pulls (PullSysFlag COMMIT_OFFSET), as Java does; the
+    /// periodic commit happens either way. A broker that stores this offset only when a held
+    /// pull returns (instead of when it arrives) can roll a queue's offset back after its final
+    /// commit; turning this off avoids that.
+    pub commit_offset_when_pull: bool,
 }
 
 impl PushConsumerConfig {
@@ -105,6 +110,7 @@ impl PushConsumerConfig {
             local_retry_delay: Duration::from_secs(5),
             await_termination: Duration::from_secs(10),
             post_subscription_when_pull: false,
+            commit_offset_when_pull: true,
         }
     }
 }
@@ -649,7 +655,10 @@ async fn pull_loop(
                 continue;
             }
         };
-        let commit = inner.offsets.read_local(&mq).filter(|o| *o > 0);
+        let commit = inner
+            .offsets
+            .read_local(&mq)
+            .filter(|o| *o > 0 && inner.config.commit_offset_when_pull);
         let post_sub = inner.config.post_subscription_when_pull;
         let header = PullMessageRequestHeader {
             consumer_group: inner.config.group.clone(),

@@ -52,7 +52,13 @@ async fn every_send_kind_is_stored_and_pulled_back() {
     let mut ids = Vec::new();
     for i in 0..20 {
         let r = producer
-            .send(Message::new("Kinds", format!("sync-{i}")).with_tags(if i % 2 == 0 { "A" } else { "B" }))
+            .send(
+                Message::new("Kinds", format!("sync-{i}")).with_tags(if i % 2 == 0 {
+                    "A"
+                } else {
+                    "B"
+                }),
+            )
             .await
             .unwrap();
         assert_eq!(r.status, SendStatus::SendOk);
@@ -104,7 +110,11 @@ async fn every_send_kind_is_stored_and_pulled_back() {
     bodies.dedup();
     assert_eq!(bodies.len(), 81, "every message exactly once");
     for kind in ["sync-", "async-", "oneway-", "batch-"] {
-        assert_eq!(bodies.iter().filter(|b| b.starts_with(kind)).count(), 20, "{kind}");
+        assert_eq!(
+            bodies.iter().filter(|b| b.starts_with(kind)).count(),
+            20,
+            "{kind}"
+        );
     }
     assert!(bodies.contains(&big), "compressed body inflated on receipt");
     let big_msg = msgs.iter().find(|m| m.tags() == Some("BIG")).unwrap();
@@ -120,7 +130,11 @@ async fn every_send_kind_is_stored_and_pulled_back() {
 
     // Topic stats agree.
     let stats = admin.topic_stats("Kinds").await.unwrap();
-    let total: i64 = stats.offset_table.values().map(|o| o.max_offset - o.min_offset).sum();
+    let total: i64 = stats
+        .offset_table
+        .values()
+        .map(|o| o.max_offset - o.min_offset)
+        .sum();
     assert_eq!(total, 81);
 
     pc.shutdown().await;

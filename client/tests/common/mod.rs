@@ -115,7 +115,13 @@ pub async fn wait_route(admin: &client::Admin, topic: &str, brokers: usize) {
 
 /// Creates `topic` with `queues` read/write queues on the broker at `addr`, then waits for the
 /// route.
-pub async fn create_topic(admin: &client::Admin, addr: &str, topic: &str, queues: i32, brokers: usize) {
+pub async fn create_topic(
+    admin: &client::Admin,
+    addr: &str,
+    topic: &str,
+    queues: i32,
+    brokers: usize,
+) {
     let cfg = remoting::body::topic::TopicConfig::with_queues(topic, queues, queues, 6);
     admin.create_topic_on_broker(addr, &cfg).await.unwrap();
     wait_route(admin, topic, brokers).await;
