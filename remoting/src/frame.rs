@@ -284,13 +284,40 @@ fn lenient_opt_string<'de, D: Deserializer<'de>>(
 }
 
 fn lenient_ext<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ExtFields, D::Error> {
-    let map: Option<BTreeMap<String, Lenient>> = Option::deserialize(d)?;
-    Ok(ExtFields(
-        map.unwrap_or_default()
-            .into_iter()
-            .filter_map(|(k, v)| v.0.map(|v| (k, v)))
-            .collect(),
-    ))
+    // Straight into the final map (one pass, no intermediate map); null values are dropped and
+    // a null or absent `extFields` is an empty map.
+    struct V;
+    impl<'de> de::Visitor<'de> for V {
+        type Value = ExtFields;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object of header fields")
+        }
+        fn visit_unit<E: de::Error>(self) -> std::result::Result<ExtFields, E> {
+            Ok(ExtFields::new())
+        }
+        fn visit_none<E: de::Error>(self) -> std::result::Result<ExtFields, E> {
+            Ok(ExtFields::new())
+        }
+        fn visit_some<D2: Deserializer<'de>>(
+            self,
+            d: D2,
+        ) -> std::result::Result<ExtFields, D2::Error> {
+            d.deserialize_map(V)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<ExtFields, A::Error> {
+            let mut fields = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, Lenient>()? {
+                if let Some(v) = v.0 {
+                    fields.insert(k, v);
+                }
+            }
+            Ok(ExtFields(fields))
+        }
+    }
+    d.deserialize_option(V)
 }
 
 // ---- binary header -----------------------------------------------------------------------------

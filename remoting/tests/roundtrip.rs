@@ -139,7 +139,12 @@ proptest! {
         }
         let mut codec = RemotingCodec::default();
         let mut buf = BytesMut::from(&bytes[..]);
-        while let Ok(Some(_)) = codec.decode(&mut buf) {}
+        // Whatever still decodes re-encodes to a frame that decodes to the same command.
+        while let Ok(Some(cmd)) = codec.decode(&mut buf) {
+            if let Ok(again) = frame::encode_to_bytes(&cmd) {
+                prop_assert_eq!(frame::decode_frame(again.slice(4..)).unwrap(), cmd);
+            }
+        }
     }
 }
 
