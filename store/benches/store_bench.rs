@@ -1,2 +1,265 @@
-//! Store benchmarks (implementation follows).
-fn main() {}
+//! Store benchmarks (run with `cargo bench -p store --bench store_bench`; not run by tests).
+//!
+//! Every figure is reported next to a baseline measured in the same run on the same disk:
+//! raw sequential 1 MiB writes, buffered and with fdatasync after each. Set `STORE_BENCH_DIR`
+//! to choose the disk (default: the system temp dir) and `STORE_BENCH_QUICK=1` for a short run
+//! (smaller volumes, 256 MiB recovery log).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use remoting::message::MessageRecord;
+use store::{FlushDiskType, MessageStore, PutStatus, StoreConfig};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn quick() -> bool {
+    std::env::var("STORE_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+fn raw_writes(dir: &Path, total: usize, sync: bool) -> f64 {
+    let path = dir.join(if sync { "raw-sync" } else { "raw-buffered" });
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let buf = vec![0x5Au8; 1 << 20];
+    let start = Instant::now();
+    for i in 0..total {
+        f.write_all_at(&buf, (i as u64) << 20).unwrap();
+        if sync {
+            f.sync_data().unwrap();
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(&path).unwrap();
+    total as f64 / secs
+}
+
+fn config(root: &Path, flush: FlushDiskType) -> StoreConfig {
+    StoreConfig {
+        flush_disk_type: flush,
+        ..StoreConfig::with_root(root)
+    }
+}
+
+fn message(body: &Bytes, i: u64) -> MessageRecord {
+    MessageRecord {
+        topic: "Bench".into(),
+        queue_id: (i % 4) as i32,
+        body: body.clone(),
+        born_host: std::net::SocketAddr::from(([127, 0, 0, 1], 5000)),
+        store_host: std::net::SocketAddr::from(([127, 0, 0, 1], 10911)),
+        properties: [("TAGS", "TagA")].into_iter().collect(),
+        ..Default::default()
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// ASYNC_FLUSH append bandwidth (MiB/s of body bytes, msgs/s) for one body size.
+fn async_append(dir: &Path, body_len: usize, total_bytes: usize) -> (f64, f64) {
+    let root = dir.join(format!("async-{body_len}"));
+    let s = MessageStore::open(config(&root, FlushDiskType::AsyncFlush)).unwrap();
+    let body = Bytes::from(vec![b'b'; body_len]);
+    let n = (total_bytes / body_len) as u64;
+    let rt = rt();
+    let start = Instant::now();
+    rt.block_on(async {
+        for i in 0..n {
+            let r = s.put_message(message(&body, i)).await;
+            assert_eq!(r.status, PutStatus::PutOk);
+        }
+    });
+    let secs = start.elapsed().as_secs_f64();
+    s.shutdown().unwrap();
+    drop(s);
+    std::fs::remove_dir_all(&root).unwrap();
+    ((n as usize * body_len) as f64 / MIB / secs, n as f64 / secs)
+}
+
+/// SYNC_FLUSH msgs/s with `writers` concurrent appenders for `dur`.
+fn sync_append(dir: &Path, writers: usize, body_len: usize, dur: Duration) -> f64 {
+    let root = dir.join(format!("sync-{writers}"));
+    let s = Arc::new(MessageStore::open(config(&root, FlushDiskType::SyncFlush)).unwrap());
+    let body = Bytes::from(vec![b's'; body_len]);
+    let rt = rt();
+    let start = Instant::now();
+    let total: u64 = rt.block_on(async {
+        let mut hs = Vec::new();
+        for w in 0..writers {
+            let s = s.clone();
+            let body = body.clone();
+            hs.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while start.elapsed() < dur {
+                    let r = s.put_message(message(&body, w as u64)).await;
+                    assert_eq!(r.status, PutStatus::PutOk);
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let mut t = 0;
+        for h in hs {
+            t += h.await.unwrap();
+        }
+        t
+    });
+    let secs = start.elapsed().as_secs_f64();
+    s.shutdown().unwrap();
+    drop(s);
+    std::fs::remove_dir_all(&root).unwrap();
+    total as f64 / secs
+}
+
+/// Sequential pull throughput over `total_bytes` of 1 KiB messages in one queue.
+fn pull_read(dir: &Path, total_bytes: usize) -> (f64, f64) {
+    let root = dir.join("pull");
+    let s = MessageStore::open(config(&root, FlushDiskType::AsyncFlush)).unwrap();
+    let body = Bytes::from(vec![b'p'; 1024]);
+    let n = (total_bytes / 1024) as u64;
+    let rt = rt();
+    rt.block_on(async {
+        for _ in 0..n {
+            let mut m = message(&body, 0);
+            m.queue_id = 0;
+            s.put_message(m).await;
+        }
+    });
+    s.flush().unwrap();
+    let start = Instant::now();
+    let mut off = 0i64;
+    let mut bytes = 0usize;
+    let mut msgs = 0usize;
+    while off < n as i64 {
+        let r = s
+            .get_message("g", "Bench", 0, off, 32, 256 * 1024, None)
+            .unwrap();
+        bytes += r.buffer_total_size();
+        msgs += r.messages.len();
+        off = r.next_begin_offset;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    s.shutdown().unwrap();
+    drop(s);
+    std::fs::remove_dir_all(&root).unwrap();
+    (bytes as f64 / MIB / secs, msgs as f64 / secs)
+}
+
+/// Recovery of a large log: open time after a clean stop, and after SIGKILL of a writer.
+fn recovery(dir: &Path, log_bytes: u64) -> (f64, f64, f64) {
+    let root = dir.join("recovery");
+    let cfg = config(&root, FlushDiskType::AsyncFlush);
+    let s = MessageStore::open(cfg.clone()).unwrap();
+    let body = Bytes::from(vec![b'r'; 4096]);
+    let rt = rt();
+    rt.block_on(async {
+        let mut i = 0;
+        while (s.commit_log_max_offset() as u64) < log_bytes {
+            s.put_message(message(&body, i)).await;
+            i += 1;
+        }
+    });
+    let size_gib = s.commit_log_max_offset() as f64 / (1u64 << 30) as f64;
+    s.shutdown().unwrap();
+    drop(s);
+    let t = Instant::now();
+    let s = MessageStore::open(cfg.clone()).unwrap();
+    let clean = t.elapsed().as_secs_f64();
+    s.shutdown().unwrap();
+    drop(s);
+    // A real writer process, killed mid-write.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_store-crash-child"))
+        .arg(&root)
+        .args(["async", "4", "0"])
+        .env(
+            "STORE_CHILD_FILE_SIZE",
+            cfg.mapped_file_size_commit_log.to_string(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _ready = lines.next();
+    let reader = std::thread::spawn(move || lines.count());
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let acked = reader.join().unwrap();
+    let t = Instant::now();
+    let s = MessageStore::open(cfg).unwrap();
+    let crashed = t.elapsed().as_secs_f64();
+    eprintln!("recovery: log {size_gib:.2} GiB, child acked {acked} records before SIGKILL");
+    s.shutdown().unwrap();
+    drop(s);
+    std::fs::remove_dir_all(&root).unwrap();
+    (size_gib, clean, crashed)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments.
+    let base = std::env::var_os("STORE_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::Builder::new()
+        .prefix("store-bench")
+        .tempdir_in(base)
+        .unwrap();
+    let q = quick();
+    let raw_total = if q { 256 } else { 1024 };
+    let raw_buf = raw_writes(dir.path(), raw_total, false);
+    let raw_sync = raw_writes(dir.path(), if q { 64 } else { 256 }, true);
+    println!("| benchmark | result | baseline / ratio |");
+    println!("|---|---|---|");
+    println!("| raw sequential 1 MiB writes, buffered | {raw_buf:.0} MiB/s | baseline |");
+    println!("| raw sequential 1 MiB writes + fdatasync | {raw_sync:.0} MiB/s | baseline |");
+    let vol = if q { 128 << 20 } else { 512 << 20 };
+    for len in [128usize, 1024, 4096] {
+        let (mibs, mps) = async_append(dir.path(), len, vol);
+        println!(
+            "| ASYNC_FLUSH append, {len} B bodies | {mibs:.0} MiB/s body bytes, {mps:.0} msgs/s | {:.0}% of raw buffered |",
+            100.0 * mibs / raw_buf
+        );
+    }
+    let dur = Duration::from_secs(if q { 2 } else { 4 });
+    let one = sync_append(dir.path(), 1, 1024, dur);
+    for w in [1usize, 16, 128] {
+        let r = if w == 1 {
+            one
+        } else {
+            sync_append(dir.path(), w, 1024, dur)
+        };
+        println!(
+            "| SYNC_FLUSH, {w} appenders, 1 KiB bodies | {r:.0} msgs/s | {:.1}x one appender |",
+            r / one
+        );
+    }
+    let (mibs, mps) = pull_read(dir.path(), if q { 64 << 20 } else { 256 << 20 });
+    println!(
+        "| sequential pull (get_message, 32 msgs / 256 KiB per call), 1 KiB | {mibs:.0} MiB/s, {mps:.0} msgs/s | {:.0}% of raw buffered write |",
+        100.0 * mibs / raw_buf
+    );
+    let (gib, clean, crashed) = recovery(dir.path(), if q { 256 << 20 } else { 4 << 30 });
+    println!("| recovery of a {gib:.2} GiB log after clean stop | {clean:.3} s | target ≤ 2 s |");
+    println!(
+        "| recovery of a {gib:.2} GiB log after SIGKILL of a writer | {crashed:.3} s | target ≤ 2 s |"
+    );
+}

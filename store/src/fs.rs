@@ -94,7 +94,8 @@ impl FileSystem for StdFs {
         if total <= 0.0 {
             return Ok(0.0);
         }
-        Ok(1.0 - st.f_bavail as f64 / total)
+        // As Java's `(totalSpace - freeSpace) / totalSpace` (free includes reserved blocks).
+        Ok(1.0 - st.f_bfree as f64 / total)
     }
 }
 

@@ -75,6 +75,25 @@ pub fn key_hash(topic: &str, key: &str) -> i32 {
     if h == i32::MIN { 0 } else { h.abs() }
 }
 
+/// Write-back state of the newest (writable) file: the slot table lives in memory and new
+/// entries are buffered, so indexing a key costs no system call; `flush` writes the changed
+/// slot pages, the buffered entries and the header, then fsyncs.
+#[derive(Debug)]
+struct Active {
+    slots: Vec<i32>,
+    dirty_pages: std::collections::BTreeSet<usize>,
+    pending: Vec<u8>,
+    pending_from: i32,
+}
+
+const SLOTS_PER_PAGE: usize = 1024;
+
+#[derive(Debug)]
+struct State {
+    header: IndexHeader,
+    active: Option<Active>,
+}
+
 /// One index file.
 #[derive(Debug)]
 pub struct IndexFile {
@@ -83,7 +102,7 @@ pub struct IndexFile {
     file: Arc<dyn FsFile>,
     slot_num: u32,
     index_num: u32,
-    header: Mutex<IndexHeader>,
+    state: Mutex<State>,
 }
 
 impl IndexFile {
@@ -120,7 +139,10 @@ impl IndexFile {
             file,
             slot_num,
             index_num,
-            header: Mutex::new(header),
+            state: Mutex::new(State {
+                header,
+                active: None,
+            }),
         };
         if crashed {
             f.drop_dangling_slots()?;
@@ -131,7 +153,7 @@ impl IndexFile {
     /// After a crash, slots may point at entries written after the last header flush; those
     /// entries will be rewritten by re-dispatch, so such slots are cleared.
     fn drop_dangling_slots(&self) -> Result<()> {
-        let count = self.header.lock().index_count;
+        let count = self.state.lock().header.index_count;
         let chunk = 1 << 20;
         let total = self.slot_num as u64 * 4;
         let mut off = 0u64;
@@ -161,74 +183,123 @@ impl IndexFile {
 
     /// The in-memory header.
     pub fn header(&self) -> IndexHeader {
-        *self.header.lock()
+        self.state.lock().header
     }
 
     fn is_full(&self) -> bool {
-        self.header.lock().index_count as u32 >= self.index_num
+        self.state.lock().header.index_count as u32 >= self.index_num
     }
 
-    fn slot_pos(&self, hash: i32) -> u64 {
-        HEADER_SIZE + (hash as u32 % self.slot_num) as u64 * 4
+    fn slot_of(&self, hash: i32) -> usize {
+        (hash as u32 % self.slot_num) as usize
     }
 
-    fn read_i32(&self, pos: u64) -> Result<i32> {
-        let mut b = [0u8; 4];
+    fn entry_pos(&self, idx: i32) -> u64 {
+        HEADER_SIZE + self.slot_num as u64 * 4 + idx as u64 * ENTRY_SIZE
+    }
+
+    fn load_active(&self, st: &mut State) -> Result<()> {
+        if st.active.is_some() {
+            return Ok(());
+        }
+        let mut raw = vec![0u8; self.slot_num as usize * 4];
         self.file
-            .read_exact_at(&mut b, pos)
+            .read_exact_at(&mut raw, HEADER_SIZE)
             .map_err(|e| StoreError::io(&self.path, e))?;
-        Ok(i32::from_be_bytes(b))
+        let slots = raw
+            .chunks_exact(4)
+            .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        st.active = Some(Active {
+            slots,
+            dirty_pages: Default::default(),
+            pending: Vec::new(),
+            pending_from: st.header.index_count,
+        });
+        Ok(())
     }
 
     /// Adds `key` → `phy_offset`; false when the file is full.
     fn put(&self, hash: i32, phy_offset: i64, store_ts: i64) -> Result<bool> {
-        let mut h = self.header.lock();
-        if h.index_count as u32 >= self.index_num {
+        let mut st = self.state.lock();
+        if st.header.index_count as u32 >= self.index_num {
             return Ok(false);
         }
+        self.load_active(&mut st)?;
+        let st = &mut *st;
+        let h = &mut st.header;
+        let Some(a) = st.active.as_mut() else {
+            return Ok(false);
+        };
         if h.index_count == 1 {
             h.begin_timestamp = store_ts;
             h.begin_phy_offset = phy_offset;
         }
-        let slot_pos = self.slot_pos(hash);
-        let mut prev = self.read_i32(slot_pos)?;
+        let slot = self.slot_of(hash);
+        let mut prev = a.slots[slot];
         if prev < 0 || prev >= h.index_count {
             prev = 0;
         }
         let diff = ((store_ts - h.begin_timestamp) / 1000).clamp(0, i32::MAX as i64) as i32;
         let idx = h.index_count;
-        let mut e = [0u8; 20];
-        e[0..4].copy_from_slice(&hash.to_be_bytes());
-        e[4..12].copy_from_slice(&phy_offset.to_be_bytes());
-        e[12..16].copy_from_slice(&diff.to_be_bytes());
-        e[16..20].copy_from_slice(&prev.to_be_bytes());
-        let epos = HEADER_SIZE + self.slot_num as u64 * 4 + idx as u64 * ENTRY_SIZE;
-        self.file
-            .write_all_at(&e, epos)
-            .map_err(|e| StoreError::io(&self.path, e))?;
-        self.file
-            .write_all_at(&idx.to_be_bytes(), slot_pos)
-            .map_err(|e| StoreError::io(&self.path, e))?;
+        a.pending.extend_from_slice(&hash.to_be_bytes());
+        a.pending.extend_from_slice(&phy_offset.to_be_bytes());
+        a.pending.extend_from_slice(&diff.to_be_bytes());
+        a.pending.extend_from_slice(&prev.to_be_bytes());
+        a.slots[slot] = idx;
+        a.dirty_pages.insert(slot / SLOTS_PER_PAGE);
         if prev == 0 {
             h.hash_slot_count += 1;
         }
         h.index_count += 1;
         h.end_timestamp = store_ts;
         h.end_phy_offset = phy_offset;
+        if a.pending.len() >= 1 << 20 {
+            self.write_pending(a)?;
+        }
         Ok(true)
     }
 
+    fn write_pending(&self, a: &mut Active) -> Result<()> {
+        if a.pending.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all_at(&a.pending, self.entry_pos(a.pending_from))
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        a.pending_from += (a.pending.len() / ENTRY_SIZE as usize) as i32;
+        a.pending.clear();
+        Ok(())
+    }
+
     fn query(&self, hash: i32, begin: i64, end: i64, max: usize, out: &mut Vec<i64>) -> Result<()> {
-        let h = self.header();
-        let mut idx = self.read_i32(self.slot_pos(hash))?;
+        // Held for the whole walk: queries are rare admin operations.
+        let st = self.state.lock();
+        let h = st.header;
+        let mut idx = match &st.active {
+            Some(a) => a.slots[self.slot_of(hash)],
+            None => {
+                let mut b = [0u8; 4];
+                self.file
+                    .read_exact_at(&mut b, HEADER_SIZE + self.slot_of(hash) as u64 * 4)
+                    .map_err(|e| StoreError::io(&self.path, e))?;
+                i32::from_be_bytes(b)
+            }
+        };
         let mut steps = 0u32;
         while idx > 0 && idx < h.index_count && out.len() < max && steps < self.index_num {
             steps += 1;
             let mut e = [0u8; 20];
-            let epos = HEADER_SIZE + self.slot_num as u64 * 4 + idx as u64 * ENTRY_SIZE;
-            self.file
-                .read_exact_at(&mut e, epos)
-                .map_err(|e| StoreError::io(&self.path, e))?;
+            match &st.active {
+                Some(a) if idx >= a.pending_from => {
+                    let at = (idx - a.pending_from) as usize * ENTRY_SIZE as usize;
+                    e.copy_from_slice(&a.pending[at..at + 20]);
+                }
+                _ => self
+                    .file
+                    .read_exact_at(&mut e, self.entry_pos(idx))
+                    .map_err(|e| StoreError::io(&self.path, e))?,
+            }
             let eh = i32::from_be_bytes([e[0], e[1], e[2], e[3]]);
             let mut p = [0u8; 8];
             p.copy_from_slice(&e[4..12]);
@@ -249,14 +320,40 @@ impl IndexFile {
         Ok(())
     }
 
-    fn flush(&self) -> std::result::Result<(), SyncFail> {
-        let h = self.header();
-        self.file
-            .write_all_at(&h.encode(), 0)
-            .map_err(|e| SyncFail::Write(StoreError::io(&self.path, e)))?;
+    /// Writes buffered entries, changed slot pages and the header, then fsyncs. With
+    /// `release` the in-memory state is dropped (the file is full and no longer written).
+    fn flush_inner(&self, release: bool) -> std::result::Result<(), SyncFail> {
+        let w = |e| SyncFail::Write(StoreError::io(&self.path, e));
+        {
+            let mut st = self.state.lock();
+            let h = st.header;
+            if let Some(a) = st.active.as_mut() {
+                self.write_pending(a).map_err(SyncFail::Write)?;
+                let pages: Vec<usize> = std::mem::take(&mut a.dirty_pages).into_iter().collect();
+                for p in pages {
+                    let from = p * SLOTS_PER_PAGE;
+                    let to = (from + SLOTS_PER_PAGE).min(a.slots.len());
+                    let mut b = Vec::with_capacity((to - from) * 4);
+                    for v in &a.slots[from..to] {
+                        b.extend_from_slice(&v.to_be_bytes());
+                    }
+                    self.file
+                        .write_all_at(&b, HEADER_SIZE + from as u64 * 4)
+                        .map_err(w)?;
+                }
+            }
+            self.file.write_all_at(&h.encode(), 0).map_err(w)?;
+            if release {
+                st.active = None;
+            }
+        }
         self.file
             .sync_data()
             .map_err(|e| SyncFail::Fsync(StoreError::io(&self.path, e)))
+    }
+
+    fn flush(&self) -> std::result::Result<(), SyncFail> {
+        self.flush_inner(false)
     }
 }
 
@@ -344,7 +441,7 @@ impl IndexService {
             return Ok(f.clone());
         }
         if let Some(f) = files.last() {
-            f.flush().map_err(|e| match e {
+            f.flush_inner(true).map_err(|e| match e {
                 SyncFail::Write(e) | SyncFail::Fsync(e) => e,
             })?;
         }

@@ -1159,7 +1159,9 @@ impl Inner {
             // Under SYNC_FLUSH records become visible only once durable: the flusher wakes
             // the dispatcher (no phantom reads, reliability.md).
             FlushDiskType::SyncFlush => self.wake_flusher(),
-            FlushDiskType::AsyncFlush => self.wake_dispatcher(),
+            // ASYNC: the dispatcher polls every millisecond (as Java's reput service does);
+            // waking it per append would cost a context switch per message.
+            FlushDiskType::AsyncFlush => {}
         }
     }
 
@@ -1279,10 +1281,14 @@ impl Inner {
                 Ok(false) => {}
                 Err(e) => tracing::error!(error = %e, "dispatch failed; retrying"),
             }
+            let idle = match self.config.flush_disk_type {
+                FlushDiskType::AsyncFlush => Duration::from_millis(1),
+                FlushDiskType::SyncFlush => Duration::from_millis(100),
+            };
             let (m, cv) = &self.dispatch_signal;
             let mut g = m.lock();
             if !*g {
-                cv.wait_for(&mut g, Duration::from_millis(100));
+                cv.wait_for(&mut g, idle);
             }
             *g = false;
         }

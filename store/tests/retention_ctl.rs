@@ -28,7 +28,9 @@ fn expired_files_go_and_readers_get_offset_moved() {
     let mut cfg = config(dir.path(), FlushDiskType::AsyncFlush);
     cfg.file_reserved_time = 0;
     cfg.delete_when = "99".into(); // never the hour: only the manual trigger deletes
-    let s = open(cfg);
+    let fs = FaultyFs::new();
+    fs.faults.usage_permille.store(100, Ordering::SeqCst); // whatever this machine's disk says
+    let s = open_faulty(cfg, &fs, Arc::new(|_: &str| {}));
     let offs = fill(&s, &rt, 300); // ~5 files of 64 KiB
     wait_visible(&s, "R", 0, 300);
     assert_eq!(

@@ -42,16 +42,21 @@ fn main() -> anyhow::Result<()> {
     };
     let writers: u64 = args[3].parse().context("WRITERS")?;
     let round: u64 = args[4].parse().context("ROUND")?;
+    // The benchmark reuses this child on a large store with its own file size.
+    let seg: u64 = std::env::var("STORE_CHILD_FILE_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256 * 1024);
     let cfg = StoreConfig {
-        mapped_file_size_commit_log: 256 * 1024,
+        mapped_file_size_commit_log: seg,
         mapped_file_size_consume_queue: 20 * 500,
         max_message_size: 64 * 1024,
         flush_disk_type: flush,
-        flush_interval_commit_log: 5,
-        flush_commit_log_least_pages: 0,
-        flush_interval_consume_queue: 20,
-        max_hash_slot_num: 1009,
-        max_index_num: 4000,
+        flush_interval_commit_log: if seg > 256 * 1024 { 500 } else { 5 },
+        flush_commit_log_least_pages: if seg > 256 * 1024 { 4 } else { 0 },
+        flush_interval_consume_queue: if seg > 256 * 1024 { 1000 } else { 20 },
+        max_hash_slot_num: if seg > 256 * 1024 { 5_000_000 } else { 1009 },
+        max_index_num: if seg > 256 * 1024 { 20_000_000 } else { 4000 },
         ..StoreConfig::with_root(&args[1])
     };
     let store = Arc::new(MessageStore::open(cfg)?);
