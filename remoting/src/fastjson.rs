@@ -338,10 +338,18 @@ impl Parser<'_> {
             self.pos += 1;
         }
         let text = &self.src[start..self.pos];
-        match serde_json::from_slice::<Number>(text) {
-            Ok(n) => Ok(Value::Number(n)),
-            Err(_) => Err(self.error("invalid number")),
+        // serde_json validates the JSON number syntax and keeps integers exact.
+        let n = serde_json::from_slice::<Number>(text).map_err(|_| self.error("invalid number"))?;
+        if n.is_f64() {
+            // Rust's own parser rounds correctly; serde_json's default one may be 1 ULP off, and
+            // a value written by `to_vec_object_keys` should read back exactly.
+            let exact = std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .and_then(Number::from_f64);
+            return Ok(Value::Number(exact.unwrap_or(n)));
         }
+        Ok(Value::Number(n))
     }
 }
 
@@ -570,6 +578,16 @@ mod tests {
         assert!(parse_value(deep_keys.as_bytes()).is_err());
         let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(parse_value(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn floats_read_back_exactly() {
+        let x = -371_404.050_571_455_97_f64;
+        let v = parse_value(format!("{{1:{x}}}").as_bytes()).unwrap();
+        assert_eq!(v["1"].as_f64(), Some(x));
+        let v = parse_value(b"{1:12345678901234567890,2:-9223372036854775808}").unwrap();
+        assert_eq!(v["1"].as_u64(), Some(12_345_678_901_234_567_890));
+        assert_eq!(v["2"].as_i64(), Some(i64::MIN));
     }
 
     #[test]
