@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
     while let Ok(Some(cmd)) = codec.decode(&mut buf) {
         if let Ok(bytes) = frame::encode_to_bytes(&cmd) {
             let back = frame::decode_frame(bytes.slice(4..));
-            assert_eq!(back.ok().as_ref(), Some(&cmd), "re-encoded frame decodes differently");
+            assert_eq!(
+                back.ok().as_ref(),
+                Some(&cmd),
+                "re-encoded frame decodes differently"
+            );
         }
         let _ = send::decode_send_request(&cmd);
         let _ = cmd.ext_fields.decode::<pull::PullMessageRequestHeader>();

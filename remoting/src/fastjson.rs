@@ -173,7 +173,8 @@ fn object_key(key: &str) -> Option<Value> {
     if !key.starts_with('{') {
         return None;
     }
-    match serde_json::from_str::<Value>(key) {
+    // The lenient reader, not serde_json: it reads floats exactly, so writing is stable.
+    match parse_value(key.as_bytes()) {
         Ok(v @ Value::Object(_)) => Some(v),
         _ => None,
     }

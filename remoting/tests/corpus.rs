@@ -5,7 +5,8 @@
 //! File name prefixes say what each seed must do: `frame-*` decode to whole frames and re-encode
 //! to the same bytes; `lenient-*` decode (they are what other clients send, not our encoding);
 //! `record-*` decode as commit-log records and re-encode identically; `batch-*` decode as a
-//! SEND_BATCH_MESSAGE body.
+//! SEND_BATCH_MESSAGE body; `json-*` and `fastjson-*` (body_decode, hand-written, not regenerated)
+//! parse as standard JSON and as the Java dialect only.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -97,6 +98,23 @@ fn record_seeds_decode() {
             message::encode_into(r, &mut again).unwrap();
         }
         assert_eq!(again, bytes, "{name} re-encodes differently");
+    }
+}
+
+#[test]
+fn body_seeds_parse() {
+    let seeds = seeds("body_decode");
+    assert!(seeds.len() >= 4, "corpus missing");
+    for (name, bytes) in seeds {
+        let v = remoting::fastjson::parse_value(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(v.is_object(), "{name}");
+        // `json-*` seeds are standard JSON; `fastjson-*` ones use the Java dialect.
+        let standard = serde_json::from_slice::<serde_json::Value>(&bytes).is_ok();
+        match name.split('-').next() {
+            Some("json") => assert!(standard, "{name}"),
+            Some("fastjson") => assert!(!standard, "{name}"),
+            _ => panic!("unknown seed kind {name}"),
+        }
     }
 }
 
