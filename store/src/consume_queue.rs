@@ -290,3 +290,67 @@ impl ConsumeQueue {
         Ok(lo)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::StdFs;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn entry_round_trip(p in any::<i64>(), s in any::<i32>(), t in any::<i64>()) {
+            let e = CqEntry { phys_offset: p, size: s, tags_code: t };
+            prop_assert_eq!(CqEntry::decode(&e.encode()), e);
+        }
+    }
+
+    fn entry(i: i64) -> CqEntry {
+        CqEntry {
+            phys_offset: i * 100,
+            size: 100,
+            tags_code: i,
+        }
+    }
+
+    #[test]
+    fn put_read_reopen_truncate_trim() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
+        // 10 entries per file.
+        let q = ConsumeQueue::open(fs.clone(), dir.path(), "T", 0, 200).unwrap();
+        for i in 0..35 {
+            assert!(q.put(i, entry(i)).unwrap());
+        }
+        assert!(!q.put(3, entry(3)).unwrap(), "duplicate skipped");
+        assert_eq!(q.max_offset(), 35);
+        assert_eq!(q.entry(34).unwrap(), Some(entry(34)));
+        // Reads stop at a file boundary.
+        assert_eq!(q.entries(8, 5).unwrap().len(), 2);
+        q.sync().map_err(|_| ()).unwrap();
+        drop(q);
+        let q = ConsumeQueue::open(fs.clone(), dir.path(), "T", 0, 200).unwrap();
+        assert_eq!(q.max_offset(), 35);
+        assert_eq!(q.max_phys_end(), 3500);
+        q.truncate_from_phys(2000).unwrap();
+        assert_eq!(q.max_offset(), 20);
+        assert!(q.put(20, entry(20)).unwrap());
+        q.trim_below(1250).unwrap();
+        assert_eq!(q.min_offset(), 13);
+        assert_eq!(q.entries(0, 1).unwrap().len(), 0, "first file deleted");
+        let t = q.offset_for_time(17, |e| Some(e.tags_code)).unwrap();
+        assert_eq!(t, 17);
+    }
+
+    #[test]
+    fn queue_starting_past_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
+        let q = ConsumeQueue::open(fs, dir.path(), "T", 1, 200).unwrap();
+        assert!(q.put(25, entry(25)).unwrap());
+        assert_eq!(q.max_offset(), 26);
+        assert_eq!(q.min_offset(), 25);
+        assert_eq!(q.entry(20).unwrap(), Some(CqEntry::blank()));
+        assert_eq!(q.entry(25).unwrap(), Some(entry(25)));
+    }
+}

@@ -449,3 +449,54 @@ impl SegLog {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::StdFs;
+
+    #[test]
+    fn append_read_roll_truncate() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
+        let log = SegLog::open(fs.clone(), dir.path(), 100, 30).unwrap();
+        log.set_end(0).unwrap();
+        let mut t = log.lock();
+        for i in 0..9u8 {
+            log.prepare(&mut t, 10).unwrap();
+            log.append(&mut t, &[i; 10]).unwrap();
+        }
+        // 90 bytes: drained in part (threshold 30), rest buffered; both readable.
+        drop(t);
+        assert_eq!(log.read(0, 10).unwrap().unwrap(), vec![0; 10]);
+        assert_eq!(log.read(85, 5).unwrap().unwrap(), vec![8; 5]);
+        assert!(log.read(85, 10).unwrap().is_none(), "past the end");
+        let mut t = log.lock();
+        log.roll(&mut t).unwrap();
+        assert_eq!(t.end(), 100);
+        log.prepare(&mut t, 10).unwrap();
+        log.append(&mut t, &[42; 10]).unwrap();
+        drop(t);
+        assert_eq!(log.sync().unwrap(), 110);
+        assert_eq!(log.segment_starts(), vec![0, 100]);
+        assert_eq!(
+            std::fs::metadata(dir.path().join(file_name(100)))
+                .unwrap()
+                .len(),
+            100
+        );
+        assert_eq!(
+            log.read_upto(95, 50).unwrap().unwrap().len(),
+            5,
+            "clamped to the file"
+        );
+        log.set_end(50).unwrap();
+        assert_eq!(log.segment_starts(), vec![0]);
+        let f = std::fs::read(dir.path().join(file_name(0))).unwrap();
+        assert!(
+            f[50..].iter().all(|b| *b == 0),
+            "bytes past the end are zeroed"
+        );
+        assert_eq!(&f[40..50], &[4; 10]);
+    }
+}

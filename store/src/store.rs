@@ -204,6 +204,18 @@ impl MessageStore {
         )?;
         let started = Instant::now();
         let log_end = recover_log_end(&log, cp.as_ref(), config.check_crc_on_recover)?;
+        // What the scan accepted may still sit only in the page cache (the process died, the
+        // machine did not): make it durable before a checkpoint can claim it.
+        let verified_from = cp.map(|c| c.log_safe_offset).unwrap_or(0);
+        for start in log.segment_starts() {
+            if start + config.mapped_file_size_commit_log > verified_from
+                && let Some(seg) = log.segment(start)
+            {
+                seg.file
+                    .sync_data()
+                    .map_err(|e| StoreError::io(&seg.path, e))?;
+            }
+        }
         log.set_end(log_end)?;
         let log_min = log.min_offset();
         let dispatch_from = match cp {
@@ -684,6 +696,8 @@ impl MessageStore {
             return Ok(());
         }
         tracing::warn!(offset, end = inner.log.end(), "truncating commit log");
+        // Everything kept must be durable before the durable mark moves to `offset`.
+        inner.sync_log()?;
         inner.log.set_end(offset)?;
         for q in inner.queues.read().values() {
             q.truncate_from_phys(offset)?;
