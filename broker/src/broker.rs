@@ -85,7 +85,8 @@ impl Broker {
     pub async fn start(config: BrokerConfig) -> Result<BrokerHandle> {
         config.validate()?;
         let store = crate::store_adapter::StoreAdapter::open(&config).await?;
-        Self::start_with_store(config, Arc::new(store)).await
+        let raw = store.inner().clone();
+        Self::start_inner(config, Arc::new(store), Some(raw)).await
     }
 
     /// Starts a broker over `store` with `config`. Listens on `bindAddress:listenPort` (port 0
@@ -94,6 +95,14 @@ impl Broker {
     pub async fn start_with_store(
         config: BrokerConfig,
         store: Arc<dyn MessageStoreApi>,
+    ) -> Result<BrokerHandle> {
+        Self::start_inner(config, store, None).await
+    }
+
+    async fn start_inner(
+        config: BrokerConfig,
+        store: Arc<dyn MessageStoreApi>,
+        message_store: Option<Arc<store::MessageStore>>,
     ) -> Result<BrokerHandle> {
         config.validate()?;
         let config = Arc::new(config);
@@ -124,7 +133,15 @@ impl Broker {
         let host = advertised_host(&config, &ns_addrs).await?;
         let broker_addr = host_port(&host, local_addr.port());
         let ha_host = config.broker_ip2.clone().unwrap_or_else(|| host.clone());
-        let ha_addr = host_port(&ha_host, config.ha_listen_port());
+        let ha_listener = match &message_store {
+            Some(_) => Some(crate::ha::bind(&config).await?),
+            None => None,
+        };
+        let ha_port = ha_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map_or(config.ha_listen_port(), |a| a.port());
+        let ha_addr = host_port(&ha_host, ha_port);
         let store_host = SocketAddr::new(store_ip(&host, local_addr.ip()).await, local_addr.port());
 
         let config_dir = PathBuf::from(&config.store_path_root_dir).join("config");
@@ -148,6 +165,10 @@ impl Broker {
         let ctx = Arc::new(BrokerContext {
             config: config.clone(),
             store: store.clone(),
+            message_store,
+            ha: Default::default(),
+            schedule: Default::default(),
+            transactions: Default::default(),
             topics: topics.clone(),
             groups,
             offsets,
@@ -172,6 +193,9 @@ impl Broker {
         }
 
         let mut tasks = Vec::new();
+        // Delivery services first, so END_TRANSACTION never finds them missing.
+        tasks.push(crate::schedule::start(&ctx, &shutdown)?);
+        tasks.push(crate::transaction::start(&ctx, &shutdown)?);
         let server_config = ServerConfig {
             connection: remoting::ConnectionConfig {
                 idle_timeout: Duration::from_secs(
@@ -203,6 +227,17 @@ impl Broker {
             ));
             Some(r)
         };
+        if let Some(l) = ha_listener {
+            let r = registrar.clone();
+            let master: crate::ha::MasterLookup = Arc::new(move || match &r {
+                Some(r) => {
+                    let m = r.master_info();
+                    (m.master_addr, m.ha_server_addr)
+                }
+                None => (None, None),
+            });
+            tasks.extend(crate::ha::start(&ctx, l, master, shutdown.clone()));
+        }
         tasks.push(tokio::spawn(periodic(ctx.clone(), shutdown.clone())));
         info!(
             broker = %config.broker_name,

@@ -24,8 +24,17 @@ use crate::topic_config::TopicConfigManager;
 pub struct BrokerContext {
     /// The effective configuration.
     pub config: Arc<BrokerConfig>,
-    /// The message store.
+    /// The message store, as the request handlers use it.
     pub store: Arc<dyn MessageStoreApi>,
+    /// The concrete store when the broker opened it itself ([`crate::Broker::start`]): what
+    /// replication (HA) needs beyond the handlers' trait (raw commit-log reads and appends).
+    pub message_store: Option<Arc<store::MessageStore>>,
+    /// Replication state (set once at start-up when the broker opened its store).
+    pub ha: std::sync::OnceLock<Arc<crate::ha::HaService>>,
+    /// Delayed-message delivery (set once at start-up).
+    pub schedule: std::sync::OnceLock<Arc<crate::schedule::ScheduleService>>,
+    /// Transactional messages (set once at start-up).
+    pub transactions: std::sync::OnceLock<Arc<crate::transaction::TransactionService>>,
     /// Topics.
     pub topics: Arc<TopicConfigManager>,
     /// Subscription groups.

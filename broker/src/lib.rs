@@ -14,6 +14,11 @@
 //!   (`subscriptionGroup.json`), [`consumer_offset`] (`consumerOffset.json`),
 //!   [`client_manager`], [`rebalance_lock`], [`stats`].
 //! - [`registration`]: REGISTER_BROKER to every name server; [`local_ip`]: the advertised address.
+//! - [`ha`]: master/slave replication (HA service, HA client, SYNC_MASTER wait);
+//!   [`slave_sync`]: a slave's copy of the master's topics, groups and offsets.
+//! - Delivery semantics: [`retry`] (CONSUMER_SEND_MSG_BACK, retry and dead-letter topics),
+//!   [`schedule`] (delay levels, `delayOffset.json`), [`transaction`] (half messages,
+//!   END_TRANSACTION, check-back).
 //! - [`store_api`]: what the broker needs from the store; [`store_adapter`]: it over the
 //!   `store` crate; [`names`]: topic/group validation;
 //!   [`persist`]: atomic JSON files; [`error`]: the crate's error type.
@@ -33,6 +38,8 @@ pub mod context;
 pub mod error;
 #[cfg(feature = "server")]
 pub mod filter;
+#[cfg(feature = "server")]
+pub mod ha;
 #[cfg(feature = "server")]
 pub mod heartbeat;
 #[cfg(feature = "server")]
@@ -54,7 +61,13 @@ pub mod rebalance_lock;
 #[cfg(feature = "server")]
 pub mod registration;
 #[cfg(feature = "server")]
+pub mod retry;
+#[cfg(feature = "server")]
+pub mod schedule;
+#[cfg(feature = "server")]
 pub mod send;
+#[cfg(feature = "server")]
+pub mod slave_sync;
 #[cfg(feature = "server")]
 pub mod stats;
 #[cfg(feature = "server")]
@@ -65,6 +78,8 @@ pub mod store_api;
 pub mod subscription_group;
 #[cfg(feature = "server")]
 pub mod topic_config;
+#[cfg(feature = "server")]
+pub mod transaction;
 
 #[cfg(feature = "server")]
 pub use broker::{Broker, BrokerHandle};

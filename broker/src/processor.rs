@@ -10,7 +10,7 @@ use remoting::{Connection, RemotingCommand, RequestCode, RequestHandler};
 use tracing::info;
 
 use crate::context::BrokerContext;
-use crate::{admin, heartbeat, offsets, pull, send};
+use crate::{admin, heartbeat, offsets, pull, retry, send, transaction};
 
 /// The broker's request handler.
 pub struct BrokerProcessor {
@@ -34,6 +34,8 @@ impl BrokerProcessor {
             RequestCode::PULL_MESSAGE | RequestCode::LITE_PULL_MESSAGE => {
                 pull::handle(ctx, req).await
             }
+            RequestCode::CONSUMER_SEND_MSG_BACK => retry::send_back(ctx, conn, req).await,
+            RequestCode::END_TRANSACTION => transaction::end::end_transaction(ctx, conn, req).await,
             RequestCode::QUERY_CONSUMER_OFFSET => offsets::query_consumer_offset(ctx, req),
             RequestCode::UPDATE_CONSUMER_OFFSET => offsets::update_consumer_offset(ctx, req),
             RequestCode::GET_MAX_OFFSET => offsets::get_max_offset(ctx, req),

@@ -272,22 +272,20 @@ async fn send_one(
     if p.dlq {
         props.remove(keys::DELAY);
     }
-    if props
-        .get(keys::TRAN_MSG)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    if let Err(why) =
+        crate::schedule::check_delay_level(c.delay_levels_millis().len(), &p.topic, &mut props)
     {
-        // Half messages need END_TRANSACTION and the check-back service (not implemented yet):
-        // storing them would leave them invisible forever.
-        let code = if c.reject_transaction_message {
-            ResponseCode::NO_PERMISSION
-        } else {
-            ResponseCode::SYSTEM_ERROR
-        };
+        return reply(req, ResponseCode::MESSAGE_ILLEGAL, why);
+    }
+    let half = props
+        .get(keys::TRAN_MSG)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if half && c.reject_transaction_message {
         return reply(
             req,
-            code,
+            ResponseCode::NO_PERMISSION,
             format!(
-                "the broker[{}] does not support transactional messages yet",
+                "the broker[{}] sending transaction message is forbidden",
                 c.broker_name
             ),
         );
@@ -297,7 +295,12 @@ async fn send_one(
     let (topic, queue_id) = (rec.topic.clone(), rec.queue_id);
     let body_len = rec.body.len() as u64;
     let started = std::time::Instant::now();
-    let outcome = ctx.store.put(rec).await;
+    let outcome = if half {
+        // Half message (spec §10.8): invisible until END_TRANSACTION commits it.
+        crate::transaction::put_half(ctx, rec, &h.producer_group).await
+    } else {
+        ctx.store.put(rec).await
+    };
     finish(ctx, req, &topic, queue_id, outcome, 1, body_len, started)
 }
 

@@ -32,12 +32,12 @@ async fn run(flush: broker::FlushDiskType, senders: usize, secs: u64) {
                 let r = client
                     .invoke(
                         &addr,
-                        send_request("Bench", (t % 8) as i32, &body, props(None, None)),
+                        send_request("Bench", (t % 4) as i32, &body, props(None, None)),
                         TIMEOUT,
                     )
                     .await
                     .unwrap();
-                assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+                assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
                 lat.push(s.elapsed());
             }
             lat

@@ -1,0 +1,227 @@
+//! Master side of HA: accepts slaves on `haListenPort` and streams the commit log to each
+//! (spec §7.3), checking every ack against what that connection was sent (reliability #3015).
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::{HaService, SlaveLink, now_ms, wire};
+
+/// How long an idle transfer sleeps before looking at the commit log again even without a
+/// wake-up (appends by paths that do not call [`HaService::notify_appended`]).
+const POLL: Duration = Duration::from_millis(5);
+
+/// Accepts slave connections until `shutdown`.
+pub async fn accept_loop(ha: Arc<HaService>, listener: TcpListener, shutdown: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                if !ha.config.broker_role.is_master() {
+                    // A slave listens like Java's, but has nothing to serve.
+                    debug!(%peer, "HA connection to a slave refused");
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                let id = ha.next_id.fetch_add(1, Ordering::Relaxed);
+                let link = Arc::new(SlaveLink {
+                    id,
+                    peer,
+                    acked: Default::default(),
+                    sent: Default::default(),
+                    caught_up: Default::default(),
+                    connected_at: now_ms(),
+                });
+                let ha = ha.clone();
+                let shutdown = shutdown.child_token();
+                tokio::spawn(async move {
+                    info!(slave = %peer, conn = id, "HA slave connected");
+                    let why = serve(&ha, &link, stream, shutdown).await;
+                    ha.links.lock().remove(&id);
+                    info!(slave = %peer, conn = id, acked = link.acked.load(Ordering::Acquire), reason = %why, "HA slave disconnected");
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "HA accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Reads the slave's first report: its max offset.
+async fn first_report(rd: &mut OwnedReadHalf, timeout: Duration) -> Result<i64, String> {
+    let mut buf = [0u8; wire::REPORT_LEN];
+    match tokio::time::timeout(timeout, rd.read_exact(&mut buf)).await {
+        Ok(Ok(_)) => Ok(i64::from_be_bytes(buf)),
+        Ok(Err(e)) => Err(format!("read failed: {e}")),
+        Err(_) => Err("no report from the slave".into()),
+    }
+}
+
+/// Serves one slave until an error, a bad ack, housekeeping or shutdown; returns why it ended.
+async fn serve(
+    ha: &Arc<HaService>,
+    link: &Arc<SlaveLink>,
+    stream: TcpStream,
+    shutdown: CancellationToken,
+) -> String {
+    let housekeeping = Duration::from_millis(ha.config.ha_housekeeping_interval.max(100));
+    let (mut rd, mut wr) = stream.into_split();
+    let reported = match first_report(&mut rd, housekeeping).await {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let max = ha.store.commit_log_max_offset();
+    let vouched = ha.start_end.max(ha.sent_high.load(Ordering::Acquire));
+    let start = if reported <= 0 {
+        // A fresh slave gets the whole log (Java: only the last file, #3661).
+        let min = ha.store.commit_log_min_offset();
+        info!(slave = %link.peer, conn = link.id, start = min, master_max = max, "fresh slave: copying the whole commit log");
+        min
+    } else if reported > max || reported > vouched {
+        // The slave holds bytes this incarnation never had or never sent: a tail written by a
+        // master that then crashed. Only up to the recovered end is common to both.
+        let truncate_to = ha.start_end.min(max);
+        warn!(slave = %link.peer, conn = link.id, reported, master_max = max, truncate_to, "slave tail diverged: telling it to truncate");
+        truncate_to
+    } else {
+        reported
+    };
+    if start < ha.store.commit_log_min_offset() {
+        return format!(
+            "slave offset {start} is below the master's min offset {} (its files were deleted)",
+            ha.store.commit_log_min_offset()
+        );
+    }
+    link.sent.store(start, Ordering::Release);
+    link.acked.store(start.min(reported.max(0)), Ordering::Release);
+    ha.links.lock().insert(link.id, link.clone());
+    if start < reported {
+        // The truncation order: a header-only frame at the offset to truncate to.
+        if let Err(e) = wr.write_all(&wire::encode_header(start, 0)).await {
+            return format!("write failed: {e}");
+        }
+    } else if reported > 0 {
+        ha.ack(link, reported);
+    }
+
+    let stop = shutdown.child_token();
+    let reader = {
+        let ha = ha.clone();
+        let link = link.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let why = read_acks(&ha, &link, rd, housekeeping, &stop).await;
+            stop.cancel();
+            why
+        })
+    };
+    let why = transfer(ha, link, &mut wr, start, &stop).await;
+    stop.cancel();
+    let read_why = reader.await.unwrap_or_else(|e| e.to_string());
+    if why.is_empty() { read_why } else { why }
+}
+
+/// Reads acks until an error; an ack beyond what was sent ends the connection.
+async fn read_acks(
+    ha: &HaService,
+    link: &SlaveLink,
+    mut rd: OwnedReadHalf,
+    housekeeping: Duration,
+    stop: &CancellationToken,
+) -> String {
+    let mut buf = Vec::with_capacity(64);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = tokio::select! {
+            _ = stop.cancelled() => return String::new(),
+            r = tokio::time::timeout(housekeeping, rd.read(&mut chunk)) => match r {
+                Ok(Ok(0)) => return "closed by the slave".into(),
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return format!("read failed: {e}"),
+                Err(_) => return format!("no report for {housekeeping:?} (housekeeping)"),
+            },
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let Some((offset, used)) = wire::last_report(&buf) else {
+            continue;
+        };
+        buf.drain(..used);
+        let sent = link.sent.load(Ordering::Acquire);
+        if offset > sent {
+            warn!(slave = %link.peer, conn = link.id, ack = offset, sent, "slave acknowledged more than it was sent: dropping the connection");
+            return format!("ack {offset} beyond sent {sent}");
+        }
+        ha.ack(link, offset);
+    }
+}
+
+/// Streams the commit log from `next` until `stop`; returns why it ended ("" when stopped).
+async fn transfer(
+    ha: &HaService,
+    link: &SlaveLink,
+    wr: &mut OwnedWriteHalf,
+    mut next: i64,
+    stop: &CancellationToken,
+) -> String {
+    let batch = (ha.config.ha_transfer_batch_size as usize).max(1024);
+    let heartbeat = Duration::from_millis(ha.config.ha_send_heartbeat_interval.max(100));
+    let mut last_write = Instant::now();
+    loop {
+        if stop.is_cancelled() {
+            return String::new();
+        }
+        let mut appended = pin!(ha.appended.notified());
+        appended.as_mut().enable();
+        let data = match ha.store.read_commit_log(next, batch) {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                return format!("offset {next} is no longer on the master (deleted)");
+            }
+            Err(e) => return format!("commit log read at {next} failed: {e}"),
+        };
+        if !data.is_empty() {
+            let len = data.len();
+            let header = wire::encode_header(next, len as i32);
+            let write = async {
+                wr.write_all(&header).await?;
+                wr.write_all(&data).await
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return String::new(),
+                r = write => if let Err(e) = r { return format!("write failed: {e}") },
+            }
+            next += len as i64;
+            link.sent.store(next, Ordering::Release);
+            ha.sent_high.fetch_max(next, Ordering::AcqRel);
+            last_write = Instant::now();
+            continue;
+        }
+        let beat_at = last_write + heartbeat;
+        tokio::select! {
+            _ = stop.cancelled() => return String::new(),
+            _ = appended => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::time::sleep_until(beat_at) => {
+                let header = wire::encode_header(next, 0);
+                tokio::select! {
+                    _ = stop.cancelled() => return String::new(),
+                    r = wr.write_all(&header) => if let Err(e) = r { return format!("write failed: {e}") },
+                }
+                last_write = Instant::now();
+            }
+        }
+    }
+}

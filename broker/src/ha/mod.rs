@@ -1,0 +1,357 @@
+//! Classic master/slave replication (spec §7): the master's HA service on `haListenPort`, the
+//! slave's HA client, the SYNC_MASTER wait and the in-sync bookkeeping shown by `brokerStatus`.
+//!
+//! # Layout
+//! - [`wire`]: the byte format of spec §7.3 (8-byte reports, 12-byte frame headers).
+//! - [`master`]: accepts slaves, streams the commit log, checks their acks.
+//! - [`slave`]: follows the master, appends what it sends, truncates a diverged tail.
+//! - this module: [`HaService`] (state shared by both sides, the SYNC_MASTER waiter, the
+//!   runtime-info keys) and [`start`], which the broker calls once at start-up.
+//!
+//! Decisions beyond Java (reliability.md, Replication):
+//! - a slave's ack above what this connection was sent closes the connection (#3015);
+//! - an empty slave is sent the whole commit log from the master's min offset, not only the last
+//!   file (#3661), and a slave counts as in sync only once it has caught up;
+//! - a slave reporting more than this master incarnation can vouch for (beyond the end the
+//!   master recovered to at start and beyond anything sent since) has a diverged tail: the
+//!   master answers with a frame at its recovered end and the slave truncates to it.
+
+pub mod master;
+pub mod slave;
+pub mod wire;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use remoting::message::{Properties, keys};
+use store::MessageStore;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::{BrokerConfig, BrokerRole};
+use crate::context::BrokerContext;
+use crate::error::{BrokerError, Result};
+use crate::store_api::{PutOutcome, PutStatus};
+
+/// Where a slave learns its master from: `(master remoting addr, master HA addr)` as the name
+/// servers last said (`haMasterAddress` overrides the HA address).
+pub type MasterLookup = Arc<dyn Fn() -> (Option<String>, Option<String>) + Send + Sync>;
+
+/// One slave connected to this master.
+#[derive(Debug)]
+pub struct SlaveLink {
+    /// Connection id (log correlation).
+    pub id: u64,
+    /// The slave's address.
+    pub peer: SocketAddr,
+    /// Highest offset the slave acknowledged (its reported max offset).
+    pub acked: AtomicI64,
+    /// End of what this connection sent: an ack beyond it is refused.
+    pub sent: AtomicI64,
+    /// Set once the slave's gap first fell within one transfer window: from then on it may
+    /// count as in sync. A fresh slave copying old files is never in sync before.
+    pub caught_up: AtomicBool,
+    /// Unix ms of the connection.
+    pub connected_at: i64,
+}
+
+/// What a slave knows about its link to the master.
+#[derive(Debug, Clone, Default)]
+pub struct SlaveView {
+    /// The master HA address in use.
+    pub master_ha_addr: Option<String>,
+    /// True while connected.
+    pub connected: bool,
+    /// End of the last frame received (the master's transfer position).
+    pub master_offset: i64,
+    /// Reconnections so far.
+    pub reconnects: u64,
+    /// Bytes truncated from a diverged tail so far.
+    pub truncated_bytes: i64,
+}
+
+/// The replication state of one broker (either side).
+pub struct HaService {
+    config: Arc<BrokerConfig>,
+    store: Arc<MessageStore>,
+    /// Commit-log end when this incarnation started: what the master vouches for.
+    start_end: i64,
+    /// Highest offset sent to any slave in this incarnation.
+    sent_high: AtomicI64,
+    links: Mutex<BTreeMap<u64, Arc<SlaveLink>>>,
+    next_id: AtomicU64,
+    /// Java's `push2SlaveMaxOffset`: the highest offset any slave acknowledged.
+    acked: watch::Sender<i64>,
+    /// Woken after every local append so transfers start at once.
+    appended: Notify,
+    slave_view: Mutex<SlaveView>,
+    ha_port: u16,
+}
+
+/// The master's `WAIT` property: "false" opts a message out of the replication wait.
+pub fn wants_wait(properties: &Properties) -> bool {
+    properties
+        .get(keys::WAIT)
+        .map(|w| w.trim() != "false")
+        .unwrap_or(true)
+}
+
+fn now_ms() -> i64 {
+    crate::stats::now_millis()
+}
+
+impl HaService {
+    fn new(config: Arc<BrokerConfig>, store: Arc<MessageStore>, ha_port: u16) -> Self {
+        let start_end = store.commit_log_max_offset();
+        HaService {
+            config,
+            store,
+            start_end,
+            sent_high: AtomicI64::new(start_end),
+            links: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(1),
+            acked: watch::channel(0).0,
+            appended: Notify::new(),
+            slave_view: Mutex::new(SlaveView::default()),
+            ha_port,
+        }
+    }
+
+    /// The store replicated.
+    pub fn store(&self) -> &Arc<MessageStore> {
+        &self.store
+    }
+
+    /// The port the HA service listens on.
+    pub fn ha_port(&self) -> u16 {
+        self.ha_port
+    }
+
+    /// Java's `push2SlaveMaxOffset`.
+    pub fn push_to_slave_max_offset(&self) -> i64 {
+        *self.acked.borrow()
+    }
+
+    /// The connected slaves.
+    pub fn links(&self) -> Vec<Arc<SlaveLink>> {
+        self.links.lock().values().cloned().collect()
+    }
+
+    /// The slave side's view.
+    pub fn slave_view(&self) -> SlaveView {
+        self.slave_view.lock().clone()
+    }
+
+    /// Bytes a link is behind the local commit log.
+    pub fn gap(&self, link: &SlaveLink) -> i64 {
+        (self.store.commit_log_max_offset() - link.acked.load(Ordering::Acquire)).max(0)
+    }
+
+    /// True when `link` has caught up once and is within `haMaxGapNotInSync`.
+    pub fn in_sync(&self, link: &SlaveLink) -> bool {
+        link.caught_up.load(Ordering::Acquire)
+            && (self.gap(link) as u64) < self.config.ha_max_gap_not_in_sync
+    }
+
+    /// Number of in-sync slaves.
+    pub fn in_sync_count(&self) -> usize {
+        self.links().iter().filter(|l| self.in_sync(l)).count()
+    }
+
+    /// Tells transfers that the commit log grew.
+    pub fn notify_appended(&self) {
+        self.appended.notify_waiters();
+    }
+
+    /// Records an ack from `link` and wakes SYNC_MASTER waiters. The caller checked it against
+    /// what was sent.
+    fn ack(&self, link: &SlaveLink, offset: i64) {
+        link.acked.fetch_max(offset, Ordering::AcqRel);
+        let window = (self.config.ha_transfer_batch_size as i64 * 8).max(1 << 20);
+        if !link.caught_up.load(Ordering::Acquire)
+            && self.store.commit_log_max_offset() - offset <= window
+        {
+            link.caught_up.store(true, Ordering::Release);
+            info!(slave = %link.peer, conn = link.id, offset, "slave caught up: in sync");
+        }
+        self.acked.send_if_modified(|v| {
+            if offset > *v {
+                *v = offset;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// SYNC_MASTER: resolves when a slave holds the commit log up to `end`: PUT_OK, else
+    /// SLAVE_NOT_AVAILABLE at once when no slave is in sync (or the best one is more than
+    /// `haSlaveFallbehindMax` behind `end`), else FLUSH_SLAVE_TIMEOUT after `slaveTimeout`.
+    pub async fn wait_for_slave(&self, end: i64) -> PutStatus {
+        let best = self
+            .links()
+            .iter()
+            .filter(|l| self.in_sync(l))
+            .map(|l| l.acked.load(Ordering::Acquire))
+            .max();
+        let Some(best) = best else {
+            return PutStatus::SlaveNotAvailable;
+        };
+        if (end - best) as u64 >= self.config.ha_slave_fallbehind_max && end > best {
+            return PutStatus::SlaveNotAvailable;
+        }
+        self.notify_appended();
+        let mut rx = self.acked.subscribe();
+        let timeout = Duration::from_millis(self.config.slave_timeout.max(1));
+        match tokio::time::timeout(timeout, rx.wait_for(|v| *v >= end)).await {
+            Ok(Ok(_)) => PutStatus::Ok,
+            _ => PutStatus::FlushSlaveTimeout,
+        }
+    }
+
+    /// The HA keys of GET_BROKER_RUNTIME_INFO (`brokerStatus`).
+    pub fn runtime_info(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let max = self.store.commit_log_max_offset();
+        if self.config.broker_role.is_master() {
+            let links = self.links();
+            let in_sync = links.iter().filter(|l| self.in_sync(l)).count();
+            let worst_gap = links.iter().map(|l| self.gap(l)).max().unwrap_or(0);
+            out.push(("haConnectedSlaves".into(), links.len().to_string()));
+            out.push(("haInSyncSlaves".into(), in_sync.to_string()));
+            out.push((
+                "haPush2SlaveMaxOffset".into(),
+                self.push_to_slave_max_offset().to_string(),
+            ));
+            out.push(("haMaxGap".into(), worst_gap.to_string()));
+            out.push((
+                "slaveFallBehindMuch".into(),
+                if links.is_empty() {
+                    "0".into()
+                } else {
+                    (max - self.push_to_slave_max_offset()).max(0).to_string()
+                },
+            ));
+            for (i, l) in links.iter().enumerate() {
+                out.push((
+                    format!("haSlave{i}"),
+                    format!(
+                        "addr={} ackOffset={} gap={} inSync={}",
+                        l.peer,
+                        l.acked.load(Ordering::Acquire),
+                        self.gap(l),
+                        self.in_sync(l)
+                    ),
+                ));
+            }
+        } else {
+            let v = self.slave_view();
+            out.push((
+                "haMasterAddress".into(),
+                v.master_ha_addr.clone().unwrap_or_default(),
+            ));
+            out.push(("haConnected".into(), v.connected.to_string()));
+            out.push(("haMasterOffset".into(), v.master_offset.to_string()));
+            out.push(("haLocalMaxOffset".into(), max.to_string()));
+            out.push((
+                "haGap".into(),
+                (v.master_offset - max).max(0).to_string(),
+            ));
+            out.push(("haReconnects".into(), v.reconnects.to_string()));
+            out.push(("haTruncatedBytes".into(), v.truncated_bytes.to_string()));
+        }
+        out
+    }
+}
+
+/// The end offset of the record starting at `phys` (its 4-byte TOTALSIZE), if readable.
+fn record_end(store: &MessageStore, phys: i64) -> Option<i64> {
+    let b = store.read_commit_log(phys, 4).ok()??;
+    let size = i32::from_be_bytes(b.get(..4)?.try_into().ok()?);
+    (size > 0).then(|| phys + i64::from(size))
+}
+
+/// The send path's hook after a local put: wakes transfers and, on a SYNC_MASTER, waits for a
+/// slave (spec §7.4). `wait` is the message's `WAIT` property. Without an HA service (a store
+/// the broker did not open) the outcome is returned unchanged.
+pub async fn after_put(ctx: &BrokerContext, outcome: PutOutcome, wait: bool) -> PutOutcome {
+    let Some(ha) = ctx.ha.get() else {
+        return outcome;
+    };
+    ha.notify_appended();
+    if ctx.config.broker_role != BrokerRole::SyncMaster
+        || !wait
+        || !matches!(outcome.status, PutStatus::Ok | PutStatus::FlushDiskTimeout)
+    {
+        return outcome;
+    }
+    let Some(&last) = outcome.physical_offsets.last() else {
+        return outcome;
+    };
+    let end = record_end(&ha.store, last).unwrap_or_else(|| ha.store.commit_log_max_offset());
+    let status = ha.wait_for_slave(end).await;
+    if status == PutStatus::Ok {
+        // A flush timeout stays the answer when the slave has it (spec §7.4: the non-OK one).
+        return outcome;
+    }
+    PutOutcome { status, ..outcome }
+}
+
+/// Binds the HA listener on `bindAddress:haListenPort` (port 0 when listenPort is 0: a free one).
+pub async fn bind(config: &BrokerConfig) -> Result<TcpListener> {
+    let addr = format!("{}:{}", config.bind_address, config.ha_listen_port());
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| BrokerError::Bind { addr, source })
+}
+
+/// Starts replication for a broker whose store it can reach: the HA service on `listener`
+/// (masters accept slaves; Java listens on slaves too), the slave's HA client and metadata sync.
+/// Returns the tasks to await on shutdown.
+pub fn start(
+    ctx: &Arc<BrokerContext>,
+    listener: TcpListener,
+    master: MasterLookup,
+    shutdown: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let Some(store) = ctx.message_store.clone() else {
+        return Vec::new();
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let ha = Arc::new(HaService::new(ctx.config.clone(), store, port));
+    if ctx.ha.set(ha.clone()).is_err() {
+        warn!("HA service already started");
+        return Vec::new();
+    }
+    info!(
+        role = %ctx.config.broker_role,
+        ha_port = port,
+        commit_log_end = ha.start_end,
+        "HA service started"
+    );
+    let mut tasks = vec![tokio::spawn(master::accept_loop(
+        ha.clone(),
+        listener,
+        shutdown.clone(),
+    ))];
+    if ctx.is_slave() {
+        tasks.push(tokio::spawn(slave::run(
+            ha.clone(),
+            master.clone(),
+            shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::slave_sync::run(
+            ctx.clone(),
+            master,
+            shutdown,
+        )));
+    }
+    tasks
+}

@@ -1,0 +1,169 @@
+//! Slave side of HA: connects to the master's HA address (from `haMasterAddress` or the name
+//! servers' registration answer), reports its commit-log max offset, and appends every frame at
+//! the offset it names (spec §7.3). Reconnects after any failure and resumes from its own max
+//! offset; a frame that starts below that offset is the master ordering a diverged tail away.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{HaService, MasterLookup, wire};
+
+/// Pause between connection attempts (Java: 5 s; shorter so a slave resumes soon after a
+/// partition heals).
+const RECONNECT: Duration = Duration::from_secs(1);
+
+/// Runs the HA client until `shutdown`.
+pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: CancellationToken) {
+    let mut first = true;
+    loop {
+        if !first {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(RECONNECT) => {}
+            }
+        }
+        first = false;
+        let addr = ha
+            .config
+            .ha_master_address
+            .clone()
+            .filter(|a| !a.is_empty())
+            .or_else(|| master().1);
+        let Some(addr) = addr else {
+            continue;
+        };
+        {
+            let mut v = ha.slave_view.lock();
+            if v.master_ha_addr.as_deref() != Some(addr.as_str()) {
+                info!(master_ha = %addr, "slave following a new master HA address");
+            }
+            v.master_ha_addr = Some(addr.clone());
+        }
+        let why = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = follow(&ha, &addr) => r,
+        };
+        let mut v = ha.slave_view.lock();
+        if v.connected {
+            v.reconnects += 1;
+        }
+        v.connected = false;
+        drop(v);
+        warn!(master_ha = %addr, reason = %why, local_max = ha.store.commit_log_max_offset(), "HA connection to master ended; reconnecting");
+    }
+}
+
+/// Reads frames into `tx` until an error (not cancel-safe reads stay in this task).
+async fn read_frames(
+    mut rd: OwnedReadHalf,
+    housekeeping: Duration,
+    tx: mpsc::Sender<(i64, Vec<u8>)>,
+) -> String {
+    loop {
+        let mut h = [0u8; wire::HEADER_LEN];
+        match tokio::time::timeout(housekeeping, rd.read_exact(&mut h)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return format!("read failed: {e}"),
+            Err(_) => return format!("nothing from the master for {housekeeping:?}"),
+        }
+        let (offset, size) = match wire::decode_header(&h) {
+            Ok(v) => v,
+            Err(e) => return e,
+        };
+        let mut body = vec![0u8; size];
+        match tokio::time::timeout(housekeeping, rd.read_exact(&mut body)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return format!("read failed: {e}"),
+            Err(_) => return format!("frame body stalled for {housekeeping:?}"),
+        }
+        if tx.send((offset, body)).await.is_err() {
+            return String::new();
+        }
+    }
+}
+
+/// One connection: returns why it ended.
+async fn follow(ha: &Arc<HaService>, addr: &str) -> String {
+    let connect = tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(addr)).await;
+    let stream = match connect {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return format!("connect failed: {e}"),
+        Err(_) => return "connect timed out".into(),
+    };
+    let _ = stream.set_nodelay(true);
+    let housekeeping = Duration::from_millis(ha.config.ha_housekeeping_interval.max(100));
+    let heartbeat = Duration::from_millis(ha.config.ha_send_heartbeat_interval.max(100));
+    let (rd, mut wr) = stream.into_split();
+    let store = ha.store.clone();
+    let mut reported = store.commit_log_max_offset();
+    if let Err(e) = wr.write_all(&wire::encode_report(reported)).await {
+        return format!("write failed: {e}");
+    }
+    {
+        let mut v = ha.slave_view.lock();
+        v.connected = true;
+    }
+    info!(master_ha = %addr, offset = reported, "HA connected to master");
+    let (tx, mut rx) = mpsc::channel(64);
+    let mut reader = AbortOnDrop(tokio::spawn(read_frames(rd, housekeeping, tx)));
+    let mut beat = tokio::time::interval(heartbeat);
+    beat.tick().await;
+    loop {
+        let frame = tokio::select! {
+            f = rx.recv() => f,
+            _ = beat.tick() => {
+                let now = store.commit_log_max_offset();
+                if let Err(e) = wr.write_all(&wire::encode_report(now)).await {
+                    return format!("write failed: {e}");
+                }
+                reported = now;
+                continue;
+            }
+        };
+        let Some((offset, body)) = frame else {
+            return (&mut reader.0).await.unwrap_or_else(|e| e.to_string());
+        };
+        let mine = store.commit_log_max_offset();
+        if offset < mine {
+            // Only our master sends this: our tail is not on the master (it crashed before
+            // replicating what we hold, or recovered to less). Never keep a diverged tail.
+            warn!(master_ha = %addr, truncate_to = offset, local_max = mine, "truncating diverged tail on the master's order");
+            if let Err(e) = store.truncate_commit_log(offset) {
+                return format!("truncate to {offset} failed: {e}");
+            }
+            ha.slave_view.lock().truncated_bytes += mine - offset;
+        } else if offset > mine && mine != 0 {
+            return format!("frame at {offset} but the local commit log ends at {mine}");
+        }
+        if !body.is_empty() {
+            let at = store.commit_log_max_offset().max(offset);
+            if let Err(e) = store.append_raw(at, &body) {
+                return format!("append at {at} failed: {e}");
+            }
+        }
+        ha.slave_view.lock().master_offset = offset + body.len() as i64;
+        let now = store.commit_log_max_offset();
+        if now != reported {
+            if let Err(e) = wr.write_all(&wire::encode_report(now)).await {
+                return format!("write failed: {e}");
+            }
+            reported = now;
+        }
+    }
+}
+
+/// Aborts the reader task when the connection is given up.
+struct AbortOnDrop(tokio::task::JoinHandle<String>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

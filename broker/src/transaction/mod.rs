@@ -1,0 +1,244 @@
+//! Transactional messages (spec §3.9, §10.8).
+//!
+//! A send with `TRAN_MSG=true` stores a **half message** in `RMQ_SYS_TRANS_HALF_TOPIC` queue 0
+//! (the real topic and queue kept in `REAL_TOPIC` / `REAL_QID`). No topic config exists for the
+//! half topic, so no consumer can pull it. END_TRANSACTION ([`end`]) commits (the message is
+//! re-put to its real topic) or rolls back; either way an **op record** (tag `d`, body = the
+//! half queue offset) goes to `RMQ_SYS_TRANS_OP_HALF_TOPIC`. The check service ([`check`])
+//! asks a live producer of the group about half messages left unresolved past
+//! `transactionTimeOut`, at most `transactionCheckMax` times, then discards them.
+//!
+//! Progress survives restarts: resolutions are the op records in the store itself (re-read at
+//! start), and the check counters and the scan start live in `config/transactionCheck.json`,
+//! written atomically after every check round.
+//!
+//! # Layout
+//! - this module: [`TransactionService`] (resolved set, check counters, persistence),
+//!   [`put_half`], [`write_op`].
+//! - [`end`]: END_TRANSACTION.
+//! - [`check`]: the check-back loop.
+
+pub mod check;
+pub mod end;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use remoting::message::{MessageRecord, keys, sysflag};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::context::BrokerContext;
+use crate::error::Result;
+use crate::persist;
+use crate::stats::now_millis;
+use crate::store_api::{PutOutcome, PutStatus};
+
+/// Topic of half messages.
+pub const HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
+/// Topic of op (resolution) records.
+pub const OP_TOPIC: &str = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
+/// Topic discarded half messages are copied to.
+pub const CHECK_MAX_TIME_TOPIC: &str = "TRANS_CHECK_MAX_TIME_TOPIC";
+/// Tag of an op record that removes a half message.
+pub const REMOVE_TAG: &str = "d";
+/// Entries read from the op queue per store read at start-up.
+const OP_READ_BATCH: i32 = 256;
+
+/// `transactionCheck.json`: the check counters and the first half offset not yet resolved.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckProgress {
+    /// Every half offset below this one is resolved (committed, rolled back or discarded).
+    pub scan_from: i64,
+    /// Half offset → check-backs sent so far.
+    pub check_times: BTreeMap<i64, u32>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    progress: CheckProgress,
+    /// Resolved half offsets at or above `scan_from`.
+    resolved: BTreeSet<i64>,
+}
+
+/// What the broker knows about its half messages.
+pub struct TransactionService {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+impl TransactionService {
+    /// Loads `config/transactionCheck.json` and re-reads the op queue from the store.
+    pub fn load(ctx: &BrokerContext) -> Result<TransactionService> {
+        let path = PathBuf::from(&ctx.config.store_path_root_dir)
+            .join("config")
+            .join("transactionCheck.json");
+        let progress = persist::read_with_backup(&path, |b| {
+            serde_json::from_slice::<CheckProgress>(b).ok()
+        })?
+        .unwrap_or_default();
+        let mut resolved = BTreeSet::new();
+        let max = ctx.store.max_offset(OP_TOPIC, 0);
+        let mut off = ctx.store.min_offset(OP_TOPIC, 0);
+        while off < max {
+            let got = ctx.store.get(OP_TOPIC, 0, off, OP_READ_BATCH, None);
+            if got.records.is_empty() {
+                if got.next_begin_offset > off {
+                    off = got.next_begin_offset;
+                    continue;
+                }
+                break;
+            }
+            let before = off;
+            for raw in &got.records {
+                if let Ok(v) = remoting::message::record::decode_view(raw) {
+                    if let Some(half) = std::str::from_utf8(v.body)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<i64>().ok())
+                        && half >= progress.scan_from
+                    {
+                        resolved.insert(half);
+                    }
+                    off = v.queue_offset + 1;
+                }
+            }
+            if off <= before {
+                // Undecodable entries: step over them rather than loop.
+                off = before + got.records.len() as i64;
+            }
+        }
+        info!(scan_from = progress.scan_from, resolved = resolved.len(), pending_checks = progress.check_times.len(), "transaction state loaded");
+        Ok(TransactionService {
+            path,
+            state: Mutex::new(State { progress, resolved }),
+        })
+    }
+
+    /// True when the half message at `offset` is committed, rolled back or discarded.
+    pub fn is_resolved(&self, offset: i64) -> bool {
+        let s = self.state.lock();
+        offset < s.progress.scan_from || s.resolved.contains(&offset)
+    }
+
+    /// Claims `offset` for resolution; false when it is already resolved (or being resolved).
+    pub fn claim(&self, offset: i64) -> bool {
+        let mut s = self.state.lock();
+        offset >= s.progress.scan_from && s.resolved.insert(offset)
+    }
+
+    /// Gives back a claim after a failed resolution.
+    pub fn unclaim(&self, offset: i64) {
+        self.state.lock().resolved.remove(&offset);
+    }
+
+    /// Check-backs sent for `offset`.
+    pub fn check_times(&self, offset: i64) -> u32 {
+        self.state
+            .lock()
+            .progress
+            .check_times
+            .get(&offset)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Counts one more check-back for `offset`.
+    pub fn count_check(&self, offset: i64) {
+        *self
+            .state
+            .lock()
+            .progress
+            .check_times
+            .entry(offset)
+            .or_insert(0) += 1;
+    }
+
+    /// The first half offset not known to be resolved.
+    pub fn scan_from(&self) -> i64 {
+        self.state.lock().progress.scan_from
+    }
+
+    /// Moves the scan start past resolved offsets (and those below `min`, deleted by
+    /// retention), forgets what lies below it, and writes the file.
+    pub fn compact_and_save(&self, min: i64) -> Result<()> {
+        let snapshot = {
+            let mut s = self.state.lock();
+            let mut from = s.progress.scan_from.max(min);
+            while s.resolved.contains(&from) {
+                from += 1;
+            }
+            s.progress.scan_from = from;
+            s.resolved = s.resolved.split_off(&from);
+            s.progress.check_times = s.progress.check_times.split_off(&from);
+            s.progress.clone()
+        };
+        let text = serde_json::to_string_pretty(&snapshot).unwrap_or_default();
+        persist::write_atomic(&self.path, &text)
+    }
+
+    /// A copy of the persisted progress.
+    pub fn progress(&self) -> CheckProgress {
+        self.state.lock().progress.clone()
+    }
+}
+
+/// Loads the transaction state and starts the check service (the broker calls it at start-up).
+pub fn start(
+    ctx: &std::sync::Arc<BrokerContext>,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let svc = std::sync::Arc::new(TransactionService::load(ctx)?);
+    let _ = ctx.transactions.set(svc.clone());
+    Ok(tokio::spawn(check::run(svc, ctx.clone(), shutdown.clone())))
+}
+
+/// True for statuses under which the record was stored.
+pub fn stored(status: &PutStatus) -> bool {
+    matches!(
+        status,
+        PutStatus::Ok
+            | PutStatus::FlushDiskTimeout
+            | PutStatus::FlushSlaveTimeout
+            | PutStatus::SlaveNotAvailable
+    )
+}
+
+/// Stores `rec` (a send with `TRAN_MSG=true`) as a half message: real topic and queue kept in
+/// properties, transaction type reset so the half queue indexes it, `DELAY` dropped (Java
+/// clients clear it too; a delay applies to nothing before the commit).
+pub async fn put_half(ctx: &BrokerContext, mut rec: MessageRecord, producer_group: &str) -> PutOutcome {
+    rec.properties.insert(keys::REAL_TOPIC, rec.topic.clone());
+    rec.properties
+        .insert(keys::REAL_QID, rec.queue_id.to_string());
+    if rec.properties.get(keys::PGROUP).is_none_or(str::is_empty) {
+        rec.properties.insert(keys::PGROUP, producer_group);
+    }
+    rec.properties.remove(keys::DELAY);
+    rec.sys_flag = sysflag::with_transaction_type(rec.sys_flag, sysflag::TRANSACTION_NOT_TYPE);
+    rec.topic = HALF_TOPIC.to_string();
+    rec.queue_id = 0;
+    ctx.store.put(rec).await
+}
+
+/// Writes the op record that resolves the half message at `half_offset`.
+pub async fn write_op(ctx: &BrokerContext, half_offset: i64) -> std::result::Result<(), String> {
+    let mut rec = MessageRecord {
+        topic: OP_TOPIC.to_string(),
+        queue_id: 0,
+        born_timestamp: now_millis(),
+        born_host: ctx.store_host,
+        store_host: ctx.store_host,
+        body: Bytes::from(half_offset.to_string()),
+        ..Default::default()
+    };
+    rec.properties.insert(keys::TAGS, REMOVE_TAG);
+    let out = ctx.store.put(rec).await;
+    if stored(&out.status) {
+        Ok(())
+    } else {
+        Err(format!("writing the op record failed: {:?}", out.status))
+    }
+}
