@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use parking_lot::{Mutex, RwLock};
+use remoting::body::admin::ResetOffsetBody;
 use remoting::body::client::{ConsumerData, HeartbeatData, MessageQueue, ProducerData};
 use remoting::body::route::TopicRouteData;
+use remoting::header::admin::ResetOffsetRequestHeader;
 use remoting::header::client::{
     NotifyConsumerIdsChangedRequestHeader, UnregisterClientRequestHeader,
 };
@@ -40,6 +42,9 @@ pub(crate) trait ConsumerMember: Send + Sync {
     fn subscribed_topics(&self) -> Vec<String>;
     /// Rebalance as soon as possible (NOTIFY_CONSUMER_IDS_CHANGED).
     fn rebalance_now(&self);
+    /// The broker reset the group's offsets of `topic` (RESET_CONSUMER_CLIENT_OFFSET): drop the
+    /// held queues of the topic without committing, so they restart from the new offsets.
+    fn reset_offsets(&self, topic: &str, offsets: &BTreeMap<MessageQueue, i64>);
 }
 
 /// Answers CHECK_TRANSACTION_STATE for a producer group: the broker asks what became of a half
@@ -671,6 +676,10 @@ impl RequestHandler for Callbacks {
                     }
                     Some(request.success())
                 }
+                RequestCode::RESET_CONSUMER_CLIENT_OFFSET => {
+                    reset_offsets(&inner, &request);
+                    Some(request.success())
+                }
                 RequestCode::CHECK_TRANSACTION_STATE => {
                     check_transaction(&inner, conn, &request);
                     Some(request.success())
@@ -678,6 +687,28 @@ impl RequestHandler for Callbacks {
                 _ => Some(remoting::connection::not_supported(&request)),
             }
         })
+    }
+}
+
+fn reset_offsets(inner: &Inner, request: &RemotingCommand) {
+    let header = match request.ext_fields.decode::<ResetOffsetRequestHeader>() {
+        Ok(h) => h,
+        Err(e) => {
+            debug!(error = %e, "bad RESET_CONSUMER_CLIENT_OFFSET header");
+            return;
+        }
+    };
+    let body = match ResetOffsetBody::decode(&request.body) {
+        Ok(b) => b,
+        Err(e) => {
+            debug!(error = %e, "bad RESET_CONSUMER_CLIENT_OFFSET body");
+            return;
+        }
+    };
+    let member = inner.consumers.read().get(&header.group).cloned();
+    if let Some(m) = member {
+        info!(group = %header.group, topic = %header.topic, queues = body.offset_table.len(), "offsets reset by the broker");
+        m.reset_offsets(&header.topic, &body.offset_table.0);
     }
 }
 

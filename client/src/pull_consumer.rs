@@ -77,6 +77,14 @@ impl ConsumerMember for Member {
     }
 
     fn rebalance_now(&self) {}
+
+    fn reset_offsets(
+        &self,
+        _topic: &str,
+        _offsets: &std::collections::BTreeMap<MessageQueue, i64>,
+    ) {
+        // A pull consumer keeps no offsets of its own: the caller reads them from the broker.
+    }
 }
 
 impl PullConsumer {

@@ -176,6 +176,41 @@ impl ConsumerMember for Member {
             i.rebalance_notify.notify_one();
         }
     }
+
+    fn reset_offsets(&self, topic: &str, offsets: &BTreeMap<MessageQueue, i64>) {
+        let Some(inner) = self.0.upgrade() else {
+            return;
+        };
+        // The broker has already stored the new offsets. Drop our queues of the topic without a
+        // final commit (that would undo the reset) and let the rebalance pick them up again
+        // from the broker's offsets.
+        let dropped: Vec<(MessageQueue, Arc<ProcessQueue>)> = {
+            let mut t = inner.table.lock();
+            let keys: Vec<MessageQueue> = t
+                .keys()
+                .filter(|mq| mq.topic == topic && (offsets.is_empty() || offsets.contains_key(*mq)))
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| t.remove(&k).map(|pq| (k, pq)))
+                .collect()
+        };
+        for (mq, pq) in &dropped {
+            pq.set_dropped();
+            pq.freeze();
+            inner.offsets.remove(mq);
+        }
+        let orderly = inner.is_orderly();
+        let w = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let Some(inner) = w.upgrade() else { return };
+            if orderly {
+                let mqs: Vec<MessageQueue> = dropped.iter().map(|(mq, _)| mq.clone()).collect();
+                unlock_all(&inner, &mqs).await;
+            }
+            do_rebalance(&inner).await;
+        });
+    }
 }
 
 impl Inner {
@@ -902,7 +937,21 @@ async fn send_back(inner: &Inner, m: &MessageExt, delay_level: i32) -> bool {
     retry
         .properties
         .insert(keys::DELAY, (3 + m.reconsume_times).to_string());
-    match inner.retry_producer.send(retry).await {
+    // The retry topic is created by our heartbeat on every broker, but the name server may not
+    // list it yet; then the template route would offer queues it does not have. Queue 0 of the
+    // message's own broker always exists.
+    let routed = inner
+        .instance
+        .topic_route(&retry_topic(group))
+        .await
+        .is_ok();
+    let sent = if routed {
+        inner.retry_producer.send(retry).await
+    } else {
+        let mq = MessageQueue::new(retry_topic(group), m.broker_name.clone(), 0);
+        inner.retry_producer.send_to_queue(retry, &mq).await
+    };
+    match sent {
         Ok(_) => true,
         Err(e) => {
             warn!(msg_id = %m.msg_id, error = %e, "retry-topic send failed; retrying locally");
