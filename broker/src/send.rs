@@ -292,6 +292,7 @@ async fn send_one(
     }
     // The store moves DELAY messages to SCHEDULE_TOPIC_XXXX and strips WAIT after honouring it.
     let rec = base_record(ctx, conn, h, &p, req.body.clone(), props);
+    let wait = crate::ha::wants_wait(&rec.properties);
     let (topic, queue_id) = (rec.topic.clone(), rec.queue_id);
     let body_len = rec.body.len() as u64;
     let started = std::time::Instant::now();
@@ -301,6 +302,8 @@ async fn send_one(
     } else {
         ctx.store.put(rec).await
     };
+    // SYNC_MASTER: wait for a slave (spec §7.4); other roles only wake the HA transfers.
+    let outcome = crate::ha::after_put(ctx, outcome, wait).await;
     finish(ctx, req, &topic, queue_id, outcome, 1, body_len, started)
 }
 
@@ -363,7 +366,11 @@ async fn send_batch(
     let n = records.len() as u64;
     let body_len: u64 = records.iter().map(|r| r.body.len() as u64).sum();
     let started = std::time::Instant::now();
+    let wait = records
+        .first()
+        .is_none_or(|r| crate::ha::wants_wait(&r.properties));
     let outcome = ctx.store.put_batch(records).await;
+    let outcome = crate::ha::after_put(ctx, outcome, wait).await;
     finish(
         ctx, req, &p.topic, p.queue_id, outcome, n, body_len, started,
     )
