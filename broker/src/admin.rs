@@ -438,6 +438,8 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
     entries
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        // Replication state (brokerStatus): connected slaves, acks, gap, in sync.
+        .chain(ctx.ha.get().map(|h| h.runtime_info()).unwrap_or_default())
         .collect()
 }
 
