@@ -73,7 +73,7 @@ pub fn decode_frame(mut frame: Bytes) -> Result<RemotingCommand> {
     let header = frame.split_to(header_len);
     let mut cmd = match serialize_type {
         SerializeType::Json => decode_json_header(&header)?,
-        SerializeType::RocketMq => decode_binary_header(header)?,
+        SerializeType::RocketMq => decode_binary_header(&header)?,
     };
     cmd.serialize_type = serialize_type;
     cmd.body = frame;
@@ -322,7 +322,8 @@ fn lenient_ext<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ExtFields
 
 // ---- binary header -----------------------------------------------------------------------------
 
-fn decode_binary_header(mut h: Bytes) -> Result<RemotingCommand> {
+// Works on a plain slice (a cursor that `Buf` advances): no reference-count traffic per field.
+fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand> {
     let total = h.len();
     if total < BINARY_FIXED_LEN {
         return Err(RemotingError::MalformedFrame(format!(
@@ -347,7 +348,7 @@ fn decode_binary_header(mut h: Bytes) -> Result<RemotingCommand> {
             h.remaining()
         )));
     }
-    let mut ext = h.split_to(ext_len as usize);
+    let mut ext = take(&mut h, ext_len as usize);
     let mut fields = BTreeMap::new();
     while ext.has_remaining() {
         if ext.remaining() < 2 {
@@ -361,7 +362,7 @@ fn decode_binary_header(mut h: Bytes) -> Result<RemotingCommand> {
                 "bad ext key length {klen}"
             )));
         }
-        let key = utf8(ext.split_to(klen as usize), "ext key")?;
+        let key = utf8(take(&mut ext, klen as usize), "ext key")?;
         let value = read_i32_string(&mut ext, total, "ext value")?.unwrap_or_default();
         fields.insert(key, value);
     }
@@ -377,7 +378,14 @@ fn decode_binary_header(mut h: Bytes) -> Result<RemotingCommand> {
     })
 }
 
-fn read_i32_string(buf: &mut Bytes, header_len: usize, what: &str) -> Result<Option<String>> {
+/// The next `n` bytes of `buf` (the caller has checked that there are that many).
+fn take<'a>(buf: &mut &'a [u8], n: usize) -> &'a [u8] {
+    let (head, tail) = buf.split_at(n.min(buf.len()));
+    *buf = tail;
+    head
+}
+
+fn read_i32_string(buf: &mut &[u8], header_len: usize, what: &str) -> Result<Option<String>> {
     if buf.remaining() < 4 {
         return Err(RemotingError::MalformedFrame(format!(
             "truncated {what} length"
@@ -392,11 +400,12 @@ fn read_i32_string(buf: &mut Bytes, header_len: usize, what: &str) -> Result<Opt
     if len == 0 {
         return Ok(None);
     }
-    utf8(buf.split_to(len as usize), what).map(Some)
+    utf8(take(buf, len as usize), what).map(Some)
 }
 
-fn utf8(b: Bytes, what: &str) -> Result<String> {
-    String::from_utf8(b.to_vec())
+fn utf8(b: &[u8], what: &str) -> Result<String> {
+    std::str::from_utf8(b)
+        .map(str::to_owned)
         .map_err(|_| RemotingError::MalformedFrame(format!("{what} is not UTF-8")))
 }
 
