@@ -117,6 +117,23 @@ pub fn read_checkpoint(path: &Path) -> Option<Checkpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_checkpoint_round_trips(a in any::<i64>(), b in any::<i64>(), c in any::<i64>(), d in any::<u64>(), e in any::<u64>()) {
+            let cp = Checkpoint { physic_msg_timestamp: a, logics_msg_timestamp: b, index_msg_timestamp: c, log_safe_offset: d, dispatch_safe_offset: e };
+            let bytes = cp.encode();
+            prop_assert_eq!(bytes.len(), 4096);
+            prop_assert_eq!(&bytes[..8], &a.to_be_bytes());
+            prop_assert_eq!(Checkpoint::decode(&bytes), Some(cp));
+        }
+
+        #[test]
+        fn garbage_is_rejected(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            prop_assert_eq!(Checkpoint::decode(&bytes), None);
+        }
+    }
 
     #[test]
     fn round_trip_and_torn() {
