@@ -128,6 +128,14 @@ async fn every_send_kind_is_stored_and_pulled_back() {
     assert_eq!(only_a.len(), 10);
     assert!(only_a.iter().all(|m| m.tags() == Some("A")));
 
+    // A topic nobody created is auto-created from TBW102's route (autoCreateTopicEnable).
+    let r = producer
+        .send(Message::new("AutoCreated", "x"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, SendStatus::SendOk);
+    assert_eq!(r.message_queue.topic, "AutoCreated");
+
     // Topic stats agree.
     let stats = admin.topic_stats("Kinds").await.unwrap();
     let total: i64 = stats
@@ -137,7 +145,63 @@ async fn every_send_kind_is_stored_and_pulled_back() {
         .sum();
     assert_eq!(total, 81);
 
+    // Offsets of a pull consumer are the caller's: commit one and read it back.
+    let q0 = pc.fetch_subscribe_queues("Kinds").await.unwrap()[0].clone();
+    // (No commit yet: the broker answers 0 for a young queue, or nothing.)
+    assert!(matches!(
+        pc.fetch_consume_offset(&q0).await.unwrap(),
+        None | Some(0)
+    ));
+    pc.update_consume_offset(&q0, 3).await.unwrap();
+    assert_eq!(pc.fetch_consume_offset(&q0).await.unwrap(), Some(3));
+    assert_eq!(pc.min_offset(&q0).await.unwrap(), 0);
+    assert!(pc.max_offset(&q0).await.unwrap() >= 3);
+    assert_eq!(pc.search_offset(&q0, 0).await.unwrap(), 0);
+    // An offset past the end is reported as such, with where to go instead.
+    let max = pc.max_offset(&q0).await.unwrap();
+    let r = pc.pull(&q0, "*", max + 100, 32).await.unwrap();
+    assert_eq!(r.status, PullStatus::OffsetIllegal);
+    assert_eq!(r.next_begin_offset, max);
+
     pc.shutdown().await;
+    producer.shutdown().await;
+    admin.shutdown().await;
+    b.shutdown().await;
+    ns.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_name_server_is_skipped() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let mut cfg = broker_config("broker-a", &dir.path().join("a"), &ns_addr);
+    cfg.auto_create_topic_enable = false;
+    let b = start_broker(cfg).await;
+    // A port nothing listens on (bound, then released).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let list = format!("{dead};{ns_addr}");
+    let admin = Admin::new(client_config(&list)).unwrap();
+    create_topic(&admin, b.broker_addr(), "TwoNs", 2, 1).await;
+    let producer = Producer::new(producer_config("PG-two-ns", &list)).unwrap();
+    producer.start().await.unwrap();
+    let r = producer.send(Message::new("TwoNs", "x")).await.unwrap();
+    assert_eq!(r.status, SendStatus::SendOk);
+    // A missing topic without auto-creation of its route is a clear error.
+    match producer
+        .send(Message::new("NoSuchTopicAnywhere", "x"))
+        .await
+    {
+        Ok(r) => println!("auto-created: {r:?}"),
+        Err(e) => assert!(
+            e.to_string().contains("No route info") || e.response_code().is_some(),
+            "{e}"
+        ),
+    }
     producer.shutdown().await;
     admin.shutdown().await;
     b.shutdown().await;
