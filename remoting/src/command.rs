@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::codes::{RequestCode, ResponseCode};
-use crate::ext::ExtFields;
+use crate::ext::{CommandHeader, ExtFields};
 
 /// Flag bit 0: this command is a response.
 pub const FLAG_RESPONSE: i32 = 1;
@@ -210,6 +210,23 @@ impl RemotingCommand {
         self
     }
 
+    /// A new request with this code and typed header.
+    pub fn request_with<H: CommandHeader>(code: RequestCode, header: &H) -> Self {
+        Self::request(code, header.to_ext())
+    }
+
+    /// Replaces the header fields with a typed header's (builder style).
+    pub fn with_header<H: CommandHeader>(self, header: &H) -> Self {
+        self.with_ext(header.to_ext())
+    }
+
+    /// Decodes the typed header of this command. A missing required field is
+    /// [`RemotingError::MissingField`](crate::RemotingError::MissingField), whose text is
+    /// Java's ("the custom field <x> is null"), fit for a SYSTEM_ERROR remark.
+    pub fn decode_header<H: CommandHeader>(&self) -> crate::error::Result<H> {
+        H::from_ext(&self.ext_fields)
+    }
+
     /// The request code of a request.
     pub fn request_code(&self) -> RequestCode {
         RequestCode(self.code)
@@ -238,5 +255,50 @@ impl RemotingCommand {
     /// The remark, or an empty string.
     pub fn remark_str(&self) -> &str {
         self.remark.as_deref().unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::offset::{GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader};
+
+    #[test]
+    fn typed_header_helpers() {
+        let h = GetMaxOffsetRequestHeader {
+            topic: "T".into(),
+            queue_id: 3,
+            ..Default::default()
+        };
+        let req = RemotingCommand::request_with(RequestCode::GET_MAX_OFFSET, &h);
+        assert_eq!(req.decode_header::<GetMaxOffsetRequestHeader>().unwrap(), h);
+        let resp = req
+            .success()
+            .with_header(&GetMaxOffsetResponseHeader { offset: 9 });
+        assert_eq!(resp.ext_fields.get("offset"), Some("9"));
+        let err = resp
+            .decode_header::<GetMaxOffsetRequestHeader>()
+            .unwrap_err();
+        assert_eq!(err.to_string(), "the custom field <topic> is null");
+    }
+
+    #[test]
+    fn language_serde() {
+        let v: Vec<LanguageCode> = serde_json::from_str(r#"["JAVA","go",9,300,null,"X"]"#).unwrap();
+        assert_eq!(
+            v,
+            [
+                LanguageCode::Java,
+                LanguageCode::Go,
+                LanguageCode::Go,
+                LanguageCode::Other,
+                LanguageCode::Other,
+                LanguageCode::Other
+            ]
+        );
+        assert_eq!(
+            serde_json::to_string(&LanguageCode::NodeJs).unwrap(),
+            r#""NODE_JS""#
+        );
     }
 }
