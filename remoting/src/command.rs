@@ -222,7 +222,7 @@ impl RemotingCommand {
 
     /// Decodes the typed header of this command. A missing required field is
     /// [`RemotingError::MissingField`](crate::RemotingError::MissingField), whose text is
-    /// Java's ("the custom field <x> is null"), fit for a SYSTEM_ERROR remark.
+    /// Java's (`"the custom field <x> is null"`), fit for a SYSTEM_ERROR remark.
     pub fn decode_header<H: CommandHeader>(&self) -> crate::error::Result<H> {
         H::from_ext(&self.ext_fields)
     }

@@ -61,7 +61,7 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
 }
 
 /// A typed request or response header: a struct whose fields map to `extFields` keys.
-/// Implemented by [`header!`](crate::header) so that server and client share one definition.
+/// Implemented by [`header!`](macro@crate::header) so that server and client share one definition.
 pub trait CommandHeader: Sized {
     /// Renders every present field as a string.
     fn to_ext(&self) -> ExtFields;
