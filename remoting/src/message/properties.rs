@@ -106,7 +106,7 @@ impl Properties {
 }
 
 /// Checks that an encoded properties string holds only well-formed `k\x01v` segments (each key
-/// and value non-empty, one name/value separator), so that parsing it loses nothing.
+/// non-empty, one name/value separator), so that parsing it loses nothing a client meant.
 pub fn validate_raw(s: &str) -> Result<()> {
     if s.len() > MAX_PROPERTIES_LEN {
         return Err(RemotingError::MalformedRecord(format!(
@@ -118,9 +118,14 @@ pub fn validate_raw(s: &str) -> Result<()> {
         return Ok(());
     }
     for seg in s.split(PROPERTY_SEPARATOR) {
+        // Empty segments come from a trailing or doubled separator, which ali-ons and older Java
+        // clients write after every pair; Java skips them and so do we. An empty value is
+        // dropped by Java's parser as well, so it is accepted (and dropped) here too.
+        if seg.is_empty() {
+            continue;
+        }
         match seg.split_once(NAME_VALUE_SEPARATOR) {
-            Some((k, v)) if !k.is_empty() && !v.is_empty() && !v.contains(NAME_VALUE_SEPARATOR) => {
-            }
+            Some((k, v)) if !k.is_empty() && !v.contains(NAME_VALUE_SEPARATOR) => {}
             _ => {
                 return Err(RemotingError::MalformedRecord(format!(
                     "malformed property segment {seg:?}"
@@ -181,7 +186,8 @@ mod tests {
         let p: Properties = [("k", "x".repeat(40_000))].into_iter().collect();
         assert!(p.encode().is_err());
         assert!(validate_raw("a\u{1}b\u{2}c\u{1}d").is_ok());
-        assert!(validate_raw("a\u{1}b\u{2}").is_err());
+        assert!(validate_raw("a\u{1}b\u{2}").is_ok());
+        assert!(validate_raw("a\u{1}b\u{2}\u{2}c\u{1}\u{2}").is_ok());
         assert!(validate_raw("ab").is_err());
         assert!(validate_raw("a\u{1}b\u{1}c").is_err());
     }
