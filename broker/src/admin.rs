@@ -421,6 +421,8 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
         ("getMissTps", tps_text(tps.miss)),
         ("getTotalTps", tps_text([tps.found[0] + tps.miss[0], tps.found[1] + tps.miss[1], tps.found[2] + tps.miss[2]])),
         ("getTransferedTps", tps_text(tps.transferred)),
+        // 5.x tools spell it correctly.
+        ("getTransferredTps", tps_text(tps.transferred)),
         ("commitLogDirCapacity", format!("Total : {:.2} GiB, Free : {:.2} GiB.", gib(s.disk_total_bytes), gib(s.disk_free_bytes))),
         ("commitLogDiskRatio", format!("{disk_ratio}")),
         ("consumeQueueDiskRatio", format!("{disk_ratio}")),

@@ -273,7 +273,17 @@ impl MessageStoreApi for StoreAdapter {
             dispatch_behind_bytes: (self.store.commit_log_max_offset()
                 - self.store.dispatched_offset())
             .max(0),
-            earliest_message_time: 0,
+            earliest_message_time: self
+                .store
+                .look_message_by_offset(self.store.commit_log_min_offset())
+                .ok()
+                .flatten()
+                .and_then(|r| {
+                    remoting::message::decode_view(&r)
+                        .ok()
+                        .map(|v| v.store_timestamp)
+                })
+                .unwrap_or(0),
             page_cache_lock_time_millis: 0,
             disk_total_bytes: total,
             disk_free_bytes: free,
