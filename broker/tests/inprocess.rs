@@ -834,3 +834,38 @@ async fn sync_flush_sends_and_time_based_offsets() {
     );
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_properties_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Broker::start(broker_config(dir.path(), None))
+        .await
+        .unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    // A value with a second name/value separator, and a segment with none: either would decode
+    // differently from what was sent.
+    for raw in ["TAGS\u{1}a\u{1}b", "TAGS\u{1}a\u{2}KEYSONLY", "\u{1}v"] {
+        let r = client
+            .invoke(
+                &addr,
+                send_request("Props", 0, b"x", raw.to_string()),
+                TIMEOUT,
+            )
+            .await
+            .unwrap();
+        assert_eq!(code(&r), ResponseCode::MESSAGE_ILLEGAL, "{raw:?}");
+    }
+    // Trailing separators (ali-ons writes them) are fine.
+    let r = client
+        .invoke(
+            &addr,
+            send_request("Props", 0, b"x", "TAGS\u{1}a\u{2}".to_string()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert_eq!(wait_max_offset(&client, &addr, "Props", 0, 1).await, 1);
+    b.shutdown().await;
+}
