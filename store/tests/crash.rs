@@ -73,10 +73,11 @@ fn run_child(dir: &std::path::Path, mode: &str, round: u64, rng: &mut Rng) -> Ve
         .arg("6")
         .arg(round.to_string())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("child-stderr.log")).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut acks = Vec::new();
         let mut ready = false;
@@ -84,7 +85,10 @@ fn run_child(dir: &std::path::Path, mode: &str, round: u64, rng: &mut Rng) -> Ve
             let Ok(line) = line else { break };
             let f: Vec<&str> = line.split_whitespace().collect();
             match f.first() {
-                Some(&"READY") => ready = true,
+                Some(&"READY") => {
+                    ready = true;
+                    let _ = ready_tx.send(());
+                }
                 // A line cut by the kill is simply not an ack.
                 Some(&"ACK") if f.len() == 5 => acks.push(Ack {
                     offset: f[1].parse().unwrap(),
@@ -97,12 +101,18 @@ fn run_child(dir: &std::path::Path, mode: &str, round: u64, rng: &mut Rng) -> Ve
         }
         (ready, acks)
     });
-    // Wait for the child to be writing, then kill it at a random moment.
-    std::thread::sleep(Duration::from_millis(60 + rng.next() % 200));
+    // Wait until the child has opened the store (its recovery can be slow on a busy machine),
+    // then kill it at a random moment of its writing.
+    let _ = ready_rx.recv_timeout(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(20 + rng.next() % 200));
     child.kill().unwrap();
     child.wait().unwrap();
     let (ready, acks) = reader.join().unwrap();
-    assert!(ready, "child never opened the store (round {round})");
+    assert!(
+        ready,
+        "child never opened the store (round {round}): {}",
+        std::fs::read_to_string(dir.join("child-stderr.log")).unwrap_or_default()
+    );
     acks
 }
 
