@@ -254,21 +254,18 @@ async fn write_loop(
     mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, RemotingCodec>,
     mut rx: mpsc::Receiver<RemotingCommand>,
 ) {
-    loop {
+    'outer: loop {
         let cmd = tokio::select! {
             _ = conn.inner.closed.cancelled() => break,
             cmd = rx.recv() => match cmd { Some(c) => c, None => break },
         };
-        if let Err(e) = sink.feed(cmd).await {
-            warn!(peer = %conn.peer(), error = %e, "write failed; closing connection");
+        if !feed(&conn, &mut sink, cmd).await {
             break;
         }
         // Batch whatever else is queued into the same flush.
         while let Ok(cmd) = rx.try_recv() {
-            if let Err(e) = sink.feed(cmd).await {
-                warn!(peer = %conn.peer(), error = %e, "write failed; closing connection");
-                conn.close();
-                return;
+            if !feed(&conn, &mut sink, cmd).await {
+                break 'outer;
             }
         }
         if let Err(e) = sink.flush().await {
@@ -278,6 +275,47 @@ async fn write_loop(
     }
     conn.close();
     let _ = sink.close().await;
+}
+
+/// Queues one command on the sink. A command that cannot be encoded (a code the binary header
+/// cannot hold, a frame over the limit, ...) costs only itself: a response is replaced by a
+/// SYSTEM_ERROR response so the peer is not left waiting, and our own request fails at once.
+/// Returns false when the connection must close (an I/O error).
+async fn feed(
+    conn: &Connection,
+    sink: &mut FramedWrite<tokio::net::tcp::OwnedWriteHalf, RemotingCodec>,
+    cmd: RemotingCommand,
+) -> bool {
+    let (code, opaque, is_response, serialize_type) =
+        (cmd.code, cmd.opaque, cmd.is_response(), cmd.serialize_type);
+    match sink.feed(cmd).await {
+        Ok(()) => true,
+        Err(RemotingError::Encode(reason)) => {
+            warn!(peer = %conn.peer(), code, opaque, %reason, "command cannot be encoded");
+            let mut fallback = RemotingCommand::default().response_to(
+                ResponseCode::SYSTEM_ERROR,
+                Some(format!("command {code} cannot be encoded: {reason}")),
+            );
+            fallback.opaque = opaque;
+            fallback.serialize_type = serialize_type;
+            if is_response {
+                match sink.feed(fallback).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        warn!(peer = %conn.peer(), error = %e, "write failed; closing connection");
+                        false
+                    }
+                }
+            } else {
+                conn.complete(fallback);
+                true
+            }
+        }
+        Err(e) => {
+            warn!(peer = %conn.peer(), error = %e, "write failed; closing connection");
+            false
+        }
+    }
 }
 
 async fn read_loop(

@@ -89,7 +89,13 @@ pub fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
     let header_start = dst.len();
     match cmd.serialize_type {
         SerializeType::Json => encode_json_header(cmd, dst),
-        SerializeType::RocketMq => encode_binary_header(cmd, dst)?,
+        SerializeType::RocketMq => {
+            if let Err(e) = encode_binary_header(cmd, dst) {
+                // Leave `dst` as it was: a half-written frame would corrupt the stream.
+                dst.truncate(start);
+                return Err(e);
+            }
+        }
     }
     let header_len = dst.len() - header_start;
     if header_len > MAX_HEADER_LEN {
@@ -493,7 +499,19 @@ impl Decoder for RemotingCodec {
 impl Encoder<RemotingCommand> for RemotingCodec {
     type Error = RemotingError;
 
+    /// Encodes `item`, refusing (with `dst` unchanged) a frame larger than the limit: the peer
+    /// would close the connection on it.
     fn encode(&mut self, item: RemotingCommand, dst: &mut BytesMut) -> Result<()> {
-        encode(&item, dst)
+        let start = dst.len();
+        encode(&item, dst)?;
+        let len = dst.len() - start;
+        if len > self.max_frame {
+            dst.truncate(start);
+            return Err(RemotingError::Encode(format!(
+                "frame of {len} bytes exceeds the limit of {} bytes",
+                self.max_frame
+            )));
+        }
+        Ok(())
     }
 }

@@ -354,3 +354,76 @@ async fn server_initiated_request_is_answered_by_the_client_handler() {
     );
     server.stop().await;
 }
+
+/// Answers code 777 with a response code the binary header cannot hold and code 778 with a
+/// body over the server's frame limit; anything else like [`TestHandler`].
+struct Unencodable;
+
+impl RequestHandler for Unencodable {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a Connection,
+        request: RemotingCommand,
+    ) -> BoxFuture<'a, Option<RemotingCommand>> {
+        Box::pin(async move {
+            match request.code {
+                777 => {
+                    let mut r = request.success();
+                    r.code = 70_000;
+                    Some(r)
+                }
+                778 => Some(request.success().with_body(vec![0u8; 100 * 1024])),
+                _ => TestHandler.handle(conn, request).await,
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_command_that_cannot_be_encoded_fails_alone() {
+    let mut config = ServerConfig::default();
+    config.connection.max_frame = 64 * 1024;
+    let server = start_on("127.0.0.1:0", Arc::new(Unencodable), config).await;
+    let addr = server.addr.to_string();
+    let c = client();
+    let binary = |code: i32| {
+        let mut r = RemotingCommand::request(RequestCode(code), ExtFields::new());
+        r.serialize_type = remoting::SerializeType::RocketMq;
+        r
+    };
+    // The server's response does not fit: the client gets SYSTEM_ERROR instead of a timeout.
+    let r = c
+        .invoke(&addr, binary(777), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(r.response_code(), ResponseCode::SYSTEM_ERROR);
+    assert!(
+        r.remark_str().contains("cannot be encoded"),
+        "{:?}",
+        r.remark
+    );
+    let r = c
+        .invoke(&addr, binary(778), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(r.response_code(), ResponseCode::SYSTEM_ERROR);
+    assert!(
+        r.remark_str().contains("exceeds the limit"),
+        "{:?}",
+        r.remark
+    );
+    // Our own request does not fit a binary header (5.x POP code): it fails at once, locally.
+    let r = c
+        .invoke(&addr, binary(200_050), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(r.response_code(), ResponseCode::SYSTEM_ERROR);
+    assert!(r.remark_str().contains("200050"), "{:?}", r.remark);
+    // And the connection is still the same, working one.
+    let before = c.connection(&addr).await.unwrap().id();
+    c.invoke_ok(&addr, binary(OK_CODE.0), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(c.connection(&addr).await.unwrap().id(), before);
+    server.stop().await;
+}

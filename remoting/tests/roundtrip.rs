@@ -353,3 +353,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_failed_encode_leaves_the_buffer_unchanged() {
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(b"earlier frames");
+    let mut too_big_code = RemotingCommand {
+        code: 200_050,
+        serialize_type: SerializeType::RocketMq,
+        ..Default::default()
+    };
+    assert!(frame::encode(&too_big_code, &mut buf).is_err());
+    assert_eq!(&buf[..], b"earlier frames");
+    too_big_code.code = 1;
+    too_big_code.ext_fields.insert("k".repeat(40_000), "v");
+    assert!(frame::encode(&too_big_code, &mut buf).is_err());
+    assert_eq!(&buf[..], b"earlier frames");
+    // The codec also refuses frames over its limit.
+    let mut codec = RemotingCodec::new(1024);
+    let big = RemotingCommand::default().with_body(vec![0u8; 2048]);
+    assert!(tokio_util::codec::Encoder::encode(&mut codec, big, &mut buf).is_err());
+    assert_eq!(&buf[..], b"earlier frames");
+}
