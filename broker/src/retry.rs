@@ -34,7 +34,12 @@ pub enum SendBackTarget {
 }
 
 /// Decides retry or DLQ (spec §10.4 step 5). `levels` is the number of configured delay levels.
-pub fn target(reconsume_times: i32, max_reconsume_times: i32, delay_level: i32, levels: usize) -> SendBackTarget {
+pub fn target(
+    reconsume_times: i32,
+    max_reconsume_times: i32,
+    delay_level: i32,
+    levels: usize,
+) -> SendBackTarget {
     if reconsume_times >= max_reconsume_times || delay_level < 0 {
         return SendBackTarget::Dlq;
     }
@@ -50,7 +55,11 @@ pub fn target(reconsume_times: i32, max_reconsume_times: i32, delay_level: i32, 
 }
 
 /// Handles CONSUMER_SEND_MSG_BACK.
-pub async fn send_back(ctx: &BrokerContext, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
+pub async fn send_back(
+    ctx: &BrokerContext,
+    conn: &Connection,
+    req: RemotingCommand,
+) -> RemotingCommand {
     let h = match req.ext_fields.decode::<ConsumerSendMsgBackRequestHeader>() {
         Ok(h) => h,
         Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -69,7 +78,10 @@ pub async fn send_back(ctx: &BrokerContext, conn: &Connection, req: RemotingComm
         return reply(
             &req,
             ResponseCode::NO_PERMISSION,
-            format!("the broker[{}] sending message is forbidden", ctx.config.broker_name),
+            format!(
+                "the broker[{}] sending message is forbidden",
+                ctx.config.broker_name
+            ),
         );
     }
     let group = match ctx.groups.find_or_create(&h.group) {

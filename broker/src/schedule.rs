@@ -159,10 +159,24 @@ impl ScheduleService {
 
     /// Delivers the due entries of one level (at most one batch); the count delivered.
     /// `Err` when a delivery failed (the level pauses and retries the same entry).
-    async fn deliver_level(&self, ctx: &BrokerContext, level: i32) -> std::result::Result<usize, ()> {
+    async fn deliver_level(
+        &self,
+        ctx: &BrokerContext,
+        level: i32,
+    ) -> std::result::Result<usize, ()> {
         let queue_id = level - 1;
-        let delay = self.levels_ms.get(queue_id as usize).copied().unwrap_or(1000) as i64;
-        let stored = self.offsets.lock().offset_table.get(&level).copied().unwrap_or(0);
+        let delay = self
+            .levels_ms
+            .get(queue_id as usize)
+            .copied()
+            .unwrap_or(1000) as i64;
+        let stored = self
+            .offsets
+            .lock()
+            .offset_table
+            .get(&level)
+            .copied()
+            .unwrap_or(0);
         let min = ctx.store.min_offset(SCHEDULE_TOPIC, queue_id);
         let max = ctx.store.max_offset(SCHEDULE_TOPIC, queue_id);
         let mut next = stored.max(min);
@@ -198,7 +212,13 @@ impl ScheduleService {
                         | PutStatus::FlushDiskTimeout
                         | PutStatus::FlushSlaveTimeout
                         | PutStatus::SlaveNotAvailable => {
-                            debug!(level, offset, topic, queue_id = qid, "delayed message delivered");
+                            debug!(
+                                level,
+                                offset,
+                                topic,
+                                queue_id = qid,
+                                "delayed message delivered"
+                            );
                             ctx.long_polling.wake(&topic, qid);
                             delivered += 1;
                         }
@@ -210,7 +230,10 @@ impl ScheduleService {
                     }
                 }
                 None => {
-                    warn!(level, offset, "schedule entry without a valid REAL_TOPIC/REAL_QID dropped");
+                    warn!(
+                        level,
+                        offset, "schedule entry without a valid REAL_TOPIC/REAL_QID dropped"
+                    );
                 }
             }
             next = offset + 1;
@@ -251,7 +274,10 @@ pub fn start(
 
 /// The message to re-put for a due schedule entry: real topic and queue restored, `DELAY`,
 /// `REAL_TOPIC`, `REAL_QID` removed. `None` when the entry names no valid destination.
-pub fn real_message(rec: &MessageRecord, store_host: std::net::SocketAddr) -> Option<MessageRecord> {
+pub fn real_message(
+    rec: &MessageRecord,
+    store_host: std::net::SocketAddr,
+) -> Option<MessageRecord> {
     let topic = rec.properties.get(keys::REAL_TOPIC)?.to_string();
     if names::check_topic(&topic).is_err() {
         return None;
@@ -291,7 +317,11 @@ mod tests {
         p.insert(keys::DELAY, "4");
         assert!(check_delay_level(4, "T", &mut p).is_ok());
         p.insert(keys::DELAY, "5");
-        assert!(check_delay_level(4, "T", &mut p).unwrap_err().contains("out of range"));
+        assert!(
+            check_delay_level(4, "T", &mut p)
+                .unwrap_err()
+                .contains("out of range")
+        );
         p.insert(keys::DELAY, "-1");
         assert!(check_delay_level(4, "T", &mut p).is_err());
         p.insert(keys::DELAY, "x");
@@ -332,7 +362,10 @@ mod tests {
         rec.properties.insert(keys::DELAY, "3");
         rec.properties.insert(keys::TAGS, "a");
         let m = real_message(&rec, rec.store_host).unwrap();
-        assert_eq!((m.topic.as_str(), m.queue_id, m.reconsume_times), ("Orders", 1, 3));
+        assert_eq!(
+            (m.topic.as_str(), m.queue_id, m.reconsume_times),
+            ("Orders", 1, 3)
+        );
         assert_eq!(m.properties.get(keys::DELAY), None);
         assert_eq!(m.properties.get(keys::REAL_TOPIC), None);
         assert_eq!(m.properties.get(keys::TAGS), Some("a"));

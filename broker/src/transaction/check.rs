@@ -22,9 +22,16 @@ use crate::stats::now_millis;
 const ROUND_LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs check rounds until `shutdown`.
-pub async fn run(svc: Arc<TransactionService>, ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
+pub async fn run(
+    svc: Arc<TransactionService>,
+    ctx: Arc<BrokerContext>,
+    shutdown: CancellationToken,
+) {
     let every = Duration::from_millis(ctx.config.transaction_check_interval.max(10));
-    info!(interval_ms = every.as_millis() as u64, "transaction check service started");
+    info!(
+        interval_ms = every.as_millis() as u64,
+        "transaction check service started"
+    );
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -39,7 +46,11 @@ pub async fn run(svc: Arc<TransactionService>, ctx: Arc<BrokerContext>, shutdown
 }
 
 /// One pass over the unresolved half messages.
-pub async fn check_round(svc: &TransactionService, ctx: &BrokerContext, shutdown: &CancellationToken) {
+pub async fn check_round(
+    svc: &TransactionService,
+    ctx: &BrokerContext,
+    shutdown: &CancellationToken,
+) {
     let started = Instant::now();
     let now = now_millis();
     let timeout = ctx.config.transaction_time_out as i64;
@@ -129,7 +140,11 @@ fn send_check(ctx: &BrokerContext, half: &MessageRecord) {
     let group = half.properties.get(keys::PGROUP).unwrap_or("").to_string();
     let channels = ctx.clients.producer_channels(&group);
     if channels.is_empty() {
-        debug!(group, half_offset = half.queue_offset, "no live producer for a transaction check");
+        debug!(
+            group,
+            half_offset = half.queue_offset,
+            "no live producer for a transaction check"
+        );
         return;
     }
     let ch = channels[rand::random_range(0..channels.len())].clone();
@@ -171,8 +186,12 @@ fn send_check(ctx: &BrokerContext, half: &MessageRecord) {
     let offset = half.queue_offset;
     tokio::spawn(async move {
         match ch.conn.oneway(req).await {
-            Ok(()) => debug!(group, client = %ch.client_id, half_offset = offset, "transaction check sent"),
-            Err(e) => debug!(group, client = %ch.client_id, error = %e, "transaction check not sent"),
+            Ok(()) => {
+                debug!(group, client = %ch.client_id, half_offset = offset, "transaction check sent")
+            }
+            Err(e) => {
+                debug!(group, client = %ch.client_id, error = %e, "transaction check not sent")
+            }
         }
     });
 }

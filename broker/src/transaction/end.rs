@@ -18,7 +18,10 @@ fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -
 
 /// The committed message: the half message re-addressed to its real topic and queue, type
 /// COMMIT, `PREPARED_TRANSACTION_OFFSET` = the half message's commit-log offset.
-pub fn committed_message(half: &MessageRecord, store_host: std::net::SocketAddr) -> Option<MessageRecord> {
+pub fn committed_message(
+    half: &MessageRecord,
+    store_host: std::net::SocketAddr,
+) -> Option<MessageRecord> {
     let topic = half.properties.get(keys::REAL_TOPIC)?.to_string();
     crate::names::check_topic(&topic).ok()?;
     let queue_id: i32 = half.properties.get(keys::REAL_QID)?.trim().parse().ok()?;
@@ -47,7 +50,11 @@ pub fn committed_message(half: &MessageRecord, store_host: std::net::SocketAddr)
 }
 
 /// Handles END_TRANSACTION.
-pub async fn end_transaction(ctx: &BrokerContext, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
+pub async fn end_transaction(
+    ctx: &BrokerContext,
+    conn: &Connection,
+    req: RemotingCommand,
+) -> RemotingCommand {
     let h = match req.ext_fields.decode::<EndTransactionRequestHeader>() {
         Ok(h) => h,
         Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -71,12 +78,18 @@ pub async fn end_transaction(ctx: &BrokerContext, conn: &Connection, req: Remoti
             return reply(
                 &req,
                 ResponseCode::SYSTEM_ERROR,
-                format!("illegal commitOrRollback {other}: expected 0, 8 (commit) or 12 (rollback)"),
+                format!(
+                    "illegal commitOrRollback {other}: expected 0, 8 (commit) or 12 (rollback)"
+                ),
             );
         }
     };
     let Some(svc) = ctx.transactions.get() else {
-        return reply(&req, ResponseCode::SYSTEM_ERROR, "transaction service not started");
+        return reply(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            "transaction service not started",
+        );
     };
     // The half message must be exactly the one named: an unknown or mismatching offset
     // stores nothing.
@@ -89,7 +102,10 @@ pub async fn end_transaction(ctx: &BrokerContext, conn: &Connection, req: Remoti
         return reply(
             &req,
             ResponseCode::SYSTEM_ERROR,
-            format!("find prepared transaction message failed: no half message at commit-log offset {}", h.commit_log_offset),
+            format!(
+                "find prepared transaction message failed: no half message at commit-log offset {}",
+                h.commit_log_offset
+            ),
         );
     };
     if half.queue_offset != h.tran_state_table_offset {
@@ -106,7 +122,10 @@ pub async fn end_transaction(ctx: &BrokerContext, conn: &Connection, req: Remoti
         return reply(
             &req,
             ResponseCode::SYSTEM_ERROR,
-            format!("the producer group {} does not own this half message", h.producer_group),
+            format!(
+                "the producer group {} does not own this half message",
+                h.producer_group
+            ),
         );
     }
     if !svc.claim(half.queue_offset) {

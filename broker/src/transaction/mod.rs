@@ -15,7 +15,7 @@
 //! # Layout
 //! - this module: [`TransactionService`] (resolved set, check counters, persistence),
 //!   [`put_half`], [`write_op`].
-//! - [`end`]: END_TRANSACTION.
+//! - [`end`]: the END_TRANSACTION handler.
 //! - [`check`]: the check-back loop.
 
 pub mod check;
@@ -76,10 +76,9 @@ impl TransactionService {
         let path = PathBuf::from(&ctx.config.store_path_root_dir)
             .join("config")
             .join("transactionCheck.json");
-        let progress = persist::read_with_backup(&path, |b| {
-            serde_json::from_slice::<CheckProgress>(b).ok()
-        })?
-        .unwrap_or_default();
+        let progress =
+            persist::read_with_backup(&path, |b| serde_json::from_slice::<CheckProgress>(b).ok())?
+                .unwrap_or_default();
         let mut resolved = BTreeSet::new();
         let max = ctx.store.max_offset(OP_TOPIC, 0);
         let mut off = ctx.store.min_offset(OP_TOPIC, 0);
@@ -110,7 +109,12 @@ impl TransactionService {
                 off = before + got.records.len() as i64;
             }
         }
-        info!(scan_from = progress.scan_from, resolved = resolved.len(), pending_checks = progress.check_times.len(), "transaction state loaded");
+        info!(
+            scan_from = progress.scan_from,
+            resolved = resolved.len(),
+            pending_checks = progress.check_times.len(),
+            "transaction state loaded"
+        );
         Ok(TransactionService {
             path,
             state: Mutex::new(State { progress, resolved }),
@@ -209,7 +213,11 @@ pub fn stored(status: &PutStatus) -> bool {
 /// Stores `rec` (a send with `TRAN_MSG=true`) as a half message: real topic and queue kept in
 /// properties, transaction type reset so the half queue indexes it, `DELAY` dropped (Java
 /// clients clear it too; a delay applies to nothing before the commit).
-pub async fn put_half(ctx: &BrokerContext, mut rec: MessageRecord, producer_group: &str) -> PutOutcome {
+pub async fn put_half(
+    ctx: &BrokerContext,
+    mut rec: MessageRecord,
+    producer_group: &str,
+) -> PutOutcome {
     rec.properties.insert(keys::REAL_TOPIC, rec.topic.clone());
     rec.properties
         .insert(keys::REAL_QID, rec.queue_id.to_string());
