@@ -155,7 +155,11 @@ fn apply_topics(ctx: &BrokerContext, master: &TopicConfigSerializeWrapper) -> Re
         }
     }
     if changed > 0 {
-        info!(changed, total = master.topic_config_table.len(), "topic configs synced from master");
+        info!(
+            changed,
+            total = master.topic_config_table.len(),
+            "topic configs synced from master"
+        );
     }
     Ok(())
 }
@@ -196,7 +200,11 @@ async fn merge_offsets(
             continue;
         };
         for (&q, &off) in queues {
-            if ctx.offsets.query(group, topic, q).is_none_or(|mine| off > mine) {
+            if ctx
+                .offsets
+                .query(group, topic, q)
+                .is_none_or(|mine| off > mine)
+            {
                 ctx.offsets.commit(group, topic, q, off, i64::MAX);
                 taken += 1;
             }
@@ -231,6 +239,9 @@ async fn merge_offsets(
         }
     }
     if taken + pushed > 0 {
-        info!(taken, pushed, "consumer offsets merged with master (never rolled back)");
+        info!(
+            taken,
+            pushed, "consumer offsets merged with master (never rolled back)"
+        );
     }
 }

@@ -106,7 +106,8 @@ async fn serve(
         );
     }
     link.sent.store(start, Ordering::Release);
-    link.acked.store(start.min(reported.max(0)), Ordering::Release);
+    link.acked
+        .store(start.min(reported.max(0)), Ordering::Release);
     ha.links.lock().insert(link.id, link.clone());
     if start < reported {
         // The truncation order: a header-only frame at the offset to truncate to.

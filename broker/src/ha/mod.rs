@@ -260,10 +260,7 @@ impl HaService {
             out.push(("haConnected".into(), v.connected.to_string()));
             out.push(("haMasterOffset".into(), v.master_offset.to_string()));
             out.push(("haLocalMaxOffset".into(), max.to_string()));
-            out.push((
-                "haGap".into(),
-                (v.master_offset - max).max(0).to_string(),
-            ));
+            out.push(("haGap".into(), (v.master_offset - max).max(0).to_string()));
             out.push(("haReconnects".into(), v.reconnects.to_string()));
             out.push(("haTruncatedBytes".into(), v.truncated_bytes.to_string()));
         }

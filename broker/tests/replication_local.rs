@@ -1,0 +1,382 @@
+//! Replication on loopback, in-process (no root needed): a master and a slave sharing one name
+//! server. The slave learns the master's HA address from registration, copies the commit log
+//! byte for byte, serves pulls and refuses sends; SYNC_MASTER without a slave answers
+//! SLAVE_NOT_AVAILABLE; an ack above what was sent drops the HA connection; a diverged slave
+//! tail is truncated.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use broker::config::{BrokerConfig, BrokerRole};
+use broker::{Broker, BrokerHandle};
+use common::*;
+use remoting::body::kv::KVTable;
+use remoting::{ExtFields, RemotingClient, RemotingCommand, RequestCode, ResponseCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn cfg(store: &std::path::Path, ns: &str, role: BrokerRole) -> BrokerConfig {
+    let mut c = broker_config(store, Some(ns.to_string()));
+    c.broker_role = role;
+    c.broker_id = if role.is_master() { 0 } else { 1 };
+    c.ha_housekeeping_interval = 3000;
+    c.ha_send_heartbeat_interval = 500;
+    c
+}
+
+fn commit_log_bytes(b: &BrokerHandle) -> (i64, Vec<u8>) {
+    let s = b.context().message_store.clone().unwrap();
+    let (min, max) = (s.commit_log_min_offset(), s.commit_log_max_offset());
+    let mut out = Vec::new();
+    let mut at = min;
+    while at < max {
+        let chunk = s.read_commit_log(at, 1 << 20).unwrap().unwrap();
+        assert!(!chunk.is_empty());
+        at += chunk.len() as i64;
+        out.extend_from_slice(&chunk);
+    }
+    out.truncate((max - min) as usize);
+    (min, out)
+}
+
+async fn wait_caught_up(master: &BrokerHandle, slave: &BrokerHandle) {
+    let m = master.context().message_store.clone().unwrap();
+    let s = slave.context().message_store.clone().unwrap();
+    for _ in 0..3000 {
+        if s.commit_log_max_offset() == m.commit_log_max_offset() && m.commit_log_max_offset() > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "slave did not catch up: master {} slave {}",
+        m.commit_log_max_offset(),
+        s.commit_log_max_offset()
+    );
+}
+
+async fn runtime_info(
+    client: &RemotingClient,
+    addr: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let r = client
+        .invoke(
+            addr,
+            RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO, ExtFields::default()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    KVTable::decode(&r.body).unwrap().table
+}
+
+async fn wait_in_sync(master: &BrokerHandle) {
+    let ha = master.context().ha.get().unwrap();
+    for _ in 0..1000 {
+        if ha.in_sync_count() > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no slave in sync");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slave_copies_the_log_serves_pulls_refuses_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let master = Broker::start(cfg(
+        &dir.path().join("m"),
+        &ns_addr,
+        BrokerRole::AsyncMaster,
+    ))
+    .await
+    .unwrap();
+    let client = RemotingClient::new(Default::default());
+    let maddr = master.broker_addr().to_string();
+    for i in 0..300 {
+        let r = send(
+            &client,
+            &maddr,
+            "RT",
+            i % 4,
+            format!("m{i}").as_bytes(),
+            Some("T"),
+            None,
+        )
+        .await;
+        assert_eq!(r.code, ResponseCode::SUCCESS.0, "{:?}", r.remark);
+    }
+    // A fresh slave joins after the fact: it copies everything, not only the last file.
+    let slave = Broker::start(cfg(&dir.path().join("s"), &ns_addr, BrokerRole::Slave))
+        .await
+        .unwrap();
+    let saddr = slave.broker_addr().to_string();
+    for i in 300..600 {
+        let r = send(
+            &client,
+            &maddr,
+            "RT",
+            i % 4,
+            format!("m{i}").as_bytes(),
+            Some("T"),
+            None,
+        )
+        .await;
+        assert_eq!(r.code, ResponseCode::SUCCESS.0);
+    }
+    wait_caught_up(&master, &slave).await;
+    assert_eq!(commit_log_bytes(&master), commit_log_bytes(&slave));
+    wait_in_sync(&master).await;
+    let info = runtime_info(&client, &maddr).await;
+    assert_eq!(info["haConnectedSlaves"], "1");
+    assert_eq!(info["haInSyncSlaves"], "1");
+    let sinfo = runtime_info(&client, &saddr).await;
+    assert_eq!(sinfo["haConnected"], "true");
+    // The slave dispatched its copy: every queue is readable from it.
+    let mut total = 0;
+    for q in 0..4 {
+        assert_eq!(wait_max_offset(&client, &saddr, "RT", q, 150).await, 150);
+        // The topic reaches the slave with the metadata sync (first after 3 s).
+        let mut r = None;
+        for _ in 0..200 {
+            let resp = client
+                .invoke(&saddr, pull_request("CG", "RT", q, 0, 0, "*"), TIMEOUT)
+                .await
+                .unwrap();
+            if resp.code == ResponseCode::SUCCESS.0 {
+                r = Some(resp);
+                break;
+            }
+            assert_eq!(resp.code, ResponseCode::TOPIC_NOT_EXIST.0);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let r = r.expect("pull from the slave");
+        total += remoting::message::record::decode_all(&r.body)
+            .unwrap()
+            .len();
+    }
+    assert!(total >= 4);
+    // A slave refuses sends.
+    let r = send(&client, &saddr, "RT", 0, b"x", None, None).await;
+    assert_eq!(r.code, ResponseCode::SERVICE_NOT_AVAILABLE.0);
+    slave.shutdown().await;
+    master.shutdown().await;
+    ns.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_master_without_slave_is_slave_not_available_and_with_one_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let master = Broker::start(cfg(&dir.path().join("m"), &ns_addr, BrokerRole::SyncMaster))
+        .await
+        .unwrap();
+    let client = RemotingClient::new(Default::default());
+    let maddr = master.broker_addr().to_string();
+    let r = send(&client, &maddr, "ST", 0, b"lonely", None, None).await;
+    assert_eq!(r.code, ResponseCode::SLAVE_NOT_AVAILABLE.0);
+    let slave = Broker::start(cfg(&dir.path().join("s"), &ns_addr, BrokerRole::Slave))
+        .await
+        .unwrap();
+    wait_in_sync(&master).await;
+    for i in 0..50 {
+        let r = send(
+            &client,
+            &maddr,
+            "ST",
+            0,
+            format!("s{i}").as_bytes(),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(r.code, ResponseCode::SUCCESS.0, "{:?}", r.remark);
+        // Acknowledged under SYNC_MASTER: the slave holds it already.
+        let end = master
+            .context()
+            .message_store
+            .as_ref()
+            .unwrap()
+            .commit_log_max_offset();
+        let ha = master.context().ha.get().unwrap();
+        assert!(ha.push_to_slave_max_offset() >= end - 4096);
+    }
+    let slave_store = slave.context().message_store.clone().unwrap();
+    let master_store = master.context().message_store.clone().unwrap();
+    assert!(slave_store.commit_log_max_offset() >= master_store.commit_log_max_offset() - 4096);
+    // The slave leaves: sends are no longer acknowledged as OK.
+    slave.shutdown().await;
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        codes.push(
+            send(&client, &maddr, "ST", 0, b"after", None, None)
+                .await
+                .code,
+        );
+    }
+    assert!(
+        codes
+            .iter()
+            .all(|c| *c == ResponseCode::SLAVE_NOT_AVAILABLE.0
+                || *c == ResponseCode::FLUSH_SLAVE_TIMEOUT.0),
+        "{codes:?}"
+    );
+    master.shutdown().await;
+    ns.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_beyond_what_was_sent_drops_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = broker_config(&dir.path().join("m"), None);
+    c.broker_role = BrokerRole::SyncMaster;
+    let master = Broker::start(c).await.unwrap();
+    let client = RemotingClient::new(Default::default());
+    let maddr = master.broker_addr().to_string();
+    // Some data so there is something to send.
+    let _ = send(&client, &maddr, "AT", 0, b"x", None, None).await;
+    let ha = master.context().ha.get().unwrap().clone();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", ha.ha_port()))
+        .await
+        .unwrap();
+    s.write_all(&0i64.to_be_bytes()).await.unwrap();
+    // A Java-style frame arrives: header + bytes from offset 0.
+    let mut h = [0u8; 12];
+    s.read_exact(&mut h).await.unwrap();
+    assert_eq!(i64::from_be_bytes(h[..8].try_into().unwrap()), 0);
+    let size = i32::from_be_bytes(h[8..].try_into().unwrap());
+    assert!(size > 0);
+    let mut body = vec![0u8; size as usize];
+    s.read_exact(&mut body).await.unwrap();
+    for _ in 0..200 {
+        if !ha.links().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(ha.links().len(), 1);
+    // A lie: claims far more than it got. The master must not count it and must hang up.
+    s.write_all(&(1i64 << 40).to_be_bytes()).await.unwrap();
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+    assert!(n.is_ok(), "connection not closed");
+    assert!(ha.push_to_slave_max_offset() < 1 << 40);
+    for _ in 0..200 {
+        if ha.links().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(ha.links().is_empty());
+    // And a SYNC_MASTER send is still not acknowledged as replicated.
+    let r = send(&client, &maddr, "AT", 0, b"y", None, None).await;
+    assert_eq!(r.code, ResponseCode::SLAVE_NOT_AVAILABLE.0);
+    master.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverged_slave_tail_is_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let mdir = dir.path().join("m");
+    let client = RemotingClient::new(Default::default());
+    let master = Broker::start(cfg(&mdir, &ns_addr, BrokerRole::AsyncMaster))
+        .await
+        .unwrap();
+    let slave = Broker::start(cfg(&dir.path().join("s"), &ns_addr, BrokerRole::Slave))
+        .await
+        .unwrap();
+    let maddr = master.broker_addr().to_string();
+    for i in 0..100 {
+        send(
+            &client,
+            &maddr,
+            "DT",
+            0,
+            format!("a{i}").as_bytes(),
+            None,
+            None,
+        )
+        .await;
+    }
+    wait_caught_up(&master, &slave).await;
+    let common_end = master
+        .context()
+        .message_store
+        .as_ref()
+        .unwrap()
+        .commit_log_max_offset();
+    for i in 0..50 {
+        send(
+            &client,
+            &maddr,
+            "DT",
+            0,
+            format!("lost{i}").as_bytes(),
+            None,
+            None,
+        )
+        .await;
+    }
+    wait_caught_up(&master, &slave).await;
+    let slave_end = slave
+        .context()
+        .message_store
+        .as_ref()
+        .unwrap()
+        .commit_log_max_offset();
+    assert!(slave_end > common_end);
+    slave.shutdown().await;
+    master.shutdown().await;
+    // The master "crashes" losing its tail: it restarts recovered to `common_end`.
+    {
+        let s = store::MessageStore::open(broker::store_adapter::store_config(&cfg(
+            &mdir,
+            &ns_addr,
+            BrokerRole::AsyncMaster,
+        )))
+        .unwrap();
+        s.truncate_commit_log(common_end).unwrap();
+        s.shutdown().unwrap();
+    }
+    let master = Broker::start(cfg(&mdir, &ns_addr, BrokerRole::AsyncMaster))
+        .await
+        .unwrap();
+    let maddr = master.broker_addr().to_string();
+    // New, different records at the same offsets the slave's tail occupies.
+    for i in 0..80 {
+        send(
+            &client,
+            &maddr,
+            "DT",
+            0,
+            format!("new-{i}-payload").as_bytes(),
+            None,
+            None,
+        )
+        .await;
+    }
+    let slave = Broker::start(cfg(&dir.path().join("s"), &ns_addr, BrokerRole::Slave))
+        .await
+        .unwrap();
+    wait_caught_up(&master, &slave).await;
+    assert_eq!(commit_log_bytes(&master), commit_log_bytes(&slave));
+    let v = slave.context().ha.get().unwrap().slave_view();
+    assert!(v.truncated_bytes > 0, "{v:?}");
+    assert_eq!(
+        master.context().ha.get().unwrap().links().len(),
+        1,
+        "slave connected after truncation"
+    );
+    let _ = Ordering::Relaxed;
+    slave.shutdown().await;
+    master.shutdown().await;
+    ns.shutdown().await;
+}
