@@ -13,7 +13,7 @@ use parking_lot::{Mutex, RwLock};
 use remoting::body::admin::ResetOffsetBody;
 use remoting::body::client::{ConsumerData, HeartbeatData, MessageQueue, ProducerData};
 use remoting::body::route::TopicRouteData;
-use remoting::header::admin::ResetOffsetRequestHeader;
+use remoting::header::admin::{GetConsumerRunningInfoRequestHeader, ResetOffsetRequestHeader};
 use remoting::header::client::{
     NotifyConsumerIdsChangedRequestHeader, UnregisterClientRequestHeader,
 };
@@ -45,6 +45,10 @@ pub(crate) trait ConsumerMember: Send + Sync {
     /// The broker reset the group's offsets of `topic` (RESET_CONSUMER_CLIENT_OFFSET): drop the
     /// held queues of the topic without committing, so they restart from the new offsets.
     fn reset_offsets(&self, topic: &str, offsets: &BTreeMap<MessageQueue, i64>);
+    /// The GET_CONSUMER_RUNNING_INFO body, if this consumer reports one.
+    fn running_info(&self) -> Option<crate::running_info::ConsumerRunningInfo> {
+        None
+    }
 }
 
 /// Answers CHECK_TRANSACTION_STATE for a producer group: the broker asks what became of a half
@@ -680,6 +684,7 @@ impl RequestHandler for Callbacks {
                     reset_offsets(&inner, &request);
                     Some(request.success())
                 }
+                RequestCode::GET_CONSUMER_RUNNING_INFO => Some(running_info(&inner, &request)),
                 RequestCode::CHECK_TRANSACTION_STATE => {
                     check_transaction(&inner, conn, &request);
                     Some(request.success())
@@ -687,6 +692,29 @@ impl RequestHandler for Callbacks {
                 _ => Some(remoting::connection::not_supported(&request)),
             }
         })
+    }
+}
+
+fn running_info(inner: &Inner, request: &RemotingCommand) -> RemotingCommand {
+    let header = match request
+        .ext_fields
+        .decode::<GetConsumerRunningInfoRequestHeader>()
+    {
+        Ok(h) => h,
+        Err(e) => return request.response_to(ResponseCode::SYSTEM_ERROR, Some(e.to_string())),
+    };
+    let member = inner.consumers.read().get(&header.consumer_group).cloned();
+    let info = member.and_then(|m| m.running_info());
+    match info.map(|i| i.encode()) {
+        Some(Ok(body)) => request.success().with_body(body),
+        Some(Err(e)) => request.response_to(ResponseCode::SYSTEM_ERROR, Some(e.to_string())),
+        None => request.response_to(
+            ResponseCode::SYSTEM_ERROR,
+            Some(format!(
+                "The Consumer Group <{}> not exist in this consumer",
+                header.consumer_group
+            )),
+        ),
     }
 }
 

@@ -18,7 +18,8 @@
 //! - [`api`]: typed broker calls (pull, offsets, consumer list, locks, send-back).
 //! - [`producer`]: [`Producer`]; [`selector`]: queue selectors for ordered sends.
 //! - [`push_consumer`]: [`PushConsumer`] with [`listener`] traits, [`allocate`] (rebalance),
-//!   [`process_queue`] (safe commit point), [`offset_store`] (commits).
+//!   [`process_queue`] (safe commit point), [`offset_store`] (commits), [`running_info`]
+//!   (GET_CONSUMER_RUNNING_INFO answers).
 //! - [`pull_consumer`]: the [`PullConsumer`].
 //! - [`admin`]: [`Admin`], the calls `mqadmin` is built on.
 //! - [`message`]: [`Message`], [`MessageExt`], [`SendResult`]; [`filter`]: tag expressions;
@@ -39,6 +40,7 @@ pub mod producer;
 pub mod pull_consumer;
 pub mod push_consumer;
 pub mod route;
+pub mod running_info;
 pub mod selector;
 
 pub use admin::Admin;

@@ -107,6 +107,20 @@ impl ProcessQueue {
         st.msgs.len() + st.consuming.len()
     }
 
+    /// Smallest offset held, if any.
+    pub fn min_held_offset(&self) -> Option<i64> {
+        let st = self.state.lock();
+        match (st.msgs.keys().next(), st.consuming.keys().next()) {
+            (Some(a), Some(b)) => Some(*a.min(b)),
+            (a, b) => a.or(b).copied(),
+        }
+    }
+
+    /// Time since the last successful lock, if any.
+    pub fn last_lock_age(&self) -> Option<std::time::Duration> {
+        self.state.lock().last_lock.map(|t| t.elapsed())
+    }
+
     /// Largest offset ever put, -1 before the first.
     pub fn max_offset(&self) -> i64 {
         self.state.lock().max_offset

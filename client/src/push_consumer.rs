@@ -35,6 +35,7 @@ use crate::offset_store::OffsetStore;
 use crate::process_queue::ProcessQueue;
 use crate::producer::Producer;
 use crate::route::subscribe_queues;
+use crate::running_info::{ConsumerRunningInfo, ProcessQueueInfo};
 
 /// The retry topic of a group: `%RETRY%<group>`.
 pub fn retry_topic(group: &str) -> String {
@@ -142,6 +143,7 @@ struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     started: AtomicBool,
     stopped: AtomicBool,
+    started_at: i64,
     retry_producer: Producer,
 }
 
@@ -175,6 +177,65 @@ impl ConsumerMember for Member {
         if let Some(i) = self.0.upgrade() {
             i.rebalance_notify.notify_one();
         }
+    }
+
+    fn running_info(&self) -> Option<ConsumerRunningInfo> {
+        let inner = self.0.upgrade()?;
+        let mut info = ConsumerRunningInfo::default();
+        let orderly = inner.is_orderly();
+        for (k, v) in [
+            ("PROP_CONSUME_TYPE", "CONSUME_PASSIVELY".to_string()),
+            ("PROP_CONSUME_ORDERLY", orderly.to_string()),
+            (
+                "PROP_NAMESERVER_ADDR",
+                inner.instance.config().namesrv_addr.clone(),
+            ),
+            (
+                "PROP_THREADPOOL_CORE_SIZE",
+                inner.config.consume_thread_max.to_string(),
+            ),
+            (
+                "PROP_CLIENT_VERSION",
+                remoting::command::CURRENT_VERSION.to_string(),
+            ),
+            (
+                "PROP_CONSUMER_START_TIMESTAMP",
+                inner.started_at.to_string(),
+            ),
+            ("consumerGroup", inner.config.group.clone()),
+            (
+                "messageModel",
+                inner.config.message_model.name().to_string(),
+            ),
+            (
+                "consumeFromWhere",
+                inner.config.consume_from_where.name().to_string(),
+            ),
+        ] {
+            info.properties.insert(k.to_string(), v);
+        }
+        info.subscription_set = inner.subscriptions.read().values().cloned().collect();
+        let now = now_ms();
+        for (mq, pq) in inner.table.lock().iter() {
+            let lock_ms = pq
+                .last_lock_age()
+                .map(|a| now - a.as_millis() as i64)
+                .unwrap_or(0);
+            info.mq_table.0.insert(
+                mq.clone(),
+                ProcessQueueInfo {
+                    commit_offset: inner.offsets.read_local(mq).unwrap_or(-1),
+                    cached_msg_min_offset: pq.min_held_offset().unwrap_or(0),
+                    cached_msg_max_offset: pq.max_offset().max(0),
+                    cached_msg_count: pq.count() as i32,
+                    locked: pq.is_lock_valid(),
+                    last_lock_timestamp: lock_ms,
+                    droped: pq.is_dropped(),
+                    ..Default::default()
+                },
+            );
+        }
+        Some(info)
     }
 
     fn reset_offsets(&self, topic: &str, offsets: &BTreeMap<MessageQueue, i64>) {
@@ -260,6 +321,7 @@ impl PushConsumer {
                 tasks: Mutex::new(Vec::new()),
                 started: AtomicBool::new(false),
                 stopped: AtomicBool::new(false),
+                started_at: now_ms(),
             }),
         }
     }

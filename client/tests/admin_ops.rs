@@ -258,3 +258,123 @@ async fn reconsume_later_redelivers_through_the_retry_topic() {
     b.shutdown().await;
     ns.shutdown().await;
 }
+
+/// Broker → client requests over the client's own connection: GET_CONSUMER_RUNNING_INFO is
+/// answered with the consumer's report, CHECK_TRANSACTION_STATE reaches the producer group's
+/// check listener, and NOTIFY_CONSUMER_IDS_CHANGED is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_to_client_requests_are_served() {
+    use remoting::header::admin::GetConsumerRunningInfoRequestHeader;
+    use remoting::header::transaction::CheckTransactionStateRequestHeader;
+    use remoting::message::{MessageRecord, keys};
+    use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
+
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let b = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
+    let admin = Admin::new(client_config(&ns_addr)).unwrap();
+    create_topic(&admin, b.broker_addr(), "Calls", 2, 1).await;
+
+    let c = PushConsumer::new(consumer_config("CG-calls", &ns_addr)).unwrap();
+    c.subscribe("Calls", "TagA || TagB").unwrap();
+    c.register_listener_concurrently(|_: &[MessageExt], _: &mut ConsumeConcurrentlyContext| {
+        ConsumeConcurrentlyStatus::ConsumeSuccess
+    });
+    c.start().await.unwrap();
+    assert!(wait_until(Duration::from_secs(20), || c.assigned_queues().len() == 3).await);
+    let ch = b.context().clients.consumer_channels("CG-calls");
+    assert_eq!(ch.len(), 1);
+    let header = GetConsumerRunningInfoRequestHeader {
+        consumer_group: "CG-calls".into(),
+        client_id: c.instance().client_id().into(),
+        jstack_enable: Some(false),
+    };
+    let resp = ch[0]
+        .conn
+        .request(
+            RemotingCommand::request(RequestCode::GET_CONSUMER_RUNNING_INFO, header.to_ext()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.code, ResponseCode::SUCCESS.0, "{:?}", resp.remark);
+    let v = remoting::fastjson::parse_value(&resp.body).unwrap();
+    assert_eq!(v["properties"]["PROP_CONSUME_TYPE"], "CONSUME_PASSIVELY");
+    assert_eq!(v["subscriptionSet"].as_array().unwrap().len(), 2);
+    assert_eq!(v["mqTable"].as_object().unwrap().len(), 3, "{v}");
+    // Unknown group: an error answer, not silence.
+    let header = GetConsumerRunningInfoRequestHeader {
+        consumer_group: "nobody".into(),
+        client_id: c.instance().client_id().into(),
+        jstack_enable: None,
+    };
+    let resp = ch[0]
+        .conn
+        .request(
+            RemotingCommand::request(RequestCode::GET_CONSUMER_RUNNING_INFO, header.to_ext()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.code, ResponseCode::SYSTEM_ERROR.0);
+
+    // A producer group with a transaction check listener.
+    struct Checks(tokio::sync::mpsc::UnboundedSender<(String, i64, String)>);
+    impl client::TransactionCheckListener for Checks {
+        fn check_transaction_state(
+            &self,
+            _broker_addr: String,
+            header: CheckTransactionStateRequestHeader,
+            msg: MessageExt,
+        ) {
+            let _ = self
+                .0
+                .send((msg.msg_id.clone(), header.commit_log_offset, msg.body_str()));
+        }
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let inst = client::ClientInstance::new(client_config(&ns_addr)).unwrap();
+    inst.register_producer("PG-tx", Some(Arc::new(Checks(tx))))
+        .unwrap();
+    inst.start().unwrap();
+    inst.update_topic_route("Calls").await.unwrap();
+    assert_eq!(inst.send_heartbeat_to_all().await, 1);
+    let pch = b.context().clients.producer_channels("PG-tx");
+    assert_eq!(pch.len(), 1);
+    let rec = MessageRecord {
+        topic: "Calls".into(),
+        body: bytes::Bytes::from_static(b"half"),
+        physical_offset: 4242,
+        properties: [(keys::PGROUP, "PG-tx"), (keys::UNIQ_KEY, "TXID1")]
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    let header = CheckTransactionStateRequestHeader {
+        tran_state_table_offset: 1,
+        commit_log_offset: 4242,
+        msg_id: Some("TXID1".into()),
+        transaction_id: Some("TXID1".into()),
+        ..Default::default()
+    };
+    pch[0]
+        .conn
+        .oneway(
+            RemotingCommand::request(RequestCode::CHECK_TRANSACTION_STATE, header.to_ext())
+                .with_body(remoting::message::encode(&rec).unwrap()),
+        )
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, ("TXID1".to_string(), 4242, "half".to_string()));
+    inst.shutdown().await;
+    c.shutdown().await;
+    admin.shutdown().await;
+    b.shutdown().await;
+    ns.shutdown().await;
+}
