@@ -521,8 +521,11 @@ pub fn parse_namesrv_addr(value: &str) -> Result<Vec<NamesrvEndpoint>, String> {
 pub fn parse_delay_levels(value: &str) -> Result<Vec<u64>, String> {
     let mut out = Vec::new();
     for part in value.split_whitespace() {
-        let (num, unit) = part.split_at(part.len().saturating_sub(1));
+        // "ms" (not in Java) lets tests use sub-second levels.
+        let unit_len = if part.ends_with("ms") { 2 } else { 1 };
+        let (num, unit) = part.split_at(part.len().saturating_sub(unit_len));
         let factor = match unit {
+            "ms" => 1,
             "s" => 1_000,
             "m" => 60_000,
             "h" => 3_600_000,

@@ -157,9 +157,12 @@ impl StoreConfig {
         self.message_delay_level
             .split_whitespace()
             .filter_map(|t| {
-                let (num, unit) = t.split_at(t.len().checked_sub(1)?);
+                // "ms" (not in Java) lets tests use sub-second levels.
+                let unit_len = if t.ends_with("ms") { 2 } else { 1 };
+                let (num, unit) = t.split_at(t.len().checked_sub(unit_len)?);
                 let n: i64 = num.parse().ok()?;
                 let mul = match unit {
+                    "ms" => 1,
                     "s" => 1000,
                     "m" => 60_000,
                     "h" => 3_600_000,
