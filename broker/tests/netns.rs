@@ -31,7 +31,13 @@ struct Namespaces {
 
 impl Namespaces {
     fn create() -> Option<Namespaces> {
-        let id = std::process::id();
+        // Tests run in parallel in one process: the pid alone does not make names unique.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let id = format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let ns = Namespaces {
             a: format!("rmqbrk-a-{id}"),
             b: format!("rmqbrk-b-{id}"),
@@ -94,6 +100,8 @@ impl Drop for Namespaces {
     fn drop(&mut self) {
         ip(&["netns", "del", &self.a]);
         ip(&["netns", "del", &self.b]);
+        // Per-namespace /etc files (`ip netns exec` bind-mounts them).
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.a));
     }
 }
 
@@ -165,4 +173,125 @@ fn rustix_is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+/// A stand-in name server: listens on each address (port 9876) in the namespace and records,
+/// per accepted connection, the local address and whether a REGISTER_BROKER (code 103) arrived.
+const FAKE_NAMESRV: &str = r#"
+import socket, sys, threading
+out = open(sys.argv[1], "a")
+lock = threading.Lock()
+def serve(addr):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, 9876))
+    s.listen(16)
+    while True:
+        c, _ = s.accept()
+        c.settimeout(5)
+        data = b""
+        try:
+            while len(data) < 4096:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+                if b'"code":103' in data:
+                    break
+        except Exception:
+            pass
+        with lock:
+            out.write("%s %s\n" % (addr, b'"code":103' in data))
+            out.flush()
+        c.close()
+for a in sys.argv[2:]:
+    threading.Thread(target=serve, args=(a,), daemon=True).start()
+threading.Event().wait()
+"#;
+
+#[test]
+fn a_name_resolving_to_several_name_servers_registers_with_each() {
+    if !rustix_is_root() {
+        eprintln!("SKIPPED: needs root to create network namespaces");
+        return;
+    }
+    if !Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+    {
+        eprintln!("SKIPPED: python3 (the stand-in name server) is not installed");
+        return;
+    }
+    let Some(ns) = Namespaces::create() else {
+        eprintln!("SKIPPED: cannot create network namespaces here (ip netns add failed)");
+        return;
+    };
+    assert!(ip(&[
+        "-n",
+        &ns.b,
+        "addr",
+        "add",
+        "198.18.0.3/24",
+        "dev",
+        "veth-peer"
+    ]));
+    // In the broker's namespace the name resolves to both addresses, as a headless Service does.
+    let etc = format!("/etc/netns/{}", ns.a);
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        format!("{etc}/hosts"),
+        "127.0.0.1 localhost\n198.18.0.1 namesrv-headless\n198.18.0.3 namesrv-headless\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("namesrv.log");
+    std::fs::write(&log, "").unwrap();
+    let mut fake = Command::new("ip")
+        .args(["netns", "exec", &ns.b, "python3", "-c", FAKE_NAMESRV])
+        .arg(&log)
+        .args(["198.18.0.1", "198.18.0.3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut broker = Command::new("ip")
+        .args(["netns", "exec", &ns.a, BIN, "-n", "namesrv-headless:9876"])
+        .arg(format!(
+            "storePathRootDir={}",
+            dir.path().join("store").display()
+        ))
+        .args([
+            "listenPort=0",
+            "registerBrokerTimeoutMills=500",
+            "registerNameServerPeriod=1000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = (false, false);
+    for _ in 0..300 {
+        let text = std::fs::read_to_string(&log).unwrap();
+        seen = (
+            text.lines().any(|l| l == "198.18.0.1 True"),
+            text.lines().any(|l| l == "198.18.0.3 True"),
+        );
+        if seen == (true, true) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = broker.kill();
+    let _ = broker.wait();
+    let _ = fake.kill();
+    let _ = fake.wait();
+    assert_eq!(
+        seen,
+        (true, true),
+        "REGISTER_BROKER reached both addresses of the name"
+    );
 }
