@@ -279,6 +279,91 @@ pub struct SubscriptionGroupWrapper {
     pub data_version: DataVersion,
 }
 
+/// Keys of the GET_BROKER_RUNTIME_INFO answer (a `KVTable`, every value a string) as the 4.9.8
+/// broker fills it: `AdminBrokerProcessor.prepareRuntimeInfo` plus the store's
+/// `getRuntimeInfo`. Java tools read several of them without a null check (spec §14), so a broker
+/// should send all of them. Value formats: counts, sizes, offsets and timestamps (ms) as decimal
+/// integers; `putTps`, `getFoundTps`, `getMissTps`, `getTotalTps` and `getTransferedTps` as three
+/// space-separated decimals (rates over 10 s, 1 min, 10 min, e.g. `"12.5 11.0 9.8"`);
+/// `commitLogDiskRatio` and `consumeQueueDiskRatio` as a used fraction of the disk (`"0.42"`);
+/// `brokerVersionDesc` as the version name (`"V4_9_8"`) and `brokerVersion` as its ordinal
+/// (`"409"`). The store also adds `commitLogDiskRatio_<path>` per commit-log path and the schedule
+/// service `scheduleMessageOffset_<level>` = `"<delivered>,<max>"` per delay level.
+pub const BROKER_RUNTIME_INFO_KEYS: &[&str] = &[
+    // AdminBrokerProcessor.prepareRuntimeInfo
+    "brokerVersionDesc",
+    "brokerVersion",
+    "msgPutTotalYesterdayMorning",
+    "msgPutTotalTodayMorning",
+    "msgPutTotalTodayNow",
+    "msgGetTotalYesterdayMorning",
+    "msgGetTotalTodayMorning",
+    "msgGetTotalTodayNow",
+    "sendThreadPoolQueueSize",
+    "sendThreadPoolQueueCapacity",
+    "pullThreadPoolQueueSize",
+    "pullThreadPoolQueueCapacity",
+    "queryThreadPoolQueueSize",
+    "queryThreadPoolQueueCapacity",
+    "EndTransactionQueueSize",
+    "EndTransactionThreadPoolQueueCapacity",
+    "dispatchBehindBytes",
+    "pageCacheLockTimeMills",
+    "sendThreadPoolQueueHeadWaitTimeMills",
+    "pullThreadPoolQueueHeadWaitTimeMills",
+    "queryThreadPoolQueueHeadWaitTimeMills",
+    "earliestMessageTimeStamp",
+    "startAcceptSendRequestTimeStamp",
+    "remainTransientStoreBufferNumbs",
+    "remainHowManyDataToCommit",
+    "remainHowManyDataToFlush",
+    "commitLogDirCapacity",
+    // StoreStatsService.getRuntimeInfo
+    "bootTimestamp",
+    "runtime",
+    "putMessageEntireTimeMax",
+    "putMessageTimesTotal",
+    "putMessageFailedTimes",
+    "putMessageSizeTotal",
+    "putMessageDistributeTime",
+    "putMessageAverageSize",
+    "dispatchMaxBuffer",
+    "getMessageEntireTimeMax",
+    "putTps",
+    "getFoundTps",
+    "getMissTps",
+    "getTotalTps",
+    "getTransferedTps",
+    "putLatency99",
+    "putLatency999",
+    // DefaultMessageStore.getRuntimeInfo
+    "commitLogDiskRatio",
+    "consumeQueueDiskRatio",
+    "commitLogMinOffset",
+    "commitLogMaxOffset",
+];
+
+/// The runtime-info keys `mqadmin clusterList` (4.9.8 `ClusterListSubCommand`) reads; it throws
+/// when `putTps` or `getTransferedTps` is missing.
+pub const CLUSTER_LIST_RUNTIME_KEYS: &[&str] = &[
+    "brokerVersionDesc",
+    "putTps",
+    "getTransferedTps",
+    "sendThreadPoolQueueSize",
+    "pullThreadPoolQueueSize",
+    "sendThreadPoolQueueHeadWaitTimeMills",
+    "pullThreadPoolQueueHeadWaitTimeMills",
+    "pageCacheLockTimeMills",
+    "earliestMessageTimeStamp",
+    "commitLogDiskRatio",
+    "msgPutTotalYesterdayMorning",
+    "msgPutTotalTodayMorning",
+    "msgPutTotalTodayNow",
+    "msgGetTotalYesterdayMorning",
+    "msgGetTotalTodayMorning",
+    "msgGetTotalTodayNow",
+];
+
 json_body!(
     ConsumerOffsetSerializeWrapper,
     DelayOffsetSerializeWrapper,
@@ -355,6 +440,13 @@ mod tests {
         );
         let d = DelayOffsetSerializeWrapper::decode(br#"{"offsetTable":{1:0,2:14}}"#).unwrap();
         assert_eq!(d.offset_table[&2], 14);
+    }
+
+    #[test]
+    fn cluster_list_keys_are_runtime_keys() {
+        for k in CLUSTER_LIST_RUNTIME_KEYS {
+            assert!(BROKER_RUNTIME_INFO_KEYS.contains(k), "{k}");
+        }
     }
 
     #[test]
