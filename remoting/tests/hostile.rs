@@ -243,3 +243,37 @@ async fn a_panicking_handler_answers_system_error() {
     assert_eq!((r.response_code(), r.opaque), (ResponseCode::SUCCESS, 6));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn too_many_requests_in_flight_get_system_busy() {
+    let mut config = remoting::ServerConfig::default();
+    config.connection.max_in_flight = 2;
+    let server = start_on("127.0.0.1:0", std::sync::Arc::new(TestHandler), config).await;
+    let mut s = raw_send(server.addr, &[]).await;
+    // Two slow requests hold both slots; the next ones are refused at once, not queued.
+    let mut bytes = Vec::new();
+    for opaque in 1..=5 {
+        let mut ext = ExtFields::new();
+        ext.insert("sleepMs", "2000");
+        let mut req = RemotingCommand::request(ECHO_CODE, ext);
+        req.opaque = opaque;
+        bytes.extend_from_slice(&encode(&req));
+    }
+    s.write_all(&bytes).await.unwrap();
+    let mut busy = Vec::new();
+    let mut ok = Vec::new();
+    for _ in 0..5 {
+        let r = read_frame(&mut s).await.unwrap();
+        if r.response_code() == ResponseCode::SYSTEM_BUSY {
+            assert!(r.remark_str().starts_with("[OVERLOAD]"), "{:?}", r.remark);
+            busy.push(r.opaque);
+        } else {
+            assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+            ok.push(r.opaque);
+        }
+    }
+    busy.sort();
+    ok.sort();
+    assert_eq!((ok, busy), (vec![1, 2], vec![3, 4, 5]));
+    server.stop().await;
+}
