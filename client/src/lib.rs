@@ -21,6 +21,7 @@
 //!   [`process_queue`] (safe commit point), [`offset_store`] (commits), [`running_info`]
 //!   (GET_CONSUMER_RUNNING_INFO answers).
 //! - [`pull_consumer`]: the [`PullConsumer`].
+//! - [`transaction`]: the [`TransactionProducer`] (half messages, local transaction, check-back).
 //! - [`admin`]: [`Admin`], the calls `mqadmin` is built on.
 //! - [`message`]: [`Message`], [`MessageExt`], [`SendResult`]; [`filter`]: tag expressions;
 //!   [`route`]: routes to queue lists; [`config`]: [`ClientConfig`]; [`error`]: [`ClientError`].
@@ -42,6 +43,7 @@ pub mod push_consumer;
 pub mod route;
 pub mod running_info;
 pub mod selector;
+pub mod transaction;
 
 pub use admin::Admin;
 pub use api::{PullResult, PullStatus};
@@ -58,3 +60,6 @@ pub use pull_consumer::PullConsumer;
 pub use push_consumer::{PushConsumer, PushConsumerConfig};
 pub use remoting::body::client::{ConsumeFromWhere, MessageModel, MessageQueue};
 pub use selector::{MessageQueueSelector, SelectByHash};
+pub use transaction::{
+    LocalTransactionState, TransactionListener, TransactionProducer, TransactionSendResult,
+};
