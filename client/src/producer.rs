@@ -271,7 +271,7 @@ impl Producer {
         self.check_running()?;
         let prepared = self.prepare(msg)?;
         let info = self.publish_info(&prepared.topic).await?;
-        let mq = self.select_queue(&info, None)?;
+        let mq = self.select_queue(&prepared.topic, &info, None)?;
         self.send_kernel(&mq, &prepared, self.inner.config.send_timeout, true)
             .await
             .map(|_| ())
@@ -455,10 +455,15 @@ impl Producer {
     }
 
     /// Round robin over the queues, avoiding `avoid_broker` when another broker has queues.
-    fn select_queue(&self, info: &PublishInfo, avoid_broker: Option<&str>) -> Result<MessageQueue> {
+    fn select_queue(
+        &self,
+        topic: &str,
+        info: &PublishInfo,
+        avoid_broker: Option<&str>,
+    ) -> Result<MessageQueue> {
         let n = info.queues.len();
         if n == 0 {
-            return Err(ClientError::NoRoute(String::new()));
+            return Err(ClientError::NoRoute(topic.to_string()));
         }
         let start = self.inner.next_queue.fetch_add(1, Ordering::Relaxed);
         if let Some(avoid) = avoid_broker {
@@ -484,7 +489,7 @@ impl Producer {
             if left.is_zero() {
                 break;
             }
-            let mq = self.select_queue(&info, last_broker.as_deref())?;
+            let mq = self.select_queue(&prepared.topic, &info, last_broker.as_deref())?;
             made += 1;
             match self.send_kernel(&mq, &prepared, left, false).await {
                 Ok(Some(r)) => {
@@ -724,11 +729,14 @@ mod tests {
             order_topic: false,
         };
         for _ in 0..10 {
-            assert_eq!(p.select_queue(&info, Some("a")).unwrap().broker_name, "b");
+            assert_eq!(
+                p.select_queue("T", &info, Some("a")).unwrap().broker_name,
+                "b"
+            );
         }
         let mut seen = HashSet::new();
         for _ in 0..3 {
-            seen.insert(p.select_queue(&info, None).unwrap());
+            seen.insert(p.select_queue("T", &info, None).unwrap());
         }
         assert_eq!(seen.len(), 3, "round robin covers every queue");
     }

@@ -456,11 +456,13 @@ impl PushConsumer {
             return;
         }
         inner.token.cancel();
-        let _guard = inner.rebalance_lock.lock().await;
+        // Wait for the loops first (a rebalance in progress finishes), then hold the rebalance
+        // lock so no other rebalance (reset, explicit call) adds queues while we drain.
         let tasks: Vec<_> = inner.tasks.lock().drain(..).collect();
         for t in tasks {
             let _ = t.await;
         }
+        let _guard = inner.rebalance_lock.lock().await;
         let queues: Vec<(MessageQueue, Arc<ProcessQueue>)> = inner.table.lock().drain().collect();
         for (_, pq) in &queues {
             pq.set_dropped();
