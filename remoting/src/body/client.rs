@@ -183,10 +183,12 @@ pub struct SubscriptionData {
     pub sub_string: String,
     /// The tags of a TAG expression (empty for `*`).
     pub tags_set: BTreeSet<String>,
-    /// Java `String.hashCode()` of each tag.
+    /// Java `String.hashCode()` of each tag. Numbers or numeric strings on input.
+    #[serde(deserialize_with = "lenient::i32_set")]
     pub code_set: BTreeSet<i32>,
     /// Version (a timestamp, ms) of this subscription; pulls with a newer version than the
-    /// registered one get SUBSCRIPTION_NOT_LATEST.
+    /// registered one get SUBSCRIPTION_NOT_LATEST. The C++ client sends it as a string.
+    #[serde(deserialize_with = "lenient::i64")]
     pub sub_version: i64,
     /// `TAG` (default) or `SQL92`.
     pub expression_type: String,
@@ -406,6 +408,16 @@ mod tests {
     }
 
     #[test]
+    fn cpp_client_heartbeat_with_string_numbers_decodes() {
+        // What the C++ client (PyPI rocketmq 0.4.4) sends: subVersion as a string.
+        let json = r#"{"clientID":"127.0.0.1@1","consumerDataSet":[{"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","consumeType":"CONSUME_PASSIVELY","groupName":"g","messageModel":"CLUSTERING","subscriptionDataSet":[{"codeSet":[2598919,"2598920"],"subString":"TagA || TagB","subVersion":"1795706799900","tagsSet":["TagA","TagB"],"topic":"T"}]}],"producerDataSet":[{"groupName":"p"}]}"#;
+        let hb = HeartbeatData::decode(json.as_bytes()).unwrap();
+        let sub = &hb.consumer_data_set[0].subscription_data_set[0];
+        assert_eq!(sub.sub_version, 1795706799900);
+        assert_eq!(sub.code_set.len(), 2);
+    }
+
+    #[test]
     fn unknown_enum_names_and_fields_survive() {
         let hb = HeartbeatData::decode(
             br#"{"clientID":"c","consumerDataSet":[{"groupName":"G","consumeType":"CONSUME_SOMEHOW",
@@ -460,5 +472,48 @@ mod tests {
         let b = MessageQueue::new("B", "a", 0);
         let c = MessageQueue::new("B", "a", 1);
         assert!(a < b && b < c);
+    }
+}
+
+/// Numbers that some clients write as strings (the C++ client's `subVersion`, `codeSet`).
+mod lenient {
+    use serde::{Deserialize, Deserializer, de::Error};
+    use std::collections::BTreeSet;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrText {
+        Num(i64),
+        Float(f64),
+        Text(String),
+    }
+
+    impl NumOrText {
+        fn to_i64<E: Error>(&self) -> Result<i64, E> {
+            match self {
+                NumOrText::Num(n) => Ok(*n),
+                NumOrText::Float(f) if f.fract() == 0.0 => Ok(*f as i64),
+                NumOrText::Float(f) => Err(E::custom(format!("not an integer: {f}"))),
+                NumOrText::Text(t) => t
+                    .trim()
+                    .parse()
+                    .map_err(|_| E::custom(format!("not an integer: {t:?}"))),
+            }
+        }
+    }
+
+    pub fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        NumOrText::deserialize(d)?.to_i64()
+    }
+
+    pub fn i32_set<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<i32>, D::Error> {
+        let items = Option::<Vec<NumOrText>>::deserialize(d)?.unwrap_or_default();
+        items
+            .iter()
+            .map(|v| {
+                let n = v.to_i64::<D::Error>()?;
+                i32::try_from(n).map_err(|_| D::Error::custom(format!("tag hash {n} out of range")))
+            })
+            .collect()
     }
 }
