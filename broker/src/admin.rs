@@ -345,13 +345,67 @@ pub fn producer_connections(ctx: &BrokerContext, req: RemotingCommand) -> Remoti
     with_body(&req, body.encode())
 }
 
-/// GET_BROKER_CONFIG (26): the effective config as properties text.
+/// GET_BROKER_CONFIG (26): the effective config as properties text, with the current
+/// `brokerPermission` (it can change at runtime).
 pub fn broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
     let mut ext = remoting::ExtFields::new();
     ext.insert("version", r#"{"counter":0,"timestamp":0}"#);
+    let mut config = (*ctx.config).clone();
+    config.broker_permission = ctx.permission();
     req.success()
         .with_ext(ext)
-        .with_body(ctx.config.to_properties().into_bytes())
+        .with_body(config.to_properties().into_bytes())
+}
+
+/// Keys UPDATE_BROKER_CONFIG may change (reliability.md, CVE-2023-33246/37582: never paths,
+/// scripts or anything executed). Only what the broker applies at runtime is listed.
+pub const REMOTE_UPDATABLE_KEYS: &[&str] = &["brokerPermission"];
+
+/// UPDATE_BROKER_CONFIG (25): body = properties text. All or nothing: a key outside
+/// [`REMOTE_UPDATABLE_KEYS`] or a bad value refuses the whole update.
+pub fn update_broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let text = String::from_utf8_lossy(&req.body);
+    let props = remoting::properties::parse(&text);
+    let refused: Vec<&str> = props
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !REMOTE_UPDATABLE_KEYS.contains(k))
+        .collect();
+    if !refused.is_empty() {
+        tracing::warn!(peer_keys = ?refused, "remote config update refused");
+        return error(
+            &req,
+            ResponseCode::NO_PERMISSION,
+            format!(
+                "keys not updatable remotely: {}; allowed: {}",
+                refused.join(", "),
+                REMOTE_UPDATABLE_KEYS.join(", ")
+            ),
+        );
+    }
+    let mut new_perm = None;
+    if let Some(v) = props.get("brokerPermission") {
+        match v.trim().parse::<i32>() {
+            Ok(p) if perm::is_valid(p) && (0..=7).contains(&p) => new_perm = Some(p),
+            _ => {
+                return error(
+                    &req,
+                    ResponseCode::SYSTEM_ERROR,
+                    format!("invalid value {v:?} for key brokerPermission"),
+                );
+            }
+        }
+    }
+    if let Some(p) = new_perm {
+        let old = ctx.permission.swap(p, std::sync::atomic::Ordering::Relaxed);
+        if old != p {
+            tracing::info!(old, new = p, "broker permission changed");
+            if let Err(e) = ctx.topics.touch() {
+                return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string());
+            }
+        }
+    }
+    req.success()
 }
 
 fn runtime_formatted(secs: u64) -> String {

@@ -162,6 +162,7 @@ impl Broker {
             })?
         };
         let shutdown = CancellationToken::new();
+        let permission = Arc::new(AtomicI32::new(config.broker_permission));
         let ctx = Arc::new(BrokerContext {
             config: config.clone(),
             store: store.clone(),
@@ -178,7 +179,7 @@ impl Broker {
             stats: BrokerStats::default(),
             store_host,
             broker_addr: broker_addr.clone(),
-            permission: AtomicI32::new(config.broker_permission),
+            permission: permission.clone(),
             send_permits: Semaphore::new(config.send_thread_pool_queue_capacity.max(1) as usize),
             topics_changed: topics_changed.clone(),
             shutdown: shutdown.clone(),
@@ -221,6 +222,7 @@ impl Broker {
                 broker_addr.clone(),
                 ha_addr,
                 topics.clone(),
+                permission.clone(),
             ));
             tasks.push(tokio::spawn(
                 r.clone().run(topics_changed, shutdown.clone()),

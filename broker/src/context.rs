@@ -54,7 +54,7 @@ pub struct BrokerContext {
     /// The advertised `host:port` (brokerIP1 and the listening port).
     pub broker_addr: String,
     /// Current broker permission bits (brokerPermission; admin may change it).
-    pub permission: AtomicI32,
+    pub permission: Arc<AtomicI32>,
     /// Sends being handled; beyond `sendThreadPoolQueueCapacity` a send gets SYSTEM_BUSY.
     pub send_permits: Semaphore,
     /// Fired when topics change, to re-register at once.

@@ -64,6 +64,7 @@ impl BrokerProcessor {
             RequestCode::GET_CONSUMER_CONNECTION_LIST => admin::consumer_connections(ctx, req),
             RequestCode::GET_PRODUCER_CONNECTION_LIST => admin::producer_connections(ctx, req),
             RequestCode::GET_BROKER_CONFIG => admin::broker_config(ctx, req),
+            RequestCode::UPDATE_BROKER_CONFIG => admin::update_broker_config(ctx, req),
             RequestCode::QUERY_TOPIC_CONSUME_BY_WHO => admin::topic_consumed_by(ctx, req),
             RequestCode::INVOKE_BROKER_TO_RESET_OFFSET => admin::reset_offset(ctx, req),
             _ => not_supported(&req),

@@ -9,11 +9,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
 use parking_lot::Mutex;
-use remoting::body::topic::RegisterBrokerBody;
+use remoting::body::topic::{RegisterBrokerBody, perm};
 use remoting::header::namesrv::{
     RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
 };
@@ -42,6 +43,7 @@ pub struct Registrar {
     broker_addr: String,
     ha_addr: String,
     topics: Arc<TopicConfigManager>,
+    permission: Arc<AtomicI32>,
     master: Mutex<MasterInfo>,
     /// Name server addresses that answered the last cycle.
     last_ok: Mutex<Vec<SocketAddr>>,
@@ -55,6 +57,7 @@ impl Registrar {
         broker_addr: String,
         ha_addr: String,
         topics: Arc<TopicConfigManager>,
+        permission: Arc<AtomicI32>,
     ) -> Self {
         Registrar {
             client: RemotingClient::new(Default::default()),
@@ -63,6 +66,7 @@ impl Registrar {
             broker_addr,
             ha_addr,
             topics,
+            permission,
             master: Mutex::new(MasterInfo::default()),
             last_ok: Mutex::new(Vec::new()),
         }
@@ -108,8 +112,17 @@ impl Registrar {
     /// Registers with every resolved name server address, in parallel. Returns how many accepted.
     pub async fn register_all(&self) -> usize {
         let addrs = self.resolve().await;
+        let mut table = self.topics.snapshot();
+        let broker_perm = self.permission.load(Ordering::Relaxed);
+        if !perm::is_writeable(broker_perm) || !perm::is_readable(broker_perm) {
+            // A read-only (or write-only) broker advertises every topic with its own limits,
+            // so producers move elsewhere (Java: `topic perm & brokerPermission`).
+            for tc in table.topic_config_table.values_mut() {
+                tc.perm &= broker_perm;
+            }
+        }
         let body = RegisterBrokerBody {
-            topic_config_serialize_wrapper: self.topics.snapshot(),
+            topic_config_serialize_wrapper: table,
             filter_server_list: Vec::new(),
         };
         let compressed = self.config.compressed_register;

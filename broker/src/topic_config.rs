@@ -89,6 +89,16 @@ impl TopicConfigManager {
         Ok(())
     }
 
+    /// Marks the table changed without changing a topic (the broker permission that masks every
+    /// topic's perm in registrations changed): a new data version, so name servers re-read the
+    /// queue data, and an immediate re-registration.
+    pub fn touch(&self) -> Result<()> {
+        self.table.write().data_version.next_version();
+        self.persist()?;
+        self.changed.notify_one();
+        Ok(())
+    }
+
     /// Removes a topic. Returns whether it existed.
     pub fn delete(&self, topic: &str) -> Result<bool> {
         let existed = {

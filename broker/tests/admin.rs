@@ -503,3 +503,70 @@ async fn held_pulls_beyond_the_cap_are_told_busy() {
     );
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_config_updates_only_the_allow_list_and_permission_drains_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let b = Broker::start(broker_config(
+        &dir.path().join("b"),
+        Some(ns.local_addr().to_string()),
+    ))
+    .await
+    .unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    assert_eq!(
+        send(&client, &addr, "Drain", 0, b"x", None, None)
+            .await
+            .response_code(),
+        ResponseCode::SUCCESS
+    );
+    // Paths and anything else outside the allow-list: refused, nothing applied.
+    let body = b"storePathRootDir=/tmp/evil\nbrokerPermission=4\n".to_vec();
+    let r = call(&client, &addr, RequestCode::UPDATE_BROKER_CONFIG, &[], body).await;
+    assert_eq!(r.response_code(), ResponseCode::NO_PERMISSION);
+    assert!(r.remark_str().contains("storePathRootDir"));
+    assert_eq!(b.context().permission(), 6);
+    // Read-only: sends refused, GET_BROKER_CONFIG and the name server's route say so.
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::UPDATE_BROKER_CONFIG,
+        &[],
+        b"brokerPermission=4".to_vec(),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert_eq!(
+        send(&client, &addr, "Drain", 0, b"y", None, None)
+            .await
+            .response_code(),
+        ResponseCode::NO_PERMISSION
+    );
+    let r = call(&client, &addr, RequestCode::GET_BROKER_CONFIG, &[], vec![]).await;
+    let (cfg, _) =
+        broker::BrokerConfig::from_properties_text(std::str::from_utf8(&r.body).unwrap()).unwrap();
+    assert_eq!(cfg.broker_permission, 4);
+    let mut route_perm = None;
+    for _ in 0..200 {
+        route_perm = ns
+            .routes()
+            .topic_route("Drain")
+            .map(|r| r.queue_datas[0].perm);
+        if route_perm == Some(4) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(route_perm, Some(4));
+    // Pulls still work on a read-only broker.
+    assert_eq!(wait_max_offset(&client, &addr, "Drain", 0, 1).await, 1);
+    let r = client
+        .invoke(&addr, pull_request("G", "Drain", 0, 0, 0, "*"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    b.shutdown().await;
+    ns.shutdown().await;
+}
