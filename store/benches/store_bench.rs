@@ -20,6 +20,11 @@ use store::{FlushDiskType, MessageStore, PutStatus, StoreConfig};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// `STORE_BENCH_ONLY=async,sync,...` runs only the named groups (raw always runs).
+fn enabled(group: &str) -> bool {
+    std::env::var("STORE_BENCH_ONLY").map_or(true, |v| v.split(',').any(|g| g.trim() == group))
+}
+
 fn quick() -> bool {
     std::env::var("STORE_BENCH_QUICK").is_ok_and(|v| v == "1")
 }
@@ -238,7 +243,10 @@ fn main() {
     println!("| raw sequential 1 MiB writes, buffered | {raw_buf:.0} MiB/s | baseline |");
     println!("| raw sequential 1 MiB writes + fdatasync | {raw_sync:.0} MiB/s | baseline |");
     let vol = if q { 128 << 20 } else { 512 << 20 };
-    for len in [128usize, 1024, 4096] {
+    for len in [128usize, 1024, 4096]
+        .into_iter()
+        .filter(|_| enabled("async"))
+    {
         let (mibs, stored, mps) = async_append(dir.path(), len, vol);
         println!(
             "| ASYNC_FLUSH append, {len} B bodies, 1 appender | {mps:.0} msgs/s; {mibs:.0} MiB/s of bodies, {stored:.0} MiB/s of records | bodies {:.0}%, records {:.0}% of raw buffered |",
@@ -247,8 +255,12 @@ fn main() {
         );
     }
     let dur = Duration::from_secs(if q { 2 } else { 4 });
-    let one = sync_append(dir.path(), 1, 1024, dur);
-    for w in [1usize, 16, 128] {
+    let one = if enabled("sync") {
+        sync_append(dir.path(), 1, 1024, dur)
+    } else {
+        0.0
+    };
+    for w in [1usize, 16, 128].into_iter().filter(|_| enabled("sync")) {
         let r = if w == 1 {
             one
         } else {
@@ -259,11 +271,16 @@ fn main() {
             r / one
         );
     }
-    let (mibs, mps) = pull_read(dir.path(), if q { 64 << 20 } else { 256 << 20 });
-    println!(
-        "| sequential pull (get_message, 32 msgs / 256 KiB per call), 1 KiB | {mibs:.0} MiB/s, {mps:.0} msgs/s | {:.0}% of raw buffered write |",
-        100.0 * mibs / raw_buf
-    );
+    if enabled("pull") {
+        let (mibs, mps) = pull_read(dir.path(), if q { 64 << 20 } else { 256 << 20 });
+        println!(
+            "| sequential pull (get_message, 32 msgs / 256 KiB per call), 1 KiB | {mibs:.0} MiB/s, {mps:.0} msgs/s | {:.0}% of raw buffered write |",
+            100.0 * mibs / raw_buf
+        );
+    }
+    if !enabled("recovery") {
+        return;
+    }
     let (gib, clean, crashed) = recovery(dir.path(), if q { 256 << 20 } else { 4 << 30 });
     println!("| recovery of a {gib:.2} GiB log after clean stop | {clean:.3} s | target ≤ 2 s |");
     println!(

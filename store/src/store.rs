@@ -50,7 +50,23 @@ struct FlushState {
     fatal: bool,
 }
 
-type QueueKey = (String, i32);
+/// Per topic, per queue id: nested so that lookups by `&str` allocate nothing.
+type QueueMap<V> = HashMap<String, HashMap<i32, V>>;
+
+fn qm_get<V: Clone>(m: &QueueMap<V>, topic: &str, queue_id: i32) -> Option<V> {
+    m.get(topic).and_then(|q| q.get(&queue_id)).cloned()
+}
+
+fn qm_set<V>(m: &mut QueueMap<V>, topic: &str, queue_id: i32, v: V) {
+    match m.get_mut(topic) {
+        Some(q) => {
+            q.insert(queue_id, v);
+        }
+        None => {
+            m.entry(topic.to_string()).or_default().insert(queue_id, v);
+        }
+    }
+}
 
 struct Inner {
     config: StoreConfig,
@@ -58,8 +74,8 @@ struct Inner {
     root: PathBuf,
     log: SegLog,
     /// Next queue offset per queue; only touched with the commit-log tail lock held.
-    queue_offsets: Mutex<HashMap<QueueKey, i64>>,
-    queues: RwLock<HashMap<QueueKey, Arc<ConsumeQueue>>>,
+    queue_offsets: Mutex<QueueMap<i64>>,
+    queues: RwLock<QueueMap<Arc<ConsumeQueue>>>,
     index: IndexService,
     checkpoint: CheckpointFile,
     /// Commit-log offset up to which records are dispatched.
@@ -699,7 +715,7 @@ impl MessageStore {
         // Everything kept must be durable before the durable mark moves to `offset`.
         inner.sync_log()?;
         inner.log.set_end(offset)?;
-        for q in inner.queues.read().values() {
+        for q in inner.all_queues() {
             q.truncate_from_phys(offset)?;
         }
         inner.reput.fetch_min(offset, Ordering::AcqRel);
@@ -715,15 +731,13 @@ impl MessageStore {
     pub fn delete_topic(&self, topic: &str) -> Result<()> {
         let victims: Vec<Arc<ConsumeQueue>> = {
             let mut qs = self.inner.queues.write();
-            let keys: Vec<QueueKey> = qs.keys().filter(|(t, _)| t == topic).cloned().collect();
-            keys.iter().filter_map(|k| qs.remove(k)).collect()
+            qs.remove(topic)
+                .map(|m| m.into_values().collect())
+                .unwrap_or_default()
         };
         {
             let _t = self.inner.log.lock();
-            self.inner
-                .queue_offsets
-                .lock()
-                .retain(|(t, _), _| t != topic);
+            self.inner.queue_offsets.lock().remove(topic);
         }
         for q in victims {
             q.destroy()?;
@@ -737,7 +751,13 @@ impl MessageStore {
 
     /// Topics and queue ids known to the store.
     pub fn queues(&self) -> Vec<(String, i32)> {
-        let mut v: Vec<_> = self.inner.queues.read().keys().cloned().collect();
+        let mut v: Vec<(String, i32)> = self
+            .inner
+            .queues
+            .read()
+            .iter()
+            .flat_map(|(t, m)| m.keys().map(move |q| (t.clone(), *q)))
+            .collect();
         v.sort();
         v
     }
@@ -902,7 +922,7 @@ fn load_queues(
     config: &StoreConfig,
     dispatch_from: u64,
     log_min: u64,
-) -> Result<HashMap<QueueKey, Arc<ConsumeQueue>>> {
+) -> Result<QueueMap<Arc<ConsumeQueue>>> {
     let mut out = HashMap::new();
     let cq_root = root.join("consumequeue");
     let Ok(topics) = std::fs::read_dir(&cq_root) else {
@@ -929,7 +949,7 @@ fn load_queues(
             // Entries at or past the re-dispatch point are rebuilt from the commit log.
             cq.truncate_from_phys(dispatch_from)?;
             cq.trim_below(log_min)?;
-            out.insert((topic.clone(), qid), Arc::new(cq));
+            qm_set(&mut out, &topic, qid, Arc::new(cq));
         }
     }
     Ok(out)
@@ -937,10 +957,15 @@ fn load_queues(
 
 impl Inner {
     fn queue(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
+        qm_get(&self.queues.read(), topic, queue_id)
+    }
+
+    fn all_queues(&self) -> Vec<Arc<ConsumeQueue>> {
         self.queues
             .read()
-            .get(&(topic.to_string(), queue_id))
-            .cloned()
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .collect()
     }
 
     fn queue_or_create(&self, topic: &str, queue_id: i32) -> Result<Arc<ConsumeQueue>> {
@@ -948,8 +973,8 @@ impl Inner {
             return Ok(q);
         }
         let mut qs = self.queues.write();
-        if let Some(q) = qs.get(&(topic.to_string(), queue_id)) {
-            return Ok(q.clone());
+        if let Some(q) = qm_get(&qs, topic, queue_id) {
+            return Ok(q);
         }
         let dir = self
             .root
@@ -963,7 +988,7 @@ impl Inner {
             queue_id,
             self.config.consume_queue_file_size(),
         )?);
-        qs.insert((topic.to_string(), queue_id), q.clone());
+        qm_set(&mut qs, topic, queue_id, q.clone());
         Ok(q)
     }
 
@@ -971,8 +996,8 @@ impl Inner {
         let _t = self.log.lock();
         let mut qo = self.queue_offsets.lock();
         qo.clear();
-        for (k, q) in self.queues.read().iter() {
-            qo.insert(k.clone(), q.max_offset());
+        for q in self.all_queues() {
+            qm_set(&mut qo, &q.topic, q.queue_id, q.max_offset());
         }
     }
 
@@ -1126,10 +1151,9 @@ impl Inner {
         self.log.prepare(&mut tail, buf.len()).map_err(disk_err)?;
         let store_ts = now_ms();
         let wrote_offset = tail.end();
-        let key = (topic.clone(), queue_id);
         let mut qo_table = self.queue_offsets.lock();
         let first_qo = if advances {
-            *qo_table.get(&key).unwrap_or(&0)
+            qm_get(&qo_table, &topic, queue_id).unwrap_or(0)
         } else {
             0
         };
@@ -1148,7 +1172,12 @@ impl Inner {
         }
         self.log.append(&mut tail, &buf).map_err(disk_err)?;
         if advances {
-            qo_table.insert(key, first_qo + sizes.len() as i64);
+            qm_set(
+                &mut qo_table,
+                &topic,
+                queue_id,
+                first_qo + sizes.len() as i64,
+            );
         }
         drop(qo_table);
         let end = tail.end();
@@ -1340,7 +1369,7 @@ impl Inner {
             buf = b;
         }
         let mut pos = 0usize;
-        let mut advanced: HashMap<QueueKey, i64> = HashMap::new();
+        let mut advanced: QueueMap<i64> = HashMap::new();
         let mut last_ts = 0;
         while pos < buf.len() {
             let at = start + pos as u64;
@@ -1368,12 +1397,14 @@ impl Inner {
         if last_ts > 0 {
             self.last_dispatched_ts.store(last_ts, Ordering::Release);
         }
-        for ((topic, queue_id), max_offset) in advanced {
-            let _ = self.advance_tx.send(QueueAdvance {
-                topic,
-                queue_id,
-                max_offset,
-            });
+        for (topic, m) in advanced {
+            for (queue_id, max_offset) in m {
+                let _ = self.advance_tx.send(QueueAdvance {
+                    topic: topic.clone(),
+                    queue_id,
+                    max_offset,
+                });
+            }
         }
         Ok(self.reput.load(Ordering::Acquire) > start)
     }
@@ -1381,7 +1412,7 @@ impl Inner {
     fn dispatch_record(
         &self,
         v: &remoting::message::RecordView<'_>,
-        advanced: &mut HashMap<QueueKey, i64>,
+        advanced: &mut QueueMap<i64>,
     ) -> Result<()> {
         let ty = sysflag::transaction_type(v.sys_flag);
         if !valid_topic(v.topic) {
@@ -1419,7 +1450,7 @@ impl Inner {
                 tags_code: tags,
             };
             if q.put(v.queue_offset, entry)? {
-                advanced.insert((v.topic.to_string(), v.queue_id), q.max_offset());
+                qm_set(advanced, v.topic, v.queue_id, q.max_offset());
             }
         }
         if self.config.message_index_enable && ty != sysflag::TRANSACTION_ROLLBACK_TYPE {
@@ -1472,7 +1503,7 @@ impl Inner {
                 self.last_dispatched_ts.load(Ordering::Acquire),
             )
         };
-        let queues: Vec<Arc<ConsumeQueue>> = self.queues.read().values().cloned().collect();
+        let queues = self.all_queues();
         for q in queues {
             match q.sync() {
                 Ok(()) => {}
@@ -1593,7 +1624,7 @@ impl Inner {
             "commit-log files deleted"
         );
         let log_min = self.log.min_offset();
-        for q in self.queues.read().values() {
+        for q in self.all_queues() {
             q.trim_below(log_min)?;
         }
         self.index.trim_below(log_min)?;
