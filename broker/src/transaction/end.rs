@@ -13,7 +13,12 @@ use super::{HALF_TOPIC, stored, write_op};
 use crate::context::BrokerContext;
 
 fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
-    req.response_to(code, Some(remark.into()))
+    let remark = remark.into();
+    // END_TRANSACTION is usually oneway: the producer never sees this answer, the log does.
+    if code != ResponseCode::SUCCESS {
+        warn!(%code, remark, "END_TRANSACTION refused");
+    }
+    req.response_to(code, Some(remark))
 }
 
 /// The committed message: the half message re-addressed to its real topic and queue, type
@@ -48,6 +53,27 @@ pub fn committed_message(
         ..Default::default()
     })
 }
+
+/// The half message at `offset`. A record appended but not yet readable (still in the store's
+/// write buffer: the producer can be faster than the flush) is waited for, briefly.
+async fn read_half(ctx: &BrokerContext, offset: i64) -> Option<MessageRecord> {
+    for _ in 0..HALF_READ_TRIES {
+        if let Some(raw) = ctx.store.read_record(offset) {
+            return decode(&raw)
+                .ok()
+                .filter(|r| r.physical_offset == offset && r.topic == HALF_TOPIC);
+        }
+        if offset < 0 || offset >= ctx.store.stats().commit_log_max_offset {
+            return None;
+        }
+        tokio::time::sleep(HALF_READ_PAUSE).await;
+    }
+    None
+}
+
+/// Waits for an appended half message to become readable: tries and pause between them.
+const HALF_READ_TRIES: usize = 60;
+const HALF_READ_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Handles END_TRANSACTION.
 pub async fn end_transaction(
@@ -93,11 +119,7 @@ pub async fn end_transaction(
     };
     // The half message must be exactly the one named: an unknown or mismatching offset
     // stores nothing.
-    let half = ctx
-        .store
-        .read_record(h.commit_log_offset)
-        .and_then(|raw| decode(&raw).ok())
-        .filter(|r| r.physical_offset == h.commit_log_offset && r.topic == HALF_TOPIC);
+    let half = read_half(ctx, h.commit_log_offset).await;
     let Some(half) = half else {
         return reply(
             &req,

@@ -1,0 +1,308 @@
+//! Delivery semantics end to end through a real name server and broker with the project's
+//! client: a failing listener's redeliveries with growing delays ending in the DLQ, and
+//! transactions (commit, rollback, check-back to another producer of the group, discard after
+//! the maximum number of checks; half messages never consumed).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use client::{
+    Admin, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, LocalTransactionState, Message,
+    MessageExt, MessageQueue, PullConsumer, PullStatus, PushConsumer, SendResult,
+    TransactionListener, TransactionProducer,
+};
+use common::*;
+use parking_lot::Mutex;
+use remoting::message::keys;
+
+const LEVELS: &str = "100ms 200ms 300ms 400ms 500ms 600ms";
+
+/// Reads every message of queue 0.. of `topic` from the start.
+async fn read_all(pull: &PullConsumer, topic: &str) -> Vec<MessageExt> {
+    let mut out = Vec::new();
+    let Ok(queues) = pull.fetch_subscribe_queues(topic).await else {
+        return out;
+    };
+    for mq in queues {
+        let mut offset = 0;
+        loop {
+            let r = pull.pull(&mq, "*", offset, 32).await.unwrap();
+            if r.status != PullStatus::Found {
+                break;
+            }
+            offset = r.next_begin_offset;
+            out.extend(r.msgs);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_listener_gets_growing_redeliveries_then_dlq() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let mut cfg = broker_config("broker-a", &dir.path().join("a"), &ns_addr);
+    cfg.message_delay_level = LEVELS.into();
+    let b = start_broker(cfg).await;
+    let admin = Admin::new(client_config(&ns_addr)).unwrap();
+    create_topic(&admin, b.broker_addr(), "Flaky", 2, 1).await;
+
+    // Every delivery of "bad" is recorded with its reconsume count and arrival store time.
+    type Log = Arc<Mutex<Vec<(i32, i64, String)>>>;
+    let log: Log = Arc::default();
+    let good: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let mut ccfg = consumer_config("CG_FLAKY", &ns_addr);
+    ccfg.max_reconsume_times = 3;
+    let consumer = PushConsumer::new(ccfg).unwrap();
+    consumer.subscribe("Flaky", "*").unwrap();
+    {
+        let (log, good) = (log.clone(), good.clone());
+        consumer.register_listener_concurrently(
+            move |msgs: &[MessageExt], _: &mut ConsumeConcurrentlyContext| {
+                let mut status = ConsumeConcurrentlyStatus::ConsumeSuccess;
+                for m in msgs {
+                    if m.body_str() == "bad" {
+                        assert_eq!(m.topic, "Flaky", "retry topic restored to the original");
+                        log.lock()
+                            .push((m.reconsume_times, m.store_timestamp, m.msg_id.clone()));
+                        status = ConsumeConcurrentlyStatus::ReconsumeLater;
+                    } else {
+                        *good.lock().entry(m.body_str()).or_default() += 1;
+                    }
+                }
+                status
+            },
+        );
+    }
+    consumer.start().await.unwrap();
+
+    let producer = client::Producer::new(producer_config("PG_FLAKY", &ns_addr)).unwrap();
+    producer.start().await.unwrap();
+    let bad = producer
+        .send(Message::new("Flaky", "bad").with_key("bad-key"))
+        .await
+        .unwrap();
+    for i in 0..10 {
+        producer
+            .send(Message::new("Flaky", format!("ok-{i}")))
+            .await
+            .unwrap();
+    }
+
+    // 1 first delivery + 3 redeliveries, then the DLQ.
+    assert!(
+        wait_until(Duration::from_secs(40), || log.lock().len() >= 4).await,
+        "redeliveries: {:?}",
+        log.lock()
+    );
+    let pull = PullConsumer::new("CG_DLQ_READER", client_config(&ns_addr)).unwrap();
+    pull.start().await.unwrap();
+    let dlq_topic = "%DLQ%CG_FLAKY";
+    let mut dlq = Vec::new();
+    for _ in 0..100 {
+        dlq = read_all(&pull, dlq_topic).await;
+        if !dlq.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // No delivery after the DLQ move.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = log.lock().clone();
+    assert_eq!(log.len(), 4, "exactly 3 redeliveries: {log:?}");
+    let counts: Vec<i32> = log.iter().map(|(r, _, _)| *r).collect();
+    assert_eq!(counts, vec![0, 1, 2, 3]);
+    assert!(
+        log.iter().all(|(_, _, id)| *id == bad.msg_id),
+        "same message id throughout"
+    );
+    // Redelivery k went through delay level 3 + (k - 1): 300, 400, 500 ms. Arrival gaps can
+    // only be longer than the level (due time is a lower bound, not a timing guess).
+    let levels = [300, 400, 500];
+    for (k, w) in log.windows(2).enumerate() {
+        let gap = w[1].1 - w[0].1;
+        assert!(
+            gap >= levels[k],
+            "redelivery {} came after {gap} ms < {} ms",
+            k + 1,
+            levels[k]
+        );
+    }
+    assert_eq!(dlq.len(), 1, "one message in the DLQ");
+    let d = &dlq[0];
+    assert_eq!(d.body_str(), "bad");
+    assert_eq!(d.msg_id, bad.msg_id);
+    assert_eq!(d.reconsume_times, 4);
+    assert_eq!(d.property(keys::RETRY_TOPIC), Some("Flaky"));
+    assert!(d.property(keys::ORIGIN_MESSAGE_ID).is_some());
+    assert_eq!(d.property(keys::DELAY), None);
+    // The good messages were consumed exactly once each.
+    let good = good.lock().clone();
+    assert_eq!(good.len(), 10);
+    assert!(good.values().all(|n| *n == 1), "{good:?}");
+
+    consumer.shutdown().await;
+    pull.shutdown().await;
+    producer.shutdown().await;
+    admin.shutdown().await;
+    b.shutdown().await;
+    ns.shutdown().await;
+}
+
+/// Commits or rolls back by body: "commit…", "rollback…", anything else stays unknown.
+/// Check-backs answer from `answers` (by body), unknown otherwise; every check is counted.
+struct Tx {
+    answers: HashMap<String, LocalTransactionState>,
+    checks: Arc<Mutex<BTreeMap<String, usize>>>,
+}
+
+impl TransactionListener for Tx {
+    fn execute_local_transaction(&self, msg: &Message, _: &SendResult) -> LocalTransactionState {
+        let body = String::from_utf8_lossy(&msg.body).to_string();
+        if body.starts_with("commit") {
+            LocalTransactionState::CommitMessage
+        } else if body.starts_with("rollback") {
+            LocalTransactionState::RollbackMessage
+        } else {
+            LocalTransactionState::Unknown
+        }
+    }
+
+    fn check_local_transaction(&self, msg: &MessageExt) -> LocalTransactionState {
+        let body = msg.body_str();
+        *self.checks.lock().entry(body.clone()).or_default() += 1;
+        self.answers
+            .get(&body)
+            .copied()
+            .unwrap_or(LocalTransactionState::Unknown)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_commit_rollback_check_back_and_discard() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let mut cfg = broker_config("broker-a", &dir.path().join("a"), &ns_addr);
+    cfg.transaction_time_out = 300;
+    cfg.transaction_check_interval = 200;
+    cfg.transaction_check_max = 3;
+    let b = start_broker(cfg.clone()).await;
+    let admin = Admin::new(client_config(&ns_addr)).unwrap();
+    create_topic(&admin, b.broker_addr(), "Orders", 2, 1).await;
+
+    // Producer A decides commit/rollback itself, then leaves "orphan-*" undecided and dies.
+    let a_checks: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let a = TransactionProducer::new(
+        producer_config("PG_TX", &ns_addr),
+        Tx {
+            answers: HashMap::new(),
+            checks: a_checks.clone(),
+        },
+    )
+    .unwrap();
+    a.start().await.unwrap();
+    let r = a
+        .send_message_in_transaction(Message::new("Orders", "commit-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.state, LocalTransactionState::CommitMessage);
+    a.send_message_in_transaction(Message::new("Orders", "rollback-1"))
+        .await
+        .unwrap();
+    a.send_message_in_transaction(Message::new("Orders", "orphan-commit"))
+        .await
+        .unwrap();
+    a.send_message_in_transaction(Message::new("Orders", "orphan-rollback"))
+        .await
+        .unwrap();
+    a.send_message_in_transaction(Message::new("Orders", "orphan-unknown"))
+        .await
+        .unwrap();
+    a.shutdown().await;
+
+    // Producer B of the same group answers the check-backs.
+    let b_checks: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let answers = HashMap::from([
+        (
+            "orphan-commit".to_string(),
+            LocalTransactionState::CommitMessage,
+        ),
+        (
+            "orphan-rollback".to_string(),
+            LocalTransactionState::RollbackMessage,
+        ),
+    ]);
+    let pb = TransactionProducer::new(
+        producer_config("PG_TX", &ns_addr),
+        Tx {
+            answers,
+            checks: b_checks.clone(),
+        },
+    )
+    .unwrap();
+    pb.start().await.unwrap();
+    pb.announce("Orders").await.unwrap();
+
+    let pull = PullConsumer::new("CG_TX_READER", client_config(&ns_addr)).unwrap();
+    pull.start().await.unwrap();
+    let svc = b.context().transactions.get().unwrap().clone();
+    // All five half messages end resolved: committed, rolled back, or discarded.
+    assert!(
+        wait_until(Duration::from_secs(30), || (0..5)
+            .all(|o| svc.is_resolved(o)))
+        .await,
+        "unresolved half messages; checks seen by B: {:?}",
+        b_checks.lock()
+    );
+    let mut bodies: Vec<String> = read_all(&pull, "Orders")
+        .await
+        .iter()
+        .map(|m| m.body_str())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, vec!["commit-1", "orphan-commit"]);
+    let checks = b_checks.lock().clone();
+    assert_eq!(checks.get("orphan-commit"), Some(&1));
+    assert_eq!(checks.get("orphan-rollback"), Some(&1));
+    assert_eq!(
+        checks.get("orphan-unknown"),
+        Some(&3),
+        "checked transactionCheckMax times"
+    );
+    assert!(!checks.contains_key("commit-1") && !checks.contains_key("rollback-1"));
+    assert!(a_checks.lock().is_empty(), "a dead producer is never asked");
+
+    // Half messages are never consumable: their topic has no route and no config.
+    let half_q = MessageQueue::new("RMQ_SYS_TRANS_HALF_TOPIC", "broker-a", 0);
+    assert!(pull.pull(&half_q, "*", 0, 32).await.is_err());
+
+    // Progress survives a restart: nothing is checked again, nothing becomes visible.
+    pb.shutdown().await;
+    b.shutdown().await;
+    let b = start_broker(cfg).await;
+    let svc = b.context().transactions.get().unwrap().clone();
+    assert!((0..5).all(|o| svc.is_resolved(o)));
+    assert_eq!(svc.progress().scan_from, 5);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut bodies: Vec<String> = read_all(&pull, "Orders")
+        .await
+        .iter()
+        .map(|m| m.body_str())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, vec!["commit-1", "orphan-commit"]);
+
+    pull.shutdown().await;
+    admin.shutdown().await;
+    b.shutdown().await;
+    ns.shutdown().await;
+}
