@@ -116,7 +116,7 @@ pub struct Faults {
     pub usage_permille: AtomicU64,
     /// Only paths containing this string are affected.
     pub path_filter: Mutex<String>,
-    /// Number of `sync_data` calls seen.
+    /// Number of `sync_data` calls seen on affected files.
     pub fsyncs: AtomicU64,
 }
 
@@ -198,7 +198,9 @@ impl FsFile for FaultyFile {
         self.inner.write_all_at(buf, off)
     }
     fn sync_data(&self) -> io::Result<()> {
-        self.faults.fsyncs.fetch_add(1, Ordering::SeqCst);
+        if self.armed() {
+            self.faults.fsyncs.fetch_add(1, Ordering::SeqCst);
+        }
         if self.armed() && self.faults.fail_fsync.load(Ordering::SeqCst) {
             return Err(io::Error::other("injected fsync failure"));
         }

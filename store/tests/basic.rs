@@ -99,6 +99,7 @@ fn sync_flush_acks_only_durable_and_batches_share_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
     let fs = store::fs::FaultyFs::new();
+    *fs.faults.path_filter.lock() = "commitlog".into();
     let s = std::sync::Arc::new(open_faulty(
         config(dir.path(), FlushDiskType::SyncFlush),
         &fs,
@@ -195,5 +196,55 @@ fn batch_and_delay_rewrite() {
     s.delete_topic("B").unwrap();
     assert_eq!(s.max_offset_in_queue("B", 2), 0);
     assert!(!dir.path().join("consumequeue/B").exists());
+    s.shutdown().unwrap();
+}
+
+#[test]
+fn async_flush_waits_for_pages_or_the_thorough_interval() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let fs = store::fs::FaultyFs::new();
+    *fs.faults.path_filter.lock() = "commitlog".into();
+    let mut cfg = config(dir.path(), FlushDiskType::AsyncFlush);
+    cfg.flush_commit_log_least_pages = 4;
+    cfg.flush_commit_log_thorough_interval = 600_000;
+    let s = open_faulty(cfg, &fs, panic_on_fatal());
+    let base = fs.faults.fsyncs.load(Ordering::SeqCst);
+    rt.block_on(s.put_message(msg("A", 0, b"small", "k")));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        fs.faults.fsyncs.load(Ordering::SeqCst),
+        base,
+        "under 4 dirty pages: no flush"
+    );
+    assert!(s.commit_log_flushed_offset() < s.commit_log_max_offset());
+    for i in 0..20 {
+        rt.block_on(s.put_message(msg("A", 0, &[b'p'; 1000], &format!("p{i}"))));
+    }
+    for _ in 0..500 {
+        if s.commit_log_flushed_offset() == s.commit_log_max_offset() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(s.commit_log_flushed_offset(), s.commit_log_max_offset());
+    assert!(fs.faults.fsyncs.load(Ordering::SeqCst) > base);
+    s.shutdown().unwrap();
+    drop(s);
+
+    // A thorough flush happens after the interval even below the page threshold.
+    let mut cfg = config(dir.path(), FlushDiskType::AsyncFlush);
+    cfg.flush_commit_log_least_pages = 1000;
+    cfg.flush_commit_log_thorough_interval = 50;
+    let s = open(cfg);
+    rt.block_on(s.put_message(msg("A", 0, b"tiny", "t")));
+    for _ in 0..500 {
+        if s.commit_log_flushed_offset() == s.commit_log_max_offset() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(s.commit_log_flushed_offset(), s.commit_log_max_offset());
     s.shutdown().unwrap();
 }
