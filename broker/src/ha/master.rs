@@ -196,6 +196,9 @@ async fn transfer(
         if !data.is_empty() {
             let len = data.len();
             let header = wire::encode_header(next, len as i32);
+            // Counted as sent before the write: the slave may ack it before write_all returns.
+            link.sent.store(next + len as i64, Ordering::Release);
+            ha.sent_high.fetch_max(next + len as i64, Ordering::AcqRel);
             let write = async {
                 wr.write_all(&header).await?;
                 wr.write_all(&data).await
@@ -205,8 +208,6 @@ async fn transfer(
                 r = write => if let Err(e) = r { return format!("write failed: {e}") },
             }
             next += len as i64;
-            link.sent.store(next, Ordering::Release);
-            ha.sent_high.fetch_max(next, Ordering::AcqRel);
             last_write = Instant::now();
             continue;
         }
