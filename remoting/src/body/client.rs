@@ -75,9 +75,25 @@ macro_rules! name_enum {
         }
 
         impl<'de> Deserialize<'de> for $name {
+            /// The Java name, or (as the C++ client and fastjson write enums) the ordinal: the
+            /// variants are declared in Java's order.
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                let name = String::deserialize(d)?;
-                Ok($name::from_name(&name))
+                #[derive(Deserialize)]
+                #[serde(untagged)]
+                enum NameOrOrdinal {
+                    Ordinal(u64),
+                    Name(String),
+                }
+                Ok(match NameOrOrdinal::deserialize(d)? {
+                    NameOrOrdinal::Name(name) => $name::from_name(&name),
+                    NameOrOrdinal::Ordinal(i) => {
+                        let all = [$($name::$variant,)*];
+                        usize::try_from(i)
+                            .ok()
+                            .and_then(|i| all.get(i).cloned())
+                            .unwrap_or_else(|| $name::Other(i.to_string()))
+                    }
+                })
             }
         }
     };
@@ -409,10 +425,14 @@ mod tests {
 
     #[test]
     fn cpp_client_heartbeat_with_string_numbers_decodes() {
-        // What the C++ client (PyPI rocketmq 0.4.4) sends: subVersion as a string.
-        let json = r#"{"clientID":"127.0.0.1@1","consumerDataSet":[{"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","consumeType":"CONSUME_PASSIVELY","groupName":"g","messageModel":"CLUSTERING","subscriptionDataSet":[{"codeSet":[2598919,"2598920"],"subString":"TagA || TagB","subVersion":"1795706799900","tagsSet":["TagA","TagB"],"topic":"T"}]}],"producerDataSet":[{"groupName":"p"}]}"#;
+        // What the C++ client (PyPI rocketmq 0.4.4) sends: enums as ordinals, subVersion as a string.
+        let json = r#"{"clientID":"127.0.0.1@1","consumerDataSet":[{"consumeFromWhere":4,"consumeType":1,"groupName":"g","messageModel":1,"subscriptionDataSet":[{"codeSet":[2598919,"2598920"],"subString":"TagA || TagB","subVersion":"1795706799900","tagsSet":["TagA","TagB"],"topic":"T"}]}],"producerDataSet":[{"groupName":"p"}]}"#;
         let hb = HeartbeatData::decode(json.as_bytes()).unwrap();
-        let sub = &hb.consumer_data_set[0].subscription_data_set[0];
+        let c = &hb.consumer_data_set[0];
+        assert_eq!(c.consume_from_where, ConsumeFromWhere::ConsumeFromFirstOffset);
+        assert_eq!(c.consume_type, ConsumeType::ConsumePassively);
+        assert_eq!(c.message_model, MessageModel::Clustering);
+        let sub = &c.subscription_data_set[0];
         assert_eq!(sub.sub_version, 1795706799900);
         assert_eq!(sub.code_set.len(), 2);
     }
