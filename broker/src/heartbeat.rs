@@ -26,7 +26,10 @@ fn error(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -
 pub fn heartbeat(ctx: &BrokerContext, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
     let data = match HeartbeatData::decode(&req.body) {
         Ok(d) => d,
-        Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+        Err(e) => {
+            warn!(peer = %conn.peer(), error = %e, body = %String::from_utf8_lossy(&req.body), "undecodable heartbeat");
+            return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string());
+        }
     };
     let channel = ClientChannel {
         conn: conn.clone(),
