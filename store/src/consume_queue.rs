@@ -143,7 +143,8 @@ impl ConsumeQueue {
 
     /// The entry at logical `offset`.
     pub fn entry(&self, offset: i64) -> Result<Option<CqEntry>> {
-        if offset < 0 {
+        // Offsets come from clients: anything outside the queue is simply absent.
+        if offset < 0 || offset >= self.max_offset() {
             return Ok(None);
         }
         Ok(self
@@ -154,9 +155,10 @@ impl ConsumeQueue {
 
     /// Up to `max` entries from `offset` (fewer at a file boundary or the end).
     pub fn entries(&self, offset: i64, max: usize) -> Result<Vec<CqEntry>> {
-        if offset < 0 {
+        if offset < 0 || offset >= self.max_offset() {
             return Ok(Vec::new());
         }
+        let max = max.min(1 << 20);
         let bytes = self
             .log
             .read_upto(offset as u64 * CQ_ENTRY_SIZE, max * CQ_ENTRY_SIZE as usize)?

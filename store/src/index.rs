@@ -308,7 +308,7 @@ impl IndexFile {
             let prev = i32::from_be_bytes([e[16], e[17], e[18], e[19]]);
             let t = h.begin_timestamp + diff * 1000;
             // Times are stored in whole seconds: compare at that resolution.
-            if eh == hash && t + 999 >= begin && t <= end {
+            if eh == hash && t.saturating_add(999) >= begin && t <= end {
                 out.push(phy);
             }
             // Chains only go backwards; anything else is damage.
@@ -496,7 +496,10 @@ impl IndexService {
                 break;
             }
             let h = f.header();
-            if h.index_count <= 1 || h.end_timestamp < begin - 1000 || h.begin_timestamp > end {
+            if h.index_count <= 1
+                || h.end_timestamp < begin.saturating_sub(1000)
+                || h.begin_timestamp > end
+            {
                 continue;
             }
             f.query(hash, begin, end, max, &mut out)?;

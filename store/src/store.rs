@@ -411,7 +411,9 @@ impl MessageStore {
             ));
         }
         let max_msgs = max_msgs.max(1);
-        let scan = (16000 / 20).max(max_msgs * 20).min((max - offset) as usize);
+        let scan = (16000 / 20)
+            .max(max_msgs.saturating_mul(20))
+            .min((max - offset) as usize);
         let entries = q.entries(offset, scan)?;
         if entries.is_empty() {
             return Ok(GetResult::empty(

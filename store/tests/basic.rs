@@ -80,6 +80,26 @@ fn put_get_statuses_and_clean_restart() {
     assert_eq!(s.offset_in_queue_by_time("T", 0, t0).unwrap(), 0);
     assert_eq!(s.offset_in_queue_by_time("T", 0, i64::MAX).unwrap(), 150);
     assert_eq!(s.earliest_message_time("T", 0).unwrap(), Some(t0));
+    // Absurd client input is answered, never a panic.
+    assert_eq!(s.message_store_timestamp("T", 0, i64::MAX).unwrap(), None);
+    assert_eq!(s.message_store_timestamp("T", 0, -5).unwrap(), None);
+    let r = s
+        .get_message("g", "T", 0, i64::MAX, usize::MAX, usize::MAX, None)
+        .unwrap();
+    assert_eq!(r.status, GetStatus::OffsetOverflowBadly);
+    let r = s
+        .get_message("g", "T", 0, 3, usize::MAX, usize::MAX, None)
+        .unwrap();
+    assert_eq!(r.status, GetStatus::Found);
+    assert!(s.look_message_by_offset(i64::MAX).unwrap().is_none());
+    assert!(
+        s.read_commit_log(i64::MAX - 3, usize::MAX)
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.append_raw(i64::MAX, b"x").is_err());
+    assert!(s.truncate_commit_log(-1).is_err());
     let end = s.commit_log_max_offset();
     s.shutdown().unwrap();
     drop(s);
