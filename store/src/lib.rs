@@ -34,6 +34,14 @@
 //!   the first invalid one and everything after, and re-dispatches consume queues and index from
 //!   the checkpoint's dispatch offset: work proportional to the unflushed tail.
 //!
+//! # Calling it from async code
+//! `put_message` / `put_messages` / `wait_flushed` are async: the append itself is a short
+//! critical section (encode, copy into the tail buffer, occasionally one 1 MiB `pwrite`) and
+//! the wait for the group commit is a `tokio::sync::watch`; they need a tokio runtime with
+//! timers. Everything else (`get_message`, lookups, HA reads and appends, retention, `open`,
+//! `shutdown`) is synchronous positional I/O, usually served from the page cache; call `open`
+//! and `shutdown` from `spawn_blocking`.
+//!
 //! Not modelled: the transient store pool, multiple commit-log directories, the RAM-ratio
 //! "suggest pulling from slave" bookkeeping, the consume-queue extension and 5.x V2 records
 //! (decoded, never written).
