@@ -8,7 +8,7 @@
 //!   flush (group commit / periodic flush), dispatch (commit log → consume queues + index),
 //!   housekeeping (checkpoint every `flushIntervalConsumeQueue`, retention every
 //!   `cleanResourceInterval`).
-//! - [`seglog`] (private): fixed-size segment files named by 20-digit start offsets, with an
+//! - `seglog` (private): fixed-size segment files named by 20-digit start offsets, with an
 //!   in-memory tail buffer so small appends become large sequential writes.
 //! - [`consume_queue`]: 20-byte entries per topic and queue.
 //! - [`index`]: Java-format index files for `KEYS` / `UNIQ_KEY`.
