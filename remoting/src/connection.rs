@@ -336,6 +336,11 @@ async fn read_loop(
                 break;
             }
             Ok(None) => break,
+            Ok(Some(Err(RemotingError::Io(e)))) => {
+                // A reset or broken pipe is how many clients say goodbye.
+                debug!(peer = %conn.peer(), error = %e, "read failed; closing connection");
+                break;
+            }
             Ok(Some(Err(e))) => {
                 warn!(peer = %conn.peer(), error = %e, "undecodable input; closing connection");
                 break;
