@@ -80,7 +80,8 @@ impl LocalCluster {
             ..Default::default()
         };
         for b in &self.brokers {
-            let req = RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, header.to_ext());
+            let req =
+                RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, header.to_ext());
             client
                 .invoke_ok(b.broker_addr(), req, Duration::from_secs(10))
                 .await
@@ -91,8 +92,10 @@ impl LocalCluster {
             ..Default::default()
         };
         for _ in 0..100 {
-            let req =
-                RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC, route_header.to_ext());
+            let req = RemotingCommand::request(
+                RequestCode::GET_ROUTEINFO_BY_TOPIC,
+                route_header.to_ext(),
+            );
             let resp = client
                 .invoke(&self.namesrv_addr(), req, Duration::from_secs(5))
                 .await?;

@@ -44,7 +44,10 @@ async fn cpp_client_produces_and_consumes() {
     let (ok, stdout, stderr) = run_script(cmd, Duration::from_secs(240)).await;
     println!("{stdout}");
     cluster.shutdown().await;
-    assert!(ok, "C++ client run failed:\nstdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        ok,
+        "C++ client run failed:\nstdout: {stdout}\nstderr: {stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,5 +70,8 @@ async fn ali_ons_produces_and_consumes_with_tags() {
     let (ok, stdout, stderr) = run_script(cmd, Duration::from_secs(180)).await;
     println!("{stdout}");
     cluster.shutdown().await;
-    assert!(ok, "ali-ons run failed:\nstdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        ok,
+        "ali-ons run failed:\nstdout: {stdout}\nstderr: {stderr}"
+    );
 }

@@ -429,7 +429,10 @@ mod tests {
         let json = r#"{"clientID":"127.0.0.1@1","consumerDataSet":[{"consumeFromWhere":4,"consumeType":1,"groupName":"g","messageModel":1,"subscriptionDataSet":[{"codeSet":[2598919,"2598920"],"subString":"TagA || TagB","subVersion":"1795706799900","tagsSet":["TagA","TagB"],"topic":"T"}]}],"producerDataSet":[{"groupName":"p"}]}"#;
         let hb = HeartbeatData::decode(json.as_bytes()).unwrap();
         let c = &hb.consumer_data_set[0];
-        assert_eq!(c.consume_from_where, ConsumeFromWhere::ConsumeFromFirstOffset);
+        assert_eq!(
+            c.consume_from_where,
+            ConsumeFromWhere::ConsumeFromFirstOffset
+        );
         assert_eq!(c.consume_type, ConsumeType::ConsumePassively);
         assert_eq!(c.message_model, MessageModel::Clustering);
         let sub = &c.subscription_data_set[0];
