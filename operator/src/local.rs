@@ -18,6 +18,14 @@ use crate::names;
 use crate::plan::{ClusterPlan, Endpoints};
 use crate::validate;
 
+/// Prints a status line; a closed stdout (the reader went away) must not bring the cluster down.
+fn say(line: String) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
 /// Reads a RocketMQCluster YAML file (the same file `kubectl apply -f` takes).
 pub fn load_cluster_file(path: &Path) -> Result<RocketMQCluster> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
@@ -262,6 +270,80 @@ pub async fn start(p: &LocalProcess, bin_dir: &Path, wait: Duration) -> Result<R
     }
 }
 
+/// Waits until every name server lists every broker of the plan (brokerName → ids → address),
+/// printing each group as it becomes complete.
+pub async fn wait_registered(
+    plan: &ClusterPlan,
+    local: &LocalPlan,
+    timeout: Duration,
+) -> Result<()> {
+    use remoting::body::cluster::ClusterInfo;
+    let client = remoting::RemotingClient::new(remoting::ClientConfig::default());
+    let mut expected: std::collections::BTreeMap<String, std::collections::BTreeMap<i64, String>> =
+        Default::default();
+    for g in &plan.groups {
+        for m in &g.members {
+            let name = names::broker_pod(&plan.name, g.index, m.ordinal);
+            if let Some(p) = local.processes.iter().find(|p| p.name == name) {
+                expected
+                    .entry(g.broker_name.clone())
+                    .or_default()
+                    .insert(m.broker_id, format!("127.0.0.1:{}", p.port));
+            }
+        }
+    }
+    let namesrvs: Vec<String> = local.namesrv_addr.split(';').map(str::to_string).collect();
+    let mut announced = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut complete = 0;
+        for (group, ids) in &expected {
+            let mut everywhere = true;
+            for ns in &namesrvs {
+                let req = remoting::RemotingCommand::request(
+                    remoting::RequestCode::GET_BROKER_CLUSTER_INFO,
+                    Default::default(),
+                );
+                let info = match client.invoke_ok(ns, req, Duration::from_secs(3)).await {
+                    Ok(resp) => ClusterInfo::decode(&resp.body).ok(),
+                    Err(_) => None,
+                };
+                let ok = info
+                    .as_ref()
+                    .and_then(|i| i.broker_addr_table.get(group))
+                    .is_some_and(|b| b.broker_addrs == *ids && b.cluster == plan.cluster_name);
+                everywhere &= ok;
+            }
+            if everywhere {
+                complete += 1;
+                if announced.insert(group.clone()) {
+                    let list: Vec<String> = ids.iter().map(|(id, a)| format!("{id}={a}")).collect();
+                    say(format!(
+                        "registered {group} [{}] with {} name server(s)",
+                        list.join(" "),
+                        namesrvs.len()
+                    ));
+                }
+            }
+        }
+        if complete == expected.len() {
+            client.shutdown();
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            client.shutdown();
+            return Err(Error::Process {
+                name: "cluster".to_string(),
+                message: format!(
+                    "only {complete}/{} broker groups registered after {timeout:?}",
+                    expected.len()
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Stops processes in reverse start order (slaves, masters, name servers): SIGTERM, then SIGKILL
 /// after `grace`.
 pub async fn stop_all(running: &mut Vec<Running>, grace: Duration) {
@@ -275,10 +357,13 @@ pub async fn stop_all(running: &mut Vec<Running>, grace: Duration) {
                 .await;
         }
         match tokio::time::timeout(grace, r.child.wait()).await {
-            Ok(Ok(status)) => println!("stopped {} ({status})", r.process.name),
+            Ok(Ok(status)) => say(format!("stopped {} ({status})", r.process.name)),
             _ => {
                 let _ = r.child.kill().await;
-                println!("killed {} (no exit within {grace:?})", r.process.name);
+                say(format!(
+                    "killed {} (no exit within {grace:?})",
+                    r.process.name
+                ));
             }
         }
     }
@@ -303,15 +388,15 @@ pub async fn run(args: LocalArgs) -> Result<()> {
         source,
     })?;
     let local = plan_local(&plan, &dir, args.namesrv_port, args.broker_port)?;
-    println!(
+    say(format!(
         "cluster {name}: {} ({} processes), data under {}",
         plan.mode(),
         local.processes.len(),
         dir.display()
-    );
+    ));
     if args.dry_run {
         for p in &local.processes {
-            println!(
+            say(format!(
                 "--- {} ({:?}) 127.0.0.1:{} {} {}\n{}",
                 p.name,
                 p.role,
@@ -319,7 +404,7 @@ pub async fn run(args: LocalArgs) -> Result<()> {
                 p.binary,
                 p.args.join(" "),
                 p.config.1
-            );
+            ));
         }
         return Ok(());
     }
@@ -337,13 +422,13 @@ pub async fn run(args: LocalArgs) -> Result<()> {
     for p in &local.processes {
         match start(p, &bin_dir, Duration::from_secs(60)).await {
             Ok(r) => {
-                println!(
+                say(format!(
                     "up   {:<28} {:?} 127.0.0.1:{} (pid {})",
                     p.name,
                     p.role,
                     p.port,
                     r.child.id().unwrap_or(0)
-                );
+                ));
                 running.push(r);
             }
             Err(e) => {
@@ -353,7 +438,11 @@ pub async fn run(args: LocalArgs) -> Result<()> {
             }
         }
     }
-    println!("ready: namesrvAddr={}", local.namesrv_addr);
+    match wait_registered(&plan, &local, Duration::from_secs(60)).await {
+        Ok(()) => {}
+        Err(e) => eprintln!("warning: {e}"),
+    }
+    say(format!("ready: namesrvAddr={}", local.namesrv_addr));
     if !args.exit_when_up {
         wait_for_signal_or_exit(&mut running).await;
     }
@@ -375,13 +464,13 @@ async fn wait_for_signal_or_exit(running: &mut [Running]) {
                     if let Ok(Some(status)) = r.child.try_wait()
                         && reported.insert(r.process.name.clone())
                     {
-                        println!("exit {} ({status}); see {}", r.process.name, r.process.dir.join("out.log").display());
+                        say(format!("exit {} ({status}); see {}", r.process.name, r.process.dir.join("out.log").display()));
                     }
                 }
             }
         }
     }
-    println!("stopping");
+    say("stopping".to_string());
 }
 
 #[cfg(test)]
