@@ -5,6 +5,8 @@
 //! Needs the `namesrv` and `broker` binaries next to the operator binary (target/<profile>/); the
 //! test builds them with cargo when they are missing.
 
+#![allow(clippy::unwrap_used)] // test code: a failed setup step should stop the test
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
