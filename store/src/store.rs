@@ -12,7 +12,7 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
 use remoting::message::record::{
     BLANK_MAGIC_CODE, MAGIC_CODE_V1, MAGIC_CODE_V2, MIN_RECORD_LEN, POS_PHYSICAL_OFFSET,
-    POS_QUEUE_OFFSET, decode_view, encode_with_raw_properties, peek_header, pos_store_timestamp,
+    POS_QUEUE_OFFSET, decode_view, encode_into, peek_header, pos_store_timestamp,
 };
 use remoting::message::{MessageRecord, encode_offset_msg_id, keys, sysflag, tags_code};
 use tokio::sync::{broadcast, watch};
@@ -88,6 +88,8 @@ struct Inner {
     stopping: AtomicBool,
     shut_down: AtomicBool,
     fatal: Mutex<Option<String>>,
+    /// Mirrors `fatal.is_some()` so the append path checks it without a lock.
+    fatal_flag: AtomicBool,
     fatal_hook: FatalHook,
     disk_full: AtomicBool,
     /// Set while writing the commit log fails (ENOSPC, EIO); puts are refused meanwhile.
@@ -270,6 +272,7 @@ impl MessageStore {
             stopping: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
             fatal: Mutex::new(None),
+            fatal_flag: AtomicBool::new(false),
             fatal_hook,
             disk_full: AtomicBool::new(false),
             write_failing: AtomicBool::new(false),
@@ -1005,7 +1008,9 @@ impl Inner {
 
     #[allow(clippy::result_large_err)]
     fn check_writable(&self) -> std::result::Result<(), PutResult> {
-        if let Some(f) = self.fatal.lock().as_ref() {
+        if self.fatal_flag.load(Ordering::Acquire)
+            && let Some(f) = self.fatal.lock().as_ref()
+        {
             return Err(PutResult::fail(
                 PutStatus::ServiceNotAvailable,
                 format!("store stopped: {f}"),
@@ -1104,20 +1109,15 @@ impl Inner {
                     ),
                 ));
             }
-            let props = match m.properties.encode() {
-                Ok(p) => p,
-                Err(e) => {
-                    let status = if e.to_string().contains("exceed") {
-                        PutStatus::PropertiesSizeExceeded
-                    } else {
-                        PutStatus::MessageIllegal
-                    };
-                    return Err(PutResult::fail(status, e.to_string()));
-                }
-            };
             let before = buf.len();
-            if let Err(e) = encode_with_raw_properties(m, &props, &mut buf) {
-                return Err(PutResult::fail(PutStatus::MessageIllegal, e.to_string()));
+            if let Err(e) = encode_into(m, &mut buf) {
+                let text = e.to_string();
+                let status = if text.contains("properties of") {
+                    PutStatus::PropertiesSizeExceeded
+                } else {
+                    PutStatus::MessageIllegal
+                };
+                return Err(PutResult::fail(status, text));
             }
             sizes.push(buf.len() - before);
         }
@@ -1160,7 +1160,7 @@ impl Inner {
             0
         };
         let mut pos = 0usize;
-        let mut ids = Vec::with_capacity(sizes.len());
+        let mut msg_id = String::with_capacity(sizes.len() * 33);
         for (i, sz) in sizes.iter().enumerate() {
             let rec = &mut buf[pos..pos + sz];
             let phys = wrote_offset + pos as u64;
@@ -1169,7 +1169,10 @@ impl Inner {
             rec[POS_PHYSICAL_OFFSET..POS_PHYSICAL_OFFSET + 8]
                 .copy_from_slice(&(phys as i64).to_be_bytes());
             rec[ts_pos[i]..ts_pos[i] + 8].copy_from_slice(&store_ts.to_be_bytes());
-            ids.push(encode_offset_msg_id(store_host, phys as i64));
+            if i > 0 {
+                msg_id.push(',');
+            }
+            msg_id.push_str(&encode_offset_msg_id(store_host, phys as i64));
             pos += sz;
         }
         self.log.append(&mut tail, &buf).map_err(disk_err)?;
@@ -1190,7 +1193,7 @@ impl Inner {
             wrote_offset: wrote_offset as i64,
             wrote_bytes: buf.len(),
             end_offset: end as i64,
-            msg_id: ids.join(","),
+            msg_id,
             logics_offset: first_qo,
             msg_num: sizes.len(),
             store_timestamp: store_ts,
@@ -1229,6 +1232,7 @@ impl Inner {
                 return;
             }
             *f = Some(msg.clone());
+            self.fatal_flag.store(true, Ordering::Release);
         }
         tracing::error!(error = %msg, "fsync failed: the store stops acknowledging writes");
         // The hook (by default: exit) runs before waiters learn of the failure.
