@@ -47,7 +47,17 @@ pub struct Registrar {
     master: Mutex<MasterInfo>,
     /// Name server addresses that answered the last cycle.
     last_ok: Mutex<Vec<SocketAddr>>,
+    /// Addresses whose connection is watched for a close (a restarted name server).
+    watched: Arc<Mutex<std::collections::HashSet<SocketAddr>>>,
+    /// Fired when a watched connection closes: re-register soon rather than a period later.
+    reconnect: Arc<Notify>,
+    /// Set once unregistering: closed connections are then expected.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// Retry delay after a failed or lost registration (a restarted name server has no routes
+/// until the broker registers again, reliability.md "Routing").
+const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 impl Registrar {
     /// A registrar advertising `broker_addr` (remoting) and `ha_addr` (HA).
@@ -69,6 +79,9 @@ impl Registrar {
             permission,
             master: Mutex::new(MasterInfo::default()),
             last_ok: Mutex::new(Vec::new()),
+            watched: Arc::default(),
+            reconnect: Arc::new(Notify::new()),
+            stopping: Arc::default(),
         }
     }
 
@@ -180,13 +193,41 @@ impl Registrar {
                 }
             }
         }
+        for addr in &ok {
+            self.watch(*addr).await;
+        }
         let n = ok.len();
         *self.last_ok.lock() = ok;
         n
     }
 
+    /// Watches the connection to a name server: when it closes (the name server restarted or
+    /// went away) the broker re-registers after [`RETRY_DELAY`] instead of a whole period later.
+    async fn watch(&self, addr: SocketAddr) {
+        if !self.watched.lock().insert(addr) {
+            return;
+        }
+        let Ok(conn) = self.client.connection(&addr.to_string()).await else {
+            self.watched.lock().remove(&addr);
+            return;
+        };
+        let reconnect = self.reconnect.clone();
+        let watched = self.watched.clone();
+        let stopping = self.stopping.clone();
+        tokio::spawn(async move {
+            conn.closed().await;
+            watched.lock().remove(&addr);
+            if stopping.load(Ordering::Acquire) {
+                return;
+            }
+            warn!(namesrv = %addr, "connection to name server lost; re-registering soon");
+            reconnect.notify_one();
+        });
+    }
+
     /// Unregisters from every resolved name server address.
     pub async fn unregister_all(&self) {
+        self.stopping.store(true, Ordering::Release);
         let header = UnRegisterBrokerRequestHeader {
             broker_name: self.config.broker_name.clone(),
             broker_addr: self.broker_addr.clone(),
@@ -208,14 +249,27 @@ impl Registrar {
         self.client.shutdown();
     }
 
-    /// Registers now, then every period and whenever `changed` fires, until `shutdown`.
+    /// Registers now, then every period, whenever `changed` fires, and soon after a failure or
+    /// a lost name server connection, until `shutdown`.
     pub async fn run(self: Arc<Self>, changed: Arc<Notify>, shutdown: CancellationToken) {
         let period = self.config.register_period();
         loop {
-            self.register_all().await;
+            let expected = self.resolve().await.len();
+            let ok = self.register_all().await;
+            let wait = if ok < expected.max(1) {
+                period.min(RETRY_DELAY)
+            } else {
+                period
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(period) => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.reconnect.notified() => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(RETRY_DELAY) => {}
+                    }
+                }
                 _ = changed.notified() => {
                     // Coalesce a burst of topic changes into one registration.
                     tokio::time::sleep(Duration::from_millis(20)).await;

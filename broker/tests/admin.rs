@@ -570,3 +570,54 @@ async fn remote_config_updates_only_the_allow_list_and_permission_drains_the_bro
     b.shutdown().await;
     ns.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_name_server_gets_routes_back_without_waiting_a_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(&dir.path().join("n")).await;
+    let ns_addr = ns.local_addr();
+    let mut cfg = broker_config(&dir.path().join("b"), Some(ns_addr.to_string()));
+    // A period far longer than the test: only the lost-connection path can re-register.
+    cfg.register_name_server_period = 60_000;
+    let b = Broker::start(cfg).await.unwrap();
+    let client = RemotingClient::new(ClientConfig::default());
+    send(
+        &client,
+        &b.local_addr().to_string(),
+        "Survivor",
+        0,
+        b"x",
+        None,
+        None,
+    )
+    .await;
+    for _ in 0..200 {
+        if ns.routes().topic_route("Survivor").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ns.routes().topic_route("Survivor").is_some());
+    ns.shutdown().await;
+    // The same address again, empty.
+    let config = namesrv::NamesrvConfig {
+        bind_address: "127.0.0.1".into(),
+        listen_port: ns_addr.port(),
+        kv_config_path: dir.path().join("n2/kvConfig.json"),
+        config_store_path: dir.path().join("n2/namesrv.properties"),
+        ..Default::default()
+    };
+    let ns2 = namesrv::NameServer::start(config).await.unwrap();
+    assert!(ns2.routes().topic_route("Survivor").is_none());
+    let mut back = false;
+    for _ in 0..500 {
+        if ns2.routes().topic_route("Survivor").is_some() {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    assert!(back, "routes restored after the name server restart");
+    b.shutdown().await;
+    ns2.shutdown().await;
+}
