@@ -115,14 +115,12 @@ pub fn all_topic_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCo
     with_body(&req, ctx.topics.snapshot().encode())
 }
 
-/// GET_TOPIC_CONFIG (351, 5.x): the body is the TopicConfig JSON.
+/// GET_TOPIC_CONFIG (351, 5.x): the body is the TopicConfig JSON (5.x's
+/// `TopicConfigAndQueueMapping` is a TopicConfig with an optional mapping).
 pub fn topic_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, GetTopicConfigRequestHeader);
     match ctx.topics.get(&h.topic) {
-        Some(tc) => with_body(
-            &req,
-            remoting::fastjson::to_vec(&serde_json::json!({"topicConfig": tc})),
-        ),
+        Some(tc) => with_body(&req, remoting::fastjson::to_vec(&tc)),
         None => error(
             &req,
             ResponseCode::TOPIC_NOT_EXIST,
