@@ -191,12 +191,10 @@ where
     false
 }
 
-/// Needs the broker's CONSUMER_SEND_MSG_BACK (36) or, for the client's fallback send to
-/// `%RETRY%<group>` with `DELAY=3+reconsumeTimes`, its delay-level delivery (issue 5). Observed
-/// at this writing: code 36 → REQUEST_CODE_NOT_SUPPORTED " request type 36 not supported"; the
-/// fallback send is stored (SUCCESS) but never delivered.
+/// A listener that fails each message once: the broker's CONSUMER_SEND_MSG_BACK puts it on
+/// `%RETRY%<group>` with a delay, and it comes back with its original topic and a reconsume
+/// count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "broker: CONSUMER_SEND_MSG_BACK and delayed delivery are issue 5, not served yet"]
 async fn reconsume_later_redelivers_through_the_retry_topic() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
