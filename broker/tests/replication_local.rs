@@ -156,6 +156,8 @@ async fn slave_copies_the_log_serves_pulls_refuses_sends() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let r = r.expect("pull from the slave");
+        // A slave with slaveReadEnable=false serves the pull but sends the consumer back to 0.
+        assert_eq!(r.ext_fields.get("suggestWhichBrokerId"), Some("0"));
         total += remoting::message::record::decode_all(&r.body)
             .unwrap()
             .len();
@@ -379,4 +381,76 @@ async fn a_diverged_slave_tail_is_truncated() {
     slave.shutdown().await;
     master.shutdown().await;
     ns.shutdown().await;
+}
+
+/// Our slave follows a master speaking only the Java wire format (a hand-written one here):
+/// reports its offset as 8 big-endian bytes, appends frames that cut records anywhere, acks
+/// each, and dispatches the records to its queues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_slave_follows_a_java_style_master() {
+    let dir = tempfile::tempdir().unwrap();
+    // Real commit-log bytes: 20 records written by a store of ours.
+    let src = {
+        let c = cfg(
+            &dir.path().join("src"),
+            "127.0.0.1:1",
+            BrokerRole::AsyncMaster,
+        );
+        let s = store::MessageStore::open(broker::store_adapter::store_config(&c)).unwrap();
+        for i in 0..20 {
+            let r = s
+                .put_message(remoting::message::MessageRecord {
+                    topic: "JT".into(),
+                    queue_id: 0,
+                    body: bytes::Bytes::from(format!("java-{i}")),
+                    ..Default::default()
+                })
+                .await;
+            assert!(r.status.is_stored());
+        }
+        let end = s.commit_log_max_offset();
+        let b = s.read_commit_log(0, end as usize).unwrap().unwrap();
+        s.shutdown().unwrap();
+        b
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ha_addr = listener.local_addr().unwrap().to_string();
+    let mut c = cfg(&dir.path().join("s"), "127.0.0.1:1", BrokerRole::Slave);
+    c.namesrv_addr = None;
+    c.ha_master_address = Some(ha_addr);
+    let slave = Broker::start(c).await.unwrap();
+    let (mut conn, _) = listener.accept().await.unwrap();
+    let mut report = [0u8; 8];
+    conn.read_exact(&mut report).await.unwrap();
+    assert_eq!(i64::from_be_bytes(report), 0);
+    // Two frames; the cut falls inside a record.
+    let cut = src.len() / 2 + 3;
+    for (at, part) in [(0usize, &src[..cut]), (cut, &src[cut..])] {
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&(at as i64).to_be_bytes());
+        frame.extend_from_slice(&(part.len() as i32).to_be_bytes());
+        frame.extend_from_slice(part);
+        conn.write_all(&frame).await.unwrap();
+        // The slave acks exactly the end of what it got.
+        let want = (at + part.len()) as i64;
+        loop {
+            conn.read_exact(&mut report).await.unwrap();
+            let got = i64::from_be_bytes(report);
+            assert!(got <= want);
+            if got == want {
+                break;
+            }
+        }
+    }
+    let s = slave.context().message_store.clone().unwrap();
+    assert_eq!(s.commit_log_max_offset(), src.len() as i64);
+    for _ in 0..500 {
+        if s.max_offset_in_queue("JT", 0) == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.max_offset_in_queue("JT", 0), 20);
+    drop(conn);
+    slave.shutdown().await;
 }

@@ -260,7 +260,6 @@ impl HaService {
             out.push(("haConnected".into(), v.connected.to_string()));
             out.push(("haMasterOffset".into(), v.master_offset.to_string()));
             out.push(("haLocalMaxOffset".into(), max.to_string()));
-            out.push(("haGap".into(), (v.master_offset - max).max(0).to_string()));
             out.push(("haReconnects".into(), v.reconnects.to_string()));
             out.push(("haTruncatedBytes".into(), v.truncated_bytes.to_string()));
         }
@@ -277,9 +276,20 @@ fn record_end(store: &MessageStore, phys: i64) -> Option<i64> {
 
 /// The send path's hook after a local put: wakes transfers and, on a SYNC_MASTER, waits for a
 /// slave (spec §7.4). `wait` is the message's `WAIT` property. Without an HA service (a store
-/// the broker did not open) the outcome is returned unchanged.
+/// the broker did not open) only a SYNC_MASTER's OK changes, to SLAVE_NOT_AVAILABLE.
 pub async fn after_put(ctx: &BrokerContext, outcome: PutOutcome, wait: bool) -> PutOutcome {
     let Some(ha) = ctx.ha.get() else {
+        // No replication at all (a store the broker did not open): a SYNC_MASTER still never
+        // claims a replicated write.
+        if ctx.config.broker_role == BrokerRole::SyncMaster
+            && wait
+            && outcome.status == PutStatus::Ok
+        {
+            return PutOutcome {
+                status: PutStatus::SlaveNotAvailable,
+                ..outcome
+            };
+        }
         return outcome;
     };
     ha.notify_appended();
