@@ -16,6 +16,11 @@ pub mod add_write_perm;
 pub mod cluster_list;
 pub mod delete_kv_config;
 pub mod get_namesrv_config;
+pub mod message_print;
+pub mod query_msg_by_id;
+pub mod query_msg_by_key;
+pub mod resend_msg_by_id;
+pub mod reset_offset_by_time;
 pub mod topic_list;
 pub mod topic_route;
 pub mod update_kv_config;
@@ -61,6 +66,10 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &add_write_perm::AddWritePermCommand,
         &get_namesrv_config::GetNamesrvConfigCommand,
         &update_namesrv_config::UpdateNamesrvConfigCommand,
+        &query_msg_by_key::QueryMsgByKeyCommand,
+        &query_msg_by_id::QueryMsgByIdCommand,
+        &resend_msg_by_id::ResendMsgByIdCommand,
+        &reset_offset_by_time::ResetOffsetByTimeCommand,
     ]
 }
 

@@ -1,0 +1,63 @@
+//! `queryMsgById -i OFFSET_MSG_ID`: one message from the broker its id names (the id holds the
+//! store host and commit-log offset), with its retry / dead-letter / delay properties.
+
+use futures::future::BoxFuture;
+use remoting::header::query::ViewMessageRequestHeader;
+use remoting::message::{MessageRecord, decode, decode_offset_msg_id};
+use remoting::{CommandHeader, RemotingCommand, RequestCode};
+
+use super::message_print::print_message;
+use super::{Out, SubCommand};
+use crate::admin::Admin;
+use crate::args::{OptSpec, ParsedArgs};
+use crate::error::{CliError, Result};
+
+/// `mqadmin queryMsgById`.
+pub struct QueryMsgByIdCommand;
+
+/// Fetches the message an offset message id names (VIEW_MESSAGE_BY_ID to its store host).
+pub async fn view_message(admin: &Admin, offset_msg_id: &str) -> Result<(String, MessageRecord)> {
+    let id = decode_offset_msg_id(offset_msg_id)
+        .map_err(|e| CliError::Usage(format!("bad message id {offset_msg_id:?}: {e}")))?;
+    let addr = id.store_host.to_string();
+    let h = ViewMessageRequestHeader {
+        offset: id.commit_log_offset,
+        topic: None,
+    };
+    let req = RemotingCommand::request(RequestCode::VIEW_MESSAGE_BY_ID, h.to_ext());
+    let resp = admin.invoke(&addr, req).await?;
+    let m =
+        decode(&resp.body).map_err(|e| CliError::Decode(format!("message from {addr}: {e}")))?;
+    Ok((addr, m))
+}
+
+impl SubCommand for QueryMsgByIdCommand {
+    fn name(&self) -> &'static str {
+        "queryMsgById"
+    }
+    fn description(&self) -> &'static str {
+        "Query Message by Id"
+    }
+    fn options(&self) -> Vec<OptSpec> {
+        vec![OptSpec::arg("i", "msgId", true, "Message Id (offset id)")]
+    }
+    fn execute<'a>(
+        &'a self,
+        args: &'a ParsedArgs,
+        admin: &'a Admin,
+        out: Out<'a>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for id in args
+                .required("i")?
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                let (_, m) = view_message(admin, id).await?;
+                print_message(out, &m)?;
+            }
+            Ok(())
+        })
+    }
+}

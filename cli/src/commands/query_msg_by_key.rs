@@ -1,0 +1,97 @@
+//! `queryMsgByKey -t T -k KEY [-b begin] [-e end] [-m max]`: messages by business key (or
+//! UNIQ_KEY) through every master's index, with their retry / dead-letter / delay properties.
+
+use futures::future::BoxFuture;
+use remoting::header::query::QueryMessageRequestHeader;
+use remoting::message::decode_all;
+use remoting::{CommandHeader, RemotingCommand, RequestCode};
+
+use super::message_print::{print_message, topic_masters};
+use super::{Out, SubCommand};
+use crate::admin::Admin;
+use crate::args::{OptSpec, ParsedArgs};
+use crate::error::{CliError, Result};
+
+/// `mqadmin queryMsgByKey`.
+pub struct QueryMsgByKeyCommand;
+
+fn num(args: &ParsedArgs, k: &str, default: i64) -> Result<i64> {
+    match args.value(k) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| CliError::Usage(format!("-{k} wants a number, got {v:?}"))),
+    }
+}
+
+impl SubCommand for QueryMsgByKeyCommand {
+    fn name(&self) -> &'static str {
+        "queryMsgByKey"
+    }
+    fn description(&self) -> &'static str {
+        "Query Message by Key"
+    }
+    fn options(&self) -> Vec<OptSpec> {
+        vec![
+            OptSpec::arg("t", "topic", true, "topic name"),
+            OptSpec::arg("k", "msgKey", true, "Message Key"),
+            OptSpec::arg(
+                "b",
+                "beginTimestamp",
+                false,
+                "Begin timestamp, ms (default 0)",
+            ),
+            OptSpec::arg(
+                "e",
+                "endTimestamp",
+                false,
+                "End timestamp, ms (default now)",
+            ),
+            OptSpec::arg(
+                "m",
+                "maxNum",
+                false,
+                "The maximum number of messages (default 64)",
+            ),
+        ]
+    }
+    fn execute<'a>(
+        &'a self,
+        args: &'a ParsedArgs,
+        admin: &'a Admin,
+        out: Out<'a>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let topic = args.required("t")?;
+            let key = args.required("k")?;
+            let h = QueryMessageRequestHeader {
+                topic: topic.to_string(),
+                key: key.to_string(),
+                max_num: num(args, "m", 64)?.clamp(1, 64) as i32,
+                begin_timestamp: num(args, "b", 0)?,
+                end_timestamp: num(args, "e", i64::MAX)?,
+                unique_key_query: None,
+            };
+            let mut found = 0;
+            for (_, addr) in topic_masters(admin, topic).await? {
+                let req = RemotingCommand::request(RequestCode::QUERY_MESSAGE, h.to_ext());
+                let resp = match admin.invoke(&addr, req).await {
+                    Ok(r) => r,
+                    // QUERY_NOT_FOUND from one broker is not an error of the command.
+                    Err(CliError::Response { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+                let msgs = decode_all(&resp.body)
+                    .map_err(|e| CliError::Decode(format!("messages from {addr}: {e}")))?;
+                for m in &msgs {
+                    print_message(out, m)?;
+                }
+                found += msgs.len();
+            }
+            if found == 0 {
+                writeln!(out, "no message of topic {topic} with key {key}")?;
+            }
+            Ok(())
+        })
+    }
+}

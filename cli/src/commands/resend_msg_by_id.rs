@@ -1,0 +1,130 @@
+//! `resendMsgById -i OFFSET_MSG_ID [-t TOPIC]`: re-sends a stored message (typically from a
+//! dead-letter queue `%DLQ%<group>`) so it is consumed again. By default a DLQ message goes to
+//! `%RETRY%<group>`, so only the group that gave up on it sees it again, with a fresh retry
+//! count; `-t` sends it to another topic instead (for example the original one, for every group).
+
+use futures::future::BoxFuture;
+use remoting::header::send::{SendMessageRequestHeader, SendMessageResponseHeader};
+use remoting::message::keys;
+use remoting::{CommandHeader, RemotingCommand, RequestCode};
+
+use super::query_msg_by_id::view_message;
+use super::{Out, SubCommand};
+use crate::admin::Admin;
+use crate::args::{OptSpec, ParsedArgs};
+use crate::error::{CliError, Result};
+
+/// `mqadmin resendMsgById`.
+pub struct ResendMsgByIdCommand;
+
+/// The producer group the re-sends are made under.
+pub const RESEND_PRODUCER_GROUP: &str = "TOOLS_RESEND_PRODUCER";
+
+/// Where a message is re-sent: `-t`, else the retry topic of a DLQ message's group, else its
+/// original topic (`RETRY_TOPIC`) or its own topic.
+pub fn resend_topic(topic: &str, retry_topic_prop: Option<&str>, explicit: Option<&str>) -> String {
+    if let Some(t) = explicit {
+        return t.to_string();
+    }
+    if let Some(group) = topic.strip_prefix("%DLQ%") {
+        return format!("%RETRY%{group}");
+    }
+    retry_topic_prop.unwrap_or(topic).to_string()
+}
+
+impl SubCommand for ResendMsgByIdCommand {
+    fn name(&self) -> &'static str {
+        "resendMsgById"
+    }
+    fn description(&self) -> &'static str {
+        "Resend a stored message (e.g. from a DLQ) to be consumed again"
+    }
+    fn options(&self) -> Vec<OptSpec> {
+        vec![
+            OptSpec::arg("i", "msgId", true, "Message Id (offset id)"),
+            OptSpec::arg(
+                "t",
+                "topic",
+                false,
+                "destination topic (default: the DLQ group's retry topic)",
+            ),
+        ]
+    }
+    fn execute<'a>(
+        &'a self,
+        args: &'a ParsedArgs,
+        admin: &'a Admin,
+        out: Out<'a>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let id = args.required("i")?;
+            let (addr, m) = view_message(admin, id).await?;
+            let dest = resend_topic(
+                &m.topic,
+                m.properties.get(keys::RETRY_TOPIC),
+                args.value("t"),
+            );
+            let mut props = m.properties.clone();
+            for k in [
+                keys::DELAY,
+                keys::REAL_TOPIC,
+                keys::REAL_QID,
+                keys::CLUSTER,
+                keys::TRAN_MSG,
+            ] {
+                props.remove(k);
+            }
+            if props.get(keys::RETRY_TOPIC).is_none() && dest.starts_with("%RETRY%") {
+                props.insert(keys::RETRY_TOPIC, m.topic.clone());
+            }
+            let properties = props
+                .encode()
+                .map_err(|e| CliError::Decode(format!("message properties: {e}")))?;
+            let h = SendMessageRequestHeader {
+                producer_group: RESEND_PRODUCER_GROUP.to_string(),
+                topic: dest.clone(),
+                default_topic: "TBW102".to_string(),
+                default_topic_queue_nums: 4,
+                queue_id: -1,
+                sys_flag: m.sys_flag & remoting::message::sysflag::COMPRESSED_FLAG,
+                born_timestamp: m.born_timestamp,
+                flag: m.flag,
+                properties: Some(properties),
+                reconsume_times: Some(0),
+                unit_mode: Some(false),
+                batch: Some(false),
+                max_reconsume_times: None,
+                bname: None,
+            };
+            let req = RemotingCommand::request(RequestCode::SEND_MESSAGE, h.to_ext())
+                .with_body(m.body.clone());
+            let resp = admin.invoke(&addr, req).await?;
+            let r = resp
+                .ext_fields
+                .decode::<SendMessageResponseHeader>()
+                .map_err(|e| CliError::Decode(format!("send result from {addr}: {e}")))?;
+            writeln!(
+                out,
+                "resent {id} from {} to {dest}: new id {} queue {} offset {}",
+                m.topic, r.msg_id, r.queue_id, r.queue_offset
+            )?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destination() {
+        assert_eq!(resend_topic("%DLQ%G", Some("Orders"), None), "%RETRY%G");
+        assert_eq!(
+            resend_topic("%DLQ%G", Some("Orders"), Some("Orders")),
+            "Orders"
+        );
+        assert_eq!(resend_topic("%RETRY%G", Some("Orders"), None), "Orders");
+        assert_eq!(resend_topic("Plain", None, None), "Plain");
+    }
+}
