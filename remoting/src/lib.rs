@@ -4,7 +4,7 @@
 //! - [`codes`]: request and response codes (spec §2).
 //! - [`command`]: the logical command a frame carries (spec §1.2).
 //! - [`frame`]: bytes ⇄ commands, JSON and binary headers (spec §1.1–1.4), a tokio codec.
-//! - [`ext`]: header fields and the [`header!`] macro for typed header structs (spec §1.5).
+//! - [`ext`]: header fields and the [`header!`](macro@header) macro for typed header structs (spec §1.5).
 //! - [`connection`], [`client`], [`server`]: async transport on tokio.
 //! - [`header`]: typed headers of every command; [`body`]: JSON bodies; [`fastjson`]: the Java
 //!   JSON dialect.
