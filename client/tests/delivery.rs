@@ -1,5 +1,6 @@
 //! Delivery semantics end to end through a real name server and broker with the project's
-//! client: a failing listener's redeliveries with growing delays ending in the DLQ, and
+//! client: a failing listener's redeliveries with growing delays ending in the DLQ (shown,
+//! re-sent and reset with `mqadmin`), and
 //! transactions (commit, rollback, check-back to another producer of the group, discard after
 //! the maximum number of checks; half messages never consumed).
 
@@ -19,6 +20,14 @@ use client::{
 use common::*;
 use parking_lot::Mutex;
 use remoting::message::keys;
+
+/// Runs `mqadmin` in-process and returns its output.
+async fn mqadmin(args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let mut out = Vec::new();
+    cli::run(&args, &mut out).await.unwrap();
+    String::from_utf8(out).unwrap()
+}
 
 const LEVELS: &str = "100ms 200ms 300ms 400ms 500ms 600ms";
 
@@ -58,17 +67,18 @@ async fn failing_listener_gets_growing_redeliveries_then_dlq() {
     type Log = Arc<Mutex<Vec<(i32, i64, String)>>>;
     let log: Log = Arc::default();
     let good: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let healed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut ccfg = consumer_config("CG_FLAKY", &ns_addr);
     ccfg.max_reconsume_times = 3;
     let consumer = PushConsumer::new(ccfg).unwrap();
     consumer.subscribe("Flaky", "*").unwrap();
     {
-        let (log, good) = (log.clone(), good.clone());
+        let (log, good, healed) = (log.clone(), good.clone(), healed.clone());
         consumer.register_listener_concurrently(
             move |msgs: &[MessageExt], _: &mut ConsumeConcurrentlyContext| {
                 let mut status = ConsumeConcurrentlyStatus::ConsumeSuccess;
                 for m in msgs {
-                    if m.body_str() == "bad" {
+                    if m.body_str() == "bad" && !healed.load(std::sync::atomic::Ordering::SeqCst) {
                         assert_eq!(m.topic, "Flaky", "retry topic restored to the original");
                         log.lock()
                             .push((m.reconsume_times, m.store_timestamp, m.msg_id.clone()));
@@ -115,18 +125,18 @@ async fn failing_listener_gets_growing_redeliveries_then_dlq() {
     }
     // No delivery after the DLQ move.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let log = log.lock().clone();
-    assert_eq!(log.len(), 4, "exactly 3 redeliveries: {log:?}");
-    let counts: Vec<i32> = log.iter().map(|(r, _, _)| *r).collect();
+    let history = log.lock().clone();
+    assert_eq!(history.len(), 4, "exactly 3 redeliveries: {history:?}");
+    let counts: Vec<i32> = history.iter().map(|(r, _, _)| *r).collect();
     assert_eq!(counts, vec![0, 1, 2, 3]);
     assert!(
-        log.iter().all(|(_, _, id)| *id == bad.msg_id),
+        history.iter().all(|(_, _, id)| *id == bad.msg_id),
         "same message id throughout"
     );
     // Redelivery k went through delay level 3 + (k - 1): 300, 400, 500 ms. Arrival gaps can
     // only be longer than the level (due time is a lower bound, not a timing guess).
     let levels = [300, 400, 500];
-    for (k, w) in log.windows(2).enumerate() {
+    for (k, w) in history.windows(2).enumerate() {
         let gap = w[1].1 - w[0].1;
         assert!(
             gap >= levels[k],
@@ -144,11 +154,76 @@ async fn failing_listener_gets_growing_redeliveries_then_dlq() {
     assert!(d.property(keys::ORIGIN_MESSAGE_ID).is_some());
     assert_eq!(d.property(keys::DELAY), None);
     // The good messages were consumed exactly once each.
-    let good = good.lock().clone();
-    assert_eq!(good.len(), 10);
-    assert!(good.values().all(|n| *n == 1), "{good:?}");
+    {
+        let good = good.lock().clone();
+        assert_eq!(good.len(), 10);
+        assert!(good.values().all(|n| *n == 1), "{good:?}");
+    }
 
+    // mqadmin shows it in the DLQ with its delivery history, by key and by id.
+    wait_route(&admin, dlq_topic, 1).await;
+    let by_key = mqadmin(&[
+        "queryMsgByKey",
+        "-n",
+        &ns_addr,
+        "-t",
+        dlq_topic,
+        "-k",
+        "bad-key",
+    ])
+    .await;
+    assert!(
+        by_key.contains("dead-letter message of consumer group CG_FLAKY"),
+        "{by_key}"
+    );
+    assert!(by_key.contains("original topic Flaky"), "{by_key}");
+    assert!(by_key.contains("redelivered 4 time(s)"), "{by_key}");
+    let by_id = mqadmin(&["queryMsgById", "-n", &ns_addr, "-i", &d.offset_msg_id]).await;
+    assert!(
+        by_id.contains(&d.offset_msg_id) && by_id.contains("%DLQ%CG_FLAKY"),
+        "{by_id}"
+    );
+    assert!(by_id.contains("RETRY_TOPIC=Flaky"), "{by_id}");
+
+    // Fix the consumer, re-send the dead letter: the group consumes it once more.
+    healed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let resent = mqadmin(&["resendMsgById", "-n", &ns_addr, "-i", &d.offset_msg_id]).await;
+    assert!(resent.contains("to %RETRY%CG_FLAKY"), "{resent}");
+    assert!(
+        wait_until(Duration::from_secs(20), || good.lock().get("bad")
+            == Some(&1))
+        .await,
+        "re-sent dead letter not consumed"
+    );
+    assert_eq!(
+        log.lock().len(),
+        4,
+        "the re-sent message was not failed again"
+    );
+
+    // resetOffsetByTime with the group offline commits the offsets found for the time.
     consumer.shutdown().await;
+    let reset = mqadmin(&[
+        "resetOffsetByTime",
+        "-n",
+        &ns_addr,
+        "-g",
+        "CG_FLAKY",
+        "-t",
+        "Flaky",
+        "-s",
+        "0",
+    ])
+    .await;
+    assert!(reset.contains("#brokerName"), "{reset}");
+    for q in 0..2 {
+        assert_eq!(
+            b.context().offsets.query("CG_FLAKY", "Flaky", q),
+            Some(0),
+            "{reset}"
+        );
+    }
+
     pull.shutdown().await;
     producer.shutdown().await;
     admin.shutdown().await;
