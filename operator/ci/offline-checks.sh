@@ -8,7 +8,9 @@
 #   4. the CRD through kubernetes-validate --strict;
 #   5. every example cluster file in deploy/ against the CRD's openAPIV3Schema (check-jsonschema),
 #      and a misspelt one must fail;
-#   6. yamllint.
+#   6. yamllint;
+#   7. a smoke test of the real operator binary against the kmock emulator: ten clusters and a
+#      refused one reconciled, statuses written; prints the operator's RSS (OPERATOR_KMOCK=0 skips).
 # Usage: bash operator/ci/offline-checks.sh   (from anywhere; CARGO_TARGET_DIR is honoured)
 set -euo pipefail
 
@@ -39,11 +41,12 @@ if [ ! -x "$HELM" ]; then
   )
 fi
 VENV="$TOOLS/venv"
-if [ ! -x "$VENV/bin/yamllint" ] || [ ! -x "$VENV/bin/kubernetes-validate" ] || [ ! -x "$VENV/bin/check-jsonschema" ]; then
+if [ ! -x "$VENV/bin/yamllint" ] || [ ! -x "$VENV/bin/kubernetes-validate" ] || [ ! -x "$VENV/bin/check-jsonschema" ] \
+  || ! "$VENV/bin/python" -c 'import kmock, aiohttp' 2>/dev/null; then
   step "installing PyPI tools"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-    'kubernetes-validate==1.37.*' 'check-jsonschema==0.39.*' 'yamllint==1.38.*' pyyaml
+    'kubernetes-validate==1.37.*' 'check-jsonschema==0.39.*' 'yamllint==1.38.*' 'kmock==0.8.*' pyyaml aiohttp
 fi
 "$HELM" version --short
 PY="$VENV/bin/python"
@@ -125,5 +128,13 @@ fi
 step "yamllint"
 "$VENV/bin/yamllint" --strict -c operator/ci/yamllint.yaml crds/ deploy/ "$CHART/values.yaml" "$CHART/Chart.yaml" "$CHART/crds/"
 "$VENV/bin/yamllint" --strict -c operator/ci/yamllint.yaml "$WORK/default.yaml" "$WORK/full.yaml"
+
+# ---- 7. the operator binary against kmock -------------------------------------------------------
+if [ "${OPERATOR_KMOCK:-1}" != 0 ]; then
+  step "operator binary against the kmock emulator (10 clusters + 1 refused)"
+  cargo build --quiet -p operator
+  OP_BIN="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/operator"
+  "$PY" operator/ci/kmock-smoke.py "$OP_BIN" 10
+fi
 
 step "offline checks passed"
