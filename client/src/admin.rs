@@ -421,6 +421,40 @@ impl Admin {
         Ok(msgs.into_iter().next())
     }
 
+    /// A message by either kind of id (what `mqadmin queryMsgById` accepts): first as a client id
+    /// (`UNIQ_KEY`) in `topic`, then as an offset id. An offset id is only followed to its store
+    /// host when that host is a broker the name servers know, so a client id that happens to
+    /// decode as an address never makes us dial a stranger.
+    pub async fn query_message_by_id(
+        &self,
+        topic: Option<&str>,
+        id: &str,
+    ) -> Result<Option<MessageExt>> {
+        if let Some(t) = topic
+            && let Some(m) = self.query_message_by_uniq_key(t, id).await?
+        {
+            return Ok(Some(m));
+        }
+        let Ok(decoded) = decode_offset_msg_id(id) else {
+            return Ok(None);
+        };
+        let host = decoded.store_host.to_string();
+        let known = self
+            .cluster_info()
+            .await?
+            .broker_addr_table
+            .values()
+            .any(|b| b.broker_addrs.values().any(|a| *a == host));
+        if !known {
+            return Ok(None);
+        }
+        match self.view_message(id).await {
+            Ok(m) => Ok(Some(m)),
+            Err(ClientError::Response { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// VIEW_MESSAGE_BY_ID: a message by its offset id (store host + commit-log offset).
     pub async fn view_message(&self, offset_msg_id: &str) -> Result<MessageExt> {
         let id = decode_offset_msg_id(offset_msg_id)?;

@@ -66,11 +66,32 @@ async fn query_by_key_by_uniq_id_and_by_offset_id() {
             .expect("found by uniq key");
         assert_eq!(m.msg_id, r.msg_id);
         let v = admin.view_message(&r.offset_msg_id).await.unwrap();
+        // Either id through the combined lookup.
+        let by_uniq = admin
+            .query_message_by_id(Some("Lookup"), &r.msg_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_uniq.offset_msg_id, r.offset_msg_id);
+        let by_offset = admin
+            .query_message_by_id(None, &r.offset_msg_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_offset.msg_id, r.msg_id);
         assert_eq!(v.msg_id, r.msg_id);
         assert_eq!(v.body, m.body);
         assert_eq!(v.queue_offset, r.queue_offset);
         assert_eq!(v.queue_id, r.message_queue.queue_id);
     }
+    // A client id that decodes as an address nobody registered is not dialled.
+    assert!(
+        admin
+            .query_message_by_id(None, "0A0000010000270F0000000000000000")
+            .await
+            .unwrap()
+            .is_none()
+    );
     producer.shutdown().await;
     admin.shutdown().await;
     b.shutdown().await;
