@@ -407,15 +407,12 @@ async fn sends_retry_on_another_broker_when_one_is_down() {
         8
     );
 
-    // Without retries, some sends fail while the route is stale.
     let mut strict = producer_config("PG-failover-strict", &ns_addr);
     strict.client.poll_name_server_interval = Duration::from_secs(600);
     strict.retry_times_when_send_failed = 0;
     let p2 = Producer::new(strict).unwrap();
     p2.start().await.unwrap();
-    // Seed its cache while broker-b's route is still cached... it is gone from the name server
-    // now, so use the shared knowledge: it cannot learn broker-b any more. Only check that a
-    // fresh producer sends fine to the survivor.
+    // A producer that starts now learns the current route: only the survivor.
     for i in 0..5 {
         let r = p2
             .send(Message::new("Failover", format!("fresh-{i}")))
@@ -424,9 +421,21 @@ async fn sends_retry_on_another_broker_when_one_is_down() {
         assert_eq!(r.message_queue.broker_name, "broker-a");
     }
     p2.shutdown().await;
+
+    // With every broker down, a send fails after its attempts, within its time budget.
+    ba.shutdown().await;
+    let began = Instant::now();
+    let e = producer
+        .send(Message::new("Failover", "nowhere"))
+        .await
+        .unwrap_err();
+    match &e {
+        client::ClientError::SendFailed { attempts, .. } => assert_eq!(*attempts, 3, "{e}"),
+        other => panic!("unexpected error {other}"),
+    }
+    assert!(began.elapsed() < Duration::from_secs(10) + Duration::from_secs(2));
     producer.shutdown().await;
     admin.shutdown().await;
-    ba.shutdown().await;
     ns.shutdown().await;
 }
 
