@@ -3,11 +3,14 @@
 //! entry to its `REAL_TOPIC` / `REAL_QID` once `store time + level delay` has passed.
 //!
 //! Progress (the next schedule-queue offset of every level) lives in `config/delayOffset.json`
-//! and is written atomically after every delivered batch, before the next one starts, so a
-//! restart neither loses nor repeats deliveries beyond the one batch in flight at a crash (none
-//! at all on a clean shutdown, which stops between batches). Only a master delivers.
+//! and is written atomically after every delivered batch, before the next one starts. A clean
+//! shutdown stops between batches, so nothing is repeated. After a crash the file can lag the
+//! deliveries of the one batch in flight: until a level meets its first entry that was not
+//! delivered, each due entry is first looked up in the real topic through the index (same
+//! `UNIQ_KEY`, born time, reconsume count and queue, stored after the schedule entry), and one
+//! found there is skipped rather than delivered twice. Only a master delivers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +98,8 @@ pub struct ScheduleService {
     path: PathBuf,
     levels_ms: Vec<u64>,
     offsets: Mutex<DelayOffsets>,
+    /// Levels whose next entries may have been delivered before a crash (see the module doc).
+    recovering: Mutex<BTreeSet<i32>>,
 }
 
 impl ScheduleService {
@@ -108,6 +113,7 @@ impl ScheduleService {
             path,
             levels_ms: ctx.config.delay_levels_millis(),
             offsets: Mutex::new(offsets),
+            recovering: Mutex::new((1..=ctx.config.delay_levels_millis().len() as i32).collect()),
         })
     }
 
@@ -120,6 +126,13 @@ impl ScheduleService {
     pub async fn run(self: Arc<Self>, ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
         info!(levels = self.levels_ms.len(), file = %self.path.display(), "schedule service started");
         let mut paused_until: BTreeMap<i32, tokio::time::Instant> = BTreeMap::new();
+        // The recovery lookups need the index to cover the whole commit log.
+        for _ in 0..100 {
+            if ctx.store.stats().dispatch_behind_bytes <= 0 || shutdown.is_cancelled() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -204,7 +217,19 @@ impl ScheduleService {
             }
             let offset = rec.queue_offset;
             match real_message(&rec, ctx.store_host) {
+                Some(msg)
+                    if self.recovering.lock().contains(&level)
+                        && delivered_before(
+                            ctx,
+                            &rec,
+                            &msg,
+                            rec.store_timestamp.saturating_add(delay),
+                        ) =>
+                {
+                    info!(level, offset, topic = %msg.topic, "delayed message already delivered before a crash; skipped");
+                }
                 Some(msg) => {
+                    self.recovering.lock().remove(&level);
                     let (topic, qid) = (msg.topic.clone(), msg.queue_id);
                     let out = ctx.store.put(msg).await;
                     match out.status {
@@ -270,6 +295,57 @@ pub fn start(
     let svc = Arc::new(ScheduleService::load(ctx)?);
     let _ = ctx.schedule.set(svc.clone());
     Ok(tokio::spawn(svc.run(ctx.clone(), shutdown.clone())))
+}
+
+/// Records of the real queue scanned when the index does not know a delivery.
+const RECOVERY_SCAN: i64 = 1024;
+
+/// True when `msg` (the delivery of schedule entry `entry`, due at `due`) is already in its
+/// real topic. The index is asked first; since index entries written just before a crash may
+/// be missing, the real queue is also scanned from the first record stored at the due time.
+fn delivered_before(
+    ctx: &BrokerContext,
+    entry: &MessageRecord,
+    msg: &MessageRecord,
+    due: i64,
+) -> bool {
+    let Some(uniq) = msg.properties.get(keys::UNIQ_KEY) else {
+        return false;
+    };
+    let same = |r: &MessageRecord| {
+        r.topic == msg.topic
+            && r.queue_id == msg.queue_id
+            && r.born_timestamp == msg.born_timestamp
+            && r.reconsume_times == msg.reconsume_times
+            && r.store_timestamp >= entry.store_timestamp
+            && r.properties.get(keys::UNIQ_KEY) == Some(uniq)
+    };
+    let found = ctx
+        .store
+        .query_by_key(&msg.topic, uniq, 64, entry.store_timestamp, i64::MAX);
+    if found
+        .records
+        .iter()
+        .filter_map(|raw| decode(raw).ok())
+        .any(|r| same(&r))
+    {
+        return true;
+    }
+    let mut off = ctx.store.offset_by_time(&msg.topic, msg.queue_id, due);
+    let end = off.saturating_add(RECOVERY_SCAN);
+    while off < end {
+        let got = ctx.store.get(&msg.topic, msg.queue_id, off, 32, None);
+        if got.records.is_empty() {
+            return false;
+        }
+        for raw in &got.records {
+            if decode(raw).is_ok_and(|r| same(&r)) {
+                return true;
+            }
+        }
+        off = got.next_begin_offset.max(off + 1);
+    }
+    false
 }
 
 /// The message to re-put for a due schedule entry: real topic and queue restored, `DELAY`,
