@@ -54,7 +54,7 @@ async fn registers_with_every_name_server() {
         .unwrap();
     for ns in [&ns1, &ns2] {
         let mut ok = false;
-        for _ in 0..200 {
+        for _ in 0..500 {
             if ns.routes().topic_route("TBW102").is_some() {
                 ok = true;
                 break;
@@ -554,7 +554,7 @@ async fn remote_config_updates_only_the_allow_list_and_permission_drains_the_bro
         broker::BrokerConfig::from_properties_text(std::str::from_utf8(&r.body).unwrap()).unwrap();
     assert_eq!(cfg.broker_permission, 4);
     let mut route_perm = None;
-    for _ in 0..200 {
+    for _ in 0..500 {
         route_perm = ns
             .routes()
             .topic_route("Drain")
@@ -596,7 +596,7 @@ async fn a_restarted_name_server_gets_routes_back_without_waiting_a_period() {
         None,
     )
     .await;
-    for _ in 0..200 {
+    for _ in 0..500 {
         if ns.routes().topic_route("Survivor").is_some() {
             break;
         }

@@ -180,7 +180,7 @@ async fn long_polling_wakes_on_new_message_before_hold_time() {
         ResponseCode::SUCCESS
     );
     // Wait for the first message to be readable, so the next pull parks at offset 1.
-    for _ in 0..100 {
+    for _ in 0..500 {
         let r = client
             .invoke(&addr, pull_request("G", "LP", 0, 0, 0, "*"), TIMEOUT)
             .await
@@ -344,7 +344,7 @@ async fn pull_at_impossible_offset_is_moved_with_right_next_offset() {
         );
     }
     // Let the dispatch catch up.
-    for _ in 0..100 {
+    for _ in 0..500 {
         let r = client
             .invoke(&addr, pull_request("G", "Moved", 1, 0, 0, "*"), TIMEOUT)
             .await
@@ -426,7 +426,7 @@ async fn consumer_offsets_survive_restart_and_are_clamped() {
             );
         }
         // Wait until all 8 are in the queue, then commit.
-        for _ in 0..100 {
+        for _ in 0..500 {
             let mh = GetMaxOffsetRequestHeader {
                 topic: "Off".into(),
                 queue_id: 0,
@@ -532,7 +532,7 @@ async fn registration_is_visible_in_namesrv_routes_and_follows_topic_changes() {
     let addr = b.local_addr().to_string();
     // The broker registers at start: TBW102 has a route to it, at its advertised address.
     let mut route = None;
-    for _ in 0..100 {
+    for _ in 0..500 {
         route = ns.routes().topic_route("TBW102");
         if route.is_some() {
             break;
@@ -567,7 +567,7 @@ async fn registration_is_visible_in_namesrv_routes_and_follows_topic_changes() {
         .unwrap();
     assert_eq!(code(&r), ResponseCode::SUCCESS);
     let mut qd = None;
-    for _ in 0..200 {
+    for _ in 0..500 {
         if let Some(r) = ns.routes().topic_route("NewTopic") {
             qd = Some(r.queue_datas[0].clone());
             break;
@@ -655,7 +655,7 @@ async fn heartbeat_membership_notifications_and_runtime_info() {
         vec!["10.0.0.1@a".to_string(), "10.0.0.2@b".to_string()]
     );
     // A learns that B joined, then that B left (connection closed).
-    for _ in 0..100 {
+    for _ in 0..500 {
         if counter_a.0.load(Ordering::SeqCst) >= 1 {
             break;
         }
@@ -664,7 +664,7 @@ async fn heartbeat_membership_notifications_and_runtime_info() {
     let joined = counter_a.0.load(Ordering::SeqCst);
     assert!(joined >= 1);
     bcl.shutdown();
-    for _ in 0..200 {
+    for _ in 0..500 {
         if counter_a.0.load(Ordering::SeqCst) > joined {
             break;
         }

@@ -164,7 +164,7 @@ async fn broker_process_registers_serves_and_unregisters_on_sigterm() {
     let r = send(&client, &addr, "ProcTopic", 0, b"hello", Some("T"), None).await;
     assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
     let mut got = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..500 {
         let r = client
             .invoke(&addr, pull_request("G", "ProcTopic", 0, 0, 0, "*"), TIMEOUT)
             .await
@@ -178,7 +178,7 @@ async fn broker_process_registers_serves_and_unregisters_on_sigterm() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body.as_ref(), b"hello");
     // The auto-created topic reached the name server at once.
-    for _ in 0..200 {
+    for _ in 0..500 {
         if ns.routes().topic_route("ProcTopic").is_some() {
             break;
         }
