@@ -64,17 +64,18 @@ impl ProcessQueue {
         Self::default()
     }
 
-    /// Adds pulled messages (duplicates of held offsets are ignored). Returns how many were new.
-    pub fn put(&self, msgs: &[MessageExt]) -> usize {
+    /// Adds pulled messages; offsets already held are ignored. Returns the messages that were
+    /// new, the only ones to hand to the listener.
+    pub fn put(&self, msgs: Vec<MessageExt>) -> Vec<MessageExt> {
         let mut st = self.state.lock();
-        let mut added = 0;
+        let mut added = Vec::with_capacity(msgs.len());
         for m in msgs {
             if st.msgs.contains_key(&m.queue_offset) || st.consuming.contains_key(&m.queue_offset) {
                 continue;
             }
             st.msgs.insert(m.queue_offset, m.clone());
             st.max_offset = st.max_offset.max(m.queue_offset);
-            added += 1;
+            added.push(m);
         }
         added
     }
@@ -232,7 +233,7 @@ mod tests {
     #[test]
     fn commits_only_the_lowest_unconsumed_offset() {
         let pq = ProcessQueue::new();
-        assert_eq!(pq.put(&msgs(5..10)), 5);
+        assert_eq!(pq.put(msgs(5..10)).len(), 5);
         // 7 and 9 finish first: 5 is still pending, so 5 is the commit point.
         assert_eq!(pq.remove(&[7, 9]), Some(5));
         assert_eq!(pq.remove(&[5]), Some(6));
@@ -248,15 +249,17 @@ mod tests {
     #[test]
     fn duplicates_are_ignored() {
         let pq = ProcessQueue::new();
-        assert_eq!(pq.put(&msgs(0..3)), 3);
-        assert_eq!(pq.put(&msgs(1..4)), 1);
+        assert_eq!(pq.put(msgs(0..3)).len(), 3);
+        let fresh = pq.put(msgs(1..4));
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(fresh[0].queue_offset, 3);
         assert_eq!(pq.count(), 4);
     }
 
     #[test]
     fn orderly_take_commit_and_retry() {
         let pq = ProcessQueue::new();
-        pq.put(&msgs(0..5));
+        pq.put(msgs(0..5));
         let batch = pq.take(2);
         assert_eq!(
             batch.iter().map(|m| m.queue_offset).collect::<Vec<_>>(),
@@ -280,7 +283,7 @@ mod tests {
     fn concurrent_remove_sees_orderly_batch() {
         // Mixed use never happens, but the commit point must still not pass a held message.
         let pq = ProcessQueue::new();
-        pq.put(&msgs(0..4));
+        pq.put(msgs(0..4));
         pq.take(1);
         assert_eq!(pq.remove(&[2]), Some(0));
     }

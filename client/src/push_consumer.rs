@@ -800,11 +800,13 @@ async fn pull_loop(
                             correct_tags_offset(&inner, &mq, &pq, next);
                             continue;
                         }
-                        pq.put(&msgs);
+                        let fresh = pq.put(msgs);
                         if pq.is_dropped() {
                             return;
                         }
-                        submit(&inner, &mq, &pq, msgs);
+                        if !fresh.is_empty() {
+                            submit(&inner, &mq, &pq, fresh);
+                        }
                     }
                     PullStatus::NoNewMsg | PullStatus::NoMatchedMsg => {
                         next = r.next_begin_offset;
