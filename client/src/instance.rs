@@ -36,8 +36,8 @@ use crate::route::PublishInfo;
 /// A consumer registered with an instance: what its heartbeats say and how to wake its
 /// rebalance.
 pub(crate) trait ConsumerMember: Send + Sync {
-    /// This consumer's part of the heartbeat.
-    fn consumer_data(&self) -> ConsumerData;
+    /// This consumer's part of the heartbeat; `None` once the consumer is gone.
+    fn consumer_data(&self) -> Option<ConsumerData>;
     /// Topics whose routes must be kept fresh.
     fn subscribed_topics(&self) -> Vec<String>;
     /// Rebalance as soon as possible (NOTIFY_CONSUMER_IDS_CHANGED).
@@ -552,7 +552,7 @@ impl ClientInstance {
                 .consumers
                 .read()
                 .values()
-                .map(|c| c.consumer_data())
+                .filter_map(|c| c.consumer_data())
                 .collect(),
             heartbeat_fingerprint: None,
             is_without_sub: None,

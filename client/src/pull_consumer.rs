@@ -1,14 +1,14 @@
 //! The pull consumer (Java `DefaultMQPullConsumer`): the caller chooses queues and offsets,
 //! pulls, and commits offsets itself.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::RwLock;
 use remoting::body::client::{
-    ConsumeFromWhere, ConsumeType, ConsumerData, MessageModel, MessageQueue,
+    ConsumeFromWhere, ConsumeType, ConsumerData, MessageModel, MessageQueue, SubscriptionData,
 };
 use remoting::header::pull::{PullMessageRequestHeader, PullSysFlag};
 use remoting::message::keys;
@@ -30,8 +30,9 @@ struct Inner {
     group: String,
     instance: ClientInstance,
     owns_instance: bool,
-    /// Topics announced in heartbeats (`*` subscriptions, as Java's `registerTopics`).
-    topics: RwLock<BTreeSet<String>>,
+    /// Topics announced in heartbeats (`*` subscriptions, as Java's `registerTopics`), each
+    /// built once so its version stays the same from heartbeat to heartbeat.
+    topics: RwLock<BTreeMap<String, SubscriptionData>>,
     started: AtomicBool,
     stopped: AtomicBool,
     /// Hold time of [`PullConsumer::pull_block_if_not_found`] (Java 20 s).
@@ -49,40 +50,29 @@ impl std::fmt::Debug for PullConsumer {
 struct Member(Weak<Inner>);
 
 impl ConsumerMember for Member {
-    fn consumer_data(&self) -> ConsumerData {
-        let Some(i) = self.0.upgrade() else {
-            return ConsumerData::default();
-        };
-        let subs = i
-            .topics
-            .read()
-            .iter()
-            .filter_map(|t| build_subscription(t, "*").ok())
-            .collect();
-        ConsumerData {
+    fn consumer_data(&self) -> Option<ConsumerData> {
+        let i = self.0.upgrade()?;
+        let subs = i.topics.read().values().cloned().collect();
+        Some(ConsumerData {
             group_name: i.group.clone(),
             consume_type: ConsumeType::ConsumeActively,
             message_model: MessageModel::Clustering,
             consume_from_where: ConsumeFromWhere::ConsumeFromLastOffset,
             subscription_data_set: subs,
             unit_mode: false,
-        }
+        })
     }
 
     fn subscribed_topics(&self) -> Vec<String> {
         self.0
             .upgrade()
-            .map(|i| i.topics.read().iter().cloned().collect())
+            .map(|i| i.topics.read().keys().cloned().collect())
             .unwrap_or_default()
     }
 
     fn rebalance_now(&self) {}
 
-    fn reset_offsets(
-        &self,
-        _topic: &str,
-        _offsets: &std::collections::BTreeMap<MessageQueue, i64>,
-    ) {
+    fn reset_offsets(&self, _topic: &str, _offsets: &BTreeMap<MessageQueue, i64>) {
         // A pull consumer keeps no offsets of its own: the caller reads them from the broker.
     }
 }
@@ -105,7 +95,7 @@ impl PullConsumer {
                 group,
                 instance,
                 owns_instance,
-                topics: RwLock::new(BTreeSet::new()),
+                topics: RwLock::new(BTreeMap::new()),
                 started: AtomicBool::new(false),
                 stopped: AtomicBool::new(false),
                 broker_suspend_max_time: Duration::from_secs(20),
@@ -156,7 +146,13 @@ impl PullConsumer {
     /// announced in this consumer's heartbeats from now on.
     pub async fn fetch_subscribe_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
         let route = self.inner.instance.update_topic_route(topic).await?;
-        let first = self.inner.topics.write().insert(topic.to_string());
+        let sub = build_subscription(topic, "*")?;
+        let first = {
+            let mut t = self.inner.topics.write();
+            let first = !t.contains_key(topic);
+            t.entry(topic.to_string()).or_insert(sub);
+            first
+        };
         if first {
             self.inner.instance.send_heartbeat_to_all().await;
         }

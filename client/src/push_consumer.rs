@@ -159,11 +159,8 @@ impl std::fmt::Debug for PushConsumer {
 struct Member(Weak<Inner>);
 
 impl ConsumerMember for Member {
-    fn consumer_data(&self) -> ConsumerData {
-        match self.0.upgrade() {
-            Some(i) => i.consumer_data(),
-            None => ConsumerData::default(),
-        }
+    fn consumer_data(&self) -> Option<ConsumerData> {
+        self.0.upgrade().map(|i| i.consumer_data())
     }
 
     fn subscribed_topics(&self) -> Vec<String> {
