@@ -180,6 +180,8 @@ async def main():
                 await asyncio.wait_for(proc.wait(), 10)
             except asyncio.TimeoutError:
                 proc.kill()
+                await proc.wait()
+                failures.append("operator did not stop within 10 s of SIGTERM")
         summary = {"clusters": n, "statefulsets": len(sts), "operator_rss_kib": rss,
                    "operator_rss_mib": round(rss / 1024, 1), "exit_code": proc.returncode, "failures": failures,
                    "log": os.path.join(tmp, "operator.log")}

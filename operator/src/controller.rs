@@ -36,6 +36,18 @@ pub const REQUEUE_BUSY: Duration = Duration::from_secs(10);
 /// Requeue of a stable cluster (catches drift the watches miss).
 pub const REQUEUE_IDLE: Duration = Duration::from_secs(300);
 
+/// How long a stopping controller may drain its running reconciles.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
 /// Counters exported on `/metrics`.
 #[derive(Default, Debug)]
 pub struct Metrics {
@@ -483,7 +495,7 @@ pub async fn run(http: &str, namespace: Option<String>) -> Result<()> {
     // Only our own children are cached: keeps memory flat however many other workloads exist.
     let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=rocketmq-operator");
     tracing::info!(namespace = ?namespace, "operator started");
-    Controller::new(crs, watcher::Config::default())
+    let controller = Controller::new(crs, watcher::Config::default())
         .owns(sts, owned.clone())
         .owns(deps, owned)
         .shutdown_on_signal()
@@ -493,8 +505,17 @@ pub async fn run(http: &str, namespace: Option<String>) -> Result<()> {
                 Ok((obj, _)) => tracing::debug!(cluster = %obj.name, "reconciled"),
                 Err(e) => tracing::debug!(error = %e, "reconcile error"),
             }
-        })
-        .await;
+        });
+    // The controller drains running reconciles after a signal; do not let a stuck API call keep
+    // the pod in Terminating until the kubelet's SIGKILL.
+    let deadline = async {
+        wait_for_signal().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        _ = controller => {}
+        _ = deadline => tracing::warn!(grace = ?SHUTDOWN_GRACE, "controller did not drain in time; stopping anyway"),
+    }
     tracing::info!("operator stopped");
     Ok(())
 }
