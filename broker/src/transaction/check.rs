@@ -97,7 +97,7 @@ pub async fn check_round(
             discard(svc, ctx, &half).await;
         } else {
             svc.count_check(off);
-            send_check(ctx, &half);
+            send_check(ctx, &half, svc.check_times(off));
         }
         off += 1;
     }
@@ -136,7 +136,7 @@ async fn discard(svc: &TransactionService, ctx: &BrokerContext, half: &MessageRe
 }
 
 /// Sends CHECK_TRANSACTION_STATE to one live producer of the half message's group.
-fn send_check(ctx: &BrokerContext, half: &MessageRecord) {
+fn send_check(ctx: &BrokerContext, half: &MessageRecord, times: u32) {
     let group = half.properties.get(keys::PGROUP).unwrap_or("").to_string();
     let channels = ctx.clients.producer_channels(&group);
     if channels.is_empty() {
@@ -162,8 +162,12 @@ fn send_check(ctx: &BrokerContext, half: &MessageRecord) {
         topic: half.properties.get(keys::REAL_TOPIC).map(str::to_string),
         bname: Some(ctx.config.broker_name.clone()),
     };
-    // The producer sees the message as it sent it: real topic and queue.
+    // The producer sees the message as it sent it: real topic and queue, and (as Java's
+    // re-appended copies carry) how many times it has been checked.
     let mut shown = half.clone();
+    shown
+        .properties
+        .insert(keys::TRANSACTION_CHECK_TIMES, times.to_string());
     if let Some(t) = half.properties.get(keys::REAL_TOPIC) {
         shown.topic = t.to_string();
     }

@@ -54,8 +54,9 @@ pub fn committed_message(
     })
 }
 
-/// The half message at `offset`. A record appended but not yet readable (still in the store's
-/// write buffer: the producer can be faster than the flush) is waited for, briefly.
+/// The half message at `offset`. The store serves a record only once dispatch has reached it
+/// (no phantom reads), and a producer's END_TRANSACTION can follow its send faster than that:
+/// a record appended but not yet readable is waited for, briefly.
 async fn read_half(ctx: &BrokerContext, offset: i64) -> Option<MessageRecord> {
     for _ in 0..HALF_READ_TRIES {
         if let Some(raw) = ctx.store.read_record(offset) {
