@@ -1,6 +1,7 @@
 //! The shared admin layer (Java `DefaultMQAdminExt`): the name server list, one
 //! [`RemotingClient`], and typed calls to name servers and brokers that commands build on.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use remoting::body::cluster::ClusterInfo;
@@ -23,6 +24,8 @@ pub struct Admin {
     client: RemotingClient,
     namesrv_addrs: Vec<String>,
     timeout: Duration,
+    /// The client library's admin, made on first use (broker commands go through it).
+    typed: OnceLock<client::Admin>,
 }
 
 impl Admin {
@@ -47,7 +50,27 @@ impl Admin {
             client: RemotingClient::new(config),
             namesrv_addrs,
             timeout: Duration::from_secs(5),
+            typed: OnceLock::new(),
         }
+    }
+
+    /// Client-library settings for this run: the same name servers, 5 s requests.
+    pub fn client_config(&self) -> Result<client::ClientConfig> {
+        let list = self.namesrv_addrs()?.join(";");
+        Ok(client::ClientConfig {
+            rpc_timeout: self.timeout,
+            ..client::ClientConfig::new(list)
+        })
+    }
+
+    /// The client library's admin ([`client::Admin`]) over the same name servers; the broker
+    /// commands use its typed calls rather than building requests here.
+    pub fn typed(&self) -> Result<&client::Admin> {
+        if let Some(a) = self.typed.get() {
+            return Ok(a);
+        }
+        let admin = client::Admin::new(self.client_config()?).map_err(CliError::Client)?;
+        Ok(self.typed.get_or_init(|| admin))
     }
 
     /// The name server addresses.
@@ -143,8 +166,11 @@ impl Admin {
     }
 
     /// Closes every connection.
-    pub fn shutdown(&self) {
+    pub async fn shutdown(&self) {
         self.client.shutdown();
+        if let Some(a) = self.typed.get() {
+            a.shutdown().await;
+        }
     }
 }
 

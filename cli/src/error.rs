@@ -40,6 +40,9 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("write output: {0}")]
     Output(#[from] std::io::Error),
+    /// A call through the client library failed.
+    #[error("{0}")]
+    Client(#[from] client::ClientError),
     /// No name server address given.
     #[error("no name server address: use -n 'host:port;host:port' or set NAMESRV_ADDR")]
     NoNameServer,

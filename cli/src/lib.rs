@@ -52,7 +52,7 @@ pub async fn run(args: &[String], out: &mut (dyn Write + Send)) -> Result<()> {
     }
     let admin = Admin::new(parsed.value(args::NAMESRV.short));
     let result = command.execute(&parsed, &admin, out).await;
-    admin.shutdown();
+    admin.shutdown().await;
     result
 }
 

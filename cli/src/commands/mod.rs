@@ -13,18 +13,32 @@ use crate::args::{HELP, NAMESRV, OptSpec, ParsedArgs};
 use crate::error::Result;
 
 pub mod add_write_perm;
+pub mod bench_consumer;
+pub mod bench_producer;
+pub mod bench_stats;
+pub mod broker_format;
+pub mod broker_status;
 pub mod cluster_list;
+pub mod consume_message;
+pub mod consumer_connection;
+pub mod consumer_progress;
 pub mod delete_kv_config;
+pub mod delete_topic;
 pub mod get_namesrv_config;
 pub mod message_print;
+pub mod producer_connection;
 pub mod query_msg_by_id;
 pub mod query_msg_by_key;
 pub mod resend_msg_by_id;
 pub mod reset_offset_by_time;
+pub mod send_message;
 pub mod topic_list;
 pub mod topic_route;
+pub mod topic_status;
 pub mod update_kv_config;
 pub mod update_namesrv_config;
+pub mod update_sub_group;
+pub mod update_topic;
 pub mod wipe_write_perm;
 
 /// Where a command writes its output.
@@ -57,7 +71,11 @@ pub trait SubCommand: Sync {
 /// Every command, in the order `mqadmin help` lists them.
 pub fn all() -> Vec<&'static dyn SubCommand> {
     vec![
+        &update_topic::UpdateTopicCommand,
+        &delete_topic::DeleteTopicCommand,
+        &update_sub_group::UpdateSubGroupCommand,
         &topic_list::TopicListCommand,
+        &topic_status::TopicStatusCommand,
         &topic_route::TopicRouteCommand,
         &cluster_list::ClusterListCommand,
         &update_kv_config::UpdateKvConfigCommand,
@@ -66,10 +84,18 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &add_write_perm::AddWritePermCommand,
         &get_namesrv_config::GetNamesrvConfigCommand,
         &update_namesrv_config::UpdateNamesrvConfigCommand,
+        &broker_status::BrokerStatusCommand,
+        &consumer_progress::ConsumerProgressCommand,
+        &consumer_connection::ConsumerConnectionCommand,
+        &producer_connection::ProducerConnectionCommand,
+        &send_message::SendMessageCommand,
+        &consume_message::ConsumeMessageCommand,
         &query_msg_by_key::QueryMsgByKeyCommand,
         &query_msg_by_id::QueryMsgByIdCommand,
         &resend_msg_by_id::ResendMsgByIdCommand,
         &reset_offset_by_time::ResetOffsetByTimeCommand,
+        &bench_producer::BenchProducerCommand,
+        &bench_consumer::BenchConsumerCommand,
     ]
 }
 

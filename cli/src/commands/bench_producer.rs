@@ -1,0 +1,298 @@
+//! `benchProducer`: RocketMQ's benchmark producer as an mqadmin command. `-w` tasks send `-s`
+//! byte messages (`-b` per batch) to `-t` for `-d` seconds or `-m` messages, synchronously or
+//! with `-a` (each task keeps [`ASYNC_WINDOW`] sends in flight). One line a second with the TPS
+//! and latency percentiles of that second, then a summary.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use client::{Message, Producer, ProducerConfig};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use remoting::body::topic::TopicConfig;
+
+use super::bench_stats::{BenchStats, progress};
+use super::broker_format::num_opt;
+use super::{Out, SubCommand};
+use crate::admin::Admin;
+use crate::args::{OptSpec, ParsedArgs};
+use crate::error::{CliError, Result};
+
+/// Sends each task keeps in flight with `-a`.
+pub const ASYNC_WINDOW: usize = 16;
+
+/// `mqadmin benchProducer`.
+pub struct BenchProducerCommand;
+
+struct Plan {
+    topic: String,
+    threads: usize,
+    size: usize,
+    batch: usize,
+    duration: Option<Duration>,
+    count: Option<u64>,
+    window: usize,
+}
+
+impl SubCommand for BenchProducerCommand {
+    fn name(&self) -> &'static str {
+        "benchProducer"
+    }
+    fn description(&self) -> &'static str {
+        "Benchmark producer: TPS and send latency percentiles"
+    }
+    fn options(&self) -> Vec<OptSpec> {
+        vec![
+            OptSpec::arg("t", "topic", false, "Topic name (default BenchmarkTest)"),
+            OptSpec::arg("w", "threadCount", false, "Sending tasks (default 64)"),
+            OptSpec::arg(
+                "s",
+                "messageSize",
+                false,
+                "Message body size in bytes (default 128)",
+            ),
+            OptSpec::arg(
+                "b",
+                "batchSize",
+                false,
+                "Messages per send; over 1 sends batches (default 1)",
+            ),
+            OptSpec::arg(
+                "d",
+                "duration",
+                false,
+                "Seconds to run (default 10; 0 with -m: until -m are sent)",
+            ),
+            OptSpec::arg("m", "messageCount", false, "Stop after this many messages"),
+            OptSpec::flag("a", "async", "Asynchronous sends (16 in flight per task)"),
+            OptSpec::arg(
+                "c",
+                "clusterName",
+                false,
+                "Create the topic in this cluster first",
+            ),
+            OptSpec::arg(
+                "q",
+                "queueNums",
+                false,
+                "Queues of a created topic (default 8)",
+            ),
+        ]
+    }
+    fn execute<'a>(
+        &'a self,
+        args: &'a ParsedArgs,
+        admin: &'a Admin,
+        out: Out<'a>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let secs: u64 = num_opt(args, "d", 10)?;
+            let count: Option<u64> = match args.value("m") {
+                Some(_) => Some(num_opt(args, "m", 0)?),
+                None => None,
+            };
+            let plan = Plan {
+                topic: args.value("t").unwrap_or("BenchmarkTest").to_string(),
+                threads: num_opt::<usize>(args, "w", 64)?.max(1),
+                size: num_opt(args, "s", 128)?,
+                batch: num_opt::<usize>(args, "b", 1)?.max(1),
+                duration: (secs > 0).then(|| Duration::from_secs(secs)),
+                count,
+                window: if args.has("a") { ASYNC_WINDOW } else { 1 },
+            };
+            if plan.duration.is_none() && plan.count.is_none() {
+                return Err(CliError::Usage("give -d seconds > 0 or -m messages".into()));
+            }
+            if let Some(cluster) = args.value("c") {
+                let queues: i32 = num_opt(args, "q", 8)?;
+                let config = TopicConfig {
+                    topic_name: plan.topic.clone(),
+                    read_queue_nums: queues,
+                    write_queue_nums: queues,
+                    ..TopicConfig::default()
+                };
+                let addrs = admin.typed()?.create_topic(cluster, &config).await?;
+                writeln!(out, "topic {} created on {}", plan.topic, addrs.join(", "))?;
+            }
+            let mut config = ProducerConfig::new("benchmark_producer", "");
+            config.client = admin.client_config()?;
+            config.send_timeout = Duration::from_secs(10);
+            let producer = Producer::new(config)?;
+            producer.start().await?;
+            let result = run(&plan, &producer, out).await;
+            producer.shutdown().await;
+            result
+        })
+    }
+}
+
+async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
+    writeln!(
+        out,
+        "benchProducer topic={} threads={} size={} batch={} mode={} {}",
+        plan.topic,
+        plan.threads,
+        plan.size,
+        plan.batch,
+        if plan.window > 1 { "async" } else { "sync" },
+        match (plan.duration, plan.count) {
+            (Some(d), Some(c)) => format!("duration={}s count={c}", d.as_secs()),
+            (Some(d), None) => format!("duration={}s", d.as_secs()),
+            (None, Some(c)) => format!("count={c}"),
+            (None, None) => String::new(),
+        }
+    )?;
+    // Fail fast (and clearly) when the topic cannot be sent to at all.
+    producer.fetch_publish_queues(&plan.topic).await?;
+    let stats = Arc::new(BenchStats::new()?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let issued = Arc::new(AtomicU64::new(0));
+    let body: Arc<Vec<u8>> = Arc::new(vec![b'a'; plan.size]);
+    let mut workers = Vec::with_capacity(plan.threads);
+    for _ in 0..plan.threads {
+        let w = Worker {
+            producer: producer.clone(),
+            topic: plan.topic.clone(),
+            body: body.clone(),
+            batch: plan.batch,
+            window: plan.window,
+            limit: plan.count,
+            stats: stats.clone(),
+            stop: stop.clone(),
+            issued: issued.clone(),
+        };
+        workers.push(tokio::spawn(w.run()));
+    }
+    let started = Instant::now();
+    let mut last_ok = 0u64;
+    let mut last_at = started;
+    loop {
+        let done = workers.iter().all(|w| w.is_finished());
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = Instant::now();
+        if plan.duration.is_some_and(|d| now - started >= d) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        if now - last_at < Duration::from_secs(1) {
+            continue;
+        }
+        let snap = stats.snapshot();
+        let tps = (snap.ok - last_ok) as f64 / (now - last_at).as_secs_f64();
+        let share = match (plan.duration, plan.count) {
+            (Some(d), _) => Some((now - started).as_secs_f64() / d.as_secs_f64()),
+            (None, Some(c)) if c > 0 => Some(snap.ok as f64 / c as f64),
+            _ => None,
+        };
+        writeln!(
+            out,
+            "{} Send TPS: {:.0} | Sent: {} | Failed: {} | RT(ms) {}",
+            progress(now - started, share),
+            tps,
+            snap.ok,
+            snap.failed,
+            snap.interval.line()
+        )?;
+        out.flush()?;
+        last_ok = snap.ok;
+        last_at = now;
+    }
+    for w in workers {
+        // A worker never panics on purpose; a join error is reported, not unwrapped.
+        if let Err(e) = w.await {
+            writeln!(out, "a sending task failed: {e}")?;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let snap = stats.snapshot();
+    let total = stats.total();
+    let tps = snap.ok as f64 / elapsed;
+    writeln!(out, "=== benchProducer summary ===")?;
+    writeln!(
+        out,
+        "Messages sent: {} | Failed: {} | Elapsed: {:.2} s",
+        snap.ok, snap.failed, elapsed
+    )?;
+    writeln!(
+        out,
+        "TPS: {:.0} msgs/s | {:.2} MiB/s",
+        tps,
+        tps * plan.size as f64 / (1024.0 * 1024.0)
+    )?;
+    writeln!(out, "Send RT(ms): {} mean {:.3}", total.line(), total.mean)?;
+    Ok(())
+}
+
+struct Worker {
+    producer: Producer,
+    topic: String,
+    body: Arc<Vec<u8>>,
+    batch: usize,
+    window: usize,
+    limit: Option<u64>,
+    stats: Arc<BenchStats>,
+    stop: Arc<AtomicBool>,
+    issued: Arc<AtomicU64>,
+}
+
+impl Worker {
+    /// Takes the next `batch` messages from the budget; false when the run is over.
+    fn take(&self) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        match self.limit {
+            None => true,
+            Some(limit) => {
+                let before = self.issued.fetch_add(self.batch as u64, Ordering::Relaxed);
+                before + self.batch as u64 <= limit
+            }
+        }
+    }
+
+    async fn send_one(&self) {
+        let n = self.batch as u64;
+        let started = Instant::now();
+        let result = if self.batch == 1 {
+            self.producer
+                .send(Message::new(self.topic.clone(), self.body.to_vec()))
+                .await
+        } else {
+            let msgs = (0..self.batch)
+                .map(|_| Message::new(self.topic.clone(), self.body.to_vec()))
+                .collect();
+            self.producer.send_batch(msgs).await
+        };
+        match result {
+            Ok(_) => self.stats.record_ok(n, started.elapsed()),
+            Err(e) => {
+                tracing_free_log(&e);
+                self.stats.record_failed(n);
+            }
+        }
+    }
+
+    async fn run(self) {
+        let mut inflight = FuturesUnordered::new();
+        loop {
+            while inflight.len() < self.window && self.take() {
+                inflight.push(self.send_one());
+            }
+            if inflight.next().await.is_none() {
+                break;
+            }
+        }
+    }
+}
+
+/// Failures are counted; the first few are worth seeing on stderr without flooding it.
+fn tracing_free_log(e: &client::ClientError) {
+    static SHOWN: AtomicU64 = AtomicU64::new(0);
+    if SHOWN.fetch_add(1, Ordering::Relaxed) < 5 {
+        eprintln!("send failed: {e}");
+    }
+}

@@ -1,0 +1,45 @@
+//! `deleteTopic -c cluster -t T`: deletes a topic from every master of a cluster, then from the
+//! name servers (Java `DeleteTopicSubCommand`).
+
+use futures::future::BoxFuture;
+
+use super::{Out, SubCommand};
+use crate::admin::Admin;
+use crate::args::{OptSpec, ParsedArgs};
+use crate::error::Result;
+
+/// `mqadmin deleteTopic`.
+pub struct DeleteTopicCommand;
+
+impl SubCommand for DeleteTopicCommand {
+    fn name(&self) -> &'static str {
+        "deleteTopic"
+    }
+    fn description(&self) -> &'static str {
+        "Delete topic from broker and NameServer."
+    }
+    fn options(&self) -> Vec<OptSpec> {
+        vec![
+            OptSpec::arg("t", "topic", true, "topic name"),
+            OptSpec::arg("c", "clusterName", true, "delete topic from which cluster"),
+        ]
+    }
+    fn execute<'a>(
+        &'a self,
+        args: &'a ParsedArgs,
+        admin: &'a Admin,
+        out: Out<'a>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let topic = args.required("t")?;
+            let cluster = args.required("c")?;
+            admin.typed()?.delete_topic(cluster, topic).await?;
+            writeln!(
+                out,
+                "delete topic [{topic}] from cluster [{cluster}] success."
+            )?;
+            writeln!(out, "delete topic [{topic}] from NameServer success.")?;
+            Ok(())
+        })
+    }
+}
