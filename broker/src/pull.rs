@@ -164,6 +164,19 @@ pub async fn handle(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
     } else {
         c.short_polling_time_mills
     };
+    // The offset the consumer piggybacks on its pull is stored now, as the request arrives (Java
+    // does it on the first pass only): stored after a long hold it would overwrite any commit the
+    // consumer made meanwhile and roll the group back.
+    if flags.has_commit_offset() && !ctx.is_slave() {
+        let max = ctx.store.max_offset(&h.topic, h.queue_id);
+        ctx.offsets.commit(
+            &h.consumer_group,
+            &h.topic,
+            h.queue_id,
+            h.commit_offset,
+            max,
+        );
+    }
     let deadline = Instant::now() + Duration::from_millis(hold_ms);
     let max_msgs = h.max_msg_nums.clamp(1, 1024);
     let mut held = None;
@@ -218,16 +231,6 @@ pub async fn handle(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
     };
     drop(held);
 
-    if flags.has_commit_offset() && !ctx.is_slave() {
-        let max = ctx.store.max_offset(&h.topic, h.queue_id);
-        ctx.offsets.commit(
-            &h.consumer_group,
-            &h.topic,
-            h.queue_id,
-            h.commit_offset,
-            max,
-        );
-    }
     respond(
         ctx,
         &req,

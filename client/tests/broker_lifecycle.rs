@@ -104,9 +104,7 @@ fn recording_consumer(
     topic: &str,
     seen: Arc<Mutex<HashMap<String, usize>>>,
 ) -> PushConsumer {
-    let mut cfg = consumer_config(group, ns_addr);
-    cfg.commit_offset_when_pull = std::env::var("CLIENT_TEST_COMMIT_IN_PULL").is_ok();
-    let c = PushConsumer::new(cfg).unwrap();
+    let c = PushConsumer::new(consumer_config(group, ns_addr)).unwrap();
     c.subscribe(topic, "*").unwrap();
     c.register_listener_concurrently(
         move |msgs: &[MessageExt], _: &mut ConsumeConcurrentlyContext| {
@@ -142,8 +140,6 @@ async fn committed_offsets_survive_a_broker_restart() {
             .unwrap();
     }
     // Consume some (all that is there), then stop: the shutdown commits the offsets.
-    // Offsets are not piggy-backed on pulls (see `held_pull_does_not_roll_back_a_later_commit`):
-    // the broker would store a held pull's stale commitOffset when the hold ends at shutdown.
     let seen1: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let c1 = recording_consumer(&ns_addr, "CG-restart", "Restart", seen1.clone());
     c1.start().await.unwrap();
@@ -446,10 +442,9 @@ async fn sends_retry_on_another_broker_when_one_is_down() {
 /// Request 1: PULL_MESSAGE group=CG-held topic=Held queueId=0 queueOffset=<max> sysFlag=3
 /// (COMMIT_OFFSET|SUSPEND) commitOffset=1 suspendTimeoutMillis=3000 → held.
 /// Request 2 (while 1 is held): UPDATE_CONSUMER_OFFSET commitOffset=5 → SUCCESS.
-/// After 1 returns PULL_NOT_FOUND at its deadline, QUERY_CONSUMER_OFFSET must answer 5; the
-/// broker of this writing answers 1.
+/// After 1 returns PULL_NOT_FOUND at its deadline, QUERY_CONSUMER_OFFSET must answer 5: the
+/// broker stores a pull's commitOffset when the pull arrives, not when its hold ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "broker: a held pull stores its commitOffset when the hold ends, rolling back later commits"]
 async fn held_pull_does_not_roll_back_a_later_commit() {
     use remoting::header::pull::{PullMessageRequestHeader, PullSysFlag};
     init_tracing();
@@ -469,7 +464,17 @@ async fn held_pull_does_not_roll_back_a_later_commit() {
     }
     let inst = admin.instance().clone();
     let mq = client::MessageQueue::new("Held", "broker-a", 0);
-    let max = inst.max_offset(&mq).await.unwrap();
+    // Sends are acknowledged before the consume queue is written (dispatch follows the commit
+    // log), so wait for all eight before parking a pull at the end of the queue.
+    let mut max = inst.max_offset(&mq).await.unwrap();
+    for _ in 0..200 {
+        if max == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        max = inst.max_offset(&mq).await.unwrap();
+    }
+    assert_eq!(max, 8);
     let header = PullMessageRequestHeader {
         consumer_group: "CG-held".into(),
         topic: "Held".into(),

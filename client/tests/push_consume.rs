@@ -60,16 +60,7 @@ async fn three_producers_two_consumers_exactly_once_across_a_leave() {
 
     let seen: Seen = Arc::default();
     let (na, nb) = (Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));
-    // Offsets are not piggy-backed on pulls here: the broker (as of this writing) stores a pull's
-    // commitOffset when a *held* pull returns, not when it arrives, so a pull parked by the
-    // leaving member and woken after its final commit rolls the queue's offset back, and the
-    // remaining member re-consumes. Set CLIENT_TEST_COMMIT_IN_PULL=1 to run with Java's
-    // behaviour (piggy-backing on) once the broker commits on arrival.
-    let cfg = || {
-        let mut c = consumer_config("CG-exactly", &ns_addr);
-        c.commit_offset_when_pull = std::env::var("CLIENT_TEST_COMMIT_IN_PULL").is_ok();
-        c
-    };
+    let cfg = || consumer_config("CG-exactly", &ns_addr);
     let a = counting_consumer(cfg(), "Exactly", "*", seen.clone(), na.clone());
     let bm = counting_consumer(cfg(), "Exactly", "*", seen.clone(), nb.clone());
     a.start().await.unwrap();
