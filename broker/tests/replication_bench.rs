@@ -207,16 +207,15 @@ async fn bench_fresh_slave_catch_up() {
     let store = master.context().message_store.clone().unwrap();
     let body = Bytes::from(vec![b'y'; 4000]);
     while (store.commit_log_max_offset() as usize) < TOTAL {
-        let batch: Vec<MessageRecord> = (0..32)
-            .map(|_| MessageRecord {
+        let r = store
+            .put_message(MessageRecord {
                 topic: "CatchUpT".into(),
                 queue_id: 0,
                 body: body.clone(),
                 ..Default::default()
             })
-            .collect();
-        let r = store.put_messages(batch).await;
-        assert!(r.status.is_stored());
+            .await;
+        assert!(r.status.is_stored(), "{:?}", r.status);
     }
     store.flush().unwrap();
     let bytes = store.commit_log_max_offset() - store.commit_log_min_offset();

@@ -19,6 +19,9 @@ use super::{HaService, SlaveLink, now_ms, wire};
 /// wake-up (appends by paths that do not call [`HaService::notify_appended`]).
 const POLL: Duration = Duration::from_millis(5);
 
+/// Frame size while a slave is far behind.
+const CATCH_UP_BATCH: usize = 1 << 20;
+
 /// Accepts slave connections until `shutdown`.
 pub async fn accept_loop(ha: Arc<HaService>, listener: TcpListener, shutdown: CancellationToken) {
     loop {
@@ -186,7 +189,14 @@ async fn transfer(
         }
         let mut appended = pin!(ha.appended.notified());
         appended.as_mut().enable();
-        let data = match ha.store.read_commit_log(next, batch) {
+        // Far behind (a fresh slave catching up): bigger frames, still well within the 4 MiB
+        // read buffer of a Java slave.
+        let size = if ha.store.commit_log_max_offset() - next > (batch as i64) * 4 {
+            batch.max(CATCH_UP_BATCH)
+        } else {
+            batch
+        };
+        let data = match ha.store.read_commit_log(next, size) {
             Ok(Some(d)) => d,
             Ok(None) => {
                 return format!("offset {next} is no longer on the master (deleted)");

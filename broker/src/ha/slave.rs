@@ -19,17 +19,19 @@ use super::{HaService, MasterLookup, wire};
 /// partition heals).
 const RECONNECT: Duration = Duration::from_secs(1);
 
+/// Pause while no master address is known yet.
+const ADDRESS_POLL: Duration = Duration::from_millis(100);
+
 /// Runs the HA client until `shutdown`.
 pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: CancellationToken) {
-    let mut first = true;
+    let mut pause = Duration::ZERO;
     loop {
-        if !first {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(RECONNECT) => {}
-            }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
         }
-        first = false;
+        // Until registration has named the master, look again soon.
+        pause = ADDRESS_POLL;
         let addr = ha
             .config
             .ha_master_address
@@ -50,6 +52,7 @@ pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: Cancellatio
             _ = shutdown.cancelled() => return,
             r = follow(&ha, &addr) => r,
         };
+        pause = RECONNECT;
         let mut v = ha.slave_view.lock();
         if v.connected {
             v.reconnects += 1;
