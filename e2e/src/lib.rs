@@ -2,8 +2,14 @@
 //!
 //! # Layout
 //! - [`cluster`]: a name server and brokers started in-process on 127.0.0.1 with temp stores.
+//! - [`load`]: concurrent producers that remember what was acknowledged, a drain that reads
+//!   every queue from the master or its slave, and the loss/duplicate tally.
+//! - [`local`]: a cluster file run as real processes through the operator's local-mode plan, with
+//!   per-process kill, stop and restart.
 //! - [`tools`]: where the third-party clients installed by `.ci/run` live, and whether a suite
 //!   must fail or may skip when they are missing.
 
 pub mod cluster;
+pub mod load;
+pub mod local;
 pub mod tools;
