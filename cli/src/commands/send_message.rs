@@ -86,7 +86,7 @@ impl SubCommand for SendMessageCommand {
                     "{:<32}  {:<4}  {:<20}    {}",
                     r.message_queue.broker_name,
                     r.message_queue.queue_id,
-                    format!("{:?}", r.status).to_uppercase(),
+                    send_status(r.status),
                     r.msg_id
                 )?,
                 Err(e) => {
@@ -100,5 +100,15 @@ impl SubCommand for SendMessageCommand {
             }
             Ok(())
         })
+    }
+}
+
+/// Java's `SendStatus` names.
+fn send_status(s: client::SendStatus) -> &'static str {
+    match s {
+        client::SendStatus::SendOk => "SEND_OK",
+        client::SendStatus::FlushDiskTimeout => "FLUSH_DISK_TIMEOUT",
+        client::SendStatus::FlushSlaveTimeout => "FLUSH_SLAVE_TIMEOUT",
+        client::SendStatus::SlaveNotAvailable => "SLAVE_NOT_AVAILABLE",
     }
 }
