@@ -304,7 +304,7 @@ async fn broker_commands_against_a_real_broker() {
         .unwrap();
     producer.instance().send_heartbeat_to_all().await;
     let out = ok(n, &["producerConnection", "-g", "PG-cli", "-t", "CliT"]).await;
-    assert!(out.contains(&producer.instance().client_id()), "{out}");
+    assert!(out.contains(producer.instance().client_id()), "{out}");
     assert!(out.starts_with("0001  "), "{out}");
 
     let mut cc = PushConsumerConfig::new("CG-cli", n);
@@ -327,7 +327,7 @@ async fn broker_commands_against_a_real_broker() {
         o.contains("001  ")
     })
     .await;
-    assert!(out.contains(&consumer.instance().client_id()), "{out}");
+    assert!(out.contains(consumer.instance().client_id()), "{out}");
     assert!(
         out.contains("Below is subscription:") && out.contains("Topic: CliT"),
         "{out}"
