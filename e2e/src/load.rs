@@ -88,10 +88,7 @@ pub async fn produce(
         let mut cfg = ProducerConfig::new(format!("e2e-pg-{run}"), namesrv.to_string());
         cfg.client.instance_name = Some(format!("{run}-p{t}"));
         let producer = Producer::new(cfg).context("producer")?;
-        producer
-            .start()
-            .await
-            .context("producer start")?;
+        producer.start().await.context("producer start")?;
         let load = load.clone();
         let topic = topic.to_string();
         let run = run.to_string();
@@ -177,9 +174,7 @@ pub async fn drain(
     let mut cfg = ClientConfig::new(namesrv.to_string());
     cfg.instance_name = Some(format!("{run}-drain"));
     let instance = ClientInstance::new(cfg).context("drain client")?;
-    instance
-        .start()
-        .context("drain start")?;
+    instance.start().context("drain start")?;
     let mut out = Drained::default();
     let prefix = format!("{run}-");
     for g in groups {
@@ -227,7 +222,9 @@ pub async fn drain(
                 if r.next_begin_offset <= offset || (r.msgs.is_empty() && offset >= r.max_offset) {
                     if offset < r.max_offset {
                         tracing::warn!(broker = %g.broker_name, queue = q, offset, max = r.max_offset, status = ?r.status, "drain stuck before the queue's end");
-                        *out.stuck.entry(format!("{}:{q}", g.broker_name)).or_default() += (r.max_offset - offset) as u64;
+                        *out.stuck
+                            .entry(format!("{}:{q}", g.broker_name))
+                            .or_default() += (r.max_offset - offset) as u64;
                     }
                     break 'queue;
                 }

@@ -31,7 +31,9 @@ pub fn server_binaries() -> Result<PathBuf> {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "namesrv", "-p", "broker", "--bins"]);
+    cmd.args([
+        "build", "--quiet", "-p", "namesrv", "-p", "broker", "--bins",
+    ]);
     if dir.ends_with("release") {
         cmd.arg("--release");
     }
@@ -133,7 +135,9 @@ impl ProcCluster {
                     .iter()
                     .filter_map(|m| {
                         let n = operator::names::broker_pod(&self.plan.name, g.index, m.ordinal);
-                        self.process(&n).ok().map(|p| format!("127.0.0.1:{}", p.port))
+                        self.process(&n)
+                            .ok()
+                            .map(|p| format!("127.0.0.1:{}", p.port))
                     })
                     .collect(),
             })

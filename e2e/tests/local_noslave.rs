@@ -49,17 +49,30 @@ async fn killed_master_messages_return_after_restart() {
     let after = load::produce(Load::new(), c.namesrv(), topic, "b", 16, total / 2, None)
         .await
         .unwrap();
-    let to_dead = after.per_broker.get(&groups[0].broker_name).copied().unwrap_or(0);
+    let to_dead = after
+        .per_broker
+        .get(&groups[0].broker_name)
+        .copied()
+        .unwrap_or(0);
     assert_eq!(to_dead, 0, "nothing acknowledged by a dead master");
-    assert!(!after.acked.is_empty(), "the surviving master acknowledged sends");
+    assert!(
+        !after.acked.is_empty(),
+        "the surviving master acknowledged sends"
+    );
 
     // While it is down its messages cannot be read: the survivor holds only its own share.
     let survivors = &groups[1..];
-    let partial_a = load::drain(c.namesrv(), topic, "a", survivors, 4).await.unwrap();
+    let partial_a = load::drain(c.namesrv(), topic, "a", survivors, 4)
+        .await
+        .unwrap();
     let stranded = before.acked.len() - partial_a.seen.len();
     assert_eq!(
         stranded as u64,
-        before.per_broker.get(&groups[0].broker_name).copied().unwrap_or(0)
+        before
+            .per_broker
+            .get(&groups[0].broker_name)
+            .copied()
+            .unwrap_or(0)
     );
     assert!(stranded > 0);
 
@@ -70,8 +83,12 @@ async fn killed_master_messages_return_after_restart() {
     // read until everything is back (bounded), and report how long that took.
     let back = Instant::now();
     let (ta, tb) = loop {
-        let all_a = load::drain(c.namesrv(), topic, "a", &groups, 4).await.unwrap();
-        let all_b = load::drain(c.namesrv(), topic, "b", &groups, 4).await.unwrap();
+        let all_a = load::drain(c.namesrv(), topic, "a", &groups, 4)
+            .await
+            .unwrap();
+        let all_b = load::drain(c.namesrv(), topic, "b", &groups, 4)
+            .await
+            .unwrap();
         let (ta, tb) = (load::tally(&before, &all_a), load::tally(&after, &all_b));
         if (ta.lost.is_empty() && tb.lost.is_empty()) || back.elapsed() > Duration::from_secs(30) {
             break (ta, tb);

@@ -67,12 +67,17 @@ async fn rolling_restart_under_load_loses_and_fails_nothing() {
         c.wait_registered().await.unwrap();
         // Let clients notice the returned member before taking the next one down.
         let acked = load.acked.load(std::sync::atomic::Ordering::SeqCst);
-        assert!(load.wait_acked(acked + 200, Duration::from_secs(60)).await, "no progress after {name}");
+        assert!(
+            load.wait_acked(acked + 200, Duration::from_secs(60)).await,
+            "no progress after {name}"
+        );
     }
     let rolled = roll.elapsed();
     load.stop();
     let sent = producing.await.unwrap().unwrap();
-    let drained = load::drain(c.namesrv(), topic, "roll", &groups, 4).await.unwrap();
+    let drained = load::drain(c.namesrv(), topic, "roll", &groups, 4)
+        .await
+        .unwrap();
     let t = load::tally(&sent, &drained);
     eprintln!(
         "rolling restart of {} processes in {rolled:?}: acked {} weak {} failed {} (per broker {:?}); lost {} duplicates {}; total {:?}",

@@ -39,9 +39,9 @@ async fn sync_master_sigkill_loses_no_acknowledged_message() {
     let load = Load::new();
     let producing = {
         let (load, ns) = (load.clone(), c.namesrv().to_string());
-        tokio::spawn(async move {
-            load::produce(load, &ns, topic, "sync", tasks, total, None).await
-        })
+        tokio::spawn(
+            async move { load::produce(load, &ns, topic, "sync", tasks, total, None).await },
+        )
     };
     // SIGKILL the first master once a third of the load is acknowledged.
     assert!(load.wait_acked(total / 3, Duration::from_secs(300)).await);
@@ -70,9 +70,20 @@ async fn sync_master_sigkill_loses_no_acknowledged_message() {
         t.duplicates,
         t.unacked_stored,
     );
-    assert!(t.lost.is_empty(), "acknowledged but lost: {:?}", &t.lost[..t.lost.len().min(20)]);
-    assert!(from_slave.unwrap_or(0) > 0, "group 0 was read from its slave: {:?}", drained.per_addr);
-    assert!(sent.acked.len() as u64 > total / 2, "most sends acknowledged");
+    assert!(
+        t.lost.is_empty(),
+        "acknowledged but lost: {:?}",
+        &t.lost[..t.lost.len().min(20)]
+    );
+    assert!(
+        from_slave.unwrap_or(0) > 0,
+        "group 0 was read from its slave: {:?}",
+        drained.per_addr
+    );
+    assert!(
+        sent.acked.len() as u64 > total / 2,
+        "most sends acknowledged"
+    );
 
     // Restart the master on its store: it and its slave hold the same messages.
     c.restart(&master0).await.unwrap();
@@ -90,7 +101,10 @@ async fn sync_master_sigkill_loses_no_acknowledged_message() {
     let on_slave = load::drain(c.namesrv(), topic, "sync", &only(1), 4)
         .await
         .unwrap();
-    assert_eq!(on_master.seen, on_slave.seen, "master and slave diverge after the restart");
+    assert_eq!(
+        on_master.seen, on_slave.seen,
+        "master and slave diverge after the restart"
+    );
     let after = load::drain(c.namesrv(), topic, "sync", &groups, 4)
         .await
         .unwrap();

@@ -95,7 +95,11 @@ async fn main() -> Result<()> {
                 if let Ok(r) = admin.topic_route(&cli.topic).await
                     && r.queue_datas.len() == masters.len()
                 {
-                    println!("topic {} on {} master(s): {masters:?}", cli.topic, masters.len());
+                    println!(
+                        "topic {} on {} master(s): {masters:?}",
+                        cli.topic,
+                        masters.len()
+                    );
                     admin.shutdown().await;
                     return Ok(());
                 }
