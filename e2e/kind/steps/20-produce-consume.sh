@@ -8,6 +8,7 @@ source "$(dirname "$0")/../lib.sh"
 bench -t E2ETopic topic -q 4
 out="$(bench -t E2ETopic produce --run first --count "$MESSAGES" --producers "$PRODUCERS" --acked-file /tmp/first.acked)"
 echo "$out" >&2
+echo "$out" >"$WORK/first.produce"
 acked="$(field acked "$out")"
 assert_ge $((MESSAGES * 99 / 100)) "$acked" "acknowledged sends"
 assert_eq 0 "$(field failed "$out")" "failed sends"

@@ -38,22 +38,28 @@ log "ok: pod start times follow the roll order"
 # Events: the "rolling group <name>: <phase>" messages, oldest first, never go back to an
 # earlier group, and within a group RollingSlaves comes before RollingMaster.
 kubectl -n "$NS" get events --field-selector involvedObject.kind=RocketMQCluster,involvedObject.name="$CR" \
-  -o jsonpath='{range .items[*]}{.lastTimestamp}{" "}{.message}{"\n"}{end}' | sort |
-  awk -v since="$since" '$1 >= since' | grep -o 'rolling group [^ ]*: [A-Za-z]*' >"$WORK/roll-events" || true
-cat "$WORK/roll-events" >&2
-python3 - "$WORK/roll-events" "$SLAVES" <<'PY'
-import sys
-rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-seq = [(r[2].rstrip(":").rsplit("-", 1)[1], r[3]) for r in rows]
+  -o json >"$WORK/events.json"
+python3 - "$WORK/events.json" "$since" "$SLAVES" <<'PY'
+import json, re, sys
+# Events recorded through events.k8s.io carry eventTime; core ones lastTimestamp/firstTimestamp.
+def when(e):
+    return e.get("eventTime") or e.get("lastTimestamp") or e.get("firstTimestamp") or ""
+items = sorted(json.load(open(sys.argv[1]))["items"], key=when)
+seq = []
+for e in items:
+    m = re.search(r"rolling group \S+-(\d+): (\w+)", e.get("message", ""))
+    if m and when(e)[:19] >= sys.argv[2][:19]:
+        seq.append((int(m.group(1)), m.group(2)))
+print("roll events:", seq, file=sys.stderr)
 assert seq, "no roll Events were recorded"
-groups = [int(g) for g, _ in seq]
+groups = [g for g, _ in seq]
 assert groups == sorted(groups), f"groups rolled out of order: {seq}"
 for g in set(groups):
-    phases = [p for gg, p in seq if int(gg) == g]
-    if int(sys.argv[2]) > 0 and "RollingMaster" in phases and "RollingSlaves" in phases:
+    phases = [p for gg, p in seq if gg == g]
+    if int(sys.argv[3]) > 0 and "RollingMaster" in phases and "RollingSlaves" in phases:
         assert phases.index("RollingSlaves") < phases.index("RollingMaster"), f"group {g}: {phases}"
-print("roll events in order:", seq)
 PY
+log "ok: roll Events in order"
 out="$(bench -t E2ETopic drain --run first --acked-file /tmp/first.acked)"
 echo "$out" >&2
 assert_eq 0 "$(field lost "$out")" "acknowledged messages lost across the roll"
