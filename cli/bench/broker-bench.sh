@@ -83,8 +83,6 @@ stop_broker() {
     BROKER_PID=""
 }
 
-summary() { grep -E '^(Messages|TPS|Send RT|Store->consume)' || true; }
-
 for FLUSH in ASYNC_FLUSH SYNC_FLUSH; do
     echo
     echo "================ ${FLUSH} ================"
@@ -97,14 +95,14 @@ for FLUSH in ASYNC_FLUSH SYNC_FLUSH; do
         : > "$WORK/rss"
         sample_rss "$WORK/rss" & SAMPLER=$!
         "$BIN/mqadmin" benchProducer -n "$NS" -t "$TOPIC" -c BenchCluster -q 8 \
-            -w "$W" -s 1024 -d "$SECS" | tee "$WORK/producer-$FLUSH-$W.log" | summary
+            -w "$W" -s 1024 -d "$SECS"
         kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
         echo "broker VmRSS under load: max $(max_of "$WORK/rss") KiB"
     done
     echo "--- benchConsumer: everything stored in ${TOPIC}"
     : > "$WORK/rss"
     sample_rss "$WORK/rss" & SAMPLER=$!
-    "$BIN/mqadmin" benchConsumer -n "$NS" -t "$TOPIC" -g "bench_${FLUSH}" | summary
+    "$BIN/mqadmin" benchConsumer -n "$NS" -t "$TOPIC" -g "bench_${FLUSH}"
     kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
     echo "broker VmRSS while consuming: max $(max_of "$WORK/rss") KiB"
     sleep 3

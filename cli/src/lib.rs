@@ -3,7 +3,10 @@
 //! # Layout
 //! - [`args`]: commons-cli style option parsing and usage text.
 //! - [`admin`]: the shared admin layer (name server list, client, typed calls).
-//! - [`commands`]: one module per subcommand and the registry.
+//! - [`commands`]: one module per subcommand and the registry. The broker commands go through
+//!   the client library ([`client::Admin`], producer, pull consumer); the benchmark tool is two
+//!   of them, `mqadmin benchProducer` and `mqadmin benchConsumer` (see
+//!   [`commands::bench_producer`], [`commands::bench_consumer`] and `cli/bench/broker-bench.sh`).
 //! - [`error`]: the crate's error type; every error is one line.
 //! - [`run`]: the whole tool as a function, used by `main.rs` and tests.
 
