@@ -95,12 +95,27 @@ async fn sync_master_sigkill_loses_no_acknowledged_message() {
             addrs: vec![g0.addrs[i].clone()],
         }]
     };
-    let on_master = load::drain(c.namesrv(), topic, "sync", &only(0), 4)
-        .await
-        .unwrap();
-    let on_slave = load::drain(c.namesrv(), topic, "sync", &only(1), 4)
-        .await
-        .unwrap();
+    // A record the master wrote but had not yet replicated when it died is on the master only
+    // (never acknowledged); the slave fetches it once HA reconnects. Wait for convergence.
+    let converge = Instant::now();
+    let (on_master, on_slave) = loop {
+        let m = load::drain(c.namesrv(), topic, "sync", &only(0), 4)
+            .await
+            .unwrap();
+        let s = load::drain(c.namesrv(), topic, "sync", &only(1), 4)
+            .await
+            .unwrap();
+        if m.seen == s.seen || converge.elapsed() > Duration::from_secs(60) {
+            break (m, s);
+        }
+        let only_master = m.seen.keys().filter(|k| !s.seen.contains_key(*k)).count();
+        let only_slave = s.seen.keys().filter(|k| !m.seen.contains_key(*k)).count();
+        eprintln!(
+            "2m-2s-sync: after {:?} master has {only_master} the slave lacks, slave {only_slave} the master lacks",
+            converge.elapsed()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
     assert_eq!(
         on_master.seen, on_slave.seen,
         "master and slave diverge after the restart"
@@ -110,9 +125,10 @@ async fn sync_master_sigkill_loses_no_acknowledged_message() {
         .unwrap();
     assert!(load::tally(&sent, &after).lost.is_empty());
     eprintln!(
-        "2m-2s-sync: after restart master and slave of {} both hold {} messages; total {:?}",
+        "2m-2s-sync: after restart master and slave of {} both hold {} messages (converged in {:?}); total {:?}",
         g0.broker_name,
         on_master.seen.len(),
+        converge.elapsed(),
         t0.elapsed()
     );
     c.stop().await;
