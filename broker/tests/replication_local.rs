@@ -454,3 +454,101 @@ async fn our_slave_follows_a_java_style_master() {
     drop(conn);
     slave.shutdown().await;
 }
+
+/// #3388: a slave whose position was deleted on the master by retention while it was stopped
+/// is ordered to reset; it drops its store, follows from the master's min offset, ends up
+/// byte-identical to the master and rebuilds its queues from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_behind_the_masters_min_offset_resets_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let client = RemotingClient::new(Default::default());
+    let small = |path: &std::path::Path, role| {
+        let mut c = cfg(path, &ns_addr, role);
+        c.mapped_file_size_commit_log = 64 * 1024;
+        c.file_reserved_time = 0;
+        c.max_message_size = 16 * 1024;
+        c
+    };
+    let master = Broker::start(small(&dir.path().join("m"), BrokerRole::AsyncMaster))
+        .await
+        .unwrap();
+    let sdir = dir.path().join("s");
+    let slave = Broker::start(small(&sdir, BrokerRole::Slave))
+        .await
+        .unwrap();
+    let maddr = master.broker_addr().to_string();
+    let body = vec![b'p'; 1000];
+    for _ in 0..40 {
+        let r = send(&client, &maddr, "RS", 0, &body, None, None).await;
+        assert_eq!(r.code, ResponseCode::SUCCESS.0);
+    }
+    wait_caught_up(&master, &slave).await;
+    let old_end = slave
+        .context()
+        .message_store
+        .as_ref()
+        .unwrap()
+        .commit_log_max_offset();
+    slave.shutdown().await;
+
+    // While the slave is away the master writes several files and retention deletes the
+    // slave's position.
+    for _ in 0..400 {
+        let r = send(&client, &maddr, "RS", 0, &body, None, None).await;
+        assert_eq!(r.code, ResponseCode::SUCCESS.0);
+    }
+    let ms = master.context().message_store.clone().unwrap();
+    for _ in 0..500 {
+        if ms.commit_log_min_offset() > old_end {
+            break;
+        }
+        ms.delete_expired_files_now().unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let master_min = ms.commit_log_min_offset();
+    assert!(
+        master_min > old_end,
+        "retention ran: min {master_min}, slave end {old_end}"
+    );
+    let master_queue_min = ms.min_offset_in_queue("RS", 0);
+    assert!(master_queue_min > 0);
+
+    let slave = Broker::start(small(&sdir, BrokerRole::Slave))
+        .await
+        .unwrap();
+    wait_caught_up(&master, &slave).await;
+    let ss = slave.context().message_store.clone().unwrap();
+    assert_eq!(ss.commit_log_min_offset(), master_min);
+    assert_eq!(commit_log_bytes(&master), commit_log_bytes(&slave));
+    let v = slave.context().ha.get().unwrap().slave_view();
+    assert_eq!(v.resets, 1, "{v:?}");
+    assert_eq!(v.discarded_bytes, old_end, "{v:?}");
+    assert_eq!(
+        runtime_info(&client, slave.broker_addr())
+            .await
+            .get("haResets")
+            .map(String::as_str),
+        Some("1")
+    );
+    // Its queue was rebuilt from the replicated records: same offsets as on the master.
+    let saddr = slave.broker_addr().to_string();
+    assert_eq!(wait_max_offset(&client, &saddr, "RS", 0, 440).await, 440);
+    assert_eq!(ss.min_offset_in_queue("RS", 0), master_queue_min);
+    let got = ss
+        .get_message("g", "RS", 0, master_queue_min, 8, 1 << 20, None)
+        .unwrap();
+    assert!(!got.messages.is_empty());
+    let first = remoting::message::decode(&got.messages[0]).unwrap();
+    assert_eq!(first.queue_offset, master_queue_min);
+    // The link is healthy: new sends reach the slave.
+    for _ in 0..5 {
+        send(&client, &maddr, "RS", 0, &body, None, None).await;
+    }
+    wait_caught_up(&master, &slave).await;
+    assert_eq!(master.context().ha.get().unwrap().links().len(), 1);
+    slave.shutdown().await;
+    master.shutdown().await;
+    ns.shutdown().await;
+}

@@ -731,6 +731,62 @@ impl MessageStore {
         Ok(())
     }
 
+    /// Slave side of HA (reliability #3388): discards the whole commit log, every consume
+    /// queue and the index, and restarts the empty log at `offset`, which must be a multiple of
+    /// the commit-log file size (the master's min offset). Used when the slave's position no
+    /// longer exists on the master (retention removed it): the next [`MessageStore::append_raw`]
+    /// at `offset` continues, and dispatch rebuilds the queues at the logical offsets the
+    /// replicated records carry. The checkpoint is rewritten before returning, so a crash
+    /// afterwards recovers an empty log rather than the old one.
+    pub fn reset_to(&self, offset: i64) -> Result<()> {
+        let inner = &self.inner;
+        let fsz = inner.config.mapped_file_size_commit_log;
+        let offset = u64::try_from(offset)
+            .map_err(|_| StoreError::Config(format!("negative offset {offset}")))?;
+        if offset % fsz != 0 {
+            return Err(StoreError::Config(format!(
+                "reset offset {offset} is not a multiple of the commit-log file size {fsz}"
+            )));
+        }
+        {
+            // Dispatch is stopped for the whole swap: no entry of the old log lands in a queue
+            // of the new one.
+            let _d = inner.dispatch_lock.lock();
+            tracing::warn!(
+                offset,
+                old_min = inner.log.min_offset(),
+                old_end = inner.log.end(),
+                "resetting the store: dropping the commit log, consume queues and index"
+            );
+            inner.log.destroy()?;
+            inner.log.set_end(offset)?;
+            let victims: Vec<(String, Vec<Arc<ConsumeQueue>>)> = {
+                let mut qs = inner.queues.write();
+                std::mem::take(&mut *qs)
+                    .into_iter()
+                    .map(|(t, m)| (t, m.into_values().collect()))
+                    .collect()
+            };
+            {
+                let _t = inner.log.lock();
+                inner.queue_offsets.lock().clear();
+            }
+            for (topic, queues) in victims {
+                for q in queues {
+                    q.destroy()?;
+                }
+                let dir = inner.root.join("consumequeue").join(&topic);
+                if valid_topic(&topic) && dir.exists() {
+                    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+                }
+            }
+            inner.index.clear()?;
+            inner.reput.store(offset, Ordering::Release);
+            inner.flush_tx.send_modify(|s| s.flushed = offset);
+        }
+        inner.write_checkpoint()
+    }
+
     /// Drops a topic's consume queues (DELETE_TOPIC_IN_BROKER). Its records stay in the
     /// commit log until retention removes them.
     pub fn delete_topic(&self, topic: &str) -> Result<()> {
@@ -1093,11 +1149,17 @@ impl Inner {
                 "a batch cannot carry a delay level",
             ));
         }
-        let mut buf = Vec::new();
-        let mut sizes = Vec::with_capacity(msgs.len());
+        // One allocation sized for the whole batch (bodies + topic + a generous allowance for
+        // the fixed fields and properties): small records otherwise pay for several regrowths.
+        let estimate: usize = msgs.iter().map(|m| m.body.len() + topic.len() + 256).sum();
+        let mut buf = Vec::with_capacity(estimate);
+        // (encoded size, position of STORETIMESTAMP) per record.
+        let mut sizes: Vec<(usize, usize)> = Vec::with_capacity(msgs.len());
         for m in &mut msgs {
             m.properties.remove(keys::WAIT);
-            m.topic.clone_from(&topic);
+            if m.topic != topic {
+                m.topic.clone_from(&topic);
+            }
             m.queue_id = queue_id;
             if m.body.len() > self.config.max_message_size {
                 return Err(PutResult::fail(
@@ -1119,7 +1181,10 @@ impl Inner {
                 };
                 return Err(PutResult::fail(status, text));
             }
-            sizes.push(buf.len() - before);
+            sizes.push((
+                buf.len() - before,
+                pos_store_timestamp(m.effective_sys_flag()),
+            ));
         }
         if buf.len() > self.config.max_message_size + 32_767 + 1024 * msgs.len() {
             return Err(PutResult::fail(
@@ -1127,10 +1192,6 @@ impl Inner {
                 "batch too large",
             ));
         }
-        let ts_pos: Vec<usize> = msgs
-            .iter()
-            .map(|m| pos_store_timestamp(m.effective_sys_flag()))
-            .collect();
         let advances =
             ty == sysflag::TRANSACTION_NOT_TYPE || ty == sysflag::TRANSACTION_COMMIT_TYPE;
         let store_host = first_store_host(&msgs);
@@ -1161,14 +1222,14 @@ impl Inner {
         };
         let mut pos = 0usize;
         let mut msg_id = String::with_capacity(sizes.len() * 33);
-        for (i, sz) in sizes.iter().enumerate() {
+        for (i, &(sz, ts_pos)) in sizes.iter().enumerate() {
             let rec = &mut buf[pos..pos + sz];
             let phys = wrote_offset + pos as u64;
             let qo = if advances { first_qo + i as i64 } else { 0 };
             rec[POS_QUEUE_OFFSET..POS_QUEUE_OFFSET + 8].copy_from_slice(&qo.to_be_bytes());
             rec[POS_PHYSICAL_OFFSET..POS_PHYSICAL_OFFSET + 8]
                 .copy_from_slice(&(phys as i64).to_be_bytes());
-            rec[ts_pos[i]..ts_pos[i] + 8].copy_from_slice(&store_ts.to_be_bytes());
+            rec[ts_pos..ts_pos + 8].copy_from_slice(&store_ts.to_be_bytes());
             if i > 0 {
                 msg_id.push(',');
             }

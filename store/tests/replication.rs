@@ -116,3 +116,90 @@ fn fresh_slave_starts_at_the_masters_last_file() {
     slave.shutdown().unwrap();
     master.shutdown().unwrap();
 }
+
+#[test]
+fn reset_drops_everything_and_restarts_at_the_masters_min() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let rt = rt();
+    let master = open(config(md.path(), FlushDiskType::AsyncFlush));
+    for i in 0..300 {
+        rt.block_on(master.put_message(msg("R", 0, &[b'r'; 500], &format!("k{i}"))));
+    }
+    master.flush().unwrap();
+    // The slave holds an old prefix of the log, with its own queue and index.
+    let slave = open(config(sd.path(), FlushDiskType::AsyncFlush));
+    let first = master.read_commit_log(0, 4000).unwrap().unwrap();
+    slave.append_raw(0, &first).unwrap();
+    slave.flush().unwrap();
+    let old_queue_len = slave.max_offset_in_queue("R", 0);
+    assert!(old_queue_len > 0);
+    assert!(
+        !slave
+            .query_message("R", "k1", 4, 0, i64::MAX)
+            .unwrap()
+            .is_empty()
+    );
+
+    let fsz = master.commit_log_file_size() as i64;
+    let max = master.commit_log_max_offset();
+    let start = max - max % fsz;
+    assert!(start > 0);
+    // Only a file-aligned offset is accepted.
+    assert!(slave.reset_to(start + 1).is_err());
+    assert!(slave.reset_to(-fsz).is_err());
+    assert_eq!(slave.commit_log_max_offset(), first.len() as i64);
+
+    slave.reset_to(start).unwrap();
+    assert_eq!(slave.commit_log_min_offset(), start);
+    assert_eq!(slave.commit_log_max_offset(), start);
+    assert_eq!(slave.dispatched_offset(), start);
+    assert!(slave.queues().is_empty());
+    assert_eq!(slave.max_offset_in_queue("R", 0), 0);
+    assert!(
+        slave
+            .query_message("R", "k1", 4, 0, i64::MAX)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!sd.path().join("consumequeue").join("R").exists());
+    // The old offsets are gone.
+    assert!(slave.read_commit_log(0, 10).unwrap().is_none());
+    assert!(slave.append_raw(3, &first).is_err());
+
+    // Reopened before anything arrived (crash right after the reset): an empty log, not the
+    // old one.
+    drop(slave);
+    let slave = open(config(sd.path(), FlushDiskType::AsyncFlush));
+    assert!(slave.commit_log_max_offset() == 0 || slave.commit_log_max_offset() == start);
+    assert!(slave.queues().is_empty());
+    slave.reset_to(start).unwrap();
+
+    copy_all(&master, &slave, start);
+    assert_eq!(slave.commit_log_max_offset(), max);
+    let n = master.max_offset_in_queue("R", 0);
+    wait_visible(&slave, "R", 0, n);
+    let min = slave.min_offset_in_queue("R", 0);
+    assert!(
+        min > old_queue_len && min < n,
+        "queue restarts at the copied records: {min}"
+    );
+    let got = pull_all(&slave, "R", 0);
+    assert_eq!(got.len() as i64, n - min);
+    assert_eq!(got[0].queue_offset, min);
+    assert_eq!(
+        slave
+            .query_message("R", "k299", 4, 0, i64::MAX)
+            .unwrap()
+            .len(),
+        1
+    );
+    // A clean restart keeps the new log.
+    slave.shutdown().unwrap();
+    drop(slave);
+    let slave = open(config(sd.path(), FlushDiskType::AsyncFlush));
+    assert_eq!(slave.commit_log_min_offset(), start);
+    assert_eq!(slave.commit_log_max_offset(), max);
+    assert_eq!(slave.min_offset_in_queue("R", 0), min);
+    slave.shutdown().unwrap();
+    master.shutdown().unwrap();
+}

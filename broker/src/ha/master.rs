@@ -102,18 +102,32 @@ async fn serve(
     } else {
         reported
     };
-    if start < ha.store.commit_log_min_offset() {
-        return format!(
-            "slave offset {start} is below the master's min offset {} (its files were deleted)",
-            ha.store.commit_log_min_offset()
+    let min = ha.store.commit_log_min_offset();
+    // The slave's position no longer exists here (retention deleted those files, #3388):
+    // instead of closing the connection (the slave would retry forever), order a reset with
+    // a header-only first frame at our min offset, past the slave's end. Our slave then drops
+    // its log and queues and follows from there; a Java slave treats it as a protocol error.
+    let reset = start < min;
+    let start = if reset {
+        warn!(
+            slave = %link.peer,
+            conn = link.id,
+            slave_offset = start,
+            master_min = min,
+            master_max = max,
+            "slave position deleted on the master: ordering it to reset to the master's min offset"
         );
-    }
+        min
+    } else {
+        start
+    };
     link.sent.store(start, Ordering::Release);
     link.acked
         .store(start.min(reported.max(0)), Ordering::Release);
     ha.links.lock().insert(link.id, link.clone());
-    if start < reported {
-        // The truncation order: a header-only frame at the offset to truncate to.
+    if start < reported || (reset && reported > 0) {
+        // The truncation (below the slave's end) or reset (above it) order: a header-only
+        // frame at the offset the slave must continue from.
         if let Err(e) = wr.write_all(&wire::encode_header(start, 0)).await {
             return format!("write failed: {e}");
         }

@@ -14,7 +14,10 @@
 //!   file (#3661), and a slave counts as in sync only once it has caught up;
 //! - a slave reporting more than this master incarnation can vouch for (beyond the end the
 //!   master recovered to at start and beyond anything sent since) has a diverged tail: the
-//!   master answers with a frame at its recovered end and the slave truncates to it.
+//!   master answers with a frame at its recovered end and the slave truncates to it;
+//! - a slave whose position was deleted by retention on the master (#3388) is ordered to reset
+//!   (a header-only first frame at the master's min offset): it drops its store and follows
+//!   from there instead of being disconnected forever.
 
 pub mod master;
 pub mod slave;
@@ -75,6 +78,10 @@ pub struct SlaveView {
     pub reconnects: u64,
     /// Bytes truncated from a diverged tail so far.
     pub truncated_bytes: i64,
+    /// Times the store was reset because our position was deleted on the master (#3388).
+    pub resets: u64,
+    /// Bytes discarded by those resets.
+    pub discarded_bytes: i64,
 }
 
 /// The replication state of one broker (either side).
@@ -262,6 +269,7 @@ impl HaService {
             out.push(("haLocalMaxOffset".into(), max.to_string()));
             out.push(("haReconnects".into(), v.reconnects.to_string()));
             out.push(("haTruncatedBytes".into(), v.truncated_bytes.to_string()));
+            out.push(("haResets".into(), v.resets.to_string()));
         }
         out
     }

@@ -1,7 +1,8 @@
 //! Slave side of HA: connects to the master's HA address (from `haMasterAddress` or the name
 //! servers' registration answer), reports its commit-log max offset, and appends every frame at
 //! the offset it names (spec §7.3). Reconnects after any failure and resumes from its own max
-//! offset; a frame that starts below that offset is the master ordering a diverged tail away.
+//! offset; a frame that starts below that offset is the master ordering a diverged tail away,
+//! and a header-only first frame above it orders a reset: our position was deleted there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,6 +119,8 @@ async fn follow(ha: &Arc<HaService>, addr: &str) -> String {
     let mut reader = AbortOnDrop(tokio::spawn(read_frames(rd, housekeeping, tx)));
     let mut beat = tokio::time::interval(heartbeat);
     beat.tick().await;
+    // Only the first frame of a connection may order a reset.
+    let mut first = true;
     loop {
         let frame = tokio::select! {
             f = rx.recv() => f,
@@ -143,8 +146,29 @@ async fn follow(ha: &Arc<HaService>, addr: &str) -> String {
             }
             ha.slave_view.lock().truncated_bytes += mine - offset;
         } else if offset > mine && mine != 0 {
-            return format!("frame at {offset} but the local commit log ends at {mine}");
+            if !(first && body.is_empty()) {
+                return format!("frame at {offset} but the local commit log ends at {mine}");
+            }
+            // The master's reset order (#3388): our position was deleted there by retention,
+            // so nothing we hold can be continued. Drop the log, queues and index and follow
+            // from the master's min offset; consumers are clamped to the new queue minimums.
+            let local_min = store.commit_log_min_offset();
+            warn!(
+                master_ha = %addr,
+                local_min,
+                local_max = mine,
+                master_min = offset,
+                discarded_bytes = mine - local_min,
+                "slave position no longer exists on the master: resetting the local store to the master's min offset"
+            );
+            if let Err(e) = store.reset_to(offset) {
+                return format!("reset to {offset} failed: {e}");
+            }
+            let mut v = ha.slave_view.lock();
+            v.resets += 1;
+            v.discarded_bytes += mine - local_min;
         }
+        first = false;
         if !body.is_empty() {
             let at = store.commit_log_max_offset().max(offset);
             if let Err(e) = store.append_raw(at, &body) {
