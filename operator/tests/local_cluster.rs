@@ -146,20 +146,15 @@ async fn two_masters_two_slaves_produce_consume_and_stop_cleanly() {
         .await
         .unwrap();
     assert_eq!(queues.len(), 8);
+    // Dispatch to the consume queues follows the commit log asynchronously: read until
+    // everything acknowledged is visible (bounded), resuming each queue where it stopped.
     let mut got = BTreeSet::new();
-    for mq in &queues {
-        let mut offset = 0;
-        loop {
-            let r = consumer.pull(mq, "*", offset, 32).await.unwrap();
-            match r.status {
-                PullStatus::Found => {
-                    for m in r.msgs {
-                        got.insert(m.msg_id);
-                    }
-                    offset = r.next_begin_offset;
-                }
-                _ => break,
-            }
+    let mut offsets = vec![0i64; queues.len()];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while got != sent && std::time::Instant::now() < deadline {
+        read_all_queues(&consumer, &queues, &mut offsets, &mut got).await;
+        if got != sent {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     consumer.shutdown().await;
@@ -208,6 +203,29 @@ impl Drop for Guard {
             }
             let _ = self.0.kill();
             let _ = self.0.wait();
+        }
+    }
+}
+
+/// One pass over every queue from where the last pass stopped, collecting message ids.
+async fn read_all_queues(
+    consumer: &PullConsumer,
+    queues: &[client::MessageQueue],
+    offsets: &mut [i64],
+    got: &mut BTreeSet<String>,
+) {
+    for (mq, offset) in queues.iter().zip(offsets.iter_mut()) {
+        loop {
+            let r = consumer.pull(mq, "*", *offset, 32).await.unwrap();
+            match r.status {
+                PullStatus::Found => {
+                    for m in r.msgs {
+                        got.insert(m.msg_id);
+                    }
+                    *offset = r.next_begin_offset;
+                }
+                _ => break,
+            }
         }
     }
 }
