@@ -731,6 +731,62 @@ impl MessageStore {
         Ok(())
     }
 
+    /// Slave side of HA (reliability #3388): discards the whole commit log, every consume
+    /// queue and the index, and restarts the empty log at `offset`, which must be a multiple of
+    /// the commit-log file size (the master's min offset). Used when the slave's position no
+    /// longer exists on the master (retention removed it): the next [`MessageStore::append_raw`]
+    /// at `offset` continues, and dispatch rebuilds the queues at the logical offsets the
+    /// replicated records carry. The checkpoint is rewritten before returning, so a crash
+    /// afterwards recovers an empty log rather than the old one.
+    pub fn reset_to(&self, offset: i64) -> Result<()> {
+        let inner = &self.inner;
+        let fsz = inner.config.mapped_file_size_commit_log;
+        let offset = u64::try_from(offset)
+            .map_err(|_| StoreError::Config(format!("negative offset {offset}")))?;
+        if offset % fsz != 0 {
+            return Err(StoreError::Config(format!(
+                "reset offset {offset} is not a multiple of the commit-log file size {fsz}"
+            )));
+        }
+        {
+            // Dispatch is stopped for the whole swap: no entry of the old log lands in a queue
+            // of the new one.
+            let _d = inner.dispatch_lock.lock();
+            tracing::warn!(
+                offset,
+                old_min = inner.log.min_offset(),
+                old_end = inner.log.end(),
+                "resetting the store: dropping the commit log, consume queues and index"
+            );
+            inner.log.destroy()?;
+            inner.log.set_end(offset)?;
+            let victims: Vec<(String, Vec<Arc<ConsumeQueue>>)> = {
+                let mut qs = inner.queues.write();
+                std::mem::take(&mut *qs)
+                    .into_iter()
+                    .map(|(t, m)| (t, m.into_values().collect()))
+                    .collect()
+            };
+            {
+                let _t = inner.log.lock();
+                inner.queue_offsets.lock().clear();
+            }
+            for (topic, queues) in victims {
+                for q in queues {
+                    q.destroy()?;
+                }
+                let dir = inner.root.join("consumequeue").join(&topic);
+                if valid_topic(&topic) && dir.exists() {
+                    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+                }
+            }
+            inner.index.clear()?;
+            inner.reput.store(offset, Ordering::Release);
+            inner.flush_tx.send_modify(|s| s.flushed = offset);
+        }
+        inner.write_checkpoint()
+    }
+
     /// Drops a topic's consume queues (DELETE_TOPIC_IN_BROKER). Its records stay in the
     /// commit log until retention removes them.
     pub fn delete_topic(&self, topic: &str) -> Result<()> {
@@ -1095,10 +1151,7 @@ impl Inner {
         }
         // One allocation sized for the whole batch (bodies + topic + a generous allowance for
         // the fixed fields and properties): small records otherwise pay for several regrowths.
-        let estimate: usize = msgs
-            .iter()
-            .map(|m| m.body.len() + topic.len() + 256)
-            .sum();
+        let estimate: usize = msgs.iter().map(|m| m.body.len() + topic.len() + 256).sum();
         let mut buf = Vec::with_capacity(estimate);
         // (encoded size, position of STORETIMESTAMP) per record.
         let mut sizes: Vec<(usize, usize)> = Vec::with_capacity(msgs.len());
