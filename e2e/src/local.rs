@@ -98,6 +98,22 @@ impl ProcCluster {
         Ok(c)
     }
 
+    /// [`start`](Self::start) on a fresh port base, up to three tries: another process on the
+    /// machine may take one of the ~60 ports between the choice and the bind.
+    pub async fn start_anywhere(file: &Path) -> Result<ProcCluster> {
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start(file, free_port_base()?).await {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    eprintln!("cluster start failed, retrying on other ports: {e:#}");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("no start attempted")))
+    }
+
     async fn spawn(&mut self, p: &LocalProcess) -> Result<()> {
         let r = operator::local::start(p, &self.bin_dir, Duration::from_secs(60)).await?;
         self.running.insert(p.name.clone(), r);
@@ -209,6 +225,41 @@ impl ProcCluster {
         }
         admin.shutdown().await;
         bail!("no complete route for {topic}")
+    }
+
+    /// Waits until every slave serves `topic`: a slave learns topic configs from its master's
+    /// metadata sync (every 10 s), and until then answers pulls with TOPIC_NOT_EXIST, so a master
+    /// lost right after a topic's creation would leave its messages unreadable on the slave.
+    pub async fn wait_topic_on_slaves(&self, topic: &str, run: &str) -> Result<()> {
+        let slaves: Vec<Group> = self
+            .groups()
+            .into_iter()
+            .flat_map(|g| {
+                g.addrs
+                    .iter()
+                    .skip(1)
+                    .map(|a| Group {
+                        broker_name: g.broker_name.clone(),
+                        addrs: vec![a.clone()],
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        for s in &slaves {
+            loop {
+                match crate::load::drain(self.namesrv(), topic, run, std::slice::from_ref(s), 1)
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(e) if tokio::time::Instant::now() > deadline => {
+                        return Err(e.context(format!("slave {:?} never served {topic}", s.addrs)));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Brokers in start order (masters, then slaves).

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::load::{self, Load};
-use e2e::local::{ProcCluster, free_port_base};
+use e2e::local::ProcCluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_master_messages_return_after_restart() {
@@ -21,9 +21,7 @@ async fn killed_master_messages_return_after_restart() {
         .unwrap_or(10_000);
     let t0 = Instant::now();
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster-2m-noslave.yaml");
-    let mut c = ProcCluster::start(&file, free_port_base().unwrap())
-        .await
-        .unwrap();
+    let mut c = ProcCluster::start_anywhere(&file).await.unwrap();
     let topic = "E2ENoSlave";
     c.create_topic(topic, 4).await.unwrap();
     let groups = c.groups();

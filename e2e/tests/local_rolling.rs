@@ -11,16 +11,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::load::{self, Load};
-use e2e::local::{ProcCluster, free_port_base};
+use e2e::local::ProcCluster;
 use operator::local::Role;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rolling_restart_under_load_loses_and_fails_nothing() {
     let t0 = Instant::now();
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster-2m-2s-async.yaml");
-    let mut c = ProcCluster::start(&file, free_port_base().unwrap())
-        .await
-        .unwrap();
+    let mut c = ProcCluster::start_anywhere(&file).await.unwrap();
     let topic = "E2ERolling";
     c.create_topic(topic, 4).await.unwrap();
     let groups = c.groups();

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::load::{self, Load};
-use e2e::local::{ProcCluster, free_port_base};
+use e2e::local::ProcCluster;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -26,12 +26,13 @@ async fn sync_master_sigkill_loses_no_acknowledged_message() {
     let tasks = env_or("E2E_PRODUCERS", 32) as usize;
     let t0 = Instant::now();
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster-2m-2s-sync.yaml");
-    let mut c = ProcCluster::start(&file, free_port_base().unwrap())
-        .await
-        .unwrap();
+    let mut c = ProcCluster::start_anywhere(&file).await.unwrap();
     let up = t0.elapsed();
     let topic = "E2ESync";
     c.create_topic(topic, 4).await.unwrap();
+    let synced = Instant::now();
+    c.wait_topic_on_slaves(topic, "sync").await.unwrap();
+    let synced = synced.elapsed();
     let groups = c.groups();
     assert_eq!(groups.len(), 2);
     assert!(groups.iter().all(|g| g.addrs.len() == 2), "{groups:?}");
@@ -60,7 +61,7 @@ async fn sync_master_sigkill_loses_no_acknowledged_message() {
     eprintln!(
         "2m-2s-sync: {total} msgs from {tasks} producers; master {master0} SIGKILLed after {killed_at} acks; \
          acked {} weak {} failed {}; per broker {:?}; read {:?}; lost {} duplicates {} unacked-but-stored {}; \
-         up {up:?}, produce {produced:?}",
+         up {up:?}, topic on slaves after {synced:?}, produce {produced:?}",
         sent.acked.len(),
         sent.weak.len(),
         sent.failed.len(),
