@@ -10,7 +10,10 @@ master="$(broker_pod 0 0)"
 uid="$(kubectl -n "$NS" get pod "$master" -o jsonpath='{.metadata.uid}')"
 kubectl -n "$NS" delete pod "$master" --wait=false
 if [ "$SLAVES" -gt 0 ]; then
-  out="$(bench -t E2ETopic drain --run first --slaves-only "$CR-broker-0")"
+  # A slave learns topics from its master's metadata sync (every 10 s): retry briefly.
+  from_slave() { bench -t E2ETopic drain --run first --slaves-only "$CR-broker-0" >"$WORK/slave.out"; }
+  retry 60 from_slave || fail "the slave of $CR-broker-0 did not serve E2ETopic"
+  out="$(cat "$WORK/slave.out")"
   echo "$out" >&2
   # Every message the group acknowledged in 20-produce-consume is on the slave.
   acked0="$(grep -o "\"$CR-broker-0\": [0-9]*" "$WORK/first.produce" | grep -o '[0-9]*$')"
