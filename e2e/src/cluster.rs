@@ -9,6 +9,10 @@ use remoting::header::admin::CreateTopicRequestHeader;
 use remoting::{CommandHeader, RemotingClient, RemotingCommand, RequestCode, ResponseCode};
 use tempfile::TempDir;
 
+/// The 18 delay levels of the brokers started here (Java's default is "1s 5s 10s 30s 1m ...").
+pub const SHORT_DELAY_LEVELS: &str =
+    "100ms 200ms 300ms 400ms 500ms 600ms 700ms 800ms 900ms 1s 1s 1s 1s 1s 1s 1s 1s 1s";
+
 /// A running name server plus brokers; dropped directories are removed.
 pub struct LocalCluster {
     /// The name server.
@@ -51,6 +55,8 @@ impl LocalCluster {
                 store_path_root_dir: store.display().to_string(),
                 mapped_file_size_commit_log: 16 << 20,
                 register_name_server_period: 1000,
+                // Short retry and delay levels, so redelivery tests take seconds, not minutes.
+                message_delay_level: SHORT_DELAY_LEVELS.to_string(),
                 ..Default::default()
             };
             let handle = Broker::start(config)

@@ -75,3 +75,4 @@ async fn ali_ons_produces_and_consumes_with_tags() {
         "ali-ons run failed:\nstdout: {stdout}\nstderr: {stderr}"
     );
 }
+
