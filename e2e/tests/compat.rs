@@ -76,3 +76,33 @@ async fn ali_ons_produces_and_consumes_with_tags() {
     );
 }
 
+/// Open (issue 5): each message is redelivered with the right growing reconsume count, but the
+/// C++ consumer also sends back messages its callback never saw or answered with success (a run
+/// printed attempts [3, 5, 7, 9, 10] for 2 intended failures), so counts are off. Not yet known
+/// whether our pull/retry responses or the 0.4.4 C API's batch handling cause it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "open: C++ consumer re-sends messages it consumed; under investigation (issue 5)"]
+async fn cpp_client_consumer_send_back_redelivers_through_retry_topic() {
+    let Some(python) = tools::python() else {
+        tools::missing("the C++ client (PyPI rocketmq 0.4.4; COMPAT_PYTHON)");
+        return;
+    };
+    let cluster = LocalCluster::start(&["broker-a"]).await.unwrap();
+    cluster.create_topic("CppSendBack", 2).await.unwrap();
+    let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp-sendback-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = Command::new(python);
+    cmd.arg(tools::compat_dir().join("cpp_sendback.py"))
+        .arg(cluster.namesrv_addr())
+        .arg("CppSendBack")
+        .arg("5")
+        .arg("2")
+        .env("HOME", &home);
+    let (ok, stdout, stderr) = run_script(cmd, Duration::from_secs(180)).await;
+    println!("{stdout}");
+    cluster.shutdown().await;
+    assert!(
+        ok,
+        "C++ send-back run failed:\nstdout: {stdout}\nstderr: {stderr}"
+    );
+}
