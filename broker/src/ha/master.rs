@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use bytes::Buf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -223,10 +224,10 @@ async fn transfer(
             // Counted as sent before the write: the slave may ack it before write_all returns.
             link.sent.store(next + len as i64, Ordering::Release);
             ha.sent_high.fetch_max(next + len as i64, Ordering::AcqRel);
-            let write = async {
-                wr.write_all(&header).await?;
-                wr.write_all(&data).await
-            };
+            // Header and body in one vectored write: one segment on the wire for a small
+            // frame (nodelay is on), not a 12-byte packet followed by the body.
+            let mut frame = Buf::chain(&header[..], &data[..]);
+            let write = wr.write_all_buf(&mut frame);
             tokio::select! {
                 _ = stop.cancelled() => return String::new(),
                 r = write => if let Err(e) = r { return format!("write failed: {e}") },

@@ -7,10 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::sync::mpsc;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -64,31 +66,46 @@ pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: Cancellatio
     }
 }
 
-/// Reads frames into `tx` until an error (not cancel-safe reads stay in this task).
-async fn read_frames(
-    mut rd: OwnedReadHalf,
+/// Reads one frame (header and body).
+async fn read_frame<R: AsyncRead + Unpin>(
+    rd: &mut R,
     housekeeping: Duration,
-    tx: mpsc::Sender<(i64, Vec<u8>)>,
-) -> String {
+) -> Result<(i64, Vec<u8>), String> {
+    let mut h = [0u8; wire::HEADER_LEN];
+    match tokio::time::timeout(housekeeping, rd.read_exact(&mut h)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(format!("read failed: {e}")),
+        Err(_) => return Err(format!("nothing from the master for {housekeeping:?}")),
+    }
+    let (offset, size) = wire::decode_header(&h)?;
+    let mut body = vec![0u8; size];
+    match tokio::time::timeout(housekeeping, rd.read_exact(&mut body)).await {
+        Ok(Ok(_)) => Ok((offset, body)),
+        Ok(Err(e)) => Err(format!("read failed: {e}")),
+        Err(_) => Err(format!("frame body stalled for {housekeeping:?}")),
+    }
+}
+
+/// Writes `offset` as our report, remembering it for the heartbeats (under the writer lock, so
+/// reports never go out of order).
+async fn report(wr: &Mutex<OwnedWriteHalf>, reported: &AtomicI64, offset: i64) -> String {
+    let mut w = wr.lock().await;
+    reported.store(offset, Ordering::Release);
+    match w.write_all(&wire::encode_report(offset)).await {
+        Ok(()) => String::new(),
+        Err(e) => format!("write failed: {e}"),
+    }
+}
+
+/// Repeats the last report every `heartbeat` so the master's housekeeping sees us while idle.
+async fn heartbeats(wr: Arc<Mutex<OwnedWriteHalf>>, reported: Arc<AtomicI64>, heartbeat: Duration) {
     loop {
-        let mut h = [0u8; wire::HEADER_LEN];
-        match tokio::time::timeout(housekeeping, rd.read_exact(&mut h)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return format!("read failed: {e}"),
-            Err(_) => return format!("nothing from the master for {housekeeping:?}"),
-        }
-        let (offset, size) = match wire::decode_header(&h) {
-            Ok(v) => v,
-            Err(e) => return e,
-        };
-        let mut body = vec![0u8; size];
-        match tokio::time::timeout(housekeeping, rd.read_exact(&mut body)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return format!("read failed: {e}"),
-            Err(_) => return format!("frame body stalled for {housekeeping:?}"),
-        }
-        if tx.send((offset, body)).await.is_err() {
-            return String::new();
+        tokio::time::sleep(heartbeat).await;
+        let mut w = wr.lock().await;
+        let offset = reported.load(Ordering::Acquire);
+        if w.write_all(&wire::encode_report(offset)).await.is_err() {
+            // The frame reader sees the broken connection too and ends it.
+            return;
         }
     }
 }
@@ -104,37 +121,34 @@ async fn follow(ha: &Arc<HaService>, addr: &str) -> String {
     let _ = stream.set_nodelay(true);
     let housekeeping = Duration::from_millis(ha.config.ha_housekeeping_interval.max(100));
     let heartbeat = Duration::from_millis(ha.config.ha_send_heartbeat_interval.max(100));
-    let (rd, mut wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
+    // Buffered: a frame header and a small body usually come in one read.
+    let mut rd = BufReader::with_capacity(256 << 10, rd);
+    let wr = Arc::new(Mutex::new(wr));
     let store = ha.store.clone();
-    let mut reported = store.commit_log_max_offset();
-    if let Err(e) = wr.write_all(&wire::encode_report(reported)).await {
-        return format!("write failed: {e}");
+    let reported = Arc::new(AtomicI64::new(store.commit_log_max_offset()));
+    let why = report(&wr, &reported, store.commit_log_max_offset()).await;
+    if !why.is_empty() {
+        return why;
     }
     {
         let mut v = ha.slave_view.lock();
         v.connected = true;
     }
-    info!(master_ha = %addr, offset = reported, "HA connected to master");
-    let (tx, mut rx) = mpsc::channel(64);
-    let mut reader = AbortOnDrop(tokio::spawn(read_frames(rd, housekeeping, tx)));
-    let mut beat = tokio::time::interval(heartbeat);
-    beat.tick().await;
+    info!(master_ha = %addr, offset = reported.load(Ordering::Acquire), "HA connected to master");
+    // Heartbeats go from their own task, so each frame is appended and acknowledged right here
+    // as it arrives: no hand-off between tasks on the SYNC_MASTER ack path.
+    let _beats = AbortOnDrop(tokio::spawn(heartbeats(
+        wr.clone(),
+        reported.clone(),
+        heartbeat,
+    )));
     // Only the first frame of a connection may order a reset.
     let mut first = true;
     loop {
-        let frame = tokio::select! {
-            f = rx.recv() => f,
-            _ = beat.tick() => {
-                let now = store.commit_log_max_offset();
-                if let Err(e) = wr.write_all(&wire::encode_report(now)).await {
-                    return format!("write failed: {e}");
-                }
-                reported = now;
-                continue;
-            }
-        };
-        let Some((offset, body)) = frame else {
-            return (&mut reader.0).await.unwrap_or_else(|e| e.to_string());
+        let (offset, body) = match read_frame(&mut rd, housekeeping).await {
+            Ok(f) => f,
+            Err(e) => return e,
         };
         let mine = store.commit_log_max_offset();
         if offset < mine {
@@ -176,20 +190,21 @@ async fn follow(ha: &Arc<HaService>, addr: &str) -> String {
             }
         }
         ha.slave_view.lock().master_offset = offset + body.len() as i64;
+        // Acknowledge at once (spec §7.3: after each frame that grew the log).
         let now = store.commit_log_max_offset();
-        if now != reported {
-            if let Err(e) = wr.write_all(&wire::encode_report(now)).await {
-                return format!("write failed: {e}");
+        if now != reported.load(Ordering::Acquire) {
+            let why = report(&wr, &reported, now).await;
+            if !why.is_empty() {
+                return why;
             }
-            reported = now;
         }
     }
 }
 
 /// Aborts the reader task when the connection is given up.
-struct AbortOnDrop(tokio::task::JoinHandle<String>);
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
