@@ -4,6 +4,12 @@ message the first FAILS times it sees it; the broker must redeliver it through %
 with a growing reconsume count, and each message must finally be consumed. Prints one JSON
 summary line; exits non-zero when a count is off.
 
+The 0.4.4 C API hands the callback a whole pulled batch one message at a time and stops at the
+first failure: that message and every later one of the batch are sent back, the later ones
+without being shown. So a message may first be seen with a reconsume count above 0, and counts
+may skip; what must hold is that each message is seen at least FAILS + 1 times, always with a
+larger count than before, never reaches the DLQ, and is finally consumed.
+
 The 0.4.4 wrapper turns a raised exception into success, so the callback is registered through
 the wrapper's own ctypes hook and returns the C enum value itself.
 
@@ -75,11 +81,11 @@ summary = {
     "reconsume": sorted({tuple(v) for v in reconsume.values()}),
 }
 print(json.dumps(summary))
-expected = tuple(range(fails + 1))
 good = (
     sent == n
     and len(done) == n
-    and all(a == fails + 1 for a in attempts.values())
-    and all(tuple(v) == expected for v in reconsume.values())
+    and all(a >= fails + 1 for a in attempts.values())
+    and all(all(x < y for x, y in zip(v, v[1:])) for v in reconsume.values())
+    and all(max(v) < 16 for v in reconsume.values())
 )
 sys.exit(0 if good else 1)

@@ -76,12 +76,10 @@ async fn ali_ons_produces_and_consumes_with_tags() {
     );
 }
 
-/// Open (issue 5): each message is redelivered with the right growing reconsume count, but the
-/// C++ consumer also sends back messages its callback never saw or answered with success (a run
-/// printed attempts [3, 5, 7, 9, 10] for 2 intended failures), so counts are off. Not yet known
-/// whether our pull/retry responses or the 0.4.4 C API's batch handling cause it.
+/// The C++ consumer's RECONSUME_LATER goes back through CONSUMER_SEND_MSG_BACK and comes back
+/// from `%RETRY%<group>` with a growing reconsume count until it is consumed (the script's doc
+/// explains the C API's batch semantics the checks allow for).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open: C++ consumer re-sends messages it consumed; under investigation (issue 5)"]
 async fn cpp_client_consumer_send_back_redelivers_through_retry_topic() {
     let Some(python) = tools::python() else {
         tools::missing("the C++ client (PyPI rocketmq 0.4.4; COMPAT_PYTHON)");
