@@ -82,7 +82,7 @@ impl ConsumeQueue {
         queue_id: i32,
         file_size: u64,
     ) -> Result<ConsumeQueue> {
-        let log = SegLog::open(fs, dir, file_size, 64 * 1024)?;
+        let log = SegLog::open(fs, dir, file_size, 64 * 1024, false)?;
         let starts = log.segment_starts();
         let mut end = starts.first().copied().unwrap_or(0);
         if let Some(&last) = starts.last() {

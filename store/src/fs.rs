@@ -1,7 +1,7 @@
 //! The file-system seam: every byte the store reads or writes goes through [`FileSystem`], so
 //! tests can inject torn and short writes, flipped bytes, ENOSPC and failing fsyncs
-//! ([`FaultyFs`]). [`StdFs`] is the real implementation (positional reads and writes, no mmap:
-//! `unsafe` is denied workspace-wide).
+//! ([`FaultyFs`]). [`StdFs`] is the real implementation (positional reads and writes; commit-log segments
+//! are appended to through a shared mapping, see [`crate::mapped`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+
+use crate::mapped::AppendMap;
 
 /// An open file.
 pub trait FsFile: Send + Sync + std::fmt::Debug {
@@ -24,6 +26,11 @@ pub trait FsFile: Send + Sync + std::fmt::Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Current length.
     fn len(&self) -> io::Result<u64>;
+    /// Reserves `len` bytes on disk and maps them for appending (see [`crate::mapped`]).
+    /// `Ok(None)`: this file is written with [`FsFile::write_all_at`] instead.
+    fn map_for_append(&self, _len: u64) -> io::Result<Option<AppendMap>> {
+        Ok(None)
+    }
     /// True when the file is empty.
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
@@ -66,6 +73,9 @@ impl FsFile for StdFile {
     }
     fn len(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
+    }
+    fn map_for_append(&self, len: u64) -> io::Result<Option<AppendMap>> {
+        AppendMap::create(&self.0, len)
     }
 }
 
@@ -118,6 +128,10 @@ pub struct Faults {
     pub path_filter: Mutex<String>,
     /// Number of `sync_data` calls seen on affected files.
     pub fsyncs: AtomicU64,
+    /// Let segments be written through a memory mapping, as [`StdFs`] does. Off by default so
+    /// that every byte passes the write switches above; when on, `enospc` fails the space
+    /// reservation that precedes a mapping (the mapped path's only write failure).
+    pub mmap: AtomicBool,
 }
 
 /// A [`FileSystem`] wrapper over [`StdFs`] that injects [`Faults`]; for tests.
@@ -211,6 +225,17 @@ impl FsFile for FaultyFile {
     }
     fn len(&self) -> io::Result<u64> {
         self.inner.len()
+    }
+    fn map_for_append(&self, len: u64) -> io::Result<Option<AppendMap>> {
+        if !self.faults.mmap.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        if self.armed() && self.faults.enospc.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(
+                rustix::io::Errno::NOSPC.raw_os_error(),
+            ));
+        }
+        self.inner.map_for_append(len)
     }
 }
 

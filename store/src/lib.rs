@@ -8,8 +8,10 @@
 //!   flush (group commit / periodic flush), dispatch (commit log → consume queues + index),
 //!   housekeeping (checkpoint every `flushIntervalConsumeQueue`, retention every
 //!   `cleanResourceInterval`).
-//! - `seglog` (private): fixed-size segment files named by 20-digit start offsets, with an
-//!   in-memory tail buffer so small appends become large sequential writes.
+//! - `seglog` (private): fixed-size segment files named by 20-digit start offsets, written
+//!   through a shared mapping (commit log) or an in-memory tail buffer drained in large
+//!   sequential writes (consume queues).
+//! - [`mapped`]: the commit log's memory-mapped append path (the workspace's only `unsafe`).
 //! - [`consume_queue`]: 20-byte entries per topic and queue.
 //! - [`index`]: Java-format index files for `KEYS` / `UNIQ_KEY`.
 //! - [`checkpoint`]: the checkpoint file (Java's timestamps plus the durable offsets that bound
@@ -36,7 +38,7 @@
 //!
 //! # Calling it from async code
 //! `put_message` / `put_messages` / `wait_flushed` are async: the append itself is a short
-//! critical section (encode, copy into the tail buffer, occasionally one 1 MiB `pwrite`) and
+//! critical section (encode outside it, then a copy into the mapped segment) and
 //! the wait for the group commit is a `tokio::sync::watch`; they need a tokio runtime with
 //! timers. Everything else (`get_message`, lookups, HA reads and appends, retention, `open`,
 //! `shutdown`) is synchronous positional I/O, usually served from the page cache; call `open`
@@ -52,6 +54,7 @@ pub mod consume_queue;
 pub mod error;
 pub mod fs;
 pub mod index;
+pub mod mapped;
 mod seglog;
 pub mod store;
 pub mod types;

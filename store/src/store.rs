@@ -57,6 +57,17 @@ fn qm_get<V: Clone>(m: &QueueMap<V>, topic: &str, queue_id: i32) -> Option<V> {
     m.get(topic).and_then(|q| q.get(&queue_id)).cloned()
 }
 
+/// The next-queue-offset slot of a queue, created at 0: one lookup for the read and the
+/// update of the append path.
+fn queue_offset_slot<'a>(m: &'a mut QueueMap<i64>, topic: &str, queue_id: i32) -> &'a mut i64 {
+    if !m.contains_key(topic) {
+        m.insert(topic.to_string(), HashMap::new());
+    }
+    m.get_mut(topic)
+        .map(|q| q.entry(queue_id).or_insert(0))
+        .unwrap_or_else(|| unreachable!("inserted above"))
+}
+
 fn qm_set<V>(m: &mut QueueMap<V>, topic: &str, queue_id: i32, v: V) {
     match m.get_mut(topic) {
         Some(q) => {
@@ -219,6 +230,7 @@ impl MessageStore {
             &config.commit_log_dir(),
             config.mapped_file_size_commit_log,
             1024 * 1024,
+            true,
         )?;
         let started = Instant::now();
         let log_end = recover_log_end(&log, cp.as_ref(), config.check_crc_on_recover)?;
@@ -1220,13 +1232,13 @@ impl Inner {
         let store_ts = now_ms();
         let wrote_offset = tail.end();
         let mut qo_table = self.queue_offsets.lock();
-        let first_qo = if advances {
-            qm_get(&qo_table, &topic, queue_id).unwrap_or(0)
+        let next_qo = if advances {
+            Some(queue_offset_slot(&mut qo_table, &topic, queue_id))
         } else {
-            0
+            None
         };
+        let first_qo = next_qo.as_deref().copied().unwrap_or(0);
         let mut pos = 0usize;
-        let mut msg_id = String::with_capacity(sizes.len() * 33);
         for (i, &(sz, ts_pos)) in sizes.iter().enumerate() {
             let rec = &mut buf[pos..pos + sz];
             let phys = wrote_offset + pos as u64;
@@ -1235,24 +1247,25 @@ impl Inner {
             rec[POS_PHYSICAL_OFFSET..POS_PHYSICAL_OFFSET + 8]
                 .copy_from_slice(&(phys as i64).to_be_bytes());
             rec[ts_pos..ts_pos + 8].copy_from_slice(&store_ts.to_be_bytes());
-            if i > 0 {
-                msg_id.push(',');
-            }
-            msg_id.push_str(&encode_offset_msg_id(store_host, phys as i64));
             pos += sz;
         }
         self.log.append(&mut tail, &buf).map_err(disk_err)?;
-        if advances {
-            qm_set(
-                &mut qo_table,
-                &topic,
-                queue_id,
-                first_qo + sizes.len() as i64,
-            );
+        if let Some(slot) = next_qo {
+            *slot = first_qo + sizes.len() as i64;
         }
         drop(qo_table);
         let end = tail.end();
         drop(tail);
+        // Ids are derived from the offsets, so they are built after the lock is released.
+        let mut msg_id = String::with_capacity(sizes.len() * 33);
+        let mut phys = wrote_offset;
+        for (i, &(sz, _)) in sizes.iter().enumerate() {
+            if i > 0 {
+                msg_id.push(',');
+            }
+            msg_id.push_str(&encode_offset_msg_id(store_host, phys as i64));
+            phys += sz as u64;
+        }
         self.last_store_ts.store(store_ts, Ordering::Release);
         self.after_append();
         Ok(AppendResult {

@@ -211,3 +211,62 @@ fn failed_fsync_is_fatal_and_never_acknowledged() {
     assert_eq!(s.max_offset_in_queue("T", 0), 1);
     assert!(s.shutdown().is_err());
 }
+
+/// The mapped write path (what [`store::fs::StdFs`] uses): space is reserved for a whole
+/// segment before it is mapped, so ENOSPC can only strike when a new segment is due. That put
+/// fails clearly, the records before it stay readable, and appends resume with space.
+#[test]
+fn enospc_on_a_new_mapped_segment_fails_the_put_then_appends_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let fs = FaultyFs::new();
+    fs.faults.mmap.store(true, Ordering::SeqCst);
+    *fs.faults.path_filter.lock() = "commitlog".into();
+    let cfg = config(dir.path(), FlushDiskType::AsyncFlush);
+    let seg = cfg.mapped_file_size_commit_log;
+    let s = open_faulty(cfg, &fs, panic_on_fatal());
+    let body = vec![b'm'; 1000];
+    let mut stored = 0;
+    // Fill most of the first segment (mapped: no ENOSPC possible inside it).
+    while (s.commit_log_max_offset() as u64) < seg - 3000 {
+        let r = rt.block_on(s.put_message(msg("T", 0, &body, &format!("k{stored}"))));
+        assert_eq!(r.status, PutStatus::PutOk, "{r:?}");
+        stored += 1;
+    }
+    fs.faults.enospc.store(true, Ordering::SeqCst);
+    let before_full = stored;
+    // Puts that still fit succeed (their space is reserved); the one that needs the next
+    // segment fails with a disk error.
+    let failed = loop {
+        let r = rt.block_on(s.put_message(msg("T", 0, &body, &format!("k{stored}"))));
+        match r.status {
+            PutStatus::PutOk => stored += 1,
+            other => break (other, r.error.unwrap_or_default()),
+        }
+        assert!(stored < 1000, "no put ever needed a new segment");
+    };
+    assert!(
+        stored > before_full,
+        "puts into reserved space succeed while the disk is full"
+    );
+    assert_eq!(failed.0, PutStatus::DiskError, "{failed:?}");
+    assert!(failed.1.contains("No space"), "{failed:?}");
+    let r = rt.block_on(s.put_message(msg("T", 0, &body, "again")));
+    assert_eq!(r.status, PutStatus::DiskError, "{r:?}");
+    wait_visible(&s, "T", 0, stored);
+    assert_eq!(pull_all(&s, "T", 0).len() as i64, stored);
+    fs.faults.enospc.store(false, Ordering::SeqCst);
+    let r = rt.block_on(s.put_message(msg("T", 0, b"space again", "ok")));
+    assert_eq!(r.status, PutStatus::PutOk, "{r:?}");
+    assert!(
+        r.append.unwrap().wrote_offset as u64 >= seg,
+        "went to the second segment"
+    );
+    s.shutdown().unwrap();
+    drop(s);
+    let s = open(config(dir.path(), FlushDiskType::AsyncFlush));
+    let got = pull_all(&s, "T", 0);
+    assert_eq!(got.len() as i64, stored + 1);
+    assert_eq!(&got.last().unwrap().body[..], b"space again");
+    s.shutdown().unwrap();
+}
