@@ -30,7 +30,7 @@ use memmap2::{MmapMut, MmapOptions, UncheckedAdvice};
 
 /// Pages released behind the writer in steps of this many bytes (keeps the broker's resident
 /// set small: written pages stay in the page cache, just not in our page tables).
-const RELEASE_STEP: usize = 64 << 20;
+const RELEASE_STEP: usize = 16 << 20;
 
 /// A writable shared mapping of one whole segment file.
 pub struct AppendMap {
@@ -86,7 +86,7 @@ impl AppendMap {
         if upto < self.released + 2 * RELEASE_STEP {
             return;
         }
-        // Whole steps only: multiples of 64 MiB are page-aligned whatever the page size.
+        // Whole steps only: multiples of 16 MiB are page-aligned whatever the page size.
         let until = (upto / RELEASE_STEP - 1) * RELEASE_STEP;
         // SAFETY: MADV_DONTNEED on a shared file mapping only drops our page-table entries;
         // the next access reads the same page-cache page back. No reference into the released
