@@ -1283,8 +1283,10 @@ impl Inner {
 
     /// ASYNC_FLUSH acknowledges a record only once its bytes are in the file (the page cache),
     /// so killing the process loses nothing acknowledged — as with Java's mmap'd commit log; only
-    /// an OS crash can take back the unflushed tail. Appenders that queued behind the lock find
-    /// their bytes already written by whoever drained first, so concurrent puts share a write.
+    /// an OS crash can take back the unflushed tail. A mapped segment (the normal case) is
+    /// already there when the append returns; this drains the tail buffer of the buffered
+    /// fallback, and appenders that queued behind the lock find their bytes already written by
+    /// whoever drained first, so concurrent puts share a write.
     fn write_through(&self, end: u64) -> Result<()> {
         if self.log.written() >= end {
             return Ok(());
