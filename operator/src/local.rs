@@ -81,6 +81,10 @@ pub struct LocalArgs {
     /// Stop after everything is up (for scripts and tests) instead of waiting for a signal.
     #[arg(long)]
     pub exit_when_up: bool,
+    /// Leave a process that exits on its own stopped (by default it is started again, as a
+    /// pod's `restartPolicy: Always` would).
+    #[arg(long)]
+    pub no_restart: bool,
 }
 
 /// What a local process is.
@@ -228,7 +232,12 @@ pub async fn start(p: &LocalProcess, bin_dir: &Path, wait: Duration) -> Result<R
     std::fs::create_dir_all(&p.dir).map_err(|e| io(&p.dir, e))?;
     std::fs::write(&p.config.0, &p.config.1).map_err(|e| io(&p.config.0, e))?;
     let log_path = p.dir.join("out.log");
-    let log = std::fs::File::create(&log_path).map_err(|e| io(&log_path, e))?;
+    // Appended to, so that a restart keeps the log of the run that crashed.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| io(&log_path, e))?;
     let log2 = log.try_clone().map_err(|e| io(&log_path, e))?;
     let bin = bin_dir.join(p.binary);
     let mut child = Command::new(&bin)
@@ -444,33 +453,132 @@ pub async fn run(args: LocalArgs) -> Result<()> {
     }
     say(format!("ready: namesrvAddr={}", local.namesrv_addr));
     if !args.exit_when_up {
-        wait_for_signal_or_exit(&mut running).await;
+        supervise(&mut running, &bin_dir, !args.no_restart).await;
     }
     stop_all(&mut running, Duration::from_secs(15)).await;
     Ok(())
 }
 
-/// Waits for Ctrl-C / SIGTERM, reporting processes that exit on their own meanwhile.
-async fn wait_for_signal_or_exit(running: &mut [Running]) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+/// Back-off before restarting a process that exited: doubles from 1 s to 60 s with each
+/// exit in a row, like a pod's CrashLoopBackOff; a run of `RESET_AFTER` or more starts over.
+fn restart_delay(exits_in_a_row: u32) -> Duration {
+    Duration::from_secs(1u64 << exits_in_a_row.saturating_sub(1).min(6)).min(MAX_BACKOFF)
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+const RESET_AFTER: Duration = Duration::from_secs(60);
+
+/// What the supervisor remembers of one process between restarts.
+#[derive(Default)]
+struct Restarts {
+    /// Exits since the last run that lasted `RESET_AFTER`.
+    in_a_row: u32,
+    /// Total restarts.
+    total: u32,
+    /// When the current run started.
+    since: Option<tokio::time::Instant>,
+    /// When the pending restart is due.
+    due: Option<tokio::time::Instant>,
+}
+
+/// Waits for Ctrl-C / SIGTERM. Meanwhile a process that exits on its own is reported and, with
+/// `restart`, started again after [`restart_delay`] (a broker recovers its store and
+/// re-registers; its slaves reconnect), so one crash does not end the local cluster.
+async fn supervise(running: &mut [Running], bin_dir: &Path, restart: bool) {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Streams, not one-shot futures: a signal that arrives while a restart is starting up is
+    // kept and seen on the next turn.
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let now = tokio::time::Instant::now();
+    let mut state: Vec<Restarts> = running
+        .iter()
+        .map(|_| Restarts {
+            since: Some(now),
+            ..Restarts::default()
+        })
+        .collect();
     let mut reported = std::collections::BTreeSet::new();
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => break,
-            _ = tick.tick() => {
-                for r in running.iter_mut() {
-                    if let Ok(Some(status)) = r.child.try_wait()
-                        && reported.insert(r.process.name.clone())
-                    {
-                        say(format!("exit {} ({status}); see {}", r.process.name, r.process.dir.join("out.log").display()));
+            _ = recv(&mut int) => break,
+            _ = recv(&mut term) => break,
+            _ = tick.tick() => {}
+        }
+        let now = tokio::time::Instant::now();
+        for (r, st) in running.iter_mut().zip(state.iter_mut()) {
+            let log = r.process.dir.join("out.log");
+            if st.due.is_none()
+                && let Ok(Some(status)) = r.child.try_wait()
+            {
+                if !restart {
+                    if reported.insert(r.process.name.clone()) {
+                        say(format!(
+                            "exit {} ({status}); see {}",
+                            r.process.name,
+                            log.display()
+                        ));
+                    }
+                    continue;
+                }
+                let ran = st.since.map(|t| now - t).unwrap_or_default();
+                st.in_a_row = if ran >= RESET_AFTER {
+                    1
+                } else {
+                    st.in_a_row + 1
+                };
+                let delay = restart_delay(st.in_a_row);
+                st.due = Some(now + delay);
+                say(format!(
+                    "exit {} ({status}) after {:.1}s; restarting in {}s; see {}",
+                    r.process.name,
+                    ran.as_secs_f64(),
+                    delay.as_secs(),
+                    log.display()
+                ));
+            }
+            if st.due.is_some_and(|d| d <= now) {
+                match start(&r.process, bin_dir, Duration::from_secs(60)).await {
+                    Ok(next) => {
+                        st.total += 1;
+                        say(format!(
+                            "up   {:<28} {:?} 127.0.0.1:{} (pid {}, restart {})",
+                            r.process.name,
+                            r.process.role,
+                            r.process.port,
+                            next.child.id().unwrap_or(0),
+                            st.total
+                        ));
+                        *r = next;
+                        st.due = None;
+                        st.since = Some(tokio::time::Instant::now());
+                    }
+                    Err(e) => {
+                        st.in_a_row += 1;
+                        let delay = restart_delay(st.in_a_row);
+                        say(format!(
+                            "failed {}: {e}; retrying in {}s",
+                            r.process.name,
+                            delay.as_secs()
+                        ));
+                        st.due = Some(tokio::time::Instant::now() + delay);
                     }
                 }
             }
         }
     }
     say("stopping".to_string());
+}
+
+/// The next signal of `s`; never resolves when the handler could not be installed.
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s.as_mut() {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

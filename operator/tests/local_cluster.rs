@@ -1,6 +1,7 @@
 //! Local mode end to end, on real processes: `operator local -f deploy/cluster-2m-2s-async.yaml`
 //! starts two name servers, two masters and two slaves; a producer and a pull consumer go through
-//! them; SIGTERM stops everything cleanly (every process exits 0).
+//! them; a master killed with SIGKILL is restarted and serves everything again; SIGTERM stops
+//! everything cleanly (every process exits 0).
 //!
 //! Needs the `namesrv` and `broker` binaries next to the operator binary (target/<profile>/); the
 //! test builds them with cargo when they are missing.
@@ -159,6 +160,60 @@ async fn two_masters_two_slaves_produce_consume_and_stop_cleanly() {
     }
     consumer.shutdown().await;
     assert_eq!(got, sent);
+
+    // A master killed outright is started again by local mode (as a pod would be): it recovers
+    // its store, re-registers, and serves everything it had acknowledged.
+    let master = lines
+        .iter()
+        .find(|l| l.starts_with("up ") && l.contains("broker-0-0") && l.contains("Master"))
+        .unwrap_or_else(|| panic!("no master in {lines:?}"));
+    let name = master.split_whitespace().nth(1).unwrap().to_string();
+    let pid = master
+        .rsplit("(pid ")
+        .next()
+        .and_then(|p| p.trim_end_matches(')').parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("no pid in {master:?}"));
+    let status = Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exit_seen = false;
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(90))
+            .expect("the killed master was not restarted");
+        if line.starts_with(&format!("exit {name} ")) {
+            assert!(line.contains("restarting in 1s"), "{line}");
+            exit_seen = true;
+        }
+        if line.starts_with("up ") && line.contains(&name) {
+            assert!(exit_seen && line.contains("restart 1)"), "{line}");
+            assert!(
+                !line.contains(&format!("(pid {pid},")),
+                "a new process: {line}"
+            );
+            break;
+        }
+    }
+    let consumer =
+        PullConsumer::new("local-mode-cg-2", ClientConfig::new(namesrv_addr.clone())).unwrap();
+    consumer.start().await.unwrap();
+    let mut again = BTreeSet::new();
+    let mut offsets = vec![0i64; queues.len()];
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while again != sent && std::time::Instant::now() < deadline {
+        read_all_queues(&consumer, &queues, &mut offsets, &mut again).await;
+        if again != sent {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    consumer.shutdown().await;
+    assert_eq!(
+        again, sent,
+        "everything acknowledged is served after the restart"
+    );
 
     // SIGTERM: every process stops with status 0 (slaves, masters, then name servers).
     let status = Command::new("kill")

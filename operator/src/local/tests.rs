@@ -102,6 +102,12 @@ while True:
     c, _ = s.accept(); c.close()
 "#;
 
+#[test]
+fn restart_back_off_doubles_to_a_minute() {
+    let secs: Vec<u64> = (1..=9).map(|n| restart_delay(n).as_secs()).collect();
+    assert_eq!(secs, vec![1, 2, 4, 8, 16, 32, 60, 60, 60]);
+}
+
 fn free_port_base() -> u16 {
     // A free port from the kernel, rounded so a small range above it is likely free too.
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
