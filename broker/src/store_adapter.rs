@@ -115,6 +115,7 @@ fn outcome(r: store::PutResult) -> PutOutcome {
         status,
         queue_offset,
         physical_offsets,
+        end_offset: r.append.as_ref().map(|a| a.end_offset).unwrap_or(0),
     }
 }
 

@@ -41,6 +41,9 @@ pub struct PutOutcome {
     pub queue_offset: i64,
     /// Commit-log offset of each stored message, in order.
     pub physical_offsets: Vec<i64>,
+    /// Commit-log end after the last stored record (what a SYNC_MASTER's slave must hold);
+    /// 0 when nothing was stored.
+    pub end_offset: i64,
 }
 
 /// The status of a read for a pull (Java `GetMessageStatus`, spec §5.12).

@@ -33,7 +33,7 @@ use parking_lot::Mutex;
 use remoting::message::{Properties, keys};
 use store::MessageStore;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -95,7 +95,11 @@ pub struct HaService {
     links: Mutex<BTreeMap<u64, Arc<SlaveLink>>>,
     next_id: AtomicU64,
     /// Java's `push2SlaveMaxOffset`: the highest offset any slave acknowledged.
-    acked: watch::Sender<i64>,
+    acked: AtomicI64,
+    /// SYNC_MASTER waiters by (commit-log end they wait for, id): an ack completes exactly
+    /// the ones it covers, in one split, instead of waking every waiter to re-check.
+    waiters: Mutex<BTreeMap<(i64, u64), oneshot::Sender<()>>>,
+    next_waiter: AtomicU64,
     /// Woken after every local append so transfers start at once.
     appended: Notify,
     slave_view: Mutex<SlaveView>,
@@ -124,7 +128,9 @@ impl HaService {
             sent_high: AtomicI64::new(start_end),
             links: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
-            acked: watch::channel(0).0,
+            acked: AtomicI64::new(0),
+            waiters: Mutex::new(BTreeMap::new()),
+            next_waiter: AtomicU64::new(0),
             appended: Notify::new(),
             slave_view: Mutex::new(SlaveView::default()),
             ha_port,
@@ -143,7 +149,7 @@ impl HaService {
 
     /// Java's `push2SlaveMaxOffset`.
     pub fn push_to_slave_max_offset(&self) -> i64 {
-        *self.acked.borrow()
+        self.acked.load(Ordering::Acquire)
     }
 
     /// The connected slaves.
@@ -188,14 +194,18 @@ impl HaService {
             link.caught_up.store(true, Ordering::Release);
             info!(slave = %link.peer, conn = link.id, offset, "slave caught up: in sync");
         }
-        self.acked.send_if_modified(|v| {
-            if offset > *v {
-                *v = offset;
-                true
-            } else {
-                false
-            }
-        });
+        if self.acked.fetch_max(offset, Ordering::AcqRel) >= offset {
+            return;
+        }
+        // Raised before the lock: a waiter registering after this split sees the new value.
+        let done = {
+            let mut w = self.waiters.lock();
+            let rest = w.split_off(&(offset + 1, 0));
+            std::mem::replace(&mut *w, rest)
+        };
+        for tx in done.into_values() {
+            let _ = tx.send(());
+        }
     }
 
     /// SYNC_MASTER: resolves when a slave holds the commit log up to `end`: PUT_OK, else
@@ -214,11 +224,25 @@ impl HaService {
         if (end - best) as u64 >= self.config.ha_slave_fallbehind_max && end > best {
             return PutStatus::SlaveNotAvailable;
         }
-        self.notify_appended();
-        let mut rx = self.acked.subscribe();
+        let rx = {
+            let mut w = self.waiters.lock();
+            // Checked under the lock [`HaService::ack`] splits under: no ack slips between.
+            if self.acked.load(Ordering::Acquire) >= end {
+                return PutStatus::Ok;
+            }
+            let (tx, rx) = oneshot::channel();
+            let key = (end, self.next_waiter.fetch_add(1, Ordering::Relaxed));
+            w.insert(key, tx);
+            Waiter {
+                ha: self,
+                key,
+                rx,
+                done: false,
+            }
+        };
         let timeout = Duration::from_millis(self.config.slave_timeout.max(1));
-        match tokio::time::timeout(timeout, rx.wait_for(|v| *v >= end)).await {
-            Ok(Ok(_)) => PutStatus::Ok,
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(true) => PutStatus::Ok,
             _ => PutStatus::FlushSlaveTimeout,
         }
     }
@@ -275,11 +299,38 @@ impl HaService {
     }
 }
 
-/// The end offset of the record starting at `phys` (its 4-byte TOTALSIZE), if readable.
-fn record_end(store: &MessageStore, phys: i64) -> Option<i64> {
-    let b = store.read_commit_log(phys, 4).ok()??;
-    let size = i32::from_be_bytes(b.get(..4)?.try_into().ok()?);
-    (size > 0).then(|| phys + i64::from(size))
+/// A registered SYNC_MASTER waiter: resolves to true once an ack covers its end; leaves the
+/// queue when dropped (timed out, or the request abandoned), so nothing piles up while no
+/// slave acknowledges.
+struct Waiter<'a> {
+    ha: &'a HaService,
+    key: (i64, u64),
+    rx: oneshot::Receiver<()>,
+    /// Set once the ack came: the ack already took the entry out of the queue.
+    done: bool,
+}
+
+impl std::future::Future for Waiter<'_> {
+    type Output = bool;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<bool> {
+        let r = std::pin::Pin::new(&mut self.rx).poll(cx).map(|r| r.is_ok());
+        if r == std::task::Poll::Ready(true) {
+            self.done = true;
+        }
+        r
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.ha.waiters.lock().remove(&self.key);
+        }
+    }
 }
 
 /// The send path's hook after a local put: wakes transfers and, on a SYNC_MASTER, waits for a
@@ -310,7 +361,13 @@ pub async fn after_put(ctx: &BrokerContext, outcome: PutOutcome, wait: bool) -> 
     let Some(&last) = outcome.physical_offsets.last() else {
         return outcome;
     };
-    let end = record_end(&ha.store, last).unwrap_or_else(|| ha.store.commit_log_max_offset());
+    // The store reports where the put ended; a record is never empty, so an end at or below
+    // its start means "unknown": wait for everything appended so far instead.
+    let end = if outcome.end_offset > last {
+        outcome.end_offset
+    } else {
+        ha.store.commit_log_max_offset()
+    };
     let status = ha.wait_for_slave(end).await;
     if status == PutStatus::Ok {
         // A flush timeout stays the answer when the slave has it (spec §7.4: the non-OK one).
