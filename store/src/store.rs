@@ -14,7 +14,7 @@ use remoting::message::record::{
     BLANK_MAGIC_CODE, MAGIC_CODE_V1, MAGIC_CODE_V2, MIN_RECORD_LEN, POS_PHYSICAL_OFFSET,
     POS_QUEUE_OFFSET, decode_view, encode_into, peek_header, pos_store_timestamp,
 };
-use remoting::message::{MessageRecord, encode_offset_msg_id, keys, sysflag, tags_code};
+use remoting::message::{MessageRecord, keys, push_offset_msg_id, sysflag, tags_code};
 use tokio::sync::{broadcast, watch};
 
 use crate::checkpoint::{Checkpoint, CheckpointFile};
@@ -1263,7 +1263,7 @@ impl Inner {
             if i > 0 {
                 msg_id.push(',');
             }
-            msg_id.push_str(&encode_offset_msg_id(store_host, phys as i64));
+            push_offset_msg_id(&mut msg_id, store_host, phys as i64);
             phys += sz as u64;
         }
         self.last_store_ts.store(store_ts, Ordering::Release);

@@ -38,14 +38,33 @@ fn unhex(s: &str) -> Result<Vec<u8>> {
 
 /// Renders `store_ip + port (i32) + offset (i64)` as uppercase hex (32 chars for IPv4).
 pub fn encode_offset_msg_id(store_host: SocketAddr, offset: i64) -> String {
-    let mut b = Vec::with_capacity(28);
-    match store_host.ip() {
-        IpAddr::V4(ip) => b.extend_from_slice(&ip.octets()),
-        IpAddr::V6(ip) => b.extend_from_slice(&ip.octets()),
+    let mut s = String::with_capacity(56);
+    push_offset_msg_id(&mut s, store_host, offset);
+    s
+}
+
+/// Appends the offset message id of [`encode_offset_msg_id`] to `out` (no allocation besides
+/// `out`'s growth: the store builds one per put).
+pub fn push_offset_msg_id(out: &mut String, store_host: SocketAddr, offset: i64) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut raw = [0u8; 28];
+    let ip_len = match store_host.ip() {
+        IpAddr::V4(ip) => {
+            raw[..4].copy_from_slice(&ip.octets());
+            4
+        }
+        IpAddr::V6(ip) => {
+            raw[..16].copy_from_slice(&ip.octets());
+            16
+        }
+    };
+    raw[ip_len..ip_len + 4].copy_from_slice(&i32::from(store_host.port()).to_be_bytes());
+    raw[ip_len + 4..ip_len + 12].copy_from_slice(&offset.to_be_bytes());
+    out.reserve((ip_len + 12) * 2);
+    for b in &raw[..ip_len + 12] {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0xF) as usize] as char);
     }
-    b.extend_from_slice(&i32::from(store_host.port()).to_be_bytes());
-    b.extend_from_slice(&offset.to_be_bytes());
-    hex_upper(&b)
 }
 
 /// Decodes an offset message id: 32 hex chars ⇒ IPv4, 56 ⇒ IPv6.

@@ -22,7 +22,9 @@ pub mod sysflag;
 
 pub use batch::{BatchItem, decode_batch, encode_batch};
 pub use hash::{crc32_masked, java_string_hash, tags_code};
-pub use ids::{OffsetMsgId, UniqIdGenerator, decode_offset_msg_id, encode_offset_msg_id};
+pub use ids::{
+    OffsetMsgId, UniqIdGenerator, decode_offset_msg_id, encode_offset_msg_id, push_offset_msg_id,
+};
 pub use properties::Properties;
 pub use record::{
     BLANK_MAGIC_CODE, MAGIC_CODE_V1, MAGIC_CODE_V2, MessageRecord, RecordView, decode, decode_all,

@@ -84,24 +84,40 @@ impl Properties {
     /// Encodes as `k\x01v\x02k\x01v` (no trailing separator), checking that the result decodes
     /// to the same entries and fits the i16 length field.
     pub fn encode(&self) -> Result<String> {
-        let mut out = String::new();
-        for (i, (k, v)) in self.entries.iter().enumerate() {
+        let mut out = Vec::with_capacity(self.checked_encoded_len()?);
+        self.write_unchecked(&mut out);
+        String::from_utf8(out).map_err(|e| RemotingError::MalformedRecord(e.to_string()))
+    }
+
+    /// The length [`Properties::encode`] would produce, after the same checks (every key and
+    /// value well-formed, the total within the i16 length field). With
+    /// [`Properties::write_unchecked`] it lets a record be encoded without an intermediate
+    /// string.
+    pub fn checked_encoded_len(&self) -> Result<usize> {
+        let mut len = self.entries.len().saturating_sub(1);
+        for (k, v) in &self.entries {
             check_part("key", k)?;
             check_part("value", v)?;
-            if i > 0 {
-                out.push(PROPERTY_SEPARATOR);
-            }
-            out.push_str(k);
-            out.push(NAME_VALUE_SEPARATOR);
-            out.push_str(v);
+            len += k.len() + 1 + v.len();
         }
-        if out.len() > MAX_PROPERTIES_LEN {
+        if len > MAX_PROPERTIES_LEN {
             return Err(RemotingError::MalformedRecord(format!(
-                "properties of {} bytes exceed {MAX_PROPERTIES_LEN}",
-                out.len()
+                "properties of {len} bytes exceed {MAX_PROPERTIES_LEN}"
             )));
         }
-        Ok(out)
+        Ok(len)
+    }
+
+    /// Appends the encoding to `out`; call [`Properties::checked_encoded_len`] first.
+    pub fn write_unchecked(&self, out: &mut Vec<u8>) {
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(PROPERTY_SEPARATOR as u8);
+            }
+            out.extend_from_slice(k.as_bytes());
+            out.push(NAME_VALUE_SEPARATOR as u8);
+            out.extend_from_slice(v.as_bytes());
+        }
     }
 }
 

@@ -218,8 +218,10 @@ pub fn encode(rec: &MessageRecord) -> Result<Vec<u8>> {
 
 /// Appends the V1 encoding of `rec` to `out`; on error `out` is left unchanged.
 pub fn encode_into(rec: &MessageRecord, out: &mut Vec<u8>) -> Result<()> {
-    let props = rec.properties.encode()?;
-    encode_parts(rec, &props, out)
+    let props_len = rec.properties.checked_encoded_len()?;
+    encode_head(rec, props_len, out)?;
+    rec.properties.write_unchecked(out);
+    Ok(())
 }
 
 /// Appends a V1 record whose properties are given as an already-encoded string (as received
@@ -235,14 +237,22 @@ pub fn encode_with_raw_properties(
 }
 
 fn encode_parts(rec: &MessageRecord, props: &str, out: &mut Vec<u8>) -> Result<()> {
-    check_lengths(&rec.topic, props.len(), rec.body.len())?;
+    encode_head(rec, props.len(), out)?;
+    out.extend_from_slice(props.as_bytes());
+    Ok(())
+}
+
+/// Everything of a record up to and including the properties length; the caller appends the
+/// `props_len` bytes of properties.
+fn encode_head(rec: &MessageRecord, props_len: usize, out: &mut Vec<u8>) -> Result<()> {
+    check_lengths(&rec.topic, props_len, rec.body.len())?;
     let sys_flag = rec.effective_sys_flag();
     let len = record_len(
         rec.born_host.is_ipv6(),
         rec.store_host.is_ipv6(),
         rec.body.len(),
         rec.topic.len(),
-        props.len(),
+        props_len,
     );
     out.reserve(len);
     out.extend_from_slice(&(len as i32).to_be_bytes());
@@ -263,8 +273,7 @@ fn encode_parts(rec: &MessageRecord, props: &str, out: &mut Vec<u8>) -> Result<(
     out.extend_from_slice(&rec.body);
     out.push(rec.topic.len() as u8);
     out.extend_from_slice(rec.topic.as_bytes());
-    out.extend_from_slice(&(props.len() as i16).to_be_bytes());
-    out.extend_from_slice(props.as_bytes());
+    out.extend_from_slice(&(props_len as i16).to_be_bytes());
     Ok(())
 }
 
