@@ -427,3 +427,75 @@ pub fn start(
     }
     tasks
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn service(dir: &std::path::Path, slave_timeout: u64) -> Arc<HaService> {
+        let config = BrokerConfig {
+            store_path_root_dir: dir.display().to_string(),
+            broker_role: BrokerRole::SyncMaster,
+            slave_timeout,
+            ..Default::default()
+        };
+        let store = MessageStore::open(crate::store_adapter::store_config(&config)).unwrap();
+        Arc::new(HaService::new(Arc::new(config), Arc::new(store), 0))
+    }
+
+    fn in_sync_link(ha: &HaService) -> Arc<SlaveLink> {
+        let link = Arc::new(SlaveLink {
+            id: 1,
+            peer: "127.0.0.1:1".parse().unwrap(),
+            acked: AtomicI64::new(0),
+            sent: AtomicI64::new(1 << 20),
+            caught_up: AtomicBool::new(true),
+            connected_at: 0,
+        });
+        ha.links.lock().insert(1, link.clone());
+        link
+    }
+
+    #[tokio::test]
+    async fn an_ack_completes_the_waiters_it_covers_and_the_rest_time_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let ha = service(dir.path(), 200);
+        let link = in_sync_link(&ha);
+        let (h1, h2) = (ha.clone(), ha.clone());
+        let covered = tokio::spawn(async move { h1.wait_for_slave(100).await });
+        let beyond = tokio::spawn(async move { h2.wait_for_slave(300).await });
+        while ha.waiters.lock().len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        ha.ack(&link, 150);
+        assert_eq!(covered.await.unwrap(), PutStatus::Ok);
+        // Nothing acknowledges 300: FLUSH_SLAVE_TIMEOUT after slaveTimeout, and it left the
+        // queue.
+        assert_eq!(beyond.await.unwrap(), PutStatus::FlushSlaveTimeout);
+        assert!(ha.waiters.lock().is_empty());
+        // Already acknowledged: answered at once, never queued.
+        assert_eq!(ha.wait_for_slave(150).await, PutStatus::Ok);
+        // An abandoned wait (the request dropped) leaves the queue too.
+        let abandoned = tokio::time::timeout(Duration::from_millis(1), ha.wait_for_slave(400));
+        assert!(abandoned.await.is_err());
+        assert!(ha.waiters.lock().is_empty());
+        // A later ack covering several ends completes them all at once.
+        let waits: Vec<_> = [500, 600, 700]
+            .into_iter()
+            .map(|end| {
+                let h = ha.clone();
+                tokio::spawn(async move { h.wait_for_slave(end).await })
+            })
+            .collect();
+        while ha.waiters.lock().len() < 3 {
+            tokio::task::yield_now().await;
+        }
+        ha.ack(&link, 700);
+        for w in waits {
+            assert_eq!(w.await.unwrap(), PutStatus::Ok);
+        }
+        assert_eq!(ha.push_to_slave_max_offset(), 700);
+    }
+}
