@@ -14,7 +14,7 @@
 //!   mode, the ratio of the medians and the median (and spread) of the per-pair ratios are
 //!   printed, with the process CPU time per message (user + system, both clusters and the
 //!   producers: what the mode costs in work rather than in waiting); `BENCH_ONLY=async|sync`
-//!   runs one mode only, to profile it;
+//!   runs one mode only, to profile it; `BENCH_PRODUCERS=1` measures the unloaded latency;
 //! - replication lag (master max − slave max, bytes) sampled every 5 ms under that full load;
 //! - catch-up speed of a fresh slave in MB/s vs a raw sequential write (+ fsync) of the same
 //!   size in the same directory.
@@ -128,7 +128,16 @@ impl Cluster {
     }
 }
 
-/// One round: `PRODUCERS` tasks each sending `per_producer` sync sends back to back.
+/// Concurrent producers (`BENCH_PRODUCERS` overrides; 1 shows the unloaded round trip).
+fn producers() -> usize {
+    std::env::var("BENCH_PRODUCERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PRODUCERS)
+        .max(1)
+}
+
+/// One round: [`producers`] tasks each sending `per_producer` sync sends back to back.
 async fn load(c: &Cluster, per_producer: usize) -> Run {
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
@@ -148,7 +157,7 @@ async fn load(c: &Cluster, per_producer: usize) -> Run {
     let cpu0 = process_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for t in 0..PRODUCERS {
+    for t in 0..producers() {
         let (client, addr) = (c.client.clone(), c.addr.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per_producer);
