@@ -9,8 +9,8 @@
 //!   housekeeping (checkpoint every `flushIntervalConsumeQueue`, retention every
 //!   `cleanResourceInterval`).
 //! - `seglog` (private): fixed-size segment files named by 20-digit start offsets, written
-//!   through a shared mapping (commit log) or an in-memory tail buffer drained in large
-//!   sequential writes (consume queues).
+//!   through a shared mapping (the commit log under ASYNC_FLUSH) or an in-memory tail buffer
+//!   drained in large sequential writes (consume queues; the commit log under SYNC_FLUSH).
 //! - [`mapped`]: the commit log's memory-mapped append path (the workspace's only `unsafe`).
 //! - [`consume_queue`]: 20-byte entries per topic and queue.
 //! - [`index`]: Java-format index files for `KEYS` / `UNIQ_KEY`.
@@ -38,7 +38,8 @@
 //!
 //! # Calling it from async code
 //! `put_message` / `put_messages` / `wait_flushed` are async: the append itself is a short
-//! critical section (encode outside it, then a copy into the mapped segment) and
+//! critical section (encode outside it, then a copy into the mapped segment or the tail
+//! buffer) and
 //! the wait for the group commit is a `tokio::sync::watch`; they need a tokio runtime with
 //! timers. Everything else (`get_message`, lookups, HA reads and appends, retention, `open`,
 //! `shutdown`) is synchronous positional I/O, usually served from the page cache; call `open`
