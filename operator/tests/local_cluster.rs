@@ -139,26 +139,13 @@ async fn two_masters_two_slaves_produce_consume_and_stop_cleanly() {
     producer.shutdown().await;
     assert_eq!(brokers.len(), 2, "sends reach both groups: {brokers:?}");
 
-    let consumer =
-        PullConsumer::new("local-mode-cg", ClientConfig::new(namesrv_addr.clone())).unwrap();
-    consumer.start().await.unwrap();
-    let queues = consumer
-        .fetch_subscribe_queues("LocalModeTopic")
-        .await
-        .unwrap();
-    assert_eq!(queues.len(), 8);
-    // Dispatch to the consume queues follows the commit log asynchronously: read until
-    // everything acknowledged is visible (bounded), resuming each queue where it stopped.
-    let mut got = BTreeSet::new();
-    let mut offsets = vec![0i64; queues.len()];
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while got != sent && std::time::Instant::now() < deadline {
-        read_all_queues(&consumer, &queues, &mut offsets, &mut got).await;
-        if got != sent {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    consumer.shutdown().await;
+    let got = read_everything(
+        &namesrv_addr,
+        "local-mode-cg",
+        &sent,
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(got, sent);
 
     // A master killed outright is started again by local mode (as a pod would be): it recovers
@@ -197,19 +184,13 @@ async fn two_masters_two_slaves_produce_consume_and_stop_cleanly() {
             break;
         }
     }
-    let consumer =
-        PullConsumer::new("local-mode-cg-2", ClientConfig::new(namesrv_addr.clone())).unwrap();
-    consumer.start().await.unwrap();
-    let mut again = BTreeSet::new();
-    let mut offsets = vec![0i64; queues.len()];
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while again != sent && std::time::Instant::now() < deadline {
-        read_all_queues(&consumer, &queues, &mut offsets, &mut again).await;
-        if again != sent {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    consumer.shutdown().await;
+    let again = read_everything(
+        &namesrv_addr,
+        "local-mode-cg-2",
+        &sent,
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(
         again, sent,
         "everything acknowledged is served after the restart"
@@ -263,6 +244,36 @@ impl Drop for Guard {
 }
 
 /// One pass over every queue from where the last pass stopped, collecting message ids.
+/// Reads LocalModeTopic's eight queues from offset 0 with a new pull consumer of `group` until
+/// it has seen `want` or `within` has passed, and returns the ids it saw. Bounded polling because
+/// dispatch to the consume queues follows the commit log asynchronously and a restarted master
+/// takes a moment to be routable again; each pass resumes every queue where it stopped.
+async fn read_everything(
+    namesrv_addr: &str,
+    group: &str,
+    want: &BTreeSet<String>,
+    within: Duration,
+) -> BTreeSet<String> {
+    let consumer = PullConsumer::new(group, ClientConfig::new(namesrv_addr.to_string())).unwrap();
+    consumer.start().await.unwrap();
+    let queues = consumer
+        .fetch_subscribe_queues("LocalModeTopic")
+        .await
+        .unwrap();
+    assert_eq!(queues.len(), 8);
+    let mut got = BTreeSet::new();
+    let mut offsets = vec![0i64; queues.len()];
+    let deadline = std::time::Instant::now() + within;
+    while got != *want && std::time::Instant::now() < deadline {
+        read_all_queues(&consumer, &queues, &mut offsets, &mut got).await;
+        if got != *want {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    consumer.shutdown().await;
+    got
+}
+
 async fn read_all_queues(
     consumer: &PullConsumer,
     queues: &[client::MessageQueue],
