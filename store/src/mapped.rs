@@ -1,4 +1,5 @@
-//! Writing commit-log segments through a shared memory mapping.
+//! Writing commit-log segments through a shared memory mapping (under ASYNC_FLUSH; see `seglog`
+//! for when the tail buffer is used instead).
 //!
 //! Why: an ASYNC_FLUSH acknowledgement promises that the record survives the broker process
 //! dying (only an OS crash may take back the unflushed tail), as with Java's mmap'd commit log.
