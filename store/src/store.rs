@@ -57,17 +57,6 @@ fn qm_get<V: Clone>(m: &QueueMap<V>, topic: &str, queue_id: i32) -> Option<V> {
     m.get(topic).and_then(|q| q.get(&queue_id)).cloned()
 }
 
-/// The next-queue-offset slot of a queue, created at 0: one lookup for the read and the
-/// update of the append path.
-fn queue_offset_slot<'a>(m: &'a mut QueueMap<i64>, topic: &str, queue_id: i32) -> &'a mut i64 {
-    if !m.contains_key(topic) {
-        m.insert(topic.to_string(), HashMap::new());
-    }
-    m.get_mut(topic)
-        .map(|q| q.entry(queue_id).or_insert(0))
-        .unwrap_or_else(|| unreachable!("inserted above"))
-}
-
 fn qm_set<V>(m: &mut QueueMap<V>, topic: &str, queue_id: i32, v: V) {
     match m.get_mut(topic) {
         Some(q) => {
@@ -1237,12 +1226,11 @@ impl Inner {
         let store_ts = now_ms();
         let wrote_offset = tail.end();
         let mut qo_table = self.queue_offsets.lock();
-        let next_qo = if advances {
-            Some(queue_offset_slot(&mut qo_table, &topic, queue_id))
+        let first_qo = if advances {
+            qm_get(&qo_table, &topic, queue_id).unwrap_or(0)
         } else {
-            None
+            0
         };
-        let first_qo = next_qo.as_deref().copied().unwrap_or(0);
         let mut pos = 0usize;
         for (i, &(sz, ts_pos)) in sizes.iter().enumerate() {
             let rec = &mut buf[pos..pos + sz];
@@ -1255,8 +1243,13 @@ impl Inner {
             pos += sz;
         }
         self.log.append(&mut tail, &buf).map_err(disk_err)?;
-        if let Some(slot) = next_qo {
-            *slot = first_qo + sizes.len() as i64;
+        if advances {
+            qm_set(
+                &mut qo_table,
+                &topic,
+                queue_id,
+                first_qo + sizes.len() as i64,
+            );
         }
         drop(qo_table);
         let end = tail.end();

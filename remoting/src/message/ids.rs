@@ -16,13 +16,18 @@ pub struct OffsetMsgId {
 }
 
 fn hex_upper(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 0xF) as usize] as char);
-    }
+    push_hex_upper(&mut s, bytes);
     s
+}
+
+fn push_hex_upper(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0xF) as usize] as char);
+    }
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>> {
@@ -46,7 +51,6 @@ pub fn encode_offset_msg_id(store_host: SocketAddr, offset: i64) -> String {
 /// Appends the offset message id of [`encode_offset_msg_id`] to `out` (no allocation besides
 /// `out`'s growth: the store builds one per put).
 pub fn push_offset_msg_id(out: &mut String, store_host: SocketAddr, offset: i64) {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     let mut raw = [0u8; 28];
     let ip_len = match store_host.ip() {
         IpAddr::V4(ip) => {
@@ -60,11 +64,7 @@ pub fn push_offset_msg_id(out: &mut String, store_host: SocketAddr, offset: i64)
     };
     raw[ip_len..ip_len + 4].copy_from_slice(&i32::from(store_host.port()).to_be_bytes());
     raw[ip_len + 4..ip_len + 12].copy_from_slice(&offset.to_be_bytes());
-    out.reserve((ip_len + 12) * 2);
-    for b in &raw[..ip_len + 12] {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 0xF) as usize] as char);
-    }
+    push_hex_upper(out, &raw[..ip_len + 12]);
 }
 
 /// Decodes an offset message id: 32 hex chars ⇒ IPv4, 56 ⇒ IPv6.

@@ -233,10 +233,6 @@ pub fn encode_with_raw_properties(
     out: &mut Vec<u8>,
 ) -> Result<()> {
     super::properties::validate_raw(props)?;
-    encode_parts(rec, props, out)
-}
-
-fn encode_parts(rec: &MessageRecord, props: &str, out: &mut Vec<u8>) -> Result<()> {
     encode_head(rec, props.len(), out)?;
     out.extend_from_slice(props.as_bytes());
     Ok(())
