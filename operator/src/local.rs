@@ -469,14 +469,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const RESET_AFTER: Duration = Duration::from_secs(60);
 
 /// What the supervisor remembers of one process between restarts.
-#[derive(Default)]
 struct Restarts {
     /// Exits since the last run that lasted `RESET_AFTER`.
     in_a_row: u32,
     /// Total restarts.
     total: u32,
     /// When the current run started.
-    since: Option<tokio::time::Instant>,
+    since: tokio::time::Instant,
     /// When the pending restart is due.
     due: Option<tokio::time::Instant>,
 }
@@ -495,8 +494,10 @@ async fn supervise(running: &mut [Running], bin_dir: &Path, restart: bool) {
     let mut state: Vec<Restarts> = running
         .iter()
         .map(|_| Restarts {
-            since: Some(now),
-            ..Restarts::default()
+            in_a_row: 0,
+            total: 0,
+            since: now,
+            due: None,
         })
         .collect();
     let mut reported = std::collections::BTreeSet::new();
@@ -522,7 +523,7 @@ async fn supervise(running: &mut [Running], bin_dir: &Path, restart: bool) {
                     }
                     continue;
                 }
-                let ran = st.since.map(|t| now - t).unwrap_or_default();
+                let ran = now - st.since;
                 st.in_a_row = if ran >= RESET_AFTER {
                     1
                 } else {
@@ -552,7 +553,7 @@ async fn supervise(running: &mut [Running], bin_dir: &Path, restart: bool) {
                         ));
                         *r = next;
                         st.due = None;
-                        st.since = Some(tokio::time::Instant::now());
+                        st.since = tokio::time::Instant::now();
                     }
                     Err(e) => {
                         st.in_a_row += 1;
