@@ -1,7 +1,7 @@
 //! The file-system seam: every byte the store reads or writes goes through [`FileSystem`], so
 //! tests can inject torn and short writes, flipped bytes, ENOSPC and failing fsyncs
-//! ([`FaultyFs`]). [`StdFs`] is the real implementation (positional reads and writes; commit-log segments
-//! are appended to through a shared mapping, see [`crate::mapped`]).
+//! ([`FaultyFs`]). [`StdFs`] is the real implementation (positional reads and writes; the
+//! ASYNC_FLUSH commit log is appended to through a shared mapping, see [`crate::mapped`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;

@@ -3,12 +3,13 @@
 //! bytes, and explicit durability (`sync`). Used by the commit log and the consume queues.
 //!
 //! Two ways to write, chosen per log at open:
-//! - *mapped* (the commit log under ASYNC_FLUSH): each append is copied into a shared mapping of the current
-//!   segment ([`crate::mapped`]), so it is in the page cache (safe from a process crash) at
-//!   once, for the price of a `memcpy`; the tail buffer stays empty.
-//! - *buffered* (consume queues, the commit log under SYNC_FLUSH — acknowledged only after
-//!   the fsync — and on file systems that cannot reserve space): appends collect in the tail buffer up to a drain threshold and go out as one large
-//!   `pwrite`, which is what lets small entries approach the disk's sequential bandwidth.
+//! - *mapped* (the commit log under ASYNC_FLUSH): each append is copied into a shared mapping
+//!   of the current segment ([`crate::mapped`]), so it is in the page cache (safe from a
+//!   process crash) at once, for the price of a `memcpy`; the tail buffer stays empty.
+//! - *buffered* (consume queues, the commit log under SYNC_FLUSH — acknowledged only after the
+//!   fsync — and file systems that cannot reserve space): appends collect in the tail buffer
+//!   up to a drain threshold and go out as one large `pwrite`, which is what lets small entries
+//!   approach the disk's sequential bandwidth.
 //!
 //! Invariants: bytes below `written` are in the files (not necessarily durable); bytes in
 //! `[written, end)` are in the tail buffer; bytes below `flushed` are durable. Writes never span
