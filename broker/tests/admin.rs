@@ -13,8 +13,8 @@ use remoting::body::admin::{
     ConsumeStats, SubscriptionGroupConfig, SubscriptionGroupWrapper, TopicStatsTable,
 };
 use remoting::body::client::{
-    ConsumerConnection, ConsumerData, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody,
-    MessageQueue, ProducerConnection, ProducerData, SubscriptionData,
+    ConsumerConnection, LockBatchRequestBody, LockBatchResponseBody, MessageQueue,
+    ProducerConnection,
 };
 use remoting::body::topic::TopicConfigSerializeWrapper;
 use remoting::header::pull::{PullMessageRequestHeader, PullSysFlag};
@@ -72,11 +72,7 @@ async fn registers_with_every_name_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_send_stores_each_item_with_its_properties() {
     let dir = tempfile::tempdir().unwrap();
-    let b = Broker::start(broker_config(dir.path(), None))
-        .await
-        .unwrap();
-    let addr = b.local_addr().to_string();
-    let client = RemotingClient::new(ClientConfig::default());
+    let (b, addr, client) = start_broker(broker_config(dir.path(), None)).await;
     let items: Vec<BatchItem> = (0..3)
         .map(|i| {
             let mut p = Properties::new();
@@ -104,20 +100,18 @@ async fn batch_send_stores_each_item_with_its_properties() {
         SendMessageRequestHeaderV2::from(h).to_ext(),
     )
     .with_body(encode_batch(&items).unwrap());
-    let r = client.invoke(&addr, req, TIMEOUT).await.unwrap();
+    let r = invoke(&client, &addr, req).await;
     assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
-    let rh: SendMessageResponseHeader = r.ext_fields.decode().unwrap();
+    let rh: SendMessageResponseHeader = header(&r);
     assert_eq!(rh.msg_id.split(',').count(), 3);
     assert_eq!((rh.queue_id, rh.queue_offset), (2, 0));
     assert_eq!(wait_max_offset(&client, &addr, "Batch", 2, 3).await, 3);
-    let r = client
-        .invoke(
-            &addr,
-            pull_request("G", "Batch", 2, 0, 0, "T1 || T2"),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    let r = invoke(
+        &client,
+        &addr,
+        pull_request("G", "Batch", 2, 0, 0, "T1 || T2"),
+    )
+    .await;
     let recs = decode_all(&r.body).unwrap();
     assert_eq!(
         recs.iter().map(|r| r.body.to_vec()).collect::<Vec<_>>(),
@@ -128,36 +122,10 @@ async fn batch_send_stores_each_item_with_its_properties() {
     b.shutdown().await;
 }
 
-fn heartbeat(client_id: &str, group: &str, topic: &str) -> RemotingCommand {
-    let hb = HeartbeatData {
-        client_id: client_id.into(),
-        producer_data_set: vec![ProducerData {
-            group_name: "PG-hb".into(),
-        }],
-        consumer_data_set: vec![ConsumerData {
-            group_name: group.into(),
-            subscription_data_set: vec![SubscriptionData {
-                topic: topic.into(),
-                sub_string: "*".into(),
-                sub_version: 5,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    RemotingCommand::request(RequestCode::HEART_BEAT, Default::default())
-        .with_body(hb.encode().unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_subscriptions_commit_offsets_and_admin_views() {
     let dir = tempfile::tempdir().unwrap();
-    let b = Broker::start(broker_config(dir.path(), None))
-        .await
-        .unwrap();
-    let addr = b.local_addr().to_string();
-    let client = RemotingClient::new(ClientConfig::default());
+    let (b, addr, client) = start_broker(broker_config(dir.path(), None)).await;
     for i in 0..4 {
         send(
             &client,
@@ -185,19 +153,21 @@ async fn heartbeat_subscriptions_commit_offsets_and_admin_views() {
             sub_version: 5,
             ..Default::default()
         };
-        RemotingCommand::request(RequestCode::PULL_MESSAGE, h.to_ext())
+        request(RequestCode::PULL_MESSAGE, &h)
     };
-    let r = client.invoke(&addr, pull(2), TIMEOUT).await.unwrap();
+    let r = invoke(&client, &addr, pull(2)).await;
     assert_eq!(r.response_code(), ResponseCode::SUBSCRIPTION_NOT_EXIST);
     assert_eq!(
-        client
-            .invoke(&addr, heartbeat("c1@1", "SubGroup", "Sub"), TIMEOUT)
-            .await
-            .unwrap()
-            .response_code(),
+        invoke(
+            &client,
+            &addr,
+            heartbeat_request("c1@1", Some("PG-hb"), "SubGroup", "Sub", 5)
+        )
+        .await
+        .response_code(),
         ResponseCode::SUCCESS
     );
-    let r = client.invoke(&addr, pull(2), TIMEOUT).await.unwrap();
+    let r = invoke(&client, &addr, pull(2)).await;
     assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
     assert_eq!(decode_all(&r.body).unwrap().len(), 2);
     // The pull's commit offset was stored; consume stats show it against the broker offset.
@@ -384,11 +354,7 @@ async fn heartbeat_subscriptions_commit_offsets_and_admin_views() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_groups_and_config_admin() {
     let dir = tempfile::tempdir().unwrap();
-    let b = Broker::start(broker_config(dir.path(), None))
-        .await
-        .unwrap();
-    let addr = b.local_addr().to_string();
-    let client = RemotingClient::new(ClientConfig::default());
+    let (b, addr, client) = start_broker(broker_config(dir.path(), None)).await;
     // Subscription groups: create, list, delete.
     let mut g = SubscriptionGroupConfig::new("AdminGroup");
     g.retry_max_times = 3;
@@ -474,17 +440,14 @@ async fn held_pulls_beyond_the_cap_are_told_busy() {
     let mut cfg = broker_config(dir.path(), None);
     cfg.pull_thread_pool_queue_capacity = 1;
     cfg.broker_suspend_max_time_millis = 60_000;
-    let b = Broker::start(cfg).await.unwrap();
-    let addr = b.local_addr().to_string();
-    let client = RemotingClient::new(ClientConfig::default());
+    let (b, addr, client) = start_broker(cfg).await;
     send(&client, &addr, "Cap", 3, b"creates the topic", None, None).await;
     // The first pull is held for long; short probes on another queue find the cap taken.
     let (c2, a2) = (client.clone(), addr.clone());
-    let first = tokio::spawn(async move {
-        c2.invoke(&a2, pull_request("G", "Cap", 0, 0, 50_000, "*"), TIMEOUT)
-            .await
-            .unwrap()
-    });
+    let first =
+        tokio::spawn(
+            async move { invoke(&c2, &a2, pull_request("G", "Cap", 0, 0, 50_000, "*")).await },
+        );
     // Wait until it is parked, then a second pull that would park is refused at once.
     for _ in 0..500 {
         if b.context().long_polling.held() == 1 {
@@ -493,13 +456,8 @@ async fn held_pulls_beyond_the_cap_are_told_busy() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(b.context().long_polling.held(), 1);
-    let busy = Some(
-        client
-            .invoke(&addr, pull_request("G", "Cap", 1, 0, 100, "*"), TIMEOUT)
-            .await
-            .unwrap(),
-    )
-    .filter(|r| r.response_code() == ResponseCode::SYSTEM_BUSY);
+    let busy = Some(invoke(&client, &addr, pull_request("G", "Cap", 1, 0, 100, "*")).await)
+        .filter(|r| r.response_code() == ResponseCode::SYSTEM_BUSY);
     let busy = busy.expect("a second held pull is refused while the first is parked");
     assert!(busy.remark_str().contains("OVERLOAD"));
     // A message wakes the parked pull.
@@ -567,10 +525,7 @@ async fn remote_config_updates_only_the_allow_list_and_permission_drains_the_bro
     assert_eq!(route_perm, Some(4));
     // Pulls still work on a read-only broker.
     assert_eq!(wait_max_offset(&client, &addr, "Drain", 0, 1).await, 1);
-    let r = client
-        .invoke(&addr, pull_request("G", "Drain", 0, 0, 0, "*"), TIMEOUT)
-        .await
-        .unwrap();
+    let r = invoke(&client, &addr, pull_request("G", "Drain", 0, 0, 0, "*")).await;
     assert_eq!(r.response_code(), ResponseCode::SUCCESS);
     b.shutdown().await;
     ns.shutdown().await;

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use broker::Broker;
 use common::*;
 use futures::future::BoxFuture;
-use remoting::body::client::{
-    ConsumerData, GetConsumerListByGroupResponseBody, HeartbeatData, SubscriptionData,
-};
+use remoting::body::client::GetConsumerListByGroupResponseBody;
 use remoting::body::kv::KVTable;
 use remoting::header::admin::CreateTopicRequestHeader;
 use remoting::header::offset::{
@@ -37,11 +35,7 @@ fn code(r: &RemotingCommand) -> ResponseCode {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_pull_round_trip_with_tags_keys_and_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let b = Broker::start(broker_config(dir.path(), None))
-        .await
-        .unwrap();
-    let addr = b.local_addr().to_string();
-    let client = RemotingClient::new(ClientConfig::default());
+    let (b, addr, client) = start_broker(broker_config(dir.path(), None)).await;
     let mut ids = Vec::new();
     for i in 0..10 {
         let tag = if i % 2 == 0 { "TagA" } else { "TagB" };
@@ -57,7 +51,7 @@ async fn send_pull_round_trip_with_tags_keys_and_ids() {
         .await;
         assert_eq!(code(&r), ResponseCode::SUCCESS, "{:?}", r.remark);
         assert_eq!(r.version, 409);
-        let h: SendMessageResponseHeader = r.ext_fields.decode().unwrap();
+        let h: SendMessageResponseHeader = header(&r);
         assert_eq!(h.queue_offset, i);
         assert_eq!(h.queue_id, 0);
         ids.push(h.msg_id);
@@ -67,16 +61,14 @@ async fn send_pull_round_trip_with_tags_keys_and_ids() {
         10
     );
     // Everything, from offset 0.
-    let r = client
-        .invoke(
-            &addr,
-            pull_request("G1", "RoundTrip", 0, 0, 0, "*"),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    let r = invoke(
+        &client,
+        &addr,
+        pull_request("G1", "RoundTrip", 0, 0, 0, "*"),
+    )
+    .await;
     assert_eq!(code(&r), ResponseCode::SUCCESS, "{:?}", r.remark);
-    let h: PullMessageResponseHeader = r.ext_fields.decode().unwrap();
+    let h: PullMessageResponseHeader = header(&r);
     let recs = decode_all(&r.body).unwrap();
     assert_eq!(recs.len(), 10);
     assert_eq!(h.next_begin_offset, 10);
@@ -87,14 +79,12 @@ async fn send_pull_round_trip_with_tags_keys_and_ids() {
         assert_eq!(rec.properties.get("CLUSTER"), Some("DefaultCluster"));
     }
     // Tag filter by hash: only TagB.
-    let r = client
-        .invoke(
-            &addr,
-            pull_request("G1", "RoundTrip", 0, 0, 0, "TagB"),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    let r = invoke(
+        &client,
+        &addr,
+        pull_request("G1", "RoundTrip", 0, 0, 0, "TagB"),
+    )
+    .await;
     assert_eq!(code(&r), ResponseCode::SUCCESS);
     let recs = decode_all(&r.body).unwrap();
     assert_eq!(recs.len(), 5);
@@ -105,14 +95,12 @@ async fn send_pull_round_trip_with_tags_keys_and_ids() {
         offset: id.commit_log_offset,
         topic: None,
     };
-    let r = client
-        .invoke(
-            &addr,
-            RemotingCommand::request(RequestCode::VIEW_MESSAGE_BY_ID, view.to_ext()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    let r = invoke(
+        &client,
+        &addr,
+        request(RequestCode::VIEW_MESSAGE_BY_ID, &view),
+    )
+    .await;
     assert_eq!(code(&r), ResponseCode::SUCCESS);
     assert_eq!(decode_all(&r.body).unwrap()[0].body.as_ref(), b"body-3");
     // Query by key (the index is written by the dispatch; allow it a moment).
@@ -126,14 +114,7 @@ async fn send_pull_round_trip_with_tags_keys_and_ids() {
     };
     let mut found = Vec::new();
     for _ in 0..50 {
-        let r = client
-            .invoke(
-                &addr,
-                RemotingCommand::request(RequestCode::QUERY_MESSAGE, q.to_ext()),
-                TIMEOUT,
-            )
-            .await
-            .unwrap();
+        let r = invoke(&client, &addr, request(RequestCode::QUERY_MESSAGE, &q)).await;
         if code(&r) == ResponseCode::SUCCESS {
             found = decode_all(&r.body).unwrap();
             break;
@@ -149,21 +130,8 @@ async fn send_pull_round_trip_with_tags_keys_and_ids() {
         committed: None,
         bname: None,
     };
-    let r = client
-        .invoke(
-            &addr,
-            RemotingCommand::request(RequestCode::GET_MAX_OFFSET, mh.to_ext()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        r.ext_fields
-            .decode::<GetMaxOffsetResponseHeader>()
-            .unwrap()
-            .offset,
-        10
-    );
+    let r = invoke(&client, &addr, request(RequestCode::GET_MAX_OFFSET, &mh)).await;
+    assert_eq!(header::<GetMaxOffsetResponseHeader>(&r).offset, 10);
     b.shutdown().await;
 }
 
@@ -172,19 +140,14 @@ async fn long_polling_wakes_on_new_message_before_hold_time() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = broker_config(dir.path(), None);
     cfg.broker_suspend_max_time_millis = 20_000;
-    let b = Broker::start(cfg).await.unwrap();
-    let addr = b.local_addr().to_string();
-    let client = RemotingClient::new(ClientConfig::default());
+    let (b, addr, client) = start_broker(cfg).await;
     assert_eq!(
         code(&send(&client, &addr, "LP", 0, b"first", None, None).await),
         ResponseCode::SUCCESS
     );
     // Wait for the first message to be readable, so the next pull parks at offset 1.
     for _ in 0..500 {
-        let r = client
-            .invoke(&addr, pull_request("G", "LP", 0, 0, 0, "*"), TIMEOUT)
-            .await
-            .unwrap();
+        let r = invoke(&client, &addr, pull_request("G", "LP", 0, 0, 0, "*")).await;
         if code(&r) == ResponseCode::SUCCESS {
             break;
         }
@@ -195,10 +158,7 @@ async fn long_polling_wakes_on_new_message_before_hold_time() {
     let a2 = addr.clone();
     let started = Instant::now();
     let pull = tokio::spawn(async move {
-        let r = c2
-            .invoke(&a2, pull_request("G", "LP", 0, 1, hold, "*"), TIMEOUT)
-            .await
-            .unwrap();
+        let r = invoke(&c2, &a2, pull_request("G", "LP", 0, 1, hold, "*")).await;
         (r, Instant::now())
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -224,10 +184,7 @@ async fn long_polling_wakes_on_new_message_before_hold_time() {
         done_at.duration_since(sent_at)
     );
     // An empty hold ends with PULL_NOT_FOUND and all four fields.
-    let r = client
-        .invoke(&addr, pull_request("G", "LP", 0, 2, 200, "*"), TIMEOUT)
-        .await
-        .unwrap();
+    let r = invoke(&client, &addr, pull_request("G", "LP", 0, 2, 200, "*")).await;
     assert_eq!(code(&r), ResponseCode::PULL_NOT_FOUND);
     for k in [
         "suggestWhichBrokerId",
@@ -245,9 +202,7 @@ async fn bad_input_gets_clear_errors_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = broker_config(dir.path(), None);
     cfg.auto_create_topic_enable = false;
-    let b = Broker::start(cfg).await.unwrap();
-    let addr = b.local_addr().to_string();
-    let client = RemotingClient::new(ClientConfig::default());
+    let (b, addr, client) = start_broker(cfg).await;
     // Missing topic with auto-create off.
     let r = send(&client, &addr, "Missing", 0, b"x", None, None).await;
     assert_eq!(code(&r), ResponseCode::TOPIC_NOT_EXIST);
@@ -267,14 +222,12 @@ async fn bad_input_gets_clear_errors_and_stores_nothing() {
         order: false,
         ..Default::default()
     };
-    let r = client
-        .invoke(
-            &addr,
-            RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, ct.to_ext()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    let r = invoke(
+        &client,
+        &addr,
+        request(RequestCode::UPDATE_AND_CREATE_TOPIC, &ct),
+    )
+    .await;
     assert_eq!(code(&r), ResponseCode::SUCCESS, "{:?}", r.remark);
     let big = vec![b'x'; 64 * 1024 + 1];
     let r = send(&client, &addr, "Sized", 0, &big, None, None).await;
@@ -283,13 +236,7 @@ async fn bad_input_gets_clear_errors_and_stores_nothing() {
     // The same connection still works.
     let r = send(&client, &addr, "Sized", 0, b"fits", None, None).await;
     assert_eq!(code(&r), ResponseCode::SUCCESS);
-    assert_eq!(
-        r.ext_fields
-            .decode::<SendMessageResponseHeader>()
-            .unwrap()
-            .queue_offset,
-        0
-    );
+    assert_eq!(header::<SendMessageResponseHeader>(&r).queue_offset, 0);
     // Illegal topic names.
     for bad in ["../etc", "a/b", "a b"] {
         let r = send(&client, &addr, bad, 0, b"x", None, None).await;
@@ -305,14 +252,12 @@ async fn bad_input_gets_clear_errors_and_stores_nothing() {
     assert_eq!(wait_max_offset(&client, &addr, "Sized", 0, 1).await, 1);
     assert_eq!(wait_max_offset(&client, &addr, "Sized", 1, 0).await, 0);
     // Unknown request code.
-    let r = client
-        .invoke(
-            &addr,
-            RemotingCommand::request(RequestCode(9999), Default::default()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    let r = invoke(
+        &client,
+        &addr,
+        RemotingCommand::request(RequestCode(9999), Default::default()),
+    )
+    .await;
     assert_eq!(code(&r), ResponseCode::REQUEST_CODE_NOT_SUPPORTED);
     assert_eq!(r.version, 409);
     b.shutdown().await;
@@ -321,11 +266,7 @@ async fn bad_input_gets_clear_errors_and_stores_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_at_impossible_offset_is_moved_with_right_next_offset() {
     let dir = tempfile::tempdir().unwrap();
-    let b = Broker::start(broker_config(dir.path(), None))
-        .await
-        .unwrap();
-    let addr = b.local_addr().to_string();
-    let client = RemotingClient::new(ClientConfig::default());
+    let (b, addr, client) = start_broker(broker_config(dir.path(), None)).await;
     for i in 0..3 {
         assert_eq!(
             code(
@@ -345,37 +286,22 @@ async fn pull_at_impossible_offset_is_moved_with_right_next_offset() {
     }
     // Let the dispatch catch up.
     for _ in 0..500 {
-        let r = client
-            .invoke(&addr, pull_request("G", "Moved", 1, 0, 0, "*"), TIMEOUT)
-            .await
-            .unwrap();
+        let r = invoke(&client, &addr, pull_request("G", "Moved", 1, 0, 0, "*")).await;
         if code(&r) == ResponseCode::SUCCESS && decode_all(&r.body).unwrap().len() == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let r = client
-        .invoke(&addr, pull_request("G", "Moved", 1, 100, 0, "*"), TIMEOUT)
-        .await
-        .unwrap();
+    let r = invoke(&client, &addr, pull_request("G", "Moved", 1, 100, 0, "*")).await;
     assert_eq!(code(&r), ResponseCode::PULL_OFFSET_MOVED, "{:?}", r.remark);
-    let h: PullMessageResponseHeader = r.ext_fields.decode().unwrap();
+    let h: PullMessageResponseHeader = header(&r);
     assert_eq!(h.next_begin_offset, 3);
     assert_eq!(h.max_offset, 3);
     assert_eq!(h.min_offset, 0);
     // At the end exactly: nothing new, not moved.
-    let r = client
-        .invoke(&addr, pull_request("G", "Moved", 1, 3, 0, "*"), TIMEOUT)
-        .await
-        .unwrap();
+    let r = invoke(&client, &addr, pull_request("G", "Moved", 1, 3, 0, "*")).await;
     assert_eq!(code(&r), ResponseCode::PULL_NOT_FOUND);
-    assert_eq!(
-        r.ext_fields
-            .decode::<PullMessageResponseHeader>()
-            .unwrap()
-            .next_begin_offset,
-        3
-    );
+    assert_eq!(header::<PullMessageResponseHeader>(&r).next_begin_offset, 3);
     b.shutdown().await;
 }
 
@@ -391,7 +317,7 @@ async fn consumer_offsets_survive_restart_and_are_clamped() {
             commit_offset: off,
             bname: None,
         };
-        RemotingCommand::request(RequestCode::UPDATE_CONSUMER_OFFSET, h.to_ext())
+        request(RequestCode::UPDATE_CONSUMER_OFFSET, &h)
     };
     let query = |topic: &str, q: i32| {
         let h = QueryConsumerOffsetRequestHeader {
@@ -401,7 +327,7 @@ async fn consumer_offsets_survive_restart_and_are_clamped() {
             set_zero_if_not_found: None,
             bname: None,
         };
-        RemotingCommand::request(RequestCode::QUERY_CONSUMER_OFFSET, h.to_ext())
+        request(RequestCode::QUERY_CONSUMER_OFFSET, &h)
     };
     {
         let b = Broker::start(broker_config(dir.path(), None))
@@ -433,51 +359,24 @@ async fn consumer_offsets_survive_restart_and_are_clamped() {
                 committed: None,
                 bname: None,
             };
-            let r = client
-                .invoke(
-                    &addr,
-                    RemotingCommand::request(RequestCode::GET_MAX_OFFSET, mh.to_ext()),
-                    TIMEOUT,
-                )
-                .await
-                .unwrap();
-            if r.ext_fields
-                .decode::<GetMaxOffsetResponseHeader>()
-                .unwrap()
-                .offset
-                == 8
-            {
+            let r = invoke(&client, &addr, request(RequestCode::GET_MAX_OFFSET, &mh)).await;
+            if header::<GetMaxOffsetResponseHeader>(&r).offset == 8 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(
-            code(
-                &client
-                    .invoke(&addr, commit("Off", 0, 5), TIMEOUT)
-                    .await
-                    .unwrap()
-            ),
+            code(&invoke(&client, &addr, commit("Off", 0, 5)).await),
             ResponseCode::SUCCESS
         );
         // Beyond the end: clamped to the end (8), never stored as 1000.
         assert_eq!(
-            code(
-                &client
-                    .invoke(&addr, commit("Off", 1, 1000), TIMEOUT)
-                    .await
-                    .unwrap()
-            ),
+            code(&invoke(&client, &addr, commit("Off", 1, 1000)).await),
             ResponseCode::SUCCESS
         );
         // Negative: refused.
         assert_ne!(
-            code(
-                &client
-                    .invoke(&addr, commit("Off", 2, -3), TIMEOUT)
-                    .await
-                    .unwrap()
-            ),
+            code(&invoke(&client, &addr, commit("Off", 2, -3)).await),
             ResponseCode::SUCCESS
         );
         b.shutdown().await;
@@ -488,34 +387,13 @@ async fn consumer_offsets_survive_restart_and_are_clamped() {
         .await
         .unwrap();
     let addr = b.local_addr().to_string();
-    let r = client
-        .invoke(&addr, query("Off", 0), TIMEOUT)
-        .await
-        .unwrap();
+    let r = invoke(&client, &addr, query("Off", 0)).await;
     assert_eq!(code(&r), ResponseCode::SUCCESS);
-    assert_eq!(
-        r.ext_fields
-            .decode::<QueryConsumerOffsetResponseHeader>()
-            .unwrap()
-            .offset,
-        5
-    );
-    let r = client
-        .invoke(&addr, query("Off", 1), TIMEOUT)
-        .await
-        .unwrap();
-    assert_eq!(
-        r.ext_fields
-            .decode::<QueryConsumerOffsetResponseHeader>()
-            .unwrap()
-            .offset,
-        0
-    );
+    assert_eq!(header::<QueryConsumerOffsetResponseHeader>(&r).offset, 5);
+    let r = invoke(&client, &addr, query("Off", 1)).await;
+    assert_eq!(header::<QueryConsumerOffsetResponseHeader>(&r).offset, 0);
     // The messages survived too.
-    let r = client
-        .invoke(&addr, pull_request("G", "Off", 0, 5, 0, "*"), TIMEOUT)
-        .await
-        .unwrap();
+    let r = invoke(&client, &addr, pull_request("G", "Off", 0, 5, 0, "*")).await;
     assert_eq!(code(&r), ResponseCode::SUCCESS);
     assert_eq!(decode_all(&r.body).unwrap().len(), 3);
     b.shutdown().await;
@@ -557,14 +435,12 @@ async fn registration_is_visible_in_namesrv_routes_and_follows_topic_changes() {
         topic_filter_type: "SINGLE_TAG".into(),
         ..Default::default()
     };
-    let r = client
-        .invoke(
-            &addr,
-            RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, ct.to_ext()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    let r = invoke(
+        &client,
+        &addr,
+        request(RequestCode::UPDATE_AND_CREATE_TOPIC, &ct),
+    )
+    .await;
     assert_eq!(code(&r), ResponseCode::SUCCESS);
     let mut qd = None;
     for _ in 0..500 {
@@ -598,22 +474,7 @@ impl RequestHandler for NotifyCounter {
 }
 
 fn heartbeat(client_id: &str) -> RemotingCommand {
-    let hb = HeartbeatData {
-        client_id: client_id.into(),
-        consumer_data_set: vec![ConsumerData {
-            group_name: "HbGroup".into(),
-            subscription_data_set: vec![SubscriptionData {
-                topic: "HbTopic".into(),
-                sub_string: "*".into(),
-                sub_version: 1,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    RemotingCommand::request(RequestCode::HEART_BEAT, Default::default())
-        .with_body(hb.encode().unwrap())
+    heartbeat_request(client_id, None, "HbGroup", "HbTopic", 1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -627,26 +488,18 @@ async fn heartbeat_membership_notifications_and_runtime_info() {
     let a = RemotingClient::with_handler(ClientConfig::default(), counter_a.clone());
     let bcl = RemotingClient::new(ClientConfig::default());
     assert_eq!(
-        code(
-            &a.invoke(&addr, heartbeat("10.0.0.1@a"), TIMEOUT)
-                .await
-                .unwrap()
-        ),
+        code(&invoke(&a, &addr, heartbeat("10.0.0.1@a")).await),
         ResponseCode::SUCCESS
     );
     assert_eq!(
-        code(
-            &bcl.invoke(&addr, heartbeat("10.0.0.2@b"), TIMEOUT)
-                .await
-                .unwrap()
-        ),
+        code(&invoke(&bcl, &addr, heartbeat("10.0.0.2@b")).await),
         ResponseCode::SUCCESS
     );
     let list = RemotingCommand::request(
         RequestCode::GET_CONSUMER_LIST_BY_GROUP,
         ext(&[("consumerGroup", "HbGroup".into())]),
     );
-    let r = a.invoke(&addr, list.clone(), TIMEOUT).await.unwrap();
+    let r = invoke(&a, &addr, list.clone()).await;
     let ids = GetConsumerListByGroupResponseBody::decode(&r.body)
         .unwrap()
         .consumer_id_list;
@@ -671,7 +524,7 @@ async fn heartbeat_membership_notifications_and_runtime_info() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(counter_a.0.load(Ordering::SeqCst) > joined);
-    let r = a.invoke(&addr, list, TIMEOUT).await.unwrap();
+    let r = invoke(&a, &addr, list).await;
     assert_eq!(
         GetConsumerListByGroupResponseBody::decode(&r.body)
             .unwrap()
@@ -681,14 +534,12 @@ async fn heartbeat_membership_notifications_and_runtime_info() {
     // The retry topic of the group was created by the heartbeat.
     assert!(b.context().topics.get("%RETRY%HbGroup").is_some());
     // Runtime info carries the keys clusterList reads.
-    let r = a
-        .invoke(
-            &addr,
-            RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO, Default::default()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    let r = invoke(
+        &a,
+        &addr,
+        RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO, Default::default()),
+    )
+    .await;
     let t = KVTable::decode(&r.body).unwrap().table;
     for k in [
         "brokerVersionDesc",
@@ -722,9 +573,7 @@ async fn sync_flush_sends_and_time_based_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = broker_config(dir.path(), None);
     cfg.flush_disk_type = broker::FlushDiskType::SyncFlush;
-    let b = Broker::start(cfg).await.unwrap();
-    let addr = b.local_addr().to_string();
-    let client = RemotingClient::new(ClientConfig::default());
+    let (b, addr, client) = start_broker(cfg).await;
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -741,61 +590,42 @@ async fn sync_flush_sends_and_time_based_offsets() {
     for t in tasks {
         let r = t.await.unwrap();
         assert_eq!(code(&r), ResponseCode::SUCCESS, "{:?}", r.remark);
-        offsets.push(
-            r.ext_fields
-                .decode::<SendMessageResponseHeader>()
-                .unwrap()
-                .queue_offset,
-        );
+        offsets.push(header::<SendMessageResponseHeader>(&r).queue_offset);
     }
     offsets.sort();
     assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
     assert_eq!(wait_max_offset(&client, &addr, "Sync", 0, 20).await, 20);
     let req = |code, ext: remoting::ExtFields| RemotingCommand::request(code, ext);
-    let r = client
-        .invoke(
-            &addr,
-            req(
-                RequestCode::GET_MIN_OFFSET,
-                GetMinOffsetRequestHeader {
-                    topic: "Sync".into(),
-                    queue_id: 0,
-                    bname: None,
-                }
-                .to_ext(),
-            ),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        r.ext_fields
-            .decode::<GetMinOffsetResponseHeader>()
-            .unwrap()
-            .offset,
-        0
-    );
-    let r = client
-        .invoke(
-            &addr,
-            req(
-                RequestCode::GET_EARLIEST_MSG_STORETIME,
-                GetEarliestMsgStoretimeRequestHeader {
-                    topic: "Sync".into(),
-                    queue_id: 0,
-                    bname: None,
-                }
-                .to_ext(),
-            ),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
-    let earliest = r
-        .ext_fields
-        .decode::<GetEarliestMsgStoretimeResponseHeader>()
-        .unwrap()
-        .timestamp;
+    let r = invoke(
+        &client,
+        &addr,
+        req(
+            RequestCode::GET_MIN_OFFSET,
+            GetMinOffsetRequestHeader {
+                topic: "Sync".into(),
+                queue_id: 0,
+                bname: None,
+            }
+            .to_ext(),
+        ),
+    )
+    .await;
+    assert_eq!(header::<GetMinOffsetResponseHeader>(&r).offset, 0);
+    let r = invoke(
+        &client,
+        &addr,
+        req(
+            RequestCode::GET_EARLIEST_MSG_STORETIME,
+            GetEarliestMsgStoretimeRequestHeader {
+                topic: "Sync".into(),
+                queue_id: 0,
+                bname: None,
+            }
+            .to_ext(),
+        ),
+    )
+    .await;
+    let earliest = header::<GetEarliestMsgStoretimeResponseHeader>(&r).timestamp;
     assert!(earliest >= before - 1000, "{earliest} vs {before}");
     let search = |ts: i64| {
         req(
@@ -810,61 +640,35 @@ async fn sync_flush_sends_and_time_based_offsets() {
             .to_ext(),
         )
     };
-    let r = client
-        .invoke(&addr, search(before - 60_000), TIMEOUT)
-        .await
-        .unwrap();
-    assert_eq!(
-        r.ext_fields
-            .decode::<SearchOffsetResponseHeader>()
-            .unwrap()
-            .offset,
-        0
-    );
-    let r = client
-        .invoke(&addr, search(i64::MAX / 2), TIMEOUT)
-        .await
-        .unwrap();
-    assert_eq!(
-        r.ext_fields
-            .decode::<SearchOffsetResponseHeader>()
-            .unwrap()
-            .offset,
-        20
-    );
+    let r = invoke(&client, &addr, search(before - 60_000)).await;
+    assert_eq!(header::<SearchOffsetResponseHeader>(&r).offset, 0);
+    let r = invoke(&client, &addr, search(i64::MAX / 2)).await;
+    assert_eq!(header::<SearchOffsetResponseHeader>(&r).offset, 20);
     b.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ambiguous_properties_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let b = Broker::start(broker_config(dir.path(), None))
-        .await
-        .unwrap();
-    let addr = b.local_addr().to_string();
-    let client = RemotingClient::new(ClientConfig::default());
+    let (b, addr, client) = start_broker(broker_config(dir.path(), None)).await;
     // A value with a second name/value separator, and a segment with none: either would decode
     // differently from what was sent.
     for raw in ["TAGS\u{1}a\u{1}b", "TAGS\u{1}a\u{2}KEYSONLY", "\u{1}v"] {
-        let r = client
-            .invoke(
-                &addr,
-                send_request("Props", 0, b"x", raw.to_string()),
-                TIMEOUT,
-            )
-            .await
-            .unwrap();
+        let r = invoke(
+            &client,
+            &addr,
+            send_request("Props", 0, b"x", raw.to_string()),
+        )
+        .await;
         assert_eq!(code(&r), ResponseCode::MESSAGE_ILLEGAL, "{raw:?}");
     }
     // Trailing separators (ali-ons writes them) are fine.
-    let r = client
-        .invoke(
-            &addr,
-            send_request("Props", 0, b"x", "TAGS\u{1}a\u{2}".to_string()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    let r = invoke(
+        &client,
+        &addr,
+        send_request("Props", 0, b"x", "TAGS\u{1}a\u{2}".to_string()),
+    )
+    .await;
     assert_eq!(code(&r), ResponseCode::SUCCESS, "{:?}", r.remark);
     assert_eq!(wait_max_offset(&client, &addr, "Props", 0, 1).await, 1);
     b.shutdown().await;

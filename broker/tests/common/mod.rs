@@ -8,11 +8,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use broker::config::BrokerConfig;
+use broker::{Broker, BrokerHandle};
 use namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use remoting::body::client::{ConsumerData, HeartbeatData, ProducerData, SubscriptionData};
 use remoting::header::pull::{PullMessageRequestHeader, PullSysFlag};
 use remoting::header::send::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
 use remoting::message::Properties;
-use remoting::{CommandHeader, ExtFields, RemotingClient, RemotingCommand, RequestCode};
+use remoting::{
+    ClientConfig, CommandHeader, ExtFields, RemotingClient, RemotingCommand, RequestCode,
+};
 
 /// Request timeout of the tests (generous: the machine is shared).
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,6 +48,62 @@ pub fn broker_config(store: &Path, namesrv: Option<String>) -> BrokerConfig {
         flush_consumer_offset_interval: 200,
         ..Default::default()
     }
+}
+
+/// A broker started from `cfg`, its address and a client: the opening of most tests.
+pub async fn start_broker(cfg: BrokerConfig) -> (BrokerHandle, String, RemotingClient) {
+    let b = Broker::start(cfg).await.unwrap();
+    let addr = b.local_addr().to_string();
+    (b, addr, RemotingClient::new(ClientConfig::default()))
+}
+
+/// Sends `req` with the tests' timeout; the transport must not fail (the response code is the
+/// caller's to check).
+pub async fn invoke(client: &RemotingClient, addr: &str, req: RemotingCommand) -> RemotingCommand {
+    client.invoke(addr, req, TIMEOUT).await.unwrap()
+}
+
+/// A request whose header fields come from a typed request header.
+pub fn request<H: CommandHeader>(code: RequestCode, header: &H) -> RemotingCommand {
+    RemotingCommand::request(code, header.to_ext())
+}
+
+/// The typed response header of `r`, which must decode.
+pub fn header<H: CommandHeader>(r: &RemotingCommand) -> H {
+    r.ext_fields.decode::<H>().unwrap()
+}
+
+/// A HEART_BEAT request of one consumer (and optionally one producer group) subscribed to all of
+/// `topic`.
+pub fn heartbeat_request(
+    client_id: &str,
+    producer_group: Option<&str>,
+    group: &str,
+    topic: &str,
+    sub_version: i64,
+) -> RemotingCommand {
+    let hb = HeartbeatData {
+        client_id: client_id.into(),
+        producer_data_set: producer_group
+            .map(|g| ProducerData {
+                group_name: g.into(),
+            })
+            .into_iter()
+            .collect(),
+        consumer_data_set: vec![ConsumerData {
+            group_name: group.into(),
+            subscription_data_set: vec![SubscriptionData {
+                topic: topic.into(),
+                sub_string: "*".into(),
+                sub_version,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    RemotingCommand::request(RequestCode::HEART_BEAT, Default::default())
+        .with_body(hb.encode().unwrap())
 }
 
 /// A properties string with optional tags and keys and a fresh UNIQ_KEY.
@@ -102,14 +162,12 @@ pub async fn send(
     tags: Option<&str>,
     keys: Option<&str>,
 ) -> RemotingCommand {
-    client
-        .invoke(
-            addr,
-            send_request(topic, queue_id, body, props(tags, keys)),
-            TIMEOUT,
-        )
-        .await
-        .unwrap()
+    invoke(
+        client,
+        addr,
+        send_request(topic, queue_id, body, props(tags, keys)),
+    )
+    .await
 }
 
 /// A PULL_MESSAGE request with the subscription in the request.
@@ -164,19 +222,8 @@ pub async fn wait_max_offset(
             committed: None,
             bname: None,
         };
-        let r = client
-            .invoke(
-                addr,
-                RemotingCommand::request(RequestCode::GET_MAX_OFFSET, h.to_ext()),
-                TIMEOUT,
-            )
-            .await
-            .unwrap();
-        last = r
-            .ext_fields
-            .decode::<GetMaxOffsetResponseHeader>()
-            .unwrap()
-            .offset;
+        let r = invoke(client, addr, request(RequestCode::GET_MAX_OFFSET, &h)).await;
+        last = header::<GetMaxOffsetResponseHeader>(&r).offset;
         if last >= n {
             break;
         }
