@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use client::{
-    Admin, ClientError, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, Message, MessageExt,
-    Producer, PushConsumer,
+    ClientError, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, Message, MessageExt,
+    PushConsumer,
 };
 use common::*;
 use parking_lot::Mutex;
@@ -21,16 +21,12 @@ use remoting::body::topic::TopicConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_views_resets_and_deletes() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let b = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
     // Wait for the broker's registration, then create on the whole cluster.
     assert!(
         wait_until_async(|| async {
-            admin
+            env.admin
                 .cluster_info()
                 .await
                 .map(|c| !c.master_addrs_of_cluster("DefaultCluster").is_empty())
@@ -38,38 +34,34 @@ async fn admin_views_resets_and_deletes() {
         })
         .await
     );
-    let addrs = admin
+    let addrs = env
+        .admin
         .create_topic(
             "DefaultCluster",
             &TopicConfig::with_queues("AdminT", 3, 3, 6),
         )
         .await
         .unwrap();
-    assert_eq!(addrs, vec![b.broker_addr().to_string()]);
-    wait_route(&admin, "AdminT", 1).await;
-    let route = admin.topic_route("AdminT").await.unwrap();
+    assert_eq!(addrs, vec![env.broker.broker_addr().to_string()]);
+    wait_route(&env.admin, "AdminT", 1).await;
+    let route = env.admin.topic_route("AdminT").await.unwrap();
     assert_eq!(route.queue_datas[0].write_queue_nums, 3);
 
     let group_cfg = SubscriptionGroupConfig {
         retry_max_times: 3,
         ..SubscriptionGroupConfig::new("CG-admin")
     };
-    admin
+    env.admin
         .create_subscription_group("DefaultCluster", &group_cfg)
         .await
         .unwrap();
 
-    let producer = Producer::new(producer_config("PG-admin", &ns_addr)).unwrap();
-    producer.start().await.unwrap();
-    for i in 0..30 {
-        producer
-            .send(Message::new("AdminT", format!("a{i}")))
-            .await
-            .unwrap();
-    }
+    let producer = start_producer("PG-admin", &ns_addr).await;
+    send_numbered(&producer, "AdminT", "a", 30).await;
     // Producer connections: our client id is listed.
     producer.instance().send_heartbeat_to_all().await;
-    let pc = admin
+    let pc = env
+        .admin
         .producer_connections("PG-admin", "AdminT")
         .await
         .unwrap();
@@ -80,23 +72,19 @@ async fn admin_views_resets_and_deletes() {
         "{pc:?}"
     );
 
-    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let s2 = seen.clone();
-    let c = PushConsumer::new(consumer_config("CG-admin", &ns_addr)).unwrap();
-    c.subscribe("AdminT", "*").unwrap();
-    c.register_listener_concurrently(
-        move |msgs: &[MessageExt], _: &mut ConsumeConcurrentlyContext| {
-            for m in msgs {
-                *s2.lock().entry(m.body_str()).or_default() += 1;
-            }
-            ConsumeConcurrentlyStatus::ConsumeSuccess
-        },
+    let seen: Seen = Arc::default();
+    let c = counting_consumer(
+        consumer_config("CG-admin", &ns_addr),
+        "AdminT",
+        "*",
+        seen.clone(),
+        Arc::default(),
     );
     c.start().await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || seen.lock().len() == 30).await);
 
     // Consumer connections and subscriptions.
-    let cc = admin.consumer_connections("CG-admin").await.unwrap();
+    let cc = env.admin.consumer_connections("CG-admin").await.unwrap();
     assert_eq!(cc.connection_set.len(), 1);
     assert_eq!(cc.connection_set[0].client_id, c.instance().client_id());
     assert!(cc.subscription_table.contains_key("AdminT"));
@@ -105,7 +93,7 @@ async fn admin_views_resets_and_deletes() {
     // Consumer progress: everything consumed once the commits land.
     assert!(
         wait_until_async(|| async {
-            admin
+            env.admin
                 .consume_stats("CG-admin", Some("AdminT"))
                 .await
                 .map(|s| {
@@ -122,12 +110,17 @@ async fn admin_views_resets_and_deletes() {
     );
 
     // Runtime info has the keys mqadmin reads.
-    let info = admin.broker_runtime_info(b.broker_addr()).await.unwrap();
+    let info = env
+        .admin
+        .broker_runtime_info(env.broker.broker_addr())
+        .await
+        .unwrap();
     assert!(info.contains_key("msgPutTotalTodayNow"), "{info:?}");
     assert!(info.contains_key("brokerVersionDesc"));
 
     // Reset to the beginning while the consumer is online: the broker tells it, it re-consumes.
-    let reset = admin
+    let reset = env
+        .admin
         .reset_offset_by_time("AdminT", "CG-admin", 0, true)
         .await
         .unwrap();
@@ -145,14 +138,15 @@ async fn admin_views_resets_and_deletes() {
     c.shutdown().await;
 
     // Offline: offsets are committed directly; -1 means the end.
-    let reset = admin
+    let reset = env
+        .admin
         .reset_offset_by_time("AdminT", "CG-admin", -1, true)
         .await
         .unwrap();
     assert_eq!(reset.values().sum::<i64>(), 30);
     let mq = reset.keys().next().unwrap().clone();
     assert_eq!(
-        admin
+        env.admin
             .instance()
             .query_consumer_offset("CG-admin", &mq)
             .await
@@ -161,18 +155,16 @@ async fn admin_views_resets_and_deletes() {
     );
 
     // Deletion: the route disappears.
-    admin
+    env.admin
         .delete_topic("DefaultCluster", "AdminT")
         .await
         .unwrap();
-    match admin.topic_route("AdminT").await {
+    match env.admin.topic_route("AdminT").await {
         Err(ClientError::NoRoute(_)) => {}
         other => panic!("route after delete: {other:?}"),
     }
     producer.shutdown().await;
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }
 
 /// Polls an async condition for up to 20 s.
@@ -196,17 +188,11 @@ where
 /// count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconsume_later_redelivers_through_the_retry_topic() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let mut cfg = broker_config("broker-a", &dir.path().join("a"), &ns_addr);
-    cfg.message_delay_level = "1s 1s 1s 1s 1s 1s 1s 1s".into();
-    let b = start_broker(cfg).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "Retry", 2, 1).await;
-    let producer = Producer::new(producer_config("PG-retry", &ns_addr)).unwrap();
-    producer.start().await.unwrap();
+    let env =
+        Env::start_with(|cfg| cfg.message_delay_level = "1s 1s 1s 1s 1s 1s 1s 1s".into()).await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("Retry", 2).await;
+    let producer = start_producer("PG-retry", &ns_addr).await;
     for i in 0..10 {
         producer
             .send(Message::new("Retry", format!("r{i}")).with_tags("T"))
@@ -252,9 +238,7 @@ async fn reconsume_later_redelivers_through_the_retry_topic() {
     }
     c.shutdown().await;
     producer.shutdown().await;
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }
 
 /// Broker → client requests over the client's own connection: GET_CONSUMER_RUNNING_INFO is
@@ -267,13 +251,9 @@ async fn broker_to_client_requests_are_served() {
     use remoting::message::{MessageRecord, keys};
     use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let b = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "Calls", 2, 1).await;
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("Calls", 2).await;
 
     let c = PushConsumer::new(consumer_config("CG-calls", &ns_addr)).unwrap();
     c.subscribe("Calls", "TagA || TagB").unwrap();
@@ -282,40 +262,32 @@ async fn broker_to_client_requests_are_served() {
     });
     c.start().await.unwrap();
     assert!(wait_until(Duration::from_secs(20), || c.assigned_queues().len() == 3).await);
-    let ch = b.context().clients.consumer_channels("CG-calls");
+    let ch = env.broker.context().clients.consumer_channels("CG-calls");
     assert_eq!(ch.len(), 1);
-    let header = GetConsumerRunningInfoRequestHeader {
-        consumer_group: "CG-calls".into(),
-        client_id: c.instance().client_id().into(),
-        jstack_enable: Some(false),
+    // GET_CONSUMER_RUNNING_INFO for this client, sent as the broker sends it.
+    let running_info = async |consumer_group: &str, jstack_enable: Option<bool>| {
+        let header = GetConsumerRunningInfoRequestHeader {
+            consumer_group: consumer_group.into(),
+            client_id: c.instance().client_id().into(),
+            jstack_enable,
+        };
+        ch[0]
+            .conn
+            .request(
+                RemotingCommand::request(RequestCode::GET_CONSUMER_RUNNING_INFO, header.to_ext()),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap()
     };
-    let resp = ch[0]
-        .conn
-        .request(
-            RemotingCommand::request(RequestCode::GET_CONSUMER_RUNNING_INFO, header.to_ext()),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+    let resp = running_info("CG-calls", Some(false)).await;
     assert_eq!(resp.code, ResponseCode::SUCCESS.0, "{:?}", resp.remark);
     let v = remoting::fastjson::parse_value(&resp.body).unwrap();
     assert_eq!(v["properties"]["PROP_CONSUME_TYPE"], "CONSUME_PASSIVELY");
     assert_eq!(v["subscriptionSet"].as_array().unwrap().len(), 2);
     assert_eq!(v["mqTable"].as_object().unwrap().len(), 3, "{v}");
     // Unknown group: an error answer, not silence.
-    let header = GetConsumerRunningInfoRequestHeader {
-        consumer_group: "nobody".into(),
-        client_id: c.instance().client_id().into(),
-        jstack_enable: None,
-    };
-    let resp = ch[0]
-        .conn
-        .request(
-            RemotingCommand::request(RequestCode::GET_CONSUMER_RUNNING_INFO, header.to_ext()),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+    let resp = running_info("nobody", None).await;
     assert_eq!(resp.code, ResponseCode::SYSTEM_ERROR.0);
 
     // A producer group with a transaction check listener.
@@ -339,7 +311,7 @@ async fn broker_to_client_requests_are_served() {
     inst.start().unwrap();
     inst.update_topic_route("Calls").await.unwrap();
     assert_eq!(inst.send_heartbeat_to_all().await, 1);
-    let pch = b.context().clients.producer_channels("PG-tx");
+    let pch = env.broker.context().clients.producer_channels("PG-tx");
     assert_eq!(pch.len(), 1);
     let rec = MessageRecord {
         topic: "Calls".into(),
@@ -372,7 +344,5 @@ async fn broker_to_client_requests_are_served() {
     assert_eq!(got, ("TXID1".to_string(), 4242, "half".to_string()));
     inst.shutdown().await;
     c.shutdown().await;
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }

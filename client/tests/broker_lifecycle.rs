@@ -10,23 +10,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use client::{
-    Admin, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, Message, MessageExt, Producer,
+    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, Message, MessageExt, Producer,
     PullConsumer, PullStatus, PushConsumer, SendStatus,
 };
 use common::*;
-use parking_lot::Mutex;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_by_key_by_uniq_id_and_by_offset_id() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let b = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "Lookup", 4, 1).await;
-    let producer = Producer::new(producer_config("PG-lookup", &ns_addr)).unwrap();
-    producer.start().await.unwrap();
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("Lookup", 4).await;
+    let producer = start_producer("PG-lookup", &ns_addr).await;
     let mut results = Vec::new();
     for i in 0..30 {
         let m = Message::new("Lookup", format!("order body {i}"))
@@ -38,7 +32,8 @@ async fn query_by_key_by_uniq_id_and_by_offset_id() {
     // By key: every message with key order-1 (10 of them), nothing else.
     let end = Instant::now() + Duration::from_secs(10);
     let by_key = loop {
-        let v = admin
+        let v = env
+            .admin
             .query_message_by_key("Lookup", "order-1", 32, 0, i64::MAX)
             .await
             .unwrap();
@@ -50,7 +45,7 @@ async fn query_by_key_by_uniq_id_and_by_offset_id() {
     assert_eq!(by_key.len(), 10, "found by key: {by_key:?}");
     assert!(by_key.iter().all(|m| m.keys().contains(&"order-1")));
     assert!(
-        admin
+        env.admin
             .query_message_by_key("Lookup", "no-such-key", 32, 0, i64::MAX)
             .await
             .unwrap()
@@ -59,21 +54,24 @@ async fn query_by_key_by_uniq_id_and_by_offset_id() {
 
     // By client id (UNIQ_KEY) and by the broker's offset id.
     for r in [&results[0], &results[17], &results[29]] {
-        let m = admin
+        let m = env
+            .admin
             .query_message_by_uniq_key("Lookup", &r.msg_id)
             .await
             .unwrap()
             .expect("found by uniq key");
         assert_eq!(m.msg_id, r.msg_id);
-        let v = admin.view_message(&r.offset_msg_id).await.unwrap();
+        let v = env.admin.view_message(&r.offset_msg_id).await.unwrap();
         // Either id through the combined lookup.
-        let by_uniq = admin
+        let by_uniq = env
+            .admin
             .query_message_by_id(Some("Lookup"), &r.msg_id)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(by_uniq.offset_msg_id, r.offset_msg_id);
-        let by_offset = admin
+        let by_offset = env
+            .admin
             .query_message_by_id(None, &r.offset_msg_id)
             .await
             .unwrap()
@@ -86,62 +84,34 @@ async fn query_by_key_by_uniq_id_and_by_offset_id() {
     }
     // A client id that decodes as an address nobody registered is not dialled.
     assert!(
-        admin
+        env.admin
             .query_message_by_id(None, "0A0000010000270F0000000000000000")
             .await
             .unwrap()
             .is_none()
     );
     producer.shutdown().await;
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
-}
-
-fn recording_consumer(
-    ns_addr: &str,
-    group: &str,
-    topic: &str,
-    seen: Arc<Mutex<HashMap<String, usize>>>,
-) -> PushConsumer {
-    let c = PushConsumer::new(consumer_config(group, ns_addr)).unwrap();
-    c.subscribe(topic, "*").unwrap();
-    c.register_listener_concurrently(
-        move |msgs: &[MessageExt], _: &mut ConsumeConcurrentlyContext| {
-            let mut s = seen.lock();
-            for m in msgs {
-                *s.entry(m.body_str()).or_default() += 1;
-            }
-            ConsumeConcurrentlyStatus::ConsumeSuccess
-        },
-    );
-    c
+    env.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_offsets_survive_a_broker_restart() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let store = dir.path().join("a");
-    let cfg = broker_config("broker-a", &store, &ns_addr);
-    let b = start_broker(cfg.clone()).await;
-    let port = b.local_addr().port();
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "Restart", 4, 1).await;
+    let mut env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    let port = env.broker.local_addr().port();
+    env.create_topic("Restart", 4).await;
 
-    let producer = Producer::new(producer_config("PG-restart", &ns_addr)).unwrap();
-    producer.start().await.unwrap();
-    for i in 0..100 {
-        producer
-            .send(Message::new("Restart", format!("before-{i}")))
-            .await
-            .unwrap();
-    }
+    let producer = start_producer("PG-restart", &ns_addr).await;
+    send_numbered(&producer, "Restart", "before-", 100).await;
     // Consume some (all that is there), then stop: the shutdown commits the offsets.
-    let seen1: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let c1 = recording_consumer(&ns_addr, "CG-restart", "Restart", seen1.clone());
+    let seen1: Seen = Arc::default();
+    let c1 = counting_consumer(
+        consumer_config("CG-restart", &ns_addr),
+        "Restart",
+        "*",
+        seen1.clone(),
+        Arc::default(),
+    );
     c1.start().await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || seen1.lock().len() == 100).await);
     c1.shutdown().await;
@@ -164,12 +134,12 @@ async fn committed_offsets_survive_a_broker_restart() {
     );
 
     // Restart the broker on the same store directory and port.
-    b.shutdown().await;
-    let mut cfg2 = cfg.clone();
+    env.broker.shutdown().await;
+    let mut cfg2 = env.broker_config.clone();
     cfg2.listen_port = port;
-    let b2 = start_broker(cfg2).await;
-    assert_eq!(b2.local_addr().port(), port);
-    wait_route(&admin, "Restart", 1).await;
+    env.broker = start_broker(cfg2).await;
+    assert_eq!(env.broker.local_addr().port(), port);
+    wait_route(&env.admin, "Restart", 1).await;
     for q in &qs {
         let o = probe
             .instance()
@@ -198,8 +168,14 @@ async fn committed_offsets_survive_a_broker_restart() {
 
     // A new member of the group resumes where the first stopped: no replay, no loss, although
     // it would start from the first offset if the broker had lost the commits.
-    let seen2: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let c2 = recording_consumer(&ns_addr, "CG-restart", "Restart", seen2.clone());
+    let seen2: Seen = Arc::default();
+    let c2 = counting_consumer(
+        consumer_config("CG-restart", &ns_addr),
+        "Restart",
+        "*",
+        seen2.clone(),
+        Arc::default(),
+    );
     c2.start().await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || seen2.lock().len() >= 50).await);
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -210,24 +186,16 @@ async fn committed_offsets_survive_a_broker_restart() {
     assert!(s.values().all(|n| *n == 1));
     c2.shutdown().await;
     producer.shutdown().await;
-    admin.shutdown().await;
-    b2.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_polling_delivers_soon_after_a_send() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let b = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "LongPoll", 1, 1).await;
-    let producer = Producer::new(producer_config("PG-lp", &ns_addr)).unwrap();
-    producer.start().await.unwrap();
-    let pc = PullConsumer::new("CG-lp-pull", client_config(&ns_addr)).unwrap();
-    pc.start().await.unwrap();
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("LongPoll", 1).await;
+    let producer = start_producer("PG-lp", &ns_addr).await;
+    let pc = start_pull_consumer("CG-lp-pull", &ns_addr).await;
     let mq = pc.fetch_subscribe_queues("LongPoll").await.unwrap()[0].clone();
 
     // Warm up the producer's route and connection so the figures below are the broker's.
@@ -328,20 +296,20 @@ async fn long_polling_delivers_soon_after_a_send() {
     c.shutdown().await;
     pc.shutdown().await;
     producer.shutdown().await;
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_retry_on_another_broker_when_one_is_down() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let ba = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
-    let bb = start_broker(broker_config("broker-b", &dir.path().join("b"), &ns_addr)).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    let (ba, admin) = (&env.broker, &env.admin);
+    let bb = start_broker(broker_config(
+        "broker-b",
+        &env.dir.path().join("b"),
+        &ns_addr,
+    ))
+    .await;
     let cfg = remoting::body::topic::TopicConfig::with_queues("Failover", 4, 4, 6);
     admin
         .create_topic_on_broker(ba.broker_addr(), &cfg)
@@ -351,7 +319,7 @@ async fn sends_retry_on_another_broker_when_one_is_down() {
         .create_topic_on_broker(bb.broker_addr(), &cfg)
         .await
         .unwrap();
-    wait_route(&admin, "Failover", 2).await;
+    wait_route(admin, "Failover", 2).await;
 
     // A long route refresh period keeps broker-b in the producer's route after it stops, so
     // the sends that pick it must be retried on broker-a.
@@ -419,7 +387,7 @@ async fn sends_retry_on_another_broker_when_one_is_down() {
     p2.shutdown().await;
 
     // With every broker down, a send fails after its attempts, within its time budget.
-    ba.shutdown().await;
+    env.broker.shutdown().await;
     let began = Instant::now();
     let e = producer
         .send(Message::new("Failover", "nowhere"))
@@ -431,8 +399,8 @@ async fn sends_retry_on_another_broker_when_one_is_down() {
     }
     assert!(began.elapsed() < Duration::from_secs(10) + Duration::from_secs(2));
     producer.shutdown().await;
-    admin.shutdown().await;
-    ns.shutdown().await;
+    env.admin.shutdown().await;
+    env.ns.shutdown().await;
 }
 
 /// Reproducer for a broker bug: a pull carrying COMMIT_OFFSET that the broker holds (long
@@ -447,22 +415,12 @@ async fn sends_retry_on_another_broker_when_one_is_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_pull_does_not_roll_back_a_later_commit() {
     use remoting::header::pull::{PullMessageRequestHeader, PullSysFlag};
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let b = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "Held", 1, 1).await;
-    let producer = Producer::new(producer_config("PG-held", &ns_addr)).unwrap();
-    producer.start().await.unwrap();
-    for i in 0..8 {
-        producer
-            .send(Message::new("Held", format!("m{i}")))
-            .await
-            .unwrap();
-    }
-    let inst = admin.instance().clone();
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("Held", 1).await;
+    let producer = start_producer("PG-held", &ns_addr).await;
+    send_numbered(&producer, "Held", "m", 8).await;
+    let inst = env.admin.instance().clone();
     let mq = client::MessageQueue::new("Held", "broker-a", 0);
     // Sends are acknowledged before the consume queue is written (dispatch follows the commit
     // log), so wait for all eight before parking a pull at the end of the queue.
@@ -489,7 +447,7 @@ async fn held_pull_does_not_roll_back_a_later_commit() {
         expression_type: Some("TAG".into()),
         ..Default::default()
     };
-    let addr = b.broker_addr().to_string();
+    let addr = env.broker.broker_addr().to_string();
     let i2 = inst.clone();
     let held = tokio::spawn(async move {
         i2.pull_message(&addr, "broker-a", &header, Duration::from_secs(10))
@@ -511,7 +469,5 @@ async fn held_pull_does_not_roll_back_a_later_commit() {
         "the held pull's commitOffset=1 overwrote the later commit"
     );
     producer.shutdown().await;
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use client::{
-    Admin, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, LocalTransactionState, Message,
+    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, LocalTransactionState, Message,
     MessageExt, MessageQueue, PullConsumer, PullStatus, PushConsumer, SendResult,
     TransactionListener, TransactionProducer,
 };
@@ -27,6 +27,17 @@ async fn mqadmin(args: &[&str]) -> String {
     let mut out = Vec::new();
     cli::run(&args, &mut out).await.unwrap();
     String::from_utf8(out).unwrap()
+}
+
+/// The bodies of every message of `topic`, sorted, so a test can compare them as a set.
+async fn sorted_bodies(pull: &PullConsumer, topic: &str) -> Vec<String> {
+    let mut bodies: Vec<String> = read_all(pull, topic)
+        .await
+        .iter()
+        .map(|m| m.body_str())
+        .collect();
+    bodies.sort();
+    bodies
 }
 
 const LEVELS: &str = "100ms 200ms 300ms 400ms 500ms 600ms";
@@ -53,15 +64,9 @@ async fn read_all(pull: &PullConsumer, topic: &str) -> Vec<MessageExt> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_listener_gets_growing_redeliveries_then_dlq() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let mut cfg = broker_config("broker-a", &dir.path().join("a"), &ns_addr);
-    cfg.message_delay_level = LEVELS.into();
-    let b = start_broker(cfg).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "Flaky", 2, 1).await;
+    let env = Env::start_with(|cfg| cfg.message_delay_level = LEVELS.into()).await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("Flaky", 2).await;
 
     // Every delivery of "bad" is recorded with its reconsume count and arrival store time.
     type Log = Arc<Mutex<Vec<(i32, i64, String)>>>;
@@ -112,8 +117,7 @@ async fn failing_listener_gets_growing_redeliveries_then_dlq() {
         "redeliveries: {:?}",
         log.lock()
     );
-    let pull = PullConsumer::new("CG_DLQ_READER", client_config(&ns_addr)).unwrap();
-    pull.start().await.unwrap();
+    let pull = start_pull_consumer("CG_DLQ_READER", &ns_addr).await;
     let dlq_topic = "%DLQ%CG_FLAKY";
     let mut dlq = Vec::new();
     for _ in 0..100 {
@@ -161,7 +165,7 @@ async fn failing_listener_gets_growing_redeliveries_then_dlq() {
     }
 
     // mqadmin shows it in the DLQ with its delivery history, by key and by id.
-    wait_route(&admin, dlq_topic, 1).await;
+    wait_route(&env.admin, dlq_topic, 1).await;
     let by_key = mqadmin(&[
         "queryMsgByKey",
         "-n",
@@ -218,7 +222,7 @@ async fn failing_listener_gets_growing_redeliveries_then_dlq() {
     assert!(reset.contains("#brokerName"), "{reset}");
     for q in 0..2 {
         assert_eq!(
-            b.context().offsets.query("CG_FLAKY", "Flaky", q),
+            env.broker.context().offsets.query("CG_FLAKY", "Flaky", q),
             Some(0),
             "{reset}"
         );
@@ -226,9 +230,7 @@ async fn failing_listener_gets_growing_redeliveries_then_dlq() {
 
     pull.shutdown().await;
     producer.shutdown().await;
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }
 
 /// Commits or rolls back by body: "commit…", "rollback…", anything else stays unknown.
@@ -262,18 +264,15 @@ impl TransactionListener for Tx {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_commit_rollback_check_back_and_discard() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let mut cfg = broker_config("broker-a", &dir.path().join("a"), &ns_addr);
-    // Long enough that the producer's own END_TRANSACTION normally lands before any check.
-    cfg.transaction_time_out = 1000;
-    cfg.transaction_check_interval = 200;
-    cfg.transaction_check_max = 3;
-    let b = start_broker(cfg.clone()).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "Orders", 2, 1).await;
+    let mut env = Env::start_with(|cfg| {
+        // Long enough that the producer's own END_TRANSACTION normally lands before any check.
+        cfg.transaction_time_out = 1000;
+        cfg.transaction_check_interval = 200;
+        cfg.transaction_check_max = 3;
+    })
+    .await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("Orders", 2).await;
 
     // Producer A decides commit/rollback itself, then leaves "orphan-*" undecided and dies.
     let a_checks: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
@@ -328,9 +327,8 @@ async fn transactions_commit_rollback_check_back_and_discard() {
     pb.start().await.unwrap();
     pb.announce("Orders").await.unwrap();
 
-    let pull = PullConsumer::new("CG_TX_READER", client_config(&ns_addr)).unwrap();
-    pull.start().await.unwrap();
-    let svc = b.context().transactions.get().unwrap().clone();
+    let pull = start_pull_consumer("CG_TX_READER", &ns_addr).await;
+    let svc = env.broker.context().transactions.get().unwrap().clone();
     // All five half messages end resolved: committed, rolled back, or discarded.
     assert!(
         wait_until(Duration::from_secs(30), || (0..5)
@@ -339,13 +337,10 @@ async fn transactions_commit_rollback_check_back_and_discard() {
         "unresolved half messages; checks seen by B: {:?}",
         b_checks.lock()
     );
-    let mut bodies: Vec<String> = read_all(&pull, "Orders")
-        .await
-        .iter()
-        .map(|m| m.body_str())
-        .collect();
-    bodies.sort();
-    assert_eq!(bodies, vec!["commit-1", "orphan-commit"]);
+    assert_eq!(
+        sorted_bodies(&pull, "Orders").await,
+        vec!["commit-1", "orphan-commit"]
+    );
     let checks = b_checks.lock().clone();
     assert_eq!(checks.get("orphan-commit"), Some(&1));
     assert_eq!(checks.get("orphan-rollback"), Some(&1));
@@ -367,22 +362,17 @@ async fn transactions_commit_rollback_check_back_and_discard() {
 
     // Progress survives a restart: nothing is checked again, nothing becomes visible.
     pb.shutdown().await;
-    b.shutdown().await;
-    let b = start_broker(cfg).await;
-    let svc = b.context().transactions.get().unwrap().clone();
+    env.broker.shutdown().await;
+    env.broker = start_broker(env.broker_config.clone()).await;
+    let svc = env.broker.context().transactions.get().unwrap().clone();
     assert!((0..5).all(|o| svc.is_resolved(o)));
     assert_eq!(svc.progress().scan_from, 5);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let mut bodies: Vec<String> = read_all(&pull, "Orders")
-        .await
-        .iter()
-        .map(|m| m.body_str())
-        .collect();
-    bodies.sort();
-    assert_eq!(bodies, vec!["commit-1", "orphan-commit"]);
+    assert_eq!(
+        sorted_bodies(&pull, "Orders").await,
+        vec!["commit-1", "orphan-commit"]
+    );
 
     pull.shutdown().await;
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use client::{Admin, Message, MessageExt, Producer, PullConsumer, PullStatus, SendStatus};
+use client::{Admin, Message, MessageExt, PullConsumer, PullStatus, SendStatus};
 use common::*;
 
 /// Reads every queue of `topic` from offset 0 until `want` messages arrived (or 20 s passed).
@@ -37,16 +37,11 @@ async fn pull_all(pc: &PullConsumer, topic: &str, expr: &str, want: usize) -> Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_send_kind_is_stored_and_pulled_back() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let b = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "Kinds", 4, 1).await;
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("Kinds", 4).await;
 
-    let producer = Producer::new(producer_config("PG-kinds", &ns_addr)).unwrap();
-    producer.start().await.unwrap();
+    let producer = start_producer("PG-kinds", &ns_addr).await;
 
     // Sync.
     let mut ids = Vec::new();
@@ -102,8 +97,7 @@ async fn every_send_kind_is_stored_and_pulled_back() {
         .await
         .unwrap();
 
-    let pc = PullConsumer::new("CG-kinds-pull", client_config(&ns_addr)).unwrap();
-    pc.start().await.unwrap();
+    let pc = start_pull_consumer("CG-kinds-pull", &ns_addr).await;
     let msgs = pull_all(&pc, "Kinds", "*", 81).await;
     let mut bodies: Vec<String> = msgs.iter().map(|m| m.body_str()).collect();
     bodies.sort();
@@ -137,7 +131,7 @@ async fn every_send_kind_is_stored_and_pulled_back() {
     assert_eq!(r.message_queue.topic, "AutoCreated");
 
     // Topic stats agree.
-    let stats = admin.topic_stats("Kinds").await.unwrap();
+    let stats = env.admin.topic_stats("Kinds").await.unwrap();
     let total: i64 = stats
         .offset_table
         .values()
@@ -165,9 +159,7 @@ async fn every_send_kind_is_stored_and_pulled_back() {
 
     pc.shutdown().await;
     producer.shutdown().await;
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,8 +179,7 @@ async fn an_unreachable_name_server_is_skipped() {
     let list = format!("{dead};{ns_addr}");
     let admin = Admin::new(client_config(&list)).unwrap();
     create_topic(&admin, b.broker_addr(), "TwoNs", 2, 1).await;
-    let producer = Producer::new(producer_config("PG-two-ns", &list)).unwrap();
-    producer.start().await.unwrap();
+    let producer = start_producer("PG-two-ns", &list).await;
     let r = producer.send(Message::new("TwoNs", "x")).await.unwrap();
     assert_eq!(r.status, SendStatus::SendOk);
     // A missing topic without auto-creation of its route is a clear error.

@@ -10,36 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use client::{
-    Admin, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeOrderlyContext,
-    ConsumeOrderlyStatus, Message, MessageExt, Producer, PushConsumer,
-};
+use client::{ConsumeOrderlyContext, ConsumeOrderlyStatus, Message, MessageExt, PushConsumer};
 use common::*;
 use parking_lot::Mutex;
-
-type Seen = Arc<Mutex<HashMap<String, usize>>>;
-
-fn counting_consumer(
-    cfg: client::PushConsumerConfig,
-    topic: &str,
-    expr: &str,
-    seen: Seen,
-    mine: Arc<Mutex<usize>>,
-) -> PushConsumer {
-    let c = PushConsumer::new(cfg).unwrap();
-    c.subscribe(topic, expr).unwrap();
-    c.register_listener_concurrently(
-        move |msgs: &[MessageExt], _: &mut ConsumeConcurrentlyContext| {
-            let mut s = seen.lock();
-            for m in msgs {
-                *s.entry(m.body_str()).or_default() += 1;
-            }
-            *mine.lock() += msgs.len();
-            ConsumeConcurrentlyStatus::ConsumeSuccess
-        },
-    );
-    c
-}
 
 fn assigned(c: &PushConsumer, topic: &str) -> usize {
     c.assigned_queues()
@@ -50,13 +23,9 @@ fn assigned(c: &PushConsumer, topic: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_producers_two_consumers_exactly_once_across_a_leave() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let b = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "Exactly", 8, 1).await;
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("Exactly", 8).await;
 
     let seen: Seen = Arc::default();
     let (na, nb) = (Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));
@@ -80,15 +49,8 @@ async fn three_producers_two_consumers_exactly_once_across_a_leave() {
     for p in 0..3 {
         let ns_addr = ns_addr.clone();
         senders.push(tokio::spawn(async move {
-            let producer =
-                Producer::new(producer_config(&format!("PG-exactly-{p}"), &ns_addr)).unwrap();
-            producer.start().await.unwrap();
-            for i in 0..1000 {
-                producer
-                    .send(Message::new("Exactly", format!("p{p}-{i}")))
-                    .await
-                    .unwrap();
-            }
+            let producer = start_producer(&format!("PG-exactly-{p}"), &ns_addr).await;
+            send_numbered(&producer, "Exactly", &format!("p{p}-"), 1000).await;
             producer.shutdown().await;
         }));
     }
@@ -125,7 +87,8 @@ async fn three_producers_two_consumers_exactly_once_across_a_leave() {
     assert_eq!(a_count + b_count, 3000);
     // After A's final commit, consumer progress shows nothing left.
     a.shutdown().await;
-    let stats = admin
+    let stats = env
+        .admin
         .consume_stats("CG-exactly", Some("Exactly"))
         .await
         .unwrap();
@@ -137,20 +100,14 @@ async fn three_producers_two_consumers_exactly_once_across_a_leave() {
         .sum();
     assert_eq!(lag, 0, "{stats:?}");
 
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orderly_consumer_sees_each_key_in_send_order() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let b = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "Ordered", 4, 1).await;
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("Ordered", 4).await;
 
     // Orderly consumers: two members, so locks and rebalance are exercised.
     let got: Arc<Mutex<BTreeMap<String, Vec<u32>>>> = Arc::default();
@@ -201,8 +158,7 @@ async fn orderly_consumer_sees_each_key_in_send_order() {
         .await,
         "each member holds 2 queues"
     );
-    let producer = Producer::new(producer_config("PG-ordered", &ns_addr)).unwrap();
-    producer.start().await.unwrap();
+    let producer = start_producer("PG-ordered", &ns_addr).await;
     let mut queue_of_key: HashMap<String, i32> = HashMap::new();
     for seq in 0..25 {
         for k in 0..16 {
@@ -240,23 +196,16 @@ async fn orderly_consumer_sees_each_key_in_send_order() {
         c.shutdown().await;
     }
     producer.shutdown().await;
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_consumer_filters_by_tag() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(dir.path()).await;
-    let ns_addr = ns.local_addr().to_string();
-    let b = start_broker(broker_config("broker-a", &dir.path().join("a"), &ns_addr)).await;
-    let admin = Admin::new(client_config(&ns_addr)).unwrap();
-    create_topic(&admin, b.broker_addr(), "Tagged", 2, 1).await;
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("Tagged", 2).await;
 
-    let producer = Producer::new(producer_config("PG-tags", &ns_addr)).unwrap();
-    producer.start().await.unwrap();
+    let producer = start_producer("PG-tags", &ns_addr).await;
     for i in 0..40 {
         let mut m = Message::new("Tagged", format!("m{i}"));
         match i % 4 {
@@ -297,7 +246,5 @@ async fn push_consumer_filters_by_tag() {
     c1.shutdown().await;
     c2.shutdown().await;
     producer.shutdown().await;
-    admin.shutdown().await;
-    b.shutdown().await;
-    ns.shutdown().await;
+    env.shutdown().await;
 }

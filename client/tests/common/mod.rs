@@ -4,12 +4,18 @@
 #![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker::{Broker, BrokerConfig, BrokerHandle};
-use client::{ClientConfig, ProducerConfig, PushConsumerConfig};
+use client::{
+    Admin, ClientConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, Message,
+    MessageExt, Producer, ProducerConfig, PullConsumer, PushConsumer, PushConsumerConfig,
+};
 use namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use parking_lot::Mutex;
 
 /// Logs to the test output when `RUST_LOG` is set.
 pub fn init_tracing() {
@@ -125,4 +131,112 @@ pub async fn create_topic(
     let cfg = remoting::body::topic::TopicConfig::with_queues(topic, queues, queues, 6);
     admin.create_topic_on_broker(addr, &cfg).await.unwrap();
     wait_route(admin, topic, brokers).await;
+}
+
+/// A name server, broker "broker-a" and an admin client in one temp dir: the setup most tests
+/// repeat.
+pub struct Env {
+    /// Holds the stores; removed when dropped.
+    pub dir: tempfile::TempDir,
+    /// The name server.
+    pub ns: NameServerHandle,
+    /// Its address, as clients are given it.
+    pub ns_addr: String,
+    /// The config `broker` was started with, for restarts on the same store.
+    pub broker_config: BrokerConfig,
+    /// Broker "broker-a", storing under `dir/a`.
+    pub broker: BrokerHandle,
+    /// An admin client of `ns_addr`.
+    pub admin: Admin,
+}
+
+impl Env {
+    /// Starts everything with the default test broker config.
+    pub async fn start() -> Env {
+        Env::start_with(|_| {}).await
+    }
+
+    /// Starts everything after `tweak` adjusts the broker config, for tests that need other
+    /// delay levels or transaction timings.
+    pub async fn start_with(tweak: impl FnOnce(&mut BrokerConfig)) -> Env {
+        init_tracing();
+        let dir = tempfile::tempdir().unwrap();
+        let ns = start_namesrv(dir.path()).await;
+        let ns_addr = ns.local_addr().to_string();
+        let mut broker_config = broker_config("broker-a", &dir.path().join("a"), &ns_addr);
+        tweak(&mut broker_config);
+        let broker = start_broker(broker_config.clone()).await;
+        let admin = Admin::new(client_config(&ns_addr)).unwrap();
+        Env {
+            dir,
+            ns,
+            ns_addr,
+            broker_config,
+            broker,
+            admin,
+        }
+    }
+
+    /// Creates `topic` with `queues` queues on the broker and waits for its route.
+    pub async fn create_topic(&self, topic: &str, queues: i32) {
+        create_topic(&self.admin, self.broker.broker_addr(), topic, queues, 1).await;
+    }
+
+    /// Stops the admin client, the broker and the name server, in that order.
+    pub async fn shutdown(self) {
+        self.admin.shutdown().await;
+        self.broker.shutdown().await;
+        self.ns.shutdown().await;
+    }
+}
+
+/// A started producer of `group`: every test needs one and `new` + `start` always go together.
+pub async fn start_producer(group: &str, namesrv: &str) -> Producer {
+    let producer = Producer::new(producer_config(group, namesrv)).unwrap();
+    producer.start().await.unwrap();
+    producer
+}
+
+/// A started pull consumer of `group` with the test client settings.
+pub async fn start_pull_consumer(group: &str, namesrv: &str) -> PullConsumer {
+    let pc = PullConsumer::new(group, client_config(namesrv)).unwrap();
+    pc.start().await.unwrap();
+    pc
+}
+
+/// Sends `n` messages to `topic` with bodies `{prefix}0` .. `{prefix}{n-1}`, each acknowledged.
+pub async fn send_numbered(producer: &Producer, topic: &str, prefix: &str, n: usize) {
+    for i in 0..n {
+        producer
+            .send(Message::new(topic, format!("{prefix}{i}")))
+            .await
+            .unwrap();
+    }
+}
+
+/// How often each body was consumed, shared with a listener.
+pub type Seen = Arc<Mutex<HashMap<String, usize>>>;
+
+/// A push consumer (not started) subscribed to `topic` by `expr` that counts each body in `seen`
+/// and the number of messages it got in `mine`, always acknowledging.
+pub fn counting_consumer(
+    cfg: PushConsumerConfig,
+    topic: &str,
+    expr: &str,
+    seen: Seen,
+    mine: Arc<Mutex<usize>>,
+) -> PushConsumer {
+    let c = PushConsumer::new(cfg).unwrap();
+    c.subscribe(topic, expr).unwrap();
+    c.register_listener_concurrently(
+        move |msgs: &[MessageExt], _: &mut ConsumeConcurrentlyContext| {
+            let mut s = seen.lock();
+            for m in msgs {
+                *s.entry(m.body_str()).or_default() += 1;
+            }
+            *mine.lock() += msgs.len();
+            ConsumeConcurrentlyStatus::ConsumeSuccess
+        },
+    );
+    c
 }
