@@ -103,15 +103,19 @@ async fn committed_offsets_survive_a_broker_restart() {
 
     let producer = start_producer("PG-restart", &ns_addr).await;
     send_numbered(&producer, "Restart", "before-", 100).await;
+    // A member of CG-restart on all of Restart; both members below are alike.
+    let group_member = |seen: Seen| {
+        counting_consumer(
+            consumer_config("CG-restart", &ns_addr),
+            "Restart",
+            "*",
+            seen,
+            Arc::default(),
+        )
+    };
     // Consume some (all that is there), then stop: the shutdown commits the offsets.
     let seen1: Seen = Arc::default();
-    let c1 = counting_consumer(
-        consumer_config("CG-restart", &ns_addr),
-        "Restart",
-        "*",
-        seen1.clone(),
-        Arc::default(),
-    );
+    let c1 = group_member(seen1.clone());
     c1.start().await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || seen1.lock().len() == 100).await);
     c1.shutdown().await;
@@ -169,13 +173,7 @@ async fn committed_offsets_survive_a_broker_restart() {
     // A new member of the group resumes where the first stopped: no replay, no loss, although
     // it would start from the first offset if the broker had lost the commits.
     let seen2: Seen = Arc::default();
-    let c2 = counting_consumer(
-        consumer_config("CG-restart", &ns_addr),
-        "Restart",
-        "*",
-        seen2.clone(),
-        Arc::default(),
-    );
+    let c2 = group_member(seen2.clone());
     c2.start().await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || seen2.lock().len() >= 50).await);
     tokio::time::sleep(Duration::from_millis(800)).await;

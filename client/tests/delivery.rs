@@ -290,18 +290,16 @@ async fn transactions_commit_rollback_check_back_and_discard() {
         .await
         .unwrap();
     assert_eq!(r.state, LocalTransactionState::CommitMessage);
-    a.send_message_in_transaction(Message::new("Orders", "rollback-1"))
-        .await
-        .unwrap();
-    a.send_message_in_transaction(Message::new("Orders", "orphan-commit"))
-        .await
-        .unwrap();
-    a.send_message_in_transaction(Message::new("Orders", "orphan-rollback"))
-        .await
-        .unwrap();
-    a.send_message_in_transaction(Message::new("Orders", "orphan-unknown"))
-        .await
-        .unwrap();
+    for body in [
+        "rollback-1",
+        "orphan-commit",
+        "orphan-rollback",
+        "orphan-unknown",
+    ] {
+        a.send_message_in_transaction(Message::new("Orders", body))
+            .await
+            .unwrap();
+    }
     a.shutdown().await;
 
     // Producer B of the same group answers the check-backs.
