@@ -169,17 +169,31 @@ fn body(tag: &str, task: usize, i: usize) -> Vec<u8> {
     format!("{tag}-{task:02}-{i:06}-{}", "x".repeat(96)).into_bytes()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_masters_two_sync_slaves_lose_nothing_acknowledged() {
-    if !can_run("two_masters_two_sync_slaves_lose_nothing_acknowledged") {
-        return;
+/// The opening every test shares: skips where it cannot run, serialises the netns tests, creates
+/// the cluster and starts its name server.
+async fn cluster_with_namesrv(
+    test: &str,
+    id: u8,
+) -> Option<(tokio::sync::MutexGuard<'static, ()>, Cluster)> {
+    if !can_run(test) {
+        return None;
     }
-    let _serial = SERIAL.lock().await;
-    let Some(mut c) = Cluster::create(61) else {
+    let serial = SERIAL.lock().await;
+    let Some(mut c) = Cluster::create(id) else {
         eprintln!("SKIPPED: cannot create network namespaces here");
-        return;
+        return None;
     };
     c.namesrv("ns", NS);
+    Some((serial, c))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_masters_two_sync_slaves_lose_nothing_acknowledged() {
+    let Some((_serial, mut c)) =
+        cluster_with_namesrv("two_masters_two_sync_slaves_lose_nothing_acknowledged", 61).await
+    else {
+        return;
+    };
     c.broker(
         "a-m",
         11,
@@ -270,15 +284,11 @@ async fn two_masters_two_sync_slaves_lose_nothing_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_master_refuses_ok_while_its_slave_is_cut_off() {
-    if !can_run("sync_master_refuses_ok_while_its_slave_is_cut_off") {
-        return;
-    }
-    let _serial = SERIAL.lock().await;
-    let Some(mut c) = Cluster::create(62) else {
-        eprintln!("SKIPPED: cannot create network namespaces here");
+    let Some((_serial, mut c)) =
+        cluster_with_namesrv("sync_master_refuses_ok_while_its_slave_is_cut_off", 62).await
+    else {
         return;
     };
-    c.namesrv("ns", NS);
     c.broker(
         "m",
         11,
@@ -327,15 +337,11 @@ async fn sync_master_refuses_ok_while_its_slave_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_partition_then_heal_converges() {
-    if !can_run("async_partition_then_heal_converges") {
-        return;
-    }
-    let _serial = SERIAL.lock().await;
-    let Some(mut c) = Cluster::create(63) else {
-        eprintln!("SKIPPED: cannot create network namespaces here");
+    let Some((_serial, mut c)) =
+        cluster_with_namesrv("async_partition_then_heal_converges", 63).await
+    else {
         return;
     };
-    c.namesrv("ns", NS);
     c.broker(
         "m",
         11,
@@ -378,15 +384,14 @@ async fn async_partition_then_heal_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn async_master_killed_under_load_consumers_read_its_slave() {
-    if !can_run("async_master_killed_under_load_consumers_read_its_slave") {
-        return;
-    }
-    let _serial = SERIAL.lock().await;
-    let Some(mut c) = Cluster::create(64) else {
-        eprintln!("SKIPPED: cannot create network namespaces here");
+    let Some((_serial, mut c)) = cluster_with_namesrv(
+        "async_master_killed_under_load_consumers_read_its_slave",
+        64,
+    )
+    .await
+    else {
         return;
     };
-    c.namesrv("ns", NS);
     c.broker(
         "a-m",
         11,
