@@ -163,6 +163,7 @@ impl Broker {
         };
         let shutdown = CancellationToken::new();
         let permission = Arc::new(AtomicI32::new(config.broker_permission));
+        let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let ctx = Arc::new(BrokerContext {
             config: config.clone(),
             store: store.clone(),
@@ -175,12 +176,19 @@ impl Broker {
             offsets,
             clients: ClientManager::default(),
             locks: RebalanceLockManager::default(),
-            long_polling: LongPolling::new(config.pull_thread_pool_queue_capacity as usize),
+            long_polling: LongPolling::new(
+                config.pull_thread_pool_queue_capacity as usize,
+                config.max_held_pulls_per_connection as usize,
+            ),
             stats: BrokerStats::default(),
             store_host,
             broker_addr: broker_addr.clone(),
             permission: permission.clone(),
             send_permits: Semaphore::new(config.send_thread_pool_queue_capacity.max(1) as usize),
+            send_turns: Semaphore::new(config.send_message_thread_pool_nums.max(1) as usize),
+            send_waiting: Default::default(),
+            notify_pending: Default::default(),
+            notify_tx,
             topics_changed: topics_changed.clone(),
             shutdown: shutdown.clone(),
         });
@@ -197,14 +205,34 @@ impl Broker {
         // Delivery services first, so END_TRANSACTION never finds them missing.
         tasks.push(crate::schedule::start(&ctx, &shutdown)?);
         tasks.push(crate::transaction::start(&ctx, &shutdown)?);
+        // Debounced NOTIFY_CONSUMER_IDS_CHANGED (see BrokerContext::notify_consumer_ids_changed).
+        {
+            let weak = Arc::downgrade(&ctx);
+            let shutdown = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let group = tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        g = notify_rx.recv() => match g { Some(g) => g, None => break },
+                    };
+                    match weak.upgrade() {
+                        Some(ctx) => ctx.notify_consumer_ids_changed_now(&group),
+                        None => break,
+                    }
+                }
+            }));
+        }
         let server_config = ServerConfig {
+            max_connections: config.server_max_connections.max(1) as usize,
+            frame_budget: usize::try_from(config.server_frame_budget_bytes).unwrap_or(usize::MAX),
             connection: remoting::ConnectionConfig {
                 idle_timeout: Duration::from_secs(
                     config.server_channel_max_idle_time_seconds.max(1),
                 ),
+                max_header_fields: config.server_max_header_fields.max(1) as usize,
+                write_high_water: config.write_buffer_high_water_mark.max(1) as usize,
                 ..Default::default()
             },
-            ..Default::default()
         };
         tasks.push(tokio::spawn(serve(
             listener,

@@ -468,6 +468,30 @@ broker_config! {
     enable_dleger_commit_log: bool = "enableDLegerCommitLog", default false;
     /// Idle connection limit, seconds. Default 120.
     server_channel_max_idle_time_seconds: u64 = "serverChannelMaxIdleTimeSeconds", default 120;
+    /// Connections served at once; a client connecting beyond it is accepted and closed at once,
+    /// never left waiting (Java has no limit). Default 10000, as the name server's key.
+    server_max_connections: u32 = "serverMaxConnections", default 10_000;
+    /// Bytes of incomplete request frames all connections together may buffer beyond 64 KiB
+    /// each; a connection needing more is closed (no Java counterpart). Default 67108864
+    /// (four 16 MiB frames).
+    server_frame_budget_bytes: u64 = "serverFrameBudgetBytes", default 67_108_864;
+    /// Most header fields one request frame may carry; a frame with more closes its connection
+    /// (no Java counterpart; real headers carry a few dozen). Default 1024.
+    server_max_header_fields: u32 = "serverMaxHeaderFields", default 1024;
+    /// Bytes of answers queued for a connection above which the broker stops reading that
+    /// connection until half of them are written (Java's key for Netty's writability mark, whose
+    /// Java default 0 means Netty's 64 KiB; here reading pauses, so the default is larger than a
+    /// message). Default 4194304.
+    write_buffer_high_water_mark: u32 = "writeBufferHighWaterMark", default 4_194_304;
+    /// Pulls one connection may have parked at once, beyond which a pull is answered SYSTEM_BUSY
+    /// (no Java counterpart; the total is `pullThreadPoolQueueCapacity`). Kept below the 2048
+    /// requests a connection may have in flight so parked pulls never starve its heartbeats and
+    /// offset commits. Default 1024.
+    max_held_pulls_per_connection: u32 = "maxHeldPullsPerConnection", default 1024;
+    /// NOTIFY_CONSUMER_IDS_CHANGED debounce per group, ms: membership changes within this window
+    /// give each member one notification (no Java counterpart; Java notifies on every change).
+    /// 0 notifies at once. Default 200.
+    notify_consumer_ids_changed_delay_millis: u64 = "notifyConsumerIdsChangedDelayMillis", default 200;
 }
 
 /// A `host:port` entry of `namesrvAddr`, not yet resolved.

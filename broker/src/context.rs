@@ -1,12 +1,15 @@
 //! The broker's shared state, handed to every request handler.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::time::Duration;
 
+use parking_lot::Mutex;
 use remoting::header::client::NotifyConsumerIdsChangedRequestHeader;
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
@@ -57,6 +60,15 @@ pub struct BrokerContext {
     pub permission: Arc<AtomicI32>,
     /// Sends being handled; beyond `sendThreadPoolQueueCapacity` a send gets SYSTEM_BUSY.
     pub send_permits: Semaphore,
+    /// Turns at the store (`sendMessageThreadPoolNums` at once, first come first served): a
+    /// send that waits longer than `waitTimeMillsInSendQueue` for its turn gets SYSTEM_BUSY.
+    pub send_turns: Semaphore,
+    /// Sends waiting for a turn now.
+    pub send_waiting: AtomicUsize,
+    /// Groups whose NOTIFY_CONSUMER_IDS_CHANGED is scheduled and not yet sent.
+    pub notify_pending: Mutex<HashSet<String>>,
+    /// Where a debounced group goes when its delay has passed (the broker's notifier task).
+    pub notify_tx: mpsc::UnboundedSender<String>,
     /// Fired when topics change, to re-register at once.
     pub topics_changed: Arc<Notify>,
     /// Cancelled on shutdown.
@@ -74,11 +86,34 @@ impl BrokerContext {
         !self.config.broker_role.is_master()
     }
 
-    /// Tells every member of `group` that its membership changed (oneway, in the background).
+    /// Tells every member of `group` that its membership changed (oneway, in the background),
+    /// after `notifyConsumerIdsChangedDelayMillis`: every change of the group in that window is
+    /// told by the same single notification, so a burst of joins makes each member rebalance a
+    /// few times instead of once per join.
     pub fn notify_consumer_ids_changed(&self, group: &str) {
         if !self.config.notify_consumer_ids_changed_enable {
             return;
         }
+        let delay = self.config.notify_consumer_ids_changed_delay_millis;
+        if delay == 0 {
+            self.notify_consumer_ids_changed_now(group);
+            return;
+        }
+        if !self.notify_pending.lock().insert(group.to_string()) {
+            return; // already scheduled: that notification will tell this change too
+        }
+        let tx = self.notify_tx.clone();
+        let group = group.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let _ = tx.send(group);
+        });
+    }
+
+    /// Sends NOTIFY_CONSUMER_IDS_CHANGED to every member of `group` now (a scheduled group is
+    /// unscheduled first, so a change from here on schedules a new notification).
+    pub fn notify_consumer_ids_changed_now(&self, group: &str) {
+        self.notify_pending.lock().remove(group);
         if let Some(g) = self.groups.get(group)
             && !g.notify_consumer_ids_changed_enable
         {

@@ -38,11 +38,12 @@ pub fn heartbeat(ctx: &BrokerContext, conn: &Connection, req: RemotingCommand) -
         version: req.version,
         last_update: Instant::now(),
     };
+    // Every name is checked before anything is registered: a heartbeat is taken whole or not.
+    if let Err(remark) = check_heartbeat_names(&data) {
+        warn!(peer = %conn.peer(), client = %data.client_id, %remark, "heartbeat with an invalid name refused");
+        return error(&req, ResponseCode::SYSTEM_ERROR, remark);
+    }
     for c in &data.consumer_data_set {
-        if names::check_group(&c.group_name).is_err() {
-            warn!(group = %c.group_name, client = %data.client_id, "heartbeat with an invalid group name ignored");
-            continue;
-        }
         let group = match ctx.groups.find_or_create(&c.group_name) {
             Ok(g) => g,
             Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -64,12 +65,33 @@ pub fn heartbeat(ctx: &BrokerContext, conn: &Connection, req: RemotingCommand) -
         }
     }
     for p in &data.producer_data_set {
-        if names::check_group(&p.group_name).is_ok() {
-            ctx.clients
-                .register_producer(&p.group_name, channel.clone());
-        }
+        ctx.clients
+            .register_producer(&p.group_name, channel.clone());
     }
     req.success()
+}
+
+/// The group names and subscribed topics of a heartbeat, with the rules of topic creation.
+fn check_heartbeat_names(data: &HeartbeatData) -> Result<(), String> {
+    for c in &data.consumer_data_set {
+        names::check_group(&c.group_name)?;
+        for s in &c.subscription_data_set {
+            names::check_topic(&s.topic)?;
+        }
+    }
+    for p in &data.producer_data_set {
+        names::check_group(&p.group_name)?;
+    }
+    Ok(())
+}
+
+/// The group and topics of a LOCK_BATCH_MQ / UNLOCK_BATCH_MQ body.
+fn check_lock_names(body: &LockBatchRequestBody) -> Result<(), String> {
+    names::check_group(&body.consumer_group)?;
+    for mq in &body.mq_set {
+        names::check_topic(&mq.topic)?;
+    }
+    Ok(())
 }
 
 /// UNREGISTER_CLIENT (35).
@@ -143,6 +165,9 @@ pub fn lock_batch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand 
         Ok(b) => b,
         Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
     };
+    if let Err(remark) = check_lock_names(&body) {
+        return error(&req, ResponseCode::SYSTEM_ERROR, remark);
+    }
     let locked = ctx
         .locks
         .try_lock_batch(&body.consumer_group, &body.mq_set, &body.client_id);
@@ -162,6 +187,9 @@ pub fn unlock_batch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
         Ok(b) => b,
         Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
     };
+    if let Err(remark) = check_lock_names(&body) {
+        return error(&req, ResponseCode::SYSTEM_ERROR, remark);
+    }
     ctx.locks
         .unlock_batch(&body.consumer_group, &body.mq_set, &body.client_id);
     req.success()

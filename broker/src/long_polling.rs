@@ -3,8 +3,10 @@
 //! re-check fires.
 //!
 //! A parked pull is just an awaiting task (the connection already runs each request on its own
-//! task), so idle consumers cost one small future each. The number parked at once is capped;
-//! beyond it a pull is answered at once instead of held (the consumer simply pulls again).
+//! task), so idle consumers cost one small future each. The task is dropped the moment its
+//! connection closes (the connection cancels its handlers), which frees its slot. The number
+//! parked at once is capped in total and per connection; beyond either cap a pull is answered
+//! SYSTEM_BUSY at once instead of held.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,24 +20,48 @@ pub struct LongPolling {
     queues: Mutex<HashMap<(String, i32), Arc<Notify>>>,
     held: AtomicUsize,
     max_held: usize,
+    /// Connection id → pulls parked on it.
+    per_connection: Mutex<HashMap<u64, usize>>,
+    max_per_connection: usize,
 }
 
-/// A slot counted against the cap while a pull is parked.
-pub struct HeldGuard<'a>(&'a LongPolling);
+/// A slot counted against the caps while a pull is parked.
+pub struct HeldGuard<'a> {
+    polling: &'a LongPolling,
+    conn_id: u64,
+}
 
 impl Drop for HeldGuard<'_> {
     fn drop(&mut self) {
-        self.0.held.fetch_sub(1, Ordering::AcqRel);
+        self.polling.held.fetch_sub(1, Ordering::AcqRel);
+        let mut per = self.polling.per_connection.lock();
+        if let Some(n) = per.get_mut(&self.conn_id) {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(&self.conn_id);
+            }
+        }
     }
 }
 
+/// Why a pull could not be parked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldRefused {
+    /// The broker-wide cap is reached.
+    Total(usize),
+    /// The connection's own cap is reached.
+    Connection(usize),
+}
+
 impl LongPolling {
-    /// At most `max_held` pulls parked at once.
-    pub fn new(max_held: usize) -> Self {
+    /// At most `max_held` pulls parked at once, `max_per_connection` of them on one connection.
+    pub fn new(max_held: usize, max_per_connection: usize) -> Self {
         LongPolling {
             queues: Mutex::new(HashMap::new()),
             held: AtomicUsize::new(0),
             max_held: max_held.max(1),
+            per_connection: Mutex::new(HashMap::new()),
+            max_per_connection: max_per_connection.max(1),
         }
     }
 
@@ -67,14 +93,35 @@ impl LongPolling {
         }
     }
 
-    /// Takes a parking slot, or `None` when the cap is reached.
-    pub fn try_hold(&self) -> Option<HeldGuard<'_>> {
+    /// Takes a parking slot for a pull of connection `conn_id`, or says which cap is reached.
+    pub fn try_hold(&self, conn_id: u64) -> Result<HeldGuard<'_>, HoldRefused> {
+        let mut per = self.per_connection.lock();
+        let mine = per.entry(conn_id).or_insert(0);
+        if *mine >= self.max_per_connection {
+            return Err(HoldRefused::Connection(*mine));
+        }
         let prev = self.held.fetch_add(1, Ordering::AcqRel);
         if prev >= self.max_held {
             self.held.fetch_sub(1, Ordering::AcqRel);
-            return None;
+            if *mine == 0 {
+                per.remove(&conn_id);
+            }
+            return Err(HoldRefused::Total(prev));
         }
-        Some(HeldGuard(self))
+        *mine += 1;
+        Ok(HeldGuard {
+            polling: self,
+            conn_id,
+        })
+    }
+
+    /// Pulls parked now on connection `conn_id`.
+    pub fn held_by(&self, conn_id: u64) -> usize {
+        self.per_connection
+            .lock()
+            .get(&conn_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Pulls parked now.

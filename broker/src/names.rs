@@ -54,6 +54,35 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Header fields that name a topic, in every request header that has one (SEND_MESSAGE_V2
+/// and its batch and reply forms spell the topic `b`).
+const TOPIC_FIELDS: &[&str] = &["topic"];
+/// Header fields that name a group (`a` is the producer group of the V2 send headers).
+const GROUP_FIELDS: &[&str] = &["consumerGroup", "producerGroup", "groupName", "group"];
+
+/// Checks every topic and group name a request header carries, whatever its code, with the
+/// rules of topic creation: `Err` holds the remark of the SYSTEM_ERROR answer. Absent and
+/// empty fields are left to the handlers (some are optional).
+pub fn check_header(code: remoting::RequestCode, ext: &remoting::ExtFields) -> Result<(), String> {
+    use remoting::RequestCode as C;
+    let v2 = matches!(
+        code,
+        C::SEND_MESSAGE_V2 | C::SEND_BATCH_MESSAGE | C::SEND_REPLY_MESSAGE_V2
+    );
+    let present = |k: &str| ext.get(k).filter(|v| !v.is_empty());
+    for k in TOPIC_FIELDS.iter().chain(v2.then_some(&"b")) {
+        if let Some(t) = present(k) {
+            check_topic(t)?;
+        }
+    }
+    for k in GROUP_FIELDS.iter().chain(v2.then_some(&"a")) {
+        if let Some(g) = present(k) {
+            check_group(g)?;
+        }
+    }
+    Ok(())
+}
+
 /// The retry topic of a group.
 pub fn retry_topic(group: &str) -> String {
     format!("{RETRY_GROUP_TOPIC_PREFIX}{group}")
@@ -67,6 +96,30 @@ pub fn dlq_topic(group: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_check_covers_topic_and_group_fields() {
+        use remoting::{ExtFields, RequestCode};
+        let ext = |k: &str, v: &str| {
+            let mut e = ExtFields::new();
+            e.insert(k, v);
+            e
+        };
+        for k in [
+            "topic",
+            "consumerGroup",
+            "producerGroup",
+            "groupName",
+            "group",
+        ] {
+            assert!(check_header(RequestCode::QUERY_CONSUMER_OFFSET, &ext(k, "../../x")).is_err());
+            assert!(check_header(RequestCode::QUERY_CONSUMER_OFFSET, &ext(k, "ok_name")).is_ok());
+        }
+        assert!(check_header(RequestCode::SEND_MESSAGE_V2, &ext("b", "a/b")).is_err());
+        assert!(check_header(RequestCode::SEND_MESSAGE_V2, &ext("a", "a b")).is_err());
+        // `b` means something else in other headers.
+        assert!(check_header(RequestCode::PULL_MESSAGE, &ext("b", "a/b")).is_ok());
+    }
 
     #[test]
     fn refuses_paths_and_control_characters() {

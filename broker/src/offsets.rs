@@ -20,9 +20,28 @@ macro_rules! decode_or_reply {
     };
 }
 
+/// The topic (and group) of an offset request: required, and named by the rules of topic
+/// creation, so an invalid name is an error rather than a SUCCESS about nothing.
+fn check_names(topic: &str, group: Option<&str>) -> Result<(), String> {
+    names::check_topic(topic)?;
+    if let Some(g) = group {
+        names::check_group(g)?;
+    }
+    Ok(())
+}
+
+macro_rules! check_or_reply {
+    ($req:expr, $topic:expr, $group:expr) => {
+        if let Err(e) = check_names($topic, $group) {
+            return error(&$req, ResponseCode::SYSTEM_ERROR, e);
+        }
+    };
+}
+
 /// QUERY_CONSUMER_OFFSET (14).
 pub fn query_consumer_offset(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, QueryConsumerOffsetRequestHeader);
+    check_or_reply!(req, &h.topic, Some(h.consumer_group.as_str()));
     let offset = match ctx.offsets.query(&h.consumer_group, &h.topic, h.queue_id) {
         Some(o) => Some(o),
         None => {
@@ -53,10 +72,7 @@ pub fn query_consumer_offset(ctx: &BrokerContext, req: RemotingCommand) -> Remot
 /// UPDATE_CONSUMER_OFFSET (15).
 pub fn update_consumer_offset(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, UpdateConsumerOffsetRequestHeader);
-    if let Err(e) = names::check_topic(&h.topic).and_then(|_| names::check_group(&h.consumer_group))
-    {
-        return error(&req, ResponseCode::SYSTEM_ERROR, e);
-    }
+    check_or_reply!(req, &h.topic, Some(h.consumer_group.as_str()));
     let max = ctx.store.max_offset(&h.topic, h.queue_id);
     if !ctx.offsets.commit(
         &h.consumer_group,
@@ -80,6 +96,7 @@ pub fn update_consumer_offset(ctx: &BrokerContext, req: RemotingCommand) -> Remo
 /// GET_MAX_OFFSET (30).
 pub fn get_max_offset(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, GetMaxOffsetRequestHeader);
+    check_or_reply!(req, &h.topic, None);
     let offset = ctx.store.max_offset(&h.topic, h.queue_id);
     req.success()
         .with_ext(GetMaxOffsetResponseHeader { offset }.to_ext())
@@ -88,6 +105,7 @@ pub fn get_max_offset(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComm
 /// GET_MIN_OFFSET (31).
 pub fn get_min_offset(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, GetMinOffsetRequestHeader);
+    check_or_reply!(req, &h.topic, None);
     let offset = ctx.store.min_offset(&h.topic, h.queue_id);
     req.success()
         .with_ext(GetMinOffsetResponseHeader { offset }.to_ext())
@@ -96,6 +114,7 @@ pub fn get_min_offset(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComm
 /// SEARCH_OFFSET_BY_TIMESTAMP (29).
 pub fn search_offset(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, SearchOffsetRequestHeader);
+    check_or_reply!(req, &h.topic, None);
     let offset = ctx.store.offset_by_time(&h.topic, h.queue_id, h.timestamp);
     req.success()
         .with_ext(SearchOffsetResponseHeader { offset }.to_ext())
@@ -104,6 +123,7 @@ pub fn search_offset(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComma
 /// GET_EARLIEST_MSG_STORETIME (32).
 pub fn earliest_store_time(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, GetEarliestMsgStoretimeRequestHeader);
+    check_or_reply!(req, &h.topic, None);
     let timestamp = ctx.store.earliest_store_time(&h.topic, h.queue_id);
     req.success()
         .with_ext(GetEarliestMsgStoretimeResponseHeader { timestamp }.to_ext())

@@ -25,6 +25,11 @@ impl BrokerProcessor {
 
     async fn dispatch(&self, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
         let ctx = &*self.ctx;
+        // Every topic and group name in the header is checked before any handler sees it
+        // (reliability.md "Hostile input"): the same rules and answer as topic creation.
+        if let Err(remark) = crate::names::check_header(req.request_code(), &req.ext_fields) {
+            return req.response_to(remoting::ResponseCode::SYSTEM_ERROR, Some(remark));
+        }
         match req.request_code() {
             RequestCode::SEND_MESSAGE
             | RequestCode::SEND_MESSAGE_V2
@@ -32,7 +37,7 @@ impl BrokerProcessor {
             | RequestCode::SEND_REPLY_MESSAGE
             | RequestCode::SEND_REPLY_MESSAGE_V2 => send::handle(ctx, conn, req).await,
             RequestCode::PULL_MESSAGE | RequestCode::LITE_PULL_MESSAGE => {
-                pull::handle(ctx, req).await
+                pull::handle(ctx, conn, req).await
             }
             RequestCode::CONSUMER_SEND_MSG_BACK => retry::send_back(ctx, conn, req).await,
             RequestCode::END_TRANSACTION => transaction::end::end_transaction(ctx, conn, req).await,
@@ -79,6 +84,13 @@ impl RequestHandler for BrokerProcessor {
         request: RemotingCommand,
     ) -> BoxFuture<'a, Option<RemotingCommand>> {
         Box::pin(async move { Some(self.dispatch(conn, request).await) })
+    }
+
+    /// END_TRANSACTION writes the commit and then its op record; stopped between the two, the
+    /// half message would be checked back and could be committed twice. Everything else is
+    /// dropped with its connection (a parked pull at once).
+    fn cancel_on_close(&self, request: &RemotingCommand) -> bool {
+        request.request_code() != RequestCode::END_TRANSACTION
     }
 
     fn on_close(&self, conn: &Connection) {

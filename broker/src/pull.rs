@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use remoting::body::client::MessageModel;
 use remoting::body::topic::perm;
 use remoting::header::pull::{PullMessageRequestHeader, PullMessageResponseHeader};
-use remoting::{CommandHeader, RemotingCommand, ResponseCode};
+use remoting::{CommandHeader, Connection, RemotingCommand, ResponseCode};
 use tokio::time::Instant;
 
 use crate::context::BrokerContext;
@@ -25,8 +25,12 @@ fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -
         .with_ext(PullMessageResponseHeader::default().to_ext())
 }
 
-/// Handles a pull.
-pub async fn handle(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+/// Handles a pull that arrived on `conn`.
+pub async fn handle(
+    ctx: &BrokerContext,
+    conn: &Connection,
+    req: RemotingCommand,
+) -> RemotingCommand {
     let h: PullMessageRequestHeader = match req.ext_fields.decode() {
         Ok(h) => h,
         Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -206,17 +210,23 @@ pub async fn handle(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
         }
         if first {
             first = false;
-            match ctx.long_polling.try_hold() {
-                Some(g) => held = Some(g),
+            match ctx.long_polling.try_hold(conn.id()) {
+                Ok(g) => held = Some(g),
                 // Too many parked pulls: say so explicitly. Java consumers back off for 3 s
                 // on an error, where PULL_NOT_FOUND would make them pull again at once.
-                None => {
+                Err(crate::long_polling::HoldRefused::Total(n)) => {
+                    return reply(
+                        &req,
+                        ResponseCode::SYSTEM_BUSY,
+                        format!("[OVERLOAD]too many held pull requests ({n}), try later"),
+                    );
+                }
+                Err(crate::long_polling::HoldRefused::Connection(n)) => {
                     return reply(
                         &req,
                         ResponseCode::SYSTEM_BUSY,
                         format!(
-                            "[OVERLOAD]too many held pull requests ({}), try later",
-                            ctx.long_polling.held()
+                            "[OVERLOAD]too many held pull requests on this connection ({n}), try later"
                         ),
                     );
                 }

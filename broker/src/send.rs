@@ -2,8 +2,11 @@
 //! (324/325): the checks of spec §3.1 in order, then the store.
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use remoting::body::topic::{TopicFilterType, perm};
 use remoting::header::send::{
     SendMessageRequestHeader, SendMessageResponseHeader, decode_send_request,
@@ -19,6 +22,7 @@ use crate::context::BrokerContext;
 use crate::names;
 use crate::stats::now_millis;
 use crate::store_api::{PutOutcome, PutStatus};
+use tokio::sync::SemaphorePermit;
 
 fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
     req.response_to(code, Some(remark.into()))
@@ -42,16 +46,97 @@ pub async fn handle(
             "[OVERLOAD]system busy, too many send requests in flight, try later",
         );
     };
+    let turn = match take_turn(ctx, &req).await {
+        Ok(t) => t,
+        Err(busy) => return busy,
+    };
     match check_and_prepare(ctx, &req, &header) {
         Ok(prepared) => {
             if header.is_batch() {
-                send_batch(ctx, conn, &req, &header, prepared).await
+                send_batch(ctx, conn, &req, &header, prepared, turn).await
             } else {
-                send_one(ctx, conn, &req, &header, prepared).await
+                send_one(ctx, conn, &req, &header, prepared, turn).await
             }
         }
         Err(resp) => resp,
     }
+}
+
+/// Waits for a turn at the store, first come first served (Java: the send thread pool's
+/// queue). A send that waited `waitTimeMillsInSendQueue` is answered SYSTEM_BUSY with Java's
+/// `BrokerFastFailure` remark and never stored: its producer retries elsewhere instead of
+/// timing out. With `brokerFastFailureEnable=false` it waits as long as it takes.
+async fn take_turn<'a>(
+    ctx: &'a BrokerContext,
+    req: &RemotingCommand,
+) -> Result<SemaphorePermit<'a>, RemotingCommand> {
+    if let Ok(p) = ctx.send_turns.try_acquire() {
+        return Ok(p);
+    }
+    struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    ctx.send_waiting.fetch_add(1, Ordering::AcqRel);
+    let _waiting = Waiting(&ctx.send_waiting);
+    let started = Instant::now();
+    let closed = || {
+        reply(
+            req,
+            ResponseCode::SERVICE_NOT_AVAILABLE,
+            "service not available now: broker shutting down",
+        )
+    };
+    if !ctx.config.broker_fast_failure_enable {
+        return ctx.send_turns.acquire().await.map_err(|_| closed());
+    }
+    let wait = Duration::from_millis(ctx.config.wait_time_mills_in_send_queue);
+    match tokio::time::timeout(wait, ctx.send_turns.acquire()).await {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(_)) => Err(closed()),
+        Err(_) => Err(reply(
+            req,
+            ResponseCode::SYSTEM_BUSY,
+            format!(
+                "[TIMEOUT_CLEAN_QUEUE]broker busy, start flow control for a while, period in queue: {}ms, size of queue: {}",
+                started.elapsed().as_millis(),
+                ctx.send_waiting.load(Ordering::Acquire)
+            ),
+        )),
+    }
+}
+
+/// Runs a put during the send's turn and waits for its flush after it. A store that can split
+/// the two ([`MessageStoreApi::supports_flush_wait`](crate::store_api::MessageStoreApi)) gets
+/// the records with `WAIT=false`; the flush wait then holds no turn, so every send appended
+/// meanwhile shares the next fsync. The append itself may wait for the flusher's write, so on
+/// a multi-threaded runtime it runs as blocking code rather than stalling a worker.
+async fn put_in_turn<'a>(
+    ctx: &'a BrokerContext,
+    turn: SemaphorePermit<'a>,
+    split: bool,
+    wants_flush: bool,
+    mut put: BoxFuture<'a, PutOutcome>,
+) -> PutOutcome {
+    let outcome = if split
+        && tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        match tokio::task::block_in_place(|| (&mut put).now_or_never()) {
+            Some(o) => o,
+            None => put.await,
+        }
+    } else {
+        put.await
+    };
+    drop(turn);
+    if split && wants_flush && outcome.status == PutStatus::Ok {
+        let status = ctx.store.wait_flushed(outcome.end_offset).await;
+        return PutOutcome { status, ..outcome };
+    }
+    outcome
 }
 
 /// The topic and queue a send goes to after the checks.
@@ -252,6 +337,7 @@ async fn send_one(
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
     p: Prepared,
+    turn: SemaphorePermit<'_>,
 ) -> RemotingCommand {
     let c = &ctx.config;
     if req.body.len() > c.max_message_size as usize {
@@ -291,16 +377,22 @@ async fn send_one(
         );
     }
     // The store moves DELAY messages to SCHEDULE_TOPIC_XXXX and strips WAIT after honouring it.
-    let rec = base_record(ctx, conn, h, &p, req.body.clone(), props);
+    let mut rec = base_record(ctx, conn, h, &p, req.body.clone(), props);
     let wait = crate::ha::wants_wait(&rec.properties);
     let (topic, queue_id) = (rec.topic.clone(), rec.queue_id);
     let body_len = rec.body.len() as u64;
     let started = std::time::Instant::now();
     let outcome = if half {
         // Half message (spec §10.8): invisible until END_TRANSACTION commits it.
-        crate::transaction::put_half(ctx, rec, &h.producer_group).await
+        let out = crate::transaction::put_half(ctx, rec, &h.producer_group).await;
+        drop(turn);
+        out
     } else {
-        ctx.store.put(rec).await
+        let split = ctx.store.supports_flush_wait();
+        if split {
+            rec.properties.insert(keys::WAIT, "false".to_string());
+        }
+        put_in_turn(ctx, turn, split, wait, ctx.store.put(rec)).await
     };
     // SYNC_MASTER: wait for a slave (spec §7.4); other roles only wake the HA transfers.
     let outcome = crate::ha::after_put(ctx, outcome, wait).await;
@@ -313,6 +405,7 @@ async fn send_batch(
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
     p: Prepared,
+    turn: SemaphorePermit<'_>,
 ) -> RemotingCommand {
     let c = &ctx.config;
     if req.body.len() > c.max_message_size as usize {
@@ -369,7 +462,13 @@ async fn send_batch(
     let wait = records
         .first()
         .is_none_or(|r| crate::ha::wants_wait(&r.properties));
-    let outcome = ctx.store.put_batch(records).await;
+    let split = ctx.store.supports_flush_wait();
+    if split {
+        for r in &mut records {
+            r.properties.insert(keys::WAIT, "false".to_string());
+        }
+    }
+    let outcome = put_in_turn(ctx, turn, split, wait, ctx.store.put_batch(records)).await;
     let outcome = crate::ha::after_put(ctx, outcome, wait).await;
     finish(
         ctx, req, &p.topic, p.queue_id, outcome, n, body_len, started,

@@ -82,6 +82,16 @@ impl StoreAdapter {
         })
     }
 
+    /// Wraps a store opened elsewhere (e.g. over a test file system) with the broker's
+    /// settings.
+    pub fn from_store(store: Arc<MessageStore>, config: &BrokerConfig) -> StoreAdapter {
+        StoreAdapter {
+            store,
+            memory_bytes: total_memory(),
+            access_ratio: u64::from(config.access_message_in_memory_max_ratio),
+        }
+    }
+
     /// The underlying store (for HA and tools).
     pub fn inner(&self) -> &Arc<MessageStore> {
         &self.store
@@ -126,6 +136,21 @@ impl MessageStoreApi for StoreAdapter {
 
     fn put_batch(&self, msgs: Vec<MessageRecord>) -> BoxFuture<'_, PutOutcome> {
         Box::pin(async move { outcome(self.store.put_messages(msgs).await) })
+    }
+
+    fn supports_flush_wait(&self) -> bool {
+        self.store.config().flush_disk_type == store::FlushDiskType::SyncFlush
+    }
+
+    fn wait_flushed(&self, end_offset: i64) -> BoxFuture<'_, PutStatus> {
+        Box::pin(async move {
+            use store::PutStatus as S;
+            match self.store.wait_flushed(end_offset.max(0) as u64).await {
+                S::PutOk => PutStatus::Ok,
+                S::FlushDiskTimeout => PutStatus::FlushDiskTimeout,
+                other => PutStatus::Error(format!("flush failed: {other:?}")),
+            }
+        })
     }
 
     fn get(

@@ -148,6 +148,19 @@ pub trait MessageStoreApi: Send + Sync + 'static {
     /// Appends messages of one topic and queue with consecutive queue offsets.
     fn put_batch(&self, msgs: Vec<MessageRecord>) -> BoxFuture<'_, PutOutcome>;
 
+    /// True when [`wait_flushed`](Self::wait_flushed) works: the broker then appends with
+    /// `WAIT=false` during its turn at the store and waits for the flush after the turn, so
+    /// that a slow disk delays answers, not the turns of other sends (group commit).
+    fn supports_flush_wait(&self) -> bool {
+        false
+    }
+
+    /// Resolves when the commit log is durable up to `end_offset` (SYNC_FLUSH), or with
+    /// [`PutStatus::FlushDiskTimeout`] after `syncFlushTimeout`.
+    fn wait_flushed(&self, _end_offset: i64) -> BoxFuture<'_, PutStatus> {
+        Box::pin(async { PutStatus::Ok })
+    }
+
     /// Reads up to `max_msgs` records of a queue from `offset` (spec §5.12).
     fn get(
         &self,

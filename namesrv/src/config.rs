@@ -41,8 +41,19 @@ pub struct NamesrvConfig {
     pub scan_not_active_broker_interval: Duration,
     /// `serverChannelMaxIdleTimeSeconds`: idle connections are closed after this (default 120 s).
     pub server_channel_max_idle_time: Duration,
-    /// `serverMaxConnections`: connections served at once (default 10000).
+    /// `serverMaxConnections`: connections served at once (default 10000); a client connecting
+    /// beyond it is accepted and closed at once, never left waiting.
     pub server_max_connections: usize,
+    /// `serverFrameBudgetBytes`: bytes of incomplete request frames all connections together may
+    /// buffer beyond 64 KiB each; a connection needing more is closed (no Java counterpart;
+    /// default 67108864, four 16 MiB frames).
+    pub server_frame_budget_bytes: usize,
+    /// `serverMaxHeaderFields`: most header fields one request frame may carry (no Java
+    /// counterpart; default 1024).
+    pub server_max_header_fields: usize,
+    /// `writeBufferHighWaterMark`: bytes of answers queued for a connection above which it is
+    /// not read until half are written (Java's key for Netty's mark; default 4194304).
+    pub write_buffer_high_water_mark: usize,
 }
 
 fn home_dir() -> PathBuf {
@@ -66,6 +77,9 @@ impl Default for NamesrvConfig {
             scan_not_active_broker_interval: Duration::from_secs(10),
             server_channel_max_idle_time: Duration::from_secs(120),
             server_max_connections: 10_000,
+            server_frame_budget_bytes: remoting::server::DEFAULT_FRAME_BUDGET,
+            server_max_header_fields: remoting::frame::DEFAULT_MAX_HEADER_FIELDS,
+            write_buffer_high_water_mark: remoting::connection::DEFAULT_WRITE_HIGH_WATER,
         }
     }
 }
@@ -156,6 +170,15 @@ impl NamesrvConfig {
             "serverMaxConnections" => {
                 self.server_max_connections = parse_num::<usize>(key, value)?.max(1)
             }
+            "serverFrameBudgetBytes" => {
+                self.server_frame_budget_bytes = parse_num::<usize>(key, value)?.max(1)
+            }
+            "serverMaxHeaderFields" => {
+                self.server_max_header_fields = parse_num::<usize>(key, value)?.max(1)
+            }
+            "writeBufferHighWaterMark" => {
+                self.write_buffer_high_water_mark = parse_num::<usize>(key, value)?.max(1)
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -211,6 +234,18 @@ impl NamesrvConfig {
         put(
             "serverMaxConnections",
             self.server_max_connections.to_string(),
+        );
+        put(
+            "serverFrameBudgetBytes",
+            self.server_frame_budget_bytes.to_string(),
+        );
+        put(
+            "serverMaxHeaderFields",
+            self.server_max_header_fields.to_string(),
+        );
+        put(
+            "writeBufferHighWaterMark",
+            self.write_buffer_high_water_mark.to_string(),
         );
         m
     }

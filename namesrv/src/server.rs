@@ -40,8 +40,11 @@ impl NameServer {
         })?;
         let server_config = ServerConfig {
             max_connections: config.server_max_connections,
+            frame_budget: config.server_frame_budget_bytes,
             connection: ConnectionConfig {
                 idle_timeout: config.server_channel_max_idle_time,
+                max_header_fields: config.server_max_header_fields,
+                write_high_water: config.write_buffer_high_water_mark,
                 ..ConnectionConfig::default()
             },
         };

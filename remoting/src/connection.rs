@@ -11,14 +11,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, SinkExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
@@ -26,7 +26,7 @@ use tracing::{debug, error, warn};
 use crate::codes::ResponseCode;
 use crate::command::{FLAG_RESPONSE, RemotingCommand};
 use crate::error::{RemotingError, Result};
-use crate::frame::RemotingCodec;
+use crate::frame::{FrameBudget, RemotingCodec};
 
 /// Serves the requests that arrive on a connection.
 pub trait RequestHandler: Send + Sync + 'static {
@@ -41,6 +41,14 @@ pub trait RequestHandler: Send + Sync + 'static {
 
     /// Called once when the connection has closed, for whatever reason.
     fn on_close(&self, _conn: &Connection) {}
+
+    /// Whether the handling of `request` is dropped at once when its connection closes (the
+    /// default): nobody is left to read the answer, and a parked long poll must not hold memory
+    /// or a slot of a cap for a peer that is gone. A handler whose work must not stop halfway
+    /// (several dependent writes) answers false for that request.
+    fn cancel_on_close(&self, _request: &RemotingCommand) -> bool {
+        true
+    }
 }
 
 /// A handler that answers every request with REQUEST_CODE_NOT_SUPPORTED: the default for clients
@@ -75,19 +83,48 @@ pub struct ConnectionConfig {
     pub max_in_flight: usize,
     /// Frames queued for writing before senders wait.
     pub write_queue: usize,
-    /// A connection with nothing read for this long is closed (Java: 120 s).
+    /// A connection with nothing read for this long is closed (Java's
+    /// `serverChannelMaxIdleTimeSeconds`: 120 s).
     pub idle_timeout: Duration,
+    /// Most header fields one frame may carry (default
+    /// [`DEFAULT_MAX_HEADER_FIELDS`](crate::frame::DEFAULT_MAX_HEADER_FIELDS)).
+    pub max_header_fields: usize,
+    /// Bytes of commands queued for writing above which the connection stops reading from its
+    /// peer until the queue drains to half (Netty's writability with autoRead off): a peer that
+    /// sends requests but never reads the answers cannot make us hold more than about this
+    /// (plus the answers of requests already being handled). Default 4 MiB.
+    pub write_high_water: usize,
+    /// Shared budget for the read buffers of incomplete frames (a server's, across its
+    /// connections); `None` for no limit.
+    pub frame_budget: Option<Arc<FrameBudget>>,
 }
+
+/// Default [`ConnectionConfig::write_high_water`].
+pub const DEFAULT_WRITE_HIGH_WATER: usize = 4 * 1024 * 1024;
 
 impl Default for ConnectionConfig {
     fn default() -> Self {
         ConnectionConfig {
             max_frame: crate::frame::DEFAULT_MAX_FRAME,
-            max_in_flight: 1024,
+            max_in_flight: 2048,
             write_queue: 4096,
             idle_timeout: Duration::from_secs(120),
+            max_header_fields: crate::frame::DEFAULT_MAX_HEADER_FIELDS,
+            write_high_water: DEFAULT_WRITE_HIGH_WATER,
+            frame_budget: None,
         }
     }
+}
+
+/// What a queued command is counted as against [`ConnectionConfig::write_high_water`]: its body
+/// and header text, plus a fixed overhead.
+fn queued_cost(cmd: &RemotingCommand) -> usize {
+    let ext: usize = cmd
+        .ext_fields
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 8)
+        .sum();
+    64 + cmd.body.len() + ext + cmd.remark.as_ref().map_or(0, String::len)
 }
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
@@ -106,6 +143,10 @@ struct Inner {
     pending: Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>,
     next_opaque: AtomicI32,
     closed: CancellationToken,
+    /// Bytes queued for writing and not yet flushed (see [`queued_cost`]).
+    queued: AtomicUsize,
+    /// Woken whenever the writer has flushed.
+    drained: Notify,
 }
 
 impl std::fmt::Debug for Connection {
@@ -140,12 +181,16 @@ impl Connection {
                 pending: Mutex::new(HashMap::new()),
                 next_opaque: AtomicI32::new(1),
                 closed: parent.child_token(),
+                queued: AtomicUsize::new(0),
+                drained: Notify::new(),
             }),
         };
-        let codec = RemotingCodec::new(config.max_frame);
+        let codec = RemotingCodec::new(config.max_frame)
+            .with_max_header_fields(config.max_header_fields)
+            .with_budget(config.frame_budget.clone());
         tokio::spawn(write_loop(
             conn.clone(),
-            FramedWrite::new(write_half, codec.clone()),
+            FramedWrite::new(write_half, RemotingCodec::new(config.max_frame)),
             rx,
         ));
         tokio::spawn(read_loop(
@@ -180,6 +225,11 @@ impl Connection {
     /// Resolves when the connection has closed.
     pub async fn closed(&self) {
         self.inner.closed.cancelled().await
+    }
+
+    /// Bytes of commands queued for writing and not yet flushed to the socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.queued.load(Ordering::Acquire)
     }
 
     /// Closes the connection; pending requests fail with `ConnectionClosed`.
@@ -227,11 +277,35 @@ impl Connection {
         if self.is_closed() {
             return Err(RemotingError::ConnectionClosed(self.inner.peer.to_string()));
         }
-        self.inner
-            .tx
-            .send(cmd)
-            .await
-            .map_err(|_| RemotingError::ConnectionClosed(self.inner.peer.to_string()))
+        let cost = queued_cost(&cmd);
+        self.inner.queued.fetch_add(cost, Ordering::AcqRel);
+        let sent = tokio::select! {
+            r = self.inner.tx.send(cmd) => r.is_ok(),
+            _ = self.inner.closed.cancelled() => false,
+        };
+        if !sent {
+            self.inner.queued.fetch_sub(cost, Ordering::AcqRel);
+            return Err(RemotingError::ConnectionClosed(self.inner.peer.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Waits until the write queue is at most `low` bytes; false when the connection closed or
+    /// nothing was flushed for `patience` (a peer that does not read).
+    async fn wait_drained(&self, low: usize, patience: Duration) -> bool {
+        loop {
+            let notified = self.inner.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.queued_bytes() <= low {
+                return true;
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = self.inner.closed.cancelled() => return false,
+                _ = tokio::time::sleep(patience) => return false,
+            }
+        }
     }
 
     fn complete(&self, response: RemotingCommand) {
@@ -259,21 +333,32 @@ async fn write_loop(
             _ = conn.inner.closed.cancelled() => break,
             cmd = rx.recv() => match cmd { Some(c) => c, None => break },
         };
+        let mut batch = queued_cost(&cmd);
         if !feed(&conn, &mut sink, cmd).await {
             break;
         }
         // Batch whatever else is queued into the same flush.
         while let Ok(cmd) = rx.try_recv() {
+            batch += queued_cost(&cmd);
             if !feed(&conn, &mut sink, cmd).await {
                 break 'outer;
             }
         }
-        if let Err(e) = sink.flush().await {
+        let flushed = tokio::select! {
+            r = sink.flush() => r,
+            _ = conn.inner.closed.cancelled() => break,
+        };
+        if let Err(e) = flushed {
             debug!(peer = %conn.peer(), error = %e, "flush failed; closing connection");
             break;
         }
+        conn.inner.queued.fetch_sub(batch, Ordering::AcqRel);
+        conn.inner.drained.notify_waiters();
     }
     conn.close();
+    // Whatever is still queued is dropped with the channel: free it now.
+    rx.close();
+    while rx.try_recv().is_ok() {}
     let _ = sink.close().await;
 }
 
@@ -325,7 +410,17 @@ async fn read_loop(
     config: ConnectionConfig,
 ) {
     let in_flight = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
+    let high_water = config.write_high_water.max(1);
     loop {
+        // The peer is not reading what we write: stop reading what it sends until the queue
+        // has drained to half (Netty: channel not writable, autoRead off).
+        if conn.queued_bytes() > high_water {
+            debug!(peer = %conn.peer(), queued = conn.queued_bytes(), "write queue full; reading paused");
+            if !conn.wait_drained(high_water / 2, config.idle_timeout).await {
+                debug!(peer = %conn.peer(), "peer reads nothing; closing connection");
+                break;
+            }
+        }
         let next = tokio::select! {
             _ = conn.inner.closed.cancelled() => break,
             next = tokio::time::timeout(config.idle_timeout, stream.next()) => next,
@@ -336,6 +431,10 @@ async fn read_loop(
                 break;
             }
             Ok(None) => break,
+            Ok(Some(Err(RemotingError::BudgetExhausted(why)))) => {
+                warn!(peer = %conn.peer(), %why, "read buffer over budget; closing connection");
+                break;
+            }
             Ok(Some(Err(RemotingError::Io(e)))) => {
                 // A reset or broken pipe is how many clients say goodbye.
                 debug!(peer = %conn.peer(), error = %e, "read failed; closing connection");
@@ -369,11 +468,19 @@ async fn read_loop(
             let oneway = cmd.is_oneway();
             let serialize_type = cmd.serialize_type;
             let code = cmd.code;
+            let cancellable = handler.cancel_on_close(&cmd);
             // A panicking handler must not leave the peer waiting for a timeout: like a Java
             // processor that throws, answer SYSTEM_ERROR with the panic text.
-            let handled = AssertUnwindSafe(handler.handle(&conn, cmd))
-                .catch_unwind()
-                .await;
+            let handling = AssertUnwindSafe(handler.handle(&conn, cmd)).catch_unwind();
+            let handled = if cancellable {
+                tokio::select! {
+                    h = handling => h,
+                    // Nobody is left to answer: the work ends with its connection.
+                    _ = conn.closed() => return,
+                }
+            } else {
+                handling.await
+            };
             let response = match handled {
                 Ok(response) => response,
                 Err(panic) => {

@@ -65,6 +65,9 @@ pub enum RemotingError {
         /// Remark text.
         remark: String,
     },
+    /// A shared memory budget is used up (the connection asking for more is closed).
+    #[error("memory budget exhausted: {0}")]
+    BudgetExhausted(String),
     /// A value cannot be encoded in the requested form.
     #[error("cannot encode: {0}")]
     Encode(String),

@@ -7,8 +7,11 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::command::{LanguageCode, RemotingCommand, SerializeType};
@@ -27,6 +30,75 @@ const MAX_PREALLOC: usize = 64 * 1024;
 
 /// Size of the fixed part of a binary header.
 const BINARY_FIXED_LEN: usize = 21;
+
+/// Default most header fields (plus nested JSON values inside them) one frame may carry. Real
+/// headers carry a few dozen; each decoded field costs about 150 bytes, so a 15 MiB header of
+/// tiny fields would otherwise cost over 200 MiB of memory.
+pub const DEFAULT_MAX_HEADER_FIELDS: usize = 1024;
+
+/// Bytes of read buffer a connection holds without drawing on the shared [`FrameBudget`]: every
+/// ordinary request fits, so only large or incomplete frames are charged.
+pub const FRAME_BUDGET_ALLOWANCE: usize = 64 * 1024;
+
+/// A byte budget shared by every connection of a server: the read-buffer bytes of frames not
+/// yet complete (above [`FRAME_BUDGET_ALLOWANCE`] per connection). Without it, peers that send
+/// the first bytes of many large frames and stop make the server hold up to `max_frame` per
+/// connection; with it, a connection that needs more than is left is closed instead.
+#[derive(Debug)]
+pub struct FrameBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl FrameBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Arc<FrameBudget> {
+        Arc::new(FrameBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// The limit in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes charged now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    fn try_charge(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(n).filter(|&t| t <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+thread_local! {
+    /// Header fields (and nested values) the JSON header being decoded on this thread may still
+    /// hold. serde's `deserialize_with` functions take no context, and a header is decoded
+    /// synchronously on one thread, so the limit travels here.
+    static FIELDS_LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// Takes one field from the JSON header's allowance; false when it is used up.
+fn take_field() -> bool {
+    FIELDS_LEFT.with(|c| match c.get() {
+        0 => false,
+        n => {
+            c.set(n - 1);
+            true
+        }
+    })
+}
 
 /// Phase one: is a whole frame at the start of `buf`? Returns its length including the 4-byte
 /// prefix, `None` when more bytes are needed, or an error for a length no valid frame can have.
@@ -52,7 +124,14 @@ pub fn check(buf: &[u8], max_frame: usize) -> Result<Option<usize>> {
 }
 
 /// Phase two: parses one frame. `frame` is everything after the 4-byte total-length prefix.
-pub fn decode_frame(mut frame: Bytes) -> Result<RemotingCommand> {
+/// At most [`DEFAULT_MAX_HEADER_FIELDS`] header fields.
+pub fn decode_frame(frame: Bytes) -> Result<RemotingCommand> {
+    decode_frame_limited(frame, DEFAULT_MAX_HEADER_FIELDS)
+}
+
+/// [`decode_frame`] with a limit on header fields (nested JSON values count too): a frame with
+/// more is malformed, refused before the fields cost memory.
+pub fn decode_frame_limited(mut frame: Bytes, max_fields: usize) -> Result<RemotingCommand> {
     if frame.len() < 4 {
         return Err(RemotingError::MalformedFrame(
             "frame shorter than 4 bytes".into(),
@@ -72,8 +151,8 @@ pub fn decode_frame(mut frame: Bytes) -> Result<RemotingCommand> {
     })?;
     let header = frame.split_to(header_len);
     let mut cmd = match serialize_type {
-        SerializeType::Json => decode_json_header(&header)?,
-        SerializeType::RocketMq => decode_binary_header(&header)?,
+        SerializeType::Json => decode_json_header(&header, max_fields)?,
+        SerializeType::RocketMq => decode_binary_header(&header, max_fields)?,
     };
     cmd.serialize_type = serialize_type;
     cmd.body = frame;
@@ -145,7 +224,7 @@ struct JsonHeader {
     ext_fields: ExtFields,
 }
 
-fn decode_json_header(bytes: &[u8]) -> Result<RemotingCommand> {
+fn decode_json_header(bytes: &[u8], max_fields: usize) -> Result<RemotingCommand> {
     // serde would also read a struct from an array (`[10,"JAVA",...]`); a header is an object.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
@@ -153,8 +232,11 @@ fn decode_json_header(bytes: &[u8]) -> Result<RemotingCommand> {
             "JSON header is not an object".into(),
         ));
     }
-    let h: JsonHeader = serde_json::from_slice(bytes)
-        .map_err(|e| RemotingError::MalformedFrame(format!("invalid JSON header: {e}")))?;
+    let previous = FIELDS_LEFT.with(|c| c.replace(max_fields));
+    let parsed = serde_json::from_slice::<JsonHeader>(bytes);
+    FIELDS_LEFT.with(|c| c.set(previous));
+    let h =
+        parsed.map_err(|e| RemotingError::MalformedFrame(format!("invalid JSON header: {e}")))?;
     Ok(RemotingCommand {
         code: h.code,
         language: h.language,
@@ -246,15 +328,82 @@ impl<'de> Deserialize<'de> for Lenient {
                 map: A,
             ) -> std::result::Result<Lenient, A::Error> {
                 // A nested object where a scalar belongs: keep its JSON text.
-                let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(Lenient(Some(v.to_string())))
+                let v = CountedValue::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Lenient(Some(v.0.to_string())))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(
                 self,
                 seq: A,
             ) -> std::result::Result<Lenient, A::Error> {
-                let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-                Ok(Lenient(Some(v.to_string())))
+                let v = CountedValue::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Lenient(Some(v.0.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A JSON value whose every element is taken from the header's field allowance: a nested
+/// array of millions of tiny elements costs as much memory as as many fields.
+struct CountedValue(serde_json::Value);
+
+impl<'de> Deserialize<'de> for CountedValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        fn too_many<E: de::Error>() -> E {
+            E::custom("too many header fields")
+        }
+        impl<'de> de::Visitor<'de> for V {
+            type Value = CountedValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<CountedValue, E> {
+                Ok(CountedValue(v.into()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<CountedValue, E> {
+                Ok(CountedValue(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<CountedValue, E> {
+                Ok(CountedValue(v.into()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<CountedValue, E> {
+                Ok(CountedValue(v.into()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<CountedValue, E> {
+                Ok(CountedValue(v.into()))
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<CountedValue, E> {
+                Ok(CountedValue(serde_json::Value::Null))
+            }
+            fn visit_none<E: de::Error>(self) -> std::result::Result<CountedValue, E> {
+                Ok(CountedValue(serde_json::Value::Null))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<CountedValue, A::Error> {
+                let mut out = Vec::new();
+                while let Some(CountedValue(v)) = seq.next_element()? {
+                    if !take_field() {
+                        return Err(too_many());
+                    }
+                    out.push(v);
+                }
+                Ok(CountedValue(serde_json::Value::Array(out)))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<CountedValue, A::Error> {
+                let mut out = serde_json::Map::new();
+                while let Some((k, CountedValue(v))) = map.next_entry::<String, CountedValue>()? {
+                    if !take_field() {
+                        return Err(too_many());
+                    }
+                    out.insert(k, v);
+                }
+                Ok(CountedValue(serde_json::Value::Object(out)))
             }
         }
         d.deserialize_any(V)
@@ -316,6 +465,9 @@ fn lenient_ext<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ExtFields
         ) -> std::result::Result<ExtFields, A::Error> {
             let mut fields = BTreeMap::new();
             while let Some((k, v)) = map.next_entry::<String, Lenient>()? {
+                if !take_field() {
+                    return Err(de::Error::custom("too many header fields"));
+                }
                 if let Some(v) = v.0 {
                     fields.insert(k, v);
                 }
@@ -329,7 +481,7 @@ fn lenient_ext<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ExtFields
 // ---- binary header -----------------------------------------------------------------------------
 
 // Works on a plain slice (a cursor that `Buf` advances): no reference-count traffic per field.
-fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand> {
+fn decode_binary_header(mut h: &[u8], max_fields: usize) -> Result<RemotingCommand> {
     let total = h.len();
     if total < BINARY_FIXED_LEN {
         return Err(RemotingError::MalformedFrame(format!(
@@ -371,6 +523,11 @@ fn decode_binary_header(mut h: &[u8]) -> Result<RemotingCommand> {
         let key = utf8(take(&mut ext, klen as usize), "ext key")?;
         let value = read_i32_string(&mut ext, total, "ext value")?.unwrap_or_default();
         fields.insert(key, value);
+        if fields.len() > max_fields {
+            return Err(RemotingError::MalformedFrame(format!(
+                "more than {max_fields} header fields"
+            )));
+        }
     }
     Ok(RemotingCommand {
         code,
@@ -451,16 +608,79 @@ fn encode_binary_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()>
 
 // ---- tokio codec -------------------------------------------------------------------------------
 
-/// A `tokio_util` codec over [`check`], [`decode_frame`] and [`encode`].
-#[derive(Debug, Clone)]
+/// A `tokio_util` codec over [`check`], [`decode_frame_limited`] and [`encode`].
+///
+/// A decoding codec may draw on a shared [`FrameBudget`] for its read buffer; what it holds is
+/// given back when it is dropped (the connection closed).
+#[derive(Debug)]
 pub struct RemotingCodec {
     max_frame: usize,
+    max_header_fields: usize,
+    budget: Option<Arc<FrameBudget>>,
+    charged: usize,
+}
+
+impl Clone for RemotingCodec {
+    /// A clone with the same limits and budget that holds nothing of it yet.
+    fn clone(&self) -> Self {
+        RemotingCodec {
+            max_frame: self.max_frame,
+            max_header_fields: self.max_header_fields,
+            budget: self.budget.clone(),
+            charged: 0,
+        }
+    }
 }
 
 impl RemotingCodec {
     /// A codec with the given maximum frame size (length prefix included).
     pub fn new(max_frame: usize) -> Self {
-        RemotingCodec { max_frame }
+        RemotingCodec {
+            max_frame,
+            max_header_fields: DEFAULT_MAX_HEADER_FIELDS,
+            budget: None,
+            charged: 0,
+        }
+    }
+
+    /// Sets the most header fields a decoded frame may carry.
+    pub fn with_max_header_fields(mut self, max: usize) -> Self {
+        self.max_header_fields = max.max(1);
+        self
+    }
+
+    /// Charges the read buffer beyond [`FRAME_BUDGET_ALLOWANCE`] to `budget`.
+    pub fn with_budget(mut self, budget: Option<Arc<FrameBudget>>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Brings the charge to what `src` holds now; an error when the budget cannot cover it.
+    fn charge(&mut self, src: &BytesMut) -> Result<()> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        let want = src.capacity().saturating_sub(FRAME_BUDGET_ALLOWANCE);
+        if want > self.charged {
+            if !budget.try_charge(want - self.charged) {
+                return Err(RemotingError::BudgetExhausted(format!(
+                    "incomplete frames of all connections would exceed {} bytes",
+                    budget.limit()
+                )));
+            }
+        } else {
+            budget.release(self.charged - want);
+        }
+        self.charged = want;
+        Ok(())
+    }
+}
+
+impl Drop for RemotingCodec {
+    fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            b.release(self.charged);
+        }
     }
 }
 
@@ -485,12 +705,15 @@ impl Decoder for RemotingCodec {
                         i32::from_be_bytes([src[0], src[1], src[2], src[3]]).max(0) as usize + 4;
                     src.reserve(want.saturating_sub(src.len()).min(MAX_PREALLOC));
                 }
+                self.charge(src)?;
                 Ok(None)
             }
             Some(len) => {
                 let mut frame = src.split_to(len).freeze();
                 frame.advance(4);
-                decode_frame(frame).map(Some)
+                let decoded = decode_frame_limited(frame, self.max_header_fields).map(Some);
+                self.charge(src)?;
+                decoded
             }
         }
     }
