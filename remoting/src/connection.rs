@@ -462,8 +462,16 @@ async fn read_loop(
         };
         let conn = conn.clone();
         let handler = handler.clone();
+        let patience = config.idle_timeout;
         tokio::spawn(async move {
             let _permit = permit;
+            // Requests read before the write queue filled up do not start while it is full:
+            // their answers would pile up behind the ones the peer is not reading.
+            if conn.queued_bytes() > high_water
+                && !conn.wait_drained(high_water / 2, patience).await
+            {
+                return;
+            }
             let opaque = cmd.opaque;
             let oneway = cmd.is_oneway();
             let serialize_type = cmd.serialize_type;
