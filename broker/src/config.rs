@@ -787,6 +787,33 @@ autoCreateTopicEnable = true
 ";
 
     #[test]
+    fn overload_keys_have_their_defaults_and_parse() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.server_max_connections, 10_000);
+        assert_eq!(c.server_frame_budget_bytes, 64 << 20);
+        assert_eq!(c.server_max_header_fields, 1024);
+        assert_eq!(c.write_buffer_high_water_mark, 4 << 20);
+        assert_eq!(c.max_held_pulls_per_connection, 1024);
+        assert_eq!(c.notify_consumer_ids_changed_delay_millis, 200);
+        assert_eq!(c.wait_time_mills_in_send_queue, 200);
+        assert_eq!(c.sync_flush_timeout, 5000);
+        assert_eq!(c.server_channel_max_idle_time_seconds, 120);
+        let (c, unknown) = BrokerConfig::from_properties_text(
+            "serverMaxConnections=50\nserverFrameBudgetBytes=1048576\nserverMaxHeaderFields=64\n\
+             writeBufferHighWaterMark=65536\nmaxHeldPullsPerConnection=8\n\
+             notifyConsumerIdsChangedDelayMillis=0\n",
+        )
+        .unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert_eq!(c.server_max_connections, 50);
+        assert_eq!(c.server_frame_budget_bytes, 1 << 20);
+        assert_eq!(c.server_max_header_fields, 64);
+        assert_eq!(c.write_buffer_high_water_mark, 65536);
+        assert_eq!(c.max_held_pulls_per_connection, 8);
+        assert_eq!(c.notify_consumer_ids_changed_delay_millis, 0);
+    }
+
+    #[test]
     fn seed_conf_parses_as_is() {
         let (c, unknown) = BrokerConfig::from_properties_text(SEED_CONF).unwrap();
         assert!(unknown.is_empty(), "{unknown:?}");

@@ -273,6 +273,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn memory_budget_keys() {
+        let c = NamesrvConfig::default();
+        assert_eq!(c.server_frame_budget_bytes, 64 << 20);
+        assert_eq!(c.server_max_header_fields, 1024);
+        assert_eq!(c.write_buffer_high_water_mark, 4 << 20);
+        let mut c = NamesrvConfig::default();
+        let props = remoting::properties::parse(
+            "serverFrameBudgetBytes=1048576\nserverMaxHeaderFields=64\nwriteBufferHighWaterMark=65536\nserverMaxConnections=5\n",
+        );
+        c.apply(&props).unwrap();
+        assert_eq!(c.server_frame_budget_bytes, 1 << 20);
+        assert_eq!(c.server_max_header_fields, 64);
+        assert_eq!(c.write_buffer_high_water_mark, 65536);
+        assert_eq!(c.server_max_connections, 5);
+        let p = c.to_properties();
+        assert_eq!(p["serverFrameBudgetBytes"], "1048576");
+        assert!(c.set("serverMaxHeaderFields", "many").is_err());
+    }
+
+    #[test]
     fn defaults_and_file_keys() {
         let c = NamesrvConfig::default();
         assert_eq!(c.listen_port, 9876);

@@ -90,16 +90,19 @@ pub struct ConnectionConfig {
     /// [`DEFAULT_MAX_HEADER_FIELDS`](crate::frame::DEFAULT_MAX_HEADER_FIELDS)).
     pub max_header_fields: usize,
     /// Bytes of commands queued for writing above which the connection stops reading from its
-    /// peer until the queue drains to half (Netty's writability with autoRead off): a peer that
-    /// sends requests but never reads the answers cannot make us hold more than about this
-    /// (plus the answers of requests already being handled). Default 4 MiB.
+    /// peer, and requests already read wait before they are handled, until the queue drains to
+    /// half (Netty's writability with autoRead off): a peer that sends requests but never reads
+    /// the answers cannot make us hold much more than this. Servers only
+    /// ([`ServerConfig`](crate::ServerConfig) defaults it to [`DEFAULT_WRITE_HIGH_WATER`]): a
+    /// client that stopped reading its answers while the server stopped reading its requests
+    /// would deadlock, so the default here, used by clients, is `usize::MAX` (never pause).
     pub write_high_water: usize,
     /// Shared budget for the read buffers of incomplete frames (a server's, across its
     /// connections); `None` for no limit.
     pub frame_budget: Option<Arc<FrameBudget>>,
 }
 
-/// Default [`ConnectionConfig::write_high_water`].
+/// Default [`ConnectionConfig::write_high_water`] of a server's connections.
 pub const DEFAULT_WRITE_HIGH_WATER: usize = 4 * 1024 * 1024;
 
 impl Default for ConnectionConfig {
@@ -110,7 +113,7 @@ impl Default for ConnectionConfig {
             write_queue: 4096,
             idle_timeout: Duration::from_secs(120),
             max_header_fields: crate::frame::DEFAULT_MAX_HEADER_FIELDS,
-            write_high_water: DEFAULT_WRITE_HIGH_WATER,
+            write_high_water: usize::MAX,
             frame_budget: None,
         }
     }

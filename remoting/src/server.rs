@@ -24,7 +24,8 @@ pub struct ServerConfig {
     /// up to [`FRAME_BUDGET_ALLOWANCE`](crate::frame::FRAME_BUDGET_ALLOWANCE) freely). A
     /// connection that needs more than is left is closed. Default [`DEFAULT_FRAME_BUDGET`].
     pub frame_budget: usize,
-    /// Per-connection limits (its `frame_budget` is replaced by the server's shared one).
+    /// Per-connection limits (its `frame_budget` is replaced by the server's shared one); the
+    /// default pauses reading at [`DEFAULT_WRITE_HIGH_WATER`](crate::connection::DEFAULT_WRITE_HIGH_WATER).
     pub connection: ConnectionConfig,
 }
 
@@ -33,7 +34,10 @@ impl Default for ServerConfig {
         ServerConfig {
             max_connections: 10_000,
             frame_budget: DEFAULT_FRAME_BUDGET,
-            connection: ConnectionConfig::default(),
+            connection: ConnectionConfig {
+                write_high_water: crate::connection::DEFAULT_WRITE_HIGH_WATER,
+                ..ConnectionConfig::default()
+            },
         }
     }
 }

@@ -273,3 +273,25 @@ async fn a_peer_that_does_not_read_stops_being_read() {
     drop(greedy);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn idle_connections_are_closed_after_the_idle_time() {
+    // Java's serverChannelMaxIdleTimeSeconds is 120 s, the default here too.
+    assert_eq!(
+        remoting::ConnectionConfig::default().idle_timeout,
+        Duration::from_secs(120)
+    );
+    let mut config = ServerConfig::default();
+    config.connection.idle_timeout = Duration::from_millis(300);
+    let server = start_on("127.0.0.1:0", Arc::new(TestHandler), config).await;
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    let mut busy = TcpStream::connect(server.addr).await.unwrap();
+    // The busy one keeps talking for longer than the idle time and stays served.
+    for _ in 0..8 {
+        busy.write_all(&requests(OK_CODE, 1)).await.unwrap();
+        assert!(read_frame(&mut busy).await.is_some());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(closed_by_peer(&mut idle).await);
+    server.stop().await;
+}
