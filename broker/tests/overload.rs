@@ -230,6 +230,9 @@ async fn start_on_slow_disk(cfg: BrokerConfig, delay: Duration) -> BrokerHandle 
         .unwrap()
 }
 
+/// The slowest send answer of the slow-disk test, in ms.
+static SLOWEST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_that_wait_too_long_are_answered_busy_and_never_stored() {
     let dir = tempfile::tempdir().unwrap();
@@ -250,12 +253,14 @@ async fn sends_that_wait_too_long_are_answered_busy_and_never_stored() {
             let mut out = Vec::new();
             for i in 0..per {
                 let body = format!("p{p}-m{i}");
+                let started = std::time::Instant::now();
                 let r = invoke(
                     &c,
                     &addr,
                     send_request("SlowT", 0, body.as_bytes(), props(None, None)),
                 )
                 .await;
+                SLOWEST.fetch_max(started.elapsed().as_millis() as u64, Ordering::Relaxed);
                 out.push((body, r.response_code(), r.remark.unwrap_or_default()));
             }
             c.shutdown();
@@ -283,7 +288,11 @@ async fn sends_that_wait_too_long_are_answered_busy_and_never_stored() {
     for (_, code, _) in &answers {
         *by_code.entry(*code).or_default() += 1;
     }
-    eprintln!("answers by code: {by_code:?}");
+    // Reported, not asserted (timings are the machine's): see BENCHMARKS.md.
+    eprintln!(
+        "answers by code: {by_code:?}; slowest answer {} ms (syncFlushTimeout 1500 ms)",
+        SLOWEST.load(Ordering::Relaxed)
+    );
     let busy: BTreeSet<&str> = answers
         .iter()
         .filter(|(_, c, _)| *c == ResponseCode::SYSTEM_BUSY)
