@@ -56,9 +56,12 @@ impl LeaseConfig {
 pub struct Elector {
     api: Api<Lease>,
     cfg: LeaseConfig,
-    /// The last record seen (holder, renewTime) and when it was first seen.
-    observed: Option<((Option<String>, Option<MicroTime>), Instant)>,
+    /// The last record seen and when it was first seen.
+    observed: Option<(Record, Instant)>,
 }
+
+/// What identifies one renewal of a lease: holder and renewTime.
+type Record = (Option<String>, Option<MicroTime>);
 
 fn now() -> MicroTime {
     MicroTime(k8s_openapi::jiff::Timestamp::now())

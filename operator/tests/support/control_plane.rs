@@ -4,8 +4,8 @@
 //! Why: only a real API server checks CEL rule cost and admission, RBAC, server-side-apply field
 //! ownership and garbage collection (see `/work/shared/k8s-testing.md`, README "Real control plane
 //! tests"). The binaries are never built or downloaded here: they are looked up in `$KUBE_TEST_BIN`
-//! or `/opt/kube-test/bin` (`kube-apiserver`, `kube-controller-manager`, `etcd`). When one is
-//! missing, [`shared`] returns `None` after printing `SKIPPED (...)` once, and the tests return.
+//! or `/opt/kube-test/bin` (`kube-apiserver`, `kube-controller-manager`; `etcd` there or on
+//! `PATH`). When one is missing, [`shared`] returns `None` after printing `SKIPPED (...)` once, and the tests return.
 //!
 //! Shape:
 //! - Certificates come from the `openssl` CLI into a temporary directory: a CA, the API server's
@@ -182,12 +182,19 @@ pub fn shared() -> Option<&'static ControlPlane> {
     SHARED
         .get_or_init(|| {
             let dir = bin_dir();
-            for b in ["kube-apiserver", "kube-controller-manager", "etcd"] {
+            for b in ["kube-apiserver", "kube-controller-manager"] {
                 if !dir.join(b).is_file() {
                     eprintln!("SKIPPED (no {b} at {})", dir.join(b).display());
                     return None;
                 }
             }
+            let Some(etcd) = etcd_binary(&dir) else {
+                eprintln!(
+                    "SKIPPED (no etcd at {} nor on PATH; Debian: apt-get install etcd-server)",
+                    dir.join("etcd").display()
+                );
+                return None;
+            };
             if Command::new("openssl").arg("version").output().is_err() {
                 eprintln!("SKIPPED (no openssl to make the control plane's certificates)");
                 return None;
@@ -202,7 +209,7 @@ pub fn shared() -> Option<&'static ControlPlane> {
             }
             let mut last = String::new();
             for attempt in 1..=3 {
-                match ControlPlane::start(&dir) {
+                match ControlPlane::start(&dir, &etcd) {
                     Ok(cp) => {
                         eprintln!(
                             "control plane up at {} in {:.1}s (attempt {attempt}), files in {}",
@@ -221,6 +228,20 @@ pub fn shared() -> Option<&'static ControlPlane> {
             panic!("the control plane binaries exist but did not start: {last}");
         })
         .as_ref()
+}
+
+/// `etcd` from the binary directory, else from `PATH` (Debian's `etcd-server` puts it in
+/// /usr/bin).
+fn etcd_binary(dir: &Path) -> Option<PathBuf> {
+    let local = dir.join("etcd");
+    if local.is_file() {
+        return Some(local);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("etcd"))
+            .find(|p| p.is_file())
+    })
 }
 
 fn free_port() -> Result<u16, String> {
@@ -402,7 +423,7 @@ fn wait_until(
 }
 
 impl ControlPlane {
-    fn start(bin: &Path) -> Result<ControlPlane, String> {
+    fn start(bin: &Path, etcd_bin: &Path) -> Result<ControlPlane, String> {
         let t0 = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("kube-test-")
@@ -420,7 +441,7 @@ impl ControlPlane {
         // directory when the test binary ends.
         let etcd = Process::spawn(
             "etcd",
-            &bin.join("etcd"),
+            etcd_bin,
             &[
                 s("--name=kube-test"),
                 format!("--data-dir={}", dir.join("etcd").display()),

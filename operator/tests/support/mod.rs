@@ -258,8 +258,11 @@ impl Kubelet {
                                     ..DeleteParams::default()
                                 };
                                 if pods.delete(&name, &dp).await.is_ok() {
-                                    *d.lock().unwrap().entry(name.clone()).or_default() += 1;
-                                    o.lock().unwrap().push(name.clone());
+                                    *d.lock()
+                                        .expect("kubelet record")
+                                        .entry(name.clone())
+                                        .or_default() += 1;
+                                    o.lock().expect("kubelet record").push(name.clone());
                                     terminating_since.remove(&uid);
                                 }
                             }
