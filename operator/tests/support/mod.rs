@@ -214,8 +214,9 @@ pub struct Kubelet {
     stop: Arc<AtomicBool>,
     /// Pod name → number of deletions finished.
     pub deletions: Arc<Mutex<BTreeMap<String, u32>>>,
-    /// Order of finished deletions (pod names).
-    pub deletion_order: Arc<Mutex<Vec<String>>>,
+    /// What the kubelet did, in order: `terminating <pod>` (first seen with a deletion
+    /// timestamp), `deleted <pod>` (deletion finished), `ready <pod>` (reported Ready).
+    pub journal: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -234,9 +235,9 @@ impl Kubelet {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let deletions = Arc::new(Mutex::new(BTreeMap::new()));
-        let deletion_order = Arc::new(Mutex::new(Vec::new()));
+        let journal = Arc::new(Mutex::new(Vec::new()));
         let pods: Api<Pod> = Api::namespaced(client, ns);
-        let (s, d, o) = (stop.clone(), deletions.clone(), deletion_order.clone());
+        let (s, d, o) = (stop.clone(), deletions.clone(), journal.clone());
         let task = tokio::spawn(async move {
             let mut ips: BTreeMap<String, String> = BTreeMap::new();
             let mut terminating_since: BTreeMap<String, Instant> = BTreeMap::new();
@@ -249,9 +250,13 @@ impl Kubelet {
                         let uid = p.metadata.uid.clone().unwrap_or_default();
                         seen.insert(uid.clone());
                         if p.metadata.deletion_timestamp.is_some() {
-                            let since = *terminating_since
-                                .entry(uid.clone())
-                                .or_insert_with(Instant::now);
+                            let since =
+                                *terminating_since.entry(uid.clone()).or_insert_with(|| {
+                                    o.lock()
+                                        .expect("kubelet record")
+                                        .push(format!("terminating {name}"));
+                                    Instant::now()
+                                });
                             if since.elapsed() >= stop_after {
                                 let dp = DeleteParams {
                                     grace_period_seconds: Some(0),
@@ -262,7 +267,9 @@ impl Kubelet {
                                         .expect("kubelet record")
                                         .entry(name.clone())
                                         .or_default() += 1;
-                                    o.lock().expect("kubelet record").push(name.clone());
+                                    o.lock()
+                                        .expect("kubelet record")
+                                        .push(format!("deleted {name}"));
                                     terminating_since.remove(&uid);
                                 }
                             }
@@ -308,13 +315,19 @@ impl Kubelet {
                                     {"type": "Ready", "status": "True", "lastTransitionTime": now}
                                 ]
                             }});
-                            let _ = pods
+                            if pods
                                 .patch_status(
                                     &name,
                                     &PatchParams::default(),
                                     &Patch::Merge(&status),
                                 )
-                                .await;
+                                .await
+                                .is_ok()
+                            {
+                                o.lock()
+                                    .expect("kubelet record")
+                                    .push(format!("ready {name}"));
+                            }
                         }
                     }
                     terminating_since.retain(|uid, _| seen.contains(uid));
@@ -325,7 +338,7 @@ impl Kubelet {
         Kubelet {
             stop,
             deletions,
-            deletion_order,
+            journal,
             task,
         }
     }
