@@ -746,7 +746,7 @@ async fn two_replicas_elect_one_leader_and_hand_over() {
             .unwrap_or(0)
             >= 1
     );
-    // The new leader reconciles a spec change; its events carry its identity.
+    // The new leader reconciles a spec change.
     let api: Api<RocketMQCluster> = Api::namespaced(client.clone(), &ns);
     api.patch(
         "led",
@@ -914,7 +914,7 @@ async fn roll_and_scale(strict_order: bool, scale: bool) {
     )
     .await;
     eprintln!(
-        "image roll of 2 groups (pods stop in 2s) finished in {:.1}s",
+        "image roll of 2 groups (pods stop in {stop_secs}s) finished in {:.1}s",
         t1.elapsed().as_secs_f64()
     );
     // Broker pods only: the name server Deployment rolls to the new image as well.
