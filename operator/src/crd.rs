@@ -44,6 +44,11 @@ pub const MAX_CONFIG_KEYS: usize = 256;
 /// budget").
 pub const OWNED_KEYS_RULE: &str = "!['brokerClusterName', 'brokerName', 'brokerId', 'brokerRole', 'brokerIP1', 'brokerIP2', 'namesrvAddr', 'listenPort', 'haListenPort', 'haMasterAddress', 'storePathRootDir', 'storePathCommitLog', 'flushDiskType', 'autoCreateTopicEnable'].exists(k, k in self)";
 
+/// CEL rule on the whole resource: the name is a DNS label of at most
+/// [`crate::validate::MAX_NAME_LEN`] characters (pod and StatefulSet names are built from it).
+pub const NAME_RULE: &str =
+    "self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')";
+
 /// Desired state of a RocketMQ cluster: name servers plus broker groups (one master, n slaves each).
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -58,7 +63,8 @@ pub const OWNED_KEYS_RULE: &str = "!['brokerClusterName', 'brokerName', 'brokerI
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".status.mode"}"#,
     printcolumn = r#"{"name":"Ready Groups","type":"string","jsonPath":".status.readyGroups"}"#,
     printcolumn = r#"{"name":"Name Server","type":"string","jsonPath":".status.nameServerAddress","priority":1}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = kube::core::Rule::new(NAME_RULE).message("metadata.name must be a DNS label (lowercase letters, digits, '-') of at most 40 characters: pod names <name>-broker-<group>-<ordinal> must stay valid")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RocketMQClusterSpec {
@@ -419,6 +425,11 @@ pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_rule_matches_the_operators_limit() {
+        assert!(NAME_RULE.contains(&format!("size() <= {}", crate::validate::MAX_NAME_LEN)));
+    }
 
     #[test]
     fn empty_spec_gets_documented_defaults() {

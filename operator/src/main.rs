@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+/// The namespace of an in-cluster pod's service account.
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
 #[derive(Parser)]
 #[command(
     name = "operator",
@@ -31,7 +34,8 @@ enum Cmd {
         /// reconciles. Default: true.
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         leader_elect: bool,
-        /// Namespace of the Lease. Default: $POD_NAMESPACE (the operator's own namespace).
+        /// Namespace of the Lease. Default: $POD_NAMESPACE, else the pod's service-account
+        /// namespace (the operator's own namespace), else `default`.
         #[arg(long)]
         lease_namespace: Option<String>,
         /// Name of the Lease. Default: `rocketmq-operator`, or `rocketmq-operator-<namespace>`
@@ -91,10 +95,11 @@ fn main() -> anyhow::Result<()> {
                     "--lease-renew-secs must be at least 1 and below --lease-duration-secs"
                 );
                 let lease_namespace = lease_namespace
-                    .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|s| !s.is_empty()))
-                    .context(
-                    "leader election needs the operator's namespace: set POD_NAMESPACE or --lease-namespace (or --leader-elect=false)",
-                )?;
+                    .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                    .or_else(|| std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok())
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "default".to_string());
                 let name = lease_name.unwrap_or_else(|| match &namespace {
                     Some(ns) => format!("rocketmq-operator-{ns}"),
                     None => "rocketmq-operator".to_string(),

@@ -259,6 +259,16 @@ async fn cel_rules_refuse_invalid_specs_at_admission() {
         .await,
         "must have at most",
     );
+    for bad in [
+        "n".repeat(41),
+        "dotted.name".to_string(),
+        "-dash".to_string(),
+    ] {
+        refused(
+            api.create(&pp, &cluster(&bad, serde_json::json!({}))).await,
+            "metadata.name must be a DNS label",
+        );
+    }
     refused(
         api.create(
             &pp,
