@@ -1072,3 +1072,161 @@ async fn roll_and_scale(strict_order: bool, scale: bool) {
         .expect("the undrained group is kept");
     kubelet.stop().await;
 }
+
+/// A real broker for one pod, listening on the pod IP the stand-in kubelet reports for it, so the
+/// operator's admin calls (replication catch-up before a master is replaced) reach a real broker.
+async fn broker_for_pod(dir: &std::path::Path, ip: &str, port: u16) -> broker::BrokerHandle {
+    let config = broker::config::BrokerConfig {
+        broker_name: format!("pod-{}", ip.replace('.', "-")),
+        broker_id: 0,
+        broker_role: broker::config::BrokerRole::AsyncMaster,
+        bind_address: ip.to_string(),
+        listen_port: port,
+        namesrv_addr: None,
+        store_path_root_dir: dir.join(ip).display().to_string(),
+        mapped_file_size_commit_log: 4 << 20,
+        mapped_file_size_consume_queue: 20 * 10_000,
+        max_message_size: 64 * 1024,
+        ..Default::default()
+    };
+    broker::Broker::start(config)
+        .await
+        .unwrap_or_else(|e| panic!("broker on {ip}:{port}: {e}"))
+}
+
+/// The issue's roll: 2m-2s-async, image change, brokers that take `ROLL_STOP_SECS` (default 2)
+/// to stop. Each broker pod answers the operator's admin calls through a real broker on its pod
+/// IP. Asserts the roll finishes (every pod on the new image and Ready, Stable at the current
+/// generation), each broker pod is replaced exactly once, slaves before their master, and group
+/// 1 only after group 0's new master is Ready. Ignored: on this branch's roll logic it does not
+/// reliably finish (issue 12 §3); run it after merging branch op-roll with
+/// `cargo test -p operator --test real_apiserver -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the 2m-2s roll does not reliably finish before the roll rewrite (issue 12 §3, branch op-roll)"]
+async fn roll_of_2m_2s_async_finishes_slaves_first_one_group_at_a_time() {
+    let cp = control_plane_or_skip!();
+    let client = cp.admin_client().await;
+    let ns = namespace(cp, "roll2s");
+    let stop_secs: u64 = std::env::var("ROLL_STOP_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    // One real broker per pod on 127.77.2.x, all on one port (distinct addresses).
+    let store = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.77.2.10:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port on 127.77.2.10")
+        .port();
+    let mut fixed = BTreeMap::new();
+    let mut brokers = Vec::new();
+    for g in 0..2 {
+        for o in 0..2u32 {
+            let ip = format!("127.77.2.{}", 10 + g * 10 + o as usize);
+            brokers.push(broker_for_pod(store.path(), &ip, port).await);
+            fixed.insert(names::broker_pod("r", g, o), ip);
+        }
+    }
+    let _op = Operator::start(cp, &ns, "op-roll2s", &[]);
+    let kubelet =
+        Kubelet::start_with_ips(client.clone(), &ns, Duration::from_secs(stop_secs), fixed).await;
+    let api: Api<RocketMQCluster> = Api::namespaced(client.clone(), &ns);
+    let mut cr = example("cluster-2m-2s-async.yaml");
+    cr.metadata.name = Some("r".to_string());
+    cr.spec.image = "rocketmq-rs:1".to_string();
+    cr.spec.broker.port = i32::from(port);
+    apply_cluster(&client, &ns, &cr).await;
+    let stable = |api: Api<RocketMQCluster>| async move {
+        let cr = api.get("r").await.map_err(|e| e.to_string())?;
+        let st = cr.status.clone().ok_or("no status")?;
+        if st.observed_generation != cr.meta().generation {
+            return Err("stale status".to_string());
+        }
+        match (
+            condition(&cr, "Ready"),
+            condition(&cr, "Progressing"),
+            condition(&cr, "Degraded"),
+        ) {
+            (Some((r, _)), Some((p, _)), Some((d, _)))
+                if r == "True" && p == "False" && d == "False" =>
+            {
+                Ok(cr)
+            }
+            other => Err(format!("{other:?} {:?}", st.ready_groups)),
+        }
+    };
+    wait_for("2m-2s Ready and Stable", SETTLE, || stable(api.clone())).await;
+    let t1 = Instant::now();
+    api.patch(
+        "r",
+        &PatchParams::default(),
+        &Patch::Merge(&serde_json::json!({"spec": {"image": "rocketmq-rs:2"}})),
+    )
+    .await
+    .expect("image change");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    wait_for(
+        "the 2m-2s roll to finish",
+        Duration::from_secs(180 + 8 * stop_secs),
+        || async {
+            stable(api.clone()).await?;
+            for g in 0..2 {
+                for o in 0..2 {
+                    let p = pods
+                        .get(&names::broker_pod("r", g, o))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let image = p
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.containers.first())
+                        .and_then(|c| c.image.clone());
+                    if image.as_deref() != Some("rocketmq-rs:2") || !operator::read::pod_ready(&p) {
+                        return Err(format!("{}: {image:?}", p.name_any()));
+                    }
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
+    eprintln!(
+        "2m-2s-async image roll (brokers stop in {stop_secs}s) finished in {:.1}s",
+        t1.elapsed().as_secs_f64()
+    );
+    let journal: Vec<String> = kubelet.journal.lock().expect("kubelet record").clone();
+    eprintln!("kubelet journal of the roll: {journal:?}");
+    let deletions: BTreeMap<String, u32> = kubelet
+        .deletions
+        .lock()
+        .expect("kubelet record")
+        .iter()
+        .filter(|(n, _)| n.starts_with("r-broker-"))
+        .map(|(n, c)| (n.clone(), *c))
+        .collect();
+    let want: BTreeMap<String, u32> = (0..2)
+        .flat_map(|g| (0..2).map(move |o| (names::broker_pod("r", g, o), 1)))
+        .collect();
+    assert_eq!(deletions, want, "each broker pod replaced exactly once");
+    let at = |entry: String| {
+        journal
+            .iter()
+            .rposition(|e| *e == entry)
+            .unwrap_or_else(|| panic!("{entry:?} not in {journal:?}"))
+    };
+    for g in 0..2 {
+        let (m, s) = (names::broker_pod("r", g, 0), names::broker_pod("r", g, 1));
+        assert!(
+            at(format!("ready {s}")) < at(format!("terminating {m}")),
+            "group {g}: master before its slave was back: {journal:?}"
+        );
+    }
+    assert!(
+        at(format!("ready {}", names::broker_pod("r", 0, 0)))
+            < at(format!("terminating {}", names::broker_pod("r", 1, 1))),
+        "group 1 started before group 0's master was Ready again: {journal:?}"
+    );
+    kubelet.stop().await;
+    for b in brokers {
+        b.shutdown().await;
+    }
+}

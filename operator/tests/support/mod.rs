@@ -223,6 +223,17 @@ pub struct Kubelet {
 impl Kubelet {
     /// Starts the stand-in kubelet for namespace `ns`.
     pub async fn start(client: kube::Client, ns: &str, stop_after: Duration) -> Kubelet {
+        Self::start_with_ips(client, ns, stop_after, BTreeMap::new()).await
+    }
+
+    /// Like [`Kubelet::start`], but the pods named in `fixed_ips` always get that pod IP (e.g. the
+    /// address of a real broker the test runs for that pod).
+    pub async fn start_with_ips(
+        client: kube::Client,
+        ns: &str,
+        stop_after: Duration,
+        fixed_ips: BTreeMap<String, String>,
+    ) -> Kubelet {
         let nodes: Api<Node> = Api::all(client.clone());
         let node: Node = serde_json::from_value(serde_json::json!({
             "apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}
@@ -297,6 +308,9 @@ impl Kubelet {
                             let ip = ips
                                 .entry(uid.clone())
                                 .or_insert_with(|| {
+                                    if let Some(ip) = fixed_ips.get(&name) {
+                                        return ip.clone();
+                                    }
                                     let n = next_ip;
                                     next_ip += 1;
                                     format!("127.77.{}.{}", n / 250, n % 250 + 1)
