@@ -244,11 +244,21 @@ fn etcd_binary(dir: &Path) -> Option<PathBuf> {
     })
 }
 
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("local_addr: {e}"))
+/// `N` distinct free ports on 127.0.0.1: all listeners are held until every port is known, so
+/// the kernel cannot hand out one twice. A program that later loses its port to a race fails to
+/// start, and the whole control plane start is retried with new ports.
+fn free_ports<const N: usize>() -> Result<[u16; N], String> {
+    let mut listeners = Vec::with_capacity(N);
+    let mut ports = [0u16; N];
+    for p in &mut ports {
+        let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
+        *p = l
+            .local_addr()
+            .map(|a| a.port())
+            .map_err(|e| format!("local_addr: {e}"))?;
+        listeners.push(l);
+    }
+    Ok(ports)
 }
 
 fn run(cmd: &mut Command) -> Result<String, String> {
@@ -431,8 +441,18 @@ impl ControlPlane {
             .map_err(|e| e.to_string())?
             .keep();
         let pki = dir.join("pki");
-        make_pki(&pki)?;
-        let (etcd_client, etcd_peer, api_port) = (free_port()?, free_port()?, free_port()?);
+        if let Err(e) = make_pki(&pki) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let ports = free_ports::<3>();
+        let [etcd_client, etcd_peer, api_port] = match ports {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         let log = |n: &str| dir.join(format!("{n}.log"));
         let s = |x: &str| x.to_string();
         let p = |f: &str| pki.join(f).display().to_string();

@@ -208,7 +208,8 @@ pub const NODE: &str = "kube-test-node";
 /// Plays scheduler and kubelet for the pods of one namespace, where no kubelet exists: binds
 /// every pod to [`NODE`], reports it Running and Ready with a loopback pod IP (127.77.x.y: nothing
 /// listens there, so the operator's broker admin calls fail fast and never leave the machine),
-/// and finishes a graceful deletion after `stop_after` (a broker that takes that long to stop).
+/// reports a terminating pod not Ready at once (its container is stopping), and finishes the
+/// graceful deletion after `stop_after` (a broker that takes that long to stop).
 /// Records how many times each pod name was deleted.
 pub struct Kubelet {
     stop: Arc<AtomicBool>,
@@ -261,13 +262,29 @@ impl Kubelet {
                         let uid = p.metadata.uid.clone().unwrap_or_default();
                         seen.insert(uid.clone());
                         if p.metadata.deletion_timestamp.is_some() {
-                            let since =
-                                *terminating_since.entry(uid.clone()).or_insert_with(|| {
-                                    o.lock()
-                                        .expect("kubelet record")
-                                        .push(format!("terminating {name}"));
-                                    Instant::now()
-                                });
+                            if !terminating_since.contains_key(&uid) {
+                                o.lock()
+                                    .expect("kubelet record")
+                                    .push(format!("terminating {name}"));
+                                terminating_since.insert(uid.clone(), Instant::now());
+                                // A stopping container fails its readiness probe at once.
+                                let now = k8s_openapi::jiff::Timestamp::now().to_string();
+                                let unready = serde_json::json!({"status": {"conditions": [
+                                    {"type": "ContainersReady", "status": "False", "lastTransitionTime": now},
+                                    {"type": "Ready", "status": "False", "lastTransitionTime": now}
+                                ]}});
+                                let _ = pods
+                                    .patch_status(
+                                        &name,
+                                        &PatchParams::default(),
+                                        &Patch::Strategic(&unready),
+                                    )
+                                    .await;
+                            }
+                            let since = terminating_since
+                                .get(&uid)
+                                .copied()
+                                .unwrap_or_else(Instant::now);
                             if since.elapsed() >= stop_after {
                                 let dp = DeleteParams {
                                     grace_period_seconds: Some(0),
