@@ -1164,31 +1164,35 @@ async fn roll_of_2m_2s_async_finishes_slaves_first_one_group_at_a_time() {
     .await
     .expect("image change");
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    wait_for(
-        "the 2m-2s roll to finish",
-        Duration::from_secs(180 + 8 * stop_secs),
-        || async {
-            stable(api.clone()).await?;
-            for g in 0..2 {
-                for o in 0..2 {
-                    let p = pods
-                        .get(&names::broker_pod("r", g, o))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let image = p
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.containers.first())
-                        .and_then(|c| c.image.clone());
-                    if image.as_deref() != Some("rocketmq-rs:2") || !operator::read::pod_ready(&p) {
-                        return Err(format!("{}: {image:?}", p.name_any()));
-                    }
+    let finished = poll_until(Duration::from_secs(180 + 8 * stop_secs), || async {
+        stable(api.clone()).await?;
+        for g in 0..2 {
+            for o in 0..2 {
+                let p = pods
+                    .get(&names::broker_pod("r", g, o))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let image = p
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.containers.first())
+                    .and_then(|c| c.image.clone());
+                if image.as_deref() != Some("rocketmq-rs:2") || !operator::read::pod_ready(&p) {
+                    return Err(format!("{}: {image:?}", p.name_any()));
                 }
             }
-            Ok(())
-        },
-    )
+        }
+        Ok(())
+    })
     .await;
+    if let Err(last) = finished {
+        let journal = kubelet.journal.lock().expect("kubelet record").clone();
+        let deletions = kubelet.deletions.lock().expect("kubelet record").clone();
+        panic!(
+            "the 2m-2s roll did not finish in {:.0}s; last: {last}\npod deletions: {deletions:?}\nkubelet journal: {journal:?}",
+            t1.elapsed().as_secs_f64()
+        );
+    }
     eprintln!(
         "2m-2s-async image roll (brokers stop in {stop_secs}s) finished in {:.1}s",
         t1.elapsed().as_secs_f64()

@@ -74,9 +74,21 @@ pub fn namespace(cp: &ControlPlane, prefix: &str) -> String {
     ns
 }
 
-/// Polls `f` every 250 ms until it returns `Some`, or panics after `timeout` with `what` and the
-/// last state `f` reported through `last`.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+/// Polls `f` every 250 ms until it returns `Ok`, or panics after `timeout` with `what` and the
+/// last state `f` reported.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    match poll_until(timeout, f).await {
+        Ok(v) => v,
+        Err(last) => panic!("timed out after {timeout:?} waiting for {what}; last: {last}"),
+    }
+}
+
+/// Polls `f` every 250 ms until it returns `Ok`; after `timeout`, the last error.
+pub async fn poll_until<T, F, Fut>(timeout: Duration, mut f: F) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, String>>,
@@ -84,11 +96,11 @@ where
     let start = Instant::now();
     loop {
         let last = match f().await {
-            Ok(v) => return v,
+            Ok(v) => return Ok(v),
             Err(e) => e,
         };
         if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for {what}; last: {last}");
+            return Err(last);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
