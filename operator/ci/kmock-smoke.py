@@ -134,7 +134,7 @@ async def main():
                        "users": [{"name": "kmock", "user": {"token": "x"}}]}, f)
         env = dict(os.environ, KUBECONFIG=kubeconfig, RUST_LOG=os.environ.get("RUST_LOG", "info,kube=warn"))
         log = open(os.path.join(tmp, "operator.log"), "w")
-        proc = await asyncio.create_subprocess_exec(binary, "run", "--http", "127.0.0.1:0", env=env,
+        proc = await asyncio.create_subprocess_exec(binary, "run", "--http", "127.0.0.1:0", "--leader-elect=false", env=env,
                                                     stdout=log, stderr=log)
         failures = []
         try:

@@ -464,7 +464,16 @@ pub async fn serve_http(addr: &str, ctx: Arc<Context>) -> std::io::Result<()> {
 }
 
 /// Runs the controller until SIGTERM / Ctrl-C.
-pub async fn run(http: &str, namespace: Option<String>) -> Result<()> {
+///
+/// With `election`, the replica first waits to become leader of that Lease (serving `/healthz`
+/// meanwhile) and reconciles only while it holds it; losing the lease ends `run` with
+/// [`Error::LostLeadership`] (the process exits and restarts as a follower, as client-go
+/// operators do), and a clean stop releases it so a follower takes over at once.
+pub async fn run(
+    http: &str,
+    namespace: Option<String>,
+    election: Option<crate::leader::LeaseConfig>,
+) -> Result<()> {
     let client = kube::Client::try_default()
         .await
         .map_err(|e| Error::kube("building the client", e))?;
@@ -472,6 +481,40 @@ pub async fn run(http: &str, namespace: Option<String>) -> Result<()> {
         client.clone(),
         Arc::new(RemotingAdmin::default()),
     ));
+    let http_ctx = ctx.clone();
+    let http = http.to_string();
+    tokio::spawn(async move {
+        if let Err(e) = serve_http(&http, http_ctx).await {
+            tracing::error!(error = %e, addr = %http, "health/metrics endpoint failed");
+        }
+    });
+    let Some(cfg) = election else {
+        tracing::info!(namespace = ?namespace, "operator started (no leader election)");
+        run_controller(client, namespace, ctx).await;
+        return Ok(());
+    };
+    let mut elector = crate::leader::Elector::new(client.clone(), cfg);
+    tracing::info!(namespace = ?namespace, lease = %elector.config().name, identity = %elector.config().identity, "operator started; waiting for leadership");
+    tokio::select! {
+        _ = elector.acquire() => {}
+        _ = wait_for_signal() => {
+            tracing::info!("operator stopped before becoming leader");
+            return Ok(());
+        }
+    }
+    let lost = tokio::select! {
+        _ = run_controller(client, namespace, ctx) => false,
+        _ = elector.hold() => true,
+    };
+    if lost {
+        return Err(Error::LostLeadership(elector.config().name.clone()));
+    }
+    elector.release().await;
+    Ok(())
+}
+
+/// The controller itself, until a signal (plus [`SHUTDOWN_GRACE`] to drain).
+async fn run_controller(client: kube::Client, namespace: Option<String>, ctx: Arc<Context>) {
     let (crs, sts, deps): (Api<RocketMQCluster>, Api<StatefulSet>, Api<Deployment>) =
         match &namespace {
             Some(ns) => (
@@ -485,16 +528,8 @@ pub async fn run(http: &str, namespace: Option<String>) -> Result<()> {
                 Api::all(client.clone()),
             ),
         };
-    let http_ctx = ctx.clone();
-    let http = http.to_string();
-    tokio::spawn(async move {
-        if let Err(e) = serve_http(&http, http_ctx).await {
-            tracing::error!(error = %e, addr = %http, "health/metrics endpoint failed");
-        }
-    });
     // Only our own children are cached: keeps memory flat however many other workloads exist.
     let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=rocketmq-operator");
-    tracing::info!(namespace = ?namespace, "operator started");
     let controller = Controller::new(crs, watcher::Config::default())
         .owns(sts, owned.clone())
         .owns(deps, owned)
@@ -517,5 +552,4 @@ pub async fn run(http: &str, namespace: Option<String>) -> Result<()> {
         _ = deadline => tracing::warn!(grace = ?SHUTDOWN_GRACE, "controller did not drain in time; stopping anyway"),
     }
     tracing::info!("operator stopped");
-    Ok(())
 }

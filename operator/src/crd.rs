@@ -33,6 +33,22 @@ pub const OPERATOR_OWNED_KEYS: &[&str] = &[
     "autoCreateTopicEnable",
 ];
 
+/// Most `spec.broker.config` keys (the CRD's `maxProperties`): bounds the API server's CEL cost
+/// estimate, far above any real broker.conf (the broker knows fewer keys than this).
+pub const MAX_CONFIG_KEYS: usize = 256;
+
+/// CEL rule refusing [`OPERATOR_OWNED_KEYS`] in `spec.broker.config`. It walks the constant key
+/// list and asks the map (`k in self` is a hash lookup), so its estimated cost is fixed: the
+/// former `self.all(k, !(k in [...]))` walked every key against every owned key and, on a map of
+/// unbounded size, a real kube-apiserver refused the whole CRD ("estimated rule cost exceeds
+/// budget").
+pub const OWNED_KEYS_RULE: &str = "!['brokerClusterName', 'brokerName', 'brokerId', 'brokerRole', 'brokerIP1', 'brokerIP2', 'namesrvAddr', 'listenPort', 'haListenPort', 'haMasterAddress', 'storePathRootDir', 'storePathCommitLog', 'flushDiskType', 'autoCreateTopicEnable'].exists(k, k in self)";
+
+/// CEL rule on the whole resource: the name is a DNS label of at most
+/// [`crate::validate::MAX_NAME_LEN`] characters (pod and StatefulSet names are built from it).
+pub const NAME_RULE: &str =
+    "self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')";
+
 /// Desired state of a RocketMQ cluster: name servers plus broker groups (one master, n slaves each).
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -47,19 +63,22 @@ pub const OPERATOR_OWNED_KEYS: &[&str] = &[
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".status.mode"}"#,
     printcolumn = r#"{"name":"Ready Groups","type":"string","jsonPath":".status.readyGroups"}"#,
     printcolumn = r#"{"name":"Name Server","type":"string","jsonPath":".status.nameServerAddress","priority":1}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = kube::core::Rule::new(NAME_RULE).message("metadata.name must be a DNS label (lowercase letters, digits, '-') of at most 40 characters: pod names <name>-broker-<group>-<ordinal> must stay valid")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RocketMQClusterSpec {
     /// Container image holding `namesrv`, `broker`, `mqadmin` and `operator`.
     /// Default: `rocketmq-rs:latest`.
     #[serde(default = "default_image")]
+    #[schemars(length(min = 1, max = 512))]
     pub image: String,
     /// Image pull policy of every pod. Default: `IfNotPresent`.
     #[serde(default)]
     pub image_pull_policy: PullPolicy,
     /// `brokerClusterName` of every broker. Default: `DefaultCluster`.
     #[serde(default = "default_cluster_name")]
+    #[schemars(length(max = 64))]
     #[x_kube(validation = kube::core::Rule::new("self.matches('^[A-Za-z0-9_-]{1,64}$')").message("clusterName: 1-64 letters, digits, '-' or '_'"))]
     pub cluster_name: String,
     /// Name servers. Default: one replica on port 9876.
@@ -206,7 +225,8 @@ pub struct BrokerSpec {
     /// config. Keys the operator owns (brokerName, brokerId, brokerRole, brokerIP1, namesrvAddr,
     /// ports, store paths, ...) are refused. Default: none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[x_kube(validation = kube::core::Rule::new("self.all(k, !(k in ['brokerClusterName', 'brokerName', 'brokerId', 'brokerRole', 'brokerIP1', 'brokerIP2', 'namesrvAddr', 'listenPort', 'haListenPort', 'haMasterAddress', 'storePathRootDir', 'storePathCommitLog', 'flushDiskType', 'autoCreateTopicEnable']))").message("config may not set keys the operator owns (brokerName, brokerId, brokerRole, brokerIP1, namesrvAddr, ports, store paths, flushDiskType, autoCreateTopicEnable): use the spec fields"))]
+    #[schemars(extend("maxProperties" = MAX_CONFIG_KEYS))]
+    #[x_kube(validation = kube::core::Rule::new(OWNED_KEYS_RULE).message("config may not set keys the operator owns (brokerName, brokerId, brokerRole, brokerIP1, namesrvAddr, ports, store paths, flushDiskType, autoCreateTopicEnable): use the spec fields"))]
     pub config: BTreeMap<String, String>,
     /// What brokers advertise as `brokerIP1`: `podIP` or `podDNS`. Default: `podIP`.
     #[serde(default)]
@@ -230,18 +250,31 @@ impl Default for BrokerSpec {
 }
 
 /// Broker store volume.
+///
+/// Transition rules (checked by the API server on update, never on create): the storage class and
+/// `ephemeral` cannot change (a StatefulSet's volumeClaimTemplates are immutable, so the change
+/// could never be applied), and `size` cannot shrink (a PersistentVolumeClaim never shrinks).
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, x_kube(cel))]
+#[x_kube(validation = kube::core::Rule::new(STORAGE_CLASS_IMMUTABLE_RULE).message("storage.storageClassName is immutable: a StatefulSet's volumeClaimTemplates cannot change; create a new cluster to move to another class"))]
+#[x_kube(validation = kube::core::Rule::new("self.ephemeral == oldSelf.ephemeral").message("storage.ephemeral is immutable: a StatefulSet's volumeClaimTemplates cannot change"))]
+#[x_kube(validation = kube::core::Rule::new("!isQuantity(self.size) || !isQuantity(oldSelf.size) || quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0").message("storage.size cannot shrink: a PersistentVolumeClaim never gets smaller"))]
 pub struct StorageSpec {
     /// Size of each broker's volume (a Kubernetes quantity such as `10Gi`); must hold at least two
     /// commit-log files (`mappedFileSizeCommitLog`, 1 GiB by default: the broker preallocates the
     /// next file). Default: `10Gi`.
     #[serde(default = "default_storage_size")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = kube::core::Rule::new("isQuantity(self)").message("storage.size must be a Kubernetes quantity such as 10Gi"))]
     pub size: String,
-    /// StorageClass of the claims. Default: the cluster's default class.
+    /// StorageClass of the claims (fixed once created: a StatefulSet's volumeClaimTemplates are
+    /// immutable). Default: the cluster's default class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub storage_class_name: Option<String>,
-    /// Use an `emptyDir` instead of a claim (data is lost with the pod; for tests). Default: false.
+    /// Use an `emptyDir` instead of a claim (data is lost with the pod; for tests); fixed once
+    /// created. Default: false.
     #[serde(default)]
     pub ephemeral: bool,
     /// Delete the claims when the RocketMQCluster is deleted. Default: false (claims are kept).
@@ -259,6 +292,9 @@ impl Default for StorageSpec {
         }
     }
 }
+
+/// Transition rule: `storageClassName` keeps its value (set, unset) once the cluster exists.
+pub const STORAGE_CLASS_IMMUTABLE_RULE: &str = "has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)";
 
 /// Pod-level settings applied to every pod the operator creates.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, KubeSchema)]
@@ -389,6 +425,11 @@ pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_rule_matches_the_operators_limit() {
+        assert!(NAME_RULE.contains(&format!("size() <= {}", crate::validate::MAX_NAME_LEN)));
+    }
 
     #[test]
     fn empty_spec_gets_documented_defaults() {

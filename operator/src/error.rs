@@ -52,6 +52,9 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// This replica stopped holding the leader Lease; it must stop reconciling.
+    #[error("lost the leader lease {0}: another replica may lead now")]
+    LostLeadership(String),
     /// A local process could not be started or supervised.
     #[error("local process {name}: {message}")]
     Process {

@@ -15,6 +15,7 @@
 //! - [`status`] (pure): conditions and per-group status from what was observed.
 //! - [`admin`]: the broker admin calls the roll needs, behind a trait tests can answer.
 //! - [`controller`]: the kube-rs controller gluing the steps together, Events, error policy.
+//! - [`leader`]: Lease-based leader election, so one of several replicas reconciles.
 //! - [`local`]: `operator local -f cluster.yaml`: the same plan as local processes.
 //! - [`names`], [`quantity`], [`error`]: names declared once, sizes, the error type.
 
@@ -24,6 +25,7 @@ pub mod build;
 pub mod controller;
 pub mod crd;
 pub mod error;
+pub mod leader;
 pub mod local;
 pub mod names;
 pub mod plan;

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+/// The namespace of an in-cluster pod's service account.
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
 #[derive(Parser)]
 #[command(
     name = "operator",
@@ -27,6 +30,24 @@ enum Cmd {
         /// Only watch this namespace (default: all namespaces).
         #[arg(long)]
         namespace: Option<String>,
+        /// Elect a leader among replicas with a coordination.k8s.io Lease; only the leader
+        /// reconciles. Default: true.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        leader_elect: bool,
+        /// Namespace of the Lease. Default: $POD_NAMESPACE, else the pod's service-account
+        /// namespace (the operator's own namespace), else `default`.
+        #[arg(long)]
+        lease_namespace: Option<String>,
+        /// Name of the Lease. Default: `rocketmq-operator`, or `rocketmq-operator-<namespace>`
+        /// with --namespace (operators watching different namespaces do not compete).
+        #[arg(long)]
+        lease_name: Option<String>,
+        /// Seconds a lease stays valid without renewal; a follower takes over after that.
+        #[arg(long, default_value_t = 15)]
+        lease_duration_secs: u64,
+        /// Seconds between renewals (and a follower's retries); less than the lease duration.
+        #[arg(long, default_value_t = 5)]
+        lease_renew_secs: u64,
     },
     /// Print the CustomResourceDefinition YAML, or write it to a file.
     Crd {
@@ -59,12 +80,47 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Run { http, namespace } => {
+        Cmd::Run {
+            http,
+            namespace,
+            leader_elect,
+            lease_namespace,
+            lease_name,
+            lease_duration_secs,
+            lease_renew_secs,
+        } => {
+            let election = if leader_elect {
+                anyhow::ensure!(
+                    lease_renew_secs >= 1 && lease_renew_secs < lease_duration_secs,
+                    "--lease-renew-secs must be at least 1 and below --lease-duration-secs"
+                );
+                let lease_namespace = lease_namespace
+                    .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                    .or_else(|| std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok())
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "default".to_string());
+                let name = lease_name.unwrap_or_else(|| match &namespace {
+                    Some(ns) => format!("rocketmq-operator-{ns}"),
+                    None => "rocketmq-operator".to_string(),
+                });
+                let identity = std::env::var("POD_NAME")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| format!("operator-{}", std::process::id()));
+                let mut cfg =
+                    operator::leader::LeaseConfig::new(&lease_namespace, &name, &identity);
+                cfg.lease_duration = std::time::Duration::from_secs(lease_duration_secs);
+                cfg.renew_every = std::time::Duration::from_secs(lease_renew_secs);
+                Some(cfg)
+            } else {
+                None
+            };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            rt.block_on(operator::controller::run(&http, namespace))?;
+            rt.block_on(operator::controller::run(&http, namespace, election))?;
             Ok(())
         }
         Cmd::Local(args) => {
