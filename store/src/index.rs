@@ -148,41 +148,34 @@ impl IndexFile {
                 active: None,
             }),
         };
-        if crashed {
-            f.drop_dangling_slots()?;
-        }
+        // `crashed`: the newest file may hold slots written after its last header flush; they
+        // are repaired in memory when the file is next written (`load_active`), so opening
+        // writes nothing (a store on a full disk still opens).
+        let _ = crashed;
         Ok(f)
     }
 
-    /// After a crash, slots may point at entries written after the last header flush; those
-    /// entries will be rewritten by re-dispatch, so such slots are cleared.
-    fn drop_dangling_slots(&self) -> Result<()> {
-        let count = self.state.lock().header.index_count;
-        let chunk = 1 << 20;
-        let total = self.slot_num as u64 * 4;
-        let mut off = 0u64;
-        while off < total {
-            let n = (total - off).min(chunk) as usize;
-            let mut buf = vec![0u8; n];
+    /// Rebuilds the slot table from the entries below `count` (each slot → its newest entry),
+    /// for a file whose slots point past its last flushed entry (a crash between writing a
+    /// slot page and the header). Clearing such slots instead would cut the chains of the
+    /// durable entries behind them.
+    fn rebuild_slots(&self, count: i32) -> Result<Vec<i32>> {
+        let mut slots = vec![0i32; self.slot_num as usize];
+        let per_chunk = 1 << 16;
+        let mut idx = 1i32;
+        while idx < count {
+            let n = (count - idx).min(per_chunk);
+            let mut buf = vec![0u8; n as usize * ENTRY_SIZE as usize];
             self.file
-                .read_exact_at(&mut buf, HEADER_SIZE + off)
+                .read_exact_at(&mut buf, self.entry_pos(idx))
                 .map_err(|e| StoreError::io(&self.path, e))?;
-            let mut dirty = false;
-            for c in buf.chunks_exact_mut(4) {
-                let v = i32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-                if v < 0 || v >= count {
-                    c.copy_from_slice(&0i32.to_be_bytes());
-                    dirty = true;
-                }
+            for (i, e) in buf.chunks_exact(ENTRY_SIZE as usize).enumerate() {
+                let hash = i32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+                slots[self.slot_of(hash)] = idx + i as i32;
             }
-            if dirty {
-                self.file
-                    .write_all_at(&buf, HEADER_SIZE + off)
-                    .map_err(|e| StoreError::io(&self.path, e))?;
-            }
-            off += n as u64;
+            idx += n;
         }
-        Ok(())
+        Ok(slots)
     }
 
     /// The in-memory header.
@@ -208,6 +201,7 @@ impl IndexFile {
         }
         // A file this process just created holds only zeros: skip reading (and converting) the
         // slot table, which is 20 MB at the default 5 M slots and would hold up dispatch.
+        let mut dirty_pages = std::collections::BTreeSet::new();
         let slots = if self.fresh {
             vec![0i32; self.slot_num as usize]
         } else {
@@ -215,13 +209,27 @@ impl IndexFile {
             self.file
                 .read_exact_at(&mut raw, HEADER_SIZE)
                 .map_err(|e| StoreError::io(&self.path, e))?;
-            raw.chunks_exact(4)
+            let slots: Vec<i32> = raw
+                .chunks_exact(4)
                 .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
+                .collect();
+            let count = st.header.index_count;
+            if slots.iter().any(|v| *v < 0 || *v >= count) {
+                tracing::warn!(file = %self.path.display(), "index slots point past the last flushed entry; rebuilding the slot table");
+                let rebuilt = self.rebuild_slots(count)?;
+                for (i, (a, b)) in slots.iter().zip(&rebuilt).enumerate() {
+                    if a != b {
+                        dirty_pages.insert(i / SLOTS_PER_PAGE);
+                    }
+                }
+                rebuilt
+            } else {
+                slots
+            }
         };
         st.active = Some(Active {
             slots,
-            dirty_pages: Default::default(),
+            dirty_pages,
             pending: Vec::new(),
             pending_from: st.header.index_count,
         });
@@ -397,6 +405,9 @@ pub struct IndexService {
     slot_num: u32,
     index_num: u32,
     files: RwLock<Vec<Arc<IndexFile>>>,
+    /// Records below this commit-log offset are already indexed (set by recovery, so that a
+    /// re-dispatch from further back does not index them twice).
+    skip_below: std::sync::atomic::AtomicU64,
 }
 
 impl IndexService {
@@ -434,7 +445,25 @@ impl IndexService {
             slot_num,
             index_num,
             files: RwLock::new(files),
+            skip_below: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Offset of the last record indexed in the newest file (`None`: no entry at all).
+    pub fn newest_end(&self) -> Option<u64> {
+        self.files
+            .read()
+            .iter()
+            .rev()
+            .map(|f| f.header())
+            .find(|h| h.index_count > 1)
+            .map(|h| h.end_phy_offset.max(0) as u64)
+    }
+
+    /// Records below `offset` are not indexed again (recovery; 0 after a truncation).
+    pub(crate) fn set_skip_below(&self, offset: u64) {
+        self.skip_below
+            .store(offset, std::sync::atomic::Ordering::Release);
     }
 
     fn active(&self, now_ms: i64) -> Result<Arc<IndexFile>> {
@@ -475,6 +504,9 @@ impl IndexService {
 
     /// Indexes `key` of `topic` for the record at `phy_offset` stored at `store_ts`.
     pub(crate) fn put(&self, topic: &str, key: &str, phy_offset: i64, store_ts: i64) -> Result<()> {
+        if (phy_offset.max(0) as u64) < self.skip_below.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         let hash = key_hash(topic, key);
         for _ in 0..2 {
             let f = self.active(store_ts)?;
