@@ -489,3 +489,139 @@ fn opens_read_only_on_a_full_disk_and_resumes_when_space_returns() {
     assert_all_served(&s, "T", &all);
     s.shutdown().unwrap();
 }
+
+fn ctl(args: &[&str], root: &Path) -> (bool, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_store-ctl"));
+    c.arg(args[0]).arg(root).args(&args[1..]);
+    let out = c.output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn tree_digest(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if e.file_name() != "lock" {
+                out.push((
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `store-ctl check` names every problem; `repair --dry-run` changes nothing; `repair`
+/// refuses middle damage without `--skip-corrupt`, and with it rebuilds queues and index so
+/// that even a strict store (skipCorruptRecordOnRecover=false) opens with everything else.
+#[test]
+fn store_ctl_check_and_repair() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_store-ctl"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("repair DIR"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let rt = rt();
+    let cfg = cfg(root);
+    let s = open(cfg.clone());
+    let sent = put_n(&s, &rt, "T", 0, 900);
+    s.shutdown().unwrap();
+    drop(s);
+    let (ok, text) = ctl(&["check"], root);
+    assert!(ok, "{text}");
+    // Three kinds of damage: a flipped body byte, a cut consume-queue file, a lost index file.
+    let victim = sent[77].clone();
+    flip_body(root, &cfg, &victim);
+    let qdir = root.join("consumequeue/T/1");
+    let last_cq = files(&qdir).into_iter().next_back().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(qdir.join(&last_cq))
+        .unwrap()
+        .set_len(7)
+        .unwrap();
+    let idx = files(&root.join("index"));
+    std::fs::remove_file(root.join("index").join(idx.iter().next_back().unwrap())).unwrap();
+    let (ok, text) = ctl(&["check"], root);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "damaged range [{}, {})",
+            victim.offset,
+            victim.offset + victim.size
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&last_cq) && text.contains("has 7 bytes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("index: the newest index file ends at"),
+        "{text}"
+    );
+
+    let before = tree_digest(root);
+    let (ok, text) = ctl(&["repair", "--dry-run", "--skip-corrupt"], root);
+    assert!(ok, "{text}");
+    assert!(text.contains("dry run"), "{text}");
+    assert!(tree_digest(root) == before, "dry run changed nothing");
+    let (ok, text) = ctl(
+        &[
+            "repair",
+            "--max-hash-slot-num",
+            "101",
+            "--max-index-num",
+            "200",
+        ],
+        root,
+    );
+    assert!(!ok, "{text}");
+    assert!(text.contains("--skip-corrupt"), "{text}");
+    assert!(
+        tree_digest(root) == before,
+        "refused repair changed nothing"
+    );
+    let (ok, text) = ctl(
+        &[
+            "repair",
+            "--skip-corrupt",
+            "--max-hash-slot-num",
+            "101",
+            "--max-index-num",
+            "200",
+        ],
+        root,
+    );
+    assert!(ok, "{text}");
+    let strict = StoreConfig {
+        skip_corrupt_record_on_recover: false,
+        ..cfg.clone()
+    };
+    empty_checkpoint(root); // even a full scan accepts the recorded skip
+    let s = MessageStore::open_with(strict, Arc::new(store::fs::StdFs), panic_on_fatal()).unwrap();
+    let kept: Vec<&Sent> = sent.iter().filter(|m| m.offset != victim.offset).collect();
+    assert_all_served(&s, "T", &kept);
+    s.shutdown().unwrap();
+    drop(s);
+    let (_, text) = ctl(&["check"], root);
+    assert!(!text.contains("has 7 bytes"), "{text}");
+    assert!(!text.contains("index: the newest"), "{text}");
+}
