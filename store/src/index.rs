@@ -113,7 +113,7 @@ impl IndexFile {
         path: &Path,
         slot_num: u32,
         index_num: u32,
-        crashed: bool,
+        crashed: Option<u64>,
     ) -> Result<IndexFile> {
         let size = HEADER_SIZE + slot_num as u64 * 4 + index_num as u64 * ENTRY_SIZE;
         let file = fs.open(path, true).map_err(|e| StoreError::io(path, e))?;
@@ -148,11 +148,58 @@ impl IndexFile {
                 active: None,
             }),
         };
-        // `crashed`: the newest file may hold slots written after its last header flush; they
-        // are repaired in memory when the file is next written (`load_active`), so opening
-        // writes nothing (a store on a full disk still opens).
-        let _ = crashed;
+        // Slots pointing past the kept entries are repaired in memory when the file is next
+        // written (`load_active`), so opening writes nothing (a store on a full disk opens).
+        if let Some(trusted_end) = crashed {
+            f.drop_unflushed_entries(trusted_end)?;
+        }
         Ok(f)
+    }
+
+    /// After a crash the newest file's header and entries past its last fsync may be any mix
+    /// of old and new bytes: keep the entries up to the first all-zero one and, when the
+    /// checkpoint recorded how far the index was durable (`trusted_end` > 0), up to the last
+    /// entry at or below it. Re-dispatch indexes the rest again.
+    fn drop_unflushed_entries(&self, trusted_end: u64) -> Result<()> {
+        let mut st = self.state.lock();
+        let count = st.header.index_count;
+        let mut keep = 1i32;
+        let mut last_phy = None;
+        let per_chunk = 1 << 16;
+        'scan: while keep < count {
+            let n = (count - keep).min(per_chunk);
+            let mut buf = vec![0u8; n as usize * ENTRY_SIZE as usize];
+            self.file
+                .read_exact_at(&mut buf, self.entry_pos(keep))
+                .map_err(|e| StoreError::io(&self.path, e))?;
+            for e in buf.chunks_exact(ENTRY_SIZE as usize) {
+                let mut p = [0u8; 8];
+                p.copy_from_slice(&e[4..12]);
+                let phy = i64::from_be_bytes(p);
+                if e.iter().all(|b| *b == 0)
+                    || phy < 0
+                    || (trusted_end > 0 && phy as u64 > trusted_end)
+                {
+                    break 'scan;
+                }
+                last_phy = Some(phy);
+                keep += 1;
+            }
+        }
+        if keep < count {
+            tracing::warn!(file = %self.path.display(), kept = keep - 1, dropped = count - keep, "index entries past the last durable flush dropped; re-dispatch indexes them again");
+            st.header.index_count = keep;
+            match last_phy {
+                Some(p) => st.header.end_phy_offset = p,
+                None => {
+                    st.header = IndexHeader {
+                        index_count: 1,
+                        ..Default::default()
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Rebuilds the slot table from the entries below `count` (each slot → its newest entry),
@@ -411,16 +458,17 @@ pub struct IndexService {
 }
 
 impl IndexService {
-    /// Loads the index files in `dir`. After a crash the newest file's dangling slots are
-    /// cleared (its entries past the last flush are rebuilt by re-dispatch).
+    /// Loads the index files in `dir`. `crashed`: the previous run did not stop cleanly, with
+    /// the checkpoint's durable index end (0 = unknown); the newest file then keeps only its
+    /// verified entries (its entries past the last flush are rebuilt by re-dispatch).
     pub(crate) fn open(
         fs: Arc<dyn FileSystem>,
         dir: &Path,
         slot_num: u32,
         index_num: u32,
-        crashed: bool,
+        crashed: Option<u64>,
     ) -> Result<IndexService> {
-        fs.create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        crate::fs::create_dir_all_durable(fs.as_ref(), dir).map_err(|e| StoreError::io(dir, e))?;
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .map_err(|e| StoreError::io(dir, e))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -435,7 +483,7 @@ impl IndexService {
                 &dir.join(name),
                 slot_num,
                 index_num,
-                crashed && i + 1 == n,
+                crashed.filter(|_| i + 1 == n),
             )?;
             files.push(Arc::new(f));
         }
@@ -493,7 +541,7 @@ impl IndexService {
             &path,
             self.slot_num,
             self.index_num,
-            false,
+            None,
         )?);
         self.fs
             .sync_dir(&self.dir)
@@ -608,7 +656,7 @@ mod tests {
     fn put_query_roll_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
-        let idx = IndexService::open(fs.clone(), dir.path(), 7, 5, false).unwrap();
+        let idx = IndexService::open(fs.clone(), dir.path(), 7, 5, None).unwrap();
         for i in 0..10i64 {
             idx.put("T", &format!("k{}", i % 3), i * 100, 1_000_000 + i * 1000)
                 .unwrap();
@@ -622,7 +670,7 @@ mod tests {
         assert!(idx.query("U", "k0", 10, 0, i64::MAX).unwrap().is_empty());
         idx.flush().unwrap();
         drop(idx);
-        let idx = IndexService::open(fs, dir.path(), 7, 5, true).unwrap();
+        let idx = IndexService::open(fs, dir.path(), 7, 5, Some(0)).unwrap();
         assert_eq!(
             idx.query("T", "k1", 10, 0, i64::MAX).unwrap(),
             vec![700, 400, 100]

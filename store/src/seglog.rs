@@ -101,7 +101,7 @@ impl SegLog {
         drain_bytes: usize,
         mapped: bool,
     ) -> Result<SegLog> {
-        fs.create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        crate::fs::create_dir_all_durable(fs.as_ref(), dir).map_err(|e| StoreError::io(dir, e))?;
         let mut segs = BTreeMap::new();
         let rd = std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
         for ent in rd {

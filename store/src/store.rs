@@ -167,7 +167,7 @@ impl MessageStore {
     ) -> Result<MessageStore> {
         config.validate()?;
         let root = config.store_path_root_dir.clone();
-        fs.create_dir_all(&root)
+        crate::fs::create_dir_all_durable(fs.as_ref(), &root)
             .map_err(|e| StoreError::io(&root, e))?;
         let lock_path = root.join("lock");
         let lock_file = std::fs::OpenOptions::new()
@@ -236,7 +236,7 @@ impl MessageStore {
             &root.join("index"),
             config.max_hash_slot_num,
             config.max_index_num,
-            crashed || cp.is_none(),
+            (crashed || cp.is_none()).then(|| cp.map_or(0, |c| c.index_end_offset)),
         )?;
         let queues = load_queues(&fs, &root, &config, dispatch_from, log_min)?;
         // Re-dispatch from far enough back to rebuild damaged queue files and lost index files
@@ -262,7 +262,13 @@ impl MessageStore {
             );
             dispatch_from = dispatch_from.min(from);
         }
-        index.set_skip_below(index_end.unwrap_or(0).min(log_end));
+        // Without a checkpoint everything is re-dispatched and re-indexed (lookups drop
+        // duplicates); with one, records the index already holds are not indexed twice.
+        index.set_skip_below(if cp.is_some() {
+            index_end.unwrap_or(0).min(log_end)
+        } else {
+            0
+        });
         let report = RecoveryReport {
             crashed,
             checkpoint_ok: cp.is_some(),
