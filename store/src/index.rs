@@ -157,9 +157,10 @@ impl IndexFile {
     }
 
     /// After a crash the newest file's header and entries past its last fsync may be any mix
-    /// of old and new bytes: keep the entries up to the first all-zero one and, when the
-    /// checkpoint recorded how far the index was durable (`trusted_end` > 0), up to the last
-    /// entry at or below it. Re-dispatch indexes the rest again.
+    /// of old, new and torn bytes: keep the entries up to the first all-zero one and, when the
+    /// checkpoint recorded the durable index end (`trusted_end` > 0, the end of a header that
+    /// was fsynced with its entries), only entries of records before it. Re-dispatch indexes
+    /// the rest again (recovery starts it at the new end).
     fn drop_unflushed_entries(&self, trusted_end: u64) -> Result<()> {
         let mut st = self.state.lock();
         let count = st.header.index_count;
@@ -178,7 +179,7 @@ impl IndexFile {
                 let phy = i64::from_be_bytes(p);
                 if e.iter().all(|b| *b == 0)
                     || phy < 0
-                    || (trusted_end > 0 && phy as u64 > trusted_end)
+                    || (trusted_end > 0 && phy as u64 >= trusted_end)
                 {
                     break 'scan;
                 }
@@ -386,9 +387,9 @@ impl IndexFile {
 
     /// Writes buffered entries, changed slot pages and the header, then fsyncs. With
     /// `release` the in-memory state is dropped (the file is full and no longer written).
-    fn flush_inner(&self, release: bool) -> std::result::Result<(), SyncFail> {
+    fn flush_inner(&self, release: bool) -> std::result::Result<IndexHeader, SyncFail> {
         let w = |e| SyncFail::Write(StoreError::io(&self.path, e));
-        {
+        let written = {
             let mut st = self.state.lock();
             let h = st.header;
             if let Some(a) = st.active.as_mut() {
@@ -410,13 +411,15 @@ impl IndexFile {
             if release {
                 st.active = None;
             }
-        }
+            h
+        };
         self.file
             .sync_data()
-            .map_err(|e| SyncFail::Fsync(StoreError::io(&self.path, e)))
+            .map_err(|e| SyncFail::Fsync(StoreError::io(&self.path, e)))?;
+        Ok(written)
     }
 
-    fn flush(&self) -> std::result::Result<(), SyncFail> {
+    fn flush(&self) -> std::result::Result<IndexHeader, SyncFail> {
         self.flush_inner(false)
     }
 }
@@ -597,12 +600,25 @@ impl IndexService {
     }
 
     /// Writes headers and fsyncs every file that may have changed (the newest).
-    pub(crate) fn flush(&self) -> std::result::Result<(), SyncFail> {
+    /// Returns the offset of the last record the durable index holds (what the checkpoint
+    /// records as `index_end_offset`); `None`: no entry yet.
+    pub(crate) fn flush(&self) -> std::result::Result<Option<u64>, SyncFail> {
         let last = self.files.read().last().cloned();
         if let Some(f) = last {
-            f.flush()?;
+            let h = f.flush()?;
+            if h.index_count > 1 {
+                return Ok(Some(h.end_phy_offset.max(0) as u64));
+            }
         }
-        Ok(())
+        // The newest file is empty: older files are full and were flushed when they filled.
+        let files = self.files.read();
+        Ok(files
+            .iter()
+            .rev()
+            .skip(1)
+            .map(|f| f.header())
+            .find(|h| h.index_count > 1)
+            .map(|h| h.end_phy_offset.max(0) as u64))
     }
 
     /// Deletes files whose entries all point below `log_min` (never the newest).

@@ -1727,14 +1727,14 @@ impl Inner {
                 }
             }
         }
-        match self.index.flush() {
-            Ok(()) => {}
+        let index_end = match self.index.flush() {
+            Ok(end) => end,
             Err(SyncFail::Write(e)) => return Err(e),
             Err(SyncFail::Fsync(e)) => {
                 self.fatal(e.to_string());
                 return Err(e);
             }
-        }
+        };
         let log_safe = self.log.flushed();
         let cp = Checkpoint {
             physic_msg_timestamp: self.last_store_ts.load(Ordering::Acquire),
@@ -1742,7 +1742,7 @@ impl Inner {
             index_msg_timestamp: ts,
             log_safe_offset: log_safe,
             dispatch_safe_offset: dispatched,
-            index_end_offset: self.index.newest_end().unwrap_or(0),
+            index_end_offset: index_end.unwrap_or(0),
         };
         self.checkpoint.write(&cp)
     }
