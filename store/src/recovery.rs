@@ -317,7 +317,9 @@ pub(crate) fn recover_log(
     let next_segment = |s: u64| log.segment_starts().into_iter().find(|x| *x > s);
     let cp_durable = cp.map(|c| c.log_safe_offset);
     let mut pos = match cp_durable {
-        Some(d) if d >= first => d.min(limit),
+        Some(d) if d >= first && d < limit => d,
+        // At or past the end of the files (newer segments gone): verify the last one.
+        Some(d) if d >= first => last,
         _ => first,
     };
     // Segments the scan must not trust: wrong length, or a missing neighbour.

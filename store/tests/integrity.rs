@@ -630,3 +630,91 @@ fn store_ctl_check_and_repair() {
     assert!(!text.contains("has 7 bytes"), "{text}");
     assert!(!text.contains("index: the newest"), "{text}");
 }
+
+/// A real full disk: a small tmpfs (mounted under /tmp by this test when it runs as root,
+/// unmounted after). A crashed store on it, the disk then filled to the last byte: the store
+/// opens and serves every message; puts are refused with a clear status; once space returns,
+/// puts succeed again.
+#[test]
+fn full_tmpfs_at_open_serves_reads_then_resumes() {
+    let mnt = tempfile::Builder::new()
+        .prefix("store-enospc")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(mnt.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED (cannot mount a tmpfs here: not root or no mount)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.path().to_path_buf());
+    let root = mnt.path().join("store");
+    let rt = rt();
+    let cfg = StoreConfig {
+        clean_resource_interval: 50,
+        ..config(&root, FlushDiskType::SyncFlush)
+    };
+    let s = open(cfg.clone());
+    let sent = put_n(&s, &rt, "T", 0, 300);
+    drop(s); // crash
+    // Fill the disk to the last byte.
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(mnt.path().join("filler")).unwrap();
+        let chunk = vec![7u8; 64 * 1024];
+        loop {
+            if f.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let one = [7u8; 1];
+        while f.write_all(&one).is_ok() {}
+    }
+    let s = open(cfg.clone());
+    let all: Vec<&Sent> = sent.iter().collect();
+    for qid in [0, 1] {
+        assert_eq!(
+            pull_all(&s, "T", qid).len(),
+            all.iter().filter(|m| m.queue_id == qid).count(),
+            "served on a full disk"
+        );
+    }
+    let r = rt.block_on(s.put_message(msg("T", 0, &[1; 2000], "full")));
+    assert!(
+        matches!(
+            r.status,
+            PutStatus::DiskError | PutStatus::ServiceNotAvailable
+        ),
+        "{:?} {:?}",
+        r.status,
+        r.error
+    );
+    eprintln!(
+        "full disk: read-only={} put status {:?}: {:?}",
+        s.is_read_only(),
+        r.status,
+        r.error
+    );
+    std::fs::remove_file(mnt.path().join("filler")).unwrap();
+    let mut resumed = false;
+    for _ in 0..200 {
+        let r = rt.block_on(s.put_message(msg("T", 0, b"back", "back")));
+        if r.status == PutStatus::PutOk {
+            resumed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(resumed, "puts resume once space returns");
+    assert!(!s.is_read_only());
+    s.shutdown().unwrap();
+}
