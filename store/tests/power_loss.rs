@@ -198,7 +198,8 @@ fn crash_state(ops: &[Op], k: usize, run_root: &Path, out: &Path, reorder: bool,
         let mut data: Vec<u8> = Vec::new();
         for (n, i) in f.ops.iter().enumerate() {
             let durable = n < last_sync;
-            if !durable && !(reorder && rng.coin()) {
+            let applied = durable || (reorder && rng.coin());
+            if !applied {
                 continue;
             }
             match &ops[*i] {
