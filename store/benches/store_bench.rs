@@ -273,7 +273,11 @@ struct RecoveryFigures {
 /// no checkpoint (the full scan), against a raw sequential read of the same files.
 fn recovery(dir: &Path, log_bytes: u64) -> RecoveryFigures {
     let root = dir.join("recovery");
-    let cfg = config(&root, FlushDiskType::AsyncFlush);
+    let cfg = StoreConfig {
+        // The crash child's queue file size, so the parent opens its queues as written.
+        mapped_file_size_consume_queue: 20 * 500,
+        ..config(&root, FlushDiskType::AsyncFlush)
+    };
     let s = MessageStore::open(cfg.clone()).unwrap();
     let body = Bytes::from(vec![b'r'; 4096]);
     let rt = rt();
@@ -358,6 +362,12 @@ fn recovery(dir: &Path, log_bytes: u64) -> RecoveryFigures {
 }
 
 fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
     // `cargo bench` passes `--bench`; ignore arguments.
     let base = std::env::var_os("STORE_BENCH_DIR")
         .map(std::path::PathBuf::from)

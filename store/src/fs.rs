@@ -31,6 +31,12 @@ pub trait FsFile: Send + Sync + std::fmt::Debug {
     fn map_for_append(&self, _len: u64) -> io::Result<Option<AppendMap>> {
         Ok(None)
     }
+    /// The first offset at or after `off` that may hold data (`None`: only holes or
+    /// unwritten space up to the end of the file). Lets recovery skip a preallocated segment's
+    /// empty tail without reading it; the default says "maybe here".
+    fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
+        Ok(Some(off))
+    }
     /// True when the file is empty.
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
@@ -101,6 +107,14 @@ impl FsFile for StdFile {
     }
     fn map_for_append(&self, len: u64) -> io::Result<Option<AppendMap>> {
         AppendMap::create(&self.0, len)
+    }
+    fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
+        match rustix::fs::seek(&self.0, rustix::fs::SeekFrom::Data(off)) {
+            Ok(p) => Ok(Some(p)),
+            Err(rustix::io::Errno::NXIO) => Ok(None),
+            // No SEEK_DATA here: read everything.
+            Err(_) => Ok(Some(off)),
+        }
     }
 }
 
@@ -251,6 +265,9 @@ impl FsFile for FaultyFile {
     fn len(&self) -> io::Result<u64> {
         self.inner.len()
     }
+    fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
+        self.inner.next_data(off)
+    }
     fn map_for_append(&self, len: u64) -> io::Result<Option<AppendMap>> {
         if !self.faults.mmap.load(Ordering::SeqCst) {
             return Ok(None);
@@ -374,6 +391,9 @@ impl FsFile for RecordingFile {
     }
     fn len(&self) -> io::Result<u64> {
         self.inner.len()
+    }
+    fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
+        self.inner.next_data(off)
     }
 }
 

@@ -104,6 +104,8 @@ pub struct IndexFile {
     index_num: u32,
     /// Created empty by this process: its slot table is known to be all zeros.
     fresh: bool,
+    /// Set at open after a crash: the smallest record offset whose entries were dropped.
+    dropped_from: Mutex<Option<u64>>,
     state: Mutex<State>,
 }
 
@@ -143,6 +145,7 @@ impl IndexFile {
             slot_num,
             index_num,
             fresh,
+            dropped_from: Mutex::new(None),
             state: Mutex::new(State {
                 header,
                 active: None,
@@ -151,7 +154,7 @@ impl IndexFile {
         // Slots pointing past the kept entries are repaired in memory when the file is next
         // written (`load_active`), so opening writes nothing (a store on a full disk opens).
         if let Some(trusted_end) = crashed {
-            f.drop_unflushed_entries(trusted_end)?;
+            *f.dropped_from.lock() = f.drop_unflushed_entries(trusted_end)?;
         }
         Ok(f)
     }
@@ -161,11 +164,12 @@ impl IndexFile {
     /// checkpoint recorded the durable index end (`trusted_end` > 0, the end of a header that
     /// was fsynced with its entries), only entries of records before it. Re-dispatch indexes
     /// the rest again (recovery starts it at the new end).
-    fn drop_unflushed_entries(&self, trusted_end: u64) -> Result<()> {
+    fn drop_unflushed_entries(&self, trusted_end: u64) -> Result<Option<u64>> {
         let mut st = self.state.lock();
         let count = st.header.index_count;
         let mut keep = 1i32;
         let mut last_phy = None;
+        let mut first_dropped = None;
         let per_chunk = 1 << 16;
         'scan: while keep < count {
             let n = (count - keep).min(per_chunk);
@@ -181,6 +185,14 @@ impl IndexFile {
                     || phy < 0
                     || (trusted_end > 0 && phy as u64 >= trusted_end)
                 {
+                    // The first dropped record: at most the checkpoint's end (a torn or
+                    // zero entry stands for anything after the last kept one).
+                    let after_kept = last_phy.map_or(0, |p: i64| p.max(0) as u64);
+                    first_dropped = Some(if trusted_end > 0 {
+                        trusted_end.min((phy.max(0) as u64).max(after_kept))
+                    } else {
+                        after_kept
+                    });
                     break 'scan;
                 }
                 last_phy = Some(phy);
@@ -189,18 +201,21 @@ impl IndexFile {
         }
         if keep < count {
             tracing::warn!(file = %self.path.display(), kept = keep - 1, dropped = count - keep, "index entries past the last durable flush dropped; re-dispatch indexes them again");
-            st.header.index_count = keep;
-            match last_phy {
-                Some(p) => st.header.end_phy_offset = p,
-                None => {
-                    st.header = IndexHeader {
-                        index_count: 1,
-                        ..Default::default()
-                    }
+        } else {
+            first_dropped = None;
+        }
+        // The header may be newer (or torn) too: it describes the kept entries only.
+        st.header.index_count = keep;
+        match last_phy {
+            Some(p) => st.header.end_phy_offset = p,
+            None => {
+                st.header = IndexHeader {
+                    index_count: 1,
+                    ..Default::default()
                 }
             }
         }
-        Ok(())
+        Ok(first_dropped)
     }
 
     /// Rebuilds the slot table from the entries below `count` (each slot → its newest entry),
@@ -509,6 +524,15 @@ impl IndexService {
             .map(|f| f.header())
             .find(|h| h.index_count > 1)
             .map(|h| h.end_phy_offset.max(0) as u64)
+    }
+
+    /// After a crash: the smallest record offset whose entries the newest file dropped
+    /// (re-dispatch must start at or before it).
+    pub(crate) fn dropped_from(&self) -> Option<u64> {
+        self.files
+            .read()
+            .last()
+            .and_then(|f| *f.dropped_from.lock())
     }
 
     /// Records below `offset` are not indexed again (recovery; 0 after a truncation).

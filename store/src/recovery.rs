@@ -186,11 +186,33 @@ fn valid_record_at(read: &ReadFn<'_>, fsz: u64, at: u64) -> Result<bool> {
     Ok(matches!(scan_one(&buf, at, room, true), Scan::Record(_)))
 }
 
+/// The first commit-log offset at or after `off` that may hold data, within `off`'s segment
+/// (`None`: nothing more in that segment). See [`crate::fs::FsFile::next_data`].
+pub(crate) type NextDataFn<'a> = dyn Fn(u64) -> Result<Option<u64>> + 'a;
+
+/// [`NextDataFn`] over the segment files.
+pub(crate) fn file_next_data(log: &SegLog) -> impl Fn(u64) -> Result<Option<u64>> + '_ {
+    let fsz = log.seg_size;
+    move |off| {
+        let start = off - off % fsz;
+        let Some(seg) = log.segment(start) else {
+            return Ok(Some(off));
+        };
+        let n = seg
+            .file
+            .next_data(off - start)
+            .map_err(|e| StoreError::io(&seg.path, e))?;
+        Ok(n.map(|n| start + n).filter(|n| *n < start + fsz))
+    }
+}
+
 /// Resync: the offset of the first valid record after `from` and below `limit`, searching the
 /// rest of `from`'s segment and then every later segment (`next_segment(s)`: the first
-/// segment start after `s`). `None`: only zeros, garbage or nothing follow — a torn tail.
+/// segment start after `s`), skipping space that holds no data (`next_data`). `None`: only
+/// zeros, garbage or nothing follow — a torn tail.
 pub(crate) fn find_next_valid(
     read: &ReadFn<'_>,
+    next_data: &NextDataFn<'_>,
     next_segment: &dyn Fn(u64) -> Option<u64>,
     fsz: u64,
     from: u64,
@@ -199,6 +221,17 @@ pub(crate) fn find_next_valid(
     let mut pos = from + 1;
     while pos < limit {
         let seg_start = pos - pos % fsz;
+        match next_data(pos)? {
+            Some(p) if p > pos => {
+                pos = p;
+                continue;
+            }
+            Some(_) => {}
+            None => {
+                pos = seg_start + fsz;
+                continue;
+            }
+        }
         let want = (CHUNK as u64).min(limit - pos) as usize;
         let Some(buf) = read(pos, want)? else {
             match next_segment(seg_start) {
@@ -314,6 +347,7 @@ pub(crate) fn recover_log(
     let fsz = log.seg_size;
     let limit = last + fsz;
     let read = file_reader(log);
+    let next_data = file_next_data(log);
     let next_segment = |s: u64| log.segment_starts().into_iter().find(|x| *x > s);
     let cp_durable = cp.map(|c| c.log_safe_offset);
     let mut pos = match cp_durable {
@@ -420,7 +454,7 @@ pub(crate) fn recover_log(
             }
         };
 
-        match find_next_valid(&read, &next_segment, fsz, at, limit)? {
+        match find_next_valid(&read, &next_data, &next_segment, fsz, at, limit)? {
             None => {
                 if why != "end of data" || at < cp_durable.unwrap_or(0) {
                     tracing::warn!(

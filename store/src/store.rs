@@ -109,6 +109,9 @@ struct Inner {
     damage: RwLock<DamageMap>,
     /// Damaged records skipped so far (recovery and dispatch).
     corrupt_skipped: AtomicU64,
+    /// Read-only mode: the first record whose index entries could not be written; dispatch
+    /// is rewound to it when writes succeed again.
+    index_deferred: Mutex<Option<u64>>,
     /// Last offset dispatch warned about waiting at (one log line per offset, not per poll).
     warned_at: AtomicU64,
     /// What the last open found.
@@ -208,6 +211,7 @@ impl MessageStore {
             &accepted,
         )?;
         let log_end = rec.end;
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, scanned_from = rec.scanned_from, scanned_bytes = rec.scanned_bytes, "commit log verified");
         // What the scan accepted may still sit only in the page cache (the process died, the
         // machine did not): make it durable before a checkpoint can claim it.
         let verified_from = rec.scanned_from;
@@ -226,6 +230,10 @@ impl MessageStore {
             tracing::error!(error = %e, "cannot cut the commit log at its end; opening read-only");
             write_failure.get_or_insert(e.to_string());
         }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "commit log synced and cut"
+        );
         let log_min = log.min_offset();
         let mut dispatch_from = match cp {
             Some(cp) => cp.dispatch_safe_offset.min(log_end).max(log_min),
@@ -249,6 +257,10 @@ impl MessageStore {
             }
         }
         let index_end = index.newest_end();
+        if let Some(d) = index.dropped_from() {
+            // Entries dropped after a crash (past the durable index) are indexed again.
+            dispatch_from = dispatch_from.min(d.max(log_min));
+        }
         if config.message_index_enable
             && let Some(cp) = cp
             && index_end.unwrap_or(0) < cp.index_end_offset
@@ -265,7 +277,10 @@ impl MessageStore {
         // Without a checkpoint everything is re-dispatched and re-indexed (lookups drop
         // duplicates); with one, records the index already holds are not indexed twice.
         index.set_skip_below(if cp.is_some() {
-            index_end.unwrap_or(0).min(log_end)
+            index_end
+                .unwrap_or(0)
+                .min(log_end)
+                .min(index.dropped_from().unwrap_or(u64::MAX))
         } else {
             0
         });
@@ -320,6 +335,7 @@ impl MessageStore {
             has_deleted_topics: AtomicBool::new(false),
             damage: RwLock::new(damage),
             warned_at: AtomicU64::new(u64::MAX),
+            index_deferred: Mutex::new(None),
             report: Mutex::new(report),
             read_only: Mutex::new(None),
             read_only_flag: AtomicBool::new(false),
@@ -328,17 +344,23 @@ impl MessageStore {
         // Re-dispatch the tail synchronously: the broker must not serve before the queues
         // reflect the recovered log. On a full disk the queues fill in memory as far as they
         // can, and the store opens read-only (module docs of `recovery`).
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            dispatch_from,
+            "queues and index loaded"
+        );
         let finished = match write_failure {
             Some(e) => Err(e),
             None => inner.finish_recovery().map_err(|e| e.to_string()),
         };
         if let Err(msg) = finished {
-            while matches!(inner.dispatch_once(), Ok(true)) {}
-            inner.rebuild_queue_offsets();
             tracing::error!(error = %msg, "recovery could not write; the store serves reads and refuses writes until the disk accepts writes again");
             inner.report.lock().read_only = Some(msg.clone());
             *inner.read_only.lock() = Some((msg, log_end));
             inner.read_only_flag.store(true, Ordering::Release);
+            // Queues fill in memory as far as they can; index writes are deferred.
+            while matches!(inner.dispatch_once(), Ok(true)) {}
+            inner.rebuild_queue_offsets();
         }
         tracing::info!(
             root = %root.display(),
@@ -1093,6 +1115,10 @@ impl Inner {
             if self.log.end() == end {
                 self.log.set_end(end)?;
             }
+            // Index what was deferred (queue entries already there are recognised).
+            if let Some(from) = self.index_deferred.lock().take() {
+                self.reput.fetch_min(from, Ordering::AcqRel);
+            }
         }
         self.finish_recovery()?;
         *ro = None;
@@ -1119,7 +1145,8 @@ impl Inner {
             self.log.read_upto(off, len.min((target - off) as usize))
         };
         let next_segment = |s: u64| self.log.segment_starts().into_iter().find(|x| *x > s);
-        match find_next_valid(&read, &next_segment, fsz, at, target)? {
+        let next_data = |off: u64| -> Result<Option<u64>> { Ok(Some(off)) };
+        match find_next_valid(&read, &next_data, &next_segment, fsz, at, target)? {
             Some(next) => {
                 tracing::error!(
                     offset = at,
@@ -1662,15 +1689,33 @@ impl Inner {
             }
         }
         if self.config.message_index_enable && ty != sysflag::TRANSACTION_ROLLBACK_TYPE {
-            if let Some(u) = v.property(keys::UNIQ_KEY) {
-                self.index
-                    .put(v.topic, u, v.physical_offset, v.store_timestamp)?;
-            }
-            if let Some(ks) = v.property(keys::KEYS) {
-                for k in ks.split(keys::KEY_SEPARATOR).filter(|k| !k.is_empty()) {
-                    self.index
-                        .put(v.topic, k, v.physical_offset, v.store_timestamp)?;
+            let r = self.index_record(v);
+            if let Err(e) = r {
+                if !self.read_only_flag.load(Ordering::Acquire) {
+                    return Err(e);
                 }
+                // Read-only (a full disk at open): serve the queues now, index this record
+                // and the rest once writes succeed again (`retry_recovery`).
+                let mut d = self.index_deferred.lock();
+                if d.is_none() {
+                    tracing::warn!(offset = v.physical_offset, error = %e, "index writes deferred until the disk accepts writes");
+                }
+                let at = v.physical_offset as u64;
+                *d = Some(d.map_or(at, |x: u64| x.min(at)));
+            }
+        }
+        Ok(())
+    }
+
+    fn index_record(&self, v: &remoting::message::RecordView<'_>) -> Result<()> {
+        if let Some(u) = v.property(keys::UNIQ_KEY) {
+            self.index
+                .put(v.topic, u, v.physical_offset, v.store_timestamp)?;
+        }
+        if let Some(ks) = v.property(keys::KEYS) {
+            for k in ks.split(keys::KEY_SEPARATOR).filter(|k| !k.is_empty()) {
+                self.index
+                    .put(v.topic, k, v.physical_offset, v.store_timestamp)?;
             }
         }
         Ok(())
