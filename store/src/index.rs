@@ -558,9 +558,23 @@ impl IndexService {
                 SyncFail::Write(e) | SyncFail::Fsync(e) => e,
             })?;
         }
-        let mut name = time_file_name(now_ms);
-        while files.iter().any(|f| f.path.ends_with(&name)) {
-            name = format!("{:017}", name.parse::<u64>().unwrap_or(0) + 1);
+        // Named by the wall clock (as Java does), never before the newest file: files are
+        // ordered by name, and a re-dispatch of old records must not sort its new file
+        // before the existing ones.
+        let _ = now_ms;
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut name = time_file_name(wall);
+        let newest = files
+            .iter()
+            .filter_map(|f| f.path.file_name()?.to_str()?.parse::<u64>().ok())
+            .max();
+        if let Some(n) = newest
+            && name.parse::<u64>().unwrap_or(0) <= n
+        {
+            name = format!("{:017}", n + 1);
         }
         let path = self.dir.join(&name);
         let f = Arc::new(IndexFile::open(

@@ -211,7 +211,12 @@ impl MessageStore {
             &accepted,
         )?;
         let log_end = rec.end;
-        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, scanned_from = rec.scanned_from, scanned_bytes = rec.scanned_bytes, "commit log verified");
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            scanned_from = rec.scanned_from,
+            scanned_bytes = rec.scanned_bytes,
+            "commit log verified"
+        );
         // What the scan accepted may still sit only in the page cache (the process died, the
         // machine did not): make it durable before a checkpoint can claim it.
         let verified_from = rec.scanned_from;

@@ -666,6 +666,15 @@ fn full_tmpfs_at_open_serves_reads_then_resumes() {
     let s = open(cfg.clone());
     let sent = put_n(&s, &rt, "T", 0, 300);
     drop(s); // crash
+    // A cut queue file: recovery must rebuild it, which needs new pages.
+    let qdir = root.join("consumequeue/T/0");
+    let last_cq = files(&qdir).into_iter().next_back().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(qdir.join(&last_cq))
+        .unwrap()
+        .set_len(7)
+        .unwrap();
     // Fill the disk to the last byte.
     {
         use std::io::Write;
@@ -680,6 +689,7 @@ fn full_tmpfs_at_open_serves_reads_then_resumes() {
         while f.write_all(&one).is_ok() {}
     }
     let s = open(cfg.clone());
+    assert!(s.is_read_only(), "{:?}", s.recovery_report());
     let all: Vec<&Sent> = sent.iter().collect();
     for qid in [0, 1] {
         assert_eq!(
