@@ -124,6 +124,8 @@ pub struct RecoveryReport {
     pub scanned_from: u64,
     /// Bytes the verifying scan read.
     pub scanned_bytes: u64,
+    /// Time the commit-log verification took (before queues and index), ms.
+    pub scan_ms: u64,
     /// Segments (start, length found) whose file did not have the preallocated length.
     pub untrusted_segments: Vec<(u64, u64)>,
     /// The torn tail removed, if any.
@@ -331,9 +333,11 @@ pub(crate) struct LogRecovery {
 
 /// Finds the end of valid data (module docs). `root` names the store in error messages;
 /// `accepted` are ranges listed in `skipped-ranges`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn recover_log(
     log: &SegLog,
     root: &Path,
+    crashed: bool,
     cp: Option<&Checkpoint>,
     check_crc: bool,
     skip_corrupt: bool,
@@ -400,6 +404,8 @@ pub(crate) fn recover_log(
         }
     }
     out.scanned_from = pos;
+    let t0 = std::time::Instant::now();
+    tracing::debug!(from = pos, "commit-log scan starts");
     'outer: while pos < limit {
         let seg_start = pos - pos % fsz;
         let seg_end = seg_start + fsz;
@@ -454,7 +460,27 @@ pub(crate) fn recover_log(
             }
         };
 
-        match find_next_valid(&read, &next_data, &next_segment, fsz, at, limit)? {
+        tracing::debug!(
+            at,
+            reason = why,
+            elapsed_ms = t0.elapsed().as_millis() as u64,
+            "scan met an invalid record; looking for valid data after it"
+        );
+        // After a clean stop the checkpoint was written at the log's end with nothing
+        // appended after it: zeros exactly there are the end, with no search of the rest
+        // (which would read up to a whole preallocated segment).
+        let clean_end = !crashed && why == "end of data" && cp_durable == Some(at);
+        let found = if clean_end {
+            None
+        } else {
+            find_next_valid(&read, &next_data, &next_segment, fsz, at, limit)?
+        };
+        tracing::debug!(
+            ?found,
+            elapsed_ms = t0.elapsed().as_millis() as u64,
+            "resync search done"
+        );
+        match found {
             None => {
                 if why != "end of data" || at < cp_durable.unwrap_or(0) {
                     tracing::warn!(

@@ -205,12 +205,14 @@ impl MessageStore {
         let rec = recover_log(
             &log,
             &root,
+            crashed,
             cp.as_ref(),
             config.check_crc_on_recover,
             config.skip_corrupt_record_on_recover,
             &accepted,
         )?;
         let log_end = rec.end;
+        let scan_ms = started.elapsed().as_millis() as u64;
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             scanned_from = rec.scanned_from,
@@ -296,6 +298,7 @@ impl MessageStore {
             log_end,
             scanned_from: rec.scanned_from,
             scanned_bytes: rec.scanned_bytes,
+            scan_ms,
             untrusted_segments: rec.untrusted.clone(),
             torn_tail: rec.torn.clone(),
             skipped: rec.skipped.clone(),

@@ -461,7 +461,12 @@ fn opens_read_only_on_a_full_disk_and_resumes_when_space_returns() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let rt = rt();
-    let cfg = config(root, FlushDiskType::SyncFlush);
+    let cfg = StoreConfig {
+        // One queue file holds every entry: read-only mode fills queues in memory up to the
+        // end of their current file (a new queue file needs space).
+        mapped_file_size_consume_queue: 20 * 1000,
+        ..config(root, FlushDiskType::SyncFlush)
+    };
     let s = open(cfg.clone());
     let sent = put_n(&s, &rt, "T", 0, 300);
     drop(s); // crash: recovery must re-dispatch and write a checkpoint
@@ -661,12 +666,15 @@ fn full_tmpfs_at_open_serves_reads_then_resumes() {
     let rt = rt();
     let cfg = StoreConfig {
         clean_resource_interval: 50,
+        // One queue file holds every entry: read-only mode fills queues in memory up to the
+        // end of their current file (a new queue file needs space).
+        mapped_file_size_consume_queue: 20 * 1000,
         ..config(&root, FlushDiskType::SyncFlush)
     };
     let s = open(cfg.clone());
     let sent = put_n(&s, &rt, "T", 0, 300);
     drop(s); // crash
-    // A cut queue file: recovery must rebuild it, which needs new pages.
+    // A cut queue file: recovery must rebuild it.
     let qdir = root.join("consumequeue/T/0");
     let last_cq = files(&qdir).into_iter().next_back().unwrap();
     std::fs::OpenOptions::new()
@@ -675,6 +683,10 @@ fn full_tmpfs_at_open_serves_reads_then_resumes() {
         .unwrap()
         .set_len(7)
         .unwrap();
+    // And the index lost: rebuilding it writes new files, which needs new pages.
+    for f in files(&root.join("index")) {
+        std::fs::remove_file(root.join("index").join(f)).unwrap();
+    }
     // Fill the disk to the last byte.
     {
         use std::io::Write;
