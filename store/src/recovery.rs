@@ -331,13 +331,25 @@ pub(crate) struct LogRecovery {
     pub skipped: Vec<Damage>,
 }
 
+/// This boot's id (Linux), recorded in the `abort` marker.
+pub(crate) fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
 /// Finds the end of valid data (module docs). `root` names the store in error messages;
-/// `accepted` are ranges listed in `skipped-ranges`.
+/// `accepted` are ranges listed in `skipped-ranges`. `power_loss`: the previous run ended in
+/// a crash in an earlier boot (or of unknown boot): holes are possible, so zeros at the end
+/// of the data are searched past for valid records. Otherwise (a clean stop, or a process
+/// crash in this boot, whose page cache kept every byte in order) zeros at a record boundary
+/// are the end: searching past them would read up to a whole preallocated segment.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn recover_log(
     log: &SegLog,
     root: &Path,
-    crashed: bool,
+    power_loss: bool,
     cp: Option<&Checkpoint>,
     check_crc: bool,
     skip_corrupt: bool,
@@ -466,10 +478,9 @@ pub(crate) fn recover_log(
             elapsed_ms = t0.elapsed().as_millis() as u64,
             "scan met an invalid record; looking for valid data after it"
         );
-        // After a clean stop the checkpoint was written at the log's end with nothing
-        // appended after it: zeros exactly there are the end, with no search of the rest
-        // (which would read up to a whole preallocated segment).
-        let clean_end = !crashed && why == "end of data" && cp_durable == Some(at);
+        // Without a power loss, zeros at a record boundary past every byte the checkpoint
+        // recorded as durable are the end. Zeros below it mean damage: search.
+        let clean_end = !power_loss && why == "end of data" && cp_durable.is_some_and(|d| at >= d);
         let found = if clean_end {
             None
         } else {

@@ -187,6 +187,10 @@ impl MessageStore {
         .map_err(|_| StoreError::Locked(root.clone()))?;
         let abort_path = root.join("abort");
         let crashed = abort_path.exists();
+        // A process crash in this boot (not a power loss): the files hold every byte written.
+        let same_boot = crashed
+            && crate::recovery::boot_id()
+                .is_some_and(|id| std::fs::read(&abort_path).is_ok_and(|b| b == id.as_bytes()));
         let (checkpoint, cp) = CheckpointFile::open(fs.as_ref(), &root.join("checkpoint"))?;
         let log = SegLog::open(
             fs.clone(),
@@ -205,7 +209,7 @@ impl MessageStore {
         let rec = recover_log(
             &log,
             &root,
-            crashed,
+            crashed && !same_boot,
             cp.as_ref(),
             config.check_crc_on_recover,
             config.skip_corrupt_record_on_recover,
@@ -1102,9 +1106,18 @@ impl Inner {
         self.rebuild_queue_offsets();
         self.write_checkpoint()?;
         let abort = self.root.join("abort");
-        self.fs
+        let f = self
+            .fs
             .open(&abort, true)
             .map_err(|e| StoreError::io(&abort, e))?;
+        // The boot the marker was written in: a crash within the same boot was a process
+        // death, whose page cache kept every written byte (no holes), see `recovery`.
+        if let Some(id) = crate::recovery::boot_id() {
+            f.set_len(0)
+                .and_then(|_| f.write_all_at(id.as_bytes(), 0))
+                .and_then(|_| f.sync_data())
+                .map_err(|e| StoreError::io(&abort, e))?;
+        }
         self.fs
             .sync_dir(&self.root)
             .map_err(|e| StoreError::io(&self.root, e))

@@ -218,6 +218,10 @@ fn crash_state(ops: &[Op], k: usize, run_root: &Path, out: &Path, reorder: bool,
                 _ => {}
             }
         }
+        if p.file_name().is_some_and(|n| n == "abort") {
+            // A power loss is a reboot: the marker's boot id is no longer this boot's.
+            data = b"an earlier boot".to_vec();
+        }
         std::fs::write(out.join(p.strip_prefix(run_root).unwrap()), &data).unwrap();
     }
 }
