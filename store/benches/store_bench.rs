@@ -476,6 +476,10 @@ fn main() {
             r.full_scan,
         ),
         (
+            "with no checkpoint: of which verifying every record (CRC)",
+            r.full_scan_verify,
+        ),
+        (
             "with no checkpoint and one damaged record in the oldest segment (skipped)",
             r.full_scan_damaged,
         ),

@@ -10,7 +10,11 @@
 //!   that segment. From there every record is checked (size, magic, layout, position, body CRC
 //!   when `checkCRCOnRecover`).
 //! - **Torn tail.** An invalid record (or zeros) that no valid record follows — in the rest of
-//!   its segment or in any later segment — is a torn tail: the log ends there. It is the only
+//!   its segment or in any later segment — is a torn tail: the log ends there. The search
+//!   for valid records after zeros (a hole a power loss can leave) is skipped only where no
+//!   hole can exist: zeros at or past the checkpoint's durable offset after a clean stop or
+//!   after a process crash in the same boot (the `abort` marker holds the boot id; the page
+//!   cache kept every byte in order). Unwritten space is skipped with `SEEK_DATA`. It is the only
 //!   thing recovery removes (bytes past the end are zeroed, later segments without a valid
 //!   record are deleted). The log end, and so the dispatch start and every later append, is
 //!   never inside a hole.
