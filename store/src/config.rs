@@ -74,6 +74,14 @@ pub struct StoreConfig {
     pub max_index_num: u32,
     /// `checkCRCOnRecover` (default true).
     pub check_crc_on_recover: bool,
+    /// `skipCorruptRecordOnRecover` (this store's key; default true): what recovery does with
+    /// a damaged commit-log record that valid records follow (corruption in the middle, not a
+    /// torn tail). `true`: skip it — log its offset, count it
+    /// ([`crate::MessageStore::corrupt_records_skipped`]) and serve everything else. `false`:
+    /// refuse to start when the damage lies in data the checkpoint had recorded as durable,
+    /// naming the offset and the `store-ctl repair DIR --skip-corrupt` command (damage in the
+    /// unflushed tail, a torn write, is always skipped). Neither ever deletes what follows.
+    pub skip_corrupt_record_on_recover: bool,
     /// `messageDelayLevel` (default `1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h`).
     pub message_delay_level: String,
     /// `maxTransferBytesOnMessageInMemory` (default 262,144): byte cap of one pull.
@@ -110,6 +118,7 @@ impl Default for StoreConfig {
             max_hash_slot_num: 5_000_000,
             max_index_num: 20_000_000,
             check_crc_on_recover: true,
+            skip_corrupt_record_on_recover: true,
             message_delay_level: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
                 .into(),
             max_transfer_bytes_on_message_in_memory: 256 * 1024,

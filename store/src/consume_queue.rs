@@ -71,6 +71,10 @@ pub struct ConsumeQueue {
     min_logical: AtomicI64,
     /// Highest commit-log end (offset + size) referenced; entries at or below are duplicates.
     max_phys_end: AtomicU64,
+    /// The files showed damage when opened (a file of the wrong length, a missing file between
+    /// others, or bytes after the last valid entry): recovery re-dispatches from
+    /// [`ConsumeQueue::max_phys_end`] to rebuild what was lost.
+    pub(crate) damaged: bool,
 }
 
 impl ConsumeQueue {
@@ -85,6 +89,14 @@ impl ConsumeQueue {
         let log = SegLog::open(fs, dir, file_size, 64 * 1024, false)?;
         let starts = log.segment_starts();
         let mut end = starts.first().copied().unwrap_or(0);
+        let mut damaged = false;
+        for (i, &s) in starts.iter().enumerate() {
+            if log.segment(s).is_some_and(|g| g.open_len != file_size)
+                || starts.get(i + 1).is_some_and(|n| *n != s + file_size)
+            {
+                damaged = true;
+            }
+        }
         if let Some(&last) = starts.last() {
             let seg = log.segment(last);
             if let Some(seg) = seg {
@@ -97,7 +109,13 @@ impl ConsumeQueue {
                     .take_while(|c| CqEntry::decode(c).is_valid())
                     .count();
                 end = last + n as u64 * CQ_ENTRY_SIZE;
+                if buf[n * CQ_ENTRY_SIZE as usize..].iter().any(|b| *b != 0) {
+                    damaged = true;
+                }
             }
+        }
+        if damaged {
+            tracing::warn!(topic, queue_id, dir = %dir.display(), "consume queue files damaged; rebuilt from the commit log");
         }
         log.set_end(end)?;
         let q = ConsumeQueue {
@@ -106,6 +124,7 @@ impl ConsumeQueue {
             log,
             min_logical: AtomicI64::new(0),
             max_phys_end: AtomicU64::new(0),
+            damaged,
         };
         q.min_logical.store(
             (q.log.min_offset() / CQ_ENTRY_SIZE) as i64,
@@ -191,6 +210,12 @@ impl ConsumeQueue {
             self.min_logical.store(offset, Ordering::Release);
             tail = self.log.lock();
             next = (tail.end() / CQ_ENTRY_SIZE) as i64;
+        }
+        if next < offset {
+            // Only when the commit log itself lacks the records of these queue offsets
+            // (damage skipped in the commit log): recovery re-dispatches damaged queue files
+            // from far enough back that their own gaps never get here.
+            tracing::warn!(topic = %self.topic, queue_id = self.queue_id, from = next, to = offset, "queue offsets without a record in the commit log; blank entries written");
         }
         while next < offset {
             self.log.prepare(&mut tail, CQ_ENTRY_SIZE as usize)?;

@@ -104,6 +104,8 @@ pub struct IndexFile {
     index_num: u32,
     /// Created empty by this process: its slot table is known to be all zeros.
     fresh: bool,
+    /// Set at open after a crash: the smallest record offset whose entries were dropped.
+    dropped_from: Mutex<Option<u64>>,
     state: Mutex<State>,
 }
 
@@ -113,7 +115,7 @@ impl IndexFile {
         path: &Path,
         slot_num: u32,
         index_num: u32,
-        crashed: bool,
+        crashed: Option<u64>,
     ) -> Result<IndexFile> {
         let size = HEADER_SIZE + slot_num as u64 * 4 + index_num as u64 * ENTRY_SIZE;
         let file = fs.open(path, true).map_err(|e| StoreError::io(path, e))?;
@@ -143,46 +145,100 @@ impl IndexFile {
             slot_num,
             index_num,
             fresh,
+            dropped_from: Mutex::new(None),
             state: Mutex::new(State {
                 header,
                 active: None,
             }),
         };
-        if crashed {
-            f.drop_dangling_slots()?;
+        // Slots pointing past the kept entries are repaired in memory when the file is next
+        // written (`load_active`), so opening writes nothing (a store on a full disk opens).
+        if let Some(trusted_end) = crashed {
+            *f.dropped_from.lock() = f.drop_unflushed_entries(trusted_end)?;
         }
         Ok(f)
     }
 
-    /// After a crash, slots may point at entries written after the last header flush; those
-    /// entries will be rewritten by re-dispatch, so such slots are cleared.
-    fn drop_dangling_slots(&self) -> Result<()> {
-        let count = self.state.lock().header.index_count;
-        let chunk = 1 << 20;
-        let total = self.slot_num as u64 * 4;
-        let mut off = 0u64;
-        while off < total {
-            let n = (total - off).min(chunk) as usize;
-            let mut buf = vec![0u8; n];
+    /// After a crash the newest file's header and entries past its last fsync may be any mix
+    /// of old, new and torn bytes: keep the entries up to the first all-zero one and, when the
+    /// checkpoint recorded the durable index end (`trusted_end` > 0, the end of a header that
+    /// was fsynced with its entries), only entries of records before it. Re-dispatch indexes
+    /// the rest again (recovery starts it at the new end).
+    fn drop_unflushed_entries(&self, trusted_end: u64) -> Result<Option<u64>> {
+        let mut st = self.state.lock();
+        let count = st.header.index_count;
+        let mut keep = 1i32;
+        let mut last_phy = None;
+        let mut first_dropped = None;
+        let per_chunk = 1 << 16;
+        'scan: while keep < count {
+            let n = (count - keep).min(per_chunk);
+            let mut buf = vec![0u8; n as usize * ENTRY_SIZE as usize];
             self.file
-                .read_exact_at(&mut buf, HEADER_SIZE + off)
+                .read_exact_at(&mut buf, self.entry_pos(keep))
                 .map_err(|e| StoreError::io(&self.path, e))?;
-            let mut dirty = false;
-            for c in buf.chunks_exact_mut(4) {
-                let v = i32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-                if v < 0 || v >= count {
-                    c.copy_from_slice(&0i32.to_be_bytes());
-                    dirty = true;
+            for e in buf.chunks_exact(ENTRY_SIZE as usize) {
+                let mut p = [0u8; 8];
+                p.copy_from_slice(&e[4..12]);
+                let phy = i64::from_be_bytes(p);
+                if e.iter().all(|b| *b == 0)
+                    || phy < 0
+                    || (trusted_end > 0 && phy as u64 >= trusted_end)
+                {
+                    // The first dropped record: at most the checkpoint's end (a torn or
+                    // zero entry stands for anything after the last kept one).
+                    let after_kept = last_phy.map_or(0, |p: i64| p.max(0) as u64);
+                    first_dropped = Some(if trusted_end > 0 {
+                        trusted_end.min((phy.max(0) as u64).max(after_kept))
+                    } else {
+                        after_kept
+                    });
+                    break 'scan;
+                }
+                last_phy = Some(phy);
+                keep += 1;
+            }
+        }
+        if keep < count {
+            tracing::warn!(file = %self.path.display(), kept = keep - 1, dropped = count - keep, "index entries past the last durable flush dropped; re-dispatch indexes them again");
+        } else {
+            first_dropped = None;
+        }
+        // The header may be newer (or torn) too: it describes the kept entries only.
+        st.header.index_count = keep;
+        match last_phy {
+            Some(p) => st.header.end_phy_offset = p,
+            None => {
+                st.header = IndexHeader {
+                    index_count: 1,
+                    ..Default::default()
                 }
             }
-            if dirty {
-                self.file
-                    .write_all_at(&buf, HEADER_SIZE + off)
-                    .map_err(|e| StoreError::io(&self.path, e))?;
-            }
-            off += n as u64;
         }
-        Ok(())
+        Ok(first_dropped)
+    }
+
+    /// Rebuilds the slot table from the entries below `count` (each slot → its newest entry),
+    /// for a file whose slots point past its last flushed entry (a crash between writing a
+    /// slot page and the header). Clearing such slots instead would cut the chains of the
+    /// durable entries behind them.
+    fn rebuild_slots(&self, count: i32) -> Result<Vec<i32>> {
+        let mut slots = vec![0i32; self.slot_num as usize];
+        let per_chunk = 1 << 16;
+        let mut idx = 1i32;
+        while idx < count {
+            let n = (count - idx).min(per_chunk);
+            let mut buf = vec![0u8; n as usize * ENTRY_SIZE as usize];
+            self.file
+                .read_exact_at(&mut buf, self.entry_pos(idx))
+                .map_err(|e| StoreError::io(&self.path, e))?;
+            for (i, e) in buf.chunks_exact(ENTRY_SIZE as usize).enumerate() {
+                let hash = i32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+                slots[self.slot_of(hash)] = idx + i as i32;
+            }
+            idx += n;
+        }
+        Ok(slots)
     }
 
     /// The in-memory header.
@@ -208,6 +264,7 @@ impl IndexFile {
         }
         // A file this process just created holds only zeros: skip reading (and converting) the
         // slot table, which is 20 MB at the default 5 M slots and would hold up dispatch.
+        let mut dirty_pages = std::collections::BTreeSet::new();
         let slots = if self.fresh {
             vec![0i32; self.slot_num as usize]
         } else {
@@ -215,13 +272,27 @@ impl IndexFile {
             self.file
                 .read_exact_at(&mut raw, HEADER_SIZE)
                 .map_err(|e| StoreError::io(&self.path, e))?;
-            raw.chunks_exact(4)
+            let slots: Vec<i32> = raw
+                .chunks_exact(4)
                 .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
+                .collect();
+            let count = st.header.index_count;
+            if slots.iter().any(|v| *v < 0 || *v >= count) {
+                tracing::warn!(file = %self.path.display(), "index slots point past the last flushed entry; rebuilding the slot table");
+                let rebuilt = self.rebuild_slots(count)?;
+                for (i, (a, b)) in slots.iter().zip(&rebuilt).enumerate() {
+                    if a != b {
+                        dirty_pages.insert(i / SLOTS_PER_PAGE);
+                    }
+                }
+                rebuilt
+            } else {
+                slots
+            }
         };
         st.active = Some(Active {
             slots,
-            dirty_pages: Default::default(),
+            dirty_pages,
             pending: Vec::new(),
             pending_from: st.header.index_count,
         });
@@ -331,9 +402,9 @@ impl IndexFile {
 
     /// Writes buffered entries, changed slot pages and the header, then fsyncs. With
     /// `release` the in-memory state is dropped (the file is full and no longer written).
-    fn flush_inner(&self, release: bool) -> std::result::Result<(), SyncFail> {
+    fn flush_inner(&self, release: bool) -> std::result::Result<IndexHeader, SyncFail> {
         let w = |e| SyncFail::Write(StoreError::io(&self.path, e));
-        {
+        let written = {
             let mut st = self.state.lock();
             let h = st.header;
             if let Some(a) = st.active.as_mut() {
@@ -355,13 +426,15 @@ impl IndexFile {
             if release {
                 st.active = None;
             }
-        }
+            h
+        };
         self.file
             .sync_data()
-            .map_err(|e| SyncFail::Fsync(StoreError::io(&self.path, e)))
+            .map_err(|e| SyncFail::Fsync(StoreError::io(&self.path, e)))?;
+        Ok(written)
     }
 
-    fn flush(&self) -> std::result::Result<(), SyncFail> {
+    fn flush(&self) -> std::result::Result<IndexHeader, SyncFail> {
         self.flush_inner(false)
     }
 }
@@ -397,19 +470,23 @@ pub struct IndexService {
     slot_num: u32,
     index_num: u32,
     files: RwLock<Vec<Arc<IndexFile>>>,
+    /// Records below this commit-log offset are already indexed (set by recovery, so that a
+    /// re-dispatch from further back does not index them twice).
+    skip_below: std::sync::atomic::AtomicU64,
 }
 
 impl IndexService {
-    /// Loads the index files in `dir`. After a crash the newest file's dangling slots are
-    /// cleared (its entries past the last flush are rebuilt by re-dispatch).
+    /// Loads the index files in `dir`. `crashed`: the previous run did not stop cleanly, with
+    /// the checkpoint's durable index end (0 = unknown); the newest file then keeps only its
+    /// verified entries (its entries past the last flush are rebuilt by re-dispatch).
     pub(crate) fn open(
         fs: Arc<dyn FileSystem>,
         dir: &Path,
         slot_num: u32,
         index_num: u32,
-        crashed: bool,
+        crashed: Option<u64>,
     ) -> Result<IndexService> {
-        fs.create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        crate::fs::create_dir_all_durable(fs.as_ref(), dir).map_err(|e| StoreError::io(dir, e))?;
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .map_err(|e| StoreError::io(dir, e))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -424,7 +501,7 @@ impl IndexService {
                 &dir.join(name),
                 slot_num,
                 index_num,
-                crashed && i + 1 == n,
+                crashed.filter(|_| i + 1 == n),
             )?;
             files.push(Arc::new(f));
         }
@@ -434,7 +511,34 @@ impl IndexService {
             slot_num,
             index_num,
             files: RwLock::new(files),
+            skip_below: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Offset of the last record indexed in the newest file (`None`: no entry at all).
+    pub fn newest_end(&self) -> Option<u64> {
+        self.files
+            .read()
+            .iter()
+            .rev()
+            .map(|f| f.header())
+            .find(|h| h.index_count > 1)
+            .map(|h| h.end_phy_offset.max(0) as u64)
+    }
+
+    /// After a crash: the smallest record offset whose entries the newest file dropped
+    /// (re-dispatch must start at or before it).
+    pub(crate) fn dropped_from(&self) -> Option<u64> {
+        self.files
+            .read()
+            .last()
+            .and_then(|f| *f.dropped_from.lock())
+    }
+
+    /// Records below `offset` are not indexed again (recovery; 0 after a truncation).
+    pub(crate) fn set_skip_below(&self, offset: u64) {
+        self.skip_below
+            .store(offset, std::sync::atomic::Ordering::Release);
     }
 
     fn active(&self, now_ms: i64) -> Result<Arc<IndexFile>> {
@@ -454,9 +558,23 @@ impl IndexService {
                 SyncFail::Write(e) | SyncFail::Fsync(e) => e,
             })?;
         }
-        let mut name = time_file_name(now_ms);
-        while files.iter().any(|f| f.path.ends_with(&name)) {
-            name = format!("{:017}", name.parse::<u64>().unwrap_or(0) + 1);
+        // Named by the wall clock (as Java does), never before the newest file: files are
+        // ordered by name, and a re-dispatch of old records must not sort its new file
+        // before the existing ones.
+        let _ = now_ms;
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut name = time_file_name(wall);
+        let newest = files
+            .iter()
+            .filter_map(|f| f.path.file_name()?.to_str()?.parse::<u64>().ok())
+            .max();
+        if let Some(n) = newest
+            && name.parse::<u64>().unwrap_or(0) <= n
+        {
+            name = format!("{:017}", n + 1);
         }
         let path = self.dir.join(&name);
         let f = Arc::new(IndexFile::open(
@@ -464,7 +582,7 @@ impl IndexService {
             &path,
             self.slot_num,
             self.index_num,
-            false,
+            None,
         )?);
         self.fs
             .sync_dir(&self.dir)
@@ -475,6 +593,9 @@ impl IndexService {
 
     /// Indexes `key` of `topic` for the record at `phy_offset` stored at `store_ts`.
     pub(crate) fn put(&self, topic: &str, key: &str, phy_offset: i64, store_ts: i64) -> Result<()> {
+        if (phy_offset.max(0) as u64) < self.skip_below.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         let hash = key_hash(topic, key);
         for _ in 0..2 {
             let f = self.active(store_ts)?;
@@ -517,12 +638,25 @@ impl IndexService {
     }
 
     /// Writes headers and fsyncs every file that may have changed (the newest).
-    pub(crate) fn flush(&self) -> std::result::Result<(), SyncFail> {
+    /// Returns the offset of the last record the durable index holds (what the checkpoint
+    /// records as `index_end_offset`); `None`: no entry yet.
+    pub(crate) fn flush(&self) -> std::result::Result<Option<u64>, SyncFail> {
         let last = self.files.read().last().cloned();
         if let Some(f) = last {
-            f.flush()?;
+            let h = f.flush()?;
+            if h.index_count > 1 {
+                return Ok(Some(h.end_phy_offset.max(0) as u64));
+            }
         }
-        Ok(())
+        // The newest file is empty: older files are full and were flushed when they filled.
+        let files = self.files.read();
+        Ok(files
+            .iter()
+            .rev()
+            .skip(1)
+            .map(|f| f.header())
+            .find(|h| h.index_count > 1)
+            .map(|h| h.end_phy_offset.max(0) as u64))
     }
 
     /// Deletes files whose entries all point below `log_min` (never the newest).
@@ -576,7 +710,7 @@ mod tests {
     fn put_query_roll_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
-        let idx = IndexService::open(fs.clone(), dir.path(), 7, 5, false).unwrap();
+        let idx = IndexService::open(fs.clone(), dir.path(), 7, 5, None).unwrap();
         for i in 0..10i64 {
             idx.put("T", &format!("k{}", i % 3), i * 100, 1_000_000 + i * 1000)
                 .unwrap();
@@ -590,7 +724,7 @@ mod tests {
         assert!(idx.query("U", "k0", 10, 0, i64::MAX).unwrap().is_empty());
         idx.flush().unwrap();
         drop(idx);
-        let idx = IndexService::open(fs, dir.path(), 7, 5, true).unwrap();
+        let idx = IndexService::open(fs, dir.path(), 7, 5, Some(0)).unwrap();
         assert_eq!(
             idx.query("T", "k1", 10, 0, i64::MAX).unwrap(),
             vec![700, 400, 100]

@@ -16,12 +16,17 @@
 //! - [`index`]: Java-format index files for `KEYS` / `UNIQ_KEY`.
 //! - [`checkpoint`]: the checkpoint file (Java's timestamps plus the durable offsets that bound
 //!   crash recovery).
+//! - [`recovery`]: what recovery verifies, truncates and rebuilds (its invariants are at the
+//!   top of the module): torn tail vs damage in the middle, the damage map dispatch steps over,
+//!   the [`RecoveryReport`].
 //! - [`fs`]: the file-system seam ([`fs::FileSystem`]), the real [`fs::StdFs`] and the
 //!   fault-injecting [`fs::FaultyFs`] used by tests.
 //! - [`config`]: [`StoreConfig`] with the §9 keys; [`types`]: statuses and results;
 //!   [`error`]: [`StoreError`].
-//! - `src/bin/store-ctl.rs`: `store-ctl dump DIR` / `check DIR`. `src/bin/store-crash-child.rs`:
-//!   the writer process the crash tests kill. `benches/store_bench.rs`: benchmarks.
+//! - `src/bin/store-ctl.rs`: `store-ctl dump DIR` / `check DIR` (names every problem) /
+//!   `repair DIR [--dry-run] [--skip-corrupt]` (offline rebuild of queues and index).
+//!   `src/bin/store-crash-child.rs`: the writer process the crash tests kill.
+//!   `benches/store_bench.rs`: benchmarks.
 //!
 //! # Durability rules
 //! - Under SYNC_FLUSH a put with `WAIT` ≠ false resolves only after the fdatasync covering its
@@ -32,9 +37,23 @@
 //!   [`PutStatus::UnknownError`], and the [`FatalHook`] runs (by default: log and exit).
 //! - A failed write (ENOSPC, EIO) fails only the put that hit it ([`PutStatus::DiskError`]);
 //!   nothing partial becomes visible and appends resume when the disk recovers.
-//! - Recovery after a crash verifies records from the checkpoint's durable offset, truncates
-//!   the first invalid one and everything after, and re-dispatches consume queues and index from
-//!   the checkpoint's dispatch offset: work proportional to the unflushed tail.
+//! - Order of fsyncs (power loss, not just process death): commit-log data is fsynced before a
+//!   checkpoint claims it (`log_safe_offset` is the durable end); consume queues and the index
+//!   are fsynced before the checkpoint that records their dispatch offset and index end; a new
+//!   segment, queue or index file (and a new directory) is made durable in its parent
+//!   directory (directory fsync) before any acknowledged byte lives in it. Tested by replaying
+//!   recorded crash states (`tests/power_loss.rs`).
+//! - Recovery after a crash verifies records from the checkpoint's durable offset, after
+//!   checking that offset is a record boundary and that no segment below it was cut or resized
+//!   (else it scans from the damaged segment's start). Only a torn tail (nothing valid after the
+//!   first invalid record) is truncated; damage that valid records follow is skipped and counted
+//!   (or, with `skipCorruptRecordOnRecover=false`, refused with the `store-ctl` command that
+//!   repairs it). Consume queues and the index are re-dispatched from the smallest of the
+//!   checkpoint's dispatch offset, the end of every damaged queue and the end of the surviving
+//!   index: work proportional to the unflushed tail unless files were damaged. See [`recovery`].
+//! - Recovery that cannot write (a full disk) opens the store read-only: reads are served,
+//!   puts get [`PutStatus::DiskError`] naming the cause, and writes resume once the pending
+//!   recovery writes succeed.
 //!
 //! # Calling it from async code
 //! `put_message` / `put_messages` / `wait_flushed` are async: the append itself is a short
@@ -56,12 +75,14 @@ pub mod error;
 pub mod fs;
 pub mod index;
 pub mod mapped;
+pub mod recovery;
 mod seglog;
 pub mod store;
 pub mod types;
 
 pub use config::{FlushDiskType, StoreConfig};
 pub use error::{Result, StoreError};
+pub use recovery::{Damage, RecoveryReport};
 pub use store::{FatalHook, MessageStore, exit_on_fatal};
 pub use types::{
     AppendResult, GetResult, GetStatus, PutResult, PutStatus, QueueAdvance, TagFilter,

@@ -32,6 +32,10 @@ pub(crate) struct Segment {
     pub start: u64,
     pub file: Arc<dyn FsFile>,
     pub path: PathBuf,
+    /// The file's length when the log was opened (before any resize): a length other than
+    /// the segment size means a torn preallocation or a cut file, which recovery must not
+    /// trust (it scans such a segment from its start).
+    pub open_len: u64,
 }
 
 /// The writer's state, guarded by [`SegLog::lock`].
@@ -97,7 +101,7 @@ impl SegLog {
         drain_bytes: usize,
         mapped: bool,
     ) -> Result<SegLog> {
-        fs.create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        crate::fs::create_dir_all_durable(fs.as_ref(), dir).map_err(|e| StoreError::io(dir, e))?;
         let mut segs = BTreeMap::new();
         let rd = std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
         for ent in rd {
@@ -126,7 +130,15 @@ impl SegLog {
                 file.set_len(seg_size)
                     .map_err(|e| StoreError::io(&path, e))?;
             }
-            segs.insert(start, Arc::new(Segment { start, file, path }));
+            segs.insert(
+                start,
+                Arc::new(Segment {
+                    start,
+                    file,
+                    path,
+                    open_len: len,
+                }),
+            );
         }
         let first = segs.keys().next().copied().unwrap_or(0);
         Ok(SegLog {
@@ -197,38 +209,55 @@ impl SegLog {
         // Never change a mapped file's length (module docs of `mapped`).
         tail.map = None;
         let later: Vec<Arc<Segment>> = {
-            let segs = self.segs.read();
-            segs.range(end.saturating_add(1)..)
-                .map(|(_, s)| s.clone())
-                .collect()
+            let mut segs = self.segs.write();
+            let keys: Vec<u64> = segs
+                .range(end.saturating_add(1)..)
+                .map(|(k, _)| *k)
+                .collect();
+            keys.iter().filter_map(|k| segs.remove(k)).collect()
         };
-        for s in later {
-            self.remove_segment(&s)?;
-        }
         let seg_start = end - end % self.seg_size;
         let cur = self.segs.read().get(&seg_start).cloned();
-        if let Some(seg) = &cur {
-            let within = end - seg.start;
-            // Zero the bytes past the end so that stale records from a torn run can never
-            // reappear after a later crash (durability depends on this).
-            seg.file
-                .set_len(within)
-                .and_then(|_| seg.file.set_len(self.seg_size))
-                .and_then(|_| seg.file.sync_data())
-                .map_err(|e| StoreError::io(&seg.path, e))?;
-        }
-        tail.seg = cur;
+        // The in-memory state first, so that a failed file operation below (a full disk)
+        // still leaves the log ending at `end`; the caller may retry for the files.
+        tail.seg = cur.clone();
         tail.base = end;
         tail.buf.clear();
         tail.unsynced.clear();
         self.written.store(end, Ordering::Release);
         self.end.store(end, Ordering::Release);
         self.flushed.store(end, Ordering::Release);
-        Ok(())
+        let mut first_err = None;
+        for s in later {
+            if let Err(e) = self.unlink_segment(&s) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Some(seg) = &cur {
+            let within = end - seg.start;
+            // Zero the bytes past the end so that stale records from a torn run can never
+            // reappear after a later crash (durability depends on this).
+            if let Err(e) = seg
+                .file
+                .set_len(within)
+                .and_then(|_| seg.file.set_len(self.seg_size))
+                .and_then(|_| seg.file.sync_data())
+            {
+                first_err.get_or_insert(StoreError::io(&seg.path, e));
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn remove_segment(&self, s: &Segment) -> Result<()> {
         self.segs.write().remove(&s.start);
+        self.unlink_segment(s)
+    }
+
+    fn unlink_segment(&self, s: &Segment) -> Result<()> {
         self.fs
             .remove_file(&s.path)
             .map_err(|e| StoreError::io(&s.path, e))?;
@@ -307,7 +336,12 @@ impl SegLog {
         self.fs
             .sync_dir(&self.dir)
             .map_err(|e| StoreError::io(&self.dir, e))?;
-        let seg = Arc::new(Segment { start, file, path });
+        let seg = Arc::new(Segment {
+            start,
+            file,
+            path,
+            open_len: self.seg_size,
+        });
         self.segs.write().insert(start, seg.clone());
         if let Some(old) = tail.seg.replace(seg.clone()) {
             tail.unsynced.push(old);

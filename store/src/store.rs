@@ -23,6 +23,10 @@ use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::error::{Result, StoreError};
 use crate::fs::{FileSystem, StdFs};
 use crate::index::IndexService;
+use crate::recovery::{
+    CHUNK, DamageMap, RecoveryReport, Scan, damage_covering, find_next_valid, read_skipped_ranges,
+    recover_log, scan_one,
+};
 use crate::seglog::{SegLog, SyncFail};
 use crate::types::{
     AppendResult, GetResult, GetStatus, PutResult, PutStatus, QueueAdvance, TagFilter,
@@ -41,7 +45,6 @@ pub fn exit_on_fatal() -> FatalHook {
     })
 }
 
-const CHUNK: usize = 4 * 1024 * 1024;
 const PAGE: u64 = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +100,26 @@ struct Inner {
     last_store_ts: AtomicI64,
     last_dispatched_ts: AtomicI64,
     delay_levels: Vec<i64>,
+    /// Deleted topics → the commit-log end at deletion: records of the topic below it are
+    /// not dispatched (they belong to the deleted incarnation), so a queue re-created after
+    /// the deletion holds only the new records.
+    deleted_topics: Mutex<HashMap<String, u64>>,
+    has_deleted_topics: AtomicBool,
+    /// Damaged commit-log ranges (start → end) that dispatch steps over.
+    damage: RwLock<DamageMap>,
+    /// Damaged records skipped so far (recovery and dispatch).
+    corrupt_skipped: AtomicU64,
+    /// Read-only mode: the first record whose index entries could not be written; dispatch
+    /// is rewound to it when writes succeed again.
+    index_deferred: Mutex<Option<u64>>,
+    /// Last offset dispatch warned about waiting at (one log line per offset, not per poll).
+    warned_at: AtomicU64,
+    /// What the last open found.
+    report: Mutex<RecoveryReport>,
+    /// Set while recovery's writes are pending (a full disk at open): reads are served, writes
+    /// refused. Holds the commit-log end recovery found, to re-apply before writes resume.
+    read_only: Mutex<Option<(String, u64)>>,
+    read_only_flag: AtomicBool,
     _lock_file: std::fs::File,
 }
 
@@ -131,55 +154,6 @@ fn valid_topic(t: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"%|_-.".contains(&b))
 }
 
-/// What a scan of the commit log found at one position.
-enum Scan<'a> {
-    Record(remoting::message::RecordView<'a>),
-    Blank,
-    Incomplete,
-    Invalid(String),
-}
-
-/// Classifies the bytes at `buf` (commit-log offset `at`; `room` = bytes left in its file).
-fn scan_one(buf: &[u8], at: u64, room: u64, check_crc: bool) -> Scan<'_> {
-    let Some((size, magic)) = peek_header(buf) else {
-        return if buf.iter().all(|b| *b == 0) {
-            Scan::Invalid("end of data".into())
-        } else {
-            Scan::Incomplete
-        };
-    };
-    if size == 0 && magic == 0 {
-        return Scan::Invalid("end of data".into());
-    }
-    if magic == BLANK_MAGIC_CODE {
-        return if size as u64 == room {
-            Scan::Blank
-        } else {
-            Scan::Invalid(format!(
-                "blank marker of size {size} with {room} bytes left"
-            ))
-        };
-    }
-    if magic != MAGIC_CODE_V1 && magic != MAGIC_CODE_V2 {
-        return Scan::Invalid(format!("bad magic {magic:#x}"));
-    }
-    if size < MIN_RECORD_LEN as i32 || size as u64 > room {
-        return Scan::Invalid(format!("bad size {size}"));
-    }
-    if size as usize > buf.len() {
-        return Scan::Incomplete;
-    }
-    match decode_view(buf) {
-        Ok(v) if v.physical_offset as u64 != at => Scan::Invalid(format!(
-            "PHYSICALOFFSET {} differs from position {at}",
-            v.physical_offset
-        )),
-        Ok(v) if check_crc && !v.crc_ok() => Scan::Invalid("body CRC mismatch".into()),
-        Ok(v) => Scan::Record(v),
-        Err(e) => Scan::Invalid(e.to_string()),
-    }
-}
-
 impl MessageStore {
     /// Opens (creating if needed) the store at `config.store_path_root_dir` on the real file
     /// system, recovering after a crash, and starts its background threads. A failed fsync
@@ -196,7 +170,7 @@ impl MessageStore {
     ) -> Result<MessageStore> {
         config.validate()?;
         let root = config.store_path_root_dir.clone();
-        fs.create_dir_all(&root)
+        crate::fs::create_dir_all_durable(fs.as_ref(), &root)
             .map_err(|e| StoreError::io(&root, e))?;
         let lock_path = root.join("lock");
         let lock_file = std::fs::OpenOptions::new()
@@ -213,6 +187,10 @@ impl MessageStore {
         .map_err(|_| StoreError::Locked(root.clone()))?;
         let abort_path = root.join("abort");
         let crashed = abort_path.exists();
+        // A process crash in this boot (not a power loss): the files hold every byte written.
+        let same_boot = crashed
+            && crate::recovery::boot_id()
+                .is_some_and(|id| std::fs::read(&abort_path).is_ok_and(|b| b == id.as_bytes()));
         let (checkpoint, cp) = CheckpointFile::open(fs.as_ref(), &root.join("checkpoint"))?;
         let log = SegLog::open(
             fs.clone(),
@@ -227,10 +205,27 @@ impl MessageStore {
             config.flush_disk_type == FlushDiskType::AsyncFlush,
         )?;
         let started = Instant::now();
-        let log_end = recover_log_end(&log, cp.as_ref(), config.check_crc_on_recover)?;
+        let accepted = read_skipped_ranges(&root);
+        let rec = recover_log(
+            &log,
+            &root,
+            crashed && !same_boot,
+            cp.as_ref(),
+            config.check_crc_on_recover,
+            config.skip_corrupt_record_on_recover,
+            &accepted,
+        )?;
+        let log_end = rec.end;
+        let scan_ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            scanned_from = rec.scanned_from,
+            scanned_bytes = rec.scanned_bytes,
+            "commit log verified"
+        );
         // What the scan accepted may still sit only in the page cache (the process died, the
         // machine did not): make it durable before a checkpoint can claim it.
-        let verified_from = cp.map(|c| c.log_safe_offset).unwrap_or(0);
+        let verified_from = rec.scanned_from;
         for start in log.segment_starts() {
             if start + config.mapped_file_size_commit_log > verified_from
                 && let Some(seg) = log.segment(start)
@@ -240,9 +235,18 @@ impl MessageStore {
                     .map_err(|e| StoreError::io(&seg.path, e))?;
             }
         }
-        log.set_end(log_end)?;
+        // Writes recovery could not make (a full disk): the store opens read-only.
+        let mut write_failure: Option<String> = None;
+        if let Err(e) = log.set_end(log_end) {
+            tracing::error!(error = %e, "cannot cut the commit log at its end; opening read-only");
+            write_failure.get_or_insert(e.to_string());
+        }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "commit log synced and cut"
+        );
         let log_min = log.min_offset();
-        let dispatch_from = match cp {
+        let mut dispatch_from = match cp {
             Some(cp) => cp.dispatch_safe_offset.min(log_end).max(log_min),
             None => log_min,
         };
@@ -251,9 +255,62 @@ impl MessageStore {
             &root.join("index"),
             config.max_hash_slot_num,
             config.max_index_num,
-            crashed || cp.is_none(),
+            (crashed || cp.is_none()).then(|| cp.map_or(0, |c| c.index_end_offset)),
         )?;
         let queues = load_queues(&fs, &root, &config, dispatch_from, log_min)?;
+        // Re-dispatch from far enough back to rebuild damaged queue files and lost index files
+        // (module docs of `recovery`).
+        let mut damaged_queues = Vec::new();
+        for q in queues.values().flat_map(|m| m.values()) {
+            if q.damaged {
+                damaged_queues.push((q.topic.clone(), q.queue_id));
+                dispatch_from = dispatch_from.min(q.max_phys_end().max(log_min));
+            }
+        }
+        let index_end = index.newest_end();
+        if let Some(d) = index.dropped_from() {
+            // Entries dropped after a crash (past the durable index) are indexed again.
+            dispatch_from = dispatch_from.min(d.max(log_min));
+        }
+        if config.message_index_enable
+            && let Some(cp) = cp
+            && index_end.unwrap_or(0) < cp.index_end_offset
+        {
+            let from = index_end.unwrap_or(0).max(log_min);
+            tracing::warn!(
+                index_end = index_end.unwrap_or(0),
+                checkpoint_index_end = cp.index_end_offset,
+                from,
+                "index files lost entries; re-indexing from the commit log"
+            );
+            dispatch_from = dispatch_from.min(from);
+        }
+        // Without a checkpoint everything is re-dispatched and re-indexed (lookups drop
+        // duplicates); with one, records the index already holds are not indexed twice.
+        index.set_skip_below(if cp.is_some() {
+            index_end
+                .unwrap_or(0)
+                .min(log_end)
+                .min(index.dropped_from().unwrap_or(u64::MAX))
+        } else {
+            0
+        });
+        let report = RecoveryReport {
+            crashed,
+            checkpoint_ok: cp.is_some(),
+            log_min,
+            log_end,
+            scanned_from: rec.scanned_from,
+            scanned_bytes: rec.scanned_bytes,
+            scan_ms,
+            untrusted_segments: rec.untrusted.clone(),
+            torn_tail: rec.torn.clone(),
+            skipped: rec.skipped.clone(),
+            damaged_queues,
+            dispatch_from,
+            read_only: None,
+        };
+        let damage: DamageMap = rec.skipped.iter().map(|d| (d.from, d.to)).collect();
         let (flush_tx, _) = watch::channel(FlushState {
             flushed: log_end,
             fatal: false,
@@ -285,22 +342,45 @@ impl MessageStore {
             last_store_ts: AtomicI64::new(0),
             last_dispatched_ts: AtomicI64::new(0),
             delay_levels,
+            corrupt_skipped: AtomicU64::new(rec.skipped.len() as u64),
+            deleted_topics: Mutex::new(HashMap::new()),
+            has_deleted_topics: AtomicBool::new(false),
+            damage: RwLock::new(damage),
+            warned_at: AtomicU64::new(u64::MAX),
+            index_deferred: Mutex::new(None),
+            report: Mutex::new(report),
+            read_only: Mutex::new(None),
+            read_only_flag: AtomicBool::new(false),
             _lock_file: lock_file,
         });
         // Re-dispatch the tail synchronously: the broker must not serve before the queues
-        // reflect the recovered log.
-        while inner.dispatch_once()? {}
-        inner.rebuild_queue_offsets();
-        inner.write_checkpoint()?;
-        fs.open(&abort_path, true)
-            .map_err(|e| StoreError::io(&abort_path, e))?;
-        fs.sync_dir(&root).map_err(|e| StoreError::io(&root, e))?;
+        // reflect the recovered log. On a full disk the queues fill in memory as far as they
+        // can, and the store opens read-only (module docs of `recovery`).
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            dispatch_from,
+            "queues and index loaded"
+        );
+        let finished = match write_failure {
+            Some(e) => Err(e),
+            None => inner.finish_recovery().map_err(|e| e.to_string()),
+        };
+        if let Err(msg) = finished {
+            tracing::error!(error = %msg, "recovery could not write; the store serves reads and refuses writes until the disk accepts writes again");
+            inner.report.lock().read_only = Some(msg.clone());
+            *inner.read_only.lock() = Some((msg, log_end));
+            inner.read_only_flag.store(true, Ordering::Release);
+            // Queues fill in memory as far as they can; index writes are deferred.
+            while matches!(inner.dispatch_once(), Ok(true)) {}
+            inner.rebuild_queue_offsets();
+        }
         tracing::info!(
             root = %root.display(),
             crashed,
             log_min,
             log_end,
             dispatch_from,
+            skipped = inner.report.lock().skipped.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "store recovered"
         );
@@ -734,6 +814,8 @@ impl MessageStore {
         for q in inner.all_queues() {
             q.truncate_from_phys(offset)?;
         }
+        inner.index.set_skip_below(0);
+        inner.damage.write().retain(|from, _| *from < offset);
         inner.reput.fetch_min(offset, Ordering::AcqRel);
         inner.rebuild_queue_offsets();
         inner
@@ -792,6 +874,8 @@ impl MessageStore {
                 }
             }
             inner.index.clear()?;
+            inner.index.set_skip_below(0);
+            inner.damage.write().clear();
             inner.reput.store(offset, Ordering::Release);
             inner.flush_tx.send_modify(|s| s.flushed = offset);
         }
@@ -801,6 +885,10 @@ impl MessageStore {
     /// Drops a topic's consume queues (DELETE_TOPIC_IN_BROKER). Its records stay in the
     /// commit log until retention removes them.
     pub fn delete_topic(&self, topic: &str) -> Result<()> {
+        // Serialised with queue creation: queues are only created by dispatch, under this
+        // lock, so a queue of `topic` cannot be re-created (and its new files then unlinked
+        // by the removal below) until the old files are gone.
+        let _d = self.inner.dispatch_lock.lock();
         let victims: Vec<Arc<ConsumeQueue>> = {
             let mut qs = self.inner.queues.write();
             qs.remove(topic)
@@ -808,8 +896,13 @@ impl MessageStore {
                 .unwrap_or_default()
         };
         {
-            let _t = self.inner.log.lock();
+            let t = self.inner.log.lock();
             self.inner.queue_offsets.lock().remove(topic);
+            self.inner
+                .deleted_topics
+                .lock()
+                .insert(topic.to_string(), t.end());
+            self.inner.has_deleted_topics.store(true, Ordering::Release);
         }
         for q in victims {
             q.destroy()?;
@@ -819,6 +912,26 @@ impl MessageStore {
             std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         }
         Ok(())
+    }
+
+    /// Damaged commit-log records skipped since open (by recovery and by dispatch): never
+    /// served, never deleting what follows them. For the broker's metrics; each one is also
+    /// logged with its offset.
+    pub fn corrupt_records_skipped(&self) -> u64 {
+        self.inner.corrupt_skipped.load(Ordering::Acquire)
+    }
+
+    /// What the last open found and did (scan range, torn tail, skipped damage, rebuilt
+    /// queues, read-only state).
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.inner.report.lock().clone()
+    }
+
+    /// True while the store serves reads but refuses writes because recovery could not write
+    /// (a full disk at open). Each put retries the pending writes; the first that succeeds
+    /// ends this state.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only_flag.load(Ordering::Acquire)
     }
 
     /// Topics and queue ids known to the store.
@@ -911,83 +1024,6 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
     }
 }
 
-/// Finds the end of valid data: scan forward from the checkpoint's durable offset (or the
-/// first file without a checkpoint), verifying each record; the first bad one ends the log.
-/// After a clean stop the checkpoint points at the end, so this reads almost nothing; after a
-/// crash it reads only what was written since the last durable checkpoint.
-fn recover_log_end(log: &SegLog, cp: Option<&Checkpoint>, check_crc: bool) -> Result<u64> {
-    let starts = log.segment_starts();
-    let Some(&first) = starts.first() else {
-        return Ok(0);
-    };
-    let fsz = log.seg_size;
-    let mut pos = match cp {
-        Some(cp) if cp.log_safe_offset >= first => cp.log_safe_offset,
-        _ => first,
-    };
-    'seg: loop {
-        let seg_start = pos - pos % fsz;
-        let Some(seg) = log.segment(seg_start) else {
-            return Ok(pos);
-        };
-        let seg_end = seg_start + fsz;
-        loop {
-            if pos >= seg_end {
-                continue 'seg;
-            }
-            let room = seg_end - pos;
-            let mut n = (CHUNK as u64).min(room) as usize;
-            let read = |n: usize| -> Result<Vec<u8>> {
-                let mut b = vec![0u8; n];
-                seg.file
-                    .read_exact_at(&mut b, pos - seg_start)
-                    .map_err(|e| StoreError::io(&seg.path, e))?;
-                Ok(b)
-            };
-            let mut buf = read(n)?;
-            if let Some((s, m)) = peek_header(&buf)
-                && (m == MAGIC_CODE_V1 || m == MAGIC_CODE_V2)
-                && s > 0
-                && s as u64 <= room
-                && s as usize > n
-            {
-                n = s as usize;
-                buf = read(n)?;
-            }
-            let mut off = 0usize;
-            loop {
-                let at = pos + off as u64;
-                match scan_one(&buf[off..], at, seg_end - at, check_crc) {
-                    Scan::Record(v) => off += v.total_size as usize,
-                    Scan::Blank => {
-                        pos = seg_end;
-                        continue 'seg;
-                    }
-                    Scan::Incomplete if off > 0 => {
-                        pos = at;
-                        break;
-                    }
-                    Scan::Incomplete => return Ok(at),
-                    Scan::Invalid(reason) => {
-                        if reason != "end of data" {
-                            tracing::warn!(
-                                offset = at,
-                                reason,
-                                "commit log truncated at the first invalid record"
-                            );
-                        }
-                        return Ok(at);
-                    }
-                }
-                if off >= buf.len() {
-                    pos += off as u64;
-                    break;
-                }
-            }
-        }
-    }
-}
-
 fn load_queues(
     fs: &Arc<dyn FileSystem>,
     root: &Path,
@@ -1064,6 +1100,99 @@ impl Inner {
         Ok(q)
     }
 
+    /// The writes that end recovery: re-dispatch, queue offsets, checkpoint, `abort` marker.
+    fn finish_recovery(&self) -> Result<()> {
+        while self.dispatch_once()? {}
+        self.rebuild_queue_offsets();
+        self.write_checkpoint()?;
+        let abort = self.root.join("abort");
+        let f = self
+            .fs
+            .open(&abort, true)
+            .map_err(|e| StoreError::io(&abort, e))?;
+        // The boot the marker was written in: a crash within the same boot was a process
+        // death, whose page cache kept every written byte (no holes), see `recovery`.
+        if let Some(id) = crate::recovery::boot_id() {
+            f.set_len(0)
+                .and_then(|_| f.write_all_at(id.as_bytes(), 0))
+                .and_then(|_| f.sync_data())
+                .map_err(|e| StoreError::io(&abort, e))?;
+        }
+        self.fs
+            .sync_dir(&self.root)
+            .map_err(|e| StoreError::io(&self.root, e))
+    }
+
+    /// Read-only after a full disk at open: retries recovery's writes; on success writes are
+    /// accepted again.
+    fn retry_recovery(&self) -> Result<()> {
+        let mut ro = self.read_only.lock();
+        let Some((_, end)) = ro.clone() else {
+            return Ok(());
+        };
+        {
+            // Nothing was appended meanwhile: re-apply the end (zeroing past it).
+            let _d = self.dispatch_lock.lock();
+            if self.log.end() == end {
+                self.log.set_end(end)?;
+            }
+            // Index what was deferred (queue entries already there are recognised).
+            if let Some(from) = self.index_deferred.lock().take() {
+                self.reput.fetch_min(from, Ordering::AcqRel);
+            }
+        }
+        self.finish_recovery()?;
+        *ro = None;
+        self.read_only_flag.store(false, Ordering::Release);
+        self.report.lock().read_only = None;
+        tracing::info!("recovery's writes succeeded; the store accepts writes again");
+        Ok(())
+    }
+
+    /// Dispatch met an invalid record at `at` (or a missing file): steps over a known damaged
+    /// range, or resyncs to the next valid record below `target` and counts the damage. With
+    /// nothing valid after it yet, waits (false) without giving up.
+    fn step_over_damage(&self, at: u64, target: u64, reason: String) -> Result<bool> {
+        let known = damage_covering(&self.damage.read(), at);
+        if let Some(to) = known {
+            self.reput.store(to, Ordering::Release);
+            return Ok(true);
+        }
+        let fsz = self.config.mapped_file_size_commit_log;
+        let read = |off: u64, len: usize| -> Result<Option<Vec<u8>>> {
+            if off >= target {
+                return Ok(Some(Vec::new()));
+            }
+            self.log.read_upto(off, len.min((target - off) as usize))
+        };
+        let next_segment = |s: u64| self.log.segment_starts().into_iter().find(|x| *x > s);
+        let next_data = |off: u64| -> Result<Option<u64>> { Ok(Some(off)) };
+        match find_next_valid(&read, &next_data, &next_segment, fsz, at, target)? {
+            Some(next) => {
+                tracing::error!(
+                    offset = at,
+                    next_valid = next,
+                    reason,
+                    "dispatch stepped over a damaged commit-log range"
+                );
+                self.corrupt_skipped.fetch_add(1, Ordering::AcqRel);
+                self.damage.write().insert(at, next);
+                self.reput.store(next, Ordering::Release);
+                Ok(true)
+            }
+            None => {
+                if self.warned_at.swap(at, Ordering::AcqRel) != at {
+                    tracing::warn!(
+                        offset = at,
+                        reason,
+                        "dispatch waits at an invalid record: no valid record follows it yet"
+                    );
+                }
+                Ok(false)
+            }
+        }
+    }
+
     fn rebuild_queue_offsets(&self) {
         let _t = self.log.lock();
         let mut qo = self.queue_offsets.lock();
@@ -1075,6 +1204,17 @@ impl Inner {
 
     #[allow(clippy::result_large_err)]
     fn check_writable(&self) -> std::result::Result<(), PutResult> {
+        if self.read_only_flag.load(Ordering::Acquire)
+            && let Err(e) = self.retry_recovery()
+        {
+            return Err(PutResult::fail(
+                PutStatus::DiskError,
+                format!(
+                    "store is read-only: recovery could not write ({e}); writes resume when \
+                     the disk accepts writes again"
+                ),
+            ));
+        }
         if self.fatal_flag.load(Ordering::Acquire)
             && let Some(f) = self.fatal.lock().as_ref()
         {
@@ -1457,7 +1597,8 @@ impl Inner {
                 self.reput.store(min, Ordering::Release);
                 return Ok(true);
             }
-            return Ok(false);
+            // A file missing between others.
+            return self.step_over_damage(start, target, "missing segment file".into());
         };
         // A record larger than the chunk: read it whole.
         if let Some((s, m)) = peek_header(&buf)
@@ -1486,9 +1627,8 @@ impl Inner {
                 }
                 Scan::Incomplete => break,
                 Scan::Invalid(reason) => {
-                    // Never serve what fails verification: stop here until someone (HA
-                    // truncation, restart recovery) fixes the log.
-                    tracing::error!(offset = at, reason, "dispatch stopped at an invalid record");
+                    // Never serve what fails verification, never stop for good: step over it.
+                    self.step_over_damage(at, target, reason)?;
                     break;
                 }
             }
@@ -1496,6 +1636,13 @@ impl Inner {
         }
         if last_ts > 0 {
             self.last_dispatched_ts.store(last_ts, Ordering::Release);
+        }
+        if self.has_deleted_topics.load(Ordering::Acquire) {
+            let reput = self.reput.load(Ordering::Acquire);
+            let mut d = self.deleted_topics.lock();
+            d.retain(|_, end| *end > reput);
+            self.has_deleted_topics
+                .store(!d.is_empty(), Ordering::Release);
         }
         for (topic, m) in advanced {
             for (queue_id, max_offset) in m {
@@ -1543,6 +1690,15 @@ impl Inner {
             } else {
                 tags_code(v.property(keys::TAGS))
             };
+            if self.has_deleted_topics.load(Ordering::Acquire)
+                && self
+                    .deleted_topics
+                    .lock()
+                    .get(v.topic)
+                    .is_some_and(|d| (v.physical_offset as u64) < *d)
+            {
+                return Ok(());
+            }
             let q = self.queue_or_create(v.topic, v.queue_id)?;
             let entry = CqEntry {
                 phys_offset: v.physical_offset,
@@ -1554,15 +1710,33 @@ impl Inner {
             }
         }
         if self.config.message_index_enable && ty != sysflag::TRANSACTION_ROLLBACK_TYPE {
-            if let Some(u) = v.property(keys::UNIQ_KEY) {
-                self.index
-                    .put(v.topic, u, v.physical_offset, v.store_timestamp)?;
-            }
-            if let Some(ks) = v.property(keys::KEYS) {
-                for k in ks.split(keys::KEY_SEPARATOR).filter(|k| !k.is_empty()) {
-                    self.index
-                        .put(v.topic, k, v.physical_offset, v.store_timestamp)?;
+            let r = self.index_record(v);
+            if let Err(e) = r {
+                if !self.read_only_flag.load(Ordering::Acquire) {
+                    return Err(e);
                 }
+                // Read-only (a full disk at open): serve the queues now, index this record
+                // and the rest once writes succeed again (`retry_recovery`).
+                let mut d = self.index_deferred.lock();
+                if d.is_none() {
+                    tracing::warn!(offset = v.physical_offset, error = %e, "index writes deferred until the disk accepts writes");
+                }
+                let at = v.physical_offset as u64;
+                *d = Some(d.map_or(at, |x: u64| x.min(at)));
+            }
+        }
+        Ok(())
+    }
+
+    fn index_record(&self, v: &remoting::message::RecordView<'_>) -> Result<()> {
+        if let Some(u) = v.property(keys::UNIQ_KEY) {
+            self.index
+                .put(v.topic, u, v.physical_offset, v.store_timestamp)?;
+        }
+        if let Some(ks) = v.property(keys::KEYS) {
+            for k in ks.split(keys::KEY_SEPARATOR).filter(|k| !k.is_empty()) {
+                self.index
+                    .put(v.topic, k, v.physical_offset, v.store_timestamp)?;
             }
         }
         Ok(())
@@ -1578,7 +1752,12 @@ impl Inner {
             if self.fatal.lock().is_some() {
                 continue;
             }
-            if last_cp.elapsed() >= cp_every {
+            if last_cp.elapsed() >= cp_every && self.read_only_flag.load(Ordering::Acquire) {
+                last_cp = Instant::now();
+                if let Err(e) = self.retry_recovery() {
+                    tracing::debug!(error = %e, "store still read-only");
+                }
+            } else if last_cp.elapsed() >= cp_every {
                 last_cp = Instant::now();
                 if let Err(e) = self.write_checkpoint() {
                     tracing::warn!(error = %e, "checkpoint failed");
@@ -1614,14 +1793,14 @@ impl Inner {
                 }
             }
         }
-        match self.index.flush() {
-            Ok(()) => {}
+        let index_end = match self.index.flush() {
+            Ok(end) => end,
             Err(SyncFail::Write(e)) => return Err(e),
             Err(SyncFail::Fsync(e)) => {
                 self.fatal(e.to_string());
                 return Err(e);
             }
-        }
+        };
         let log_safe = self.log.flushed();
         let cp = Checkpoint {
             physic_msg_timestamp: self.last_store_ts.load(Ordering::Acquire),
@@ -1629,6 +1808,7 @@ impl Inner {
             index_msg_timestamp: ts,
             log_safe_offset: log_safe,
             dispatch_safe_offset: dispatched,
+            index_end_offset: index_end.unwrap_or(0),
         };
         self.checkpoint.write(&cp)
     }

@@ -61,7 +61,7 @@ fn torn_tail_is_truncated_to_the_last_whole_record() {
 }
 
 #[test]
-fn flipped_bytes_stop_recovery_and_are_never_served() {
+fn flipped_bytes_are_skipped_by_recovery_and_never_served() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
     let s = open(config(dir.path(), FlushDiskType::AsyncFlush));
@@ -71,6 +71,7 @@ fn flipped_bytes_stop_recovery_and_are_never_served() {
         offs.push(r.append.unwrap().wrote_offset);
     }
     s.flush().unwrap();
+    let end_before = s.commit_log_max_offset();
     let cl = dir.path().join("commitlog").join(format!("{:020}", 0));
     // Flip a body byte of record 25 (in the tail, after the last checkpoint would be ideal:
     // simulate by dropping the checkpoint so recovery verifies from the start).
@@ -82,9 +83,14 @@ fn flipped_bytes_stop_recovery_and_are_never_served() {
     drop(s);
     std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
     let s = open(config(dir.path(), FlushDiskType::AsyncFlush));
-    assert_eq!(s.commit_log_max_offset(), offs[25]);
-    assert_eq!(s.max_offset_in_queue("T", 0), 25);
-    for m in pull_all(&s, "T", 0) {
+    // Damage in the middle (valid records follow) is skipped, never truncated: records 26..29
+    // stay, record 25 is counted and not served (its queue offset stays empty).
+    assert_eq!(s.commit_log_max_offset(), end_before);
+    assert_eq!(s.corrupt_records_skipped(), 1);
+    assert_eq!(s.max_offset_in_queue("T", 0), 30);
+    let pulled = pull_all(&s, "T", 0);
+    assert_eq!(pulled.len(), 29);
+    for m in pulled {
         assert_eq!(m.body.as_ref(), &[b'z'; 300][..]);
     }
     s.shutdown().unwrap();
