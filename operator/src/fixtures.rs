@@ -224,6 +224,8 @@ pub struct FakeAdmin {
     pub caught_up: Mutex<bool>,
     /// Answer of `is_drained`.
     pub drained: Mutex<bool>,
+    /// Answer of `master_registered`.
+    pub registered: Mutex<bool>,
     /// Calls, as text.
     pub calls: Mutex<Vec<String>>,
 }
@@ -268,6 +270,22 @@ impl BrokerAdmin for FakeAdmin {
                 });
             }
             Ok(*self.drained.lock().unwrap())
+        }
+        .boxed()
+    }
+    fn master_registered<'a>(
+        &'a self,
+        namesrv: &'a str,
+        _cluster: &'a str,
+        broker_name: &'a str,
+        _master_addr: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("registered {namesrv} {broker_name}"));
+            Ok(*self.registered.lock().unwrap())
         }
         .boxed()
     }

@@ -31,6 +31,7 @@ pub mod quantity;
 pub mod read;
 pub mod roll;
 pub mod status;
+pub mod storage;
 pub mod validate;
 
 #[cfg(test)]

@@ -283,6 +283,9 @@ pub fn validate(
         extra_config: extra,
         overrides: spec.pod_overrides.clone(),
         groups,
+        broker_pdb: b.pod_disruption_budget.clone(),
+        namesrv_pdb: ns.pod_disruption_budget.clone(),
+        restart: None,
     };
 
     // Last: the broker's own cross-key rules on a fully rendered config of every member.

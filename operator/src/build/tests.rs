@@ -42,10 +42,20 @@ fn container(sts: &StatefulSet) -> &Container {
         .containers[0]
 }
 
+/// The config revision of broker group `name` (or the ConfigMap called `name`).
 fn cm<'a>(c: &'a Children, name: &str) -> &'a ConfigMap {
     c.config_maps
         .iter()
         .find(|m| m.metadata.name.as_deref() == Some(name))
+        .or_else(|| {
+            c.config_maps.iter().find(|m| {
+                m.metadata.name.as_deref().is_some_and(|n| {
+                    n.strip_prefix(name)
+                        .and_then(|rest| rest.strip_prefix('-'))
+                        .is_some_and(|h| h.len() == 10 && h.chars().all(|c| c.is_ascii_hexdigit()))
+                })
+            })
+        })
         .unwrap()
 }
 
@@ -53,6 +63,17 @@ fn cm<'a>(c: &'a Children, name: &str) -> &'a ConfigMap {
 /// broker's own config type.
 fn pod_conf(c: &Children, group: &str, ordinal: u32, ip1: &str) -> BrokerConfig {
     let text = &cm(c, group).data.as_ref().unwrap()[&names::broker_conf_key(ordinal)];
+    // The entrypoint sets brokerId to the ordinal.
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("brokerId=") {
+                format!("brokerId={ordinal}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
     let full = format!("{text}brokerIP1={ip1}\n");
     let (conf, unknown) = BrokerConfig::from_properties_text(&full).unwrap();
     assert!(unknown.is_empty(), "{unknown:?}");
@@ -121,7 +142,8 @@ fn every_example_builds_a_correctly_wired_cluster() {
         assert_eq!(c.stateful_sets.len(), e.groups, "{ctx}");
         assert_eq!(c.deployments.len(), 1, "{ctx}");
         assert_eq!(c.services.len(), 2 + e.groups, "{ctx}");
-        assert_eq!(c.pdbs.len(), 1 + e.groups, "{ctx}");
+        let broker_pdbs = if e.slaves == 0 { 1 } else { e.groups };
+        assert_eq!(c.pdbs.len(), 1 + broker_pdbs, "{ctx}");
         assert_eq!(c.config_maps.len(), 1 + e.groups, "{ctx}");
 
         // Owner references and recommended labels on everything.
@@ -211,11 +233,17 @@ fn every_example_builds_a_correctly_wired_cluster() {
                 .as_ref()
                 .unwrap();
             assert_eq!(ret.when_deleted.as_deref(), Some("Retain"));
-            // PDB maxUnavailable 1 selecting this group only.
+            // PDB maxUnavailable 1: per group when groups have slaves; one over every master
+            // of a masters-only cluster (a drain never stops two groups at once).
+            let pdb_name = if e.slaves == 0 {
+                names::broker_pdb_all(e.name)
+            } else {
+                gname.clone()
+            };
             let pdb = c
                 .pdbs
                 .iter()
-                .find(|p| p.metadata.name.as_deref() == Some(&*gname))
+                .find(|p| p.metadata.name.as_deref() == Some(&*pdb_name))
                 .unwrap()
                 .spec
                 .as_ref()
@@ -224,15 +252,24 @@ fn every_example_builds_a_correctly_wired_cluster() {
                 pdb.max_unavailable,
                 Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
             );
-            assert_eq!(
-                pdb.selector
-                    .as_ref()
-                    .unwrap()
-                    .match_labels
-                    .as_ref()
-                    .unwrap()[names::GROUP_LABEL],
-                g.to_string()
-            );
+            let sel = pdb
+                .selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref()
+                .unwrap();
+            if e.slaves == 0 {
+                assert!(!sel.contains_key(names::GROUP_LABEL));
+                assert_eq!(sel["app.kubernetes.io/component"], "broker");
+                assert!(
+                    !c.pdbs
+                        .iter()
+                        .any(|p| p.metadata.name.as_deref() == Some(&*gname))
+                );
+            } else {
+                assert_eq!(sel[names::GROUP_LABEL], g.to_string());
+            }
             // Container: ports, probes, brokerIP1 source, graceful termination.
             let ct = container(sts);
             let ports: BTreeMap<_, _> = ct
@@ -244,12 +281,7 @@ fn every_example_builds_a_correctly_wired_cluster() {
                 .collect();
             assert_eq!(
                 ports,
-                [
-                    ("remoting".into(), 10911),
-                    ("fast".into(), 10909),
-                    ("ha".into(), 10912)
-                ]
-                .into()
+                [("remoting".into(), 10911), ("ha".into(), 10912)].into()
             );
             assert!(ct.readiness_probe.as_ref().unwrap().tcp_socket.is_some());
             assert!(ct.liveness_probe.as_ref().unwrap().tcp_socket.is_some());
@@ -314,13 +346,11 @@ fn every_example_builds_a_correctly_wired_cluster() {
                 assert_eq!(conf.flush_disk_type, e.flush);
                 assert_eq!(conf.store_path_root_dir, names::STORE_DIR);
             }
-            // No config for ordinals that do not exist.
-            assert!(
-                !cm(&c, &gname)
-                    .data
-                    .as_ref()
-                    .unwrap()
-                    .contains_key(&names::broker_conf_key(e.slaves + 1))
+            // The same keys whatever the slave count: adding a slave changes no config revision.
+            let keys: Vec<&String> = cm(&c, &gname).data.as_ref().unwrap().keys().collect();
+            assert_eq!(
+                keys,
+                vec!["broker-master.conf", "broker-slave.conf", "entrypoint.sh"]
             );
         }
     }
@@ -461,11 +491,15 @@ fn entrypoint_picks_config_by_ordinal_and_appends_broker_ip1() {
         (0, BrokerRole::SyncMaster)
     );
     assert_eq!(master.broker_ip1.as_deref(), Some("10.244.1.7"));
-    // An ordinal beyond the ConfigMap fails loudly instead of starting a mis-identified broker.
+    // A slave with any ordinal gets the slave config with its own brokerId (adding slaves
+    // needs no new config revision).
+    let third = run("sync-broker-1-5", "podIP");
+    assert_eq!((third.broker_id, third.broker_role), (5, BrokerRole::Slave));
+    // A pod name without an ordinal fails loudly instead of starting a mis-identified broker.
     let out = std::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(&script)
-        .env("POD_NAME", "sync-broker-1-5")
+        .env("POD_NAME", "sync-broker-x")
         .env("POD_IP", "1.2.3.4")
         .output()
         .unwrap();
