@@ -38,5 +38,7 @@ pub mod validate;
 mod fixtures;
 #[cfg(test)]
 mod reconcile_tests;
+#[cfg(test)]
+mod sim_tests;
 
 pub use error::{Error, Result};
