@@ -161,7 +161,7 @@ pub fn validate(
         bad(
             "InvalidPort",
             format!(
-                "broker.port {} must be 3..65534 (the fast channel is port-2, HA port+1)",
+                "broker.port {} must be 3..65534 (the HA port is port+1)",
                 b.port
             ),
         );
