@@ -136,10 +136,16 @@ impl Observed {
                     .and_then(|sp| sp.update_strategy.as_ref())
                     .and_then(|u| u.rolling_update.as_ref())
                     .and_then(|r| r.partition);
+                let revisions_differ = s.status.as_ref().is_some_and(|st| {
+                    st.current_revision.is_some()
+                        && st.update_revision.is_some()
+                        && st.current_revision != st.update_revision
+                });
                 Some(ObservedGroup {
                     index,
                     template_hash,
                     partition,
+                    revisions_differ,
                     pods,
                 })
             })
@@ -158,6 +164,7 @@ impl Observed {
                 index,
                 template_hash: None,
                 partition: None,
+                revisions_differ: false,
                 pods: self.observed_pods(index),
             });
         }

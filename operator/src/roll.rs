@@ -42,8 +42,10 @@
 //!   slaves caught up (groups with slaves) or master registered with the name server (masters
 //!   only clusters).
 //! - A new change (the template changes again mid-roll) starts a new roll for that change: the
-//!   group is held again (`P = n`) until its turn; pods already replaced for the earlier change
-//!   are replaced once more for the new one, never twice for the same one.
+//!   group is held again (`P = n`) until its turn — except that the partition is never raised
+//!   above a pod the earlier change released that is still stopping or gone (it comes back on
+//!   the newest template). Pods already replaced for the earlier change are replaced once more
+//!   for the new one, never twice for the same one.
 
 use std::collections::BTreeMap;
 
@@ -73,6 +75,10 @@ pub struct ObservedGroup {
     pub template_hash: Option<String>,
     /// The live StatefulSet's `rollingUpdate.partition` (`None`: unset, i.e. 0).
     pub partition: Option<i32>,
+    /// The StatefulSet controller's own view: `status.currentRevision != status.updateRevision`
+    /// (some pod does not run the latest template yet). Tells a released pod that is gone from
+    /// a crashed one of a settled group, which the pods alone cannot.
+    pub revisions_differ: bool,
     /// Its pods.
     pub pods: Vec<ObservedPod>,
 }
@@ -196,6 +202,26 @@ pub struct DesiredGroup {
     pub hash: String,
 }
 
+/// The partition a group gets when its template changes (a new change): `n` (hold every pod)
+/// unless a pod the previous change released is in flight — stopping while it runs another hash
+/// than the template it was released to, or gone while that roll was incomplete. Such a pod is
+/// re-created by the StatefulSet controller anyway; the partition stays at or below its ordinal
+/// so it comes back on the newest template, never on the revision before (which would replace
+/// it twice for one change).
+fn in_flight_floor(o: &ObservedGroup, n: i32) -> i32 {
+    let Some(old) = o.template_hash.as_deref() else {
+        return n;
+    };
+    let old_p = o.partition.unwrap_or(0).clamp(0, n);
+    let incomplete = o.revisions_differ || o.pods.iter().any(|p| p.hash.as_deref() != Some(old));
+    (old_p..n)
+        .find(|&k| match o.pod(k as u32) {
+            Some(p) => p.terminating && p.hash.as_deref() != Some(old),
+            None => incomplete,
+        })
+        .unwrap_or(n)
+}
+
 /// Decides the partitions and states of every group from what was observed and the answers
 /// known so far. Pure and deterministic: the same inputs give the same decision.
 pub fn decide(desired: &[DesiredGroup], observed: &[ObservedGroup], answers: &Answers) -> Decision {
@@ -218,7 +244,7 @@ pub fn decide(desired: &[DesiredGroup], observed: &[ObservedGroup], answers: &An
         let live_p = if same_change {
             o.partition.unwrap_or(0).clamp(0, n)
         } else {
-            n
+            in_flight_floor(o, n)
         };
         let on_target = |k: u32| {
             o.pod(k)
@@ -347,6 +373,7 @@ mod tests {
             index,
             template_hash: Some(tpl.to_string()),
             partition: Some(partition),
+            revisions_differ: pods.iter().any(|p| p.hash.as_deref() != Some(tpl)),
             pods,
         }
     }
@@ -526,10 +553,51 @@ mod tests {
 
     #[test]
     fn a_new_change_mid_roll_holds_and_restarts_from_the_slaves() {
-        let desired = [want(0, 2, "v3")];
-        let g0 = group(0, "v2", 0, vec![terminating(0, "v1"), pod(1, "v2", true)]);
+        let desired = [want(0, 3, "v3")];
+        // v2 was rolling: slave 2 done, slave 1 released and Ready; master still v1.
+        let g0 = group(
+            0,
+            "v2",
+            1,
+            vec![pod(0, "v1", true), pod(1, "v2", true), pod(2, "v2", true)],
+        );
         let d = decide(&desired, &[g0], &Answers::new());
-        // Partition is about the new revision now: release the slave first again.
-        assert_eq!(d.partitions[&0], 1);
+        // Nothing in flight: the new change starts from the highest slave again.
+        assert_eq!(d.partitions[&0], 2);
+    }
+
+    /// A pod released for the previous change and still stopping (or gone) keeps its release:
+    /// the partition is not raised above it, so it comes back on the newest template instead
+    /// of the revision before (which would replace it twice).
+    #[test]
+    fn a_new_change_never_raises_the_partition_above_a_pod_in_flight() {
+        let desired = [want(0, 2, "v3"), want(1, 2, "v3")];
+        let g1 = group(1, "v2", 2, vec![pod(0, "v1", true), pod(1, "v1", true)]);
+        for pods in [
+            vec![terminating(0, "v1"), pod(1, "v2", true)],
+            vec![pod(1, "v2", true)],
+        ] {
+            // The StatefulSet controller still has v1 as its current revision.
+            let g0 = ObservedGroup {
+                revisions_differ: true,
+                ..group(0, "v2", 0, pods)
+            };
+            let d = decide(&desired, &[g0, g1.clone()], &Answers::new());
+            assert_eq!(d.partitions[&0], 0, "{:?}", d.states);
+            // The held group stays held.
+            assert_eq!(d.partitions[&1], 2);
+        }
+        // A crash in a settled group (pod stopping on the template's own hash) is no release:
+        // a held group's crashed pod must not come back on the new template early.
+        let desired = [want(0, 2, "v3"), want(1, 2, "v3")];
+        let busy = || group(0, "v3", 1, vec![pod(0, "v2", true), pod(1, "v3", false)]);
+        for pods in [
+            vec![terminating(0, "v2"), pod(1, "v2", true)],
+            vec![pod(1, "v2", true)],
+        ] {
+            let settled = group(1, "v2", 0, pods);
+            let d = decide(&desired, &[busy(), settled], &Answers::new());
+            assert_eq!(d.partitions[&1], 2, "{:?}", d.states);
+        }
     }
 }

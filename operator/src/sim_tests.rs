@@ -381,6 +381,14 @@ impl Sim {
                     w.current.insert(name.clone(), update.clone());
                 }
             }
+            // Status as the real controller reports it.
+            let current = w.current[&name].clone();
+            let mut st = self.state.lock().unwrap();
+            let key = ("statefulsets".to_string(), NS.to_string(), name.clone());
+            if let Some(obj) = st.objects.get_mut(&key) {
+                obj["status"] = json!({"currentRevision": current, "updateRevision": update,
+                                       "replicas": replicas});
+            }
         }
     }
 
@@ -853,4 +861,70 @@ impl Sim {
         self.admin = admin;
         self.ctx = Arc::new(Context::new(self.client.clone(), self.admin.clone()));
     }
+}
+
+/// A second change while the first one's master is stopping: the master comes back on the
+/// newest template (replaced once), the slave is replaced once per change, the held group once.
+#[tokio::test]
+async fn a_second_change_mid_roll_replaces_the_stopping_master_once() {
+    let mut sim = Sim::new(12);
+    sim.put_cr("demo", async_2m_2s());
+    assert!(
+        sim.run_until("demo", 120, |_, _| {}, |s| s.settled("demo"))
+            .await
+            .is_some()
+    );
+    let from = sim.now();
+    sim.edit_spec("demo", |s| s["image"] = json!("rocketmq-rs:v2"));
+    let mut changed = false;
+    let took = sim
+        .run_until(
+            "demo",
+            900,
+            |s, _| {
+                let stopping = s
+                    .world
+                    .lock()
+                    .unwrap()
+                    .pods
+                    .get("demo-broker-0-0")
+                    .is_some_and(|p| p.terminating_since.is_some());
+                if stopping && !changed {
+                    changed = true;
+                    s.edit_spec("demo", |spec| spec["image"] = json!("rocketmq-rs:v3"));
+                }
+            },
+            |s| s.now() > from + 3 && s.settled("demo"),
+        )
+        .await
+        .expect("both changes finish");
+    assert!(changed);
+    print_timings(
+        &sim,
+        "2m-2s-async, second image change mid-roll",
+        from,
+        took,
+    );
+    let w = sim.world.lock().unwrap();
+    assert!(w.violations.is_empty(), "{:#?}", w.violations);
+    let count = |pod: &str| {
+        w.deletions
+            .iter()
+            .filter(|d| d.0 > from && d.1 == pod)
+            .count()
+    };
+    assert_eq!(count("demo-broker-0-0"), 1, "{:?}", w.deletions);
+    assert_eq!(count("demo-broker-0-1"), 2, "{:?}", w.deletions);
+    assert_eq!(count("demo-broker-1-0"), 1, "{:?}", w.deletions);
+    assert_eq!(count("demo-broker-1-1"), 1, "{:?}", w.deletions);
+    // The master never ran the intermediate or the old template again after its release.
+    let final_rev = w.pods["demo-broker-0-0"].revision.clone();
+    assert!(
+        w.readies
+            .iter()
+            .filter(|r| r.0 > from && r.1 == "demo-broker-0-0")
+            .all(|r| r.2 == final_rev),
+        "{:?}",
+        w.readies
+    );
 }
