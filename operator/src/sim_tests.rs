@@ -24,11 +24,12 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::admin::BrokerAdmin;
-use crate::controller::{Context, error_policy, reconcile};
+use crate::controller::{BACKOFF_MAX, Context, backoff_delay, error_policy, reconcile};
 use crate::crd::RocketMQCluster;
 use crate::error::Result;
 use crate::fixtures::{State, fake_api};
 use crate::names;
+use kube::runtime::controller::Action;
 
 const NS: &str = "rmq";
 const CRS: &str = "rocketmqclusters";
@@ -474,9 +475,12 @@ impl Sim {
             Err(e) => {
                 self.errors += 1;
                 let action = error_policy(cr, &e, self.ctx.clone());
-                // `Action` hides its delay; the backoff starts at 5 s (see controller tests).
-                let _ = action;
-                self.next_reconcile = now + 5;
+                // `Action` hides its delay: find which step of the backoff it is.
+                let delay = (1..=32)
+                    .map(backoff_delay)
+                    .find(|d| Action::requeue(*d) == action)
+                    .unwrap_or(BACKOFF_MAX);
+                self.next_reconcile = now + delay.as_secs();
             }
         }
     }
@@ -520,7 +524,15 @@ impl Sim {
             })
         });
         drop(w);
-        pods_ok && !stss.is_empty() && self.condition(cluster, "Progressing").1 == "Stable"
+        let current_generation = {
+            let s = self.state.lock().unwrap();
+            let cr = s.get(CRS, NS, cluster).unwrap();
+            cr["status"]["observedGeneration"] == cr["metadata"]["generation"]
+        };
+        pods_ok
+            && !stss.is_empty()
+            && current_generation
+            && self.condition(cluster, "Progressing").1 == "Stable"
     }
 
     /// Deletions since second `from`.
@@ -926,5 +938,50 @@ async fn a_second_change_mid_roll_replaces_the_stopping_master_once() {
             .all(|r| r.2 == final_rev),
         "{:?}",
         w.readies
+    );
+}
+
+/// The same roll when nothing but the busy requeue (10 s) triggers reconciles (no watch events):
+/// slower, same guarantees.
+#[tokio::test]
+async fn image_roll_with_only_the_busy_requeue_keeps_every_guarantee() {
+    let mut sim = Sim::new(12);
+    sim.reconcile_every = crate::controller::REQUEUE_BUSY.as_secs();
+    sim.put_cr("demo", async_2m_2s());
+    assert!(
+        sim.run_until("demo", 300, |_, _| {}, |s| s.settled("demo"))
+            .await
+            .is_some()
+    );
+    let from = sim.now();
+    sim.edit_spec("demo", |s| s["image"] = json!("rocketmq-rs:v2"));
+    let took = sim
+        .run_until(
+            "demo",
+            1800,
+            |s, t| {
+                if t == 40 {
+                    s.restart_operator();
+                }
+            },
+            |s| s.now() > from + 3 && s.settled("demo"),
+        )
+        .await
+        .expect("roll finishes");
+    print_timings(
+        &sim,
+        "2m-2s-async image roll, 12 s stop, 10 s reconcile period",
+        from,
+        took,
+    );
+    check_roll(
+        &sim,
+        from,
+        &[
+            "demo-broker-0-0",
+            "demo-broker-0-1",
+            "demo-broker-1-0",
+            "demo-broker-1-1",
+        ],
     );
 }
