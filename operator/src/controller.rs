@@ -242,16 +242,29 @@ async fn answer(
                 crate::crd::Advertise::PodIp => Some(master.as_str()),
                 crate::crd::Advertise::PodDns => None,
             };
-            let namesrv = format!(
-                "{}.{}.svc:{}",
-                names::namesrv_service(&plan.name),
-                plan.namespace,
-                plan.namesrv.port
-            );
-            ctx.admin
-                .master_registered(&namesrv, &plan.cluster_name, &group_of(g), want)
-                .await
-                .map_err(|e| format!("registration of {}: {e}", group_of(g)))
+            // Every Ready name server must list it: clients ask any of them. Asked by pod IP,
+            // like the brokers (the operator needs no cluster DNS).
+            let servers: Vec<String> = observed
+                .namesrv_pods
+                .iter()
+                .filter(|p| read::pod_ready(p))
+                .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+                .map(|ip| format!("{ip}:{}", plan.namesrv.port))
+                .collect();
+            if servers.is_empty() {
+                return Ok(false);
+            }
+            for namesrv in &servers {
+                let registered = ctx
+                    .admin
+                    .master_registered(namesrv, &plan.cluster_name, &group_of(g), want)
+                    .await
+                    .map_err(|e| format!("registration of {} at {namesrv}: {e}", group_of(g)))?;
+                if !registered {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct Observed {
     pub stateful_sets: Vec<StatefulSet>,
     /// Broker pods.
     pub pods: Vec<Pod>,
+    /// Name server pods (the operator asks them whether a restarted master registered).
+    pub namesrv_pods: Vec<Pod>,
     /// The name server Deployment, if it exists.
     pub namesrv: Option<Deployment>,
     /// Broker ConfigMaps (every config revision still around).
@@ -42,10 +44,15 @@ pub async fn read(client: &kube::Client, namespace: &str, name: &str) -> Result<
         .await
         .map_err(|e| Error::kube("list statefulsets", e))?
         .items;
-    let pods = pods
+    let broker_pods = pods
         .list(&ListParams::default().labels(&broker_sel))
         .await
         .map_err(|e| Error::kube("list pods", e))?
+        .items;
+    let namesrv_pods = pods
+        .list(&ListParams::default().labels(&ns_sel))
+        .await
+        .map_err(|e| Error::kube("list name server pods", e))?
         .items;
     let namesrv = deps
         .list(&ListParams::default().labels(&ns_sel))
@@ -66,7 +73,8 @@ pub async fn read(client: &kube::Client, namespace: &str, name: &str) -> Result<
         .items;
     Ok(Observed {
         stateful_sets,
-        pods,
+        pods: broker_pods,
+        namesrv_pods,
         namesrv,
         config_maps,
         pdbs,

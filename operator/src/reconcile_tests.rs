@@ -172,8 +172,13 @@ async fn create_applies_in_order_with_one_field_manager_then_writes_status() {
     let shorts: Vec<String> = log.iter().map(|c| c.short()).collect();
     // Reads first.
     assert_eq!(
-        &shorts[..3],
-        &["GET statefulsets", "GET pods", "GET deployments"]
+        &shorts[..4],
+        &[
+            "GET statefulsets",
+            "GET pods",
+            "GET pods",
+            "GET deployments"
+        ]
     );
     let applies: Vec<&str> = log
         .iter()

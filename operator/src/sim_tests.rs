@@ -133,7 +133,7 @@ impl BrokerAdmin for SimAdmin {
     }
     fn master_registered<'a>(
         &'a self,
-        _namesrv: &'a str,
+        namesrv: &'a str,
         _cluster: &'a str,
         broker_name: &'a str,
         master_addr: Option<&'a str>,
@@ -143,6 +143,8 @@ impl BrokerAdmin for SimAdmin {
                 .lock()
                 .unwrap()
                 .push(format!("registered {broker_name}"));
+            // Asked at the name server pod's IP, not a DNS name.
+            assert_eq!(namesrv, "10.2.0.1:9876");
             Ok(master_addr
                 .and_then(|m| self.ready_for(m))
                 .is_some_and(|t| t >= self.register_secs))
@@ -404,6 +406,14 @@ impl Sim {
         for k in deps {
             let o = s.objects.get_mut(&k).unwrap();
             o["status"] = json!({"readyReplicas": o["spec"]["replicas"].clone()});
+            // One Ready name server pod (the operator asks it about registrations).
+            let labels = o["spec"]["template"]["metadata"]["labels"].clone();
+            let name = format!("{}-abc", k.2);
+            let pod = json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": NS, "labels": labels},
+                "status": {"podIP": "10.2.0.1",
+                           "conditions": [{"type": "Ready", "status": "True"}]}});
+            s.put("pods", NS, &name, pod);
         }
     }
 
@@ -411,7 +421,8 @@ impl Sim {
     fn publish_pods(&self) {
         let w = self.world.lock().unwrap();
         let mut s = self.state.lock().unwrap();
-        s.objects.retain(|(r, _, _), _| r != "pods");
+        s.objects
+            .retain(|(r, _, n), _| r != "pods" || !n.contains("-broker-"));
         for (name, p) in &w.pods {
             let Some(tpl) = w.templates.get(&p.revision) else {
                 continue;
