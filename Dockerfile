@@ -19,7 +19,7 @@ COPY --from=build /out/ /usr/local/bin/
 USER 65532:65532
 WORKDIR /home/rocketmq
 ENV HOME=/home/rocketmq
-# Name server 9876; broker fast channel, remoting and HA 10909, 10911, 10912; operator health 8080.
-EXPOSE 9876 10909 10911 10912 8080
+# Name server 9876; broker remoting and HA 10911, 10912; operator health 8080.
+EXPOSE 9876 10911 10912 8080
 ENTRYPOINT []
 CMD ["/usr/local/bin/operator", "--help"]

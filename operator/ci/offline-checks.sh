@@ -98,6 +98,19 @@ assert len(custom) == 1, "cluster.enabled=true renders one RocketMQCluster"
 yaml.safe_dump_all(builtin, open(sys.argv[2], "w"))
 yaml.safe_dump(custom[0], open(sys.argv[3], "w"))
 PYEOF
+# The optional cluster lands in the watched namespace, not the release's (an unwatched cluster
+# would never be built).
+"$HELM" template t "$CHART" --namespace rocketmq-system --set watchNamespace=apps --set cluster.enabled=true > "$WORK/split.yaml"
+"$PY" - "$WORK/split.yaml" <<'PYEOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cluster = [d for d in docs if d.get("kind") == "RocketMQCluster"][0]
+assert cluster["metadata"]["namespace"] == "apps", cluster["metadata"]
+dep = [d for d in docs if d.get("kind") == "Deployment"][0]
+args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+assert args[args.index("--namespace") + 1] == "apps", args
+assert ":latest" not in cluster["spec"]["image"], cluster["spec"]["image"]
+PYEOF
 "$KV" --strict --quiet "$WORK/default.yaml"
 "$KV" --strict --quiet "$WORK/full-builtin.yaml"
 "$PY" - deploy/operator.yaml "$WORK/operator-builtin.yaml" <<'PYEOF'

@@ -68,7 +68,13 @@ pub async fn apply(client: &kube::Client, c: &Children) -> Result<()> {
 
 /// Deletes a drained group's objects: StatefulSet first (its pods stop), then the rest. Claims
 /// stay (retention policy `whenScaled`/`whenDeleted` of the StatefulSet decides).
-pub async fn delete_group(client: &kube::Client, namespace: &str, group: &str) -> Result<()> {
+/// `config_maps` are the group's config revisions.
+pub async fn delete_group(
+    client: &kube::Client,
+    namespace: &str,
+    group: &str,
+    config_maps: &[String],
+) -> Result<()> {
     let dp = DeleteParams::default();
     let ignore_missing = |r: std::result::Result<_, kube::Error>, what: &str| match r {
         Ok(_) => Ok(()),
@@ -96,12 +102,28 @@ pub async fn delete_group(client: &kube::Client, namespace: &str, group: &str) -
             .map(|_| ()),
         "service",
     )?;
-    ignore_missing(
-        Api::<ConfigMap>::namespaced(client.clone(), namespace)
-            .delete(group, &dp)
-            .await
-            .map(|_| ()),
-        "configmap",
-    )?;
+    for cm in config_maps {
+        delete_if_exists::<ConfigMap>(client, namespace, cm).await?;
+    }
     Ok(())
+}
+
+/// Deletes one namespaced object; a missing one is fine.
+pub async fn delete_if_exists<K>(client: &kube::Client, namespace: &str, name: &str) -> Result<()>
+where
+    K: Resource<Scope = NamespaceResourceScope> + DeserializeOwned + Clone + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube(
+            format!(
+                "delete {} {namespace}/{name}",
+                K::kind(&K::DynamicType::default())
+            ),
+            e,
+        )),
+    }
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
@@ -27,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::names;
 use crate::plan::ClusterPlan;
 use crate::read::{self, Observed};
-use crate::roll::{self, DesiredGroup, Phase};
+use crate::roll::{self, DesiredGroup, Question};
 use crate::status::{self, Outcome};
 use crate::validate;
 
@@ -69,6 +71,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Counters.
     pub metrics: Metrics,
+    /// Consecutive failures per cluster.
+    pub backoff: Backoff,
 }
 
 impl Context {
@@ -83,6 +87,7 @@ impl Context {
             client,
             admin,
             metrics: Metrics::default(),
+            backoff: Backoff::default(),
         }
     }
 }
@@ -200,9 +205,110 @@ fn pod_addr(observed: &Observed, plan: &ClusterPlan, group: usize, ordinal: u32)
     ))
 }
 
-/// One reconcile of one cluster.
+/// Answers one roll question with a broker admin call; `Err` carries a note for the status.
+async fn answer(
+    ctx: &Context,
+    plan: &ClusterPlan,
+    observed: &Observed,
+    q: Question,
+) -> std::result::Result<bool, String> {
+    let group_of = |g: usize| names::broker_group(&plan.name, g);
+    match q {
+        Question::CaughtUp(g) => {
+            let members = plan
+                .groups
+                .iter()
+                .find(|x| x.index == g)
+                .map(|x| x.members.len() as u32)
+                .unwrap_or(1);
+            let master = pod_addr(observed, plan, g, 0);
+            let slaves: Option<Vec<String>> = (1..members)
+                .map(|o| pod_addr(observed, plan, g, o))
+                .collect();
+            let (Some(master), Some(slaves)) = (master, slaves) else {
+                // A member is not Ready: the roll waits (not an error).
+                return Ok(false);
+            };
+            ctx.admin
+                .slaves_caught_up(&master, &slaves)
+                .await
+                .map_err(|e| format!("replication state of {}: {e}", group_of(g)))
+        }
+        Question::Registered(g) => {
+            let Some(master) = pod_addr(observed, plan, g, 0) else {
+                return Ok(false);
+            };
+            let want = match plan.advertise {
+                crate::crd::Advertise::PodIp => Some(master.as_str()),
+                crate::crd::Advertise::PodDns => None,
+            };
+            // Every Ready name server must list it: clients ask any of them. Asked by pod IP,
+            // like the brokers (the operator needs no cluster DNS).
+            let servers: Vec<String> = observed
+                .namesrv_pods
+                .iter()
+                .filter(|p| read::pod_ready(p))
+                .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+                .map(|ip| format!("{ip}:{}", plan.namesrv.port))
+                .collect();
+            if servers.is_empty() {
+                return Ok(false);
+            }
+            for namesrv in &servers {
+                let registered = ctx
+                    .admin
+                    .master_registered(namesrv, &plan.cluster_name, &group_of(g), want)
+                    .await
+                    .map_err(|e| format!("registration of {} at {namesrv}: {e}", group_of(g)))?;
+                if !registered {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// Whether the resource asks the operator to leave it alone.
+pub fn paused(cr: &RocketMQCluster) -> bool {
+    cr.annotations()
+        .get(crate::crd::PAUSE_ANNOTATION)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// One reconcile of one cluster. A failure is reported on the resource (Degraded with the
+/// reason, a Warning Event) before it goes to [`error_policy`] for the backoff.
 pub async fn reconcile(cr: Arc<RocketMQCluster>, ctx: Arc<Context>) -> Result<Action> {
     ctx.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
+    match reconcile_inner(&cr, &ctx).await {
+        Ok(action) => {
+            ctx.backoff.reset(&key_of(&cr));
+            Ok(action)
+        }
+        Err(e) => {
+            report_failure(&ctx, &cr, &e).await;
+            Err(e)
+        }
+    }
+}
+
+/// Writes a failed reconcile onto the resource: Degraded=True `ReconcileFailed` with the error,
+/// Progressing=True (the operator retries), Ready only kept when the last status was written for
+/// this very generation. Best effort: the API may be what failed.
+async fn report_failure(ctx: &Context, cr: &RocketMQCluster, err: &Error) {
+    let Some(ns) = cr.namespace() else { return };
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let prev = cr.status.as_ref();
+    let new = status::failed(prev, &err.to_string(), cr.meta().generation, &now);
+    for (type_, reason, note) in transitions(prev, &new) {
+        publish(ctx, cr, type_, &reason, note).await;
+    }
+    if let Err(e) = patch_status(ctx, cr, &ns, &new).await {
+        tracing::warn!(error = %e, "writing the failure onto the status failed");
+    }
+}
+
+async fn reconcile_inner(cr: &RocketMQCluster, ctx: &Context) -> Result<Action> {
     let ns = cr
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
@@ -216,8 +322,19 @@ pub async fn reconcile(cr: Arc<RocketMQCluster>, ctx: Arc<Context>) -> Result<Ac
     let prev = cr.status.as_ref();
     let now = Time(k8s_openapi::jiff::Timestamp::now());
 
+    if paused(cr) {
+        let new = status::paused(prev, generation, &now);
+        for (type_, reason, note) in transitions(prev, &new) {
+            publish(ctx, cr, type_, &reason, note).await;
+        }
+        if prev != Some(&new) {
+            patch_status(ctx, cr, &ns, &new).await?;
+        }
+        return Ok(Action::await_change());
+    }
+
     // validate
-    let plan = match validate::validate(&name, &ns, &cr.spec) {
+    let mut plan = match validate::validate(&name, &ns, &cr.spec) {
         Ok(p) => p,
         Err(refusal) => {
             ctx.metrics.refused.fetch_add(1, Ordering::Relaxed);
@@ -233,58 +350,89 @@ pub async fn reconcile(cr: Arc<RocketMQCluster>, ctx: Arc<Context>) -> Result<Ac
                     .map(|c| (&c.reason, &c.message));
             if changed {
                 publish(
-                    &ctx,
-                    &cr,
+                    ctx,
+                    cr,
                     EventType::Warning,
                     refusal.reason(),
                     refusal.message(),
                 )
                 .await;
             }
-            patch_status(&ctx, &cr, &ns, &new).await?;
+            patch_status(ctx, cr, &ns, &new).await?;
             return Ok(Action::await_change());
         }
     };
+    plan.restart = cr
+        .annotations()
+        .get(crate::crd::RESTART_ANNOTATION)
+        .cloned();
 
     // read
     let observed = read::read(&ctx.client, &ns, &name).await?;
     let observed_groups = observed.groups();
 
+    // storage (claim templates are immutable: expand + orphan re-create, or refuse)
+    let storage =
+        crate::storage::reconcile(&ctx.client, &mut plan, &observed.stateful_sets).await?;
+    if !storage.expanded.is_empty() {
+        publish(
+            ctx,
+            cr,
+            EventType::Normal,
+            "StorageExpanded",
+            format!(
+                "claims {} expanded to {}; their StatefulSets are re-created without restarting pods",
+                storage.expanded.join(", "),
+                plan.storage.size
+            ),
+        )
+        .await;
+    }
+
     // build
-    let owner = owner_ref(&cr)?;
+    let owner = owner_ref(cr)?;
     let mut children = build::build(&plan, &owner, &build::Partitions::new())?;
 
-    // roll
+    // roll: decide, answer the questions the decision raises, decide again.
     let desired = desired_groups(&plan, &children);
     let mut outcome = Outcome::default();
-    let mut decision = roll::decide(&desired, &observed_groups, None);
-    if let Some((g, Phase::WaitingForCatchUp)) = decision.active {
-        let members = plan
-            .groups
-            .get(g)
-            .map(|x| x.members.len() as u32)
-            .unwrap_or(1);
-        let master = pod_addr(&observed, &plan, g, 0);
-        let slaves: Option<Vec<String>> = (1..members)
-            .map(|o| pod_addr(&observed, &plan, g, o))
+    let mut answers = roll::Answers::new();
+    let mut decision = roll::decide(&desired, &observed_groups, &answers);
+    for _ in 0..plan.groups.len() + 1 {
+        let open: Vec<Question> = decision
+            .questions
+            .iter()
+            .filter(|q| !answers.contains_key(q))
+            .copied()
             .collect();
-        if let (Some(master), Some(slaves)) = (master, slaves) {
-            match ctx.admin.slaves_caught_up(&master, &slaves).await {
-                Ok(caught_up) => {
-                    decision = roll::decide(&desired, &observed_groups, Some(caught_up))
-                }
-                Err(e) => outcome.notes.push(format!(
-                    "replication state of {}: {e}",
-                    names::broker_group(&plan.name, g)
-                )),
-            }
+        if open.is_empty() {
+            break;
         }
+        for q in open {
+            let a = match answer(ctx, &plan, &observed, q).await {
+                Ok(a) => a,
+                Err(note) => {
+                    outcome.notes.push(note);
+                    false
+                }
+            };
+            answers.insert(q, a);
+        }
+        decision = roll::decide(&desired, &observed_groups, &answers);
     }
     set_partitions(&mut children, &plan, &decision.partitions);
     outcome.decision = decision;
+    outcome.storage_refused = storage.refused.clone();
 
-    // apply
-    build_apply(&ctx, &children).await?;
+    // apply (StatefulSets being re-created for a new claim template wait for their deletion)
+    children.stateful_sets.retain(|s| {
+        !s.metadata
+            .name
+            .as_ref()
+            .is_some_and(|n| storage.recreating.contains(n))
+    });
+    build_apply(ctx, &children).await?;
+    prune(ctx, &ns, &plan, &children, &observed, &outcome.decision).await?;
 
     // scale in: groups the spec dropped are removed only once drained.
     for sts in &observed.stateful_sets {
@@ -306,10 +454,16 @@ pub async fn reconcile(cr: Arc<RocketMQCluster>, ctx: Arc<Context>) -> Result<Ac
             None => false,
         };
         if drained {
-            crate::apply::delete_group(&ctx.client, &ns, &group).await?;
+            let cms: Vec<String> = observed
+                .config_maps
+                .iter()
+                .filter(|c| read::group_index(&c.metadata) == Some(index))
+                .filter_map(|c| c.metadata.name.clone())
+                .collect();
+            crate::apply::delete_group(&ctx.client, &ns, &group, &cms).await?;
             publish(
-                &ctx,
-                &cr,
+                ctx,
+                cr,
                 EventType::Normal,
                 "GroupRemoved",
                 format!("{group} was drained and removed; its claims are kept"),
@@ -348,8 +502,8 @@ pub async fn reconcile(cr: Arc<RocketMQCluster>, ctx: Arc<Context>) -> Result<Ac
                 Ok(n) => {
                     outcome.topics_copied.insert(g.index);
                     publish(
-                        &ctx,
-                        &cr,
+                        ctx,
+                        cr,
                         EventType::Normal,
                         "TopicsCopied",
                         format!("copied {n} topic(s) from {source} to {}", g.broker_name),
@@ -366,20 +520,72 @@ pub async fn reconcile(cr: Arc<RocketMQCluster>, ctx: Arc<Context>) -> Result<Ac
     // status and events
     let new = status::reconciled(prev, &plan, &observed, &outcome, generation, &now);
     for (type_, reason, note) in transitions(prev, &new) {
-        publish(&ctx, &cr, type_, &reason, note).await;
+        publish(ctx, cr, type_, &reason, note).await;
     }
     let busy = new
         .conditions
         .iter()
         .any(|c| c.type_ == status::PROGRESSING && c.status == "True")
         || !outcome.scale_in_refused.is_empty()
+        || !storage.recreating.is_empty()
         || outcome.topics_copied.len() < plan.groups.len();
-    patch_status(&ctx, &cr, &ns, &new).await?;
+    patch_status(ctx, cr, &ns, &new).await?;
     Ok(Action::requeue(if busy {
         REQUEUE_BUSY
     } else {
         REQUEUE_IDLE
     }))
+}
+
+/// Deletes children the spec no longer asks for: PodDisruptionBudgets (budget disabled, or the
+/// cluster moved between masters-only and groups with slaves) and old broker config revisions of
+/// settled groups (a held group keeps the revision its pods' template references).
+async fn prune(
+    ctx: &Context,
+    ns: &str,
+    plan: &ClusterPlan,
+    children: &Children,
+    observed: &Observed,
+    decision: &roll::Decision,
+) -> Result<()> {
+    let pdbs: BTreeSet<&str> = children
+        .pdbs
+        .iter()
+        .filter_map(|p| p.metadata.name.as_deref())
+        .collect();
+    let config_maps: BTreeSet<&str> = children
+        .config_maps
+        .iter()
+        .filter_map(|c| c.metadata.name.as_deref())
+        .collect();
+    for pdb in &observed.pdbs {
+        let Some(n) = pdb.metadata.name.as_deref() else {
+            continue;
+        };
+        // A group kept for a refused scale-in keeps its budget until it is removed.
+        let beyond = read::group_index(&pdb.metadata).is_some_and(|i| i >= plan.groups.len());
+        if !pdbs.contains(n) && !beyond {
+            crate::apply::delete_if_exists::<PodDisruptionBudget>(&ctx.client, ns, n).await?;
+        }
+    }
+    for cm in &observed.config_maps {
+        let Some(n) = cm.metadata.name.as_deref() else {
+            continue;
+        };
+        let Some(index) = read::group_index(&cm.metadata) else {
+            continue;
+        };
+        // Groups beyond the spec keep theirs until drained and removed with the group.
+        if index >= plan.groups.len()
+            || decision.states.get(&index) != Some(&roll::GroupState::Settled)
+        {
+            continue;
+        }
+        if !config_maps.contains(n) {
+            crate::apply::delete_if_exists::<ConfigMap>(&ctx.client, ns, n).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn build_apply(ctx: &Context, children: &Children) -> Result<()> {
@@ -413,11 +619,50 @@ pub fn transitions(
     out
 }
 
-/// Requeue after a failed reconcile; never gives up on a cluster.
+/// First retry delay after a failed reconcile.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
+/// Longest retry delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Retry delay after the `failures`-th consecutive failure: 5 s, 10 s, 20 s, ... up to 5 min.
+pub fn backoff_delay(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    BACKOFF_BASE.saturating_mul(1 << exp).min(BACKOFF_MAX)
+}
+
+/// Consecutive failures per cluster, for the exponential backoff.
+#[derive(Default, Debug)]
+pub struct Backoff {
+    failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// Counts one more failure of `key`; returns the delay before the next try.
+    pub fn fail(&self, key: &str) -> Duration {
+        let mut m = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        backoff_delay(*n)
+    }
+    /// A success of `key` resets its delay.
+    pub fn reset(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
+fn key_of(cr: &RocketMQCluster) -> String {
+    format!("{}/{}", cr.namespace().unwrap_or_default(), cr.name_any())
+}
+
+/// Requeue after a failed reconcile with an exponential backoff; never gives up on a cluster.
 pub fn error_policy(cr: Arc<RocketMQCluster>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failures.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(cluster = %cr.name_any(), namespace = ?cr.namespace(), error = %err, "reconcile failed");
-    Action::requeue(Duration::from_secs(30))
+    let delay = ctx.backoff.fail(&key_of(&cr));
+    tracing::warn!(cluster = %cr.name_any(), namespace = ?cr.namespace(), error = %err, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
 }
 
 /// Serves `/healthz`, `/readyz` and `/metrics` (Prometheus text) on `addr`.

@@ -15,6 +15,15 @@ use serde::{Deserialize, Serialize};
 /// The API group of this project's resources.
 pub const GROUP: &str = "rocketmq.rocketmq-rs.io";
 
+/// Annotation on a RocketMQCluster: while it is `"true"` the operator changes nothing of the
+/// cluster (no apply, no roll, no scale) and only reports `Progressing=False` with reason
+/// `ReconciliationPaused` (Strimzi's `strimzi.io/pause-reconciliation`).
+pub const PAUSE_ANNOTATION: &str = "rocketmq.rocketmq-rs.io/pause-reconciliation";
+/// Annotation on a RocketMQCluster: any value; setting or changing it restarts every broker
+/// (through the same safe roll as a spec change: slaves first, one group at a time) and every
+/// name server, once per value (Strimzi's `strimzi.io/manual-rolling-update`).
+pub const RESTART_ANNOTATION: &str = "rocketmq.rocketmq-rs.io/manual-rolling-update";
+
 /// Broker config keys the operator sets itself; `spec.broker.config` may not contain them.
 pub const OPERATOR_OWNED_KEYS: &[&str] = &[
     "brokerClusterName",
@@ -69,7 +78,7 @@ pub const NAME_RULE: &str =
 #[serde(rename_all = "camelCase")]
 pub struct RocketMQClusterSpec {
     /// Container image holding `namesrv`, `broker`, `mqadmin` and `operator`.
-    /// Default: `rocketmq-rs:latest`.
+    /// Default: `rocketmq-rs:<operator version>` (the chart's appVersion; never `latest`).
     #[serde(default = "default_image")]
     #[schemars(length(min = 1, max = 512))]
     pub image: String,
@@ -136,6 +145,9 @@ pub struct NameServerSpec {
     /// CPU/memory requests and limits of the name server container. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// PodDisruptionBudget of the name servers. Default: enabled, `maxUnavailable: 1`.
+    #[serde(default)]
+    pub pod_disruption_budget: PdbSpec,
 }
 
 impl Default for NameServerSpec {
@@ -144,6 +156,31 @@ impl Default for NameServerSpec {
             replicas: 1,
             port: 9876,
             resources: None,
+            pod_disruption_budget: PdbSpec::default(),
+        }
+    }
+}
+
+/// A PodDisruptionBudget the operator creates (voluntary disruptions such as node drains).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PdbSpec {
+    /// Create the budget. Default: true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Pods of the budget that may be down at once. For brokers with slaves the budget is per
+    /// group (at most this many pods of one group); for a masters-only cluster one budget
+    /// covers every master, so a drain never takes two groups' masters at once. Default: 1.
+    #[serde(default = "default_one")]
+    #[schemars(range(min = 1, max = 64))]
+    pub max_unavailable: i32,
+}
+
+impl Default for PdbSpec {
+    fn default() -> Self {
+        PdbSpec {
+            enabled: true,
+            max_unavailable: 1,
         }
     }
 }
@@ -210,7 +247,7 @@ pub struct BrokerSpec {
     /// `flushDiskType`: `ASYNC_FLUSH` or `SYNC_FLUSH`. Default: `ASYNC_FLUSH`.
     #[serde(default)]
     pub flush_disk_type: FlushDiskType,
-    /// Remoting port (`listenPort`); the HA port is `port + 1` and the fast channel `port - 2`.
+    /// Remoting port (`listenPort`); the HA port is `port + 1`.
     /// Default: 10911.
     #[serde(default = "default_broker_port")]
     #[schemars(range(min = 3, max = 65534))]
@@ -231,6 +268,9 @@ pub struct BrokerSpec {
     /// What brokers advertise as `brokerIP1`: `podIP` or `podDNS`. Default: `podIP`.
     #[serde(default)]
     pub advertise: Advertise,
+    /// PodDisruptionBudget(s) of the brokers. Default: enabled, `maxUnavailable: 1`.
+    #[serde(default)]
+    pub pod_disruption_budget: PdbSpec,
 }
 
 impl Default for BrokerSpec {
@@ -245,6 +285,7 @@ impl Default for BrokerSpec {
             resources: None,
             config: BTreeMap::new(),
             advertise: Advertise::PodIp,
+            pod_disruption_budget: PdbSpec::default(),
         }
     }
 }
@@ -376,8 +417,11 @@ pub struct MemberStatus {
     pub address: Option<String>,
 }
 
+/// The image the operator defaults to: its own version, the chart's appVersion.
+pub const DEFAULT_IMAGE: &str = concat!("rocketmq-rs:", env!("CARGO_PKG_VERSION"));
+
 fn default_image() -> String {
-    "rocketmq-rs:latest".to_string()
+    DEFAULT_IMAGE.to_string()
 }
 fn default_cluster_name() -> String {
     "DefaultCluster".to_string()

@@ -57,6 +57,9 @@ pub struct State {
     pub objects: BTreeMap<(String, String, String), Value>,
     /// Every request, in order.
     pub log: Vec<Call>,
+    /// Injected failures: requests whose `METHOD resource` starts with the prefix get a 500,
+    /// as many times as the count says.
+    pub fail: Vec<(String, u32)>,
 }
 
 impl State {
@@ -142,11 +145,16 @@ fn serve(
 ) -> (StatusCode, Value) {
     let mut s = st.lock().unwrap();
     // /api/v1/namespaces/<ns>/<res>[/<name>[/status]] or /apis/<g>/<v>/namespaces/...
-    let Some((_, rest)) = path.split_once("/namespaces/") else {
-        return (
-            StatusCode::BAD_REQUEST,
-            json!({"message": format!("unexpected path {path}")}),
-        );
+    // Cluster-scoped objects (StorageClasses) live under the namespace "".
+    let cluster_scoped;
+    let rest = match path.split_once("/namespaces/") {
+        Some((_, rest)) => rest,
+        None => {
+            let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            let skip = if segs.first() == Some(&"api") { 2 } else { 3 };
+            cluster_scoped = format!("/{}", segs.get(skip..).unwrap_or_default().join("/"));
+            &cluster_scoped
+        }
     };
     let parts: Vec<&str> = rest.split('/').collect();
     let ns = parts[0].to_string();
@@ -161,6 +169,18 @@ fn serve(
         query: query.to_string(),
         body: body.clone(),
     });
+    let short = format!("{method} {resource}");
+    if let Some((_, n)) = s
+        .fail
+        .iter_mut()
+        .find(|(prefix, n)| *n > 0 && short.starts_with(prefix.as_str()))
+    {
+        *n -= 1;
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "InternalError", "code": 500, "message": format!("injected failure of {short}")}),
+        );
+    }
     let key = |n: &str| (resource.clone(), ns.clone(), n.to_string());
     match (method, name) {
         ("GET", None) => {
@@ -224,6 +244,8 @@ pub struct FakeAdmin {
     pub caught_up: Mutex<bool>,
     /// Answer of `is_drained`.
     pub drained: Mutex<bool>,
+    /// Answer of `master_registered`.
+    pub registered: Mutex<bool>,
     /// Calls, as text.
     pub calls: Mutex<Vec<String>>,
 }
@@ -268,6 +290,22 @@ impl BrokerAdmin for FakeAdmin {
                 });
             }
             Ok(*self.drained.lock().unwrap())
+        }
+        .boxed()
+    }
+    fn master_registered<'a>(
+        &'a self,
+        namesrv: &'a str,
+        _cluster: &'a str,
+        broker_name: &'a str,
+        _master_addr: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("registered {namesrv} {broker_name}"));
+            Ok(*self.registered.lock().unwrap())
         }
         .boxed()
     }

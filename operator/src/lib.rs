@@ -8,8 +8,9 @@
 //! - [`plan`]: the validated cluster, shared by the Kubernetes builder and [`local`] mode; renders
 //!   broker.conf through the broker crate's own `BrokerConfig`.
 //! - [`build`] (pure, no client): Kubernetes objects from a plan and the roll decisions.
-//! - [`roll`] (pure): which pods may be updated now (slaves first, master once caught up, one group
-//!   at a time), scale-out topic copy and scale-in refusal.
+//! - [`roll`] (pure): the roll state machine: which pods may be updated now (slaves first, master
+//!   once caught up, one group at a time), resumable from the StatefulSets' partitions.
+//! - [`storage`]: claim expansion with an orphaning StatefulSet re-create, or a refusal.
 //! - [`read`]: the observed children (StatefulSets, pods) of a cluster.
 //! - [`apply`]: server-side apply in a fixed order (ConfigMaps, Services, PDBs, workloads).
 //! - [`status`] (pure): conditions and per-group status from what was observed.
@@ -33,11 +34,14 @@ pub mod quantity;
 pub mod read;
 pub mod roll;
 pub mod status;
+pub mod storage;
 pub mod validate;
 
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
 mod reconcile_tests;
+#[cfg(test)]
+mod sim_tests;
 
 pub use error::{Error, Result};

@@ -20,8 +20,6 @@ pub const BROKER_CONTAINER: &str = "broker";
 pub const NAMESRV_PORT_NAME: &str = "namesrv";
 /// Name of the broker remoting port.
 pub const BROKER_PORT_NAME: &str = "remoting";
-/// Name of the broker fast-channel port (listenPort - 2).
-pub const FAST_PORT_NAME: &str = "fast";
 /// Name of the broker HA port (listenPort + 1).
 pub const HA_PORT_NAME: &str = "ha";
 
@@ -37,6 +35,15 @@ pub const STORE_DIR: &str = "/data/store";
 pub const RUN_VOLUME: &str = "run";
 /// Mount path of [`RUN_VOLUME`].
 pub const RUN_DIR: &str = "/var/run/rocketmq";
+/// Writable emptyDir mounted as `$HOME` (the root filesystem is read-only; the name server
+/// keeps `~/namesrv/kvConfig.json` there).
+pub const HOME_VOLUME: &str = "home";
+/// Mount path of [`HOME_VOLUME`], also the `HOME` env var of every container.
+pub const HOME_DIR: &str = "/home/rocketmq";
+/// Writable emptyDir for `/tmp`.
+pub const TMP_VOLUME: &str = "tmp";
+/// Mount path of [`TMP_VOLUME`].
+pub const TMP_DIR: &str = "/tmp";
 /// Key of the entrypoint script in the broker ConfigMap.
 pub const ENTRYPOINT_KEY: &str = "entrypoint.sh";
 /// Key of the name server config in its ConfigMap.
@@ -57,9 +64,24 @@ pub const ENV_GROUP_SERVICE: &str = "GROUP_SERVICE";
 /// Env var with `podIP` or `podDNS`.
 pub const ENV_ADVERTISE: &str = "ADVERTISE";
 
-/// Key of the broker.conf of ordinal `n` in the group ConfigMap.
+/// Key of the broker.conf of ordinal `n` in the group ConfigMap: `broker-master.conf` for
+/// ordinal 0, `broker-slave.conf` for every slave (the entrypoint sets `brokerId` to the ordinal).
 pub fn broker_conf_key(ordinal: u32) -> String {
-    format!("broker-{ordinal}.conf")
+    if ordinal == 0 {
+        "broker-master.conf".to_string()
+    } else {
+        "broker-slave.conf".to_string()
+    }
+}
+
+/// One config revision of a broker group: `<group>-<first 10 hex digits of the content hash>`.
+pub fn broker_config_map(group: &str, hash: &str) -> String {
+    format!("{group}-{}", &hash[..hash.len().min(10)])
+}
+
+/// The single broker PodDisruptionBudget of a masters-only cluster.
+pub fn broker_pdb_all(cluster: &str) -> String {
+    format!("{cluster}-broker")
 }
 
 /// Name server Deployment and its ConfigMap.

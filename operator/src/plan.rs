@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use broker::{BrokerConfig, BrokerRole, FlushDiskType};
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
-use crate::crd::{Advertise, PodOverrides, PullPolicy, Replication};
+use crate::crd::{Advertise, PdbSpec, PodOverrides, PullPolicy, Replication};
 use crate::error::{Error, Result};
 use crate::names;
 
@@ -49,6 +49,14 @@ pub struct ClusterPlan {
     pub overrides: PodOverrides,
     /// Broker groups, index order.
     pub groups: Vec<GroupPlan>,
+    /// PodDisruptionBudget of the brokers.
+    pub broker_pdb: PdbSpec,
+    /// PodDisruptionBudget of the name servers.
+    pub namesrv_pdb: PdbSpec,
+    /// Value of the manual-restart annotation ([`crate::crd::RESTART_ANNOTATION`]): part of every
+    /// pod template, so a new value rolls every pod once. Set by the controller from the
+    /// resource's metadata (validation only sees the spec).
+    pub restart: Option<String>,
 }
 
 /// Name server part of the plan.

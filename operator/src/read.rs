@@ -1,7 +1,8 @@
 //! Read: what exists of a cluster (its StatefulSets, broker pods and name server Deployment).
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 
 use crate::error::{Error, Result};
@@ -15,8 +16,14 @@ pub struct Observed {
     pub stateful_sets: Vec<StatefulSet>,
     /// Broker pods.
     pub pods: Vec<Pod>,
+    /// Name server pods (the operator asks them whether a restarted master registered).
+    pub namesrv_pods: Vec<Pod>,
     /// The name server Deployment, if it exists.
     pub namesrv: Option<Deployment>,
+    /// Broker ConfigMaps (every config revision still around).
+    pub config_maps: Vec<ConfigMap>,
+    /// PodDisruptionBudgets of the cluster.
+    pub pdbs: Vec<PodDisruptionBudget>,
 }
 
 /// Lists the children of cluster `name` in `namespace`.
@@ -37,10 +44,15 @@ pub async fn read(client: &kube::Client, namespace: &str, name: &str) -> Result<
         .await
         .map_err(|e| Error::kube("list statefulsets", e))?
         .items;
-    let pods = pods
+    let broker_pods = pods
         .list(&ListParams::default().labels(&broker_sel))
         .await
         .map_err(|e| Error::kube("list pods", e))?
+        .items;
+    let namesrv_pods = pods
+        .list(&ListParams::default().labels(&ns_sel))
+        .await
+        .map_err(|e| Error::kube("list name server pods", e))?
         .items;
     let namesrv = deps
         .list(&ListParams::default().labels(&ns_sel))
@@ -49,10 +61,23 @@ pub async fn read(client: &kube::Client, namespace: &str, name: &str) -> Result<
         .items
         .into_iter()
         .find(|d| d.metadata.name.as_deref() == Some(&names::namesrv(name)));
+    let config_maps = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&broker_sel))
+        .await
+        .map_err(|e| Error::kube("list configmaps", e))?
+        .items;
+    let pdbs = Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&names::instance_selector(name)))
+        .await
+        .map_err(|e| Error::kube("list poddisruptionbudgets", e))?
+        .items;
     Ok(Observed {
         stateful_sets,
-        pods,
+        pods: broker_pods,
+        namesrv_pods,
         namesrv,
+        config_maps,
+        pdbs,
     })
 }
 
@@ -63,15 +88,41 @@ pub fn group_index(
     meta.labels.as_ref()?.get(names::GROUP_LABEL)?.parse().ok()
 }
 
-/// Whether a pod's Ready condition is true.
+/// Whether a pod's Ready condition is true and it is not terminating (a stopping pod may still
+/// show Ready for a moment).
 pub fn pod_ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 impl Observed {
+    /// The pods of group `index`, as the roll sees them.
+    fn observed_pods(&self, index: usize) -> Vec<ObservedPod> {
+        self.pods
+            .iter()
+            .filter(|p| group_index(&p.metadata) == Some(index))
+            .filter_map(|p| {
+                let name = p.metadata.name.as_deref()?;
+                let ordinal = name.rsplit('-').next()?.parse().ok()?;
+                Some(ObservedPod {
+                    ordinal,
+                    hash: p
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(names::CONFIG_HASH_ANNOTATION))
+                        .cloned(),
+                    ready: pod_ready(p),
+                    terminating: p.metadata.deletion_timestamp.is_some(),
+                    ip: p.status.as_ref().and_then(|s| s.pod_ip.clone()),
+                })
+            })
+            .collect()
+    }
+
     /// Per group: the live template hash and the pods, for [`crate::roll::decide`].
     pub fn groups(&self) -> Vec<ObservedGroup> {
         let mut out: Vec<ObservedGroup> = self
@@ -86,33 +137,45 @@ impl Observed {
                     .and_then(|m| m.annotations.as_ref())
                     .and_then(|a| a.get(names::CONFIG_HASH_ANNOTATION))
                     .cloned();
-                let pods = self
-                    .pods
-                    .iter()
-                    .filter(|p| group_index(&p.metadata) == Some(index))
-                    .filter_map(|p| {
-                        let name = p.metadata.name.as_deref()?;
-                        let ordinal = name.rsplit('-').next()?.parse().ok()?;
-                        Some(ObservedPod {
-                            ordinal,
-                            hash: p
-                                .metadata
-                                .annotations
-                                .as_ref()
-                                .and_then(|a| a.get(names::CONFIG_HASH_ANNOTATION))
-                                .cloned(),
-                            ready: pod_ready(p),
-                            ip: p.status.as_ref().and_then(|s| s.pod_ip.clone()),
-                        })
-                    })
-                    .collect();
+                let pods = self.observed_pods(index);
+                let partition = s
+                    .spec
+                    .as_ref()
+                    .and_then(|sp| sp.update_strategy.as_ref())
+                    .and_then(|u| u.rolling_update.as_ref())
+                    .and_then(|r| r.partition);
+                let revisions_differ = s.status.as_ref().is_some_and(|st| {
+                    st.current_revision.is_some()
+                        && st.update_revision.is_some()
+                        && st.current_revision != st.update_revision
+                });
                 Some(ObservedGroup {
                     index,
                     template_hash,
+                    partition,
+                    revisions_differ,
                     pods,
                 })
             })
             .collect();
+        // Pods whose StatefulSet is gone (deleted with propagationPolicy Orphan to change its
+        // claim template): their group is observed with an unknown template, so the roll holds
+        // it instead of treating it as new.
+        for p in &self.pods {
+            let Some(index) = group_index(&p.metadata) else {
+                continue;
+            };
+            if out.iter().any(|g| g.index == index) {
+                continue;
+            }
+            out.push(ObservedGroup {
+                index,
+                template_hash: None,
+                partition: None,
+                revisions_differ: false,
+                pods: self.observed_pods(index),
+            });
+        }
         out.sort_by_key(|g| g.index);
         out
     }

@@ -172,8 +172,13 @@ async fn create_applies_in_order_with_one_field_manager_then_writes_status() {
     let shorts: Vec<String> = log.iter().map(|c| c.short()).collect();
     // Reads first.
     assert_eq!(
-        &shorts[..3],
-        &["GET statefulsets", "GET pods", "GET deployments"]
+        &shorts[..4],
+        &[
+            "GET statefulsets",
+            "GET pods",
+            "GET pods",
+            "GET deployments"
+        ]
     );
     let applies: Vec<&str> = log
         .iter()
@@ -402,7 +407,11 @@ async fn scale_in_is_refused_until_the_group_is_drained() {
     e.clear_log();
     e.reconcile("demo").await;
     assert_eq!(e.admin_calls(), vec!["drained 10.0.1.0:10911"]);
-    assert!(!e.writes().iter().any(|w| w.starts_with("DELETE")));
+    assert!(
+        !e.writes().iter().any(|w| w.starts_with("DELETE")),
+        "{:?}",
+        e.writes()
+    );
     let (status, reason, message) = e.condition("demo", "Degraded");
     assert_eq!(
         (status.as_str(), reason.as_str()),
@@ -426,15 +435,16 @@ async fn scale_in_is_refused_until_the_group_is_drained() {
         .into_iter()
         .filter(|w| w.starts_with("DELETE"))
         .collect();
+    assert_eq!(deletes.len(), 4);
     assert_eq!(
-        deletes,
+        deletes[..3],
         [
             "DELETE statefulsets/demo-broker-1",
             "DELETE poddisruptionbudgets/demo-broker-1",
             "DELETE services/demo-broker-1",
-            "DELETE configmaps/demo-broker-1"
         ]
     );
+    assert!(deletes[3].starts_with("DELETE configmaps/demo-broker-1-"));
     assert!(
         !e.writes()
             .iter()
@@ -536,4 +546,361 @@ async fn a_refused_update_keeps_the_running_cluster() {
         )
     );
     assert_eq!(e.status("demo")["readyGroups"], "2/2");
+}
+
+impl Env {
+    fn annotate(&self, name: &str, key: &str, value: &str) {
+        let mut s = self.state.lock().unwrap();
+        let mut cr = s.get(CRS, NS, name).unwrap().clone();
+        cr["metadata"]["annotations"][key] = json!(value);
+        s.put(CRS, NS, name, cr);
+    }
+    async fn try_reconcile(&self, name: &str) -> crate::Result<Action> {
+        let cr: RocketMQCluster = {
+            let s = self.state.lock().unwrap();
+            serde_json::from_value(s.get(CRS, NS, name).unwrap().clone()).unwrap()
+        };
+        reconcile(Arc::new(cr), self.ctx.clone()).await
+    }
+    fn events(&self) -> Vec<(String, String)> {
+        self.state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|c| c.resource == "events" && c.method == "POST")
+            .map(|c| {
+                (
+                    c.body["type"].as_str().unwrap_or("").to_string(),
+                    c.body["reason"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_failed_reconcile_reaches_the_resource_and_backs_off_exponentially() {
+    use crate::controller::{backoff_delay, error_policy};
+    let e = env();
+    e.put_cr(cluster("demo", async_spec()));
+    e.reconcile("demo").await;
+    e.all_ready();
+    e.reconcile("demo").await;
+    assert_eq!(e.condition("demo", "Ready").0, "True");
+    // A spec change whose StatefulSet writes fail (e.g. a webhook or quota refusing them).
+    e.edit_spec("demo", |s| s["image"] = json!("rocketmq-rs:9.9.9"));
+    e.state.lock().unwrap().fail = vec![("PATCH statefulsets".into(), 100)];
+    e.clear_log();
+    let err = e.try_reconcile("demo").await.unwrap_err();
+    assert!(err.to_string().contains("statefulset"), "{err}");
+    let (status, reason, message) = e.condition("demo", "Degraded");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "ReconcileFailed")
+    );
+    assert!(message.contains("injected failure"), "{message}");
+    assert!(
+        e.events()
+            .contains(&("Warning".into(), "ReconcileFailed".into()))
+    );
+    // Never Ready/Stable at a generation whose spec did not apply.
+    assert_eq!(e.status("demo")["observedGeneration"], 2);
+    assert_eq!(e.condition("demo", "Ready").0, "False");
+    assert_eq!(e.condition("demo", "Progressing").1, "Retrying");
+    // Exponential backoff per cluster, reset by a success.
+    let cr: Arc<RocketMQCluster> = Arc::new(
+        serde_json::from_value(
+            e.state
+                .lock()
+                .unwrap()
+                .get(CRS, NS, "demo")
+                .unwrap()
+                .clone(),
+        )
+        .unwrap(),
+    );
+    let delays: Vec<Action> = (0..4)
+        .map(|_| error_policy(cr.clone(), &err, e.ctx.clone()))
+        .collect();
+    let want: Vec<Action> = (1..=4).map(|n| Action::requeue(backoff_delay(n))).collect();
+    assert_eq!(delays, want);
+    assert_eq!(
+        (1..=8)
+            .map(backoff_delay)
+            .map(|d| d.as_secs())
+            .collect::<Vec<_>>(),
+        [5, 10, 20, 40, 80, 160, 300, 300]
+    );
+    // The same failure again: no second Warning event.
+    e.clear_log();
+    let _ = e.try_reconcile("demo").await.unwrap_err();
+    assert!(e.events().is_empty(), "{:?}", e.events());
+    // The API recovers: the change applies and the status is clean again.
+    e.state.lock().unwrap().fail.clear();
+    e.reconcile("demo").await;
+    assert_eq!(e.condition("demo", "Degraded").0, "False");
+    assert_eq!(
+        error_policy(cr, &err, e.ctx.clone()),
+        Action::requeue(backoff_delay(1))
+    );
+}
+
+#[tokio::test]
+async fn pause_annotation_stops_every_write_but_the_status() {
+    let e = env();
+    e.put_cr(cluster("demo", async_spec()));
+    e.reconcile("demo").await;
+    e.annotate("demo", crate::crd::PAUSE_ANNOTATION, "true");
+    e.edit_spec("demo", |s| s["image"] = json!("rocketmq-rs:9.9.9"));
+    e.clear_log();
+    assert_eq!(e.reconcile("demo").await, Action::await_change());
+    let writes: Vec<String> = e
+        .writes()
+        .into_iter()
+        .filter(|w| !w.contains("events"))
+        .collect();
+    assert_eq!(writes, ["PATCH rocketmqclusters/demo/status"]);
+    assert!(
+        !e.state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .any(|c| c.resource == "statefulsets"),
+        "a paused cluster is not even read"
+    );
+    assert_eq!(e.condition("demo", "Progressing").1, "ReconciliationPaused");
+    assert_eq!(e.condition("demo", "Ready").0, "False");
+    // Unpaused: the change applies.
+    e.annotate("demo", crate::crd::PAUSE_ANNOTATION, "false");
+    e.reconcile("demo").await;
+    assert!(
+        e.sts("demo-broker-0")["spec"]["template"]["spec"]["containers"][0]["image"]
+            == "rocketmq-rs:9.9.9"
+    );
+}
+
+#[tokio::test]
+async fn manual_restart_annotation_rolls_every_pod_once_per_value() {
+    let e = env();
+    e.put_cr(cluster("demo", async_spec()));
+    e.reconcile("demo").await;
+    e.all_ready();
+    e.reconcile("demo").await;
+    let before = e.template_hash("demo-broker-1");
+    let ns_before = e
+        .state
+        .lock()
+        .unwrap()
+        .get("deployments", NS, "demo-namesrv")
+        .unwrap()["spec"]["template"]
+        .clone();
+    e.annotate("demo", crate::crd::RESTART_ANNOTATION, "2026-12-02T08:00");
+    e.reconcile("demo").await;
+    let after = e.template_hash("demo-broker-1");
+    assert_ne!(before, after);
+    // Through the safe roll: group 0's slave first, group 1 held.
+    assert_eq!(
+        (e.partition("demo-broker-0"), e.partition("demo-broker-1")),
+        (1, 2)
+    );
+    assert_eq!(e.condition("demo", "Progressing").1, "RollingSlaves");
+    let ns_after = e
+        .state
+        .lock()
+        .unwrap()
+        .get("deployments", NS, "demo-namesrv")
+        .unwrap()["spec"]["template"]
+        .clone();
+    assert_ne!(ns_before, ns_after, "name servers restart too");
+    // The same value again changes nothing.
+    e.reconcile("demo").await;
+    assert_eq!(e.template_hash("demo-broker-1"), after);
+}
+
+#[tokio::test]
+async fn ready_groups_never_exceed_the_desired_groups() {
+    let e = env();
+    e.put_cr(cluster("demo", async_spec()));
+    e.reconcile("demo").await;
+    e.all_ready();
+    e.reconcile("demo").await;
+    // Scale-in refused: group 1 is kept, ready, listed, but not counted.
+    e.edit_spec("demo", |s| s["broker"]["groups"] = json!(1));
+    e.reconcile("demo").await;
+    let st = e.status("demo");
+    assert_eq!(st["readyGroups"], "1/1");
+    assert_eq!(st["groups"].as_array().unwrap().len(), 2);
+    let (_, _, msg) = e.condition("demo", "Ready");
+    assert!(msg.starts_with("1/1 broker groups"), "{msg}");
+}
+
+fn put_claims(e: &Env, sts: &str, replicas: u32, size: &str, class: &str) {
+    let mut s = e.state.lock().unwrap();
+    for o in 0..replicas {
+        let name = format!("store-{sts}-{o}");
+        let labels =
+            s.get("statefulsets", NS, sts).unwrap()["spec"]["volumeClaimTemplates"][0]["metadata"]
+                ["labels"]
+                .clone();
+        s.put(
+            "persistentvolumeclaims",
+            NS,
+            &name,
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                   "metadata": {"name": name, "namespace": NS, "labels": labels},
+                   "spec": {"storageClassName": class, "resources": {"requests": {"storage": size}}}}),
+        );
+    }
+}
+
+fn storage_spec(size: &str) -> Value {
+    json!({"broker": {"groups": 2, "replicasPerGroup": 1,
+                      "storage": {"size": size, "storageClassName": "fast"}}})
+}
+
+#[tokio::test]
+async fn storage_growth_expands_claims_and_recreates_statefulsets_without_pods() {
+    let e = env();
+    e.put_cr(cluster("demo", storage_spec("10Gi")));
+    e.reconcile("demo").await;
+    e.all_ready();
+    e.reconcile("demo").await;
+    for g in 0..2 {
+        put_claims(&e, &format!("demo-broker-{g}"), 2, "10Gi", "fast");
+    }
+    e.state.lock().unwrap().put(
+        "storageclasses",
+        "",
+        "fast",
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+               "metadata": {"name": "fast"}, "provisioner": "x", "allowVolumeExpansion": true}),
+    );
+    let hash = e.template_hash("demo-broker-0");
+    e.edit_spec("demo", |s| s["broker"]["storage"]["size"] = json!("20Gi"));
+    e.clear_log();
+    e.reconcile("demo").await;
+    let writes = e.writes();
+    for g in 0..2 {
+        for o in 0..2 {
+            assert!(
+                writes.contains(&format!(
+                    "PATCH persistentvolumeclaims/store-demo-broker-{g}-{o}"
+                )),
+                "{writes:?}"
+            );
+        }
+    }
+    let deletes: Vec<_> = {
+        let s = e.state.lock().unwrap();
+        s.log
+            .iter()
+            .filter(|c| c.method == "DELETE" && c.resource == "statefulsets")
+            .map(|c| (c.name.clone().unwrap(), c.body["propagationPolicy"].clone()))
+            .collect()
+    };
+    assert_eq!(
+        deletes,
+        [
+            ("demo-broker-0".to_string(), json!("Orphan")),
+            ("demo-broker-1".to_string(), json!("Orphan"))
+        ]
+    );
+    assert!(!e.writes().iter().any(|w| w.starts_with("DELETE pods")));
+    // Next reconcile re-creates them with the new claim template and the same pod template, so
+    // the orphaned pods are adopted without a restart.
+    e.reconcile("demo").await;
+    let sts = e.sts("demo-broker-0");
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "20Gi"
+    );
+    assert_eq!(e.template_hash("demo-broker-0"), hash);
+    assert_eq!(e.partition("demo-broker-0"), 0);
+    assert_eq!(e.condition("demo", "Degraded").0, "False");
+}
+
+#[tokio::test]
+async fn impossible_storage_changes_are_refused_and_never_wedge_later_changes() {
+    let e = env();
+    e.put_cr(cluster("demo", storage_spec("10Gi")));
+    e.reconcile("demo").await;
+    e.all_ready();
+    e.reconcile("demo").await;
+    // Shrinking: refused; the StatefulSets keep 10Gi.
+    e.edit_spec("demo", |s| s["broker"]["storage"]["size"] = json!("5Gi"));
+    e.reconcile("demo").await;
+    let (status, reason, message) = e.condition("demo", "Degraded");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "StorageChangeRefused")
+    );
+    assert!(message.contains("cannot shrink"), "{message}");
+    let size = |e: &Env| {
+        e.sts("demo-broker-0")["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]
+            ["storage"]
+            .clone()
+    };
+    assert_eq!(size(&e), "10Gi");
+    // A later image change still applies (the refused storage does not block it).
+    e.edit_spec("demo", |s| s["image"] = json!("rocketmq-rs:9.9.9"));
+    e.reconcile("demo").await;
+    assert_eq!(
+        e.sts("demo-broker-0")["spec"]["template"]["spec"]["containers"][0]["image"],
+        "rocketmq-rs:9.9.9"
+    );
+    assert_eq!(e.status("demo")["observedGeneration"], 3);
+    assert_eq!(e.condition("demo", "Progressing").0, "True");
+    // Growing on a class that cannot expand: refused too, with the reason.
+    e.state.lock().unwrap().put(
+        "storageclasses",
+        "",
+        "fast",
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+               "metadata": {"name": "fast"}, "provisioner": "x"}),
+    );
+    e.edit_spec("demo", |s| s["broker"]["storage"]["size"] = json!("50Gi"));
+    e.reconcile("demo").await;
+    let (_, reason, message) = e.condition("demo", "Degraded");
+    assert_eq!(reason, "StorageChangeRefused");
+    assert!(
+        message.contains("does not allow volume expansion"),
+        "{message}"
+    );
+    assert_eq!(size(&e), "10Gi");
+    // Back to the live size: clean.
+    e.edit_spec("demo", |s| s["broker"]["storage"]["size"] = json!("10Gi"));
+    e.reconcile("demo").await;
+    assert_eq!(e.condition("demo", "Degraded").0, "False");
+}
+
+#[tokio::test]
+async fn masters_only_gets_one_budget_and_switching_prunes_the_other_kind() {
+    let e = env();
+    e.put_cr(cluster("demo", json!({"broker": {"groups": 2}})));
+    e.reconcile("demo").await;
+    let pdbs = |e: &Env| -> Vec<String> {
+        let s = e.state.lock().unwrap();
+        s.objects
+            .keys()
+            .filter(|(r, _, _)| r == "poddisruptionbudgets")
+            .map(|(_, _, n)| n.clone())
+            .collect()
+    };
+    assert_eq!(pdbs(&e), ["demo-broker", "demo-namesrv"]);
+    e.edit_spec("demo", |s| s["broker"]["replicasPerGroup"] = json!(1));
+    e.reconcile("demo").await;
+    assert_eq!(pdbs(&e), ["demo-broker-0", "demo-broker-1", "demo-namesrv"]);
+    e.edit_spec("demo", |s| {
+        s["broker"]["podDisruptionBudget"] = json!({"enabled": false});
+        s["nameServer"] = json!({"podDisruptionBudget": {"maxUnavailable": 2}});
+    });
+    e.reconcile("demo").await;
+    assert_eq!(pdbs(&e), ["demo-namesrv"]);
+    let s = e.state.lock().unwrap();
+    assert_eq!(
+        s.get("poddisruptionbudgets", NS, "demo-namesrv").unwrap()["spec"]["maxUnavailable"],
+        2
+    );
 }

@@ -1,9 +1,53 @@
-//! Roll decisions (pure): which pods may take a new template now.
+//! The roll (pure): a state machine that moves every broker group from the pods it runs to the
+//! template the spec asks for, one pod at a time, and that can be resumed from what the API
+//! objects show at any moment.
 //!
-//! Within a group the slaves roll first (StatefulSet ordinals >= 1, updated from the highest down),
-//! then the master (ordinal 0) only once a broker admin call says its slaves have caught up; one
-//! group at a time, in index order. Expressed as each StatefulSet's `rollingUpdate.partition`:
-//! `n` (members) holds the whole group, 1 lets only the slaves update, 0 everything.
+//! # Persisted state
+//! Nothing lives only in the operator's memory. The state of a group's roll is read back from:
+//! - the live StatefulSet's template hash (annotation [`crate::names::CONFIG_HASH_ANNOTATION`]):
+//!   which change the roll is about;
+//! - its `spec.updateStrategy.rollingUpdate.partition` `P`: pods with ordinal `>= P` are released
+//!   for the new template (the StatefulSet controller replaces them), pods below are held;
+//! - the pods: their template hash, Ready condition and `deletionTimestamp` (terminating).
+//!
+//! An operator restarted mid-roll therefore continues exactly where the last one stopped, and a
+//! reconcile that fails half-way (API error, admin call error) decides the same again next time.
+//!
+//! # States of one group (see [`GroupState`])
+//! ```text
+//!             template changes                 its turn (previous group Ready, slaves caught up
+//!  Settled ────────────────────► Held(P=n) ──── or master registered) ────────────┐
+//!     ▲                                                                            ▼
+//!     │                                  ┌──────────── Replacing(k) ◄── P=k=n-1 (highest slave)
+//!     │      pods k..n run the new       │   pod k: old & running → terminating → missing
+//!     │      template and are Ready      │          → new & not ready → new & Ready
+//!     │                                  ▼
+//!     │                    k>=2: P=k-1 (next slave) ─► Replacing(k-1)
+//!     │                    k==1: WaitingForCatchUp ── admin: slaves caught up ──► P=0
+//!     │                    k==0 (master new & Ready, all pods Ready) ────────────────────────┐
+//!     └───────────────────────────────────────────────────────────────────────────────────────┘
+//! ```
+//! A group of one member (no slaves) goes from `Held` straight to `Replacing(0)`.
+//!
+//! # Invariants (each has a test below or in `reconcile_tests` / `sim_tests`)
+//! - While the live template is the desired one, the partition only goes down: a terminating,
+//!   missing or not-ready pod, a failed admin call or a restart never raises it, so the
+//!   StatefulSet controller never re-creates a released pod from the old revision.
+//! - The partition goes down by one ordinal at a time, and only when every pod at or above the
+//!   current partition runs the new template and is Ready: each pod is replaced exactly once.
+//! - The master (ordinal 0) is released only after the slaves run the new template, are Ready and
+//!   a broker admin call said they caught up.
+//! - One group at a time, in index order; a group starts only when every group before it is
+//!   settled (all pods new and Ready) and the group just before it answered the gate question:
+//!   slaves caught up (groups with slaves) or master registered with the name server (masters
+//!   only clusters).
+//! - A new change (the template changes again mid-roll) starts a new roll for that change: the
+//!   group is held again (`P = n`) until its turn — except that the partition is never raised
+//!   above a pod the earlier change released that is still stopping or gone (it comes back on
+//!   the newest template). Pods already replaced for the earlier change are replaced once more
+//!   for the new one, never twice for the same one.
+
+use std::collections::BTreeMap;
 
 use crate::build::Partitions;
 
@@ -16,6 +60,8 @@ pub struct ObservedPod {
     pub hash: Option<String>,
     /// Ready condition.
     pub ready: bool,
+    /// `deletionTimestamp` is set: the pod is stopping and will disappear.
+    pub terminating: bool,
     /// Pod IP.
     pub ip: Option<String>,
 }
@@ -27,6 +73,12 @@ pub struct ObservedGroup {
     pub index: usize,
     /// Config hash of the live StatefulSet's pod template.
     pub template_hash: Option<String>,
+    /// The live StatefulSet's `rollingUpdate.partition` (`None`: unset, i.e. 0).
+    pub partition: Option<i32>,
+    /// The StatefulSet controller's own view: `status.currentRevision != status.updateRevision`
+    /// (some pod does not run the latest template yet). Tells a released pod that is gone from
+    /// a crashed one of a settled group, which the pods alone cannot.
+    pub revisions_differ: bool,
     /// Its pods.
     pub pods: Vec<ObservedPod>,
 }
@@ -38,37 +90,105 @@ impl ObservedGroup {
     }
 }
 
-/// Where the single active roll stands.
+/// What a pod being replaced is doing now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Slaves of the group are being replaced.
-    RollingSlaves,
-    /// Slaves are updated; waiting until they have caught up with the master.
-    WaitingForCatchUp,
-    /// The master is being replaced.
-    RollingMaster,
+pub enum PodStep {
+    /// Still runs the old template; the StatefulSet controller has not deleted it yet.
+    Old,
+    /// Stopping (`deletionTimestamp` set); the broker flushes and unregisters.
+    Terminating,
+    /// Gone; the StatefulSet controller will create it from the new template.
+    Missing,
+    /// Runs the new template but is not Ready yet.
+    Starting,
 }
 
-impl Phase {
+/// Where one group stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupState {
+    /// Every pod runs the desired template and is Ready (or the StatefulSet is new).
+    Settled,
+    /// Every pod runs the desired template but some are not Ready (crash, node loss).
+    WaitingForPods,
+    /// Needs the new template but waits for an earlier group.
+    Held,
+    /// Needs the new template; waits for the gate question about the previous group.
+    WaitingForPreviousGroup,
+    /// The pod with this ordinal is being replaced.
+    Replacing(u32, PodStep),
+    /// The slaves are replaced and Ready; waiting until they caught up with the master.
+    WaitingForCatchUp,
+}
+
+impl GroupState {
+    /// Whether the group is in the middle of (or waiting for) a roll.
+    pub fn rolling(self) -> bool {
+        !matches!(self, GroupState::Settled | GroupState::WaitingForPods)
+    }
+
     /// Reason string for conditions and Events.
     pub fn reason(self) -> &'static str {
         match self {
-            Phase::RollingSlaves => "RollingSlaves",
-            Phase::WaitingForCatchUp => "WaitingForSlaveCatchUp",
-            Phase::RollingMaster => "RollingMaster",
+            GroupState::Settled => "Settled",
+            GroupState::WaitingForPods => "WaitingForPods",
+            GroupState::Held => "Held",
+            GroupState::WaitingForPreviousGroup => "WaitingForPreviousGroup",
+            GroupState::Replacing(0, _) => "RollingMaster",
+            GroupState::Replacing(_, _) => "RollingSlaves",
+            GroupState::WaitingForCatchUp => "WaitingForSlaveCatchUp",
+        }
+    }
+
+    /// Human description.
+    pub fn describe(self) -> String {
+        match self {
+            GroupState::Replacing(k, step) => format!(
+                "{} (pod ordinal {k}: {})",
+                self.reason(),
+                match step {
+                    PodStep::Old => "release requested",
+                    PodStep::Terminating => "terminating",
+                    PodStep::Missing => "being re-created",
+                    PodStep::Starting => "starting, not Ready yet",
+                }
+            ),
+            _ => self.reason().to_string(),
         }
     }
 }
+
+/// A question the roll needs a broker admin call to answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Question {
+    /// Have the slaves of this group caught up with its master?
+    CaughtUp(usize),
+    /// Is the master of this group registered with the name server?
+    Registered(usize),
+}
+
+/// Answers to [`Question`]s; a missing answer means "not known", which never lets a roll go on.
+pub type Answers = BTreeMap<Question, bool>;
 
 /// The roll decision for the whole cluster.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Decision {
     /// Partition of every desired group.
     pub partitions: Partitions,
-    /// The group being rolled and its phase.
-    pub active: Option<(usize, Phase)>,
+    /// State of every desired group.
+    pub states: BTreeMap<usize, GroupState>,
+    /// The group being rolled and its state.
+    pub active: Option<(usize, GroupState)>,
     /// Groups waiting for the active one.
     pub held: Vec<usize>,
+    /// Questions whose answers would let the roll go on (ask, then decide again).
+    pub questions: Vec<Question>,
+}
+
+impl Decision {
+    /// Whether every group is settled (no roll in progress or waiting).
+    pub fn settled(&self) -> bool {
+        self.states.values().all(|s| *s == GroupState::Settled)
+    }
 }
 
 /// One desired group: index, member count and the template hash it should run.
@@ -82,59 +202,148 @@ pub struct DesiredGroup {
     pub hash: String,
 }
 
-fn pending(d: &DesiredGroup, o: Option<&ObservedGroup>) -> bool {
-    match o {
-        // A new StatefulSet has nothing to roll.
-        None => false,
-        Some(o) => {
-            o.template_hash.as_deref() != Some(d.hash.as_str())
-                || o.pods
-                    .iter()
-                    .any(|p| p.hash.as_deref() != Some(d.hash.as_str()))
-        }
-    }
+/// The partition a group gets when its template changes (a new change): `n` (hold every pod)
+/// unless a pod the previous change released is in flight — stopping while it runs another hash
+/// than the template it was released to, or gone while that roll was incomplete. Such a pod is
+/// re-created by the StatefulSet controller anyway; the partition stays at or below its ordinal
+/// so it comes back on the newest template, never on the revision before (which would replace
+/// it twice for one change).
+fn in_flight_floor(o: &ObservedGroup, n: i32) -> i32 {
+    let Some(old) = o.template_hash.as_deref() else {
+        return n;
+    };
+    let old_p = o.partition.unwrap_or(0).clamp(0, n);
+    let incomplete = o.revisions_differ || o.pods.iter().any(|p| p.hash.as_deref() != Some(old));
+    (old_p..n)
+        .find(|&k| match o.pod(k as u32) {
+            Some(p) => p.terminating && p.hash.as_deref() != Some(old),
+            None => incomplete,
+        })
+        .unwrap_or(n)
 }
 
-/// Decides the partitions. `caught_up` answers "have the active group's slaves caught up with its
-/// master?" once asked (`None`: not asked yet; the decision then waits and the caller may ask and
-/// decide again).
-pub fn decide(
-    desired: &[DesiredGroup],
-    observed: &[ObservedGroup],
-    caught_up: Option<bool>,
-) -> Decision {
+/// Decides the partitions and states of every group from what was observed and the answers
+/// known so far. Pure and deterministic: the same inputs give the same decision.
+pub fn decide(desired: &[DesiredGroup], observed: &[ObservedGroup], answers: &Answers) -> Decision {
     let mut d = Decision::default();
+    // Whether an earlier group is not settled: later groups must not start.
+    let mut blocked = false;
+    let mut previous: Option<&DesiredGroup> = None;
     for g in desired {
-        let o = observed.iter().find(|o| o.index == g.index);
-        if !pending(g, o) {
+        let n = g.members as i32;
+        let Some(o) = observed.iter().find(|o| o.index == g.index) else {
+            // A new StatefulSet: nothing to roll, create every pod.
             d.partitions.insert(g.index, 0);
+            d.states.insert(g.index, GroupState::Settled);
+            previous = Some(g);
             continue;
-        }
-        if d.active.is_some() {
-            d.partitions.insert(g.index, g.members as i32);
-            d.held.push(g.index);
-            continue;
-        }
-        let o = o.cloned().unwrap_or_default();
-        let updated = |ord: u32| {
-            o.pod(ord)
-                .is_some_and(|p| p.ready && p.hash.as_deref() == Some(g.hash.as_str()))
         };
-        let (partition, phase) = if g.members <= 1 {
-            (0, Phase::RollingMaster)
-        } else if !(1..g.members).all(updated) {
-            (1, Phase::RollingSlaves)
-        } else if caught_up == Some(true)
-            || o.pod(0)
-                .is_some_and(|p| p.hash.as_deref() == Some(g.hash.as_str()))
-        {
-            // The master may go once its slaves caught up (or it already runs the new template).
-            (0, Phase::RollingMaster)
+        let h = g.hash.as_str();
+        let same_change = o.template_hash.as_deref() == Some(h);
+        // The live partition is this change's progress only while the template is this change.
+        let live_p = if same_change {
+            o.partition.unwrap_or(0).clamp(0, n)
         } else {
-            (1, Phase::WaitingForCatchUp)
+            in_flight_floor(o, n)
         };
-        d.partitions.insert(g.index, partition);
-        d.active = Some((g.index, phase));
+        let on_target = |k: u32| {
+            o.pod(k)
+                .is_some_and(|p| !p.terminating && p.hash.as_deref() == Some(h))
+        };
+        let up = |k: u32| on_target(k) && o.pod(k).is_some_and(|p| p.ready);
+        let step = |k: u32| match o.pod(k) {
+            None => PodStep::Missing,
+            Some(p) if p.terminating => PodStep::Terminating,
+            Some(p) if p.hash.as_deref() == Some(h) => PodStep::Starting,
+            Some(_) => PodStep::Old,
+        };
+
+        // Pods that exist and run another template (terminating ones included).
+        let stale = |k: u32| o.pod(k).is_some_and(|p| p.hash.as_deref() != Some(h));
+        if (0..g.members).all(on_target)
+            || (same_change && live_p == 0 && !(0..g.members).any(stale))
+        {
+            // Nothing left to replace.
+            let state = if (0..g.members).all(up) {
+                GroupState::Settled
+            } else {
+                GroupState::WaitingForPods
+            };
+            d.partitions.insert(g.index, 0);
+            d.states.insert(g.index, state);
+            if state != GroupState::Settled {
+                blocked = true;
+            }
+            previous = Some(g);
+            continue;
+        }
+
+        let started = same_change && (live_p < n || (0..g.members).any(on_target));
+        if blocked {
+            // An earlier group rolls: hold (never raise a partition this change released).
+            d.partitions.insert(g.index, live_p);
+            d.states.insert(g.index, GroupState::Held);
+            d.held.push(g.index);
+            previous = Some(g);
+            continue;
+        }
+        blocked = true;
+        if !started && let Some(prev) = previous {
+            let q = if prev.members > 1 {
+                Question::CaughtUp(prev.index)
+            } else {
+                Question::Registered(prev.index)
+            };
+            if answers.get(&q) != Some(&true) {
+                if !answers.contains_key(&q) {
+                    d.questions.push(q);
+                }
+                d.partitions.insert(g.index, live_p);
+                d.states
+                    .insert(g.index, GroupState::WaitingForPreviousGroup);
+                d.active = Some((g.index, GroupState::WaitingForPreviousGroup));
+                previous = Some(g);
+                continue;
+            }
+        }
+        // Walk the partition down as far as the pods allow, one ordinal at a time.
+        let mut p = live_p;
+        let state = loop {
+            if p == n {
+                p = n - 1;
+                continue;
+            }
+            let k = p as u32;
+            if !(k..g.members).all(up) {
+                let first_not_up = (k..g.members).find(|&j| !up(j)).unwrap_or(k);
+                break GroupState::Replacing(first_not_up, step(first_not_up));
+            }
+            if k >= 2 {
+                p -= 1;
+                continue;
+            }
+            if k == 1 {
+                let q = Question::CaughtUp(g.index);
+                match answers.get(&q) {
+                    Some(true) => {
+                        p = 0;
+                        continue;
+                    }
+                    Some(false) => break GroupState::WaitingForCatchUp,
+                    None => {
+                        d.questions.push(q);
+                        break GroupState::WaitingForCatchUp;
+                    }
+                }
+            }
+            // k == 0 and every pod up is handled above (all on target); unreachable in practice.
+            break GroupState::WaitingForPods;
+        };
+        debug_assert!(!same_change || p <= live_p);
+        d.partitions.insert(g.index, p);
+        d.states.insert(g.index, state);
+        d.active = Some((g.index, state));
+        previous = Some(g);
     }
     d
 }
@@ -148,13 +357,23 @@ mod tests {
             ordinal,
             hash: Some(hash.to_string()),
             ready,
+            terminating: false,
             ip: Some(format!("10.0.0.{ordinal}")),
         }
     }
-    fn group(index: usize, tpl: &str, pods: Vec<ObservedPod>) -> ObservedGroup {
+    fn terminating(ordinal: u32, hash: &str) -> ObservedPod {
+        ObservedPod {
+            terminating: true,
+            ready: false,
+            ..pod(ordinal, hash, false)
+        }
+    }
+    fn group(index: usize, tpl: &str, partition: i32, pods: Vec<ObservedPod>) -> ObservedGroup {
         ObservedGroup {
             index,
             template_hash: Some(tpl.to_string()),
+            partition: Some(partition),
+            revisions_differ: pods.iter().any(|p| p.hash.as_deref() != Some(tpl)),
             pods,
         }
     }
@@ -165,59 +384,220 @@ mod tests {
             hash: hash.to_string(),
         }
     }
+    fn yes(q: Question) -> Answers {
+        [(q, true)].into()
+    }
 
     #[test]
     fn settled_and_new_groups_update_freely() {
         let desired = [want(0, 2, "h1"), want(1, 2, "h1")];
-        let observed = [group(0, "h1", vec![pod(0, "h1", true), pod(1, "h1", true)])];
-        let d = decide(&desired, &observed, None);
+        let observed = [group(
+            0,
+            "h1",
+            0,
+            vec![pod(0, "h1", true), pod(1, "h1", true)],
+        )];
+        let d = decide(&desired, &observed, &Answers::new());
         assert_eq!(d.partitions, [(0, 0), (1, 0)].into());
         assert_eq!(d.active, None);
+        assert!(d.questions.is_empty());
+        assert!(d.settled());
     }
 
     #[test]
     fn slaves_first_then_master_after_catch_up_one_group_at_a_time() {
         let desired = [want(0, 2, "new"), want(1, 2, "new")];
-        let old = |i| group(i, "old", vec![pod(0, "old", true), pod(1, "old", true)]);
-        // Start: group 0 rolls its slave, group 1 is held.
-        let d = decide(&desired, &[old(0), old(1)], None);
+        let old = |i| group(i, "old", 0, vec![pod(0, "old", true), pod(1, "old", true)]);
+        // Start: group 0 releases its slave, group 1 is held.
+        let d = decide(&desired, &[old(0), old(1)], &Answers::new());
         assert_eq!(d.partitions, [(0, 1), (1, 2)].into());
-        assert_eq!(d.active, Some((0, Phase::RollingSlaves)));
+        assert_eq!(d.active, Some((0, GroupState::Replacing(1, PodStep::Old))));
         assert_eq!(d.held, vec![1]);
-        // Slave updated but not ready yet: still rolling slaves.
-        let g0 = group(0, "new", vec![pod(0, "old", true), pod(1, "new", false)]);
+        // Slave updated but not ready yet: still replacing it.
+        let g0 = group(0, "new", 1, vec![pod(0, "old", true), pod(1, "new", false)]);
+        let d = decide(&desired, &[g0, old(1)], &Answers::new());
         assert_eq!(
-            decide(&desired, &[g0, old(1)], None).active,
-            Some((0, Phase::RollingSlaves))
+            d.active,
+            Some((0, GroupState::Replacing(1, PodStep::Starting)))
         );
-        // Slave ready: wait for catch-up unless the admin says so.
-        let g0 = group(0, "new", vec![pod(0, "old", true), pod(1, "new", true)]);
-        let d = decide(&desired, &[g0.clone(), old(1)], None);
+        assert!(d.questions.is_empty());
+        // Slave ready: ask about catch-up; not known or false keeps the master.
+        let g0 = group(0, "new", 1, vec![pod(0, "old", true), pod(1, "new", true)]);
+        let d = decide(&desired, &[g0.clone(), old(1)], &Answers::new());
+        assert_eq!(
+            (d.partitions[&0], d.active, d.questions.clone()),
+            (
+                1,
+                Some((0, GroupState::WaitingForCatchUp)),
+                vec![Question::CaughtUp(0)]
+            )
+        );
+        let no = [(Question::CaughtUp(0), false)].into();
+        let d = decide(&desired, &[g0.clone(), old(1)], &no);
+        assert_eq!((d.partitions[&0], d.questions.len()), (1, 0));
+        let d = decide(&desired, &[g0, old(1)], &yes(Question::CaughtUp(0)));
         assert_eq!(
             (d.partitions[&0], d.active),
-            (1, Some((0, Phase::WaitingForCatchUp)))
-        );
-        let d = decide(&desired, &[g0.clone(), old(1)], Some(false));
-        assert_eq!(d.partitions[&0], 1);
-        let d = decide(&desired, &[g0, old(1)], Some(true));
-        assert_eq!(
-            (d.partitions[&0], d.active),
-            (0, Some((0, Phase::RollingMaster)))
+            (0, Some((0, GroupState::Replacing(0, PodStep::Old))))
         );
         assert_eq!(d.partitions[&1], 2);
-        // Group 0 done: group 1 starts with its slaves.
-        let g0 = group(0, "new", vec![pod(0, "new", true), pod(1, "new", true)]);
-        let d = decide(&desired, &[g0, old(1)], None);
+        // Group 0 done: group 1 waits for the gate (group 0's slaves caught up), then starts.
+        let g0 = group(0, "new", 0, vec![pod(0, "new", true), pod(1, "new", true)]);
+        let d = decide(&desired, &[g0.clone(), old(1)], &Answers::new());
+        assert_eq!(d.partitions, [(0, 0), (1, 2)].into());
+        assert_eq!(d.questions, vec![Question::CaughtUp(0)]);
+        let d = decide(&desired, &[g0, old(1)], &yes(Question::CaughtUp(0)));
         assert_eq!(d.partitions, [(0, 0), (1, 1)].into());
-        assert_eq!(d.active, Some((1, Phase::RollingSlaves)));
+        assert_eq!(d.active, Some((1, GroupState::Replacing(1, PodStep::Old))));
+    }
+
+    /// The wedge of issue 12: the master released (partition 0) is terminating, then missing,
+    /// then starting. Catch-up cannot be asked; the partition must stay 0 throughout.
+    #[test]
+    fn a_terminating_or_missing_master_never_raises_the_partition() {
+        let desired = [want(0, 2, "new")];
+        let cases = [
+            vec![terminating(0, "old"), pod(1, "new", true)],
+            vec![pod(1, "new", true)],
+            vec![pod(0, "new", false), pod(1, "new", true)],
+        ];
+        let states = [
+            GroupState::Replacing(0, PodStep::Terminating),
+            GroupState::WaitingForPods,
+            GroupState::WaitingForPods,
+        ];
+        for (pods, state) in cases.into_iter().zip(states) {
+            let d = decide(&desired, &[group(0, "new", 0, pods)], &Answers::new());
+            assert_eq!(d.partitions[&0], 0, "{state:?}");
+            assert_eq!(d.states[&0], state);
+            assert!(d.questions.is_empty());
+        }
     }
 
     #[test]
-    fn masters_without_slaves_roll_directly() {
+    fn a_released_slave_keeps_its_partition_while_terminating_and_missing() {
+        let desired = [want(0, 3, "new")];
+        for pods in [
+            vec![
+                pod(0, "old", true),
+                pod(1, "old", true),
+                terminating(2, "old"),
+            ],
+            vec![pod(0, "old", true), pod(1, "old", true)],
+        ] {
+            let d = decide(&desired, &[group(0, "new", 2, pods)], &Answers::new());
+            assert_eq!(d.partitions[&0], 2);
+        }
+        // Slave 2 new and ready: release slave 1 only (one at a time).
+        let pods = vec![
+            pod(0, "old", true),
+            pod(1, "old", true),
+            pod(2, "new", true),
+        ];
+        let d = decide(&desired, &[group(0, "new", 2, pods)], &Answers::new());
+        assert_eq!(d.partitions[&0], 1);
+        // An already-updated slave that crashed holds the next release.
+        let pods = vec![
+            pod(0, "old", true),
+            pod(1, "new", true),
+            pod(2, "new", false),
+        ];
+        let d = decide(
+            &desired,
+            &[group(0, "new", 1, pods)],
+            &yes(Question::CaughtUp(0)),
+        );
+        assert_eq!(d.partitions[&0], 1);
+        assert_eq!(
+            d.active,
+            Some((0, GroupState::Replacing(2, PodStep::Starting)))
+        );
+    }
+
+    #[test]
+    fn masters_only_roll_one_at_a_time_after_registration() {
         let desired = [want(0, 1, "new"), want(1, 1, "new")];
-        let old = |i| group(i, "old", vec![pod(0, "old", true)]);
-        let d = decide(&desired, &[old(0), old(1)], None);
+        let old = |i| group(i, "old", 0, vec![pod(0, "old", true)]);
+        let d = decide(&desired, &[old(0), old(1)], &Answers::new());
         assert_eq!(d.partitions, [(0, 0), (1, 1)].into());
-        assert_eq!(d.active, Some((0, Phase::RollingMaster)));
+        assert_eq!(d.active, Some((0, GroupState::Replacing(0, PodStep::Old))));
+        // Master 0 new but not ready: group 1 held.
+        let g0 = |ready| group(0, "new", 0, vec![pod(0, "new", ready)]);
+        let d = decide(&desired, &[g0(false), old(1)], &Answers::new());
+        assert_eq!(d.partitions[&1], 1);
+        assert_eq!(d.states[&0], GroupState::WaitingForPods);
+        // Ready: group 1 waits until master 0 registered with the name server.
+        let d = decide(&desired, &[g0(true), old(1)], &Answers::new());
+        assert_eq!(d.partitions[&1], 1);
+        assert_eq!(d.questions, vec![Question::Registered(0)]);
+        let d = decide(&desired, &[g0(true), old(1)], &yes(Question::Registered(0)));
+        assert_eq!(d.partitions[&1], 0);
+    }
+
+    #[test]
+    fn restart_mid_roll_resumes_from_the_objects() {
+        // The first operator released slave 1 of group 1 (group 0 done) and died; a fresh one
+        // (no memory, no answers) must not hold group 1 again nor touch group 0.
+        let desired = [want(0, 2, "new"), want(1, 2, "new")];
+        let g0 = group(0, "new", 0, vec![pod(0, "new", true), pod(1, "new", true)]);
+        let g1 = group(
+            1,
+            "new",
+            1,
+            vec![pod(0, "old", true), terminating(1, "old")],
+        );
+        let d = decide(&desired, &[g0, g1], &Answers::new());
+        assert_eq!(d.partitions, [(0, 0), (1, 1)].into());
+        assert!(d.questions.is_empty(), "{:?}", d.questions);
+    }
+
+    #[test]
+    fn a_new_change_mid_roll_holds_and_restarts_from_the_slaves() {
+        let desired = [want(0, 3, "v3")];
+        // v2 was rolling: slave 2 done, slave 1 released and Ready; master still v1.
+        let g0 = group(
+            0,
+            "v2",
+            1,
+            vec![pod(0, "v1", true), pod(1, "v2", true), pod(2, "v2", true)],
+        );
+        let d = decide(&desired, &[g0], &Answers::new());
+        // Nothing in flight: the new change starts from the highest slave again.
+        assert_eq!(d.partitions[&0], 2);
+    }
+
+    /// A pod released for the previous change and still stopping (or gone) keeps its release:
+    /// the partition is not raised above it, so it comes back on the newest template instead
+    /// of the revision before (which would replace it twice).
+    #[test]
+    fn a_new_change_never_raises_the_partition_above_a_pod_in_flight() {
+        let desired = [want(0, 2, "v3"), want(1, 2, "v3")];
+        let g1 = group(1, "v2", 2, vec![pod(0, "v1", true), pod(1, "v1", true)]);
+        for pods in [
+            vec![terminating(0, "v1"), pod(1, "v2", true)],
+            vec![pod(1, "v2", true)],
+        ] {
+            // The StatefulSet controller still has v1 as its current revision.
+            let g0 = ObservedGroup {
+                revisions_differ: true,
+                ..group(0, "v2", 0, pods)
+            };
+            let d = decide(&desired, &[g0, g1.clone()], &Answers::new());
+            assert_eq!(d.partitions[&0], 0, "{:?}", d.states);
+            // The held group stays held.
+            assert_eq!(d.partitions[&1], 2);
+        }
+        // A crash in a settled group (pod stopping on the template's own hash) is no release:
+        // a held group's crashed pod must not come back on the new template early.
+        let desired = [want(0, 2, "v3"), want(1, 2, "v3")];
+        let busy = || group(0, "v3", 1, vec![pod(0, "v2", true), pod(1, "v3", false)]);
+        for pods in [
+            vec![terminating(0, "v2"), pod(1, "v2", true)],
+            vec![pod(1, "v2", true)],
+        ] {
+            let settled = group(1, "v2", 0, pods);
+            let d = decide(&desired, &[busy(), settled], &Answers::new());
+            assert_eq!(d.partitions[&1], 2, "{:?}", d.states);
+        }
     }
 }

@@ -30,6 +30,8 @@ pub struct Outcome {
     pub topics_copied: BTreeSet<usize>,
     /// Admin-call failures worth surfacing.
     pub notes: Vec<String>,
+    /// Why a storage change was refused (the StatefulSets keep their live storage).
+    pub storage_refused: Option<String>,
 }
 
 fn condition(
@@ -107,6 +109,124 @@ pub fn refused(
     s
 }
 
+/// Status after a failed reconcile: Degraded=True `ReconcileFailed` with the error; Progressing
+/// True (the operator retries with a backoff); Ready is kept only when the previous status was
+/// about this generation (otherwise the spec is not applied yet: never Ready at a stale one).
+pub fn failed(
+    prev: Option<&RocketMQClusterStatus>,
+    error: &str,
+    generation: Option<i64>,
+    now: &Time,
+) -> RocketMQClusterStatus {
+    let mut s = prev.cloned().unwrap_or_default();
+    let same_gen = prev.is_some_and(|p| p.observed_generation == generation);
+    let was_ready = same_gen
+        && prev
+            .and_then(|p| p.conditions.iter().find(|c| c.type_ == READY))
+            .is_some_and(|c| c.status == "True");
+    s.observed_generation = generation;
+    s.conditions = vec![
+        condition(
+            prev,
+            READY,
+            was_ready,
+            if was_ready {
+                "AllGroupsReady"
+            } else {
+                "SpecNotApplied"
+            },
+            "the last reconcile failed; see Degraded".to_string(),
+            generation,
+            now,
+        ),
+        condition(
+            prev,
+            PROGRESSING,
+            true,
+            "Retrying",
+            "the operator retries with an exponential backoff".to_string(),
+            generation,
+            now,
+        ),
+        condition(
+            prev,
+            DEGRADED,
+            true,
+            "ReconcileFailed",
+            error.to_string(),
+            generation,
+            now,
+        ),
+    ];
+    s
+}
+
+/// Status of a paused resource (pause annotation): Progressing=False `ReconciliationPaused`;
+/// Ready says the spec of this generation is not applied unless it was before the pause.
+pub fn paused(
+    prev: Option<&RocketMQClusterStatus>,
+    generation: Option<i64>,
+    now: &Time,
+) -> RocketMQClusterStatus {
+    let mut s = prev.cloned().unwrap_or_default();
+    let same_gen = prev.is_some_and(|p| p.observed_generation == generation);
+    let was_ready = same_gen
+        && prev
+            .and_then(|p| p.conditions.iter().find(|c| c.type_ == READY))
+            .is_some_and(|c| c.status == "True");
+    let degraded = prev
+        .and_then(|p| p.conditions.iter().find(|c| c.type_ == DEGRADED))
+        .cloned();
+    s.observed_generation = generation;
+    let mut conditions = vec![
+        condition(
+            prev,
+            READY,
+            was_ready,
+            if was_ready {
+                "AllGroupsReady"
+            } else {
+                "ReconciliationPaused"
+            },
+            format!(
+                "reconciliation is paused ({}); nothing is applied",
+                crate::crd::PAUSE_ANNOTATION
+            ),
+            generation,
+            now,
+        ),
+        condition(
+            prev,
+            PROGRESSING,
+            false,
+            "ReconciliationPaused",
+            format!(
+                "remove the {} annotation to resume",
+                crate::crd::PAUSE_ANNOTATION
+            ),
+            generation,
+            now,
+        ),
+    ];
+    conditions.push(match degraded {
+        Some(mut d) => {
+            d.observed_generation = generation;
+            d
+        }
+        None => condition(
+            prev,
+            DEGRADED,
+            false,
+            "AsExpected",
+            "no problem found".to_string(),
+            generation,
+            now,
+        ),
+    });
+    s.conditions = conditions;
+    s
+}
+
 /// Advertised address of a broker pod.
 fn address(plan: &ClusterPlan, group: &str, pod: &str, ip: Option<&str>) -> Option<String> {
     match plan.advertise {
@@ -167,7 +287,9 @@ pub fn reconciled(
         };
         let master = member(0);
         let slaves: Vec<MemberStatus> = (1..members as u32).map(member).collect();
-        if master.ready {
+        // Groups kept for a refused scale-in are listed but never counted: readyGroups is
+        // about the desired groups.
+        if master.ready && index < plan.groups.len() {
             ready_groups += 1;
         }
         all_members_ready &= master.ready && slaves.iter().all(|s| s.ready);
@@ -191,19 +313,32 @@ pub fn reconciled(
             .take(total)
             .all(|g| g.master.as_ref().is_some_and(|m| m.ready));
     let ready_msg = format!(
-        "{ready_groups}/{} broker groups have a ready master; {namesrv_ready}/{} name servers ready",
-        groups.len(),
+        "{ready_groups}/{total} broker groups have a ready master; {namesrv_ready}/{} name servers ready",
         plan.namesrv.replicas
     );
 
-    let (progressing, p_reason, p_msg) = if let Some((g, phase)) = outcome.decision.active {
+    let (progressing, p_reason, p_msg) = if let Some((g, state)) = outcome.decision.active {
+        let held = if outcome.decision.held.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; held: {}",
+                outcome
+                    .decision
+                    .held
+                    .iter()
+                    .map(|i| names::broker_group(&plan.name, *i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         (
             true,
-            phase.reason(),
+            state.reason(),
             format!(
-                "rolling group {}: {}",
+                "rolling group {}: {}{held}",
                 names::broker_group(&plan.name, g),
-                phase.reason()
+                state.describe()
             ),
         )
     } else if observed.stateful_sets.is_empty() {
@@ -217,7 +352,9 @@ pub fn reconciled(
     } else {
         (false, "Stable", "all pods run the desired spec".to_string())
     };
-    let (degraded, d_reason, d_msg) = if !outcome.scale_in_refused.is_empty() {
+    let (degraded, d_reason, d_msg) = if let Some(msg) = &outcome.storage_refused {
+        (true, "StorageChangeRefused", msg.clone())
+    } else if !outcome.scale_in_refused.is_empty() {
         (
             true,
             "ScaleInRefused",

@@ -161,7 +161,7 @@ pub fn validate(
         bad(
             "InvalidPort",
             format!(
-                "broker.port {} must be 3..65534 (the fast channel is port-2, HA port+1)",
+                "broker.port {} must be 3..65534 (the HA port is port+1)",
                 b.port
             ),
         );
@@ -283,6 +283,9 @@ pub fn validate(
         extra_config: extra,
         overrides: spec.pod_overrides.clone(),
         groups,
+        broker_pdb: b.pod_disruption_budget.clone(),
+        namesrv_pdb: ns.pod_disruption_budget.clone(),
+        restart: None,
     };
 
     // Last: the broker's own cross-key rules on a fully rendered config of every member.

@@ -421,3 +421,73 @@ async fn drained_needs_wiped_write_permission_and_no_lag() {
     m.shutdown().await;
     ns.shutdown().await;
 }
+
+/// The masters-only roll's gate: a master counts as registered once the real name server lists
+/// its group in the cluster with brokerId 0 at its address; a slave alone, another address or a
+/// shut-down master do not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_registration_is_read_from_a_real_name_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let admin = RemotingAdmin::default();
+    let cluster = BrokerConfig::default().broker_cluster_name;
+    assert!(
+        !admin
+            .master_registered(&ns_addr, &cluster, "broker-a", None)
+            .await
+            .unwrap()
+    );
+    let slave = start_broker(
+        &dir.path().join("s"),
+        "broker-a",
+        BrokerRole::Slave,
+        Some(ns_addr.clone()),
+    )
+    .await;
+    slave.register_now().await;
+    assert!(
+        !admin
+            .master_registered(&ns_addr, &cluster, "broker-a", None)
+            .await
+            .unwrap(),
+        "a slave alone is not a registered master"
+    );
+    let master = start_broker(
+        &dir.path().join("m"),
+        "broker-a",
+        BrokerRole::AsyncMaster,
+        Some(ns_addr.clone()),
+    )
+    .await;
+    master.register_now().await;
+    let maddr = master.broker_addr().to_string();
+    assert!(
+        admin
+            .master_registered(&ns_addr, &cluster, "broker-a", Some(&maddr))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !admin
+            .master_registered(&ns_addr, &cluster, "broker-a", Some("127.0.0.1:1"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !admin
+            .master_registered(&ns_addr, "OtherCluster", "broker-a", Some(&maddr))
+            .await
+            .unwrap()
+    );
+    // A stopped master unregisters (the broker's shutdown path).
+    master.shutdown().await;
+    assert!(
+        !admin
+            .master_registered(&ns_addr, &cluster, "broker-a", Some(&maddr))
+            .await
+            .unwrap()
+    );
+    slave.shutdown().await;
+    ns.shutdown().await;
+}

@@ -31,6 +31,16 @@ pub trait BrokerAdmin: Send + Sync {
     ) -> BoxFuture<'a, Result<usize>>;
     /// Whether a group's master was drained: write permission wiped and no consumer lag.
     fn is_drained<'a>(&'a self, master: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// Whether the name server at `namesrv` lists group `broker_name` of cluster `cluster` with a
+    /// master (brokerId 0), at `master_addr` when given. A restarted master is only useful to
+    /// clients once registered: a masters-only roll waits for it before stopping the next one.
+    fn master_registered<'a>(
+        &'a self,
+        namesrv: &'a str,
+        cluster: &'a str,
+        broker_name: &'a str,
+        master_addr: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<bool>>;
 }
 
 /// [`BrokerAdmin`] over the remoting protocol.

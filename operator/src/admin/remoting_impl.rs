@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use remoting::body::admin::{ConsumerOffsetSerializeWrapper, TopicStatsTable};
+use remoting::body::cluster::ClusterInfo;
 use remoting::body::kv::KVTable;
 use remoting::body::topic::{TopicConfigSerializeWrapper, perm};
 use remoting::header::admin::{CreateTopicRequestHeader, GetTopicStatsInfoRequestHeader};
@@ -195,11 +196,70 @@ impl BrokerAdmin for RemotingAdmin {
     fn is_drained<'a>(&'a self, master: &'a str) -> BoxFuture<'a, Result<bool>> {
         self.drained(master).boxed()
     }
+    fn master_registered<'a>(
+        &'a self,
+        namesrv: &'a str,
+        cluster: &'a str,
+        broker_name: &'a str,
+        master_addr: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            let resp = self
+                .call(
+                    namesrv,
+                    RequestCode::GET_BROKER_CLUSTER_INFO,
+                    ExtFields::default(),
+                )
+                .await?;
+            let info =
+                ClusterInfo::decode(&resp.body).map_err(|e| Self::err(namesrv, e.to_string()))?;
+            Ok(registered(&info, cluster, broker_name, master_addr))
+        }
+        .boxed()
+    }
+}
+
+/// Whether `info` lists `broker_name` in `cluster` with a master (at `master_addr` when given).
+fn registered(
+    info: &ClusterInfo,
+    cluster: &str,
+    broker_name: &str,
+    master_addr: Option<&str>,
+) -> bool {
+    let in_cluster = info
+        .cluster_addr_table
+        .get(cluster)
+        .is_some_and(|g| g.contains(broker_name));
+    let master = info
+        .broker_addr_table
+        .get(broker_name)
+        .and_then(|b| b.master_addr());
+    in_cluster
+        && match (master, master_addr) {
+            (Some(m), Some(want)) => m == want,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_system_topic;
+    use super::{ClusterInfo, is_system_topic, registered};
+
+    #[test]
+    fn registration_needs_the_group_in_the_cluster_with_its_master() {
+        let info = ClusterInfo::decode(
+            br#"{"brokerAddrTable":{"b-0":{"cluster":"C","brokerName":"b-0","brokerAddrs":{0:"10.0.0.1:10911",1:"10.0.0.2:10911"}},"b-1":{"cluster":"C","brokerName":"b-1","brokerAddrs":{1:"10.0.0.4:10911"}}},"clusterAddrTable":{"C":["b-0","b-1"]}}"#,
+        )
+        .unwrap();
+        assert!(registered(&info, "C", "b-0", None));
+        assert!(registered(&info, "C", "b-0", Some("10.0.0.1:10911")));
+        // A stale registration of the old pod's address does not count.
+        assert!(!registered(&info, "C", "b-0", Some("10.0.0.9:10911")));
+        // Only a slave registered.
+        assert!(!registered(&info, "C", "b-1", None));
+        assert!(!registered(&info, "D", "b-0", None));
+    }
 
     #[test]
     fn system_topics_are_not_copied() {

@@ -10,7 +10,9 @@ mod namesrv;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, EmptyDirVolumeSource, SeccompProfile, SecurityContext, Service, Volume,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
@@ -49,18 +51,65 @@ pub fn build(
     c.config_maps.push(namesrv::config_map(plan, owner));
     c.services.push(namesrv::headless_service(plan, owner));
     c.services.push(namesrv::client_service(plan, owner));
-    c.pdbs.push(namesrv::pdb(plan, owner));
+    if plan.namesrv_pdb.enabled {
+        c.pdbs.push(namesrv::pdb(plan, owner));
+    }
     c.deployments.push(namesrv::deployment(plan, owner));
+    let masters_only = plan.replicas_per_group() == 0;
+    if plan.broker_pdb.enabled && masters_only {
+        // One budget over every master: a drain never stops two groups at once.
+        c.pdbs.push(broker::pdb(plan, None, owner));
+    }
     for g in &plan.groups {
         let cm = broker::config_map(plan, g, owner)?;
         c.services.push(broker::headless_service(plan, g, owner));
-        c.pdbs.push(broker::pdb(plan, g, owner));
+        if plan.broker_pdb.enabled && !masters_only {
+            c.pdbs.push(broker::pdb(plan, Some(g), owner));
+        }
         let partition = partitions.get(&g.index).copied().unwrap_or(0);
         c.stateful_sets
             .push(broker::stateful_set(plan, g, owner, &cm, partition));
         c.config_maps.push(cm);
     }
     Ok(c)
+}
+
+/// Pod template annotations: the spec's, plus the manual-restart token when set.
+pub(crate) fn pod_annotations(plan: &ClusterPlan) -> BTreeMap<String, String> {
+    let mut a = plan.overrides.annotations.clone();
+    if let Some(token) = &plan.restart {
+        a.insert(crate::crd::RESTART_ANNOTATION.to_string(), token.clone());
+    }
+    a
+}
+
+/// The container security context of every pod the operator creates: Pod Security
+/// "restricted" (no privilege escalation, every capability dropped, read-only root filesystem;
+/// the writable paths are emptyDir or claim volumes).
+pub fn container_security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
+            ..Capabilities::default()
+        }),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_string(),
+            ..SeccompProfile::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// A writable scratch volume.
+pub(crate) fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
 }
 
 /// Metadata of a child object: name, namespace, recommended labels, the owner reference.

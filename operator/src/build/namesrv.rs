@@ -4,14 +4,14 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Probe,
-    Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, PodSpec, PodTemplateSpec,
+    Probe, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::meta;
+use super::{container_security_context, empty_dir, meta, pod_annotations};
 use crate::names::{self, Component};
 use crate::plan::ClusterPlan;
 
@@ -103,7 +103,7 @@ pub(super) fn pdb(plan: &ClusterPlan, owner: &OwnerReference) -> PodDisruptionBu
             owner,
         ),
         spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
+            max_unavailable: Some(IntOrString::Int(plan.namesrv_pdb.max_unavailable)),
             selector: Some(LabelSelector {
                 match_labels: Some(names::selector_labels(
                     &plan.name,
@@ -121,7 +121,7 @@ pub(super) fn pdb(plan: &ClusterPlan, owner: &OwnerReference) -> PodDisruptionBu
 pub(super) fn deployment(plan: &ClusterPlan, owner: &OwnerReference) -> Deployment {
     let conf = namesrv_conf(plan);
     let hash = names::stable_hash(&[&conf, &plan.image]);
-    let mut annotations = plan.overrides.annotations.clone();
+    let mut annotations = pod_annotations(plan);
     annotations.insert(names::CONFIG_HASH_ANNOTATION.to_string(), hash);
     let probe = |initial: i32| Probe {
         tcp_socket: Some(TCPSocketAction {
@@ -151,12 +151,32 @@ pub(super) fn deployment(plan: &ClusterPlan, owner: &OwnerReference) -> Deployme
         readiness_probe: Some(probe(2)),
         liveness_probe: Some(probe(15)),
         resources: plan.namesrv.resources.clone(),
-        volume_mounts: Some(vec![VolumeMount {
-            name: names::CONFIG_VOLUME.to_string(),
-            mount_path: names::CONFIG_DIR.to_string(),
-            read_only: Some(true),
-            ..VolumeMount::default()
+        // The name server writes kvConfig.json under $HOME/namesrv: HOME is a writable emptyDir
+        // (the root filesystem is read-only).
+        env: Some(vec![EnvVar {
+            name: "HOME".to_string(),
+            value: Some(names::HOME_DIR.to_string()),
+            ..EnvVar::default()
         }]),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: names::CONFIG_VOLUME.to_string(),
+                mount_path: names::CONFIG_DIR.to_string(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: names::HOME_VOLUME.to_string(),
+                mount_path: names::HOME_DIR.to_string(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: names::TMP_VOLUME.to_string(),
+                mount_path: names::TMP_DIR.to_string(),
+                ..VolumeMount::default()
+            },
+        ]),
+        security_context: Some(container_security_context()),
         ..Container::default()
     };
     let selector = names::selector_labels(&plan.name, Component::NameServer, None);
@@ -199,14 +219,18 @@ pub(super) fn deployment(plan: &ClusterPlan, owner: &OwnerReference) -> Deployme
                 }),
                 spec: Some(PodSpec {
                     containers: vec![container],
-                    volumes: Some(vec![Volume {
-                        name: names::CONFIG_VOLUME.to_string(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: names::namesrv(&plan.name),
-                            ..ConfigMapVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(vec![
+                        Volume {
+                            name: names::CONFIG_VOLUME.to_string(),
+                            config_map: Some(ConfigMapVolumeSource {
+                                name: names::namesrv(&plan.name),
+                                ..ConfigMapVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        },
+                        empty_dir(names::HOME_VOLUME),
+                        empty_dir(names::TMP_VOLUME),
+                    ]),
                     termination_grace_period_seconds: Some(30),
                     affinity: plan.overrides.affinity.clone(),
                     tolerations: non_empty(plan.overrides.tolerations.clone()),
@@ -243,6 +267,10 @@ pub(super) fn pod_security_context(
             run_as_user: Some(names::RUN_AS),
             run_as_group: Some(names::RUN_AS),
             fs_group: Some(names::RUN_AS),
+            seccomp_profile: Some(k8s_openapi::api::core::v1::SeccompProfile {
+                type_: "RuntimeDefault".to_string(),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     })

@@ -42,10 +42,20 @@ fn container(sts: &StatefulSet) -> &Container {
         .containers[0]
 }
 
+/// The config revision of broker group `name` (or the ConfigMap called `name`).
 fn cm<'a>(c: &'a Children, name: &str) -> &'a ConfigMap {
     c.config_maps
         .iter()
         .find(|m| m.metadata.name.as_deref() == Some(name))
+        .or_else(|| {
+            c.config_maps.iter().find(|m| {
+                m.metadata.name.as_deref().is_some_and(|n| {
+                    n.strip_prefix(name)
+                        .and_then(|rest| rest.strip_prefix('-'))
+                        .is_some_and(|h| h.len() == 10 && h.chars().all(|c| c.is_ascii_hexdigit()))
+                })
+            })
+        })
         .unwrap()
 }
 
@@ -53,6 +63,17 @@ fn cm<'a>(c: &'a Children, name: &str) -> &'a ConfigMap {
 /// broker's own config type.
 fn pod_conf(c: &Children, group: &str, ordinal: u32, ip1: &str) -> BrokerConfig {
     let text = &cm(c, group).data.as_ref().unwrap()[&names::broker_conf_key(ordinal)];
+    // The entrypoint sets brokerId to the ordinal.
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("brokerId=") {
+                format!("brokerId={ordinal}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
     let full = format!("{text}brokerIP1={ip1}\n");
     let (conf, unknown) = BrokerConfig::from_properties_text(&full).unwrap();
     assert!(unknown.is_empty(), "{unknown:?}");
@@ -121,7 +142,8 @@ fn every_example_builds_a_correctly_wired_cluster() {
         assert_eq!(c.stateful_sets.len(), e.groups, "{ctx}");
         assert_eq!(c.deployments.len(), 1, "{ctx}");
         assert_eq!(c.services.len(), 2 + e.groups, "{ctx}");
-        assert_eq!(c.pdbs.len(), 1 + e.groups, "{ctx}");
+        let broker_pdbs = if e.slaves == 0 { 1 } else { e.groups };
+        assert_eq!(c.pdbs.len(), 1 + broker_pdbs, "{ctx}");
         assert_eq!(c.config_maps.len(), 1 + e.groups, "{ctx}");
 
         // Owner references and recommended labels on everything.
@@ -211,11 +233,17 @@ fn every_example_builds_a_correctly_wired_cluster() {
                 .as_ref()
                 .unwrap();
             assert_eq!(ret.when_deleted.as_deref(), Some("Retain"));
-            // PDB maxUnavailable 1 selecting this group only.
+            // PDB maxUnavailable 1: per group when groups have slaves; one over every master
+            // of a masters-only cluster (a drain never stops two groups at once).
+            let pdb_name = if e.slaves == 0 {
+                names::broker_pdb_all(e.name)
+            } else {
+                gname.clone()
+            };
             let pdb = c
                 .pdbs
                 .iter()
-                .find(|p| p.metadata.name.as_deref() == Some(&*gname))
+                .find(|p| p.metadata.name.as_deref() == Some(&*pdb_name))
                 .unwrap()
                 .spec
                 .as_ref()
@@ -224,15 +252,24 @@ fn every_example_builds_a_correctly_wired_cluster() {
                 pdb.max_unavailable,
                 Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
             );
-            assert_eq!(
-                pdb.selector
-                    .as_ref()
-                    .unwrap()
-                    .match_labels
-                    .as_ref()
-                    .unwrap()[names::GROUP_LABEL],
-                g.to_string()
-            );
+            let sel = pdb
+                .selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref()
+                .unwrap();
+            if e.slaves == 0 {
+                assert!(!sel.contains_key(names::GROUP_LABEL));
+                assert_eq!(sel["app.kubernetes.io/component"], "broker");
+                assert!(
+                    !c.pdbs
+                        .iter()
+                        .any(|p| p.metadata.name.as_deref() == Some(&*gname))
+                );
+            } else {
+                assert_eq!(sel[names::GROUP_LABEL], g.to_string());
+            }
             // Container: ports, probes, brokerIP1 source, graceful termination.
             let ct = container(sts);
             let ports: BTreeMap<_, _> = ct
@@ -244,12 +281,7 @@ fn every_example_builds_a_correctly_wired_cluster() {
                 .collect();
             assert_eq!(
                 ports,
-                [
-                    ("remoting".into(), 10911),
-                    ("fast".into(), 10909),
-                    ("ha".into(), 10912)
-                ]
-                .into()
+                [("remoting".into(), 10911), ("ha".into(), 10912)].into()
             );
             assert!(ct.readiness_probe.as_ref().unwrap().tcp_socket.is_some());
             assert!(ct.liveness_probe.as_ref().unwrap().tcp_socket.is_some());
@@ -314,13 +346,11 @@ fn every_example_builds_a_correctly_wired_cluster() {
                 assert_eq!(conf.flush_disk_type, e.flush);
                 assert_eq!(conf.store_path_root_dir, names::STORE_DIR);
             }
-            // No config for ordinals that do not exist.
-            assert!(
-                !cm(&c, &gname)
-                    .data
-                    .as_ref()
-                    .unwrap()
-                    .contains_key(&names::broker_conf_key(e.slaves + 1))
+            // The same keys whatever the slave count: adding a slave changes no config revision.
+            let keys: Vec<&String> = cm(&c, &gname).data.as_ref().unwrap().keys().collect();
+            assert_eq!(
+                keys,
+                vec!["broker-master.conf", "broker-slave.conf", "entrypoint.sh"]
             );
         }
     }
@@ -461,13 +491,332 @@ fn entrypoint_picks_config_by_ordinal_and_appends_broker_ip1() {
         (0, BrokerRole::SyncMaster)
     );
     assert_eq!(master.broker_ip1.as_deref(), Some("10.244.1.7"));
-    // An ordinal beyond the ConfigMap fails loudly instead of starting a mis-identified broker.
+    // A slave with any ordinal gets the slave config with its own brokerId (adding slaves
+    // needs no new config revision).
+    let third = run("sync-broker-1-5", "podIP");
+    assert_eq!((third.broker_id, third.broker_role), (5, BrokerRole::Slave));
+    // A pod name without an ordinal fails loudly instead of starting a mis-identified broker.
     let out = std::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(&script)
-        .env("POD_NAME", "sync-broker-1-5")
+        .env("POD_NAME", "sync-broker-x")
         .env("POD_IP", "1.2.3.4")
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+/// Pod Security Standards "restricted" (v1.32) rules that a pod spec can break, plus the
+/// read-only root filesystem this project asks for. Returns every violation.
+pub(crate) fn restricted_violations(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<String> {
+    let mut v = Vec::new();
+    let psc = spec.security_context.clone().unwrap_or_default();
+    if spec.host_network == Some(true) || spec.host_pid == Some(true) || spec.host_ipc == Some(true)
+    {
+        v.push("host namespaces".to_string());
+    }
+    for vol in spec.volumes.iter().flatten() {
+        let allowed = vol.config_map.is_some()
+            || vol.csi.is_some()
+            || vol.downward_api.is_some()
+            || vol.empty_dir.is_some()
+            || vol.ephemeral.is_some()
+            || vol.persistent_volume_claim.is_some()
+            || vol.projected.is_some()
+            || vol.secret.is_some();
+        if !allowed {
+            v.push(format!("volume {} has a restricted type", vol.name));
+        }
+    }
+    let pod_seccomp_ok = psc
+        .seccomp_profile
+        .as_ref()
+        .is_some_and(|s| s.type_ == "RuntimeDefault" || s.type_ == "Localhost");
+    if psc.run_as_user == Some(0) {
+        v.push("pod runAsUser 0".to_string());
+    }
+    let containers = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten());
+    for c in containers {
+        let sc = c.security_context.clone().unwrap_or_default();
+        let n = &c.name;
+        if sc.privileged == Some(true) {
+            v.push(format!("{n}: privileged"));
+        }
+        if sc.allow_privilege_escalation != Some(false) {
+            v.push(format!("{n}: allowPrivilegeEscalation must be false"));
+        }
+        let caps = sc.capabilities.clone().unwrap_or_default();
+        if !caps.drop.iter().flatten().any(|d| d == "ALL") {
+            v.push(format!("{n}: capabilities must drop ALL"));
+        }
+        if caps.add.iter().flatten().any(|a| a != "NET_BIND_SERVICE") {
+            v.push(format!("{n}: adds capabilities"));
+        }
+        if sc.run_as_non_root != Some(true) && psc.run_as_non_root != Some(true) {
+            v.push(format!("{n}: runAsNonRoot must be true"));
+        }
+        if sc.run_as_user == Some(0) {
+            v.push(format!("{n}: runAsUser 0"));
+        }
+        let seccomp_ok = match &sc.seccomp_profile {
+            Some(s) => s.type_ == "RuntimeDefault" || s.type_ == "Localhost",
+            None => pod_seccomp_ok,
+        };
+        if !seccomp_ok {
+            v.push(format!(
+                "{n}: seccompProfile must be RuntimeDefault or Localhost"
+            ));
+        }
+        if sc.read_only_root_filesystem != Some(true) {
+            v.push(format!("{n}: readOnlyRootFilesystem must be true"));
+        }
+        for p in c.ports.iter().flatten() {
+            if p.host_port.is_some_and(|h| h != 0) {
+                v.push(format!("{n}: hostPort"));
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn broker_and_name_server_pods_pass_pod_security_restricted() {
+    for e in EXAMPLES {
+        let (_, c) = example(e.file);
+        for sts in &c.stateful_sets {
+            let spec = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+            assert_eq!(
+                restricted_violations(spec),
+                Vec::<String>::new(),
+                "{}",
+                e.file
+            );
+        }
+        for d in &c.deployments {
+            let spec = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+            assert_eq!(
+                restricted_violations(spec),
+                Vec::<String>::new(),
+                "{}",
+                e.file
+            );
+        }
+    }
+    // The checker itself refuses a default (unhardened) pod.
+    let bare = k8s_openapi::api::core::v1::PodSpec {
+        containers: vec![Container {
+            name: "x".into(),
+            ..Container::default()
+        }],
+        ..Default::default()
+    };
+    assert_eq!(restricted_violations(&bare).len(), 5);
+}
+
+/// With a read-only root filesystem every path the processes write must be a volume: the
+/// broker's store, the entrypoint's run dir, `$HOME` (the name server's kvConfig.json, any
+/// `~/` default) and `/tmp`.
+#[test]
+fn every_written_path_is_a_writable_volume() {
+    let (plan, c) = example("cluster-2m-2s-async.yaml");
+    let writable = |ct: &Container| -> Vec<String> {
+        ct.volume_mounts
+            .iter()
+            .flatten()
+            .filter(|m| m.read_only != Some(true))
+            .map(|m| m.mount_path.clone())
+            .collect()
+    };
+    let home = |ct: &Container| {
+        ct.env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "HOME")
+            .and_then(|e| e.value.clone())
+    };
+    let broker = container(&c.stateful_sets[0]);
+    let w = writable(broker);
+    for path in [
+        names::STORE_DIR,
+        names::RUN_DIR,
+        names::HOME_DIR,
+        names::TMP_DIR,
+    ] {
+        assert!(w.iter().any(|m| m == path), "{path} not writable: {w:?}");
+    }
+    assert_eq!(home(broker).as_deref(), Some(names::HOME_DIR));
+    // The broker's store root is on the store volume.
+    let conf = pod_conf(&c, &plan.groups[0].broker_name, 0, "10.0.0.1");
+    assert!(conf.store_path_root_dir.starts_with(names::STORE_DIR));
+    let ns = &c.deployments[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    let w = writable(ns);
+    assert!(w.iter().any(|m| m == names::HOME_DIR), "{w:?}");
+    assert_eq!(home(ns).as_deref(), Some(names::HOME_DIR));
+}
+
+/// Every declared container port is one the process listens on: the broker binds listenPort and
+/// haListenPort (no fast channel), the name server its listenPort.
+#[test]
+fn declared_ports_are_the_ports_the_processes_serve() {
+    for e in EXAMPLES {
+        let (plan, c) = example(e.file);
+        let conf = pod_conf(&c, &plan.groups[0].broker_name, 0, "10.0.0.1");
+        let mut served = vec![
+            i32::from(conf.listen_port),
+            i32::from(conf.ha_listen_port()),
+        ];
+        served.sort();
+        let mut declared: Vec<i32> = container(&c.stateful_sets[0])
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| p.container_port)
+            .collect();
+        declared.sort();
+        assert_eq!(declared, served, "{}", e.file);
+        for s in c
+            .services
+            .iter()
+            .filter(|s| s.metadata.name.as_deref() == Some(plan.groups[0].broker_name.as_str()))
+        {
+            let mut ports: Vec<i32> = s
+                .spec
+                .as_ref()
+                .unwrap()
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| p.port)
+                .collect();
+            ports.sort();
+            assert_eq!(ports, served, "{}", e.file);
+        }
+        let ns = &c.deployments[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0];
+        let ns_conf =
+            &cm(&c, &names::namesrv(&plan.name)).data.as_ref().unwrap()[names::NAMESRV_CONF_KEY];
+        let port: Vec<i32> = ns
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| p.container_port)
+            .collect();
+        assert_eq!(ns_conf.trim(), format!("listenPort={}", port[0]));
+        assert_eq!(port.len(), 1);
+    }
+}
+
+/// A change of one role restarts only that role: name server settings leave every broker
+/// template alone, broker settings leave the name server template alone, and adding a slave
+/// changes no broker template.
+#[test]
+fn a_change_of_one_role_restarts_only_that_role() {
+    let (plan, base) = example("cluster-2m-2s-async.yaml");
+    let build_with = |f: &dyn Fn(&mut ClusterPlan)| {
+        let mut p = plan.clone();
+        f(&mut p);
+        build(&p, &owner(), &Partitions::new()).unwrap()
+    };
+    let broker_tpls = |c: &Children| -> Vec<String> {
+        c.stateful_sets
+            .iter()
+            .map(|s| serde_json::to_string(&s.spec.as_ref().unwrap().template).unwrap())
+            .collect()
+    };
+    let ns_tpl = |c: &Children| {
+        serde_json::to_string(&c.deployments[0].spec.as_ref().unwrap().template).unwrap()
+    };
+    // Name server replicas and resources.
+    let c = build_with(&|p| {
+        p.namesrv.replicas = 5;
+        p.namesrv.resources = Some(Default::default());
+    });
+    assert_eq!(broker_tpls(&c), broker_tpls(&base));
+    // Broker config and resources.
+    let c = build_with(&|p| {
+        p.extra_config.insert("deleteWhen".into(), "03".into());
+        p.broker_resources = Some(Default::default());
+    });
+    assert_eq!(ns_tpl(&c), ns_tpl(&base));
+    assert_ne!(broker_tpls(&c), broker_tpls(&base));
+    // Adding a slave: same templates, same config revisions, one more replica.
+    let c = build_with(&|p| {
+        for g in &mut p.groups {
+            g.members.push(crate::plan::MemberPlan {
+                ordinal: 2,
+                broker_id: 2,
+                role: BrokerRole::Slave,
+            });
+        }
+    });
+    assert_eq!(broker_tpls(&c), broker_tpls(&base));
+    assert_eq!(c.config_maps, base.config_maps);
+    assert_eq!(c.stateful_sets[0].spec.as_ref().unwrap().replicas, Some(3));
+}
+
+/// The default image is the operator's own version, which is the chart's appVersion; no example
+/// or default uses `latest`.
+#[test]
+fn image_defaults_are_pinned_to_the_chart_app_version() {
+    let chart = std::fs::read_to_string(format!(
+        "{}/../charts/rocketmq-operator/Chart.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let app: serde_yaml::Value = serde_yaml::from_str(&chart).unwrap();
+    let app = app["appVersion"].as_str().unwrap();
+    assert_eq!(crate::crd::DEFAULT_IMAGE, format!("rocketmq-rs:{app}"));
+    let spec: crate::crd::RocketMQClusterSpec = serde_json::from_str("{}").unwrap();
+    assert_eq!(spec.image, crate::crd::DEFAULT_IMAGE);
+    for e in EXAMPLES {
+        let (plan, _) = example(e.file);
+        assert!(
+            !plan.image.ends_with(":latest"),
+            "{}: {}",
+            e.file,
+            plan.image
+        );
+        assert_eq!(plan.version, app, "{}", e.file);
+    }
+}
+
+/// The operator Deployment of `deploy/operator.yaml` (rendered from the chart) passes the same
+/// restricted check.
+#[test]
+fn the_operator_deployment_passes_pod_security_restricted() {
+    let text = std::fs::read_to_string(format!(
+        "{}/../deploy/operator.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut found = 0;
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v: serde_yaml::Value = serde::Deserialize::deserialize(doc).unwrap();
+        if v["kind"].as_str() != Some("Deployment") {
+            continue;
+        }
+        let d: k8s_openapi::api::apps::v1::Deployment = serde_yaml::from_value(v).unwrap();
+        let spec = d.spec.unwrap().template.spec.unwrap();
+        assert_eq!(restricted_violations(&spec), Vec::<String>::new());
+        found += 1;
+    }
+    assert_eq!(found, 1);
 }
