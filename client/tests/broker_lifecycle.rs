@@ -163,6 +163,14 @@ async fn committed_offsets_survive_a_broker_restart() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The first probe only ever fetched the route once (it subscribes to nothing, so nothing
+    // refreshes it): a new one reads the route with the broker's new address.
+    probe.shutdown().await;
+    let probe = PullConsumer::new("CG-restart-probe-2", client_config(&ns_addr)).unwrap();
+    assert_eq!(
+        probe.fetch_subscribe_queues("Restart").await.unwrap().len(),
+        qs.len()
+    );
     for q in &qs {
         let o = probe
             .instance()
