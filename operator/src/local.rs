@@ -30,7 +30,8 @@ use crate::names;
 use crate::plan::{ClusterPlan, Endpoints};
 use crate::validate;
 
-pub use files::{DirLock, LockError, RotatingLog};
+pub use files::{DirLock, LockError};
+pub use logging::RotatingLog;
 
 /// Size at which a process's `out.log` is rotated.
 pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
@@ -368,6 +369,8 @@ pub async fn start(p: &LocalProcess, bin_dir: &Path, wait: Duration) -> Result<R
     cmd.args(&p.args)
         .current_dir(&p.dir)
         .env("HOME", &p.dir)
+        // Its own log file (namesrv.log / broker.log, rotated) next to out.log.
+        .env("ROCKETMQ_LOG_DIR", &p.dir)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -683,6 +686,17 @@ pub async fn run(args: LocalArgs) -> Result<()> {
                     bin_dir.display()
                 ),
             });
+        }
+    }
+    // The broker's own warnings about keys it does not act on, once per key, before starting.
+    let mut warned = std::collections::BTreeSet::new();
+    for p in local.processes.iter().filter(|p| p.binary == "broker") {
+        if let Ok((c, _)) = ::broker::BrokerConfig::from_properties_text(&p.config.1) {
+            for w in c.settings_without_effect().unwrap_or_default() {
+                if warned.insert(w.clone()) {
+                    eprintln!("warning: spec.broker.config: {w}");
+                }
+            }
         }
     }
     // Nothing is written or started before the directory is ours and every port is free.

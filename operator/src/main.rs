@@ -41,14 +41,16 @@ enum Cmd {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let verbose = std::env::var_os("RUST_LOG").is_some();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,kube=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // The shared setup, stderr only (a controller's logs are its pod's; local mode prints
+    // status lines and leaves the servers' logs to their own files).
+    let _ = logging::init(
+        "operator",
+        &logging::LogSettings {
+            dir: None,
+            level: "info,kube=warn".into(),
+            ..Default::default()
+        },
+    );
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // `status` on a directory where nothing runs: LSB's "program is not running".

@@ -1,6 +1,5 @@
 //! The files local mode keeps in its data directory: the lock/pid file that makes one
-//! directory belong to one supervisor, the state file `status` reads, and the per-process
-//! logs rotated by size.
+//! directory belong to one supervisor and the state file `status` reads.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, Write as _};
@@ -112,94 +111,10 @@ pub fn read_state(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// An append-only log file that rotates by size: `out.log` → `out.log.1` → … → `out.log.<keep>`
-/// (the oldest is dropped), so a crash-looping process cannot fill the disk.
-pub struct RotatingLog {
-    path: PathBuf,
-    max_bytes: u64,
-    keep: u32,
-    file: File,
-    size: u64,
-}
-
-impl RotatingLog {
-    /// Opens (appending to) `path`.
-    pub fn open(path: &Path, max_bytes: u64, keep: u32) -> std::io::Result<RotatingLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let size = file.metadata()?.len();
-        Ok(RotatingLog {
-            path: path.to_path_buf(),
-            max_bytes,
-            keep,
-            file,
-            size,
-        })
-    }
-
-    fn rotated(&self, n: u32) -> PathBuf {
-        let mut s = self.path.clone().into_os_string();
-        s.push(format!(".{n}"));
-        PathBuf::from(s)
-    }
-
-    fn rotate(&mut self) -> std::io::Result<()> {
-        for n in (1..self.keep).rev() {
-            let from = self.rotated(n);
-            if from.exists() {
-                std::fs::rename(&from, self.rotated(n + 1))?;
-            }
-        }
-        if self.keep > 0 {
-            std::fs::rename(&self.path, self.rotated(1))?;
-        } else {
-            std::fs::remove_file(&self.path)?;
-        }
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        self.size = 0;
-        Ok(())
-    }
-
-    /// Appends `bytes` (one or more whole lines), rotating first when they would not fit.
-    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if self.size > 0 && self.size + bytes.len() as u64 > self.max_bytes {
-            self.rotate()?;
-        }
-        self.file.write_all(bytes)?;
-        self.size += bytes.len() as u64;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn logs_rotate_by_size_and_keep_the_newest() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("out.log");
-        let mut log = RotatingLog::open(&path, 100, 2).unwrap();
-        for i in 0..30 {
-            log.write(format!("line {i:02} ........\n").as_bytes())
-                .unwrap();
-        }
-        let cur = std::fs::read_to_string(&path).unwrap();
-        let one = std::fs::read_to_string(tmp.path().join("out.log.1")).unwrap();
-        let two = std::fs::read_to_string(tmp.path().join("out.log.2")).unwrap();
-        assert!(!tmp.path().join("out.log.3").exists());
-        for f in [&cur, &one, &two] {
-            assert!(f.len() <= 100, "{f}");
-        }
-        assert!(cur.ends_with("line 29 ........\n"), "{cur}");
-        // Nothing is lost between the kept files: they continue one another.
-        let all = format!("{two}{one}{cur}");
-        let nums: Vec<u32> = all.lines().map(|l| l[5..7].parse().unwrap()).collect();
-        assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{nums:?}");
-    }
 
     #[test]
     fn a_held_directory_is_refused_and_reports_the_holder() {
