@@ -321,3 +321,51 @@ fn every_conf_kit_file_parses_with_the_broker() {
         assert!(v.windows(2).all(|w| w[1] - w[0] >= 4), "{mode}: {v:?}");
     }
 }
+
+/// A broker whose name server is down retries with back-off and says so once, not every second
+/// (the issue: a warning per second for ever).
+#[test]
+fn an_unreachable_name_server_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "brokerName=lonely\nbindAddress=127.0.0.1\nlistenPort=0\nstorePathRootDir={}\nmappedFileSizeCommitLog=4194304\nmaxMessageSize=65536\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    // Port 1 on loopback: nothing listens there, connections are refused at once.
+    let mut child = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-n", "127.0.0.1:1"])
+        .env_remove("RUST_LOG")
+        .env("ROCKETMQ_LOG_DIR", "none")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    // Long enough for several one-second retries of the old behaviour.
+    std::thread::sleep(Duration::from_secs(5));
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let lines = reader.join().unwrap();
+    let failures = lines
+        .iter()
+        .filter(|l| l.contains("register broker to name server failed"))
+        .count();
+    assert_eq!(failures, 1, "{lines:#?}");
+}
