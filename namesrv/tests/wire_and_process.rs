@@ -346,3 +346,56 @@ fn one_line_errors_version_and_warnings_in_the_log_file() {
     );
     assert!(text.contains("name server started"), "{text}");
 }
+
+/// `logFormat=json` and `logDir` from the config file: one JSON object per line in
+/// `<logDir>/namesrv.log`, and the logging keys are not reported as unknown.
+#[test]
+fn json_logs_in_the_configured_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let conf = dir.path().join("namesrv.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listenPort=0\nkvConfigPath={}\nlogFormat=json\nlogDir={}\nlogLevel=info,namesrv=debug\n",
+            dir.path().join("kv.json").display(),
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let mut child = ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_namesrv"))
+            .arg("-c")
+            .arg(&conf)
+            .env_remove("RUST_LOG")
+            .env_remove("ROCKETMQ_LOG_DIR")
+            .env_remove("ROCKETMQ_LOG_FORMAT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("boot success"), "{line:?}");
+    let text = std::fs::read_to_string(logs.join("namesrv.log")).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["message"] == "name server started" && e["level"] == "INFO"),
+        "{text}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["ts"].is_string() && e["target"].is_string()),
+        "{text}"
+    );
+    assert!(!text.contains("unknown name server config key"), "{text}");
+}
