@@ -825,13 +825,6 @@ async fn pull_loop(
                         debug!(topic = %mq.topic, error = %e, "broker lacks our subscription; heartbeating");
                         inner.instance.send_heartbeat_to_all().await;
                     }
-                    None => {
-                        // The broker did not answer (a master that went down): read the route
-                        // now rather than at the next poll, so the next pull goes to whoever
-                        // the name servers list (its slave) instead of the dead address.
-                        warn!(topic = %mq.topic, queue_id = mq.queue_id, error = %e, "pull failed; refreshing the routes");
-                        inner.instance.refresh_routes().await;
-                    }
                     _ => {
                         warn!(topic = %mq.topic, queue_id = mq.queue_id, error = %e, "pull failed")
                     }
