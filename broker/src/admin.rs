@@ -429,12 +429,8 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
     let get_total = st.get_transferred.load(Relaxed);
     let put_bytes = st.put_bytes.load(Relaxed);
     let (p_conns, c_conns) = ctx.clients.counts();
-    let disk_ratio = if s.disk_total_bytes > 0 {
-        (s.disk_total_bytes - s.disk_free_bytes.min(s.disk_total_bytes)) as f64
-            / s.disk_total_bytes as f64
-    } else {
-        0.0
-    };
+    // The store's definition (store::fs::disk_used_ratio), which its disk checks act on.
+    let disk_ratio = store::fs::used_ratio(s.disk_total_bytes, s.disk_free_bytes);
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     let c = &ctx.config;
     let entries: Vec<(&str, String)> = vec![

@@ -627,6 +627,7 @@ impl BrokerConfig {
 
     /// Checks rules between keys and ranges the types alone do not express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.settings_without_effect()?;
         check_name("brokerClusterName", &self.broker_cluster_name)?;
         check_name("brokerName", &self.broker_name)?;
         let id = self.broker_id.to_string();
@@ -763,6 +764,158 @@ impl BrokerConfig {
     pub fn register_period(&self) -> std::time::Duration {
         let ms = self.register_name_server_period.clamp(100, 60_000);
         std::time::Duration::from_millis(ms)
+    }
+}
+
+// ---- Config honesty: keys that parse but do nothing (yet). ----
+//
+// A user who sets one of these believes something happens; the broker says otherwise at start
+// (an error for security keys, a warning for the rest), `docs/config-reference.md` lists them
+// (generated from this table and the field docs by `broker/tests/config_reference.rs`).
+
+/// What a non-default value of a key the broker does not act on leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotHonoured {
+    /// Start-up fails: believing the setting works would be a security hole.
+    Refused,
+    /// Start-up goes on with a warning.
+    Warned,
+}
+
+/// Keys that are accepted (Java's `broker.conf` has them) but change nothing here, with why.
+pub const NOT_HONOURED: &[(&str, NotHonoured, &str)] = &[
+    (
+        "aclEnable",
+        NotHonoured::Refused,
+        "ACL is not supported yet: every client would be accepted without credentials",
+    ),
+    (
+        "enableDLegerCommitLog",
+        NotHonoured::Warned,
+        "DLedger is not implemented; replication is master/slave (brokerRole)",
+    ),
+    (
+        "enablePropertyFilter",
+        NotHonoured::Warned,
+        "SQL92 filtering is not supported; SQL92 subscriptions are refused either way",
+    ),
+    (
+        "transientStorePoolEnable",
+        NotHonoured::Warned,
+        "there is no transient store pool: writes go to the mapped commit log",
+    ),
+    (
+        "transientStorePoolSize",
+        NotHonoured::Warned,
+        "there is no transient store pool",
+    ),
+    (
+        "commitIntervalCommitLog",
+        NotHonoured::Warned,
+        "there is no transient store pool to commit",
+    ),
+    (
+        "commitCommitLogLeastPages",
+        NotHonoured::Warned,
+        "there is no transient store pool to commit",
+    ),
+    (
+        "flushCommitLogTimed",
+        NotHonoured::Warned,
+        "the flush task always sleeps flushIntervalCommitLog",
+    ),
+    (
+        "useReentrantLockWhenPutMessage",
+        NotHonoured::Warned,
+        "appends are serialised by one async lock",
+    ),
+    (
+        "sendMessageThreadPoolNums",
+        NotHonoured::Warned,
+        "sends run on the async runtime, not a thread pool",
+    ),
+    (
+        "pullMessageThreadPoolNums",
+        NotHonoured::Warned,
+        "pulls run on the async runtime, not a thread pool",
+    ),
+    (
+        "brokerFastFailureEnable",
+        NotHonoured::Warned,
+        "not implemented",
+    ),
+    (
+        "maxTransferBytesOnMessageInDisk",
+        NotHonoured::Warned,
+        "pull batches are capped by the in-memory limits only",
+    ),
+    (
+        "maxTransferCountOnMessageInDisk",
+        NotHonoured::Warned,
+        "pull batches are capped by the in-memory limits only",
+    ),
+    (
+        "messageIndexSafe",
+        NotHonoured::Warned,
+        "index recovery always follows the checkpoint",
+    ),
+    (
+        "flushDelayOffsetInterval",
+        NotHonoured::Warned,
+        "delay progress is flushed with the consumer offsets",
+    ),
+    (
+        "forceRegister",
+        NotHonoured::Warned,
+        "the full topic table is always registered",
+    ),
+    (
+        "osPageCacheBusyTimeOutMills",
+        NotHonoured::Warned,
+        "not implemented",
+    ),
+    (
+        "waitTimeMillsInSendQueue",
+        NotHonoured::Warned,
+        "not implemented",
+    ),
+    ("duplicationEnable", NotHonoured::Warned, "not implemented"),
+];
+
+/// How `key` is treated when set to a non-default value: `None` when it is honoured.
+pub fn not_honoured(key: &str) -> Option<(NotHonoured, &'static str)> {
+    NOT_HONOURED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, n, why)| (*n, *why))
+}
+
+impl BrokerConfig {
+    /// The keys of [`NOT_HONOURED`] this config sets to something other than the default, each
+    /// as `key=value has no effect: why`. `Err` for a [`NotHonoured::Refused`] one.
+    pub fn settings_without_effect(&self) -> Result<Vec<String>, ConfigError> {
+        let defaults = BrokerConfig::default();
+        let mut warnings = Vec::new();
+        for (key, kind, why) in NOT_HONOURED {
+            let value = self.get(key);
+            if value == defaults.get(key) {
+                continue;
+            }
+            let value = value.unwrap_or_default();
+            match kind {
+                NotHonoured::Refused => {
+                    return Err(ConfigError::InvalidValue {
+                        key: key.to_string(),
+                        value,
+                        reason: format!("not supported: {why}"),
+                    });
+                }
+                NotHonoured::Warned => {
+                    warnings.push(format!("{key}={value} has no effect: {why}"));
+                }
+            }
+        }
+        Ok(warnings)
     }
 }
 

@@ -28,7 +28,9 @@ struct Args {
     overrides: Vec<String>,
 }
 
-fn load(args: &Args) -> anyhow::Result<BrokerConfig> {
+/// The merged properties (file, then `key=value` arguments, then `-n`/NAMESRV_ADDR), with the
+/// logging keys taken out.
+fn properties(args: &Args) -> anyhow::Result<(BTreeMap<String, String>, logging::LogSettings)> {
     let mut props = BTreeMap::new();
     if let Some(path) = &args.config_file {
         let text = std::fs::read_to_string(path)
@@ -49,24 +51,55 @@ fn load(args: &Args) -> anyhow::Result<BrokerConfig> {
     {
         props.insert("namesrvAddr".into(), env);
     }
-    let (config, unknown) = BrokerConfig::from_properties(&props)?;
+    let log = logging::LogSettings::take_from(&mut props)?;
+    Ok((props, log))
+}
+
+fn load(props: &BTreeMap<String, String>) -> anyhow::Result<BrokerConfig> {
+    let (config, unknown) = BrokerConfig::from_properties(props)?;
     for k in unknown {
         tracing::warn!(key = %k, "unknown config key ignored");
+    }
+    // Keys Java's broker.conf has but this broker does not act on: refused (aclEnable) or
+    // warned about, so nobody believes a setting works that does not.
+    for w in config.settings_without_effect()? {
+        tracing::warn!("{w}");
     }
     Ok(config)
 }
 
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, causes joined by ": ", never a backtrace (anyhow's `{:?}` prints one
+            // whenever RUST_BACKTRACE is set); RUST_LOG asks for the details.
+            eprintln!("broker: {e:#}");
+            if std::env::var_os("RUST_LOG").is_some() {
+                eprintln!("{}", e.backtrace());
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = load(&args)?;
+    let (props, log) = properties(&args)?;
+    if args.print {
+        // -p only prints: warnings to stderr, no log file.
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    } else {
+        logging::init("broker", &log)?;
+    }
+    let config = load(&props)?;
     if args.print {
         if args.important {
             let defaults = BrokerConfig::default();

@@ -53,11 +53,25 @@ pub struct Registrar {
     reconnect: Arc<Notify>,
     /// Set once unregistering: closed connections are then expected.
     stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// Consecutive failed registrations per name server: a failure is logged when the state
+    /// changes (the first one), not on every retry; the recovery is logged too.
+    failing: Mutex<std::collections::HashMap<SocketAddr, u32>>,
 }
 
 /// Retry delay after a failed or lost registration (a restarted name server has no routes
 /// until the broker registers again, reliability.md "Routing").
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Longest wait between registration retries while a name server stays unreachable (Java
+/// retries every 30 s).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Retry delay after `rounds` failed registration rounds in a row: 1 s doubling to 30 s.
+fn retry_delay(rounds: u32) -> Duration {
+    RETRY_DELAY
+        .saturating_mul(1u32 << rounds.saturating_sub(1).min(5))
+        .min(MAX_RETRY_DELAY)
+}
 
 impl Registrar {
     /// A registrar advertising `broker_addr` (remoting) and `ha_addr` (HA).
@@ -82,6 +96,7 @@ impl Registrar {
             watched: Arc::default(),
             reconnect: Arc::new(Notify::new()),
             stopping: Arc::default(),
+            failing: Mutex::new(Default::default()),
         }
     }
 
@@ -171,6 +186,9 @@ impl Registrar {
         for (addr, r) in results {
             match r {
                 Ok(resp) if resp.code == ResponseCode::SUCCESS.0 => {
+                    if let Some(failures) = self.failing.lock().remove(&addr) {
+                        info!(namesrv = %addr, failures, "name server reachable again");
+                    }
                     info!(namesrv = %addr, "register broker to name server OK");
                     if let Ok(h) = RegisterBrokerResponseHeader::from_ext(&resp.ext_fields) {
                         let info = MasterInfo {
@@ -186,10 +204,18 @@ impl Registrar {
                     ok.push(addr);
                 }
                 Ok(resp) => {
-                    warn!(namesrv = %addr, code = resp.code, remark = resp.remark_str(), "name server refused registration")
+                    if self.note_failure(addr) {
+                        warn!(namesrv = %addr, code = resp.code, remark = resp.remark_str(), "name server refused registration; retrying with back-off up to 30 s")
+                    } else {
+                        tracing::debug!(namesrv = %addr, code = resp.code, "name server still refuses registration")
+                    }
                 }
                 Err(e) => {
-                    warn!(namesrv = %addr, error = %e, "register broker to name server failed")
+                    if self.note_failure(addr) {
+                        warn!(namesrv = %addr, error = %e, "register broker to name server failed; retrying with back-off up to 30 s")
+                    } else {
+                        tracing::debug!(namesrv = %addr, error = %e, "register broker to name server still failing")
+                    }
                 }
             }
         }
@@ -249,16 +275,28 @@ impl Registrar {
         self.client.shutdown();
     }
 
-    /// Registers now, then every period, whenever `changed` fires, and soon after a failure or
-    /// a lost name server connection, until `shutdown`.
+    /// Counts a failure of `addr`; true when it is the first in a row (worth a warning).
+    fn note_failure(&self, addr: SocketAddr) -> bool {
+        let mut f = self.failing.lock();
+        let n = f.entry(addr).or_insert(0);
+        *n += 1;
+        *n == 1
+    }
+
+    /// Registers now, then every period, whenever `changed` fires, and after a failure or a
+    /// lost name server connection: soon at first, backing off to 30 s while it keeps failing,
+    /// until `shutdown`.
     pub async fn run(self: Arc<Self>, changed: Arc<Notify>, shutdown: CancellationToken) {
         let period = self.config.register_period();
+        let mut failed_rounds = 0u32;
         loop {
             let expected = self.resolve().await.len();
             let ok = self.register_all().await;
             let wait = if ok < expected.max(1) {
-                period.min(RETRY_DELAY)
+                failed_rounds = failed_rounds.saturating_add(1);
+                period.min(retry_delay(failed_rounds))
             } else {
+                failed_rounds = 0;
                 period
             };
             tokio::select! {
@@ -276,5 +314,16 @@ impl Registrar {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn registration_retries_back_off_to_thirty_seconds() {
+        let secs: Vec<u64> = (1..=8).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(secs, vec![1, 2, 4, 8, 16, 30, 30, 30]);
     }
 }

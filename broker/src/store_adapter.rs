@@ -337,13 +337,8 @@ impl MessageStoreApi for StoreAdapter {
     }
 }
 
-/// (total, free) bytes of the file system holding `path`; zeros when unknown.
+/// (total, free) bytes of the file system holding `path` by the store's own definition (Java's:
+/// free includes root-reserved blocks); zeros when unknown.
 fn disk_space(path: &std::path::Path) -> (u64, u64) {
-    match rustix::fs::statvfs(path) {
-        Ok(st) => (
-            st.f_blocks.saturating_mul(st.f_frsize),
-            st.f_bavail.saturating_mul(st.f_frsize),
-        ),
-        Err(_) => (0, 0),
-    }
+    store::fs::disk_space(path).unwrap_or((0, 0))
 }

@@ -534,8 +534,19 @@ async fn remote_config_updates_only_the_allow_list_and_permission_drains_the_bro
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_name_server_gets_routes_back_without_waiting_a_period() {
     let dir = tempfile::tempdir().unwrap();
-    let ns = start_namesrv(&dir.path().join("n")).await;
-    let ns_addr = ns.local_addr();
+    // The name server comes back on the same address, so that address must stay free while it
+    // is down: see `reserved_addr`.
+    let ns_addr = reserved_addr();
+    let ns = namesrv::NameServer::start(namesrv::NamesrvConfig {
+        bind_address: ns_addr.ip().to_string(),
+        listen_port: ns_addr.port(),
+        kv_config_path: dir.path().join("n/kvConfig.json"),
+        config_store_path: dir.path().join("n/namesrv.properties"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(ns.local_addr(), ns_addr);
     let mut cfg = broker_config(&dir.path().join("b"), Some(ns_addr.to_string()));
     // A period far longer than the test: only the lost-connection path can re-register.
     cfg.register_name_server_period = 60_000;
@@ -561,7 +572,7 @@ async fn a_restarted_name_server_gets_routes_back_without_waiting_a_period() {
     ns.shutdown().await;
     // The same address again, empty.
     let config = namesrv::NamesrvConfig {
-        bind_address: "127.0.0.1".into(),
+        bind_address: ns_addr.ip().to_string(),
         listen_port: ns_addr.port(),
         kv_config_path: dir.path().join("n2/kvConfig.json"),
         config_store_path: dir.path().join("n2/namesrv.properties"),
@@ -580,4 +591,34 @@ async fn a_restarted_name_server_gets_routes_back_without_waiting_a_period() {
     assert!(back, "routes restored after the name server restart");
     b.shutdown().await;
     ns2.shutdown().await;
+}
+
+/// An address for a server that must come back on the same address after a restart: a
+/// loopback address of its own (127.x.y.z, from the pid and the clock) and a port below Linux's
+/// ephemeral range (32768-60999) and below the ranges the local-process tests use
+/// (20000-32100). Neither an outgoing connection nor a port-0 bind anywhere is ever handed it,
+/// so while the server is down only an explicit bind to this very address or port could take it.
+fn reserved_addr() -> std::net::SocketAddr {
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+    for i in 0..1000u64 {
+        let x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(i * 1442695040888963407);
+        let ip = std::net::Ipv4Addr::new(
+            127,
+            100 + (x % 100) as u8,
+            (x >> 8) as u8,
+            1 + (x >> 16) as u8 % 250,
+        );
+        let port = 12000 + ((x >> 24) % 8000) as u16;
+        let addr = std::net::SocketAddr::from((ip, port));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no free reserved address");
 }

@@ -560,6 +560,15 @@ async fn heartbeat_membership_notifications_and_runtime_info() {
     ] {
         assert!(t.contains_key(k), "{k}");
     }
+    // commitLogDiskRatio (clusterList's #SPACE) is the ratio the store's disk checks act on,
+    // Java's (total - free) / total with free = f_bfree; the file system may change a little
+    // between the two readings.
+    let reported: f64 = t["commitLogDiskRatio"].parse().unwrap();
+    let acted_on = store::fs::disk_used_ratio(dir.path()).unwrap();
+    assert!(
+        (reported - acted_on).abs() < 0.005,
+        "reported {reported}, store {acted_on}"
+    );
     b.shutdown().await;
 }
 

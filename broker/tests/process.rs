@@ -200,3 +200,172 @@ async fn broker_process_registers_serves_and_unregisters_on_sigterm() {
     assert!(ns.routes().topic_route("ProcTopic").is_none());
     ns.shutdown().await;
 }
+
+/// Keys Java's broker.conf has but this broker does not act on: `aclEnable=true` is refused
+/// (a user must not believe the broker is protected), others are warned about; errors are one
+/// line even with RUST_BACKTRACE=1; `--version` works.
+#[test]
+fn settings_without_effect_are_refused_or_warned_and_errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["-p", "aclEnable=true"])
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("RUST_LOG")
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("aclEnable") && err.contains("ACL is not supported"),
+        "{err}"
+    );
+
+    let out = Command::new(BIN)
+        .args([
+            "-p",
+            "enablePropertyFilter=true",
+            "enableDLegerCommitLog=true",
+        ])
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for k in ["enablePropertyFilter=true", "enableDLegerCommitLog=true"] {
+        assert!(err.contains(&format!("{k} has no effect")), "{err}");
+    }
+    // Defaults say nothing.
+    let out = Command::new(BIN)
+        .args(["-p"])
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("no effect"),
+        "{out:?}"
+    );
+
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("broker "));
+}
+
+/// The by-hand kit in `conf/` (the Java distribution's four modes): every file parses with the
+/// broker's own parser (`broker -c FILE -p`), without unknown keys or warnings, and each mode's
+/// files describe the pairs the directory name promises, on distinct ports and stores.
+#[test]
+fn every_conf_kit_file_parses_with_the_broker() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf");
+    let modes: [(&str, &[&str]); 4] = [
+        (".", &["broker.conf"]),
+        (
+            "2m-noslave",
+            &["broker-a.properties", "broker-b.properties"],
+        ),
+        (
+            "2m-2s-async",
+            &[
+                "broker-a.properties",
+                "broker-a-s.properties",
+                "broker-b.properties",
+                "broker-b-s.properties",
+            ],
+        ),
+        (
+            "2m-2s-sync",
+            &[
+                "broker-a.properties",
+                "broker-a-s.properties",
+                "broker-b.properties",
+                "broker-b-s.properties",
+            ],
+        ),
+    ];
+    for (mode, files) in modes {
+        let mut ports = std::collections::BTreeSet::new();
+        let mut stores = std::collections::BTreeSet::new();
+        for f in files {
+            let path = root.join(mode).join(f);
+            let out = Command::new(BIN)
+                .arg("-c")
+                .arg(&path)
+                .arg("-p")
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{}: {err}", path.display());
+            assert!(err.trim().is_empty(), "{}: {err}", path.display());
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let (c, unknown) = broker::config::BrokerConfig::from_properties_text(&text).unwrap();
+            assert!(unknown.is_empty(), "{unknown:?}");
+            c.validate().unwrap();
+            assert_eq!(c.broker_ip1.as_deref(), Some("127.0.0.1"));
+            assert_eq!(c.namesrv_addr.as_deref(), Some("127.0.0.1:9876"));
+            let slave = f.ends_with("-s.properties");
+            assert_eq!(c.broker_id != 0, slave, "{f}");
+            let want_role = match (mode, slave) {
+                (_, true) => "SLAVE",
+                ("2m-2s-sync", false) => "SYNC_MASTER",
+                _ => "ASYNC_MASTER",
+            };
+            assert_eq!(c.broker_role.as_str(), want_role, "{mode}/{f}");
+            assert!(ports.insert(c.listen_port), "{mode}/{f}");
+            assert!(stores.insert(c.store_path_root_dir.clone()), "{mode}/{f}");
+        }
+        // listenPort-2 .. listenPort+1 of different brokers never overlap.
+        let v: Vec<u16> = ports.into_iter().collect();
+        assert!(v.windows(2).all(|w| w[1] - w[0] >= 4), "{mode}: {v:?}");
+    }
+}
+
+/// A broker whose name server is down retries with back-off and says so once, not every second
+/// (the issue: a warning per second for ever).
+#[test]
+fn an_unreachable_name_server_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "brokerName=lonely\nbindAddress=127.0.0.1\nlistenPort=0\nstorePathRootDir={}\nmappedFileSizeCommitLog=4194304\nmaxMessageSize=65536\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    // Port 1 on loopback: nothing listens there, connections are refused at once.
+    let mut child = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-n", "127.0.0.1:1"])
+        .env_remove("RUST_LOG")
+        .env("ROCKETMQ_LOG_DIR", "none")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    // Long enough for several one-second retries of the old behaviour.
+    std::thread::sleep(Duration::from_secs(5));
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let lines = reader.join().unwrap();
+    let failures = lines
+        .iter()
+        .filter(|l| l.contains("register broker to name server failed"))
+        .count();
+    assert_eq!(failures, 1, "{lines:#?}");
+}

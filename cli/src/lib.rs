@@ -36,6 +36,14 @@ pub async fn run(args: &[String], out: &mut (dyn Write + Send)) -> Result<()> {
         write!(out, "{}", command_list())?;
         return Ok(());
     };
+    if name == "--version" || name == "-V" || name == "version" {
+        writeln!(
+            out,
+            "mqadmin {} (rocketmq-rs; RocketMQ 4.x remoting protocol)",
+            env!("CARGO_PKG_VERSION")
+        )?;
+        return Ok(());
+    }
     if name == "help" || name == "-h" || name == "--help" {
         match rest.first() {
             None => write!(out, "{}", command_list())?,

@@ -18,6 +18,10 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout();
     match runtime.block_on(cli::run(&args, &mut stdout)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`mqadmin topicList | head`): nothing left to say to anyone.
+        Err(cli::error::CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("{e}");
             ExitCode::FAILURE

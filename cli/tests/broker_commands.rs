@@ -448,6 +448,16 @@ async fn bench_tools_run_and_summarise() {
     let sent = summary_count(&out, "Messages sent: ");
     assert!(sent > 0, "{out}");
     assert!(out.contains("Send RT(ms): p50"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Send status: SEND_OK={sent} FLUSH_DISK_TIMEOUT=0 FLUSH_SLAVE_TIMEOUT=0 SLAVE_NOT_AVAILABLE=0 exception=0"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("[Complete] Send Total: {sent} | Send TPS: ")),
+        "{out}"
+    );
 
     // A counted async batch run sends exactly its budget.
     let out = ok(
@@ -492,6 +502,14 @@ async fn bench_tools_run_and_summarise() {
     );
     assert!(out.contains("=== benchConsumer summary ==="), "{out}");
 
+    assert!(
+        out.contains(&format!(
+            "[Complete] Consume Total: {} | Consume TPS: ",
+            sent + 200
+        )),
+        "{out}"
+    );
+
     // Neither a duration nor a count: a usage error.
     let (success, _, err) = mqadmin(n, &["benchProducer", "-d", "0"]).await;
     assert!(!success && err.contains("-m"), "{err}");
@@ -511,4 +529,58 @@ fn summary_count(out: &str, prefix: &str) -> u64 {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+/// A SYNC_MASTER without a slave stores every message but answers SLAVE_NOT_AVAILABLE (the
+/// seed's warning about 2m-noslave with SYNC_MASTER): the bench counts those apart, not as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_producer_does_not_count_slave_not_available_as_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_namesrv(dir.path()).await;
+    let ns_addr = ns.local_addr().to_string();
+    let b = Broker::start(BrokerConfig {
+        broker_name: "broker-sync".into(),
+        broker_ip1: Some("127.0.0.1".into()),
+        bind_address: "127.0.0.1".into(),
+        listen_port: 0,
+        namesrv_addr: Some(ns_addr.clone()),
+        store_path_root_dir: dir.path().join("store").display().to_string(),
+        mapped_file_size_commit_log: 8 << 20,
+        mapped_file_size_consume_queue: 20 * 10_000,
+        register_name_server_period: 1000,
+        broker_role: broker::BrokerRole::SyncMaster,
+        ..BrokerConfig::default()
+    })
+    .await
+    .unwrap();
+    b.register_now().await;
+    let out = ok(
+        &ns_addr,
+        &[
+            "benchProducer",
+            "-t",
+            "BenchSync",
+            "-c",
+            CLUSTER,
+            "-q",
+            "2",
+            "-w",
+            "2",
+            "-s",
+            "64",
+            "-m",
+            "20",
+            "-d",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(summary_count(&out, "Messages sent: "), 0, "{out}");
+    assert!(
+        out.contains("Send status: SEND_OK=0 FLUSH_DISK_TIMEOUT=0 FLUSH_SLAVE_TIMEOUT=0 SLAVE_NOT_AVAILABLE=20 exception=0"),
+        "{out}"
+    );
+    assert!(out.contains("| Response Failed: 20"), "{out}");
+    b.shutdown().await;
+    ns.shutdown().await;
 }

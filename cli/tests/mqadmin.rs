@@ -381,3 +381,30 @@ async fn errors_are_one_line_and_help_works() {
     let out = mqadmin(&["help", "nope"]).await;
     assert!(!out.ok);
 }
+
+/// `mqadmin --version`, and `mqadmin … | head` (the reader gone before the output is written):
+/// no "Broken pipe" error, exit 0.
+#[test]
+fn version_and_a_closed_pipe_end_quietly() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mqadmin"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("mqadmin "));
+
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mqadmin"))
+        .arg("help")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

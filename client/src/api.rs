@@ -105,7 +105,7 @@ impl ClientInstance {
         group: &str,
         mq: &MessageQueue,
     ) -> Result<Option<i64>> {
-        let addr = self.addr_for_queue(mq).await?;
+        let addr = self.read_addr_for_queue(mq).await?;
         let header = QueryConsumerOffsetRequestHeader {
             consumer_group: group.to_string(),
             topic: mq.topic.clone(),
@@ -133,7 +133,7 @@ impl ClientInstance {
         mq: &MessageQueue,
         offset: i64,
     ) -> Result<()> {
-        let addr = self.addr_for_queue(mq).await?;
+        let addr = self.read_addr_for_queue(mq).await?;
         let header = UpdateConsumerOffsetRequestHeader {
             consumer_group: group.to_string(),
             topic: mq.topic.clone(),
@@ -149,7 +149,7 @@ impl ClientInstance {
 
     /// GET_MAX_OFFSET: the next offset to be written in `mq`.
     pub async fn max_offset(&self, mq: &MessageQueue) -> Result<i64> {
-        let addr = self.addr_for_queue(mq).await?;
+        let addr = self.read_addr_for_queue(mq).await?;
         let header = GetMaxOffsetRequestHeader {
             topic: mq.topic.clone(),
             queue_id: mq.queue_id,
@@ -166,7 +166,7 @@ impl ClientInstance {
 
     /// GET_MIN_OFFSET: the smallest offset still stored in `mq`.
     pub async fn min_offset(&self, mq: &MessageQueue) -> Result<i64> {
-        let addr = self.addr_for_queue(mq).await?;
+        let addr = self.read_addr_for_queue(mq).await?;
         let header = GetMinOffsetRequestHeader {
             topic: mq.topic.clone(),
             queue_id: mq.queue_id,
@@ -182,7 +182,7 @@ impl ClientInstance {
 
     /// SEARCH_OFFSET_BY_TIMESTAMP: the first offset of `mq` stored at or after `timestamp` ms.
     pub async fn search_offset(&self, mq: &MessageQueue, timestamp: i64) -> Result<i64> {
-        let addr = self.addr_for_queue(mq).await?;
+        let addr = self.read_addr_for_queue(mq).await?;
         let header = SearchOffsetRequestHeader {
             topic: mq.topic.clone(),
             queue_id: mq.queue_id,

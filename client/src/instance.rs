@@ -610,10 +610,24 @@ impl ClientInstance {
         expect_success(addr, resp)
     }
 
-    /// Looks up the queue's broker master, refreshing the topic's route when unknown.
+    /// Looks up the queue's broker master, refreshing the topic's route when unknown (sends).
     pub(crate) async fn addr_for_queue(&self, mq: &MessageQueue) -> Result<String> {
         self.master_addr_refreshing(&mq.broker_name, &mq.topic)
             .await
+    }
+
+    /// Where reads of the queue go (pulls, offset queries and commits, min/max/search offsets):
+    /// the master, else a slave of the group, as Java's `findBrokerAddressInAdmin` /
+    /// `findBrokerAddressInSubscribe`. While a master is down the name servers list only its
+    /// slaves, and a consumer keeps reading from them (the 2m-2s modes' promise). An unknown
+    /// group refreshes the topic's route once.
+    pub(crate) async fn read_addr_for_queue(&self, mq: &MessageQueue) -> Result<String> {
+        if let Some(a) = self.any_addr(&mq.broker_name) {
+            return Ok(a);
+        }
+        let _ = self.update_topic_route(&mq.topic).await;
+        self.any_addr(&mq.broker_name)
+            .ok_or_else(|| ClientError::NoBrokerAddr(mq.broker_name.clone()))
     }
 }
 

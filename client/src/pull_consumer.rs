@@ -215,7 +215,7 @@ impl PullConsumer {
         }
         let sub = build_subscription(&mq.topic, expression)?;
         let instance = &self.inner.instance;
-        let addr = instance.addr_for_queue(mq).await?;
+        let addr = instance.read_addr_for_queue(mq).await?;
         let header = PullMessageRequestHeader {
             consumer_group: self.inner.group.clone(),
             topic: mq.topic.clone(),

@@ -98,7 +98,6 @@ async fn query_by_key_by_uniq_id_and_by_offset_id() {
 async fn committed_offsets_survive_a_broker_restart() {
     let mut env = Env::start().await;
     let ns_addr = env.ns_addr.clone();
-    let port = env.broker.local_addr().port();
     env.create_topic("Restart", 4).await;
 
     let producer = start_producer("PG-restart", &ns_addr).await;
@@ -137,13 +136,41 @@ async fn committed_offsets_survive_a_broker_restart() {
         "everything consumed is committed"
     );
 
-    // Restart the broker on the same store directory and port.
+    // Restart the broker on the same store directory. Its old port is not reused: something
+    // else on the machine may have taken it meanwhile. It gets a fresh one (listenPort 0, the
+    // HA port follows) and registers it with the name server, as a broker moved to another
+    // host would; clients follow the route.
     env.broker.shutdown().await;
     let mut cfg2 = env.broker_config.clone();
-    cfg2.listen_port = port;
+    cfg2.listen_port = 0;
     env.broker = start_broker(cfg2).await;
-    assert_eq!(env.broker.local_addr().port(), port);
-    wait_route(&env.admin, "Restart", 1).await;
+    let new_addr = env.broker.broker_addr().to_string();
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let route = env.admin.topic_route("Restart").await;
+        let addr = route
+            .as_ref()
+            .ok()
+            .and_then(|r| r.broker_datas.first())
+            .and_then(|b| b.master_addr())
+            .map(str::to_string);
+        if addr.as_deref() == Some(new_addr.as_str()) {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "route never showed {new_addr}: {route:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The first probe only ever fetched the route once (it subscribes to nothing, so nothing
+    // refreshes it): a new one reads the route with the broker's new address.
+    probe.shutdown().await;
+    let probe = PullConsumer::new("CG-restart-probe-2", client_config(&ns_addr)).unwrap();
+    assert_eq!(
+        probe.fetch_subscribe_queues("Restart").await.unwrap().len(),
+        qs.len()
+    );
     for q in &qs {
         let o = probe
             .instance()

@@ -52,8 +52,10 @@ pub fn server_binaries() -> Result<PathBuf> {
 /// A port base the kernel just handed out, moved into a range where the next ~80 ports are very
 /// likely free too.
 pub fn free_port_base() -> Result<u16> {
+    // Below Linux's ephemeral range (32768-60999): no outgoing connection is handed one of
+    // these ports, so a process restarted on its port (as a pod would be) finds it free.
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(20000 + l.local_addr()?.port() % 30000)
+    Ok(20000 + l.local_addr()?.port() % 12000)
 }
 
 /// The running processes of one cluster file.

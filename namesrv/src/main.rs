@@ -1,16 +1,34 @@
 //! The `namesrv` binary: flags as Java's `mqnamesrv` (`-c FILE`, `-p`), then the library.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use namesrv::{NameServer, NamesrvConfig};
 
-const USAGE: &str = "usage: namesrv [-c configFile] [-p] [-h]
+const USAGE: &str = "usage: namesrv [-c configFile] [-p] [-h] [-V]
   -c, --configFile <file>   Name server config properties file
   -p, --printConfigItem     Print all config items and exit
-  -h, --help                Print help";
+  -h, --help                Print help
+  -V, --version             Print the version
+Logs: ~/logs/rocketmqlogs/namesrv.log (logDir, logLevel, logFormat keys; RUST_LOG), and stderr.";
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, causes joined by ": ", never a backtrace (anyhow's `{:?}` prints one
+            // whenever RUST_BACKTRACE is set); RUST_LOG asks for the details.
+            eprintln!("namesrv: {e:#}");
+            if std::env::var_os("RUST_LOG").is_some() {
+                eprintln!("{}", e.backtrace());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let mut config_file: Option<PathBuf> = None;
     let mut print = false;
     let mut args = std::env::args().skip(1);
@@ -24,27 +42,35 @@ fn main() -> anyhow::Result<()> {
                 println!("{USAGE}");
                 return Ok(());
             }
-            other => bail!("unknown option {other}\n{USAGE}"),
+            "-V" | "--version" => {
+                println!("namesrv {} (rocketmq-rs)", env!("CARGO_PKG_VERSION"));
+                return Ok(());
+            }
+            other => bail!("unknown option {other} (see namesrv --help)"),
         }
     }
-    let config = match &config_file {
-        Some(path) => NamesrvConfig::load_file(path)
-            .with_context(|| format!("load config {}", path.display()))?,
-        None => NamesrvConfig::default(),
+    let mut props = match &config_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            remoting::properties::parse(&text)
+        }
+        None => Default::default(),
     };
+    let log = logging::LogSettings::take_from(&mut props)?;
+    if !print {
+        // Before the config is applied, so that its warnings (unknown keys) are logged.
+        logging::init("namesrv", &log)?;
+    }
+    let mut config = NamesrvConfig::default();
+    config.apply(&props).with_context(|| match &config_file {
+        Some(p) => format!("config {}", p.display()),
+        None => "config".to_string(),
+    })?;
     if print {
         print!("{}", config.to_properties_text());
         return Ok(());
     }
-    // Logs go to stderr so stdout carries only the boot line that scripts and tests read.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let runtime = tokio::runtime::Runtime::new().context("start tokio runtime")?;
     runtime.block_on(async move {
         let handle = NameServer::start(config).await?;

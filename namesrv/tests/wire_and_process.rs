@@ -285,3 +285,117 @@ async fn hostile_connections_do_not_disturb_a_live_client() {
     assert_eq!(r.broker_datas[0].master_addr(), Some("127.0.0.1:10911"));
     ns.shutdown().await;
 }
+
+/// A newcomer's first contact: `--version`, a config typo with RUST_BACKTRACE=1 set (one line,
+/// no backtrace), and a misspelled key started as the seed does (`nohup … > /dev/null 2>&1`):
+/// the warning is in `~/logs/rocketmqlogs/namesrv.log`, written after logging started.
+#[test]
+fn one_line_errors_version_and_warnings_in_the_log_file() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_namesrv"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("namesrv "),
+        "{out:?}"
+    );
+
+    let conf = home.path().join("namesrv.conf");
+    std::fs::write(&conf, "listenPort=not-a-port\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_namesrv"))
+        .arg("-c")
+        .arg(&conf)
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("RUST_LOG")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("listenPort") && err.contains("not-a-port"),
+        "{err}"
+    );
+
+    std::fs::write(&conf, "listenPort=0\nlistenPrt=9876\n").unwrap();
+    let mut child = ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_namesrv"))
+            .arg("-c")
+            .arg(&conf)
+            .env_remove("RUST_LOG")
+            .env_remove("ROCKETMQ_LOG_DIR")
+            .env("HOME", home.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("boot success"), "{line:?}");
+    let log = home.path().join("logs/rocketmqlogs/namesrv.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("unknown name server config key ignored") && text.contains("listenPrt"),
+        "{text}"
+    );
+    assert!(text.contains("name server started"), "{text}");
+}
+
+/// `logFormat=json` and `logDir` from the config file: one JSON object per line in
+/// `<logDir>/namesrv.log`, and the logging keys are not reported as unknown.
+#[test]
+fn json_logs_in_the_configured_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let conf = dir.path().join("namesrv.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listenPort=0\nkvConfigPath={}\nlogFormat=json\nlogDir={}\nlogLevel=info,namesrv=debug\n",
+            dir.path().join("kv.json").display(),
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let mut child = ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_namesrv"))
+            .arg("-c")
+            .arg(&conf)
+            .env_remove("RUST_LOG")
+            .env_remove("ROCKETMQ_LOG_DIR")
+            .env_remove("ROCKETMQ_LOG_FORMAT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("boot success"), "{line:?}");
+    let text = std::fs::read_to_string(logs.join("namesrv.log")).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["message"] == "name server started" && e["level"] == "INFO"),
+        "{text}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["ts"].is_string() && e["target"].is_string()),
+        "{text}"
+    );
+    assert!(!text.contains("unknown name server config key"), "{text}");
+}

@@ -44,6 +44,18 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A cluster file that parses but asks for something the operator refuses (a semantic
+    /// error, not a malformed file).
+    #[error("{path}: refused: {message}")]
+    Refused {
+        /// The file.
+        path: String,
+        /// Why it is refused.
+        message: String,
+    },
+    /// `operator local status` found no supervisor in the directory.
+    #[error("not running in {0}")]
+    NotRunning(String),
     /// A broker admin call failed.
     #[error("broker admin call to {addr} failed: {message}")]
     Admin {

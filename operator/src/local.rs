@@ -4,8 +4,20 @@
 //! Every name server and every broker (each group's master and slaves) gets its own port and
 //! data directory under `--dir`; broker.conf is rendered by [`ClusterPlan::broker_conf`], with
 //! `brokerIP1=127.0.0.1` and `namesrvAddr` listing every local name server. Start order: name
-//! servers, then masters, then slaves, each awaited until its port accepts connections. Ctrl-C or
-//! SIGTERM stops brokers (slaves first) then name servers with SIGTERM, SIGKILL after a grace time.
+//! servers, then masters, then slaves, each awaited until its port accepts connections; `ready:`
+//! is printed only once every process runs and every name server lists every broker. Ctrl-C or
+//! SIGTERM (also during start-up) stops brokers (slaves first) then name servers with SIGTERM,
+//! SIGKILL after a grace time.
+//!
+//! Safety for a newcomer's machine: before anything is written or started, the data directory
+//! is locked (`operator.pid`, an exclusive `flock` holding the supervisor's pid) and every port
+//! the processes will bind is checked, so a second instance or a busy port is refused with one
+//! line. Each child runs in its own process group (a terminal's Ctrl-C reaches only the
+//! supervisor, which stops them in order) and with a parent-death signal (a supervisor killed
+//! with SIGKILL takes its children with it). Children's output goes to `out.log` in their
+//! directory, rotated by size. `operator local status|stop --dir DIR` read the pid file.
+
+mod files;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +29,18 @@ use crate::error::{Error, Result};
 use crate::names;
 use crate::plan::{ClusterPlan, Endpoints};
 use crate::validate;
+
+pub use files::{DirLock, LockError};
+pub use logging::RotatingLog;
+
+/// Size at which a process's `out.log` is rotated.
+pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
+/// Rotated logs kept per process (`out.log.1` … `out.log.5`).
+pub const LOG_KEEP: u32 = 5;
+/// Commit-log segment size local mode gives brokers unless the cluster file sets
+/// `mappedFileSizeCommitLog`: 64 MiB instead of Java's 1 GiB, because every segment is
+/// preallocated and a four-broker cluster would otherwise take 4 GiB after its first message.
+pub const LOCAL_COMMIT_LOG_SEGMENT: u64 = 64 * 1024 * 1024;
 
 /// Prints a status line; a closed stdout (the reader went away) must not bring the cluster down.
 fn say(line: String) {
@@ -50,6 +74,15 @@ pub fn parse_cluster(text: &str) -> std::result::Result<RocketMQCluster, String>
             crate::crd::GROUP
         ));
     }
+    let json = serde_json::to_value(&v).map_err(|e| e.to_string())?;
+    let unknown = unknown_fields(&json);
+    if !unknown.is_empty() {
+        return Err(format!(
+            "unknown field{} {} (see `operator crd` for the schema)",
+            if unknown.len() == 1 { "" } else { "s" },
+            unknown.join(", ")
+        ));
+    }
     let c: RocketMQCluster = serde_yaml::from_value(v).map_err(|e| e.to_string())?;
     if c.metadata.name.as_deref().unwrap_or("").is_empty() {
         return Err("metadata.name is missing".to_string());
@@ -57,14 +90,86 @@ pub fn parse_cluster(text: &str) -> std::result::Result<RocketMQCluster, String>
     Ok(c)
 }
 
+/// Paths (`spec.nameServer.replica`) of fields in `doc` that the CRD's OpenAPI schema does not
+/// declare, where the API server would prune them; serde ignores them silently, so a typo
+/// would otherwise go unnoticed. `metadata` is left to the API server's own rules.
+pub fn unknown_fields(doc: &serde_json::Value) -> Vec<String> {
+    use kube::CustomResourceExt as _;
+    let crd = RocketMQCluster::crd();
+    let schema = crd
+        .spec
+        .versions
+        .first()
+        .and_then(|v| v.schema.as_ref())
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .and_then(|s| serde_json::to_value(s).ok());
+    let mut out = Vec::new();
+    if let (Some(schema), Some(obj)) = (schema, doc.as_object()) {
+        for (k, v) in obj {
+            match k.as_str() {
+                "apiVersion" | "kind" | "metadata" => {}
+                _ => match schema.get("properties").and_then(|p| p.get(k)) {
+                    Some(sub) => walk_schema(sub, v, k, &mut out),
+                    None => out.push(k.clone()),
+                },
+            }
+        }
+    }
+    out
+}
+
+fn walk_schema(
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    if schema
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(|b| b.as_bool())
+        == Some(true)
+    {
+        return;
+    }
+    match v {
+        serde_json::Value::Object(obj) => {
+            if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+                for (k, sub) in obj {
+                    let p = format!("{path}.{k}");
+                    match props.get(k) {
+                        Some(s) => walk_schema(s, sub, &p, out),
+                        None => out.push(p),
+                    }
+                }
+            } else if let Some(add) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for (k, sub) in obj {
+                    walk_schema(add, sub, &format!("{path}.{k}"), out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                for (i, sub) in items.iter().enumerate() {
+                    walk_schema(item, sub, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Flags of `operator local`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct LocalArgs {
+    /// `status` or `stop` a local cluster running in `--dir` (without one: run `-f FILE`).
+    #[command(subcommand)]
+    pub action: Option<LocalAction>,
     /// The cluster file (a RocketMQCluster, as for kubectl apply).
     #[arg(short = 'f', long = "file")]
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
     /// Directory for data, configs and logs (one subdirectory per process).
-    #[arg(long, default_value = "rocketmq-local")]
+    #[arg(long, default_value = "rocketmq-local", global = true)]
     pub dir: PathBuf,
     /// Directory holding `namesrv` and `broker` (default: next to this binary).
     #[arg(long)]
@@ -85,6 +190,15 @@ pub struct LocalArgs {
     /// pod's `restartPolicy: Always` would).
     #[arg(long)]
     pub no_restart: bool,
+}
+
+/// `operator local status|stop`: for scripts, through the pid file in `--dir`.
+#[derive(clap::Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalAction {
+    /// Print whether a local cluster runs in `--dir`, and its processes (exit 0 running, 3 not).
+    Status,
+    /// Stop the local cluster running in `--dir` (ordered stop, as Ctrl-C) and wait for it.
+    Stop,
 }
 
 /// What a local process is.
@@ -176,7 +290,22 @@ pub fn plan_local(
                 listen_port: port,
                 store_root: pdir.join("store").display().to_string(),
             };
-            let conf = plan.broker_conf(g, m, &ep)?;
+            let mut cfg = plan.broker_config(g, m, &ep)?;
+            let sets_segment = plan.extra_config.keys().any(|k| {
+                k.eq_ignore_ascii_case("mappedFileSizeCommitLog")
+                    || k.eq_ignore_ascii_case("mapedFileSizeCommitLog")
+            });
+            if !sets_segment {
+                cfg.set(
+                    "mappedFileSizeCommitLog",
+                    &LOCAL_COMMIT_LOG_SEGMENT.to_string(),
+                )
+                .map_err(|source| Error::BrokerConfig {
+                    broker: name.clone(),
+                    source,
+                })?;
+            }
+            let conf = cfg.to_properties();
             let path = pdir.join("broker.conf");
             brokers.push(LocalProcess {
                 args: vec!["-c".to_string(), path.display().to_string()],
@@ -232,24 +361,28 @@ pub async fn start(p: &LocalProcess, bin_dir: &Path, wait: Duration) -> Result<R
     std::fs::create_dir_all(&p.dir).map_err(|e| io(&p.dir, e))?;
     std::fs::write(&p.config.0, &p.config.1).map_err(|e| io(&p.config.0, e))?;
     let log_path = p.dir.join("out.log");
-    // Appended to, so that a restart keeps the log of the run that crashed.
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| io(&log_path, e))?;
-    let log2 = log.try_clone().map_err(|e| io(&log_path, e))?;
+    // Appended to, so that a restart keeps the log of the run that crashed; rotated by size.
+    let log =
+        RotatingLog::open(&log_path, LOG_MAX_BYTES, LOG_KEEP).map_err(|e| io(&log_path, e))?;
     let bin = bin_dir.join(p.binary);
-    let mut child = Command::new(&bin)
-        .args(&p.args)
+    let mut cmd = Command::new(&bin);
+    cmd.args(&p.args)
         .current_dir(&p.dir)
         .env("HOME", &p.dir)
+        // Its own log file (namesrv.log / broker.log, rotated) next to out.log.
+        .env("ROCKETMQ_LOG_DIR", &p.dir)
         .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .kill_on_drop(true)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // Its own process group: a terminal's Ctrl-C goes to the supervisor only, which then
+        // stops the children in order.
+        .process_group(0)
+        .kill_on_drop(true);
+    die_with_parent(&mut cmd);
+    let mut child = cmd
         .spawn()
         .map_err(|e| err(format!("cannot run {}: {e}", bin.display())))?;
+    copy_output(&mut child, log);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -279,11 +412,83 @@ pub async fn start(p: &LocalProcess, bin_dir: &Path, wait: Duration) -> Result<R
     }
 }
 
+/// Copies the child's stdout and stderr, line by line, into its rotating log until both close.
+fn copy_output(child: &mut Child, log: RotatingLog) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
+    let log = std::sync::Arc::new(std::sync::Mutex::new(log));
+    fn pump<R: AsyncRead + Unpin + Send + 'static>(
+        r: R,
+        log: std::sync::Arc<std::sync::Mutex<RotatingLog>>,
+    ) {
+        tokio::spawn(async move {
+            let mut r = BufReader::new(r);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match r.read_until(b'\n', &mut line).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if let Ok(mut l) = log.lock() {
+                            // A full disk must not stop the reader: the child would block on
+                            // a full pipe.
+                            let _ = l.write(&line);
+                        }
+                    }
+                }
+            }
+        });
+    }
+    if let Some(out) = child.stdout.take() {
+        pump(out, log.clone());
+    }
+    if let Some(errs) = child.stderr.take() {
+        pump(errs, log);
+    }
+}
+
+/// Makes the child receive SIGTERM when the supervisor dies, however it dies (SIGKILL
+/// included), so no broker or name server outlives `operator local`.
+fn die_with_parent(cmd: &mut Command) {
+    let parent = rustix::process::getpid();
+    let hook = move || -> std::io::Result<()> {
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))?;
+        // The supervisor may have died between fork and prctl: then nobody would signal us.
+        if rustix::process::getppid() != Some(parent) {
+            return Err(rustix::io::Errno::SRCH.into());
+        }
+        Ok(())
+    };
+    pre_exec(cmd, hook);
+}
+
+/// Registers `hook` to run in the child between fork and exec.
+#[allow(unsafe_code)]
+fn pre_exec(cmd: &mut Command, hook: impl FnMut() -> std::io::Result<()> + Send + Sync + 'static) {
+    // SAFETY: `pre_exec` is unsafe because the hook runs in a forked child of a multi-threaded
+    // process, where only async-signal-safe operations are allowed. The only hook passed here
+    // (`die_with_parent`) makes two raw syscalls through rustix (prctl, getppid) and builds an
+    // `io::Error` from an errno, which does not allocate; it takes no locks.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
 /// Waits until every name server lists every broker of the plan (brokerName → ids → address),
 /// printing each group as it becomes complete.
 pub async fn wait_registered(
     plan: &ClusterPlan,
     local: &LocalPlan,
+    timeout: Duration,
+) -> Result<()> {
+    wait_registered_while_running(plan, local, &mut [], timeout).await
+}
+
+/// [`wait_registered`], failing as soon as one of `running` exits: a name server can still list
+/// a broker that has just died (its entry expires later), so "registered" alone is not "up".
+pub async fn wait_registered_while_running(
+    plan: &ClusterPlan,
+    local: &LocalPlan,
+    running: &mut [Running],
     timeout: Duration,
 ) -> Result<()> {
     use remoting::body::cluster::ClusterInfo;
@@ -305,6 +510,9 @@ pub async fn wait_registered(
     let mut announced = std::collections::BTreeSet::new();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
+        // A process that exited (its port taken meanwhile, its store locked, a bad config) can
+        // still look registered from a stale route entry: it fails the start.
+        exited_child(running)?;
         let mut complete = 0;
         for (group, ids) in &expected {
             let mut everywhere = true;
@@ -337,7 +545,7 @@ pub async fn wait_registered(
         }
         if complete == expected.len() {
             client.shutdown();
-            return Ok(());
+            return exited_child(running);
         }
         if tokio::time::Instant::now() > deadline {
             client.shutdown();
@@ -353,17 +561,46 @@ pub async fn wait_registered(
     }
 }
 
+/// Fails when one of `running` has exited, naming it and its log.
+fn exited_child(running: &mut [Running]) -> Result<()> {
+    for r in running.iter_mut() {
+        if let Ok(Some(status)) = r.child.try_wait() {
+            return Err(Error::Process {
+                name: r.process.name.clone(),
+                message: format!(
+                    "exited during start-up with {status}; see {}",
+                    r.process.dir.join("out.log").display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Sends `sig` to process `pid` (ignoring a process that is already gone).
+fn signal_pid(pid: u32, sig: rustix::process::Signal) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+}
+
+/// Whether process `pid` exists.
+fn alive(pid: u32) -> bool {
+    i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+}
+
 /// Stops processes in reverse start order (slaves, masters, name servers): SIGTERM, then SIGKILL
 /// after `grace`.
 pub async fn stop_all(running: &mut Vec<Running>, grace: Duration) {
     while let Some(mut r) = running.pop() {
         if let Some(pid) = r.child.id() {
-            // SIGTERM through kill(1): the workspace denies unsafe, so no libc::kill.
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status()
-                .await;
+            signal_pid(pid, rustix::process::Signal::TERM);
         }
         match tokio::time::timeout(grace, r.child.wait()).await {
             Ok(Ok(status)) => say(format!("stopped {} ({status})", r.process.name)),
@@ -378,32 +615,45 @@ pub async fn stop_all(running: &mut Vec<Running>, grace: Duration) {
     }
 }
 
-/// Validates the file, lays out the processes, starts them in order and supervises them until
+/// Runs `operator local`: `status`/`stop` against `--dir`, or validates the file, takes the
+/// directory, checks the ports, starts the processes in order and supervises them until
 /// Ctrl-C / SIGTERM.
 pub async fn run(args: LocalArgs) -> Result<()> {
-    let cr = load_cluster_file(&args.file)?;
+    let dir = std::path::absolute(&args.dir).map_err(|source| Error::Io {
+        path: args.dir.display().to_string(),
+        source,
+    })?;
+    match args.action {
+        Some(LocalAction::Status) => return status(&dir),
+        Some(LocalAction::Stop) => return stop(&dir).await,
+        None => {}
+    }
+    let Some(file) = args.file.clone() else {
+        return Err(Error::Process {
+            name: "operator local".into(),
+            message: "missing -f FILE (a RocketMQCluster file), or a subcommand: status, stop"
+                .into(),
+        });
+    };
+    let cr = load_cluster_file(&file)?;
     let name = cr.metadata.name.clone().unwrap_or_default();
     let ns = cr
         .metadata
         .namespace
         .clone()
         .unwrap_or_else(|| "default".to_string());
-    let plan = validate::validate(&name, &ns, &cr.spec).map_err(|r| Error::BadClusterFile {
-        path: args.file.display().to_string(),
+    let plan = validate::validate(&name, &ns, &cr.spec).map_err(|r| Error::Refused {
+        path: file.display().to_string(),
         message: r.to_string(),
     })?;
-    let dir = std::path::absolute(&args.dir).map_err(|source| Error::Io {
-        path: args.dir.display().to_string(),
-        source,
-    })?;
     let local = plan_local(&plan, &dir, args.namesrv_port, args.broker_port)?;
-    say(format!(
-        "cluster {name}: {} ({} processes), data under {}",
-        plan.mode(),
-        local.processes.len(),
-        dir.display()
-    ));
     if args.dry_run {
+        say(format!(
+            "cluster {name}: {} ({} processes), data under {}",
+            plan.mode(),
+            local.processes.len(),
+            dir.display()
+        ));
         for p in &local.processes {
             say(format!(
                 "--- {} ({:?}) 127.0.0.1:{} {} {}\n{}",
@@ -427,35 +677,219 @@ pub async fn run(args: LocalArgs) -> Result<()> {
                 message: "cannot find own directory; pass --bin-dir".into(),
             })?,
     };
-    let mut running = Vec::new();
-    for p in &local.processes {
-        match start(p, &bin_dir, Duration::from_secs(60)).await {
-            Ok(r) => {
-                say(format!(
-                    "up   {:<28} {:?} 127.0.0.1:{} (pid {})",
-                    p.name,
-                    p.role,
-                    p.port,
-                    r.child.id().unwrap_or(0)
-                ));
-                running.push(r);
-            }
-            Err(e) => {
-                eprintln!("failed {}: {e}", p.name);
-                stop_all(&mut running, Duration::from_secs(10)).await;
-                return Err(e);
+    for b in ["namesrv", "broker"] {
+        if !bin_dir.join(b).is_file() {
+            return Err(Error::Process {
+                name: "operator local".into(),
+                message: format!(
+                    "no {b} binary in {} (build it with `cargo build --release --bins`, or pass --bin-dir)",
+                    bin_dir.display()
+                ),
+            });
+        }
+    }
+    // The broker's own warnings about keys it does not act on, once per key, before starting.
+    let mut warned = std::collections::BTreeSet::new();
+    for p in local.processes.iter().filter(|p| p.binary == "broker") {
+        if let Ok((c, _)) = ::broker::BrokerConfig::from_properties_text(&p.config.1) {
+            for w in c.settings_without_effect().unwrap_or_default() {
+                if warned.insert(w.clone()) {
+                    eprintln!("warning: spec.broker.config: {w}");
+                }
             }
         }
     }
-    match wait_registered(&plan, &local, Duration::from_secs(60)).await {
-        Ok(()) => {}
-        Err(e) => eprintln!("warning: {e}"),
+    // Nothing is written or started before the directory is ours and every port is free.
+    let lock = take_dir(&dir)?;
+    check_ports(&local)?;
+    say(format!(
+        "cluster {name}: {} ({} processes), data under {}",
+        plan.mode(),
+        local.processes.len(),
+        dir.display()
+    ));
+    use tokio::signal::unix::{SignalKind, signal};
+    // Installed before the first child starts: a signal during start-up stops what was started.
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut running = Vec::new();
+    let started = async {
+        for p in &local.processes {
+            let r = start(p, &bin_dir, Duration::from_secs(60)).await?;
+            say(format!(
+                "up   {:<28} {:?} 127.0.0.1:{} (pid {})",
+                p.name,
+                p.role,
+                p.port,
+                r.child.id().unwrap_or(0)
+            ));
+            running.push(r);
+            write_state(&lock, &running);
+        }
+        wait_registered_while_running(&plan, &local, &mut running, Duration::from_secs(60)).await
+    };
+    let outcome = tokio::select! {
+        r = started => r,
+        _ = recv(&mut int) => Err(interrupted()),
+        _ = recv(&mut term) => Err(interrupted()),
+    };
+    if let Err(e) = outcome {
+        say(format!("failed: {e}; stopping what was started"));
+        stop_all(&mut running, Duration::from_secs(10)).await;
+        write_state(&lock, &running);
+        return Err(e);
     }
     say(format!("ready: namesrvAddr={}", local.namesrv_addr));
     if !args.exit_when_up {
-        supervise(&mut running, &bin_dir, !args.no_restart).await;
+        supervise(
+            &mut running,
+            &bin_dir,
+            !args.no_restart,
+            &lock,
+            &mut int,
+            &mut term,
+        )
+        .await;
     }
     stop_all(&mut running, Duration::from_secs(15)).await;
+    write_state(&lock, &running);
+    Ok(())
+}
+
+fn interrupted() -> Error {
+    Error::Process {
+        name: "operator local".into(),
+        message: "interrupted during start-up".into(),
+    }
+}
+
+/// Takes the data directory, or says in one line who has it.
+fn take_dir(dir: &Path) -> Result<DirLock> {
+    DirLock::acquire(dir).map_err(|e| match e {
+        LockError::Busy(pid) => Error::Process {
+            name: "operator local".into(),
+            message: format!(
+                "{} is in use by another operator local{}; stop it with `operator local stop --dir {}` or pick another --dir",
+                dir.display(),
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                dir.display()
+            ),
+        },
+        LockError::Io(source) => Error::Io {
+            path: dir.join(files::PID_FILE).display().to_string(),
+            source,
+        },
+    })
+}
+
+/// Every port the processes bind (name servers: listenPort; brokers: listenPort and the HA
+/// port listenPort+1), with the process that binds it.
+pub fn ports_used(local: &LocalPlan) -> Vec<(u16, String)> {
+    let mut out = Vec::new();
+    for p in &local.processes {
+        out.push((p.port, p.name.clone()));
+        if p.binary == "broker" {
+            out.push((p.port.saturating_add(1), format!("{} (HA)", p.name)));
+        }
+    }
+    out
+}
+
+/// Refuses to start when a port the cluster needs is taken, binding each as the servers will
+/// (all addresses).
+fn check_ports(local: &LocalPlan) -> Result<()> {
+    let busy: Vec<String> = ports_used(local)
+        .into_iter()
+        .filter(|(port, _)| std::net::TcpListener::bind(("0.0.0.0", *port)).is_err())
+        .map(|(port, who)| format!("{port} ({who})"))
+        .collect();
+    if busy.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Process {
+        name: "operator local".into(),
+        message: format!(
+            "port(s) already in use: {}; is another cluster running? pick others with --namesrv-port/--broker-port",
+            busy.join(", ")
+        ),
+    })
+}
+
+/// Records the running processes for `operator local status`; a failure is reported, not fatal.
+fn write_state(lock: &DirLock, running: &[Running]) {
+    let lines: Vec<String> = running
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {:?} {} {}",
+                r.process.name,
+                r.process.role,
+                r.process.port,
+                r.child.id().unwrap_or(0)
+            )
+        })
+        .collect();
+    if let Err(e) = lock.write_state(&lines) {
+        eprintln!("warning: cannot write {}: {e}", files::STATE_FILE);
+    }
+}
+
+/// `operator local status`: prints the supervisor and its processes; exit code 3 (through
+/// [`Error::NotRunning`]) when nothing runs in `dir`.
+fn status(dir: &Path) -> Result<()> {
+    let holder = files::holder(dir).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let Some(pid) = holder else {
+        return Err(Error::NotRunning(dir.display().to_string()));
+    };
+    say(format!(
+        "running: operator local (pid {pid}) in {}",
+        dir.display()
+    ));
+    for line in files::read_state(dir) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let [name, role, port, pid] = f[..] {
+            let up = pid.parse().is_ok_and(alive);
+            say(format!(
+                "{:<5}{name:<28} {role} 127.0.0.1:{port} (pid {pid})",
+                if up { "up" } else { "down" }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `operator local stop`: SIGTERM to the supervisor (the ordered stop Ctrl-C runs), then waits
+/// until it has let go of the directory.
+async fn stop(dir: &Path) -> Result<()> {
+    let io = |source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let Some(pid) = files::holder(dir).map_err(io)? else {
+        say(format!("not running in {}", dir.display()));
+        return Ok(());
+    };
+    if pid == 0 {
+        return Err(Error::Process {
+            name: "operator local".into(),
+            message: format!("{} names no pid", dir.join(files::PID_FILE).display()),
+        });
+    }
+    signal_pid(pid, rustix::process::Signal::TERM);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while files::holder(dir).map_err(io)?.is_some() {
+        if tokio::time::Instant::now() > deadline {
+            return Err(Error::Process {
+                name: "operator local".into(),
+                message: format!("pid {pid} still running 120 s after SIGTERM"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    say(format!("stopped operator local (pid {pid})"));
     Ok(())
 }
 
@@ -483,12 +917,16 @@ struct Restarts {
 /// Waits for Ctrl-C / SIGTERM. Meanwhile a process that exits on its own is reported and, with
 /// `restart`, started again after [`restart_delay`] (a broker recovers its store and
 /// re-registers; its slaves reconnect), so one crash does not end the local cluster.
-async fn supervise(running: &mut [Running], bin_dir: &Path, restart: bool) {
-    use tokio::signal::unix::{SignalKind, signal};
+async fn supervise(
+    running: &mut [Running],
+    bin_dir: &Path,
+    restart: bool,
+    lock: &DirLock,
+    int: &mut Option<tokio::signal::unix::Signal>,
+    term: &mut Option<tokio::signal::unix::Signal>,
+) {
     // Streams, not one-shot futures: a signal that arrives while a restart is starting up is
     // kept and seen on the next turn.
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut int = signal(SignalKind::interrupt()).ok();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let now = tokio::time::Instant::now();
     let mut state: Vec<Restarts> = running
@@ -503,11 +941,12 @@ async fn supervise(running: &mut [Running], bin_dir: &Path, restart: bool) {
     let mut reported = std::collections::BTreeSet::new();
     loop {
         tokio::select! {
-            _ = recv(&mut int) => break,
-            _ = recv(&mut term) => break,
+            _ = recv(int) => break,
+            _ = recv(term) => break,
             _ = tick.tick() => {}
         }
         let now = tokio::time::Instant::now();
+        let mut changed = false;
         for (r, st) in running.iter_mut().zip(state.iter_mut()) {
             let log = r.process.dir.join("out.log");
             if st.due.is_none()
@@ -553,6 +992,7 @@ async fn supervise(running: &mut [Running], bin_dir: &Path, restart: bool) {
                         ));
                         *r = next;
                         st.due = None;
+                        changed = true;
                         st.since = tokio::time::Instant::now();
                     }
                     Err(e) => {
@@ -567,6 +1007,9 @@ async fn supervise(running: &mut [Running], bin_dir: &Path, restart: bool) {
                     }
                 }
             }
+        }
+        if changed {
+            write_state(lock, running);
         }
     }
     say("stopping".to_string());

@@ -59,16 +59,44 @@ enum Cmd {
     Local(operator::local::LocalArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,kube=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let verbose = std::env::var_os("RUST_LOG").is_some();
+    // The shared setup, stderr only (a controller's logs are its pod's; local mode prints
+    // status lines and leaves the servers' logs to their own files).
+    let _ = logging::init(
+        "operator",
+        &logging::LogSettings {
+            dir: None,
+            level: "info,kube=warn".into(),
+            ..Default::default()
+        },
+    );
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // `status` on a directory where nothing runs: LSB's "program is not running".
+        Err(e)
+            if matches!(
+                e.downcast_ref::<operator::error::Error>(),
+                Some(operator::error::Error::NotRunning(_))
+            ) =>
+        {
+            eprintln!("{e:#}");
+            std::process::ExitCode::from(3)
+        }
+        Err(e) => {
+            // One line, causes joined with ": "; the backtrace only when asked for with RUST_LOG
+            // (anyhow's `{:?}` would print one whenever RUST_BACKTRACE is set).
+            eprintln!("error: {e:#}");
+            if verbose {
+                eprintln!("{}", e.backtrace());
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Crd { out } => {
             let yaml = operator::crd::crd_yaml().context("rendering the CRD")?;
@@ -128,6 +156,8 @@ fn main() -> anyhow::Result<()> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
+            // The supervisor's future runs on this (main) thread, so the children it spawns
+            // get their parent-death signal tied to a thread that lives as long as the process.
             rt.block_on(operator::local::run(args))?;
             Ok(())
         }

@@ -36,31 +36,40 @@ fn bin_dir() -> PathBuf {
 }
 
 fn free_base() -> u16 {
-    // The kernel's pick, moved into a range where the next ~60 ports are very likely free too.
+    // Spread by the kernel's pick, but below Linux's ephemeral range (32768-60999) so no
+    // outgoing connection is handed one of the ~60 ports; `operator local` checks them all
+    // before starting and refuses (rather than starting a broken cluster) if one is taken.
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    20000 + l.local_addr().unwrap().port() % 30000
+    20000 + l.local_addr().unwrap().port() % 12000
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_masters_two_slaves_produce_consume_and_stop_cleanly() {
-    let bins = bin_dir();
-    let tmp = tempfile::tempdir().unwrap();
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster-2m-2s-async.yaml");
-    let base = free_base();
+fn example(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(file)
+}
+
+fn operator_local(file: &Path, dir: &Path, base: u16) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_operator"));
+    cmd.args(["local", "-f"])
+        .arg(file)
+        .arg("--dir")
+        .arg(dir)
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .args([
+            "--namesrv-port",
+            &base.to_string(),
+            "--broker-port",
+            &(base + 10).to_string(),
+        ]);
+    cmd
+}
+
+/// Starts `operator local` with its stdout read line by line into a channel.
+fn spawn_local(file: &Path, dir: &Path, base: u16) -> (Guard, std::sync::mpsc::Receiver<String>) {
     let mut child = Guard(
-        Command::new(env!("CARGO_BIN_EXE_operator"))
-            .args(["local", "-f"])
-            .arg(&file)
-            .arg("--dir")
-            .arg(tmp.path())
-            .arg("--bin-dir")
-            .arg(&bins)
-            .args([
-                "--namesrv-port",
-                &base.to_string(),
-                "--broker-port",
-                &(base + 10).to_string(),
-            ])
+        operator_local(file, dir, base)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -76,16 +85,263 @@ async fn two_masters_two_slaves_produce_consume_and_stop_cleanly() {
             }
         }
     });
+    (child, rx)
+}
+
+/// Reads lines until `ready:`; returns them and the namesrvAddr.
+fn until_ready(rx: &std::sync::mpsc::Receiver<String>) -> (Vec<String>, String) {
     let mut lines = Vec::new();
-    let namesrv_addr = loop {
+    loop {
         let line = rx
             .recv_timeout(Duration::from_secs(120))
             .expect("local mode did not come up");
         lines.push(line.clone());
         if let Some(addr) = line.strip_prefix("ready: namesrvAddr=") {
-            break addr.to_string();
+            return (lines, addr.to_string());
         }
+    }
+}
+
+/// The pid in an `up   <name> <Role> 127.0.0.1:<port> (pid N)` line.
+fn pid_of(line: &str) -> u32 {
+    line.rsplit("(pid ")
+        .next()
+        .and_then(|p| p.trim_end_matches(')').split(',').next())
+        .and_then(|p| p.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"))
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie (exited, not yet reaped) counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Waits until none of `pids` runs; false if some still run after `within`.
+fn all_gone(pids: &[u32], within: Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while pids.iter().any(|p| alive(*p)) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+/// Path → content of every file under `dir` outside the brokers' stores.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().map_while(Result::ok) {
+            let p = e.path();
+            if p.is_dir() {
+                if !p.ends_with("store") {
+                    todo.push(p);
+                }
+            } else if !p.to_string_lossy().contains("out.log") {
+                out.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_second_instance_is_refused_and_status_and_stop_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let base = free_base();
+    let file = example("cluster-single-master.yaml");
+    let (mut first, rx) = spawn_local(&file, &dir, base);
+    let (lines, _) = until_ready(&rx);
+    let pids: Vec<u32> = lines
+        .iter()
+        .filter(|l| l.starts_with("up "))
+        .map(|l| pid_of(l))
+        .collect();
+    assert_eq!(pids.len(), 2, "{lines:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("operator.pid"))
+            .unwrap()
+            .trim(),
+        first.0.id().to_string()
+    );
+    let before = snapshot(&dir);
+    let log_sizes = |d: &Path| -> Vec<u64> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map_while(Result::ok)
+            .filter_map(|e| std::fs::metadata(e.path().join("out.log")).ok())
+            .map(|m| m.len())
+            .collect()
     };
+    let logs_before = log_sizes(&dir);
+
+    // Same directory: refused in one line, nothing rewritten.
+    let second = operator_local(&file, &dir, base + 100).output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr).to_string();
+    assert!(!second.status.success(), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("in use by another operator local") && err.contains(&first.0.id().to_string()),
+        "{err}"
+    );
+    assert!(second.stdout.is_empty(), "{:?}", second.stdout);
+    assert_eq!(snapshot(&dir), before);
+
+    // Another directory, the same ports: refused in one line before anything but the lock
+    // file is written.
+    let other = tmp.path().join("b");
+    let third = operator_local(&file, &other, base).output().unwrap();
+    let err = String::from_utf8_lossy(&third.stderr).to_string();
+    assert!(!third.status.success(), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("already in use") && err.contains(&base.to_string()),
+        "{err}"
+    );
+    let written: Vec<_> = std::fs::read_dir(&other)
+        .unwrap()
+        .map_while(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(written, vec![std::ffi::OsString::from("operator.pid")]);
+    assert!(
+        pids.iter().all(|p| alive(*p)),
+        "the first cluster still runs"
+    );
+    // The first cluster's logs were not appended to by the refused instances (its own
+    // processes may log meanwhile, so: no refusal text in them).
+    assert_eq!(log_sizes(&dir).len(), logs_before.len());
+    for e in std::fs::read_dir(&dir).unwrap().map_while(Result::ok) {
+        if let Ok(text) = std::fs::read_to_string(e.path().join("out.log")) {
+            assert!(!text.contains("Address already in use"), "{text}");
+            assert!(!text.contains("is locked"), "{text}");
+        }
+    }
+
+    // status: running, both processes up; exit 0.
+    let status = Command::new(env!("CARGO_BIN_EXE_operator"))
+        .args(["local", "status", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.status.success(), "{out}");
+    assert!(
+        out.starts_with(&format!("running: operator local (pid {})", first.0.id())),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("up ")).count(),
+        2,
+        "{out}"
+    );
+    for p in &pids {
+        assert!(out.contains(&format!("(pid {p})")), "{out}");
+    }
+
+    // stop: the ordered stop; the supervisor exits 0 and its children are gone.
+    let stop = Command::new(env!("CARGO_BIN_EXE_operator"))
+        .args(["local", "stop", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(stop.status.success(), "{stop:?}");
+    let exit = first.0.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert_eq!(
+        rest.iter().filter(|l| l.starts_with("stopped ")).count(),
+        2,
+        "{rest:?}"
+    );
+    assert!(all_gone(&pids, Duration::from_secs(5)));
+    let status = Command::new(env!("CARGO_BIN_EXE_operator"))
+        .args(["local", "status", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(3), "{status:?}");
+    // And the directory can be used again (the lock went with the supervisor).
+    let stop = Command::new(env!("CARGO_BIN_EXE_operator"))
+        .args(["local", "stop", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        stop.status.success(),
+        "stop when nothing runs is not an error: {stop:?}"
+    );
+}
+
+#[test]
+fn killing_the_supervisor_takes_its_children_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = free_base();
+    let (mut sup, rx) = spawn_local(&example("cluster-single-master.yaml"), tmp.path(), base);
+    let (lines, _) = until_ready(&rx);
+    let pids: Vec<u32> = lines
+        .iter()
+        .filter(|l| l.starts_with("up "))
+        .map(|l| pid_of(l))
+        .collect();
+    assert_eq!(pids.len(), 2, "{lines:?}");
+    assert!(pids.iter().all(|p| alive(*p)));
+    sup.0.kill().unwrap(); // SIGKILL: no handler runs
+    sup.0.wait().unwrap();
+    assert!(
+        all_gone(&pids, Duration::from_secs(30)),
+        "children outlived a SIGKILLed supervisor: {:?}",
+        pids.iter().filter(|p| alive(**p)).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn sigterm_during_start_up_stops_what_was_started() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = free_base();
+    let (mut sup, rx) = spawn_local(&example("cluster-2m-2s-async.yaml"), tmp.path(), base);
+    let first = rx
+        .iter()
+        .find(|l| l.starts_with("up "))
+        .expect("nothing started");
+    let pid = pid_of(&first);
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(sup.0.id().to_string())
+        .status()
+        .unwrap();
+    let exit = sup.0.wait().unwrap();
+    assert!(
+        !exit.success(),
+        "an interrupted start-up is a failure: {exit:?}"
+    );
+    let rest: Vec<String> = rx.iter().collect();
+    assert!(!rest.iter().any(|l| l.starts_with("ready:")), "{rest:?}");
+    let started: Vec<u32> = rest
+        .iter()
+        .filter(|l| l.starts_with("up "))
+        .map(|l| pid_of(l))
+        .chain([pid])
+        .collect();
+    assert!(all_gone(&started, Duration::from_secs(20)), "{rest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_masters_two_slaves_produce_consume_and_stop_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = free_base();
+    let (mut child, rx) = spawn_local(&example("cluster-2m-2s-async.yaml"), tmp.path(), base);
+    let (lines, namesrv_addr) = until_ready(&rx);
     assert_eq!(
         lines.iter().filter(|l| l.starts_with("up ")).count(),
         6,
@@ -155,11 +411,7 @@ async fn two_masters_two_slaves_produce_consume_and_stop_cleanly() {
         .find(|l| l.starts_with("up ") && l.contains("broker-0-0") && l.contains("Master"))
         .unwrap_or_else(|| panic!("no master in {lines:?}"));
     let name = master.split_whitespace().nth(1).unwrap().to_string();
-    let pid = master
-        .rsplit("(pid ")
-        .next()
-        .and_then(|p| p.trim_end_matches(')').parse::<u32>().ok())
-        .unwrap_or_else(|| panic!("no pid in {master:?}"));
+    let pid = pid_of(master);
     let status = Command::new("kill")
         .arg("-KILL")
         .arg(pid.to_string())

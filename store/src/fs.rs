@@ -138,13 +138,7 @@ impl FileSystem for StdFs {
         File::open(path)?.sync_all()
     }
     fn disk_usage(&self, path: &Path) -> io::Result<f64> {
-        let st = rustix::fs::statvfs(path).map_err(io::Error::from)?;
-        let total = st.f_blocks as f64;
-        if total <= 0.0 {
-            return Ok(0.0);
-        }
-        // As Java's `(totalSpace - freeSpace) / totalSpace` (free includes reserved blocks).
-        Ok(1.0 - st.f_bfree as f64 / total)
+        disk_used_ratio(path)
     }
 }
 
@@ -445,4 +439,29 @@ impl FileSystem for RecordingFs {
     fn disk_usage(&self, path: &Path) -> io::Result<f64> {
         StdFs.disk_usage(path)
     }
+/// `(total, free)` bytes of the file system holding `path`, as Java's `File.getTotalSpace()` and
+/// `File.getFreeSpace()`: free counts the blocks reserved for root (`f_bfree`, not `f_bavail`).
+pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
+    let st = rustix::fs::statvfs(path).map_err(io::Error::from)?;
+    Ok((
+        st.f_blocks.saturating_mul(st.f_frsize),
+        st.f_bfree.saturating_mul(st.f_frsize),
+    ))
+}
+
+/// The used share of the file system holding `path`, as Java's
+/// `UtilAll.getDiskPartitionSpaceUsedPercent`: `(total - free) / total` with [`disk_space`].
+/// The one definition the store's disk checks and the broker's reports
+/// (`commitLogDiskRatio`, `mqadmin clusterList`'s `#SPACE`) share.
+pub fn disk_used_ratio(path: &Path) -> io::Result<f64> {
+    let (total, free) = disk_space(path)?;
+    Ok(used_ratio(total, free))
+}
+
+/// `(total - free) / total`, 0 for an empty or unknown file system.
+pub fn used_ratio(total: u64, free: u64) -> f64 {
+    if total == 0 {
+        return 0.0;
+    }
+    (total - free.min(total)) as f64 / total as f64
 }

@@ -23,12 +23,25 @@ use super::{HaService, MasterLookup, wire};
 /// partition heals).
 const RECONNECT: Duration = Duration::from_secs(1);
 
+/// Longest pause between attempts while the master stays unreachable.
+const MAX_RECONNECT: Duration = Duration::from_secs(10);
+
+/// Pause after `failures` attempts in a row that never got a working connection: 1 s doubling
+/// to [`MAX_RECONNECT`].
+fn reconnect_pause(failures: u32) -> Duration {
+    RECONNECT
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(4))
+        .min(MAX_RECONNECT)
+}
+
 /// Pause while no master address is known yet.
 const ADDRESS_POLL: Duration = Duration::from_millis(100);
 
 /// Runs the HA client until `shutdown`.
 pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: CancellationToken) {
     let mut pause = Duration::ZERO;
+    // Attempts in a row that did not get a working connection (reset by one that did).
+    let mut failures = 0u32;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -56,14 +69,22 @@ pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: Cancellatio
             _ = shutdown.cancelled() => return,
             r = follow(&ha, &addr) => r,
         };
-        pause = RECONNECT;
         let mut v = ha.slave_view.lock();
-        if v.connected {
+        let was_connected = v.connected;
+        if was_connected {
             v.reconnects += 1;
         }
         v.connected = false;
         drop(v);
-        warn!(master_ha = %addr, reason = %why, local_max = ha.store.commit_log_max_offset(), "HA connection to master ended; reconnecting");
+        failures = if was_connected { 1 } else { failures + 1 };
+        pause = reconnect_pause(failures);
+        // Logged when the state changes (a working connection ended, or the first attempt
+        // failed), not on every retry of a master that stays down.
+        if failures == 1 {
+            warn!(master_ha = %addr, reason = %why, local_max = ha.store.commit_log_max_offset(), "HA connection to master ended or failed; reconnecting with back-off up to 10 s");
+        } else {
+            tracing::debug!(master_ha = %addr, reason = %why, failures, "HA reconnect failed");
+        }
     }
 }
 
@@ -237,5 +258,16 @@ struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod reconnect_tests {
+    use super::*;
+
+    #[test]
+    fn reconnects_back_off_to_ten_seconds() {
+        let secs: Vec<u64> = (1..=7).map(|n| reconnect_pause(n).as_secs()).collect();
+        assert_eq!(secs, vec![1, 2, 4, 8, 10, 10, 10]);
     }
 }

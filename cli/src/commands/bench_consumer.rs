@@ -179,16 +179,30 @@ async fn run(plan: &Plan, consumer: &PullConsumer, out: Out<'_>) -> Result<()> {
             writeln!(out, "a pull task failed: {e}")?;
         }
     }
-    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let elapsed = started.elapsed();
     let snap = stats.snapshot();
     let total = stats.total();
+    let tps = stats.busy_tps(elapsed);
     writeln!(out, "=== benchConsumer summary ===")?;
+    // Java's benchmark Consumer's names (its B2C is this store-to-consume latency).
+    writeln!(
+        out,
+        "[Complete] Consume Total: {} | Consume TPS: {:.0} | AVG(S2C) RT(ms): {:.3} | MAX(S2C) RT(ms): {:.3}",
+        snap.ok, tps, total.mean, total.max
+    )?;
     writeln!(
         out,
         "Messages consumed: {} | Errors: {} | Elapsed: {:.2} s",
-        snap.ok, snap.failed, elapsed
+        snap.ok,
+        snap.failed,
+        elapsed.as_secs_f64()
     )?;
-    writeln!(out, "TPS: {:.0} msgs/s", snap.ok as f64 / elapsed)?;
+    writeln!(
+        out,
+        "TPS: {:.0} msgs/s (over {:.2} s from the first message to the last; idle time not counted)",
+        tps,
+        stats.busy().as_secs_f64()
+    )?;
     writeln!(
         out,
         "Store->consume RT(ms): {} mean {:.3}",

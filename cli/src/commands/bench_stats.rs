@@ -52,6 +52,12 @@ impl Percentiles {
 pub struct BenchStats {
     ok: AtomicU64,
     failed: AtomicU64,
+    /// Answers that are not a plain success (a send stored with `FLUSH_DISK_TIMEOUT`,
+    /// `FLUSH_SLAVE_TIMEOUT` or `SLAVE_NOT_AVAILABLE`), by name: neither `ok` nor `failed`.
+    other: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// When the first and the latest success were recorded: the busy interval, over which TPS
+    /// is computed (idle seconds before the first and after the last message do not count).
+    busy: Mutex<Option<(std::time::Instant, std::time::Instant)>>,
     // (since the last report, whole run); latencies in microseconds.
     hist: Mutex<(Histogram<u64>, Histogram<u64>)>,
 }
@@ -79,14 +85,51 @@ impl BenchStats {
         Ok(BenchStats {
             ok: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            other: Mutex::new(Default::default()),
+            busy: Mutex::new(None),
             hist: Mutex::new((new_hist()?, new_hist()?)),
         })
     }
 
     /// Records `count` successes that took `latency` together (one request).
     pub fn record_ok(&self, count: u64, latency: Duration) {
-        self.ok.fetch_add(count, Ordering::Relaxed);
+        self.add_ok(count);
         self.record_latency(latency);
+    }
+
+    /// Records `count` answers with status `name` that are not a plain success.
+    pub fn record_other(&self, name: &'static str, count: u64, latency: Duration) {
+        if let Ok(mut m) = self.other.lock() {
+            *m.entry(name).or_insert(0) += count;
+        }
+        self.record_latency(latency);
+    }
+
+    /// The counts of [`record_other`](Self::record_other), by status name.
+    pub fn other(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.other.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Time from the first to the latest success (zero before two of them).
+    pub fn busy(&self) -> Duration {
+        match self.busy.lock() {
+            Ok(b) => b.map(|(first, last)| last - first).unwrap_or_default(),
+            Err(_) => Duration::ZERO,
+        }
+    }
+
+    /// Successes per second over the busy interval (all of them when it is too short to
+    /// measure: then per `fallback`).
+    pub fn busy_tps(&self, fallback: Duration) -> f64 {
+        let busy = self.busy();
+        let secs = if busy >= Duration::from_millis(100) {
+            busy
+        } else {
+            fallback
+        }
+        .as_secs_f64()
+        .max(1e-9);
+        self.ok() as f64 / secs
     }
 
     /// Records one latency without counting.
@@ -103,6 +146,15 @@ impl BenchStats {
     /// Counts successes without a latency.
     pub fn add_ok(&self, count: u64) {
         self.ok.fetch_add(count, Ordering::Relaxed);
+        if count > 0
+            && let Ok(mut b) = self.busy.lock()
+        {
+            let now = std::time::Instant::now();
+            *b = Some(match *b {
+                Some((first, _)) => (first, now),
+                None => (now, now),
+            });
+        }
     }
 
     /// Records `count` failures.
@@ -177,5 +229,31 @@ mod tests {
         assert_eq!(s.snapshot().interval, Percentiles::default());
         assert!(s.total().p999 > 990.0);
         assert_eq!(progress(Duration::from_secs(3), Some(0.3)), "[   3s  30%]");
+    }
+
+    #[test]
+    fn other_statuses_are_not_successes_and_tps_counts_busy_time_only() {
+        let s = BenchStats::new().unwrap();
+        s.record_other("SLAVE_NOT_AVAILABLE", 3, Duration::from_millis(1));
+        s.record_other("FLUSH_SLAVE_TIMEOUT", 1, Duration::from_millis(1));
+        s.record_other("SLAVE_NOT_AVAILABLE", 2, Duration::from_millis(1));
+        assert_eq!(s.ok(), 0);
+        assert_eq!(s.busy(), Duration::ZERO);
+        let other = s.other();
+        assert_eq!(other["SLAVE_NOT_AVAILABLE"], 5);
+        assert_eq!(other["FLUSH_SLAVE_TIMEOUT"], 1);
+        // Idle before the first success does not count.
+        let t0 = std::time::Instant::now();
+        std::thread::sleep(Duration::from_millis(300));
+        s.add_ok(10);
+        std::thread::sleep(Duration::from_millis(200));
+        s.add_ok(10);
+        let busy = s.busy();
+        assert!(busy >= Duration::from_millis(200), "{busy:?}");
+        assert!(
+            busy + Duration::from_millis(300) <= t0.elapsed(),
+            "{busy:?}"
+        );
+        assert!((s.busy_tps(Duration::from_secs(10)) - 20.0 / busy.as_secs_f64()).abs() < 1e-6);
     }
 }

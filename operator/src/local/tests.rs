@@ -174,3 +174,56 @@ async fn starts_in_order_and_stops_cleanly_with_sigterm() {
         .collect();
     assert_eq!(terms, expected.iter().collect::<Vec<_>>());
 }
+
+#[test]
+fn unknown_fields_are_refused_with_their_path() {
+    let base = std::fs::read_to_string(format!(
+        "{}/../deploy/cluster-2m-2s-async.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert!(parse_cluster(&base).is_ok());
+    let typo = base.replace("replicas: 2", "replica: 2");
+    let err = parse_cluster(&typo).unwrap_err();
+    assert!(err.contains("spec.nameServer.replica"), "{err}");
+    let deep = base.replace("size: 20Gi", "size: 20Gi\n      sise: 1Gi");
+    let err = parse_cluster(&deep).unwrap_err();
+    assert!(err.contains("spec.broker.storage.sise"), "{err}");
+    let top = format!("{base}\nspce: {{}}\n");
+    let err = parse_cluster(&top).unwrap_err();
+    assert!(err.contains("spce"), "{err}");
+    // Free-form maps (broker config keys) are not fields.
+    let free = base.replace(
+        "deleteWhen: \"04\"",
+        "deleteWhen: \"04\"\n      anyKey: \"1\"",
+    );
+    assert!(parse_cluster(&free).is_ok());
+}
+
+#[test]
+fn local_brokers_get_small_segments_unless_the_file_sets_them() {
+    let plan = example_plan("cluster-2m-2s-async.yaml");
+    let lp = plan_local(&plan, Path::new("/tmp/x"), 9876, 10911).unwrap();
+    for p in lp.processes.iter().filter(|p| p.binary == "broker") {
+        let (c, _) = BrokerConfig::from_properties_text(&p.config.1).unwrap();
+        let (_, mut all) = (0, c.to_properties());
+        all.retain(|ch| ch != ' ');
+        assert!(
+            all.contains(&format!(
+                "mappedFileSizeCommitLog={LOCAL_COMMIT_LOG_SEGMENT}"
+            )),
+            "{all}"
+        );
+    }
+    let mut plan = plan;
+    plan.extra_config
+        .insert("mapedFileSizeCommitLog".into(), "1073741824".into());
+    let lp = plan_local(&plan, Path::new("/tmp/x"), 9876, 10911).unwrap();
+    for p in lp.processes.iter().filter(|p| p.binary == "broker") {
+        assert!(
+            p.config.1.contains("mappedFileSizeCommitLog=1073741824"),
+            "{}",
+            p.config.1
+        );
+    }
+}
