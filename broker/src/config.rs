@@ -830,19 +830,9 @@ pub const NOT_HONOURED: &[(&str, NotHonoured, &str)] = &[
         "appends are serialised by one async lock",
     ),
     (
-        "sendMessageThreadPoolNums",
-        NotHonoured::Warned,
-        "sends run on the async runtime, not a thread pool",
-    ),
-    (
         "pullMessageThreadPoolNums",
         NotHonoured::Warned,
         "pulls run on the async runtime, not a thread pool",
-    ),
-    (
-        "brokerFastFailureEnable",
-        NotHonoured::Warned,
-        "not implemented",
     ),
     (
         "maxTransferBytesOnMessageInDisk",
@@ -871,11 +861,6 @@ pub const NOT_HONOURED: &[(&str, NotHonoured, &str)] = &[
     ),
     (
         "osPageCacheBusyTimeOutMills",
-        NotHonoured::Warned,
-        "not implemented",
-    ),
-    (
-        "waitTimeMillsInSendQueue",
         NotHonoured::Warned,
         "not implemented",
     ),
