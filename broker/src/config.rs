@@ -454,8 +454,11 @@ broker_config! {
     os_page_cache_busy_time_out_mills: u64 = "osPageCacheBusyTimeOutMills", default 1000;
     /// Queueing time after which a send is refused as busy, ms. Default 200.
     wait_time_mills_in_send_queue: u64 = "waitTimeMillsInSendQueue", default 200;
-    /// SQL92 filtering. Default false (not supported: pulls with SQL92 get SYSTEM_ERROR).
+    /// SQL92 filtering (`filter::sql92`). Default false: SQL92 subscriptions are refused.
     enable_property_filter: bool = "enablePropertyFilter", default false;
+    /// Store reply messages (SEND_REPLY_MESSAGE) besides pushing them to the requester.
+    /// Default true.
+    store_reply_message_enable: bool = "storeReplyMessageEnable", default true;
     /// ACL. Default false (not supported).
     acl_enable: bool = "aclEnable", default false;
     /// Let a slave correct consumer offsets. Default false.

@@ -10,7 +10,7 @@ use remoting::{Connection, RemotingCommand, RequestCode, RequestHandler};
 use tracing::info;
 
 use crate::context::BrokerContext;
-use crate::{admin, heartbeat, offsets, pull, retry, send, transaction};
+use crate::{admin, heartbeat, offsets, pull, reply, retry, send, transaction};
 
 /// The broker's request handler.
 pub struct BrokerProcessor {
@@ -28,9 +28,10 @@ impl BrokerProcessor {
         match req.request_code() {
             RequestCode::SEND_MESSAGE
             | RequestCode::SEND_MESSAGE_V2
-            | RequestCode::SEND_BATCH_MESSAGE
-            | RequestCode::SEND_REPLY_MESSAGE
-            | RequestCode::SEND_REPLY_MESSAGE_V2 => send::handle(ctx, conn, req).await,
+            | RequestCode::SEND_BATCH_MESSAGE => send::handle(ctx, conn, req).await,
+            RequestCode::SEND_REPLY_MESSAGE | RequestCode::SEND_REPLY_MESSAGE_V2 => {
+                reply::handle(ctx, conn, req).await
+            }
             RequestCode::PULL_MESSAGE | RequestCode::LITE_PULL_MESSAGE => {
                 pull::handle(ctx, req).await
             }
@@ -45,7 +46,7 @@ impl BrokerProcessor {
             RequestCode::HEART_BEAT => heartbeat::heartbeat(ctx, conn, req),
             RequestCode::UNREGISTER_CLIENT => heartbeat::unregister_client(ctx, conn, req),
             RequestCode::GET_CONSUMER_LIST_BY_GROUP => heartbeat::consumer_list(ctx, req),
-            RequestCode::CHECK_CLIENT_CONFIG => heartbeat::check_client_config(req),
+            RequestCode::CHECK_CLIENT_CONFIG => heartbeat::check_client_config(ctx, req),
             RequestCode::LOCK_BATCH_MQ => heartbeat::lock_batch(ctx, req),
             RequestCode::UNLOCK_BATCH_MQ => heartbeat::unlock_batch(ctx, req),
             RequestCode::UPDATE_AND_CREATE_TOPIC => admin::create_topic(ctx, req),

@@ -1,0 +1,240 @@
+//! Features Java 4.9 clients use that need broker support: SQL92 filtering
+//! (`enablePropertyFilter`, CHECK_CLIENT_CONFIG, pulls by subscription or heartbeat, long
+//! polling woken only by matching messages). Real broker on 127.0.0.1:0, raw requests.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use remoting::body::client::{
+    CheckClientRequestBody, ConsumerData, HeartbeatData, SubscriptionData,
+};
+use remoting::header::pull::{PullMessageRequestHeader, PullMessageResponseHeader, PullSysFlag};
+use remoting::message::{Properties, decode_all};
+use remoting::{CommandHeader, RemotingClient, RemotingCommand, RequestCode, ResponseCode};
+
+const SQL: &str = "a BETWEEN 3 AND 6 AND b = 'x'";
+
+fn sql_sub(topic: &str, sql: &str, version: i64) -> SubscriptionData {
+    SubscriptionData {
+        topic: topic.into(),
+        sub_string: sql.into(),
+        sub_version: version,
+        expression_type: "SQL92".into(),
+        ..Default::default()
+    }
+}
+
+fn check_client_config(sub: SubscriptionData) -> RemotingCommand {
+    let body = CheckClientRequestBody {
+        client_id: "127.0.0.1@sql".into(),
+        group: "CG-sql".into(),
+        subscription_data: sub,
+    };
+    RemotingCommand::request(RequestCode::CHECK_CLIENT_CONFIG, Default::default())
+        .with_body(body.encode().unwrap())
+}
+
+fn sql_pull(
+    group: &str,
+    topic: &str,
+    offset: i64,
+    suspend_ms: i64,
+    sql: Option<&str>,
+) -> RemotingCommand {
+    let h = PullMessageRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id: 0,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag: PullSysFlag::build(false, suspend_ms > 0, sql.is_some(), false).0,
+        commit_offset: 0,
+        suspend_timeout_millis: suspend_ms,
+        subscription: sql.map(str::to_string),
+        sub_version: 0,
+        expression_type: Some("SQL92".into()),
+        ..Default::default()
+    };
+    RemotingCommand::request(RequestCode::PULL_MESSAGE, h.to_ext())
+}
+
+async fn send_props(
+    client: &RemotingClient,
+    addr: &str,
+    topic: &str,
+    body: &str,
+    pairs: &[(&str, &str)],
+) {
+    let mut p = Properties::new();
+    for (k, v) in pairs {
+        p.insert(*k, *v);
+    }
+    let r = invoke(
+        client,
+        addr,
+        send_request(topic, 0, body.as_bytes(), p.encode().unwrap()),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+}
+
+fn bodies(r: &RemotingCommand) -> Vec<String> {
+    decode_all(&r.body)
+        .unwrap()
+        .into_iter()
+        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql92_refused_with_javas_remark_when_property_filter_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, addr, client) = start_broker(broker_config(dir.path(), None)).await;
+    let r = invoke(&client, &addr, check_client_config(sql_sub("Sql", SQL, 1))).await;
+    assert_eq!(r.response_code(), ResponseCode::SYSTEM_ERROR);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("The broker does not support consumer to filter message by SQL92")
+    );
+    let mut tag = sql_sub("Sql", "*", 1);
+    tag.expression_type = "TAG".into();
+    let r = invoke(&client, &addr, check_client_config(tag)).await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    send_props(&client, &addr, "Sql", "m", &[("a", "4")]).await;
+    let r = invoke(&client, &addr, sql_pull("CG-sql", "Sql", 0, 0, Some(SQL))).await;
+    assert_eq!(
+        r.response_code(),
+        ResponseCode::SYSTEM_ERROR,
+        "{:?}",
+        r.remark
+    );
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql92_check_pull_heartbeat_and_long_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = broker_config(dir.path(), None);
+    cfg.enable_property_filter = true;
+    let (b, addr, client) = start_broker(cfg).await;
+
+    // CHECK_CLIENT_CONFIG: a good expression passes, a bad one gets SUBSCRIPTION_PARSE_FAILED.
+    let r = invoke(&client, &addr, check_client_config(sql_sub("Sql", SQL, 1))).await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    for bad in ["a >", "a BETWEEN 6 AND 3", "a = NULL", "(a = 1"] {
+        let r = invoke(&client, &addr, check_client_config(sql_sub("Sql", bad, 1))).await;
+        assert_eq!(
+            r.response_code(),
+            ResponseCode::SUBSCRIPTION_PARSE_FAILED,
+            "{bad}"
+        );
+    }
+
+    // Ten messages: a = 0..9, b alternating x / y; one without properties.
+    for i in 0..10 {
+        let b = if i % 2 == 0 { "x" } else { "y" };
+        send_props(
+            &client,
+            &addr,
+            "Sql",
+            &format!("m{i}"),
+            &[("a", &i.to_string()), ("b", b)],
+        )
+        .await;
+    }
+    send_props(&client, &addr, "Sql", "bare", &[]).await;
+
+    // Subscription in the pull.
+    let r = invoke(&client, &addr, sql_pull("CG-sql", "Sql", 0, 0, Some(SQL))).await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert_eq!(bodies(&r), ["m4", "m6"]);
+    let h: PullMessageResponseHeader = header(&r);
+    assert_eq!(h.next_begin_offset, 11, "the scan covers every entry read");
+    let r = invoke(&client, &addr, sql_pull("CG-sql", "Sql", 0, 0, Some("a >"))).await;
+    assert_eq!(r.response_code(), ResponseCode::SUBSCRIPTION_PARSE_FAILED);
+    // Nothing matches: NO_MATCHED (PULL_RETRY_IMMEDIATELY) with the offset moved past the scan.
+    let r = invoke(
+        &client,
+        &addr,
+        sql_pull("CG-sql", "Sql", 0, 0, Some("a > 100")),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::PULL_RETRY_IMMEDIATELY);
+    assert_eq!(
+        header::<PullMessageResponseHeader>(&r).next_begin_offset,
+        11
+    );
+    // String properties compare as numbers; IN, IS NULL, TAGS-free messages.
+    let r = invoke(
+        &client,
+        &addr,
+        sql_pull("CG-sql", "Sql", 0, 0, Some("a IS NULL")),
+    )
+    .await;
+    assert_eq!(bodies(&r), ["bare"]);
+    let r = invoke(
+        &client,
+        &addr,
+        sql_pull("CG-sql", "Sql", 0, 0, Some("b IN ('y') AND a >= 7")),
+    )
+    .await;
+    assert_eq!(bodies(&r), ["m7", "m9"]);
+
+    // Subscription from the heartbeat.
+    let hb = |sql: &str, version: i64| {
+        let data = HeartbeatData {
+            client_id: "127.0.0.1@sqlhb".into(),
+            consumer_data_set: vec![ConsumerData {
+                group_name: "CG-hb".into(),
+                subscription_data_set: vec![sql_sub("Sql", sql, version)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        RemotingCommand::request(RequestCode::HEART_BEAT, Default::default())
+            .with_body(data.encode().unwrap())
+    };
+    let r = invoke(&client, &addr, hb("b = 'x' AND a < 3", 1)).await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    let r = invoke(&client, &addr, sql_pull("CG-hb", "Sql", 0, 0, None)).await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert_eq!(bodies(&r), ["m0", "m2"]);
+    // A bad expression registered by heartbeat: Java's FILTER_DATA_NOT_EXIST.
+    let r = invoke(&client, &addr, hb("b = ", 2)).await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    let r = invoke(&client, &addr, sql_pull("CG-hb", "Sql", 0, 0, None)).await;
+    assert_eq!(r.response_code(), ResponseCode::FILTER_DATA_NOT_EXIST);
+
+    // Long polling: a held pull skips a non-matching arrival and answers with the matching one.
+    let c2 = RemotingClient::new(remoting::ClientConfig::default());
+    let addr2 = addr.clone();
+    let held = tokio::spawn(async move {
+        invoke(
+            &c2,
+            &addr2,
+            sql_pull("CG-sql", "Sql", 11, 20_000, Some(SQL)),
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    send_props(
+        &client,
+        &addr,
+        "Sql",
+        "late-miss",
+        &[("a", "9"), ("b", "x")],
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    send_props(&client, &addr, "Sql", "late-hit", &[("a", "5"), ("b", "x")]).await;
+    let r = held.await.unwrap();
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert_eq!(bodies(&r), ["late-hit"]);
+    assert_eq!(
+        header::<PullMessageResponseHeader>(&r).next_begin_offset,
+        13
+    );
+    b.shutdown().await;
+}
