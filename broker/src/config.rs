@@ -303,6 +303,12 @@ broker_config! {
     listen_port: u16 = "listenPort", default 10911;
     /// HA port. Default unset: listenPort + 1.
     ha_listen_port: Option<u16> = "haListenPort", default None;
+    /// Port of the VIP channel (Java's `fastRemotingServer`), which clients with
+    /// `vipChannelEnabled` use for sends and admin calls. Default listenPort − 2 (an ephemeral
+    /// port when listenPort is 0).
+    fast_listen_port: Option<u16> = "fastListenPort", default None;
+    /// Serve the VIP channel. Default true, as Java always does.
+    fast_channel_enable: bool = "fastChannelEnable", default true;
     /// Role. Default `ASYNC_MASTER`.
     broker_role: BrokerRole = "brokerRole", default BrokerRole::AsyncMaster;
     /// Flush policy. Default `ASYNC_FLUSH`.
@@ -704,7 +710,16 @@ impl BrokerConfig {
         Ok(())
     }
 
-    /// The HA port: `haListenPort`, or listenPort + 1 (0 when listenPort is 0).
+    /// The VIP channel port: `fastListenPort`, else listenPort − 2 (0 when listenPort is 0).
+    pub fn fast_listen_port(&self) -> u16 {
+        match self.fast_listen_port {
+            Some(p) => p,
+            None if self.listen_port == 0 => 0,
+            None => self.listen_port.saturating_sub(2),
+        }
+    }
+
+    /// The HA port: `haListenPort`, else listenPort + 1 (ephemeral when listenPort is 0).
     pub fn ha_listen_port(&self) -> u16 {
         match self.ha_listen_port {
             Some(p) => p,

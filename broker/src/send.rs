@@ -55,15 +55,15 @@ pub async fn handle(
 }
 
 /// The topic and queue a send goes to after the checks.
-struct Prepared {
+pub(crate) struct Prepared {
     topic: String,
-    queue_id: i32,
+    pub(crate) queue_id: i32,
     multi_tag: bool,
     dlq: bool,
 }
 
 /// Steps 1–9 of spec §3.1.
-fn check_and_prepare(
+pub(crate) fn check_and_prepare(
     ctx: &BrokerContext,
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
@@ -246,7 +246,7 @@ fn base_record(
     }
 }
 
-async fn send_one(
+pub(crate) async fn send_one(
     ctx: &BrokerContext,
     conn: &Connection,
     req: &RemotingCommand,

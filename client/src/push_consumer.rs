@@ -353,6 +353,27 @@ impl PushConsumer {
         Ok(())
     }
 
+    /// Subscribes to `topic` with a SQL92 selector over message properties (Java
+    /// `subscribe(topic, MessageSelector.bySql(sql))`); the broker needs
+    /// `enablePropertyFilter=true` and refuses the pulls otherwise.
+    pub fn subscribe_sql(&self, topic: &str, sql: &str) -> Result<()> {
+        let sub = crate::filter::build_sql_subscription(topic, sql)?;
+        self.inner
+            .subscriptions
+            .write()
+            .insert(topic.to_string(), sub);
+        if self.inner.started.load(Ordering::Acquire) {
+            let this = self.clone();
+            let topic = topic.to_string();
+            tokio::spawn(async move {
+                let _ = this.inner.instance.update_topic_route(&topic).await;
+                this.inner.instance.send_heartbeat_to_all().await;
+                this.inner.rebalance_notify.notify_one();
+            });
+        }
+        Ok(())
+    }
+
     /// Sets a concurrent listener (replacing any listener).
     pub fn register_listener_concurrently(&self, l: impl MessageListenerConcurrently) {
         *self.inner.listener.write() = Some(Listener::Concurrently(Arc::new(l)));
