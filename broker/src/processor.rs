@@ -10,7 +10,7 @@ use remoting::{Connection, RemotingCommand, RequestCode, RequestHandler};
 use tracing::info;
 
 use crate::context::BrokerContext;
-use crate::{admin, heartbeat, offsets, pull, reply, retry, send, transaction};
+use crate::{admin, admin_stats, heartbeat, offsets, pull, reply, retry, send, transaction};
 
 /// The broker's request handler.
 pub struct BrokerProcessor {
@@ -68,6 +68,9 @@ impl BrokerProcessor {
             RequestCode::UPDATE_BROKER_CONFIG => admin::update_broker_config(ctx, req),
             RequestCode::QUERY_TOPIC_CONSUME_BY_WHO => admin::topic_consumed_by(ctx, req),
             RequestCode::INVOKE_BROKER_TO_RESET_OFFSET => admin::reset_offset(ctx, req),
+            RequestCode::GET_SYSTEM_TOPIC_LIST_FROM_BROKER => {
+                admin_stats::system_topic_list(ctx, req)
+            }
             _ => not_supported(&req),
         }
     }

@@ -238,3 +238,32 @@ async fn sql92_check_pull_heartbeat_and_long_polling() {
     );
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_topic_list_from_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, addr, client) = start_broker(broker_config(dir.path(), None)).await;
+    let r = invoke(
+        &client,
+        &addr,
+        RemotingCommand::request(
+            RequestCode::GET_SYSTEM_TOPIC_LIST_FROM_BROKER,
+            Default::default(),
+        ),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    let list = remoting::body::topic::TopicList::decode(&r.body).unwrap();
+    for t in [
+        "TBW102",
+        "SELF_TEST_TOPIC",
+        "SCHEDULE_TOPIC_XXXX",
+        "DefaultCluster_REPLY_TOPIC",
+        "broker-a",
+        "DefaultCluster",
+    ] {
+        assert!(list.topic_list.contains(t), "{t} in {:?}", list.topic_list);
+    }
+    assert!(list.broker_addr.is_none());
+    b.shutdown().await;
+}
