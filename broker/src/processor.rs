@@ -71,6 +71,14 @@ impl BrokerProcessor {
             RequestCode::GET_SYSTEM_TOPIC_LIST_FROM_BROKER => {
                 admin_stats::system_topic_list(ctx, req)
             }
+            RequestCode::GET_CONSUMER_RUNNING_INFO => {
+                admin_stats::consumer_running_info(ctx, req).await
+            }
+            RequestCode::CONSUME_MESSAGE_DIRECTLY => {
+                admin_stats::consume_message_directly(ctx, req).await
+            }
+            RequestCode::GET_ALL_PRODUCER_INFO => admin_stats::all_producer_info(ctx, req),
+            RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
             _ => not_supported(&req),
         }
     }

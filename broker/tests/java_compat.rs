@@ -267,3 +267,83 @@ async fn system_topic_list_from_broker() {
     assert!(list.broker_addr.is_none());
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_info_and_broker_consume_stats() {
+    use remoting::body::admin::{ConsumeStatsList, ProducerTableInfo};
+    use remoting::header::admin::GetConsumeStatsInBrokerHeader;
+    use remoting::header::offset::UpdateConsumerOffsetRequestHeader;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (b, addr, client) = start_broker(broker_config(dir.path(), None)).await;
+    // A client with a producer group and a consumer group, by heartbeat.
+    let r = invoke(
+        &client,
+        &addr,
+        heartbeat_request("127.0.0.1@stats", Some("PG-stats"), "CG-stats", "Stats", 1),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    let r = invoke(
+        &client,
+        &addr,
+        RemotingCommand::request(RequestCode::GET_ALL_PRODUCER_INFO, Default::default()),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    let table = ProducerTableInfo::decode(&r.body).unwrap();
+    let infos = &table.data["PG-stats"];
+    assert_eq!(infos.len(), 1);
+    assert_eq!(infos[0].client_id, "127.0.0.1@stats");
+    assert!(infos[0].remote_ip.starts_with("127.0.0.1:"));
+    assert!(infos[0].last_update_timestamp > 1_600_000_000_000);
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(text.contains("\"remoteIP\""), "{text}");
+
+    // Five messages in queue 0, three consumed by CG-stats: lag 2.
+    for i in 0..5 {
+        send_props(&client, &addr, "Stats", &format!("s{i}"), &[("k", "v")]).await;
+    }
+    let up = UpdateConsumerOffsetRequestHeader {
+        consumer_group: "CG-stats".into(),
+        topic: "Stats".into(),
+        queue_id: 0,
+        commit_offset: 3,
+        ..Default::default()
+    };
+    // The broker clamps a commit to the queue's current end (the consume queue is built
+    // asynchronously), so it is repeated until it sticks.
+    let commit = || request(RequestCode::UPDATE_CONSUMER_OFFSET, &up);
+    let c = invoke(&client, &addr, commit()).await;
+    assert_eq!(c.response_code(), ResponseCode::SUCCESS, "{:?}", c.remark);
+    // The consume queue is built asynchronously: poll until the five messages count.
+    let ask = || {
+        request(
+            RequestCode::GET_BROKER_CONSUME_STATS,
+            &GetConsumeStatsInBrokerHeader { is_order: false },
+        )
+    };
+    let mut r = invoke(&client, &addr, ask()).await;
+    for _ in 0..100 {
+        assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+        if ConsumeStatsList::decode(&r.body).unwrap().total_diff == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        invoke(&client, &addr, commit()).await;
+        r = invoke(&client, &addr, ask()).await;
+    }
+    let list = ConsumeStatsList::decode(&r.body).unwrap();
+    assert_eq!(list.broker_addr, b.broker_addr());
+    let group = list
+        .consume_stats_list
+        .iter()
+        .find_map(|m| m.get("CG-stats"))
+        .expect("CG-stats listed");
+    assert_eq!(group.len(), 1, "{list:?}");
+    assert_eq!(group[0].total_diff(), 2, "{list:?}");
+    assert_eq!(list.total_diff, 2);
+    // Java tools parse the queue keys only in fastjson's inline-object form.
+    assert!(String::from_utf8_lossy(&r.body).contains("{{\"brokerName\""));
+    b.shutdown().await;
+}

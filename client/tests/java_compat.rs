@@ -285,3 +285,60 @@ async fn vip_channel_serves_clients_with_vip_enabled() {
     }
     ns.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_forwards_consumer_running_info_to_the_client() {
+    use remoting::header::admin::GetConsumerRunningInfoRequestHeader;
+    use remoting::{CommandHeader, RemotingClient, RemotingCommand, RequestCode, ResponseCode};
+
+    let env = Env::start().await;
+    let ns = env.ns_addr.clone();
+    env.create_topic("RunInfo", 2).await;
+    let c = counting_consumer(
+        consumer_config("CG-runinfo", &ns),
+        "RunInfo",
+        "*",
+        Arc::default(),
+        Arc::default(),
+    );
+    c.start().await.unwrap();
+    let client_id = c.instance().client_id().to_string();
+    let raw = RemotingClient::new(remoting::ClientConfig::default());
+    let addr = env.broker.broker_addr().to_string();
+    let ask = |id: &str| {
+        let h = GetConsumerRunningInfoRequestHeader {
+            consumer_group: "CG-runinfo".into(),
+            client_id: id.into(),
+            jstack_enable: Some(false),
+        };
+        RemotingCommand::request(RequestCode::GET_CONSUMER_RUNNING_INFO, h.to_ext())
+    };
+    // The consumer registers by heartbeat shortly after start.
+    let mut answer = None;
+    for _ in 0..100 {
+        let r = raw
+            .invoke(&addr, ask(&client_id), Duration::from_secs(20))
+            .await
+            .unwrap();
+        if r.response_code() == ResponseCode::SUCCESS {
+            answer = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = answer.expect("running info answered");
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(text.contains("RunInfo"), "{text}");
+    assert!(text.contains("subscriptionSet"), "{text}");
+    let r = raw
+        .invoke(&addr, ask("127.0.0.1@nobody"), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(r.response_code(), ResponseCode::SYSTEM_ERROR);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("The Consumer <CG-runinfo> <127.0.0.1@nobody> not online")
+    );
+    c.shutdown().await;
+    env.shutdown().await;
+}

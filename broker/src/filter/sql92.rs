@@ -167,11 +167,13 @@ impl Selector {
     }
 }
 
+/// A compiled selector or why it does not compile.
+type Compiled = Result<Arc<Selector>, SqlParseError>;
+
 /// Compiles with a small process-wide cache (Java's `SelectorParser` keeps one too): pulls of
 /// the same subscription do not re-parse.
 pub fn compile_cached(sql: &str) -> Result<Arc<Selector>, SqlParseError> {
-    static CACHE: Mutex<Option<HashMap<String, Result<Arc<Selector>, SqlParseError>>>> =
-        Mutex::new(None);
+    static CACHE: Mutex<Option<HashMap<String, Compiled>>> = Mutex::new(None);
     if let Ok(guard) = CACHE.lock()
         && let Some(hit) = guard.as_ref().and_then(|m| m.get(sql))
     {

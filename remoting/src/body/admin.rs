@@ -364,6 +364,46 @@ pub const CLUSTER_LIST_RUNTIME_KEYS: &[&str] = &[
     "msgGetTotalTodayNow",
 ];
 
+/// GET_BROKER_CONSUME_STATS (317) body (`ConsumeStatsList`): per subscription group, the
+/// consume statistics of each of its topics, and the total lag.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConsumeStatsList {
+    /// One map per group: group → statistics of each topic it consumes.
+    pub consume_stats_list: Vec<BTreeMap<String, Vec<ConsumeStats>>>,
+    /// The answering broker's address.
+    pub broker_addr: String,
+    /// Sum of every statistic's lag.
+    pub total_diff: i64,
+}
+
+object_key_body!(ConsumeStatsList);
+
+/// One producer connection in GET_ALL_PRODUCER_INFO (`ProducerInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProducerInfo {
+    /// Client id.
+    pub client_id: String,
+    /// Client socket address, `ip:port`.
+    #[serde(rename = "remoteIP")]
+    pub remote_ip: String,
+    /// Client language.
+    pub language: crate::LanguageCode,
+    /// Client `MQVersion` ordinal.
+    pub version: i32,
+    /// Last heartbeat, ms since the epoch.
+    pub last_update_timestamp: i64,
+}
+
+/// GET_ALL_PRODUCER_INFO (328) body (`ProducerTableInfo`): producer group → connections.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProducerTableInfo {
+    /// Producer group → its connections.
+    pub data: BTreeMap<String, Vec<ProducerInfo>>,
+}
+
 json_body!(
     ConsumerOffsetSerializeWrapper,
     DelayOffsetSerializeWrapper,
@@ -371,6 +411,7 @@ json_body!(
     GroupList,
     SubscriptionGroupConfig,
     SubscriptionGroupWrapper,
+    ProducerTableInfo,
 );
 
 #[cfg(test)]
