@@ -350,9 +350,14 @@ pub fn broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComma
     ext.insert("version", r#"{"counter":0,"timestamp":0}"#);
     let mut config = (*ctx.config).clone();
     config.broker_permission = ctx.permission();
-    req.success()
-        .with_ext(ext)
-        .with_body(config.to_properties().into_bytes())
+    let mut text = config.to_properties();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    // Keys Java returns that `mqadmin exportConfigs` reads, for features this broker does not
+    // have: the values state exactly that (no filter servers, no TLS).
+    text.push_str("filterServerNums=0\nuseTLS=false\n");
+    req.success().with_ext(ext).with_body(text.into_bytes())
 }
 
 /// Keys UPDATE_BROKER_CONFIG may change (reliability.md, CVE-2023-33246/37582: never paths,

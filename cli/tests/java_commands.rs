@@ -1,0 +1,296 @@
+//! The Java 4.9 `mqadmin` commands added for compatibility, run as the `mqadmin` binary against
+//! an in-process name server and a real broker on 127.0.0.1: getBrokerConfig,
+//! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use broker::{Broker, BrokerConfig, BrokerHandle};
+use namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use remoting::header::offset::UpdateConsumerOffsetRequestHeader;
+use remoting::header::send::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
+use remoting::{ClientConfig, CommandHeader, RemotingClient, RemotingCommand, RequestCode};
+
+async fn start_namesrv(dir: &Path) -> NameServerHandle {
+    NameServer::start(NamesrvConfig {
+        bind_address: "127.0.0.1".into(),
+        listen_port: 0,
+        kv_config_path: dir.join("kvConfig.json"),
+        config_store_path: dir.join("namesrv.properties"),
+        ..NamesrvConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn start_broker(store: &Path, namesrv: &str) -> BrokerHandle {
+    Broker::start(BrokerConfig {
+        broker_name: "broker-a".into(),
+        broker_ip1: Some("127.0.0.1".into()),
+        bind_address: "127.0.0.1".into(),
+        listen_port: 0,
+        namesrv_addr: Some(namesrv.into()),
+        store_path_root_dir: store.display().to_string(),
+        mapped_file_size_commit_log: 8 << 20,
+        mapped_file_size_consume_queue: 20 * 10_000,
+        register_name_server_period: 1000,
+        flush_consumer_offset_interval: 200,
+        ..BrokerConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn mqadmin(ns: &str, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mqadmin"))
+        .args(args)
+        .args(["-n", ns])
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn ok(ns: &str, args: &[&str]) -> String {
+    let (success, stdout, stderr) = mqadmin(ns, args).await;
+    assert!(success, "mqadmin {args:?} failed: {stderr}\n{stdout}");
+    stdout
+}
+
+async fn eventually(ns: &str, args: &[&str], f: impl Fn(&str) -> bool) -> String {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (success, stdout, stderr) = mqadmin(ns, args).await;
+        if success && f(&stdout) {
+            return stdout;
+        }
+        assert!(
+            Instant::now() < end,
+            "mqadmin {args:?} never satisfied the check: {stderr}\n{stdout}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn send_request(topic: &str, body: &str) -> RemotingCommand {
+    let h = SendMessageRequestHeader {
+        producer_group: "PG".into(),
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id: 0,
+        born_timestamp: 1_700_000_000_000,
+        ..Default::default()
+    };
+    RemotingCommand::request(
+        RequestCode::SEND_MESSAGE_V2,
+        SendMessageRequestHeaderV2::from(h).to_ext(),
+    )
+    .with_body(body.as_bytes().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_admin_commands_against_a_real_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns_handle = start_namesrv(dir.path()).await;
+    let ns = ns_handle.local_addr().to_string();
+    let b = start_broker(&dir.path().join("store"), &ns).await;
+    let addr = b.broker_addr().to_string();
+    eventually(&ns, &["clusterList"], |o| o.contains(&addr)).await;
+
+    // getBrokerConfig: Java's banner and `%-50s=  %s` lines.
+    let out = ok(&ns, &["getBrokerConfig", "-b", &addr]).await;
+    assert!(
+        out.starts_with(&format!("============{addr}============\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{:<50}=  broker-a\n", "brokerName")),
+        "{out}"
+    );
+    // The keys Java's exportConfigs needs beyond ours.
+    assert!(
+        out.contains(&format!("{:<50}=  0\n", "filterServerNums")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{:<50}=  false\n", "useTLS")),
+        "{out}"
+    );
+    let out = ok(&ns, &["getBrokerConfig", "-c", "DefaultCluster"]).await;
+    assert!(
+        out.contains(&format!("============Master: {addr}============")),
+        "{out}"
+    );
+
+    // updateBrokerConfig: an allowed key changes; a path is refused and the command fails.
+    let out = ok(
+        &ns,
+        &[
+            "updateBrokerConfig",
+            "-b",
+            &addr,
+            "-k",
+            "brokerPermission",
+            "-v",
+            "4",
+        ],
+    )
+    .await;
+    assert_eq!(out, format!("update broker config success, {addr}\n"));
+    let out = ok(&ns, &["getBrokerConfig", "-b", &addr]).await;
+    assert!(
+        out.contains(&format!("{:<50}=  4\n", "brokerPermission")),
+        "{out}"
+    );
+    ok(
+        &ns,
+        &[
+            "updateBrokerConfig",
+            "-c",
+            "DefaultCluster",
+            "-k",
+            "brokerPermission",
+            "-v",
+            "6",
+        ],
+    )
+    .await;
+    let (success, stdout, stderr) = mqadmin(
+        &ns,
+        &[
+            "updateBrokerConfig",
+            "-b",
+            &addr,
+            "-k",
+            "storePathRootDir",
+            "-v",
+            "/tmp/x",
+        ],
+    )
+    .await;
+    assert!(!success, "{stdout}");
+    assert!(stderr.contains("storePathRootDir"), "{stderr}");
+
+    // updateTopic, then updateTopicPerm and topicClusterList.
+    ok(
+        &ns,
+        &[
+            "updateTopic",
+            "-c",
+            "DefaultCluster",
+            "-t",
+            "PermTopic",
+            "-r",
+            "2",
+            "-w",
+            "2",
+        ],
+    )
+    .await;
+    eventually(&ns, &["topicRoute", "-t", "PermTopic"], |o| {
+        o.contains("\"perm\": 6")
+    })
+    .await;
+    let out = ok(
+        &ns,
+        &[
+            "updateTopicPerm",
+            "-c",
+            "DefaultCluster",
+            "-t",
+            "PermTopic",
+            "-p",
+            "4",
+        ],
+    )
+    .await;
+    assert!(
+        out.contains(&format!("update topic perm from 6 to 4 in {addr} success.")),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "TopicConfig [topicName=PermTopic, readQueueNums=2, writeQueueNums=2, perm=R--"
+        ),
+        "{out}"
+    );
+    eventually(&ns, &["topicRoute", "-t", "PermTopic"], |o| {
+        o.contains("\"perm\": 4")
+    })
+    .await;
+    let out = ok(
+        &ns,
+        &["updateTopicPerm", "-b", &addr, "-t", "PermTopic", "-p", "4"],
+    )
+    .await;
+    assert_eq!(out, "new perm equals to the old one!\n");
+    let out = ok(&ns, &["topicClusterList", "-t", "PermTopic"]).await;
+    assert_eq!(out, "DefaultCluster\n");
+
+    // deleteSubGroup.
+    ok(&ns, &["updateSubGroup", "-b", &addr, "-g", "GroupToDelete"]).await;
+    let out = ok(&ns, &["deleteSubGroup", "-b", &addr, "-g", "GroupToDelete"]).await;
+    assert_eq!(
+        out,
+        format!("delete subscription group [GroupToDelete] from broker [{addr}] success.\n")
+    );
+
+    // brokerConsumeStats: three messages, one consumed by CG-bcs (listed, as in Java, because
+    // it is a subscription group of the broker).
+    ok(&ns, &["updateSubGroup", "-b", &addr, "-g", "CG-bcs"]).await;
+    let raw = RemotingClient::new(ClientConfig::default());
+    for i in 0..3 {
+        let r = raw
+            .invoke(
+                &addr,
+                send_request("BcsTopic", &format!("m{i}")),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.code, 0, "{:?}", r.remark);
+    }
+    let up = UpdateConsumerOffsetRequestHeader {
+        consumer_group: "CG-bcs".into(),
+        topic: "BcsTopic".into(),
+        queue_id: 0,
+        commit_offset: 1,
+        ..Default::default()
+    };
+    let end = Instant::now() + Duration::from_secs(30);
+    let out = loop {
+        let req = RemotingCommand::request(RequestCode::UPDATE_CONSUMER_OFFSET, up.to_ext());
+        raw.invoke(&addr, req, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let out = ok(&ns, &["brokerConsumeStats", "-b", &addr]).await;
+        if out.contains("Diff Total: 2") || Instant::now() > end {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(out.starts_with("#Topic"), "{out}");
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("BcsTopic"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row[..6],
+        ["BcsTopic", "CG-bcs", "broker-a", "0", "3", "1"],
+        "{out}"
+    );
+    assert_eq!(row[6], "2");
+    assert!(out.ends_with("\nDiff Total: 2\n"), "{out}");
+
+    b.shutdown().await;
+    ns_handle.shutdown().await;
+}
