@@ -342,3 +342,116 @@ async fn broker_forwards_consumer_running_info_to_the_client() {
     c.shutdown().await;
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql92_consumer_start_checks_the_broker_like_java() {
+    let env = Env::start().await;
+    let ns = env.ns_addr.clone();
+    env.create_topic("SqlOff", 1).await;
+    let c = PushConsumer::new(consumer_config("CG-sqloff", &ns)).unwrap();
+    c.subscribe_sql("SqlOff", "a > 1").unwrap();
+    c.register_listener_concurrently(|_: &[MessageExt], _: &mut ConsumeConcurrentlyContext| {
+        ConsumeConcurrentlyStatus::ConsumeSuccess
+    });
+    let e = c.start().await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("The broker does not support consumer to filter message by SQL92"),
+        "{e}"
+    );
+    env.shutdown().await;
+
+    let env = Env::start_with(|c| c.enable_property_filter = true).await;
+    let ns = env.ns_addr.clone();
+    env.create_topic("SqlBad", 1).await;
+    let c = PushConsumer::new(consumer_config("CG-sqlbad", &ns)).unwrap();
+    c.subscribe_sql("SqlBad", "a BETWEEN 6 AND 3").unwrap();
+    c.register_listener_concurrently(|_: &[MessageExt], _: &mut ConsumeConcurrentlyContext| {
+        ConsumeConcurrentlyStatus::ConsumeSuccess
+    });
+    let e = c.start().await.unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Response { code, .. } if *code == remoting::ResponseCode::SUBSCRIPTION_PARSE_FAILED),
+        "{e}"
+    );
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasting_members_each_get_every_message_with_local_offsets() {
+    let env = Env::start().await;
+    let ns = env.ns_addr.clone();
+    env.create_topic("Bcast", 4).await;
+    let offsets_dir = env.dir.path().join("offsets");
+    let mut members = Vec::new();
+    let mut seen = Vec::new();
+    for i in 0..2 {
+        let mut cfg = consumer_config("CG-bcast", &ns);
+        cfg.message_model = client::MessageModel::Broadcasting;
+        cfg.local_offset_store_dir = offsets_dir.clone();
+        cfg.client.instance_name = Some(format!("bcast-{i}"));
+        let got: Seen = Arc::default();
+        let c = counting_consumer(cfg, "Bcast", "*", got.clone(), Arc::default());
+        c.start().await.unwrap();
+        members.push(c);
+        seen.push(got);
+    }
+    // Both members hold all four queues.
+    for c in &members {
+        assert!(
+            wait_until(Duration::from_secs(20), || c
+                .assigned_queues()
+                .iter()
+                .filter(|q| q.topic == "Bcast")
+                .count()
+                == 4)
+            .await,
+            "{:?}",
+            c.assigned_queues()
+        );
+        assert!(
+            !c.assigned_queues()
+                .iter()
+                .any(|q| q.topic.starts_with("%RETRY%")),
+            "broadcasting members do not take the retry topic"
+        );
+    }
+    let producer = start_producer("PG-bcast", &ns).await;
+    send_numbered(&producer, "Bcast", "b", 40).await;
+    for got in &seen {
+        assert!(wait_until(Duration::from_secs(30), || got.lock().len() == 40).await);
+        assert!(got.lock().values().all(|&n| n == 1), "{:?}", got.lock());
+    }
+    let ids: Vec<String> = members
+        .iter()
+        .map(|c| c.instance().client_id().to_string())
+        .collect();
+    for c in &members {
+        c.shutdown().await;
+    }
+    // Each member's progress is in its own file, in Java's layout, not on the broker.
+    for id in &ids {
+        let path = offsets_dir.join(id).join("CG-bcast").join("offsets.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            text.starts_with("{\"offsetTable\":{{\"brokerName\""),
+            "{text}"
+        );
+        let file: serde_json::Value = remoting::fastjson::from_str(&text).unwrap();
+        let total: i64 = file["offsetTable"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_i64().unwrap())
+            .sum();
+        assert_eq!(total, 40, "{text}");
+    }
+    let stats = env.admin.consume_stats("CG-bcast", Some("Bcast")).await;
+    let committed: i64 = stats
+        .map(|s| s.offset_table.values().map(|w| w.consumer_offset).sum())
+        .unwrap_or(0);
+    assert_eq!(committed, 0, "broadcasting commits nothing to the broker");
+    producer.shutdown().await;
+    env.shutdown().await;
+}
