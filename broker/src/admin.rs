@@ -482,6 +482,7 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
         ("getTransferredTps", tps_text(tps.transferred)),
         ("commitLogDirCapacity", format!("Total : {:.2} GiB, Free : {:.2} GiB.", gib(s.disk_total_bytes), gib(s.disk_free_bytes))),
         ("commitLogDiskRatio", format!("{disk_ratio}")),
+        ("putMessageFailedTimes", s.put_message_failed_times.to_string()),
         ("consumeQueueDiskRatio", format!("{disk_ratio}")),
         ("commitLogMinOffset", s.commit_log_min_offset.to_string()),
         ("commitLogMaxOffset", s.commit_log_max_offset.to_string()),
@@ -494,9 +495,15 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
         ("brokerActive", "true".to_string()),
         ("now", now_millis().to_string()),
     ];
+    // Java 4.9 also reports the ratio per commit-log directory.
+    let per_dir = (
+        format!("commitLogDiskRatio_{}", c.commit_log_dir()),
+        format!("{disk_ratio}"),
+    );
     entries
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(std::iter::once(per_dir))
         // Replication state (brokerStatus): connected slaves, acks, gap, in sync.
         .chain(ctx.ha.get().map(|h| h.runtime_info()).unwrap_or_default())
         .collect()

@@ -347,3 +347,30 @@ async fn producer_info_and_broker_consume_stats() {
     assert!(String::from_utf8_lossy(&r.body).contains("{{\"brokerName\""));
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_info_has_javas_failure_and_per_directory_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = broker_config(dir.path(), None);
+    let commit_dir = cfg.commit_log_dir();
+    let (b, addr, client) = start_broker(cfg).await;
+    let r = invoke(
+        &client,
+        &addr,
+        RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO, Default::default()),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    let kv = remoting::body::kv::KVTable::decode(&r.body).unwrap();
+    assert_eq!(
+        kv.table.get("putMessageFailedTimes").map(String::as_str),
+        Some("0")
+    );
+    let ratio = kv
+        .table
+        .get(&format!("commitLogDiskRatio_{commit_dir}"))
+        .unwrap_or_else(|| panic!("{:?}", kv.table.keys()));
+    let v: f64 = ratio.parse().unwrap();
+    assert!((0.0..=1.0).contains(&v), "{ratio}");
+    b.shutdown().await;
+}
