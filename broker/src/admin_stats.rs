@@ -2,7 +2,8 @@
 //! GET_SYSTEM_TOPIC_LIST_FROM_BROKER (305, `exportMetadata` / `exportMetrics`),
 //! GET_CONSUMER_RUNNING_INFO (307, `consumerStatus`, `consumerProgress`) and
 //! CONSUME_MESSAGE_DIRECTLY (309) forwarded to the client, GET_BROKER_CONSUME_STATS (317,
-//! `brokerConsumeStats`), GET_ALL_PRODUCER_INFO (328, `producer`). Bodies as Java lays them out.
+//! `brokerConsumeStats`), GET_ALL_PRODUCER_INFO (328, `producer`), DELETE_EXPIRED_COMMITLOG
+//! (329) and CLEAN_UNUSED_TOPIC (316). Bodies as Java lays them out.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -258,4 +259,60 @@ pub fn broker_consume_stats(ctx: &BrokerContext, req: RemotingCommand) -> Remoti
         out.consume_stats_list.push(m);
     }
     with_body(&req, out.encode())
+}
+
+/// DELETE_EXPIRED_COMMITLOG (329): deletes expired commit-log files now, whatever the hour
+/// (Java `executeDeleteFilesManually`; `mqadmin deleteExpiredCommitLog`).
+pub async fn delete_expired_commit_log(
+    ctx: &BrokerContext,
+    req: RemotingCommand,
+) -> RemotingCommand {
+    let Some(store) = ctx.message_store.clone() else {
+        return error(&req, ResponseCode::SYSTEM_ERROR, "no local message store");
+    };
+    tracing::warn!("invoke deleteExpiredCommitLog start.");
+    match tokio::task::spawn_blocking(move || store.delete_expired_files_now()).await {
+        Ok(Ok(n)) => {
+            tracing::warn!(files = n, "invoke deleteExpiredCommitLog end.");
+            req.success()
+        }
+        Ok(Err(e)) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+        Err(e) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+/// CLEAN_UNUSED_TOPIC (316): drops the consume queues of topics the broker no longer has a
+/// config for (Java `cleanUnusedTopic`; the schedule and transaction-op topics are kept).
+pub async fn clean_unused_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let Some(store) = ctx.message_store.clone() else {
+        return error(&req, ResponseCode::SYSTEM_ERROR, "no local message store");
+    };
+    let known = ctx.topics.snapshot().topic_config_table;
+    let mut unused: Vec<String> = store
+        .queues()
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| {
+            !known.contains_key(t)
+                && t != "SCHEDULE_TOPIC_XXXX"
+                && t != "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+        })
+        .collect();
+    unused.dedup();
+    tracing::warn!(topics = ?unused, "invoke cleanUnusedTopic start.");
+    let result = tokio::task::spawn_blocking(move || {
+        for t in &unused {
+            store.delete_topic(t)?;
+        }
+        Ok::<_, store::StoreError>(())
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => {
+            tracing::warn!("invoke cleanUnusedTopic end.");
+            req.success()
+        }
+        Ok(Err(e)) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+        Err(e) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
 }

@@ -78,6 +78,10 @@ impl BrokerProcessor {
                 admin_stats::consume_message_directly(ctx, req).await
             }
             RequestCode::GET_ALL_PRODUCER_INFO => admin_stats::all_producer_info(ctx, req),
+            RequestCode::DELETE_EXPIRED_COMMITLOG => {
+                admin_stats::delete_expired_commit_log(ctx, req).await
+            }
+            RequestCode::CLEAN_UNUSED_TOPIC => admin_stats::clean_unused_topic(ctx, req).await,
             RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
             _ => not_supported(&req),
         }

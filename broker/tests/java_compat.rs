@@ -374,3 +374,64 @@ async fn runtime_info_has_javas_failure_and_per_directory_keys() {
     assert!((0.0..=1.0).contains(&v), "{ratio}");
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_unused_topic_and_delete_expired_commit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = broker_config(dir.path(), None);
+    let root = std::path::PathBuf::from(&cfg.store_path_root_dir);
+    let (b, addr, client) = start_broker(cfg.clone()).await;
+    send_props(&client, &addr, "Unused", "u", &[("k", "v")]).await;
+    send_props(&client, &addr, "Kept", "k", &[("k", "v")]).await;
+    let cq = root.join("consumequeue");
+    for _ in 0..100 {
+        if cq.join("Unused").exists() && cq.join("Kept").exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(cq.join("Unused").exists() && cq.join("Kept").exists());
+    b.shutdown().await;
+
+    // The topic's config goes away while its consume queue stays (as after a manual edit).
+    let topics = root.join("config").join("topics.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&topics).unwrap()).unwrap();
+    json["topicConfigTable"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Unused")
+        .unwrap();
+    std::fs::write(&topics, serde_json::to_vec(&json).unwrap()).unwrap();
+
+    let (b, addr, client) = start_broker(cfg).await;
+    let r = invoke(
+        &client,
+        &addr,
+        RemotingCommand::request(RequestCode::CLEAN_UNUSED_TOPIC, Default::default()),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert!(!cq.join("Unused").exists(), "unused consume queue removed");
+    assert!(
+        cq.join("Kept").exists(),
+        "a configured topic keeps its queue"
+    );
+    let r = invoke(
+        &client,
+        &addr,
+        RemotingCommand::request(RequestCode::DELETE_EXPIRED_COMMITLOG, Default::default()),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    // Nothing is expired yet: the message is still there.
+    let r = invoke(
+        &client,
+        &addr,
+        pull_request("CG-kept", "Kept", 0, 0, 0, "*"),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert_eq!(bodies(&r), ["k"]);
+    b.shutdown().await;
+}
