@@ -1,6 +1,7 @@
 //! The Java 4.9 `mqadmin` commands added for compatibility, run as the `mqadmin` binary against
 //! an in-process name server and a real broker on 127.0.0.1: getBrokerConfig,
-//! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats.
+//! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
+//! producer, cleanUnusedTopic, deleteExpiredCommitLog.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -290,6 +291,37 @@ async fn java_admin_commands_against_a_real_broker() {
     );
     assert_eq!(row[6], "2");
     assert!(out.ends_with("\nDiff Total: 2\n"), "{out}");
+
+    // producer: the connections of a live producer group.
+    let mut pc = client::ProducerConfig::new("PG-cli", &ns);
+    pc.client.client_ip = Some("127.0.0.1".parse().unwrap());
+    let producer = client::Producer::new(pc).unwrap();
+    producer.start().await.unwrap();
+    producer
+        .send(client::Message::new("BcsTopic", "from a producer"))
+        .await
+        .unwrap();
+    let out = eventually(&ns, &["producer", "-b", &addr], |o| o.contains("PG-cli")).await;
+    let line = out.lines().find(|l| l.contains("PG-cli")).unwrap();
+    assert!(
+        line.starts_with(&format!(
+            "producer group (PG-cli) instance : clientId={},remoteIP=127.0.0.1:",
+            producer.instance().client_id()
+        )),
+        "{out}"
+    );
+    assert!(line.contains(", lastUpdateTimestamp="), "{out}");
+    producer.shutdown().await;
+
+    // Housekeeping on demand.
+    assert_eq!(
+        ok(&ns, &["cleanUnusedTopic", "-b", &addr]).await,
+        "success\n"
+    );
+    assert_eq!(
+        ok(&ns, &["deleteExpiredCommitLog", "-c", "DefaultCluster"]).await,
+        "success\n"
+    );
 
     b.shutdown().await;
     ns_handle.shutdown().await;

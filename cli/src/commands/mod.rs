@@ -18,6 +18,7 @@ pub mod bench_producer;
 pub mod bench_stats;
 pub mod broker_consume_stats;
 pub mod broker_format;
+pub mod broker_maintenance;
 pub mod broker_status;
 pub mod cluster_list;
 pub mod consume_message;
@@ -29,6 +30,7 @@ pub mod delete_topic;
 pub mod get_broker_config;
 pub mod get_namesrv_config;
 pub mod message_print;
+pub mod producer;
 pub mod producer_connection;
 pub mod query_msg_by_id;
 pub mod query_msg_by_key;
@@ -106,6 +108,9 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &topic_cluster_list::TopicClusterListCommand,
         &update_topic_perm::UpdateTopicPermCommand,
         &broker_consume_stats::BrokerConsumeStatsCommand,
+        &producer::ProducerCommand,
+        &broker_maintenance::CleanUnusedTopicCommand,
+        &broker_maintenance::DeleteExpiredCommitLogCommand,
         &bench_producer::BenchProducerCommand,
         &bench_consumer::BenchConsumerCommand,
     ]
