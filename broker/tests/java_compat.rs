@@ -326,7 +326,16 @@ async fn producer_info_and_broker_consume_stats() {
     let mut r = invoke(&client, &addr, ask()).await;
     for _ in 0..100 {
         assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
-        if ConsumeStatsList::decode(&r.body).unwrap().total_diff == 2 {
+        // Settled when all five messages are dispatched and the commit of three stuck.
+        let l = ConsumeStatsList::decode(&r.body).unwrap();
+        let settled = l
+            .consume_stats_list
+            .iter()
+            .filter_map(|m| m.get("CG-stats"))
+            .flatten()
+            .flat_map(|s| s.offset_table.values())
+            .any(|w| w.broker_offset == 5 && w.consumer_offset == 3);
+        if settled {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -1,7 +1,7 @@
 //! The Java 4.9 `mqadmin` commands added for compatibility, run as the `mqadmin` binary against
 //! an in-process name server and a real broker on 127.0.0.1: getBrokerConfig,
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
-//! producer, cleanUnusedTopic, deleteExpiredCommitLog.
+//! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -272,7 +272,12 @@ async fn java_admin_commands_against_a_real_broker() {
             .await
             .unwrap();
         let out = ok(&ns, &["brokerConsumeStats", "-b", &addr]).await;
-        if out.contains("Diff Total: 2") || Instant::now() > end {
+        // Dispatch is asynchronous: wait for all three messages and the commit of one.
+        let settled = out.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 7 && f[0] == "BcsTopic" && f[4..7] == ["3", "1", "2"]
+        });
+        if settled || Instant::now() > end {
             break out;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -297,7 +302,7 @@ async fn java_admin_commands_against_a_real_broker() {
     pc.client.client_ip = Some("127.0.0.1".parse().unwrap());
     let producer = client::Producer::new(pc).unwrap();
     producer.start().await.unwrap();
-    producer
+    let sent = producer
         .send(client::Message::new("BcsTopic", "from a producer"))
         .await
         .unwrap();
@@ -312,6 +317,39 @@ async fn java_admin_commands_against_a_real_broker() {
     );
     assert!(line.contains(", lastUpdateTimestamp="), "{out}");
     producer.shutdown().await;
+
+    // queryMsgByUniqueKey: the id the producer was given.
+    let out = eventually(
+        &ns,
+        &["queryMsgByUniqueKey", "-i", &sent.msg_id, "-t", "BcsTopic"],
+        |o| o.contains("BcsTopic"),
+    )
+    .await;
+    assert!(out.contains(&format!("{:<20}BcsTopic", "Topic:")), "{out}");
+    let (success, _, _) = mqadmin(
+        &ns,
+        &[
+            "queryMsgByUniqueKey",
+            "-i",
+            "0A0000000000000000000000000000FF",
+            "-t",
+            "BcsTopic",
+        ],
+    )
+    .await;
+    assert!(!success, "an unknown id is an error");
+
+    // allocateMQ: the average split of PermTopic's two queues between two clients.
+    let out = ok(
+        &ns,
+        &["allocateMQ", "-t", "PermTopic", "-i", "10.0.0.2,10.0.0.1"],
+    )
+    .await;
+    assert_eq!(
+        out,
+        "{\"result\":{\"10.0.0.1\":[{\"brokerName\":\"broker-a\",\"queueId\":0,\"topic\":\"PermTopic\"}],\
+         \"10.0.0.2\":[{\"brokerName\":\"broker-a\",\"queueId\":1,\"topic\":\"PermTopic\"}]}}\n"
+    );
 
     // Housekeeping on demand.
     assert_eq!(

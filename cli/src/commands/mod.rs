@@ -13,6 +13,7 @@ use crate::args::{HELP, NAMESRV, OptSpec, ParsedArgs};
 use crate::error::Result;
 
 pub mod add_write_perm;
+pub mod allocate_mq;
 pub mod bench_consumer;
 pub mod bench_producer;
 pub mod bench_stats;
@@ -34,6 +35,7 @@ pub mod producer;
 pub mod producer_connection;
 pub mod query_msg_by_id;
 pub mod query_msg_by_key;
+pub mod query_msg_by_unique_key;
 pub mod resend_msg_by_id;
 pub mod reset_offset_by_time;
 pub mod send_message;
@@ -109,6 +111,8 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &update_topic_perm::UpdateTopicPermCommand,
         &broker_consume_stats::BrokerConsumeStatsCommand,
         &producer::ProducerCommand,
+        &query_msg_by_unique_key::QueryMsgByUniqueKeyCommand,
+        &allocate_mq::AllocateMqCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
         &broker_maintenance::DeleteExpiredCommitLogCommand,
         &bench_producer::BenchProducerCommand,
