@@ -1,7 +1,8 @@
 //! The Java 4.9 `mqadmin` commands added for compatibility, run as the `mqadmin` binary against
 //! an in-process name server and a real broker on 127.0.0.1: getBrokerConfig,
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
-//! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ.
+//! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
+//! updateOrderConf.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -350,6 +351,34 @@ async fn java_admin_commands_against_a_real_broker() {
         "{\"result\":{\"10.0.0.1\":[{\"brokerName\":\"broker-a\",\"queueId\":0,\"topic\":\"PermTopic\"}],\
          \"10.0.0.2\":[{\"brokerName\":\"broker-a\",\"queueId\":1,\"topic\":\"PermTopic\"}]}}\n"
     );
+
+    // updateOrderConf: put, get, delete in the name server's ORDER_TOPIC_CONFIG namespace.
+    let out = ok(
+        &ns,
+        &[
+            "updateOrderConf",
+            "-t",
+            "OrderT",
+            "-m",
+            "put",
+            "-v",
+            "broker-a:4",
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        "update orderConf success. topic=[OrderT], orderConf=[broker-a:4]\n"
+    );
+    let out = ok(&ns, &["updateOrderConf", "-t", "OrderT", "-m", "get"]).await;
+    assert_eq!(
+        out,
+        "get orderConf success. topic=[OrderT], orderConf=[broker-a:4] \n"
+    );
+    let out = ok(&ns, &["updateOrderConf", "-t", "OrderT", "-m", "delete"]).await;
+    assert_eq!(out, "delete orderConf success. topic=[OrderT]\n");
+    let (success, _, _) = mqadmin(&ns, &["updateOrderConf", "-t", "OrderT", "-m", "get"]).await;
+    assert!(!success, "a deleted order conf is not found");
 
     // Housekeeping on demand.
     assert_eq!(

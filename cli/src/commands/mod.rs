@@ -46,6 +46,7 @@ pub mod topic_status;
 pub mod update_broker_config;
 pub mod update_kv_config;
 pub mod update_namesrv_config;
+pub mod update_order_conf;
 pub mod update_sub_group;
 pub mod update_topic;
 pub mod update_topic_perm;
@@ -113,6 +114,7 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &producer::ProducerCommand,
         &query_msg_by_unique_key::QueryMsgByUniqueKeyCommand,
         &allocate_mq::AllocateMqCommand,
+        &update_order_conf::UpdateOrderConfCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
         &broker_maintenance::DeleteExpiredCommitLogCommand,
         &bench_producer::BenchProducerCommand,
