@@ -2,7 +2,7 @@
 //! an in-process name server and a real broker on 127.0.0.1: getBrokerConfig,
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
 //! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
-//! updateOrderConf.
+//! updateOrderConf, consumerProgress without -g.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -379,6 +379,34 @@ async fn java_admin_commands_against_a_real_broker() {
     assert_eq!(out, "delete orderConf success. topic=[OrderT]\n");
     let (success, _, _) = mqadmin(&ns, &["updateOrderConf", "-t", "OrderT", "-m", "get"]).await;
     assert!(!success, "a deleted order conf is not found");
+
+    // consumerProgress without -g: one line per group with a retry topic.
+    let mut cc = client::PushConsumerConfig::new("CG-prog", &ns);
+    cc.client.client_ip = Some("127.0.0.1".parse().unwrap());
+    cc.client.heartbeat_broker_interval = Duration::from_millis(500);
+    let consumer = client::PushConsumer::new(cc).unwrap();
+    consumer.subscribe("BcsTopic", "*").unwrap();
+    consumer.register_listener_concurrently(
+        |_: &[client::MessageExt], _: &mut client::ConsumeConcurrentlyContext| {
+            client::ConsumeConcurrentlyStatus::ConsumeSuccess
+        },
+    );
+    consumer.start().await.unwrap();
+    let out = eventually(&ns, &["consumerProgress"], |o| {
+        o.lines()
+            .any(|l| l.starts_with("CG-prog") && l.contains("PUSH"))
+    })
+    .await;
+    assert!(out.starts_with("#Group"), "{out}");
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("CG-prog"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1], "1", "{out}");
+    assert_eq!(&row[3..5], ["PUSH", "CLUSTERING"], "{out}");
+    consumer.shutdown().await;
 
     // Housekeeping on demand.
     assert_eq!(

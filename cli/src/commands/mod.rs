@@ -25,6 +25,7 @@ pub mod cluster_list;
 pub mod consume_message;
 pub mod consumer_connection;
 pub mod consumer_progress;
+pub mod consumer_progress_all;
 pub mod delete_kv_config;
 pub mod delete_sub_group;
 pub mod delete_topic;
