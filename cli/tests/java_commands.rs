@@ -2,7 +2,7 @@
 //! an in-process name server and a real broker on 127.0.0.1: getBrokerConfig,
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
 //! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
-//! updateOrderConf, consumerProgress without -g.
+//! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -407,6 +407,42 @@ async fn java_admin_commands_against_a_real_broker() {
     assert_eq!(row[1], "1", "{out}");
     assert_eq!(&row[3..5], ["PUSH", "CLUSTERING"], "{out}");
     consumer.shutdown().await;
+
+    // clusterList -m: messages in and out yesterday and today, per broker.
+    let out = ok(&ns, &["clusterList", "-m"]).await;
+    assert!(out.starts_with("#Cluster Name"), "{out}");
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("DefaultCluster"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1], "broker-a");
+    assert!(row[4].parse::<i64>().unwrap() >= 4, "puts today: {out}");
+    // -c keeps one cluster; an unknown one lists nothing.
+    let out = ok(&ns, &["clusterList", "-c", "NoSuchCluster"]).await;
+    assert_eq!(out.lines().count(), 1, "{out}");
+    // -i repeats until interrupted: two listings arrive, then the process is stopped.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mqadmin"))
+        .args(["clusterList", "-i", "1", "-n", &ns])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let mut headers = 0;
+    while headers < 2 {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a listing within 30 s")
+            .unwrap()
+            .expect("still running");
+        if line.starts_with("#Cluster Name") {
+            headers += 1;
+        }
+    }
+    child.kill().await.unwrap();
 
     // Housekeeping on demand.
     assert_eq!(

@@ -22,6 +22,7 @@ pub mod broker_format;
 pub mod broker_maintenance;
 pub mod broker_status;
 pub mod cluster_list;
+pub mod cluster_list_more;
 pub mod consume_message;
 pub mod consumer_connection;
 pub mod consumer_progress;
