@@ -2,7 +2,8 @@
 //! an in-process name server and a real broker on 127.0.0.1: getBrokerConfig,
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
 //! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
-//! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i.
+//! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i, checkMsgSendRT,
+//! sendMsgStatus.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -443,6 +444,43 @@ async fn java_admin_commands_against_a_real_broker() {
         }
     }
     child.kill().await.unwrap();
+
+    // checkMsgSendRT: one row per send, queue by queue, then the average.
+    let out = ok(
+        &ns,
+        &["checkMsgSendRT", "-t", "BcsTopic", "-a", "3", "-s", "16"],
+    )
+    .await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("#Broker Name"), "{out}");
+    let qids: Vec<&str> = lines[1..4]
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!((f[0], f[2]), ("broker-a", "true"), "{out}");
+            f[1]
+        })
+        .collect();
+    assert_eq!(qids, ["0", "1", "2"], "{out}");
+    assert!(lines[4].starts_with("Avg RT: "), "{out}");
+    // sendMsgStatus: sends to the topic named after the broker.
+    let out = ok(
+        &ns,
+        &["sendMsgStatus", "-b", "broker-a", "-c", "2", "-s", "8"],
+    )
+    .await;
+    assert_eq!(out.lines().count(), 2, "{out}");
+    for l in out.lines() {
+        assert!(
+            l.starts_with("rt:")
+                && l.contains("ms, SendResult=SendResult [sendStatus=SEND_OK, msgId="),
+            "{out}"
+        );
+        assert!(
+            l.contains("messageQueue=MessageQueue [topic=broker-a, brokerName=broker-a, queueId="),
+            "{out}"
+        );
+    }
 
     // Housekeeping on demand.
     assert_eq!(

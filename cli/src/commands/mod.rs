@@ -41,6 +41,7 @@ pub mod query_msg_by_unique_key;
 pub mod resend_msg_by_id;
 pub mod reset_offset_by_time;
 pub mod send_message;
+pub mod send_rt;
 pub mod topic_cluster_list;
 pub mod topic_list;
 pub mod topic_route;
@@ -117,6 +118,8 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &query_msg_by_unique_key::QueryMsgByUniqueKeyCommand,
         &allocate_mq::AllocateMqCommand,
         &update_order_conf::UpdateOrderConfCommand,
+        &send_rt::CheckMsgSendRtCommand,
+        &send_rt::SendMsgStatusCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
         &broker_maintenance::DeleteExpiredCommitLogCommand,
         &bench_producer::BenchProducerCommand,
