@@ -3,7 +3,7 @@
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
 //! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
 //! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i, checkMsgSendRT,
-//! sendMsgStatus.
+//! sendMsgStatus, queryMsgByOffset.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -481,6 +481,44 @@ async fn java_admin_commands_against_a_real_broker() {
             "{out}"
         );
     }
+
+    // queryMsgByOffset: the second message of BcsTopic queue 0.
+    let out = ok(
+        &ns,
+        &[
+            "queryMsgByOffset",
+            "-t",
+            "BcsTopic",
+            "-b",
+            "broker-a",
+            "-i",
+            "0",
+            "-o",
+            "1",
+        ],
+    )
+    .await;
+    assert!(out.contains(&format!("{:<20}BcsTopic", "Topic:")), "{out}");
+    assert!(
+        out.contains(&format!("{:<20}1\n", "Queue Offset:")),
+        "{out}"
+    );
+    let out = ok(
+        &ns,
+        &[
+            "queryMsgByOffset",
+            "-t",
+            "BcsTopic",
+            "-b",
+            "broker-a",
+            "-i",
+            "0",
+            "-o",
+            "999",
+        ],
+    )
+    .await;
+    assert_eq!(out, "", "no message at that offset: nothing printed");
 
     // Housekeeping on demand.
     assert_eq!(

@@ -37,6 +37,7 @@ pub mod producer;
 pub mod producer_connection;
 pub mod query_msg_by_id;
 pub mod query_msg_by_key;
+pub mod query_msg_by_offset;
 pub mod query_msg_by_unique_key;
 pub mod resend_msg_by_id;
 pub mod reset_offset_by_time;
@@ -116,6 +117,7 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &broker_consume_stats::BrokerConsumeStatsCommand,
         &producer::ProducerCommand,
         &query_msg_by_unique_key::QueryMsgByUniqueKeyCommand,
+        &query_msg_by_offset::QueryMsgByOffsetCommand,
         &allocate_mq::AllocateMqCommand,
         &update_order_conf::UpdateOrderConfCommand,
         &send_rt::CheckMsgSendRtCommand,
