@@ -3,7 +3,7 @@
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
 //! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
 //! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i, checkMsgSendRT,
-//! sendMsgStatus, queryMsgByOffset.
+//! sendMsgStatus, queryMsgByOffset, cloneGroupOffset.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -407,6 +407,37 @@ async fn java_admin_commands_against_a_real_broker() {
         .collect();
     assert_eq!(row[1], "1", "{out}");
     assert_eq!(&row[3..5], ["PUSH", "CLUSTERING"], "{out}");
+    // cloneGroupOffset: the destination group gets the queues' broker offsets, as in Java.
+    let out = ok(
+        &ns,
+        &[
+            "cloneGroupOffset",
+            "-s",
+            "CG-prog",
+            "-d",
+            "CG-clone",
+            "-t",
+            "BcsTopic",
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        "clone group offset success. srcGroup[CG-prog], destGroup=[CG-clone], topic[BcsTopic]\n"
+    );
+    let out = ok(
+        &ns,
+        &["consumerProgress", "-g", "CG-clone", "-t", "BcsTopic"],
+    )
+    .await;
+    let q0: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("BcsTopic") && l.split_whitespace().nth(2) == Some("0"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(q0[3], q0[4], "consumer offset = broker offset: {out}");
+    assert_ne!(q0[3], "0", "{out}");
     consumer.shutdown().await;
 
     // clusterList -m: messages in and out yesterday and today, per broker.

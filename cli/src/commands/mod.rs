@@ -21,6 +21,7 @@ pub mod broker_consume_stats;
 pub mod broker_format;
 pub mod broker_maintenance;
 pub mod broker_status;
+pub mod clone_group_offset;
 pub mod cluster_list;
 pub mod cluster_list_more;
 pub mod consume_message;
@@ -122,6 +123,7 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &update_order_conf::UpdateOrderConfCommand,
         &send_rt::CheckMsgSendRtCommand,
         &send_rt::SendMsgStatusCommand,
+        &clone_group_offset::CloneGroupOffsetCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
         &broker_maintenance::DeleteExpiredCommitLogCommand,
         &bench_producer::BenchProducerCommand,
