@@ -3,7 +3,7 @@
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
 //! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
 //! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i, checkMsgSendRT,
-//! sendMsgStatus, queryMsgByOffset, cloneGroupOffset.
+//! sendMsgStatus, queryMsgByOffset, cloneGroupOffset, queryMsgById with a unique id.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -340,6 +340,13 @@ async fn java_admin_commands_against_a_real_broker() {
     )
     .await;
     assert!(!success, "an unknown id is an error");
+
+    // queryMsgById takes the unique id too, given the topic.
+    let out = ok(&ns, &["queryMsgById", "-i", &sent.msg_id, "-t", "BcsTopic"]).await;
+    assert!(out.contains(&format!("{:<20}BcsTopic", "Topic:")), "{out}");
+    let (success, _, stderr) = mqadmin(&ns, &["queryMsgById", "-i", &sent.msg_id]).await;
+    assert!(!success);
+    assert!(stderr.contains("-t <topic>"), "{stderr}");
 
     // allocateMQ: the average split of PermTopic's two queues between two clients.
     let out = ok(
