@@ -3,7 +3,7 @@
 //! GET_CONSUMER_RUNNING_INFO (307, `consumerStatus`, `consumerProgress`) and
 //! CONSUME_MESSAGE_DIRECTLY (309) forwarded to the client, GET_BROKER_CONSUME_STATS (317,
 //! `brokerConsumeStats`), GET_ALL_PRODUCER_INFO (328, `producer`), DELETE_EXPIRED_COMMITLOG
-//! (329) and CLEAN_UNUSED_TOPIC (316). Bodies as Java lays them out.
+//! (329), CLEAN_UNUSED_TOPIC (316) and QUERY_CONSUME_QUEUE (321). Bodies as Java lays them out.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -315,4 +315,90 @@ pub async fn clean_unused_topic(ctx: &BrokerContext, req: RemotingCommand) -> Re
         Ok(Err(e)) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
         Err(e) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
     }
+}
+
+/// QUERY_CONSUME_QUEUE (321): `count` consume-queue entries of a queue from `index` (commit-log
+/// offset, record size, tag code), as `mqadmin queryCq` shows them. An index outside the queue
+/// answers SUCCESS without a body and a remark, as Java does.
+pub fn query_consume_queue(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    use remoting::body::admin::{ConsumeQueueData, QueryConsumeQueueResponseBody};
+    use remoting::header::admin::QueryConsumeQueueRequestHeader;
+
+    let h: QueryConsumeQueueRequestHeader = match req.ext_fields.decode() {
+        Ok(h) => h,
+        Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    let exists = ctx.topics.get(&h.topic).is_some_and(|tc| {
+        h.queue_id >= 0 && h.queue_id < tc.read_queue_nums.max(tc.write_queue_nums)
+    });
+    if !exists {
+        return error(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            format!("{}@{} is not exist!", h.queue_id, h.topic),
+        );
+    }
+    let min = ctx.store.min_offset(&h.topic, h.queue_id);
+    let max = ctx.store.max_offset(&h.topic, h.queue_id);
+    let mut body = QueryConsumeQueueResponseBody {
+        max_queue_index: max,
+        min_queue_index: min,
+        ..Default::default()
+    };
+    if let Some(group) = h.consumer_group.as_deref() {
+        match ctx.clients.subscription(group, &h.topic) {
+            Some(sub) => {
+                body.subscription_data = Some(sub);
+                // No consumer filter data is kept (SQL92 selectors are compiled per pull).
+                body.filter_data = Some("null".to_string());
+            }
+            None => body.filter_data = Some(format!("{group}@{} is not online!", h.topic)),
+        }
+    }
+    if h.index < min || h.index >= max {
+        return req.response_to(
+            ResponseCode::SUCCESS,
+            Some(format!(
+                "Index {} of {}@{} is not exist!",
+                h.index, h.queue_id, h.topic
+            )),
+        );
+    }
+    let want = usize::try_from(h.count.clamp(0, 1000)).unwrap_or(0);
+    let delays = ctx.config.delay_levels_millis();
+    let mut offset = h.index;
+    while body.queue_data.len() < want && offset < max {
+        let left = i32::try_from(want - body.queue_data.len()).unwrap_or(1);
+        let got = ctx.store.get(&h.topic, h.queue_id, offset, left, None);
+        if got.records.is_empty() {
+            break;
+        }
+        for raw in &got.records {
+            let Ok(v) = remoting::message::decode_view(raw) else {
+                continue;
+            };
+            // The schedule topic's tag code is the delivery time, as its queue stores it.
+            let tags_code = if h.topic == "SCHEDULE_TOPIC_XXXX" {
+                let level = v
+                    .property(remoting::message::keys::DELAY)
+                    .and_then(|d| d.trim().parse::<usize>().ok())
+                    .unwrap_or(1)
+                    .clamp(1, delays.len().max(1));
+                v.store_timestamp
+                    + delays
+                        .get(level - 1)
+                        .map_or(0, |d| i64::try_from(*d).unwrap_or(i64::MAX))
+            } else {
+                remoting::message::tags_code(v.property(remoting::message::keys::TAGS))
+            };
+            body.queue_data.push(ConsumeQueueData {
+                physic_offset: v.physical_offset,
+                physic_size: i32::try_from(raw.len()).unwrap_or(i32::MAX),
+                tags_code,
+                ..Default::default()
+            });
+        }
+        offset = got.next_begin_offset.max(offset + 1);
+    }
+    with_body(&req, body.encode())
 }

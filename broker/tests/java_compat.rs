@@ -444,3 +444,68 @@ async fn clean_unused_topic_and_delete_expired_commit_log() {
     assert_eq!(bodies(&r), ["k"]);
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_consume_queue_entries() {
+    use remoting::body::admin::QueryConsumeQueueResponseBody;
+    use remoting::header::admin::QueryConsumeQueueRequestHeader;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (b, addr, client) = start_broker(broker_config(dir.path(), None)).await;
+    for (i, tag) in ["TagA", "TagB", "TagA"].iter().enumerate() {
+        send_props(
+            &client,
+            &addr,
+            "CqTopic",
+            &format!("c{i}"),
+            &[("TAGS", tag)],
+        )
+        .await;
+    }
+    let ask = |topic: &str, index: i64| {
+        request(
+            RequestCode::QUERY_CONSUME_QUEUE,
+            &QueryConsumeQueueRequestHeader {
+                topic: topic.into(),
+                queue_id: 0,
+                index,
+                count: 10,
+                consumer_group: None,
+            },
+        )
+    };
+    let mut body = None;
+    for _ in 0..100 {
+        let r = invoke(&client, &addr, ask("CqTopic", 0)).await;
+        assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+        if !r.body.is_empty() {
+            let b = QueryConsumeQueueResponseBody::decode(&r.body).unwrap();
+            if b.queue_data.len() == 3 {
+                body = Some(b);
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let body = body.expect("three entries");
+    assert_eq!((body.min_queue_index, body.max_queue_index), (0, 3));
+    let codes: Vec<i64> = body.queue_data.iter().map(|d| d.tags_code).collect();
+    let a = i64::from(remoting::message::java_string_hash("TagA"));
+    let bb = i64::from(remoting::message::java_string_hash("TagB"));
+    assert_eq!(codes, [a, bb, a]);
+    let offs: Vec<i64> = body.queue_data.iter().map(|d| d.physic_offset).collect();
+    assert!(offs.windows(2).all(|w| w[0] < w[1]), "{offs:?}");
+    assert!(body.queue_data.iter().all(|d| d.physic_size > 0));
+    // Past the end: SUCCESS without a body, as Java answers.
+    let r = invoke(&client, &addr, ask("CqTopic", 7)).await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    assert!(r.body.is_empty());
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("Index 7 of 0@CqTopic is not exist!")
+    );
+    let r = invoke(&client, &addr, ask("Nope", 0)).await;
+    assert_eq!(r.response_code(), ResponseCode::SYSTEM_ERROR);
+    assert_eq!(r.remark.as_deref(), Some("0@Nope is not exist!"));
+    b.shutdown().await;
+}
