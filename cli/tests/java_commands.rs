@@ -3,7 +3,7 @@
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
 //! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
 //! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i, checkMsgSendRT,
-//! sendMsgStatus, queryMsgByOffset, cloneGroupOffset, queryMsgById with a unique id.
+//! sendMsgStatus, queryMsgByOffset, cloneGroupOffset, queryMsgById with a unique id, queryCq.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -347,6 +347,23 @@ async fn java_admin_commands_against_a_real_broker() {
     let (success, _, stderr) = mqadmin(&ns, &["queryMsgById", "-i", &sent.msg_id]).await;
     assert!(!success);
     assert!(stderr.contains("-t <topic>"), "{stderr}");
+
+    // queryCq: the raw entries of BcsTopic queue 0.
+    let out = ok(
+        &ns,
+        &["queryCq", "-t", "BcsTopic", "-q", "0", "-i", "1", "-c", "2"],
+    )
+    .await;
+    assert!(out.starts_with("Queue data: \nmax: "), "{out}");
+    assert!(
+        out.contains("idx: 1\nConsumeQueueData{physicOffset="),
+        "{out}"
+    );
+    assert!(
+        out.contains("idx: 2\nConsumeQueueData{physicOffset="),
+        "{out}"
+    );
+    assert!(!out.contains("idx: 3"), "{out}");
 
     // allocateMQ: the average split of PermTopic's two queues between two clients.
     let out = ok(

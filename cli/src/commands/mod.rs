@@ -36,6 +36,7 @@ pub mod get_namesrv_config;
 pub mod message_print;
 pub mod producer;
 pub mod producer_connection;
+pub mod query_cq;
 pub mod query_msg_by_id;
 pub mod query_msg_by_key;
 pub mod query_msg_by_offset;
@@ -124,6 +125,7 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &send_rt::CheckMsgSendRtCommand,
         &send_rt::SendMsgStatusCommand,
         &clone_group_offset::CloneGroupOffsetCommand,
+        &query_cq::QueryCqCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
         &broker_maintenance::DeleteExpiredCommitLogCommand,
         &bench_producer::BenchProducerCommand,
