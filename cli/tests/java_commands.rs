@@ -3,7 +3,8 @@
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
 //! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
 //! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i, checkMsgSendRT,
-//! sendMsgStatus, queryMsgByOffset, cloneGroupOffset, queryMsgById with a unique id, queryCq.
+//! sendMsgStatus, queryMsgByOffset, cloneGroupOffset, queryMsgById with a unique id, queryCq,
+//! clusterRT.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -364,6 +365,21 @@ async fn java_admin_commands_against_a_real_broker() {
         "{out}"
     );
     assert!(!out.contains("idx: 3"), "{out}");
+
+    // clusterRT: every broker of the cluster answers through its own topic.
+    let out = ok(
+        &ns,
+        &["clusterRT", "-a", "3", "-s", "8", "-c", "DefaultCluster"],
+    )
+    .await;
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("DefaultCluster"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!((row[1], row[3], row[4]), ("broker-a", "3", "0"), "{out}");
+    assert!(row[2].parse::<f64>().is_ok(), "{out}");
 
     // allocateMQ: the average split of PermTopic's two queues between two clients.
     let out = ok(

@@ -24,6 +24,7 @@ pub mod broker_status;
 pub mod clone_group_offset;
 pub mod cluster_list;
 pub mod cluster_list_more;
+pub mod cluster_rt;
 pub mod consume_message;
 pub mod consumer_connection;
 pub mod consumer_progress;
@@ -126,6 +127,7 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &send_rt::SendMsgStatusCommand,
         &clone_group_offset::CloneGroupOffsetCommand,
         &query_cq::QueryCqCommand,
+        &cluster_rt::ClusterRtCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
         &broker_maintenance::DeleteExpiredCommitLogCommand,
         &bench_producer::BenchProducerCommand,
