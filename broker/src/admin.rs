@@ -350,9 +350,14 @@ pub fn broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComma
     ext.insert("version", r#"{"counter":0,"timestamp":0}"#);
     let mut config = (*ctx.config).clone();
     config.broker_permission = ctx.permission();
-    req.success()
-        .with_ext(ext)
-        .with_body(config.to_properties().into_bytes())
+    let mut text = config.to_properties();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    // Keys Java returns that `mqadmin exportConfigs` reads, for features this broker does not
+    // have: the values state exactly that (no filter servers, no TLS).
+    text.push_str("filterServerNums=0\nuseTLS=false\n");
+    req.success().with_ext(ext).with_body(text.into_bytes())
 }
 
 /// Keys UPDATE_BROKER_CONFIG may change (reliability.md, CVE-2023-33246/37582: never paths,
@@ -473,6 +478,7 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
         ("getTransferredTps", tps_text(tps.transferred)),
         ("commitLogDirCapacity", format!("Total : {:.2} GiB, Free : {:.2} GiB.", gib(s.disk_total_bytes), gib(s.disk_free_bytes))),
         ("commitLogDiskRatio", format!("{disk_ratio}")),
+        ("putMessageFailedTimes", s.put_message_failed_times.to_string()),
         ("consumeQueueDiskRatio", format!("{disk_ratio}")),
         ("commitLogMinOffset", s.commit_log_min_offset.to_string()),
         ("commitLogMaxOffset", s.commit_log_max_offset.to_string()),
@@ -485,9 +491,15 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
         ("brokerActive", "true".to_string()),
         ("now", now_millis().to_string()),
     ];
+    // Java 4.9 also reports the ratio per commit-log directory.
+    let per_dir = (
+        format!("commitLogDiskRatio_{}", c.commit_log_dir()),
+        format!("{disk_ratio}"),
+    );
     entries
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(std::iter::once(per_dir))
         // Replication state (brokerStatus): connected slaves, acks, gap, in sync.
         .chain(ctx.ha.get().map(|h| h.runtime_info()).unwrap_or_default())
         .collect()

@@ -35,6 +35,7 @@ pub struct Broker;
 /// A running broker.
 pub struct BrokerHandle {
     local_addr: SocketAddr,
+    fast_local_addr: Option<SocketAddr>,
     ctx: Arc<BrokerContext>,
     registrar: Option<Arc<Registrar>>,
     shutdown: CancellationToken,
@@ -118,6 +119,9 @@ impl Broker {
             addr: bind.clone(),
             source,
         })?;
+
+        let fast_listener = crate::vip::bind(&config).await?;
+        let fast_local_addr = fast_listener.as_ref().and_then(|l| l.local_addr().ok());
 
         // Resolve the name servers once now to choose the advertised address.
         let mut ns_addrs = Vec::new();
@@ -234,9 +238,19 @@ impl Broker {
                 ..Default::default()
             },
         };
+        let processor = Arc::new(BrokerProcessor::new(ctx.clone()));
+        if let Some(l) = fast_listener {
+            // The VIP channel serves the same requests (Java registers its processors on both).
+            tasks.push(tokio::spawn(serve(
+                l,
+                processor.clone(),
+                server_config.clone(),
+                shutdown.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(serve(
             listener,
-            Arc::new(BrokerProcessor::new(ctx.clone())),
+            processor,
             server_config,
             shutdown.clone(),
         )));
@@ -280,6 +294,7 @@ impl Broker {
         );
         Ok(BrokerHandle {
             local_addr,
+            fast_local_addr,
             ctx,
             registrar,
             shutdown,
@@ -318,6 +333,11 @@ impl BrokerHandle {
     /// The socket address the broker listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The socket address of the VIP channel (listenPort − 2), when it is served.
+    pub fn fast_local_addr(&self) -> Option<SocketAddr> {
+        self.fast_local_addr
     }
 
     /// The advertised `host:port` registered with the name servers.

@@ -203,6 +203,27 @@ impl ClientManager {
             .unwrap_or_default()
     }
 
+    /// The connection of the client registered as a producer under `client_id`, the most
+    /// recently heard from (Java `ProducerManager.findChannel`; request-reply pushes to it).
+    pub fn find_producer_channel(&self, client_id: &str) -> Option<ClientChannel> {
+        self.producers
+            .lock()
+            .values()
+            .flat_map(|m| m.values())
+            .filter(|c| c.client_id == client_id && !c.conn.is_closed())
+            .max_by_key(|c| c.last_update)
+            .cloned()
+    }
+
+    /// Every producer group with its live connections (GET_ALL_PRODUCER_INFO).
+    pub fn all_producers(&self) -> Vec<(String, Vec<ClientChannel>)> {
+        self.producers
+            .lock()
+            .iter()
+            .map(|(g, m)| (g.clone(), m.values().cloned().collect()))
+            .collect()
+    }
+
     /// Every consumer group name with its subscribed topics.
     pub fn consumer_groups(&self) -> Vec<(String, Vec<String>)> {
         self.consumers

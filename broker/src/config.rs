@@ -303,6 +303,12 @@ broker_config! {
     listen_port: u16 = "listenPort", default 10911;
     /// HA port. Default unset: listenPort + 1.
     ha_listen_port: Option<u16> = "haListenPort", default None;
+    /// Port of the VIP channel (Java's `fastRemotingServer`), which clients with
+    /// `vipChannelEnabled` use for sends and admin calls. Default listenPort − 2 (an ephemeral
+    /// port when listenPort is 0).
+    fast_listen_port: Option<u16> = "fastListenPort", default None;
+    /// Serve the VIP channel. Default true, as Java always does.
+    fast_channel_enable: bool = "fastChannelEnable", default true;
     /// Role. Default `ASYNC_MASTER`.
     broker_role: BrokerRole = "brokerRole", default BrokerRole::AsyncMaster;
     /// Flush policy. Default `ASYNC_FLUSH`.
@@ -454,8 +460,11 @@ broker_config! {
     os_page_cache_busy_time_out_mills: u64 = "osPageCacheBusyTimeOutMills", default 1000;
     /// Queueing time after which a send is refused as busy, ms. Default 200.
     wait_time_mills_in_send_queue: u64 = "waitTimeMillsInSendQueue", default 200;
-    /// SQL92 filtering. Default false (not supported: pulls with SQL92 get SYSTEM_ERROR).
+    /// SQL92 filtering (`filter::sql92`). Default false: SQL92 subscriptions are refused.
     enable_property_filter: bool = "enablePropertyFilter", default false;
+    /// Store reply messages (SEND_REPLY_MESSAGE) besides pushing them to the requester.
+    /// Default true.
+    store_reply_message_enable: bool = "storeReplyMessageEnable", default true;
     /// ACL. Default false (not supported).
     acl_enable: bool = "aclEnable", default false;
     /// Let a slave correct consumer offsets. Default false.
@@ -726,7 +735,16 @@ impl BrokerConfig {
         Ok(())
     }
 
-    /// The HA port: `haListenPort`, or listenPort + 1 (0 when listenPort is 0).
+    /// The VIP channel port: `fastListenPort`, else listenPort − 2 (0 when listenPort is 0).
+    pub fn fast_listen_port(&self) -> u16 {
+        match self.fast_listen_port {
+            Some(p) => p,
+            None if self.listen_port == 0 => 0,
+            None => self.listen_port.saturating_sub(2),
+        }
+    }
+
+    /// The HA port: `haListenPort`, else listenPort + 1 (ephemeral when listenPort is 0).
     pub fn ha_listen_port(&self) -> u16 {
         match self.ha_listen_port {
             Some(p) => p,
@@ -793,11 +811,6 @@ pub const NOT_HONOURED: &[(&str, NotHonoured, &str)] = &[
         "enableDLegerCommitLog",
         NotHonoured::Warned,
         "DLedger is not implemented; replication is master/slave (brokerRole)",
-    ),
-    (
-        "enablePropertyFilter",
-        NotHonoured::Warned,
-        "SQL92 filtering is not supported; SQL92 subscriptions are refused either way",
     ),
     (
         "transientStorePoolEnable",

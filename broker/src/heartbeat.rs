@@ -142,20 +142,33 @@ pub fn consumer_list(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComma
     }
 }
 
-/// CHECK_CLIENT_CONFIG (46): TAG expressions are always valid; SQL92 is not supported.
-pub fn check_client_config(req: RemotingCommand) -> RemotingCommand {
+/// CHECK_CLIENT_CONFIG (46): TAG expressions are always valid; SQL92 ones when
+/// `enablePropertyFilter` is on and the expression compiles (Java's codes and remarks).
+pub fn check_client_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
     let body = match CheckClientRequestBody::decode(&req.body) {
         Ok(b) => b,
         Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
     };
-    if body.subscription_data.is_tag_type() {
-        req.success()
-    } else {
-        error(
+    let sub = &body.subscription_data;
+    if sub.is_tag_type() {
+        return req.success();
+    }
+    if !ctx.config.enable_property_filter {
+        return error(
             &req,
             ResponseCode::SYSTEM_ERROR,
-            "The broker does not support consumer to filter message by SQL92",
-        )
+            format!(
+                "The broker does not support consumer to filter message by {}",
+                sub.expression_type
+            ),
+        );
+    }
+    match crate::filter::sql_selector_of(&sub.expression_type, &sub.sub_string) {
+        Ok(_) => req.success(),
+        Err(e) => {
+            warn!(group = %body.group, expression = %sub.sub_string, error = %e, "subscription expression refused");
+            error(&req, ResponseCode::SUBSCRIPTION_PARSE_FAILED, e.to_string())
+        }
     }
 }
 

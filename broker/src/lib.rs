@@ -27,6 +27,8 @@ pub mod config;
 #[cfg(feature = "server")]
 pub mod admin;
 #[cfg(feature = "server")]
+pub mod admin_stats;
+#[cfg(feature = "server")]
 pub mod broker;
 #[cfg(feature = "server")]
 pub mod client_manager;
@@ -61,6 +63,8 @@ pub mod rebalance_lock;
 #[cfg(feature = "server")]
 pub mod registration;
 #[cfg(feature = "server")]
+pub mod reply;
+#[cfg(feature = "server")]
 pub mod retry;
 #[cfg(feature = "server")]
 pub mod schedule;
@@ -80,6 +84,8 @@ pub mod subscription_group;
 pub mod topic_config;
 #[cfg(feature = "server")]
 pub mod transaction;
+#[cfg(feature = "server")]
+pub mod vip;
 
 #[cfg(feature = "server")]
 pub use broker::{Broker, BrokerHandle};

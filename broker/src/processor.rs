@@ -10,7 +10,7 @@ use remoting::{Connection, RemotingCommand, RequestCode, RequestHandler};
 use tracing::info;
 
 use crate::context::BrokerContext;
-use crate::{admin, heartbeat, offsets, pull, retry, send, transaction};
+use crate::{admin, admin_stats, heartbeat, offsets, pull, reply, retry, send, transaction};
 
 /// The broker's request handler.
 pub struct BrokerProcessor {
@@ -33,9 +33,10 @@ impl BrokerProcessor {
         match req.request_code() {
             RequestCode::SEND_MESSAGE
             | RequestCode::SEND_MESSAGE_V2
-            | RequestCode::SEND_BATCH_MESSAGE
-            | RequestCode::SEND_REPLY_MESSAGE
-            | RequestCode::SEND_REPLY_MESSAGE_V2 => send::handle(ctx, conn, req).await,
+            | RequestCode::SEND_BATCH_MESSAGE => send::handle(ctx, conn, req).await,
+            RequestCode::SEND_REPLY_MESSAGE | RequestCode::SEND_REPLY_MESSAGE_V2 => {
+                reply::handle(ctx, conn, req).await
+            }
             RequestCode::PULL_MESSAGE | RequestCode::LITE_PULL_MESSAGE => {
                 pull::handle(ctx, conn, req).await
             }
@@ -50,7 +51,7 @@ impl BrokerProcessor {
             RequestCode::HEART_BEAT => heartbeat::heartbeat(ctx, conn, req),
             RequestCode::UNREGISTER_CLIENT => heartbeat::unregister_client(ctx, conn, req),
             RequestCode::GET_CONSUMER_LIST_BY_GROUP => heartbeat::consumer_list(ctx, req),
-            RequestCode::CHECK_CLIENT_CONFIG => heartbeat::check_client_config(req),
+            RequestCode::CHECK_CLIENT_CONFIG => heartbeat::check_client_config(ctx, req),
             RequestCode::LOCK_BATCH_MQ => heartbeat::lock_batch(ctx, req),
             RequestCode::UNLOCK_BATCH_MQ => heartbeat::unlock_batch(ctx, req),
             RequestCode::UPDATE_AND_CREATE_TOPIC => admin::create_topic(ctx, req),
@@ -72,6 +73,22 @@ impl BrokerProcessor {
             RequestCode::UPDATE_BROKER_CONFIG => admin::update_broker_config(ctx, req),
             RequestCode::QUERY_TOPIC_CONSUME_BY_WHO => admin::topic_consumed_by(ctx, req),
             RequestCode::INVOKE_BROKER_TO_RESET_OFFSET => admin::reset_offset(ctx, req),
+            RequestCode::GET_SYSTEM_TOPIC_LIST_FROM_BROKER => {
+                admin_stats::system_topic_list(ctx, req)
+            }
+            RequestCode::GET_CONSUMER_RUNNING_INFO => {
+                admin_stats::consumer_running_info(ctx, req).await
+            }
+            RequestCode::CONSUME_MESSAGE_DIRECTLY => {
+                admin_stats::consume_message_directly(ctx, req).await
+            }
+            RequestCode::GET_ALL_PRODUCER_INFO => admin_stats::all_producer_info(ctx, req),
+            RequestCode::DELETE_EXPIRED_COMMITLOG => {
+                admin_stats::delete_expired_commit_log(ctx, req).await
+            }
+            RequestCode::CLEAN_UNUSED_TOPIC => admin_stats::clean_unused_topic(ctx, req).await,
+            RequestCode::QUERY_CONSUME_QUEUE => admin_stats::query_consume_queue(ctx, req),
+            RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
             _ => not_supported(&req),
         }
     }

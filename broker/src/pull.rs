@@ -89,20 +89,22 @@ pub async fn handle(
             ),
         );
     }
-    let expression_type = h.expression_type.as_deref().unwrap_or("TAG");
-    if !expression_type.eq_ignore_ascii_case("TAG") {
-        return reply(
-            &req,
-            ResponseCode::SYSTEM_ERROR,
-            format!("The broker does not support consumer to filter message by {expression_type}"),
-        );
-    }
     let sub = if flags.has_subscription() {
-        filter::build_subscription(
+        match filter::build_typed_subscription(
             &h.topic,
             h.subscription.as_deref().unwrap_or("*"),
+            h.expression_type.as_deref(),
             h.sub_version,
-        )
+        ) {
+            Ok(s) => s,
+            Err(_) => {
+                return reply(
+                    &req,
+                    ResponseCode::SUBSCRIPTION_PARSE_FAILED,
+                    "parse the consumer's subscription failed",
+                );
+            }
+        }
     } else {
         let Some(info) = ctx.clients.consumer_group(&h.consumer_group) else {
             return reply(
@@ -141,17 +143,30 @@ pub async fn handle(
                 "the consumer's subscription not latest",
             );
         }
-        if !sub.is_tag_type() {
-            return reply(
-                &req,
-                ResponseCode::SYSTEM_ERROR,
-                format!(
-                    "The broker does not support consumer to filter message by {}",
-                    sub.expression_type
-                ),
-            );
-        }
         sub
+    };
+    let selector = if sub.is_tag_type() {
+        None
+    } else if !c.enable_property_filter {
+        return reply(
+            &req,
+            ResponseCode::SYSTEM_ERROR,
+            format!(
+                "The broker does not support consumer to filter message by {}",
+                sub.expression_type
+            ),
+        );
+    } else {
+        match filter::sql_selector_of(&sub.expression_type, &sub.sub_string) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                return reply(
+                    &req,
+                    ResponseCode::FILTER_DATA_NOT_EXIST,
+                    "The broker's consumer filter data is not exist!Your expression may be wrong!",
+                );
+            }
+        }
     };
     let codes = filter::code_filter(&sub);
     let tag_filter = codes
@@ -185,28 +200,40 @@ pub async fn handle(
     let max_msgs = h.max_msg_nums.clamp(1, 1024);
     let mut held = None;
     let mut first = true;
+    let mut cur_offset = h.queue_offset;
     let outcome = loop {
         let notifier = ctx.long_polling.notifier(&h.topic, h.queue_id);
         let mut notified = pin!(notifier.notified());
         // Registered before reading, so a message stored between the read and the wait still
         // wakes us.
         notified.as_mut().enable();
-        let outcome = ctx.store.get(
+        let outcome = filter::get_filtered(
+            &*ctx.store,
             &h.topic,
             h.queue_id,
-            h.queue_offset,
+            cur_offset,
             max_msgs,
             tag_filter_ref,
+            selector.as_deref(),
         );
+        // Caught up with nothing matching: keep holding from past the skipped messages, so a
+        // SQL92 consumer is woken only by a message it wants.
+        let skipped_to_end = selector.is_some()
+            && outcome.status == GetStatus::NoMatchedMessage
+            && outcome.next_begin_offset >= outcome.max_offset;
         let nothing_yet = matches!(
             outcome.status,
             GetStatus::OffsetOverflowOne | GetStatus::OffsetFoundNull
         ) || (matches!(
             outcome.status,
             GetStatus::NoMessageInQueue | GetStatus::NoMatchedLogicQueue
-        ) && h.queue_offset == 0);
+        ) && h.queue_offset == 0)
+            || skipped_to_end;
         if !nothing_yet || !flags.has_suspend() || Instant::now() >= deadline {
             break outcome;
+        }
+        if skipped_to_end {
+            cur_offset = outcome.next_begin_offset;
         }
         if first {
             first = false;

@@ -348,8 +348,10 @@ fn delivered_before(
     false
 }
 
-/// The message to re-put for a due schedule entry: real topic and queue restored, `DELAY`,
-/// `REAL_TOPIC`, `REAL_QID` removed. `None` when the entry names no valid destination.
+/// The message to re-put for a due schedule entry: real topic and queue restored. `REAL_TOPIC`
+/// and `REAL_QID` stay, as on Java's delivered messages (`messageTimeup` keeps the stored
+/// properties string); `DELAY` is removed — Java keeps it too, but our store would delay the
+/// re-put again. `None` when the entry names no valid destination.
 pub fn real_message(
     rec: &MessageRecord,
     store_host: std::net::SocketAddr,
@@ -364,8 +366,6 @@ pub fn real_message(
     }
     let mut props = rec.properties.clone();
     props.remove(keys::DELAY);
-    props.remove(keys::REAL_TOPIC);
-    props.remove(keys::REAL_QID);
     Some(MessageRecord {
         queue_id,
         flag: rec.flag,
@@ -443,7 +443,8 @@ mod tests {
             ("Orders", 1, 3)
         );
         assert_eq!(m.properties.get(keys::DELAY), None);
-        assert_eq!(m.properties.get(keys::REAL_TOPIC), None);
+        assert_eq!(m.properties.get(keys::REAL_TOPIC), Some("Orders"));
+        assert_eq!(m.properties.get(keys::REAL_QID), Some("1"));
         assert_eq!(m.properties.get(keys::TAGS), Some("a"));
         rec.properties.insert(keys::REAL_TOPIC, "../etc");
         assert!(real_message(&rec, rec.store_host).is_none());

@@ -66,7 +66,7 @@ pub async fn handle(
 /// queue). A send that waited `waitTimeMillsInSendQueue` is answered SYSTEM_BUSY with Java's
 /// `BrokerFastFailure` remark and never stored: its producer retries elsewhere instead of
 /// timing out. With `brokerFastFailureEnable=false` it waits as long as it takes.
-async fn take_turn<'a>(
+pub(crate) async fn take_turn<'a>(
     ctx: &'a BrokerContext,
     req: &RemotingCommand,
 ) -> Result<SemaphorePermit<'a>, RemotingCommand> {
@@ -140,15 +140,15 @@ async fn put_in_turn<'a>(
 }
 
 /// The topic and queue a send goes to after the checks.
-struct Prepared {
+pub(crate) struct Prepared {
     topic: String,
-    queue_id: i32,
+    pub(crate) queue_id: i32,
     multi_tag: bool,
     dlq: bool,
 }
 
 /// Steps 1–9 of spec §3.1.
-fn check_and_prepare(
+pub(crate) fn check_and_prepare(
     ctx: &BrokerContext,
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
@@ -331,7 +331,7 @@ fn base_record(
     }
 }
 
-async fn send_one(
+pub(crate) async fn send_one(
     ctx: &BrokerContext,
     conn: &Connection,
     req: &RemotingCommand,

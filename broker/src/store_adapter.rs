@@ -52,6 +52,8 @@ pub struct StoreAdapter {
     store: Arc<MessageStore>,
     memory_bytes: u64,
     access_ratio: u64,
+    /// Appends that stored nothing (Java `putMessageFailedTimes`).
+    put_failed: std::sync::atomic::AtomicU64,
 }
 
 fn total_memory() -> u64 {
@@ -79,6 +81,7 @@ impl StoreAdapter {
             store: Arc::new(store),
             memory_bytes: total_memory(),
             access_ratio: u64::from(config.access_message_in_memory_max_ratio),
+            put_failed: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -89,7 +92,23 @@ impl StoreAdapter {
             store,
             memory_bytes: total_memory(),
             access_ratio: u64::from(config.access_message_in_memory_max_ratio),
+            put_failed: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Counts an append that stored nothing.
+    fn count(&self, o: PutOutcome) -> PutOutcome {
+        if !matches!(
+            o.status,
+            PutStatus::Ok
+                | PutStatus::FlushDiskTimeout
+                | PutStatus::FlushSlaveTimeout
+                | PutStatus::SlaveNotAvailable
+        ) {
+            self.put_failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        o
     }
 
     /// The underlying store (for HA and tools).
@@ -131,11 +150,11 @@ fn outcome(r: store::PutResult) -> PutOutcome {
 
 impl MessageStoreApi for StoreAdapter {
     fn put(&self, msg: MessageRecord) -> BoxFuture<'_, PutOutcome> {
-        Box::pin(async move { outcome(self.store.put_message(msg).await) })
+        Box::pin(async move { self.count(outcome(self.store.put_message(msg).await)) })
     }
 
     fn put_batch(&self, msgs: Vec<MessageRecord>) -> BoxFuture<'_, PutOutcome> {
-        Box::pin(async move { outcome(self.store.put_messages(msgs).await) })
+        Box::pin(async move { self.count(outcome(self.store.put_messages(msgs).await)) })
     }
 
     fn supports_flush_wait(&self) -> bool {
@@ -313,6 +332,7 @@ impl MessageStoreApi for StoreAdapter {
             page_cache_lock_time_millis: 0,
             disk_total_bytes: total,
             disk_free_bytes: free,
+            put_message_failed_times: self.put_failed.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -131,6 +131,8 @@ pub struct StoreStats {
     pub disk_total_bytes: u64,
     /// Free bytes of the commit-log file system.
     pub disk_free_bytes: u64,
+    /// Appends that stored nothing since start (Java `putMessageFailedTimes`).
+    pub put_message_failed_times: u64,
 }
 
 /// A filter on consume-queue tag codes: `None` passes everything.

@@ -174,7 +174,7 @@ impl TopicConfigManager {
 }
 
 /// The topics every broker has (spec §9.2).
-fn builtin_topics(c: &BrokerConfig) -> Vec<TopicConfig> {
+pub(crate) fn builtin_topics(c: &BrokerConfig) -> Vec<TopicConfig> {
     let mut out = Vec::new();
     if c.auto_create_topic_enable {
         let n = c.default_topic_queue_nums as i32;

@@ -23,6 +23,9 @@ pub struct ClientConfig {
     pub persist_consumer_offset_interval: Duration,
     /// Timeout of ordinary requests (route, heartbeat, offsets, admin).
     pub rpc_timeout: Duration,
+    /// Send through the brokers' VIP channel, `ip:(port - 2)` of the registered address (Java
+    /// `vipChannelEnabled`; default false as in Java 4.9, true in early 4.x clients).
+    pub vip_channel_enabled: bool,
 }
 
 impl Default for ClientConfig {
@@ -35,6 +38,7 @@ impl Default for ClientConfig {
             heartbeat_broker_interval: Duration::from_secs(30),
             persist_consumer_offset_interval: Duration::from_secs(5),
             rpc_timeout: Duration::from_secs(3),
+            vip_channel_enabled: false,
         }
     }
 }

@@ -30,6 +30,14 @@ pub enum ClientError {
     /// A message that cannot be sent as it is.
     #[error("invalid message: {0}")]
     InvalidMessage(String),
+    /// No reply arrived for a request in time (Java `RequestTimeoutException`).
+    #[error("wait reply message timeout, correlation id {correlation_id}, {millis} ms")]
+    RequestTimeout {
+        /// The request's `CORRELATION_ID`.
+        correlation_id: String,
+        /// The timeout.
+        millis: u64,
+    },
     /// A call that makes no sense in the current state (not started, shut down).
     #[error("invalid state: {0}")]
     State(String),

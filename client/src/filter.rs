@@ -47,6 +47,27 @@ pub fn build_subscription(topic: &str, expression: &str) -> Result<SubscriptionD
     Ok(sub)
 }
 
+/// A SQL92 subscription (Java `MessageSelector.bySql` through `FilterAPI.build`): the broker
+/// evaluates the expression against each message's properties (it must run with
+/// `enablePropertyFilter=true`); the client keeps every message the broker returns.
+pub fn build_sql_subscription(topic: &str, sql: &str) -> Result<SubscriptionData> {
+    if topic.is_empty() {
+        return Err(ClientError::InvalidArgument("empty topic".into()));
+    }
+    if sql.is_empty() {
+        return Err(ClientError::InvalidArgument(
+            "Expression can't be null! SQL92".into(),
+        ));
+    }
+    Ok(SubscriptionData {
+        topic: topic.to_string(),
+        sub_string: sql.to_string(),
+        sub_version: now_ms(),
+        expression_type: "SQL92".to_string(),
+        ..Default::default()
+    })
+}
+
 /// The client-side filter: true when `tag` is wanted by `sub`. A subscription without tags
 /// takes everything; with tags, a message without a tag is dropped.
 pub fn tag_matches(sub: &SubscriptionData, tag: Option<&str>) -> bool {

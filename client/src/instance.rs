@@ -96,6 +96,8 @@ pub(crate) struct Inner {
     started: AtomicBool,
     pub(crate) shutdown: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Requests waiting for their reply, by correlation id (request-reply).
+    pub(crate) replies: crate::request_reply::ReplyWaiters,
 }
 
 impl Drop for Inner {
@@ -156,10 +158,21 @@ impl ClientInstance {
                 started: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
+                replies: Default::default(),
                 config,
             }
         });
         Ok(ClientInstance { inner })
+    }
+
+    /// A fresh unique id (the `UNIQ_KEY` generator), used as a request's correlation id.
+    pub(crate) fn inner_uniq_id(&self) -> String {
+        self.inner.uniq.next_id()
+    }
+
+    /// Requests of this instance's producers waiting for a reply.
+    pub fn reply_waiters(&self) -> &crate::request_reply::ReplyWaiters {
+        &self.inner.replies
     }
 
     /// The client id, `ip@instance`.
@@ -699,6 +712,9 @@ impl RequestHandler for Callbacks {
                     Some(request.success())
                 }
                 RequestCode::GET_CONSUMER_RUNNING_INFO => Some(running_info(&inner, &request)),
+                RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT => Some(
+                    crate::request_reply::receive_reply(&inner.replies, conn, &request),
+                ),
                 RequestCode::CHECK_TRANSACTION_STATE => {
                     check_transaction(&inner, conn, &request);
                     Some(request.success())

@@ -24,7 +24,7 @@
 //! - [`transaction`]: the [`TransactionProducer`] (half messages, local transaction, check-back).
 //! - [`admin`]: [`Admin`], the calls `mqadmin` is built on.
 //! - [`message`]: [`Message`], [`MessageExt`], [`SendResult`]; [`filter`]: tag expressions;
-//!   [`route`]: routes to queue lists; [`config`]: [`ClientConfig`]; [`error`]: [`ClientError`].
+//!   [`request_reply`]: replies to `Producer::request`; [`route`]: routes to queue lists; [`config`]: [`ClientConfig`]; [`error`]: [`ClientError`].
 
 pub mod admin;
 pub mod allocate;
@@ -40,6 +40,7 @@ pub mod process_queue;
 pub mod producer;
 pub mod pull_consumer;
 pub mod push_consumer;
+pub mod request_reply;
 pub mod route;
 pub mod running_info;
 pub mod selector;
@@ -59,6 +60,7 @@ pub use producer::{Producer, ProducerConfig};
 pub use pull_consumer::PullConsumer;
 pub use push_consumer::{PushConsumer, PushConsumerConfig};
 pub use remoting::body::client::{ConsumeFromWhere, MessageModel, MessageQueue};
+pub use request_reply::create_reply_message;
 pub use selector::{MessageQueueSelector, SelectByHash};
 pub use transaction::{
     LocalTransactionState, TransactionListener, TransactionProducer, TransactionSendResult,

@@ -1,6 +1,8 @@
-//! Consumed offsets of a clustering consumer group, kept in memory and committed to the brokers
-//! (Java `RemoteBrokerOffsetStore`): every `persist_consumer_offset_interval`, when a queue is
-//! taken away by a rebalance, and on shutdown.
+//! Consumed offsets of a consumer group, kept in memory and committed every
+//! `persist_consumer_offset_interval`, when a queue is taken away by a rebalance, and on
+//! shutdown: to the brokers for clustering groups (Java `RemoteBrokerOffsetStore`), to a local
+//! file for broadcasting ones (Java `LocalFileOffsetStore`: each member keeps its own progress in
+//! `<dir>/<clientId>/<group>/offsets.json`, Java's `OffsetSerializeWrapper` layout).
 
 use std::collections::HashMap;
 
@@ -23,6 +25,15 @@ pub struct OffsetStore {
     group: String,
     instance: ClientInstance,
     table: Mutex<HashMap<MessageQueue, Entry>>,
+    /// Broadcasting: the local offsets file instead of the brokers.
+    local_file: Option<std::path::PathBuf>,
+}
+
+/// Java `OffsetSerializeWrapper`: the local offsets file.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct OffsetFile {
+    offset_table: remoting::fastjson::ObjectKeyMap<MessageQueue, i64>,
 }
 
 impl std::fmt::Debug for OffsetStore {
@@ -40,7 +51,72 @@ impl OffsetStore {
             group: group.into(),
             instance,
             table: Mutex::new(HashMap::new()),
+            local_file: None,
         }
+    }
+
+    /// A store for a broadcasting member, kept in `<dir>/<clientId>/<group>/offsets.json`.
+    pub fn new_local(
+        group: impl Into<String>,
+        instance: ClientInstance,
+        dir: &std::path::Path,
+    ) -> Self {
+        let group = group.into();
+        let file = dir
+            .join(instance.client_id().replace(['/', '\\'], "_"))
+            .join(group.replace(['/', '\\'], "_"))
+            .join("offsets.json");
+        OffsetStore {
+            group,
+            instance,
+            table: Mutex::new(HashMap::new()),
+            local_file: Some(file),
+        }
+    }
+
+    /// The local offsets file of a broadcasting store.
+    pub fn local_file(&self) -> Option<&std::path::Path> {
+        self.local_file.as_deref()
+    }
+
+    fn load_local(&self, path: &std::path::Path) -> Result<HashMap<MessageQueue, i64>> {
+        let text = match std::fs::read(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+            Err(e) => {
+                return Err(crate::error::ClientError::State(format!(
+                    "{}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let f: OffsetFile = remoting::fastjson::from_slice(&text)?;
+        Ok(f.offset_table
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect())
+    }
+
+    fn save_local(&self, path: &std::path::Path) -> Result<()> {
+        let mut file = OffsetFile::default();
+        for (mq, e) in self.table.lock().iter() {
+            file.offset_table.insert(mq.clone(), e.offset);
+        }
+        let bytes = remoting::fastjson::to_vec_object_keys(&file)?;
+        let io = |e: std::io::Error| {
+            crate::error::ClientError::State(format!("{}: {e}", path.display()))
+        };
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(io)?;
+        }
+        // Written aside and renamed: a crash never leaves a torn file.
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, &bytes).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)?;
+        for e in self.table.lock().values_mut() {
+            e.persisted = Some(e.offset);
+        }
+        Ok(())
     }
 
     /// Records `offset` for `mq`; with `increase_only` a smaller value is ignored (late
@@ -76,7 +152,10 @@ impl OffsetStore {
     /// The group's offset of `mq` as committed on the broker (`None`: never committed); a hit
     /// is also remembered locally.
     pub async fn read_from_broker(&self, mq: &MessageQueue) -> Result<Option<i64>> {
-        let o = self.instance.query_consumer_offset(&self.group, mq).await?;
+        let o = match &self.local_file {
+            Some(path) => self.load_local(path)?.get(mq).copied(),
+            None => self.instance.query_consumer_offset(&self.group, mq).await?,
+        };
         if let Some(o) = o {
             let mut t = self.table.lock();
             let e = t.entry(mq.clone()).or_insert(Entry {
@@ -97,6 +176,9 @@ impl OffsetStore {
         if e.persisted == Some(e.offset) {
             return Ok(());
         }
+        if let Some(path) = &self.local_file {
+            return self.save_local(path);
+        }
         self.instance
             .update_consumer_offset(&self.group, mq, e.offset)
             .await?;
@@ -109,6 +191,12 @@ impl OffsetStore {
 
     /// Commits every queue of `mqs` that changed; failures are logged and retried next time.
     pub async fn persist_all(&self, mqs: &[MessageQueue]) {
+        if let Some(path) = &self.local_file {
+            if let Err(e) = self.save_local(path) {
+                warn!(group = %self.group, error = %e, "local offset file not written");
+            }
+            return;
+        }
         for mq in mqs {
             if let Err(e) = self.persist(mq).await {
                 warn!(group = %self.group, topic = %mq.topic, queue_id = mq.queue_id, error = %e, "offset commit failed");

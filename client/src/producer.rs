@@ -20,7 +20,7 @@ use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::filter::now_ms;
 use crate::instance::ClientInstance;
-use crate::message::{Message, SendResult, SendStatus, deflate};
+use crate::message::{Message, MessageExt, SendResult, SendStatus, deflate};
 use crate::route::PublishInfo;
 use crate::selector::{MessageQueueSelector, SelectByHash};
 
@@ -251,6 +251,38 @@ impl Producer {
         self.check_running()?;
         let prepared = self.prepare(msg)?;
         self.send_with_retries(prepared, timeout).await
+    }
+
+    /// Sends `msg` as a request and waits for its reply, at most `timeout` in all (Java
+    /// `DefaultMQProducer.request`). The replier builds its answer with
+    /// [`create_reply_message`](crate::request_reply::create_reply_message); the broker pushes it
+    /// to this client. Times out with [`ClientError::RequestTimeout`].
+    pub async fn request(&self, msg: Message, timeout: Duration) -> Result<MessageExt> {
+        self.check_running()?;
+        let instance = &self.inner.instance;
+        let correlation_id = instance.inner_uniq_id();
+        let msg = msg
+            .with_property(keys::CORRELATION_ID, correlation_id.clone())
+            .with_property(keys::REPLY_TO_CLIENT, instance.client_id().to_string())
+            .with_property(keys::TTL, timeout.as_millis().to_string());
+        let waiters = instance.reply_waiters();
+        let rx = waiters.register(&correlation_id);
+        let started = Instant::now();
+        if let Err(e) = self.send_with_timeout(msg, timeout).await {
+            waiters.forget(&correlation_id);
+            return Err(e);
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            _ => {
+                waiters.forget(&correlation_id);
+                Err(ClientError::RequestTimeout {
+                    correlation_id,
+                    millis: timeout.as_millis() as u64,
+                })
+            }
+        }
     }
 
     /// Sends in the background and calls `callback` with the outcome (Java's
@@ -534,7 +566,10 @@ impl Producer {
         oneway: bool,
     ) -> Result<Option<SendResult>> {
         let instance = &self.inner.instance;
-        let addr = instance.addr_for_queue(mq).await?;
+        let mut addr = instance.addr_for_queue(mq).await?;
+        if instance.config().vip_channel_enabled {
+            addr = vip_channel_addr(&addr);
+        }
         let header = SendMessageRequestHeader {
             producer_group: self.inner.config.group.clone(),
             topic: p.topic.clone(),
@@ -553,6 +588,9 @@ impl Producer {
         };
         let code = if p.batch {
             RequestCode::SEND_BATCH_MESSAGE
+        } else if crate::request_reply::is_reply_properties(&p.properties) {
+            // A reply (MessageUtil.createReplyMessage): the broker pushes it to the requester.
+            RequestCode::SEND_REPLY_MESSAGE_V2
         } else {
             RequestCode::SEND_MESSAGE_V2
         };
@@ -587,6 +625,18 @@ impl Producer {
             transaction_id: h.transaction_id,
             region_id: h.msg_region,
         }))
+    }
+}
+
+/// The VIP channel address of a broker address (Java `MixAll.brokerVIPChannel`): the port minus
+/// two; an address that does not parse is returned unchanged.
+pub fn vip_channel_addr(addr: &str) -> String {
+    match addr.rsplit_once(':') {
+        Some((host, port)) => match port.parse::<u16>() {
+            Ok(p) if p >= 2 => format!("{host}:{}", p - 2),
+            _ => addr.to_string(),
+        },
+        None => addr.to_string(),
     }
 }
 

@@ -49,8 +49,12 @@ pub struct PushConsumerConfig {
     pub group: String,
     /// Instance settings (name servers, intervals).
     pub client: ClientConfig,
-    /// Only CLUSTERING is supported.
+    /// CLUSTERING (the group shares the queues, offsets on the brokers) or BROADCASTING (every
+    /// member gets every message, offsets in a local file under `local_offset_store_dir`).
     pub message_model: MessageModel,
+    /// Where broadcasting members keep their offsets (Java `rocketmq.client.localOffsetStoreDir`,
+    /// default `~/.rocketmq_offsets`).
+    pub local_offset_store_dir: std::path::PathBuf,
     /// Where a group without a committed offset starts.
     pub consume_from_where: ConsumeFromWhere,
     /// For CONSUME_FROM_TIMESTAMP: ms since the epoch (Java: half an hour ago).
@@ -96,6 +100,10 @@ impl PushConsumerConfig {
             group: group.into(),
             client: ClientConfig::new(namesrv_addr),
             message_model: MessageModel::Clustering,
+            local_offset_store_dir: std::env::var_os("HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir)
+                .join(".rocketmq_offsets"),
             consume_from_where: ConsumeFromWhere::ConsumeFromLastOffset,
             consume_timestamp: now_ms() - 30 * 60 * 1000,
             pull_batch_size: 32,
@@ -286,6 +294,10 @@ impl Inner {
     fn is_orderly(&self) -> bool {
         matches!(*self.listener.read(), Some(Listener::Orderly(_)))
     }
+
+    fn is_broadcasting(&self) -> bool {
+        self.config.message_model == MessageModel::Broadcasting
+    }
 }
 
 impl PushConsumer {
@@ -303,7 +315,15 @@ impl PushConsumer {
     fn build(config: PushConsumerConfig, instance: ClientInstance, owns_instance: bool) -> Self {
         PushConsumer {
             inner: Arc::new(Inner {
-                offsets: OffsetStore::new(config.group.clone(), instance.clone()),
+                offsets: if config.message_model == MessageModel::Broadcasting {
+                    OffsetStore::new_local(
+                        config.group.clone(),
+                        instance.clone(),
+                        &config.local_offset_store_dir,
+                    )
+                } else {
+                    OffsetStore::new(config.group.clone(), instance.clone())
+                },
                 consume_permits: Arc::new(Semaphore::new(config.consume_thread_max.max(1))),
                 retry_producer: Producer::inner_producer(instance.clone()),
                 config,
@@ -353,6 +373,27 @@ impl PushConsumer {
         Ok(())
     }
 
+    /// Subscribes to `topic` with a SQL92 selector over message properties (Java
+    /// `subscribe(topic, MessageSelector.bySql(sql))`); the broker needs
+    /// `enablePropertyFilter=true` and refuses the pulls otherwise.
+    pub fn subscribe_sql(&self, topic: &str, sql: &str) -> Result<()> {
+        let sub = crate::filter::build_sql_subscription(topic, sql)?;
+        self.inner
+            .subscriptions
+            .write()
+            .insert(topic.to_string(), sub);
+        if self.inner.started.load(Ordering::Acquire) {
+            let this = self.clone();
+            let topic = topic.to_string();
+            tokio::spawn(async move {
+                let _ = this.inner.instance.update_topic_route(&topic).await;
+                this.inner.instance.send_heartbeat_to_all().await;
+                this.inner.rebalance_notify.notify_one();
+            });
+        }
+        Ok(())
+    }
+
     /// Sets a concurrent listener (replacing any listener).
     pub fn register_listener_concurrently(&self, l: impl MessageListenerConcurrently) {
         *self.inner.listener.write() = Some(Listener::Concurrently(Arc::new(l)));
@@ -383,11 +424,6 @@ impl PushConsumer {
                 "consumer group is empty".into(),
             ));
         }
-        if inner.config.message_model != MessageModel::Clustering {
-            return Err(ClientError::InvalidArgument(
-                "only CLUSTERING message model is supported".into(),
-            ));
-        }
         if inner.listener.read().is_none() {
             return Err(ClientError::State("no message listener registered".into()));
         }
@@ -397,12 +433,15 @@ impl PushConsumer {
         if inner.started.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        // Every clustering consumer also takes the group's retry topic (spec §10.2).
+        // Every clustering consumer also takes the group's retry topic (spec §10.2); broadcasting
+        // ones do not retry (Java drops their failed messages).
         let retry = retry_topic(&inner.config.group);
-        inner
-            .subscriptions
-            .write()
-            .insert(retry.clone(), build_subscription(&retry, "*")?);
+        if !inner.is_broadcasting() {
+            inner
+                .subscriptions
+                .write()
+                .insert(retry.clone(), build_subscription(&retry, "*")?);
+        }
         inner.instance.register_consumer(
             &inner.config.group,
             Arc::new(Member(Arc::downgrade(&self.inner))),
@@ -413,6 +452,16 @@ impl PushConsumer {
             if let Err(e) = inner.instance.update_topic_route(t).await {
                 debug!(topic = %t, error = %e, "no route yet");
             }
+        }
+        // Java `checkClientInBroker`: a broker that cannot evaluate a SQL92 subscription makes
+        // the start fail now rather than every pull later.
+        if let Err(e) = check_client_in_broker(inner).await {
+            inner.started.store(false, Ordering::Release);
+            inner
+                .instance
+                .unregister_consumer(&inner.config.group)
+                .await;
+            return Err(e);
         }
         inner.instance.send_heartbeat_to_all().await;
         // The retry topic is created by the heartbeat: learn its route now.
@@ -600,6 +649,11 @@ async fn do_rebalance(inner: &Arc<Inner>) {
             }
         };
         let mqs = subscribe_queues(&topic, &route);
+        if inner.is_broadcasting() {
+            // Every member takes every queue.
+            update_process_queue_table(inner, &topic, mqs).await;
+            continue;
+        }
         let cids = match inner
             .instance
             .consumer_id_list(&inner.config.group, &topic)
@@ -639,7 +693,7 @@ async fn update_process_queue_table(inner: &Arc<Inner>, topic: &str, mine: Vec<M
             continue;
         }
         let pq = Arc::new(ProcessQueue::new());
-        if orderly {
+        if orderly && !inner.is_broadcasting() {
             let Some(addr) = inner.instance.master_addr(&mq.broker_name) else {
                 continue;
             };
@@ -754,7 +808,7 @@ async fn pull_loop(
         let commit = inner
             .offsets
             .read_local(&mq)
-            .filter(|o| *o > 0 && inner.config.commit_offset_when_pull);
+            .filter(|o| *o > 0 && inner.config.commit_offset_when_pull && !inner.is_broadcasting());
         let post_sub = inner.config.post_subscription_when_pull;
         let header = PullMessageRequestHeader {
             consumer_group: inner.config.group.clone(),
@@ -968,6 +1022,11 @@ async fn consume_concurrently(
 /// CONSUMER_SEND_MSG_BACK, falling back to sending the message to `%RETRY%<group>` ourselves.
 /// False when both failed (the caller retries locally).
 async fn send_back(inner: &Inner, m: &MessageExt, delay_level: i32) -> bool {
+    if inner.is_broadcasting() {
+        // Java: "BROADCASTING, the message consume failed, drop it".
+        warn!(msg_id = %m.msg_id, "broadcasting: the message consume failed, drop it");
+        return true;
+    }
     let group = &inner.config.group;
     let max = inner.config.max_reconsume_times;
     match inner
@@ -1090,6 +1149,53 @@ async fn consume_orderly(
             }
         }
     }
+}
+
+/// CHECK_CLIENT_CONFIG for every non-TAG subscription, at one broker of its topic (Java
+/// `MQClientInstance.checkClientInBroker`): the broker's refusal (e.g. `enablePropertyFilter`
+/// off, or an expression it cannot parse) is returned as the error.
+async fn check_client_in_broker(inner: &Inner) -> Result<()> {
+    let subs: Vec<SubscriptionData> = inner
+        .subscriptions
+        .read()
+        .values()
+        .filter(|s| !s.is_tag_type())
+        .cloned()
+        .collect();
+    for sub in subs {
+        let Ok(route) = inner.instance.topic_route(&sub.topic).await else {
+            continue;
+        };
+        let Some(addr) = route
+            .broker_datas
+            .iter()
+            .find_map(|b| {
+                b.broker_addrs
+                    .get(&0)
+                    .or_else(|| b.broker_addrs.values().next())
+            })
+            .cloned()
+        else {
+            continue;
+        };
+        let body = remoting::body::client::CheckClientRequestBody {
+            client_id: inner.instance.client_id().to_string(),
+            group: inner.config.group.clone(),
+            subscription_data: sub,
+        }
+        .encode()
+        .map_err(ClientError::Remoting)?;
+        let req = remoting::RemotingCommand::request(
+            remoting::RequestCode::CHECK_CLIENT_CONFIG,
+            Default::default(),
+        )
+        .with_body(body);
+        inner
+            .instance
+            .invoke_ok(&addr, req, inner.instance.config().rpc_timeout)
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -130,50 +130,89 @@ impl SubCommand for ClusterListCommand {
         "List cluster infos"
     }
     fn options(&self) -> Vec<OptSpec> {
-        Vec::new()
+        vec![
+            OptSpec::flag("m", "moreStats", "Print more stats"),
+            OptSpec::arg(
+                "i",
+                "interval",
+                false,
+                "specify intervals numbers, it is in seconds",
+            ),
+            OptSpec::arg("c", "clusterName", false, "which cluster"),
+        ]
     }
     fn execute<'a>(
         &'a self,
-        _args: &'a ParsedArgs,
+        args: &'a ParsedArgs,
         admin: &'a Admin,
         out: Out<'a>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let info = admin.cluster_info().await?;
-            let mut rows = Vec::new();
-            for (cluster, names) in &info.cluster_addr_table {
-                for name in names {
-                    let Some(group) = info.broker_addr_table.get(name) else {
-                        continue;
-                    };
-                    for (id, addr) in &group.broker_addrs {
-                        rows.push(ClusterRow {
-                            cluster: cluster.clone(),
-                            broker_name: name.clone(),
-                            broker_id: *id,
-                            addr: addr.clone(),
-                            runtime: None,
-                        });
-                    }
+            // -i repeats the listing every so many seconds until interrupted, as in Java.
+            let interval = match args.value("i") {
+                None => None,
+                Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                    crate::error::CliError::Usage(format!("-i wants seconds, got {v:?}"))
+                })?),
+            };
+            let mut first = true;
+            loop {
+                if !first && let Some(secs) = interval {
+                    tokio::time::sleep(std::time::Duration::from_secs(secs.max(1))).await;
+                }
+                first = false;
+                list_once(args, admin, &mut *out).await?;
+                out.flush()?;
+                if interval.is_none() {
+                    return Ok(());
                 }
             }
-            // Ask every broker at once; one that cannot answer keeps `runtime: None`.
-            let asks = rows.iter().map(|r| admin.broker_runtime_info(&r.addr));
-            let answers = futures::future::join_all(asks).await;
-            for (row, answer) in rows.iter_mut().zip(answers) {
-                row.runtime = answer.ok().map(|kv| kv.table);
-            }
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            writeln!(out, "{}", header_line())?;
-            for row in &rows {
-                writeln!(out, "{}", format_row(row, now_ms))?;
-            }
-            Ok(())
         })
     }
+}
+
+/// One listing: the base table, or with `-m` the message totals of yesterday and today.
+async fn list_once(args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+    let only = args.value("c").map(str::trim).filter(|c| !c.is_empty());
+    let info = admin.cluster_info().await?;
+    let mut rows = Vec::new();
+    for (cluster, names) in &info.cluster_addr_table {
+        if only.is_some_and(|c| c != cluster) {
+            continue;
+        }
+        for name in names {
+            let Some(group) = info.broker_addr_table.get(name) else {
+                continue;
+            };
+            for (id, addr) in &group.broker_addrs {
+                rows.push(ClusterRow {
+                    cluster: cluster.clone(),
+                    broker_name: name.clone(),
+                    broker_id: *id,
+                    addr: addr.clone(),
+                    runtime: None,
+                });
+            }
+        }
+    }
+    // Ask every broker at once; one that cannot answer keeps `runtime: None`.
+    let asks = rows.iter().map(|r| admin.broker_runtime_info(&r.addr));
+    let answers = futures::future::join_all(asks).await;
+    for (row, answer) in rows.iter_mut().zip(answers) {
+        row.runtime = answer.ok().map(|kv| kv.table);
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    if args.has("m") {
+        return super::cluster_list_more::print(out, &rows);
+    }
+    writeln!(out, "{}", header_line())?;
+    for row in &rows {
+        writeln!(out, "{}", format_row(row, now_ms))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `consumerProgress -g G [-t T]`: per queue, the broker's and the group's offsets and the lag
-//! (Java `ConsumerProgressSubCommand` with a group).
+//! (Java `ConsumerProgressSubCommand` with a group); without `-g`, one line per group
+//! ([`super::consumer_progress_all`]).
 
 use std::collections::BTreeMap;
 
@@ -23,7 +24,7 @@ impl SubCommand for ConsumerProgressCommand {
     }
     fn options(&self) -> Vec<OptSpec> {
         vec![
-            OptSpec::arg("g", "groupName", true, "consumer group name"),
+            OptSpec::arg("g", "groupName", false, "consumer group name"),
             OptSpec::arg("t", "topicName", false, "topic name"),
         ]
     }
@@ -34,7 +35,9 @@ impl SubCommand for ConsumerProgressCommand {
         out: Out<'a>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let group = args.required("g")?;
+            let Some(group) = args.value("g") else {
+                return super::consumer_progress_all::print(admin, out).await;
+            };
             let stats = admin.typed()?.consume_stats(group, args.value("t")).await?;
             // Java sorts by topic, then broker name, then queue id (MessageQueue's order).
             let rows: BTreeMap<_, _> = stats.offset_table.0.iter().collect();

@@ -13,32 +13,50 @@ use crate::args::{HELP, NAMESRV, OptSpec, ParsedArgs};
 use crate::error::Result;
 
 pub mod add_write_perm;
+pub mod allocate_mq;
 pub mod bench_consumer;
 pub mod bench_producer;
 pub mod bench_stats;
+pub mod broker_consume_stats;
 pub mod broker_format;
+pub mod broker_maintenance;
 pub mod broker_status;
+pub mod clone_group_offset;
 pub mod cluster_list;
+pub mod cluster_list_more;
+pub mod cluster_rt;
 pub mod consume_message;
 pub mod consumer_connection;
 pub mod consumer_progress;
+pub mod consumer_progress_all;
 pub mod delete_kv_config;
+pub mod delete_sub_group;
 pub mod delete_topic;
+pub mod get_broker_config;
 pub mod get_namesrv_config;
 pub mod message_print;
+pub mod producer;
 pub mod producer_connection;
+pub mod query_cq;
 pub mod query_msg_by_id;
 pub mod query_msg_by_key;
+pub mod query_msg_by_offset;
+pub mod query_msg_by_unique_key;
 pub mod resend_msg_by_id;
 pub mod reset_offset_by_time;
 pub mod send_message;
+pub mod send_rt;
+pub mod topic_cluster_list;
 pub mod topic_list;
 pub mod topic_route;
 pub mod topic_status;
+pub mod update_broker_config;
 pub mod update_kv_config;
 pub mod update_namesrv_config;
+pub mod update_order_conf;
 pub mod update_sub_group;
 pub mod update_topic;
+pub mod update_topic_perm;
 pub mod wipe_write_perm;
 
 /// Where a command writes its output.
@@ -94,6 +112,24 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &query_msg_by_id::QueryMsgByIdCommand,
         &resend_msg_by_id::ResendMsgByIdCommand,
         &reset_offset_by_time::ResetOffsetByTimeCommand,
+        &get_broker_config::GetBrokerConfigCommand,
+        &update_broker_config::UpdateBrokerConfigCommand,
+        &delete_sub_group::DeleteSubGroupCommand,
+        &topic_cluster_list::TopicClusterListCommand,
+        &update_topic_perm::UpdateTopicPermCommand,
+        &broker_consume_stats::BrokerConsumeStatsCommand,
+        &producer::ProducerCommand,
+        &query_msg_by_unique_key::QueryMsgByUniqueKeyCommand,
+        &query_msg_by_offset::QueryMsgByOffsetCommand,
+        &allocate_mq::AllocateMqCommand,
+        &update_order_conf::UpdateOrderConfCommand,
+        &send_rt::CheckMsgSendRtCommand,
+        &send_rt::SendMsgStatusCommand,
+        &clone_group_offset::CloneGroupOffsetCommand,
+        &query_cq::QueryCqCommand,
+        &cluster_rt::ClusterRtCommand,
+        &broker_maintenance::CleanUnusedTopicCommand,
+        &broker_maintenance::DeleteExpiredCommitLogCommand,
         &bench_producer::BenchProducerCommand,
         &bench_consumer::BenchConsumerCommand,
     ]

@@ -1,5 +1,6 @@
-//! `queryMsgById -i OFFSET_MSG_ID`: one message from the broker its id names (the id holds the
-//! store host and commit-log offset), with its retry / dead-letter / delay properties.
+//! `queryMsgById -i MSG_ID [-t topic]`: one message by its offset id (store host and commit-log
+//! offset) or, with `-t`, by the unique id `sendMessage` prints, with its retry / dead-letter /
+//! delay properties.
 
 use futures::future::BoxFuture;
 use remoting::header::query::ViewMessageRequestHeader;
@@ -39,7 +40,15 @@ impl SubCommand for QueryMsgByIdCommand {
         "Query Message by Id"
     }
     fn options(&self) -> Vec<OptSpec> {
-        vec![OptSpec::arg("i", "msgId", true, "Message Id (offset id)")]
+        vec![
+            OptSpec::arg(
+                "i",
+                "msgId",
+                true,
+                "Message Id (offset id, or unique id with -t)",
+            ),
+            OptSpec::arg("t", "topic", false, "topic of a unique (client) message id"),
+        ]
     }
     fn execute<'a>(
         &'a self,
@@ -54,7 +63,23 @@ impl SubCommand for QueryMsgByIdCommand {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
             {
-                let (_, m) = view_message(admin, id).await?;
+                // A unique id (what sendMessage prints) is looked up in the topic's index; an
+                // offset id is only followed to a broker the name servers know.
+                let found = admin
+                    .typed()?
+                    .query_message_by_id(args.value("t").map(str::trim), id)
+                    .await?;
+                let Some(found) = found else {
+                    return Err(CliError::Usage(format!(
+                        "no message with id {id}{}",
+                        if args.has("t") {
+                            String::new()
+                        } else {
+                            " (for a unique id printed by sendMessage, add -t <topic>)".to_string()
+                        }
+                    )));
+                };
+                let (_, m) = view_message(admin, &found.offset_msg_id).await?;
                 print_message(out, &m)?;
             }
             Ok(())

@@ -364,6 +364,87 @@ pub const CLUSTER_LIST_RUNTIME_KEYS: &[&str] = &[
     "msgGetTotalTodayNow",
 ];
 
+/// GET_BROKER_CONSUME_STATS (317) body (`ConsumeStatsList`): per subscription group, the
+/// consume statistics of each of its topics, and the total lag.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConsumeStatsList {
+    /// One map per group: group → statistics of each topic it consumes.
+    pub consume_stats_list: Vec<BTreeMap<String, Vec<ConsumeStats>>>,
+    /// The answering broker's address.
+    pub broker_addr: String,
+    /// Sum of every statistic's lag.
+    pub total_diff: i64,
+}
+
+object_key_body!(ConsumeStatsList);
+
+/// One producer connection in GET_ALL_PRODUCER_INFO (`ProducerInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProducerInfo {
+    /// Client id.
+    pub client_id: String,
+    /// Client socket address, `ip:port`.
+    #[serde(rename = "remoteIP")]
+    pub remote_ip: String,
+    /// Client language.
+    pub language: crate::LanguageCode,
+    /// Client `MQVersion` ordinal.
+    pub version: i32,
+    /// Last heartbeat, ms since the epoch.
+    pub last_update_timestamp: i64,
+}
+
+/// GET_ALL_PRODUCER_INFO (328) body (`ProducerTableInfo`): producer group → connections.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProducerTableInfo {
+    /// Producer group → its connections.
+    pub data: BTreeMap<String, Vec<ProducerInfo>>,
+}
+
+/// One consume-queue entry in QUERY_CONSUME_QUEUE (`ConsumeQueueData`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConsumeQueueData {
+    /// Commit-log offset of the message.
+    pub physic_offset: i64,
+    /// Size of the stored record.
+    pub physic_size: i32,
+    /// Tag hash code (delivery time for the schedule topic).
+    pub tags_code: i64,
+    /// Extended unit as JSON (consume-queue ext); absent here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extend_data_json: Option<String>,
+    /// Bloom filter bits of the ext unit; absent here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bit_map: Option<String>,
+    /// Whether the group's filter matches the entry.
+    pub eval: bool,
+    /// A note about the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg: Option<String>,
+}
+
+/// QUERY_CONSUME_QUEUE (321) body (`QueryConsumeQueueResponseBody`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct QueryConsumeQueueResponseBody {
+    /// The asking group's subscription of the topic, when it is online.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription_data: Option<crate::body::client::SubscriptionData>,
+    /// The group's filter data, or why there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_data: Option<String>,
+    /// The entries.
+    pub queue_data: Vec<ConsumeQueueData>,
+    /// Next index to be written.
+    pub max_queue_index: i64,
+    /// Smallest index still readable.
+    pub min_queue_index: i64,
+}
+
 json_body!(
     ConsumerOffsetSerializeWrapper,
     DelayOffsetSerializeWrapper,
@@ -371,6 +452,8 @@ json_body!(
     GroupList,
     SubscriptionGroupConfig,
     SubscriptionGroupWrapper,
+    ProducerTableInfo,
+    QueryConsumeQueueResponseBody,
 );
 
 #[cfg(test)]

@@ -321,3 +321,38 @@ mod tests {
         assert_eq!(h.born_timestamp, 1_700_000_000_000);
     }
 }
+
+crate::header! {
+    /// `ReplyMessageRequestHeader`: PUSH_REPLY_MESSAGE_TO_CLIENT (326), broker → requesting
+    /// client, carrying a reply message (its body is the command body).
+    pub struct ReplyMessageRequestHeader {
+        /// Producer group of the replier.
+        pub producer_group: String = "producerGroup",
+        /// The reply topic (`<cluster>_REPLY_TOPIC`).
+        pub topic: String = "topic",
+        /// Template topic from the replier's send.
+        pub default_topic: String = "defaultTopic",
+        /// Queue count from the replier's send.
+        pub default_topic_queue_nums: i32 = "defaultTopicQueueNums",
+        /// Queue id from the replier's send.
+        pub queue_id: i32 = "queueId",
+        /// Message sysFlag (compression bit).
+        pub sys_flag: i32 = "sysFlag",
+        /// Born time of the reply, ms.
+        pub born_timestamp: i64 = "bornTimestamp",
+        /// User flag.
+        pub flag: i32 = "flag",
+        /// Properties string, with `PUSH_REPLY_TIME` added.
+        pub properties: Option<String> = "properties",
+        /// Reconsume times.
+        pub reconsume_times: Option<i32> = "reconsumeTimes",
+        /// Unit mode.
+        pub unit_mode: Option<bool> = "unitMode",
+        /// The replier's address, `ip:port`.
+        pub born_host: String = "bornHost",
+        /// The broker's address, `ip:port`.
+        pub store_host: String = "storeHost",
+        /// When the broker pushed, ms.
+        pub store_timestamp: i64 = "storeTimestamp",
+    }
+}
