@@ -35,8 +35,15 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
         f.sync_all().map_err(io)?;
     }
     if path.exists() {
-        // The backup is best effort: the rename below is what makes the update atomic.
-        let _ = fs::copy(path, with_suffix(path, ".bak"));
+        // The backup is best effort: the rename below is what makes the update atomic. It is
+        // fsynced before that rename, so after a power cut the `.bak` a reader may fall back to
+        // holds the whole previous content, never a torn or empty copy.
+        let bak = with_suffix(path, ".bak");
+        if fs::copy(path, &bak).is_ok()
+            && let Ok(f) = fs::File::open(&bak)
+        {
+            let _ = f.sync_all();
+        }
     }
     fs::rename(&tmp, path).map_err(io)?;
     if let Some(dir) = path.parent()
