@@ -439,6 +439,8 @@ impl FileSystem for RecordingFs {
     fn disk_usage(&self, path: &Path) -> io::Result<f64> {
         StdFs.disk_usage(path)
     }
+}
+
 /// `(total, free)` bytes of the file system holding `path`, as Java's `File.getTotalSpace()` and
 /// `File.getFreeSpace()`: free counts the blocks reserved for root (`f_bfree`, not `f_bavail`).
 pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
