@@ -41,10 +41,13 @@ if [ ! -x "$HELM" ]; then
   )
 fi
 VENV="$TOOLS/venv"
-if [ ! -x "$VENV/bin/yamllint" ] || [ ! -x "$VENV/bin/kubernetes-validate" ] || [ ! -x "$VENV/bin/check-jsonschema" ] \
+# The tools must run, not just exist: a venv copied from another checkout keeps scripts whose
+# `#!` line names the other checkout's interpreter.
+if ! "$VENV/bin/yamllint" --version >/dev/null 2>&1 || ! "$VENV/bin/kubernetes-validate" --help >/dev/null 2>&1 \
+  || ! "$VENV/bin/check-jsonschema" --version >/dev/null 2>&1 \
   || ! "$VENV/bin/python" -c 'import kmock, aiohttp' 2>/dev/null; then
   step "installing PyPI tools"
-  python3 -m venv "$VENV"
+  python3 -m venv --clear "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
     'kubernetes-validate==1.37.*' 'check-jsonschema==0.39.*' 'yamllint==1.38.*' 'kmock==0.8.*' pyyaml aiohttp
 fi

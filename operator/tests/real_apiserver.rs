@@ -386,10 +386,29 @@ async fn operator_as_service_account_builds_every_example_and_owns_its_fields() 
                 .find(|o| o.controller == Some(true))
                 .expect("controller owner");
             assert_eq!(owner.uid, uid);
-            Api::<ConfigMap>::namespaced(client.clone(), &ns)
-                .get(&names::broker_group(&name, g))
+            // The group's config revision: the ConfigMap its pod template mounts
+            // (`<group>-<hash>`), owned by the cluster as well.
+            let cm_name = sts
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|p| p.volumes.as_ref())
+                .and_then(|v| v.iter().find(|v| v.name == names::CONFIG_VOLUME))
+                .and_then(|v| v.config_map.as_ref())
+                .map(|c| c.name.clone())
+                .expect("the pod template mounts the group's ConfigMap");
+            assert!(
+                cm_name.starts_with(&format!("{}-", names::broker_group(&name, g))),
+                "{cm_name}"
+            );
+            let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+                .get(&cm_name)
                 .await
                 .expect("group ConfigMap");
+            assert!(
+                cm.owner_references().iter().any(|o| o.uid == uid),
+                "the ConfigMap {cm_name} is owned by the cluster"
+            );
         }
         let dep = Api::<Deployment>::namespaced(client.clone(), &ns)
             .get(&names::namesrv(&name))
@@ -830,34 +849,147 @@ async fn api_server_estimates_rule_cost() {
 /// group and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roll_and_scale_end_to_end_with_a_stand_in_kubelet() {
-    roll_and_scale(false, true).await;
+    roll_and_scale(false, true, 3).await;
 }
 
 /// The strict half of the roll: group 1's master is released only once group 0's new master is
-/// Ready again. Fails on the roll logic of this branch — it treats a group whose master pod is
-/// momentarily missing as rolled and releases the next group (issue 12 §3) — and is expected to
-/// pass once the roll state machine of branch op-roll is merged; then drop the `ignore`.
+/// Ready again and registered with every name server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails until the roll waits for the previous group's master to be Ready again (issue 12 §3, branch op-roll)"]
 async fn roll_releases_the_next_group_only_after_the_previous_master_is_ready() {
-    roll_and_scale(true, false).await;
+    roll_and_scale(true, false, 4).await;
 }
 
-async fn roll_and_scale(strict_order: bool, scale: bool) {
+/// Real servers behind the pod IPs the stand-in kubelet reports: a name server on each address
+/// of a pool the name-server pods draw from, and a broker per broker pod (fixed address by pod
+/// name) that registers with every one of those name servers under its group's brokerName and
+/// its pod IP, as the operator's roll gate ("the restarted master is registered with every
+/// Ready name server") expects.
+struct Backends {
+    /// Broker pod name → its pod IP.
+    broker_ips: BTreeMap<String, String>,
+    /// Addresses of the name servers (pod IPs for name-server pods).
+    namesrv_ips: Vec<String>,
+    namesrv_port: u16,
+    broker_port: u16,
+    name_servers: Vec<namesrv::NameServerHandle>,
+    brokers: Vec<broker::BrokerHandle>,
+    _store: tempfile::TempDir,
+}
+
+impl Backends {
+    /// Name servers on 127.77.`net`.1..=`pool`, brokers of `groups` masters-only groups of
+    /// cluster `cr` on 127.77.`net`.(100 + group). Fresh addresses: nothing else listens there.
+    async fn start(net: u8, cr: &RocketMQCluster, groups: usize, pool: u8) -> Backends {
+        let store = tempfile::tempdir().expect("tempdir");
+        let free_port = |ip: &str| {
+            std::net::TcpListener::bind(format!("{ip}:0"))
+                .and_then(|l| l.local_addr())
+                .unwrap_or_else(|e| panic!("a free port on {ip}: {e}"))
+                .port()
+        };
+        let namesrv_ips: Vec<String> = (1..=pool).map(|i| format!("127.77.{net}.{i}")).collect();
+        let namesrv_port = free_port(&namesrv_ips[0]);
+        let mut name_servers = Vec::new();
+        for ip in &namesrv_ips {
+            let dir = store.path().join(format!("namesrv-{ip}"));
+            std::fs::create_dir_all(&dir).expect("namesrv dir");
+            let ns = namesrv::NameServer::start(namesrv::NamesrvConfig {
+                bind_address: ip.clone(),
+                listen_port: namesrv_port,
+                kv_config_path: dir.join("kvConfig.json"),
+                config_store_path: dir.join("namesrv.properties"),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("name server on {ip}:{namesrv_port}: {e}"));
+            name_servers.push(ns);
+        }
+        let namesrv_addr = namesrv_ips
+            .iter()
+            .map(|ip| format!("{ip}:{namesrv_port}"))
+            .collect::<Vec<_>>()
+            .join(";");
+        let first_broker = format!("127.77.{net}.100");
+        let broker_port = free_port(&first_broker);
+        let cluster = cr.name_any();
+        let mut broker_ips = BTreeMap::new();
+        let mut brokers = Vec::new();
+        for g in 0..groups {
+            let ip = format!("127.77.{net}.{}", 100 + g);
+            let config = broker::config::BrokerConfig {
+                broker_cluster_name: cr.spec.cluster_name.clone(),
+                broker_name: names::broker_group(&cluster, g),
+                broker_id: 0,
+                broker_role: broker::config::BrokerRole::AsyncMaster,
+                bind_address: ip.clone(),
+                broker_ip1: Some(ip.clone()),
+                listen_port: broker_port,
+                namesrv_addr: Some(namesrv_addr.clone()),
+                register_name_server_period: 1000,
+                store_path_root_dir: store.path().join(&ip).display().to_string(),
+                mapped_file_size_commit_log: 4 << 20,
+                mapped_file_size_consume_queue: 20 * 10_000,
+                max_message_size: 64 * 1024,
+                ..Default::default()
+            };
+            brokers.push(
+                broker::Broker::start(config)
+                    .await
+                    .unwrap_or_else(|e| panic!("broker on {ip}:{broker_port}: {e}")),
+            );
+            broker_ips.insert(names::broker_pod(&cluster, g, 0), ip);
+        }
+        Backends {
+            broker_ips,
+            namesrv_ips,
+            namesrv_port,
+            broker_port,
+            name_servers,
+            brokers,
+            _store: store,
+        }
+    }
+
+    async fn stop(self) {
+        for b in self.brokers {
+            b.shutdown().await;
+        }
+        for n in self.name_servers {
+            n.shutdown().await;
+        }
+    }
+}
+
+async fn roll_and_scale(strict_order: bool, scale: bool, net: u8) {
     let cp = control_plane_or_skip!();
     let client = cp.admin_client().await;
     let ns = namespace(cp, "roll");
-    let _op = Operator::start(cp, &ns, "op-roll", &[]);
     // How long a broker takes to stop once its pod is deleted (ROLL_STOP_SECS, default 2).
     let stop_secs: u64 = std::env::var("ROLL_STOP_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
-    let kubelet = Kubelet::start(client.clone(), &ns, Duration::from_secs(stop_secs)).await;
-    let api: Api<RocketMQCluster> = Api::namespaced(client.clone(), &ns);
     let mut cr = example("cluster-2m-noslave.yaml");
     cr.metadata.name = Some("roll".to_string());
     cr.spec.image = "rocketmq-rs:1".to_string();
+    // Three groups' brokers (the scale-out adds group 2); name servers for 3 replicas plus the
+    // Deployment's surge and pods still stopping.
+    let backends = Backends::start(net, &cr, 3, 8).await;
+    cr.spec.name_server.port = i32::from(backends.namesrv_port);
+    cr.spec.broker.port = i32::from(backends.broker_port);
+    let _op = Operator::start(cp, &ns, "op-roll", &[]);
+    let kubelet = Kubelet::start_with_addresses(
+        client.clone(),
+        &ns,
+        Duration::from_secs(stop_secs),
+        backends.broker_ips.clone(),
+        vec![(
+            format!("{}-", names::namesrv("roll")),
+            backends.namesrv_ips.clone(),
+        )],
+    )
+    .await;
+    let api: Api<RocketMQCluster> = Api::namespaced(client.clone(), &ns);
     apply_cluster(&client, &ns, &cr).await;
     let ready = |api: Api<RocketMQCluster>| async move {
         let cr = api.get("roll").await.map_err(|e| e.to_string())?;
@@ -986,6 +1118,7 @@ async fn roll_and_scale(strict_order: bool, scale: bool) {
     }
     if !scale {
         kubelet.stop().await;
+        backends.stop().await;
         return;
     }
 
@@ -1036,7 +1169,8 @@ async fn roll_and_scale(strict_order: bool, scale: bool) {
         }
     })
     .await;
-    // Scale in: the group is not drained (no broker answers here), so it stays and Degraded says so.
+    // Scale in: the group's broker still takes writes (not drained), so the group stays and
+    // Degraded says so.
     api.patch(
         "roll",
         &PatchParams::default(),
@@ -1071,6 +1205,7 @@ async fn roll_and_scale(strict_order: bool, scale: bool) {
         .await
         .expect("the undrained group is kept");
     kubelet.stop().await;
+    backends.stop().await;
 }
 
 /// A real broker for one pod, listening on the pod IP the stand-in kubelet reports for it, so the
@@ -1098,15 +1233,11 @@ async fn broker_for_pod(dir: &std::path::Path, ip: &str, port: u16) -> broker::B
 /// to stop. Each broker pod answers the operator's admin calls through a real broker on its pod
 /// IP. Asserts the roll finishes (every pod on the new image and Ready, Stable at the current
 /// generation), each broker pod is replaced exactly once, slaves before their master, and group
-/// 1 only after group 0's new master is Ready. Ignored: on this branch's roll logic it never
-/// finishes once terminating pods turn unready (measured: the master of group 0 deleted 57 times
-/// in 196 s with 2 s stops, 19 times in 276 s with 12 s stops; the StatefulSet controller
-/// recreates it from the old revision each time the partition flips back) — issue 12 §3. Run it
-/// after merging branch op-roll with
-/// `cargo test -p operator --test real_apiserver -- --ignored --nocapture` (and
-/// `ROLL_STOP_SECS=12` for the issue's slow broker shutdown), then drop the `ignore`.
+/// 1 only after group 0's new master is Ready. Before the roll state machine (branch op-roll) it
+/// never finished once terminating pods turn unready (measured: the master of group 0 deleted 57
+/// times in 196 s with 2 s stops, 19 times in 276 s with 12 s stops). `ROLL_STOP_SECS=12` runs
+/// it with the issue's slow broker shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the 2m-2s roll does not reliably finish before the roll rewrite (issue 12 §3, branch op-roll)"]
 async fn roll_of_2m_2s_async_finishes_slaves_first_one_group_at_a_time() {
     let cp = control_plane_or_skip!();
     let client = cp.admin_client().await;

@@ -218,8 +218,9 @@ pub fn condition(cr: &RocketMQCluster, type_: &str) -> Option<(String, String)> 
 pub const NODE: &str = "kube-test-node";
 
 /// Plays scheduler and kubelet for the pods of one namespace, where no kubelet exists: binds
-/// every pod to [`NODE`], reports it Running and Ready with a loopback pod IP (127.77.x.y: nothing
-/// listens there, so the operator's broker admin calls fail fast and never leave the machine),
+/// every pod to [`NODE`], reports it Running and Ready with a loopback pod IP (127.77.x.y: the
+/// operator's admin calls never leave the machine; they reach whatever the test runs on that
+/// address — a real broker or name server — or fail fast when nothing listens there),
 /// reports a terminating pod not Ready at once (its container is stopping), and finishes the
 /// graceful deletion after `stop_after` (a broker that takes that long to stop).
 /// Records how many times each pod name was deleted.
@@ -246,6 +247,20 @@ impl Kubelet {
         ns: &str,
         stop_after: Duration,
         fixed_ips: BTreeMap<String, String>,
+    ) -> Kubelet {
+        Self::start_with_addresses(client, ns, stop_after, fixed_ips, Vec::new()).await
+    }
+
+    /// Like [`Kubelet::start_with_ips`]; in addition a pod whose name starts with the prefix of
+    /// one of `pools` gets the first address of that pool no listed pod holds (for pods with
+    /// generated names, such as a Deployment's: e.g. the addresses where the test runs real
+    /// name servers). Addresses go back to the pool once their pod is gone.
+    pub async fn start_with_addresses(
+        client: kube::Client,
+        ns: &str,
+        stop_after: Duration,
+        fixed_ips: BTreeMap<String, String>,
+        pools: Vec<(String, Vec<String>)>,
     ) -> Kubelet {
         let nodes: Api<Node> = Api::all(client.clone());
         let node: Node = serde_json::from_value(serde_json::json!({
@@ -334,17 +349,29 @@ impl Kubelet {
                         }
                         let ready = operator::read::pod_ready(&p);
                         if !ready {
-                            let ip = ips
-                                .entry(uid.clone())
-                                .or_insert_with(|| {
-                                    if let Some(ip) = fixed_ips.get(&name) {
-                                        return ip.clone();
-                                    }
-                                    let n = next_ip;
-                                    next_ip += 1;
-                                    format!("127.77.{}.{}", n / 250, n % 250 + 1)
-                                })
-                                .clone();
+                            let ip = match ips.get(&uid) {
+                                Some(ip) => ip.clone(),
+                                None => {
+                                    let pooled = pools
+                                        .iter()
+                                        .find(|(prefix, _)| name.starts_with(prefix.as_str()))
+                                        .and_then(|(_, pool)| {
+                                            let held: BTreeSet<&String> = ips.values().collect();
+                                            pool.iter().find(|ip| !held.contains(ip)).cloned()
+                                        });
+                                    let ip = match (fixed_ips.get(&name), pooled) {
+                                        (Some(ip), _) => ip.clone(),
+                                        (None, Some(ip)) => ip,
+                                        (None, None) => {
+                                            let n = next_ip;
+                                            next_ip += 1;
+                                            format!("127.77.{}.{}", n / 250, n % 250 + 1)
+                                        }
+                                    };
+                                    ips.insert(uid.clone(), ip.clone());
+                                    ip
+                                }
+                            };
                             let now = k8s_openapi::jiff::Timestamp::now().to_string();
                             let status = serde_json::json!({"status": {
                                 "phase": "Running",
@@ -374,6 +401,7 @@ impl Kubelet {
                         }
                     }
                     terminating_since.retain(|uid, _| seen.contains(uid));
+                    ips.retain(|uid, _| seen.contains(uid));
                 }
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
