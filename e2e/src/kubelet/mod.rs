@@ -153,15 +153,23 @@ impl Kubelet {
     pub async fn start(client: kube::Client, cfg: KubeletConfig) -> Result<Kubelet> {
         net::usable().map_err(KubeletError::Command)?;
         net::sweep_stale();
-        let state = std::env::temp_dir().join(format!("e2ek-{}", std::process::id()));
-        std::fs::create_dir_all(state.join("bin"))?;
+        let bridge = net::Bridge::create()?;
+        // One state directory per kubelet (several may run in one test process).
+        let state = std::env::temp_dir().join(&bridge.stem);
+        if let Err(e) = std::fs::create_dir_all(state.join("bin")) {
+            bridge.remove();
+            return Err(e.into());
+        }
         for b in ["broker", "namesrv", "operator", "mqadmin"] {
             let src = cfg.bin_dir.join(b);
             let dst = state.join("bin").join(b);
             let _ = std::fs::remove_file(&dst);
-            std::os::unix::fs::symlink(&src, &dst)?;
+            if let Err(e) = std::os::unix::fs::symlink(&src, &dst) {
+                bridge.remove();
+                let _ = std::fs::remove_dir_all(&state);
+                return Err(e.into());
+            }
         }
-        let bridge = net::Bridge::create()?;
         let inner = Arc::new(Inner {
             client,
             cfg,

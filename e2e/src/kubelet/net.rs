@@ -49,8 +49,23 @@ pub fn usable() -> Result<(), String> {
     Ok(())
 }
 
-/// Removes namespaces (and their `/etc/netns` directories) left by runs whose process is gone.
+/// Removes namespaces (and their `/etc/netns` directories) left by runs whose process is gone,
+/// and those runs' state directories (`$TMPDIR/e2ek<pid>-<n>`).
 pub fn sweep_stale() {
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(PREFIX) else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if e.path().is_dir() && !PathBuf::from(format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return;
     };
@@ -74,6 +89,9 @@ pub fn sweep_stale() {
 pub struct Bridge {
     /// Name of the node namespace that holds the bridge `br0`.
     pub node_ns: String,
+    /// Prefix of the namespaces attached to this bridge (`e2ek<pid>-<bridge number>`); also
+    /// names the kubelet's state directory.
+    pub stem: String,
     tag: String,
 }
 
@@ -95,11 +113,16 @@ pub fn pool_address(n: u32) -> Ipv4Addr {
 impl Bridge {
     /// Creates the node namespace with bridge `br0` (no address, no route).
     pub fn create() -> Result<Bridge, KubeletError> {
+        // Several kubelets may run in one test process: each bridge has its own number.
+        static BRIDGES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let pid = std::process::id();
-        let node_ns = format!("{PREFIX}{pid}-node");
+        let k = BRIDGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stem = format!("{PREFIX}{pid}-{k}");
+        let node_ns = format!("{stem}node");
         ip(&["netns", "add", &node_ns])?;
         let b = Bridge {
             node_ns,
+            stem,
             tag: format!("{:x}", pid & 0xff_ffff),
         };
         ip(&["-n", &b.node_ns, "link", "set", "lo", "up"])?;
@@ -108,10 +131,10 @@ impl Bridge {
         Ok(b)
     }
 
-    /// Creates namespace `<prefix>-<name>` with address `pool_address(n)` on the bridge.
+    /// Creates namespace `e2ek<pid>-<bridge><name>` with address `pool_address(n)` on the
+    /// bridge.
     pub fn attach(&self, name: &str, n: u32) -> Result<Attached, KubeletError> {
-        let pid = std::process::id();
-        let ns = format!("{PREFIX}{pid}-{name}");
+        let ns = format!("{}{name}", self.stem);
         let addr = pool_address(n);
         // veth names are at most 15 bytes: k<pid hex><a|b><n>.
         let host = format!("k{}a{}", self.tag, n);
