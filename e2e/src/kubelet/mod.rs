@@ -586,8 +586,11 @@ fn hosts_text(
     out
 }
 
+/// A hosts file to keep: (netns, own (pod name, IP), home namespace for short names).
+type HostsTarget = (String, Option<(String, Ipv4Addr)>, Option<String>);
+
 fn write_dns(inner: &Inner, all: &[Pod], services: &[Service]) {
-    let targets: Vec<(String, Option<(String, Ipv4Addr)>, Option<String>)>;
+    let targets: Vec<HostsTarget>;
     let running: Vec<(Pod, Ipv4Addr)>;
     {
         let pods = lock(&inner.pods);
@@ -1340,4 +1343,67 @@ async fn start_container(
         started: Instant::now(),
         watcher,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn pod(name: &str, ready: bool, labels: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "ns", "labels": labels},
+            "spec": {"hostname": name, "subdomain": "db", "containers": []},
+            "status": {"conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}
+        }))
+        .unwrap()
+    }
+
+    fn svc(name: &str, headless: bool, not_ready: bool) -> Service {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"clusterIP": if headless {"None"} else {"10.0.0.9"},
+                     "selector": {"app": "db"}, "publishNotReadyAddresses": not_ready}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn hosts_list_ready_endpoints_and_per_pod_records_of_headless_services() {
+        let a = Ipv4Addr::new(198, 18, 0, 2);
+        let b = Ipv4Addr::new(198, 18, 0, 3);
+        let running = vec![
+            (pod("db-0", true, serde_json::json!({"app": "db"})), a),
+            (pod("db-1", false, serde_json::json!({"app": "db"})), b),
+            (pod("other", true, serde_json::json!({"app": "x"})), b),
+        ];
+        let text = hosts_text(
+            Some(("me", a)),
+            Some("ns"),
+            &running,
+            &[svc("db", true, false), svc("front", false, false)],
+        );
+        // Only the ready pod is an endpoint; the ClusterIP is never written.
+        assert!(text.contains("198.18.0.2 db.ns.svc.cluster.local db.ns.svc db.ns db\n"));
+        assert!(text.contains("198.18.0.2 db-0.db.ns.svc.cluster.local db-0.db.ns.svc db-0.db\n"));
+        assert!(text.contains("198.18.0.2 front.ns.svc.cluster.local"));
+        assert!(!text.contains("198.18.0.3"), "{text}");
+        assert!(!text.contains("10.0.0.9"));
+        // publishNotReadyAddresses lists the unready pod too; no short names outside `ns`.
+        let text = hosts_text(None, None, &running, &[svc("db", true, true)]);
+        assert!(text.contains("198.18.0.3 db-1.db.ns.svc.cluster.local db-1.db.ns.svc\n"));
+        assert!(text.contains("198.18.0.3 db.ns.svc.cluster.local db.ns.svc db.ns\n"));
+        assert!(!text.contains("other"));
+    }
+
+    #[test]
+    fn pool_addresses_stay_inside_198_18_0_0_15() {
+        for n in [0, 1, 253, 65_535, 129_999, 130_000, u32::MAX] {
+            let ip = net::pool_address(n);
+            let o = ip.octets();
+            assert!(o[0] == 198 && (o[1] == 18 || o[1] == 19), "{ip}");
+            assert_ne!(ip, Ipv4Addr::new(198, 18, 0, 0));
+            assert_ne!(ip, Ipv4Addr::new(198, 19, 255, 255));
+        }
+    }
 }
