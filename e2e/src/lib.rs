@@ -6,10 +6,13 @@
 //!   every queue from the master or its slave, and the loss/duplicate tally.
 //! - [`local`]: a cluster file run as real processes through the operator's local-mode plan, with
 //!   per-process kill, stop and restart.
+//! - [`kubelet`]: a test kubelet that runs this checkout's binaries as pods (network
+//!   namespaces on a bridge, probes, restarts, graceful deletion) for a real control plane.
 //! - [`tools`]: where the third-party clients installed by `.ci/run` live, and whether a suite
 //!   must fail or may skip when they are missing.
 
 pub mod cluster;
+pub mod kubelet;
 pub mod load;
 pub mod local;
 pub mod tools;
