@@ -233,7 +233,10 @@ fn settings_without_effect_are_refused_or_warned_and_errors_are_one_line() {
         .unwrap();
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    for k in ["transientStorePoolEnable=true", "enableDLegerCommitLog=true"] {
+    for k in [
+        "transientStorePoolEnable=true",
+        "enableDLegerCommitLog=true",
+    ] {
         assert!(err.contains(&format!("{k} has no effect")), "{err}");
     }
     // Defaults say nothing.
