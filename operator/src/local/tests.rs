@@ -91,13 +91,15 @@ fn ports_past_65535_are_refused() {
 const FAKE: &str = r#"#!/usr/bin/env python3
 import os, signal, socket, sys
 conf = dict(l.split('=', 1) for l in open(sys.argv[2]).read().splitlines() if '=' in l)
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('127.0.0.1', int(conf['listenPort']))); s.listen(8)
 log = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0]))), 'order.log')
-open(log, 'a').write('start %s\n' % os.getcwd())
 def term(*_):
     open(log, 'a').write('term %s\n' % os.getcwd()); sys.exit(0)
+# The handler goes in before the port opens: the supervisor may stop a process as soon as its
+# port answers, and a SIGTERM before the handler would kill it without the record.
 signal.signal(signal.SIGTERM, term)
+open(log, 'a').write('start %s\n' % os.getcwd())
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(conf['listenPort']))); s.listen(8)
 while True:
     c, _ = s.accept(); c.close()
 "#;
