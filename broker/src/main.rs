@@ -121,6 +121,9 @@ fn run() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
+        // The handlers go in before the ports open: a supervisor may stop the broker as soon as
+        // its port answers, and a SIGTERM before then would kill it without a clean shutdown.
+        let stop = stop_signal();
         let handle = broker::Broker::start(config).await?;
         println!(
             "The broker[{}, {}] boot success. serializeType=JSON and name server is {}",
@@ -128,23 +131,28 @@ fn run() -> anyhow::Result<()> {
             handle.broker_addr(),
             handle.config().namesrv_addr.as_deref().unwrap_or("")
         );
-        wait_for_signal().await;
+        stop.await;
         handle.shutdown().await;
         anyhow::Ok(())
     })
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM and Ctrl-C handlers now and returns a future that resolves on either.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

@@ -73,6 +73,9 @@ fn run() -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new().context("start tokio runtime")?;
     runtime.block_on(async move {
+        // SIGTERM's handler goes in before the port opens: a supervisor may stop the name server
+        // as soon as its port answers.
+        let term = terminate();
         let handle = NameServer::start(config).await?;
         // The process tests (and operators' probes) read this line to learn the bound port.
         println!(
@@ -81,19 +84,22 @@ fn run() -> anyhow::Result<()> {
         );
         tokio::select! {
             r = tokio::signal::ctrl_c() => r.context("wait for ctrl-c")?,
-            _ = terminate() => {}
+            _ = term => {}
         }
         handle.shutdown().await;
         anyhow::Ok(())
     })
 }
 
-/// Resolves on SIGTERM (how Kubernetes stops a pod).
-async fn terminate() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
+/// Installs the SIGTERM handler now; the future resolves on SIGTERM (how Kubernetes stops a pod).
+fn terminate() -> impl std::future::Future<Output = ()> {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        match term {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
         }
-        Err(_) => std::future::pending::<()>().await,
     }
 }
