@@ -110,10 +110,7 @@ pub fn create_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
 /// Applies a 5.x attribute string (`+message.type=FIFO,-queue.type`, Java's
 /// `AttributeParser`) to `current`: `+key=value` sets a key, `-key` removes it. Keys are stored
 /// without the sign, as the Java broker stores them.
-pub fn alter_attributes(
-    current: &mut BTreeMap<String, String>,
-    text: &str,
-) -> Result<(), String> {
+pub fn alter_attributes(current: &mut BTreeMap<String, String>, text: &str) -> Result<(), String> {
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if let Some(set) = item.strip_prefix('+') {
             let (k, v) = set
@@ -665,6 +662,9 @@ mod tests {
         assert!(alter_attributes(&mut m, "message.type=NORMAL").is_err());
         assert!(alter_attributes(&mut m, "+novalue").is_err());
         assert!(alter_attributes(&mut m, "-k=v").is_err());
-        assert_eq!(m["message.type"], "FIFO", "a refused string changes nothing it reached");
+        assert_eq!(
+            m["message.type"], "FIFO",
+            "a refused string changes nothing it reached"
+        );
     }
 }

@@ -64,7 +64,9 @@ impl Cluster {
         let ns = namesrv.local_addr().to_string();
         let mut brokers = Vec::new();
         for g in 0..groups {
-            brokers.push(start_master(&dir.path().join(format!("b{g}")), &format!("b-{g}"), &ns).await);
+            brokers.push(
+                start_master(&dir.path().join(format!("b{g}")), &format!("b-{g}"), &ns).await,
+            );
         }
         Cluster {
             _dir: dir,
@@ -132,7 +134,10 @@ async fn topic_created_updated_drift_corrected_shrink_refused_and_deleted() {
     for g in 0..2 {
         let t = c.topic(g, "orders").await.expect("created");
         assert_eq!((t.read_queue_nums, t.write_queue_nums, t.perm), (4, 4, 6));
-        assert_eq!(t.attributes["message.type"], "FIFO", "attributes reach the broker");
+        assert_eq!(
+            t.attributes["message.type"], "FIFO",
+            "attributes reach the broker"
+        );
     }
     // Applying again changes nothing.
     let known = all(&["b-0", "b-1"]);
@@ -140,10 +145,16 @@ async fn topic_created_updated_drift_corrected_shrink_refused_and_deleted() {
     assert_eq!(r.with(|o| *o == Outcome::Unchanged).len(), 2);
 
     // Update: more queues, attribute removed (messageType unset).
-    let grown = topic(serde_json::json!({"clusterRef": "c", "writeQueues": 8}), false);
+    let grown = topic(
+        serde_json::json!({"clusterRef": "c", "writeQueues": 8}),
+        false,
+    );
     let r = sync::apply(&c.admin, &grown, &targets, &known).await;
     assert_eq!(r.summary(), "2/2");
-    assert!(matches!(&r.groups["b-0"].0, Outcome::Updated(d) if d.iter().any(|x| x == "writeQueueNums 4 -> 8")), "{r:?}");
+    assert!(
+        matches!(&r.groups["b-0"].0, Outcome::Updated(d) if d.iter().any(|x| x == "writeQueueNums 4 -> 8")),
+        "{r:?}"
+    );
     let t = c.topic(1, "orders").await.unwrap();
     assert_eq!((t.read_queue_nums, t.write_queue_nums), (8, 8));
     assert!(t.attributes.is_empty(), "{:?}", t.attributes);
@@ -155,18 +166,30 @@ async fn topic_created_updated_drift_corrected_shrink_refused_and_deleted() {
     c.admin.delete_topic(&c.addr(1), "orders").await.unwrap();
     assert!(c.topic(1, "orders").await.is_none());
     let r = sync::apply(&c.admin, &grown, &targets, &known).await;
-    assert!(matches!(&r.groups["b-0"].0, Outcome::Updated(d) if d == &vec!["perm 4 -> 6".to_string()]), "{r:?}");
+    assert!(
+        matches!(&r.groups["b-0"].0, Outcome::Updated(d) if d == &vec!["perm 4 -> 6".to_string()]),
+        "{r:?}"
+    );
     assert_eq!(r.groups["b-1"].0, Outcome::Created);
     assert_eq!(c.topic(0, "orders").await.unwrap().perm, 6);
     assert!(c.topic(1, "orders").await.is_some());
 
     // Shrinking is refused and changes nothing; the annotation allows it.
-    let shrunk = topic(serde_json::json!({"clusterRef": "c", "writeQueues": 2}), false);
+    let shrunk = topic(
+        serde_json::json!({"clusterRef": "c", "writeQueues": 2}),
+        false,
+    );
     let r = sync::apply(&c.admin, &shrunk, &targets, &known).await;
     assert_eq!(r.summary(), "0/2");
-    assert!(matches!(&r.groups["b-0"].0, Outcome::Refused(m) if m.contains("8r/8w to 2r/2w")), "{r:?}");
+    assert!(
+        matches!(&r.groups["b-0"].0, Outcome::Refused(m) if m.contains("8r/8w to 2r/2w")),
+        "{r:?}"
+    );
     assert_eq!(c.topic(0, "orders").await.unwrap().write_queue_nums, 8);
-    let allowed = topic(serde_json::json!({"clusterRef": "c", "writeQueues": 2}), true);
+    let allowed = topic(
+        serde_json::json!({"clusterRef": "c", "writeQueues": 2}),
+        true,
+    );
     let r = sync::apply(&c.admin, &allowed, &targets, &known).await;
     assert_eq!(r.summary(), "2/2");
     assert_eq!(c.topic(0, "orders").await.unwrap().write_queue_nums, 2);
@@ -177,8 +200,14 @@ async fn topic_created_updated_drift_corrected_shrink_refused_and_deleted() {
     drop(closed);
     let partial = vec![
         targets[0].clone(),
-        Target { broker_name: "b-9".into(), master: None },
-        Target { broker_name: "b-8".into(), master: Some(dead) },
+        Target {
+            broker_name: "b-9".into(),
+            master: None,
+        },
+        Target {
+            broker_name: "b-8".into(),
+            master: Some(dead),
+        },
     ];
     let r = sync::apply(&c.admin, &allowed, &partial, &known).await;
     assert_eq!(r.summary(), "1/3");
@@ -205,7 +234,11 @@ async fn topic_created_updated_drift_corrected_shrink_refused_and_deleted() {
     }
     assert!(c.namesrv.routes().topic_route("orders").is_none());
     // Deleting with a group that has no Ready master fails (the finalizer stays).
-    assert!(sync::delete(&c.admin, &allowed, &partial[..2], &[], "DefaultCluster").await.is_err());
+    assert!(
+        sync::delete(&c.admin, &allowed, &partial[..2], &[], "DefaultCluster")
+            .await
+            .is_err()
+    );
     c.stop().await;
 }
 
@@ -214,10 +247,17 @@ async fn existing_topic_is_adopted_and_brought_to_the_spec() {
     let c = Cluster::start(2).await;
     // Made with mqadmin before the resource existed: 4 queues on b-0 only.
     c.admin
-        .put_topic(&c.addr(0), &TopicConfig::with_queues("orders", 4, 4, 6), &[])
+        .put_topic(
+            &c.addr(0),
+            &TopicConfig::with_queues("orders", 4, 4, 6),
+            &[],
+        )
         .await
         .unwrap();
-    let d = topic(serde_json::json!({"clusterRef": "c", "writeQueues": 4}), false);
+    let d = topic(
+        serde_json::json!({"clusterRef": "c", "writeQueues": 4}),
+        false,
+    );
     let r = sync::apply(&c.admin, &d, &c.targets(), &BTreeSet::new()).await;
     assert_eq!(r.adopted(), vec!["b-0"]);
     assert_eq!(r.groups["b-0"].0, Outcome::Unchanged);
@@ -243,7 +283,8 @@ async fn existing_topic_is_adopted_and_brought_to_the_spec() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_group_created_updated_drift_adopted_deleted_and_copied() {
     let c = Cluster::start(2).await;
-    let spec = |v: serde_json::Value| -> RocketMQConsumerGroupSpec { serde_json::from_value(v).unwrap() };
+    let spec =
+        |v: serde_json::Value| -> RocketMQConsumerGroupSpec { serde_json::from_value(v).unwrap() };
     let d = Declared::Group {
         name: "CID_ORDERS".into(),
         spec: spec(serde_json::json!({"clusterRef": "c",
@@ -265,17 +306,26 @@ async fn consumer_group_created_updated_drift_adopted_deleted_and_copied() {
         assert!(!x.consume_broadcast_enable);
     }
     let kept = &c.admin.group_table(&c.addr(1)).await.unwrap()["CID_ORDERS"];
-    assert_eq!(kept.which_broker_when_consume_slowly, 5, "fields the resource does not own are kept");
+    assert_eq!(
+        kept.which_broker_when_consume_slowly, 5,
+        "fields the resource does not own are kept"
+    );
 
     // Drift: consumption disabled by hand is re-enabled; a deleted group is re-created.
     let mut off = kept.clone();
     off.consume_enable = false;
     c.admin.put_group(&c.addr(1), &off).await.unwrap();
-    c.admin.delete_group(&c.addr(0), "CID_ORDERS").await.unwrap();
+    c.admin
+        .delete_group(&c.addr(0), "CID_ORDERS")
+        .await
+        .unwrap();
     let known = all(&["b-0", "b-1"]);
     let r = sync::apply(&c.admin, &d, &c.targets(), &known).await;
     assert_eq!(r.groups["b-0"].0, Outcome::Created);
-    assert!(matches!(&r.groups["b-1"].0, Outcome::Updated(x) if x == &vec!["consumeEnable false -> true".to_string()]), "{r:?}");
+    assert!(
+        matches!(&r.groups["b-1"].0, Outcome::Updated(x) if x == &vec!["consumeEnable false -> true".to_string()]),
+        "{r:?}"
+    );
     assert!(c.admin.group_table(&c.addr(1)).await.unwrap()["CID_ORDERS"].consume_enable);
 
     // Scale-out: a new master gets the groups the others have.
@@ -284,14 +334,29 @@ async fn consumer_group_created_updated_drift_adopted_deleted_and_copied() {
     let to = b2.local_addr().to_string();
     let copied = c.admin.copy_groups(&c.addr(0), &to).await.unwrap();
     assert!(copied >= 1);
-    assert_eq!(c.admin.group_table(&to).await.unwrap()["CID_ORDERS"].retry_max_times, 3);
-    assert_eq!(c.admin.copy_groups(&c.addr(0), &to).await.unwrap(), 0, "only missing groups");
+    assert_eq!(
+        c.admin.group_table(&to).await.unwrap()["CID_ORDERS"].retry_max_times,
+        3
+    );
+    assert_eq!(
+        c.admin.copy_groups(&c.addr(0), &to).await.unwrap(),
+        0,
+        "only missing groups"
+    );
     b2.shutdown().await;
 
     // Delete from every group.
-    sync::delete(&c.admin, &d, &c.targets(), &[], "DefaultCluster").await.unwrap();
+    sync::delete(&c.admin, &d, &c.targets(), &[], "DefaultCluster")
+        .await
+        .unwrap();
     for g in 0..2 {
-        assert!(!c.admin.group_table(&c.addr(g)).await.unwrap().contains_key("CID_ORDERS"));
+        assert!(
+            !c.admin
+                .group_table(&c.addr(g))
+                .await
+                .unwrap()
+                .contains_key("CID_ORDERS")
+        );
     }
     c.stop().await;
 }

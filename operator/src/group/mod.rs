@@ -150,7 +150,10 @@ pub fn desired_from(
 }
 
 /// The fields the resource owns that differ between `current` and `want`, by name.
-pub fn differences(current: &SubscriptionGroupConfig, want: &SubscriptionGroupConfig) -> Vec<String> {
+pub fn differences(
+    current: &SubscriptionGroupConfig,
+    want: &SubscriptionGroupConfig,
+) -> Vec<String> {
     let mut d = Vec::new();
     let mut field = |name: &str, a: String, b: String| {
         if a != b {
@@ -201,7 +204,12 @@ mod tests {
         assert_eq!((d.retry_max_times, d.retry_queue_nums), (3, 2));
         assert!(!d.consume_broadcast_enable && d.consume_enable && d.consume_from_min_enable);
         assert_eq!(d.which_broker_when_consume_slowly, 7);
-        assert_eq!(differences(&base, &d).len(), 3, "{:?}", differences(&base, &d));
+        assert_eq!(
+            differences(&base, &d).len(),
+            3,
+            "{:?}",
+            differences(&base, &d)
+        );
         assert!(differences(&d, &d).is_empty());
         assert!(check("g", &spec).is_empty());
         assert!(!check("a b", &spec).is_empty());

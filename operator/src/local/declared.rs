@@ -86,12 +86,11 @@ pub fn parse_file(text: &str) -> std::result::Result<ClusterFile, String> {
             ));
         }
         match kind.as_str() {
-            "RocketMQCluster" => clusters.push(super::parse_cluster_doc(v).map_err(|e| {
-                if i == 0 { e } else { at(e) }
-            })?),
-            "RocketMQTopic" => topics.push(
-                parse_declared::<RocketMQTopic>(v, &RocketMQTopic::crd()).map_err(at)?,
-            ),
+            "RocketMQCluster" => clusters
+                .push(super::parse_cluster_doc(v).map_err(|e| if i == 0 { e } else { at(e) })?),
+            "RocketMQTopic" => {
+                topics.push(parse_declared::<RocketMQTopic>(v, &RocketMQTopic::crd()).map_err(at)?)
+            }
             "RocketMQConsumerGroup" => groups.push(
                 parse_declared::<RocketMQConsumerGroup>(v, &RocketMQConsumerGroup::crd())
                     .map_err(at)?,
@@ -106,15 +105,31 @@ pub fn parse_file(text: &str) -> std::result::Result<ClusterFile, String> {
     let cluster = match clusters.len() {
         1 => clusters.remove(0),
         0 => return Err("no RocketMQCluster document".to_string()),
-        n => return Err(format!("{n} RocketMQCluster documents: one file runs one cluster")),
+        n => {
+            return Err(format!(
+                "{n} RocketMQCluster documents: one file runs one cluster"
+            ));
+        }
     };
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let mut seen = BTreeSet::new();
     for (kind, res, cluster_ref, declared) in topics
         .iter()
-        .map(|t| ("RocketMQTopic", t.metadata.name.clone(), t.cluster_ref().to_string(), format!("topic {}", t.declared_name())))
+        .map(|t| {
+            (
+                "RocketMQTopic",
+                t.metadata.name.clone(),
+                t.cluster_ref().to_string(),
+                format!("topic {}", t.declared_name()),
+            )
+        })
         .chain(groups.iter().map(|g| {
-            ("RocketMQConsumerGroup", g.metadata.name.clone(), g.cluster_ref().to_string(), format!("group {}", g.declared_name()))
+            (
+                "RocketMQConsumerGroup",
+                g.metadata.name.clone(),
+                g.cluster_ref().to_string(),
+                format!("group {}", g.declared_name()),
+            )
         }))
     {
         let res = res.unwrap_or_default();
@@ -182,14 +197,21 @@ fn line<K: Declares>(kind: &str, k: &K, report: &sync::Report) -> String {
 
 /// Applies every managed topic and consumer group of `file` onto the running cluster; returns
 /// one line per declaration (refusals and failures included: the cluster keeps running).
-pub async fn apply_declared(file: &ClusterFile, plan: &ClusterPlan, local: &LocalPlan) -> Vec<String> {
+pub async fn apply_declared(
+    file: &ClusterFile,
+    plan: &ClusterPlan,
+    local: &LocalPlan,
+) -> Vec<String> {
     let admin = RemotingAdmin::default();
     let targets = targets(plan, local);
     let mut out = Vec::new();
     let known = BTreeSet::new();
     for t in &file.topics {
         if !managed(t) {
-            out.push(format!("RocketMQTopic {}: unmanaged, left alone", t.declared_name()));
+            out.push(format!(
+                "RocketMQTopic {}: unmanaged, left alone",
+                t.declared_name()
+            ));
             continue;
         }
         let r = sync::apply(&admin, &t.declared(), &targets, &known).await;
@@ -241,15 +263,27 @@ mod tests {
     fn bad_declarations_are_refused_with_their_document() {
         let cluster = repo_file("cluster-2m-noslave.yaml");
         let topic = |spec: &str| {
-            format!("{cluster}---\napiVersion: rocketmq.rocketmq-rs.io/v1alpha1\nkind: RocketMQTopic\nmetadata:\n  name: t\nspec:\n{spec}")
+            format!(
+                "{cluster}---\napiVersion: rocketmq.rocketmq-rs.io/v1alpha1\nkind: RocketMQTopic\nmetadata:\n  name: t\nspec:\n{spec}"
+            )
         };
         let err = parse_file(&topic("  clusterRef: other\n")).unwrap_err();
-        assert!(err.contains("clusterRef other is not this file's cluster noslave"), "{err}");
+        assert!(
+            err.contains("clusterRef other is not this file's cluster noslave"),
+            "{err}"
+        );
         let err = parse_file(&topic("  clusterRef: noslave\n  writeQueue: 3\n")).unwrap_err();
-        assert!(err.contains("document 2") && err.contains("spec.writeQueue"), "{err}");
+        assert!(
+            err.contains("document 2") && err.contains("spec.writeQueue"),
+            "{err}"
+        );
         let err = parse_file(&topic("  clusterRef: noslave\n  perm: 7\n")).unwrap_err();
         assert!(err.contains("perm 7"), "{err}");
-        let twice = format!("{}---\n{}", topic("  clusterRef: noslave\n"), "apiVersion: rocketmq.rocketmq-rs.io/v1alpha1\nkind: RocketMQTopic\nmetadata:\n  name: t2\nspec:\n  clusterRef: noslave\n  topicName: t\n");
+        let twice = format!(
+            "{}---\n{}",
+            topic("  clusterRef: noslave\n"),
+            "apiVersion: rocketmq.rocketmq-rs.io/v1alpha1\nkind: RocketMQTopic\nmetadata:\n  name: t2\nspec:\n  clusterRef: noslave\n  topicName: t\n"
+        );
         let err = parse_file(&twice).unwrap_err();
         assert!(err.contains("declared twice"), "{err}");
         let err = parse_file(&format!("{cluster}---\n{cluster}")).unwrap_err();

@@ -333,7 +333,13 @@ pub fn readiness(report: &Report, what: &str, name: &str) -> (bool, &'static str
     )
 }
 
-async fn publish<K: Declares>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: String) {
+async fn publish<K: Declares>(
+    ctx: &Context,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
     let ev = Event {
         type_,
         reason: reason.to_string(),
@@ -347,7 +353,9 @@ async fn publish<K: Declares>(ctx: &Context, obj: &K, type_: EventType, reason: 
 }
 
 async fn patch_status<K: Declares>(ctx: &Context, obj: &K, status: &ResourceStatus) -> Result<()> {
-    let ns = obj.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
     let name = obj.name_any();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
     let body = serde_json::json!({
@@ -372,13 +380,16 @@ async fn report_status<K: Declares>(ctx: &Context, obj: &K, new: ResourceStatus)
     let key = |s: &ResourceStatus| {
         (
             s.observed_generation,
-            s.ready().map(|c| (c.status.clone(), c.reason.clone(), c.message.clone())),
+            s.ready()
+                .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone())),
             s.applied_groups.clone(),
             s.groups.clone(),
             s.name.clone(),
         )
     };
-    let prev_ready = prev.and_then(|p| p.ready()).map(|c| (c.reason.clone(), c.message.clone()));
+    let prev_ready = prev
+        .and_then(|p| p.ready())
+        .map(|c| (c.reason.clone(), c.message.clone()));
     if let Some(c) = new.ready()
         && c.status == "False"
         && c.reason != "WaitingForBrokers"
@@ -394,8 +405,14 @@ async fn report_status<K: Declares>(ctx: &Context, obj: &K, new: ResourceStatus)
 
 /// Sets the finalizer list, guarded by the resourceVersion read (a concurrent change makes the
 /// patch fail and the reconcile retry).
-async fn set_finalizers<K: Declares>(ctx: &Context, obj: &K, finalizers: Vec<String>) -> Result<()> {
-    let ns = obj.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
+async fn set_finalizers<K: Declares>(
+    ctx: &Context,
+    obj: &K,
+    finalizers: Vec<String>,
+) -> Result<()> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
     let name = obj.name_any();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
     let body = serde_json::json!({"metadata": {
@@ -425,7 +442,9 @@ async fn remove_finalizer<K: Declares>(ctx: &Context, obj: &K) -> Result<()> {
 /// The resource that owns `obj`'s topic or group when several declare it: the oldest (then
 /// the first by name). `None` when `obj` owns it.
 async fn conflicting_owner<K: Declares>(ctx: &Context, obj: &K) -> Result<Option<String>> {
-    let ns = obj.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
     let all = api
         .list(&ListParams::default())
@@ -454,7 +473,9 @@ pub async fn reconcile<K: Declares>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Ac
 }
 
 async fn reconcile_inner<K: Declares>(obj: &K, ctx: &Context) -> Result<Action> {
-    let ns = obj.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
     let generation = obj.meta().generation;
     let prev = obj.resource_status();
     let name = obj.declared_name();
@@ -494,11 +515,16 @@ async fn reconcile_inner<K: Declares>(obj: &K, ctx: &Context) -> Result<Action> 
                         obj,
                         EventType::Normal,
                         "Deleted",
-                        format!("{what} {name} deleted from {} broker group(s)", targets.len()),
+                        format!(
+                            "{what} {name} deleted from {} broker group(s)",
+                            targets.len()
+                        ),
                     )
                     .await;
                 }
-                other => tracing::info!(namespace = %ns, resource = %obj.name_any(), cluster = ?other, "nothing to delete: the cluster is gone"),
+                other => {
+                    tracing::info!(namespace = %ns, resource = %obj.name_any(), cluster = ?other, "nothing to delete: the cluster is gone")
+                }
             }
         }
         remove_finalizer(ctx, obj).await?;
@@ -534,7 +560,13 @@ async fn reconcile_inner<K: Declares>(obj: &K, ctx: &Context) -> Result<Action> 
 
     let problems = obj.problems();
     if !problems.is_empty() {
-        let st = status_with(prev, &name, generation, (false, "Invalid", problems.join("; ")), None);
+        let st = status_with(
+            prev,
+            &name,
+            generation,
+            (false, "Invalid", problems.join("; ")),
+            None,
+        );
         report_status(ctx, obj, st).await?;
         return Ok(Action::await_change());
     }
@@ -547,7 +579,10 @@ async fn reconcile_inner<K: Declares>(obj: &K, ctx: &Context) -> Result<Action> 
             (
                 false,
                 "ResourceConflict",
-                format!("{what} {name} of cluster {} is declared by {owner} already", obj.cluster_ref()),
+                format!(
+                    "{what} {name} of cluster {} is declared by {owner} already",
+                    obj.cluster_ref()
+                ),
             ),
             None,
         );
@@ -611,7 +646,10 @@ async fn reconcile_inner<K: Declares>(obj: &K, ctx: &Context) -> Result<Action> 
             obj,
             EventType::Normal,
             "Adopted",
-            format!("{what} {name} existed on {} and is managed now", adopted.join(", ")),
+            format!(
+                "{what} {name} existed on {} and is managed now",
+                adopted.join(", ")
+            ),
         )
         .await;
     }
@@ -648,7 +686,11 @@ async fn reconcile_inner<K: Declares>(obj: &K, ctx: &Context) -> Result<Action> 
     let settled = ready.0;
     let st = status_with(prev, &name, generation, ready, Some(&report));
     report_status(ctx, obj, st).await?;
-    Ok(Action::requeue(if settled { ctx.resync } else { REQUEUE_BUSY }))
+    Ok(Action::requeue(if settled {
+        ctx.resync
+    } else {
+        REQUEUE_BUSY
+    }))
 }
 
 fn key_of<K: Declares>(obj: &K) -> String {
@@ -683,16 +725,20 @@ where
     // A cluster's change (a group became Ready after a scale-out, the cluster was created after
     // the resource) reconciles every resource referencing it.
     controller
-        .watches(clusters, watcher::Config::default(), move |c: RocketMQCluster| {
-            let ns = c.namespace();
-            let name = c.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|o| o.namespace() == ns && o.cluster_ref() == name)
-                .map(|o| ObjectRef::from_obj(&*o))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            clusters,
+            watcher::Config::default(),
+            move |c: RocketMQCluster| {
+                let ns = c.namespace();
+                let name = c.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|o| o.namespace() == ns && o.cluster_ref() == name)
+                    .map(|o| ObjectRef::from_obj(&*o))
+                    .collect::<Vec<_>>()
+            },
+        )
         .shutdown_on_signal()
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|res| async move {

@@ -85,7 +85,12 @@ impl Report {
     pub fn applied(&self) -> usize {
         self.groups
             .values()
-            .filter(|(o, _)| matches!(o, Outcome::Created | Outcome::Updated(_) | Outcome::Unchanged))
+            .filter(|(o, _)| {
+                matches!(
+                    o,
+                    Outcome::Created | Outcome::Updated(_) | Outcome::Unchanged
+                )
+            })
             .count()
     }
     /// `applied/total`.
