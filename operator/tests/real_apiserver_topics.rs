@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use operator::admin::RemotingAdmin;
 use operator::crd::RocketMQCluster;
 use operator::group::RocketMQConsumerGroup;
@@ -722,6 +722,27 @@ async fn operator_applies_topics_and_groups_to_every_broker_group() {
             .contains_key("CID_SVC")
     );
 
+    // Deleting the conflicting declaration leaves the topic the other one declares.
+    topics
+        .delete("legacy-again", &DeleteParams::default())
+        .await
+        .expect("delete conflicting");
+    wait_for("legacy-again deleted", SETTLE, || async {
+        match topics
+            .get_opt("legacy-again")
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(_) => Err("still there".to_string()),
+            None => Ok(()),
+        }
+    })
+    .await;
+    assert!(
+        topic_on(&admin, &backends.addr(0), "legacy")
+            .await
+            .is_some()
+    );
     // Unmanaged: the finalizer goes, deleting the resource leaves the topic.
     topics
         .patch(
@@ -737,10 +758,6 @@ async fn operator_applies_topics_and_groups_to_every_broker_group() {
         .delete("legacy", &DeleteParams::default())
         .await
         .expect("delete unmanaged");
-    topics
-        .delete("legacy-again", &DeleteParams::default())
-        .await
-        .expect("delete conflicting");
 
     // Delete (policy Delete): gone from every broker, then the resource itself.
     topics
@@ -762,7 +779,7 @@ async fn operator_applies_topics_and_groups_to_every_broker_group() {
             "group {g}"
         );
     }
-    // The conflicting resource never deleted the topic it did not own; unmanaged left it too.
+    // Neither the conflicting nor the unmanaged resource deleted the topic.
     assert!(
         topic_on(&admin, &backends.addr(0), "legacy")
             .await

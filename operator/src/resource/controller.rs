@@ -440,8 +440,13 @@ async fn remove_finalizer<K: Declares>(ctx: &Context, obj: &K) -> Result<()> {
 }
 
 /// The resource that owns `obj`'s topic or group when several declare it: the oldest (then
-/// the first by name). `None` when `obj` owns it.
-async fn conflicting_owner<K: Declares>(ctx: &Context, obj: &K) -> Result<Option<String>> {
+/// the first by name). `None` when `obj` owns it. With `any_age`, any other live managed
+/// resource declaring it (a deletion must not remove what another resource still declares).
+async fn conflicting_owner<K: Declares>(
+    ctx: &Context,
+    obj: &K,
+    any_age: bool,
+) -> Result<Option<String>> {
     let ns = obj
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
@@ -458,7 +463,7 @@ async fn conflicting_owner<K: Declares>(ctx: &Context, obj: &K) -> Result<Option
         .filter(|o| o.name_any() != obj.name_any())
         .filter(|o| o.meta().deletion_timestamp.is_none() && managed(*o))
         .filter(|o| o.cluster_ref() == obj.cluster_ref() && o.declared_name() == name)
-        .filter(|o| (o.meta().creation_timestamp.clone(), o.name_any()) < me)
+        .filter(|o| any_age || (o.meta().creation_timestamp.clone(), o.name_any()) < me)
         .map(|o| o.name_any())
         .next())
 }
@@ -486,7 +491,22 @@ async fn reconcile_inner<K: Declares>(obj: &K, ctx: &Context) -> Result<Action> 
         if !has_finalizer(obj) {
             return Ok(Action::await_change());
         }
-        if managed(obj) && obj.deletion_policy() == DeletionPolicy::Delete {
+        let declared_elsewhere = if managed(obj) && obj.deletion_policy() == DeletionPolicy::Delete
+        {
+            conflicting_owner(ctx, obj, true).await?
+        } else {
+            None
+        };
+        if let Some(other) = &declared_elsewhere {
+            publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                "Orphaned",
+                format!("{what} {name} is left on the brokers: {other} declares it too"),
+            )
+            .await;
+        } else if managed(obj) && obj.deletion_policy() == DeletionPolicy::Delete {
             match resolve(&ctx.client, &ns, obj.cluster_ref()).await? {
                 Resolved::Found {
                     targets,
@@ -550,14 +570,6 @@ async fn reconcile_inner<K: Declares>(obj: &K, ctx: &Context) -> Result<Action> 
         return Ok(Action::await_change());
     }
 
-    if !has_finalizer(obj) {
-        let mut f: Vec<String> = obj.finalizers().to_vec();
-        f.push(K::FINALIZER.to_string());
-        set_finalizers(ctx, obj, f).await?;
-        // The patch is a change: the next reconcile sees the finalizer and applies.
-        return Ok(Action::requeue(Duration::from_millis(100)));
-    }
-
     let problems = obj.problems();
     if !problems.is_empty() {
         let st = status_with(
@@ -571,7 +583,7 @@ async fn reconcile_inner<K: Declares>(obj: &K, ctx: &Context) -> Result<Action> 
         return Ok(Action::await_change());
     }
 
-    if let Some(owner) = conflicting_owner(ctx, obj).await? {
+    if let Some(owner) = conflicting_owner(ctx, obj, false).await? {
         let st = status_with(
             prev,
             &name,
@@ -588,6 +600,15 @@ async fn reconcile_inner<K: Declares>(obj: &K, ctx: &Context) -> Result<Action> 
         );
         report_status(ctx, obj, st).await?;
         return Ok(Action::requeue(ctx.resync));
+    }
+
+    // Only the owner holds a finalizer: deleting a conflicting declaration touches nothing.
+    if !has_finalizer(obj) {
+        let mut f: Vec<String> = obj.finalizers().to_vec();
+        f.push(K::FINALIZER.to_string());
+        set_finalizers(ctx, obj, f).await?;
+        // The patch is a change: the next reconcile sees the finalizer and applies.
+        return Ok(Action::requeue(Duration::from_millis(100)));
     }
 
     let (targets, _) = match resolve(&ctx.client, &ns, obj.cluster_ref()).await? {
