@@ -730,10 +730,7 @@ pub fn error_policy<K: Declares>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) ->
     Action::requeue(delay)
 }
 
-async fn run_kind<K: Declares>(client: kube::Client, namespace: Option<String>, ctx: Arc<Context>)
-where
-    K: Resource<DynamicType = ()>,
-{
+async fn run_kind<K: Declares>(client: kube::Client, namespace: Option<String>, ctx: Arc<Context>) {
     let (api, clusters): (Api<K>, Api<RocketMQCluster>) = match &namespace {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
@@ -780,4 +777,83 @@ pub async fn run(client: kube::Client, namespace: Option<String>) {
         run_kind::<RocketMQConsumerGroup>(client, namespace, ctx),
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcomes: &[(&str, Outcome)]) -> Report {
+        let mut r = Report::default();
+        for (b, o) in outcomes {
+            r.groups.insert(b.to_string(), (o.clone(), false));
+        }
+        r
+    }
+
+    #[test]
+    fn readiness_names_the_first_problem_and_counts_groups() {
+        let all = report(&[("b-0", Outcome::Created), ("b-1", Outcome::Unchanged)]);
+        let (ok, reason, msg) = readiness(&all, "topic", "t");
+        assert!(ok && reason == "Applied" && msg.contains("2/2"), "{msg}");
+        let refused = report(&[
+            ("b-0", Outcome::Refused("queues would shrink".into())),
+            ("b-1", Outcome::Failed("connection refused".into())),
+            ("b-2", Outcome::Waiting),
+        ]);
+        let (ok, reason, msg) = readiness(&refused, "topic", "t");
+        assert!(
+            !ok && reason == "QueueShrinkRefused" && msg.contains("0/3"),
+            "{msg}"
+        );
+        let failed = report(&[
+            ("b-0", Outcome::Failed("x".into())),
+            ("b-1", Outcome::Waiting),
+        ]);
+        assert_eq!(readiness(&failed, "topic", "t").1, "BrokerUnreachable");
+        let waiting = report(&[("b-0", Outcome::Unchanged), ("b-1", Outcome::Waiting)]);
+        assert_eq!(readiness(&waiting, "topic", "t").1, "WaitingForBrokers");
+        assert!(
+            !readiness(&Report::default(), "topic", "t").0,
+            "no groups is not Ready"
+        );
+    }
+
+    #[test]
+    fn status_keeps_transition_time_and_last_results_without_a_report() {
+        let r = report(&[("b-0", Outcome::Created), ("b-1", Outcome::Waiting)]);
+        let first = status_with(None, "t", Some(1), readiness(&r, "topic", "t"), Some(&r));
+        assert_eq!(first.applied_groups.as_deref(), Some("1/2"));
+        assert_eq!(first.groups.len(), 2);
+        assert!(!first.groups[1].applied);
+        let mut old = first.clone();
+        old.conditions[0].last_transition_time =
+            Time(k8s_openapi::jiff::Timestamp::from_second(1).expect("timestamp"));
+        // Still not Ready (another reason): the transition time stays; per-group results stay
+        // when there was nothing to apply (cluster missing).
+        let next = status_with(
+            Some(&old),
+            "t",
+            Some(2),
+            (false, "ClusterNotFound", "gone".into()),
+            None,
+        );
+        assert_eq!(
+            next.conditions[0].last_transition_time,
+            old.conditions[0].last_transition_time
+        );
+        assert_eq!(next.groups, old.groups);
+        assert_eq!(next.observed_generation, Some(2));
+        let ready = status_with(
+            Some(&old),
+            "t",
+            Some(2),
+            (true, "Applied", "ok".into()),
+            None,
+        );
+        assert_ne!(
+            ready.conditions[0].last_transition_time,
+            old.conditions[0].last_transition_time
+        );
+    }
 }
