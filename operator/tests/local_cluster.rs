@@ -665,7 +665,15 @@ async fn declared_topics_and_groups_in_the_cluster_file_are_applied_and_shown_by
         PullConsumer::new("CID_ORDER_SERVICE", ClientConfig::new(namesrv_addr.clone())).unwrap();
     consumer.start().await.unwrap();
     let mq = sent.message_queue.clone();
-    let r = consumer.pull(&mq, "*", 0, 32).await.unwrap();
+    // The message reaches the consume queue shortly after the send (dispatch is asynchronous).
+    let mut r = consumer.pull(&mq, "*", 0, 32).await.unwrap();
+    for _ in 0..100 {
+        if r.status == PullStatus::Found {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        r = consumer.pull(&mq, "*", 0, 32).await.unwrap();
+    }
     assert_eq!(r.status, PullStatus::Found);
     consumer
         .update_consume_offset(&mq, r.next_begin_offset)
