@@ -13,7 +13,7 @@ use std::time::Duration;
 use broker::config::{BrokerConfig, BrokerRole};
 use broker::{Broker, BrokerHandle};
 use namesrv::{NameServer, NameServerHandle, NamesrvConfig};
-use operator::admin::RemotingAdmin;
+use operator::admin::{BrokerAdmin, RemotingAdmin};
 use operator::group::RocketMQConsumerGroupSpec;
 use operator::resource::sync::{self, Declared, Outcome, Target};
 use operator::topic::RocketMQTopicSpec;
@@ -332,7 +332,9 @@ async fn consumer_group_created_updated_drift_adopted_deleted_and_copied() {
     let dir = tempfile::tempdir().unwrap();
     let b2 = start_master(dir.path(), "b-2", &c.namesrv.local_addr().to_string()).await;
     let to = b2.local_addr().to_string();
-    let copied = c.admin.copy_groups(&c.addr(0), &to).await.unwrap();
+    // The scale-out copy the cluster controller runs (BrokerAdmin::copy_topics) takes the
+    // subscription groups along with the topics.
+    let copied = c.admin.copy_topics(&c.addr(0), &to, &[]).await.unwrap();
     assert!(copied >= 1);
     assert_eq!(
         c.admin.group_table(&to).await.unwrap()["CID_ORDERS"].retry_max_times,
