@@ -145,7 +145,9 @@ fn render_topics() -> String {
          - **Deletion** (finalizer): `deletionPolicy: Delete` removes the topic from every \
          broker group and its route from every name server (a group: from every broker group, \
          committed offsets kept); `Orphan` keeps it. Nothing is removed while another resource \
-         still declares it.\n\
+         still declares it. A broker group without a Ready master holds the deletion \
+         (`DeletionFailed`, retried) until it is back or the resource is annotated unmanaged; \
+         a cluster that is gone has nothing left to clean.\n\
          - **Conflicts**: two resources declaring the same topic or group of one cluster: the \
          older owns it, the other reports `ResourceConflict` and changes nothing.\n\
          - `clusterRef`, `topicName` and `groupName` are immutable (CEL transition rules).\n\n",
