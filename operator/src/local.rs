@@ -665,6 +665,9 @@ pub async fn run(args: LocalArgs) -> Result<()> {
                 p.config.1
             ));
         }
+        for line in declared::describe(&cluster_file) {
+            say(line);
+        }
         return Ok(());
     }
     let bin_dir = match &args.bin_dir {

@@ -167,6 +167,44 @@ fn targets(plan: &ClusterPlan, local: &LocalPlan) -> Vec<Target> {
         .collect()
 }
 
+/// What the file declares, one line each (for `--dry-run`).
+pub fn describe(file: &ClusterFile) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in &file.topics {
+        let c = crate::topic::desired(&t.declared_name(), &t.spec);
+        out.push(format!(
+            "--- RocketMQTopic {}: topic {} {}r/{}w perm {}{}{} on every group{}",
+            t.metadata.name.clone().unwrap_or_default(),
+            c.topic_name,
+            c.read_queue_nums,
+            c.write_queue_nums,
+            c.perm,
+            if c.order { " ordered" } else { "" },
+            if c.attributes.is_empty() {
+                String::new()
+            } else {
+                format!(" {:?}", c.attributes)
+            },
+            if managed(t) {
+                ""
+            } else {
+                " (unmanaged: left alone)"
+            }
+        ));
+    }
+    for g in &file.groups {
+        out.push(format!(
+            "--- RocketMQConsumerGroup {}: group {} maxReconsumeTimes {} retryQueueNums {} on every group{}",
+            g.metadata.name.clone().unwrap_or_default(),
+            g.declared_name(),
+            g.spec.retry_policy.max_reconsume_times,
+            g.spec.retry_policy.retry_queue_nums,
+            if managed(g) { "" } else { " (unmanaged: left alone)" }
+        ));
+    }
+    out
+}
+
 /// One status line per declaration, as the controller's status would say it.
 fn line<K: Declares>(kind: &str, k: &K, report: &sync::Report) -> String {
     let what = k.declared();
@@ -252,6 +290,16 @@ mod tests {
             repo_file("topics-noslave.yaml")
         );
         let f = parse_file(&text).unwrap();
+        let lines = super::describe(&f);
+        assert!(
+            lines[1].contains("topic PaymentsFifo 4r/4w perm 6 ordered")
+                && lines[1].contains("FIFO"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[2].contains("group CID_ORDER_SERVICE maxReconsumeTimes 5"),
+            "{lines:?}"
+        );
         assert_eq!(f.topics.len(), 2);
         assert_eq!(f.groups.len(), 1);
         assert_eq!(f.cluster.metadata.name.as_deref(), Some("noslave"));
