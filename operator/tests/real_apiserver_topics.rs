@@ -250,6 +250,23 @@ async fn crds_are_accepted_and_cel_refuses_bad_specs_and_immutable_changes() {
         Err(kube::Error::Api(s)) => assert!(s.message.contains("groupName is immutable"), "{s:?}"),
         other => panic!("groupName change accepted: {other:?}"),
     }
+    // The example passes admission whole (schema and every CEL rule).
+    let example = root.join("deploy/topics-noslave.yaml");
+    let example_ns = namespace(cp, "topic-example");
+    let out = cp
+        .kubectl(
+            &[
+                "apply",
+                "--dry-run=server",
+                "-n",
+                &ns,
+                "-f",
+                example.to_str().expect("path"),
+            ],
+            None,
+        )
+        .expect("deploy/topics-noslave.yaml passes admission");
+    assert_eq!(out.matches("(server dry run)").count(), 3, "{out}");
     // The printer columns.
     let table = cp
         .kubectl(&["get", "rmqtopic", "-n", &ns], None)
