@@ -259,7 +259,7 @@ async fn crds_are_accepted_and_cel_refuses_bad_specs_and_immutable_changes() {
                 "apply",
                 "--dry-run=server",
                 "-n",
-                &ns,
+                &example_ns,
                 "-f",
                 example.to_str().expect("path"),
             ],
