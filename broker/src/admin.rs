@@ -80,6 +80,17 @@ pub fn create_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
             format!("invalid perm {}", h.perm),
         );
     }
+    // 5.x attributes: `+key=value` sets, `-key` removes, applied to the topic's current ones.
+    let mut attributes = ctx
+        .topics
+        .get(&h.topic)
+        .map(|t| t.attributes)
+        .unwrap_or_default();
+    if let Some(text) = h.attributes.as_deref()
+        && let Err(e) = alter_attributes(&mut attributes, text)
+    {
+        return error(&req, ResponseCode::SYSTEM_ERROR, e);
+    }
     let tc = TopicConfig {
         topic_name: h.topic.clone(),
         read_queue_nums: h.read_queue_nums,
@@ -88,12 +99,39 @@ pub fn create_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
         topic_filter_type: TopicFilterType::from_name(&h.topic_filter_type).unwrap_or_default(),
         topic_sys_flag: h.topic_sys_flag.unwrap_or(0),
         order: h.order,
-        ..Default::default()
+        attributes,
     };
     match ctx.topics.upsert(tc) {
         Ok(()) => req.success(),
         Err(e) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
     }
+}
+
+/// Applies a 5.x attribute string (`+message.type=FIFO,-queue.type`, Java's
+/// `AttributeParser`) to `current`: `+key=value` sets a key, `-key` removes it. Keys are stored
+/// without the sign, as the Java broker stores them.
+pub fn alter_attributes(current: &mut BTreeMap<String, String>, text: &str) -> Result<(), String> {
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some(set) = item.strip_prefix('+') {
+            let (k, v) = set
+                .split_once('=')
+                .ok_or_else(|| format!("attribute {item:?}: expected +key=value"))?;
+            if k.is_empty() {
+                return Err(format!("attribute {item:?}: empty key"));
+            }
+            current.insert(k.to_string(), v.to_string());
+        } else if let Some(k) = item.strip_prefix('-') {
+            if k.is_empty() || k.contains('=') {
+                return Err(format!("attribute {item:?}: expected -key"));
+            }
+            current.remove(k);
+        } else {
+            return Err(format!(
+                "attribute {item:?}: must start with '+' (set) or '-' (remove)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// DELETE_TOPIC_IN_BROKER (215): config, consume queues and offsets.
@@ -606,4 +644,27 @@ pub fn reset_offset(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
     }
     tracing::info!(group = %h.group, topic = %h.topic, timestamp = h.timestamp, "consumer offsets reset");
     req.success().with_body(encoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alter_attributes;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn attributes_are_set_and_removed_by_sign() {
+        let mut m = BTreeMap::from([("queue.type".to_string(), "BatchCQ".to_string())]);
+        alter_attributes(&mut m, "+message.type=FIFO, -queue.type").unwrap();
+        assert_eq!(
+            m,
+            BTreeMap::from([("message.type".to_string(), "FIFO".to_string())])
+        );
+        assert!(alter_attributes(&mut m, "message.type=NORMAL").is_err());
+        assert!(alter_attributes(&mut m, "+novalue").is_err());
+        assert!(alter_attributes(&mut m, "-k=v").is_err());
+        assert_eq!(
+            m["message.type"], "FIFO",
+            "a refused string changes nothing it reached"
+        );
+    }
 }

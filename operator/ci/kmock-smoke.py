@@ -26,6 +26,8 @@ from kmock._internal import enums
 
 RESOURCES = [
     "rocketmq.rocketmq-rs.io/v1alpha1/rocketmqclusters",
+    "rocketmq.rocketmq-rs.io/v1alpha1/rocketmqtopics",
+    "rocketmq.rocketmq-rs.io/v1alpha1/rocketmqconsumergroups",
     "apps/v1/statefulsets",
     "apps/v1/deployments",
     "v1/pods",

@@ -506,7 +506,10 @@ async fn reconcile_inner(cr: &RocketMQCluster, ctx: &Context) -> Result<Action> 
                         cr,
                         EventType::Normal,
                         "TopicsCopied",
-                        format!("copied {n} topic(s) from {source} to {}", g.broker_name),
+                        format!(
+                            "copied {n} topic(s) and subscription group(s) from {source} to {}",
+                            g.broker_name
+                        ),
                     )
                     .await;
                 }
@@ -792,8 +795,10 @@ async fn run_controller(client: kube::Client, namespace: Option<String>, ctx: Ar
         wait_for_signal().await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
+    // Declared topics and consumer groups: their own controllers, same client and signal.
+    let resources = crate::resource::controller::run(client.clone(), namespace.clone());
     tokio::select! {
-        _ = controller => {}
+        _ = futures::future::join(controller, resources) => {}
         _ = deadline => tracing::warn!(grace = ?SHUTDOWN_GRACE, "controller did not drain in time; stopping anyway"),
     }
     tracing::info!("operator stopped");

@@ -397,7 +397,8 @@ pub struct GroupStatus {
     /// The slaves (brokerId 1..n).
     #[serde(default)]
     pub slaves: Vec<MemberStatus>,
-    /// Whether existing topics were copied to this group after a scale-out.
+    /// Whether existing topics and subscription groups were copied to this group after a
+    /// scale-out.
     #[serde(default)]
     pub topics_copied: bool,
 }

@@ -18,6 +18,9 @@
 //! - [`controller`]: the kube-rs controller gluing the steps together, Events, error policy.
 //! - [`leader`]: Lease-based leader election, so one of several replicas reconciles.
 //! - [`local`]: `operator local -f cluster.yaml`: the same plan as local processes.
+//! - [`topic`], [`group`]: the RocketMQTopic and RocketMQConsumerGroup resources (GitOps topics
+//!   and consumer groups); [`resource`]: applying them onto every broker group, their
+//!   controllers, and what local mode shares with them.
 //! - [`names`], [`quantity`], [`error`]: names declared once, sizes, the error type.
 
 pub mod admin;
@@ -26,15 +29,18 @@ pub mod build;
 pub mod controller;
 pub mod crd;
 pub mod error;
+pub mod group;
 pub mod leader;
 pub mod local;
 pub mod names;
 pub mod plan;
 pub mod quantity;
 pub mod read;
+pub mod resource;
 pub mod roll;
 pub mod status;
 pub mod storage;
+pub mod topic;
 pub mod validate;
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! with SIGKILL takes its children with it). Children's output goes to `out.log` in their
 //! directory, rotated by size. `operator local status|stop --dir DIR` read the pid file.
 
+mod declared;
 mod files;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ use crate::names;
 use crate::plan::{ClusterPlan, Endpoints};
 use crate::validate;
 
+pub use declared::{ClusterFile, apply_declared, load_file, parse_file};
 pub use files::{DirLock, LockError};
 pub use logging::RotatingLog;
 
@@ -52,28 +54,18 @@ fn say(line: String) {
 
 /// Reads a RocketMQCluster YAML file (the same file `kubectl apply -f` takes).
 pub fn load_cluster_file(path: &Path) -> Result<RocketMQCluster> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
-    parse_cluster(&text).map_err(|message| Error::BadClusterFile {
-        path: path.display().to_string(),
-        message,
-    })
+    Ok(load_file(path)?.cluster)
 }
 
-/// Parses a RocketMQCluster from YAML text, checking apiVersion and kind.
+/// Parses the RocketMQCluster of a cluster file (its only RocketMQCluster document; a
+/// multi-document file may also hold RocketMQTopic / RocketMQConsumerGroup documents, see
+/// [`parse_file`]), checking apiVersion and kind.
 pub fn parse_cluster(text: &str) -> std::result::Result<RocketMQCluster, String> {
-    let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-    let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
-    if field("kind") != "RocketMQCluster"
-        || field("apiVersion") != format!("{}/v1alpha1", crate::crd::GROUP)
-    {
-        return Err(format!(
-            "apiVersion/kind must be {}/v1alpha1 RocketMQCluster",
-            crate::crd::GROUP
-        ));
-    }
+    Ok(parse_file(text)?.cluster)
+}
+
+/// Parses one RocketMQCluster document.
+fn parse_cluster_doc(v: serde_yaml::Value) -> std::result::Result<RocketMQCluster, String> {
     let json = serde_json::to_value(&v).map_err(|e| e.to_string())?;
     let unknown = unknown_fields(&json);
     if !unknown.is_empty() {
@@ -95,7 +87,14 @@ pub fn parse_cluster(text: &str) -> std::result::Result<RocketMQCluster, String>
 /// would otherwise go unnoticed. `metadata` is left to the API server's own rules.
 pub fn unknown_fields(doc: &serde_json::Value) -> Vec<String> {
     use kube::CustomResourceExt as _;
-    let crd = RocketMQCluster::crd();
+    unknown_fields_in(&RocketMQCluster::crd(), doc)
+}
+
+/// [`unknown_fields`] against any of the project's CRDs.
+pub fn unknown_fields_in(
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    doc: &serde_json::Value,
+) -> Vec<String> {
     let schema = crd
         .spec
         .versions
@@ -635,7 +634,8 @@ pub async fn run(args: LocalArgs) -> Result<()> {
                 .into(),
         });
     };
-    let cr = load_cluster_file(&file)?;
+    let cluster_file = load_file(&file)?;
+    let cr = cluster_file.cluster.clone();
     let name = cr.metadata.name.clone().unwrap_or_default();
     let ns = cr
         .metadata
@@ -664,6 +664,9 @@ pub async fn run(args: LocalArgs) -> Result<()> {
                 p.args.join(" "),
                 p.config.1
             ));
+        }
+        for line in declared::describe(&cluster_file) {
+            say(line);
         }
         return Ok(());
     }
@@ -740,6 +743,10 @@ pub async fn run(args: LocalArgs) -> Result<()> {
         return Err(e);
     }
     say(format!("ready: namesrvAddr={}", local.namesrv_addr));
+    // Topics and consumer groups declared in the same file, onto every group's master.
+    for line in apply_declared(&cluster_file, &plan, &local).await {
+        say(line);
+    }
     if !args.exit_when_up {
         supervise(
             &mut running,

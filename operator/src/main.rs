@@ -49,14 +49,29 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         lease_renew_secs: u64,
     },
-    /// Print the CustomResourceDefinition YAML, or write it to a file.
+    /// Print a CustomResourceDefinition's YAML, or write it to a file.
     Crd {
         /// Write here instead of stdout (e.g. crds/rocketmqclusters.yaml).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Which CRD: `cluster` (RocketMQCluster), `topic` (RocketMQTopic) or `consumer-group`
+        /// (RocketMQConsumerGroup).
+        #[arg(long, value_enum, default_value_t = CrdKind::Cluster)]
+        kind: CrdKind,
     },
     /// Run a cluster file as local processes on 127.0.0.1 until Ctrl-C / SIGTERM.
     Local(operator::local::LocalArgs),
+}
+
+/// The CRDs `operator crd` writes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum CrdKind {
+    /// RocketMQCluster.
+    Cluster,
+    /// RocketMQTopic.
+    Topic,
+    /// RocketMQConsumerGroup.
+    ConsumerGroup,
 }
 
 fn main() -> std::process::ExitCode {
@@ -98,8 +113,13 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
-        Cmd::Crd { out } => {
-            let yaml = operator::crd::crd_yaml().context("rendering the CRD")?;
+        Cmd::Crd { out, kind } => {
+            let yaml = match kind {
+                CrdKind::Cluster => operator::crd::crd_yaml(),
+                CrdKind::Topic => operator::resource::topic_crd_yaml(),
+                CrdKind::ConsumerGroup => operator::resource::group_crd_yaml(),
+            }
+            .context("rendering the CRD")?;
             match out {
                 Some(p) => {
                     std::fs::write(&p, yaml).with_context(|| format!("writing {}", p.display()))?

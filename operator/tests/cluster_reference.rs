@@ -112,3 +112,78 @@ fn cluster_reference_matches_the_crd() {
         path.display()
     );
 }
+
+/// `docs/topics-reference.md`: every field of RocketMQTopic and RocketMQConsumerGroup, from their
+/// CRDs, with the semantics the operator gives them.
+fn render_topics() -> String {
+    let mut md = String::from(
+        "# RocketMQTopic and RocketMQConsumerGroup reference\n\n\
+         Generated from the CRD schemas (`operator crd --kind topic|consumer-group`, from \
+         `operator/src/topic/mod.rs` and `operator/src/group/mod.rs`) by \
+         `operator/tests/cluster_reference.rs`; do not edit (regenerate with \
+         `UPDATE_DOCS=1 cargo test -p operator --test cluster_reference`).\n\n\
+         Topics and consumer groups declared in git, applied by the operator over the admin \
+         protocol onto the master of every broker group of the referenced RocketMQCluster \
+         (same namespace), including groups a later scale-out adds. Example: \
+         `deploy/topics-noslave.yaml`. With the cluster's `autoCreateTopicEnable: false` these \
+         resources are the only way topics come to exist. In local mode the same documents go \
+         into the cluster file (one multi-document YAML file) and are applied once the cluster \
+         is up.\n\n\
+         - **Status**: `Ready` (reason `Applied`, `QueueShrinkRefused`, `BrokerUnreachable`, \
+         `WaitingForBrokers`, `ClusterNotFound`, `ClusterInvalid`, `Invalid`, \
+         `ResourceConflict`, `Unmanaged`, `DeletionFailed`), `appliedGroups` (`2/2`) and one \
+         entry per broker group; `kubectl get rmqtopic,rmqgroup` shows them.\n\
+         - **Drift** (changed or deleted with mqadmin) is corrected on the next resync \
+         (`ROCKETMQ_OPERATOR_RESYNC_SECS` of the operator, default 60).\n\
+         - **Fewer queues** than a topic has are refused with a Warning Event (messages in the \
+         removed queues would be stranded) unless the annotation \
+         `rocketmq.rocketmq-rs.io/allow-queue-shrink: \"true\"` is set.\n\
+         - **Adoption**: a topic or group that already exists is taken over (an `Adopted` \
+         Event) and brought to the spec.\n\
+         - **Unmanaged**: `rocketmq.rocketmq-rs.io/managed: \"false\"` makes the operator leave \
+         it alone and drop its finalizer (deleting the resource then keeps the topic).\n\
+         - **Deletion** (finalizer): `deletionPolicy: Delete` removes the topic from every \
+         broker group and its route from every name server (a group: from every broker group, \
+         committed offsets kept); `Orphan` keeps it. Nothing is removed while another resource \
+         still declares it. A broker group without a Ready master holds the deletion \
+         (`DeletionFailed`, retried) until it is back or the resource is annotated unmanaged; \
+         a cluster that is gone has nothing left to clean.\n\
+         - **Conflicts**: two resources declaring the same topic or group of one cluster: the \
+         older owns it, the other reports `ResourceConflict` and changes nothing.\n\
+         - `clusterRef`, `topicName` and `groupName` are immutable (CEL transition rules).\n\n",
+    );
+    for (title, crd) in [
+        (
+            "RocketMQTopic (`rmqtopic`)",
+            serde_json::to_value(operator::topic::RocketMQTopic::crd()).unwrap(),
+        ),
+        (
+            "RocketMQConsumerGroup (`rmqgroup`)",
+            serde_json::to_value(operator::group::RocketMQConsumerGroup::crd()).unwrap(),
+        ),
+    ] {
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        md.push_str(&format!(
+            "## {title}\n\n| field | type | default | meaning |\n|---|---|---|---|\n"
+        ));
+        walk("spec", schema, &mut md);
+        md.push('\n');
+    }
+    md
+}
+
+#[test]
+fn topics_reference_matches_the_crds() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/topics-reference.md");
+    let want = render_topics();
+    if std::env::var("UPDATE_DOCS").as_deref() == Ok("1") {
+        std::fs::write(&path, &want).unwrap();
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "{} is out of date: run UPDATE_DOCS=1 cargo test -p operator --test cluster_reference",
+        path.display()
+    );
+}

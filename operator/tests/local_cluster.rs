@@ -547,3 +547,144 @@ async fn read_all_queues(
         }
     }
 }
+
+/// The `mqadmin` binary of the cli crate (built with cargo when missing).
+fn mqadmin() -> PathBuf {
+    let bin = bin_dir().join("mqadmin");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "cli", "--bin", "mqadmin"]);
+        if bin_dir().ends_with("release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "building mqadmin failed");
+    }
+    bin
+}
+
+/// Runs mqadmin with `args`; (success, stdout + stderr).
+fn run_mqadmin(args: &[&str]) -> (bool, String) {
+    let out = Command::new(mqadmin()).args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Runs mqadmin until `ok` accepts its output (the name servers learn a new topic on the
+/// brokers' next registration); panics with the last output after 30 s.
+fn mqadmin_until(args: &[&str], ok: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    for _ in 0..150 {
+        let (success, text) = run_mqadmin(args);
+        if success && ok(&text) {
+            return text;
+        }
+        last = text;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("mqadmin {args:?} never showed what was expected; last output:\n{last}");
+}
+
+/// The GitOps file in local mode: `deploy/cluster-2m-noslave.yaml` (autoCreateTopicEnable off)
+/// and `deploy/topics-noslave.yaml` in one multi-document file. Once up, the declared topics and
+/// the consumer group exist on both masters, and mqadmin shows them through the name servers:
+/// `topicList`, `topicRoute` (both groups, the declared queue counts), `consumerProgress`. A
+/// producer reaches the declared topic; an undeclared one is refused (no auto-creation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_topics_and_groups_in_the_cluster_file_are_applied_and_shown_by_mqadmin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("gitops.yaml");
+    let text = format!(
+        "{}---\n{}",
+        std::fs::read_to_string(example("cluster-2m-noslave.yaml")).unwrap(),
+        std::fs::read_to_string(example("topics-noslave.yaml")).unwrap()
+    );
+    std::fs::write(&file, text).unwrap();
+    let base = free_base();
+    let (_child, rx) = spawn_local(&file, &tmp.path().join("run"), base);
+    let (_, namesrv_addr) = until_ready(&rx);
+    let declared: Vec<String> = (0..3)
+        .map(|_| rx.recv_timeout(Duration::from_secs(60)).unwrap())
+        .collect();
+    assert!(
+        declared[0].starts_with("RocketMQTopic orders: topic orders applied on 2/2 groups"),
+        "{declared:?}"
+    );
+    assert!(
+        declared[1].starts_with("RocketMQTopic payments-fifo: topic PaymentsFifo applied on 2/2"),
+        "{declared:?}"
+    );
+    assert!(
+        declared[2].starts_with(
+            "RocketMQConsumerGroup order-service: consumer group CID_ORDER_SERVICE applied on 2/2"
+        ),
+        "{declared:?}"
+    );
+    assert_eq!(declared[0].matches("created").count(), 2, "{declared:?}");
+
+    let ns = namesrv_addr.as_str();
+    let list = mqadmin_until(&["topicList", "-n", ns], |t| {
+        t.lines().any(|l| l.trim() == "orders") && t.lines().any(|l| l.trim() == "PaymentsFifo")
+    });
+    println!("mqadmin topicList:\n{list}");
+    let route = mqadmin_until(&["topicRoute", "-n", ns, "-t", "orders"], |t| {
+        t.contains("noslave-broker-0") && t.contains("noslave-broker-1")
+    });
+    println!("mqadmin topicRoute -t orders:\n{route}");
+    let v: serde_json::Value = serde_json::from_str(route.trim()).unwrap();
+    let queues = v["queueDatas"].as_array().unwrap();
+    assert_eq!(queues.len(), 2, "{route}");
+    assert!(
+        queues
+            .iter()
+            .all(|q| q["writeQueueNums"] == 8 && q["readQueueNums"] == 8 && q["perm"] == 6),
+        "{route}"
+    );
+    // The declared topic takes messages; without auto-creation an undeclared one does not exist.
+    let producer = Producer::new(ProducerConfig::new("gitops-pg", namesrv_addr.clone())).unwrap();
+    producer.start().await.unwrap();
+    let sent = producer
+        .send(Message::new("orders", "declared"))
+        .await
+        .unwrap();
+    assert_eq!(sent.status, SendStatus::SendOk);
+    assert!(
+        producer
+            .send(Message::new("UndeclaredTopic", "x"))
+            .await
+            .is_err(),
+        "autoCreateTopicEnable=false: only declared topics exist"
+    );
+    // A consumer of the declared group reads it and commits; consumerProgress shows the group's
+    // progress on the declared topic (its retry topic comes with the consumer's heartbeat).
+    let consumer =
+        PullConsumer::new("CID_ORDER_SERVICE", ClientConfig::new(namesrv_addr.clone())).unwrap();
+    consumer.start().await.unwrap();
+    let mq = sent.message_queue.clone();
+    // The message reaches the consume queue shortly after the send (dispatch is asynchronous).
+    let mut r = consumer.pull(&mq, "*", 0, 32).await.unwrap();
+    for _ in 0..100 {
+        if r.status == PullStatus::Found {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        r = consumer.pull(&mq, "*", 0, 32).await.unwrap();
+    }
+    assert_eq!(r.status, PullStatus::Found);
+    consumer
+        .update_consume_offset(&mq, r.next_begin_offset)
+        .await
+        .unwrap();
+    consumer.instance().send_heartbeat_to_all().await;
+    let progress = mqadmin_until(
+        &["consumerProgress", "-n", ns, "-g", "CID_ORDER_SERVICE"],
+        |t| t.contains("orders") && t.contains(&mq.broker_name),
+    );
+    println!("mqadmin consumerProgress -g CID_ORDER_SERVICE:\n{progress}");
+    consumer.shutdown().await;
+    producer.shutdown().await;
+}

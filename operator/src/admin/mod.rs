@@ -1,8 +1,8 @@
 //! The broker admin calls the controller needs, behind a trait so tests can answer them.
 //!
 //! [`RemotingAdmin`] implements it over the RocketMQ remoting protocol (spec §3.10):
-//! GET_BROKER_RUNTIME_INFO for commit-log offsets, GET_ALL_TOPIC_CONFIG + UPDATE_AND_CREATE_TOPIC for
-//! the scale-out topic copy, and the broker's permission and consumer offsets for the drain check.
+//! GET_BROKER_RUNTIME_INFO for commit-log offsets, GET_ALL_TOPIC_CONFIG + UPDATE_AND_CREATE_TOPIC (and the subscription-group
+//! pair) for the scale-out copy, and the broker's permission and consumer offsets for the drain check.
 
 use futures::future::BoxFuture;
 
@@ -21,8 +21,8 @@ pub trait BrokerAdmin: Send + Sync {
         slaves: &'a [String],
     ) -> BoxFuture<'a, Result<bool>>;
     /// Copies every topic config of `from` missing on `to`, except system topics and the names
-    /// in `skip` (broker and cluster names, which every broker creates for itself); returns how
-    /// many were copied.
+    /// in `skip` (broker and cluster names, which every broker creates for itself), and every
+    /// subscription group of `from` missing on `to`; returns how many were copied.
     fn copy_topics<'a>(
         &'a self,
         from: &'a str,
@@ -59,3 +59,4 @@ impl Default for RemotingAdmin {
 }
 
 mod remoting_impl;
+mod resources;

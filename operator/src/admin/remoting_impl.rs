@@ -118,6 +118,9 @@ impl RemotingAdmin {
                 .await?;
             n += 1;
         }
+        // Subscription groups too: consumers of the new group would otherwise get the broker's
+        // defaults (or none, with autoCreateSubscriptionGroup off) instead of the retry policy.
+        n += self.copy_groups(from, to).await?;
         Ok(n)
     }
 
