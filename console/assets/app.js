@@ -14,9 +14,11 @@ function h(tag, attrs, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.className = v;
+    // Through the CSSOM: the page's Content-Security-Policy forbids style attributes.
+    else if (k === 'style') el.style.cssText = v;
     else el.setAttribute(k, v === true ? '' : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -246,7 +248,11 @@ function topicForm(prefill, onDone) {
     if (!body.topic) { showError('A topic name is required.'); return; }
     const r = await act((prefill.topic ? 'Update' : 'Create') + ' topic ' + body.topic + ' on cluster ' + body.cluster +
       ' with ' + body.readQueueNums + '/' + body.writeQueueNums + ' queues?', null, () => api('/api/topic/update', body));
-    if (r) { notice('Topic ' + body.topic + ' saved on ' + r.masters.join(', ') + '.'); onDone(body.topic); }
+    if (r) {
+      notice('Topic ' + body.topic + ' saved on ' + r.masters.join(', ') +
+        '. Routes show it after the brokers\' next registration with the name servers (within 30 s).');
+      onDone(body.topic);
+    }
   });
   f.append(h('label', {}, 'Cluster', cluster), h('label', {}, 'Topic', name), h('label', {}, 'Read queues', rq),
     h('label', {}, 'Write queues', wq), h('label', {}, 'Permission', perm), h('label', {}, 'Ordered', order), submit);
@@ -275,7 +281,7 @@ async function pageTopics(main) {
   };
   filter.addEventListener('input', draw);
   main.replaceChildren(h('h1', {}, 'Topics'),
-    h('div', { class: 'card' }, h('h2', { style: 'margin-top:0' }, 'Create or update a topic'), topicForm({}, (t) => { location.hash = '#topic/' + encodeURIComponent(t); })),
+    h('div', { class: 'card' }, h('h2', { style: 'margin-top:0' }, 'Create or update a topic'), topicForm({}, () => route())),
     h('div', { class: 'toolbar' }, filter, boxes, h('span', { class: 'grow' }), count), body);
   draw();
 }
@@ -399,9 +405,9 @@ async function pageMessages(main, params) {
   const drawForm = () => {
     tabs.replaceChildren(...[['time', 'By time range'], ['key', 'By key'], ['id', 'By id']].map(([m, l]) =>
       h('button', { type: 'button', class: m === mode ? 'on' : '', 'data-mode': m, onclick: () => { mode = m; drawForm(); } }, l)));
-    fields.replaceChildren(topic, mode === 'id' ? idIn : null, mode === 'key' ? keyIn : null,
+    fields.replaceChildren(...[topic, mode === 'id' ? idIn : null, mode === 'key' ? keyIn : null,
       mode !== 'id' ? h('label', {}, 'from ', begin) : null, mode !== 'id' ? h('label', {}, 'to ', end) : null,
-      h('button', { type: 'button', class: 'primary', 'data-testid': 'msg-search', onclick: search }, 'Search'));
+      h('button', { type: 'button', class: 'primary', 'data-testid': 'msg-search', onclick: search }, 'Search')].filter(Boolean));
   };
   async function search() {
     showError('');
@@ -476,7 +482,8 @@ function lineChart(title, series, unit, testid) {
   for (let i = 0; i <= 4; i++) {
     const t = t0 + ((t1 - t0) / 4) * i;
     const d = new Date(t);
-    g.append(svg('text', { x: x(t), y: H - 8, 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle', 'font-size': 11, fill: '#6b7486' }, pad(d.getHours()) + ':' + pad(d.getMinutes())));
+    const label = pad(d.getHours()) + ':' + pad(d.getMinutes()) + (t1 - t0 < 600000 ? ':' + pad(d.getSeconds()) : '');
+    g.append(svg('text', { x: x(t), y: H - 8, 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle', 'font-size': 11, fill: '#6b7486' }, label));
   }
   series.forEach((s, i) => {
     if (!s.points.length) return;
@@ -526,11 +533,16 @@ async function route() {
   main.dataset.ready = 'false';
   showError('');
   if (!fn) { main.replaceChildren(h('h1', {}, 'No such page'), h('p', {}, h('a', { href: '#cluster' }, 'Go to the cluster'))); main.dataset.ready = 'true'; return; }
+  main.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
   try {
     await fn(main, page === 'messages' ? params : arg);
   } catch (e) {
+    // The page could not be built: say so in the page as well as in the banner.
     showError(e.message);
-    if (main.childElementCount === 0 || main.textContent === 'Loading…') main.replaceChildren(h('h1', {}, navPage[0].toUpperCase() + navPage.slice(1)));
+    const back = { topic: ['#topics', 'Topics'], group: ['#groups', 'Consumer groups'] }[page];
+    main.replaceChildren(...[h('h1', {}, arg || (navPage[0].toUpperCase() + navPage.slice(1))),
+      h('p', { class: 'bad', 'data-testid': 'page-error' }, 'This page cannot be shown: ' + e.message),
+      back ? h('p', {}, h('a', { href: back[0] }, '← ' + back[1])) : null].filter(Boolean));
   }
   main.dataset.ready = 'true';
 }
