@@ -139,12 +139,18 @@ async fn pages_match_mqadmin_and_changes_need_the_token() {
     .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "SendOk");
-    let after = mqadmin_topic_offsets(&ns, "WebT").await;
     let q = (
         v["brokerName"].as_str().unwrap().to_string(),
         v["queueId"].as_i64().unwrap(),
     );
-    assert_eq!(after[&q].1, v["queueOffset"].as_i64().unwrap() + 1);
+    let next = v["queueOffset"].as_i64().unwrap() + 1;
+    eventually("the test message in its queue", || async {
+        mqadmin_topic_offsets(&ns, "WebT")
+            .await
+            .get(&q)
+            .is_some_and(|(_, max)| *max == next)
+    })
+    .await;
 
     // Messages: by key, then the detail with properties and both body views.
     let (status, v) = get_json(addr, "/api/messages?topic=WebT&key=web-key").await;
@@ -227,12 +233,16 @@ async fn pages_match_mqadmin_and_changes_need_the_token() {
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["fromTopic"], s.dlq.as_str());
     assert_eq!(r["toTopic"], retry.as_str());
-    let after: i64 = mqadmin_topic_offsets(&ns, &retry)
-        .await
-        .values()
-        .map(|(_, max)| max)
-        .sum();
-    assert_eq!(after, before + 1);
+    // The consume queue is written just after the commit log.
+    eventually("resent message in the retry topic", || async {
+        let after: i64 = mqadmin_topic_offsets(&ns, &retry)
+            .await
+            .values()
+            .map(|(_, max)| max)
+            .sum();
+        after == before + 1
+    })
+    .await;
 
     // Skip the backlog, then reset to the beginning: consumerProgress follows.
     let (status, v) = post_json(
@@ -300,7 +310,32 @@ async fn pages_match_mqadmin_and_changes_need_the_token() {
     assert_eq!(status, 403);
     none.shutdown().await;
 
-    c.shutdown().await;
+    // The broker goes away: the pages say so in words instead of failing blank.
+    let last = start_console(&c.ns_addr, None, false).await;
+    let Cluster {
+        dir: _dir,
+        ns: name_server,
+        broker,
+        ..
+    } = c;
+    broker.shutdown().await;
+    let (status, v) = get_json(last.addr(), &format!("/api/topic?topic={}", s.topic)).await;
+    assert!(status == 404 || status == 502, "{status} {v}");
+    let msg = v["error"].as_str().unwrap();
+    assert!(
+        msg.contains("No route") || msg.contains("cannot reach"),
+        "{msg}"
+    );
+    let (status, v) = get_json(last.addr(), "/api/cluster").await;
+    assert_eq!(status, 200, "{v}");
+    for b in v["brokers"].as_array().unwrap() {
+        assert!(
+            b["error"].as_str().is_some(),
+            "a gone broker is marked: {b}"
+        );
+    }
+    last.shutdown().await;
+    name_server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
