@@ -776,7 +776,7 @@ impl Api {
                     .map(|c| Member {
                         client_id: c.client_id.clone(),
                         client_addr: c.client_addr.clone(),
-                        language: format!("{:?}", c.language),
+                        language: c.language.name().to_string(),
                         version: c.version,
                     })
                     .collect(),

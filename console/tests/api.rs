@@ -212,6 +212,52 @@ async fn pages_match_mqadmin_and_changes_need_the_token() {
     assert_eq!(rows, mq_rows);
     assert!(g["membersNote"].as_str().is_some(), "offline group: {g}");
 
+    // An online group: its member and subscription as consumerConnection lists them.
+    let online = client::PushConsumer::new(client::PushConsumerConfig::new(
+        "CG-online",
+        c.ns_addr.clone(),
+    ))
+    .unwrap();
+    online.subscribe(&s.topic, "TagA || TagB").unwrap();
+    online.register_listener_concurrently(
+        |_: &[client::MessageExt], _: &mut client::ConsumeConcurrentlyContext| {
+            client::ConsumeConcurrentlyStatus::ConsumeSuccess
+        },
+    );
+    online.start().await.unwrap();
+    eventually("CG-online has a member", || async {
+        let (status, g) = get_json(addr, "/api/group?group=CG-online").await;
+        status == 200 && g["members"].as_array().is_some_and(|m| m.len() == 1)
+    })
+    .await;
+    let (_, g) = get_json(addr, "/api/group?group=CG-online").await;
+    let conn = mqadmin(&ns, &["consumerConnection", "-g", "CG-online"])
+        .await
+        .unwrap();
+    let first: Vec<&str> = conn
+        .lines()
+        .find(|l| l.starts_with("001"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let m = &g["members"][0];
+    assert_eq!(m["clientId"], first[1], "{conn}");
+    assert_eq!(m["clientAddr"], first[2], "{conn}");
+    assert_eq!(m["language"], first[3], "{conn}");
+    assert_eq!(g["subscriptions"][&s.topic], "TagA || TagB");
+    let (_, v) = get_json(addr, "/api/groups").await;
+    let row = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "CG-online")
+        .unwrap()
+        .clone();
+    assert_eq!(row["count"], 1, "{row}");
+    assert_eq!(row["consumeType"], "PUSH");
+    assert_eq!(row["model"], "CLUSTERING");
+    online.shutdown().await;
+
     // DLQ: found by time range, resent to the group's retry topic.
     let (status, v) = get_json(addr, &format!("/api/messages?topic=%25DLQ%25{}", s.group)).await;
     assert_eq!(status, 200, "{v}");
