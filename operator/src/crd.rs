@@ -103,6 +103,34 @@ pub struct RocketMQClusterSpec {
     /// Pod-level settings copied into every name server and broker pod. Default: none.
     #[serde(default)]
     pub pod_overrides: PodOverrides,
+    /// The web console (RocketMQ's dashboard): a Deployment and a ClusterIP Service
+    /// `<name>-console` on port 8180. Default: off.
+    #[serde(default, skip_serializing_if = "ConsoleSpec::is_default")]
+    pub console: ConsoleSpec,
+}
+
+/// Web console settings (`spec.console`).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsoleSpec {
+    /// Run the console. Default: `false`.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Secret in the cluster's namespace whose key `token` is the token that state changes
+    /// (topic create/delete, offset resets, resends) need. Without it the console is read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub token_secret: Option<String>,
+    /// Refuse every state change, even with a token. Default: `false`.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+impl ConsoleSpec {
+    /// Whether nothing is set (then the field is left out when serialized).
+    pub fn is_default(&self) -> bool {
+        *self == ConsoleSpec::default()
+    }
 }
 
 /// Image pull policy.
@@ -453,6 +481,7 @@ impl Default for RocketMQClusterSpec {
             broker: BrokerSpec::default(),
             auto_create_topic_enable: true,
             pod_overrides: PodOverrides::default(),
+            console: ConsoleSpec::default(),
         }
     }
 }

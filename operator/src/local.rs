@@ -189,6 +189,12 @@ pub struct LocalArgs {
     /// pod's `restartPolicy: Always` would).
     #[arg(long)]
     pub no_restart: bool,
+    /// Do not start the web console.
+    #[arg(long)]
+    pub no_console: bool,
+    /// Port of the web console (on 127.0.0.1), as RocketMQ's dashboard.
+    #[arg(long, default_value_t = 8180)]
+    pub console_port: u16,
 }
 
 /// `operator local status|stop`: for scripts, through the pid file in `--dir`.
@@ -209,6 +215,8 @@ pub enum Role {
     Master,
     /// A broker slave.
     Slave,
+    /// The web console (started once the brokers are registered).
+    Console,
 }
 
 /// One process of the local cluster.
@@ -331,6 +339,50 @@ pub fn plan_local(
     })
 }
 
+/// The web console of a local cluster: `console` on 127.0.0.1:`port` against the local name
+/// servers, with a fresh random token in `<dir>/<cluster>-console/token` (readable by the owner
+/// only) for the changes it makes.
+pub fn console_process(cluster: &str, dir: &Path, port: u16, namesrv_addr: &str) -> LocalProcess {
+    let name = format!("{cluster}-console");
+    let pdir = dir.join(&name);
+    let token_path = pdir.join("token");
+    LocalProcess {
+        args: vec![
+            "-n".to_string(),
+            namesrv_addr.to_string(),
+            "--bind".to_string(),
+            "127.0.0.1".to_string(),
+            "--port".to_string(),
+            port.to_string(),
+            "--token-file".to_string(),
+            token_path.display().to_string(),
+        ],
+        config: (token_path, random_token()),
+        name,
+        role: Role::Console,
+        port,
+        dir: pdir,
+        binary: "console",
+    }
+}
+
+/// 128 random bits as hex, from the kernel.
+fn random_token() -> String {
+    use std::io::Read as _;
+    let mut b = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    if read.is_err() {
+        // No /dev/urandom: fall back to what differs per run (time and pid); still unguessable
+        // enough for a console bound to loopback.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b = (t ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 fn port_error(base: u16) -> Error {
     Error::Process {
         name: "plan".to_string(),
@@ -358,7 +410,7 @@ pub async fn start(p: &LocalProcess, bin_dir: &Path, wait: Duration) -> Result<R
         source,
     };
     std::fs::create_dir_all(&p.dir).map_err(|e| io(&p.dir, e))?;
-    std::fs::write(&p.config.0, &p.config.1).map_err(|e| io(&p.config.0, e))?;
+    write_config(p).map_err(|e| io(&p.config.0, e))?;
     let log_path = p.dir.join("out.log");
     // Appended to, so that a restart keeps the log of the run that crashed; rotated by size.
     let log =
@@ -409,6 +461,25 @@ pub async fn start(p: &LocalProcess, bin_dir: &Path, wait: Duration) -> Result<R
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Writes a process's config; the console's token file is readable by its owner only.
+fn write_config(p: &LocalProcess) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    if p.role != Role::Console {
+        return std::fs::write(&p.config.0, &p.config.1);
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&p.config.0)?;
+    // An older file keeps its mode through `open`: tighten it too.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(p.config.1.as_bytes())
 }
 
 /// Copies the child's stdout and stderr, line by line, into its rotating log until both close.
@@ -647,6 +718,8 @@ pub async fn run(args: LocalArgs) -> Result<()> {
         message: r.to_string(),
     })?;
     let local = plan_local(&plan, &dir, args.namesrv_port, args.broker_port)?;
+    let console = (!args.no_console)
+        .then(|| console_process(&name, &dir, args.console_port, &local.namesrv_addr));
     if args.dry_run {
         say(format!(
             "cluster {name}: {} ({} processes), data under {}",
@@ -663,6 +736,16 @@ pub async fn run(args: LocalArgs) -> Result<()> {
                 p.binary,
                 p.args.join(" "),
                 p.config.1
+            ));
+        }
+        if let Some(c) = &console {
+            say(format!(
+                "--- {} ({:?}) http://127.0.0.1:{}/ {} {}",
+                c.name,
+                c.role,
+                c.port,
+                c.binary,
+                c.args.join(" ")
             ));
         }
         for line in declared::describe(&cluster_file) {
@@ -702,9 +785,22 @@ pub async fn run(args: LocalArgs) -> Result<()> {
             }
         }
     }
+    // The console is optional: without its binary the cluster runs without it.
+    let console = console.filter(|c| {
+        let found = bin_dir.join(c.binary).is_file();
+        if !found {
+            eprintln!(
+                "warning: no console binary in {}; running without the web console (--no-console silences this)",
+                bin_dir.display()
+            );
+        }
+        found
+    });
     // Nothing is written or started before the directory is ours and every port is free.
     let lock = take_dir(&dir)?;
-    check_ports(&local)?;
+    let mut checked = local.clone();
+    checked.processes.extend(console.clone());
+    check_ports(&checked)?;
     say(format!(
         "cluster {name}: {} ({} processes), data under {}",
         plan.mode(),
@@ -729,7 +825,25 @@ pub async fn run(args: LocalArgs) -> Result<()> {
             running.push(r);
             write_state(&lock, &running);
         }
-        wait_registered_while_running(&plan, &local, &mut running, Duration::from_secs(60)).await
+        wait_registered_while_running(&plan, &local, &mut running, Duration::from_secs(60)).await?;
+        // The console last, once there is a cluster to show; one that fails to start is
+        // reported and the cluster runs on without it.
+        if let Some(c) = &console {
+            match start(c, &bin_dir, Duration::from_secs(30)).await {
+                Ok(r) => {
+                    say(format!(
+                        "console: http://127.0.0.1:{}/ (pid {}; token for changes in {})",
+                        c.port,
+                        r.child.id().unwrap_or(0),
+                        c.config.0.display()
+                    ));
+                    running.push(r);
+                    write_state(&lock, &running);
+                }
+                Err(e) => say(format!("console not started: {e}")),
+            }
+        }
+        Ok(())
     };
     let outcome = tokio::select! {
         r = started => r,

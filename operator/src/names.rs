@@ -99,6 +99,20 @@ pub fn namesrv_headless(cluster: &str) -> String {
     format!("{cluster}-namesrv-hl")
 }
 
+/// Deployment and Service of the web console (`spec.console`).
+pub fn console(cluster: &str) -> String {
+    format!("{cluster}-console")
+}
+
+/// Container and port name of the web console.
+pub const CONSOLE_CONTAINER: &str = "console";
+/// Port name of the web console.
+pub const CONSOLE_PORT_NAME: &str = "http";
+/// Where the console's token Secret is mounted.
+pub const CONSOLE_TOKEN_DIR: &str = "/etc/rocketmq-console";
+/// The key of the token in `spec.console.tokenSecret`.
+pub const CONSOLE_TOKEN_KEY: &str = "token";
+
 /// StatefulSet, headless Service, ConfigMap and PDB of broker group `index`; also its brokerName.
 pub fn broker_group(cluster: &str, index: usize) -> String {
     format!("{cluster}-broker-{index}")
@@ -116,6 +130,8 @@ pub enum Component {
     NameServer,
     /// Broker.
     Broker,
+    /// The web console (`spec.console`).
+    Console,
 }
 
 impl Component {
@@ -124,6 +140,7 @@ impl Component {
         match self {
             Component::NameServer => "namesrv",
             Component::Broker => "broker",
+            Component::Console => "console",
         }
     }
 }

@@ -53,6 +53,8 @@ pub struct ClusterPlan {
     pub broker_pdb: PdbSpec,
     /// PodDisruptionBudget of the name servers.
     pub namesrv_pdb: PdbSpec,
+    /// The web console (`spec.console`).
+    pub console: crate::crd::ConsoleSpec,
     /// Value of the manual-restart annotation ([`crate::crd::RESTART_ANNOTATION`]): part of every
     /// pod template, so a new value rolls every pod once. Set by the controller from the
     /// resource's metadata (validation only sees the spec).

@@ -285,6 +285,7 @@ pub fn validate(
         groups,
         broker_pdb: b.pod_disruption_budget.clone(),
         namesrv_pdb: ns.pod_disruption_budget.clone(),
+        console: spec.console.clone(),
         restart: None,
     };
 

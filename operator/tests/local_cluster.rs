@@ -22,15 +22,23 @@ use remoting::body::topic::TopicConfig;
 fn bin_dir() -> PathBuf {
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_operator"));
     let dir = exe.parent().unwrap().to_path_buf();
-    if !dir.join("namesrv").exists() || !dir.join("broker").exists() {
+    if ["namesrv", "broker", "console"]
+        .iter()
+        .any(|b| !dir.join(b).exists())
+    {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "namesrv", "-p", "broker", "--bins"]);
+        cmd.args([
+            "build", "-p", "namesrv", "-p", "broker", "-p", "console", "--bins",
+        ]);
         if dir.ends_with("release") {
             cmd.arg("--release");
         }
         let status = cmd.status().unwrap();
-        assert!(status.success(), "building namesrv and broker failed");
+        assert!(
+            status.success(),
+            "building namesrv, broker and console failed"
+        );
     }
     dir
 }
@@ -62,6 +70,9 @@ fn operator_local(file: &Path, dir: &Path, base: u16) -> Command {
             &base.to_string(),
             "--broker-port",
             &(base + 10).to_string(),
+            // Between the name servers (base, base+1) and the first broker (base+8..base+11).
+            "--console-port",
+            &(base + 5).to_string(),
         ]);
     cmd
 }
@@ -240,11 +251,13 @@ fn a_second_instance_is_refused_and_status_and_stop_work() {
         out.starts_with(&format!("running: operator local (pid {})", first.0.id())),
         "{out}"
     );
+    // The name server, the broker and the web console.
     assert_eq!(
         out.lines().filter(|l| l.starts_with("up ")).count(),
-        2,
+        3,
         "{out}"
     );
+    assert!(out.contains(" Console 127.0.0.1:"), "{out}");
     for p in &pids {
         assert!(out.contains(&format!("(pid {p})")), "{out}");
     }
@@ -261,7 +274,7 @@ fn a_second_instance_is_refused_and_status_and_stop_work() {
     let rest: Vec<String> = rx.try_iter().collect();
     assert_eq!(
         rest.iter().filter(|l| l.starts_with("stopped ")).count(),
-        2,
+        3,
         "{rest:?}"
     );
     assert!(all_gone(&pids, Duration::from_secs(5)));
@@ -355,6 +368,30 @@ async fn two_masters_two_slaves_produce_consume_and_stop_cleanly() {
         2,
         "{lines:?}"
     );
+
+    // The web console came up last, on its port, and shows all four brokers with their roles.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("console: http://127.0.0.1:")),
+        "{lines:?}"
+    );
+    let cluster = console_get(base + 5, "/api/cluster");
+    let brokers = cluster["brokers"].as_array().unwrap();
+    assert_eq!(brokers.len(), 4, "{cluster}");
+    assert_eq!(
+        brokers.iter().filter(|b| b["role"] == "SLAVE").count(),
+        2,
+        "{cluster}"
+    );
+    let token = std::fs::read_to_string(tmp.path().join("async-console/token")).unwrap();
+    assert_eq!(token.trim().len(), 32);
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(tmp.path().join("async-console/token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "token file is private: {mode:o}");
 
     // The example turns autoCreateTopicEnable off: create the topic on both masters.
     let admin = Admin::new(ClientConfig::new(namesrv_addr.clone())).unwrap();
@@ -462,13 +499,16 @@ async fn two_masters_two_slaves_produce_consume_and_stop_cleanly() {
     }
     assert!(exit.success(), "{exit:?} {rest:?}");
     let stopped: Vec<&String> = rest.iter().filter(|l| l.starts_with("stopped ")).collect();
-    assert_eq!(stopped.len(), 6, "{rest:?}");
+    // The console first, then slaves, masters and name servers.
+    assert_eq!(stopped.len(), 7, "{rest:?}");
     assert!(
         stopped.iter().all(|l| l.ends_with("(exit status: 0)")),
         "{rest:?}"
     );
     assert!(
-        stopped[0].contains("broker") && stopped[5].contains("namesrv"),
+        stopped[0].contains("console")
+            && stopped[1].contains("broker")
+            && stopped[6].contains("namesrv"),
         "{rest:?}"
     );
 }
@@ -687,4 +727,20 @@ async fn declared_topics_and_groups_in_the_cluster_file_are_applied_and_shown_by
     println!("mqadmin consumerProgress -g CID_ORDER_SERVICE:\n{progress}");
     consumer.shutdown().await;
     producer.shutdown().await;
+}
+
+/// GET `path` from the console on 127.0.0.1:`port`, as JSON.
+fn console_get(port: u16, path: &str) -> serde_json::Value {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: console\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    serde_json::from_str(body).unwrap()
 }

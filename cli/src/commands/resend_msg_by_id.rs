@@ -58,59 +58,83 @@ impl SubCommand for ResendMsgByIdCommand {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let id = args.required("i")?;
-            let (addr, m) = view_message(admin, id).await?;
-            let dest = resend_topic(
-                &m.topic,
-                m.properties.get(keys::RETRY_TOPIC),
-                args.value("t"),
-            );
-            let mut props = m.properties.clone();
-            for k in [
-                keys::DELAY,
-                keys::REAL_TOPIC,
-                keys::REAL_QID,
-                keys::CLUSTER,
-                keys::TRAN_MSG,
-            ] {
-                props.remove(k);
-            }
-            if props.get(keys::RETRY_TOPIC).is_none() && dest.starts_with("%RETRY%") {
-                props.insert(keys::RETRY_TOPIC, m.topic.clone());
-            }
-            let properties = props
-                .encode()
-                .map_err(|e| CliError::Decode(format!("message properties: {e}")))?;
-            let h = SendMessageRequestHeader {
-                producer_group: RESEND_PRODUCER_GROUP.to_string(),
-                topic: dest.clone(),
-                default_topic: "TBW102".to_string(),
-                default_topic_queue_nums: 4,
-                queue_id: -1,
-                sys_flag: m.sys_flag & remoting::message::sysflag::COMPRESSED_FLAG,
-                born_timestamp: m.born_timestamp,
-                flag: m.flag,
-                properties: Some(properties),
-                reconsume_times: Some(0),
-                unit_mode: Some(false),
-                batch: Some(false),
-                max_reconsume_times: None,
-                bname: None,
-            };
-            let req = RemotingCommand::request(RequestCode::SEND_MESSAGE, h.to_ext())
-                .with_body(m.body.clone());
-            let resp = admin.invoke(&addr, req).await?;
-            let r = resp
-                .ext_fields
-                .decode::<SendMessageResponseHeader>()
-                .map_err(|e| CliError::Decode(format!("send result from {addr}: {e}")))?;
+            let r = resend(admin, id, args.value("t")).await?;
             writeln!(
                 out,
-                "resent {id} from {} to {dest}: new id {} queue {} offset {}",
-                m.topic, r.msg_id, r.queue_id, r.queue_offset
+                "resent {id} from {} to {}: new id {} queue {} offset {}",
+                r.from_topic, r.to_topic, r.msg_id, r.queue_id, r.queue_offset
             )?;
             Ok(())
         })
     }
+}
+
+/// What [`resend`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resent {
+    /// The stored message's topic.
+    pub from_topic: String,
+    /// Where it was sent.
+    pub to_topic: String,
+    /// The new message's id.
+    pub msg_id: String,
+    /// The queue it landed in.
+    pub queue_id: i32,
+    /// Its offset there.
+    pub queue_offset: i64,
+}
+
+/// Re-sends the message with offset id `id` to `explicit` or, by default, to [`resend_topic`]
+/// (shared by `mqadmin resendMsgById` and the web console).
+pub async fn resend(admin: &Admin, id: &str, explicit: Option<&str>) -> Result<Resent> {
+    let (addr, m) = view_message(admin, id).await?;
+    let dest = resend_topic(&m.topic, m.properties.get(keys::RETRY_TOPIC), explicit);
+    let mut props = m.properties.clone();
+    for k in [
+        keys::DELAY,
+        keys::REAL_TOPIC,
+        keys::REAL_QID,
+        keys::CLUSTER,
+        keys::TRAN_MSG,
+    ] {
+        props.remove(k);
+    }
+    if props.get(keys::RETRY_TOPIC).is_none() && dest.starts_with("%RETRY%") {
+        props.insert(keys::RETRY_TOPIC, m.topic.clone());
+    }
+    let properties = props
+        .encode()
+        .map_err(|e| CliError::Decode(format!("message properties: {e}")))?;
+    let h = SendMessageRequestHeader {
+        producer_group: RESEND_PRODUCER_GROUP.to_string(),
+        topic: dest.clone(),
+        default_topic: "TBW102".to_string(),
+        default_topic_queue_nums: 4,
+        queue_id: -1,
+        sys_flag: m.sys_flag & remoting::message::sysflag::COMPRESSED_FLAG,
+        born_timestamp: m.born_timestamp,
+        flag: m.flag,
+        properties: Some(properties),
+        reconsume_times: Some(0),
+        unit_mode: Some(false),
+        batch: Some(false),
+        max_reconsume_times: None,
+        bname: None,
+    };
+    let req =
+        RemotingCommand::request(RequestCode::SEND_MESSAGE, h.to_ext()).with_body(m.body.clone());
+    let resp = admin.invoke(&addr, req).await?;
+    let r = resp
+        .ext_fields
+        .decode::<SendMessageResponseHeader>()
+        .map_err(|e| CliError::Decode(format!("send result from {addr}: {e}")))?;
+    Ok(Resent {
+        from_topic: m.topic,
+        to_topic: dest,
+        msg_id: r.msg_id,
+        queue_id: r.queue_id,
+        queue_offset: r.queue_offset,
+    })
 }
 
 #[cfg(test)]

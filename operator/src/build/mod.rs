@@ -5,6 +5,7 @@
 //! the same bytes and never makes the controller loop.
 
 mod broker;
+mod console;
 mod namesrv;
 
 use std::collections::BTreeMap;
@@ -70,6 +71,10 @@ pub fn build(
         c.stateful_sets
             .push(broker::stateful_set(plan, g, owner, &cm, partition));
         c.config_maps.push(cm);
+    }
+    if plan.console.enabled {
+        c.services.push(console::service(plan, owner));
+        c.deployments.push(console::deployment(plan, owner));
     }
     Ok(c)
 }

@@ -820,3 +820,104 @@ fn the_operator_deployment_passes_pod_security_restricted() {
     }
     assert_eq!(found, 1);
 }
+
+#[test]
+fn console_is_off_by_default_and_built_when_enabled() {
+    let (mut plan, children) = example("cluster-2m-2s-async.yaml");
+    let named = |c: &Children, n: &str| {
+        (
+            c.deployments
+                .iter()
+                .find(|d| d.metadata.name.as_deref() == Some(n))
+                .cloned(),
+            c.services
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(n))
+                .cloned(),
+        )
+    };
+    let console_name = names::console(&plan.name);
+    assert_eq!(named(&children, &console_name), (None, None));
+
+    plan.console = crate::crd::ConsoleSpec {
+        enabled: true,
+        token_secret: Some("console-token".into()),
+        read_only: false,
+    };
+    let c = build(&plan, &owner(), &Partitions::new()).unwrap();
+    let (dep, svc) = named(&c, &console_name);
+    let (dep, svc) = (dep.unwrap(), svc.unwrap());
+    let pod = dep.spec.unwrap().template.spec.unwrap();
+    let ct = &pod.containers[0];
+    let ns = format!(
+        "{}:{}",
+        names::namesrv_service(&plan.name),
+        plan.namesrv.port
+    );
+    assert_eq!(
+        ct.command.clone().unwrap(),
+        [
+            "/usr/local/bin/console",
+            "-n",
+            &ns,
+            "--port",
+            "8180",
+            "--token-file",
+            "/etc/rocketmq-console/token"
+        ]
+    );
+    assert_eq!(
+        ct.security_context
+            .as_ref()
+            .unwrap()
+            .read_only_root_filesystem,
+        Some(true)
+    );
+    let secret = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find_map(|v| v.secret)
+        .unwrap();
+    assert_eq!(secret.secret_name.as_deref(), Some("console-token"));
+    let spec = svc.spec.unwrap();
+    assert_eq!(spec.ports.unwrap()[0].port, 8180);
+    assert_eq!(
+        spec.selector.unwrap()["app.kubernetes.io/component"],
+        "console"
+    );
+
+    // Read-only, without a Secret: no token flag, no secret volume.
+    plan.console = crate::crd::ConsoleSpec {
+        enabled: true,
+        token_secret: None,
+        read_only: true,
+    };
+    let c = build(&plan, &owner(), &Partitions::new()).unwrap();
+    let pod = named(&c, &console_name)
+        .0
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    let cmd = pod.containers[0].command.clone().unwrap();
+    assert!(cmd.contains(&"--read-only".to_string()), "{cmd:?}");
+    assert!(!cmd.contains(&"--token-file".to_string()), "{cmd:?}");
+    assert!(pod.volumes.unwrap().iter().all(|v| v.secret.is_none()));
+}
+
+#[test]
+fn a_cluster_file_with_a_console_parses() {
+    let text = "apiVersion: rocketmq.rocketmq-rs.io/v1alpha1\nkind: RocketMQCluster\nmetadata:\n  name: web\nspec:\n  console:\n    enabled: true\n    tokenSecret: web-console\n";
+    let cr = parse_cluster(text).unwrap();
+    assert!(cr.spec.console.enabled);
+    assert_eq!(cr.spec.console.token_secret.as_deref(), Some("web-console"));
+    let typo = text.replace("tokenSecret", "tokenSecrt");
+    assert!(
+        parse_cluster(&typo)
+            .unwrap_err()
+            .contains("spec.console.tokenSecrt")
+    );
+}

@@ -47,6 +47,7 @@ fn every_example_gets_distinct_ports_dirs_and_a_start_order() {
             Role::NameServer => 0,
             Role::Master => 1,
             Role::Slave => 2,
+            Role::Console => 3,
         });
         assert_eq!(roles, sorted, "{file}");
         let expected_addr: Vec<String> = (0..n_ns)
