@@ -25,6 +25,28 @@ fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -
         .with_ext(PullMessageResponseHeader::default().to_ext())
 }
 
+/// A slave learns topic configs from its master every 10 s, but the messages arrive through
+/// replication at once: a topic created just before its master died would be unreadable on the
+/// slave although its messages are there. A slave therefore serves a queue it holds messages
+/// for as a read-only topic until the config arrives (the seed promises reads from the slave
+/// while the master is down).
+fn replicated_topic(
+    ctx: &BrokerContext,
+    topic: &str,
+    queue_id: i32,
+) -> Option<remoting::body::topic::TopicConfig> {
+    if !ctx.is_slave() || queue_id < 0 || ctx.store.max_offset(topic, queue_id) <= 0 {
+        return None;
+    }
+    Some(remoting::body::topic::TopicConfig {
+        topic_name: topic.to_string(),
+        read_queue_nums: queue_id + 1,
+        write_queue_nums: 0,
+        perm: perm::READ,
+        ..Default::default()
+    })
+}
+
 /// Handles a pull that arrived on `conn`.
 pub async fn handle(
     ctx: &BrokerContext,
@@ -62,7 +84,11 @@ pub async fn handle(
             format!("subscription group no permission, {}", h.consumer_group),
         );
     }
-    let Some(tc) = ctx.topics.get(&h.topic) else {
+    let Some(tc) = ctx
+        .topics
+        .get(&h.topic)
+        .or_else(|| replicated_topic(ctx, &h.topic, h.queue_id))
+    else {
         return reply(
             &req,
             ResponseCode::TOPIC_NOT_EXIST,

@@ -574,7 +574,12 @@ async fn read_all_queues(
 ) {
     for (mq, offset) in queues.iter().zip(offsets.iter_mut()) {
         loop {
-            let r = consumer.pull(mq, "*", *offset, 32).await.unwrap();
+            // While a master restarts its queues may briefly answer with errors (connection
+            // refused, the slave not knowing the topic yet): the next pass asks again, and the
+            // caller's deadline bounds it.
+            let Ok(r) = consumer.pull(mq, "*", *offset, 32).await else {
+                break;
+            };
             match r.status {
                 PullStatus::Found => {
                     for m in r.msgs {
