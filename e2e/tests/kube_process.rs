@@ -208,6 +208,10 @@ where
 async fn kubelet_runs_pods_as_processes() {
     let Some(cp) = setup() else { return };
     let t0 = Instant::now();
+    let host_paths: Vec<(&str, bool)> = ["/etc/e2ek", "/data/e2ek", "/data"]
+        .into_iter()
+        .map(|p| (p, Path::new(p).exists()))
+        .collect();
     let ns = namespace(cp, "kubelet");
     let client = cp.admin_client().await;
     let k = kubelet(cp, &ns).await;
@@ -295,6 +299,10 @@ async fn kubelet_runs_pods_as_processes() {
     );
     let env = std::fs::read_to_string(k.claim_dir(&ns, "data-web-0").join("env")).unwrap();
     assert_eq!(env, format!("web-0 {ns} {ip}\nhello from a configmap"));
+    // The mount points live in the container's own root: nothing was created on the host.
+    for (p, existed) in &host_paths {
+        assert_eq!(Path::new(p).exists(), *existed, "{p} on the host");
+    }
 
     // DNS: a client namespace resolves the per-pod record and the Service, and reaches the pod.
     let cli = k.client_netns("cli").unwrap();
@@ -1173,7 +1181,7 @@ async fn scale_out_and_in(
         serde_json::json!({ "broker": { "groups": 2 } }),
     )
     .await;
-    let refused = wait_for(
+    wait_for(
         "Degraded/ScaleInRefused",
         Duration::from_secs(120),
         || async {
@@ -1185,7 +1193,6 @@ async fn scale_out_and_in(
     )
     .await;
     let refused_after = rt.elapsed();
-    let _ = refused;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let (r, n) = pods_ready(&pods).await;
