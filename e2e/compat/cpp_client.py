@@ -75,6 +75,10 @@ producer.shutdown()
 total = sum(summary["sent"].values())
 
 # Read back everything the broker holds for this run with the pull consumer.
+# The 0.4.4 wrapper keys its pull offsets by topic and queue id only (`_get_mq_key`): with two
+# broker groups, queue N of the second group starts where queue N of the first ended and skips
+# what lies below (110 of 170 read). Key them by broker too, as a Java MessageQueue is.
+PullConsumer._get_mq_key = lambda self, mq: "%s@%s@%s" % (mq.topic, mq.brokerName, mq.queueId)
 pull = PullConsumer("CID_CPP_PULL_" + run)
 pull.set_namesrv_addr(namesrv)
 pull.start()

@@ -1,8 +1,9 @@
 //! `e2e-bench`: the producer/consumer the kind suite runs in the cluster (the image has no
 //! producing tool of its own). Commands:
 //! - `topic`: create a topic on every master of a cluster and wait for its route;
-//! - `produce`: N messages from P concurrent producers, bodies `<run>-<seq>`; prints counts and
-//!   writes the acknowledged sequence numbers to `--acked-file` when given;
+//! - `produce`: N messages from P concurrent producers, bodies `<run>-<seq>` (optionally paced,
+//!   and stopped early by `--stop-file`); prints counts and writes the acknowledged sequence
+//!   numbers to `--acked-file` when given;
 //! - `drain`: read every queue of the topic from offset 0 (master, else the next member; or only
 //!   the slaves of `--slaves-only <brokerName>`), compare with `--expect` acknowledged messages
 //!   (or the `--acked-file`), print `lost=… duplicates=…`; exit 1 on any loss.
@@ -54,6 +55,13 @@ enum Cmd {
         /// Write acknowledged sequence numbers here, one a line.
         #[arg(long)]
         acked_file: Option<std::path::PathBuf>,
+        /// Pause between two sends of one producer (a steady load over a long window).
+        #[arg(long)]
+        pace_ms: Option<u64>,
+        /// Stop (after the sends in flight) once this file exists: a load that runs until the
+        /// caller's step is over, whatever `--count` says.
+        #[arg(long)]
+        stop_file: Option<std::path::PathBuf>,
     },
     /// Read everything back and count.
     Drain {
@@ -112,16 +120,28 @@ async fn main() -> Result<()> {
             count,
             producers,
             acked_file,
+            pace_ms,
+            stop_file,
         } => {
             let t = Instant::now();
+            let load = Load::new();
+            if let Some(stop) = stop_file {
+                let load = load.clone();
+                tokio::spawn(async move {
+                    while !stop.exists() {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    load.stop();
+                });
+            }
             let sent = load::produce(
-                Load::new(),
+                load,
                 &cli.namesrv,
                 &cli.topic,
                 &run,
                 producers,
                 count,
-                None,
+                pace_ms.map(Duration::from_millis),
             )
             .await?;
             let secs = t.elapsed().as_secs_f64();

@@ -18,14 +18,17 @@
 //! - **Processes**: `command` + `args` with `env` (literal values, downward API `metadata.name`,
 //!   `metadata.namespace`, `metadata.uid`, `status.podIP`, `spec.nodeName`,
 //!   `spec.serviceAccountName`, and ConfigMap/Secret key references) run under
-//!   `ip netns exec`, in a mount namespace of their own where every volume mount is a bind
-//!   mount: configMap and secret volumes are files written from the API objects at each
-//!   container start (projected ones too: a real token from the TokenRequest API, ConfigMap keys,
-//!   the namespace), emptyDir a directory that lives as long as the pod, a
-//!   persistentVolumeClaim a directory keyed by namespace and claim name that outlives pods
-//!   (removed only when the kubelet stops). Mount points missing on the host (e.g.
-//!   `/etc/rocketmq`, `/data/store`) are created there as empty directories and left in place.
-//!   Processes run as root: `securityContext` is ignored.
+//!   `ip netns exec`, in a mount namespace of their own, chrooted into a root directory of their
+//!   own ([`rootfs`]: the host's system directories read-only, every volume mount a bind mount
+//!   there, the root itself read-only with `readOnlyRootFilesystem`), as `runAsUser`/
+//!   `runAsGroup` with `supplementalGroups` and `fsGroup` (`setpriv`, no_new_privs when
+//!   `allowPrivilegeEscalation: false`), in `workingDir` or `/`. configMap and secret volumes
+//!   are files written from the API objects at each container start (projected ones too: a real
+//!   token from the TokenRequest API, ConfigMap keys, the namespace), emptyDir a directory (mode
+//!   0777) that lives as long as the pod, a persistentVolumeClaim a directory keyed by namespace
+//!   and claim name that outlives pods (removed only when the kubelet stops); with `fsGroup`
+//!   both belong to that group. Nothing is created outside the kubelet's state directory:
+//!   the host's `/tmp`, `/etc` and the rest are never mounted over or written.
 //! - **DNS without CoreDNS**: `/etc/netns/<ns>/hosts` (which `ip netns exec` bind-mounts over
 //!   `/etc/hosts`) lists every Service of the served namespaces as
 //!   `<svc>.<ns>.svc.cluster.local`, `<svc>.<ns>.svc`, `<svc>.<ns>` (and `<svc>` in its own
@@ -52,10 +55,11 @@
 //!
 //! Not implemented (not needed by the operator's pods): init containers, ephemeral containers,
 //! `envFrom`, `$(VAR)` expansion, `items` of configMap/secret volumes (every key is written),
-//! subPath, ConfigMap updates while a container runs, resource limits, startup probes, image
-//! pulls.
+//! subPath (refused), capabilities and seccomp (the processes run unconfined), ConfigMap
+//! updates while a container runs, resource limits, startup probes, image pulls.
 
 pub mod net;
+pub mod rootfs;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -714,7 +718,8 @@ async fn probe(att: &net::Attached, c: &Container, pid: i32, p: &Probe) -> bool 
             return false;
         }
         let out = tokio::process::Command::new("nsenter")
-            .args(["-t", &pid.to_string(), "-m", "-n", "--"])
+            // The container's mount and network namespaces, and its root and working directory.
+            .args(["-t", &pid.to_string(), "-m", "-n", "--root", "--wd", "--"])
             .args(&cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -727,8 +732,62 @@ async fn probe(att: &net::Attached, c: &Container, pid: i32, p: &Probe) -> bool 
     true
 }
 
-fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
+/// Whether process `pid` has left the host's root (chroot into its container root done).
+fn entered_root(pid: i32) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/root")).is_ok_and(|p| p != Path::new("/"))
+}
+
+/// Who a container runs as: its securityContext over the pod's, as the real kubelet merges
+/// them. `runAsNonRoot` without a non-zero `runAsUser` is refused (the image's user is unknown
+/// here, and the real kubelet would refuse a root one).
+fn identity(pod: &Pod, c: &Container) -> Result<rootfs::Identity> {
+    let psc = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.security_context.clone())
+        .unwrap_or_default();
+    let csc = c.security_context.clone().unwrap_or_default();
+    let uid = csc.run_as_user.or(psc.run_as_user);
+    let gid = csc.run_as_group.or(psc.run_as_group);
+    let non_root = csc.run_as_non_root.or(psc.run_as_non_root) == Some(true);
+    if non_root && uid.unwrap_or(0) == 0 {
+        return Err(KubeletError::Pod(format!(
+            "container {}: runAsNonRoot needs a non-zero runAsUser here",
+            c.name
+        )));
+    }
+    let mut groups: Vec<i64> = psc.supplemental_groups.unwrap_or_default();
+    groups.extend(psc.fs_group);
+    if let Some(g) = gid {
+        groups.push(g);
+    }
+    groups.sort_unstable();
+    groups.dedup();
+    Ok(rootfs::Identity {
+        uid,
+        gid,
+        groups,
+        no_new_privs: csc.allow_privilege_escalation == Some(false),
+    })
+}
+
+/// Ownership of a writable volume directory as the real kubelet leaves it: emptyDir mode 0777,
+/// and with `fsGroup` the directory's group is it, with the setgid bit (files made inside
+/// inherit the group).
+fn own_volume(pod: &Pod, d: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let fs_group = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.security_context.as_ref())
+        .and_then(|s| s.fs_group);
+    let mut mode = mode;
+    if let Some(g) = fs_group.and_then(|g| u32::try_from(g).ok()) {
+        std::os::unix::fs::chown(d, None, Some(g))?;
+        mode |= 0o2070;
+    }
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
 }
 
 async fn run_pod(
@@ -879,8 +938,13 @@ async fn run_pod(
                     }
                 }
             }
-            // Probes.
+            // Probes, once the process runs the container's command (chrooted): while its set-up
+            // script still mounts, an exec probe would run on the host's root and a SIGTERM
+            // would hit the script, not the program.
             let Some(r) = &c.child else { continue };
+            if !entered_root(r.pid) {
+                continue;
+            }
             let pid = r.pid;
             let started = r.started;
             if Instant::now() >= c.next_ready_probe {
@@ -1170,6 +1234,7 @@ async fn volumes(inner: &Inner, pod: &Pod, dir: &Path) -> Result<BTreeMap<String
         } else if v.empty_dir.is_some() {
             let d = dir.join("vol").join(&v.name);
             std::fs::create_dir_all(&d)?;
+            own_volume(pod, &d, 0o777)?;
             d
         } else if let Some(proj) = &v.projected {
             // The service-account volume admission adds: a real token (TokenRequest), the
@@ -1231,6 +1296,7 @@ async fn volumes(inner: &Inner, pod: &Pod, dir: &Path) -> Result<BTreeMap<String
         } else if let Some(pvc) = &v.persistent_volume_claim {
             let d = inner.state.join("pvc").join(&ns).join(&pvc.claim_name);
             std::fs::create_dir_all(&d)?;
+            own_volume(pod, &d, 0o755)?;
             d
         } else {
             return Err(KubeletError::Pod(format!(
@@ -1260,7 +1326,6 @@ async fn start_container(
             c.name
         )));
     }
-    let mut script = String::from("set -e\n");
     let mut mounts: Vec<(PathBuf, String, bool)> = Vec::new();
     for m in c.volume_mounts.clone().unwrap_or_default() {
         let Some(src) = vols.get(&m.name) else {
@@ -1269,22 +1334,25 @@ async fn start_container(
                 m.name
             )));
         };
+        if m.sub_path.as_deref().is_some_and(|s| !s.is_empty()) {
+            return Err(KubeletError::Pod(format!(
+                "mount {}: subPath is not supported",
+                m.mount_path
+            )));
+        }
         mounts.push((src.clone(), m.mount_path.clone(), m.read_only == Some(true)));
     }
-    mounts.push((inner.state.join("bin"), "/usr/local/bin".into(), true));
-    for (src, dst, ro) in &mounts {
-        // The mount point itself must exist on the host (an empty directory).
-        std::fs::create_dir_all(dst)?;
-        script.push_str(&format!(
-            "mount --bind {} {}\n",
-            sh_quote(&src.display().to_string()),
-            sh_quote(dst)
-        ));
-        if *ro {
-            script.push_str(&format!("mount -o remount,bind,ro {}\n", sh_quote(dst)));
-        }
-    }
-    script.push_str("exec \"$@\"\n");
+    // The container's own root (see `rootfs`): every mount point is made there, none on the host.
+    let root = dir.join("rootfs").join(&c.name);
+    let binds = rootfs::plan(&root, &mounts, &inner.cfg.bin_dir)?;
+    let who = identity(pod, c)?;
+    let read_only_root = c
+        .security_context
+        .as_ref()
+        .and_then(|s| s.read_only_root_filesystem)
+        .unwrap_or(false);
+    let workdir = c.working_dir.clone().unwrap_or_else(|| "/".into());
+    let script = rootfs::script(&root, &binds, read_only_root, &who, &workdir);
     let log = dir.join(format!("{}.log", c.name));
     std::fs::create_dir_all(dir)?;
     let out = std::fs::OpenOptions::new()
@@ -1292,8 +1360,6 @@ async fn start_container(
         .append(true)
         .open(&log)?;
     let err = out.try_clone()?;
-    let home = dir.join("home");
-    std::fs::create_dir_all(&home)?;
     let mut cmd = Command::new("ip");
     cmd.args([
         "netns",
@@ -1307,9 +1373,17 @@ async fn start_container(
     .args(&argv)
     .env_clear()
     .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
-    .env("HOME", &home)
+    // What a runtime sets when the image says nothing; the container's env may override it.
+    .env(
+        "HOME",
+        if who.uid.unwrap_or(0) == 0 {
+            "/root"
+        } else {
+            "/"
+        },
+    )
     .env("HOSTNAME", pod.name_any())
-    .current_dir(&home)
+    .current_dir(dir)
     .stdin(Stdio::null())
     .stdout(out)
     .stderr(err);
