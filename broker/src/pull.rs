@@ -185,10 +185,11 @@ pub async fn handle(
     };
     // The offset the consumer piggybacks on its pull is stored now, as the request arrives (Java
     // does it on the first pass only): stored after a long hold it would overwrite any commit the
-    // consumer made meanwhile and roll the group back.
+    // consumer made meanwhile and roll the group back. Forward only: this pull may be handled
+    // after a later UPDATE_CONSUMER_OFFSET of the same consumer (see `commit_forward`).
     if flags.has_commit_offset() && !ctx.is_slave() {
         let max = ctx.store.max_offset(&h.topic, h.queue_id);
-        ctx.offsets.commit(
+        ctx.offsets.commit_forward(
             &h.consumer_group,
             &h.topic,
             h.queue_id,
