@@ -36,6 +36,10 @@ fn properties(args: &Args) -> anyhow::Result<(BTreeMap<String, String>, logging:
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         props = remoting::properties::parse(&text);
+        // UPDATE_BROKER_CONFIG writes accepted keys back to this file, as Java does.
+        props
+            .entry("brokerConfigPath".to_string())
+            .or_insert_with(|| path.display().to_string());
     }
     for o in &args.overrides {
         let Some((k, v)) = o.split_once('=') else {

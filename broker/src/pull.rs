@@ -36,7 +36,7 @@ pub async fn handle(
         Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
     };
     let flags = h.flags();
-    let c = &ctx.config;
+    let c = ctx.live();
     if !perm::is_readable(ctx.permission()) {
         return reply(
             &req,
@@ -287,7 +287,7 @@ fn respond(
     slow_broker_id: i64,
     outcome: GetOutcome,
 ) -> RemotingCommand {
-    let c = &ctx.config;
+    let c = ctx.live();
     let code = match outcome.status {
         GetStatus::Found => ResponseCode::SUCCESS,
         GetStatus::MessageWasRemoving | GetStatus::NoMatchedMessage => {

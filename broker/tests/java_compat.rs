@@ -381,6 +381,11 @@ async fn runtime_info_has_javas_failure_and_per_directory_keys() {
         .unwrap_or_else(|| panic!("{:?}", kv.table.keys()));
     let v: f64 = ratio.parse().unwrap();
     assert!((0.0..=1.0).contains(&v), "{ratio}");
+    assert_eq!(
+        kv.table.get("EndTransactionQueueSize").map(String::as_str),
+        Some("0")
+    );
+    assert!(kv.table.contains_key("EndTransactionThreadPoolQueueCapacity"));
     b.shutdown().await;
 }
 
