@@ -99,6 +99,9 @@ impl BrokerProcessor {
                 admin_stats::delete_expired_commit_log(ctx, req).await
             }
             RequestCode::CLEAN_UNUSED_TOPIC => admin_stats::clean_unused_topic(ctx, req).await,
+            RequestCode::CLEAN_EXPIRED_CONSUMEQUEUE => {
+                admin_stats::clean_expired_consume_queue(ctx, req).await
+            }
             RequestCode::QUERY_CONSUME_QUEUE => admin_stats::query_consume_queue(ctx, req),
             RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
             _ => not_supported(&req),

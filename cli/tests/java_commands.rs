@@ -1,7 +1,7 @@
 //! The Java 4.9 `mqadmin` commands added for compatibility, run as the `mqadmin` binary against
 //! an in-process name server and a real broker on 127.0.0.1: getBrokerConfig,
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
-//! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
+//! producer, cleanUnusedTopic, cleanExpiredCQ, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
 //! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i, checkMsgSendRT,
 //! sendMsgStatus, queryMsgByOffset, cloneGroupOffset, queryMsgById with a unique id, queryCq,
 //! clusterRT.
@@ -534,6 +534,11 @@ async fn java_admin_commands_against_a_real_broker() {
         ok(&ns, &["deleteExpiredCommitLog", "-c", "DefaultCluster"]).await,
         "success\n"
     );
+    assert_eq!(
+        ok(&ns, &["cleanExpiredCQ", "-c", "DefaultCluster"]).await,
+        "success\n"
+    );
+    assert_eq!(ok(&ns, &["cleanExpiredCQ", "-b", &addr]).await, "success\n");
 
     b.shutdown().await;
     ns_handle.shutdown().await;

@@ -129,6 +129,7 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &query_cq::QueryCqCommand,
         &cluster_rt::ClusterRtCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
+        &broker_maintenance::CleanExpiredCqCommand,
         &broker_maintenance::DeleteExpiredCommitLogCommand,
         &bench_producer::BenchProducerCommand,
         &bench_consumer::BenchConsumerCommand,
