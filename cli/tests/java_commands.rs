@@ -4,7 +4,7 @@
 //! producer, cleanUnusedTopic, cleanExpiredCQ, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
 //! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i, checkMsgSendRT,
 //! sendMsgStatus, queryMsgByOffset, cloneGroupOffset, queryMsgById with a unique id, queryCq,
-//! clusterRT.
+//! clusterRT, printMsg, printMsgByQueue.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -524,6 +524,67 @@ async fn java_admin_commands_against_a_real_broker() {
     )
     .await;
     assert_eq!(out, "", "no message at that offset: nothing printed");
+
+    // printMsgByQueue / printMsg: two tagged messages, read back in Java's layout.
+    let mut pc = client::ProducerConfig::new("PG-print", &ns);
+    pc.client.client_ip = Some("127.0.0.1".parse().unwrap());
+    let producer = client::Producer::new(pc).unwrap();
+    producer.start().await.unwrap();
+    let mut printed = Vec::new();
+    for _ in 0..2 {
+        let r = producer
+            .send(client::Message::new("PrintT", "print-me").with_tags("TagP"))
+            .await
+            .unwrap();
+        printed.push(r);
+    }
+    producer.shutdown().await;
+    let q = printed[0].message_queue.queue_id.to_string();
+    let out = eventually(
+        &ns,
+        &[
+            "printMsgByQueue",
+            "-t",
+            "PrintT",
+            "-a",
+            "broker-a",
+            "-i",
+            &q,
+            "-p",
+            "-d",
+            "-f",
+        ],
+        |o| o.contains("Tag: TagP"),
+    )
+    .await;
+    assert!(out.starts_with("minOffset=0, maxOffset="), "{out}");
+    assert!(
+        out.contains(&format!(
+            "MSGID: {} MessageExt [brokerName=broker-a, queueId={q}, storeSize=",
+            printed[0].msg_id
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("transactionId='null'}] BODY: print-me\n"),
+        "{out}"
+    );
+    let want_count = printed
+        .iter()
+        .filter(|r| r.message_queue.queue_id == printed[0].message_queue.queue_id)
+        .count();
+    assert!(
+        out.contains(&format!("Tag: {:<30} Count: {want_count}\n", "TagP")),
+        "{out}"
+    );
+    let out = ok(&ns, &["printMsg", "-t", "PrintT", "-s", "TagP"]).await;
+    assert_eq!(out.matches("BODY: print-me\n").count(), 2, "{out}");
+    let out = ok(
+        &ns,
+        &["printMsg", "-t", "PrintT", "-s", "Other", "-d", "false"],
+    )
+    .await;
+    assert!(!out.contains("MSGID:"), "{out}");
 
     // Housekeeping on demand.
     assert_eq!(

@@ -35,6 +35,7 @@ pub mod delete_topic;
 pub mod get_broker_config;
 pub mod get_namesrv_config;
 pub mod message_print;
+pub mod print_msg;
 pub mod producer;
 pub mod producer_connection;
 pub mod query_cq;
@@ -127,6 +128,8 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &send_rt::SendMsgStatusCommand,
         &clone_group_offset::CloneGroupOffsetCommand,
         &query_cq::QueryCqCommand,
+        &print_msg::PrintMsgCommand,
+        &print_msg::PrintMsgByQueueCommand,
         &cluster_rt::ClusterRtCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
         &broker_maintenance::CleanExpiredCqCommand,
