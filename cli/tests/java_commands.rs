@@ -4,7 +4,7 @@
 //! producer, cleanUnusedTopic, cleanExpiredCQ, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
 //! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i, checkMsgSendRT,
 //! sendMsgStatus, queryMsgByOffset, cloneGroupOffset, queryMsgById with a unique id, queryCq,
-//! clusterRT, printMsg, printMsgByQueue.
+//! clusterRT, printMsg, printMsgByQueue, exportConfigs, exportMetadata.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -585,6 +585,50 @@ async fn java_admin_commands_against_a_real_broker() {
     )
     .await;
     assert!(!out.contains("MSGID:"), "{out}");
+
+    // exportConfigs / exportMetadata: JSON files Java's tools write, under -f.
+    let export = tempfile::tempdir().unwrap();
+    let dir = export.path().display().to_string();
+    let out = ok(&ns, &["exportConfigs", "-c", "DefaultCluster", "-f", &dir]).await;
+    assert_eq!(out, format!("export {dir}/configs.json success"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.path().join("configs.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["clusterScale"]["masterBrokerSize"], 1, "{v}");
+    assert_eq!(v["clusterScale"]["slaveBrokerSize"], 0, "{v}");
+    assert_eq!(
+        v["brokerConfigs"]["broker-a"]["filterServerNums"], "0",
+        "{v}"
+    );
+    assert_eq!(v["brokerConfigs"]["broker-a"]["useTLS"], "false", "{v}");
+    assert_eq!(
+        v["brokerConfigs"]["broker-a"]["brokerRole"], "ASYNC_MASTER",
+        "{v}"
+    );
+    let out = ok(&ns, &["exportMetadata", "-c", "DefaultCluster", "-f", &dir]).await;
+    assert_eq!(out, format!("export {dir}/metadata.json success\n"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.path().join("metadata.json")).unwrap())
+            .unwrap();
+    assert!(v["topicConfigTable"]["BcsTopic"].is_object(), "{v}");
+    assert!(
+        v["topicConfigTable"]["TBW102"].is_null(),
+        "system topics left out: {v}"
+    );
+    assert!(
+        !v["topicConfigTable"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("%RETRY%")),
+        "{v}"
+    );
+    assert!(v["subscriptionGroupTable"].is_object(), "{v}");
+    let out = ok(&ns, &["exportMetadata", "-b", &addr, "-t", "-f", &dir]).await;
+    assert_eq!(out, format!("export {dir}/topic.json success"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.path().join("topic.json")).unwrap()).unwrap();
+    assert!(v["topicConfigTable"]["PrintT"].is_object(), "{v}");
 
     // Housekeeping on demand.
     assert_eq!(

@@ -32,6 +32,7 @@ pub mod consumer_progress_all;
 pub mod delete_kv_config;
 pub mod delete_sub_group;
 pub mod delete_topic;
+pub mod export;
 pub mod get_broker_config;
 pub mod get_namesrv_config;
 pub mod message_print;
@@ -130,6 +131,8 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &query_cq::QueryCqCommand,
         &print_msg::PrintMsgCommand,
         &print_msg::PrintMsgByQueueCommand,
+        &export::ExportMetadataCommand,
+        &export::ExportConfigsCommand,
         &cluster_rt::ClusterRtCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
         &broker_maintenance::CleanExpiredCqCommand,
