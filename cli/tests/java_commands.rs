@@ -4,7 +4,7 @@
 //! producer, cleanUnusedTopic, cleanExpiredCQ, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
 //! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i, checkMsgSendRT,
 //! sendMsgStatus, queryMsgByOffset, cloneGroupOffset, queryMsgById with a unique id, queryCq,
-//! clusterRT, printMsg, printMsgByQueue, exportConfigs, exportMetadata.
+//! clusterRT, printMsg, printMsgByQueue, exportConfigs, exportMetadata, consumerStatus.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -629,6 +629,54 @@ async fn java_admin_commands_against_a_real_broker() {
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(export.path().join("topic.json")).unwrap()).unwrap();
     assert!(v["topicConfigTable"]["PrintT"].is_object(), "{v}");
+
+    // consumerStatus: a live push consumer's own report, through the broker.
+    let mut cc = client::PushConsumerConfig::new("CG-status", &ns);
+    cc.client.client_ip = Some("127.0.0.1".parse().unwrap());
+    let consumer = client::PushConsumer::new(cc).unwrap();
+    consumer.subscribe("BcsTopic", "*").unwrap();
+    consumer.register_listener_concurrently(
+        |_: &[client::MessageExt], _: &mut client::ConsumeConcurrentlyContext| {
+            client::ConsumeConcurrentlyStatus::ConsumeSuccess
+        },
+    );
+    consumer.start().await.unwrap();
+    let id = consumer.instance().client_id().to_string();
+    let out = eventually(
+        &ns,
+        &["consumerStatus", "-g", "CG-status", "-i", &id],
+        |o| o.contains("#Consumer Offset#") && o.contains("BcsTopic"),
+    )
+    .await;
+    assert!(out.starts_with("#Consumer Properties#\n"), "{out}");
+    assert!(
+        out.contains(&format!("{:<40}: CONSUME_PASSIVELY\n", "PROP_CONSUME_TYPE")),
+        "{out}"
+    );
+    assert!(out.contains("Topic: BcsTopic"), "{out}");
+    let cwd = tempfile::tempdir().unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_mqadmin"))
+        .args(["consumerStatus", "-g", "CG-status", "-n", &ns])
+        .current_dir(cwd.path())
+        .output()
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(run.status.success(), "{out}");
+    assert!(out.contains(&id), "{out}");
+    assert!(
+        out.contains("Same subscription in the same group of consumer"),
+        "{out}"
+    );
+    assert!(out.contains("Rebalance OK"), "{out}");
+    let file = out
+        .lines()
+        .find(|l| l.contains(&id))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap();
+    let written = std::fs::read_to_string(cwd.path().join(file)).unwrap();
+    assert!(written.starts_with("#Consumer Properties#"), "{written}");
+    consumer.shutdown().await;
 
     // Housekeeping on demand.
     assert_eq!(

@@ -29,6 +29,7 @@ pub mod consume_message;
 pub mod consumer_connection;
 pub mod consumer_progress;
 pub mod consumer_progress_all;
+pub mod consumer_status;
 pub mod delete_kv_config;
 pub mod delete_sub_group;
 pub mod delete_topic;
@@ -107,6 +108,7 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &broker_status::BrokerStatusCommand,
         &consumer_progress::ConsumerProgressCommand,
         &consumer_connection::ConsumerConnectionCommand,
+        &consumer_status::ConsumerStatusCommand,
         &producer_connection::ProducerConnectionCommand,
         &send_message::SendMessageCommand,
         &consume_message::ConsumeMessageCommand,
