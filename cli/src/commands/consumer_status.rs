@@ -83,8 +83,8 @@ impl SubCommand for ConsumerStatusCommand {
                 .unwrap_or(0);
             writeln!(
                 out,
-                "{:<10}  {:<40} {:<20} {}",
-                "#Index", "#ClientId", "#Version", "#ConsumerRunningInfoFile"
+                "{:<10}  {:<40} {:<20} #ConsumerRunningInfoFile",
+                "#Index", "#ClientId", "#Version"
             )?;
             let mut infos = BTreeMap::new();
             let mut i = 1;
