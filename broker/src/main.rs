@@ -36,10 +36,6 @@ fn properties(args: &Args) -> anyhow::Result<(BTreeMap<String, String>, logging:
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         props = remoting::properties::parse(&text);
-        // UPDATE_BROKER_CONFIG writes accepted keys back to this file, as Java does.
-        props
-            .entry("brokerConfigPath".to_string())
-            .or_insert_with(|| path.display().to_string());
     }
     for o in &args.overrides {
         let Some((k, v)) = o.split_once('=') else {
@@ -116,6 +112,11 @@ fn run() -> anyhow::Result<()> {
             print!("{}", config.to_properties());
         }
         return Ok(());
+    }
+    // UPDATE_BROKER_CONFIG writes accepted keys back to the -c file, as Java does.
+    let mut config = config;
+    if config.broker_config_path.is_none() {
+        config.broker_config_path = args.config_file.as_ref().map(|p| p.display().to_string());
     }
     if config.namesrv_endpoints().is_empty() {
         return Err(broker::BrokerError::NoNamesrv.into());
