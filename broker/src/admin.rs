@@ -381,63 +381,45 @@ pub fn producer_connections(ctx: &BrokerContext, req: RemotingCommand) -> Remoti
     with_body(&req, body.encode())
 }
 
-/// GET_BROKER_CONFIG (26): the effective config as properties text, with the current
-/// `brokerPermission` (it can change at runtime).
+/// GET_BROKER_CONFIG (26): the config in effect as properties text (the run-time keys as
+/// UPDATE_BROKER_CONFIG last set them, the current `brokerPermission`), then the keys of Java
+/// 4.9's config objects this broker has no counterpart of (see [`crate::java_config_keys`]).
 pub fn broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
     let mut ext = remoting::ExtFields::new();
     ext.insert("version", r#"{"counter":0,"timestamp":0}"#);
-    let mut config = (*ctx.config).clone();
+    let mut config = (*ctx.live()).clone();
     config.broker_permission = ctx.permission();
     let mut text = config.to_properties();
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
-    // Keys Java returns that `mqadmin exportConfigs` reads, for features this broker does not
-    // have: the values state exactly that (no filter servers, no TLS).
-    text.push_str("filterServerNums=0\nuseTLS=false\n");
+    text.push_str(&crate::java_config_keys::render_missing(&config));
     req.success().with_ext(ext).with_body(text.into_bytes())
 }
 
-/// Keys UPDATE_BROKER_CONFIG may change (reliability.md, CVE-2023-33246/37582: never paths,
-/// scripts or anything executed). Only what the broker applies at runtime is listed.
-pub const REMOTE_UPDATABLE_KEYS: &[&str] = &["brokerPermission"];
-
-/// UPDATE_BROKER_CONFIG (25): body = properties text. All or nothing: a key outside
-/// [`REMOTE_UPDATABLE_KEYS`] or a bad value refuses the whole update.
+/// UPDATE_BROKER_CONFIG (25): body = properties text, handled by
+/// [`crate::runtime_config::RuntimeConfig::update`]: paths, addresses, identity and unknown keys
+/// refused with NO_PERMISSION, run-time keys applied at once, every accepted key written to the
+/// config file. All or nothing.
 pub fn update_broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    use crate::runtime_config::UpdateRefused;
     let text = String::from_utf8_lossy(&req.body);
     let props = remoting::properties::parse(&text);
-    let refused: Vec<&str> = props
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !REMOTE_UPDATABLE_KEYS.contains(k))
-        .collect();
-    if !refused.is_empty() {
-        tracing::warn!(peer_keys = ?refused, "remote config update refused");
-        return error(
-            &req,
-            ResponseCode::NO_PERMISSION,
-            format!(
-                "keys not updatable remotely: {}; allowed: {}",
-                refused.join(", "),
-                REMOTE_UPDATABLE_KEYS.join(", ")
-            ),
-        );
+    if props.is_empty() {
+        return req.success();
     }
-    let mut new_perm = None;
-    if let Some(v) = props.get("brokerPermission") {
-        match v.trim().parse::<i32>() {
-            Ok(p) if perm::is_valid(p) && (0..=7).contains(&p) => new_perm = Some(p),
-            _ => {
-                return error(
-                    &req,
-                    ResponseCode::SYSTEM_ERROR,
-                    format!("invalid value {v:?} for key brokerPermission"),
-                );
-            }
+    let outcome = match ctx.runtime.update(&props) {
+        Ok(o) => o,
+        Err(UpdateRefused::Keys(m)) => {
+            tracing::warn!(keys = ?props.keys().collect::<Vec<_>>(), "remote config update refused");
+            return error(&req, ResponseCode::NO_PERMISSION, m);
         }
-    }
-    if let Some(p) = new_perm {
+        Err(UpdateRefused::Value(m)) => {
+            return error(&req, ResponseCode::SYSTEM_ERROR, m);
+        }
+    };
+    if props.contains_key("brokerPermission") {
+        let p = ctx.live().broker_permission;
         let old = ctx.permission.swap(p, std::sync::atomic::Ordering::Relaxed);
         if old != p {
             tracing::info!(old, new = p, "broker permission changed");
@@ -446,7 +428,35 @@ pub fn update_broker_config(ctx: &BrokerContext, req: RemotingCommand) -> Remoti
             }
         }
     }
-    req.success()
+    tracing::info!(applied = ?outcome.applied, at_restart = ?outcome.at_restart, file = %outcome.file.display(), "broker config updated remotely");
+    let mut parts = Vec::new();
+    if !outcome.applied.is_empty() {
+        parts.push(format!("applied now: {}", outcome.applied.join(", ")));
+    }
+    match &outcome.persist_error {
+        None if !outcome.at_restart.is_empty() => parts.push(format!(
+            "written to {}, in effect after a restart: {}",
+            outcome.file.display(),
+            outcome.at_restart.join(", ")
+        )),
+        None => {}
+        Some(e) => {
+            tracing::warn!(error = %e, "remote config update not persisted");
+            parts.push(format!(
+                "not persisted ({e}): run-time keys hold until a restart"
+            ));
+            if !outcome.at_restart.is_empty() {
+                parts.push(format!(
+                    "without effect (read at start only): {}",
+                    outcome.at_restart.join(", ")
+                ));
+            }
+        }
+    }
+    let remark = parts.join("; ");
+    let mut resp = req.success();
+    resp.remark = Some(remark);
+    resp
 }
 
 fn runtime_formatted(secs: u64) -> String {
@@ -490,6 +500,9 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
         ("pullThreadPoolQueueSize", ctx.long_polling.held().to_string()),
         ("pullThreadPoolQueueCapacity", c.pull_thread_pool_queue_capacity.to_string()),
         ("queryThreadPoolQueueSize", "0".to_string()),
+        ("EndTransactionQueueSize", ctx.end_transactions_in_flight.load(Relaxed).to_string()),
+        // Java's default `endTransactionPoolQueueCapacity`; END_TRANSACTION is not pooled here.
+        ("EndTransactionThreadPoolQueueCapacity", "100000".to_string()),
         ("queryThreadPoolQueueCapacity", "20000".to_string()),
         ("sendThreadPoolQueueHeadWaitTimeMills", "0".to_string()),
         ("pullThreadPoolQueueHeadWaitTimeMills", "0".to_string()),

@@ -317,6 +317,54 @@ pub async fn clean_unused_topic(ctx: &BrokerContext, req: RemotingCommand) -> Re
     }
 }
 
+/// CLEAN_EXPIRED_CONSUMEQUEUE (306, `mqadmin cleanExpiredCQ`): drops the consume queues whose
+/// every entry points below the commit log's first offset (retention deleted all their
+/// messages), as Java's `cleanExpiredConsumerQueue`. A queue never written is kept ("created
+/// just now"), and so are the schedule and transaction topics, whose progress files refer to
+/// their queues. The store removes consume queues topic by topic, so a topic goes when all its
+/// queues are expired.
+pub async fn clean_expired_consume_queue(
+    ctx: &BrokerContext,
+    req: RemotingCommand,
+) -> RemotingCommand {
+    let Some(store) = ctx.message_store.clone() else {
+        return error(&req, ResponseCode::SYSTEM_ERROR, "no local message store");
+    };
+    let mut by_topic: std::collections::BTreeMap<String, bool> = Default::default();
+    for (t, q) in store.queues() {
+        let (min, max) = (
+            store.min_offset_in_queue(&t, q),
+            store.max_offset_in_queue(&t, q),
+        );
+        let expired = max > 0 && min >= max;
+        let all = by_topic.entry(t).or_insert(true);
+        *all &= expired;
+    }
+    let expired: Vec<String> = by_topic
+        .into_iter()
+        .filter(|(t, all)| {
+            *all && !t.starts_with("SCHEDULE_TOPIC") && !t.starts_with("RMQ_SYS_TRANS")
+        })
+        .map(|(t, _)| t)
+        .collect();
+    tracing::warn!(topics = ?expired, "invoke cleanExpiredConsumerQueue start.");
+    let result = tokio::task::spawn_blocking(move || {
+        for t in &expired {
+            store.delete_topic(t)?;
+        }
+        Ok::<_, store::StoreError>(())
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => {
+            tracing::warn!("invoke cleanExpiredConsumerQueue end.");
+            req.success()
+        }
+        Ok(Err(e)) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+        Err(e) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
 /// QUERY_CONSUME_QUEUE (321): `count` consume-queue entries of a queue from `index` (commit-log
 /// offset, record size, tag code), as `mqadmin queryCq` shows them. An index outside the queue
 /// answers SUCCESS without a body and a remark, as Java does.

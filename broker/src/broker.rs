@@ -169,6 +169,7 @@ impl Broker {
         let permission = Arc::new(AtomicI32::new(config.broker_permission));
         let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let ctx = Arc::new(BrokerContext {
+            runtime: crate::runtime_config::RuntimeConfig::new(&config),
             config: config.clone(),
             store: store.clone(),
             message_store,
@@ -191,6 +192,7 @@ impl Broker {
             send_permits: Semaphore::new(config.send_thread_pool_queue_capacity.max(1) as usize),
             send_turns: Semaphore::new(config.send_message_thread_pool_nums.max(1) as usize),
             send_waiting: Default::default(),
+            end_transactions_in_flight: Default::default(),
             notify_pending: Default::default(),
             notify_tx,
             topics_changed: topics_changed.clone(),

@@ -317,6 +317,10 @@ broker_config! {
     broker_permission: i32 = "brokerPermission", default 6;
     /// Root of the store directory tree. Default `~/store`.
     store_path_root_dir: String = "storePathRootDir", default default_store_root();
+    /// Where UPDATE_BROKER_CONFIG writes the keys it accepts (Java's `brokerConfigPath`).
+    /// Default unset: the `-c` file, else `<storePathRootDir>/config/broker.properties`. Never
+    /// changeable remotely.
+    broker_config_path: Option<String> = "brokerConfigPath", default None;
     /// Commit log directory. Default unset: `<storePathRootDir>/commitlog`.
     store_path_commit_log: Option<String> = "storePathCommitLog", default None;
     /// Commit log segment size in bytes. Default 1073741824 (also read as `mapedFileSizeCommitLog`).

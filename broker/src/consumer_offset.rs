@@ -79,6 +79,38 @@ impl ConsumerOffsetManager {
         true
     }
 
+    /// Stores the offset a consumer piggy-backs on a pull only if it moves the queue forward.
+    ///
+    /// Every request runs in its own task, so a pull sent just before the consumer's final
+    /// UPDATE_CONSUMER_OFFSET (a member leaving, a queue handed to another member) can be
+    /// handled after it; stored unconditionally (as Java does) its older offset would roll the
+    /// queue back and the next owner would consume the difference again. Explicit commits
+    /// ([`commit`](Self::commit)) still move offsets either way (resets, seeks).
+    pub fn commit_forward(
+        &self,
+        group: &str,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max: i64,
+    ) -> bool {
+        if offset < 0 || queue_id < 0 {
+            return false;
+        }
+        let offset = offset.min(max.max(0));
+        let mut t = self.table.write();
+        let queues = t.offset_table.entry(key(topic, group)).or_default();
+        match queues.get(&queue_id) {
+            Some(cur) if *cur >= offset => return false,
+            _ => {
+                queues.insert(queue_id, offset);
+            }
+        }
+        drop(t);
+        self.dirty.store(true, Ordering::Release);
+        true
+    }
+
     /// The committed offset, if any.
     pub fn query(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
         self.table
@@ -174,5 +206,21 @@ mod tests {
         std::fs::write(&p, r#"{"offsetTable":{"T@G":{0:7,3:9}}}"#).unwrap();
         let m = ConsumerOffsetManager::load(p, |_, _| 1000).unwrap();
         assert_eq!(m.query("G", "T", 3), Some(9));
+    }
+
+    #[test]
+    fn pull_commits_only_move_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = ConsumerOffsetManager::load(dir.path().join("o.json"), |_, _| 0).unwrap();
+        assert!(m.commit_forward("G", "T", 0, 10, 100));
+        // The final explicit commit of a leaving member, then its older pull handled late.
+        assert!(m.commit("G", "T", 0, 128, 200));
+        assert!(!m.commit_forward("G", "T", 0, 119, 200));
+        assert_eq!(m.query("G", "T", 0), Some(128));
+        assert!(m.commit_forward("G", "T", 0, 130, 200));
+        // Explicit commits still go back (a reset).
+        assert!(m.commit("G", "T", 0, 5, 200));
+        assert_eq!(m.query("G", "T", 0), Some(5));
+        assert!(!m.commit_forward("G", "T", 0, -1, 200));
     }
 }

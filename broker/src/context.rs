@@ -27,6 +27,8 @@ use crate::topic_config::TopicConfigManager;
 pub struct BrokerContext {
     /// The effective configuration.
     pub config: Arc<BrokerConfig>,
+    /// The config as changed at run time by UPDATE_BROKER_CONFIG ([`Self::live`]).
+    pub runtime: crate::runtime_config::RuntimeConfig,
     /// The message store, as the request handlers use it.
     pub store: Arc<dyn MessageStoreApi>,
     /// The concrete store when the broker opened it itself ([`crate::Broker::start`]): what
@@ -65,6 +67,9 @@ pub struct BrokerContext {
     pub send_turns: Semaphore,
     /// Sends waiting for a turn now.
     pub send_waiting: AtomicUsize,
+    /// END_TRANSACTION requests being handled now (runtime info `EndTransactionQueueSize`:
+    /// they are not queued behind a pool here, so this is what Java's queue length counts).
+    pub end_transactions_in_flight: AtomicUsize,
     /// Groups whose NOTIFY_CONSUMER_IDS_CHANGED is scheduled and not yet sent.
     pub notify_pending: Mutex<HashSet<String>>,
     /// Where a debounced group goes when its delay has passed (the broker's notifier task).
@@ -76,6 +81,12 @@ pub struct BrokerContext {
 }
 
 impl BrokerContext {
+    /// The config in effect now: the start-up config with the run-time keys
+    /// ([`crate::runtime_config::RUN_TIME_KEYS`]) as UPDATE_BROKER_CONFIG last set them.
+    pub fn live(&self) -> Arc<BrokerConfig> {
+        self.runtime.get()
+    }
+
     /// The broker permission bits.
     pub fn permission(&self) -> i32 {
         self.permission.load(Ordering::Relaxed)
@@ -91,7 +102,7 @@ impl BrokerContext {
     /// told by the same single notification, so a burst of joins makes each member rebalance a
     /// few times instead of once per join.
     pub fn notify_consumer_ids_changed(&self, group: &str) {
-        if !self.config.notify_consumer_ids_changed_enable {
+        if !self.live().notify_consumer_ids_changed_enable {
             return;
         }
         let delay = self.config.notify_consumer_ids_changed_delay_millis;

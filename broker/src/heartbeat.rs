@@ -153,7 +153,7 @@ pub fn check_client_config(ctx: &BrokerContext, req: RemotingCommand) -> Remotin
     if sub.is_tag_type() {
         return req.success();
     }
-    if !ctx.config.enable_property_filter {
+    if !ctx.live().enable_property_filter {
         return error(
             &req,
             ResponseCode::SYSTEM_ERROR,

@@ -45,6 +45,8 @@ pub mod ha;
 #[cfg(feature = "server")]
 pub mod heartbeat;
 #[cfg(feature = "server")]
+pub mod java_config_keys;
+#[cfg(feature = "server")]
 pub mod local_ip;
 #[cfg(feature = "server")]
 pub mod long_polling;
@@ -66,6 +68,8 @@ pub mod registration;
 pub mod reply;
 #[cfg(feature = "server")]
 pub mod retry;
+#[cfg(feature = "server")]
+pub mod runtime_config;
 #[cfg(feature = "server")]
 pub mod schedule;
 #[cfg(feature = "server")]

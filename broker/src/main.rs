@@ -113,6 +113,11 @@ fn run() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // UPDATE_BROKER_CONFIG writes accepted keys back to the -c file, as Java does.
+    let mut config = config;
+    if config.broker_config_path.is_none() {
+        config.broker_config_path = args.config_file.as_ref().map(|p| p.display().to_string());
+    }
     if config.namesrv_endpoints().is_empty() {
         return Err(broker::BrokerError::NoNamesrv.into());
     }

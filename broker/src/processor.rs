@@ -41,7 +41,19 @@ impl BrokerProcessor {
                 pull::handle(ctx, conn, req).await
             }
             RequestCode::CONSUMER_SEND_MSG_BACK => retry::send_back(ctx, conn, req).await,
-            RequestCode::END_TRANSACTION => transaction::end::end_transaction(ctx, conn, req).await,
+            RequestCode::END_TRANSACTION => {
+                // Counted while handled, also if the handling is dropped half-way.
+                struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+                impl Drop for InFlight<'_> {
+                    fn drop(&mut self) {
+                        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                ctx.end_transactions_in_flight
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let _in_flight = InFlight(&ctx.end_transactions_in_flight);
+                transaction::end::end_transaction(ctx, conn, req).await
+            }
             RequestCode::QUERY_CONSUMER_OFFSET => offsets::query_consumer_offset(ctx, req),
             RequestCode::UPDATE_CONSUMER_OFFSET => offsets::update_consumer_offset(ctx, req),
             RequestCode::GET_MAX_OFFSET => offsets::get_max_offset(ctx, req),
@@ -87,6 +99,9 @@ impl BrokerProcessor {
                 admin_stats::delete_expired_commit_log(ctx, req).await
             }
             RequestCode::CLEAN_UNUSED_TOPIC => admin_stats::clean_unused_topic(ctx, req).await,
+            RequestCode::CLEAN_EXPIRED_CONSUMEQUEUE => {
+                admin_stats::clean_expired_consume_queue(ctx, req).await
+            }
             RequestCode::QUERY_CONSUME_QUEUE => admin_stats::query_consume_queue(ctx, req),
             RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
             _ => not_supported(&req),

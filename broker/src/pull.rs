@@ -58,7 +58,7 @@ pub async fn handle(
         Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
     };
     let flags = h.flags();
-    let c = &ctx.config;
+    let c = ctx.live();
     if !perm::is_readable(ctx.permission()) {
         return reply(
             &req,
@@ -211,10 +211,11 @@ pub async fn handle(
     };
     // The offset the consumer piggybacks on its pull is stored now, as the request arrives (Java
     // does it on the first pass only): stored after a long hold it would overwrite any commit the
-    // consumer made meanwhile and roll the group back.
+    // consumer made meanwhile and roll the group back. Forward only: this pull may be handled
+    // after a later UPDATE_CONSUMER_OFFSET of the same consumer (see `commit_forward`).
     if flags.has_commit_offset() && !ctx.is_slave() {
         let max = ctx.store.max_offset(&h.topic, h.queue_id);
-        ctx.offsets.commit(
+        ctx.offsets.commit_forward(
             &h.consumer_group,
             &h.topic,
             h.queue_id,
@@ -312,7 +313,7 @@ fn respond(
     slow_broker_id: i64,
     outcome: GetOutcome,
 ) -> RemotingCommand {
-    let c = &ctx.config;
+    let c = ctx.live();
     let code = match outcome.status {
         GetStatus::Found => ResponseCode::SUCCESS,
         GetStatus::MessageWasRemoving | GetStatus::NoMatchedMessage => {

@@ -38,7 +38,7 @@ pub async fn handle(
     };
     let queue_id = prepared.queue_id;
     let pushed = push(ctx, conn, &header, &req).await;
-    let stored = if ctx.config.store_reply_message_enable {
+    let stored = if ctx.live().store_reply_message_enable {
         // A stored reply takes a turn at the store like any send (busy answered the same way).
         Some(match send::take_turn(ctx, &req).await {
             Ok(turn) => send::send_one(ctx, conn, &req, &header, prepared, turn).await,

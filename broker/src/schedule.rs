@@ -231,7 +231,7 @@ impl ScheduleService {
                 Some(msg) => {
                     self.recovering.lock().remove(&level);
                     let (topic, qid) = (msg.topic.clone(), msg.queue_id);
-                    let out = ctx.store.put(msg).await;
+                    let out = ctx.store.put_delayed_delivery(msg).await;
                     match out.status {
                         PutStatus::Ok
                         | PutStatus::FlushDiskTimeout
@@ -348,10 +348,11 @@ fn delivered_before(
     false
 }
 
-/// The message to re-put for a due schedule entry: real topic and queue restored. `REAL_TOPIC`
-/// and `REAL_QID` stay, as on Java's delivered messages (`messageTimeup` keeps the stored
-/// properties string); `DELAY` is removed — Java keeps it too, but our store would delay the
-/// re-put again. `None` when the entry names no valid destination.
+/// The message to re-put for a due schedule entry: real topic and queue restored. `DELAY`,
+/// `REAL_TOPIC` and `REAL_QID` stay, as on Java's delivered messages (`messageTimeup` stores the
+/// properties string it read); the re-put goes through
+/// [`put_delayed_delivery`](crate::store_api::MessageStoreApi::put_delayed_delivery), which does
+/// not delay it again. `None` when the entry names no valid destination.
 pub fn real_message(
     rec: &MessageRecord,
     store_host: std::net::SocketAddr,
@@ -364,8 +365,7 @@ pub fn real_message(
     if queue_id < 0 {
         return None;
     }
-    let mut props = rec.properties.clone();
-    props.remove(keys::DELAY);
+    let props = rec.properties.clone();
     Some(MessageRecord {
         queue_id,
         flag: rec.flag,
@@ -442,7 +442,7 @@ mod tests {
             (m.topic.as_str(), m.queue_id, m.reconsume_times),
             ("Orders", 1, 3)
         );
-        assert_eq!(m.properties.get(keys::DELAY), None);
+        assert_eq!(m.properties.get(keys::DELAY), Some("3"));
         assert_eq!(m.properties.get(keys::REAL_TOPIC), Some("Orders"));
         assert_eq!(m.properties.get(keys::REAL_QID), Some("1"));
         assert_eq!(m.properties.get(keys::TAGS), Some("a"));

@@ -89,10 +89,10 @@ pub(crate) async fn take_turn<'a>(
             "service not available now: broker shutting down",
         )
     };
-    if !ctx.config.broker_fast_failure_enable {
+    if !ctx.live().broker_fast_failure_enable {
         return ctx.send_turns.acquire().await.map_err(|_| closed());
     }
-    let wait = Duration::from_millis(ctx.config.wait_time_mills_in_send_queue);
+    let wait = Duration::from_millis(ctx.live().wait_time_mills_in_send_queue);
     match tokio::time::timeout(wait, ctx.send_turns.acquire()).await {
         Ok(Ok(p)) => Ok(p),
         Ok(Err(_)) => Err(closed()),
@@ -153,7 +153,7 @@ pub(crate) fn check_and_prepare(
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
 ) -> Result<Prepared, RemotingCommand> {
-    let c = &ctx.config;
+    let c = ctx.live();
     if now_millis() < c.start_accept_send_request_time_stamp {
         return Err(reply(
             req,
@@ -339,7 +339,7 @@ pub(crate) async fn send_one(
     p: Prepared,
     turn: SemaphorePermit<'_>,
 ) -> RemotingCommand {
-    let c = &ctx.config;
+    let c = ctx.live();
     if req.body.len() > c.max_message_size as usize {
         return reply(
             req,
@@ -407,7 +407,7 @@ async fn send_batch(
     p: Prepared,
     turn: SemaphorePermit<'_>,
 ) -> RemotingCommand {
-    let c = &ctx.config;
+    let c = ctx.live();
     if req.body.len() > c.max_message_size as usize {
         return reply(
             req,

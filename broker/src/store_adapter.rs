@@ -153,6 +153,10 @@ impl MessageStoreApi for StoreAdapter {
         Box::pin(async move { self.count(outcome(self.store.put_message(msg).await)) })
     }
 
+    fn put_delayed_delivery(&self, msg: MessageRecord) -> BoxFuture<'_, PutOutcome> {
+        Box::pin(async move { self.count(outcome(self.store.put_delayed_delivery(msg).await)) })
+    }
+
     fn put_batch(&self, msgs: Vec<MessageRecord>) -> BoxFuture<'_, PutOutcome> {
         Box::pin(async move { self.count(outcome(self.store.put_messages(msgs).await)) })
     }

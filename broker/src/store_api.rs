@@ -147,6 +147,14 @@ pub trait MessageStoreApi: Send + Sync + 'static {
     /// store time are the store's). Resolves once the flush policy allows an acknowledgement.
     fn put(&self, msg: MessageRecord) -> BoxFuture<'_, PutOutcome>;
 
+    /// Appends a delayed message the schedule service delivers to its real topic: kept as it
+    /// is, `DELAY` included (as Java's delivered messages are), never delayed again. A store
+    /// without that distinction gets the message without `DELAY`.
+    fn put_delayed_delivery(&self, mut msg: MessageRecord) -> BoxFuture<'_, PutOutcome> {
+        msg.properties.remove(remoting::message::keys::DELAY);
+        self.put(msg)
+    }
+
     /// Appends messages of one topic and queue with consecutive queue offsets.
     fn put_batch(&self, msgs: Vec<MessageRecord>) -> BoxFuture<'_, PutOutcome>;
 

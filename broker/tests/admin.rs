@@ -468,7 +468,7 @@ async fn held_pulls_beyond_the_cap_are_told_busy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn remote_config_updates_only_the_allow_list_and_permission_drains_the_broker() {
+async fn remote_config_updates_refuse_paths_apply_run_time_keys_and_permission_drains_the_broker() {
     let dir = tempfile::tempdir().unwrap();
     let ns = start_namesrv(dir.path()).await;
     let b = Broker::start(broker_config(
@@ -491,6 +491,54 @@ async fn remote_config_updates_only_the_allow_list_and_permission_drains_the_bro
     assert_eq!(r.response_code(), ResponseCode::NO_PERMISSION);
     assert!(r.remark_str().contains("storePathRootDir"));
     assert_eq!(b.context().permission(), 6);
+    assert!(r.remark_str().contains("a path"), "{:?}", r.remark);
+    // Unknown keys are refused too.
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::UPDATE_BROKER_CONFIG,
+        &[],
+        b"noSuchKey=1".to_vec(),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::NO_PERMISSION);
+    // A run-time key applies at once; a start-up key is written to the config file.
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::UPDATE_BROKER_CONFIG,
+        &[],
+        b"maxMessageSize=16\nfileReservedTime=48\n".to_vec(),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert!(
+        r.remark_str().contains("fileReservedTime"),
+        "{:?}",
+        r.remark
+    );
+    assert_ne!(
+        send(&client, &addr, "Drain", 0, &[b'x'; 17], None, None)
+            .await
+            .response_code(),
+        ResponseCode::SUCCESS,
+        "a body over the new maxMessageSize is refused"
+    );
+    let file = b.context().runtime.file().to_path_buf();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("maxMessageSize=16") && text.contains("fileReservedTime=48"),
+        "{text}"
+    );
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::UPDATE_BROKER_CONFIG,
+        &[],
+        format!("maxMessageSize={}", b.context().config.max_message_size).into_bytes(),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
     // Read-only: sends refused, GET_BROKER_CONFIG and the name server's route say so.
     let r = call(
         &client,

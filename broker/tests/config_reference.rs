@@ -93,6 +93,25 @@ fn render() -> String {
         ));
     }
 
+    md.push_str(
+        "\n### Changing broker keys at run time\n\n\
+         `mqadmin updateBrokerConfig` (UPDATE_BROKER_CONFIG) changes keys of a running broker \
+         (`broker/src/runtime_config.rs`). The keys below take effect at once; the refused ones \
+         never change remotely (NO_PERMISSION with the reason); every other key of the table \
+         above is written to the config file (`brokerConfigPath`: the `-c` file, else \
+         `<storePathRootDir>/config/broker.properties`) and takes effect at the next start. \
+         Accepted keys are always written to that file, other lines kept; an update is all or \
+         nothing. `getBrokerConfig` shows the values in effect.\n\n\
+         | key | applied at once to |\n|---|---|\n",
+    );
+    for (k, where_) in broker::runtime_config::RUN_TIME_KEYS {
+        md.push_str(&format!("| `{k}` | {} |\n", cell(where_)));
+    }
+    md.push_str("\n| key | refused remotely: |\n|---|---|\n");
+    for (k, why) in broker::runtime_config::REFUSED_KEYS {
+        md.push_str(&format!("| `{k}` | {} |\n", cell(why)));
+    }
+
     md.push_str("\n## namesrv.conf\n\n| key | default | meaning |\n|---|---|---|\n");
     let src = std::fs::read_to_string(root.join("namesrv/src/config.rs")).unwrap();
     let docs = field_docs(&src, |doc, field| {

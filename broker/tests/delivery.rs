@@ -127,9 +127,12 @@ async fn delayed_messages_arrive_on_time_once_across_a_restart() {
             "{uniq} (level {level}) delivered {} ms early",
             due - m.store_timestamp
         );
-        // As Java's delivered messages: REAL_TOPIC / REAL_QID kept. (Java keeps DELAY too; ours
-        // drops it, since the store would delay the re-put again.)
-        assert_eq!(m.properties.get(keys::DELAY), None);
+        // As Java's delivered messages: DELAY, REAL_TOPIC and REAL_QID kept.
+        assert_eq!(
+            m.properties.get(keys::DELAY),
+            Some(level.to_string().as_str()),
+            "{uniq} keeps its DELAY level"
+        );
         assert_eq!(m.properties.get(keys::REAL_TOPIC), Some("Delayed"));
         assert_eq!(
             m.properties.get(keys::REAL_QID),

@@ -381,6 +381,14 @@ async fn runtime_info_has_javas_failure_and_per_directory_keys() {
         .unwrap_or_else(|| panic!("{:?}", kv.table.keys()));
     let v: f64 = ratio.parse().unwrap();
     assert!((0.0..=1.0).contains(&v), "{ratio}");
+    assert_eq!(
+        kv.table.get("EndTransactionQueueSize").map(String::as_str),
+        Some("0")
+    );
+    assert!(
+        kv.table
+            .contains_key("EndTransactionThreadPoolQueueCapacity")
+    );
     b.shutdown().await;
 }
 
@@ -442,6 +450,61 @@ async fn clean_unused_topic_and_delete_expired_commit_log() {
     .await;
     assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
     assert_eq!(bodies(&r), ["k"]);
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_expired_consume_queue_drops_queues_whose_messages_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = broker_config(dir.path(), None);
+    // Tiny segments, kept for no time: deleting expired files removes all but the last.
+    cfg.mapped_file_size_commit_log = 40960;
+    cfg.max_message_size = 1024;
+    cfg.file_reserved_time = 0;
+    let root = std::path::PathBuf::from(&cfg.store_path_root_dir);
+    let (b, addr, client) = start_broker(cfg).await;
+    let body = "o".repeat(600);
+    for _ in 0..120 {
+        send_props(&client, &addr, "OldOnes", &body, &[("k", "v")]).await;
+    }
+    for _ in 0..70 {
+        send_props(&client, &addr, "NewOnes", &body, &[("k", "v")]).await;
+    }
+    let cq = root.join("consumequeue");
+    for _ in 0..100 {
+        if cq.join("OldOnes").exists() && cq.join("NewOnes").exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let clean = || {
+        invoke(
+            &client,
+            &addr,
+            RemotingCommand::request(RequestCode::CLEAN_EXPIRED_CONSUMEQUEUE, Default::default()),
+        )
+    };
+    // Nothing expired yet: both stay.
+    let r = clean().await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert!(cq.join("OldOnes").exists() && cq.join("NewOnes").exists());
+    let r = invoke(
+        &client,
+        &addr,
+        RemotingCommand::request(RequestCode::DELETE_EXPIRED_COMMITLOG, Default::default()),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    let r = clean().await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert!(
+        !cq.join("OldOnes").exists(),
+        "expired consume queue removed"
+    );
+    assert!(
+        cq.join("NewOnes").exists(),
+        "a queue with live messages stays"
+    );
     b.shutdown().await;
 }
 

@@ -1,10 +1,10 @@
 //! The Java 4.9 `mqadmin` commands added for compatibility, run as the `mqadmin` binary against
 //! an in-process name server and a real broker on 127.0.0.1: getBrokerConfig,
 //! updateBrokerConfig, updateTopicPerm, topicClusterList, deleteSubGroup, brokerConsumeStats,
-//! producer, cleanUnusedTopic, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
+//! producer, cleanUnusedTopic, cleanExpiredCQ, deleteExpiredCommitLog, queryMsgByUniqueKey, allocateMQ,
 //! updateOrderConf, consumerProgress without -g, clusterList -m/-c/-i, checkMsgSendRT,
 //! sendMsgStatus, queryMsgByOffset, cloneGroupOffset, queryMsgById with a unique id, queryCq,
-//! clusterRT.
+//! clusterRT, printMsg, printMsgByQueue, exportConfigs, exportMetadata, consumerStatus.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -525,6 +525,159 @@ async fn java_admin_commands_against_a_real_broker() {
     .await;
     assert_eq!(out, "", "no message at that offset: nothing printed");
 
+    // printMsgByQueue / printMsg: two tagged messages, read back in Java's layout.
+    let mut pc = client::ProducerConfig::new("PG-print", &ns);
+    pc.client.client_ip = Some("127.0.0.1".parse().unwrap());
+    let producer = client::Producer::new(pc).unwrap();
+    producer.start().await.unwrap();
+    let mut printed = Vec::new();
+    for _ in 0..2 {
+        let r = producer
+            .send(client::Message::new("PrintT", "print-me").with_tags("TagP"))
+            .await
+            .unwrap();
+        printed.push(r);
+    }
+    producer.shutdown().await;
+    let q = printed[0].message_queue.queue_id.to_string();
+    let out = eventually(
+        &ns,
+        &[
+            "printMsgByQueue",
+            "-t",
+            "PrintT",
+            "-a",
+            "broker-a",
+            "-i",
+            &q,
+            "-p",
+            "-d",
+            "-f",
+        ],
+        |o| o.contains("Tag: TagP"),
+    )
+    .await;
+    assert!(out.starts_with("minOffset=0, maxOffset="), "{out}");
+    assert!(
+        out.contains(&format!(
+            "MSGID: {} MessageExt [brokerName=broker-a, queueId={q}, storeSize=",
+            printed[0].msg_id
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("transactionId='null'}] BODY: print-me\n"),
+        "{out}"
+    );
+    let want_count = printed
+        .iter()
+        .filter(|r| r.message_queue.queue_id == printed[0].message_queue.queue_id)
+        .count();
+    assert!(
+        out.contains(&format!("Tag: {:<30} Count: {want_count}\n", "TagP")),
+        "{out}"
+    );
+    let out = ok(&ns, &["printMsg", "-t", "PrintT", "-s", "TagP"]).await;
+    assert_eq!(out.matches("BODY: print-me\n").count(), 2, "{out}");
+    let out = ok(
+        &ns,
+        &["printMsg", "-t", "PrintT", "-s", "Other", "-d", "false"],
+    )
+    .await;
+    assert!(!out.contains("MSGID:"), "{out}");
+
+    // exportConfigs / exportMetadata: JSON files Java's tools write, under -f.
+    let export = tempfile::tempdir().unwrap();
+    let dir = export.path().display().to_string();
+    let out = ok(&ns, &["exportConfigs", "-c", "DefaultCluster", "-f", &dir]).await;
+    assert_eq!(out, format!("export {dir}/configs.json success"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.path().join("configs.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["clusterScale"]["masterBrokerSize"], 1, "{v}");
+    assert_eq!(v["clusterScale"]["slaveBrokerSize"], 0, "{v}");
+    assert_eq!(
+        v["brokerConfigs"]["broker-a"]["filterServerNums"], "0",
+        "{v}"
+    );
+    assert_eq!(v["brokerConfigs"]["broker-a"]["useTLS"], "false", "{v}");
+    assert_eq!(
+        v["brokerConfigs"]["broker-a"]["brokerRole"], "ASYNC_MASTER",
+        "{v}"
+    );
+    let out = ok(&ns, &["exportMetadata", "-c", "DefaultCluster", "-f", &dir]).await;
+    assert_eq!(out, format!("export {dir}/metadata.json success\n"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.path().join("metadata.json")).unwrap())
+            .unwrap();
+    assert!(v["topicConfigTable"]["BcsTopic"].is_object(), "{v}");
+    assert!(
+        v["topicConfigTable"]["TBW102"].is_null(),
+        "system topics left out: {v}"
+    );
+    assert!(
+        !v["topicConfigTable"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("%RETRY%")),
+        "{v}"
+    );
+    assert!(v["subscriptionGroupTable"].is_object(), "{v}");
+    let out = ok(&ns, &["exportMetadata", "-b", &addr, "-t", "-f", &dir]).await;
+    assert_eq!(out, format!("export {dir}/topic.json success"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.path().join("topic.json")).unwrap()).unwrap();
+    assert!(v["topicConfigTable"]["PrintT"].is_object(), "{v}");
+
+    // consumerStatus: a live push consumer's own report, through the broker.
+    let mut cc = client::PushConsumerConfig::new("CG-status", &ns);
+    cc.client.client_ip = Some("127.0.0.1".parse().unwrap());
+    let consumer = client::PushConsumer::new(cc).unwrap();
+    consumer.subscribe("BcsTopic", "*").unwrap();
+    consumer.register_listener_concurrently(
+        |_: &[client::MessageExt], _: &mut client::ConsumeConcurrentlyContext| {
+            client::ConsumeConcurrentlyStatus::ConsumeSuccess
+        },
+    );
+    consumer.start().await.unwrap();
+    let id = consumer.instance().client_id().to_string();
+    let out = eventually(
+        &ns,
+        &["consumerStatus", "-g", "CG-status", "-i", &id],
+        |o| o.contains("#Consumer Offset#") && o.contains("BcsTopic"),
+    )
+    .await;
+    assert!(out.starts_with("#Consumer Properties#\n"), "{out}");
+    assert!(
+        out.contains(&format!("{:<40}: CONSUME_PASSIVELY\n", "PROP_CONSUME_TYPE")),
+        "{out}"
+    );
+    assert!(out.contains("Topic: BcsTopic"), "{out}");
+    let cwd = tempfile::tempdir().unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_mqadmin"))
+        .args(["consumerStatus", "-g", "CG-status", "-n", &ns])
+        .current_dir(cwd.path())
+        .output()
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(run.status.success(), "{out}");
+    assert!(out.contains(&id), "{out}");
+    assert!(
+        out.contains("Same subscription in the same group of consumer"),
+        "{out}"
+    );
+    assert!(out.contains("Rebalance OK"), "{out}");
+    let file = out
+        .lines()
+        .find(|l| l.contains(&id))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap();
+    let written = std::fs::read_to_string(cwd.path().join(file)).unwrap();
+    assert!(written.starts_with("#Consumer Properties#"), "{written}");
+    consumer.shutdown().await;
+
     // Housekeeping on demand.
     assert_eq!(
         ok(&ns, &["cleanUnusedTopic", "-b", &addr]).await,
@@ -534,6 +687,11 @@ async fn java_admin_commands_against_a_real_broker() {
         ok(&ns, &["deleteExpiredCommitLog", "-c", "DefaultCluster"]).await,
         "success\n"
     );
+    assert_eq!(
+        ok(&ns, &["cleanExpiredCQ", "-c", "DefaultCluster"]).await,
+        "success\n"
+    );
+    assert_eq!(ok(&ns, &["cleanExpiredCQ", "-b", &addr]).await, "success\n");
 
     b.shutdown().await;
     ns_handle.shutdown().await;

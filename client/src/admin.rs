@@ -231,6 +231,34 @@ impl Admin {
         Err(last.unwrap_or_else(|| ClientError::NoRoute(retry_topic(group))))
     }
 
+    /// GET_CONSUMER_RUNNING_INFO for one member of `group`, through a broker of the group's
+    /// retry topic, which forwards it to the client (Java `getConsumerRunningInfo`).
+    pub async fn consumer_running_info(
+        &self,
+        group: &str,
+        client_id: &str,
+        jstack: bool,
+    ) -> Result<crate::running_info::ConsumerRunningInfo> {
+        use remoting::header::admin::GetConsumerRunningInfoRequestHeader;
+        let mut last = None;
+        for (_, addr) in self.topic_masters(&retry_topic(group)).await? {
+            let header = GetConsumerRunningInfoRequestHeader {
+                consumer_group: group.to_string(),
+                client_id: client_id.to_string(),
+                jstack_enable: Some(jstack),
+            };
+            let req =
+                RemotingCommand::request(RequestCode::GET_CONSUMER_RUNNING_INFO, header.to_ext());
+            match self.call(&addr, req).await {
+                Ok(resp) => {
+                    return crate::running_info::ConsumerRunningInfo::decode(&resp.body);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::NoRoute(retry_topic(group))))
+    }
+
     /// GET_PRODUCER_CONNECTION_LIST from every broker of `topic`, merged.
     pub async fn producer_connections(
         &self,

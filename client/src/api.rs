@@ -62,7 +62,7 @@ impl ClientInstance {
         timeout: Duration,
     ) -> Result<PullResult> {
         let req = RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext());
-        let resp = self.remoting().invoke(addr, req, timeout).await?;
+        let resp = self.invoke_broker(addr, req, timeout).await?;
         let status = match resp.response_code() {
             ResponseCode::SUCCESS => PullStatus::Found,
             ResponseCode::PULL_NOT_FOUND => PullStatus::NoNewMsg,
@@ -115,8 +115,7 @@ impl ClientInstance {
         };
         let req = RemotingCommand::request(RequestCode::QUERY_CONSUMER_OFFSET, header.to_ext());
         let resp = self
-            .remoting()
-            .invoke(&addr, req, self.config().rpc_timeout)
+            .invoke_broker(&addr, req, self.config().rpc_timeout)
             .await?;
         if resp.code == ResponseCode::QUERY_NOT_FOUND.0 {
             return Ok(None);
@@ -207,7 +206,11 @@ impl ClientInstance {
         let mut addrs: Vec<String> = route
             .broker_datas
             .iter()
-            .filter_map(|b| b.select_broker_addr().map(str::to_string))
+            .filter_map(|b| {
+                self.read_addr(&b.broker_name, 0)
+                    .map(|(_, a)| a)
+                    .or_else(|| b.select_broker_addr().map(str::to_string))
+            })
             .collect();
         addrs.sort();
         if addrs.is_empty() {

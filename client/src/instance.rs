@@ -90,6 +90,10 @@ pub(crate) struct Inner {
     routes: RwLock<HashMap<String, TopicRouteData>>,
     /// Broker name → broker id → address, rebuilt from every cached route.
     brokers: RwLock<HashMap<String, BTreeMap<i64, String>>>,
+    /// Broker addresses that refused or dropped our last connection (see [`crate::broker_health`]).
+    health: crate::broker_health::BrokerHealth,
+    /// True while a route refresh started by a broker going down runs (one at a time).
+    refresh_running: AtomicBool,
     producers: RwLock<HashMap<String, Option<Arc<dyn TransactionCheckListener>>>>,
     consumers: RwLock<HashMap<String, Arc<dyn ConsumerMember>>>,
     pub(crate) uniq: UniqIdGenerator,
@@ -152,6 +156,8 @@ impl ClientInstance {
                 namesrv_index: AtomicUsize::new(seq as usize),
                 routes: RwLock::new(HashMap::new()),
                 brokers: RwLock::new(HashMap::new()),
+                health: Default::default(),
+                refresh_running: AtomicBool::new(false),
                 producers: RwLock::new(HashMap::new()),
                 consumers: RwLock::new(HashMap::new()),
                 uniq: UniqIdGenerator::new(ip, pid, salt),
@@ -463,6 +469,9 @@ impl ClientInstance {
                     .extend(b.broker_addrs.iter().map(|(k, v)| (*k, v.clone())));
             }
         }
+        let listed: BTreeSet<&String> = table.values().flat_map(|m| m.values()).collect();
+        self.inner.health.retain(|a| listed.contains(a));
+        drop(listed);
         *self.inner.brokers.write() = table;
     }
 
@@ -514,6 +523,83 @@ impl ClientInstance {
     /// The master address of a broker group, else any member (Java `findBrokerAddressInAdmin`).
     pub fn any_addr(&self, broker_name: &str) -> Option<String> {
         self.broker_addr(broker_name, 0)
+    }
+
+    /// Where a read of a broker group goes, with the id of the member chosen: member `id` (the
+    /// broker's pull suggestion, 0 = master), else the master, else another member (lowest id
+    /// first) — skipping members whose connection just failed while another one is up. So a
+    /// running consumer whose master dies reads from the slave from its next pull on, without
+    /// waiting for the route poll to drop the master (Java waits for the poll). With every member
+    /// down the usual choice is returned, so requests keep probing.
+    pub fn read_addr(&self, broker_name: &str, id: i64) -> Option<(i64, String)> {
+        let b = self.inner.brokers.read();
+        let m = b.get(broker_name)?;
+        let ordered = m
+            .get_key_value(&id)
+            .into_iter()
+            .chain(m.get_key_value(&0))
+            .chain(m.iter());
+        let mut first = None;
+        for (i, a) in ordered {
+            if !self.inner.health.is_down(a) {
+                return Some((*i, a.clone()));
+            }
+            first.get_or_insert((*i, a.clone()));
+        }
+        first
+    }
+
+    /// True while `addr` counts as down: its last connection was refused or dropped and no
+    /// request has succeeded on it since.
+    pub fn is_broker_down(&self, addr: &str) -> bool {
+        self.inner.health.is_down(addr)
+    }
+
+    /// Sends `request` to the broker at `addr`, noting whether it answers: a refused or dropped
+    /// connection marks the address down (reads go to another member of its group, and the
+    /// routes are refreshed at once), any answer marks it up again.
+    pub async fn invoke_broker(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
+        let r = self.inner.remoting.invoke(addr, request, timeout).await;
+        self.note_outcome(addr, &r);
+        Ok(r?)
+    }
+
+    fn note_outcome<T>(&self, addr: &str, r: &std::result::Result<T, remoting::RemotingError>) {
+        match r {
+            Ok(_) => {
+                if self.inner.health.mark_up(addr) {
+                    info!(%addr, "broker answers again; reads go back to it");
+                }
+            }
+            Err(e) if crate::broker_health::is_connection_failure(e) => {
+                if self.inner.health.mark_down(addr) {
+                    warn!(%addr, error = %e, "broker unreachable; reads of its group go to another member until it answers");
+                    self.refresh_routes_soon();
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Refreshes every route in the background, unless such a refresh is already running: the
+    /// name servers drop a dead broker at once, so its slave (or a new master) is learnt now
+    /// rather than at the next poll.
+    fn refresh_routes_soon(&self) {
+        if self.inner.shutdown.is_cancelled()
+            || self.inner.refresh_running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.update_all_routes().await;
+            this.inner.refresh_running.store(false, Ordering::Release);
+        });
     }
 
     /// Like [`master_addr`](Self::master_addr), refreshing the route of `topic` once if unknown.
@@ -589,10 +675,9 @@ impl ClientInstance {
         let calls = addrs.iter().map(|addr| {
             let req = RemotingCommand::request(RequestCode::HEART_BEAT, Default::default())
                 .with_body(body.clone());
-            let remoting = self.inner.remoting.clone();
             let timeout = self.inner.config.rpc_timeout;
             async move {
-                match remoting.invoke(addr, req, timeout).await {
+                match self.invoke_broker(addr, req, timeout).await {
                     Ok(r) if r.code == ResponseCode::SUCCESS.0 => true,
                     Ok(r) => {
                         warn!(%addr, code = %r.response_code(), remark = r.remark_str(), "heartbeat refused");
@@ -619,7 +704,7 @@ impl ClientInstance {
         request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
-        let resp = self.inner.remoting.invoke(addr, request, timeout).await?;
+        let resp = self.invoke_broker(addr, request, timeout).await?;
         expect_success(addr, resp)
     }
 
@@ -635,11 +720,12 @@ impl ClientInstance {
     /// slaves, and a consumer keeps reading from them (the 2m-2s modes' promise). An unknown
     /// group refreshes the topic's route once.
     pub(crate) async fn read_addr_for_queue(&self, mq: &MessageQueue) -> Result<String> {
-        if let Some(a) = self.any_addr(&mq.broker_name) {
+        if let Some((_, a)) = self.read_addr(&mq.broker_name, 0) {
             return Ok(a);
         }
         let _ = self.update_topic_route(&mq.topic).await;
-        self.any_addr(&mq.broker_name)
+        self.read_addr(&mq.broker_name, 0)
+            .map(|(_, a)| a)
             .ok_or_else(|| ClientError::NoBrokerAddr(mq.broker_name.clone()))
     }
 }

@@ -29,6 +29,7 @@
 pub mod admin;
 pub mod allocate;
 pub mod api;
+mod broker_health;
 pub mod config;
 pub mod error;
 pub mod filter;

@@ -776,6 +776,10 @@ async fn pull_loop(
     mut next: i64,
 ) {
     let mut broker_id = 0i64;
+    // The member the last messages came from, and since when another member has been saying
+    // our position lies beyond its end (see the OffsetIllegal arm).
+    let mut last_found_at: Option<String> = None;
+    let mut behind_since: Option<Instant> = None;
     loop {
         if token.is_cancelled() || pq.is_dropped() {
             return;
@@ -796,7 +800,9 @@ async fn pull_loop(
             return;
         };
         let delay_on_error = inner.config.pull_time_delay_when_exception;
-        let addr = match inner.instance.broker_addr(&mq.broker_name, broker_id) {
+        // The member the broker suggested, else the master, else a slave; a member whose
+        // connection just failed is skipped (see `broker_health`).
+        let (addr_id, addr) = match inner.instance.read_addr(&mq.broker_name, broker_id) {
             Some(a) => a,
             None => {
                 let _ = inner.instance.update_topic_route(&mq.topic).await;
@@ -816,8 +822,9 @@ async fn pull_loop(
             queue_id: mq.queue_id,
             queue_offset: next,
             max_msg_nums: inner.config.pull_batch_size,
-            sys_flag: PullSysFlag::build(commit.is_some() && broker_id == 0, true, post_sub, false)
-                .0,
+            // Only a master stores the piggy-backed offset; commits reach a slave through the
+            // periodic UPDATE_CONSUMER_OFFSET.
+            sys_flag: PullSysFlag::build(commit.is_some() && addr_id == 0, true, post_sub, false).0,
             commit_offset: commit.unwrap_or(0),
             suspend_timeout_millis: inner.config.broker_suspend_max_time.as_millis() as i64,
             subscription: post_sub.then(|| sub.sub_string.clone()),
@@ -839,6 +846,8 @@ async fn pull_loop(
                 broker_id = r.suggest_which_broker_id;
                 match r.status {
                     PullStatus::Found => {
+                        last_found_at = Some(addr.clone());
+                        behind_since = None;
                         next = r.next_begin_offset;
                         let group = inner.config.group.clone();
                         let msgs: Vec<MessageExt> = r
@@ -863,8 +872,26 @@ async fn pull_loop(
                         next = r.next_begin_offset;
                         correct_tags_offset(&inner, &mq, &pq, next);
                     }
+                    PullStatus::OffsetIllegal
+                        if r.next_begin_offset < next
+                            && last_found_at.as_ref().is_some_and(|a| *a != addr)
+                            && behind_since.get_or_insert_with(Instant::now).elapsed()
+                                < inner.config.broker_suspend_max_time =>
+                    {
+                        // A member other than the one our position came from says it ends
+                        // before it: it lags behind that member (a master back from an outage
+                        // whose queues are still being built while its slave served us). Going
+                        // back would consume the difference again once it catches up, so wait
+                        // for it; only if it still says so after `broker_suspend_max_time`
+                        // (it lost those messages) is its correction taken.
+                        debug!(topic = %mq.topic, queue_id = mq.queue_id, broker = %addr, offset = next, its_end = r.next_begin_offset, "member behind the one read before; waiting for it");
+                        drop(inner);
+                        sleep_or_cancel(&token, delay_on_error).await;
+                        continue;
+                    }
                     PullStatus::OffsetIllegal => {
-                        warn!(topic = %mq.topic, queue_id = mq.queue_id, offset = next, next = r.next_begin_offset, "pull offset illegal; moving on");
+                        behind_since = None;
+                        warn!(topic = %mq.topic, queue_id = mq.queue_id, broker = %addr, offset = next, next = r.next_begin_offset, "pull offset illegal; moving on");
                         next = r.next_begin_offset;
                         inner.offsets.update(&mq, next, false);
                         let _ = inner.offsets.persist(&mq).await;

@@ -58,6 +58,32 @@ async fn cpp_client_produces_and_consumes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs third-party clients (C++ client via COMPAT_PYTHON, ali-ons via COMPAT_NODE_MODULES): .ci/run runs these with --include-ignored"]
+async fn cpp_client_delayed_messages_keep_delay_and_real_topic() {
+    let Some(python) = tools::python() else {
+        tools::missing("the C++ client (PyPI rocketmq 0.4.4; COMPAT_PYTHON)");
+        return;
+    };
+    let cluster = LocalCluster::start(&["broker-a"]).await.unwrap();
+    cluster.create_topic("CppDelay", 2).await.unwrap();
+    let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp-delay-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = Command::new(python);
+    cmd.arg(tools::compat_dir().join("cpp_delay.py"))
+        .arg(cluster.namesrv_addr())
+        .arg("CppDelay")
+        .arg("5")
+        .env("HOME", &home);
+    let (ok, stdout, stderr) = run_script(cmd, Duration::from_secs(180)).await;
+    println!("{stdout}");
+    cluster.shutdown().await;
+    assert!(
+        ok,
+        "C++ client delay run failed:\nstdout: {stdout}\nstderr: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs third-party clients (C++ client via COMPAT_PYTHON, ali-ons via COMPAT_NODE_MODULES): .ci/run runs these with --include-ignored"]
 async fn ali_ons_produces_and_consumes_with_tags() {
     let Some(node_modules) = tools::node_modules() else {
         tools::missing("ali-ons 3.12 (npm; COMPAT_NODE_MODULES)");

@@ -419,13 +419,24 @@ impl MessageStore {
     /// Appends a batch (all items to the first item's topic and queue, contiguous in one
     /// commit-log file), with the same durability rule as [`MessageStore::put_message`].
     pub async fn put_messages(&self, msgs: Vec<MessageRecord>) -> PutResult {
+        self.put_messages_with(msgs, true).await
+    }
+
+    /// Appends a message the schedule service delivers from `SCHEDULE_TOPIC_XXXX` to its real
+    /// topic: stored as it is, `DELAY` property included (Java's delivered delayed messages keep
+    /// `DELAY`, `REAL_TOPIC` and `REAL_QID`), without being delayed again.
+    pub async fn put_delayed_delivery(&self, msg: MessageRecord) -> PutResult {
+        self.put_messages_with(vec![msg], false).await
+    }
+
+    async fn put_messages_with(&self, msgs: Vec<MessageRecord>, honour_delay: bool) -> PutResult {
         let wait = msgs.first().is_some_and(|m| {
             m.properties
                 .get(keys::WAIT)
                 .map(|w| w.trim() != "false")
                 .unwrap_or(true)
         });
-        let res = match self.inner.append(msgs) {
+        let res = match self.inner.append(msgs, honour_delay) {
             Ok(r) => r,
             Err(r) => return r,
         };
@@ -1250,7 +1261,11 @@ impl Inner {
     /// Encodes and appends; returns where the records went. The encode happens before the
     /// lock; offsets and the store time are patched in under it.
     #[allow(clippy::result_large_err)]
-    fn append(&self, mut msgs: Vec<MessageRecord>) -> std::result::Result<AppendResult, PutResult> {
+    fn append(
+        &self,
+        mut msgs: Vec<MessageRecord>,
+        honour_delay: bool,
+    ) -> std::result::Result<AppendResult, PutResult> {
         self.check_writable()?;
         let Some(first) = msgs.first() else {
             return Err(PutResult::fail(PutStatus::MessageIllegal, "empty batch"));
@@ -1271,7 +1286,8 @@ impl Inner {
             ));
         }
         // Delay levels (spec §5.2): rewrite to the schedule topic before storage.
-        if (ty == sysflag::TRANSACTION_NOT_TYPE || ty == sysflag::TRANSACTION_COMMIT_TYPE)
+        if honour_delay
+            && (ty == sysflag::TRANSACTION_NOT_TYPE || ty == sysflag::TRANSACTION_COMMIT_TYPE)
             && msgs.len() == 1
             && let Some(level) = first
                 .properties

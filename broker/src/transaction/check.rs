@@ -53,8 +53,8 @@ pub async fn check_round(
 ) {
     let started = Instant::now();
     let now = now_millis();
-    let timeout = ctx.config.transaction_time_out as i64;
-    let max_checks = ctx.config.transaction_check_max;
+    let timeout = ctx.live().transaction_time_out as i64;
+    let max_checks = ctx.live().transaction_check_max;
     let min = ctx.store.min_offset(HALF_TOPIC, 0);
     let max = ctx.store.max_offset(HALF_TOPIC, 0);
     let mut off = svc.scan_from().max(min);
@@ -130,7 +130,7 @@ async fn discard(svc: &TransactionService, ctx: &BrokerContext, half: &MessageRe
         group = half.properties.get(keys::PGROUP).unwrap_or(""),
         topic = half.properties.get(keys::REAL_TOPIC).unwrap_or(""),
         msg_id = half.properties.get(keys::UNIQ_KEY).unwrap_or(""),
-        checks = ctx.config.transaction_check_max,
+        checks = ctx.live().transaction_check_max,
         "half message discarded after the maximum number of checks"
     );
 }

@@ -1,5 +1,6 @@
-//! `cleanUnusedTopic` and `deleteExpiredCommitLog` `(-b addr | -c cluster)`: broker
-//! housekeeping on demand (CLEAN_UNUSED_TOPIC, DELETE_EXPIRED_COMMITLOG), printing `success`
+//! `cleanUnusedTopic`, `cleanExpiredCQ` and `deleteExpiredCommitLog` `(-b addr | -c cluster)`:
+//! broker housekeeping on demand (CLEAN_UNUSED_TOPIC, CLEAN_EXPIRED_CONSUMEQUEUE,
+//! DELETE_EXPIRED_COMMITLOG), printing `success`
 //! as Java's commands do. With `-c` every broker of the cluster is asked, as in Java.
 
 use futures::future::BoxFuture;
@@ -15,6 +16,33 @@ use crate::error::Result;
 pub struct CleanUnusedTopicCommand;
 /// `mqadmin deleteExpiredCommitLog`.
 pub struct DeleteExpiredCommitLogCommand;
+/// `mqadmin cleanExpiredCQ`.
+pub struct CleanExpiredCqCommand;
+
+impl SubCommand for CleanExpiredCqCommand {
+    fn name(&self) -> &'static str {
+        "cleanExpiredCQ"
+    }
+    fn description(&self) -> &'static str {
+        "Clean expired ConsumeQueue on broker."
+    }
+    fn options(&self) -> Vec<OptSpec> {
+        options()
+    }
+    fn execute<'a>(
+        &'a self,
+        args: &'a ParsedArgs,
+        admin: &'a Admin,
+        out: Out<'a>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(run(
+            admin,
+            args,
+            RequestCode::CLEAN_EXPIRED_CONSUMEQUEUE,
+            out,
+        ))
+    }
+}
 
 async fn run(admin: &Admin, args: &ParsedArgs, code: RequestCode, out: Out<'_>) -> Result<()> {
     let addrs = match target(args)? {

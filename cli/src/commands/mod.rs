@@ -29,12 +29,15 @@ pub mod consume_message;
 pub mod consumer_connection;
 pub mod consumer_progress;
 pub mod consumer_progress_all;
+pub mod consumer_status;
 pub mod delete_kv_config;
 pub mod delete_sub_group;
 pub mod delete_topic;
+pub mod export;
 pub mod get_broker_config;
 pub mod get_namesrv_config;
 pub mod message_print;
+pub mod print_msg;
 pub mod producer;
 pub mod producer_connection;
 pub mod query_cq;
@@ -105,6 +108,7 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &broker_status::BrokerStatusCommand,
         &consumer_progress::ConsumerProgressCommand,
         &consumer_connection::ConsumerConnectionCommand,
+        &consumer_status::ConsumerStatusCommand,
         &producer_connection::ProducerConnectionCommand,
         &send_message::SendMessageCommand,
         &consume_message::ConsumeMessageCommand,
@@ -127,8 +131,13 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &send_rt::SendMsgStatusCommand,
         &clone_group_offset::CloneGroupOffsetCommand,
         &query_cq::QueryCqCommand,
+        &print_msg::PrintMsgCommand,
+        &print_msg::PrintMsgByQueueCommand,
+        &export::ExportMetadataCommand,
+        &export::ExportConfigsCommand,
         &cluster_rt::ClusterRtCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
+        &broker_maintenance::CleanExpiredCqCommand,
         &broker_maintenance::DeleteExpiredCommitLogCommand,
         &bench_producer::BenchProducerCommand,
         &bench_consumer::BenchConsumerCommand,
