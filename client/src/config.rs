@@ -26,6 +26,11 @@ pub struct ClientConfig {
     /// Send through the brokers' VIP channel, `ip:(port - 2)` of the registered address (Java
     /// `vipChannelEnabled`; default false as in Java 4.9, true in early 4.x clients).
     pub vip_channel_enabled: bool,
+    /// How long a new connection to a broker or name server may take (Java
+    /// `clientConnectTimeout` is 3 s). Shorter than a send's 3 s budget on purpose: an address
+    /// that vanished (a replaced pod's old IP) does not answer at all, and a connect that used
+    /// the whole budget would leave no time to retry on another broker.
+    pub connect_timeout: Duration,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +44,7 @@ impl Default for ClientConfig {
             persist_consumer_offset_interval: Duration::from_secs(5),
             rpc_timeout: Duration::from_secs(3),
             vip_channel_enabled: false,
+            connect_timeout: Duration::from_secs(1),
         }
     }
 }

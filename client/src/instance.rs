@@ -149,7 +149,13 @@ impl ClientInstance {
                 inner: weak.clone(),
             });
             Inner {
-                remoting: RemotingClient::with_handler(remoting::ClientConfig::default(), handler),
+                remoting: RemotingClient::with_handler(
+                    remoting::ClientConfig {
+                        connect_timeout: config.connect_timeout,
+                        ..remoting::ClientConfig::default()
+                    },
+                    handler,
+                ),
                 client_id,
                 client_ip: ip,
                 namesrv,

@@ -601,7 +601,9 @@ impl Producer {
             remoting.invoke_oneway(&addr, req).await?;
             return Ok(None);
         }
-        let resp = remoting.invoke(&addr, req, timeout).await?;
+        // Through the instance, so that a vanished broker (refused or timed-out connect) is
+        // noted and the routes refreshed before the retry picks a broker.
+        let resp = instance.invoke_broker(&addr, req, timeout).await?;
         let status = match resp.response_code() {
             ResponseCode::SUCCESS => SendStatus::SendOk,
             ResponseCode::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
