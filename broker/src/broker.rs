@@ -185,6 +185,9 @@ impl Broker {
                 config.max_held_pulls_per_connection as usize,
             ),
             stats: BrokerStats::default(),
+            metrics: crate::metrics::BrokerMetrics::new(
+                config.metrics_exporter_type == crate::config::MetricsExporterType::Prom,
+            ),
             store_host,
             broker_addr: broker_addr.clone(),
             permission: permission.clone(),
@@ -283,6 +286,7 @@ impl Broker {
             tasks.extend(crate::ha::start(&ctx, l, master, shutdown.clone()));
         }
         tasks.push(tokio::spawn(periodic(ctx.clone(), shutdown.clone())));
+        tasks.extend(crate::metrics::start(&ctx, &shutdown).await?);
         info!(
             broker = %config.broker_name,
             cluster = %config.broker_cluster_name,
