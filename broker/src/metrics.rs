@@ -281,8 +281,7 @@ pub const METRICS: &[MetricDef] = &[
 
 /// Latency buckets, seconds: 0.1 ms to 5 s.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 /// Group-commit size buckets, bytes: 1 KiB to 16 MiB.
 const BATCH_BUCKETS: &[f64] = &[
@@ -451,7 +450,10 @@ impl BrokerMetrics {
         if !self.enabled {
             return;
         }
-        let c = usize::try_from(code).ok().filter(|c| *c < CODES).unwrap_or(CODES);
+        let c = usize::try_from(code)
+            .ok()
+            .filter(|c| *c < CODES)
+            .unwrap_or(CODES);
         if let Some(slot) = self.responses.get(kind.0 * (CODES + 1) + c) {
             slot.fetch_add(1, Ordering::Relaxed);
         }
@@ -568,7 +570,9 @@ impl Collector for BrokerCollector {
             };
             let done = s.offsets().offset_table;
             for level in 1..=c.delay_levels_millis().len() as i32 {
-                let max = ctx.store.max_offset(crate::schedule::SCHEDULE_TOPIC, level - 1);
+                let max = ctx
+                    .store
+                    .max_offset(crate::schedule::SCHEDULE_TOPIC, level - 1);
                 let at = done.get(&level).copied().unwrap_or(0);
                 let l = level.to_string();
                 gauge_series(m, &[("level", l.as_str())], clamp(max - at))?;
@@ -603,9 +607,17 @@ impl Collector for BrokerCollector {
             return Ok(());
         };
         let max = store.commit_log_max_offset();
-        encode::gauge(enc, &COMMITLOG_BYTES, clamp(max - store.commit_log_min_offset()))?;
+        encode::gauge(
+            enc,
+            &COMMITLOG_BYTES,
+            clamp(max - store.commit_log_min_offset()),
+        )?;
         encode::gauge(enc, &COMMITLOG_MAX_OFFSET, max)?;
-        encode::gauge(enc, &UNFLUSHED, clamp(max - store.commit_log_flushed_offset()))?;
+        encode::gauge(
+            enc,
+            &UNFLUSHED,
+            clamp(max - store.commit_log_flushed_offset()),
+        )?;
         encode::gauge(enc, &DISPATCH_LAG, clamp(max - store.dispatched_offset()))?;
         if let Some(r) = store.disk_usage_ratio() {
             encode::gauge_f64(enc, &DISK_RATIO, r)?;
@@ -691,15 +703,15 @@ pub async fn start(
     }));
     registry.register_collector(Box::new(telemetry::process::ProcessCollector::default()));
     let ep = Arc::new(telemetry::Endpoint::new(registry));
-    let listener = telemetry::exporter::bind(
-        &c.metrics_prom_exporter_host,
-        c.metrics_prom_exporter_port,
-    )
-    .await
-    .map_err(|e| match e {
-        telemetry::TelemetryError::Bind { addr, source } => BrokerError::Bind { addr, source },
-        other => BrokerError::Store(other.to_string()),
-    })?;
+    let listener =
+        telemetry::exporter::bind(&c.metrics_prom_exporter_host, c.metrics_prom_exporter_port)
+            .await
+            .map_err(|e| match e {
+                telemetry::TelemetryError::Bind { addr, source } => {
+                    BrokerError::Bind { addr, source }
+                }
+                other => BrokerError::Store(other.to_string()),
+            })?;
     if let Ok(a) = listener.local_addr() {
         let _ = ctx.metrics.addr.set(a);
         tracing::info!(addr = %a, "metrics endpoint serving /metrics");

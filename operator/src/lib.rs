@@ -18,6 +18,8 @@
 //! - [`controller`]: the kube-rs controller gluing the steps together, Events, error policy.
 //! - [`leader`]: Lease-based leader election, so one of several replicas reconciles.
 //! - [`local`]: `operator local -f cluster.yaml`: the same plan as local processes.
+//! - [`metrics`]: the Prometheus metrics of both modes (reconciles, conditions, roll phase,
+//!   admin calls, local restarts).
 //! - [`names`], [`quantity`], [`error`]: names declared once, sizes, the error type.
 
 pub mod admin;
@@ -28,6 +30,7 @@ pub mod crd;
 pub mod error;
 pub mod leader;
 pub mod local;
+pub mod metrics;
 pub mod names;
 pub mod plan;
 pub mod quantity;

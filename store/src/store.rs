@@ -754,7 +754,10 @@ impl MessageStore {
         let data = self.inner.log.read_upto(offset as u64, max)?;
         if let Some(d) = &data {
             let n = d.len() as u64;
-            self.inner.stats.ha_bytes_read.fetch_add(n, Ordering::Relaxed);
+            self.inner
+                .stats
+                .ha_bytes_read
+                .fetch_add(n, Ordering::Relaxed);
         }
         Ok(data.map(Bytes::from))
     }
@@ -796,7 +799,10 @@ impl MessageStore {
         drop(tail);
         inner.after_append();
         let n = data.len() as u64;
-        inner.stats.ha_bytes_appended.fetch_add(n, Ordering::Relaxed);
+        inner
+            .stats
+            .ha_bytes_appended
+            .fetch_add(n, Ordering::Relaxed);
         Ok(())
     }
 

@@ -15,6 +15,8 @@ use crate::encode::Result;
 pub struct AtomicHistogram {
     /// Upper bounds in observation units, ascending.
     bounds: Vec<u64>,
+    /// The same bounds as given (served units), so `le` labels read as written.
+    served: Vec<f64>,
     /// Per-bucket counts (not cumulative); the last one is `+Inf`.
     counts: Vec<AtomicU64>,
     sum: AtomicU64,
@@ -24,10 +26,12 @@ pub struct AtomicHistogram {
 impl AtomicHistogram {
     /// Buckets at `bounds` (in served units, e.g. seconds), observations in served units / `scale`.
     pub fn new(bounds: &[f64], scale: f64) -> Self {
+        let served = bounds.to_vec();
         let bounds: Vec<u64> = bounds.iter().map(|b| (b / scale).round() as u64).collect();
         let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
         AtomicHistogram {
             bounds,
+            served,
             counts,
             sum: AtomicU64::new(0),
             scale,
@@ -36,7 +40,11 @@ impl AtomicHistogram {
 
     /// Records one observation (in observation units).
     pub fn observe(&self, v: u64) {
-        let i = self.bounds.iter().position(|b| v <= *b).unwrap_or(self.bounds.len());
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(self.bounds.len());
         if let Some(c) = self.counts.get(i) {
             c.fetch_add(1, Ordering::Relaxed);
         }
@@ -53,10 +61,7 @@ impl AtomicHistogram {
         let mut total = 0;
         for (i, c) in self.counts.iter().enumerate() {
             total += c.load(Ordering::Relaxed);
-            let upper = self
-                .bounds
-                .get(i)
-                .map_or(f64::INFINITY, |b| *b as f64 * self.scale);
+            let upper = self.served.get(i).copied().unwrap_or(f64::INFINITY);
             buckets.push((upper, total));
         }
         let sum = self.sum.load(Ordering::Relaxed) as f64 * self.scale;
@@ -71,7 +76,11 @@ impl AtomicHistogram {
     }
 
     /// Writes the histogram as one labelled series of a family.
-    pub fn encode_series<S: EncodeLabelSet>(&self, m: &mut MetricEncoder<'_>, labels: &S) -> Result {
+    pub fn encode_series<S: EncodeLabelSet>(
+        &self,
+        m: &mut MetricEncoder<'_>,
+        labels: &S,
+    ) -> Result {
         let (sum, count, buckets) = self.snapshot();
         m.encode_family(labels)?
             .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
