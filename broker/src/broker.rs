@@ -122,6 +122,7 @@ impl Broker {
 
         let fast_listener = crate::vip::bind(&config).await?;
         let fast_local_addr = fast_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics_listener = crate::metrics::bind(&config).await?;
 
         // Resolve the name servers once now to choose the advertised address.
         let mut ns_addrs = Vec::new();
@@ -286,7 +287,7 @@ impl Broker {
             tasks.extend(crate::ha::start(&ctx, l, master, shutdown.clone()));
         }
         tasks.push(tokio::spawn(periodic(ctx.clone(), shutdown.clone())));
-        tasks.extend(crate::metrics::start(&ctx, &shutdown).await?);
+        tasks.extend(crate::metrics::start(&ctx, metrics_listener, &shutdown));
         info!(
             broker = %config.broker_name,
             cluster = %config.broker_cluster_name,

@@ -22,9 +22,10 @@ use prometheus_client::registry::Registry;
 use remoting::{RequestCode, ResponseCode};
 use telemetry::encode::{self, counter_series, gauge_series, gauge_series_f64};
 use telemetry::{AtomicHistogram, Kind, MetricDef};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::MetricsExporterType;
+use crate::config::{BrokerConfig, MetricsExporterType};
 use crate::context::BrokerContext;
 use crate::error::{BrokerError, Result};
 
@@ -675,16 +676,29 @@ impl Collector for BrokerCollector {
     }
 }
 
-/// Starts the metrics endpoint when `metricsExporterType=PROM`; it serves until `shutdown`.
-/// Also hooks the store's fsyncs into the flush histograms.
-pub async fn start(
-    ctx: &Arc<BrokerContext>,
-    shutdown: &CancellationToken,
-) -> Result<Option<tokio::task::JoinHandle<()>>> {
-    let c = &ctx.config;
+/// Binds the metrics endpoint when `metricsExporterType=PROM` (before anything else starts, so
+/// a taken port stops the broker cleanly).
+pub async fn bind(c: &BrokerConfig) -> Result<Option<TcpListener>> {
     if c.metrics_exporter_type != MetricsExporterType::Prom {
         return Ok(None);
     }
+    telemetry::bind(&c.metrics_prom_exporter_host, c.metrics_prom_exporter_port)
+        .await
+        .map(Some)
+        .map_err(|e| match e {
+            telemetry::TelemetryError::Bind { addr, source } => BrokerError::Bind { addr, source },
+            other => BrokerError::Store(other.to_string()),
+        })
+}
+
+/// Serves the metrics on `listener` (from [`bind`]) until `shutdown`, and hooks the store's
+/// fsyncs into the flush histograms.
+pub fn start(
+    ctx: &Arc<BrokerContext>,
+    listener: Option<TcpListener>,
+    shutdown: &CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let listener = listener?;
     if let Some(store) = &ctx.message_store {
         let (lat, batch) = (
             ctx.metrics.flush_latency.clone(),
@@ -703,22 +717,13 @@ pub async fn start(
     }));
     registry.register_collector(Box::new(telemetry::process::ProcessCollector::default()));
     let ep = Arc::new(telemetry::Endpoint::new(registry));
-    let listener =
-        telemetry::exporter::bind(&c.metrics_prom_exporter_host, c.metrics_prom_exporter_port)
-            .await
-            .map_err(|e| match e {
-                telemetry::TelemetryError::Bind { addr, source } => {
-                    BrokerError::Bind { addr, source }
-                }
-                other => BrokerError::Store(other.to_string()),
-            })?;
     if let Ok(a) = listener.local_addr() {
         let _ = ctx.metrics.addr.set(a);
         tracing::info!(addr = %a, "metrics endpoint serving /metrics");
     }
-    Ok(Some(tokio::spawn(telemetry::serve(
+    Some(tokio::spawn(telemetry::serve(
         listener,
         ep,
         shutdown.clone(),
-    ))))
+    )))
 }

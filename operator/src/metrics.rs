@@ -397,3 +397,40 @@ pub fn enable_local(
     }
     Ok(ports)
 }
+
+/// The metrics port of a broker pod: `metricsPromExporterPort` from `spec.broker.config`, else
+/// [`crate::names::METRICS_PORT`]; `None` when `spec.broker.config` sets
+/// `metricsExporterType=DISABLE` (then no port is declared, so no monitor scrapes a closed one).
+pub fn broker_pod_port(plan: &crate::plan::ClusterPlan) -> Option<u16> {
+    let mut c = ::broker::BrokerConfig::default();
+    for (k, v) in &plan.extra_config {
+        // Validation already refused values that do not parse.
+        let _ = c.set(k, v);
+    }
+    apply_pod_defaults(&mut c, plan);
+    (c.metrics_exporter_type == ::broker::MetricsExporterType::Prom)
+        .then_some(c.metrics_prom_exporter_port)
+}
+
+/// Turns the broker's exporter on in pods on [`crate::names::METRICS_PORT`], unless
+/// `spec.broker.config` sets either key itself (`c` already holds that config).
+pub fn apply_pod_defaults(c: &mut ::broker::BrokerConfig, plan: &crate::plan::ClusterPlan) {
+    if !plan.extra_config.contains_key("metricsExporterType") {
+        c.metrics_exporter_type = ::broker::MetricsExporterType::Prom;
+    }
+    if !plan.extra_config.contains_key("metricsPromExporterPort") {
+        c.metrics_prom_exporter_port = crate::names::METRICS_PORT;
+    }
+}
+
+/// The broker.conf of a pod: [`crate::plan::ClusterPlan::broker_conf`] with the exporter on.
+pub fn pod_broker_conf(
+    plan: &crate::plan::ClusterPlan,
+    g: &crate::plan::GroupPlan,
+    m: &crate::plan::MemberPlan,
+    ep: &crate::plan::Endpoints,
+) -> Result<String> {
+    let mut c = plan.broker_config(g, m, ep)?;
+    apply_pod_defaults(&mut c, plan);
+    Ok(c.to_properties())
+}

@@ -60,9 +60,12 @@ impl AtomicHistogram {
         let mut buckets = Vec::with_capacity(self.counts.len());
         let mut total = 0;
         for (i, c) in self.counts.iter().enumerate() {
-            total += c.load(Ordering::Relaxed);
-            let upper = self.served.get(i).copied().unwrap_or(f64::INFINITY);
-            buckets.push((upper, total));
+            // Per bucket, not cumulative: the encoder accumulates.
+            let n = c.load(Ordering::Relaxed);
+            total += n;
+            // prometheus-client writes `+Inf` for `f64::MAX` (its own histograms end so).
+            let upper = self.served.get(i).copied().unwrap_or(f64::MAX);
+            buckets.push((upper, n));
         }
         let sum = self.sum.load(Ordering::Relaxed) as f64 * self.scale;
         (sum, total, buckets)
@@ -92,7 +95,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_cumulative_and_scaled() {
+    fn buckets_count_each_observation_once() {
         let h = AtomicHistogram::new(&[0.001, 0.01], 1e-6);
         h.observe(500); // 0.5 ms
         h.observe(5_000); // 5 ms
@@ -102,9 +105,9 @@ mod tests {
         assert!((sum - 0.0555).abs() < 1e-9);
         assert_eq!(buckets.len(), 3);
         assert_eq!(buckets[0].1, 1);
-        assert_eq!(buckets[1].1, 2);
-        assert_eq!(buckets[2].1, 3);
-        assert!(buckets[2].0.is_infinite());
+        assert_eq!(buckets[1].1, 1);
+        assert_eq!(buckets[2].1, 1);
+        assert_eq!(buckets[2].0, f64::MAX);
         assert!((buckets[0].0 - 0.001).abs() < 1e-12);
     }
 }

@@ -12,12 +12,15 @@
 //! - [`exporter`]: the `metricsExporterType` / `metricsPromExporterHost` /
 //!   `metricsPromExporterPort` settings (Java 5's keys) and the HTTP endpoint that serves
 //!   `/metrics` (plus `/healthz` and `/readyz` for the operator) with hyper.
+//! - [`scrape`]: reading an endpoint back (tests, tools) and linting the text with the reference
+//!   parser.
 
 pub mod catalogue;
 pub mod encode;
 pub mod exporter;
 pub mod histogram;
 pub mod process;
+pub mod scrape;
 
 pub use catalogue::{Kind, MetricDef};
 pub use exporter::{Endpoint, ExporterType, bind, serve};
