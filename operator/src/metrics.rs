@@ -434,3 +434,85 @@ pub fn pod_broker_conf(
     apply_pod_defaults(&mut c, plan);
     Ok(c.to_properties())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    fn cond(t: &str, s: &str, r: &str) -> Condition {
+        Condition {
+            type_: t.into(),
+            status: s.into(),
+            reason: r.into(),
+            message: String::new(),
+            observed_generation: None,
+            last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+        }
+    }
+
+    fn scrape(m: &Arc<Metrics>) -> String {
+        telemetry::Endpoint::new(registry(m.clone()))
+            .scrape()
+            .unwrap()
+    }
+
+    #[test]
+    fn reconciles_conditions_and_roll_phase_are_served() {
+        let m = Arc::new(Metrics::default());
+        m.reconciles.fetch_add(2, Ordering::Relaxed);
+        m.observe_reconcile(Duration::from_millis(20), true);
+        m.observe_reconcile(Duration::from_millis(30), false);
+        let status = RocketMQClusterStatus {
+            conditions: vec![
+                cond("Ready", "False", "Rolling"),
+                cond("Progressing", "True", "RollingSlaves"),
+                cond("Degraded", "False", "AsExpected"),
+            ],
+            ..Default::default()
+        };
+        m.observe_cluster("ns", "c1", Some(&status));
+        m.on_admin_call("slaves_caught_up", true);
+        m.on_admin_call("slaves_caught_up", false);
+        let t = scrape(&m);
+        let v = |s: &str| telemetry::scrape::value(&t, s).unwrap_or_else(|| panic!("{s}\n{t}"));
+        assert_eq!(v("rocketmq_operator_reconciles_total"), 2.0);
+        assert_eq!(
+            v("rocketmq_operator_reconcile_results_total{result=\"error\"}"),
+            1.0
+        );
+        assert_eq!(v("rocketmq_operator_reconcile_duration_seconds_count"), 2.0);
+        assert_eq!(
+            v(
+                "rocketmq_operator_cluster_roll_phase{namespace=\"ns\",cluster=\"c1\",phase=\"RollingSlaves\"}"
+            ),
+            1.0
+        );
+        assert_eq!(
+            v(
+                "rocketmq_operator_cluster_condition{namespace=\"ns\",cluster=\"c1\",type=\"Ready\",status=\"False\",reason=\"Rolling\"}"
+            ),
+            1.0
+        );
+        assert_eq!(
+            v("rocketmq_operator_admin_calls_total{call=\"slaves_caught_up\",outcome=\"error\"}"),
+            1.0
+        );
+        match telemetry::scrape::lint(&t) {
+            telemetry::scrape::Lint::Refused(e) => panic!("{e}\n{t}"),
+            telemetry::scrape::Lint::Skipped(why) => eprintln!("SKIPPED lint: {why}"),
+            telemetry::scrape::Lint::Ok(n) => assert_eq!(n, METRICS.len() + 5),
+        }
+        // Done rolling, then deleted: the phase goes Idle, then the cluster's series go.
+        let done = RocketMQClusterStatus {
+            conditions: vec![cond("Progressing", "False", "Idle")],
+            ..Default::default()
+        };
+        m.observe_cluster("ns", "c1", Some(&done));
+        let t = scrape(&m);
+        assert!(t.contains("phase=\"Idle\""), "{t}");
+        assert!(!t.contains("phase=\"RollingSlaves\""), "{t}");
+        m.observe_cluster("ns", "c1", None);
+        assert!(!scrape(&m).contains("cluster=\"c1\""));
+    }
+}
