@@ -86,8 +86,9 @@ pub enum Lint {
     Refused(String),
 }
 
-/// The Python to lint with: `$METRICS_LINT_PYTHON`, else `<target>/metrics-venv/bin/python`
-/// next to the running test binary (where `.ci/run` installs `prometheus-client`).
+/// The Python to lint with: `$METRICS_LINT_PYTHON` (`.ci/run` sets it to the venv it installs
+/// `prometheus-client` into), else a `metrics-venv/bin/python` in a directory above the running
+/// test binary (`python3 -m venv target/metrics-venv`).
 pub fn lint_python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("METRICS_LINT_PYTHON") {
         return Some(PathBuf::from(p));
@@ -106,14 +107,23 @@ print(len(families))
 "#;
 
 /// Parses `text` with the OpenMetrics parser of the PyPI `prometheus-client` (strict: names,
-/// types, `_total` counters, bucket order, `# EOF`).
+/// types, `_total` counters, bucket order, `# EOF`). With `METRICS_LINT_REQUIRED=1` a missing
+/// parser is [`Lint::Refused`], not skipped.
 pub fn lint(text: &str) -> Lint {
-    let Some(py) = lint_python() else {
-        return Lint::Skipped(
+    let required = std::env::var("METRICS_LINT_REQUIRED").as_deref() == Ok("1");
+    match lint_python().map(|py| lint_with(&py, text)) {
+        Some(Lint::Skipped(why)) if required => {
+            Lint::Refused(format!("METRICS_LINT_REQUIRED=1 but the lint cannot run: {why}"))
+        }
+        Some(l) => l,
+        None if required => Lint::Refused(
+            "METRICS_LINT_REQUIRED=1 but there is no METRICS_LINT_PYTHON nor target/metrics-venv"
+                .into(),
+        ),
+        None => Lint::Skipped(
             "no METRICS_LINT_PYTHON and no target/metrics-venv (python3 -m venv target/metrics-venv && target/metrics-venv/bin/pip install prometheus-client)".into(),
-        );
-    };
-    lint_with(&py, text)
+        ),
+    }
 }
 
 /// [`lint`] with an explicit interpreter.
