@@ -122,6 +122,7 @@ impl Broker {
 
         let fast_listener = crate::vip::bind(&config).await?;
         let fast_local_addr = fast_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics_listener = crate::metrics::bind(&config).await?;
 
         // Resolve the name servers once now to choose the advertised address.
         let mut ns_addrs = Vec::new();
@@ -186,6 +187,9 @@ impl Broker {
                 config.max_held_pulls_per_connection as usize,
             ),
             stats: BrokerStats::default(),
+            metrics: crate::metrics::BrokerMetrics::new(
+                config.metrics_exporter_type == crate::config::MetricsExporterType::Prom,
+            ),
             store_host,
             broker_addr: broker_addr.clone(),
             permission: permission.clone(),
@@ -285,6 +289,7 @@ impl Broker {
             tasks.extend(crate::ha::start(&ctx, l, master, shutdown.clone()));
         }
         tasks.push(tokio::spawn(periodic(ctx.clone(), shutdown.clone())));
+        tasks.extend(crate::metrics::start(&ctx, metrics_listener, &shutdown));
         info!(
             broker = %config.broker_name,
             cluster = %config.broker_cluster_name,

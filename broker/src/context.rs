@@ -54,6 +54,8 @@ pub struct BrokerContext {
     pub long_polling: LongPolling,
     /// Counters.
     pub stats: BrokerStats,
+    /// Prometheus counters (recorded only with `metricsExporterType=PROM`).
+    pub metrics: crate::metrics::BrokerMetrics,
     /// STOREHOST stamped into records: advertised IP and listening port.
     pub store_host: SocketAddr,
     /// The advertised `host:port` (brokerIP1 and the listening port).

@@ -19,6 +19,7 @@
 //! - Delivery semantics: [`retry`] (CONSUMER_SEND_MSG_BACK, retry and dead-letter topics),
 //!   [`schedule`] (delay levels, `delayOffset.json`), [`transaction`] (half messages,
 //!   END_TRANSACTION, check-back).
+//! - [`metrics`]: the Prometheus endpoint (`metricsExporterType=PROM`), hooks and collector.
 //! - [`store_api`]: what the broker needs from the store; [`store_adapter`]: it over the
 //!   `store` crate; [`names`]: topic/group validation;
 //!   [`persist`]: atomic JSON files; [`error`]: the crate's error type.
@@ -50,6 +51,8 @@ pub mod java_config_keys;
 pub mod local_ip;
 #[cfg(feature = "server")]
 pub mod long_polling;
+#[cfg(feature = "server")]
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod names;
 #[cfg(feature = "server")]
@@ -93,6 +96,6 @@ pub mod vip;
 
 #[cfg(feature = "server")]
 pub use broker::{Broker, BrokerHandle};
-pub use config::{BrokerConfig, BrokerRole, ConfigError, FlushDiskType};
+pub use config::{BrokerConfig, BrokerRole, ConfigError, FlushDiskType, MetricsExporterType};
 #[cfg(feature = "server")]
 pub use error::{BrokerError, Result};

@@ -136,6 +136,9 @@ fn run() -> anyhow::Result<()> {
             handle.broker_addr(),
             handle.config().namesrv_addr.as_deref().unwrap_or("")
         );
+        if let Some(a) = handle.context().metrics.local_addr() {
+            println!("metrics endpoint http://{a}/metrics");
+        }
         stop.await;
         handle.shutdown().await;
         anyhow::Ok(())

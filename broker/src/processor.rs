@@ -115,7 +115,12 @@ impl RequestHandler for BrokerProcessor {
         conn: &'a Connection,
         request: RemotingCommand,
     ) -> BoxFuture<'a, Option<RemotingCommand>> {
-        Box::pin(async move { Some(self.dispatch(conn, request).await) })
+        Box::pin(async move {
+            let kind = crate::metrics::RequestKind::of(request.request_code());
+            let response = self.dispatch(conn, request).await;
+            self.ctx.metrics.on_response(kind, response.code);
+            Some(response)
+        })
     }
 
     /// END_TRANSACTION writes the commit and then its op record; stopped between the two, the

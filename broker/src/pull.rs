@@ -361,7 +361,10 @@ fn respond(
         ctx.stats
             .get_transferred
             .fetch_add(outcome.records.len() as u64, Ordering::Relaxed);
+        let n = outcome.records.len() as u64;
         resp.body = concat(outcome.records);
+        ctx.metrics
+            .on_pull(&h.topic, &h.consumer_group, n, resp.body.len() as u64);
     } else {
         ctx.stats.get_miss.fetch_add(1, Ordering::Relaxed);
     }

@@ -396,6 +396,9 @@ pub(crate) async fn send_one(
     };
     // SYNC_MASTER: wait for a slave (spec §7.4); other roles only wake the HA transfers.
     let outcome = crate::ha::after_put(ctx, outcome, wait).await;
+    if half && matches!(outcome.status, PutStatus::Ok) {
+        ctx.metrics.on_half_message();
+    }
     finish(ctx, req, &topic, queue_id, outcome, 1, body_len, started)
 }
 
@@ -516,6 +519,7 @@ fn finish(
         .fetch_max(elapsed, Ordering::Relaxed);
     ctx.stats.put_total.fetch_add(count, Ordering::Relaxed);
     ctx.stats.put_bytes.fetch_add(bytes, Ordering::Relaxed);
+    ctx.metrics.on_put(topic, count, bytes, started.elapsed());
     // Wake parked pulls now; the store's arrival hook does too, this covers stores without one.
     ctx.long_polling.wake(topic, queue_id);
     let msg_id = outcome

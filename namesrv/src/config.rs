@@ -54,6 +54,16 @@ pub struct NamesrvConfig {
     /// `writeBufferHighWaterMark`: bytes of answers queued for a connection above which it is
     /// not read until half are written (Java's key for Netty's mark; default 4194304).
     pub write_buffer_high_water_mark: usize,
+    /// `metricsExporterType`: `DISABLE` or `PROM`, a Prometheus endpoint serving `/metrics`
+    /// (Java 5's key; `OTLP_GRPC` and `LOG` are refused). Default `DISABLE`, as Java; the
+    /// operator turns it on in its pods and in local mode.
+    pub metrics_exporter_type: telemetry::ExporterType,
+    /// `metricsPromExporterHost`: address the metrics endpoint binds (default empty: all
+    /// interfaces).
+    pub metrics_prom_exporter_host: String,
+    /// `metricsPromExporterPort`: port of the metrics endpoint (default 5557, as Java; 0 picks a
+    /// free port).
+    pub metrics_prom_exporter_port: u16,
 }
 
 fn home_dir() -> PathBuf {
@@ -80,6 +90,9 @@ impl Default for NamesrvConfig {
             server_frame_budget_bytes: remoting::server::DEFAULT_FRAME_BUDGET,
             server_max_header_fields: remoting::frame::DEFAULT_MAX_HEADER_FIELDS,
             write_buffer_high_water_mark: remoting::connection::DEFAULT_WRITE_HIGH_WATER,
+            metrics_exporter_type: telemetry::ExporterType::Disable,
+            metrics_prom_exporter_host: String::new(),
+            metrics_prom_exporter_port: telemetry::exporter::DEFAULT_PORT,
         }
     }
 }
@@ -179,6 +192,13 @@ impl NamesrvConfig {
             "writeBufferHighWaterMark" => {
                 self.write_buffer_high_water_mark = parse_num::<usize>(key, value)?.max(1)
             }
+            "metricsExporterType" => {
+                self.metrics_exporter_type = value
+                    .parse()
+                    .map_err(|why: String| invalid(key, value, why))?
+            }
+            "metricsPromExporterHost" => self.metrics_prom_exporter_host = value.trim().to_string(),
+            "metricsPromExporterPort" => self.metrics_prom_exporter_port = parse_num(key, value)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -246,6 +266,18 @@ impl NamesrvConfig {
         put(
             "writeBufferHighWaterMark",
             self.write_buffer_high_water_mark.to_string(),
+        );
+        put(
+            "metricsExporterType",
+            self.metrics_exporter_type.to_string(),
+        );
+        put(
+            "metricsPromExporterHost",
+            self.metrics_prom_exporter_host.clone(),
+        );
+        put(
+            "metricsPromExporterPort",
+            self.metrics_prom_exporter_port.to_string(),
         );
         m
     }

@@ -9,11 +9,13 @@
 //! - [`kv`]: the KV config store persisted to `kvConfig.json`.
 //! - [`processor`]: one handler per request code; connection close unregisters brokers.
 //! - [`server`]: [`NameServer::start`] and [`NameServerHandle`].
+//! - [`metrics`]: the Prometheus endpoint (`metricsExporterType=PROM`).
 //! - [`error`]: the crate's error type.
 
 pub mod config;
 pub mod error;
 pub mod kv;
+pub mod metrics;
 pub mod processor;
 pub mod route;
 pub mod server;

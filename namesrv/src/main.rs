@@ -82,6 +82,9 @@ fn run() -> anyhow::Result<()> {
             "The Name Server boot success. listening on {}",
             handle.local_addr()
         );
+        if let Some(a) = handle.metrics_addr() {
+            println!("metrics endpoint http://{a}/metrics");
+        }
         tokio::select! {
             r = tokio::signal::ctrl_c() => r.context("wait for ctrl-c")?,
             _ = term => {}

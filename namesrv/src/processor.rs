@@ -30,16 +30,28 @@ pub struct NamesrvProcessor {
     routes: Arc<RouteInfoManager>,
     kv: Arc<KvConfigManager>,
     config: Arc<RwLock<NamesrvConfig>>,
+    metrics: Arc<crate::metrics::NamesrvMetrics>,
 }
 
 impl NamesrvProcessor {
+    /// Counts requests into `metrics` (else into counters of its own).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::NamesrvMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// A processor over these tables and settings.
     pub fn new(
         routes: Arc<RouteInfoManager>,
         kv: Arc<KvConfigManager>,
         config: Arc<RwLock<NamesrvConfig>>,
     ) -> Self {
-        NamesrvProcessor { routes, kv, config }
+        NamesrvProcessor {
+            routes,
+            kv,
+            config,
+            metrics: Default::default(),
+        }
     }
 
     /// Answers one request. Errors (bad header or body) become SYSTEM_ERROR with the error text,
@@ -297,7 +309,12 @@ impl RequestHandler for NamesrvProcessor {
         conn: &'a Connection,
         request: RemotingCommand,
     ) -> BoxFuture<'a, Option<RemotingCommand>> {
-        Box::pin(async move { Some(self.process(Some(conn), &request)) })
+        Box::pin(async move {
+            let response = self.process(Some(conn), &request);
+            self.metrics
+                .on_response(request.request_code(), response.code);
+            Some(response)
+        })
     }
 
     fn on_close(&self, conn: &Connection) {

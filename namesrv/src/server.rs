@@ -49,12 +49,32 @@ impl NameServer {
             },
         };
         let routes = Arc::new(RouteInfoManager::new());
+        let metrics = Arc::new(crate::metrics::NamesrvMetrics::default());
+        let metrics_listener = match config.metrics_exporter_type {
+            telemetry::ExporterType::Prom => Some(
+                telemetry::bind(
+                    &config.metrics_prom_exporter_host,
+                    config.metrics_prom_exporter_port,
+                )
+                .await
+                .map_err(|e| match e {
+                    telemetry::TelemetryError::Bind { addr, source } => {
+                        NamesrvError::Bind { addr, source }
+                    }
+                    other => NamesrvError::Config {
+                        key: "metricsPromExporterPort".into(),
+                        value: String::new(),
+                        reason: other.to_string(),
+                    },
+                })?,
+            ),
+            telemetry::ExporterType::Disable => None,
+        };
         let config = Arc::new(RwLock::new(config));
-        let processor = Arc::new(NamesrvProcessor::new(
-            routes.clone(),
-            kv.clone(),
-            config.clone(),
-        ));
+        let processor = Arc::new(
+            NamesrvProcessor::new(routes.clone(), kv.clone(), config.clone())
+                .with_metrics(metrics.clone()),
+        );
         let shutdown = CancellationToken::new();
         let serve = tokio::spawn(remoting::serve(
             listener,
@@ -62,12 +82,28 @@ impl NameServer {
             server_config,
             shutdown.clone(),
         ));
-        let scan = tokio::spawn(scan_loop(routes.clone(), config.clone(), shutdown.clone()));
+        let scan = tokio::spawn(scan_loop(
+            routes.clone(),
+            config.clone(),
+            shutdown.clone(),
+            metrics.clone(),
+        ));
+        let mut tasks = vec![serve, scan];
+        let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+        if let Some(l) = metrics_listener {
+            let ep = Arc::new(telemetry::Endpoint::new(crate::metrics::registry(
+                routes.clone(),
+                metrics,
+            )));
+            tasks.push(tokio::spawn(telemetry::serve(l, ep, shutdown.clone())));
+            info!(addr = ?metrics_addr, "metrics endpoint serving /metrics");
+        }
         info!(addr = %local_addr, kv_path = %kv.path().display(), "name server started");
         Ok(NameServerHandle {
             local_addr,
+            metrics_addr,
             shutdown,
-            tasks: vec![serve, scan],
+            tasks,
             routes,
             config,
         })
@@ -80,6 +116,7 @@ async fn scan_loop(
     routes: Arc<RouteInfoManager>,
     config: Arc<RwLock<NamesrvConfig>>,
     shutdown: CancellationToken,
+    metrics: Arc<crate::metrics::NamesrvMetrics>,
 ) {
     loop {
         let interval = config.read().scan_not_active_broker_interval;
@@ -88,7 +125,8 @@ async fn scan_loop(
             _ = tokio::time::sleep(interval) => {}
         }
         let expiry = config.read().broker_channel_expired_time;
-        routes.scan_not_active_brokers(Instant::now(), expiry);
+        let gone = routes.scan_not_active_brokers(Instant::now(), expiry);
+        metrics.on_expired(gone.len());
     }
 }
 
@@ -96,6 +134,7 @@ async fn scan_loop(
 #[derive(Debug)]
 pub struct NameServerHandle {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     routes: Arc<RouteInfoManager>,
@@ -106,6 +145,11 @@ impl NameServerHandle {
     /// The address actually bound (useful with `listenPort=0`).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the metrics endpoint, when `metricsExporterType=PROM`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The route tables (for in-process inspection).

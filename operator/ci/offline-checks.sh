@@ -89,6 +89,11 @@ fi
 step "helm lint --strict"
 "$HELM" lint --strict "$CHART"
 "$HELM" lint --strict "$CHART" --set cluster.enabled=true --set watchNamespace=apps
+# The monitoring objects (prometheus-operator CRs and the dashboard ConfigMap; issue 18) are off
+# by default: lint and render them too (operator/tests/chart_monitoring.rs checks their content).
+MONITORING=(--set metrics.serviceMonitor.enabled=true --set metrics.podMonitor.enabled=true
+  --set metrics.prometheusRule.enabled=true --set metrics.dashboard.enabled=true)
+"$HELM" lint --strict "$CHART" "${MONITORING[@]}"
 
 # ---- 3. rendered manifests ----------------------------------------------------------------------
 step "helm template | kubernetes-validate --strict"
@@ -170,7 +175,8 @@ fi
 # ---- 6. yamllint --------------------------------------------------------------------------------
 step "yamllint"
 "$VENV/bin/yamllint" --strict -c operator/ci/yamllint.yaml crds/ deploy/ "$CHART/values.yaml" "$CHART/Chart.yaml" "$CHART/crds/"
-"$VENV/bin/yamllint" --strict -c operator/ci/yamllint.yaml "$WORK/default.yaml" "$WORK/full.yaml"
+"$HELM" template t "$CHART" --namespace rocketmq-system "${MONITORING[@]}" > "$WORK/monitoring.yaml"
+"$VENV/bin/yamllint" --strict -c operator/ci/yamllint.yaml "$WORK/default.yaml" "$WORK/full.yaml" "$WORK/monitoring.yaml"
 
 # ---- 7. the operator binary against kmock -------------------------------------------------------
 if [ "${OPERATOR_KMOCK:-1}" != 0 ]; then

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -20,7 +20,6 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::admin::{BrokerAdmin, RemotingAdmin};
 use crate::build::{self, Children};
@@ -50,16 +49,8 @@ async fn wait_for_signal() {
     }
 }
 
-/// Counters exported on `/metrics`.
-#[derive(Default, Debug)]
-pub struct Metrics {
-    /// Reconciles run.
-    pub reconciles: AtomicU64,
-    /// Reconciles that returned an error.
-    pub failures: AtomicU64,
-    /// Specs refused by validation.
-    pub refused: AtomicU64,
-}
+/// Counters exported on `/metrics` (see [`crate::metrics`]).
+pub use crate::metrics::Metrics;
 
 /// Shared state of every reconcile.
 pub struct Context {
@@ -70,7 +61,7 @@ pub struct Context {
     /// Event recorder.
     pub recorder: Recorder,
     /// Counters.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Consecutive failures per cluster.
     pub backoff: Backoff,
 }
@@ -82,11 +73,12 @@ impl Context {
             controller: names::FIELD_MANAGER.to_string(),
             instance: std::env::var("POD_NAME").ok(),
         };
+        let metrics = Arc::new(Metrics::default());
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            admin,
-            metrics: Metrics::default(),
+            admin: Arc::new(crate::metrics::MeteredAdmin::new(admin, metrics.clone())),
+            metrics,
             backoff: Backoff::default(),
         }
     }
@@ -280,7 +272,15 @@ pub fn paused(cr: &RocketMQCluster) -> bool {
 /// reason, a Warning Event) before it goes to [`error_policy`] for the backoff.
 pub async fn reconcile(cr: Arc<RocketMQCluster>, ctx: Arc<Context>) -> Result<Action> {
     ctx.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
-    match reconcile_inner(&cr, &ctx).await {
+    let (ns, name) = (cr.namespace().unwrap_or_default(), cr.name_any());
+    let gone = cr.meta().deletion_timestamp.is_some();
+    ctx.metrics
+        .observe_cluster(&ns, &name, cr.status.as_ref().filter(|_| !gone));
+    let started = std::time::Instant::now();
+    let result = reconcile_inner(&cr, &ctx).await;
+    ctx.metrics
+        .observe_reconcile(started.elapsed(), result.is_ok());
+    match result {
         Ok(action) => {
             ctx.backoff.reset(&key_of(&cr));
             Ok(action)
@@ -668,47 +668,17 @@ pub fn error_policy(cr: Arc<RocketMQCluster>, err: &Error, ctx: Arc<Context>) ->
     Action::requeue(delay)
 }
 
-/// Serves `/healthz`, `/readyz` and `/metrics` (Prometheus text) on `addr`.
+/// Serves `/healthz`, `/readyz` and `/metrics` (Prometheus text, [`crate::metrics`]) on `addr`.
 pub async fn serve_http(addr: &str, ctx: Arc<Context>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    loop {
-        let (mut sock, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let n = match tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await {
-                Ok(Ok(n)) => n,
-                _ => return,
-            };
-            let req = String::from_utf8_lossy(&buf[..n]);
-            let path = req.split_whitespace().nth(1).unwrap_or("/");
-            let (code, body) = match path {
-                "/healthz" | "/readyz" => ("200 OK", "ok\n".to_string()),
-                "/metrics" => (
-                    "200 OK",
-                    format!(
-                        "# TYPE rocketmq_operator_reconciles_total counter\nrocketmq_operator_reconciles_total {}\n# TYPE rocketmq_operator_reconcile_failures_total counter\nrocketmq_operator_reconcile_failures_total {}\n# TYPE rocketmq_operator_refused_specs_total counter\nrocketmq_operator_refused_specs_total {}\n",
-                        ctx.metrics.reconciles.load(Ordering::Relaxed),
-                        ctx.metrics.failures.load(Ordering::Relaxed),
-                        ctx.metrics.refused.load(Ordering::Relaxed)
-                    ),
-                ),
-                _ => ("404 Not Found", "not found\n".to_string()),
-            };
-            let resp = format!(
-                "HTTP/1.1 {code}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(resp.as_bytes()).await;
-        });
-    }
+    let ep = telemetry::Endpoint::new(crate::metrics::registry(ctx.metrics.clone()));
+    telemetry::serve(
+        listener,
+        Arc::new(ep),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await;
+    Ok(())
 }
 
 /// Runs the controller until SIGTERM / Ctrl-C.

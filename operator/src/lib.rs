@@ -21,6 +21,8 @@
 //! - [`topic`], [`group`]: the RocketMQTopic and RocketMQConsumerGroup resources (GitOps topics
 //!   and consumer groups); [`resource`]: applying them onto every broker group, their
 //!   controllers, and what local mode shares with them.
+//! - [`metrics`]: the Prometheus metrics of both modes (reconciles, conditions, roll phase,
+//!   admin calls, local restarts).
 //! - [`names`], [`quantity`], [`error`]: names declared once, sizes, the error type.
 
 pub mod admin;
@@ -32,6 +34,7 @@ pub mod error;
 pub mod group;
 pub mod leader;
 pub mod local;
+pub mod metrics;
 pub mod names;
 pub mod plan;
 pub mod quantity;

@@ -195,6 +195,11 @@ pub struct LocalArgs {
     /// Port of the web console (on 127.0.0.1), as RocketMQ's dashboard.
     #[arg(long, default_value_t = 8180)]
     pub console_port: u16,
+    /// Serve Prometheus metrics: the supervisor on 127.0.0.1:PORT (process restarts), and every
+    /// name server and broker on the next ports in start order (their `metricsExporterType=PROM`).
+    /// Default: off.
+    #[arg(long, value_name = "PORT")]
+    pub metrics_port: Option<u16>,
 }
 
 /// `operator local status|stop`: for scripts, through the pid file in `--dir`.
@@ -717,7 +722,16 @@ pub async fn run(args: LocalArgs) -> Result<()> {
         path: file.display().to_string(),
         message: r.to_string(),
     })?;
-    let local = plan_local(&plan, &dir, args.namesrv_port, args.broker_port)?;
+    let mut local = plan_local(&plan, &dir, args.namesrv_port, args.broker_port)?;
+    let metric_ports = match args.metrics_port {
+        Some(base) => {
+            crate::metrics::enable_local(&mut local, base).map_err(|message| Error::Process {
+                name: "operator local".into(),
+                message,
+            })?
+        }
+        None => Vec::new(),
+    };
     let console = (!args.no_console)
         .then(|| console_process(&name, &dir, args.console_port, &local.namesrv_addr));
     if args.dry_run {
@@ -801,6 +815,7 @@ pub async fn run(args: LocalArgs) -> Result<()> {
     let mut checked = local.clone();
     checked.processes.extend(console.clone());
     check_ports(&checked)?;
+    serve_local_metrics(&metric_ports).await?;
     say(format!(
         "cluster {name}: {} ({} processes), data under {}",
         plan.mode(),
@@ -874,6 +889,50 @@ pub async fn run(args: LocalArgs) -> Result<()> {
     }
     stop_all(&mut running, Duration::from_secs(15)).await;
     write_state(&lock, &running);
+    Ok(())
+}
+
+/// With `--metrics-port`: checks the metrics ports are free (the processes bind theirs) and
+/// serves the supervisor's metrics on the first, until the process ends.
+async fn serve_local_metrics(ports: &[(u16, String)]) -> Result<()> {
+    let Some(((base, who), rest)) = ports.split_first() else {
+        return Ok(());
+    };
+    let listener = telemetry::bind("127.0.0.1", *base).await;
+    let mut busy = Vec::new();
+    if listener.is_err() {
+        busy.push(format!("{base} ({who})"));
+    }
+    busy.extend(
+        rest.iter()
+            .filter(|(port, _)| std::net::TcpListener::bind(("127.0.0.1", *port)).is_err())
+            .map(|(port, who)| format!("{port} ({who})")),
+    );
+    let listener = match listener {
+        Ok(l) if busy.is_empty() => l,
+        _ => {
+            return Err(Error::Process {
+                name: "operator local".into(),
+                message: format!(
+                    "metrics port(s) already in use: {}; pick others with --metrics-port",
+                    busy.join(", ")
+                ),
+            });
+        }
+    };
+    let addr = listener.local_addr().ok();
+    let ep = telemetry::Endpoint::new(crate::metrics::registry(crate::metrics::local().clone()));
+    tokio::spawn(telemetry::serve(
+        listener,
+        std::sync::Arc::new(ep),
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    if let Some(a) = addr {
+        say(format!(
+            "metrics: http://{a}/metrics (the processes on the next {} ports)",
+            rest.len()
+        ));
+    }
     Ok(())
 }
 
@@ -1103,6 +1162,7 @@ async fn supervise(
                 match start(&r.process, bin_dir, Duration::from_secs(60)).await {
                     Ok(next) => {
                         st.total += 1;
+                        crate::metrics::local().on_restart(&r.process.name);
                         say(format!(
                             "up   {:<28} {:?} 127.0.0.1:{} (pid {}, restart {})",
                             r.process.name,

@@ -78,15 +78,12 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let verbose = std::env::var_os("RUST_LOG").is_some();
     // The shared setup, stderr only (a controller's logs are its pod's; local mode prints
-    // status lines and leaves the servers' logs to their own files).
-    let _ = logging::init(
-        "operator",
-        &logging::LogSettings {
-            dir: None,
-            level: "info,kube=warn".into(),
-            ..Default::default()
-        },
-    );
+    // status lines and leaves the servers' logs to their own files). ROCKETMQ_LOG_FORMAT=json
+    // asks for JSON lines, as for the servers.
+    let mut log = logging::LogSettings::take_from(&mut Default::default()).unwrap_or_default();
+    log.dir = None;
+    log.level = "info,kube=warn".into();
+    let _ = logging::init("operator", &log);
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // `status` on a directory where nothing runs: LSB's "program is not running".

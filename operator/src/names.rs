@@ -22,6 +22,10 @@ pub const NAMESRV_PORT_NAME: &str = "namesrv";
 pub const BROKER_PORT_NAME: &str = "remoting";
 /// Name of the broker HA port (listenPort + 1).
 pub const HA_PORT_NAME: &str = "ha";
+/// Name of the Prometheus metrics port of broker and name server pods (and the operator's).
+pub const METRICS_PORT_NAME: &str = "metrics";
+/// The metrics port in pods: Java 5's default `metricsPromExporterPort`.
+pub const METRICS_PORT: u16 = 5557;
 
 /// Volume with the rendered configs.
 pub const CONFIG_VOLUME: &str = "config";

@@ -77,12 +77,14 @@ pub mod index;
 pub mod mapped;
 pub mod recovery;
 mod seglog;
+pub mod stats;
 pub mod store;
 pub mod types;
 
 pub use config::{FlushDiskType, StoreConfig};
 pub use error::{Result, StoreError};
 pub use recovery::{Damage, RecoveryReport};
+pub use stats::{FlushObserver, StoreStats};
 pub use store::{FatalHook, MessageStore, exit_on_fatal};
 pub use types::{
     AppendResult, GetResult, GetStatus, PutResult, PutStatus, QueueAdvance, TagFilter,

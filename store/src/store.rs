@@ -120,6 +120,8 @@ struct Inner {
     /// refused. Holds the commit-log end recovery found, to re-apply before writes resume.
     read_only: Mutex<Option<(String, u64)>>,
     read_only_flag: AtomicBool,
+    /// Counters for the broker's metrics.
+    stats: crate::stats::StoreStats,
     _lock_file: std::fs::File,
 }
 
@@ -348,6 +350,7 @@ impl MessageStore {
             damage: RwLock::new(damage),
             warned_at: AtomicU64::new(u64::MAX),
             index_deferred: Mutex::new(None),
+            stats: Default::default(),
             report: Mutex::new(report),
             read_only: Mutex::new(None),
             read_only_flag: AtomicBool::new(false),
@@ -759,11 +762,15 @@ impl MessageStore {
         if offset < 0 || (offset as u64) < self.inner.log.min_offset() {
             return Ok(None);
         }
-        Ok(self
-            .inner
-            .log
-            .read_upto(offset as u64, max)?
-            .map(Bytes::from))
+        let data = self.inner.log.read_upto(offset as u64, max)?;
+        if let Some(d) = &data {
+            let n = d.len() as u64;
+            self.inner
+                .stats
+                .ha_bytes_read
+                .fetch_add(n, Ordering::Relaxed);
+        }
+        Ok(data.map(Bytes::from))
     }
 
     /// Slave side of HA: appends raw bytes received from the master at `offset`, which must
@@ -802,6 +809,11 @@ impl MessageStore {
         }
         drop(tail);
         inner.after_append();
+        let n = data.len() as u64;
+        inner
+            .stats
+            .ha_bytes_appended
+            .fetch_add(n, Ordering::Relaxed);
         Ok(())
     }
 
@@ -969,6 +981,18 @@ impl MessageStore {
     /// Deletes expired commit-log files now regardless of the hour (TRIGGER_DELETE_FILES).
     pub fn delete_expired_files_now(&self) -> Result<usize> {
         self.inner.retention(true)
+    }
+
+    /// The store's counters (fsyncs, replication bytes) and its fsync observer hook.
+    pub fn stats(&self) -> &crate::stats::StoreStats {
+        &self.inner.stats
+    }
+
+    /// Used fraction (0–1) of the file system holding the commit log, measured now the way
+    /// retention and the disk-full check measure it (`diskMaxUsedSpaceRatio` compares with it).
+    pub fn disk_usage_ratio(&self) -> Option<f64> {
+        let dir = self.inner.config.commit_log_dir();
+        self.inner.fs.disk_usage(&dir).ok()
     }
 
     /// True while puts are refused because disk use passed `diskSpaceWarningLevelRatio`.
@@ -1495,8 +1519,11 @@ impl Inner {
         if let Some(f) = self.fatal.lock().clone() {
             return Err(StoreError::Fatal(f));
         }
+        let (before, started) = (self.log.flushed(), Instant::now());
         match self.log.sync_detailed() {
             Ok(flushed) => {
+                self.stats
+                    .record_flush(started.elapsed(), flushed.saturating_sub(before));
                 if self.write_failing.swap(false, Ordering::AcqRel) {
                     tracing::info!("commit-log writes succeed again");
                 }

@@ -113,7 +113,7 @@ pub(super) fn config_map(
     for m in [master, slave] {
         data.insert(
             names::broker_conf_key(m.ordinal),
-            plan.broker_conf(g, &m, &ep)?,
+            crate::metrics::pod_broker_conf(plan, g, &m, &ep)?,
         );
     }
     let content = serde_json::to_string(&data).unwrap_or_default();
@@ -274,10 +274,17 @@ pub(super) fn stateful_set(
                 ..EnvVar::default()
             },
         ]),
-        ports: Some(vec![
-            cport(names::BROKER_PORT_NAME, plan.broker_port),
-            cport(names::HA_PORT_NAME, plan.broker_port + 1),
-        ]),
+        ports: Some(
+            [
+                cport(names::BROKER_PORT_NAME, plan.broker_port),
+                cport(names::HA_PORT_NAME, plan.broker_port + 1),
+            ]
+            .into_iter()
+            .chain(
+                crate::metrics::broker_pod_port(plan).map(|p| cport(names::METRICS_PORT_NAME, p)),
+            )
+            .collect(),
+        ),
         readiness_probe: Some(tcp(5, 3)),
         // Generous: recovery of a large commit log after a crash must not be killed mid-way.
         liveness_probe: Some(tcp(60, 6)),

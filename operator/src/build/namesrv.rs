@@ -17,7 +17,12 @@ use crate::plan::ClusterPlan;
 
 /// The name server config file: only the listen port (everything else keeps its default).
 pub fn namesrv_conf(plan: &ClusterPlan) -> String {
-    format!("listenPort={}\n", plan.namesrv.port)
+    // The metrics endpoint is always on in pods (the container declares its port).
+    format!(
+        "listenPort={}\nmetricsExporterType=PROM\nmetricsPromExporterPort={}\n",
+        plan.namesrv.port,
+        names::METRICS_PORT
+    )
 }
 
 pub(super) fn config_map(plan: &ClusterPlan, owner: &OwnerReference) -> ConfigMap {
@@ -142,12 +147,20 @@ pub(super) fn deployment(plan: &ClusterPlan, owner: &OwnerReference) -> Deployme
             "-c".to_string(),
             format!("{}/{}", names::CONFIG_DIR, names::NAMESRV_CONF_KEY),
         ]),
-        ports: Some(vec![ContainerPort {
-            name: Some(names::NAMESRV_PORT_NAME.to_string()),
-            container_port: i32::from(plan.namesrv.port),
-            protocol: Some("TCP".to_string()),
-            ..ContainerPort::default()
-        }]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some(names::NAMESRV_PORT_NAME.to_string()),
+                container_port: i32::from(plan.namesrv.port),
+                protocol: Some("TCP".to_string()),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some(names::METRICS_PORT_NAME.to_string()),
+                container_port: i32::from(names::METRICS_PORT),
+                protocol: Some("TCP".to_string()),
+                ..ContainerPort::default()
+            },
+        ]),
         readiness_probe: Some(probe(2)),
         liveness_probe: Some(probe(15)),
         resources: plan.namesrv.resources.clone(),

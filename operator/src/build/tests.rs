@@ -281,7 +281,12 @@ fn every_example_builds_a_correctly_wired_cluster() {
                 .collect();
             assert_eq!(
                 ports,
-                [("remoting".into(), 10911), ("ha".into(), 10912)].into()
+                [
+                    ("remoting".into(), 10911),
+                    ("ha".into(), 10912),
+                    ("metrics".into(), 5557)
+                ]
+                .into()
             );
             assert!(ct.readiness_probe.as_ref().unwrap().tcp_socket.is_some());
             assert!(ct.liveness_probe.as_ref().unwrap().tcp_socket.is_some());
@@ -665,8 +670,9 @@ fn every_written_path_is_a_writable_volume() {
     assert_eq!(home(ns).as_deref(), Some(names::HOME_DIR));
 }
 
-/// Every declared container port is one the process listens on: the broker binds listenPort and
-/// haListenPort (no fast channel), the name server its listenPort.
+/// Every declared container port is one the process listens on: the broker binds listenPort,
+/// haListenPort (no fast channel) and its metrics port, the name server its listenPort and its
+/// metrics port; the broker Service names the first two.
 #[test]
 fn declared_ports_are_the_ports_the_processes_serve() {
     for e in EXAMPLES {
@@ -677,6 +683,13 @@ fn declared_ports_are_the_ports_the_processes_serve() {
             i32::from(conf.ha_listen_port()),
         ];
         served.sort();
+        assert_eq!(
+            conf.metrics_exporter_type,
+            ::broker::MetricsExporterType::Prom
+        );
+        let mut served_by_pod = served.clone();
+        served_by_pod.push(i32::from(conf.metrics_prom_exporter_port));
+        served_by_pod.sort();
         let mut declared: Vec<i32> = container(&c.stateful_sets[0])
             .ports
             .iter()
@@ -684,7 +697,7 @@ fn declared_ports_are_the_ports_the_processes_serve() {
             .map(|p| p.container_port)
             .collect();
         declared.sort();
-        assert_eq!(declared, served, "{}", e.file);
+        assert_eq!(declared, served_by_pod, "{}", e.file);
         for s in c
             .services
             .iter()
@@ -719,8 +732,11 @@ fn declared_ports_are_the_ports_the_processes_serve() {
             .flatten()
             .map(|p| p.container_port)
             .collect();
-        assert_eq!(ns_conf.trim(), format!("listenPort={}", port[0]));
-        assert_eq!(port.len(), 1);
+        let ns_keys = remoting::properties::parse(ns_conf);
+        assert_eq!(ns_keys["listenPort"], port[0].to_string());
+        assert_eq!(ns_keys["metricsExporterType"], "PROM");
+        assert_eq!(ns_keys["metricsPromExporterPort"], port[1].to_string());
+        assert_eq!(port.len(), 2);
     }
 }
 
@@ -919,5 +935,39 @@ fn a_cluster_file_with_a_console_parses() {
         parse_cluster(&typo)
             .unwrap_err()
             .contains("spec.console.tokenSecrt")
+    );
+}
+
+/// The broker's metrics port follows `spec.broker.config`: another port is declared as such,
+/// and `metricsExporterType=DISABLE` declares none (a monitor would scrape a closed port).
+#[test]
+fn the_metrics_port_follows_the_broker_config() {
+    let (plan, _) = example("cluster-2m-2s-async.yaml");
+    let ports = |p: &ClusterPlan| -> BTreeMap<String, i32> {
+        let c = build(p, &owner(), &Partitions::new()).unwrap();
+        container(&c.stateful_sets[0])
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| (p.name.clone().unwrap(), p.container_port))
+            .collect()
+    };
+    let mut other = plan.clone();
+    other
+        .extra_config
+        .insert("metricsPromExporterPort".into(), "9100".into());
+    assert_eq!(ports(&other).get("metrics"), Some(&9100));
+    let c = build(&other, &owner(), &Partitions::new()).unwrap();
+    let conf = pod_conf(&c, &other.groups[0].broker_name, 0, "10.0.0.1");
+    assert_eq!(conf.metrics_prom_exporter_port, 9100);
+    let mut off = plan.clone();
+    off.extra_config
+        .insert("metricsExporterType".into(), "DISABLE".into());
+    assert_eq!(ports(&off).get("metrics"), None);
+    let c = build(&off, &owner(), &Partitions::new()).unwrap();
+    let conf = pod_conf(&c, &off.groups[0].broker_name, 0, "10.0.0.1");
+    assert_eq!(
+        conf.metrics_exporter_type,
+        ::broker::MetricsExporterType::Disable
     );
 }
