@@ -465,8 +465,12 @@ broker_config! {
     /// Store reply messages (SEND_REPLY_MESSAGE) besides pushing them to the requester.
     /// Default true.
     store_reply_message_enable: bool = "storeReplyMessageEnable", default true;
-    /// ACL. Default false (not supported).
+    /// Plain ACL (4.x): every request must be signed by an account of the ACL file and have
+    /// the permission its topics and groups need (`docs/security.md`). Default false.
     acl_enable: bool = "aclEnable", default false;
+    /// The plain ACL file (Java's `-Drocketmq.acl.plain.file`); relative paths are under
+    /// `$ROCKETMQ_HOME`. Default unset: `$ROCKETMQ_HOME/conf/plain_acl.yml`.
+    acl_plain_file: Option<String> = "aclPlainFile", default None;
     /// Let a slave correct consumer offsets. Default false.
     offset_check_in_slave: bool = "offsetCheckInSlave", default false;
     /// Check record CRCs during recovery. Default true.
@@ -802,11 +806,6 @@ pub enum NotHonoured {
 
 /// Keys that are accepted (Java's `broker.conf` has them) but change nothing here, with why.
 pub const NOT_HONOURED: &[(&str, NotHonoured, &str)] = &[
-    (
-        "aclEnable",
-        NotHonoured::Refused,
-        "ACL is not supported yet: every client would be accepted without credentials",
-    ),
     (
         "enableDLegerCommitLog",
         NotHonoured::Warned,

@@ -26,6 +26,9 @@ pub struct ClientConfig {
     /// Send through the brokers' VIP channel, `ip:(port - 2)` of the registered address (Java
     /// `vipChannelEnabled`; default false as in Java 4.9, true in early 4.x clients).
     pub vip_channel_enabled: bool,
+    /// Plain-ACL credentials (Java `AclClientRPCHook`): when set, every request this client
+    /// sends is signed with them. `None` sends unsigned requests.
+    pub credentials: Option<remoting::acl::SessionCredentials>,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +42,7 @@ impl Default for ClientConfig {
             persist_consumer_offset_interval: Duration::from_secs(5),
             rpc_timeout: Duration::from_secs(3),
             vip_channel_enabled: false,
+            credentials: None,
         }
     }
 }

@@ -145,7 +145,13 @@ impl ClientInstance {
                 inner: weak.clone(),
             });
             Inner {
-                remoting: RemotingClient::with_handler(remoting::ClientConfig::default(), handler),
+                remoting: RemotingClient::with_handler(
+                    remoting::ClientConfig {
+                        credentials: config.credentials.clone(),
+                        ..Default::default()
+                    },
+                    handler,
+                ),
                 client_id,
                 client_ip: ip,
                 namesrv,

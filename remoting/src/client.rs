@@ -20,6 +20,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Per-connection limits.
     pub connection: ConnectionConfig,
+    /// Plain-ACL credentials: when set, every request sent through [`RemotingClient::invoke`]
+    /// and [`RemotingClient::invoke_oneway`] is signed with them (see [`crate::acl`]).
+    pub credentials: Option<crate::acl::SessionCredentials>,
 }
 
 impl Default for ClientConfig {
@@ -27,6 +30,7 @@ impl Default for ClientConfig {
         ClientConfig {
             connect_timeout: Duration::from_secs(3),
             connection: ConnectionConfig::default(),
+            credentials: None,
         }
     }
 }
@@ -113,9 +117,10 @@ impl RemotingClient {
     pub async fn invoke(
         &self,
         addr: &str,
-        request: RemotingCommand,
+        mut request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
+        self.sign(&mut request);
         let deadline = tokio::time::Instant::now() + timeout;
         let conn = tokio::time::timeout_at(deadline, self.connection(addr))
             .await
@@ -149,9 +154,17 @@ impl RemotingClient {
     }
 
     /// Sends a oneway request to `addr`.
-    pub async fn invoke_oneway(&self, addr: &str, request: RemotingCommand) -> Result<()> {
+    pub async fn invoke_oneway(&self, addr: &str, mut request: RemotingCommand) -> Result<()> {
+        self.sign(&mut request);
         let conn = self.connection(addr).await?;
         conn.oneway(request).await
+    }
+
+    /// Signs `request` with the configured credentials, if any.
+    fn sign(&self, request: &mut RemotingCommand) {
+        if let Some(creds) = &self.inner.config.credentials {
+            creds.sign(request);
+        }
     }
 
     /// Closes the connection to `addr`, if any.
