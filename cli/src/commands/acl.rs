@@ -331,7 +331,7 @@ impl SubCommand for GetAccessConfigCommand {
                 )?;
                 for c in &body.plain_access_configs {
                     writeln!(out, "{:<20}: {}", "accessKey", c.access_key)?;
-                    writeln!(out, "{:<20}: {}", "secretKey", "******")?;
+                    writeln!(out, "{:<20}: ******", "secretKey")?;
                     writeln!(
                         out,
                         "{:<20}: {}",
