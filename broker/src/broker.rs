@@ -82,6 +82,12 @@ fn host_port(host: &str, port: u16) -> String {
 
 /// The plain ACL of `config` when `aclEnable=true` (an unreadable or invalid file is an error).
 fn load_acl(config: &BrokerConfig) -> Result<Option<Arc<crate::acl::AclService>>> {
+    // The HA secret is checked here too: an unreadable one must stop the start, not every
+    // replication connection later.
+    crate::ha::auth::secret(config).map_err(|reason| BrokerError::Malformed {
+        path: config.ha_auth_secret_file.clone().unwrap_or_default(),
+        reason,
+    })?;
     if !config.acl_enable {
         return Ok(None);
     }

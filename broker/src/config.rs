@@ -471,6 +471,10 @@ broker_config! {
     /// The plain ACL file (Java's `-Drocketmq.acl.plain.file`); relative paths are under
     /// `$ROCKETMQ_HOME`. Default unset: `$ROCKETMQ_HOME/conf/plain_acl.yml`.
     acl_plain_file: Option<String> = "aclPlainFile", default None;
+    /// A file holding the shared secret brokers prove to each other on the HA port (at least 16
+    /// characters; no Java counterpart, `docs/security.md`). Default unset: the HA port serves
+    /// any peer, as Java's does.
+    ha_auth_secret_file: Option<String> = "haAuthSecretFile", default None;
     /// Let a slave correct consumer offsets. Default false.
     offset_check_in_slave: bool = "offsetCheckInSlave", default false;
     /// Check record CRCs during recovery. Default true.
