@@ -88,6 +88,9 @@ fn load_acl(config: &BrokerConfig) -> Result<Option<Arc<crate::acl::AclService>>
         path: config.ha_auth_secret_file.clone().unwrap_or_default(),
         reason,
     })?;
+    // TLS settings are checked before anything opens, too.
+    remoting::tls::TlsServer::from_properties(&config.tls_properties())?;
+    remoting::tls::TlsClient::from_properties(&config.tls_properties())?;
     if !config.acl_enable {
         return Ok(None);
     }
@@ -262,6 +265,9 @@ impl Broker {
                 write_high_water: config.write_buffer_high_water_mark.max(1) as usize,
                 ..Default::default()
             },
+            tls: Some(remoting::tls::TlsServer::from_properties(
+                &config.tls_properties(),
+            )?),
         };
         let processor = Arc::new(BrokerProcessor::new(ctx.clone()));
         if let Some(l) = fast_listener {

@@ -475,6 +475,23 @@ broker_config! {
     /// characters; no Java counterpart, `docs/security.md`). Default unset: the HA port serves
     /// any peer, as Java's does.
     ha_auth_secret_file: Option<String> = "haAuthSecretFile", default None;
+    /// TLS on the remoting ports (Java's `tls.server.mode`): `disabled`, `permissive` (plain and
+    /// TLS on one port) or `enforcing`. Default unset: disabled (Java defaults to permissive with
+    /// a self-signed certificate; here TLS needs a certificate).
+    tls_server_mode: Option<String> = "tls.server.mode", default None;
+    /// PEM certificate chain of the remoting ports. Default unset.
+    tls_server_cert_path: Option<String> = "tls.server.certPath", default None;
+    /// PEM private key of `tls.server.certPath`. Default unset.
+    tls_server_key_path: Option<String> = "tls.server.keyPath", default None;
+    /// PEM CA certificates client certificates must chain to. Default unset.
+    tls_server_trust_cert_path: Option<String> = "tls.server.trustCertPath", default None;
+    /// Client certificates: `none`, `optional`, `require`. Default unset: none.
+    tls_server_need_client_auth: Option<String> = "tls.server.need.client.auth", default None;
+    /// The broker's own connections (registration, slave sync) speak TLS. Default false.
+    tls_enable: bool = "tls.enable", default false;
+    /// PEM CA certificates the name servers' and master's certificates must chain to (with
+    /// `tls.enable`). Default unset.
+    tls_client_trust_cert_path: Option<String> = "tls.client.trustCertPath", default None;
     /// Let a slave correct consumer offsets. Default false.
     offset_check_in_slave: bool = "offsetCheckInSlave", default false;
     /// Check record CRCs during recovery. Default true.
@@ -892,6 +909,15 @@ pub fn not_honoured(key: &str) -> Option<(NotHonoured, &'static str)> {
 }
 
 impl BrokerConfig {
+    /// The `tls.*` keys that are set, for [`remoting::tls`].
+    pub fn tls_properties(&self) -> std::collections::BTreeMap<String, String> {
+        self.entries()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("tls."))
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
     /// The keys of [`NOT_HONOURED`] this config sets to something other than the default, each
     /// as `key=value has no effect: why`. `Err` for a [`NotHonoured::Refused`] one.
     pub fn settings_without_effect(&self) -> Result<Vec<String>, ConfigError> {

@@ -49,6 +49,9 @@ pub async fn run(ctx: Arc<BrokerContext>, master: MasterLookup, shutdown: Cancel
     // this broker's own ACL file (brokers of a cluster share one; see docs/security.md).
     let client = RemotingClient::new(remoting::ClientConfig {
         credentials: ctx.acl.get().and_then(|a| a.admin_credentials()),
+        tls: remoting::tls::TlsClient::from_properties(&ctx.config.tls_properties())
+            .ok()
+            .flatten(),
         ..Default::default()
     });
     let every = interval();

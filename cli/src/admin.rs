@@ -21,6 +21,10 @@ pub const ACCESS_KEY_ENV: &str = "ROCKETMQ_ACCESS_KEY";
 /// Environment variable with the plain-ACL secret key.
 pub const SECRET_KEY_ENV: &str = "ROCKETMQ_SECRET_KEY";
 
+/// Environment variable naming the PEM CA file servers' certificates must chain to; when set,
+/// `mqadmin` speaks TLS (Java's `tls.enable=true` with `tls.client.trustCertPath`).
+pub const TLS_TRUST_CERT_ENV: &str = "ROCKETMQ_TLS_TRUST_CERT_PATH";
+
 /// Environment variable read when `-n` is absent (as Java's `NAMESRV_ADDR`).
 pub const NAMESRV_ADDR_ENV: &str = "NAMESRV_ADDR";
 
@@ -32,6 +36,7 @@ pub struct Admin {
     /// The client library's admin, made on first use (broker commands go through it).
     typed: OnceLock<client::Admin>,
     credentials: Option<remoting::acl::SessionCredentials>,
+    tls: Option<remoting::tls::TlsClient>,
 }
 
 impl Admin {
@@ -46,6 +51,15 @@ impl Admin {
         namesrv: Option<&str>,
         credentials: Option<remoting::acl::SessionCredentials>,
     ) -> Self {
+        Self::with_security(namesrv, credentials, None)
+    }
+
+    /// Like [`with_credentials`](Self::with_credentials), speaking TLS when `tls` is set.
+    pub fn with_security(
+        namesrv: Option<&str>,
+        credentials: Option<remoting::acl::SessionCredentials>,
+        tls: Option<remoting::tls::TlsClient>,
+    ) -> Self {
         let list = namesrv
             .map(str::to_string)
             .or_else(|| std::env::var(NAMESRV_ADDR_ENV).ok())
@@ -59,11 +73,13 @@ impl Admin {
         let config = ClientConfig {
             connect_timeout: Duration::from_secs(3),
             credentials: credentials.clone(),
+            tls: tls.clone(),
             ..ClientConfig::default()
         };
         Admin {
             client: RemotingClient::new(config),
             credentials,
+            tls,
             namesrv_addrs,
             timeout: Duration::from_secs(5),
             typed: OnceLock::new(),
@@ -76,6 +92,7 @@ impl Admin {
         Ok(client::ClientConfig {
             rpc_timeout: self.timeout,
             credentials: self.credentials().cloned(),
+            tls: self.tls.clone(),
             ..client::ClientConfig::new(list)
         })
     }

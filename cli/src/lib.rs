@@ -62,7 +62,14 @@ pub async fn run(args: &[String], out: &mut (dyn Write + Send)) -> Result<()> {
         write!(out, "{}", args::usage(command.name(), &specs))?;
         return Ok(());
     }
-    let admin = Admin::with_credentials(parsed.value(args::NAMESRV.short), credentials);
+    let tls = match std::env::var(admin::TLS_TRUST_CERT_ENV) {
+        Ok(path) if !path.trim().is_empty() => Some(
+            remoting::tls::TlsClient::new(path.trim(), None)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", admin::TLS_TRUST_CERT_ENV)))?,
+        ),
+        _ => None,
+    };
+    let admin = Admin::with_security(parsed.value(args::NAMESRV.short), credentials, tls);
     let result = command.execute(&parsed, &admin, out).await;
     admin.shutdown().await;
     result

@@ -29,6 +29,8 @@ pub struct ClientConfig {
     /// Plain-ACL credentials (Java `AclClientRPCHook`): when set, every request this client
     /// sends is signed with them. `None` sends unsigned requests.
     pub credentials: Option<remoting::acl::SessionCredentials>,
+    /// TLS (Java `tls.enable`): every connection (name servers, brokers) handshakes with it.
+    pub tls: Option<remoting::tls::TlsClient>,
 }
 
 impl Default for ClientConfig {
@@ -43,6 +45,7 @@ impl Default for ClientConfig {
             rpc_timeout: Duration::from_secs(3),
             vip_channel_enabled: false,
             credentials: None,
+            tls: None,
         }
     }
 }

@@ -148,6 +148,7 @@ impl ClientInstance {
                 remoting: RemotingClient::with_handler(
                     remoting::ClientConfig {
                         credentials: config.credentials.clone(),
+                        tls: config.tls.clone(),
                         ..Default::default()
                     },
                     handler,

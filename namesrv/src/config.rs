@@ -54,6 +54,8 @@ pub struct NamesrvConfig {
     /// `writeBufferHighWaterMark`: bytes of answers queued for a connection above which it is
     /// not read until half are written (Java's key for Netty's mark; default 4194304).
     pub write_buffer_high_water_mark: usize,
+    /// `tls.server.*` settings as given (see [`remoting::tls`]); empty: plain only.
+    pub tls: BTreeMap<String, String>,
 }
 
 fn home_dir() -> PathBuf {
@@ -80,6 +82,7 @@ impl Default for NamesrvConfig {
             server_frame_budget_bytes: remoting::server::DEFAULT_FRAME_BUDGET,
             server_max_header_fields: remoting::frame::DEFAULT_MAX_HEADER_FIELDS,
             write_buffer_high_water_mark: remoting::connection::DEFAULT_WRITE_HIGH_WATER,
+            tls: BTreeMap::new(),
         }
     }
 }
@@ -178,6 +181,9 @@ impl NamesrvConfig {
             }
             "writeBufferHighWaterMark" => {
                 self.write_buffer_high_water_mark = parse_num::<usize>(key, value)?.max(1)
+            }
+            k if k.starts_with("tls.") => {
+                self.tls.insert(k.to_string(), value.trim().to_string());
             }
             _ => return Ok(false),
         }

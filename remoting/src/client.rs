@@ -23,6 +23,8 @@ pub struct ClientConfig {
     /// Plain-ACL credentials: when set, every request sent through [`RemotingClient::invoke`]
     /// and [`RemotingClient::invoke_oneway`] is signed with them (see [`crate::acl`]).
     pub credentials: Option<crate::acl::SessionCredentials>,
+    /// TLS (`tls.enable`): every connection handshakes with it; `None` is plain.
+    pub tls: Option<crate::tls::TlsClient>,
 }
 
 impl Default for ClientConfig {
@@ -31,6 +33,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(3),
             connection: ConnectionConfig::default(),
             credentials: None,
+            tls: None,
         }
     }
 }
@@ -103,12 +106,33 @@ impl RemotingClient {
                 });
             }
         };
-        let conn = Connection::spawn(
-            stream,
-            self.inner.handler.clone(),
-            &self.inner.config.connection,
-            &self.inner.shutdown,
-        )?;
+        let conn = match &self.inner.config.tls {
+            None => Connection::spawn(
+                stream,
+                self.inner.handler.clone(),
+                &self.inner.config.connection,
+                &self.inner.shutdown,
+            )?,
+            Some(tls) => {
+                let (peer, local) = crate::tls::addrs(&stream)?;
+                let _ = stream.set_nodelay(true);
+                let session =
+                    tls.connect(addr, stream)
+                        .await
+                        .map_err(|source| RemotingError::Connect {
+                            addr: addr.to_string(),
+                            source,
+                        })?;
+                Connection::spawn_io(
+                    session,
+                    peer,
+                    local,
+                    self.inner.handler.clone(),
+                    &self.inner.config.connection,
+                    &self.inner.shutdown,
+                )
+            }
+        };
         *slot = Some(conn.clone());
         Ok(conn)
     }

@@ -11,6 +11,7 @@
 //!   JSON dialect.
 //! - [`message`]: the commit-log message record (spec §4).
 //! - [`properties`]: Java properties text (config files and config bodies).
+//! - [`tls`]: rustls on the remoting port, Java's `tls.*` modes and properties.
 //! - [`error`]: the crate's error type.
 
 pub mod acl;
@@ -27,6 +28,7 @@ pub mod header;
 pub mod message;
 pub mod properties;
 pub mod server;
+pub mod tls;
 
 pub use client::{ClientConfig, RemotingClient};
 pub use codes::{RequestCode, ResponseCode};
