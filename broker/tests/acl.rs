@@ -428,17 +428,10 @@ async fn a_broken_or_missing_file_stops_the_start() {
     assert!(err.to_string().contains("longer than 6"), "{err}");
 }
 
-/// The signed content is what the C++ client and ali-ons send: header values as JSON numbers
-/// and booleans are signed as their text.
-#[tokio::test]
-async fn json_number_header_values_are_signed_as_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let (b, addr, _file) = start(dir.path(), ACL).await;
-    let admin = signed("adminuser", "adminsecret1");
-    assert_eq!(invoke(&admin, &addr, create_topic("TopicA")).await.code, 0);
-    let mut req = msg("TopicA", "numbers");
-    SessionCredentials::new("producer1", "prodsecret1").sign(&mut req);
-    // Re-encode the frame with the numeric fields as JSON numbers, as ali-ons does.
+/// Sends `req` as a JSON frame whose numeric and boolean header values are JSON numbers and
+/// booleans (as ali-ons and the C++ client write them) and returns the response code.
+async fn send_as_json_numbers(addr: &str, req: &RemotingCommand) -> i64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut ext = serde_json::Map::new();
     for (k, v) in req.ext_fields.iter() {
         let value = match v.parse::<i64>() {
@@ -451,7 +444,7 @@ async fn json_number_header_values_are_signed_as_text() {
         ext.insert(k.to_string(), value);
     }
     let header = serde_json::json!({
-        "code": 310, "language": "JAVA", "version": 0, "opaque": 7, "flag": 0,
+        "code": req.code, "language": "JAVA", "version": 0, "opaque": 7, "flag": 0,
         "extFields": ext,
     });
     let header = serde_json::to_vec(&header).unwrap();
@@ -460,8 +453,7 @@ async fn json_number_header_values_are_signed_as_text() {
     frame.extend_from_slice(&(header.len() as u32).to_be_bytes());
     frame.extend_from_slice(&header);
     frame.extend_from_slice(&req.body);
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(&frame).await.unwrap();
     let mut len = [0u8; 4];
     s.read_exact(&mut len).await.unwrap();
@@ -469,6 +461,26 @@ async fn json_number_header_values_are_signed_as_text() {
     s.read_exact(&mut rest).await.unwrap();
     let hlen = u32::from_be_bytes([0, rest[1], rest[2], rest[3]]) as usize;
     let resp: serde_json::Value = serde_json::from_slice(&rest[4..4 + hlen]).unwrap();
-    assert_eq!(resp["code"], 0, "{resp}");
+    resp["code"].as_i64().unwrap()
+}
+
+/// The signed content is what the C++ client and ali-ons send: header values written as JSON
+/// numbers and booleans are signed as their text; the same frame with a number changed is
+/// refused.
+#[tokio::test]
+async fn json_number_header_values_are_signed_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, addr, _file) = start(dir.path(), ACL).await;
+    let admin = signed("adminuser", "adminsecret1");
+    assert_eq!(invoke(&admin, &addr, create_topic("TopicA")).await.code, 0);
+    let mut req = msg("TopicA", "numbers");
+    SessionCredentials::new("producer1", "prodsecret1").sign(&mut req);
+    let mut tampered = req.clone();
+    tampered.ext_fields.insert("f", "1"); // sysFlag, a JSON number on the wire
+    assert_eq!(
+        send_as_json_numbers(&addr, &tampered).await,
+        i64::from(ResponseCode::NO_PERMISSION.0)
+    );
+    assert_eq!(send_as_json_numbers(&addr, &req).await, 0);
     b.shutdown().await;
 }
