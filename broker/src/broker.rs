@@ -80,14 +80,35 @@ fn host_port(host: &str, port: u16) -> String {
     }
 }
 
+/// The plain ACL of `config` when `aclEnable=true` (an unreadable or invalid file is an error).
+fn load_acl(config: &BrokerConfig) -> Result<Option<Arc<crate::acl::AclService>>> {
+    // The HA secret is checked here too: an unreadable one must stop the start, not every
+    // replication connection later.
+    crate::ha::auth::secret(config).map_err(|reason| BrokerError::Malformed {
+        path: config.ha_auth_secret_file.clone().unwrap_or_default(),
+        reason,
+    })?;
+    // TLS settings are checked before anything opens, too.
+    remoting::tls::TlsServer::from_properties(&config.tls_properties())?;
+    remoting::tls::TlsClient::from_properties(&config.tls_properties())?;
+    if !config.acl_enable {
+        return Ok(None);
+    }
+    Ok(Some(crate::acl::AclService::load(crate::acl::file_path(
+        config,
+    ))?))
+}
+
 impl Broker {
     /// Opens (and recovers) the store under `storePathRootDir`, then
     /// [`start_with_store`](Self::start_with_store).
     pub async fn start(config: BrokerConfig) -> Result<BrokerHandle> {
         config.validate()?;
+        // A broken or missing ACL file stops the start before the store is opened.
+        let acl = load_acl(&config)?;
         let store = crate::store_adapter::StoreAdapter::open(&config).await?;
         let raw = store.inner().clone();
-        Self::start_inner(config, Arc::new(store), Some(raw)).await
+        Self::start_inner(config, Arc::new(store), Some(raw), acl).await
     }
 
     /// Starts a broker over `store` with `config`. Listens on `bindAddress:listenPort` (port 0
@@ -97,13 +118,15 @@ impl Broker {
         config: BrokerConfig,
         store: Arc<dyn MessageStoreApi>,
     ) -> Result<BrokerHandle> {
-        Self::start_inner(config, store, None).await
+        let acl = load_acl(&config)?;
+        Self::start_inner(config, store, None, acl).await
     }
 
     async fn start_inner(
         config: BrokerConfig,
         store: Arc<dyn MessageStoreApi>,
         message_store: Option<Arc<store::MessageStore>>,
+        acl: Option<Arc<crate::acl::AclService>>,
     ) -> Result<BrokerHandle> {
         config.validate()?;
         let config = Arc::new(config);
@@ -174,6 +197,7 @@ impl Broker {
             config: config.clone(),
             store: store.clone(),
             message_store,
+            acl: Default::default(),
             ha: Default::default(),
             schedule: Default::default(),
             transactions: Default::default(),
@@ -202,6 +226,10 @@ impl Broker {
             topics_changed: topics_changed.clone(),
             shutdown: shutdown.clone(),
         });
+        if let Some(acl) = acl {
+            acl.spawn_watcher(shutdown.clone());
+            let _ = ctx.acl.set(acl);
+        }
         {
             let weak = Arc::downgrade(&ctx);
             store.on_arrival(Arc::new(move |topic: &str, queue_id: i32, _max: i64| {
@@ -243,6 +271,9 @@ impl Broker {
                 write_high_water: config.write_buffer_high_water_mark.max(1) as usize,
                 ..Default::default()
             },
+            tls: Some(remoting::tls::TlsServer::from_properties(
+                &config.tls_properties(),
+            )?),
         };
         let processor = Arc::new(BrokerProcessor::new(ctx.clone()));
         if let Some(l) = fast_listener {

@@ -520,8 +520,33 @@ broker_config! {
     /// Store reply messages (SEND_REPLY_MESSAGE) besides pushing them to the requester.
     /// Default true.
     store_reply_message_enable: bool = "storeReplyMessageEnable", default true;
-    /// ACL. Default false (not supported).
+    /// Plain ACL (4.x): every request must be signed by an account of the ACL file and have
+    /// the permission its topics and groups need (`docs/security.md`). Default false.
     acl_enable: bool = "aclEnable", default false;
+    /// The plain ACL file (Java's `-Drocketmq.acl.plain.file`); relative paths are under
+    /// `$ROCKETMQ_HOME`. Default unset: `$ROCKETMQ_HOME/conf/plain_acl.yml`.
+    acl_plain_file: Option<String> = "aclPlainFile", default None;
+    /// A file holding the shared secret brokers prove to each other on the HA port (at least 16
+    /// characters; no Java counterpart, `docs/security.md`). Default unset: the HA port serves
+    /// any peer, as Java's does.
+    ha_auth_secret_file: Option<String> = "haAuthSecretFile", default None;
+    /// TLS on the remoting ports (Java's `tls.server.mode`): `disabled`, `permissive` (plain and
+    /// TLS on one port) or `enforcing`. Default unset: disabled (Java defaults to permissive with
+    /// a self-signed certificate; here TLS needs a certificate).
+    tls_server_mode: Option<String> = "tls.server.mode", default None;
+    /// PEM certificate chain of the remoting ports. Default unset.
+    tls_server_cert_path: Option<String> = "tls.server.certPath", default None;
+    /// PEM private key of `tls.server.certPath`. Default unset.
+    tls_server_key_path: Option<String> = "tls.server.keyPath", default None;
+    /// PEM CA certificates client certificates must chain to. Default unset.
+    tls_server_trust_cert_path: Option<String> = "tls.server.trustCertPath", default None;
+    /// Client certificates: `none`, `optional`, `require`. Default unset: none.
+    tls_server_need_client_auth: Option<String> = "tls.server.need.client.auth", default None;
+    /// The broker's own connections (registration, slave sync) speak TLS. Default false.
+    tls_enable: bool = "tls.enable", default false;
+    /// PEM CA certificates the name servers' and master's certificates must chain to (with
+    /// `tls.enable`). Default unset.
+    tls_client_trust_cert_path: Option<String> = "tls.client.trustCertPath", default None;
     /// Let a slave correct consumer offsets. Default false.
     offset_check_in_slave: bool = "offsetCheckInSlave", default false;
     /// Check record CRCs during recovery. Default true.
@@ -868,11 +893,6 @@ pub enum NotHonoured {
 /// Keys that are accepted (Java's `broker.conf` has them) but change nothing here, with why.
 pub const NOT_HONOURED: &[(&str, NotHonoured, &str)] = &[
     (
-        "aclEnable",
-        NotHonoured::Refused,
-        "ACL is not supported yet: every client would be accepted without credentials",
-    ),
-    (
         "enableDLegerCommitLog",
         NotHonoured::Warned,
         "DLedger is not implemented; replication is master/slave (brokerRole)",
@@ -954,6 +974,15 @@ pub fn not_honoured(key: &str) -> Option<(NotHonoured, &'static str)> {
 }
 
 impl BrokerConfig {
+    /// The `tls.*` keys that are set, for [`remoting::tls`].
+    pub fn tls_properties(&self) -> std::collections::BTreeMap<String, String> {
+        self.entries()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("tls."))
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
     /// The keys of [`NOT_HONOURED`] this config sets to something other than the default, each
     /// as `key=value has no effect: why`. `Err` for a [`NotHonoured::Refused`] one.
     pub fn settings_without_effect(&self) -> Result<Vec<String>, ConfigError> {

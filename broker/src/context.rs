@@ -34,6 +34,8 @@ pub struct BrokerContext {
     /// The concrete store when the broker opened it itself ([`crate::Broker::start`]): what
     /// replication (HA) needs beyond the handlers' trait (raw commit-log reads and appends).
     pub message_store: Option<Arc<store::MessageStore>>,
+    /// Plain ACL (set once at start-up when `aclEnable=true`).
+    pub acl: std::sync::OnceLock<Arc<crate::acl::AclService>>,
     /// Replication state (set once at start-up when the broker opened its store).
     pub ha: std::sync::OnceLock<Arc<crate::ha::HaService>>,
     /// Delayed-message delivery (set once at start-up).

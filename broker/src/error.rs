@@ -43,6 +43,9 @@ pub enum BrokerError {
         /// Why.
         reason: String,
     },
+    /// The plain ACL file is missing or invalid (`aclEnable=true`).
+    #[error(transparent)]
+    Acl(#[from] crate::acl::AclError),
     /// A protocol error.
     #[error(transparent)]
     Remoting(#[from] remoting::RemotingError),

@@ -20,11 +20,15 @@
 //!   [`schedule`] (delay levels, `delayOffset.json`), [`transaction`] (half messages,
 //!   END_TRANSACTION, check-back).
 //! - [`metrics`]: the Prometheus endpoint (`metricsExporterType=PROM`), hooks and collector.
+//! - [`acl`]: plain ACL (`aclEnable`): `plain_acl.yml`, signature and permission checks, the ACL
+//!   admin codes.
 //! - [`store_api`]: what the broker needs from the store; [`store_adapter`]: it over the
 //!   `store` crate; [`names`]: topic/group validation;
 //!   [`persist`]: atomic JSON files; [`error`]: the crate's error type.
 pub mod config;
 
+#[cfg(feature = "server")]
+pub mod acl;
 #[cfg(feature = "server")]
 pub mod admin;
 #[cfg(feature = "server")]

@@ -60,7 +60,7 @@ fn load(props: &BTreeMap<String, String>) -> anyhow::Result<BrokerConfig> {
     for k in unknown {
         tracing::warn!(key = %k, "unknown config key ignored");
     }
-    // Keys Java's broker.conf has but this broker does not act on: refused (aclEnable) or
+    // Keys Java's broker.conf has but this broker does not act on: refused or
     // warned about, so nobody believes a setting works that does not.
     for w in config.settings_without_effect()? {
         tracing::warn!("{w}");

@@ -25,6 +25,13 @@ impl BrokerProcessor {
 
     async fn dispatch(&self, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
         let ctx = &*self.ctx;
+        // Plain ACL first: a refused request reaches no handler, so nothing is stored.
+        if let Some(acl) = ctx.acl.get()
+            && let Err(remark) = acl.check(conn.peer().ip(), &req)
+        {
+            tracing::warn!(peer = %conn.peer(), code = req.code, %remark, "request refused by ACL");
+            return req.response_to(remoting::ResponseCode::NO_PERMISSION, Some(remark));
+        }
         // Every topic and group name in the header is checked before any handler sees it
         // (reliability.md "Hostile input"): the same rules and answer as topic creation.
         if let Err(remark) = crate::names::check_header(req.request_code(), &req.ext_fields) {
@@ -104,6 +111,9 @@ impl BrokerProcessor {
             }
             RequestCode::QUERY_CONSUME_QUEUE => admin_stats::query_consume_queue(ctx, req),
             RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
+            code if crate::acl::admin::is_acl_admin_code(code) => {
+                crate::acl::admin::handle(ctx, &req)
+            }
             _ => not_supported(&req),
         }
     }

@@ -84,7 +84,14 @@ impl Registrar {
         permission: Arc<AtomicI32>,
     ) -> Self {
         Registrar {
-            client: RemotingClient::new(Default::default()),
+            // TLS settings were checked at start (`load_acl`); a failure here is unreachable
+            // in practice and would fall back to an error on every registration.
+            client: RemotingClient::new(remoting::ClientConfig {
+                tls: remoting::tls::TlsClient::from_properties(&config.tls_properties())
+                    .ok()
+                    .flatten(),
+                ..Default::default()
+            }),
             config,
             endpoints,
             broker_addr,

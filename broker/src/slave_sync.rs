@@ -45,7 +45,15 @@ struct Seen {
 
 /// Runs the sync loop until `shutdown`.
 pub async fn run(ctx: Arc<BrokerContext>, master: MasterLookup, shutdown: CancellationToken) {
-    let client = RemotingClient::new(Default::default());
+    // With ACL on, the master wants signed requests: sign with the first admin account of
+    // this broker's own ACL file (brokers of a cluster share one; see docs/security.md).
+    let client = RemotingClient::new(remoting::ClientConfig {
+        credentials: ctx.acl.get().and_then(|a| a.admin_credentials()),
+        tls: remoting::tls::TlsClient::from_properties(&ctx.config.tls_properties())
+            .ok()
+            .flatten(),
+        ..Default::default()
+    });
     let every = interval();
     let mut seen = Seen::default();
     let mut wait = every.min(Duration::from_secs(3));

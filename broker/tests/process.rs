@@ -201,25 +201,31 @@ async fn broker_process_registers_serves_and_unregisters_on_sigterm() {
     ns.shutdown().await;
 }
 
-/// Keys Java's broker.conf has but this broker does not act on: `aclEnable=true` is refused
-/// (a user must not believe the broker is protected), others are warned about; errors are one
-/// line even with RUST_BACKTRACE=1; `--version` works.
+/// `aclEnable=true` without a readable ACL file stops the start with a one-line error naming
+/// the file (a user must not believe the broker is protected); other keys Java's broker.conf has
+/// but this broker does not act on are warned about; errors are one line even with
+/// RUST_BACKTRACE=1; `--version` works.
 #[test]
 fn settings_without_effect_are_refused_or_warned_and_errors_are_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
-        .args(["-p", "aclEnable=true"])
+        .args(["-n", "127.0.0.1:9876", "aclEnable=true", "listenPort=0"])
         .env("RUST_BACKTRACE", "1")
         .env_remove("RUST_LOG")
         .env("HOME", dir.path())
+        .env("ROCKETMQ_HOME", dir.path())
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("aclEnable") && err.contains("ACL is not supported"),
+        err.contains("ACL file") && err.contains("conf/plain_acl.yml"),
         "{err}"
+    );
+    assert!(
+        !dir.path().join("store").exists(),
+        "the store was opened before the ACL was checked"
     );
 
     let out = Command::new(BIN)

@@ -16,6 +16,15 @@ use remoting::{
 
 use crate::error::{CliError, Result};
 
+/// Environment variable with the plain-ACL access key requests are signed with.
+pub const ACCESS_KEY_ENV: &str = "ROCKETMQ_ACCESS_KEY";
+/// Environment variable with the plain-ACL secret key.
+pub const SECRET_KEY_ENV: &str = "ROCKETMQ_SECRET_KEY";
+
+/// Environment variable naming the PEM CA file servers' certificates must chain to; when set,
+/// `mqadmin` speaks TLS (Java's `tls.enable=true` with `tls.client.trustCertPath`).
+pub const TLS_TRUST_CERT_ENV: &str = "ROCKETMQ_TLS_TRUST_CERT_PATH";
+
 /// Environment variable read when `-n` is absent (as Java's `NAMESRV_ADDR`).
 pub const NAMESRV_ADDR_ENV: &str = "NAMESRV_ADDR";
 
@@ -26,12 +35,31 @@ pub struct Admin {
     timeout: Duration,
     /// The client library's admin, made on first use (broker commands go through it).
     typed: OnceLock<client::Admin>,
+    credentials: Option<remoting::acl::SessionCredentials>,
+    tls: Option<remoting::tls::TlsClient>,
 }
 
 impl Admin {
     /// An admin over the `;`-separated name server list `namesrv` (or `$NAMESRV_ADDR`).
     /// The list may be empty for commands that only talk to brokers.
     pub fn new(namesrv: Option<&str>) -> Self {
+        Self::with_credentials(namesrv, None)
+    }
+
+    /// Like [`new`](Self::new), signing every request with `credentials` (plain ACL).
+    pub fn with_credentials(
+        namesrv: Option<&str>,
+        credentials: Option<remoting::acl::SessionCredentials>,
+    ) -> Self {
+        Self::with_security(namesrv, credentials, None)
+    }
+
+    /// Like [`with_credentials`](Self::with_credentials), speaking TLS when `tls` is set.
+    pub fn with_security(
+        namesrv: Option<&str>,
+        credentials: Option<remoting::acl::SessionCredentials>,
+        tls: Option<remoting::tls::TlsClient>,
+    ) -> Self {
         let list = namesrv
             .map(str::to_string)
             .or_else(|| std::env::var(NAMESRV_ADDR_ENV).ok())
@@ -44,10 +72,14 @@ impl Admin {
             .collect();
         let config = ClientConfig {
             connect_timeout: Duration::from_secs(3),
+            credentials: credentials.clone(),
+            tls: tls.clone(),
             ..ClientConfig::default()
         };
         Admin {
             client: RemotingClient::new(config),
+            credentials,
+            tls,
             namesrv_addrs,
             timeout: Duration::from_secs(5),
             typed: OnceLock::new(),
@@ -59,6 +91,8 @@ impl Admin {
         let list = self.namesrv_addrs()?.join(";");
         Ok(client::ClientConfig {
             rpc_timeout: self.timeout,
+            credentials: self.credentials().cloned(),
+            tls: self.tls.clone(),
             ..client::ClientConfig::new(list)
         })
     }
@@ -79,6 +113,11 @@ impl Admin {
             return Err(CliError::NoNameServer);
         }
         Ok(&self.namesrv_addrs)
+    }
+
+    /// The plain-ACL credentials requests are signed with, if any.
+    pub fn credentials(&self) -> Option<&remoting::acl::SessionCredentials> {
+        self.credentials.as_ref()
     }
 
     /// The underlying client, for commands with needs of their own.

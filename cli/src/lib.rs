@@ -56,15 +56,72 @@ pub async fn run(args: &[String], out: &mut (dyn Write + Send)) -> Result<()> {
     }
     let command = commands::find(name).ok_or_else(|| unknown(name))?;
     let specs = command.all_options();
-    let parsed = args::parse(command.name(), &specs, rest)?;
+    let (rest, credentials) = take_credentials(&specs, rest)?;
+    let parsed = args::parse(command.name(), &specs, &rest)?;
     if parsed.has(args::HELP.short) {
         write!(out, "{}", args::usage(command.name(), &specs))?;
         return Ok(());
     }
-    let admin = Admin::new(parsed.value(args::NAMESRV.short));
+    let tls = match std::env::var(admin::TLS_TRUST_CERT_ENV) {
+        Ok(path) if !path.trim().is_empty() => Some(
+            remoting::tls::TlsClient::new(path.trim(), None)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", admin::TLS_TRUST_CERT_ENV)))?,
+        ),
+        _ => None,
+    };
+    let admin = Admin::with_security(parsed.value(args::NAMESRV.short), credentials, tls);
     let result = command.execute(&parsed, &admin, out).await;
     admin.shutdown().await;
     result
+}
+
+/// Takes the plain-ACL credentials out of the arguments: `--accessKey K --secretKey S` (or
+/// `--accessKey=K`), unless the command has options of those names itself (the ACL commands,
+/// where they name the account being changed); else `ROCKETMQ_ACCESS_KEY` and
+/// `ROCKETMQ_SECRET_KEY`. Both or neither must be given.
+fn take_credentials(
+    specs: &[args::OptSpec],
+    rest: &[String],
+) -> Result<(Vec<String>, Option<remoting::acl::SessionCredentials>)> {
+    let own = |long: &str| specs.iter().any(|s| s.long == long);
+    let mut kept = Vec::with_capacity(rest.len());
+    let (mut ak, mut sk) = (None, None);
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        let (name, inline) = match a.strip_prefix("--").map(|n| n.split_once('=')) {
+            Some(Some((n, v))) => (n, Some(v.to_string())),
+            Some(None) => (&a[2..], None),
+            None => ("", None),
+        };
+        let slot = match name {
+            "accessKey" if !own("accessKey") => &mut ak,
+            "secretKey" if !own("secretKey") => &mut sk,
+            _ => {
+                kept.push(a.clone());
+                continue;
+            }
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => it
+                .next()
+                .cloned()
+                .ok_or_else(|| CliError::Usage(format!("Missing argument for option: {a}")))?,
+        };
+        *slot = Some(value);
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let ak = ak.or_else(|| env(admin::ACCESS_KEY_ENV));
+    let sk = sk.or_else(|| env(admin::SECRET_KEY_ENV));
+    match (ak, sk) {
+        (None, None) => Ok((kept, None)),
+        (Some(ak), Some(sk)) => Ok((kept, Some(remoting::acl::SessionCredentials::new(ak, sk)))),
+        _ => Err(CliError::Usage(
+            "give both an access key and a secret key (--accessKey/--secretKey or \
+             ROCKETMQ_ACCESS_KEY/ROCKETMQ_SECRET_KEY)"
+                .into(),
+        )),
+    }
 }
 
 fn unknown(name: &str) -> CliError {

@@ -31,6 +31,11 @@ pub struct ClientConfig {
     /// that vanished (a replaced pod's old IP) does not answer at all, and a connect that used
     /// the whole budget would leave no time to retry on another broker.
     pub connect_timeout: Duration,
+    /// Plain-ACL credentials (Java `AclClientRPCHook`): when set, every request this client
+    /// sends is signed with them. `None` sends unsigned requests.
+    pub credentials: Option<remoting::acl::SessionCredentials>,
+    /// TLS (Java `tls.enable`): every connection (name servers, brokers) handshakes with it.
+    pub tls: Option<remoting::tls::TlsClient>,
 }
 
 impl Default for ClientConfig {
@@ -45,6 +50,8 @@ impl Default for ClientConfig {
             rpc_timeout: Duration::from_secs(3),
             vip_channel_enabled: false,
             connect_timeout: Duration::from_secs(1),
+            credentials: None,
+            tls: None,
         }
     }
 }

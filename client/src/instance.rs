@@ -152,6 +152,8 @@ impl ClientInstance {
                 remoting: RemotingClient::with_handler(
                     remoting::ClientConfig {
                         connect_timeout: config.connect_timeout,
+                        credentials: config.credentials.clone(),
+                        tls: config.tls.clone(),
                         ..remoting::ClientConfig::default()
                     },
                     handler,

@@ -19,12 +19,22 @@ pub struct LocalCluster {
     pub namesrv: NameServerHandle,
     /// The brokers, in start order.
     pub brokers: Vec<BrokerHandle>,
+    /// Credentials [`create_topic`](Self::create_topic) signs with (brokers with plain ACL).
+    pub admin_credentials: Option<remoting::acl::SessionCredentials>,
     dir: TempDir,
 }
 
 impl LocalCluster {
     /// Starts a name server and one master per entry of `broker_names`.
     pub async fn start(broker_names: &[&str]) -> Result<LocalCluster> {
+        Self::start_with(broker_names, |_| {}).await
+    }
+
+    /// Like [`start`](Self::start), with `tweak` applied to each broker's config.
+    pub async fn start_with(
+        broker_names: &[&str],
+        tweak: impl Fn(&mut BrokerConfig),
+    ) -> Result<LocalCluster> {
         // Server logs go to the test's captured output (RUST_LOG picks the level).
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -43,11 +53,12 @@ impl LocalCluster {
         let mut cluster = LocalCluster {
             namesrv,
             brokers: Vec::new(),
+            admin_credentials: None,
             dir,
         };
         for name in broker_names {
             let store = cluster.dir.path().join(name);
-            let config = BrokerConfig {
+            let mut config = BrokerConfig {
                 broker_name: (*name).to_string(),
                 bind_address: "127.0.0.1".into(),
                 listen_port: 0,
@@ -59,6 +70,7 @@ impl LocalCluster {
                 message_delay_level: SHORT_DELAY_LEVELS.to_string(),
                 ..Default::default()
             };
+            tweak(&mut config);
             let handle = Broker::start(config)
                 .await
                 .with_context(|| format!("start broker {name}"))?;
@@ -75,7 +87,10 @@ impl LocalCluster {
     /// Creates `topic` with `queues` read and write queues on every broker, then waits until the
     /// name server routes it.
     pub async fn create_topic(&self, topic: &str, queues: i32) -> Result<()> {
-        let client = RemotingClient::new(Default::default());
+        let client = RemotingClient::new(remoting::ClientConfig {
+            credentials: self.admin_credentials.clone(),
+            ..Default::default()
+        });
         let header = CreateTopicRequestHeader {
             topic: topic.to_string(),
             default_topic: "TBW102".into(),

@@ -64,6 +64,8 @@ pub struct NamesrvConfig {
     /// `metricsPromExporterPort`: port of the metrics endpoint (default 5557, as Java; 0 picks a
     /// free port).
     pub metrics_prom_exporter_port: u16,
+    /// `tls.server.*` settings as given (see [`remoting::tls`]); empty: plain only.
+    pub tls: BTreeMap<String, String>,
 }
 
 fn home_dir() -> PathBuf {
@@ -93,6 +95,7 @@ impl Default for NamesrvConfig {
             metrics_exporter_type: telemetry::ExporterType::Disable,
             metrics_prom_exporter_host: String::new(),
             metrics_prom_exporter_port: telemetry::exporter::DEFAULT_PORT,
+            tls: BTreeMap::new(),
         }
     }
 }
@@ -199,6 +202,9 @@ impl NamesrvConfig {
             }
             "metricsPromExporterHost" => self.metrics_prom_exporter_host = value.trim().to_string(),
             "metricsPromExporterPort" => self.metrics_prom_exporter_port = parse_num(key, value)?,
+            k if k.starts_with("tls.") => {
+                self.tls.insert(k.to_string(), value.trim().to_string());
+            }
             _ => return Ok(false),
         }
         Ok(true)

@@ -47,6 +47,7 @@ impl NameServer {
                 write_high_water: config.write_buffer_high_water_mark,
                 ..ConnectionConfig::default()
             },
+            tls: Some(remoting::tls::TlsServer::from_properties(&config.tls)?),
         };
         let routes = Arc::new(RouteInfoManager::new());
         let metrics = Arc::new(crate::metrics::NamesrvMetrics::default());

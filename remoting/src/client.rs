@@ -20,6 +20,11 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Per-connection limits.
     pub connection: ConnectionConfig,
+    /// Plain-ACL credentials: when set, every request sent through [`RemotingClient::invoke`]
+    /// and [`RemotingClient::invoke_oneway`] is signed with them (see [`crate::acl`]).
+    pub credentials: Option<crate::acl::SessionCredentials>,
+    /// TLS (`tls.enable`): every connection handshakes with it; `None` is plain.
+    pub tls: Option<crate::tls::TlsClient>,
 }
 
 impl Default for ClientConfig {
@@ -27,6 +32,8 @@ impl Default for ClientConfig {
         ClientConfig {
             connect_timeout: Duration::from_secs(3),
             connection: ConnectionConfig::default(),
+            credentials: None,
+            tls: None,
         }
     }
 }
@@ -99,12 +106,33 @@ impl RemotingClient {
                 });
             }
         };
-        let conn = Connection::spawn(
-            stream,
-            self.inner.handler.clone(),
-            &self.inner.config.connection,
-            &self.inner.shutdown,
-        )?;
+        let conn = match &self.inner.config.tls {
+            None => Connection::spawn(
+                stream,
+                self.inner.handler.clone(),
+                &self.inner.config.connection,
+                &self.inner.shutdown,
+            )?,
+            Some(tls) => {
+                let (peer, local) = crate::tls::addrs(&stream)?;
+                let _ = stream.set_nodelay(true);
+                let session =
+                    tls.connect(addr, stream)
+                        .await
+                        .map_err(|source| RemotingError::Connect {
+                            addr: addr.to_string(),
+                            source,
+                        })?;
+                Connection::spawn_io(
+                    session,
+                    peer,
+                    local,
+                    self.inner.handler.clone(),
+                    &self.inner.config.connection,
+                    &self.inner.shutdown,
+                )
+            }
+        };
         *slot = Some(conn.clone());
         Ok(conn)
     }
@@ -113,9 +141,10 @@ impl RemotingClient {
     pub async fn invoke(
         &self,
         addr: &str,
-        request: RemotingCommand,
+        mut request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
+        self.sign(&mut request);
         let deadline = tokio::time::Instant::now() + timeout;
         let conn = tokio::time::timeout_at(deadline, self.connection(addr))
             .await
@@ -149,9 +178,17 @@ impl RemotingClient {
     }
 
     /// Sends a oneway request to `addr`.
-    pub async fn invoke_oneway(&self, addr: &str, request: RemotingCommand) -> Result<()> {
+    pub async fn invoke_oneway(&self, addr: &str, mut request: RemotingCommand) -> Result<()> {
+        self.sign(&mut request);
         let conn = self.connection(addr).await?;
         conn.oneway(request).await
+    }
+
+    /// Signs `request` with the configured credentials, if any.
+    fn sign(&self, request: &mut RemotingCommand) {
+        if let Some(creds) = &self.inner.config.credentials {
+            creds.sign(request);
+        }
     }
 
     /// Closes the connection to `addr`, if any.

@@ -112,6 +112,16 @@ code_table! {
         GET_ALL_DELAY_OFFSET = 45,
         /// Validate a client's subscription config.
         CHECK_CLIENT_CONFIG = 46,
+        /// 4.x plain ACL: create or update an account (`CreateAccessConfigRequestHeader`).
+        UPDATE_AND_CREATE_ACL_CONFIG = 50,
+        /// 4.x plain ACL: delete an account.
+        DELETE_ACL_CONFIG = 51,
+        /// 4.x plain ACL: the ACL file's version and the broker's identity.
+        GET_BROKER_CLUSTER_ACL_INFO = 52,
+        /// 4.x plain ACL: replace the global white list.
+        UPDATE_GLOBAL_WHITE_ADDRS_CONFIG = 53,
+        /// 4.x plain ACL: the whole ACL config (accounts and global white list) as a body.
+        GET_BROKER_CLUSTER_ACL_CONFIG = 54,
         /// Name server: put a KV entry.
         PUT_KV_CONFIG = 100,
         /// Name server: get a KV entry.
@@ -314,6 +324,12 @@ code_table! {
         CONSUME_MSG_TIMEOUT = 207,
         /// No message.
         NO_MESSAGE = 208,
+        /// 4.x: UPDATE_AND_CREATE_ACL_CONFIG failed (5.x reuses 209 for POLLING_FULL).
+        UPDATE_AND_CREATE_ACL_CONFIG_FAILED = 209,
+        /// 4.x: DELETE_ACL_CONFIG failed.
+        DELETE_ACL_CONFIG_FAILED = 210,
+        /// 4.x: UPDATE_GLOBAL_WHITE_ADDRS_CONFIG failed.
+        UPDATE_GLOBAL_WHITE_ADDRS_CONFIG_FAILED = 211,
     }
 }
 

@@ -28,6 +28,11 @@ use crate::command::{FLAG_RESPONSE, RemotingCommand};
 use crate::error::{RemotingError, Result};
 use crate::frame::{FrameBudget, RemotingCodec};
 
+/// The read side of a connection's byte stream (a TCP half or a TLS session's).
+type ReadIo = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+/// The write side of a connection's byte stream.
+type WriteIo = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
 /// Serves the requests that arrive on a connection.
 pub trait RequestHandler: Send + Sync + 'static {
     /// Answers one request. The returned command's `opaque`, response flag and serialize type are
@@ -174,6 +179,51 @@ impl Connection {
         let local = stream.local_addr()?;
         let _ = stream.set_nodelay(true);
         let (read_half, write_half) = stream.into_split();
+        Ok(Self::spawn_halves(
+            Box::new(read_half),
+            Box::new(write_half),
+            peer,
+            local,
+            handler,
+            config,
+            parent,
+        ))
+    }
+
+    /// Like [`spawn`](Self::spawn) over any byte stream (a TLS session, see [`crate::tls`]),
+    /// whose socket addresses the caller knows.
+    pub fn spawn_io<S>(
+        stream: S,
+        peer: SocketAddr,
+        local: SocketAddr,
+        handler: Arc<dyn RequestHandler>,
+        config: &ConnectionConfig,
+        parent: &CancellationToken,
+    ) -> Connection
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    {
+        let (read_half, write_half) = tokio::io::split(stream);
+        Self::spawn_halves(
+            Box::new(read_half),
+            Box::new(write_half),
+            peer,
+            local,
+            handler,
+            config,
+            parent,
+        )
+    }
+
+    fn spawn_halves(
+        read_half: ReadIo,
+        write_half: WriteIo,
+        peer: SocketAddr,
+        local: SocketAddr,
+        handler: Arc<dyn RequestHandler>,
+        config: &ConnectionConfig,
+        parent: &CancellationToken,
+    ) -> Connection {
         let (tx, rx) = mpsc::channel(config.write_queue.max(1));
         let conn = Connection {
             inner: Arc::new(Inner {
@@ -202,7 +252,7 @@ impl Connection {
             handler,
             config.clone(),
         ));
-        Ok(conn)
+        conn
     }
 
     /// A process-unique id.
@@ -328,7 +378,7 @@ impl Connection {
 
 async fn write_loop(
     conn: Connection,
-    mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, RemotingCodec>,
+    mut sink: FramedWrite<WriteIo, RemotingCodec>,
     mut rx: mpsc::Receiver<RemotingCommand>,
 ) {
     'outer: loop {
@@ -371,7 +421,7 @@ async fn write_loop(
 /// Returns false when the connection must close (an I/O error).
 async fn feed(
     conn: &Connection,
-    sink: &mut FramedWrite<tokio::net::tcp::OwnedWriteHalf, RemotingCodec>,
+    sink: &mut FramedWrite<WriteIo, RemotingCodec>,
     cmd: RemotingCommand,
 ) -> bool {
     let (code, opaque, is_response, serialize_type) =
@@ -408,7 +458,7 @@ async fn feed(
 
 async fn read_loop(
     conn: Connection,
-    mut stream: FramedRead<tokio::net::tcp::OwnedReadHalf, RemotingCodec>,
+    mut stream: FramedRead<ReadIo, RemotingCodec>,
     handler: Arc<dyn RequestHandler>,
     config: ConnectionConfig,
 ) {

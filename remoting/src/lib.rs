@@ -1,6 +1,7 @@
 //! The RocketMQ 4.x remoting protocol, shared by every crate of the project.
 //!
 //! # Layout
+//! - [`acl`]: 4.x plain-ACL request signing (HmacSHA1) and the ACL admin bodies.
 //! - [`codes`]: request and response codes (spec §2).
 //! - [`command`]: the logical command a frame carries (spec §1.2).
 //! - [`frame`]: bytes ⇄ commands, JSON and binary headers (spec §1.1–1.4), a tokio codec.
@@ -10,8 +11,10 @@
 //!   JSON dialect.
 //! - [`message`]: the commit-log message record (spec §4).
 //! - [`properties`]: Java properties text (config files and config bodies).
+//! - [`tls`]: rustls on the remoting port, Java's `tls.*` modes and properties.
 //! - [`error`]: the crate's error type.
 
+pub mod acl;
 pub mod body;
 pub mod client;
 pub mod codes;
@@ -25,6 +28,7 @@ pub mod header;
 pub mod message;
 pub mod properties;
 pub mod server;
+pub mod tls;
 
 pub use client::{ClientConfig, RemotingClient};
 pub use codes::{RequestCode, ResponseCode};

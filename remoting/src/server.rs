@@ -27,6 +27,8 @@ pub struct ServerConfig {
     /// Per-connection limits (its `frame_budget` is replaced by the server's shared one); the
     /// default pauses reading at [`DEFAULT_WRITE_HIGH_WATER`](crate::connection::DEFAULT_WRITE_HIGH_WATER).
     pub connection: ConnectionConfig,
+    /// TLS (`tls.server.mode`); `None` is plain only.
+    pub tls: Option<crate::tls::TlsServer>,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +40,7 @@ impl Default for ServerConfig {
                 write_high_water: crate::connection::DEFAULT_WRITE_HIGH_WATER,
                 ..ConnectionConfig::default()
             },
+            tls: None,
         }
     }
 }
@@ -98,6 +101,40 @@ pub async fn serve(
         }
         live.fetch_add(1, Ordering::AcqRel);
         let slot = Slot(live.clone());
+        if let Some(tls) = config.tls.clone().filter(|t| t.is_enabled()) {
+            // Classify and handshake off the accept loop: a slow or silent client must not
+            // hold up the next accept.
+            let (handler, conn_config, shutdown) =
+                (handler.clone(), conn_config.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                let Ok((peer, local)) = crate::tls::addrs(&stream) else {
+                    return;
+                };
+                let _ = stream.set_nodelay(true);
+                let conn = match tls.accept(stream).await {
+                    Ok(Ok(session)) => Ok(Connection::spawn_io(
+                        session,
+                        peer,
+                        local,
+                        handler,
+                        &conn_config,
+                        &shutdown,
+                    )),
+                    Ok(Err(plain)) => Connection::spawn(plain, handler, &conn_config, &shutdown)
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match conn {
+                    Ok(conn) => {
+                        debug!(%peer, id = conn.id(), "connection accepted");
+                        conn.closed().await;
+                    }
+                    Err(e) => debug!(%peer, error = %e, "connection refused (TLS)"),
+                }
+                drop(slot);
+            });
+            continue;
+        }
         match Connection::spawn(stream, handler.clone(), &conn_config, &shutdown) {
             Ok(conn) => {
                 debug!(peer = %conn.peer(), id = conn.id(), "connection accepted");

@@ -82,6 +82,21 @@ async fn serve(
     shutdown: CancellationToken,
 ) -> String {
     let housekeeping = Duration::from_millis(ha.config.ha_housekeeping_interval.max(100));
+    let mut stream = stream;
+    // haAuthSecretFile: the peer proves it knows the secret before it gets a byte of the log.
+    match super::auth::secret(&ha.config) {
+        Ok(None) => {}
+        Ok(Some(secret)) => {
+            if let Err(e) = super::auth::master(&mut stream, &secret, housekeeping).await {
+                warn!(peer = %link.peer, conn = link.id, reason = %e, "HA peer refused");
+                return e;
+            }
+        }
+        Err(e) => {
+            tracing::error!(reason = %e, "HA secret unreadable: refusing the HA connection");
+            return e;
+        }
+    }
     let (mut rd, mut wr) = stream.into_split();
     let reported = match first_report(&mut rd, housekeeping).await {
         Ok(r) => r,

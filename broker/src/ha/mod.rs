@@ -19,6 +19,7 @@
 //!   (a header-only first frame at the master's min offset): it drops its store and follows
 //!   from there instead of being disconnected forever.
 
+pub mod auth;
 pub mod master;
 pub mod slave;
 pub mod wire;

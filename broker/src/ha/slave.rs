@@ -144,6 +144,16 @@ async fn follow(ha: &Arc<HaService>, addr: &str) -> String {
     let _ = stream.set_nodelay(true);
     let housekeeping = Duration::from_millis(ha.config.ha_housekeeping_interval.max(100));
     let heartbeat = Duration::from_millis(ha.config.ha_send_heartbeat_interval.max(100));
+    let mut stream = stream;
+    match super::auth::secret(&ha.config) {
+        Ok(None) => {}
+        Ok(Some(secret)) => {
+            if let Err(e) = super::auth::slave(&mut stream, &secret, housekeeping).await {
+                return e;
+            }
+        }
+        Err(e) => return e,
+    }
     let (mut rd, wr) = stream.into_split();
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let wr = Arc::new(Mutex::new(wr));

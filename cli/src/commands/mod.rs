@@ -12,6 +12,7 @@ use crate::admin::Admin;
 use crate::args::{HELP, NAMESRV, OptSpec, ParsedArgs};
 use crate::error::Result;
 
+pub mod acl;
 pub mod add_write_perm;
 pub mod allocate_mq;
 pub mod bench_consumer;
@@ -141,6 +142,11 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &broker_maintenance::DeleteExpiredCommitLogCommand,
         &bench_producer::BenchProducerCommand,
         &bench_consumer::BenchConsumerCommand,
+        &acl::UpdateAclConfigCommand,
+        &acl::DeleteAccessConfigCommand,
+        &acl::UpdateGlobalWhiteAddrCommand,
+        &acl::ClusterAclConfigVersionCommand,
+        &acl::GetAccessConfigCommand,
     ]
 }
 

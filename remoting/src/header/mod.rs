@@ -1,6 +1,7 @@
 //! Typed request and response headers (spec §3), one module per area. Each struct is declared
 //! with [`crate::header!`] so the server and the client parse and build the same definition.
 
+pub mod acl;
 pub mod admin;
 pub mod client;
 pub mod namesrv;
