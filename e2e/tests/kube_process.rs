@@ -1079,7 +1079,10 @@ async fn roll_under_load(
         produced.contains(&format!(" failed={failed} ")),
         "{produced} vs {errors:?}"
     );
-    assert_eq!(failed, 0, "sends failed after the client's retries: {errors:?}");
+    assert_eq!(
+        failed, 0,
+        "sends failed after the client's retries: {errors:?}"
+    );
     assert!(drained.contains(" lost=0 "), "{drained}");
     for (p, n) in &replaced {
         assert_eq!(*n, 1, "{p} replaced {n} times: {replaced:?}");
