@@ -145,6 +145,8 @@ async fn sql92_check_pull_heartbeat_and_long_polling() {
         .await;
     }
     send_props(&client, &addr, "Sql", "bare", &[]).await;
+    // Sends are acknowledged before dispatch writes the consume queue.
+    assert_eq!(wait_max_offset(&client, &addr, "Sql", 0, 11).await, 11);
 
     // Subscription in the pull.
     let r = invoke(&client, &addr, sql_pull("CG-sql", "Sql", 0, 0, Some(SQL))).await;
