@@ -511,7 +511,7 @@ impl Producer {
 
     async fn send_with_retries(&self, prepared: Prepared, timeout: Duration) -> Result<SendResult> {
         let begin = Instant::now();
-        let info = self.publish_info(&prepared.topic).await?;
+        let mut info = self.publish_info(&prepared.topic).await?;
         let attempts = 1 + self.inner.config.retry_times_when_send_failed;
         let mut last_broker: Option<String> = None;
         let mut last_err: Option<ClientError> = None;
@@ -540,6 +540,20 @@ impl Producer {
                 }
                 Err(e) if is_retryable(&e) => {
                     warn!(topic = %prepared.topic, broker = %mq.broker_name, error = %e, "send failed; retrying on another broker");
+                    // Nothing listens there any more: learn the current route before the retry.
+                    // The cached one may be from a moment when another master was restarting
+                    // and so list only the broker that just failed.
+                    if matches!(&e, ClientError::Remoting(r) if crate::broker_health::is_connection_failure(r))
+                    {
+                        let _ = self
+                            .inner
+                            .instance
+                            .update_topic_route(&prepared.topic)
+                            .await;
+                        if let Ok(fresh) = self.publish_info(&prepared.topic).await {
+                            info = fresh;
+                        }
+                    }
                     last_broker = Some(mq.broker_name.clone());
                     last_err = Some(e);
                 }
