@@ -130,6 +130,35 @@ docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
 PYEOF
 "$KV" --strict --quiet "$WORK/operator-builtin.yaml"
+# Security objects (issue 19), off by default: NetworkPolicies through kubernetes-validate; the
+# cert-manager Certificate (no schema here) checked for the fields cert-manager needs.
+SECURITY=(--set networkPolicy.enabled=true --set certificate.enabled=true
+  --set 'networkPolicy.clients[0].namespaceSelector.matchLabels.team=apps'
+  --set 'networkPolicy.metrics.from[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=monitoring')
+"$HELM" lint --strict "$CHART" "${SECURITY[@]}"
+"$HELM" template t "$CHART" --namespace rocketmq-system "${SECURITY[@]}" > "$WORK/security.yaml"
+"$PY" - "$WORK/security.yaml" "$WORK/security-builtin.yaml" <<'PYEOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+nps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "NetworkPolicy"}
+assert set(nps) == {"t-rocketmq-operator-namesrv", "t-rocketmq-operator-broker"}, list(nps)
+broker = nps["t-rocketmq-operator-broker"]["spec"]["ingress"]
+ports = lambda rule: [p["port"] for p in rule["ports"]]
+assert ports(broker[0]) == ["remoting", 10909], broker[0]
+ha = [r for r in broker if ports(r) == ["ha"]][0]
+assert ha["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "broker",
+    "app.kubernetes.io/managed-by": "rocketmq-operator", "app.kubernetes.io/name": "rocketmq"}}}], ha
+certs = [d for d in docs if d["kind"] == "Certificate"]
+assert len(certs) == 1 and certs[0]["spec"]["secretName"] == "rocketmq-tls", certs
+assert "*.rocketmq-broker-1.rocketmq-system.svc" in certs[0]["spec"]["dnsNames"], certs[0]
+yaml.safe_dump_all([d for d in docs if d["kind"] != "Certificate"], open(sys.argv[2], "w"))
+PYEOF
+"$KV" --strict --quiet "$WORK/security-builtin.yaml"
+# Off by default: neither kind in the default render.
+if grep -qE '^kind: (NetworkPolicy|Certificate)$' "$WORK/default.yaml"; then
+  echo "NetworkPolicy or Certificate rendered with default values" >&2
+  exit 1
+fi
 
 # ---- 4. the CRD ---------------------------------------------------------------------------------
 step "CRDs through kubernetes-validate --strict"
@@ -176,7 +205,7 @@ fi
 step "yamllint"
 "$VENV/bin/yamllint" --strict -c operator/ci/yamllint.yaml crds/ deploy/ "$CHART/values.yaml" "$CHART/Chart.yaml" "$CHART/crds/"
 "$HELM" template t "$CHART" --namespace rocketmq-system "${MONITORING[@]}" > "$WORK/monitoring.yaml"
-"$VENV/bin/yamllint" --strict -c operator/ci/yamllint.yaml "$WORK/default.yaml" "$WORK/full.yaml" "$WORK/monitoring.yaml"
+"$VENV/bin/yamllint" --strict -c operator/ci/yamllint.yaml "$WORK/default.yaml" "$WORK/full.yaml" "$WORK/monitoring.yaml" "$WORK/security.yaml"
 
 # ---- 7. the operator binary against kmock -------------------------------------------------------
 if [ "${OPERATOR_KMOCK:-1}" != 0 ]; then

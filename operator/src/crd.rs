@@ -73,7 +73,8 @@ pub const NAME_RULE: &str =
     printcolumn = r#"{"name":"Ready Groups","type":"string","jsonPath":".status.readyGroups"}"#,
     printcolumn = r#"{"name":"Name Server","type":"string","jsonPath":".status.nameServerAddress","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    validation = kube::core::Rule::new(NAME_RULE).message("metadata.name must be a DNS label (lowercase letters, digits, '-') of at most 40 characters: pod names <name>-broker-<group>-<ordinal> must stay valid")
+    validation = kube::core::Rule::new(NAME_RULE).message("metadata.name must be a DNS label (lowercase letters, digits, '-') of at most 40 characters: pod names <name>-broker-<group>-<ordinal> must stay valid"),
+    validation = kube::core::Rule::new(SECURITY_KEYS_RULE).message("spec.broker.config may not set the keys spec.security owns (aclEnable/aclPlainFile with acl, haAuthSecretFile with haAuth, tls.server.* with tls)")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RocketMQClusterSpec {
@@ -107,7 +108,104 @@ pub struct RocketMQClusterSpec {
     /// `<name>-console` on port 8180. Default: off.
     #[serde(default, skip_serializing_if = "ConsoleSpec::is_default")]
     pub console: ConsoleSpec,
+    /// TLS, plain ACL and HA authentication, each from a Secret in the cluster's namespace
+    /// (mounted read-only; never a ConfigMap). Default: none of them.
+    #[serde(default, skip_serializing_if = "SecuritySpec::is_default")]
+    pub security: SecuritySpec,
 }
+
+/// `spec.security`: which Secrets the pods mount and the broker.conf / namesrv.conf keys the
+/// operator then sets (and owns) to point at them. See docs/security.md.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecuritySpec {
+    /// TLS on the name servers' and brokers' remoting ports (and the VIP channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+    /// RocketMQ 4.x plain ACL (`aclEnable=true`) with `plain_acl.yml` from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<SecretKeyRef>,
+    /// Shared secret authenticating master and slaves on the HA port (`haAuthSecretFile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha_auth: Option<SecretKeyRef>,
+}
+
+impl SecuritySpec {
+    /// Whether nothing is set (then the field is left out when serialized).
+    pub fn is_default(&self) -> bool {
+        *self == SecuritySpec::default()
+    }
+}
+
+/// `spec.security.tls`: a `kubernetes.io/tls` Secret (what cert-manager writes): `tls.crt`,
+/// `tls.key`, and `ca.crt` when client certificates are checked.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSpec {
+    /// The Secret's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: String,
+    /// Client certificates (`tls.server.need.client.auth`): `None`, `Optional` or `Require`
+    /// (checked against the Secret's `ca.crt`). Default: `None`.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// `tls.server.need.client.auth`.
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
+pub enum ClientAuth {
+    /// No client certificate asked for.
+    #[default]
+    None,
+    /// Checked when the client sends one.
+    Optional,
+    /// Every client must present one signed by `ca.crt`.
+    Require,
+}
+
+impl ClientAuth {
+    /// The broker's spelling.
+    pub fn as_conf(self) -> &'static str {
+        match self {
+            ClientAuth::None => "none",
+            ClientAuth::Optional => "optional",
+            ClientAuth::Require => "require",
+        }
+    }
+}
+
+/// One key of a Secret in the cluster's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: String,
+    /// The key holding the file. Default: `plain_acl.yml` for `acl`, `secret` for `haAuth`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: Option<String>,
+}
+
+/// broker.conf keys the operator owns when `spec.security.acl` is set.
+pub const ACL_OWNED_KEYS: &[&str] = &["aclEnable", "aclPlainFile"];
+/// broker.conf keys the operator owns when `spec.security.haAuth` is set.
+pub const HA_AUTH_OWNED_KEYS: &[&str] = &["haAuthSecretFile"];
+/// broker.conf keys the operator owns when `spec.security.tls` is set.
+pub const TLS_OWNED_KEYS: &[&str] = &[
+    "tls.server.mode",
+    "tls.server.certPath",
+    "tls.server.keyPath",
+    "tls.server.trustCertPath",
+    "tls.server.need.client.auth",
+];
+
+/// CEL rule on the whole resource: a security section set in `spec.security` owns its
+/// broker.conf keys. Each clause walks a constant list and asks the map, so the estimated cost
+/// is fixed (see [`OWNED_KEYS_RULE`]).
+pub const SECURITY_KEYS_RULE: &str = "!has(self.spec.security) || !has(self.spec.broker.config) || ((!has(self.spec.security.acl) || !['aclEnable', 'aclPlainFile'].exists(k, k in self.spec.broker.config)) && (!has(self.spec.security.haAuth) || !('haAuthSecretFile' in self.spec.broker.config)) && (!has(self.spec.security.tls) || !['tls.server.mode', 'tls.server.certPath', 'tls.server.keyPath', 'tls.server.trustCertPath', 'tls.server.need.client.auth'].exists(k, k in self.spec.broker.config)))";
 
 /// Web console settings (`spec.console`).
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
@@ -482,6 +580,7 @@ impl Default for RocketMQClusterSpec {
             auto_create_topic_enable: true,
             pod_overrides: PodOverrides::default(),
             console: ConsoleSpec::default(),
+            security: SecuritySpec::default(),
         }
     }
 }
@@ -523,6 +622,33 @@ mod tests {
         assert!(y.contains("x-kubernetes-validations"));
         assert!(y.contains("SLAVE_NOT_AVAILABLE"));
         assert!(y.contains("Ready Groups"));
+    }
+
+    /// The root rule: a security section owns its keys in `spec.broker.config`, only when set.
+    #[test]
+    fn cel_security_rule_refuses_owned_keys_only_with_their_section() {
+        let ok = |spec: &str| -> bool {
+            let text = format!(
+                "apiVersion: rocketmq.rocketmq-rs.io/v1alpha1\nkind: RocketMQCluster\nmetadata: {{name: demo}}\nspec: {spec}\n"
+            );
+            let cr: RocketMQCluster = serde_yaml::from_str(&text).unwrap();
+            kube::core::cel::validate_cel(&cr).is_ok()
+        };
+        assert!(ok("{}"));
+        assert!(!ok(
+            "{security: {acl: {secretName: a}}, broker: {config: {aclPlainFile: /x}}}"
+        ));
+        assert!(!ok(
+            "{security: {haAuth: {secretName: a}}, broker: {config: {haAuthSecretFile: /x}}}"
+        ));
+        assert!(!ok(
+            "{security: {tls: {secretName: a}}, broker: {config: {tls.server.keyPath: /x}}}"
+        ));
+        assert!(ok(
+            "{security: {tls: {secretName: a}}, broker: {config: {aclEnable: 'true'}}}"
+        ));
+        assert!(ok("{broker: {config: {aclEnable: 'true'}}}"));
+        assert!(ok("{security: {acl: {secretName: a}}}"));
     }
 
     #[test]

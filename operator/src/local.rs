@@ -722,6 +722,13 @@ pub async fn run(args: LocalArgs) -> Result<()> {
         path: file.display().to_string(),
         message: r.to_string(),
     })?;
+    if !plan.security.is_default() {
+        // The Secrets only exist in Kubernetes; a local broker.conf can set the keys itself.
+        return Err(Error::Refused {
+            path: file.display().to_string(),
+            message: "spec.security mounts Kubernetes Secrets and is not supported by `operator local`; set aclEnable/aclPlainFile, haAuthSecretFile or tls.* in spec.broker.config instead".into(),
+        });
+    }
     let mut local = plan_local(&plan, &dir, args.namesrv_port, args.broker_port)?;
     let metric_ports = match args.metrics_port {
         Some(base) => {

@@ -432,6 +432,13 @@ pub fn pod_broker_conf(
 ) -> Result<String> {
     let mut c = plan.broker_config(g, m, ep)?;
     apply_pod_defaults(&mut c, plan);
+    for (k, v) in crate::build::security::broker_conf_entries(plan) {
+        c.set(k, &v)
+            .map_err(|source| crate::error::Error::BrokerConfig {
+                broker: crate::names::broker_pod(&plan.name, g.index, m.ordinal),
+                source,
+            })?;
+    }
     Ok(c.to_properties())
 }
 

@@ -108,6 +108,23 @@ pub fn console(cluster: &str) -> String {
     format!("{cluster}-console")
 }
 
+/// Where the `spec.security.tls` Secret is mounted (`tls.crt`, `tls.key`, `ca.crt`).
+pub const TLS_DIR: &str = "/etc/rocketmq-tls";
+/// Where the `spec.security.acl` Secret key is mounted, as [`ACL_FILE`].
+pub const ACL_DIR: &str = "/etc/rocketmq-acl";
+/// File name of the mounted ACL key.
+pub const ACL_FILE: &str = "plain_acl.yml";
+/// Where the `spec.security.haAuth` Secret key is mounted, as [`HA_AUTH_FILE`].
+pub const HA_AUTH_DIR: &str = "/etc/rocketmq-ha-auth";
+/// File name of the mounted HA secret key.
+pub const HA_AUTH_FILE: &str = "secret";
+/// Volume names of the three security Secrets.
+pub const TLS_VOLUME: &str = "tls";
+/// See [`TLS_VOLUME`].
+pub const ACL_VOLUME: &str = "acl";
+/// See [`TLS_VOLUME`].
+pub const HA_AUTH_VOLUME: &str = "ha-auth";
+
 /// Container and port name of the web console.
 pub const CONSOLE_CONTAINER: &str = "console";
 /// Port name of the web console.

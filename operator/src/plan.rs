@@ -55,6 +55,8 @@ pub struct ClusterPlan {
     pub namesrv_pdb: PdbSpec,
     /// The web console (`spec.console`).
     pub console: crate::crd::ConsoleSpec,
+    /// TLS, ACL and HA authentication Secrets (`spec.security`); Kubernetes only.
+    pub security: crate::crd::SecuritySpec,
     /// Value of the manual-restart annotation ([`crate::crd::RESTART_ANNOTATION`]): part of every
     /// pod template, so a new value rolls every pod once. Set by the controller from the
     /// resource's metadata (validation only sees the spec).

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 
 use broker::BrokerRole;
 
-use crate::crd::{OPERATOR_OWNED_KEYS, Replication, RocketMQClusterSpec};
+use crate::crd::{
+    ACL_OWNED_KEYS, HA_AUTH_OWNED_KEYS, OPERATOR_OWNED_KEYS, Replication, RocketMQClusterSpec,
+    TLS_OWNED_KEYS,
+};
 use crate::names;
 use crate::plan::{ClusterPlan, Endpoints, GroupPlan, MemberPlan, NamesrvPlan, StoragePlan};
 use crate::quantity;
@@ -62,6 +65,31 @@ fn is_dns_label(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && s.as_bytes()[0].is_ascii_lowercase()
         && !s.ends_with('-')
+}
+
+/// A Secret name: a DNS subdomain (RFC 1123).
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label_any)
+}
+
+/// One RFC 1123 label (may start with a digit).
+fn is_dns_label_any(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A Secret data key: `[-._a-zA-Z0-9]+`, not `.` or `..` (it also becomes a file name).
+fn is_secret_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// The image tag as a label value (`latest` when untagged or unusable).
@@ -167,6 +195,52 @@ pub fn validate(
         );
     }
 
+    // spec.security: Secret names and keys Kubernetes accepts.
+    let sec = &spec.security;
+    let secret_refs = [
+        ("tls", sec.tls.as_ref().map(|t| (&t.secret_name, None))),
+        (
+            "acl",
+            sec.acl.as_ref().map(|r| (&r.secret_name, r.key.as_ref())),
+        ),
+        (
+            "haAuth",
+            sec.ha_auth
+                .as_ref()
+                .map(|r| (&r.secret_name, r.key.as_ref())),
+        ),
+    ];
+    for (field, r) in secret_refs {
+        let Some((secret, key)) = r else { continue };
+        if !is_dns_subdomain(secret) {
+            bad(
+                "InvalidName",
+                format!("security.{field}.secretName {secret:?} is not a valid Secret name"),
+            );
+        }
+        if let Some(key) = key
+            && !is_secret_key(key)
+        {
+            bad(
+                "InvalidName",
+                format!(
+                    "security.{field}.key {key:?} is not a valid Secret key (letters, digits, '-', '_', '.')"
+                ),
+            );
+        }
+    }
+    let security_owned = |k: &str| -> Option<&'static str> {
+        if sec.acl.is_some() && ACL_OWNED_KEYS.contains(&k) {
+            Some("security.acl")
+        } else if sec.ha_auth.is_some() && HA_AUTH_OWNED_KEYS.contains(&k) {
+            Some("security.haAuth")
+        } else if sec.tls.is_some() && TLS_OWNED_KEYS.contains(&k) {
+            Some("security.tls")
+        } else {
+            None
+        }
+    };
+
     // Extra keys: refuse operator-owned ones, unknown ones, and values the broker refuses.
     let mut extra = BTreeMap::new();
     for (k, v) in &b.config {
@@ -175,6 +249,15 @@ pub fn validate(
                 "OperatorOwnedConfigKey",
                 format!(
                     "broker.config key {k} is set by the operator (from the spec fields and the pod); remove it"
+                ),
+            );
+            continue;
+        }
+        if let Some(field) = security_owned(k) {
+            bad(
+                "OperatorOwnedConfigKey",
+                format!(
+                    "broker.config key {k} is set by the operator from spec.{field} (a mounted Secret); remove it"
                 ),
             );
             continue;
@@ -286,6 +369,7 @@ pub fn validate(
         broker_pdb: b.pod_disruption_budget.clone(),
         namesrv_pdb: ns.pod_disruption_budget.clone(),
         console: spec.console.clone(),
+        security: spec.security.clone(),
         restart: None,
     };
 
@@ -368,6 +452,46 @@ mod tests {
         // Fine alone, but the broker's cross-key rule refuses it.
         let r = refused("demo", "broker: {config: {maxMessageSize: '2000000000'}}");
         assert_eq!(r.reason(), "InvalidConfigValue");
+    }
+
+    /// A security section owns its keys; without it the same keys stay the user's.
+    #[test]
+    fn keys_owned_by_spec_security_are_refused_only_with_that_section() {
+        let r = refused(
+            "demo",
+            "security: {acl: {secretName: acl}, haAuth: {secretName: ha}, tls: {secretName: tls}}\nbroker: {config: {aclEnable: 'false', aclPlainFile: /x, haAuthSecretFile: /y, tls.server.mode: disabled, tls.server.certPath: /c}}",
+        );
+        assert_eq!(r.problems.len(), 5, "{r}");
+        assert!(
+            r.problems.iter().all(
+                |p| p.reason == "OperatorOwnedConfigKey" && p.message.contains("spec.security")
+            )
+        );
+        // Only the sections that are set own keys: ACL alone leaves tls.* to the user.
+        let r = refused(
+            "demo",
+            "security: {acl: {secretName: acl}}\nbroker: {config: {aclEnable: 'true', tls.server.need.client.auth: none}}",
+        );
+        assert_eq!(r.problems.len(), 1, "{r}");
+        assert!(r.message().contains("aclEnable"));
+        let p = validate(
+            "demo",
+            "ns",
+            &spec("broker: {config: {aclEnable: 'true', haAuthSecretFile: /etc/ha}}"),
+        )
+        .unwrap();
+        assert_eq!(p.extra_config.len(), 2);
+    }
+
+    #[test]
+    fn bad_secret_names_and_keys_are_refused() {
+        let r = refused(
+            "demo",
+            "security: {acl: {secretName: Bad_Name}, haAuth: {secretName: ha, key: '../x'}, tls: {secretName: ok.tls}}",
+        );
+        assert_eq!(r.problems.len(), 2, "{r}");
+        assert!(r.message().contains("security.acl.secretName"));
+        assert!(r.message().contains("security.haAuth.key"));
     }
 
     #[test]

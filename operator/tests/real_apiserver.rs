@@ -248,6 +248,40 @@ async fn cel_rules_refuse_invalid_specs_at_admission() {
             "config may not set keys the operator owns",
         );
     }
+    // spec.security owns its keys, only with its section set (the root rule).
+    for (section, key) in [
+        ("acl", "aclPlainFile"),
+        ("haAuth", "haAuthSecretFile"),
+        ("tls", "tls.server.certPath"),
+    ] {
+        refused(
+            api.create(
+                &pp,
+                &cluster(
+                    "secowned",
+                    serde_json::json!({"security": {section: {"secretName": "s"}},
+                        "broker": {"config": {key: "/x"}}}),
+                ),
+            )
+            .await,
+            "spec.broker.config may not set the keys spec.security owns",
+        );
+    }
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    api.create(
+        &dry,
+        &cluster(
+            "secok",
+            serde_json::json!({"security": {"tls": {"secretName": "s", "clientAuth": "Require"},
+                "acl": {"secretName": "a"}, "haAuth": {"secretName": "h", "key": "k"}},
+                "broker": {"config": {"tls.enable": "true"}}}),
+        ),
+    )
+    .await
+    .expect("a spec.security without conflicting keys is accepted");
     let many: serde_json::Map<String, serde_json::Value> = (0..=operator::crd::MAX_CONFIG_KEYS)
         .map(|i| (format!("k{i}"), serde_json::Value::from("1")))
         .collect();

@@ -243,6 +243,7 @@ pub(super) fn stateful_set(
         read_only: if ro { Some(true) } else { None },
         ..VolumeMount::default()
     };
+    let (secret_volumes, secret_mounts) = super::security::broker_volumes(plan);
     let container = Container {
         name: names::BROKER_CONTAINER.to_string(),
         image: Some(plan.image.clone()),
@@ -289,13 +290,18 @@ pub(super) fn stateful_set(
         // Generous: recovery of a large commit log after a crash must not be killed mid-way.
         liveness_probe: Some(tcp(60, 6)),
         resources: plan.broker_resources.clone(),
-        volume_mounts: Some(vec![
-            mount(names::CONFIG_VOLUME, names::CONFIG_DIR, true),
-            mount(names::STORE_VOLUME, names::STORE_DIR, false),
-            mount(names::RUN_VOLUME, names::RUN_DIR, false),
-            mount(names::HOME_VOLUME, names::HOME_DIR, false),
-            mount(names::TMP_VOLUME, names::TMP_DIR, false),
-        ]),
+        volume_mounts: Some(
+            [
+                mount(names::CONFIG_VOLUME, names::CONFIG_DIR, true),
+                mount(names::STORE_VOLUME, names::STORE_DIR, false),
+                mount(names::RUN_VOLUME, names::RUN_DIR, false),
+                mount(names::HOME_VOLUME, names::HOME_DIR, false),
+                mount(names::TMP_VOLUME, names::TMP_DIR, false),
+            ]
+            .into_iter()
+            .chain(secret_mounts)
+            .collect(),
+        ),
         security_context: Some(container_security_context()),
         ..Container::default()
     };
@@ -312,6 +318,7 @@ pub(super) fn stateful_set(
         empty_dir(names::HOME_VOLUME),
         empty_dir(names::TMP_VOLUME),
     ];
+    volumes.extend(secret_volumes);
     let mut claims = None;
     if plan.storage.ephemeral {
         volumes.push(Volume {

@@ -7,6 +7,7 @@
 mod broker;
 mod console;
 mod namesrv;
+pub mod security;
 
 use std::collections::BTreeMap;
 

@@ -18,11 +18,15 @@ use crate::plan::ClusterPlan;
 /// The name server config file: only the listen port (everything else keeps its default).
 pub fn namesrv_conf(plan: &ClusterPlan) -> String {
     // The metrics endpoint is always on in pods (the container declares its port).
-    format!(
+    let mut conf = format!(
         "listenPort={}\nmetricsExporterType=PROM\nmetricsPromExporterPort={}\n",
         plan.namesrv.port,
         names::METRICS_PORT
-    )
+    );
+    for (k, v) in super::security::namesrv_conf_entries(plan) {
+        conf.push_str(&format!("{k}={v}\n"));
+    }
+    conf
 }
 
 pub(super) fn config_map(plan: &ClusterPlan, owner: &OwnerReference) -> ConfigMap {
@@ -138,6 +142,7 @@ pub(super) fn deployment(plan: &ClusterPlan, owner: &OwnerReference) -> Deployme
         failure_threshold: Some(3),
         ..Probe::default()
     };
+    let (secret_volumes, secret_mounts) = super::security::namesrv_volumes(plan);
     let container = Container {
         name: names::NAMESRV_CONTAINER.to_string(),
         image: Some(plan.image.clone()),
@@ -171,24 +176,29 @@ pub(super) fn deployment(plan: &ClusterPlan, owner: &OwnerReference) -> Deployme
             value: Some(names::HOME_DIR.to_string()),
             ..EnvVar::default()
         }]),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: names::CONFIG_VOLUME.to_string(),
-                mount_path: names::CONFIG_DIR.to_string(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: names::HOME_VOLUME.to_string(),
-                mount_path: names::HOME_DIR.to_string(),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: names::TMP_VOLUME.to_string(),
-                mount_path: names::TMP_DIR.to_string(),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(
+            [
+                VolumeMount {
+                    name: names::CONFIG_VOLUME.to_string(),
+                    mount_path: names::CONFIG_DIR.to_string(),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                },
+                VolumeMount {
+                    name: names::HOME_VOLUME.to_string(),
+                    mount_path: names::HOME_DIR.to_string(),
+                    ..VolumeMount::default()
+                },
+                VolumeMount {
+                    name: names::TMP_VOLUME.to_string(),
+                    mount_path: names::TMP_DIR.to_string(),
+                    ..VolumeMount::default()
+                },
+            ]
+            .into_iter()
+            .chain(secret_mounts)
+            .collect(),
+        ),
         security_context: Some(container_security_context()),
         ..Container::default()
     };
@@ -232,18 +242,23 @@ pub(super) fn deployment(plan: &ClusterPlan, owner: &OwnerReference) -> Deployme
                 }),
                 spec: Some(PodSpec {
                     containers: vec![container],
-                    volumes: Some(vec![
-                        Volume {
-                            name: names::CONFIG_VOLUME.to_string(),
-                            config_map: Some(ConfigMapVolumeSource {
-                                name: names::namesrv(&plan.name),
-                                ..ConfigMapVolumeSource::default()
-                            }),
-                            ..Volume::default()
-                        },
-                        empty_dir(names::HOME_VOLUME),
-                        empty_dir(names::TMP_VOLUME),
-                    ]),
+                    volumes: Some(
+                        [
+                            Volume {
+                                name: names::CONFIG_VOLUME.to_string(),
+                                config_map: Some(ConfigMapVolumeSource {
+                                    name: names::namesrv(&plan.name),
+                                    ..ConfigMapVolumeSource::default()
+                                }),
+                                ..Volume::default()
+                            },
+                            empty_dir(names::HOME_VOLUME),
+                            empty_dir(names::TMP_VOLUME),
+                        ]
+                        .into_iter()
+                        .chain(secret_volumes)
+                        .collect(),
+                    ),
                     termination_grace_period_seconds: Some(30),
                     affinity: plan.overrides.affinity.clone(),
                     tolerations: non_empty(plan.overrides.tolerations.clone()),

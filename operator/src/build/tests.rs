@@ -971,3 +971,135 @@ fn the_metrics_port_follows_the_broker_config() {
         ::broker::MetricsExporterType::Disable
     );
 }
+
+/// `spec.security`: each Secret is mounted read-only (whole directory, so updates reach the
+/// pod), the keys it owns point at the mounted files, and the name servers get TLS only.
+#[test]
+fn security_secrets_are_mounted_and_the_conf_points_at_them() {
+    let text = "apiVersion: rocketmq.rocketmq-rs.io/v1alpha1\nkind: RocketMQCluster\nmetadata:\n  name: sec\nspec:\n  broker:\n    replicasPerGroup: 1\n  security:\n    tls:\n      secretName: sec-tls\n      clientAuth: Require\n    acl:\n      secretName: sec-acl\n    haAuth:\n      secretName: sec-ha\n      key: password\n";
+    let cr = parse_cluster(text).unwrap();
+    let plan = validate("sec", "ns", &cr.spec).unwrap();
+    let c = build(&plan, &owner(), &Partitions::new()).unwrap();
+    let sts = &c.stateful_sets[0];
+    let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let secret_of = |vol: &str| {
+        let v = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == vol)
+            .unwrap_or_else(|| panic!("no volume {vol}"));
+        assert!(v.config_map.is_none());
+        let s = v.secret.clone().unwrap();
+        let items: Vec<(String, String)> = s
+            .items
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.key, i.path))
+            .collect();
+        (s.secret_name.unwrap(), items)
+    };
+    assert_eq!(
+        secret_of("tls"),
+        (
+            "sec-tls".to_string(),
+            vec![
+                ("tls.crt".into(), "tls.crt".into()),
+                ("tls.key".into(), "tls.key".into()),
+                ("ca.crt".into(), "ca.crt".into())
+            ]
+        )
+    );
+    assert_eq!(
+        secret_of("acl"),
+        (
+            "sec-acl".to_string(),
+            vec![("plain_acl.yml".into(), "plain_acl.yml".into())]
+        )
+    );
+    assert_eq!(
+        secret_of("ha-auth"),
+        (
+            "sec-ha".to_string(),
+            vec![("password".into(), "secret".into())]
+        )
+    );
+    let mounts: BTreeMap<String, (String, Option<bool>, Option<String>)> = container(sts)
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| {
+            (
+                m.name.clone(),
+                (m.mount_path.clone(), m.read_only, m.sub_path.clone()),
+            )
+        })
+        .collect();
+    assert_eq!(mounts["tls"], (names::TLS_DIR.into(), Some(true), None));
+    assert_eq!(mounts["acl"], (names::ACL_DIR.into(), Some(true), None));
+    assert_eq!(
+        mounts["ha-auth"],
+        (names::HA_AUTH_DIR.into(), Some(true), None)
+    );
+    for ordinal in [0, 1] {
+        let conf = pod_conf(&c, &plan.groups[0].broker_name, ordinal, "10.0.0.1");
+        assert!(conf.acl_enable);
+        assert_eq!(
+            conf.acl_plain_file.as_deref(),
+            Some("/etc/rocketmq-acl/plain_acl.yml")
+        );
+        assert_eq!(
+            conf.ha_auth_secret_file.as_deref(),
+            Some("/etc/rocketmq-ha-auth/secret")
+        );
+        let tls = conf.tls_properties();
+        assert_eq!(tls["tls.server.mode"], "permissive");
+        assert_eq!(tls["tls.server.certPath"], "/etc/rocketmq-tls/tls.crt");
+        assert_eq!(tls["tls.server.keyPath"], "/etc/rocketmq-tls/tls.key");
+        assert_eq!(tls["tls.server.trustCertPath"], "/etc/rocketmq-tls/ca.crt");
+        assert_eq!(tls["tls.server.need.client.auth"], "require");
+    }
+    // Name servers: the TLS Secret only, and namesrv.conf points at it.
+    let dep = &c.deployments[0];
+    let npod = dep.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let nvols: Vec<&str> = npod
+        .volumes
+        .iter()
+        .flatten()
+        .filter(|v| v.secret.is_some())
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(nvols, ["tls"]);
+    let nconf = &c.config_maps[0].data.as_ref().unwrap()[names::NAMESRV_CONF_KEY];
+    assert!(nconf.contains("tls.server.mode=permissive\n"), "{nconf}");
+    assert!(nconf.contains("tls.server.certPath=/etc/rocketmq-tls/tls.crt\n"));
+    assert!(!nconf.contains("acl"));
+    // The name server parses what the operator writes.
+    let mut ns = ::namesrv::NamesrvConfig::default();
+    for line in nconf.lines() {
+        let (k, v) = line.split_once('=').unwrap();
+        assert_eq!(ns.set(k, v).ok(), Some(true), "{line}");
+    }
+
+    // Without client certificates no ca.crt is asked of the Secret (kubernetes.io/tls
+    // Secrets need not have one) and no trust path is set.
+    let mut plain = plan.clone();
+    plain.security.tls.as_mut().unwrap().client_auth = crate::crd::ClientAuth::None;
+    let c = build(&plain, &owner(), &Partitions::new()).unwrap();
+    let conf = pod_conf(&c, &plain.groups[0].broker_name, 0, "10.0.0.1");
+    assert!(
+        !conf
+            .tls_properties()
+            .contains_key("tls.server.trustCertPath")
+    );
+    // Without spec.security nothing is mounted from a Secret.
+    let (bare, _) = example("cluster-2m-2s-async.yaml");
+    let c = build(&bare, &owner(), &Partitions::new()).unwrap();
+    for sts in &c.stateful_sets {
+        let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert!(pod.volumes.iter().flatten().all(|v| v.secret.is_none()));
+    }
+    let conf = pod_conf(&c, &bare.groups[0].broker_name, 0, "10.0.0.1");
+    assert!(!conf.acl_enable);
+    assert!(!conf.tls_properties().contains_key("tls.server.mode"));
+}
