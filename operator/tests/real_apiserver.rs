@@ -7,6 +7,7 @@
 //! `SKIPPED (...)` and passes. One control plane serves the whole binary; each test works in its
 //! own namespace with its own operator process(es).
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeMap;
@@ -26,29 +27,8 @@ use support::*;
 /// only fails when the state never arrives).
 const SETTLE: Duration = Duration::from_secs(60);
 
-macro_rules! control_plane_or_skip {
-    () => {
-        match support::installed() {
-            Some(cp) => cp,
-            None => {
-                eprintln!(
-                    "SKIPPED (no kube-apiserver at {})",
-                    support::control_plane::bin_dir().display()
-                );
-                return;
-            }
-        }
-    };
-}
-
 fn cluster(name: &str, spec: serde_json::Value) -> RocketMQCluster {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "rocketmq.rocketmq-rs.io/v1alpha1",
-        "kind": "RocketMQCluster",
-        "metadata": {"name": name},
-        "spec": spec,
-    }))
-    .expect("cluster")
+    custom("RocketMQCluster", name, spec)
 }
 
 async fn events_of(client: &kube::Client, ns: &str, name: &str) -> Vec<Event> {

@@ -7,6 +7,7 @@
 //!
 //! Without the binaries every test prints `SKIPPED (...)` and passes.
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeMap;
@@ -28,52 +29,31 @@ use support::*;
 
 const SETTLE: Duration = Duration::from_secs(90);
 
-macro_rules! control_plane_or_skip {
-    () => {
-        match support::installed() {
-            Some(cp) => {
-                cp.kubectl(
-                    &[
-                        "wait",
-                        "--for=condition=Established",
-                        "--timeout=60s",
-                        "crd/rocketmqtopics.rocketmq.rocketmq-rs.io",
-                        "crd/rocketmqconsumergroups.rocketmq.rocketmq-rs.io",
-                    ],
-                    None,
-                )
-                .expect("the topic and consumer-group CRDs are established");
-                cp
-            }
-            None => {
-                eprintln!(
-                    "SKIPPED (no kube-apiserver at {})",
-                    support::control_plane::bin_dir().display()
-                );
-                return;
-            }
-        }
-    };
+/// The shared control plane with the topic and consumer-group CRDs established, or `SKIPPED`.
+macro_rules! control_plane_with_resource_crds_or_skip {
+    () => {{
+        let cp = control_plane_or_skip!();
+        cp.kubectl(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/rocketmqtopics.rocketmq.rocketmq-rs.io",
+                "crd/rocketmqconsumergroups.rocketmq.rocketmq-rs.io",
+            ],
+            None,
+        )
+        .expect("the topic and consumer-group CRDs are established");
+        cp
+    }};
 }
 
 fn topic(name: &str, spec: serde_json::Value) -> RocketMQTopic {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "rocketmq.rocketmq-rs.io/v1alpha1",
-        "kind": "RocketMQTopic",
-        "metadata": {"name": name},
-        "spec": spec,
-    }))
-    .expect("topic")
+    custom("RocketMQTopic", name, spec)
 }
 
 fn group(name: &str, spec: serde_json::Value) -> RocketMQConsumerGroup {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "rocketmq.rocketmq-rs.io/v1alpha1",
-        "kind": "RocketMQConsumerGroup",
-        "metadata": {"name": name},
-        "spec": spec,
-    }))
-    .expect("group")
+    custom("RocketMQConsumerGroup", name, spec)
 }
 
 /// The generated CRDs are what `crds/` and the chart hold, the API server accepts them (every
@@ -81,7 +61,7 @@ fn group(name: &str, spec: serde_json::Value) -> RocketMQConsumerGroup {
 /// changes of `clusterRef` and `topicName`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crds_are_accepted_and_cel_refuses_bad_specs_and_immutable_changes() {
-    let cp = control_plane_or_skip!();
+    let cp = control_plane_with_resource_crds_or_skip!();
     let root = repo();
     for (file, yaml) in [
         ("rocketmqtopics.yaml", operator::resource::topic_crd_yaml()),
@@ -452,7 +432,7 @@ async fn events_of(client: &kube::Client, ns: &str, name: &str) -> Vec<(String, 
 /// The whole life of declared topics and a consumer group against real brokers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_applies_topics_and_groups_to_every_broker_group() {
-    let cp = control_plane_or_skip!();
+    let cp = control_plane_with_resource_crds_or_skip!();
     let t0 = Instant::now();
     let client = cp.admin_client().await;
     let ns = namespace(cp, "topics");

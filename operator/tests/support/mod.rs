@@ -4,7 +4,39 @@
 
 #![allow(dead_code)]
 
+/// The shared control plane, or `SKIPPED` and an early return from the test when the binaries
+/// are missing.
+macro_rules! control_plane_or_skip {
+    () => {
+        match support::installed() {
+            Some(cp) => cp,
+            None => {
+                eprintln!(
+                    "SKIPPED (no kube-apiserver at {})",
+                    support::control_plane::bin_dir().display()
+                );
+                return;
+            }
+        }
+    };
+}
+
 pub mod control_plane;
+
+/// A custom resource of this project's API group from its kind, name and spec.
+pub fn custom<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    name: &str,
+    spec: serde_json::Value,
+) -> T {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "rocketmq.rocketmq-rs.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .unwrap_or_else(|e| panic!("{kind} {name}: {e}"))
+}
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
