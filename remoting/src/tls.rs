@@ -94,6 +94,90 @@ fn roots(path: &str, what: &str) -> Result<rustls::RootCertStore> {
     Ok(store)
 }
 
+/// The server's certificate and key, read again when either file changes (checked at most once
+/// a second, on a handshake): certificates are renewed (cert-manager, a Kubernetes Secret
+/// volume that swaps its files) without restarting the broker. A renewed pair that does not
+/// load (half-written, key and certificate not matching) is logged and the previous pair kept.
+#[derive(Debug)]
+struct ReloadingCert {
+    cert_path: String,
+    key_path: String,
+    state: parking_lot::Mutex<CertState>,
+}
+
+#[derive(Debug)]
+struct CertState {
+    /// (modified time, length) of both files when last read or checked.
+    seen: Option<[(std::time::SystemTime, u64); 2]>,
+    checked: std::time::Instant,
+    current: Arc<rustls::sign::CertifiedKey>,
+}
+
+/// How often a handshake may look at the files.
+const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+impl ReloadingCert {
+    fn load(cert_path: &str, key_path: &str) -> Result<Self> {
+        let current = Arc::new(Self::read(cert_path, key_path)?);
+        Ok(ReloadingCert {
+            cert_path: cert_path.to_string(),
+            key_path: key_path.to_string(),
+            state: parking_lot::Mutex::new(CertState {
+                seen: Self::stamp(cert_path, key_path),
+                checked: std::time::Instant::now(),
+                current,
+            }),
+        })
+    }
+
+    fn read(cert_path: &str, key_path: &str) -> Result<rustls::sign::CertifiedKey> {
+        let chain = certs(cert_path, "tls.server.certPath")?;
+        let key = provider()
+            .key_provider
+            .load_private_key(key(key_path, "tls.server.keyPath")?)
+            .map_err(|e| tls_error(format!("tls.server.keyPath {key_path}: {e}")))?;
+        let certified = rustls::sign::CertifiedKey::new(chain, key);
+        certified
+            .keys_match()
+            .map_err(|e| tls_error(format!("tls.server.certPath/keyPath: {e}")))?;
+        Ok(certified)
+    }
+
+    fn stamp(cert_path: &str, key_path: &str) -> Option<[(std::time::SystemTime, u64); 2]> {
+        let one = |p: &str| {
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.modified().ok()?, m.len()))
+        };
+        Some([one(cert_path)?, one(key_path)?])
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ReloadingCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let mut st = self.state.lock();
+        if st.checked.elapsed() >= CERT_CHECK_INTERVAL {
+            st.checked = std::time::Instant::now();
+            let now = Self::stamp(&self.cert_path, &self.key_path);
+            if now.is_some() && now != st.seen {
+                match Self::read(&self.cert_path, &self.key_path) {
+                    Ok(k) => {
+                        st.current = Arc::new(k);
+                        st.seen = now;
+                        tracing::info!(cert = %self.cert_path, "TLS certificate reloaded");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "renewed TLS certificate not loaded; keeping the previous one");
+                    }
+                }
+            }
+        }
+        Some(st.current.clone())
+    }
+}
+
 /// The server side: the mode and, unless disabled, the rustls acceptor.
 #[derive(Clone)]
 pub struct TlsServer {
@@ -159,12 +243,7 @@ impl TlsServer {
                 )));
             }
         };
-        let config = builder
-            .with_single_cert(
-                certs(cert, "tls.server.certPath")?,
-                key(key_path, "tls.server.keyPath")?,
-            )
-            .map_err(|e| tls_error(format!("tls.server.certPath/keyPath: {e}")))?;
+        let config = builder.with_cert_resolver(Arc::new(ReloadingCert::load(cert, key_path)?));
         Ok(TlsServer {
             mode,
             acceptor: Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),

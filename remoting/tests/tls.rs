@@ -229,3 +229,57 @@ async fn throughput_plain_vs_tls() {
     }
     s.stop().await;
 }
+
+/// A renewed certificate is served without a restart: the server reads its files again when
+/// they change (as a Kubernetes Secret volume or cert-manager renews them); a broken renewal
+/// keeps the previous pair.
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_restart() {
+    let (old, new) = (pki(), pki());
+    let live = tempfile::tempdir().unwrap();
+    let cert = live.path().join("tls.crt");
+    let key = live.path().join("tls.key");
+    std::fs::copy(old.path("server.pem"), &cert).unwrap();
+    std::fs::copy(old.path("server.key"), &key).unwrap();
+    let props: BTreeMap<String, String> = [
+        ("tls.server.mode", "enforcing".to_string()),
+        ("tls.server.certPath", cert.display().to_string()),
+        ("tls.server.keyPath", key.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let srv = server(&props).await;
+    let addr = srv.addr.to_string();
+    // A fresh client each time: a new connection, a new handshake.
+    let works = |ca: String| {
+        let addr = addr.clone();
+        async move {
+            echo(&tls_client(&ca, None), &addr, b"x".to_vec())
+                .await
+                .is_ok()
+        }
+    };
+    assert!(works(old.path("ca.pem")).await);
+    assert!(!works(new.path("ca.pem")).await);
+
+    // Renewal: key first, then certificate (a reader may see the pair half-way).
+    std::fs::copy(new.path("server.key"), &key).unwrap();
+    std::fs::copy(new.path("server.pem"), &cert).unwrap();
+    let mut renewed = false;
+    for _ in 0..100 {
+        if works(new.path("ca.pem")).await {
+            renewed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(renewed, "the renewed certificate was never served");
+    assert!(!works(old.path("ca.pem")).await, "the old one is gone");
+
+    // A broken renewal (a truncated certificate) keeps the pair in use.
+    std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\ngarbage\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(works(new.path("ca.pem")).await);
+    srv.stop().await;
+}
