@@ -1243,6 +1243,21 @@ async fn scale_out_and_in(
     );
 }
 
+/// The names of every object `api` lists.
+async fn names_of<K>(api: &Api<K>) -> Result<Vec<String>, String>
+where
+    K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    Ok(api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?
+        .items
+        .iter()
+        .map(|o| o.name_any())
+        .collect())
+}
+
 /// Deletes the cluster: the operator's finalizer, garbage collection and the kubelet's graceful
 /// stops leave no pod, StatefulSet, Service or ConfigMap, and no network namespace.
 async fn delete_cluster(
@@ -1262,37 +1277,13 @@ async fn delete_cluster(
     let svcs: Api<Service> = Api::namespaced(client.clone(), ns);
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     wait_for("everything deleted", Duration::from_secs(120), || async {
-        let c = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?
-            .items
-            .len();
-        let p = pods
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?
-            .items
-            .len();
-        let s = sts
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?
-            .items
-            .len();
-        let v = svcs
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?
-            .items
-            .len();
-        let m: Vec<String> = cms
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?
-            .items
-            .iter()
-            .map(|c| c.name_any())
+        let c = names_of(&api).await?.len();
+        let p = names_of(&pods).await?.len();
+        let s = names_of(&sts).await?.len();
+        let v = names_of(&svcs).await?.len();
+        let m: Vec<String> = names_of(&cms)
+            .await?
+            .into_iter()
             // CA bundles the controller-manager publishes into every namespace.
             .filter(|c| c != "kube-root-ca.crt" && c != "openshift-service-ca.crt")
             .collect();
