@@ -75,6 +75,7 @@ pub mod error;
 pub mod fs;
 pub mod index;
 pub mod mapped;
+mod read;
 pub mod recovery;
 mod seglog;
 pub mod stats;

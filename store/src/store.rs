@@ -8,11 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
 use remoting::message::record::{
-    BLANK_MAGIC_CODE, MAGIC_CODE_V1, MAGIC_CODE_V2, MIN_RECORD_LEN, POS_PHYSICAL_OFFSET,
-    POS_QUEUE_OFFSET, decode_view, encode_into, peek_header, pos_store_timestamp,
+    BLANK_MAGIC_CODE, POS_PHYSICAL_OFFSET, POS_QUEUE_OFFSET, encode_into, peek_header,
+    pos_store_timestamp,
 };
 use remoting::message::{MessageRecord, keys, push_offset_msg_id, sysflag, tags_code};
 use tokio::sync::{broadcast, watch};
@@ -28,9 +27,7 @@ use crate::recovery::{
     recover_log, scan_one,
 };
 use crate::seglog::{SegLog, SyncFail};
-use crate::types::{
-    AppendResult, GetResult, GetStatus, PutResult, PutStatus, QueueAdvance, TagFilter,
-};
+use crate::types::{AppendResult, PutResult, PutStatus, QueueAdvance};
 
 /// Called once when the store hits a fatal error (a failed fsync). The default logs and exits
 /// the process: after a failed fsync the kernel may have dropped dirty pages, so continuing
@@ -45,22 +42,22 @@ pub fn exit_on_fatal() -> FatalHook {
     })
 }
 
-const PAGE: u64 = 4096;
+pub(crate) const PAGE: u64 = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FlushState {
+pub(crate) struct FlushState {
     flushed: u64,
     fatal: bool,
 }
 
 /// Per topic, per queue id: nested so that lookups by `&str` allocate nothing.
-type QueueMap<V> = HashMap<String, HashMap<i32, V>>;
+pub(crate) type QueueMap<V> = HashMap<String, HashMap<i32, V>>;
 
-fn qm_get<V: Clone>(m: &QueueMap<V>, topic: &str, queue_id: i32) -> Option<V> {
+pub(crate) fn qm_get<V: Clone>(m: &QueueMap<V>, topic: &str, queue_id: i32) -> Option<V> {
     m.get(topic).and_then(|q| q.get(&queue_id)).cloned()
 }
 
-fn qm_set<V>(m: &mut QueueMap<V>, topic: &str, queue_id: i32, v: V) {
+pub(crate) fn qm_set<V>(m: &mut QueueMap<V>, topic: &str, queue_id: i32, v: V) {
     match m.get_mut(topic) {
         Some(q) => {
             q.insert(queue_id, v);
@@ -71,63 +68,63 @@ fn qm_set<V>(m: &mut QueueMap<V>, topic: &str, queue_id: i32, v: V) {
     }
 }
 
-struct Inner {
-    config: StoreConfig,
-    fs: Arc<dyn FileSystem>,
-    root: PathBuf,
-    log: SegLog,
+pub(crate) struct Inner {
+    pub(crate) config: StoreConfig,
+    pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) root: PathBuf,
+    pub(crate) log: SegLog,
     /// Next queue offset per queue; only touched with the commit-log tail lock held.
-    queue_offsets: Mutex<QueueMap<i64>>,
-    queues: RwLock<QueueMap<Arc<ConsumeQueue>>>,
-    index: IndexService,
-    checkpoint: CheckpointFile,
+    pub(crate) queue_offsets: Mutex<QueueMap<i64>>,
+    pub(crate) queues: RwLock<QueueMap<Arc<ConsumeQueue>>>,
+    pub(crate) index: IndexService,
+    pub(crate) checkpoint: CheckpointFile,
     /// Commit-log offset up to which records are dispatched.
-    reput: AtomicU64,
-    dispatch_lock: Mutex<()>,
-    dispatch_signal: (Mutex<bool>, Condvar),
-    flush_signal: (Mutex<bool>, Condvar),
-    flush_tx: watch::Sender<FlushState>,
-    advance_tx: broadcast::Sender<QueueAdvance>,
-    stopping: AtomicBool,
-    shut_down: AtomicBool,
-    fatal: Mutex<Option<String>>,
+    pub(crate) reput: AtomicU64,
+    pub(crate) dispatch_lock: Mutex<()>,
+    pub(crate) dispatch_signal: (Mutex<bool>, Condvar),
+    pub(crate) flush_signal: (Mutex<bool>, Condvar),
+    pub(crate) flush_tx: watch::Sender<FlushState>,
+    pub(crate) advance_tx: broadcast::Sender<QueueAdvance>,
+    pub(crate) stopping: AtomicBool,
+    pub(crate) shut_down: AtomicBool,
+    pub(crate) fatal: Mutex<Option<String>>,
     /// Mirrors `fatal.is_some()` so the append path checks it without a lock.
-    fatal_flag: AtomicBool,
-    fatal_hook: FatalHook,
-    disk_full: AtomicBool,
+    pub(crate) fatal_flag: AtomicBool,
+    pub(crate) fatal_hook: FatalHook,
+    pub(crate) disk_full: AtomicBool,
     /// Set while writing the commit log fails (ENOSPC, EIO); puts are refused meanwhile.
-    write_failing: AtomicBool,
-    last_store_ts: AtomicI64,
-    last_dispatched_ts: AtomicI64,
-    delay_levels: Vec<i64>,
+    pub(crate) write_failing: AtomicBool,
+    pub(crate) last_store_ts: AtomicI64,
+    pub(crate) last_dispatched_ts: AtomicI64,
+    pub(crate) delay_levels: Vec<i64>,
     /// Deleted topics → the commit-log end at deletion: records of the topic below it are
     /// not dispatched (they belong to the deleted incarnation), so a queue re-created after
     /// the deletion holds only the new records.
-    deleted_topics: Mutex<HashMap<String, u64>>,
-    has_deleted_topics: AtomicBool,
+    pub(crate) deleted_topics: Mutex<HashMap<String, u64>>,
+    pub(crate) has_deleted_topics: AtomicBool,
     /// Damaged commit-log ranges (start → end) that dispatch steps over.
-    damage: RwLock<DamageMap>,
+    pub(crate) damage: RwLock<DamageMap>,
     /// Damaged records skipped so far (recovery and dispatch).
-    corrupt_skipped: AtomicU64,
+    pub(crate) corrupt_skipped: AtomicU64,
     /// Read-only mode: the first record whose index entries could not be written; dispatch
     /// is rewound to it when writes succeed again.
-    index_deferred: Mutex<Option<u64>>,
+    pub(crate) index_deferred: Mutex<Option<u64>>,
     /// Last offset dispatch warned about waiting at (one log line per offset, not per poll).
-    warned_at: AtomicU64,
+    pub(crate) warned_at: AtomicU64,
     /// What the last open found.
-    report: Mutex<RecoveryReport>,
+    pub(crate) report: Mutex<RecoveryReport>,
     /// Set while recovery's writes are pending (a full disk at open): reads are served, writes
     /// refused. Holds the commit-log end recovery found, to re-apply before writes resume.
-    read_only: Mutex<Option<(String, u64)>>,
-    read_only_flag: AtomicBool,
+    pub(crate) read_only: Mutex<Option<(String, u64)>>,
+    pub(crate) read_only_flag: AtomicBool,
     /// Counters for the broker's metrics.
-    stats: crate::stats::StoreStats,
-    _lock_file: std::fs::File,
+    pub(crate) stats: crate::stats::StoreStats,
+    pub(crate) _lock_file: std::fs::File,
 }
 
 /// The broker's message store. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct MessageStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -140,14 +137,14 @@ impl std::fmt::Debug for MessageStore {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
-fn valid_topic(t: &str) -> bool {
+pub(crate) fn valid_topic(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 127
         && t != "."
@@ -477,253 +474,6 @@ impl MessageStore {
         }
     }
 
-    /// Reads up to `max_msgs` records (and about `max_bytes`; at least one record when any
-    /// matches) from a queue, following Java's `getMessage` rules for statuses and next
-    /// offsets (spec §5.12). `filter` sees each entry's tags code. `_group` is accepted for
-    /// API parity and unused.
-    #[allow(clippy::too_many_arguments)]
-    pub fn get_message(
-        &self,
-        _group: &str,
-        topic: &str,
-        queue_id: i32,
-        offset: i64,
-        max_msgs: usize,
-        max_bytes: usize,
-        filter: Option<TagFilter<'_>>,
-    ) -> Result<GetResult> {
-        let Some(q) = self.inner.queue(topic, queue_id) else {
-            return Ok(GetResult::empty(GetStatus::NoMatchedLogicQueue, 0, 0, 0));
-        };
-        let (min, max) = (q.min_offset(), q.max_offset());
-        if max == 0 {
-            return Ok(GetResult::empty(GetStatus::NoMessageInQueue, 0, min, max));
-        }
-        if offset < min {
-            return Ok(GetResult::empty(GetStatus::OffsetTooSmall, min, min, max));
-        }
-        if offset == max {
-            return Ok(GetResult::empty(
-                GetStatus::OffsetOverflowOne,
-                offset,
-                min,
-                max,
-            ));
-        }
-        if offset > max {
-            return Ok(GetResult::empty(
-                GetStatus::OffsetOverflowBadly,
-                max,
-                min,
-                max,
-            ));
-        }
-        let max_msgs = max_msgs.max(1);
-        let scan = (16000 / 20)
-            .max(max_msgs.saturating_mul(20))
-            .min((max - offset) as usize);
-        let entries = q.entries(offset, scan)?;
-        if entries.is_empty() {
-            return Ok(GetResult::empty(
-                GetStatus::OffsetFoundNull,
-                offset,
-                min,
-                max,
-            ));
-        }
-        let log_min = self.inner.log.min_offset();
-        let mut out = GetResult::empty(GetStatus::NoMatchedMessage, offset, min, max);
-        let mut bytes = 0usize;
-        let mut scanned = 0i64;
-        let mut removed = false;
-        let mut i = 0;
-        while i < entries.len() {
-            if out.messages.len() >= max_msgs || (bytes >= max_bytes && !out.messages.is_empty()) {
-                break;
-            }
-            let e = entries[i];
-            if e.size == i32::MAX || e.size <= 0 {
-                scanned += 1;
-                i += 1;
-                continue;
-            }
-            if (e.phys_offset as u64) < log_min {
-                removed = true;
-                scanned += 1;
-                i += 1;
-                continue;
-            }
-            if let Some(f) = filter
-                && !f(e.tags_code)
-            {
-                scanned += 1;
-                i += 1;
-                continue;
-            }
-            // Read a run of adjacent matching records with one read.
-            let mut j = i + 1;
-            let mut run_len = e.size as usize;
-            let mut take = 1;
-            while j < entries.len()
-                && out.messages.len() + take < max_msgs
-                && bytes + run_len < max_bytes
-                && entries[j].phys_offset == entries[j - 1].phys_offset + entries[j - 1].size as i64
-                && entries[j].size > 0
-                && entries[j].size != i32::MAX
-                && filter.is_none_or(|f| f(entries[j].tags_code))
-                && run_len + (entries[j].size as usize) <= 1 << 20
-                && (entries[j].phys_offset as u64) / self.inner.config.mapped_file_size_commit_log
-                    == (e.phys_offset as u64) / self.inner.config.mapped_file_size_commit_log
-            {
-                run_len += entries[j].size as usize;
-                take += 1;
-                j += 1;
-            }
-            let Some(buf) = self.inner.log.read(e.phys_offset as u64, run_len)? else {
-                removed = true;
-                scanned += 1;
-                i += 1;
-                continue;
-            };
-            let buf = Bytes::from(buf);
-            let mut pos = 0usize;
-            for (k, ent) in entries.iter().enumerate().take(j).skip(i) {
-                let sz = ent.size as usize;
-                let rec = buf.slice(pos..pos + sz);
-                pos += sz;
-                // A record that fails verification (size, layout, body CRC) is not served.
-                let ok = decode_view(&rec).is_ok_and(|v| {
-                    v.total_size as usize == sz
-                        && v.physical_offset == ent.phys_offset
-                        && v.crc_ok()
-                });
-                if !ok {
-                    tracing::error!(
-                        topic,
-                        queue_id,
-                        offset = ent.phys_offset,
-                        "record failed verification; not served"
-                    );
-                }
-                if ok {
-                    bytes += sz;
-                    out.messages.push(rec);
-                    out.queue_offsets.push(offset + k as i64);
-                }
-            }
-            scanned += (j - i) as i64;
-            i = j;
-        }
-        out.next_begin_offset = offset + scanned;
-        out.status = if !out.messages.is_empty() {
-            GetStatus::Found
-        } else if removed {
-            GetStatus::MessageWasRemoving
-        } else {
-            GetStatus::NoMatchedMessage
-        };
-        Ok(out)
-    }
-
-    /// Max offset (next offset to be written) of a queue; 0 if unknown.
-    pub fn max_offset_in_queue(&self, topic: &str, queue_id: i32) -> i64 {
-        self.inner
-            .queue(topic, queue_id)
-            .map(|q| q.max_offset())
-            .unwrap_or(0)
-    }
-
-    /// Min offset of a queue; 0 if unknown.
-    pub fn min_offset_in_queue(&self, topic: &str, queue_id: i32) -> i64 {
-        self.inner
-            .queue(topic, queue_id)
-            .map(|q| q.min_offset())
-            .unwrap_or(0)
-    }
-
-    /// Queue offset of the first message stored at or after `timestamp` ms
-    /// (SEARCH_OFFSET_BY_TIMESTAMP); the max offset when all are older, 0 for no queue.
-    pub fn offset_in_queue_by_time(
-        &self,
-        topic: &str,
-        queue_id: i32,
-        timestamp: i64,
-    ) -> Result<i64> {
-        let Some(q) = self.inner.queue(topic, queue_id) else {
-            return Ok(0);
-        };
-        q.offset_for_time(timestamp, |e| {
-            self.inner.store_time_at(e.phys_offset as u64)
-        })
-    }
-
-    /// Store time of the message at `offset` of a queue.
-    pub fn message_store_timestamp(
-        &self,
-        topic: &str,
-        queue_id: i32,
-        offset: i64,
-    ) -> Result<Option<i64>> {
-        let Some(q) = self.inner.queue(topic, queue_id) else {
-            return Ok(None);
-        };
-        Ok(match q.entry(offset)? {
-            Some(e) if e.size > 0 && e.size != i32::MAX => {
-                self.inner.store_time_at(e.phys_offset as u64)
-            }
-            _ => None,
-        })
-    }
-
-    /// Store time of the oldest readable message of a queue (GET_EARLIEST_MSG_STORETIME).
-    pub fn earliest_message_time(&self, topic: &str, queue_id: i32) -> Result<Option<i64>> {
-        let min = self.min_offset_in_queue(topic, queue_id);
-        self.message_store_timestamp(topic, queue_id, min)
-    }
-
-    /// The record at commit-log offset `offset` (VIEW_MESSAGE_BY_ID), verified.
-    pub fn look_message_by_offset(&self, offset: i64) -> Result<Option<Bytes>> {
-        if offset < 0 {
-            return Ok(None);
-        }
-        self.inner.read_record(offset as u64)
-    }
-
-    /// Records of `topic` whose `KEYS` entry or `UNIQ_KEY` equals `key`, stored within
-    /// `[begin, end]` ms, newest first, at most `max` (QUERY_MESSAGE).
-    pub fn query_message(
-        &self,
-        topic: &str,
-        key: &str,
-        max: usize,
-        begin: i64,
-        end: i64,
-    ) -> Result<Vec<Bytes>> {
-        let offs =
-            self.inner
-                .index
-                .query(topic, key, max.saturating_mul(2).max(max), begin, end)?;
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        for off in offs {
-            if out.len() >= max || !seen.insert(off) {
-                continue;
-            }
-            let Some(rec) = self.inner.read_record(off as u64)? else {
-                continue;
-            };
-            let Ok(v) = decode_view(&rec) else { continue };
-            let matches = v.topic == topic
-                && (v.property(keys::UNIQ_KEY) == Some(key)
-                    || v.property(keys::KEYS)
-                        .is_some_and(|ks| ks.split(keys::KEY_SEPARATOR).any(|k| k == key)));
-            if matches {
-                out.push(rec);
-            }
-        }
-        Ok(out)
-    }
-
     /// Subscribes to queue advances: one event per queue per dispatch round, sent only for
     /// records that are readable (under SYNC_FLUSH: durable). A lagging receiver gets
     /// `RecvError::Lagged` and should then re-check all parked pulls.
@@ -754,23 +504,6 @@ impl MessageStore {
     /// Commit-log file size.
     pub fn commit_log_file_size(&self) -> u64 {
         self.inner.config.mapped_file_size_commit_log
-    }
-
-    /// Raw commit-log bytes from `offset`, at most `max` and never across a file boundary
-    /// (HA transfer). `None` when `offset` is below the min offset (deleted); empty at the end.
-    pub fn read_commit_log(&self, offset: i64, max: usize) -> Result<Option<Bytes>> {
-        if offset < 0 || (offset as u64) < self.inner.log.min_offset() {
-            return Ok(None);
-        }
-        let data = self.inner.log.read_upto(offset as u64, max)?;
-        if let Some(d) = &data {
-            let n = d.len() as u64;
-            self.inner
-                .stats
-                .ha_bytes_read
-                .fetch_add(n, Ordering::Relaxed);
-        }
-        Ok(data.map(Bytes::from))
     }
 
     /// Slave side of HA: appends raw bytes received from the master at `offset`, which must
@@ -957,19 +690,6 @@ impl MessageStore {
         self.inner.read_only_flag.load(Ordering::Acquire)
     }
 
-    /// Topics and queue ids known to the store.
-    pub fn queues(&self) -> Vec<(String, i32)> {
-        let mut v: Vec<(String, i32)> = self
-            .inner
-            .queues
-            .read()
-            .iter()
-            .flat_map(|(t, m)| m.keys().map(move |q| (t.clone(), *q)))
-            .collect();
-        v.sort();
-        v
-    }
-
     /// Runs one retention round now (what the background thread does every
     /// `cleanResourceInterval`): deletes expired commit-log files at a `deleteWhen` hour,
     /// or whenever disk use passes `diskMaxUsedSpaceRatio`, or regardless of age past the
@@ -1051,7 +771,7 @@ impl Drop for MessageStore {
     }
 }
 
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+pub(crate) fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
     match std::thread::Builder::new().name(name.into()).spawn(f) {
         Ok(h) => h,
         // Thread creation only fails when the process is out of resources.
@@ -1059,7 +779,7 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
     }
 }
 
-fn load_queues(
+pub(crate) fn load_queues(
     fs: &Arc<dyn FileSystem>,
     root: &Path,
     config: &StoreConfig,
@@ -1099,11 +819,11 @@ fn load_queues(
 }
 
 impl Inner {
-    fn queue(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
+    pub(crate) fn queue(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
         qm_get(&self.queues.read(), topic, queue_id)
     }
 
-    fn all_queues(&self) -> Vec<Arc<ConsumeQueue>> {
+    pub(crate) fn all_queues(&self) -> Vec<Arc<ConsumeQueue>> {
         self.queues
             .read()
             .values()
@@ -1111,7 +831,7 @@ impl Inner {
             .collect()
     }
 
-    fn queue_or_create(&self, topic: &str, queue_id: i32) -> Result<Arc<ConsumeQueue>> {
+    pub(crate) fn queue_or_create(&self, topic: &str, queue_id: i32) -> Result<Arc<ConsumeQueue>> {
         if let Some(q) = self.queue(topic, queue_id) {
             return Ok(q);
         }
@@ -1136,7 +856,7 @@ impl Inner {
     }
 
     /// The writes that end recovery: re-dispatch, queue offsets, checkpoint, `abort` marker.
-    fn finish_recovery(&self) -> Result<()> {
+    pub(crate) fn finish_recovery(&self) -> Result<()> {
         while self.dispatch_once()? {}
         self.rebuild_queue_offsets();
         self.write_checkpoint()?;
@@ -1160,7 +880,7 @@ impl Inner {
 
     /// Read-only after a full disk at open: retries recovery's writes; on success writes are
     /// accepted again.
-    fn retry_recovery(&self) -> Result<()> {
+    pub(crate) fn retry_recovery(&self) -> Result<()> {
         let mut ro = self.read_only.lock();
         let Some((_, end)) = ro.clone() else {
             return Ok(());
@@ -1187,7 +907,7 @@ impl Inner {
     /// Dispatch met an invalid record at `at` (or a missing file): steps over a known damaged
     /// range, or resyncs to the next valid record below `target` and counts the damage. With
     /// nothing valid after it yet, waits (false) without giving up.
-    fn step_over_damage(&self, at: u64, target: u64, reason: String) -> Result<bool> {
+    pub(crate) fn step_over_damage(&self, at: u64, target: u64, reason: String) -> Result<bool> {
         let known = damage_covering(&self.damage.read(), at);
         if let Some(to) = known {
             self.reput.store(to, Ordering::Release);
@@ -1228,7 +948,7 @@ impl Inner {
         }
     }
 
-    fn rebuild_queue_offsets(&self) {
+    pub(crate) fn rebuild_queue_offsets(&self) {
         let _t = self.log.lock();
         let mut qo = self.queue_offsets.lock();
         qo.clear();
@@ -1238,7 +958,7 @@ impl Inner {
     }
 
     #[allow(clippy::result_large_err)]
-    fn check_writable(&self) -> std::result::Result<(), PutResult> {
+    pub(crate) fn check_writable(&self) -> std::result::Result<(), PutResult> {
         if self.read_only_flag.load(Ordering::Acquire)
             && let Err(e) = self.retry_recovery()
         {
@@ -1285,7 +1005,7 @@ impl Inner {
     /// Encodes and appends; returns where the records went. The encode happens before the
     /// lock; offsets and the store time are patched in under it.
     #[allow(clippy::result_large_err)]
-    fn append(
+    pub(crate) fn append(
         &self,
         mut msgs: Vec<MessageRecord>,
         honour_delay: bool,
@@ -1465,7 +1185,7 @@ impl Inner {
     /// already there when the append returns; this drains the tail buffer of the buffered
     /// fallback, and appenders that queued behind the lock find their bytes already written by
     /// whoever drained first, so concurrent puts share a write.
-    fn write_through(&self, end: u64) -> Result<()> {
+    pub(crate) fn write_through(&self, end: u64) -> Result<()> {
         if self.log.written() >= end {
             return Ok(());
         }
@@ -1476,7 +1196,7 @@ impl Inner {
         self.log.drain(&mut tail)
     }
 
-    fn after_append(&self) {
+    pub(crate) fn after_append(&self) {
         match self.config.flush_disk_type {
             // Under SYNC_FLUSH records become visible only once durable: the flusher wakes
             // the dispatcher (no phantom reads, reliability.md).
@@ -1487,19 +1207,19 @@ impl Inner {
         }
     }
 
-    fn wake_flusher(&self) {
+    pub(crate) fn wake_flusher(&self) {
         let (m, cv) = &self.flush_signal;
         *m.lock() = true;
         cv.notify_one();
     }
 
-    fn wake_dispatcher(&self) {
+    pub(crate) fn wake_dispatcher(&self) {
         let (m, cv) = &self.dispatch_signal;
         *m.lock() = true;
         cv.notify_one();
     }
 
-    fn fatal(&self, msg: String) {
+    pub(crate) fn fatal(&self, msg: String) {
         {
             let mut f = self.fatal.lock();
             if f.is_some() {
@@ -1515,7 +1235,7 @@ impl Inner {
     }
 
     /// Drains and fsyncs the commit log; publishes the durable offset.
-    fn sync_log(&self) -> Result<u64> {
+    pub(crate) fn sync_log(&self) -> Result<u64> {
         if let Some(f) = self.fatal.lock().clone() {
             return Err(StoreError::Fatal(f));
         }
@@ -1553,7 +1273,7 @@ impl Inner {
         }
     }
 
-    fn flush_loop(&self) {
+    pub(crate) fn flush_loop(&self) {
         let sync = self.config.flush_disk_type == FlushDiskType::SyncFlush;
         let interval = Duration::from_millis(self.config.flush_interval_commit_log.max(1));
         let thorough = Duration::from_millis(self.config.flush_commit_log_thorough_interval);
@@ -1593,14 +1313,14 @@ impl Inner {
         }
     }
 
-    fn dispatch_target(&self) -> u64 {
+    pub(crate) fn dispatch_target(&self) -> u64 {
         match self.config.flush_disk_type {
             FlushDiskType::SyncFlush => self.log.flushed(),
             FlushDiskType::AsyncFlush => self.log.end(),
         }
     }
 
-    fn dispatch_loop(&self) {
+    pub(crate) fn dispatch_loop(&self) {
         while !self.stopping.load(Ordering::Acquire) {
             match self.dispatch_once() {
                 Ok(true) => continue,
@@ -1621,7 +1341,7 @@ impl Inner {
     }
 
     /// Dispatches one chunk of records past `reput`; true when progress was made.
-    fn dispatch_once(&self) -> Result<bool> {
+    pub(crate) fn dispatch_once(&self) -> Result<bool> {
         let _d = self.dispatch_lock.lock();
         let start = self.reput.load(Ordering::Acquire);
         let target = self.dispatch_target();
@@ -1699,7 +1419,7 @@ impl Inner {
         Ok(self.reput.load(Ordering::Acquire) > start)
     }
 
-    fn dispatch_record(
+    pub(crate) fn dispatch_record(
         &self,
         v: &remoting::message::RecordView<'_>,
         advanced: &mut QueueMap<i64>,
@@ -1771,7 +1491,7 @@ impl Inner {
         Ok(())
     }
 
-    fn index_record(&self, v: &remoting::message::RecordView<'_>) -> Result<()> {
+    pub(crate) fn index_record(&self, v: &remoting::message::RecordView<'_>) -> Result<()> {
         if let Some(u) = v.property(keys::UNIQ_KEY) {
             self.index
                 .put(v.topic, u, v.physical_offset, v.store_timestamp)?;
@@ -1785,7 +1505,7 @@ impl Inner {
         Ok(())
     }
 
-    fn housekeeping_loop(&self) {
+    pub(crate) fn housekeeping_loop(&self) {
         let cp_every = Duration::from_millis(self.config.flush_interval_consume_queue.max(10));
         let clean_every = Duration::from_millis(self.config.clean_resource_interval.max(10));
         let mut last_cp = Instant::now();
@@ -1817,7 +1537,7 @@ impl Inner {
 
     /// Flushes consume queues and index files, then records how far the log and the
     /// dispatch are durable. Order matters: the checkpoint never claims more than is on disk.
-    fn write_checkpoint(&self) -> Result<()> {
+    pub(crate) fn write_checkpoint(&self) -> Result<()> {
         let (dispatched, ts) = {
             let _d = self.dispatch_lock.lock();
             (
@@ -1856,42 +1576,7 @@ impl Inner {
         self.checkpoint.write(&cp)
     }
 
-    fn store_time_at(&self, phys: u64) -> Option<i64> {
-        let head = self.log.read(phys, 80).ok()??;
-        let sys_flag = i32::from_be_bytes([head[36], head[37], head[38], head[39]]);
-        let p = pos_store_timestamp(sys_flag);
-        let mut b = [0u8; 8];
-        b.copy_from_slice(head.get(p..p + 8)?);
-        Some(i64::from_be_bytes(b))
-    }
-
-    fn read_record(&self, phys: u64) -> Result<Option<Bytes>> {
-        if phys < self.log.min_offset() {
-            return Ok(None);
-        }
-        let Some(head) = self.log.read(phys, 8)? else {
-            return Ok(None);
-        };
-        let Some((size, magic)) = peek_header(&head) else {
-            return Ok(None);
-        };
-        if (magic != MAGIC_CODE_V1 && magic != MAGIC_CODE_V2) || size < MIN_RECORD_LEN as i32 {
-            return Ok(None);
-        }
-        // Only what dispatch has reached (and so what is durable under SYNC_FLUSH) is served.
-        if phys + size as u64 > self.reput.load(Ordering::Acquire) {
-            return Ok(None);
-        }
-        let Some(rec) = self.log.read(phys, size as usize)? else {
-            return Ok(None);
-        };
-        match decode_view(&rec) {
-            Ok(v) if v.physical_offset as u64 == phys && v.crc_ok() => Ok(Some(Bytes::from(rec))),
-            _ => Ok(None),
-        }
-    }
-
-    fn retention(&self, manual: bool) -> Result<usize> {
+    pub(crate) fn retention(&self, manual: bool) -> Result<usize> {
         let cfg = &self.config;
         let dir = cfg.commit_log_dir();
         let usage = self.fs.disk_usage(&dir).unwrap_or(0.0);
@@ -1955,7 +1640,7 @@ impl Inner {
     }
 }
 
-fn first_store_host(msgs: &[MessageRecord]) -> std::net::SocketAddr {
+pub(crate) fn first_store_host(msgs: &[MessageRecord]) -> std::net::SocketAddr {
     msgs.first()
         .map(|m| m.store_host)
         .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
