@@ -68,6 +68,7 @@
 //! "suggest pulling from slave" bookkeeping, the consume-queue extension and 5.x V2 records
 //! (decoded, never written).
 
+mod append;
 pub mod checkpoint;
 pub mod config;
 pub mod consume_queue;
