@@ -9,20 +9,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex, RwLock};
-use remoting::message::record::{BLANK_MAGIC_CODE, peek_header};
-use remoting::message::{keys, sysflag, tags_code};
 use tokio::sync::{broadcast, watch};
 
 use crate::append::FlushState;
 use crate::checkpoint::{Checkpoint, CheckpointFile};
 use crate::config::{FlushDiskType, StoreConfig};
-use crate::consume_queue::{ConsumeQueue, CqEntry};
+use crate::consume_queue::ConsumeQueue;
 use crate::error::{Result, StoreError};
 use crate::fs::{FileSystem, StdFs};
 use crate::index::IndexService;
 use crate::recovery::{
-    CHUNK, DamageMap, RecoveryReport, Scan, damage_covering, find_next_valid, read_skipped_ranges,
-    recover_log, scan_one,
+    DamageMap, RecoveryReport, damage_covering, find_next_valid, read_skipped_ranges, recover_log,
 };
 use crate::seglog::{SegLog, SyncFail};
 use crate::types::QueueAdvance;
@@ -397,13 +394,6 @@ impl MessageStore {
         &self.inner.config
     }
 
-    /// Subscribes to queue advances: one event per queue per dispatch round, sent only for
-    /// records that are readable (under SYNC_FLUSH: durable). A lagging receiver gets
-    /// `RecvError::Lagged` and should then re-check all parked pulls.
-    pub fn subscribe_advances(&self) -> broadcast::Receiver<QueueAdvance> {
-        self.inner.advance_tx.subscribe()
-    }
-
     /// Commit-log min offset (start of the oldest file).
     pub fn commit_log_min_offset(&self) -> i64 {
         self.inner.log.min_offset() as i64
@@ -429,38 +419,6 @@ impl MessageStore {
         self.inner.config.mapped_file_size_commit_log
     }
 
-    /// Drops a topic's consume queues (DELETE_TOPIC_IN_BROKER). Its records stay in the
-    /// commit log until retention removes them.
-    pub fn delete_topic(&self, topic: &str) -> Result<()> {
-        // Serialised with queue creation: queues are only created by dispatch, under this
-        // lock, so a queue of `topic` cannot be re-created (and its new files then unlinked
-        // by the removal below) until the old files are gone.
-        let _d = self.inner.dispatch_lock.lock();
-        let victims: Vec<Arc<ConsumeQueue>> = {
-            let mut qs = self.inner.queues.write();
-            qs.remove(topic)
-                .map(|m| m.into_values().collect())
-                .unwrap_or_default()
-        };
-        {
-            let t = self.inner.log.lock();
-            self.inner.queue_offsets.lock().remove(topic);
-            self.inner
-                .deleted_topics
-                .lock()
-                .insert(topic.to_string(), t.end());
-            self.inner.has_deleted_topics.store(true, Ordering::Release);
-        }
-        for q in victims {
-            q.destroy()?;
-        }
-        let dir = self.inner.root.join("consumequeue").join(topic);
-        if valid_topic(topic) && dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        }
-        Ok(())
-    }
-
     /// Damaged commit-log records skipped since open (by recovery and by dispatch): never
     /// served, never deleting what follows them. For the broker's metrics; each one is also
     /// logged with its offset.
@@ -481,34 +439,9 @@ impl MessageStore {
         self.inner.read_only_flag.load(Ordering::Acquire)
     }
 
-    /// Runs one retention round now (what the background thread does every
-    /// `cleanResourceInterval`): deletes expired commit-log files at a `deleteWhen` hour,
-    /// or whenever disk use passes `diskMaxUsedSpaceRatio`, or regardless of age past the
-    /// forced ratio. Returns the number of commit-log files deleted.
-    pub fn run_retention(&self) -> Result<usize> {
-        self.inner.retention(false)
-    }
-
-    /// Deletes expired commit-log files now regardless of the hour (TRIGGER_DELETE_FILES).
-    pub fn delete_expired_files_now(&self) -> Result<usize> {
-        self.inner.retention(true)
-    }
-
     /// The store's counters (fsyncs, replication bytes) and its fsync observer hook.
     pub fn stats(&self) -> &crate::stats::StoreStats {
         &self.inner.stats
-    }
-
-    /// Used fraction (0–1) of the file system holding the commit log, measured now the way
-    /// retention and the disk-full check measure it (`diskMaxUsedSpaceRatio` compares with it).
-    pub fn disk_usage_ratio(&self) -> Option<f64> {
-        let dir = self.inner.config.commit_log_dir();
-        self.inner.fs.disk_usage(&dir).ok()
-    }
-
-    /// True while puts are refused because disk use passed `diskSpaceWarningLevelRatio`.
-    pub fn is_disk_full(&self) -> bool {
-        self.inner.disk_full.load(Ordering::Acquire)
     }
 
     /// Makes everything appended durable now and writes a checkpoint.
@@ -622,30 +555,6 @@ impl Inner {
             .collect()
     }
 
-    pub(crate) fn queue_or_create(&self, topic: &str, queue_id: i32) -> Result<Arc<ConsumeQueue>> {
-        if let Some(q) = self.queue(topic, queue_id) {
-            return Ok(q);
-        }
-        let mut qs = self.queues.write();
-        if let Some(q) = qm_get(&qs, topic, queue_id) {
-            return Ok(q);
-        }
-        let dir = self
-            .root
-            .join("consumequeue")
-            .join(topic)
-            .join(queue_id.to_string());
-        let q = Arc::new(ConsumeQueue::open(
-            self.fs.clone(),
-            &dir,
-            topic,
-            queue_id,
-            self.config.consume_queue_file_size(),
-        )?);
-        qm_set(&mut qs, topic, queue_id, q.clone());
-        Ok(q)
-    }
-
     /// The writes that end recovery: re-dispatch, queue offsets, checkpoint, `abort` marker.
     pub(crate) fn finish_recovery(&self) -> Result<()> {
         while self.dispatch_once()? {}
@@ -739,213 +648,6 @@ impl Inner {
         }
     }
 
-    pub(crate) fn rebuild_queue_offsets(&self) {
-        let _t = self.log.lock();
-        let mut qo = self.queue_offsets.lock();
-        qo.clear();
-        for q in self.all_queues() {
-            qm_set(&mut qo, &q.topic, q.queue_id, q.max_offset());
-        }
-    }
-
-    pub(crate) fn wake_dispatcher(&self) {
-        let (m, cv) = &self.dispatch_signal;
-        *m.lock() = true;
-        cv.notify_one();
-    }
-
-    pub(crate) fn dispatch_target(&self) -> u64 {
-        match self.config.flush_disk_type {
-            FlushDiskType::SyncFlush => self.log.flushed(),
-            FlushDiskType::AsyncFlush => self.log.end(),
-        }
-    }
-
-    pub(crate) fn dispatch_loop(&self) {
-        while !self.stopping.load(Ordering::Acquire) {
-            match self.dispatch_once() {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "dispatch failed; retrying"),
-            }
-            let idle = match self.config.flush_disk_type {
-                FlushDiskType::AsyncFlush => Duration::from_millis(1),
-                FlushDiskType::SyncFlush => Duration::from_millis(100),
-            };
-            let (m, cv) = &self.dispatch_signal;
-            let mut g = m.lock();
-            if !*g {
-                cv.wait_for(&mut g, idle);
-            }
-            *g = false;
-        }
-    }
-
-    /// Dispatches one chunk of records past `reput`; true when progress was made.
-    pub(crate) fn dispatch_once(&self) -> Result<bool> {
-        let _d = self.dispatch_lock.lock();
-        let start = self.reput.load(Ordering::Acquire);
-        let target = self.dispatch_target();
-        if start >= target {
-            return Ok(false);
-        }
-        let fsz = self.config.mapped_file_size_commit_log;
-        let room_in_file = fsz - start % fsz;
-        let want = ((target - start) as usize)
-            .min(CHUNK)
-            .min(room_in_file as usize);
-        let Some(mut buf) = self.log.read(start, want)? else {
-            // Below the min offset (deleted): skip to the first file.
-            let min = self.log.min_offset();
-            if min > start {
-                self.reput.store(min, Ordering::Release);
-                return Ok(true);
-            }
-            // A file missing between others.
-            return self.step_over_damage(start, target, "missing segment file".into());
-        };
-        // A record larger than the chunk: read it whole.
-        if let Some((s, m)) = peek_header(&buf)
-            && m != BLANK_MAGIC_CODE
-            && s as usize > buf.len()
-            && start + s as u64 <= target
-            && let Some(b) = self.log.read(start, s as usize)?
-        {
-            buf = b;
-        }
-        let mut pos = 0usize;
-        let mut advanced: QueueMap<i64> = HashMap::new();
-        let mut last_ts = 0;
-        while pos < buf.len() {
-            let at = start + pos as u64;
-            let room = fsz - at % fsz;
-            match scan_one(&buf[pos..], at, room, false) {
-                Scan::Record(v) => {
-                    self.dispatch_record(&v, &mut advanced)?;
-                    last_ts = v.store_timestamp;
-                    pos += v.total_size as usize;
-                }
-                Scan::Blank => {
-                    self.reput.store(at + room, Ordering::Release);
-                    break;
-                }
-                Scan::Incomplete => break,
-                Scan::Invalid(reason) => {
-                    // Never serve what fails verification, never stop for good: step over it.
-                    self.step_over_damage(at, target, reason)?;
-                    break;
-                }
-            }
-            self.reput.store(start + pos as u64, Ordering::Release);
-        }
-        if last_ts > 0 {
-            self.last_dispatched_ts.store(last_ts, Ordering::Release);
-        }
-        if self.has_deleted_topics.load(Ordering::Acquire) {
-            let reput = self.reput.load(Ordering::Acquire);
-            let mut d = self.deleted_topics.lock();
-            d.retain(|_, end| *end > reput);
-            self.has_deleted_topics
-                .store(!d.is_empty(), Ordering::Release);
-        }
-        for (topic, m) in advanced {
-            for (queue_id, max_offset) in m {
-                let _ = self.advance_tx.send(QueueAdvance {
-                    topic: topic.clone(),
-                    queue_id,
-                    max_offset,
-                });
-            }
-        }
-        Ok(self.reput.load(Ordering::Acquire) > start)
-    }
-
-    pub(crate) fn dispatch_record(
-        &self,
-        v: &remoting::message::RecordView<'_>,
-        advanced: &mut QueueMap<i64>,
-    ) -> Result<()> {
-        let ty = sysflag::transaction_type(v.sys_flag);
-        if !valid_topic(v.topic) {
-            tracing::warn!(
-                offset = v.physical_offset,
-                topic = v.topic,
-                "record with an illegal topic not dispatched"
-            );
-            return Ok(());
-        }
-        if ty == sysflag::TRANSACTION_NOT_TYPE || ty == sysflag::TRANSACTION_COMMIT_TYPE {
-            let tags = if v.topic == keys::SCHEDULE_TOPIC {
-                // tagsCode of a delayed message is its delivery time (spec §10.5).
-                let level = v
-                    .property(keys::DELAY)
-                    .and_then(|d| d.parse::<usize>().ok())
-                    .unwrap_or(1);
-                let delay = self
-                    .delay_levels
-                    .get(
-                        level
-                            .saturating_sub(1)
-                            .min(self.delay_levels.len().saturating_sub(1)),
-                    )
-                    .copied()
-                    .unwrap_or(1000);
-                v.store_timestamp + delay
-            } else {
-                tags_code(v.property(keys::TAGS))
-            };
-            if self.has_deleted_topics.load(Ordering::Acquire)
-                && self
-                    .deleted_topics
-                    .lock()
-                    .get(v.topic)
-                    .is_some_and(|d| (v.physical_offset as u64) < *d)
-            {
-                return Ok(());
-            }
-            let q = self.queue_or_create(v.topic, v.queue_id)?;
-            let entry = CqEntry {
-                phys_offset: v.physical_offset,
-                size: v.total_size,
-                tags_code: tags,
-            };
-            if q.put(v.queue_offset, entry)? {
-                qm_set(advanced, v.topic, v.queue_id, q.max_offset());
-            }
-        }
-        if self.config.message_index_enable && ty != sysflag::TRANSACTION_ROLLBACK_TYPE {
-            let r = self.index_record(v);
-            if let Err(e) = r {
-                if !self.read_only_flag.load(Ordering::Acquire) {
-                    return Err(e);
-                }
-                // Read-only (a full disk at open): serve the queues now, index this record
-                // and the rest once writes succeed again (`retry_recovery`).
-                let mut d = self.index_deferred.lock();
-                if d.is_none() {
-                    tracing::warn!(offset = v.physical_offset, error = %e, "index writes deferred until the disk accepts writes");
-                }
-                let at = v.physical_offset as u64;
-                *d = Some(d.map_or(at, |x: u64| x.min(at)));
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn index_record(&self, v: &remoting::message::RecordView<'_>) -> Result<()> {
-        if let Some(u) = v.property(keys::UNIQ_KEY) {
-            self.index
-                .put(v.topic, u, v.physical_offset, v.store_timestamp)?;
-        }
-        if let Some(ks) = v.property(keys::KEYS) {
-            for k in ks.split(keys::KEY_SEPARATOR).filter(|k| !k.is_empty()) {
-                self.index
-                    .put(v.topic, k, v.physical_offset, v.store_timestamp)?;
-            }
-        }
-        Ok(())
-    }
-
     pub(crate) fn housekeeping_loop(&self) {
         let cp_every = Duration::from_millis(self.config.flush_interval_consume_queue.max(10));
         let clean_every = Duration::from_millis(self.config.clean_resource_interval.max(10));
@@ -1015,68 +717,5 @@ impl Inner {
             index_end_offset: index_end.unwrap_or(0),
         };
         self.checkpoint.write(&cp)
-    }
-
-    pub(crate) fn retention(&self, manual: bool) -> Result<usize> {
-        let cfg = &self.config;
-        let dir = cfg.commit_log_dir();
-        let usage = self.fs.disk_usage(&dir).unwrap_or(0.0);
-        let max_ratio = cfg.disk_max_used_space_ratio.clamp(10, 95) as f64 / 100.0;
-        let force_ratio = cfg.disk_space_clean_forcibly_ratio as f64 / 100.0;
-        let warn_ratio = cfg.disk_space_warning_level_ratio as f64 / 100.0;
-        let full = usage > warn_ratio;
-        if full != self.disk_full.swap(full, Ordering::AcqRel) {
-            tracing::warn!(usage, full, "disk usage state changed");
-        }
-        let hour_ok = {
-            let secs = now_ms() / 1000;
-            let hour = ((secs / 3600) % 24) as u32;
-            cfg.delete_hours().contains(&hour)
-        };
-        let space_pressure = usage > max_ratio;
-        let forced = cfg.clean_file_forcibly_enable && usage > force_ratio;
-        if !(manual || hour_ok || space_pressure || forced) {
-            return Ok(0);
-        }
-        let reserved = Duration::from_secs(cfg.file_reserved_time * 3600);
-        let starts = self.log.segment_starts();
-        let end = self.log.end();
-        let fsz = cfg.mapped_file_size_commit_log;
-        let mut deleted = 0usize;
-        let mut new_min = None;
-        for s in starts {
-            if deleted >= 10 || s + fsz > end || s + fsz > self.reput.load(Ordering::Acquire) {
-                break;
-            }
-            let Some(seg) = self.log.segment(s) else {
-                continue;
-            };
-            let age = std::fs::metadata(&seg.path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|m| m.elapsed().ok())
-                .unwrap_or_default();
-            if age < reserved && !forced {
-                break;
-            }
-            new_min = Some(s + fsz);
-            deleted += 1;
-        }
-        let Some(new_min) = new_min else { return Ok(0) };
-        let removed = self.log.delete_before(new_min)?;
-        tracing::info!(
-            files = removed.len(),
-            new_min,
-            usage,
-            manual,
-            forced,
-            "commit-log files deleted"
-        );
-        let log_min = self.log.min_offset();
-        for q in self.all_queues() {
-            q.trim_below(log_min)?;
-        }
-        self.index.trim_below(log_min)?;
-        Ok(removed.len())
     }
 }
