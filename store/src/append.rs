@@ -26,7 +26,7 @@ use crate::seglog::SyncFail;
 use crate::store::{Inner, MessageStore, now_ms, qm_get, qm_set, valid_topic};
 use crate::types::{AppendResult, PutResult, PutStatus};
 
-pub(crate) const PAGE: u64 = 4096;
+const PAGE: u64 = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FlushState {
@@ -34,7 +34,7 @@ pub(crate) struct FlushState {
     pub(crate) fatal: bool,
 }
 
-pub(crate) fn first_store_host(msgs: &[MessageRecord]) -> std::net::SocketAddr {
+fn first_store_host(msgs: &[MessageRecord]) -> std::net::SocketAddr {
     msgs.first()
         .map(|m| m.store_host)
         .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
@@ -243,7 +243,7 @@ impl MessageStore {
 
 impl Inner {
     #[allow(clippy::result_large_err)]
-    pub(crate) fn check_writable(&self) -> std::result::Result<(), PutResult> {
+    fn check_writable(&self) -> std::result::Result<(), PutResult> {
         if self.read_only_flag.load(Ordering::Acquire)
             && let Err(e) = self.retry_recovery()
         {
@@ -470,7 +470,7 @@ impl Inner {
     /// already there when the append returns; this drains the tail buffer of the buffered
     /// fallback, and appenders that queued behind the lock find their bytes already written by
     /// whoever drained first, so concurrent puts share a write.
-    pub(crate) fn write_through(&self, end: u64) -> Result<()> {
+    fn write_through(&self, end: u64) -> Result<()> {
         if self.log.written() >= end {
             return Ok(());
         }
@@ -481,7 +481,7 @@ impl Inner {
         self.log.drain(&mut tail)
     }
 
-    pub(crate) fn after_append(&self) {
+    fn after_append(&self) {
         match self.config.flush_disk_type {
             // Under SYNC_FLUSH records become visible only once durable: the flusher wakes
             // the dispatcher (no phantom reads, reliability.md).

@@ -66,7 +66,7 @@ impl MessageStore {
 }
 
 impl Inner {
-    pub(crate) fn queue_or_create(&self, topic: &str, queue_id: i32) -> Result<Arc<ConsumeQueue>> {
+    fn queue_or_create(&self, topic: &str, queue_id: i32) -> Result<Arc<ConsumeQueue>> {
         if let Some(q) = self.queue(topic, queue_id) {
             return Ok(q);
         }
@@ -105,7 +105,7 @@ impl Inner {
         cv.notify_one();
     }
 
-    pub(crate) fn dispatch_target(&self) -> u64 {
+    fn dispatch_target(&self) -> u64 {
         match self.config.flush_disk_type {
             FlushDiskType::SyncFlush => self.log.flushed(),
             FlushDiskType::AsyncFlush => self.log.end(),
@@ -211,7 +211,7 @@ impl Inner {
         Ok(self.reput.load(Ordering::Acquire) > start)
     }
 
-    pub(crate) fn dispatch_record(
+    fn dispatch_record(
         &self,
         v: &remoting::message::RecordView<'_>,
         advanced: &mut QueueMap<i64>,
@@ -283,7 +283,7 @@ impl Inner {
         Ok(())
     }
 
-    pub(crate) fn index_record(&self, v: &remoting::message::RecordView<'_>) -> Result<()> {
+    fn index_record(&self, v: &remoting::message::RecordView<'_>) -> Result<()> {
         if let Some(u) = v.property(keys::UNIQ_KEY) {
             self.index
                 .put(v.topic, u, v.physical_offset, v.store_timestamp)?;

@@ -299,7 +299,7 @@ impl MessageStore {
 }
 
 impl Inner {
-    pub(crate) fn store_time_at(&self, phys: u64) -> Option<i64> {
+    fn store_time_at(&self, phys: u64) -> Option<i64> {
         let head = self.log.read(phys, 80).ok()??;
         let sys_flag = i32::from_be_bytes([head[36], head[37], head[38], head[39]]);
         let p = pos_store_timestamp(sys_flag);
@@ -308,7 +308,7 @@ impl Inner {
         Some(i64::from_be_bytes(b))
     }
 
-    pub(crate) fn read_record(&self, phys: u64) -> Result<Option<Bytes>> {
+    fn read_record(&self, phys: u64) -> Result<Option<Bytes>> {
         if phys < self.log.min_offset() {
             return Ok(None);
         }

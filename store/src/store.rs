@@ -1,8 +1,19 @@
-//! [`MessageStore`]: the commit log plus consume queues, index, flush, dispatch, recovery and
-//! retention, behind one handle.
+//! [`MessageStore`], the one handle the broker holds; this file is its façade: the shared state
+//! (`Inner`), open (lock, recovery, background threads), the positions, flush, checkpoint and
+//! shutdown. What the store does lives beside it, one module a part:
+//! - `append`: puts, the durability wait (SYNC_FLUSH group commit), the flush thread, the
+//!   fatal-fsync rule, the slave's side of HA (raw append, truncate, reset);
+//! - `dispatch`: the dispatch thread building consume queues and the index from the log;
+//! - `read`: pulls, queue offsets, lookups by time, offset and key, HA reads;
+//! - [`crate::recovery`]: what open verifies, truncates, rebuilds and refuses;
+//! - `retention`: deleting expired segments, the disk-full state.
+//!
+//! Three threads run per store: `store-flush` (`append`), `store-dispatch` (`dispatch`) and
+//! `store-housekeeping` (here: a checkpoint every `flushIntervalConsumeQueue`, retention every
+//! `cleanResourceInterval`, and while read-only the retry of recovery's writes).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -18,9 +29,7 @@ use crate::consume_queue::ConsumeQueue;
 use crate::error::{Result, StoreError};
 use crate::fs::{FileSystem, StdFs};
 use crate::index::IndexService;
-use crate::recovery::{
-    DamageMap, RecoveryReport, damage_covering, find_next_valid, read_skipped_ranges, recover_log,
-};
+use crate::recovery::{self, DamageMap, RecoveryReport};
 use crate::seglog::{SegLog, SyncFail};
 use crate::types::QueueAdvance;
 
@@ -37,24 +46,25 @@ pub fn exit_on_fatal() -> FatalHook {
     })
 }
 
-/// Per topic, per queue id: nested so that lookups by `&str` allocate nothing.
-pub(crate) type QueueMap<V> = HashMap<String, HashMap<i32, V>>;
-
-pub(crate) fn qm_get<V: Clone>(m: &QueueMap<V>, topic: &str, queue_id: i32) -> Option<V> {
-    m.get(topic).and_then(|q| q.get(&queue_id)).cloned()
+/// The broker's message store. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct MessageStore {
+    pub(crate) inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
-pub(crate) fn qm_set<V>(m: &mut QueueMap<V>, topic: &str, queue_id: i32, v: V) {
-    match m.get_mut(topic) {
-        Some(q) => {
-            q.insert(queue_id, v);
-        }
-        None => {
-            m.entry(topic.to_string()).or_default().insert(queue_id, v);
-        }
+impl std::fmt::Debug for MessageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageStore")
+            .field("root", &self.inner.root)
+            .field("max_offset", &self.inner.log.end())
+            .finish()
     }
 }
 
+/// The state the store's parts share: the commit log, the queue and index tables, the dispatch
+/// position, the signals of the background threads and the error states. Each module adds the
+/// methods of its part (`impl Inner` in `append`, `dispatch`, `read`, `recovery`,
+/// `retention`).
 pub(crate) struct Inner {
     pub(crate) config: StoreConfig,
     pub(crate) fs: Arc<dyn FileSystem>,
@@ -109,18 +119,21 @@ pub(crate) struct Inner {
     pub(crate) _lock_file: std::fs::File,
 }
 
-/// The broker's message store. Cheap to share behind an `Arc`; every method takes `&self`.
-pub struct MessageStore {
-    pub(crate) inner: Arc<Inner>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+/// Per topic, per queue id: nested so that lookups by `&str` allocate nothing.
+pub(crate) type QueueMap<V> = HashMap<String, HashMap<i32, V>>;
+
+pub(crate) fn qm_get<V: Clone>(m: &QueueMap<V>, topic: &str, queue_id: i32) -> Option<V> {
+    m.get(topic).and_then(|q| q.get(&queue_id)).cloned()
 }
 
-impl std::fmt::Debug for MessageStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MessageStore")
-            .field("root", &self.inner.root)
-            .field("max_offset", &self.inner.log.end())
-            .finish()
+pub(crate) fn qm_set<V>(m: &mut QueueMap<V>, topic: &str, queue_id: i32, v: V) {
+    match m.get_mut(topic) {
+        Some(q) => {
+            q.insert(queue_id, v);
+        }
+        None => {
+            m.entry(topic.to_string()).or_default().insert(queue_id, v);
+        }
     }
 }
 
@@ -171,12 +184,7 @@ impl MessageStore {
             rustix::fs::FlockOperation::NonBlockingLockExclusive,
         )
         .map_err(|_| StoreError::Locked(root.clone()))?;
-        let abort_path = root.join("abort");
-        let crashed = abort_path.exists();
-        // A process crash in this boot (not a power loss): the files hold every byte written.
-        let same_boot = crashed
-            && crate::recovery::boot_id()
-                .is_some_and(|id| std::fs::read(&abort_path).is_ok_and(|b| b == id.as_bytes()));
+        let previous = recovery::previous_run(&root);
         let (checkpoint, cp) = CheckpointFile::open(fs.as_ref(), &root.join("checkpoint"))?;
         let log = SegLog::open(
             fs.clone(),
@@ -191,112 +199,9 @@ impl MessageStore {
             config.flush_disk_type == FlushDiskType::AsyncFlush,
         )?;
         let started = Instant::now();
-        let accepted = read_skipped_ranges(&root);
-        let rec = recover_log(
-            &log,
-            &root,
-            crashed && !same_boot,
-            cp.as_ref(),
-            config.check_crc_on_recover,
-            config.skip_corrupt_record_on_recover,
-            &accepted,
-        )?;
-        let log_end = rec.end;
-        let scan_ms = started.elapsed().as_millis() as u64;
-        tracing::debug!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            scanned_from = rec.scanned_from,
-            scanned_bytes = rec.scanned_bytes,
-            "commit log verified"
-        );
-        // What the scan accepted may still sit only in the page cache (the process died, the
-        // machine did not): make it durable before a checkpoint can claim it.
-        let verified_from = rec.scanned_from;
-        for start in log.segment_starts() {
-            if start + config.mapped_file_size_commit_log > verified_from
-                && let Some(seg) = log.segment(start)
-            {
-                seg.file
-                    .sync_data()
-                    .map_err(|e| StoreError::io(&seg.path, e))?;
-            }
-        }
-        // Writes recovery could not make (a full disk): the store opens read-only.
-        let mut write_failure: Option<String> = None;
-        if let Err(e) = log.set_end(log_end) {
-            tracing::error!(error = %e, "cannot cut the commit log at its end; opening read-only");
-            write_failure.get_or_insert(e.to_string());
-        }
-        tracing::debug!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "commit log synced and cut"
-        );
-        let log_min = log.min_offset();
-        let mut dispatch_from = match cp {
-            Some(cp) => cp.dispatch_safe_offset.min(log_end).max(log_min),
-            None => log_min,
-        };
-        let index = IndexService::open(
-            fs.clone(),
-            &root.join("index"),
-            config.max_hash_slot_num,
-            config.max_index_num,
-            (crashed || cp.is_none()).then(|| cp.map_or(0, |c| c.index_end_offset)),
-        )?;
-        let queues = load_queues(&fs, &root, &config, dispatch_from, log_min)?;
-        // Re-dispatch from far enough back to rebuild damaged queue files and lost index files
-        // (module docs of `recovery`).
-        let mut damaged_queues = Vec::new();
-        for q in queues.values().flat_map(|m| m.values()) {
-            if q.damaged {
-                damaged_queues.push((q.topic.clone(), q.queue_id));
-                dispatch_from = dispatch_from.min(q.max_phys_end().max(log_min));
-            }
-        }
-        let index_end = index.newest_end();
-        if let Some(d) = index.dropped_from() {
-            // Entries dropped after a crash (past the durable index) are indexed again.
-            dispatch_from = dispatch_from.min(d.max(log_min));
-        }
-        if config.message_index_enable
-            && let Some(cp) = cp
-            && index_end.unwrap_or(0) < cp.index_end_offset
-        {
-            let from = index_end.unwrap_or(0).max(log_min);
-            tracing::warn!(
-                index_end = index_end.unwrap_or(0),
-                checkpoint_index_end = cp.index_end_offset,
-                from,
-                "index files lost entries; re-indexing from the commit log"
-            );
-            dispatch_from = dispatch_from.min(from);
-        }
-        // Without a checkpoint everything is re-dispatched and re-indexed (lookups drop
-        // duplicates); with one, records the index already holds are not indexed twice.
-        index.set_skip_below(if cp.is_some() {
-            index_end
-                .unwrap_or(0)
-                .min(log_end)
-                .min(index.dropped_from().unwrap_or(u64::MAX))
-        } else {
-            0
-        });
-        let report = RecoveryReport {
-            crashed,
-            checkpoint_ok: cp.is_some(),
-            log_min,
-            log_end,
-            scanned_from: rec.scanned_from,
-            scanned_bytes: rec.scanned_bytes,
-            scan_ms,
-            untrusted_segments: rec.untrusted.clone(),
-            torn_tail: rec.torn.clone(),
-            skipped: rec.skipped.clone(),
-            damaged_queues,
-            dispatch_from,
-            read_only: None,
-        };
-        let damage: DamageMap = rec.skipped.iter().map(|d| (d.from, d.to)).collect();
+        let rec = recovery::recover(&fs, &root, &config, &log, previous, cp, started)?;
+        let (log_min, log_end, dispatch_from) =
+            (rec.report.log_min, rec.log_end, rec.dispatch_from);
         let (flush_tx, _) = watch::channel(FlushState {
             flushed: log_end,
             fatal: false,
@@ -309,8 +214,8 @@ impl MessageStore {
             root: root.clone(),
             log,
             queue_offsets: Mutex::new(HashMap::new()),
-            queues: RwLock::new(queues),
-            index,
+            queues: RwLock::new(rec.queues),
+            index: rec.index,
             checkpoint,
             reput: AtomicU64::new(dispatch_from),
             dispatch_lock: Mutex::new(()),
@@ -328,42 +233,27 @@ impl MessageStore {
             last_store_ts: AtomicI64::new(0),
             last_dispatched_ts: AtomicI64::new(0),
             delay_levels,
-            corrupt_skipped: AtomicU64::new(rec.skipped.len() as u64),
+            corrupt_skipped: AtomicU64::new(rec.report.skipped.len() as u64),
             deleted_topics: Mutex::new(HashMap::new()),
             has_deleted_topics: AtomicBool::new(false),
-            damage: RwLock::new(damage),
+            damage: RwLock::new(rec.damage),
             warned_at: AtomicU64::new(u64::MAX),
             index_deferred: Mutex::new(None),
             stats: Default::default(),
-            report: Mutex::new(report),
+            report: Mutex::new(rec.report),
             read_only: Mutex::new(None),
             read_only_flag: AtomicBool::new(false),
             _lock_file: lock_file,
         });
-        // Re-dispatch the tail synchronously: the broker must not serve before the queues
-        // reflect the recovered log. On a full disk the queues fill in memory as far as they
-        // can, and the store opens read-only (module docs of `recovery`).
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             dispatch_from,
             "queues and index loaded"
         );
-        let finished = match write_failure {
-            Some(e) => Err(e),
-            None => inner.finish_recovery().map_err(|e| e.to_string()),
-        };
-        if let Err(msg) = finished {
-            tracing::error!(error = %msg, "recovery could not write; the store serves reads and refuses writes until the disk accepts writes again");
-            inner.report.lock().read_only = Some(msg.clone());
-            *inner.read_only.lock() = Some((msg, log_end));
-            inner.read_only_flag.store(true, Ordering::Release);
-            // Queues fill in memory as far as they can; index writes are deferred.
-            while matches!(inner.dispatch_once(), Ok(true)) {}
-            inner.rebuild_queue_offsets();
-        }
+        inner.finish_open(rec.write_failure, log_end);
         tracing::info!(
             root = %root.display(),
-            crashed,
+            crashed = previous.crashed,
             log_min,
             log_end,
             dispatch_from,
@@ -495,51 +385,12 @@ impl Drop for MessageStore {
     }
 }
 
-pub(crate) fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
     match std::thread::Builder::new().name(name.into()).spawn(f) {
         Ok(h) => h,
         // Thread creation only fails when the process is out of resources.
         Err(e) => panic!("cannot spawn {name}: {e}"),
     }
-}
-
-pub(crate) fn load_queues(
-    fs: &Arc<dyn FileSystem>,
-    root: &Path,
-    config: &StoreConfig,
-    dispatch_from: u64,
-    log_min: u64,
-) -> Result<QueueMap<Arc<ConsumeQueue>>> {
-    let mut out = HashMap::new();
-    let cq_root = root.join("consumequeue");
-    let Ok(topics) = std::fs::read_dir(&cq_root) else {
-        return Ok(out);
-    };
-    for t in topics.flatten() {
-        let Some(topic) = t.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        let Ok(qids) = std::fs::read_dir(t.path()) else {
-            continue;
-        };
-        for q in qids.flatten() {
-            let Some(qid) = q.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
-            let cq = ConsumeQueue::open(
-                fs.clone(),
-                &q.path(),
-                &topic,
-                qid,
-                config.consume_queue_file_size(),
-            )?;
-            // Entries at or past the re-dispatch point are rebuilt from the commit log.
-            cq.truncate_from_phys(dispatch_from)?;
-            cq.trim_below(log_min)?;
-            qm_set(&mut out, &topic, qid, Arc::new(cq));
-        }
-    }
-    Ok(out)
 }
 
 impl Inner {
@@ -555,100 +406,7 @@ impl Inner {
             .collect()
     }
 
-    /// The writes that end recovery: re-dispatch, queue offsets, checkpoint, `abort` marker.
-    pub(crate) fn finish_recovery(&self) -> Result<()> {
-        while self.dispatch_once()? {}
-        self.rebuild_queue_offsets();
-        self.write_checkpoint()?;
-        let abort = self.root.join("abort");
-        let f = self
-            .fs
-            .open(&abort, true)
-            .map_err(|e| StoreError::io(&abort, e))?;
-        // The boot the marker was written in: a crash within the same boot was a process
-        // death, whose page cache kept every written byte (no holes), see `recovery`.
-        if let Some(id) = crate::recovery::boot_id() {
-            f.set_len(0)
-                .and_then(|_| f.write_all_at(id.as_bytes(), 0))
-                .and_then(|_| f.sync_data())
-                .map_err(|e| StoreError::io(&abort, e))?;
-        }
-        self.fs
-            .sync_dir(&self.root)
-            .map_err(|e| StoreError::io(&self.root, e))
-    }
-
-    /// Read-only after a full disk at open: retries recovery's writes; on success writes are
-    /// accepted again.
-    pub(crate) fn retry_recovery(&self) -> Result<()> {
-        let mut ro = self.read_only.lock();
-        let Some((_, end)) = ro.clone() else {
-            return Ok(());
-        };
-        {
-            // Nothing was appended meanwhile: re-apply the end (zeroing past it).
-            let _d = self.dispatch_lock.lock();
-            if self.log.end() == end {
-                self.log.set_end(end)?;
-            }
-            // Index what was deferred (queue entries already there are recognised).
-            if let Some(from) = self.index_deferred.lock().take() {
-                self.reput.fetch_min(from, Ordering::AcqRel);
-            }
-        }
-        self.finish_recovery()?;
-        *ro = None;
-        self.read_only_flag.store(false, Ordering::Release);
-        self.report.lock().read_only = None;
-        tracing::info!("recovery's writes succeeded; the store accepts writes again");
-        Ok(())
-    }
-
-    /// Dispatch met an invalid record at `at` (or a missing file): steps over a known damaged
-    /// range, or resyncs to the next valid record below `target` and counts the damage. With
-    /// nothing valid after it yet, waits (false) without giving up.
-    pub(crate) fn step_over_damage(&self, at: u64, target: u64, reason: String) -> Result<bool> {
-        let known = damage_covering(&self.damage.read(), at);
-        if let Some(to) = known {
-            self.reput.store(to, Ordering::Release);
-            return Ok(true);
-        }
-        let fsz = self.config.mapped_file_size_commit_log;
-        let read = |off: u64, len: usize| -> Result<Option<Vec<u8>>> {
-            if off >= target {
-                return Ok(Some(Vec::new()));
-            }
-            self.log.read_upto(off, len.min((target - off) as usize))
-        };
-        let next_segment = |s: u64| self.log.segment_starts().into_iter().find(|x| *x > s);
-        let next_data = |off: u64| -> Result<Option<u64>> { Ok(Some(off)) };
-        match find_next_valid(&read, &next_data, &next_segment, fsz, at, target)? {
-            Some(next) => {
-                tracing::error!(
-                    offset = at,
-                    next_valid = next,
-                    reason,
-                    "dispatch stepped over a damaged commit-log range"
-                );
-                self.corrupt_skipped.fetch_add(1, Ordering::AcqRel);
-                self.damage.write().insert(at, next);
-                self.reput.store(next, Ordering::Release);
-                Ok(true)
-            }
-            None => {
-                if self.warned_at.swap(at, Ordering::AcqRel) != at {
-                    tracing::warn!(
-                        offset = at,
-                        reason,
-                        "dispatch waits at an invalid record: no valid record follows it yet"
-                    );
-                }
-                Ok(false)
-            }
-        }
-    }
-
-    pub(crate) fn housekeeping_loop(&self) {
+    fn housekeeping_loop(&self) {
         let cp_every = Duration::from_millis(self.config.flush_interval_consume_queue.max(10));
         let clean_every = Duration::from_millis(self.config.clean_resource_interval.max(10));
         let mut last_cp = Instant::now();
