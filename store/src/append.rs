@@ -28,9 +28,12 @@ use crate::types::{AppendResult, PutResult, PutStatus};
 
 const PAGE: u64 = 4096;
 
+/// What the flush thread publishes on `Inner::flush_tx` for appenders waiting on durability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FlushState {
+    /// The commit log is durable below this offset.
     pub(crate) flushed: u64,
+    /// An fsync failed: nothing more will become durable.
     pub(crate) fatal: bool,
 }
 

@@ -3,11 +3,23 @@
 //! [`remoting::message`]), so stored bytes go unchanged into pull responses and to slaves.
 //!
 //! # Layout
-//! - [`store`]: [`MessageStore`], the one handle the broker uses: put (with SYNC_FLUSH group
-//!   commit), get (pull), offsets, lookups, HA hooks, retention, shutdown. Background threads:
-//!   flush (group commit / periodic flush), dispatch (commit log → consume queues + index),
-//!   housekeeping (checkpoint every `flushIntervalConsumeQueue`, retention every
-//!   `cleanResourceInterval`).
+//! Read in this order: the handle, then its parts, then the files they write.
+//! - [`store`]: [`MessageStore`], the one handle the broker uses, as a façade: the state the
+//!   parts share, open (lock, recovery, threads), positions, flush, checkpoint, shutdown.
+//!   Three background threads: flush (`append`), dispatch (`dispatch`), housekeeping
+//!   (checkpoint every `flushIntervalConsumeQueue`, retention every `cleanResourceInterval`).
+//! - `append` (private): puts (encode, delay-level rewrite, offsets under the tail lock), the
+//!   durability wait and SYNC_FLUSH group commit, the flush thread, the fatal-fsync rule, and
+//!   the slave's side of HA (raw append, truncate, reset).
+//! - `dispatch` (private): commit log → consume queues + index (Java's reput service), queue
+//!   creation, topic deletion, queue-advance events for long polling.
+//! - `read` (private): pulls (`get_message`), queue offsets, lookups by time, offset and key,
+//!   HA reads.
+//! - [`recovery`]: what open verifies, truncates, rebuilds and refuses (its invariants are at
+//!   the top of the module): the `abort` marker, the checkpoint-bounded scan, torn tail vs
+//!   damage in the middle, the re-dispatch start, read-only opening on a full disk, the damage
+//!   map dispatch steps over, the [`RecoveryReport`].
+//! - `retention` (private): deleting expired commit-log files, the disk-full state.
 //! - `seglog` (private): fixed-size segment files named by 20-digit start offsets, written
 //!   through a shared mapping (the commit log under ASYNC_FLUSH) or an in-memory tail buffer
 //!   drained in large sequential writes (consume queues; the commit log under SYNC_FLUSH).
@@ -16,13 +28,10 @@
 //! - [`index`]: Java-format index files for `KEYS` / `UNIQ_KEY`.
 //! - [`checkpoint`]: the checkpoint file (Java's timestamps plus the durable offsets that bound
 //!   crash recovery).
-//! - [`recovery`]: what recovery verifies, truncates and rebuilds (its invariants are at the
-//!   top of the module): torn tail vs damage in the middle, the damage map dispatch steps over,
-//!   the [`RecoveryReport`].
 //! - [`fs`]: the file-system seam ([`fs::FileSystem`]), the real [`fs::StdFs`] and the
 //!   fault-injecting [`fs::FaultyFs`] used by tests.
 //! - [`config`]: [`StoreConfig`] with the §9 keys; [`types`]: statuses and results;
-//!   [`error`]: [`StoreError`].
+//!   [`error`]: [`StoreError`]; [`stats`]: counters for the broker's metrics.
 //! - `src/bin/store-ctl.rs`: `store-ctl dump DIR` / `check DIR` (names every problem) /
 //!   `repair DIR [--dry-run] [--skip-corrupt]` (offline rebuild of queues and index).
 //!   `src/bin/store-crash-child.rs`: the writer process the crash tests kill.
