@@ -14,20 +14,20 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::client_manager::ClientManager;
 use crate::config::BrokerConfig;
-use crate::consumer_offset::ConsumerOffsetManager;
 use crate::context::BrokerContext;
 use crate::error::{BrokerError, Result};
 use crate::local_ip;
-use crate::long_polling::LongPolling;
 use crate::processor::BrokerProcessor;
-use crate::rebalance_lock::RebalanceLockManager;
 use crate::registration::Registrar;
-use crate::stats::BrokerStats;
+use crate::state::client_manager::ClientManager;
+use crate::state::consumer_offset::ConsumerOffsetManager;
+use crate::state::long_polling::LongPolling;
+use crate::state::rebalance_lock::RebalanceLockManager;
+use crate::state::stats::BrokerStats;
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
 use crate::store_api::MessageStoreApi;
-use crate::subscription_group::SubscriptionGroupManager;
-use crate::topic_config::TopicConfigManager;
 
 /// Starts brokers.
 pub struct Broker;
@@ -193,7 +193,7 @@ impl Broker {
         let permission = Arc::new(AtomicI32::new(config.broker_permission));
         let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let ctx = Arc::new(BrokerContext {
-            runtime: crate::runtime_config::RuntimeConfig::new(&config),
+            runtime: crate::state::runtime_config::RuntimeConfig::new(&config),
             config: config.clone(),
             store: store.clone(),
             message_store,

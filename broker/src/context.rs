@@ -13,22 +13,22 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::client_manager::ClientManager;
 use crate::config::BrokerConfig;
-use crate::consumer_offset::ConsumerOffsetManager;
-use crate::long_polling::LongPolling;
-use crate::rebalance_lock::RebalanceLockManager;
-use crate::stats::BrokerStats;
+use crate::state::client_manager::ClientManager;
+use crate::state::consumer_offset::ConsumerOffsetManager;
+use crate::state::long_polling::LongPolling;
+use crate::state::rebalance_lock::RebalanceLockManager;
+use crate::state::stats::BrokerStats;
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
 use crate::store_api::MessageStoreApi;
-use crate::subscription_group::SubscriptionGroupManager;
-use crate::topic_config::TopicConfigManager;
 
 /// Everything a request handler may touch.
 pub struct BrokerContext {
     /// The effective configuration.
     pub config: Arc<BrokerConfig>,
     /// The config as changed at run time by UPDATE_BROKER_CONFIG ([`Self::live`]).
-    pub runtime: crate::runtime_config::RuntimeConfig,
+    pub runtime: crate::state::runtime_config::RuntimeConfig,
     /// The message store, as the request handlers use it.
     pub store: Arc<dyn MessageStoreApi>,
     /// The concrete store when the broker opened it itself ([`crate::Broker::start`]): what
@@ -86,7 +86,7 @@ pub struct BrokerContext {
 
 impl BrokerContext {
     /// The config in effect now: the start-up config with the run-time keys
-    /// ([`crate::runtime_config::RUN_TIME_KEYS`]) as UPDATE_BROKER_CONFIG last set them.
+    /// ([`crate::state::runtime_config::RUN_TIME_KEYS`]) as UPDATE_BROKER_CONFIG last set them.
     pub fn live(&self) -> Arc<BrokerConfig> {
         self.runtime.get()
     }

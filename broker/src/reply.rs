@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 
 use crate::context::BrokerContext;
 use crate::send;
-use crate::stats::now_millis;
+use crate::state::stats::now_millis;
 
 /// How long the broker waits for the requester to acknowledge a pushed reply.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(3);

@@ -24,8 +24,8 @@ use tracing::{debug, info, warn};
 use crate::context::BrokerContext;
 use crate::error::Result;
 use crate::names;
-use crate::persist;
-use crate::stats::now_millis;
+use crate::state::persist;
+use crate::state::stats::now_millis;
 use crate::store_api::PutStatus;
 
 /// The schedule topic.

@@ -20,7 +20,7 @@ use tracing::debug;
 
 use crate::context::BrokerContext;
 use crate::names;
-use crate::stats::now_millis;
+use crate::state::stats::now_millis;
 use crate::store_api::{PutOutcome, PutStatus};
 use tokio::sync::SemaphorePermit;
 

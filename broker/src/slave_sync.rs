@@ -122,7 +122,7 @@ async fn sync_once(
                 .join("config")
                 .join("delayOffset.json");
             let text = String::from_utf8_lossy(&body).into_owned();
-            if let Err(e) = crate::persist::write_atomic(&path, &text) {
+            if let Err(e) = crate::state::persist::write_atomic(&path, &text) {
                 warn!(error = %e, "cannot write delayOffset.json");
             }
         }

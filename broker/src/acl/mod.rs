@@ -232,7 +232,7 @@ impl AclService {
                 *self.loaded_text.lock() = text;
                 let mut v = self.fallback_version.lock();
                 v.counter += 1;
-                v.timestamp = crate::stats::now_millis();
+                v.timestamp = crate::state::stats::now_millis();
                 true
             }
             Err(reason) => {
@@ -293,7 +293,7 @@ impl AclService {
         change(&mut doc).map_err(AclError::Refused)?;
         let mut version = self.version();
         version.counter += 1;
-        version.timestamp = crate::stats::now_millis();
+        version.timestamp = crate::state::stats::now_millis();
         let mut v = serde_yaml::Mapping::new();
         v.insert("counter".into(), Value::from(version.counter));
         v.insert("timestamp".into(), Value::from(version.timestamp));

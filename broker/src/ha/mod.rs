@@ -116,7 +116,7 @@ pub fn wants_wait(properties: &Properties) -> bool {
 }
 
 fn now_ms() -> i64 {
-    crate::stats::now_millis()
+    crate::state::stats::now_millis()
 }
 
 impl HaService {

@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use super::{CHECK_MAX_TIME_TOPIC, HALF_TOPIC, TransactionService, stored, write_op};
 use crate::context::BrokerContext;
-use crate::stats::now_millis;
+use crate::state::stats::now_millis;
 
 /// Longest time one round may take (Java: 60 s).
 const ROUND_LIMIT: Duration = Duration::from_secs(60);

@@ -32,8 +32,8 @@ use tracing::info;
 
 use crate::context::BrokerContext;
 use crate::error::Result;
-use crate::persist;
-use crate::stats::now_millis;
+use crate::state::persist;
+use crate::state::stats::now_millis;
 use crate::store_api::{PutOutcome, PutStatus};
 
 /// Topic of half messages.
