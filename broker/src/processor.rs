@@ -10,7 +10,9 @@ use remoting::{Connection, RemotingCommand, RequestCode, RequestHandler};
 use tracing::info;
 
 use crate::context::BrokerContext;
-use crate::{admin, admin_stats, heartbeat, offsets, pull, reply, retry, send, transaction};
+use crate::handlers::{
+    acl_admin, admin, admin_stats, end_transaction, heartbeat, offsets, pull, reply, retry, send,
+};
 
 /// The broker's request handler.
 pub struct BrokerProcessor {
@@ -59,7 +61,7 @@ impl BrokerProcessor {
                 ctx.end_transactions_in_flight
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let _in_flight = InFlight(&ctx.end_transactions_in_flight);
-                transaction::end::end_transaction(ctx, conn, req).await
+                end_transaction::end_transaction(ctx, conn, req).await
             }
             RequestCode::QUERY_CONSUMER_OFFSET => offsets::query_consumer_offset(ctx, req),
             RequestCode::UPDATE_CONSUMER_OFFSET => offsets::update_consumer_offset(ctx, req),
@@ -111,9 +113,7 @@ impl BrokerProcessor {
             }
             RequestCode::QUERY_CONSUME_QUEUE => admin_stats::query_consume_queue(ctx, req),
             RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
-            code if crate::acl::admin::is_acl_admin_code(code) => {
-                crate::acl::admin::handle(ctx, &req)
-            }
+            code if acl_admin::is_acl_admin_code(code) => acl_admin::handle(ctx, &req),
             _ => not_supported(&req),
         }
     }

@@ -17,10 +17,10 @@
 //! written.
 //!
 //! - [`plain`]: the file format and the compiled rules; [`address`]: white-list patterns;
-//!   [`resource`]: request code → needed permissions; [`admin`]: codes 50–54.
+//!   [`resource`]: request code → needed permissions. The admin codes 50–54 that change the
+//!   file are a request handler: [`crate::handlers::acl_admin`].
 
 pub mod address;
-pub mod admin;
 pub mod plain;
 pub mod resource;
 
@@ -276,7 +276,7 @@ impl AclService {
 
     /// Applies `change` to the file's YAML document, checks the result parses, writes it
     /// atomically with a bumped `dataVersion`, and installs the new rules.
-    fn rewrite(
+    pub fn rewrite(
         &self,
         change: impl FnOnce(&mut serde_yaml::Mapping) -> Result<(), String>,
     ) -> Result<(), AclError> {

@@ -2,7 +2,7 @@
 //!
 //! A send with `TRAN_MSG=true` stores a **half message** in `RMQ_SYS_TRANS_HALF_TOPIC` queue 0
 //! (the real topic and queue kept in `REAL_TOPIC` / `REAL_QID`). No topic config exists for the
-//! half topic, so no consumer can pull it. END_TRANSACTION ([`end`]) commits (the message is
+//! half topic, so no consumer can pull it. END_TRANSACTION ([`crate::handlers::end_transaction`]) commits (the message is
 //! re-put to its real topic) or rolls back; either way an **op record** (tag `d`, body = the
 //! half queue offset) goes to `RMQ_SYS_TRANS_OP_HALF_TOPIC`. The check service ([`check`])
 //! asks a live producer of the group about half messages left unresolved past
@@ -15,11 +15,10 @@
 //! # Layout
 //! - this module: [`TransactionService`] (resolved set, check counters, persistence),
 //!   [`put_half`], [`write_op`].
-//! - [`end`]: the END_TRANSACTION handler.
+//! - [`crate::handlers::end_transaction`]: the END_TRANSACTION handler.
 //! - [`check`]: the check-back loop.
 
 pub mod check;
-pub mod end;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

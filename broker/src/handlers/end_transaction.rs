@@ -9,8 +9,8 @@ use remoting::message::{MessageRecord, decode, keys, sysflag};
 use remoting::{Connection, RemotingCommand, ResponseCode};
 use tracing::{debug, info, warn};
 
-use super::{HALF_TOPIC, stored, write_op};
 use crate::context::BrokerContext;
+use crate::transaction::{HALF_TOPIC, stored, write_op};
 
 fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
     let remark = remark.into();

@@ -16,7 +16,7 @@ use remoting::{CommandHeader, Connection, RemotingCommand, RequestCode, Response
 use tracing::{debug, warn};
 
 use crate::context::BrokerContext;
-use crate::send;
+use crate::handlers::send;
 use crate::state::stats::now_millis;
 
 /// How long the broker waits for the requester to acknowledge a pushed reply.
