@@ -19,7 +19,7 @@ use crate::context::BrokerContext;
 use crate::error::{BrokerError, Result};
 use crate::local_ip;
 use crate::processor::BrokerProcessor;
-use crate::registration::Registrar;
+use crate::services::registration::Registrar;
 use crate::state::client_manager::ClientManager;
 use crate::state::consumer_offset::ConsumerOffsetManager;
 use crate::state::long_polling::LongPolling;
@@ -84,7 +84,7 @@ fn host_port(host: &str, port: u16) -> String {
 fn load_acl(config: &BrokerConfig) -> Result<Option<Arc<crate::acl::AclService>>> {
     // The HA secret is checked here too: an unreadable one must stop the start, not every
     // replication connection later.
-    crate::ha::auth::secret(config).map_err(|reason| BrokerError::Malformed {
+    crate::services::ha::auth::secret(config).map_err(|reason| BrokerError::Malformed {
         path: config.ha_auth_secret_file.clone().unwrap_or_default(),
         reason,
     })?;
@@ -162,7 +162,7 @@ impl Broker {
         let broker_addr = host_port(&host, local_addr.port());
         let ha_host = config.broker_ip2.clone().unwrap_or_else(|| host.clone());
         let ha_listener = match &message_store {
-            Some(_) => Some(crate::ha::bind(&config).await?),
+            Some(_) => Some(crate::services::ha::bind(&config).await?),
             None => None,
         };
         let ha_port = ha_listener
@@ -241,8 +241,8 @@ impl Broker {
 
         let mut tasks = Vec::new();
         // Delivery services first, so END_TRANSACTION never finds them missing.
-        tasks.push(crate::schedule::start(&ctx, &shutdown)?);
-        tasks.push(crate::transaction::start(&ctx, &shutdown)?);
+        tasks.push(crate::services::schedule::start(&ctx, &shutdown)?);
+        tasks.push(crate::services::transaction::start(&ctx, &shutdown)?);
         // Debounced NOTIFY_CONSUMER_IDS_CHANGED (see BrokerContext::notify_consumer_ids_changed).
         {
             let weak = Arc::downgrade(&ctx);
@@ -310,14 +310,19 @@ impl Broker {
         };
         if let Some(l) = ha_listener {
             let r = registrar.clone();
-            let master: crate::ha::MasterLookup = Arc::new(move || match &r {
+            let master: crate::services::ha::MasterLookup = Arc::new(move || match &r {
                 Some(r) => {
                     let m = r.master_info();
                     (m.master_addr, m.ha_server_addr)
                 }
                 None => (None, None),
             });
-            tasks.extend(crate::ha::start(&ctx, l, master, shutdown.clone()));
+            tasks.extend(crate::services::ha::start(
+                &ctx,
+                l,
+                master,
+                shutdown.clone(),
+            ));
         }
         tasks.push(tokio::spawn(periodic(ctx.clone(), shutdown.clone())));
         tasks.extend(crate::metrics::start(&ctx, metrics_listener, &shutdown));

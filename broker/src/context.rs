@@ -37,11 +37,11 @@ pub struct BrokerContext {
     /// Plain ACL (set once at start-up when `aclEnable=true`).
     pub acl: std::sync::OnceLock<Arc<crate::acl::AclService>>,
     /// Replication state (set once at start-up when the broker opened its store).
-    pub ha: std::sync::OnceLock<Arc<crate::ha::HaService>>,
+    pub ha: std::sync::OnceLock<Arc<crate::services::ha::HaService>>,
     /// Delayed-message delivery (set once at start-up).
-    pub schedule: std::sync::OnceLock<Arc<crate::schedule::ScheduleService>>,
+    pub schedule: std::sync::OnceLock<Arc<crate::services::schedule::ScheduleService>>,
     /// Transactional messages (set once at start-up).
-    pub transactions: std::sync::OnceLock<Arc<crate::transaction::TransactionService>>,
+    pub transactions: std::sync::OnceLock<Arc<crate::services::transaction::TransactionService>>,
     /// Topics.
     pub topics: Arc<TopicConfigManager>,
     /// Subscription groups.

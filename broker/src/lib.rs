@@ -38,8 +38,6 @@ pub mod error;
 #[cfg(feature = "server")]
 pub mod filter;
 #[cfg(feature = "server")]
-pub mod ha;
-#[cfg(feature = "server")]
 pub mod handlers;
 #[cfg(feature = "server")]
 pub mod java_config_keys;
@@ -52,19 +50,13 @@ pub mod names;
 #[cfg(feature = "server")]
 pub mod processor;
 #[cfg(feature = "server")]
-pub mod registration;
-#[cfg(feature = "server")]
-pub mod schedule;
-#[cfg(feature = "server")]
-pub mod slave_sync;
+pub mod services;
 #[cfg(feature = "server")]
 pub mod state;
 #[cfg(feature = "server")]
 pub mod store_adapter;
 #[cfg(feature = "server")]
 pub mod store_api;
-#[cfg(feature = "server")]
-pub mod transaction;
 #[cfg(feature = "server")]
 pub mod vip;
 

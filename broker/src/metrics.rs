@@ -573,7 +573,7 @@ impl Collector for BrokerCollector {
             for level in 1..=c.delay_levels_millis().len() as i32 {
                 let max = ctx
                     .store
-                    .max_offset(crate::schedule::SCHEDULE_TOPIC, level - 1);
+                    .max_offset(crate::services::schedule::SCHEDULE_TOPIC, level - 1);
                 let at = done.get(&level).copied().unwrap_or(0);
                 let l = level.to_string();
                 gauge_series(m, &[("level", l.as_str())], clamp(max - at))?;

@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use broker::schedule::DelayOffsets;
+use broker::services::schedule::DelayOffsets;
 use broker::{Broker, BrokerConfig};
 use common::*;
 use remoting::body::topic::TopicConfig;

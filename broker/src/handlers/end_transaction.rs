@@ -10,7 +10,7 @@ use remoting::{Connection, RemotingCommand, ResponseCode};
 use tracing::{debug, info, warn};
 
 use crate::context::BrokerContext;
-use crate::transaction::{HALF_TOPIC, stored, write_op};
+use crate::services::transaction::{HALF_TOPIC, stored, write_op};
 
 fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
     let remark = remark.into();

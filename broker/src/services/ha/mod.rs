@@ -420,7 +420,7 @@ pub fn start(
             master.clone(),
             shutdown.clone(),
         )));
-        tasks.push(tokio::spawn(crate::slave_sync::run(
+        tasks.push(tokio::spawn(crate::services::slave_sync::run(
             ctx.clone(),
             master,
             shutdown,

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::context::BrokerContext;
-use crate::ha::MasterLookup;
+use crate::services::ha::MasterLookup;
 
 /// Default period between syncs (Java: 10 s).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
