@@ -1,4 +1,10 @@
 //! The broker's shared state, handed to every request handler.
+//!
+//! The context sits above the tables ([`crate::state`]) and the services ([`crate::services`]):
+//! it holds them, and [`crate::handlers`] reach them through it. No service takes the context:
+//! each gets a narrow handle with only the tables it uses (`schedule::Handle`,
+//! `transaction::Handle`, `slave_sync::Handle`, the metrics' `Sources`), built in
+//! [`crate::broker`]. The tables shared with a service are `Arc`s here for that reason.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -28,7 +34,7 @@ pub struct BrokerContext {
     /// The effective configuration.
     pub config: Arc<BrokerConfig>,
     /// The config as changed at run time by UPDATE_BROKER_CONFIG ([`Self::live`]).
-    pub runtime: crate::state::runtime_config::RuntimeConfig,
+    pub runtime: Arc<crate::state::runtime_config::RuntimeConfig>,
     /// The message store, as the request handlers use it.
     pub store: Arc<dyn MessageStoreApi>,
     /// The concrete store when the broker opened it itself ([`crate::Broker::start`]): what
@@ -45,19 +51,19 @@ pub struct BrokerContext {
     /// Topics.
     pub topics: Arc<TopicConfigManager>,
     /// Subscription groups.
-    pub groups: SubscriptionGroupManager,
+    pub groups: Arc<SubscriptionGroupManager>,
     /// Committed consumer offsets.
-    pub offsets: ConsumerOffsetManager,
+    pub offsets: Arc<ConsumerOffsetManager>,
     /// Producers and consumers.
-    pub clients: ClientManager,
+    pub clients: Arc<ClientManager>,
     /// Orderly queue locks.
     pub locks: RebalanceLockManager,
     /// Parked pulls.
-    pub long_polling: LongPolling,
+    pub long_polling: Arc<LongPolling>,
     /// Counters.
     pub stats: BrokerStats,
     /// Prometheus counters (recorded only with `metricsExporterType=PROM`).
-    pub metrics: crate::metrics::BrokerMetrics,
+    pub metrics: Arc<crate::metrics::BrokerMetrics>,
     /// STOREHOST stamped into records: advertised IP and listening port.
     pub store_host: SocketAddr,
     /// The advertised `host:port` (brokerIP1 and the listening port).

@@ -239,8 +239,7 @@ fn persist(path: &std::path::Path, changes: &[(String, String)]) -> std::io::Res
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    crate::state::persist::write_atomic(path, &out)
-        .map_err(|e| std::io::Error::other(e.to_string()))
+    super::persist::write_atomic(path, &out).map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 #[cfg(test)]
