@@ -63,12 +63,18 @@ impl BrokerProcessor {
                 let _in_flight = InFlight(&ctx.end_transactions_in_flight);
                 end_transaction::end_transaction(ctx, conn, req).await
             }
-            RequestCode::QUERY_CONSUMER_OFFSET => offsets::query_consumer_offset(ctx, req),
-            RequestCode::UPDATE_CONSUMER_OFFSET => offsets::update_consumer_offset(ctx, req),
-            RequestCode::GET_MAX_OFFSET => offsets::get_max_offset(ctx, req),
-            RequestCode::GET_MIN_OFFSET => offsets::get_min_offset(ctx, req),
-            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP => offsets::search_offset(ctx, req),
-            RequestCode::GET_EARLIEST_MSG_STORETIME => offsets::earliest_store_time(ctx, req),
+            RequestCode::QUERY_CONSUMER_OFFSET => {
+                offsets::query_consumer_offset(&ctx.offsets, &*ctx.store, req)
+            }
+            RequestCode::UPDATE_CONSUMER_OFFSET => {
+                offsets::update_consumer_offset(&ctx.offsets, &*ctx.store, req)
+            }
+            RequestCode::GET_MAX_OFFSET => offsets::get_max_offset(&*ctx.store, req),
+            RequestCode::GET_MIN_OFFSET => offsets::get_min_offset(&*ctx.store, req),
+            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP => offsets::search_offset(&*ctx.store, req),
+            RequestCode::GET_EARLIEST_MSG_STORETIME => {
+                offsets::earliest_store_time(&*ctx.store, req)
+            }
             RequestCode::HEART_BEAT => heartbeat::heartbeat(ctx, conn, req),
             RequestCode::UNREGISTER_CLIENT => heartbeat::unregister_client(ctx, conn, req),
             RequestCode::GET_CONSUMER_LIST_BY_GROUP => heartbeat::consumer_list(ctx, req),
