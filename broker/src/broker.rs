@@ -14,20 +14,21 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::client_manager::ClientManager;
 use crate::config::BrokerConfig;
-use crate::consumer_offset::ConsumerOffsetManager;
 use crate::context::BrokerContext;
 use crate::error::{BrokerError, Result};
 use crate::local_ip;
-use crate::long_polling::LongPolling;
 use crate::processor::BrokerProcessor;
-use crate::rebalance_lock::RebalanceLockManager;
-use crate::registration::Registrar;
-use crate::stats::BrokerStats;
+use crate::services::registration::Registrar;
+use crate::services::{ha, schedule, slave_sync, transaction};
+use crate::state::client_manager::ClientManager;
+use crate::state::consumer_offset::ConsumerOffsetManager;
+use crate::state::long_polling::LongPolling;
+use crate::state::rebalance_lock::RebalanceLockManager;
+use crate::state::stats::BrokerStats;
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
 use crate::store_api::MessageStoreApi;
-use crate::subscription_group::SubscriptionGroupManager;
-use crate::topic_config::TopicConfigManager;
 
 /// Starts brokers.
 pub struct Broker;
@@ -84,7 +85,7 @@ fn host_port(host: &str, port: u16) -> String {
 fn load_acl(config: &BrokerConfig) -> Result<Option<Arc<crate::acl::AclService>>> {
     // The HA secret is checked here too: an unreadable one must stop the start, not every
     // replication connection later.
-    crate::ha::auth::secret(config).map_err(|reason| BrokerError::Malformed {
+    crate::services::ha::auth::secret(config).map_err(|reason| BrokerError::Malformed {
         path: config.ha_auth_secret_file.clone().unwrap_or_default(),
         reason,
     })?;
@@ -162,7 +163,7 @@ impl Broker {
         let broker_addr = host_port(&host, local_addr.port());
         let ha_host = config.broker_ip2.clone().unwrap_or_else(|| host.clone());
         let ha_listener = match &message_store {
-            Some(_) => Some(crate::ha::bind(&config).await?),
+            Some(_) => Some(crate::services::ha::bind(&config).await?),
             None => None,
         };
         let ha_port = ha_listener
@@ -179,21 +180,22 @@ impl Broker {
             config_dir.join("topics.json"),
             topics_changed.clone(),
         )?);
-        let groups = SubscriptionGroupManager::load(
+        let groups = Arc::new(SubscriptionGroupManager::load(
             config_dir.join("subscriptionGroup.json"),
             config.auto_create_subscription_group,
-        )?;
+        )?);
         let offsets = {
             let store = store.clone();
-            ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"), move |t, q| {
-                store.max_offset(t, q)
-            })?
+            Arc::new(ConsumerOffsetManager::load(
+                config_dir.join("consumerOffset.json"),
+                move |t, q| store.max_offset(t, q),
+            )?)
         };
         let shutdown = CancellationToken::new();
         let permission = Arc::new(AtomicI32::new(config.broker_permission));
         let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let ctx = Arc::new(BrokerContext {
-            runtime: crate::runtime_config::RuntimeConfig::new(&config),
+            runtime: Arc::new(crate::state::runtime_config::RuntimeConfig::new(&config)),
             config: config.clone(),
             store: store.clone(),
             message_store,
@@ -204,16 +206,16 @@ impl Broker {
             topics: topics.clone(),
             groups,
             offsets,
-            clients: ClientManager::default(),
+            clients: Arc::new(ClientManager::default()),
             locks: RebalanceLockManager::default(),
-            long_polling: LongPolling::new(
+            long_polling: Arc::new(LongPolling::new(
                 config.pull_thread_pool_queue_capacity as usize,
                 config.max_held_pulls_per_connection as usize,
-            ),
+            )),
             stats: BrokerStats::default(),
-            metrics: crate::metrics::BrokerMetrics::new(
+            metrics: Arc::new(crate::metrics::BrokerMetrics::new(
                 config.metrics_exporter_type == crate::config::MetricsExporterType::Prom,
-            ),
+            )),
             store_host,
             broker_addr: broker_addr.clone(),
             permission: permission.clone(),
@@ -241,8 +243,29 @@ impl Broker {
 
         let mut tasks = Vec::new();
         // Delivery services first, so END_TRANSACTION never finds them missing.
-        tasks.push(crate::schedule::start(&ctx, &shutdown)?);
-        tasks.push(crate::transaction::start(&ctx, &shutdown)?);
+        let (schedule, task) = schedule::start(
+            schedule::Handle {
+                config: config.clone(),
+                store: store.clone(),
+                store_host,
+                long_polling: ctx.long_polling.clone(),
+            },
+            &shutdown,
+        )?;
+        let _ = ctx.schedule.set(schedule);
+        tasks.push(task);
+        let (transactions, task) = transaction::start(
+            transaction::Handle {
+                config: config.clone(),
+                runtime: ctx.runtime.clone(),
+                store: store.clone(),
+                store_host,
+                clients: ctx.clients.clone(),
+            },
+            &shutdown,
+        )?;
+        let _ = ctx.transactions.set(transactions);
+        tasks.push(task);
         // Debounced NOTIFY_CONSUMER_IDS_CHANGED (see BrokerContext::notify_consumer_ids_changed).
         {
             let weak = Arc::downgrade(&ctx);
@@ -308,19 +331,42 @@ impl Broker {
             ));
             Some(r)
         };
-        if let Some(l) = ha_listener {
+        if let (Some(l), Some(store)) = (ha_listener, ctx.message_store.clone()) {
             let r = registrar.clone();
-            let master: crate::ha::MasterLookup = Arc::new(move || match &r {
+            let master: ha::MasterLookup = Arc::new(move || match &r {
                 Some(r) => {
                     let m = r.master_info();
                     (m.master_addr, m.ha_server_addr)
                 }
                 None => (None, None),
             });
-            tasks.extend(crate::ha::start(&ctx, l, master, shutdown.clone()));
+            let sync = slave_sync::Handle {
+                config: config.clone(),
+                broker_addr: broker_addr.clone(),
+                credentials: ctx.acl.get().and_then(|a| a.admin_credentials()),
+                topics: topics.clone(),
+                groups: ctx.groups.clone(),
+                offsets: ctx.offsets.clone(),
+            };
+            let (ha, ha_tasks) = ha::start(store, sync, l, master, shutdown.clone());
+            let _ = ctx.ha.set(ha);
+            tasks.extend(ha_tasks);
         }
         tasks.push(tokio::spawn(periodic(ctx.clone(), shutdown.clone())));
-        tasks.extend(crate::metrics::start(&ctx, metrics_listener, &shutdown));
+        let sources = crate::metrics::Sources {
+            config: config.clone(),
+            metrics: ctx.metrics.clone(),
+            store: store.clone(),
+            message_store: ctx.message_store.clone(),
+            schedule: ctx.schedule.get().cloned(),
+            ha: ctx.ha.get().cloned(),
+            offsets: ctx.offsets.clone(),
+            long_polling: ctx.long_polling.clone(),
+            clients: ctx.clients.clone(),
+            topics: topics.clone(),
+            permission: permission.clone(),
+        };
+        tasks.extend(crate::metrics::start(sources, metrics_listener, &shutdown));
         info!(
             broker = %config.broker_name,
             cluster = %config.broker_cluster_name,

@@ -1,4 +1,10 @@
 //! The broker's shared state, handed to every request handler.
+//!
+//! The context sits above the tables ([`crate::state`]) and the services ([`crate::services`]):
+//! it holds them, and [`crate::handlers`] reach them through it. No service takes the context:
+//! each gets a narrow handle with only the tables it uses (`schedule::Handle`,
+//! `transaction::Handle`, `slave_sync::Handle`, the metrics' `Sources`), built in
+//! [`crate::broker`]. The tables shared with a service are `Arc`s here for that reason.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -13,22 +19,22 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::client_manager::ClientManager;
 use crate::config::BrokerConfig;
-use crate::consumer_offset::ConsumerOffsetManager;
-use crate::long_polling::LongPolling;
-use crate::rebalance_lock::RebalanceLockManager;
-use crate::stats::BrokerStats;
+use crate::state::client_manager::ClientManager;
+use crate::state::consumer_offset::ConsumerOffsetManager;
+use crate::state::long_polling::LongPolling;
+use crate::state::rebalance_lock::RebalanceLockManager;
+use crate::state::stats::BrokerStats;
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
 use crate::store_api::MessageStoreApi;
-use crate::subscription_group::SubscriptionGroupManager;
-use crate::topic_config::TopicConfigManager;
 
 /// Everything a request handler may touch.
 pub struct BrokerContext {
     /// The effective configuration.
     pub config: Arc<BrokerConfig>,
     /// The config as changed at run time by UPDATE_BROKER_CONFIG ([`Self::live`]).
-    pub runtime: crate::runtime_config::RuntimeConfig,
+    pub runtime: Arc<crate::state::runtime_config::RuntimeConfig>,
     /// The message store, as the request handlers use it.
     pub store: Arc<dyn MessageStoreApi>,
     /// The concrete store when the broker opened it itself ([`crate::Broker::start`]): what
@@ -37,27 +43,27 @@ pub struct BrokerContext {
     /// Plain ACL (set once at start-up when `aclEnable=true`).
     pub acl: std::sync::OnceLock<Arc<crate::acl::AclService>>,
     /// Replication state (set once at start-up when the broker opened its store).
-    pub ha: std::sync::OnceLock<Arc<crate::ha::HaService>>,
+    pub ha: std::sync::OnceLock<Arc<crate::services::ha::HaService>>,
     /// Delayed-message delivery (set once at start-up).
-    pub schedule: std::sync::OnceLock<Arc<crate::schedule::ScheduleService>>,
+    pub schedule: std::sync::OnceLock<Arc<crate::services::schedule::ScheduleService>>,
     /// Transactional messages (set once at start-up).
-    pub transactions: std::sync::OnceLock<Arc<crate::transaction::TransactionService>>,
+    pub transactions: std::sync::OnceLock<Arc<crate::services::transaction::TransactionService>>,
     /// Topics.
     pub topics: Arc<TopicConfigManager>,
     /// Subscription groups.
-    pub groups: SubscriptionGroupManager,
+    pub groups: Arc<SubscriptionGroupManager>,
     /// Committed consumer offsets.
-    pub offsets: ConsumerOffsetManager,
+    pub offsets: Arc<ConsumerOffsetManager>,
     /// Producers and consumers.
-    pub clients: ClientManager,
+    pub clients: Arc<ClientManager>,
     /// Orderly queue locks.
     pub locks: RebalanceLockManager,
     /// Parked pulls.
-    pub long_polling: LongPolling,
+    pub long_polling: Arc<LongPolling>,
     /// Counters.
     pub stats: BrokerStats,
     /// Prometheus counters (recorded only with `metricsExporterType=PROM`).
-    pub metrics: crate::metrics::BrokerMetrics,
+    pub metrics: Arc<crate::metrics::BrokerMetrics>,
     /// STOREHOST stamped into records: advertised IP and listening port.
     pub store_host: SocketAddr,
     /// The advertised `host:port` (brokerIP1 and the listening port).
@@ -86,7 +92,7 @@ pub struct BrokerContext {
 
 impl BrokerContext {
     /// The config in effect now: the start-up config with the run-time keys
-    /// ([`crate::runtime_config::RUN_TIME_KEYS`]) as UPDATE_BROKER_CONFIG last set them.
+    /// ([`crate::state::runtime_config::RUN_TIME_KEYS`]) as UPDATE_BROKER_CONFIG last set them.
     pub fn live(&self) -> Arc<BrokerConfig> {
         self.runtime.get()
     }

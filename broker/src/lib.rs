@@ -4,41 +4,37 @@
 //! binary, which only parses flags (`-c`, `-n`, `-p`) and the config file.
 //!
 //! # Layout
+//! Four layers, each importing only the ones below it: [`handlers`] → [`context`] →
+//! [`services`] → [`state`] (and the shared leaves at the end of this list).
 //! - [`config`]: [`BrokerConfig`], every `broker.conf` key with its default; shared with the
-//!   operator (the only module built without the default `server` feature).
-//! - [`broker`]: [`Broker::start`], [`BrokerHandle`]; [`context`]: the state handlers share.
-//! - [`processor`]: request code → handler. Handlers, one module per area: [`send`], [`pull`]
-//!   (with [`long_polling`] and [`filter`]), [`offsets`], [`heartbeat`] (clients and locks),
-//!   [`admin`].
-//! - Managers: [`topic_config`] (`topics.json`, TBW102), [`subscription_group`]
-//!   (`subscriptionGroup.json`), [`consumer_offset`] (`consumerOffset.json`),
-//!   [`client_manager`], [`rebalance_lock`], [`stats`].
-//! - [`registration`]: REGISTER_BROKER to every name server; [`local_ip`]: the advertised address.
-//! - [`ha`]: master/slave replication (HA service, HA client, SYNC_MASTER wait);
-//!   [`slave_sync`]: a slave's copy of the master's topics, groups and offsets.
-//! - Delivery semantics: [`retry`] (CONSUMER_SEND_MSG_BACK, retry and dead-letter topics),
-//!   [`schedule`] (delay levels, `delayOffset.json`), [`transaction`] (half messages,
-//!   END_TRANSACTION, check-back).
-//! - [`metrics`]: the Prometheus endpoint (`metricsExporterType=PROM`), hooks and collector.
-//! - [`acl`]: plain ACL (`aclEnable`): `plain_acl.yml`, signature and permission checks, the ACL
-//!   admin codes.
-//! - [`store_api`]: what the broker needs from the store; [`store_adapter`]: it over the
-//!   `store` crate; [`names`]: topic/group validation;
-//!   [`persist`]: atomic JSON files; [`error`]: the crate's error type.
+//!   operator (the only module built without the default `server` feature);
+//!   [`java_config_keys`]: the Java 4.9 keys this broker has no counterpart of.
+//! - [`broker`]: [`Broker::start`] wires everything and builds each service's handle;
+//!   [`BrokerHandle`] stops it. [`context`]: what every request handler shares.
+//! - [`processor`]: the one table from request code to handler (after the ACL and name checks).
+//! - [`handlers`]: one module per request family: `send`, `reply`, `pull`, `retry`,
+//!   `end_transaction`, `offsets`, `heartbeat` (clients and queue locks), `admin`,
+//!   `admin_stats`, `acl_admin`.
+//! - [`services`]: what runs in the background, each over a narrow handle rather than the
+//!   context: `registration` (REGISTER_BROKER to every name server), `ha` (master/slave
+//!   replication, the SYNC_MASTER wait), `slave_sync` (a slave's copy of the master's
+//!   metadata), `schedule` (delay levels), `transaction` (half messages, check-back).
+//! - [`state`]: the tables and their files: `topic_config` (`topics.json`, TBW102),
+//!   `subscription_group`, `consumer_offset`, `runtime_config` (UPDATE_BROKER_CONFIG),
+//!   `persist` (atomic JSON), `client_manager`, `rebalance_lock`, `long_polling` (parked
+//!   pulls), `stats`.
+//! - Cross-cutting: [`acl`] (plain ACL policy: `plain_acl.yml`, signatures, permissions),
+//!   [`filter`] (tag and SQL92 filters for pulls), [`metrics`] (the Prometheus endpoint and the
+//!   hooks the handlers feed; its collector reads the broker through `metrics::Sources`).
+//! - Leaves: [`store_api`] (what the broker needs from the store) and [`store_adapter`] (it
+//!   over the `store` crate); [`names`] (topic/group validation); [`local_ip`] (the advertised
+//!   address); [`vip`] (the VIP channel listener); [`error`] (the crate's error type).
 pub mod config;
 
 #[cfg(feature = "server")]
 pub mod acl;
 #[cfg(feature = "server")]
-pub mod admin;
-#[cfg(feature = "server")]
-pub mod admin_stats;
-#[cfg(feature = "server")]
 pub mod broker;
-#[cfg(feature = "server")]
-pub mod client_manager;
-#[cfg(feature = "server")]
-pub mod consumer_offset;
 #[cfg(feature = "server")]
 pub mod context;
 #[cfg(feature = "server")]
@@ -46,55 +42,25 @@ pub mod error;
 #[cfg(feature = "server")]
 pub mod filter;
 #[cfg(feature = "server")]
-pub mod ha;
-#[cfg(feature = "server")]
-pub mod heartbeat;
+pub mod handlers;
 #[cfg(feature = "server")]
 pub mod java_config_keys;
 #[cfg(feature = "server")]
 pub mod local_ip;
 #[cfg(feature = "server")]
-pub mod long_polling;
-#[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod names;
 #[cfg(feature = "server")]
-pub mod offsets;
-#[cfg(feature = "server")]
-pub mod persist;
-#[cfg(feature = "server")]
 pub mod processor;
 #[cfg(feature = "server")]
-pub mod pull;
+pub mod services;
 #[cfg(feature = "server")]
-pub mod rebalance_lock;
-#[cfg(feature = "server")]
-pub mod registration;
-#[cfg(feature = "server")]
-pub mod reply;
-#[cfg(feature = "server")]
-pub mod retry;
-#[cfg(feature = "server")]
-pub mod runtime_config;
-#[cfg(feature = "server")]
-pub mod schedule;
-#[cfg(feature = "server")]
-pub mod send;
-#[cfg(feature = "server")]
-pub mod slave_sync;
-#[cfg(feature = "server")]
-pub mod stats;
+pub mod state;
 #[cfg(feature = "server")]
 pub mod store_adapter;
 #[cfg(feature = "server")]
 pub mod store_api;
-#[cfg(feature = "server")]
-pub mod subscription_group;
-#[cfg(feature = "server")]
-pub mod topic_config;
-#[cfg(feature = "server")]
-pub mod transaction;
 #[cfg(feature = "server")]
 pub mod vip;
 

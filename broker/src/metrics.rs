@@ -11,8 +11,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -26,8 +26,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BrokerConfig, MetricsExporterType};
-use crate::context::BrokerContext;
 use crate::error::{BrokerError, Result};
+use crate::services::ha::HaService;
+use crate::services::schedule::ScheduleService;
+use crate::state::client_manager::ClientManager;
+use crate::state::consumer_offset::ConsumerOffsetManager;
+use crate::state::long_polling::LongPolling;
+use crate::state::topic_config::TopicConfigManager;
+use crate::store_api::MessageStoreApi;
 
 const fn def(
     name: &'static str,
@@ -530,9 +536,42 @@ impl BrokerMetrics {
     }
 }
 
+/// What a scrape reads: the broker's tables, store and services, each shared with the broker
+/// (the broker builds it once its services run).
+pub struct Sources {
+    /// The effective configuration.
+    pub config: Arc<BrokerConfig>,
+    /// The counters the request handlers feed.
+    pub metrics: Arc<BrokerMetrics>,
+    /// The store as the handlers use it (queue ends for lags).
+    pub store: Arc<dyn MessageStoreApi>,
+    /// The concrete store when the broker opened it (commit log, disk, flushes).
+    pub message_store: Option<Arc<store::MessageStore>>,
+    /// Delayed-message delivery.
+    pub schedule: Option<Arc<ScheduleService>>,
+    /// Replication.
+    pub ha: Option<Arc<HaService>>,
+    /// Committed consumer offsets.
+    pub offsets: Arc<ConsumerOffsetManager>,
+    /// Parked pulls.
+    pub long_polling: Arc<LongPolling>,
+    /// Producers and consumers.
+    pub clients: Arc<ClientManager>,
+    /// Topics.
+    pub topics: Arc<TopicConfigManager>,
+    /// Broker permission bits (admin may change them).
+    pub permission: Arc<AtomicI32>,
+}
+
+impl Sources {
+    fn permission(&self) -> i32 {
+        self.permission.load(Ordering::Relaxed)
+    }
+}
+
 /// Reads the broker's state on every scrape.
 pub struct BrokerCollector {
-    ctx: Weak<BrokerContext>,
+    ctx: Sources,
 }
 
 impl fmt::Debug for BrokerCollector {
@@ -547,9 +586,7 @@ fn clamp(v: i64) -> i64 {
 
 impl Collector for BrokerCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> encode::Result {
-        let Some(ctx) = self.ctx.upgrade() else {
-            return Ok(());
-        };
+        let ctx = &self.ctx;
         let enc = &mut enc;
         let c = &ctx.config;
         encode::family(enc, &INFO, |m| {
@@ -566,14 +603,14 @@ impl Collector for BrokerCollector {
 
         // Delayed messages per level: what the schedule queue holds beyond delivery progress.
         encode::family(enc, &DELAYED, |m| {
-            let Some(s) = ctx.schedule.get() else {
+            let Some(s) = &ctx.schedule else {
                 return Ok(());
             };
             let done = s.offsets().offset_table;
             for level in 1..=c.delay_levels_millis().len() as i32 {
                 let max = ctx
                     .store
-                    .max_offset(crate::schedule::SCHEDULE_TOPIC, level - 1);
+                    .max_offset(crate::services::schedule::SCHEDULE_TOPIC, level - 1);
                 let at = done.get(&level).copied().unwrap_or(0);
                 let l = level.to_string();
                 gauge_series(m, &[("level", l.as_str())], clamp(max - at))?;
@@ -634,7 +671,7 @@ impl Collector for BrokerCollector {
             counter_series(m, &[("direction", "received")], received)
         })?;
 
-        let Some(ha) = ctx.ha.get() else {
+        let Some(ha) = &ctx.ha else {
             return Ok(());
         };
         if c.broker_role.is_master() {
@@ -694,7 +731,7 @@ pub async fn bind(c: &BrokerConfig) -> Result<Option<TcpListener>> {
 /// Serves the metrics on `listener` (from [`bind`]) until `shutdown`, and hooks the store's
 /// fsyncs into the flush histograms.
 pub fn start(
-    ctx: &Arc<BrokerContext>,
+    ctx: Sources,
     listener: Option<TcpListener>,
     shutdown: &CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
@@ -712,13 +749,12 @@ pub fn start(
             }));
     }
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(BrokerCollector {
-        ctx: Arc::downgrade(ctx),
-    }));
+    let metrics = ctx.metrics.clone();
+    registry.register_collector(Box::new(BrokerCollector { ctx }));
     registry.register_collector(Box::new(telemetry::process::ProcessCollector::default()));
     let ep = Arc::new(telemetry::Endpoint::new(registry));
     if let Ok(a) = listener.local_addr() {
-        let _ = ctx.metrics.addr.set(a);
+        let _ = metrics.addr.set(a);
         tracing::info!(addr = %a, "metrics endpoint serving /metrics");
     }
     Some(tokio::spawn(telemetry::serve(

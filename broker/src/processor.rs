@@ -10,7 +10,9 @@ use remoting::{Connection, RemotingCommand, RequestCode, RequestHandler};
 use tracing::info;
 
 use crate::context::BrokerContext;
-use crate::{admin, admin_stats, heartbeat, offsets, pull, reply, retry, send, transaction};
+use crate::handlers::{
+    acl_admin, admin, admin_stats, end_transaction, heartbeat, offsets, pull, reply, retry, send,
+};
 
 /// The broker's request handler.
 pub struct BrokerProcessor {
@@ -59,14 +61,20 @@ impl BrokerProcessor {
                 ctx.end_transactions_in_flight
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let _in_flight = InFlight(&ctx.end_transactions_in_flight);
-                transaction::end::end_transaction(ctx, conn, req).await
+                end_transaction::end_transaction(ctx, conn, req).await
             }
-            RequestCode::QUERY_CONSUMER_OFFSET => offsets::query_consumer_offset(ctx, req),
-            RequestCode::UPDATE_CONSUMER_OFFSET => offsets::update_consumer_offset(ctx, req),
-            RequestCode::GET_MAX_OFFSET => offsets::get_max_offset(ctx, req),
-            RequestCode::GET_MIN_OFFSET => offsets::get_min_offset(ctx, req),
-            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP => offsets::search_offset(ctx, req),
-            RequestCode::GET_EARLIEST_MSG_STORETIME => offsets::earliest_store_time(ctx, req),
+            RequestCode::QUERY_CONSUMER_OFFSET => {
+                offsets::query_consumer_offset(&ctx.offsets, &*ctx.store, req)
+            }
+            RequestCode::UPDATE_CONSUMER_OFFSET => {
+                offsets::update_consumer_offset(&ctx.offsets, &*ctx.store, req)
+            }
+            RequestCode::GET_MAX_OFFSET => offsets::get_max_offset(&*ctx.store, req),
+            RequestCode::GET_MIN_OFFSET => offsets::get_min_offset(&*ctx.store, req),
+            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP => offsets::search_offset(&*ctx.store, req),
+            RequestCode::GET_EARLIEST_MSG_STORETIME => {
+                offsets::earliest_store_time(&*ctx.store, req)
+            }
             RequestCode::HEART_BEAT => heartbeat::heartbeat(ctx, conn, req),
             RequestCode::UNREGISTER_CLIENT => heartbeat::unregister_client(ctx, conn, req),
             RequestCode::GET_CONSUMER_LIST_BY_GROUP => heartbeat::consumer_list(ctx, req),
@@ -111,9 +119,7 @@ impl BrokerProcessor {
             }
             RequestCode::QUERY_CONSUME_QUEUE => admin_stats::query_consume_queue(ctx, req),
             RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
-            code if crate::acl::admin::is_acl_admin_code(code) => {
-                crate::acl::admin::handle(ctx, &req)
-            }
+            code if acl_admin::is_acl_admin_code(code) => acl_admin::handle(ctx, &req),
             _ => not_supported(&req),
         }
     }

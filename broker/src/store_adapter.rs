@@ -278,7 +278,7 @@ impl MessageStoreApi for StoreAdapter {
             .unwrap_or_default();
         QueryOutcome {
             records,
-            index_last_update_timestamp: crate::stats::now_millis(),
+            index_last_update_timestamp: crate::state::stats::now_millis(),
             index_last_update_phy_offset: self.store.dispatched_offset(),
         }
     }

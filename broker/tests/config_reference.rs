@@ -96,7 +96,7 @@ fn render() -> String {
     md.push_str(
         "\n### Changing broker keys at run time\n\n\
          `mqadmin updateBrokerConfig` (UPDATE_BROKER_CONFIG) changes keys of a running broker \
-         (`broker/src/runtime_config.rs`). The keys below take effect at once; the refused ones \
+         (`broker/src/state/runtime_config.rs`). The keys below take effect at once; the refused ones \
          never change remotely (NO_PERMISSION with the reason); every other key of the table \
          above is written to the config file (`brokerConfigPath`: the `-c` file, else \
          `<storePathRootDir>/config/broker.properties`) and takes effect at the next start. \
@@ -104,11 +104,11 @@ fn render() -> String {
          nothing. `getBrokerConfig` shows the values in effect.\n\n\
          | key | applied at once to |\n|---|---|\n",
     );
-    for (k, where_) in broker::runtime_config::RUN_TIME_KEYS {
+    for (k, where_) in broker::state::runtime_config::RUN_TIME_KEYS {
         md.push_str(&format!("| `{k}` | {} |\n", cell(where_)));
     }
     md.push_str("\n| key | refused remotely: |\n|---|---|\n");
-    for (k, why) in broker::runtime_config::REFUSED_KEYS {
+    for (k, why) in broker::state::runtime_config::REFUSED_KEYS {
         md.push_str(&format!("| `{k}` | {} |\n", cell(why)));
     }
 

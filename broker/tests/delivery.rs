@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use broker::schedule::DelayOffsets;
+use broker::services::schedule::DelayOffsets;
 use broker::{Broker, BrokerConfig};
 use common::*;
 use remoting::body::topic::TopicConfig;
@@ -310,9 +310,7 @@ async fn bad_delivery_input_gets_clear_errors_and_stores_nothing() {
 
     // Send-back: missing message, an offset inside a record, an unknown group.
     ctx.groups
-        .upsert(broker::subscription_group::SubscriptionGroupConfig::new(
-            "CG",
-        ))
+        .upsert(broker::state::subscription_group::SubscriptionGroupConfig::new("CG"))
         .unwrap();
     let back = |offset: i64, group: &str| ConsumerSendMsgBackRequestHeader {
         offset,

@@ -9,7 +9,7 @@
 //!   file all keep it);
 //! - text, or one JSON object per line (`logFormat=json`);
 //! - levels per module: `RUST_LOG` wins, else the `logLevel` setting (an `EnvFilter` directive
-//!   such as `info,broker::ha=debug`), else `info`.
+//!   such as `info,broker::services::ha=debug`), else `info`.
 //!
 //! Settings come from the binary's config file (keys `logDir`, `logLevel`, `logFormat`,
 //! `logMaxFileSize`, `logMaxFiles`, taken out of the properties before the server's own config
@@ -408,7 +408,7 @@ mod tests {
     fn settings_come_out_of_the_properties_and_are_checked() {
         let mut props: BTreeMap<String, String> = [
             ("logDir", "/var/log/rmq"),
-            ("logLevel", "warn,broker::ha=debug"),
+            ("logLevel", "warn,broker::services::ha=debug"),
             ("logFormat", "JSON"),
             ("logMaxFileSize", "1048576"),
             ("logMaxFiles", "3"),
@@ -425,7 +425,7 @@ mod tests {
         if std::env::var_os("ROCKETMQ_LOG_FORMAT").is_none() {
             assert_eq!(s.format, Format::Json);
         }
-        assert_eq!(s.level, "warn,broker::ha=debug");
+        assert_eq!(s.level, "warn,broker::services::ha=debug");
         assert_eq!((s.max_file_size, s.max_files), (1048576, 3));
         assert_eq!(props.keys().collect::<Vec<_>>(), vec!["listenPort"]);
         for (k, v) in [

@@ -17,10 +17,10 @@
 //! written.
 //!
 //! - [`plain`]: the file format and the compiled rules; [`address`]: white-list patterns;
-//!   [`resource`]: request code → needed permissions; [`admin`]: codes 50–54.
+//!   [`resource`]: request code → needed permissions. The admin codes 50–54 that change the
+//!   file are a request handler: [`crate::handlers::acl_admin`].
 
 pub mod address;
-pub mod admin;
 pub mod plain;
 pub mod resource;
 
@@ -232,7 +232,7 @@ impl AclService {
                 *self.loaded_text.lock() = text;
                 let mut v = self.fallback_version.lock();
                 v.counter += 1;
-                v.timestamp = crate::stats::now_millis();
+                v.timestamp = crate::state::stats::now_millis();
                 true
             }
             Err(reason) => {
@@ -276,7 +276,7 @@ impl AclService {
 
     /// Applies `change` to the file's YAML document, checks the result parses, writes it
     /// atomically with a bumped `dataVersion`, and installs the new rules.
-    fn rewrite(
+    pub fn rewrite(
         &self,
         change: impl FnOnce(&mut serde_yaml::Mapping) -> Result<(), String>,
     ) -> Result<(), AclError> {
@@ -293,7 +293,7 @@ impl AclService {
         change(&mut doc).map_err(AclError::Refused)?;
         let mut version = self.version();
         version.counter += 1;
-        version.timestamp = crate::stats::now_millis();
+        version.timestamp = crate::state::stats::now_millis();
         let mut v = serde_yaml::Mapping::new();
         v.insert("counter".into(), Value::from(version.counter));
         v.insert("timestamp".into(), Value::from(version.timestamp));

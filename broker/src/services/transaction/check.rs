@@ -14,19 +14,14 @@ use remoting::{CommandHeader, RemotingCommand, RequestCode};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{CHECK_MAX_TIME_TOPIC, HALF_TOPIC, TransactionService, stored, write_op};
-use crate::context::BrokerContext;
-use crate::stats::now_millis;
+use super::{CHECK_MAX_TIME_TOPIC, HALF_TOPIC, Handle, TransactionService, stored, write_op};
+use crate::state::stats::now_millis;
 
 /// Longest time one round may take (Java: 60 s).
 const ROUND_LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs check rounds until `shutdown`.
-pub async fn run(
-    svc: Arc<TransactionService>,
-    ctx: Arc<BrokerContext>,
-    shutdown: CancellationToken,
-) {
+pub async fn run(svc: Arc<TransactionService>, ctx: Handle, shutdown: CancellationToken) {
     let every = Duration::from_millis(ctx.config.transaction_check_interval.max(10));
     info!(
         interval_ms = every.as_millis() as u64,
@@ -46,11 +41,7 @@ pub async fn run(
 }
 
 /// One pass over the unresolved half messages.
-pub async fn check_round(
-    svc: &TransactionService,
-    ctx: &BrokerContext,
-    shutdown: &CancellationToken,
-) {
+pub async fn check_round(svc: &TransactionService, ctx: &Handle, shutdown: &CancellationToken) {
     let started = Instant::now();
     let now = now_millis();
     let timeout = ctx.live().transaction_time_out as i64;
@@ -107,7 +98,7 @@ pub async fn check_round(
 }
 
 /// Gives up on a half message that stayed unknown through every check.
-async fn discard(svc: &TransactionService, ctx: &BrokerContext, half: &MessageRecord) {
+async fn discard(svc: &TransactionService, ctx: &Handle, half: &MessageRecord) {
     if !svc.claim(half.queue_offset) {
         return;
     }
@@ -121,7 +112,7 @@ async fn discard(svc: &TransactionService, ctx: &BrokerContext, half: &MessageRe
         svc.unclaim(half.queue_offset);
         return;
     }
-    if let Err(why) = write_op(ctx, half.queue_offset).await {
+    if let Err(why) = write_op(&*ctx.store, ctx.store_host, half.queue_offset).await {
         warn!(offset = half.queue_offset, error = %why, "op record for a discarded half message not written");
         return;
     }
@@ -136,7 +127,7 @@ async fn discard(svc: &TransactionService, ctx: &BrokerContext, half: &MessageRe
 }
 
 /// Sends CHECK_TRANSACTION_STATE to one live producer of the half message's group.
-fn send_check(ctx: &BrokerContext, half: &MessageRecord, times: u32) {
+fn send_check(ctx: &Handle, half: &MessageRecord, times: u32) {
     let group = half.properties.get(keys::PGROUP).unwrap_or("").to_string();
     let channels = ctx.clients.producer_channels(&group);
     if channels.is_empty() {

@@ -19,7 +19,7 @@ use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
 use crate::context::BrokerContext;
 use crate::names;
-use crate::stats::{now_millis, tps_text};
+use crate::state::stats::{now_millis, tps_text};
 
 /// The version string reported to admin tools.
 pub const BROKER_VERSION_DESC: &str = "V4_9_8";
@@ -335,7 +335,7 @@ pub fn consume_stats(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComma
     with_body(&req, stats.encode())
 }
 
-fn conn_info(ch: &crate::client_manager::ClientChannel) -> ConnInfo {
+fn conn_info(ch: &crate::state::client_manager::ClientChannel) -> ConnInfo {
     ConnInfo {
         client_id: ch.client_id.clone(),
         client_addr: ch.conn.peer().to_string(),
@@ -398,11 +398,11 @@ pub fn broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComma
 }
 
 /// UPDATE_BROKER_CONFIG (25): body = properties text, handled by
-/// [`crate::runtime_config::RuntimeConfig::update`]: paths, addresses, identity and unknown keys
+/// [`crate::state::runtime_config::RuntimeConfig::update`]: paths, addresses, identity and unknown keys
 /// refused with NO_PERMISSION, run-time keys applied at once, every accepted key written to the
 /// config file. All or nothing.
 pub fn update_broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
-    use crate::runtime_config::UpdateRefused;
+    use crate::state::runtime_config::UpdateRefused;
     let text = String::from_utf8_lossy(&req.body);
     let props = remoting::properties::parse(&text);
     if props.is_empty() {

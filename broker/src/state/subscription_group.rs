@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use crate::error::Result;
 use crate::names;
-use crate::persist;
+use crate::state::persist;
 
 /// Groups every Java broker knows.
 const SYSTEM_GROUPS: &[&str] = &[

@@ -1,5 +1,5 @@
 //! The ACL admin codes (4.x, 50–54). Every one needs an admin account (see
-//! [`super::resource::ADMIN_CODES`]); on a broker without ACL they are answered "ACL is not
+//! [`crate::acl::resource::ADMIN_CODES`]); on a broker without ACL they are answered "ACL is not
 //! enabled" instead of changing a file nobody reads.
 
 use remoting::acl::PlainAccessConfig;
@@ -10,8 +10,8 @@ use remoting::header::acl::{
 use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 use serde_yaml::Value;
 
-use super::AclService;
-use super::plain::{account_config, compile_account, scalar};
+use crate::acl::AclService;
+use crate::acl::plain::{account_config, compile_account, scalar};
 use crate::context::BrokerContext;
 
 /// Whether `code` is one of the ACL admin codes.

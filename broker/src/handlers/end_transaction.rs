@@ -9,8 +9,8 @@ use remoting::message::{MessageRecord, decode, keys, sysflag};
 use remoting::{Connection, RemotingCommand, ResponseCode};
 use tracing::{debug, info, warn};
 
-use super::{HALF_TOPIC, stored, write_op};
 use crate::context::BrokerContext;
+use crate::services::transaction::{HALF_TOPIC, stored, write_op};
 
 fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
     let remark = remark.into();
@@ -179,7 +179,7 @@ pub async fn end_transaction(
         }
         ctx.long_polling.wake(&topic, qid);
     }
-    if let Err(why) = write_op(ctx, half.queue_offset).await {
+    if let Err(why) = write_op(&*ctx.store, ctx.store_host, half.queue_offset).await {
         // The commit (if any) is stored; without the op the check-back may ask again.
         warn!(offset = half.queue_offset, error = %why, "op record not written");
         return reply(&req, ResponseCode::SYSTEM_ERROR, why);

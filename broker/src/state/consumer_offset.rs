@@ -15,7 +15,7 @@ use remoting::body::admin::ConsumerOffsetSerializeWrapper;
 use tracing::warn;
 
 use crate::error::Result;
-use crate::persist;
+use crate::state::persist;
 
 /// The file and GET_ALL_CONSUMER_OFFSET body.
 pub type ConsumerOffsetWrapper = ConsumerOffsetSerializeWrapper;

@@ -1,6 +1,6 @@
 //! The broker config as UPDATE_BROKER_CONFIG (25, `mqadmin updateBrokerConfig`) leaves it.
 //!
-//! The config a broker starts with is immutable ([`BrokerContext::config`]); this layer keeps a
+//! The config a broker starts with is immutable (the context's `config`); this layer keeps a
 //! second copy, the *live* config, that request handlers read for the keys listed in
 //! [`RUN_TIME_KEYS`]. An update:
 //! - refuses, with NO_PERMISSION and a remark, keys that must never change remotely
@@ -14,8 +14,6 @@
 //!   still holds until the broker restarts.
 //!
 //! All or nothing: one refused key or bad value refuses the whole update.
-//!
-//! [`BrokerContext::config`]: crate::context::BrokerContext::config
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -241,7 +239,7 @@ fn persist(path: &std::path::Path, changes: &[(String, String)]) -> std::io::Res
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    crate::persist::write_atomic(path, &out).map_err(|e| std::io::Error::other(e.to_string()))
+    super::persist::write_atomic(path, &out).map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 #[cfg(test)]

@@ -37,10 +37,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::config::{BrokerConfig, BrokerRole};
-use crate::context::BrokerContext;
 use crate::error::{BrokerError, Result};
 use crate::store_api::{PutOutcome, PutStatus};
 
@@ -116,7 +115,7 @@ pub fn wants_wait(properties: &Properties) -> bool {
 }
 
 fn now_ms() -> i64 {
-    crate::stats::now_millis()
+    crate::state::stats::now_millis()
 }
 
 impl HaService {
@@ -337,14 +336,17 @@ impl Drop for Waiter<'_> {
 /// The send path's hook after a local put: wakes transfers and, on a SYNC_MASTER, waits for a
 /// slave (spec §7.4). `wait` is the message's `WAIT` property. Without an HA service (a store
 /// the broker did not open) only a SYNC_MASTER's OK changes, to SLAVE_NOT_AVAILABLE.
-pub async fn after_put(ctx: &BrokerContext, outcome: PutOutcome, wait: bool) -> PutOutcome {
-    let Some(ha) = ctx.ha.get() else {
+/// `ha` is the broker's HA service when it runs one; `role` the broker's role.
+pub async fn after_put(
+    ha: Option<&Arc<HaService>>,
+    role: BrokerRole,
+    outcome: PutOutcome,
+    wait: bool,
+) -> PutOutcome {
+    let Some(ha) = ha else {
         // No replication at all (a store the broker did not open): a SYNC_MASTER still never
         // claims a replicated write.
-        if ctx.config.broker_role == BrokerRole::SyncMaster
-            && wait
-            && outcome.status == PutStatus::Ok
-        {
+        if role == BrokerRole::SyncMaster && wait && outcome.status == PutStatus::Ok {
             return PutOutcome {
                 status: PutStatus::SlaveNotAvailable,
                 ..outcome
@@ -353,7 +355,7 @@ pub async fn after_put(ctx: &BrokerContext, outcome: PutOutcome, wait: bool) -> 
         return outcome;
     };
     ha.notify_appended();
-    if ctx.config.broker_role != BrokerRole::SyncMaster
+    if role != BrokerRole::SyncMaster
         || !wait
         || !matches!(outcome.status, PutStatus::Ok | PutStatus::FlushDiskTimeout)
     {
@@ -385,26 +387,22 @@ pub async fn bind(config: &BrokerConfig) -> Result<TcpListener> {
         .map_err(|source| BrokerError::Bind { addr, source })
 }
 
-/// Starts replication for a broker whose store it can reach: the HA service on `listener`
-/// (masters accept slaves; Java listens on slaves too), the slave's HA client and metadata sync.
-/// Returns the tasks to await on shutdown.
+/// Starts replication for a broker whose store it can reach (`store`, the broker's own): the
+/// HA service on `listener` (masters accept slaves; Java listens on slaves too), the slave's HA
+/// client and metadata sync (over `sync`, the tables it copies into). Returns the service and
+/// the tasks to await on shutdown.
 pub fn start(
-    ctx: &Arc<BrokerContext>,
+    store: Arc<MessageStore>,
+    sync: super::slave_sync::Handle,
     listener: TcpListener,
     master: MasterLookup,
     shutdown: CancellationToken,
-) -> Vec<JoinHandle<()>> {
-    let Some(store) = ctx.message_store.clone() else {
-        return Vec::new();
-    };
+) -> (Arc<HaService>, Vec<JoinHandle<()>>) {
+    let config = sync.config.clone();
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    let ha = Arc::new(HaService::new(ctx.config.clone(), store, port));
-    if ctx.ha.set(ha.clone()).is_err() {
-        warn!("HA service already started");
-        return Vec::new();
-    }
+    let ha = Arc::new(HaService::new(config.clone(), store, port));
     info!(
-        role = %ctx.config.broker_role,
+        role = %config.broker_role,
         ha_port = port,
         commit_log_end = ha.start_end,
         "HA service started"
@@ -414,19 +412,15 @@ pub fn start(
         listener,
         shutdown.clone(),
     ))];
-    if ctx.is_slave() {
+    if !config.broker_role.is_master() {
         tasks.push(tokio::spawn(slave::run(
             ha.clone(),
             master.clone(),
             shutdown.clone(),
         )));
-        tasks.push(tokio::spawn(crate::slave_sync::run(
-            ctx.clone(),
-            master,
-            shutdown,
-        )));
+        tasks.push(tokio::spawn(super::slave_sync::run(sync, master, shutdown)));
     }
-    tasks
+    (ha, tasks)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //!
 //! A send with `TRAN_MSG=true` stores a **half message** in `RMQ_SYS_TRANS_HALF_TOPIC` queue 0
 //! (the real topic and queue kept in `REAL_TOPIC` / `REAL_QID`). No topic config exists for the
-//! half topic, so no consumer can pull it. END_TRANSACTION ([`end`]) commits (the message is
+//! half topic, so no consumer can pull it. END_TRANSACTION ([`crate::handlers::end_transaction`]) commits (the message is
 //! re-put to its real topic) or rolls back; either way an **op record** (tag `d`, body = the
 //! half queue offset) goes to `RMQ_SYS_TRANS_OP_HALF_TOPIC`. The check service ([`check`])
 //! asks a live producer of the group about half messages left unresolved past
@@ -14,15 +14,16 @@
 //!
 //! # Layout
 //! - this module: [`TransactionService`] (resolved set, check counters, persistence),
-//!   [`put_half`], [`write_op`].
-//! - [`end`]: the END_TRANSACTION handler.
+//!   [`put_half`], [`write_op`], and the [`Handle`] the check-back loop works through.
+//! - [`crate::handlers::end_transaction`]: the END_TRANSACTION handler.
 //! - [`check`]: the check-back loop.
 
 pub mod check;
-pub mod end;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -30,11 +31,39 @@ use remoting::message::{MessageRecord, keys, sysflag};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use crate::context::BrokerContext;
+use crate::config::BrokerConfig;
 use crate::error::Result;
-use crate::persist;
-use crate::stats::now_millis;
-use crate::store_api::{PutOutcome, PutStatus};
+use crate::state::client_manager::ClientManager;
+use crate::state::persist;
+use crate::state::runtime_config::RuntimeConfig;
+use crate::state::stats::now_millis;
+use crate::store_api::{MessageStoreApi, PutOutcome, PutStatus};
+
+/// What the check-back loop reaches of the broker.
+pub struct Handle {
+    /// The start-up configuration (role, check interval, broker name).
+    pub config: Arc<BrokerConfig>,
+    /// The live configuration (timeout and check limit may change at run time).
+    pub runtime: Arc<RuntimeConfig>,
+    /// The store holding half messages and op records.
+    pub store: Arc<dyn MessageStoreApi>,
+    /// STOREHOST stamped into op records and discarded copies.
+    pub store_host: SocketAddr,
+    /// Producers, asked about their unresolved transactions.
+    pub clients: Arc<ClientManager>,
+}
+
+impl Handle {
+    /// The config in effect now (see [`RuntimeConfig::get`]).
+    pub fn live(&self) -> Arc<BrokerConfig> {
+        self.runtime.get()
+    }
+
+    /// True for a slave.
+    pub fn is_slave(&self) -> bool {
+        !self.config.broker_role.is_master()
+    }
+}
 
 /// Topic of half messages.
 pub const HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
@@ -72,18 +101,18 @@ pub struct TransactionService {
 
 impl TransactionService {
     /// Loads `config/transactionCheck.json` and re-reads the op queue from the store.
-    pub fn load(ctx: &BrokerContext) -> Result<TransactionService> {
-        let path = PathBuf::from(&ctx.config.store_path_root_dir)
+    pub fn load(config: &BrokerConfig, store: &dyn MessageStoreApi) -> Result<TransactionService> {
+        let path = PathBuf::from(&config.store_path_root_dir)
             .join("config")
             .join("transactionCheck.json");
         let progress =
             persist::read_with_backup(&path, |b| serde_json::from_slice::<CheckProgress>(b).ok())?
                 .unwrap_or_default();
         let mut resolved = BTreeSet::new();
-        let max = ctx.store.max_offset(OP_TOPIC, 0);
-        let mut off = ctx.store.min_offset(OP_TOPIC, 0);
+        let max = store.max_offset(OP_TOPIC, 0);
+        let mut off = store.min_offset(OP_TOPIC, 0);
         while off < max {
-            let got = ctx.store.get(OP_TOPIC, 0, off, OP_READ_BATCH, None);
+            let got = store.get(OP_TOPIC, 0, off, OP_READ_BATCH, None);
             if got.records.is_empty() {
                 if got.next_begin_offset > off {
                     off = got.next_begin_offset;
@@ -189,14 +218,15 @@ impl TransactionService {
     }
 }
 
-/// Loads the transaction state and starts the check service (the broker calls it at start-up).
+/// Loads the transaction state and starts the check service (the broker calls it at start-up):
+/// the service (END_TRANSACTION resolves through it) and the check task.
 pub fn start(
-    ctx: &std::sync::Arc<BrokerContext>,
+    ctx: Handle,
     shutdown: &tokio_util::sync::CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>> {
-    let svc = std::sync::Arc::new(TransactionService::load(ctx)?);
-    let _ = ctx.transactions.set(svc.clone());
-    Ok(tokio::spawn(check::run(svc, ctx.clone(), shutdown.clone())))
+) -> Result<(Arc<TransactionService>, tokio::task::JoinHandle<()>)> {
+    let svc = Arc::new(TransactionService::load(&ctx.config, &*ctx.store)?);
+    let task = tokio::spawn(check::run(svc.clone(), ctx, shutdown.clone()));
+    Ok((svc, task))
 }
 
 /// True for statuses under which the record was stored.
@@ -214,7 +244,7 @@ pub fn stored(status: &PutStatus) -> bool {
 /// properties, transaction type reset so the half queue indexes it, `DELAY` dropped (Java
 /// clients clear it too; a delay applies to nothing before the commit).
 pub async fn put_half(
-    ctx: &BrokerContext,
+    store: &dyn MessageStoreApi,
     mut rec: MessageRecord,
     producer_group: &str,
 ) -> PutOutcome {
@@ -228,22 +258,27 @@ pub async fn put_half(
     rec.sys_flag = sysflag::with_transaction_type(rec.sys_flag, sysflag::TRANSACTION_NOT_TYPE);
     rec.topic = HALF_TOPIC.to_string();
     rec.queue_id = 0;
-    ctx.store.put(rec).await
+    store.put(rec).await
 }
 
-/// Writes the op record that resolves the half message at `half_offset`.
-pub async fn write_op(ctx: &BrokerContext, half_offset: i64) -> std::result::Result<(), String> {
+/// Writes the op record that resolves the half message at `half_offset` (`store_host`: the
+/// broker's STOREHOST).
+pub async fn write_op(
+    store: &dyn MessageStoreApi,
+    store_host: SocketAddr,
+    half_offset: i64,
+) -> std::result::Result<(), String> {
     let mut rec = MessageRecord {
         topic: OP_TOPIC.to_string(),
         queue_id: 0,
         born_timestamp: now_millis(),
-        born_host: ctx.store_host,
-        store_host: ctx.store_host,
+        born_host: store_host,
+        store_host,
         body: Bytes::from(half_offset.to_string()),
         ..Default::default()
     };
     rec.properties.insert(keys::TAGS, REMOVE_TAG);
-    let out = ctx.store.put(rec).await;
+    let out = store.put(rec).await;
     if stored(&out.status) {
         Ok(())
     } else {

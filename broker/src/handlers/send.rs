@@ -20,7 +20,8 @@ use tracing::debug;
 
 use crate::context::BrokerContext;
 use crate::names;
-use crate::stats::now_millis;
+use crate::services::{ha, schedule, transaction};
+use crate::state::stats::now_millis;
 use crate::store_api::{PutOutcome, PutStatus};
 use tokio::sync::SemaphorePermit;
 
@@ -359,7 +360,7 @@ pub(crate) async fn send_one(
         props.remove(keys::DELAY);
     }
     if let Err(why) =
-        crate::schedule::check_delay_level(c.delay_levels_millis().len(), &p.topic, &mut props)
+        schedule::check_delay_level(c.delay_levels_millis().len(), &p.topic, &mut props)
     {
         return reply(req, ResponseCode::MESSAGE_ILLEGAL, why);
     }
@@ -378,13 +379,13 @@ pub(crate) async fn send_one(
     }
     // The store moves DELAY messages to SCHEDULE_TOPIC_XXXX and strips WAIT after honouring it.
     let mut rec = base_record(ctx, conn, h, &p, req.body.clone(), props);
-    let wait = crate::ha::wants_wait(&rec.properties);
+    let wait = ha::wants_wait(&rec.properties);
     let (topic, queue_id) = (rec.topic.clone(), rec.queue_id);
     let body_len = rec.body.len() as u64;
     let started = std::time::Instant::now();
     let outcome = if half {
         // Half message (spec §10.8): invisible until END_TRANSACTION commits it.
-        let out = crate::transaction::put_half(ctx, rec, &h.producer_group).await;
+        let out = transaction::put_half(&*ctx.store, rec, &h.producer_group).await;
         drop(turn);
         out
     } else {
@@ -395,7 +396,7 @@ pub(crate) async fn send_one(
         put_in_turn(ctx, turn, split, wait, ctx.store.put(rec)).await
     };
     // SYNC_MASTER: wait for a slave (spec §7.4); other roles only wake the HA transfers.
-    let outcome = crate::ha::after_put(ctx, outcome, wait).await;
+    let outcome = ha::after_put(ctx.ha.get(), ctx.config.broker_role, outcome, wait).await;
     if half && matches!(outcome.status, PutStatus::Ok) {
         ctx.metrics.on_half_message();
     }
@@ -464,7 +465,7 @@ async fn send_batch(
     let started = std::time::Instant::now();
     let wait = records
         .first()
-        .is_none_or(|r| crate::ha::wants_wait(&r.properties));
+        .is_none_or(|r| ha::wants_wait(&r.properties));
     let split = ctx.store.supports_flush_wait();
     if split {
         for r in &mut records {
@@ -472,7 +473,7 @@ async fn send_batch(
         }
     }
     let outcome = put_in_turn(ctx, turn, split, wait, ctx.store.put_batch(records)).await;
-    let outcome = crate::ha::after_put(ctx, outcome, wait).await;
+    let outcome = ha::after_put(ctx.ha.get(), ctx.config.broker_role, outcome, wait).await;
     finish(
         ctx, req, &p.topic, p.queue_id, outcome, n, body_len, started,
     )

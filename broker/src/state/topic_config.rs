@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use crate::config::BrokerConfig;
 use crate::error::Result;
 use crate::names::{self, TBW102};
-use crate::persist;
+use crate::state::persist;
 
 /// The broker's topics.
 pub struct TopicConfigManager {

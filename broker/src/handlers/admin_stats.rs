@@ -22,7 +22,7 @@ use remoting::{RemotingCommand, RequestCode, ResponseCode};
 use tracing::warn;
 
 use crate::context::BrokerContext;
-use crate::stats::now_millis;
+use crate::state::stats::now_millis;
 
 /// How long the broker waits for a client it forwards a request to (Java `Broker2Client`).
 const CALL_CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,7 +55,7 @@ fn with_body(req: &RemotingCommand, body: remoting::Result<Vec<u8>>) -> Remoting
 /// built-in ones (cluster, broker name, reply topic, trace topic), as a `TopicList` body.
 pub fn system_topic_list(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
     let mut topics: std::collections::BTreeSet<String> =
-        crate::topic_config::builtin_topics(&ctx.config)
+        crate::state::topic_config::builtin_topics(&ctx.config)
             .into_iter()
             .map(|t| t.topic_name)
             .collect();

@@ -14,9 +14,9 @@ use remoting::header::client::{
 use remoting::{Connection, RemotingCommand, ResponseCode};
 use tracing::{info, warn};
 
-use crate::client_manager::ClientChannel;
 use crate::context::BrokerContext;
 use crate::names;
+use crate::state::client_manager::ClientChannel;
 
 fn error(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
     req.response_to(code, Some(remark.into()))

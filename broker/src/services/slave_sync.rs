@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use remoting::acl::SessionCredentials;
 use remoting::body::admin::{ConsumerOffsetSerializeWrapper, SubscriptionGroupWrapper};
 use remoting::body::topic::{DataVersion, TopicConfigSerializeWrapper};
 use remoting::header::offset::UpdateConsumerOffsetRequestHeader;
@@ -21,8 +22,29 @@ use remoting::{
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::context::BrokerContext;
-use crate::ha::MasterLookup;
+use crate::config::BrokerConfig;
+use crate::services::ha::MasterLookup;
+use crate::state::consumer_offset::ConsumerOffsetManager;
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
+
+/// What the sync reaches of the broker: who it is and the three tables it copies into.
+pub struct Handle {
+    /// The broker's configuration (name, store root, TLS).
+    pub config: Arc<BrokerConfig>,
+    /// This broker's advertised address: a master lookup naming it is skipped.
+    pub broker_addr: String,
+    /// With ACL on, the account requests to the master are signed with (the first admin
+    /// account of this broker's own ACL file: brokers of a cluster share one; see
+    /// docs/security.md).
+    pub credentials: Option<SessionCredentials>,
+    /// Topics.
+    pub topics: Arc<TopicConfigManager>,
+    /// Subscription groups.
+    pub groups: Arc<SubscriptionGroupManager>,
+    /// Committed consumer offsets.
+    pub offsets: Arc<ConsumerOffsetManager>,
+}
 
 /// Default period between syncs (Java: 10 s).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -44,11 +66,10 @@ struct Seen {
 }
 
 /// Runs the sync loop until `shutdown`.
-pub async fn run(ctx: Arc<BrokerContext>, master: MasterLookup, shutdown: CancellationToken) {
-    // With ACL on, the master wants signed requests: sign with the first admin account of
-    // this broker's own ACL file (brokers of a cluster share one; see docs/security.md).
+pub async fn run(ctx: Handle, master: MasterLookup, shutdown: CancellationToken) {
+    // With ACL on, the master wants signed requests (see `Handle::credentials`).
     let client = RemotingClient::new(remoting::ClientConfig {
-        credentials: ctx.acl.get().and_then(|a| a.admin_credentials()),
+        credentials: ctx.credentials.clone(),
         tls: remoting::tls::TlsClient::from_properties(&ctx.config.tls_properties())
             .ok()
             .flatten(),
@@ -94,7 +115,7 @@ async fn fetch(client: &RemotingClient, addr: &str, code: RequestCode) -> Result
 
 /// One round of the four syncs against the master at `addr`.
 async fn sync_once(
-    ctx: &BrokerContext,
+    ctx: &Handle,
     client: &RemotingClient,
     addr: &str,
     seen: &mut Seen,
@@ -122,7 +143,7 @@ async fn sync_once(
                 .join("config")
                 .join("delayOffset.json");
             let text = String::from_utf8_lossy(&body).into_owned();
-            if let Err(e) = crate::persist::write_atomic(&path, &text) {
+            if let Err(e) = crate::state::persist::write_atomic(&path, &text) {
                 warn!(error = %e, "cannot write delayOffset.json");
             }
         }
@@ -144,7 +165,7 @@ async fn sync_once(
     Ok(())
 }
 
-fn apply_topics(ctx: &BrokerContext, master: &TopicConfigSerializeWrapper) -> Result<(), String> {
+fn apply_topics(ctx: &Handle, master: &TopicConfigSerializeWrapper) -> Result<(), String> {
     let local = ctx.topics.snapshot();
     let mut changed = 0;
     for (name, tc) in &master.topic_config_table {
@@ -172,7 +193,7 @@ fn apply_topics(ctx: &BrokerContext, master: &TopicConfigSerializeWrapper) -> Re
     Ok(())
 }
 
-fn apply_groups(ctx: &BrokerContext, master: &SubscriptionGroupWrapper) -> Result<(), String> {
+fn apply_groups(ctx: &Handle, master: &SubscriptionGroupWrapper) -> Result<(), String> {
     let local = ctx.groups.snapshot();
     let mut changed = 0;
     for (name, g) in &master.subscription_group_table {
@@ -197,7 +218,7 @@ fn apply_groups(ctx: &BrokerContext, master: &SubscriptionGroupWrapper) -> Resul
 }
 
 async fn merge_offsets(
-    ctx: &BrokerContext,
+    ctx: &Handle,
     client: &RemotingClient,
     addr: &str,
     master: &BTreeMap<String, BTreeMap<i32, i64>>,

@@ -11,6 +11,7 @@
 //! found there is skipped rather than delivered twice. Only a master delivers.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +22,32 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::context::BrokerContext;
+use crate::config::BrokerConfig;
 use crate::error::Result;
 use crate::names;
-use crate::persist;
-use crate::stats::now_millis;
-use crate::store_api::PutStatus;
+use crate::state::long_polling::LongPolling;
+use crate::state::persist;
+use crate::state::stats::now_millis;
+use crate::store_api::{MessageStoreApi, PutStatus};
+
+/// What the delivery loop reaches of the broker.
+pub struct Handle {
+    /// The broker's configuration (its role: only a master delivers).
+    pub config: Arc<BrokerConfig>,
+    /// The store the schedule queues are read from and deliveries written to.
+    pub store: Arc<dyn MessageStoreApi>,
+    /// STOREHOST stamped into delivered messages.
+    pub store_host: SocketAddr,
+    /// Parked pulls, woken when a delivery lands in their queue.
+    pub long_polling: Arc<LongPolling>,
+}
+
+impl Handle {
+    /// True for a slave.
+    pub fn is_slave(&self) -> bool {
+        !self.config.broker_role.is_master()
+    }
+}
 
 /// The schedule topic.
 pub const SCHEDULE_TOPIC: &str = keys::SCHEDULE_TOPIC;
@@ -104,16 +125,16 @@ pub struct ScheduleService {
 
 impl ScheduleService {
     /// Loads `config/delayOffset.json` under the broker's store root.
-    pub fn load(ctx: &BrokerContext) -> Result<ScheduleService> {
-        let path = PathBuf::from(&ctx.config.store_path_root_dir)
+    pub fn load(config: &BrokerConfig) -> Result<ScheduleService> {
+        let path = PathBuf::from(&config.store_path_root_dir)
             .join("config")
             .join("delayOffset.json");
         let offsets = DelayOffsets::load(&path)?;
         Ok(ScheduleService {
             path,
-            levels_ms: ctx.config.delay_levels_millis(),
+            levels_ms: config.delay_levels_millis(),
             offsets: Mutex::new(offsets),
-            recovering: Mutex::new((1..=ctx.config.delay_levels_millis().len() as i32).collect()),
+            recovering: Mutex::new((1..=config.delay_levels_millis().len() as i32).collect()),
         })
     }
 
@@ -123,7 +144,7 @@ impl ScheduleService {
     }
 
     /// Delivers due messages until `shutdown`; does nothing while the broker is a slave.
-    pub async fn run(self: Arc<Self>, ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
+    pub async fn run(self: Arc<Self>, ctx: Handle, shutdown: CancellationToken) {
         info!(levels = self.levels_ms.len(), file = %self.path.display(), "schedule service started");
         let mut paused_until: BTreeMap<i32, tokio::time::Instant> = BTreeMap::new();
         // The recovery lookups need the index to cover the whole commit log.
@@ -172,11 +193,7 @@ impl ScheduleService {
 
     /// Delivers the due entries of one level (at most one batch); the count delivered.
     /// `Err` when a delivery failed (the level pauses and retries the same entry).
-    async fn deliver_level(
-        &self,
-        ctx: &BrokerContext,
-        level: i32,
-    ) -> std::result::Result<usize, ()> {
+    async fn deliver_level(&self, ctx: &Handle, level: i32) -> std::result::Result<usize, ()> {
         let queue_id = level - 1;
         let delay = self
             .levels_ms
@@ -287,14 +304,15 @@ impl ScheduleService {
     }
 }
 
-/// Loads the progress and starts the delivery loop (the broker calls it at start-up).
+/// Loads the progress and starts the delivery loop (the broker calls it at start-up): the
+/// service (for the runtime info and the metrics) and its task.
 pub fn start(
-    ctx: &Arc<BrokerContext>,
+    ctx: Handle,
     shutdown: &CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>> {
-    let svc = Arc::new(ScheduleService::load(ctx)?);
-    let _ = ctx.schedule.set(svc.clone());
-    Ok(tokio::spawn(svc.run(ctx.clone(), shutdown.clone())))
+) -> Result<(Arc<ScheduleService>, tokio::task::JoinHandle<()>)> {
+    let svc = Arc::new(ScheduleService::load(&ctx.config)?);
+    let task = tokio::spawn(svc.clone().run(ctx, shutdown.clone()));
+    Ok((svc, task))
 }
 
 /// Records of the real queue scanned when the index does not know a delivery.
@@ -303,12 +321,7 @@ const RECOVERY_SCAN: i64 = 1024;
 /// True when `msg` (the delivery of schedule entry `entry`, due at `due`) is already in its
 /// real topic. The index is asked first; since index entries written just before a crash may
 /// be missing, the real queue is also scanned from the first record stored at the due time.
-fn delivered_before(
-    ctx: &BrokerContext,
-    entry: &MessageRecord,
-    msg: &MessageRecord,
-    due: i64,
-) -> bool {
+fn delivered_before(ctx: &Handle, entry: &MessageRecord, msg: &MessageRecord, due: i64) -> bool {
     let Some(uniq) = msg.properties.get(keys::UNIQ_KEY) else {
         return false;
     };

@@ -16,8 +16,8 @@ use remoting::{CommandHeader, Connection, RemotingCommand, RequestCode, Response
 use tracing::{debug, warn};
 
 use crate::context::BrokerContext;
-use crate::send;
-use crate::stats::now_millis;
+use crate::handlers::send;
+use crate::state::stats::now_millis;
 
 /// How long the broker waits for the requester to acknowledge a pushed reply.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(3);

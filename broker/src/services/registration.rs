@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{BrokerConfig, NamesrvEndpoint};
-use crate::topic_config::TopicConfigManager;
+use crate::state::topic_config::TopicConfigManager;
 
 /// What a name server told a slave about its master.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

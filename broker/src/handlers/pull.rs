@@ -268,14 +268,14 @@ pub async fn handle(
                 Ok(g) => held = Some(g),
                 // Too many parked pulls: say so explicitly. Java consumers back off for 3 s
                 // on an error, where PULL_NOT_FOUND would make them pull again at once.
-                Err(crate::long_polling::HoldRefused::Total(n)) => {
+                Err(crate::state::long_polling::HoldRefused::Total(n)) => {
                     return reply(
                         &req,
                         ResponseCode::SYSTEM_BUSY,
                         format!("[OVERLOAD]too many held pull requests ({n}), try later"),
                     );
                 }
-                Err(crate::long_polling::HoldRefused::Connection(n)) => {
+                Err(crate::state::long_polling::HoldRefused::Connection(n)) => {
                     return reply(
                         &req,
                         ResponseCode::SYSTEM_BUSY,
