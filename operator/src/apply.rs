@@ -1,5 +1,8 @@
 //! Apply: server-side apply of every child with one field manager, in a fixed order —
-//! ConfigMaps, Services, PDBs, then workloads — so a pod never starts before its config exists.
+//! ConfigMaps, Services, PDBs, then workloads — so a pod never starts before its config exists;
+//! and the deletions that follow: children the spec dropped ([`prune`]), removed groups.
+
+use std::collections::BTreeSet;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -13,6 +16,9 @@ use serde::de::DeserializeOwned;
 use crate::build::Children;
 use crate::error::{Error, Result};
 use crate::names;
+use crate::plan::ClusterPlan;
+use crate::read::{self, Observed};
+use crate::roll::Decision;
 
 async fn apply_one<K>(client: &kube::Client, obj: &K) -> Result<()>
 where
@@ -126,4 +132,53 @@ where
             e,
         )),
     }
+}
+
+/// Deletes children the spec no longer asks for: PodDisruptionBudgets (budget disabled, or the
+/// cluster moved between masters-only and groups with slaves) and old broker config revisions of
+/// settled groups (a held group keeps the revision its pods' template references).
+pub async fn prune(
+    client: &kube::Client,
+    ns: &str,
+    plan: &ClusterPlan,
+    children: &Children,
+    observed: &Observed,
+    decision: &Decision,
+) -> Result<()> {
+    let pdbs: BTreeSet<&str> = children
+        .pdbs
+        .iter()
+        .filter_map(|p| p.metadata.name.as_deref())
+        .collect();
+    let config_maps: BTreeSet<&str> = children
+        .config_maps
+        .iter()
+        .filter_map(|c| c.metadata.name.as_deref())
+        .collect();
+    for pdb in &observed.pdbs {
+        let Some(n) = pdb.metadata.name.as_deref() else {
+            continue;
+        };
+        // A group kept for a refused scale-in keeps its budget until it is removed.
+        let beyond = read::group_index(&pdb.metadata).is_some_and(|i| i >= plan.groups.len());
+        if !pdbs.contains(n) && !beyond {
+            delete_if_exists::<PodDisruptionBudget>(client, ns, n).await?;
+        }
+    }
+    for cm in &observed.config_maps {
+        let Some(n) = cm.metadata.name.as_deref() else {
+            continue;
+        };
+        let Some(index) = read::group_index(&cm.metadata) else {
+            continue;
+        };
+        // Groups beyond the spec keep theirs until drained and removed with the group.
+        if index >= plan.groups.len() || !decision.group_settled(index) {
+            continue;
+        }
+        if !config_maps.contains(n) {
+            delete_if_exists::<ConfigMap>(client, ns, n).await?;
+        }
+    }
+    Ok(())
 }

@@ -1,19 +1,18 @@
 //! The controller: watches RocketMQClusters (and the StatefulSets / Deployments they own) and
-//! runs the pipeline read → validate → build → roll → apply → scale → status, with Events.
+//! runs the pipeline validate → read → storage → build → roll → apply → scale → status, with
+//! Events. [`reconcile_inner`] reads as that list; each step is a method of [`Pass`] (one
+//! reconcile of one cluster) or a call into the step's module.
 //!
 //! A spec that fails validation gets a Degraded condition and a Warning Event; nothing is applied
 //! (the cluster built from the last valid spec keeps running) and other clusters are unaffected:
 //! errors never leave `reconcile` as panics, and `error_policy` only requeues.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
@@ -25,12 +24,10 @@ use crate::admin::{BrokerAdmin, RemotingAdmin};
 use crate::build::{self, Children};
 use crate::crd::{RocketMQCluster, RocketMQClusterStatus};
 use crate::error::{Error, Result};
-use crate::names;
 use crate::plan::ClusterPlan;
 use crate::read::{self, Observed};
-use crate::roll::{self, DesiredGroup, Question};
 use crate::status::{self, Outcome};
-use crate::validate;
+use crate::{apply, names, roll, scale, validate};
 
 /// Requeue while something is moving.
 pub const REQUEUE_BUSY: Duration = Duration::from_secs(10);
@@ -131,136 +128,6 @@ async fn patch_status(
     Ok(())
 }
 
-/// The config hash of each desired group's StatefulSet template.
-fn desired_groups(plan: &ClusterPlan, children: &Children) -> Vec<DesiredGroup> {
-    plan.groups
-        .iter()
-        .filter_map(|g| {
-            let sts = children
-                .stateful_sets
-                .iter()
-                .find(|s| s.metadata.name.as_deref() == Some(&g.broker_name))?;
-            let hash = sts
-                .spec
-                .as_ref()?
-                .template
-                .metadata
-                .as_ref()?
-                .annotations
-                .as_ref()?
-                .get(names::CONFIG_HASH_ANNOTATION)?
-                .clone();
-            Some(DesiredGroup {
-                index: g.index,
-                members: g.members.len() as u32,
-                hash,
-            })
-        })
-        .collect()
-}
-
-fn set_partitions(children: &mut Children, plan: &ClusterPlan, partitions: &build::Partitions) {
-    for g in &plan.groups {
-        let p = partitions.get(&g.index).copied().unwrap_or(0);
-        if let Some(ru) = children
-            .stateful_sets
-            .iter_mut()
-            .find(|s| s.metadata.name.as_deref() == Some(&g.broker_name))
-            .and_then(|s| {
-                s.spec
-                    .as_mut()?
-                    .update_strategy
-                    .as_mut()?
-                    .rolling_update
-                    .as_mut()
-            })
-        {
-            ru.partition = Some(p);
-        }
-    }
-}
-
-/// Remoting address of a broker pod, from its IP (the operator talks to pods directly).
-fn pod_addr(observed: &Observed, plan: &ClusterPlan, group: usize, ordinal: u32) -> Option<String> {
-    let name = names::broker_pod(&plan.name, group, ordinal);
-    let pod = observed
-        .pods
-        .iter()
-        .find(|p| p.metadata.name.as_deref() == Some(&name))?;
-    if !read::pod_ready(pod) {
-        return None;
-    }
-    Some(format!(
-        "{}:{}",
-        pod.status.as_ref()?.pod_ip.as_ref()?,
-        plan.broker_port
-    ))
-}
-
-/// Answers one roll question with a broker admin call; `Err` carries a note for the status.
-async fn answer(
-    ctx: &Context,
-    plan: &ClusterPlan,
-    observed: &Observed,
-    q: Question,
-) -> std::result::Result<bool, String> {
-    let group_of = |g: usize| names::broker_group(&plan.name, g);
-    match q {
-        Question::CaughtUp(g) => {
-            let members = plan
-                .groups
-                .iter()
-                .find(|x| x.index == g)
-                .map(|x| x.members.len() as u32)
-                .unwrap_or(1);
-            let master = pod_addr(observed, plan, g, 0);
-            let slaves: Option<Vec<String>> = (1..members)
-                .map(|o| pod_addr(observed, plan, g, o))
-                .collect();
-            let (Some(master), Some(slaves)) = (master, slaves) else {
-                // A member is not Ready: the roll waits (not an error).
-                return Ok(false);
-            };
-            ctx.admin
-                .slaves_caught_up(&master, &slaves)
-                .await
-                .map_err(|e| format!("replication state of {}: {e}", group_of(g)))
-        }
-        Question::Registered(g) => {
-            let Some(master) = pod_addr(observed, plan, g, 0) else {
-                return Ok(false);
-            };
-            let want = match plan.advertise {
-                crate::crd::Advertise::PodIp => Some(master.as_str()),
-                crate::crd::Advertise::PodDns => None,
-            };
-            // Every Ready name server must list it: clients ask any of them. Asked by pod IP,
-            // like the brokers (the operator needs no cluster DNS).
-            let servers: Vec<String> = observed
-                .namesrv_pods
-                .iter()
-                .filter(|p| read::pod_ready(p))
-                .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
-                .map(|ip| format!("{ip}:{}", plan.namesrv.port))
-                .collect();
-            if servers.is_empty() {
-                return Ok(false);
-            }
-            for namesrv in &servers {
-                let registered = ctx
-                    .admin
-                    .master_registered(namesrv, &plan.cluster_name, &group_of(g), want)
-                    .await
-                    .map_err(|e| format!("registration of {} at {namesrv}: {e}", group_of(g)))?;
-                if !registered {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
-    }
-}
-
 /// Whether the resource asks the operator to leave it alone.
 pub fn paused(cr: &RocketMQCluster) -> bool {
     cr.annotations()
@@ -296,303 +163,223 @@ pub async fn reconcile(cr: Arc<RocketMQCluster>, ctx: Arc<Context>) -> Result<Ac
 /// Progressing=True (the operator retries), Ready only kept when the last status was written for
 /// this very generation. Best effort: the API may be what failed.
 async fn report_failure(ctx: &Context, cr: &RocketMQCluster, err: &Error) {
-    let Some(ns) = cr.namespace() else { return };
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let prev = cr.status.as_ref();
-    let new = status::failed(prev, &err.to_string(), cr.meta().generation, &now);
-    for (type_, reason, note) in transitions(prev, &new) {
-        publish(ctx, cr, type_, &reason, note).await;
-    }
-    if let Err(e) = patch_status(ctx, cr, &ns, &new).await {
+    let Ok(pass) = Pass::new(cr, ctx) else { return };
+    let new = status::failed(pass.prev, &err.to_string(), pass.generation, &pass.now);
+    pass.announce(&new).await;
+    if let Err(e) = pass.patch_status(&new).await {
         tracing::warn!(error = %e, "writing the failure onto the status failed");
     }
 }
 
+/// The pipeline: validate → read → storage → build → roll → apply and prune → scale in →
+/// scale out → status and Events. Each step is one call; a step that ends the reconcile early
+/// (deleted, paused, refused) returns the action itself.
 async fn reconcile_inner(cr: &RocketMQCluster, ctx: &Context) -> Result<Action> {
-    let ns = cr
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let name = cr.name_any();
+    let pass = Pass::new(cr, ctx)?;
     if cr.meta().deletion_timestamp.is_some() {
         // Children go with the owner (garbage collection); claims follow the StatefulSets'
         // retention policy (kept unless spec.broker.storage.deleteClaimsOnDeletion).
         return Ok(Action::await_change());
     }
-    let generation = cr.meta().generation;
-    let prev = cr.status.as_ref();
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
-
     if paused(cr) {
-        let new = status::paused(prev, generation, &now);
-        for (type_, reason, note) in transitions(prev, &new) {
-            publish(ctx, cr, type_, &reason, note).await;
-        }
-        if prev != Some(&new) {
-            patch_status(ctx, cr, &ns, &new).await?;
-        }
-        return Ok(Action::await_change());
+        return pass.pause().await;
     }
-
-    // validate
-    let mut plan = match validate::validate(&name, &ns, &cr.spec) {
-        Ok(p) => p,
-        Err(refusal) => {
-            ctx.metrics.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(namespace = %ns, cluster = %name, reason = refusal.reason(), message = %refusal.message(), "spec refused");
-            let new = status::refused(prev, &refusal, generation, &now);
-            let changed = prev
-                .and_then(|p| p.conditions.iter().find(|c| c.type_ == status::DEGRADED))
-                .map(|c| (&c.reason, &c.message))
-                != new
-                    .conditions
-                    .iter()
-                    .find(|c| c.type_ == status::DEGRADED)
-                    .map(|c| (&c.reason, &c.message));
-            if changed {
-                publish(
-                    ctx,
-                    cr,
-                    EventType::Warning,
-                    refusal.reason(),
-                    refusal.message(),
-                )
-                .await;
-            }
-            patch_status(ctx, cr, &ns, &new).await?;
-            return Ok(Action::await_change());
-        }
+    let mut plan = match pass.validate() {
+        Ok(plan) => plan,
+        Err(refusal) => return pass.refuse(&refusal).await,
     };
-    plan.restart = cr
-        .annotations()
-        .get(crate::crd::RESTART_ANNOTATION)
-        .cloned();
-
-    // read
-    let observed = read::read(&ctx.client, &ns, &name).await?;
-    let observed_groups = observed.groups();
-
-    // storage (claim templates are immutable: expand + orphan re-create, or refuse)
-    let storage =
-        crate::storage::reconcile(&ctx.client, &mut plan, &observed.stateful_sets).await?;
-    if !storage.expanded.is_empty() {
-        publish(
-            ctx,
-            cr,
-            EventType::Normal,
-            "StorageExpanded",
-            format!(
-                "claims {} expanded to {}; their StatefulSets are re-created without restarting pods",
-                storage.expanded.join(", "),
-                plan.storage.size
-            ),
-        )
-        .await;
-    }
-
-    // build
-    let owner = owner_ref(cr)?;
-    let mut children = build::build(&plan, &owner, &build::Partitions::new())?;
-
-    // roll: decide, answer the questions the decision raises, decide again.
-    let desired = desired_groups(&plan, &children);
-    let mut outcome = Outcome::default();
-    let mut answers = roll::Answers::new();
-    let mut decision = roll::decide(&desired, &observed_groups, &answers);
-    for _ in 0..plan.groups.len() + 1 {
-        let open: Vec<Question> = decision
-            .questions
-            .iter()
-            .filter(|q| !answers.contains_key(q))
-            .copied()
-            .collect();
-        if open.is_empty() {
-            break;
-        }
-        for q in open {
-            let a = match answer(ctx, &plan, &observed, q).await {
-                Ok(a) => a,
-                Err(note) => {
-                    outcome.notes.push(note);
-                    false
-                }
-            };
-            answers.insert(q, a);
-        }
-        decision = roll::decide(&desired, &observed_groups, &answers);
-    }
-    set_partitions(&mut children, &plan, &decision.partitions);
-    outcome.decision = decision;
+    let observed = read::read(&ctx.client, &pass.ns, &pass.name).await?;
+    let storage = pass.storage(&mut plan, &observed).await?;
+    let mut children = build::build(&plan, &owner_ref(cr)?, &build::Partitions::new())?;
+    let mut outcome = pass.roll(&plan, &observed, &mut children).await;
     outcome.storage_refused = storage.refused.clone();
+    pass.apply(&plan, &observed, children, &storage, &outcome.decision)
+        .await?;
+    scale::scale_in(&pass, &plan, &observed, &mut outcome).await?;
+    scale::scale_out(&pass, &plan, &observed, &mut outcome).await;
+    pass.report(&plan, &observed, &outcome, &storage).await
+}
 
-    // apply (StatefulSets being re-created for a new claim template wait for their deletion)
-    children.stateful_sets.retain(|s| {
-        !s.metadata
-            .name
-            .as_ref()
-            .is_some_and(|n| storage.recreating.contains(n))
-    });
-    build_apply(ctx, &children).await?;
-    prune(ctx, &ns, &plan, &children, &observed, &outcome.decision).await?;
+/// One reconcile of one cluster: what every step of the pipeline needs, and the steps.
+pub(crate) struct Pass<'a> {
+    pub(crate) cr: &'a RocketMQCluster,
+    pub(crate) ctx: &'a Context,
+    pub(crate) ns: String,
+    pub(crate) name: String,
+    pub(crate) generation: Option<i64>,
+    pub(crate) prev: Option<&'a RocketMQClusterStatus>,
+    pub(crate) now: Time,
+}
 
-    // scale in: groups the spec dropped are removed only once drained.
-    for sts in &observed.stateful_sets {
-        let Some(index) = read::group_index(&sts.metadata) else {
-            continue;
-        };
-        if index < plan.groups.len() {
-            continue;
+impl<'a> Pass<'a> {
+    fn new(cr: &'a RocketMQCluster, ctx: &'a Context) -> Result<Self> {
+        Ok(Pass {
+            ns: cr
+                .namespace()
+                .ok_or(Error::MissingField("metadata.namespace"))?,
+            name: cr.name_any(),
+            generation: cr.meta().generation,
+            prev: cr.status.as_ref(),
+            now: Time(k8s_openapi::jiff::Timestamp::now()),
+            cr,
+            ctx,
+        })
+    }
+
+    /// Publishes one Event on the cluster (best effort).
+    pub(crate) async fn publish(&self, type_: EventType, reason: &str, note: String) {
+        publish(self.ctx, self.cr, type_, reason, note).await
+    }
+
+    /// Publishes the Events of the condition changes from the previous status to `new`.
+    async fn announce(&self, new: &RocketMQClusterStatus) {
+        for (type_, reason, note) in transitions(self.prev, new) {
+            self.publish(type_, &reason, note).await;
         }
-        let group = names::broker_group(&plan.name, index);
-        let drained = match pod_addr(&observed, &plan, index, 0) {
-            Some(addr) => match ctx.admin.is_drained(&addr).await {
-                Ok(d) => d,
-                Err(e) => {
-                    outcome.notes.push(format!("drain check of {group}: {e}"));
-                    false
-                }
-            },
-            None => false,
-        };
-        if drained {
-            let cms: Vec<String> = observed
-                .config_maps
+    }
+
+    async fn patch_status(&self, new: &RocketMQClusterStatus) -> Result<()> {
+        patch_status(self.ctx, self.cr, &self.ns, new).await
+    }
+
+    /// Paused: Progressing=False, nothing applied.
+    async fn pause(&self) -> Result<Action> {
+        let new = status::paused(self.prev, self.generation, &self.now);
+        self.announce(&new).await;
+        if self.prev != Some(&new) {
+            self.patch_status(&new).await?;
+        }
+        Ok(Action::await_change())
+    }
+
+    /// The spec as a plan (with the manual-restart token), or the refusal.
+    fn validate(&self) -> std::result::Result<ClusterPlan, validate::Refusal> {
+        let mut plan = validate::validate(&self.name, &self.ns, &self.cr.spec)?;
+        plan.restart = self
+            .cr
+            .annotations()
+            .get(crate::crd::RESTART_ANNOTATION)
+            .cloned();
+        Ok(plan)
+    }
+
+    /// A refused spec: Degraded with the refusal (a Warning Event when the refusal is new);
+    /// nothing is applied.
+    async fn refuse(&self, refusal: &validate::Refusal) -> Result<Action> {
+        self.ctx.metrics.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(namespace = %self.ns, cluster = %self.name, reason = refusal.reason(), message = %refusal.message(), "spec refused");
+        let new = status::refused(self.prev, refusal, self.generation, &self.now);
+        fn degraded(s: &RocketMQClusterStatus) -> Option<(&str, &str)> {
+            s.conditions
                 .iter()
-                .filter(|c| read::group_index(&c.metadata) == Some(index))
-                .filter_map(|c| c.metadata.name.clone())
-                .collect();
-            crate::apply::delete_group(&ctx.client, &ns, &group, &cms).await?;
-            publish(
-                ctx,
-                cr,
+                .find(|c| c.type_ == status::DEGRADED)
+                .map(|c| (c.reason.as_str(), c.message.as_str()))
+        }
+        if self.prev.and_then(degraded) != degraded(&new) {
+            self.publish(EventType::Warning, refusal.reason(), refusal.message())
+                .await;
+        }
+        self.patch_status(&new).await?;
+        Ok(Action::await_change())
+    }
+
+    /// Claim templates are immutable: expand the claims and re-create the StatefulSets
+    /// (orphaning their pods), or refuse the storage change.
+    async fn storage(
+        &self,
+        plan: &mut ClusterPlan,
+        observed: &Observed,
+    ) -> Result<crate::storage::StorageOutcome> {
+        let storage =
+            crate::storage::reconcile(&self.ctx.client, plan, &observed.stateful_sets).await?;
+        if !storage.expanded.is_empty() {
+            self.publish(
                 EventType::Normal,
-                "GroupRemoved",
-                format!("{group} was drained and removed; its claims are kept"),
+                "StorageExpanded",
+                format!(
+                    "claims {} expanded to {}; their StatefulSets are re-created without restarting pods",
+                    storage.expanded.join(", "),
+                    plan.storage.size
+                ),
             )
             .await;
+        }
+        Ok(storage)
+    }
+
+    /// The roll ([`roll::settle`], its questions answered by broker admin calls), written into
+    /// the built StatefulSets' partitions.
+    async fn roll(
+        &self,
+        plan: &ClusterPlan,
+        observed: &Observed,
+        children: &mut Children,
+    ) -> Outcome {
+        let admin = self.ctx.admin.as_ref();
+        let (decision, notes) =
+            roll::settle(&children.roll_targets(plan), &observed.groups(), |q| {
+                crate::admin::questions::answer(admin, plan, observed, q)
+            })
+            .await;
+        children.set_partitions(plan, &decision.partitions);
+        Outcome {
+            decision,
+            notes,
+            ..Outcome::default()
+        }
+    }
+
+    /// Applies the children (StatefulSets being re-created for a new claim template wait for
+    /// their deletion) and prunes what the spec dropped.
+    async fn apply(
+        &self,
+        plan: &ClusterPlan,
+        observed: &Observed,
+        mut children: Children,
+        storage: &crate::storage::StorageOutcome,
+        decision: &roll::Decision,
+    ) -> Result<()> {
+        children.skip_stateful_sets(&storage.recreating);
+        apply::apply(&self.ctx.client, &children).await?;
+        apply::prune(
+            &self.ctx.client,
+            &self.ns,
+            plan,
+            &children,
+            observed,
+            decision,
+        )
+        .await
+    }
+
+    /// Writes the status with its Events; requeues soon while anything is moving.
+    async fn report(
+        &self,
+        plan: &ClusterPlan,
+        observed: &Observed,
+        outcome: &Outcome,
+        storage: &crate::storage::StorageOutcome,
+    ) -> Result<Action> {
+        let new = status::reconciled(
+            self.prev,
+            plan,
+            observed,
+            outcome,
+            self.generation,
+            &self.now,
+        );
+        self.announce(&new).await;
+        let busy = status::progressing(&new)
+            || !outcome.scale_in_refused.is_empty()
+            || !storage.recreating.is_empty()
+            || outcome.topics_copied.len() < plan.groups.len();
+        self.patch_status(&new).await?;
+        Ok(Action::requeue(if busy {
+            REQUEUE_BUSY
         } else {
-            outcome.scale_in_refused.push(group);
-        }
+            REQUEUE_IDLE
+        }))
     }
-
-    // scale out: copy topics to groups added after the cluster first came up.
-    let fresh = prev.is_none_or(|p| p.groups.is_empty());
-    for g in &plan.groups {
-        let before = prev.and_then(|p| p.groups.iter().find(|s| s.broker_name == g.broker_name));
-        if fresh || before.is_some_and(|b| b.topics_copied) {
-            outcome.topics_copied.insert(g.index);
-        }
-    }
-    let skip: Vec<String> = plan
-        .groups
-        .iter()
-        .map(|g| g.broker_name.clone())
-        .chain(std::iter::once(plan.cluster_name.clone()))
-        .collect();
-    let sources: BTreeSet<usize> = outcome.topics_copied.clone();
-    for g in &plan.groups {
-        if outcome.topics_copied.contains(&g.index) {
-            continue;
-        }
-        let target = pod_addr(&observed, &plan, g.index, 0);
-        let source = sources
-            .iter()
-            .find_map(|&s| pod_addr(&observed, &plan, s, 0));
-        if let (Some(target), Some(source)) = (target, source) {
-            match ctx.admin.copy_topics(&source, &target, &skip).await {
-                Ok(n) => {
-                    outcome.topics_copied.insert(g.index);
-                    publish(
-                        ctx,
-                        cr,
-                        EventType::Normal,
-                        "TopicsCopied",
-                        format!(
-                            "copied {n} topic(s) and subscription group(s) from {source} to {}",
-                            g.broker_name
-                        ),
-                    )
-                    .await;
-                }
-                Err(e) => outcome
-                    .notes
-                    .push(format!("topic copy to {}: {e}", g.broker_name)),
-            }
-        }
-    }
-
-    // status and events
-    let new = status::reconciled(prev, &plan, &observed, &outcome, generation, &now);
-    for (type_, reason, note) in transitions(prev, &new) {
-        publish(ctx, cr, type_, &reason, note).await;
-    }
-    let busy = new
-        .conditions
-        .iter()
-        .any(|c| c.type_ == status::PROGRESSING && c.status == "True")
-        || !outcome.scale_in_refused.is_empty()
-        || !storage.recreating.is_empty()
-        || outcome.topics_copied.len() < plan.groups.len();
-    patch_status(ctx, cr, &ns, &new).await?;
-    Ok(Action::requeue(if busy {
-        REQUEUE_BUSY
-    } else {
-        REQUEUE_IDLE
-    }))
-}
-
-/// Deletes children the spec no longer asks for: PodDisruptionBudgets (budget disabled, or the
-/// cluster moved between masters-only and groups with slaves) and old broker config revisions of
-/// settled groups (a held group keeps the revision its pods' template references).
-async fn prune(
-    ctx: &Context,
-    ns: &str,
-    plan: &ClusterPlan,
-    children: &Children,
-    observed: &Observed,
-    decision: &roll::Decision,
-) -> Result<()> {
-    let pdbs: BTreeSet<&str> = children
-        .pdbs
-        .iter()
-        .filter_map(|p| p.metadata.name.as_deref())
-        .collect();
-    let config_maps: BTreeSet<&str> = children
-        .config_maps
-        .iter()
-        .filter_map(|c| c.metadata.name.as_deref())
-        .collect();
-    for pdb in &observed.pdbs {
-        let Some(n) = pdb.metadata.name.as_deref() else {
-            continue;
-        };
-        // A group kept for a refused scale-in keeps its budget until it is removed.
-        let beyond = read::group_index(&pdb.metadata).is_some_and(|i| i >= plan.groups.len());
-        if !pdbs.contains(n) && !beyond {
-            crate::apply::delete_if_exists::<PodDisruptionBudget>(&ctx.client, ns, n).await?;
-        }
-    }
-    for cm in &observed.config_maps {
-        let Some(n) = cm.metadata.name.as_deref() else {
-            continue;
-        };
-        let Some(index) = read::group_index(&cm.metadata) else {
-            continue;
-        };
-        // Groups beyond the spec keep theirs until drained and removed with the group.
-        if index >= plan.groups.len()
-            || decision.states.get(&index) != Some(&roll::GroupState::Settled)
-        {
-            continue;
-        }
-        if !config_maps.contains(n) {
-            crate::apply::delete_if_exists::<ConfigMap>(&ctx.client, ns, n).await?;
-        }
-    }
-    Ok(())
-}
-
-async fn build_apply(ctx: &Context, children: &Children) -> Result<()> {
-    crate::apply::apply(&ctx.client, children).await
 }
 
 /// Events for condition changes worth telling a human about (pure).

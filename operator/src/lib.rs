@@ -8,14 +8,19 @@
 //! - [`plan`]: the validated cluster, shared by the Kubernetes builder and [`local`] mode; renders
 //!   broker.conf through the broker crate's own `BrokerConfig`.
 //! - [`build`] (pure, no client): Kubernetes objects from a plan and the roll decisions.
-//! - [`roll`] (pure): the roll state machine: which pods may be updated now (slaves first, master
-//!   once caught up, one group at a time), resumable from the StatefulSets' partitions.
+//! - [`roll`] (pure): the roll state machine (states and transitions documented at its top):
+//!   which pods may be updated now (slaves first, master once caught up, one group at a time),
+//!   resumable from the StatefulSets' partitions; the only place a roll state is computed.
 //! - [`storage`]: claim expansion with an orphaning StatefulSet re-create, or a refusal.
 //! - [`read`]: the observed children (StatefulSets, pods) of a cluster.
-//! - [`apply`]: server-side apply in a fixed order (ConfigMaps, Services, PDBs, workloads).
+//! - [`apply`]: server-side apply in a fixed order (ConfigMaps, Services, PDBs, workloads), and
+//!   pruning what the spec dropped.
 //! - [`status`] (pure): conditions and per-group status from what was observed.
-//! - [`admin`]: the broker admin calls the roll needs, behind a trait tests can answer.
-//! - [`controller`]: the kube-rs controller gluing the steps together, Events, error policy.
+//! - [`scale`]: scale-in of drained groups the spec dropped, topic copy to added groups.
+//! - [`admin`]: the broker admin calls the roll needs, behind a trait tests can answer;
+//!   [`admin::questions`] answers the roll's questions with them.
+//! - [`controller`]: the kube-rs controller: `reconcile` calls the steps above in order (one
+//!   call a step), writes Events and the status, and owns the error policy.
 //! - [`leader`]: Lease-based leader election, so one of several replicas reconciles.
 //! - [`local`]: `operator local -f cluster.yaml`: the same plan as local processes.
 //! - [`topic`], [`group`]: the RocketMQTopic and RocketMQConsumerGroup resources (GitOps topics
@@ -41,6 +46,7 @@ pub mod quantity;
 pub mod read;
 pub mod resource;
 pub mod roll;
+pub mod scale;
 pub mod status;
 pub mod storage;
 pub mod topic;

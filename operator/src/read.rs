@@ -7,6 +7,7 @@ use kube::api::{Api, ListParams};
 
 use crate::error::{Error, Result};
 use crate::names;
+use crate::plan::ClusterPlan;
 use crate::roll::{ObservedGroup, ObservedPod};
 
 /// The observed children of one cluster.
@@ -99,6 +100,34 @@ pub fn pod_ready(p: &Pod) -> bool {
 }
 
 impl Observed {
+    /// Remoting address of a Ready broker pod, from its IP (the operator talks to pods
+    /// directly); `None` while the pod is missing or not Ready.
+    pub fn broker_addr(&self, plan: &ClusterPlan, group: usize, ordinal: u32) -> Option<String> {
+        let name = names::broker_pod(&plan.name, group, ordinal);
+        let pod = self
+            .pods
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(&name))?;
+        if !pod_ready(pod) {
+            return None;
+        }
+        Some(format!(
+            "{}:{}",
+            pod.status.as_ref()?.pod_ip.as_ref()?,
+            plan.broker_port
+        ))
+    }
+
+    /// Addresses of the Ready name servers, by pod IP (the operator needs no cluster DNS).
+    pub fn namesrv_addrs(&self, plan: &ClusterPlan) -> Vec<String> {
+        self.namesrv_pods
+            .iter()
+            .filter(|p| pod_ready(p))
+            .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+            .map(|ip| format!("{ip}:{}", plan.namesrv.port))
+            .collect()
+    }
+
     /// The pods of group `index`, as the roll sees them.
     fn observed_pods(&self, index: usize) -> Vec<ObservedPod> {
         self.pods

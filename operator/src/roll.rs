@@ -29,6 +29,27 @@
 //! ```
 //! A group of one member (no slaves) goes from `Held` straight to `Replacing(0)`.
 //!
+//! # Transitions (what moves a group from one [`GroupState`] to the next)
+//! | from | to | when |
+//! |---|---|---|
+//! | `Settled` | `Held` | the template changes while an earlier group is not settled |
+//! | `Settled`, `Held` | `WaitingForPreviousGroup` | its turn, but the previous group's gate question (slaves caught up / master registered) is not answered yes yet |
+//! | `Settled`, `Held`, `WaitingForPreviousGroup` | `Replacing(n-1, Old)` | its turn and the gate answered yes: `P = n-1` releases the highest ordinal |
+//! | `Replacing(k, Old)` | `Replacing(k, Terminating)` → `Replacing(k, Missing)` → `Replacing(k, Starting)` | the StatefulSet controller deletes pod `k` and re-creates it from the new template |
+//! | `Replacing(k, Starting)`, `k >= 2` | `Replacing(k-1, Old)` | pods `k..n` run the new template and are Ready: `P = k-1` |
+//! | `Replacing(1, Starting)` | `WaitingForCatchUp` | every slave runs the new template and is Ready |
+//! | `WaitingForCatchUp` | `Replacing(0, Old)` | admin call: the slaves caught up with the master: `P = 0` |
+//! | `Replacing(0, Starting)` | `Settled` | the master runs the new template and every pod is Ready |
+//! | `Settled` | `WaitingForPods` | a pod on the desired template is not Ready (crash, node loss): later groups wait |
+//! | `WaitingForPods` | `Settled` | every pod is Ready again |
+//! | any rolling state | `Held` (`P = n`, never above a released pod in flight) | the template changes again mid-roll |
+//!
+//! # One place
+//! [`decide`] computes every state and partition; [`settle`] is the only loop that asks the
+//! admin questions a decision raises and decides again; the controller, [`crate::apply`]'s
+//! pruning and [`crate::status`] read the resulting [`Decision`] (its `states`,
+//! [`Decision::group_settled`], [`Decision::progress`]) and never re-derive a state themselves.
+//!
 //! # Invariants (each has a test below or in `reconcile_tests` / `sim_tests`)
 //! - While the live template is the desired one, the partition only goes down: a terminating,
 //!   missing or not-ready pod, a failed admin call or a restart never raises it, so the
@@ -189,6 +210,37 @@ impl Decision {
     pub fn settled(&self) -> bool {
         self.states.values().all(|s| *s == GroupState::Settled)
     }
+
+    /// Whether group `index` is settled (its old config revisions may go).
+    pub fn group_settled(&self, index: usize) -> bool {
+        self.states.get(&index) == Some(&GroupState::Settled)
+    }
+
+    /// The roll in progress as a Progressing reason and message (`group_name` names a group by
+    /// index), or `None` when no group rolls.
+    pub fn progress(&self, group_name: impl Fn(usize) -> String) -> Option<(&'static str, String)> {
+        let (g, state) = self.active?;
+        let held = if self.held.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; held: {}",
+                self.held
+                    .iter()
+                    .map(|i| group_name(*i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        Some((
+            state.reason(),
+            format!(
+                "rolling group {}: {}{held}",
+                group_name(g),
+                state.describe()
+            ),
+        ))
+    }
 }
 
 /// One desired group: index, member count and the template hash it should run.
@@ -346,6 +398,45 @@ pub fn decide(desired: &[DesiredGroup], observed: &[ObservedGroup], answers: &An
         previous = Some(g);
     }
     d
+}
+
+/// Decides, asks the questions the decision raises (`ask`: a broker admin call; `Err` is a note
+/// for the status and counts as "no"), and decides again with the answers, until no question is
+/// open. Each round answers every open question; the rounds are bounded by `desired.len() + 1`
+/// (a decision only asks about the group that rolls and the one before it).
+/// Returns the final decision and the notes of failed questions.
+pub async fn settle<F, Fut>(
+    desired: &[DesiredGroup],
+    observed: &[ObservedGroup],
+    mut ask: F,
+) -> (Decision, Vec<String>)
+where
+    F: FnMut(Question) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, String>>,
+{
+    let mut notes = Vec::new();
+    let mut answers = Answers::new();
+    let mut decision = decide(desired, observed, &answers);
+    for _ in 0..desired.len() + 1 {
+        let open: Vec<Question> = decision
+            .questions
+            .iter()
+            .filter(|q| !answers.contains_key(q))
+            .copied()
+            .collect();
+        if open.is_empty() {
+            break;
+        }
+        for q in open {
+            let a = ask(q).await.unwrap_or_else(|note| {
+                notes.push(note);
+                false
+            });
+            answers.insert(q, a);
+        }
+        decision = decide(desired, observed, &answers);
+    }
+    (decision, notes)
 }
 
 #[cfg(test)]

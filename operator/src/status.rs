@@ -238,6 +238,16 @@ fn address(plan: &ClusterPlan, group: &str, pod: &str, ip: Option<&str>) -> Opti
     }
 }
 
+/// Whether a status says the operator is still moving something (Progressing=True).
+pub fn progressing(s: &RocketMQClusterStatus) -> bool {
+    s.conditions
+        .iter()
+        .any(|c| c.type_ == PROGRESSING && c.status == "True")
+}
+
+/// A condition's value: status, reason, message.
+type Verdict = (bool, &'static str, String);
+
 /// Status of a reconciled valid spec.
 pub fn reconciled(
     prev: Option<&RocketMQClusterStatus>,
@@ -247,10 +257,38 @@ pub fn reconciled(
     generation: Option<i64>,
     now: &Time,
 ) -> RocketMQClusterStatus {
-    let mut groups = Vec::new();
-    let mut ready_groups = 0;
-    let mut all_members_ready = true;
-    let mut group_names: Vec<(usize, String, usize)> = plan
+    let groups = group_statuses(plan, observed, outcome);
+    let health = Health::of(plan, observed, &groups);
+    let cond = |type_, (ok, reason, message): Verdict| {
+        condition(prev, type_, ok, reason, message, generation, now)
+    };
+    RocketMQClusterStatus {
+        observed_generation: generation,
+        conditions: vec![
+            cond(READY, health.ready(plan)),
+            cond(PROGRESSING, health.progressing(plan, observed, outcome)),
+            cond(DEGRADED, degraded(outcome)),
+        ],
+        mode: Some(plan.mode()),
+        ready_groups: Some(format!("{}/{}", health.ready_groups, plan.groups.len())),
+        name_server_address: Some(format!(
+            "{}.{}.svc:{}",
+            names::namesrv_service(&plan.name),
+            plan.namespace,
+            plan.namesrv.port
+        )),
+        groups,
+    }
+}
+
+/// The groups to list: the desired ones, then those kept for a refused scale-in (their member
+/// count from their live StatefulSet), as `(index, broker name, members)`.
+fn listed_groups(
+    plan: &ClusterPlan,
+    observed: &Observed,
+    outcome: &Outcome,
+) -> Vec<(usize, String, usize)> {
+    let mut out: Vec<(usize, String, usize)> = plan
         .groups
         .iter()
         .map(|g| (g.index, g.broker_name.clone(), g.members.len()))
@@ -263,96 +301,130 @@ pub fn reconciled(
                 .find(|s| s.metadata.name.as_deref() == Some(n))
                 .and_then(|s| s.spec.as_ref()?.replicas)
                 .unwrap_or(1) as usize;
-            group_names.push((i, n.clone(), members));
+            out.push((i, n.clone(), members));
         }
     }
-    for (index, name, members) in group_names {
-        let member = |ord: u32| {
-            let pod_name = names::broker_pod(&plan.name, index, ord);
-            let pod = observed
-                .pods
-                .iter()
-                .find(|p| p.metadata.name.as_deref() == Some(&pod_name));
-            MemberStatus {
-                broker_id: i64::from(ord),
-                ready: pod.is_some_and(pod_ready),
-                address: address(
-                    plan,
-                    &name,
-                    &pod_name,
-                    pod.and_then(|p| p.status.as_ref()?.pod_ip.as_deref()),
-                ),
-                pod: pod_name,
-            }
-        };
-        let master = member(0);
-        let slaves: Vec<MemberStatus> = (1..members as u32).map(member).collect();
-        // Groups kept for a refused scale-in are listed but never counted: readyGroups is
-        // about the desired groups.
-        if master.ready && index < plan.groups.len() {
-            ready_groups += 1;
-        }
-        all_members_ready &= master.ready && slaves.iter().all(|s| s.ready);
-        groups.push(GroupStatus {
-            broker_name: name,
-            master: Some(master),
-            slaves,
-            topics_copied: outcome.topics_copied.contains(&index),
-        });
-    }
-    let namesrv_ready = observed
-        .namesrv
-        .as_ref()
-        .and_then(|d| d.status.as_ref()?.ready_replicas)
-        .unwrap_or(0);
-    let total = plan.groups.len();
-    let ready = namesrv_ready >= 1
-        && ready_groups >= total
-        && groups
-            .iter()
-            .take(total)
-            .all(|g| g.master.as_ref().is_some_and(|m| m.ready));
-    let ready_msg = format!(
-        "{ready_groups}/{total} broker groups have a ready master; {namesrv_ready}/{} name servers ready",
-        plan.namesrv.replicas
-    );
+    out
+}
 
-    let (progressing, p_reason, p_msg) = if let Some((g, state)) = outcome.decision.active {
-        let held = if outcome.decision.held.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; held: {}",
-                outcome
-                    .decision
-                    .held
-                    .iter()
-                    .map(|i| names::broker_group(&plan.name, *i))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
+/// One member of group `index`: its pod, readiness and advertised address.
+fn member_status(
+    plan: &ClusterPlan,
+    observed: &Observed,
+    index: usize,
+    group: &str,
+    ord: u32,
+) -> MemberStatus {
+    let pod_name = names::broker_pod(&plan.name, index, ord);
+    let pod = observed
+        .pods
+        .iter()
+        .find(|p| p.metadata.name.as_deref() == Some(&pod_name));
+    MemberStatus {
+        broker_id: i64::from(ord),
+        ready: pod.is_some_and(pod_ready),
+        address: address(
+            plan,
+            group,
+            &pod_name,
+            pod.and_then(|p| p.status.as_ref()?.pod_ip.as_deref()),
+        ),
+        pod: pod_name,
+    }
+}
+
+/// Per-group status, in [`listed_groups`] order.
+fn group_statuses(plan: &ClusterPlan, observed: &Observed, outcome: &Outcome) -> Vec<GroupStatus> {
+    listed_groups(plan, observed, outcome)
+        .into_iter()
+        .map(|(index, name, members)| GroupStatus {
+            master: Some(member_status(plan, observed, index, &name, 0)),
+            slaves: (1..members as u32)
+                .map(|ord| member_status(plan, observed, index, &name, ord))
+                .collect(),
+            broker_name: name,
+            topics_copied: outcome.topics_copied.contains(&index),
+        })
+        .collect()
+}
+
+/// What the group statuses and the name server Deployment say about readiness.
+struct Health {
+    /// Desired groups with a Ready master (groups kept for a refused scale-in are listed but
+    /// never counted: readyGroups is about the desired groups).
+    ready_groups: usize,
+    /// Every member of every listed group is Ready.
+    all_members_ready: bool,
+    /// Every desired group's master is Ready.
+    masters_ready: bool,
+    /// Ready name server replicas.
+    namesrv_ready: i32,
+}
+
+impl Health {
+    fn of(plan: &ClusterPlan, observed: &Observed, groups: &[GroupStatus]) -> Self {
+        let total = plan.groups.len();
+        let master_ready = |g: &GroupStatus| g.master.as_ref().is_some_and(|m| m.ready);
+        Health {
+            ready_groups: groups
+                .iter()
+                .take(total)
+                .filter(|g| master_ready(g))
+                .count(),
+            all_members_ready: groups
+                .iter()
+                .all(|g| master_ready(g) && g.slaves.iter().all(|s| s.ready)),
+            masters_ready: groups.iter().take(total).all(master_ready),
+            namesrv_ready: observed
+                .namesrv
+                .as_ref()
+                .and_then(|d| d.status.as_ref()?.ready_replicas)
+                .unwrap_or(0),
+        }
+    }
+
+    /// Ready: a name server and every desired group's master serve.
+    fn ready(&self, plan: &ClusterPlan) -> Verdict {
+        let total = plan.groups.len();
+        let ready = self.namesrv_ready >= 1 && self.ready_groups >= total && self.masters_ready;
         (
-            true,
-            state.reason(),
+            ready,
+            if ready {
+                "AllGroupsReady"
+            } else {
+                "GroupsNotReady"
+            },
             format!(
-                "rolling group {}: {}{held}",
-                names::broker_group(&plan.name, g),
-                state.describe()
+                "{}/{total} broker groups have a ready master; {}/{} name servers ready",
+                self.ready_groups, self.namesrv_ready, plan.namesrv.replicas
             ),
         )
-    } else if observed.stateful_sets.is_empty() {
-        (true, "Creating", "creating the cluster".to_string())
-    } else if !all_members_ready || namesrv_ready < plan.namesrv.replicas {
-        (
-            true,
-            "WaitingForPods",
-            "waiting for pods to become ready".to_string(),
-        )
-    } else {
-        (false, "Stable", "all pods run the desired spec".to_string())
-    };
-    let (degraded, d_reason, d_msg) = if let Some(msg) = &outcome.storage_refused {
+    }
+
+    /// Progressing: a roll, the first creation, or pods not Ready yet.
+    fn progressing(&self, plan: &ClusterPlan, observed: &Observed, outcome: &Outcome) -> Verdict {
+        if let Some((reason, message)) = outcome
+            .decision
+            .progress(|i| names::broker_group(&plan.name, i))
+        {
+            (true, reason, message)
+        } else if observed.stateful_sets.is_empty() {
+            (true, "Creating", "creating the cluster".to_string())
+        } else if !self.all_members_ready || self.namesrv_ready < plan.namesrv.replicas {
+            (
+                true,
+                "WaitingForPods",
+                "waiting for pods to become ready".to_string(),
+            )
+        } else {
+            (false, "Stable", "all pods run the desired spec".to_string())
+        }
+    }
+}
+
+/// Degraded: a refused storage change or scale-in, or failed admin calls.
+fn degraded(outcome: &Outcome) -> Verdict {
+    if let Some(msg) = &outcome.storage_refused {
         (true, "StorageChangeRefused", msg.clone())
     } else if !outcome.scale_in_refused.is_empty() {
         (
@@ -367,42 +439,5 @@ pub fn reconciled(
         (true, "AdminCallFailed", outcome.notes.join("; "))
     } else {
         (false, "AsExpected", "no problem found".to_string())
-    };
-    RocketMQClusterStatus {
-        observed_generation: generation,
-        conditions: vec![
-            condition(
-                prev,
-                READY,
-                ready,
-                if ready {
-                    "AllGroupsReady"
-                } else {
-                    "GroupsNotReady"
-                },
-                ready_msg,
-                generation,
-                now,
-            ),
-            condition(
-                prev,
-                PROGRESSING,
-                progressing,
-                p_reason,
-                p_msg,
-                generation,
-                now,
-            ),
-            condition(prev, DEGRADED, degraded, d_reason, d_msg, generation, now),
-        ],
-        mode: Some(plan.mode()),
-        ready_groups: Some(format!("{ready_groups}/{total}")),
-        name_server_address: Some(format!(
-            "{}.{}.svc:{}",
-            names::namesrv_service(&plan.name),
-            plan.namespace,
-            plan.namesrv.port
-        )),
-        groups,
     }
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use broker::BrokerRole;
 
 use crate::crd::{
-    ACL_OWNED_KEYS, HA_AUTH_OWNED_KEYS, OPERATOR_OWNED_KEYS, Replication, RocketMQClusterSpec,
-    TLS_OWNED_KEYS,
+    ACL_OWNED_KEYS, BrokerSpec, HA_AUTH_OWNED_KEYS, NameServerSpec, OPERATOR_OWNED_KEYS,
+    Replication, RocketMQClusterSpec, SecuritySpec, StorageSpec, TLS_OWNED_KEYS,
 };
 use crate::names;
 use crate::plan::{ClusterPlan, Endpoints, GroupPlan, MemberPlan, NamesrvPlan, StoragePlan};
@@ -111,18 +111,49 @@ fn version_of(image: &str) -> String {
     }
 }
 
-/// Validates a spec for the CR `name` in `namespace`.
+/// Validates a spec for the CR `name` in `namespace`: every check below runs (so the refusal
+/// lists every problem, in field order), then the plan is built and the broker's own cross-key
+/// rules run on each member's rendered config.
 pub fn validate(
     name: &str,
     namespace: &str,
     spec: &RocketMQClusterSpec,
 ) -> Result<ClusterPlan, Refusal> {
-    let mut problems = Vec::new();
-    let mut bad =
-        |reason: &'static str, message: String| problems.push(Problem { reason, message });
+    let mut problems = Problems::default();
+    check_names(&mut problems, name, spec);
+    check_name_server(&mut problems, &spec.name_server);
+    check_broker(&mut problems, &spec.broker);
+    check_secret_refs(&mut problems, &spec.security);
+    let extra = check_extra_config(&mut problems, &spec.broker.config, &spec.security);
+    let size_bytes = check_storage(&mut problems, &spec.broker.storage, &extra);
+    problems.into_result()?;
+    let plan = plan_of(name, namespace, spec, extra, size_bytes.unwrap_or(0));
+    check_rendered(&plan)?;
+    Ok(plan)
+}
 
+/// The problems found so far.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn bad(&mut self, reason: &'static str, message: String) {
+        self.0.push(Problem { reason, message });
+    }
+
+    fn into_result(self) -> Result<(), Refusal> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Refusal { problems: self.0 })
+        }
+    }
+}
+
+/// The CR name, clusterName and image.
+fn check_names(p: &mut Problems, name: &str, spec: &RocketMQClusterSpec) {
     if !is_dns_label(name) || name.len() > MAX_NAME_LEN {
-        bad(
+        p.bad(
             "InvalidName",
             format!(
                 "metadata.name {name:?} must be a DNS label (lowercase letters, digits, '-') of at most {MAX_NAME_LEN} characters: pod names <name>-broker-<group>-<ordinal> must stay valid"
@@ -136,7 +167,7 @@ pub fn validate(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        bad(
+        p.bad(
             "InvalidName",
             format!(
                 "clusterName {:?} must be 1-64 letters, digits, '-' or '_'",
@@ -145,33 +176,39 @@ pub fn validate(
         );
     }
     if spec.image.trim().is_empty() || spec.image.contains(char::is_whitespace) {
-        bad(
+        p.bad(
             "InvalidImage",
             format!("image {:?} is not an image reference", spec.image),
         );
     }
-    let ns = &spec.name_server;
+}
+
+/// nameServer: replicas and port.
+fn check_name_server(p: &mut Problems, ns: &NameServerSpec) {
     if !(1..=15).contains(&ns.replicas) {
-        bad(
+        p.bad(
             "InvalidReplicas",
             format!("nameServer.replicas {} must be 1..15", ns.replicas),
         );
     }
     if !(1..=65535).contains(&ns.port) {
-        bad(
+        p.bad(
             "InvalidPort",
             format!("nameServer.port {} must be 1..65535", ns.port),
         );
     }
-    let b = &spec.broker;
+}
+
+/// broker: groups, replicas, replication and port.
+fn check_broker(p: &mut Problems, b: &BrokerSpec) {
     if !(1..=64).contains(&b.groups) {
-        bad(
+        p.bad(
             "InvalidReplicas",
             format!("broker.groups {} must be 1..64", b.groups),
         );
     }
     if !(0..=8).contains(&b.replicas_per_group) {
-        bad(
+        p.bad(
             "InvalidReplicas",
             format!(
                 "broker.replicasPerGroup {} must be 0..8",
@@ -180,13 +217,13 @@ pub fn validate(
         );
     }
     if b.replication == Replication::Sync && b.replicas_per_group < 1 {
-        bad(
+        p.bad(
             "SyncWithoutSlave",
             "broker.replication sync needs broker.replicasPerGroup >= 1: a SYNC_MASTER without a slave stores each message but answers every send with SLAVE_NOT_AVAILABLE (the seed's FAQ); use replication async for masters without slaves".to_string(),
         );
     }
     if !(3..=65534).contains(&b.port) {
-        bad(
+        p.bad(
             "InvalidPort",
             format!(
                 "broker.port {} must be 3..65534 (the HA port is port+1)",
@@ -194,9 +231,10 @@ pub fn validate(
             ),
         );
     }
+}
 
-    // spec.security: Secret names and keys Kubernetes accepts.
-    let sec = &spec.security;
+/// spec.security: Secret names and keys Kubernetes accepts.
+fn check_secret_refs(p: &mut Problems, sec: &SecuritySpec) {
     let secret_refs = [
         ("tls", sec.tls.as_ref().map(|t| (&t.secret_name, None))),
         (
@@ -213,7 +251,7 @@ pub fn validate(
     for (field, r) in secret_refs {
         let Some((secret, key)) = r else { continue };
         if !is_dns_subdomain(secret) {
-            bad(
+            p.bad(
                 "InvalidName",
                 format!("security.{field}.secretName {secret:?} is not a valid Secret name"),
             );
@@ -221,7 +259,7 @@ pub fn validate(
         if let Some(key) = key
             && !is_secret_key(key)
         {
-            bad(
+            p.bad(
                 "InvalidName",
                 format!(
                     "security.{field}.key {key:?} is not a valid Secret key (letters, digits, '-', '_', '.')"
@@ -229,23 +267,32 @@ pub fn validate(
             );
         }
     }
-    let security_owned = |k: &str| -> Option<&'static str> {
-        if sec.acl.is_some() && ACL_OWNED_KEYS.contains(&k) {
-            Some("security.acl")
-        } else if sec.ha_auth.is_some() && HA_AUTH_OWNED_KEYS.contains(&k) {
-            Some("security.haAuth")
-        } else if sec.tls.is_some() && TLS_OWNED_KEYS.contains(&k) {
-            Some("security.tls")
-        } else {
-            None
-        }
-    };
+}
 
-    // Extra keys: refuse operator-owned ones, unknown ones, and values the broker refuses.
+/// The spec.security field that owns broker.conf key `k`, if a configured one does.
+fn security_owner(sec: &SecuritySpec, k: &str) -> Option<&'static str> {
+    if sec.acl.is_some() && ACL_OWNED_KEYS.contains(&k) {
+        Some("security.acl")
+    } else if sec.ha_auth.is_some() && HA_AUTH_OWNED_KEYS.contains(&k) {
+        Some("security.haAuth")
+    } else if sec.tls.is_some() && TLS_OWNED_KEYS.contains(&k) {
+        Some("security.tls")
+    } else {
+        None
+    }
+}
+
+/// broker.config: refuses operator-owned keys, unknown keys and values the broker refuses;
+/// returns the accepted ones.
+fn check_extra_config(
+    p: &mut Problems,
+    config: &BTreeMap<String, String>,
+    sec: &SecuritySpec,
+) -> BTreeMap<String, String> {
     let mut extra = BTreeMap::new();
-    for (k, v) in &b.config {
+    for (k, v) in config {
         if OPERATOR_OWNED_KEYS.contains(&k.as_str()) {
-            bad(
+            p.bad(
                 "OperatorOwnedConfigKey",
                 format!(
                     "broker.config key {k} is set by the operator (from the spec fields and the pod); remove it"
@@ -253,8 +300,8 @@ pub fn validate(
             );
             continue;
         }
-        if let Some(field) = security_owned(k) {
-            bad(
+        if let Some(field) = security_owner(sec, k) {
+            p.bad(
                 "OperatorOwnedConfigKey",
                 format!(
                     "broker.config key {k} is set by the operator from spec.{field} (a mounted Secret); remove it"
@@ -267,58 +314,66 @@ pub fn validate(
             Ok(true) => {
                 extra.insert(k.clone(), v.clone());
             }
-            Ok(false) => bad(
+            Ok(false) => p.bad(
                 "UnknownConfigKey",
                 format!("broker.config key {k} is not a broker.conf key the broker knows"),
             ),
-            Err(e) => bad("InvalidConfigValue", format!("broker.config: {e}")),
+            Err(e) => p.bad("InvalidConfigValue", format!("broker.config: {e}")),
         }
     }
+    extra
+}
 
-    let size_bytes = quantity::parse_bytes(&b.storage.size);
-    // The broker preallocates the next commit-log file, so a volume must hold two of them.
+/// broker.storage: a size that holds two commit-log files (the broker preallocates the next
+/// one) under the accepted `extra` config, and a valid class name. Returns the size in bytes.
+fn check_storage(
+    p: &mut Problems,
+    storage: &StorageSpec,
+    extra: &BTreeMap<String, String>,
+) -> Option<u64> {
+    let size_bytes = quantity::parse_bytes(&storage.size);
     let mut probe = broker::BrokerConfig::default();
-    for (k, v) in &extra {
+    for (k, v) in extra {
         let _ = probe.set(k, v);
     }
     let min = probe.mapped_file_size_commit_log.saturating_mul(2);
     match size_bytes {
-        None => bad(
+        None => p.bad(
             "InvalidSize",
             format!(
                 "broker.storage.size {:?} is not a quantity such as 10Gi",
-                b.storage.size
+                storage.size
             ),
         ),
-        Some(bytes) if bytes < min => bad(
+        Some(bytes) if bytes < min => p.bad(
             "StorageTooSmall",
             format!(
                 "broker.storage.size {} ({bytes} bytes) cannot hold two commit-log files of mappedFileSizeCommitLog={} bytes (the broker preallocates the next file); use at least {} bytes",
-                b.storage.size, probe.mapped_file_size_commit_log, min
+                storage.size, probe.mapped_file_size_commit_log, min
             ),
         ),
         Some(_) => {}
     }
-    if let Some(class) = &b.storage.storage_class_name
+    if let Some(class) = &storage.storage_class_name
         && !class
             .bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
     {
-        bad(
+        p.bad(
             "InvalidName",
             format!("broker.storage.storageClassName {class:?} is not a valid name"),
         );
     }
+    size_bytes
+}
 
-    if !problems.is_empty() {
-        return Err(Refusal { problems });
-    }
-
+/// The groups of a valid spec: `groups` groups of one master and `replicas_per_group` slaves.
+fn group_plans(name: &str, b: &BrokerSpec) -> Vec<GroupPlan> {
     let master_role = match b.replication {
         Replication::Async => BrokerRole::AsyncMaster,
         Replication::Sync => BrokerRole::SyncMaster,
     };
-    let groups = (0..b.groups as usize)
+    (0..b.groups as usize)
         .map(|index| GroupPlan {
             index,
             broker_name: names::broker_group(name, index),
@@ -334,8 +389,19 @@ pub fn validate(
                 })
                 .collect(),
         })
-        .collect();
-    let plan = ClusterPlan {
+        .collect()
+}
+
+/// The plan of a spec every check accepted.
+fn plan_of(
+    name: &str,
+    namespace: &str,
+    spec: &RocketMQClusterSpec,
+    extra: BTreeMap<String, String>,
+    bytes: u64,
+) -> ClusterPlan {
+    let (ns, b) = (&spec.name_server, &spec.broker);
+    ClusterPlan {
         name: name.to_string(),
         namespace: namespace.to_string(),
         cluster_name: spec.cluster_name.clone(),
@@ -355,7 +421,7 @@ pub fn validate(
         },
         storage: StoragePlan {
             size: b.storage.size.clone(),
-            bytes: size_bytes.unwrap_or(0),
+            bytes,
             storage_class_name: b.storage.storage_class_name.clone(),
             ephemeral: b.storage.ephemeral,
             delete_claims_on_deletion: b.storage.delete_claims_on_deletion,
@@ -365,34 +431,41 @@ pub fn validate(
         auto_create_topic_enable: spec.auto_create_topic_enable,
         extra_config: extra,
         overrides: spec.pod_overrides.clone(),
-        groups,
+        groups: group_plans(name, b),
         broker_pdb: b.pod_disruption_budget.clone(),
         namesrv_pdb: ns.pod_disruption_budget.clone(),
         console: spec.console.clone(),
         security: spec.security.clone(),
         restart: None,
-    };
+    }
+}
 
-    // Last: the broker's own cross-key rules on a fully rendered config of every member.
+/// Last: the broker's own cross-key rules on a fully rendered config of every member (the
+/// first failure is the refusal).
+fn check_rendered(plan: &ClusterPlan) -> Result<(), Refusal> {
     let ep = Endpoints {
-        namesrv_addr: format!("{}:{}", names::namesrv_headless(name), plan.namesrv.port),
+        namesrv_addr: format!(
+            "{}:{}",
+            names::namesrv_headless(&plan.name),
+            plan.namesrv.port
+        ),
         broker_ip1: None,
         listen_port: plan.broker_port,
         store_root: names::STORE_DIR.to_string(),
     };
-    let mut problems = Vec::new();
     for g in &plan.groups {
         for m in &g.members {
             if let Err(e) = plan.broker_config(g, m, &ep) {
-                problems.push(Problem {
-                    reason: "InvalidConfigValue",
-                    message: e.to_string(),
+                return Err(Refusal {
+                    problems: vec![Problem {
+                        reason: "InvalidConfigValue",
+                        message: e.to_string(),
+                    }],
                 });
-                return Err(Refusal { problems });
             }
         }
     }
-    Ok(plan)
+    Ok(())
 }
 
 #[cfg(test)]

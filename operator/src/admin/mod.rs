@@ -58,5 +58,6 @@ impl Default for RemotingAdmin {
     }
 }
 
+pub mod questions;
 mod remoting_impl;
 mod resources;

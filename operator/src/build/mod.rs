@@ -21,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use crate::error::Result;
 use crate::names::{self, Component};
 use crate::plan::ClusterPlan;
+use crate::roll::DesiredGroup;
 
 pub use broker::{broker_group_hash, entrypoint_script};
 
@@ -78,6 +79,70 @@ pub fn build(
         c.deployments.push(console::deployment(plan, owner));
     }
     Ok(c)
+}
+
+impl Children {
+    /// What the roll aims at: each group's member count and the config hash of its built
+    /// StatefulSet's pod template.
+    pub fn roll_targets(&self, plan: &ClusterPlan) -> Vec<DesiredGroup> {
+        plan.groups
+            .iter()
+            .filter_map(|g| {
+                let hash = self
+                    .stateful_set(&g.broker_name)?
+                    .spec
+                    .as_ref()?
+                    .template
+                    .metadata
+                    .as_ref()?
+                    .annotations
+                    .as_ref()?
+                    .get(names::CONFIG_HASH_ANNOTATION)?
+                    .clone();
+                Some(DesiredGroup {
+                    index: g.index,
+                    members: g.members.len() as u32,
+                    hash,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes the roll's partitions into the built StatefulSets (a group the roll did not
+    /// decide gets 0).
+    pub fn set_partitions(&mut self, plan: &ClusterPlan, partitions: &Partitions) {
+        for g in &plan.groups {
+            let p = partitions.get(&g.index).copied().unwrap_or(0);
+            if let Some(ru) = self
+                .stateful_sets
+                .iter_mut()
+                .find(|s| s.metadata.name.as_deref() == Some(&g.broker_name))
+                .and_then(|s| {
+                    s.spec
+                        .as_mut()?
+                        .update_strategy
+                        .as_mut()?
+                        .rolling_update
+                        .as_mut()
+                })
+            {
+                ru.partition = Some(p);
+            }
+        }
+    }
+
+    /// Leaves out the StatefulSets named in `names` (being re-created for a new claim template:
+    /// they are applied again once their deletion finished).
+    pub fn skip_stateful_sets(&mut self, names: &[String]) {
+        self.stateful_sets
+            .retain(|s| !s.metadata.name.as_ref().is_some_and(|n| names.contains(n)));
+    }
+
+    fn stateful_set(&self, name: &str) -> Option<&StatefulSet> {
+        self.stateful_sets
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(name))
+    }
 }
 
 /// Pod template annotations: the spec's, plus the manual-restart token when set.

@@ -477,241 +477,280 @@ pub async fn reconcile<K: Declares>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Ac
     r
 }
 
+/// The pipeline: deletion (finalizer) → unmanaged → invalid → conflict → own finalizer →
+/// the referenced cluster's groups → apply, Events and status. A step that ends the reconcile
+/// returns the action itself.
 async fn reconcile_inner<K: Declares>(obj: &K, ctx: &Context) -> Result<Action> {
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let generation = obj.meta().generation;
-    let prev = obj.resource_status();
-    let name = obj.declared_name();
-    let declared = obj.declared();
-    let what = declared.what();
-
+    let pass = Pass::new(obj, ctx)?;
     if obj.meta().deletion_timestamp.is_some() {
-        if !has_finalizer(obj) {
-            return Ok(Action::await_change());
-        }
-        let declared_elsewhere = if managed(obj) && obj.deletion_policy() == DeletionPolicy::Delete
-        {
-            conflicting_owner(ctx, obj, true).await?
-        } else {
-            None
-        };
-        if let Some(other) = &declared_elsewhere {
-            publish(
-                ctx,
-                obj,
-                EventType::Normal,
-                "Orphaned",
-                format!("{what} {name} is left on the brokers: {other} declares it too"),
-            )
-            .await;
-        } else if managed(obj) && obj.deletion_policy() == DeletionPolicy::Delete {
-            match resolve(&ctx.client, &ns, obj.cluster_ref()).await? {
-                Resolved::Found {
-                    targets,
-                    namesrvs,
-                    cluster_name,
-                } => {
-                    if let Err(m) =
-                        sync::delete(&ctx.admin, &declared, &targets, &namesrvs, &cluster_name)
-                            .await
-                    {
-                        let st = status_with(
-                            prev,
-                            &name,
-                            generation,
-                            (false, "DeletionFailed", m.clone()),
-                            None,
-                        );
-                        report_status(ctx, obj, st).await?;
-                        return Err(Error::Admin {
-                            addr: obj.cluster_ref().to_string(),
-                            message: format!("deleting {what} {name}: {m}"),
-                        });
-                    }
-                    publish(
-                        ctx,
-                        obj,
-                        EventType::Normal,
-                        "Deleted",
-                        format!(
-                            "{what} {name} deleted from {} broker group(s)",
-                            targets.len()
-                        ),
-                    )
-                    .await;
-                }
-                other => {
-                    tracing::info!(namespace = %ns, resource = %obj.name_any(), cluster = ?other, "nothing to delete: the cluster is gone")
-                }
-            }
-        }
-        remove_finalizer(ctx, obj).await?;
-        return Ok(Action::await_change());
+        return pass.finalize().await;
     }
-
     if !managed(obj) {
-        if has_finalizer(obj) {
-            remove_finalizer(ctx, obj).await?;
-        }
-        let st = status_with(
-            prev,
-            &name,
-            generation,
-            (
-                true,
-                "Unmanaged",
-                format!("{MANAGED_ANNOTATION}=false: the operator leaves {what} {name} alone"),
-            ),
-            None,
-        );
-        report_status(ctx, obj, st).await?;
-        return Ok(Action::await_change());
+        return pass.leave_alone().await;
     }
-
-    let problems = obj.problems();
-    if !problems.is_empty() {
-        let st = status_with(
-            prev,
-            &name,
-            generation,
-            (false, "Invalid", problems.join("; ")),
-            None,
-        );
-        report_status(ctx, obj, st).await?;
-        return Ok(Action::await_change());
+    if let Some(action) = pass.refuse().await? {
+        return Ok(action);
     }
-
-    if let Some(owner) = conflicting_owner(ctx, obj, false).await? {
-        let st = status_with(
-            prev,
-            &name,
-            generation,
-            (
-                false,
-                "ResourceConflict",
-                format!(
-                    "{what} {name} of cluster {} is declared by {owner} already",
-                    obj.cluster_ref()
-                ),
-            ),
-            None,
-        );
-        report_status(ctx, obj, st).await?;
-        return Ok(Action::requeue(ctx.resync));
-    }
-
     // Only the owner holds a finalizer: deleting a conflicting declaration touches nothing.
     if !has_finalizer(obj) {
-        let mut f: Vec<String> = obj.finalizers().to_vec();
-        f.push(K::FINALIZER.to_string());
-        set_finalizers(ctx, obj, f).await?;
-        // The patch is a change: the next reconcile sees the finalizer and applies.
-        return Ok(Action::requeue(Duration::from_millis(100)));
+        return pass.add_finalizer().await;
     }
-
-    let (targets, _) = match resolve(&ctx.client, &ns, obj.cluster_ref()).await? {
-        Resolved::Found {
-            targets, namesrvs, ..
-        } => (targets, namesrvs),
-        Resolved::Missing | Resolved::Deleting => {
-            let st = status_with(
-                prev,
-                &name,
-                generation,
-                (
-                    false,
-                    "ClusterNotFound",
-                    format!("no RocketMQCluster {} in {ns}", obj.cluster_ref()),
-                ),
-                None,
-            );
-            report_status(ctx, obj, st).await?;
-            return Ok(Action::requeue(ctx.resync));
-        }
-        Resolved::Invalid(m) => {
-            let st = status_with(
-                prev,
-                &name,
-                generation,
-                (
-                    false,
-                    "ClusterInvalid",
-                    format!("RocketMQCluster {} is refused: {m}", obj.cluster_ref()),
-                ),
-                None,
-            );
-            report_status(ctx, obj, st).await?;
-            return Ok(Action::requeue(ctx.resync));
-        }
+    let targets = match pass.targets().await? {
+        Ok(targets) => targets,
+        Err(action) => return Ok(action),
     };
+    pass.apply(&targets).await
+}
 
-    let known: BTreeSet<String> = prev
-        .map(|p| {
-            p.groups
-                .iter()
-                .filter(|g| g.applied)
-                .map(|g| g.broker_name.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    let report = sync::apply(&ctx.admin, &declared, &targets, &known).await;
-    for (b, (o, _)) in &report.groups {
-        tracing::info!(namespace = %ns, resource = %obj.name_any(), broker = %b, outcome = ?o, "{what} {name}");
-    }
-    let adopted = report.adopted();
-    if !adopted.is_empty() {
-        publish(
-            ctx,
+/// One reconcile of one resource: what every step needs, and the steps.
+struct Pass<'a, K: Declares> {
+    obj: &'a K,
+    ctx: &'a Context,
+    ns: String,
+    generation: Option<i64>,
+    prev: Option<&'a ResourceStatus>,
+    /// The topic or group name on the brokers.
+    name: String,
+    declared: Declared,
+    /// "topic" or "consumer group".
+    what: &'static str,
+}
+
+impl<'a, K: Declares> Pass<'a, K> {
+    fn new(obj: &'a K, ctx: &'a Context) -> Result<Self> {
+        let declared = obj.declared();
+        Ok(Pass {
+            ns: obj
+                .namespace()
+                .ok_or(Error::MissingField("metadata.namespace"))?,
+            generation: obj.meta().generation,
+            prev: obj.resource_status(),
+            name: obj.declared_name(),
+            what: declared.what(),
+            declared,
             obj,
+            ctx,
+        })
+    }
+
+    async fn publish(&self, type_: EventType, reason: &str, note: String) {
+        publish(self.ctx, self.obj, type_, reason, note).await
+    }
+
+    /// Writes the Ready condition `ready` (and the per-group results of `report`).
+    async fn report(&self, ready: (bool, &str, String), report: Option<&Report>) -> Result<()> {
+        let st = status_with(self.prev, &self.name, self.generation, ready, report);
+        report_status(self.ctx, self.obj, st).await
+    }
+
+    /// Deleted: with deletionPolicy Delete, removes the topic or group from the brokers (unless
+    /// another resource declares it too), then lets the resource go.
+    async fn finalize(&self) -> Result<Action> {
+        if !has_finalizer(self.obj) {
+            return Ok(Action::await_change());
+        }
+        if managed(self.obj) && self.obj.deletion_policy() == DeletionPolicy::Delete {
+            match conflicting_owner(self.ctx, self.obj, true).await? {
+                Some(other) => {
+                    self.publish(
+                        EventType::Normal,
+                        "Orphaned",
+                        format!(
+                            "{} {} is left on the brokers: {other} declares it too",
+                            self.what, self.name
+                        ),
+                    )
+                    .await
+                }
+                None => self.delete_from_brokers().await?,
+            }
+        }
+        remove_finalizer(self.ctx, self.obj).await?;
+        Ok(Action::await_change())
+    }
+
+    /// Deletes the declaration from every broker group of the referenced cluster (nothing when
+    /// the cluster is gone); a failure is written on the status and retried.
+    async fn delete_from_brokers(&self) -> Result<()> {
+        let (what, name) = (self.what, &self.name);
+        let (targets, namesrvs, cluster_name) = match resolve(
+            &self.ctx.client,
+            &self.ns,
+            self.obj.cluster_ref(),
+        )
+        .await?
+        {
+            Resolved::Found {
+                targets,
+                namesrvs,
+                cluster_name,
+            } => (targets, namesrvs, cluster_name),
+            other => {
+                tracing::info!(namespace = %self.ns, resource = %self.obj.name_any(), cluster = ?other, "nothing to delete: the cluster is gone");
+                return Ok(());
+            }
+        };
+        if let Err(m) = sync::delete(
+            &self.ctx.admin,
+            &self.declared,
+            &targets,
+            &namesrvs,
+            &cluster_name,
+        )
+        .await
+        {
+            self.report((false, "DeletionFailed", m.clone()), None)
+                .await?;
+            return Err(Error::Admin {
+                addr: self.obj.cluster_ref().to_string(),
+                message: format!("deleting {what} {name}: {m}"),
+            });
+        }
+        self.publish(
             EventType::Normal,
-            "Adopted",
+            "Deleted",
             format!(
-                "{what} {name} existed on {} and is managed now",
-                adopted.join(", ")
+                "{what} {name} deleted from {} broker group(s)",
+                targets.len()
             ),
         )
         .await;
+        Ok(())
     }
-    let created = report.with(|o| matches!(o, Outcome::Created));
-    if !created.is_empty() {
-        publish(
-            ctx,
-            obj,
-            EventType::Normal,
-            "Created",
-            format!("{what} {name} created on {}", created.join(", ")),
-        )
-        .await;
+
+    /// Unmanaged: drops the finalizer and says so on the status.
+    async fn leave_alone(&self) -> Result<Action> {
+        if has_finalizer(self.obj) {
+            remove_finalizer(self.ctx, self.obj).await?;
+        }
+        let message = format!(
+            "{MANAGED_ANNOTATION}=false: the operator leaves {} {} alone",
+            self.what, self.name
+        );
+        self.report((true, "Unmanaged", message), None).await?;
+        Ok(Action::await_change())
     }
-    let updated: Vec<String> = report
-        .groups
-        .iter()
-        .filter_map(|(b, (o, _))| match o {
-            Outcome::Updated(d) => Some(format!("{b} ({})", d.join(", "))),
-            _ => None,
-        })
-        .collect();
-    if !updated.is_empty() {
-        publish(
-            ctx,
-            obj,
-            EventType::Normal,
-            "Updated",
-            format!("{what} {name} updated on {}", updated.join("; ")),
-        )
-        .await;
+
+    /// An invalid spec, or a declaration another resource owns: the refusal on the status.
+    async fn refuse(&self) -> Result<Option<Action>> {
+        let problems = self.obj.problems();
+        if !problems.is_empty() {
+            self.report((false, "Invalid", problems.join("; ")), None)
+                .await?;
+            return Ok(Some(Action::await_change()));
+        }
+        if let Some(owner) = conflicting_owner(self.ctx, self.obj, false).await? {
+            let message = format!(
+                "{} {} of cluster {} is declared by {owner} already",
+                self.what,
+                self.name,
+                self.obj.cluster_ref()
+            );
+            self.report((false, "ResourceConflict", message), None)
+                .await?;
+            return Ok(Some(Action::requeue(self.ctx.resync)));
+        }
+        Ok(None)
     }
-    let ready = readiness(&report, what, &name);
-    let settled = ready.0;
-    let st = status_with(prev, &name, generation, ready, Some(&report));
-    report_status(ctx, obj, st).await?;
-    Ok(Action::requeue(if settled {
-        ctx.resync
-    } else {
-        REQUEUE_BUSY
-    }))
+
+    /// Adds the finalizer; the patch is a change, so the next reconcile sees it and applies.
+    async fn add_finalizer(&self) -> Result<Action> {
+        let mut f: Vec<String> = self.obj.finalizers().to_vec();
+        f.push(K::FINALIZER.to_string());
+        set_finalizers(self.ctx, self.obj, f).await?;
+        Ok(Action::requeue(Duration::from_millis(100)))
+    }
+
+    /// The referenced cluster's broker groups, or (missing, deleting or refused cluster) the
+    /// status saying so and the requeue.
+    async fn targets(&self) -> Result<std::result::Result<Vec<Target>, Action>> {
+        let cluster = self.obj.cluster_ref();
+        let ready = match resolve(&self.ctx.client, &self.ns, cluster).await? {
+            Resolved::Found { targets, .. } => return Ok(Ok(targets)),
+            Resolved::Missing | Resolved::Deleting => (
+                false,
+                "ClusterNotFound",
+                format!("no RocketMQCluster {cluster} in {}", self.ns),
+            ),
+            Resolved::Invalid(m) => (
+                false,
+                "ClusterInvalid",
+                format!("RocketMQCluster {cluster} is refused: {m}"),
+            ),
+        };
+        self.report(ready, None).await?;
+        Ok(Err(Action::requeue(self.ctx.resync)))
+    }
+
+    /// Applies the declaration on every group ([`sync::apply`]), tells what changed in Events
+    /// and writes the per-group results.
+    async fn apply(&self, targets: &[Target]) -> Result<Action> {
+        let known: BTreeSet<String> = self
+            .prev
+            .map(|p| {
+                p.groups
+                    .iter()
+                    .filter(|g| g.applied)
+                    .map(|g| g.broker_name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let report = sync::apply(&self.ctx.admin, &self.declared, targets, &known).await;
+        for (b, (o, _)) in &report.groups {
+            tracing::info!(namespace = %self.ns, resource = %self.obj.name_any(), broker = %b, outcome = ?o, "{} {}", self.what, self.name);
+        }
+        self.announce_changes(&report).await;
+        let ready = readiness(&report, self.what, &self.name);
+        let settled = ready.0;
+        self.report(ready, Some(&report)).await?;
+        Ok(Action::requeue(if settled {
+            self.ctx.resync
+        } else {
+            REQUEUE_BUSY
+        }))
+    }
+
+    /// Adopted / Created / Updated Events for what the apply changed.
+    async fn announce_changes(&self, report: &Report) {
+        let (what, name) = (self.what, &self.name);
+        let adopted = report.adopted();
+        if !adopted.is_empty() {
+            self.publish(
+                EventType::Normal,
+                "Adopted",
+                format!(
+                    "{what} {name} existed on {} and is managed now",
+                    adopted.join(", ")
+                ),
+            )
+            .await;
+        }
+        let created = report.with(|o| matches!(o, Outcome::Created));
+        if !created.is_empty() {
+            self.publish(
+                EventType::Normal,
+                "Created",
+                format!("{what} {name} created on {}", created.join(", ")),
+            )
+            .await;
+        }
+        let updated: Vec<String> = report
+            .groups
+            .iter()
+            .filter_map(|(b, (o, _))| match o {
+                Outcome::Updated(d) => Some(format!("{b} ({})", d.join(", "))),
+                _ => None,
+            })
+            .collect();
+        if !updated.is_empty() {
+            self.publish(
+                EventType::Normal,
+                "Updated",
+                format!("{what} {name} updated on {}", updated.join("; ")),
+            )
+            .await;
+        }
+    }
 }
 
 fn key_of<K: Declares>(obj: &K) -> String {
