@@ -15,6 +15,8 @@
 //! # Layout
 //! - [`instance`]: [`ClientInstance`], shared by producers and consumers: name servers, route
 //!   cache, broker table, heartbeats, broker → client requests.
+//!   `broker_health` (private): which broker addresses are down as this client saw them, so
+//!   reads (pulls, offsets) go to a live member of the group until they answer again.
 //! - [`api`]: typed broker calls (pull, offsets, consumer list, locks, send-back).
 //! - [`producer`]: [`Producer`]; [`selector`]: queue selectors for ordered sends.
 //! - [`push_consumer`]: [`PushConsumer`] with [`listener`] traits, [`allocate`] (rebalance),

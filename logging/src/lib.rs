@@ -15,6 +15,14 @@
 //! `logMaxFileSize`, `logMaxFiles`, taken out of the properties before the server's own config
 //! sees them) and from the environment (`ROCKETMQ_LOG_DIR`, `ROCKETMQ_LOG_FORMAT`), the
 //! environment winning.
+//!
+//! # Layout
+//! One module (the crate is small enough to read top to bottom):
+//! - [`KEYS`], [`LogSettings`] (`take_from`: the settings out of a property map), [`Format`],
+//!   [`default_dir`]: what the settings are and where they come from;
+//! - [`init`]: installs the global subscriber (filter, stderr and file layers);
+//! - [`RotatingLog`]: the size-rotated file writer;
+//! - [`LogError`]: the crate's error type.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
