@@ -1,7 +1,7 @@
 //! The controller: watches RocketMQClusters (and the StatefulSets / Deployments they own) and
 //! runs the pipeline validate → read → storage → build → roll → apply → scale → status, with
-//! Events. [`reconcile_inner`] reads as that list; each step is a method of [`Pass`] (one
-//! reconcile of one cluster) or a call into the step's module.
+//! Events. `reconcile_inner` reads as that list; each step is a method of `Pass` (one
+//! reconcile of one cluster) or a call into the step's module ([`crate::scale`], [`crate::apply`]).
 //!
 //! A spec that fails validation gets a Degraded condition and a Warning Event; nothing is applied
 //! (the cluster built from the last valid spec keeps running) and other clusters are unaffected:

@@ -276,106 +276,167 @@ fn in_flight_floor(o: &ObservedGroup, n: i32) -> i32 {
 
 /// Decides the partitions and states of every group from what was observed and the answers
 /// known so far. Pure and deterministic: the same inputs give the same decision.
+///
+/// Groups are decided in index order. A group whose pods all run the desired template is
+/// settled (or waits for its pods); the first group that still needs the new template rolls
+/// (after its gate question) and every later one is held.
 pub fn decide(desired: &[DesiredGroup], observed: &[ObservedGroup], answers: &Answers) -> Decision {
     let mut d = Decision::default();
     // Whether an earlier group is not settled: later groups must not start.
     let mut blocked = false;
     let mut previous: Option<&DesiredGroup> = None;
     for g in desired {
-        let n = g.members as i32;
-        let Some(o) = observed.iter().find(|o| o.index == g.index) else {
+        // (partition, state, whether this is the group being rolled)
+        let (partition, state, active) = match observed.iter().find(|o| o.index == g.index) {
             // A new StatefulSet: nothing to roll, create every pod.
-            d.partitions.insert(g.index, 0);
-            d.states.insert(g.index, GroupState::Settled);
-            previous = Some(g);
-            continue;
+            None => (0, GroupState::Settled, false),
+            Some(o) => {
+                let v = View::new(g, o);
+                if v.replaced() {
+                    let state = if v.all_up() {
+                        GroupState::Settled
+                    } else {
+                        GroupState::WaitingForPods
+                    };
+                    (0, state, false)
+                } else if blocked {
+                    // An earlier group rolls: hold (never raise a partition this change released).
+                    (v.live_p, GroupState::Held, false)
+                } else if let Some(q) = previous
+                    .filter(|_| !v.started())
+                    .map(gate)
+                    .filter(|q| answers.get(q) != Some(&true))
+                {
+                    if !answers.contains_key(&q) {
+                        d.questions.push(q);
+                    }
+                    (v.live_p, GroupState::WaitingForPreviousGroup, true)
+                } else {
+                    let (p, state) = v.walk(answers, &mut d.questions);
+                    (p, state, true)
+                }
+            }
         };
-        let h = g.hash.as_str();
-        let same_change = o.template_hash.as_deref() == Some(h);
-        // The live partition is this change's progress only while the template is this change.
+        d.partitions.insert(g.index, partition);
+        d.states.insert(g.index, state);
+        if state == GroupState::Held {
+            d.held.push(g.index);
+        }
+        if active {
+            d.active = Some((g.index, state));
+        }
+        blocked |= state != GroupState::Settled;
+        previous = Some(g);
+    }
+    d
+}
+
+/// The question that must be answered yes before the group after `prev` starts: its slaves
+/// caught up (a group with slaves) or its master is registered (a master alone).
+fn gate(prev: &DesiredGroup) -> Question {
+    if prev.members > 1 {
+        Question::CaughtUp(prev.index)
+    } else {
+        Question::Registered(prev.index)
+    }
+}
+
+/// One group in one decision: the template it should run against what runs.
+struct View<'a> {
+    g: &'a DesiredGroup,
+    o: &'a ObservedGroup,
+    /// Members, as a partition value.
+    n: i32,
+    /// The live template is the desired one: the live partition is this change's progress.
+    same_change: bool,
+    /// The partition this decision starts from.
+    live_p: i32,
+}
+
+impl<'a> View<'a> {
+    fn new(g: &'a DesiredGroup, o: &'a ObservedGroup) -> Self {
+        let n = g.members as i32;
+        let same_change = o.template_hash.as_deref() == Some(g.hash.as_str());
         let live_p = if same_change {
             o.partition.unwrap_or(0).clamp(0, n)
         } else {
             in_flight_floor(o, n)
         };
-        let on_target = |k: u32| {
-            o.pod(k)
-                .is_some_and(|p| !p.terminating && p.hash.as_deref() == Some(h))
-        };
-        let up = |k: u32| on_target(k) && o.pod(k).is_some_and(|p| p.ready);
-        let step = |k: u32| match o.pod(k) {
+        View {
+            g,
+            o,
+            n,
+            same_change,
+            live_p,
+        }
+    }
+
+    /// Pod `k` exists, is not stopping and runs the desired template.
+    fn on_target(&self, k: u32) -> bool {
+        self.o
+            .pod(k)
+            .is_some_and(|p| !p.terminating && p.hash.as_deref() == Some(self.g.hash.as_str()))
+    }
+
+    /// Pod `k` is on target and Ready.
+    fn up(&self, k: u32) -> bool {
+        self.on_target(k) && self.o.pod(k).is_some_and(|p| p.ready)
+    }
+
+    fn all_up(&self) -> bool {
+        (0..self.g.members).all(|k| self.up(k))
+    }
+
+    /// Pod `k` exists and runs another template (terminating ones included).
+    fn stale(&self, k: u32) -> bool {
+        self.o
+            .pod(k)
+            .is_some_and(|p| p.hash.as_deref() != Some(self.g.hash.as_str()))
+    }
+
+    /// What pod `k`, being replaced, is doing now.
+    fn step(&self, k: u32) -> PodStep {
+        match self.o.pod(k) {
             None => PodStep::Missing,
             Some(p) if p.terminating => PodStep::Terminating,
-            Some(p) if p.hash.as_deref() == Some(h) => PodStep::Starting,
+            Some(p) if p.hash.as_deref() == Some(self.g.hash.as_str()) => PodStep::Starting,
             Some(_) => PodStep::Old,
-        };
+        }
+    }
 
-        // Pods that exist and run another template (terminating ones included).
-        let stale = |k: u32| o.pod(k).is_some_and(|p| p.hash.as_deref() != Some(h));
-        if (0..g.members).all(on_target)
-            || (same_change && live_p == 0 && !(0..g.members).any(stale))
-        {
-            // Nothing left to replace.
-            let state = if (0..g.members).all(up) {
-                GroupState::Settled
-            } else {
-                GroupState::WaitingForPods
-            };
-            d.partitions.insert(g.index, 0);
-            d.states.insert(g.index, state);
-            if state != GroupState::Settled {
-                blocked = true;
-            }
-            previous = Some(g);
-            continue;
-        }
+    /// Nothing left to replace: every pod is on target, or this change released every pod and
+    /// none runs another template.
+    fn replaced(&self) -> bool {
+        (0..self.g.members).all(|k| self.on_target(k))
+            || (self.same_change && self.live_p == 0 && !(0..self.g.members).any(|k| self.stale(k)))
+    }
 
-        let started = same_change && (live_p < n || (0..g.members).any(on_target));
-        if blocked {
-            // An earlier group rolls: hold (never raise a partition this change released).
-            d.partitions.insert(g.index, live_p);
-            d.states.insert(g.index, GroupState::Held);
-            d.held.push(g.index);
-            previous = Some(g);
-            continue;
-        }
-        blocked = true;
-        if !started && let Some(prev) = previous {
-            let q = if prev.members > 1 {
-                Question::CaughtUp(prev.index)
-            } else {
-                Question::Registered(prev.index)
-            };
-            if answers.get(&q) != Some(&true) {
-                if !answers.contains_key(&q) {
-                    d.questions.push(q);
-                }
-                d.partitions.insert(g.index, live_p);
-                d.states
-                    .insert(g.index, GroupState::WaitingForPreviousGroup);
-                d.active = Some((g.index, GroupState::WaitingForPreviousGroup));
-                previous = Some(g);
-                continue;
-            }
-        }
-        // Walk the partition down as far as the pods allow, one ordinal at a time.
-        let mut p = live_p;
+    /// This change has begun on this group (a pod was released or already runs it).
+    fn started(&self) -> bool {
+        self.same_change && (self.live_p < self.n || (0..self.g.members).any(|k| self.on_target(k)))
+    }
+
+    /// Walks the partition down as far as the pods allow, one ordinal at a time: the highest
+    /// slave first, the next once every pod above is up, the master once the slaves caught up.
+    fn walk(&self, answers: &Answers, questions: &mut Vec<Question>) -> (i32, GroupState) {
+        let (n, members) = (self.n, self.g.members);
+        let mut p = self.live_p;
         let state = loop {
             if p == n {
                 p = n - 1;
                 continue;
             }
             let k = p as u32;
-            if !(k..g.members).all(up) {
-                let first_not_up = (k..g.members).find(|&j| !up(j)).unwrap_or(k);
-                break GroupState::Replacing(first_not_up, step(first_not_up));
+            if !(k..members).all(|j| self.up(j)) {
+                let first_not_up = (k..members).find(|&j| !self.up(j)).unwrap_or(k);
+                break GroupState::Replacing(first_not_up, self.step(first_not_up));
             }
             if k >= 2 {
                 p -= 1;
                 continue;
             }
             if k == 1 {
-                let q = Question::CaughtUp(g.index);
+                let q = Question::CaughtUp(self.g.index);
                 match answers.get(&q) {
                     Some(true) => {
                         p = 0;
@@ -383,7 +444,7 @@ pub fn decide(desired: &[DesiredGroup], observed: &[ObservedGroup], answers: &An
                     }
                     Some(false) => break GroupState::WaitingForCatchUp,
                     None => {
-                        d.questions.push(q);
+                        questions.push(q);
                         break GroupState::WaitingForCatchUp;
                     }
                 }
@@ -391,13 +452,9 @@ pub fn decide(desired: &[DesiredGroup], observed: &[ObservedGroup], answers: &An
             // k == 0 and every pod up is handled above (all on target); unreachable in practice.
             break GroupState::WaitingForPods;
         };
-        debug_assert!(!same_change || p <= live_p);
-        d.partitions.insert(g.index, p);
-        d.states.insert(g.index, state);
-        d.active = Some((g.index, state));
-        previous = Some(g);
+        debug_assert!(!self.same_change || p <= self.live_p);
+        (p, state)
     }
-    d
 }
 
 /// Decides, asks the questions the decision raises (`ask`: a broker admin call; `Err` is a note
