@@ -1,5 +1,6 @@
 //! Prometheus metrics for every binary of the workspace (`namesrv`, `broker`, `operator`).
 //!
+//! # Layout
 //! - [`catalogue`]: [`MetricDef`], the name, type, help and labels of one metric. Each binary
 //!   keeps its metrics in one `&[MetricDef]` table that both its collector and the generated
 //!   `docs/metrics.md` read, so the reference cannot drift from what is served.
