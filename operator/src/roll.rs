@@ -748,4 +748,38 @@ mod tests {
             assert_eq!(d.partitions[&1], 2, "{:?}", d.states);
         }
     }
+
+    #[tokio::test]
+    async fn settle_asks_each_open_question_once_and_a_failed_answer_is_a_note_and_a_no() {
+        let desired = [want(0, 2, "new"), want(1, 2, "new")];
+        let old1 = group(1, "old", 0, vec![pod(0, "old", true), pod(1, "old", true)]);
+        // Slave replaced and Ready: the roll needs to know whether it caught up.
+        let g0 = group(0, "new", 1, vec![pod(0, "old", true), pod(1, "new", true)]);
+        let observed = [g0, old1];
+        let mut asked = Vec::new();
+        let (d, notes) = settle(&desired, &observed, |q| {
+            asked.push(q);
+            async { Err("replication state unknown".to_string()) }
+        })
+        .await;
+        assert_eq!(asked, vec![Question::CaughtUp(0)]);
+        assert_eq!(notes, vec!["replication state unknown".to_string()]);
+        assert_eq!(
+            (d.partitions[&0], d.active),
+            (1, Some((0, GroupState::WaitingForCatchUp)))
+        );
+        // Answered yes: the master is released in the same settle; group 1 stays held.
+        let (d, notes) = settle(&desired, &observed, |_| async { Ok(true) }).await;
+        assert!(notes.is_empty());
+        assert_eq!(d.partitions, [(0, 0), (1, 2)].into());
+        assert_eq!(
+            d.progress(|i| format!("g{i}")),
+            Some((
+                "RollingMaster",
+                "rolling group g0: RollingMaster (pod ordinal 0: release requested); held: g1"
+                    .to_string()
+            ))
+        );
+        assert!(!d.group_settled(0) && !d.group_settled(1));
+    }
 }
