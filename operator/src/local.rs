@@ -703,32 +703,7 @@ pub async fn run(args: LocalArgs) -> Result<()> {
         Some(LocalAction::Stop) => return stop(&dir).await,
         None => {}
     }
-    let Some(file) = args.file.clone() else {
-        return Err(Error::Process {
-            name: "operator local".into(),
-            message: "missing -f FILE (a RocketMQCluster file), or a subcommand: status, stop"
-                .into(),
-        });
-    };
-    let cluster_file = load_file(&file)?;
-    let cr = cluster_file.cluster.clone();
-    let name = cr.metadata.name.clone().unwrap_or_default();
-    let ns = cr
-        .metadata
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "default".to_string());
-    let plan = validate::validate(&name, &ns, &cr.spec).map_err(|r| Error::Refused {
-        path: file.display().to_string(),
-        message: r.to_string(),
-    })?;
-    if !plan.security.is_default() {
-        // The Secrets only exist in Kubernetes; a local broker.conf can set the keys itself.
-        return Err(Error::Refused {
-            path: file.display().to_string(),
-            message: "spec.security mounts Kubernetes Secrets and is not supported by `operator local`; set aclEnable/aclPlainFile, haAuthSecretFile or tls.* in spec.broker.config instead".into(),
-        });
-    }
+    let (cluster_file, name, plan) = load_plan(args.file.as_deref())?;
     let mut local = plan_local(&plan, &dir, args.namesrv_port, args.broker_port)?;
     let metric_ports = match args.metrics_port {
         Some(base) => {
@@ -742,131 +717,33 @@ pub async fn run(args: LocalArgs) -> Result<()> {
     let console = (!args.no_console)
         .then(|| console_process(&name, &dir, args.console_port, &local.namesrv_addr));
     if args.dry_run {
-        say(format!(
-            "cluster {name}: {} ({} processes), data under {}",
-            plan.mode(),
-            local.processes.len(),
-            dir.display()
-        ));
-        for p in &local.processes {
-            say(format!(
-                "--- {} ({:?}) 127.0.0.1:{} {} {}\n{}",
-                p.name,
-                p.role,
-                p.port,
-                p.binary,
-                p.args.join(" "),
-                p.config.1
-            ));
-        }
-        if let Some(c) = &console {
-            say(format!(
-                "--- {} ({:?}) http://127.0.0.1:{}/ {} {}",
-                c.name,
-                c.role,
-                c.port,
-                c.binary,
-                c.args.join(" ")
-            ));
-        }
-        for line in declared::describe(&cluster_file) {
-            say(line);
-        }
+        print_dry_run(&name, &plan, &local, console.as_ref(), &cluster_file, &dir);
         return Ok(());
     }
-    let bin_dir = match &args.bin_dir {
-        Some(d) => d.clone(),
-        None => std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .ok_or_else(|| Error::Process {
-                name: "operator".into(),
-                message: "cannot find own directory; pass --bin-dir".into(),
-            })?,
-    };
-    for b in ["namesrv", "broker"] {
-        if !bin_dir.join(b).is_file() {
-            return Err(Error::Process {
-                name: "operator local".into(),
-                message: format!(
-                    "no {b} binary in {} (build it with `cargo build --release --bins`, or pass --bin-dir)",
-                    bin_dir.display()
-                ),
-            });
-        }
-    }
-    // The broker's own warnings about keys it does not act on, once per key, before starting.
-    let mut warned = std::collections::BTreeSet::new();
-    for p in local.processes.iter().filter(|p| p.binary == "broker") {
-        if let Ok((c, _)) = ::broker::BrokerConfig::from_properties_text(&p.config.1) {
-            for w in c.settings_without_effect().unwrap_or_default() {
-                if warned.insert(w.clone()) {
-                    eprintln!("warning: spec.broker.config: {w}");
-                }
-            }
-        }
-    }
+    let bin_dir = find_binaries(args.bin_dir.as_deref())?;
+    warn_settings_without_effect(&local);
     // The console is optional: without its binary the cluster runs without it.
-    let console = console.filter(|c| {
-        let found = bin_dir.join(c.binary).is_file();
-        if !found {
-            eprintln!(
-                "warning: no console binary in {}; running without the web console (--no-console silences this)",
-                bin_dir.display()
-            );
-        }
-        found
-    });
+    let console = console.filter(|c| console_built(c, &bin_dir));
     // Nothing is written or started before the directory is ours and every port is free.
     let lock = take_dir(&dir)?;
     let mut checked = local.clone();
     checked.processes.extend(console.clone());
     check_ports(&checked)?;
     serve_local_metrics(&metric_ports).await?;
-    say(format!(
-        "cluster {name}: {} ({} processes), data under {}",
-        plan.mode(),
-        local.processes.len(),
-        dir.display()
-    ));
+    say_cluster(&name, &plan, &local, &dir);
     use tokio::signal::unix::{SignalKind, signal};
     // Installed before the first child starts: a signal during start-up stops what was started.
     let mut term = signal(SignalKind::terminate()).ok();
     let mut int = signal(SignalKind::interrupt()).ok();
     let mut running = Vec::new();
-    let started = async {
-        for p in &local.processes {
-            let r = start(p, &bin_dir, Duration::from_secs(60)).await?;
-            say(format!(
-                "up   {:<28} {:?} 127.0.0.1:{} (pid {})",
-                p.name,
-                p.role,
-                p.port,
-                r.child.id().unwrap_or(0)
-            ));
-            running.push(r);
-            write_state(&lock, &running);
-        }
-        wait_registered_while_running(&plan, &local, &mut running, Duration::from_secs(60)).await?;
-        // The console last, once there is a cluster to show; one that fails to start is
-        // reported and the cluster runs on without it.
-        if let Some(c) = &console {
-            match start(c, &bin_dir, Duration::from_secs(30)).await {
-                Ok(r) => {
-                    say(format!(
-                        "console: http://127.0.0.1:{}/ (pid {}; token for changes in {})",
-                        c.port,
-                        r.child.id().unwrap_or(0),
-                        c.config.0.display()
-                    ));
-                    running.push(r);
-                    write_state(&lock, &running);
-                }
-                Err(e) => say(format!("console not started: {e}")),
-            }
-        }
-        Ok(())
-    };
+    let started = start_cluster(
+        &plan,
+        &local,
+        console.as_ref(),
+        &bin_dir,
+        &lock,
+        &mut running,
+    );
     let outcome = tokio::select! {
         r = started => r,
         _ = recv(&mut int) => Err(interrupted()),
@@ -896,6 +773,179 @@ pub async fn run(args: LocalArgs) -> Result<()> {
     }
     stop_all(&mut running, Duration::from_secs(15)).await;
     write_state(&lock, &running);
+    Ok(())
+}
+
+/// The cluster file, its name and its validated plan; `spec.security` is refused (its Secrets
+/// only exist in Kubernetes).
+fn load_plan(file: Option<&Path>) -> Result<(ClusterFile, String, ClusterPlan)> {
+    let Some(file) = file else {
+        return Err(Error::Process {
+            name: "operator local".into(),
+            message: "missing -f FILE (a RocketMQCluster file), or a subcommand: status, stop"
+                .into(),
+        });
+    };
+    let cluster_file = load_file(file)?;
+    let cr = cluster_file.cluster.clone();
+    let name = cr.metadata.name.clone().unwrap_or_default();
+    let ns = cr
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let plan = validate::validate(&name, &ns, &cr.spec).map_err(|r| Error::Refused {
+        path: file.display().to_string(),
+        message: r.to_string(),
+    })?;
+    if !plan.security.is_default() {
+        // The Secrets only exist in Kubernetes; a local broker.conf can set the keys itself.
+        return Err(Error::Refused {
+            path: file.display().to_string(),
+            message: "spec.security mounts Kubernetes Secrets and is not supported by `operator local`; set aclEnable/aclPlainFile, haAuthSecretFile or tls.* in spec.broker.config instead".into(),
+        });
+    }
+    Ok((cluster_file, name, plan))
+}
+
+/// The one-line summary printed before anything starts (and by `--dry-run`).
+fn say_cluster(name: &str, plan: &ClusterPlan, local: &LocalPlan, dir: &Path) {
+    say(format!(
+        "cluster {name}: {} ({} processes), data under {}",
+        plan.mode(),
+        local.processes.len(),
+        dir.display()
+    ));
+}
+
+/// `--dry-run`: every process with its command line and config, and the declared resources.
+fn print_dry_run(
+    name: &str,
+    plan: &ClusterPlan,
+    local: &LocalPlan,
+    console: Option<&LocalProcess>,
+    cluster_file: &ClusterFile,
+    dir: &Path,
+) {
+    say_cluster(name, plan, local, dir);
+    for p in &local.processes {
+        say(format!(
+            "--- {} ({:?}) 127.0.0.1:{} {} {}\n{}",
+            p.name,
+            p.role,
+            p.port,
+            p.binary,
+            p.args.join(" "),
+            p.config.1
+        ));
+    }
+    if let Some(c) = console {
+        say(format!(
+            "--- {} ({:?}) http://127.0.0.1:{}/ {} {}",
+            c.name,
+            c.role,
+            c.port,
+            c.binary,
+            c.args.join(" ")
+        ));
+    }
+    for line in declared::describe(cluster_file) {
+        say(line);
+    }
+}
+
+/// The directory of the `namesrv` and `broker` binaries: `--bin-dir`, else the operator's own.
+fn find_binaries(bin_dir: Option<&Path>) -> Result<PathBuf> {
+    let bin_dir = match bin_dir {
+        Some(d) => d.to_path_buf(),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .ok_or_else(|| Error::Process {
+                name: "operator".into(),
+                message: "cannot find own directory; pass --bin-dir".into(),
+            })?,
+    };
+    for b in ["namesrv", "broker"] {
+        if !bin_dir.join(b).is_file() {
+            return Err(Error::Process {
+                name: "operator local".into(),
+                message: format!(
+                    "no {b} binary in {} (build it with `cargo build --release --bins`, or pass --bin-dir)",
+                    bin_dir.display()
+                ),
+            });
+        }
+    }
+    Ok(bin_dir)
+}
+
+/// The broker's own warnings about keys it does not act on, once per key, before starting.
+fn warn_settings_without_effect(local: &LocalPlan) {
+    let mut warned = std::collections::BTreeSet::new();
+    for p in local.processes.iter().filter(|p| p.binary == "broker") {
+        if let Ok((c, _)) = ::broker::BrokerConfig::from_properties_text(&p.config.1) {
+            for w in c.settings_without_effect().unwrap_or_default() {
+                if warned.insert(w.clone()) {
+                    eprintln!("warning: spec.broker.config: {w}");
+                }
+            }
+        }
+    }
+}
+
+/// Whether the console binary is there (a warning when not).
+fn console_built(console: &LocalProcess, bin_dir: &Path) -> bool {
+    let found = bin_dir.join(console.binary).is_file();
+    if !found {
+        eprintln!(
+            "warning: no console binary in {}; running without the web console (--no-console silences this)",
+            bin_dir.display()
+        );
+    }
+    found
+}
+
+/// Starts every process in order, each awaited until its port accepts connections, waits until
+/// every name server lists every broker, then starts the console (one that fails to start is
+/// reported and the cluster runs on without it). `running` holds what was started, also when
+/// this fails or is dropped half-way (a signal).
+async fn start_cluster(
+    plan: &ClusterPlan,
+    local: &LocalPlan,
+    console: Option<&LocalProcess>,
+    bin_dir: &Path,
+    lock: &DirLock,
+    running: &mut Vec<Running>,
+) -> Result<()> {
+    for p in &local.processes {
+        let r = start(p, bin_dir, Duration::from_secs(60)).await?;
+        say(format!(
+            "up   {:<28} {:?} 127.0.0.1:{} (pid {})",
+            p.name,
+            p.role,
+            p.port,
+            r.child.id().unwrap_or(0)
+        ));
+        running.push(r);
+        write_state(lock, running);
+    }
+    wait_registered_while_running(plan, local, running, Duration::from_secs(60)).await?;
+    if let Some(c) = console {
+        match start(c, bin_dir, Duration::from_secs(30)).await {
+            Ok(r) => {
+                say(format!(
+                    "console: http://127.0.0.1:{}/ (pid {}; token for changes in {})",
+                    c.port,
+                    r.child.id().unwrap_or(0),
+                    c.config.0.display()
+                ));
+                running.push(r);
+                write_state(lock, running);
+            }
+            Err(e) => say(format!("console not started: {e}")),
+        }
+    }
     Ok(())
 }
 
