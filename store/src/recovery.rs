@@ -215,6 +215,9 @@ pub(crate) fn recover(
         config.skip_corrupt_record_on_recover,
         &accepted,
     )?;
+    // The scan accepted the log (a refusal returned above, with nothing changed): only now
+    // are files of the wrong length resized.
+    log.fix_lengths()?;
     let log_end = rec.end;
     let scan_ms = started.elapsed().as_millis() as u64;
     tracing::debug!(
@@ -623,7 +626,9 @@ fn recover_log(
                         offset: at,
                         reason: format!(
                             "{why}; valid records follow at {next}, so this is damage in the \
-                             middle of the log, not a torn tail. Nothing was changed. To skip \
+                             middle of the log, not a torn tail. Nothing in the commit log, the \
+                             consume queues or the index was changed (files of the wrong \
+                             length are resized only after the scan accepts the log). To skip \
                              the damaged range [{at}, {next}) and keep everything else, stop \
                              the broker and run `store-ctl repair {} --skip-corrupt` (or set \
                              skipCorruptRecordOnRecover=true)",
@@ -769,9 +774,9 @@ fn file_reader(log: &SegLog) -> impl Fn(u64, usize) -> Result<Option<Vec<u8>>> +
         };
         let n = (len as u64).min(start + fsz - off) as usize;
         let mut b = vec![0u8; n];
-        seg.file
-            .read_exact_at(&mut b, off - start)
-            .map_err(|e| StoreError::io(&seg.path, e))?;
+        // Files of the wrong length keep it until the scan accepted the log: read zeros past
+        // a short file's end, as after the resize.
+        seg.read_padded(&mut b, off - start)?;
         Ok(Some(b))
     }
 }
