@@ -1,5 +1,9 @@
 //! Consume queues (spec §5.3): per topic and queue id, fixed 20-byte entries
 //! `(commit-log offset i64, size i32, tags code i64)`; entry index = logical queue offset.
+//!
+//! A queue's files are contiguous from the one [`FIRST_FILE`] names (0 without it) to the
+//! last; every file but the last is full. Anything else is a hole, which open cuts the queue
+//! back to and recovery rebuilds from the commit log (module docs of `recovery`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -115,9 +119,10 @@ pub struct ConsumeQueue {
     min_logical: AtomicI64,
     /// Highest commit-log end (offset + size) referenced; entries at or below are duplicates.
     max_phys_end: AtomicU64,
-    /// The files showed damage when opened (a file of the wrong length, a missing file between
-    /// others, or bytes after the last valid entry): recovery re-dispatches from
-    /// [`ConsumeQueue::max_phys_end`] to rebuild what was lost.
+    /// The files showed damage when opened (a hole, cut back by [`ConsumeQueue::open`]; a last
+    /// file of the wrong length; bytes after the last valid entry): recovery re-dispatches
+    /// from [`ConsumeQueue::max_phys_end`] (the commit log's start when no entry is left) to
+    /// rebuild what was lost.
     pub(crate) damaged: bool,
 }
 

@@ -183,7 +183,8 @@ impl SegLog {
     pub fn fix_lengths(&self) -> Result<()> {
         let segs: Vec<Arc<Segment>> = self.segs.read().values().cloned().collect();
         for seg in segs {
-            let len = seg.file.len().map_err(|e| StoreError::io(&seg.path, e))?;
+            // Files created since open have the segment size from the start.
+            let len = seg.open_len;
             if len != self.seg_size {
                 tracing::warn!(file = %seg.path.display(), len, seg_size = self.seg_size, "segment resized to the configured length");
                 seg.file
