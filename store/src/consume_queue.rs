@@ -469,11 +469,74 @@ mod tests {
     fn queue_starting_past_zero() {
         let dir = tempfile::tempdir().unwrap();
         let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
-        let q = ConsumeQueue::open(fs, dir.path(), "T", 1, 200).unwrap();
+        let q = ConsumeQueue::open(fs.clone(), dir.path(), "T", 1, 200).unwrap();
         assert!(q.put(25, entry(25)).unwrap());
         assert_eq!(q.max_offset(), 26);
         assert_eq!(q.min_offset(), 25);
         assert_eq!(q.entry(20).unwrap(), Some(CqEntry::blank()));
         assert_eq!(q.entry(25).unwrap(), Some(entry(25)));
+        q.sync().map_err(|_| ()).unwrap();
+        drop(q);
+        // The recorded first file: the absent files below it are not a hole.
+        let q = ConsumeQueue::open(fs, dir.path(), "T", 1, 200).unwrap();
+        assert!(!q.damaged);
+        assert_eq!(q.max_offset(), 26);
+        assert_eq!(q.entry(25).unwrap(), Some(entry(25)));
+    }
+
+    #[test]
+    fn holes_cut_the_queue_back_to_their_start() {
+        let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
+        let fill = |dir: &Path| {
+            let q = ConsumeQueue::open(fs.clone(), dir, "T", 0, 200).unwrap();
+            for i in 0..45 {
+                q.put(i, entry(i)).unwrap();
+            }
+            q.sync().map_err(|_| ()).unwrap();
+        };
+        let name = |n: u64| dir_file(n * 200);
+        // A middle file missing, a middle file cut, the first file missing.
+        for (damage, hole) in [(0, 20), (1, 27), (2, 0)] {
+            let dir = tempfile::tempdir().unwrap();
+            fill(dir.path());
+            match damage {
+                0 => std::fs::remove_file(dir.path().join(name(2))).unwrap(),
+                1 => std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dir.path().join(name(2)))
+                    .unwrap()
+                    .set_len(7 * 20 + 3)
+                    .unwrap(),
+                _ => std::fs::remove_file(dir.path().join(name(0))).unwrap(),
+            }
+            let q = ConsumeQueue::open(fs.clone(), dir.path(), "T", 0, 200).unwrap();
+            assert!(q.damaged);
+            assert_eq!(q.max_offset(), hole, "case {damage}");
+            let want = if hole == 0 { 0 } else { hole as u64 * 100 };
+            assert_eq!(q.max_phys_end(), want);
+            // Nothing past the hole is left to block the rebuild.
+            assert!(
+                q.log
+                    .segment_starts()
+                    .iter()
+                    .all(|s| *s <= hole as u64 * 20)
+            );
+            for i in hole..45 {
+                assert!(q.put(i, entry(i)).unwrap());
+            }
+            assert_eq!(q.entry(44).unwrap(), Some(entry(44)));
+        }
+        // Files below the recorded first file (a retention round cut short) are removed.
+        let dir = tempfile::tempdir().unwrap();
+        fill(dir.path());
+        write_first_file(fs.as_ref(), dir.path(), 400).unwrap();
+        let q = ConsumeQueue::open(fs.clone(), dir.path(), "T", 0, 200).unwrap();
+        assert!(!q.damaged);
+        assert_eq!((q.min_offset(), q.max_offset()), (20, 45));
+        assert!(!dir.path().join(name(0)).exists());
+    }
+
+    fn dir_file(start: u64) -> String {
+        crate::seglog::file_name(start)
     }
 }
