@@ -43,33 +43,34 @@
 //!   to length after the scan, step 3). A segment missing between others is a hole, not a
 //!   tail: the segments after it are kept, and the hole is skipped or refused as below.
 //! - **Cut back and rebuilt: queues and index.** Consume-queue entries that point at or past the
-//!   re-dispatch start are dropped, as are bytes after the last valid entry of a queue's last
-//!   file and queue files wholly below the commit-log min offset. A hole in a queue's files —
-//!   its first file missing (the files must start where `first-file` in its directory says,
-//!   0 without it: retention writes it before deleting the files below, and a queue starting
-//!   past 0 writes it before its first file), a file missing between others, or a file other
-//!   than the last shorter than the file size (from its first invalid entry) — cuts the queue
-//!   back to the start of the hole: every file after it is removed, the queue is marked
-//!   damaged, and the rebuild below re-creates each entry from the commit log. After a crash, or without a
-//!   checkpoint, the newest index file keeps only its entries before the first zero (or
-//!   negative-offset) entry and, when the checkpoint recorded one, before its durable index
-//!   end. Re-dispatch starts at the smallest of: the
-//!   checkpoint's dispatch offset (clamped into the log; the log start without a checkpoint),
-//!   the last physical end of every consume queue whose files show damage (a hole as above, a
-//!   last file of the wrong length, bytes after the last valid entry; the commit-log min
-//!   offset when no valid entry precedes the damage), the first
-//!   record the newest index file dropped, and — when the index is enabled and its newest file
-//!   ends below the checkpoint's index end (a lost index file) — where the surviving index
-//!   ends. Queue entries already present are recognised and skipped; with a checkpoint, records
-//!   below the surviving index end are not indexed twice (without one everything is indexed
-//!   again and lookups drop duplicates). A damaged queue is rebuilt from its last valid entry
-//!   before the damage on, so what it lost — at its end or in a hole — comes back at the same
-//!   queue offsets without blank padding, and a pull from any offset the queue reports finds
-//!   its record (unless the commit log itself lost it). Blank entries are written only for
-//!   queue offsets whose records the commit log lacks. Index files carry no sequence a lost
-//!   middle file would break (they are named by time and overlap nothing): only a lost newest
-//!   file is detected (its end below the checkpoint's index end); a lost older index file
-//!   loses its keys for `QUERY_MESSAGE` until `store-ctl repair` rebuilds the index.
+//!   re-dispatch start are dropped, as are bytes after the last valid entry of a queue's last file
+//!   and queue files wholly below the commit-log min offset. A hole in a queue's files — its first
+//!   file missing (the files must start where `first-file` in its directory says, 0 without it:
+//!   retention writes it before deleting the files below, and a queue starting past 0 writes it
+//!   before its first file), a file missing between others, or a file other than the last shorter
+//!   than the file size (from its first invalid entry) — cuts the queue back to the start of the
+//!   hole: every file after it is removed, the queue is marked damaged, and the rebuild below
+//!   re-creates each entry from the commit log. (A store written before `first-file` existed whose
+//!   queues had files retired has no record of that: its first open rebuilds those queues once,
+//!   from the commit log's start.) After a crash, or without a checkpoint, the newest index file
+//!   keeps only its entries before the first zero (or negative-offset) entry and, when the
+//!   checkpoint recorded one, before its durable index end. Re-dispatch starts at the smallest of:
+//!   the checkpoint's dispatch offset (clamped into the log; the log start without a checkpoint),
+//!   the last physical end of every consume queue whose files show damage (a hole as above, a last
+//!   file of the wrong length, bytes after the last valid entry; the commit-log min offset when no
+//!   valid entry precedes the damage), the first record the newest index file dropped, and — when
+//!   the index is enabled and its newest file ends below the checkpoint's index end (a lost index
+//!   file) — where the surviving index ends. Queue entries already present are recognised and
+//!   skipped; with a checkpoint, records below the surviving index end are not indexed twice
+//!   (without one everything is indexed again and lookups drop duplicates). A damaged queue is
+//!   rebuilt from its last valid entry before the damage on, so what it lost — at its end or in a
+//!   hole — comes back at the same queue offsets without blank padding, and a pull from any offset
+//!   the queue reports finds its record (unless the commit log itself lost it). Blank entries are
+//!   written only for queue offsets whose records the commit log lacks. Index files are named by
+//!   creation time and records without keys are not indexed, so a lost older index file cannot be
+//!   told from a stretch of records without keys: only a lost newest file is detected (its end
+//!   below the checkpoint's index end); a lost older one loses its keys for `QUERY_MESSAGE` until
+//!   `store-ctl repair` rebuilds the index.
 //! - **Damage in the middle is skipped or refused, never truncated.** An invalid range that
 //!   valid records follow is kept on disk. It is skipped (logged with its offsets, counted,
 //!   kept in the damage map that dispatch consults) unless `skipCorruptRecordOnRecover=false`
