@@ -179,12 +179,51 @@ fn retired_consume_queue_files_are_not_a_hole() {
     assert!(!files(&qdir).contains(&qfile(0)));
     s.shutdown().unwrap();
     drop(s);
-    let s = open(cfg);
+    let s = open(cfg.clone());
     let rep = s.recovery_report();
     assert!(rep.damaged_queues.is_empty(), "{:?}", rep.damaged_queues);
     assert_eq!(s.min_offset_in_queue("T", 0), qmin);
     assert_eq!(s.max_offset_in_queue("T", 0), 700);
     s.shutdown().unwrap();
+    drop(s);
+    // A store written before the record existed: the queue is rebuilt once from the commit
+    // log's start, to the same offsets, and records its first file for the next open.
+    let (_, out) = ctl(&["check"], dir.path());
+    assert!(!out.contains("missing"), "retired files reported: {out}");
+    std::fs::remove_file(qdir.join(store::consume_queue::FIRST_FILE)).unwrap();
+    let (ok, out) = ctl(&["check"], dir.path());
+    assert!(!ok && out.contains("missing from 0"), "{out}");
+    let s = open(cfg.clone());
+    assert_eq!(
+        s.recovery_report().damaged_queues,
+        vec![("T".to_string(), 0)]
+    );
+    assert_eq!(s.min_offset_in_queue("T", 0), qmin);
+    assert_eq!(s.max_offset_in_queue("T", 0), 700);
+    assert_eq!(pull_all(&s, "T", 0).len() as i64, 700 - qmin);
+    s.shutdown().unwrap();
+    drop(s);
+    let s = open(cfg);
+    assert!(s.recovery_report().damaged_queues.is_empty());
+    assert_eq!(s.min_offset_in_queue("T", 0), qmin);
+    s.shutdown().unwrap();
+}
+
+fn ctl(args: &[&str], root: &Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_store-ctl"))
+        .arg(args[0])
+        .arg(root)
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// Segment files of the commit log, in order.
