@@ -101,10 +101,9 @@ impl CheckpointFile {
             if cp.is_none() {
                 tracing::warn!(path = %path.display(), "checkpoint unreadable; recovery scans the whole log");
             }
-        } else {
-            file.set_len(SIZE as u64)
-                .map_err(|e| StoreError::io(path, e))?;
         }
+        // A short file is left as it is (it reads as no checkpoint): open changes nothing
+        // before recovery decided to keep the store; the first write gives it its length.
         Ok((
             CheckpointFile {
                 path: path.to_path_buf(),

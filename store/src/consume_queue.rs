@@ -1,5 +1,9 @@
 //! Consume queues (spec §5.3): per topic and queue id, fixed 20-byte entries
 //! `(commit-log offset i64, size i32, tags code i64)`; entry index = logical queue offset.
+//!
+//! A queue's files are contiguous from the one [`FIRST_FILE`] names (0 without it) to the
+//! last; every file but the last is full. Anything else is a hole, which open cuts the queue
+//! back to and recovery rebuilds from the commit log (module docs of `recovery`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -60,6 +64,49 @@ impl CqEntry {
     }
 }
 
+/// File in a queue's directory naming (in decimal) the byte offset its first file starts at,
+/// written before files below it are deleted (retention) and when a queue starts past 0. A
+/// first file starting later than this was lost, not retired. Absent: 0.
+pub const FIRST_FILE: &str = "first-file";
+
+/// Reads [`FIRST_FILE`] (0 when absent or unreadable: the safe side, a later first file is
+/// then rebuilt from the commit log).
+fn read_first_file(dir: &Path, file_size: u64) -> u64 {
+    std::fs::read_to_string(dir.join(FIRST_FILE))
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .map(|v| v - v % file_size)
+        .unwrap_or(0)
+}
+
+/// Records `start` as the queue's first file, durably (temporary file, fsync, rename, fsync
+/// of the directory), before anything below it is deleted.
+fn write_first_file(fs: &dyn FileSystem, dir: &Path, start: u64) -> Result<()> {
+    let tmp = dir.join(format!("{FIRST_FILE}.tmp"));
+    let f = fs.open(&tmp, true).map_err(|e| StoreError::io(&tmp, e))?;
+    let text = start.to_string();
+    f.set_len(0)
+        .and_then(|_| f.write_all_at(text.as_bytes(), 0))
+        .and_then(|_| f.sync_data())
+        .map_err(|e| StoreError::io(&tmp, e))?;
+    let dst = dir.join(FIRST_FILE);
+    std::fs::rename(&tmp, &dst).map_err(|e| StoreError::io(&dst, e))?;
+    fs.sync_dir(dir).map_err(|e| StoreError::io(dir, e))
+}
+
+/// Number of valid entries at the start of a queue file, and whether non-zero bytes follow
+/// them (damage, not just unwritten space).
+fn valid_entries(seg: &crate::seglog::Segment, file_size: u64) -> Result<(u64, bool)> {
+    let mut buf = vec![0u8; file_size as usize];
+    seg.read_padded(&mut buf, 0)?;
+    let n = buf
+        .chunks_exact(CQ_ENTRY_SIZE as usize)
+        .take_while(|c| CqEntry::decode(c).is_valid())
+        .count();
+    let garbage = buf[n * CQ_ENTRY_SIZE as usize..].iter().any(|b| *b != 0);
+    Ok((n as u64, garbage))
+}
+
 /// One consume queue.
 #[derive(Debug)]
 pub struct ConsumeQueue {
@@ -68,17 +115,26 @@ pub struct ConsumeQueue {
     /// Queue id.
     pub queue_id: i32,
     log: SegLog,
+    fs: Arc<dyn FileSystem>,
     min_logical: AtomicI64,
     /// Highest commit-log end (offset + size) referenced; entries at or below are duplicates.
     max_phys_end: AtomicU64,
-    /// The files showed damage when opened (a file of the wrong length, a missing file between
-    /// others, or bytes after the last valid entry): recovery re-dispatches from
-    /// [`ConsumeQueue::max_phys_end`] to rebuild what was lost.
+    /// The files showed damage when opened (a hole, cut back by [`ConsumeQueue::open`]; a last
+    /// file of the wrong length; bytes after the last valid entry): recovery re-dispatches
+    /// from [`ConsumeQueue::max_phys_end`] (the commit log's start when no entry is left) to
+    /// rebuild what was lost.
     pub(crate) damaged: bool,
 }
 
 impl ConsumeQueue {
     /// Opens (or creates) the queue in `dir`, finding its end by scanning the last file.
+    ///
+    /// A hole — the first file missing (the files should start at the one [`FIRST_FILE`]
+    /// names, 0 without it), a file missing between others, or a file other than the last
+    /// shorter than the file size — cuts the queue back to the start of the hole: the files
+    /// from there on are removed and the queue is marked damaged, so that recovery
+    /// re-dispatches from the end of the last entry before the hole (or from the commit log's
+    /// start when none) and rebuilds every entry after it. Nothing is padded with blanks.
     pub(crate) fn open(
         fs: Arc<dyn FileSystem>,
         dir: &Path,
@@ -86,42 +142,69 @@ impl ConsumeQueue {
         queue_id: i32,
         file_size: u64,
     ) -> Result<ConsumeQueue> {
-        let log = SegLog::open(fs, dir, file_size, 64 * 1024, false)?;
+        let log = SegLog::open(fs.clone(), dir, file_size, 64 * 1024, false)?;
+        // Queue files are rebuilt from the commit log, so their lengths are fixed at once
+        // (recovery opens them only after the commit-log scan accepted the log).
+        log.fix_lengths()?;
+        let first_expected = read_first_file(dir, file_size);
+        // Retention records the new first file before deleting the ones below it: files still
+        // below it are what a crash left of that deletion.
+        log.remove_below(first_expected)?;
         let starts = log.segment_starts();
-        let mut end = starts.first().copied().unwrap_or(0);
         let mut damaged = false;
-        for (i, &s) in starts.iter().enumerate() {
-            if log.segment(s).is_some_and(|g| g.open_len != file_size)
-                || starts.get(i + 1).is_some_and(|n| *n != s + file_size)
-            {
-                damaged = true;
+        let mut hole: Option<u64> = None;
+        let mut note = |at: u64, why: &'static str| {
+            if hole.is_none_or(|h| at < h) {
+                tracing::warn!(topic, queue_id, dir = %dir.display(), at, why, "hole in the consume-queue files");
+                hole = Some(at);
             }
+        };
+        if let Some(&first) = starts.first()
+            && first > first_expected
+        {
+            note(first_expected, "first file missing");
         }
-        if let Some(&last) = starts.last() {
-            let seg = log.segment(last);
-            if let Some(seg) = seg {
-                let mut buf = vec![0u8; file_size as usize];
-                seg.file
-                    .read_exact_at(&mut buf, 0)
-                    .map_err(|e| StoreError::io(&seg.path, e))?;
-                let n = buf
-                    .chunks_exact(CQ_ENTRY_SIZE as usize)
-                    .take_while(|c| CqEntry::decode(c).is_valid())
-                    .count();
-                end = last + n as u64 * CQ_ENTRY_SIZE;
-                if buf[n * CQ_ENTRY_SIZE as usize..].iter().any(|b| *b != 0) {
-                    damaged = true;
+        for (i, &s) in starts.iter().enumerate() {
+            let Some(seg) = log.segment(s) else { continue };
+            let is_last = i + 1 == starts.len();
+            if seg.open_len != file_size {
+                damaged = true;
+                if !is_last {
+                    // Entries in a short file other than the last: a hole from its first
+                    // invalid entry on.
+                    let (n, _) = valid_entries(&seg, file_size)?;
+                    if n * CQ_ENTRY_SIZE < file_size {
+                        note(s + n * CQ_ENTRY_SIZE, "file cut short");
+                    }
                 }
             }
+            if let Some(&next) = starts.get(i + 1)
+                && next != s + file_size
+            {
+                note(s + file_size, "file missing between others");
+            }
+        }
+        let mut end = first_expected;
+        if let Some(h) = hole {
+            damaged = true;
+            end = h;
+        } else if let Some(&last) = starts.last()
+            && let Some(seg) = log.segment(last)
+        {
+            let (n, garbage) = valid_entries(&seg, file_size)?;
+            end = last + n * CQ_ENTRY_SIZE;
+            damaged |= garbage;
         }
         if damaged {
-            tracing::warn!(topic, queue_id, dir = %dir.display(), "consume queue files damaged; rebuilt from the commit log");
+            tracing::warn!(topic, queue_id, dir = %dir.display(), end, "consume queue files damaged; rebuilt from the commit log");
         }
+        // Removes the files past a hole, zeroes the rest of the file it is in.
         log.set_end(end)?;
         let q = ConsumeQueue {
             topic: topic.to_string(),
             queue_id,
             log,
+            fs,
             min_logical: AtomicI64::new(0),
             max_phys_end: AtomicU64::new(0),
             damaged,
@@ -134,6 +217,7 @@ impl ConsumeQueue {
             .max_offset()
             .checked_sub(1)
             .and_then(|i| q.entry(i).ok().flatten())
+            .filter(|e| e.size != i32::MAX)
         {
             q.max_phys_end.store(
                 last.phys_offset as u64 + last.size as u64,
@@ -206,6 +290,10 @@ impl ConsumeQueue {
             drop(tail);
             let start = offset as u64 * CQ_ENTRY_SIZE;
             let aligned = start - start % self.log.seg_size;
+            if aligned > 0 {
+                // So that the next open does not take the absent files for lost ones.
+                write_first_file(self.fs.as_ref(), &self.log.dir, aligned)?;
+            }
             self.log.set_end(aligned)?;
             self.min_logical.store(offset, Ordering::Release);
             tail = self.log.lock();
@@ -271,6 +359,9 @@ impl ConsumeQueue {
             let last_idx = ((start + seg) / CQ_ENTRY_SIZE) as i64 - 1;
             match self.entry(last_idx)? {
                 Some(e) if e.size == i32::MAX || (e.phys_offset as u64) < log_min => {
+                    // Recorded first: after a crash the next open tells retired files from
+                    // lost ones.
+                    write_first_file(self.fs.as_ref(), &self.log.dir, start + seg)?;
                     self.log.delete_before(start + seg)?;
                 }
                 _ => break,
@@ -290,7 +381,12 @@ impl ConsumeQueue {
 
     /// Removes the queue's files.
     pub(crate) fn destroy(&self) -> Result<()> {
-        self.log.destroy()
+        self.log.destroy()?;
+        let marker = self.log.dir.join(FIRST_FILE);
+        match std::fs::remove_file(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::io(&marker, e)),
+            _ => Ok(()),
+        }
     }
 
     /// Logical offset of the first entry whose record was stored at or after `timestamp`
@@ -373,11 +469,74 @@ mod tests {
     fn queue_starting_past_zero() {
         let dir = tempfile::tempdir().unwrap();
         let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
-        let q = ConsumeQueue::open(fs, dir.path(), "T", 1, 200).unwrap();
+        let q = ConsumeQueue::open(fs.clone(), dir.path(), "T", 1, 200).unwrap();
         assert!(q.put(25, entry(25)).unwrap());
         assert_eq!(q.max_offset(), 26);
         assert_eq!(q.min_offset(), 25);
         assert_eq!(q.entry(20).unwrap(), Some(CqEntry::blank()));
         assert_eq!(q.entry(25).unwrap(), Some(entry(25)));
+        q.sync().map_err(|_| ()).unwrap();
+        drop(q);
+        // The recorded first file: the absent files below it are not a hole.
+        let q = ConsumeQueue::open(fs, dir.path(), "T", 1, 200).unwrap();
+        assert!(!q.damaged);
+        assert_eq!(q.max_offset(), 26);
+        assert_eq!(q.entry(25).unwrap(), Some(entry(25)));
+    }
+
+    #[test]
+    fn holes_cut_the_queue_back_to_their_start() {
+        let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
+        let fill = |dir: &Path| {
+            let q = ConsumeQueue::open(fs.clone(), dir, "T", 0, 200).unwrap();
+            for i in 0..45 {
+                q.put(i, entry(i)).unwrap();
+            }
+            q.sync().map_err(|_| ()).unwrap();
+        };
+        let name = |n: u64| dir_file(n * 200);
+        // A middle file missing, a middle file cut, the first file missing.
+        for (damage, hole) in [(0, 20), (1, 27), (2, 0)] {
+            let dir = tempfile::tempdir().unwrap();
+            fill(dir.path());
+            match damage {
+                0 => std::fs::remove_file(dir.path().join(name(2))).unwrap(),
+                1 => std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dir.path().join(name(2)))
+                    .unwrap()
+                    .set_len(7 * 20 + 3)
+                    .unwrap(),
+                _ => std::fs::remove_file(dir.path().join(name(0))).unwrap(),
+            }
+            let q = ConsumeQueue::open(fs.clone(), dir.path(), "T", 0, 200).unwrap();
+            assert!(q.damaged);
+            assert_eq!(q.max_offset(), hole, "case {damage}");
+            let want = if hole == 0 { 0 } else { hole as u64 * 100 };
+            assert_eq!(q.max_phys_end(), want);
+            // Nothing past the hole is left to block the rebuild.
+            assert!(
+                q.log
+                    .segment_starts()
+                    .iter()
+                    .all(|s| *s <= hole as u64 * 20)
+            );
+            for i in hole..45 {
+                assert!(q.put(i, entry(i)).unwrap());
+            }
+            assert_eq!(q.entry(44).unwrap(), Some(entry(44)));
+        }
+        // Files below the recorded first file (a retention round cut short) are removed.
+        let dir = tempfile::tempdir().unwrap();
+        fill(dir.path());
+        write_first_file(fs.as_ref(), dir.path(), 400).unwrap();
+        let q = ConsumeQueue::open(fs.clone(), dir.path(), "T", 0, 200).unwrap();
+        assert!(!q.damaged);
+        assert_eq!((q.min_offset(), q.max_offset()), (20, 45));
+        assert!(!dir.path().join(name(0)).exists());
+    }
+
+    fn dir_file(start: u64) -> String {
+        crate::seglog::file_name(start)
     }
 }

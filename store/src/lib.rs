@@ -57,9 +57,11 @@
 //!   (else it scans from the damaged segment's start). Only a torn tail (nothing valid after the
 //!   first invalid record) is truncated; damage that valid records follow is skipped and counted
 //!   (or, with `skipCorruptRecordOnRecover=false`, refused with the `store-ctl` command that
-//!   repairs it). Consume queues and the index are re-dispatched from the smallest of the
-//!   checkpoint's dispatch offset, the end of every damaged queue and the end of the surviving
-//!   index: work proportional to the unflushed tail unless files were damaged. See [`recovery`].
+//!   repairs it); a refused open changes no file. Consume queues and the index are
+//!   re-dispatched from the smallest of the checkpoint's dispatch offset, the last valid entry
+//!   before every damaged queue's first hole or damaged end (a lost first queue file: the log's
+//!   start) and the end of the surviving index: work proportional to the unflushed tail unless
+//!   files were damaged. See [`recovery`].
 //! - Recovery that cannot write (a full disk) opens the store read-only: reads are served,
 //!   puts get [`PutStatus::DiskError`] naming the cause, and writes resume once the pending
 //!   recovery writes succeed.

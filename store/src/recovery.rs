@@ -8,12 +8,15 @@
 //! 1. `previous_run`: the `abort` marker tells a clean stop (no marker) from a process crash
 //!    in this boot (the marker holds this boot's id: the page cache kept every byte, in order)
 //!    and from a crash of an earlier or unknown boot (treated as a power loss: holes possible).
-//! 2. The checkpoint is read (CRC-guarded; absent, torn or foreign reads as none), and the
-//!    commit-log segments are opened: each file not of the configured length is resized to it
-//!    on the spot (zeros appended, or a longer file cut) and remembered as untrusted.
-//! 3. `recover` → `recover_log` finds the end of valid data. Every segment from the one the
-//!    scan began in is fsynced (the scan accepted what may sit only in the page cache), then
-//!    the log is cut at the end.
+//! 2. The checkpoint is read (CRC-guarded; absent, torn or foreign reads as none; a short
+//!    file is left as it is), and the commit-log segments are opened: a file not of the
+//!    configured length is remembered as untrusted and read as if zero-padded, but not
+//!    changed yet.
+//! 3. `recover` → `recover_log` finds the end of valid data. Only once it accepted the log are
+//!    files of the wrong length resized (zeros appended, or a longer file cut): a refusal
+//!    leaves every file of the commit log, queues and index as it found it. Every segment
+//!    from the one the scan began in is fsynced (the scan accepted what may sit only in the
+//!    page cache), then the log is cut at the end.
 //! 4. `recover` opens the index and the consume queues, cuts them back, and chooses where
 //!    re-dispatch starts.
 //! 5. `Inner::finish_open`: re-dispatch to the end of the log, the next-queue-offset table
@@ -36,24 +39,38 @@
 //!   durable offset after a clean stop or after a process crash in the same boot. Unwritten
 //!   space is skipped with `SEEK_DATA`. The bytes past the end are zeroed and later segments
 //!   deleted; the log end, and so the dispatch start and every later append, is never inside
-//!   a hole. Nothing else in the commit log is removed (but see step 2 for files of the wrong
-//!   length).
+//!   a hole. Nothing else in the commit log is removed (files of the wrong length are brought
+//!   to length after the scan, step 3). A segment missing between others is a hole, not a
+//!   tail: the segments after it are kept, and the hole is skipped or refused as below.
 //! - **Cut back and rebuilt: queues and index.** Consume-queue entries that point at or past the
-//!   re-dispatch start are dropped, as are bytes after the last valid entry of a queue's last
-//!   file and queue files wholly below the commit-log min offset. After a crash, or without a
-//!   checkpoint, the newest index file keeps only its entries before the first zero (or
-//!   negative-offset) entry and, when the checkpoint recorded one, before its durable index
-//!   end. Re-dispatch starts at the smallest of: the
-//!   checkpoint's dispatch offset (clamped into the log; the log start without a checkpoint),
-//!   the last physical end of every consume queue whose files show damage (a file of the wrong
-//!   length, a missing file between others, bytes after the last valid entry), the first
-//!   record the newest index file dropped, and — when the index is enabled and its newest file
-//!   ends below the checkpoint's index end (a lost index file) — where the surviving index
-//!   ends. Queue entries already present are recognised and skipped; with a checkpoint, records
-//!   below the surviving index end are not indexed twice (without one everything is indexed
-//!   again and lookups drop duplicates). A damaged queue is rebuilt from its last valid entry
-//!   on, so what it lost at its end comes back without blank padding; nothing re-dispatches
-//!   entries below that, so entries lost in a queue file between others stay lost.
+//!   re-dispatch start are dropped, as are bytes after the last valid entry of a queue's last file
+//!   and queue files wholly below the commit-log min offset. A hole in a queue's files — its first
+//!   file missing (the files must start where `first-file` in its directory says, 0 without it:
+//!   retention writes it before deleting the files below, and a queue starting past 0 writes it
+//!   before its first file), a file missing between others, or a file other than the last shorter
+//!   than the file size (from its first invalid entry) — cuts the queue back to the start of the
+//!   hole: every file after it is removed, the queue is marked damaged, and the rebuild below
+//!   re-creates each entry from the commit log. (A store written before `first-file` existed whose
+//!   queues had files retired has no record of that: its first open rebuilds those queues once,
+//!   from the commit log's start.) After a crash, or without a checkpoint, the newest index file
+//!   keeps only its entries before the first zero (or negative-offset) entry and, when the
+//!   checkpoint recorded one, before its durable index end. Re-dispatch starts at the smallest of:
+//!   the checkpoint's dispatch offset (clamped into the log; the log start without a checkpoint),
+//!   the last physical end of every consume queue whose files show damage (a hole as above, a last
+//!   file of the wrong length, bytes after the last valid entry; the commit-log min offset when no
+//!   valid entry precedes the damage), the first record the newest index file dropped, and — when
+//!   the index is enabled and its newest file ends below the checkpoint's index end (a lost index
+//!   file) — where the surviving index ends. Queue entries already present are recognised and
+//!   skipped; with a checkpoint, records below the surviving index end are not indexed twice
+//!   (without one everything is indexed again and lookups drop duplicates). A damaged queue is
+//!   rebuilt from its last valid entry before the damage on, so what it lost — at its end or in a
+//!   hole — comes back at the same queue offsets without blank padding, and a pull from any offset
+//!   the queue reports finds its record (unless the commit log itself lost it). Blank entries are
+//!   written only for queue offsets whose records the commit log lacks. Index files are named by
+//!   creation time and records without keys are not indexed, so a lost older index file cannot be
+//!   told from a stretch of records without keys: only a lost newest file is detected (its end
+//!   below the checkpoint's index end); a lost older one loses its keys for `QUERY_MESSAGE` until
+//!   `store-ctl repair` rebuilds the index.
 //! - **Damage in the middle is skipped or refused, never truncated.** An invalid range that
 //!   valid records follow is kept on disk. It is skipped (logged with its offsets, counted,
 //!   kept in the damage map that dispatch consults) unless `skipCorruptRecordOnRecover=false`
@@ -64,7 +81,9 @@
 //! - **Refused.** Open fails, and so the broker does not start, when the configuration is
 //!   invalid, when another process holds `<root>/lock`, on damage in the middle as above, and
 //!   when reading a segment, opening the checkpoint, index or queue files, or fsyncing the
-//!   verified segments fails. Step 2 has already resized files of the wrong length by then.
+//!   verified segments fails. A refusal from the commit-log scan comes before any file was
+//!   changed (step 3); one from opening the index or the queues comes after the commit log's
+//!   files were brought to length and cut at the end of valid data.
 //!   A write recovery cannot make after the scan (cutting the log, re-dispatch, checkpoint,
 //!   `abort` marker; a full disk) does not fail the open: the store opens read-only, serving
 //!   reads (queues filled in memory as far as dispatch gets, index writes deferred) and
@@ -215,6 +234,9 @@ pub(crate) fn recover(
         config.skip_corrupt_record_on_recover,
         &accepted,
     )?;
+    // The scan accepted the log (a refusal returned above, with nothing changed): only now
+    // are files of the wrong length resized.
+    log.fix_lengths()?;
     let log_end = rec.end;
     let scan_ms = started.elapsed().as_millis() as u64;
     tracing::debug!(
@@ -623,7 +645,9 @@ fn recover_log(
                         offset: at,
                         reason: format!(
                             "{why}; valid records follow at {next}, so this is damage in the \
-                             middle of the log, not a torn tail. Nothing was changed. To skip \
+                             middle of the log, not a torn tail. Nothing in the commit log, the \
+                             consume queues or the index was changed (files of the wrong \
+                             length are resized only after the scan accepts the log). To skip \
                              the damaged range [{at}, {next}) and keep everything else, stop \
                              the broker and run `store-ctl repair {} --skip-corrupt` (or set \
                              skipCorruptRecordOnRecover=true)",
@@ -769,9 +793,9 @@ fn file_reader(log: &SegLog) -> impl Fn(u64, usize) -> Result<Option<Vec<u8>>> +
         };
         let n = (len as u64).min(start + fsz - off) as usize;
         let mut b = vec![0u8; n];
-        seg.file
-            .read_exact_at(&mut b, off - start)
-            .map_err(|e| StoreError::io(&seg.path, e))?;
+        // Files of the wrong length keep it until the scan accepted the log: read zeros past
+        // a short file's end, as after the resize.
+        seg.read_padded(&mut b, off - start)?;
         Ok(Some(b))
     }
 }

@@ -38,6 +38,23 @@ pub(crate) struct Segment {
     pub open_len: u64,
 }
 
+impl Segment {
+    /// Reads `buf.len()` bytes at `off` within the segment, reading zeros past the end of a
+    /// file shorter than that (a file not yet brought to length by [`SegLog::fix_lengths`]).
+    pub fn read_padded(&self, buf: &mut [u8], off: u64) -> Result<()> {
+        // `open_len`: the file keeps that length until resized, and a resize only appends
+        // zeros (or cuts past the segment size, which no read reaches).
+        let have = self.open_len.saturating_sub(off).min(buf.len() as u64) as usize;
+        buf[have..].fill(0);
+        if have > 0 {
+            self.file
+                .read_exact_at(&mut buf[..have], off)
+                .map_err(|e| StoreError::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
 /// The writer's state, guarded by [`SegLog::lock`].
 #[derive(Debug)]
 pub(crate) struct Tail {
@@ -124,11 +141,10 @@ impl SegLog {
                 .map_err(|e| StoreError::io(&path, e))?;
             let len = file.len().map_err(|e| StoreError::io(&path, e))?;
             if len != seg_size {
-                // A torn preallocation or a file from a different size setting: bring it to
-                // the configured size (zeros past the data); recovery finds the real end.
-                tracing::warn!(file = %path.display(), len, seg_size, "segment has an unexpected length; resized");
-                file.set_len(seg_size)
-                    .map_err(|e| StoreError::io(&path, e))?;
+                // A torn preallocation, a cut file or one from a different size setting. Left
+                // as it is until the caller decided to keep the log ([`SegLog::fix_lengths`]):
+                // a refused open must change nothing.
+                tracing::warn!(file = %path.display(), len, seg_size, "segment has an unexpected length");
             }
             segs.insert(
                 start,
@@ -159,6 +175,41 @@ impl SegLog {
             end: AtomicU64::new(first),
             flushed: AtomicU64::new(first),
         })
+    }
+
+    /// Brings every segment whose file did not have the segment size when opened to that size
+    /// (zeros appended, or a longer file cut). Until then reads of such a file must go
+    /// through [`Segment::read_padded`]; recovery calls this once it decided to keep the log.
+    pub fn fix_lengths(&self) -> Result<()> {
+        let segs: Vec<Arc<Segment>> = self.segs.read().values().cloned().collect();
+        for seg in segs {
+            // Files created since open have the segment size from the start.
+            let len = seg.open_len;
+            if len != self.seg_size {
+                tracing::warn!(file = %seg.path.display(), len, seg_size = self.seg_size, "segment resized to the configured length");
+                seg.file
+                    .set_len(self.seg_size)
+                    .map_err(|e| StoreError::io(&seg.path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the segments wholly below `offset` whatever the log's end (used at open, before
+    /// the end is set).
+    pub fn remove_below(&self, offset: u64) -> Result<()> {
+        let victims: Vec<Arc<Segment>> = self
+            .segs
+            .read()
+            .values()
+            .filter(|s| s.start + self.seg_size <= offset)
+            .cloned()
+            .collect();
+        for s in victims {
+            tracing::warn!(file = %s.path.display(), "segment below the recorded first file; removed");
+            self.remove_segment(&s)?;
+        }
+        Ok(())
     }
 
     /// Start of the first segment (the log's minimum offset), or the end when empty.

@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use remoting::message::record::{
     BLANK_MAGIC_CODE, MAGIC_CODE_V1, MAGIC_CODE_V2, MIN_RECORD_LEN, decode_view, peek_header,
 };
-use store::consume_queue::CqEntry;
+use store::consume_queue::{CqEntry, FIRST_FILE};
 
 const USAGE: &str = "\
 usage:
@@ -400,10 +400,25 @@ fn check(root: &Path) -> anyhow::Result<(bool, LogScan)> {
                 if w[1].0 != w[0].0 + sz {
                     problems += 1;
                     println!(
-                        "queue {topic}/{id}: file(s) missing between {} and {}",
+                        "queue {topic}/{id}: file(s) missing between {} and {} (the store \
+                         rebuilds the queue from the hole on)",
                         w[0].0, w[1].0
                     );
                 }
+            }
+            // Files below the recorded first file are retired; above it, lost.
+            let first_expected = std::fs::read_to_string(dir.join(FIRST_FILE))
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .map_or(0, |v| v - v % sz);
+            if let Some((first, _)) = segs.first()
+                && *first > first_expected
+            {
+                problems += 1;
+                println!(
+                    "queue {topic}/{id}: file(s) missing from {first_expected} to {first} (the \
+                     store rebuilds the queue from the commit log's start)"
+                );
             }
         }
         let mut bad = Vec::new();
