@@ -36,6 +36,8 @@ pub mod acl;
 #[cfg(feature = "server")]
 pub mod broker;
 #[cfg(feature = "server")]
+pub mod broker_stats;
+#[cfg(feature = "server")]
 pub mod context;
 #[cfg(feature = "server")]
 pub mod error;
@@ -53,6 +55,10 @@ pub mod metrics;
 pub mod names;
 #[cfg(feature = "server")]
 pub mod processor;
+#[cfg(feature = "server")]
+pub mod put_latency;
+#[cfg(feature = "server")]
+pub mod runtime_extras;
 #[cfg(feature = "server")]
 pub mod services;
 #[cfg(feature = "server")]

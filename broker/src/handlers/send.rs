@@ -520,6 +520,8 @@ fn finish(
         .fetch_max(elapsed, Ordering::Relaxed);
     ctx.stats.put_total.fetch_add(count, Ordering::Relaxed);
     ctx.stats.put_bytes.fetch_add(bytes, Ordering::Relaxed);
+    ctx.stats.put_latency.record(elapsed);
+    (ctx.stats.detail).on_put(&ctx.config.broker_cluster_name, topic, count, bytes);
     ctx.metrics.on_put(topic, count, bytes, started.elapsed());
     // Wake parked pulls now; the store's arrival hook does too, this covers stores without one.
     ctx.long_polling.wake(topic, queue_id);

@@ -1,0 +1,180 @@
+//! GET_BROKER_RUNTIME_INFO keys in Java 4.9.7's exact formats that the base table in
+//! `admin::runtime_info` does not compute: the put latency figures (`putLatency99`,
+//! `putLatency999`, `putMessageDistributeTime`), `scheduleMessageOffset_<level>`, and Java's
+//! spellings of numbers (`String.valueOf(double)`, `MixAll.humanReadableByteCount`, the disk
+//! ratio rounded up to a whole percent). They replace the base table's entries of the same name.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::context::BrokerContext;
+use crate::schedule::SCHEDULE_TOPIC;
+
+/// The keys Java 4.9.7 always puts in GET_BROKER_RUNTIME_INFO (`StoreStatsService`,
+/// `DefaultMessageStore` and `AdminBrokerProcessor.prepareRuntimeInfo`), besides
+/// `commitLogDiskRatio_<commit log dir>` and one `scheduleMessageOffset_<level>` per delay level
+/// with progress; `remainHowManyDataToCommit` only with `transientStorePoolEnable`.
+pub const JAVA_RUNTIME_INFO_KEYS: &[&str] = &[
+    // StoreStatsService
+    "bootTimestamp",
+    "runtime",
+    "putMessageEntireTimeMax",
+    "putMessageTimesTotal",
+    "putMessageFailedTimes",
+    "putMessageSizeTotal",
+    "putMessageDistributeTime",
+    "putMessageAverageSize",
+    "dispatchMaxBuffer",
+    "getMessageEntireTimeMax",
+    "putTps",
+    "getFoundTps",
+    "getMissTps",
+    "getTotalTps",
+    "getTransferedTps",
+    "putLatency99",
+    "putLatency999",
+    // DefaultMessageStore
+    "commitLogDiskRatio",
+    "consumeQueueDiskRatio",
+    "commitLogMinOffset",
+    "commitLogMaxOffset",
+    // AdminBrokerProcessor
+    "brokerVersionDesc",
+    "brokerVersion",
+    "msgPutTotalYesterdayMorning",
+    "msgPutTotalTodayMorning",
+    "msgPutTotalTodayNow",
+    "msgGetTotalYesterdayMorning",
+    "msgGetTotalTodayMorning",
+    "msgGetTotalTodayNow",
+    "sendThreadPoolQueueSize",
+    "sendThreadPoolQueueCapacity",
+    "pullThreadPoolQueueSize",
+    "pullThreadPoolQueueCapacity",
+    "queryThreadPoolQueueSize",
+    "queryThreadPoolQueueCapacity",
+    "EndTransactionQueueSize",
+    "EndTransactionThreadPoolQueueCapacity",
+    "dispatchBehindBytes",
+    "pageCacheLockTimeMills",
+    "sendThreadPoolQueueHeadWaitTimeMills",
+    "pullThreadPoolQueueHeadWaitTimeMills",
+    "queryThreadPoolQueueHeadWaitTimeMills",
+    "earliestMessageTimeStamp",
+    "startAcceptSendRequestTimeStamp",
+    "remainTransientStoreBufferNumbs",
+    "remainHowManyDataToFlush",
+    "commitLogDirCapacity",
+];
+
+/// Java's `String.valueOf(double)` for the values these keys take (`0.0`, `1.5`, `0.53`).
+pub fn java_double(v: f64) -> String {
+    format!("{v:?}")
+}
+
+/// Java's `MixAll.humanReadableByteCount(bytes, false)`: `512 B`, `1.5 KiB`, `931.3 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNIT: f64 = 1024.0;
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let exp = ((bytes as f64).ln() / UNIT.ln()) as i32;
+    let exp = exp.clamp(1, 6);
+    let pre = ["K", "M", "G", "T", "P", "E"][(exp - 1) as usize];
+    format!("{:.1} {pre}iB", bytes as f64 / UNIT.powi(exp))
+}
+
+/// Java's `UtilAll.getDiskPartitionSpaceUsedPercent`: the used share rounded up to a whole
+/// percent, as a fraction; -1 when nothing is known.
+pub fn java_disk_ratio(total: u64, free: u64) -> f64 {
+    if total == 0 {
+        return -1.0;
+    }
+    let used = total.saturating_sub(free);
+    let entire = used + free.min(total);
+    if entire == 0 {
+        return -1.0;
+    }
+    let round = u64::from(used * 100 % entire != 0);
+    (used * 100 / entire + round) as f64 / 100.0
+}
+
+/// The entries that replace or complete the base table.
+pub fn entries(ctx: &BrokerContext) -> Vec<(String, String)> {
+    let st = &ctx.stats;
+    let s = ctx.store.stats();
+    let put_total = st.put_total.load(Relaxed);
+    // Java divides by the put count, taken as 1 when nothing was put.
+    let times = put_total.max(1);
+    let ratio = java_double(java_disk_ratio(s.disk_total_bytes, s.disk_free_bytes));
+    let mut out = vec![
+        (
+            "putLatency99".to_string(),
+            format!("{:.2}", st.put_latency.percentile(0.99)),
+        ),
+        (
+            "putLatency999".to_string(),
+            format!("{:.2}", st.put_latency.percentile(0.999)),
+        ),
+        (
+            "putMessageDistributeTime".to_string(),
+            st.put_latency.distribution_text(),
+        ),
+        ("putMessageTimesTotal".to_string(), times.to_string()),
+        (
+            "putMessageAverageSize".to_string(),
+            java_double(st.put_bytes.load(Relaxed) as f64 / times as f64),
+        ),
+        (
+            "commitLogDirCapacity".to_string(),
+            format!(
+                "Total : {}, Free : {}.",
+                human_bytes(s.disk_total_bytes),
+                human_bytes(s.disk_free_bytes)
+            ),
+        ),
+        ("commitLogDiskRatio".to_string(), ratio.clone()),
+        (
+            format!("commitLogDiskRatio_{}", ctx.config.commit_log_dir()),
+            ratio.clone(),
+        ),
+        ("consumeQueueDiskRatio".to_string(), ratio),
+        ("remainHowManyDataToFlush".to_string(), human_bytes(0)),
+    ];
+    // Java's ScheduleMessageService.buildRunningStats: "<next offset>,<queue max offset>" per
+    // level that has progress.
+    if let Some(schedule) = ctx.schedule.get() {
+        for (level, offset) in schedule.offsets().offset_table {
+            let max = ctx.store.max_offset(SCHEDULE_TOPIC, level - 1);
+            out.push((
+                format!("scheduleMessageOffset_{level}"),
+                format!("{offset},{max}"),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_java_runtime_key_list_has_no_duplicates() {
+        let set: std::collections::BTreeSet<_> = JAVA_RUNTIME_INFO_KEYS.iter().collect();
+        assert_eq!(set.len(), JAVA_RUNTIME_INFO_KEYS.len());
+        assert_eq!(JAVA_RUNTIME_INFO_KEYS.len(), 47);
+    }
+
+    #[test]
+    fn numbers_are_spelled_as_java_spells_them() {
+        assert_eq!(java_double(0.0), "0.0");
+        assert_eq!(java_double(0.53), "0.53");
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(100 << 30), "100.0 GiB");
+        assert_eq!(java_disk_ratio(100, 47), 0.53);
+        assert_eq!(java_disk_ratio(1000, 471), 0.53);
+        assert_eq!(java_disk_ratio(0, 0), -1.0);
+    }
+}
