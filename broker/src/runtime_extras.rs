@@ -94,7 +94,7 @@ pub fn java_disk_ratio(total: u64, free: u64) -> f64 {
     if entire == 0 {
         return -1.0;
     }
-    let round = u64::from(used * 100 % entire != 0);
+    let round = u64::from(!(used * 100).is_multiple_of(entire));
     (used * 100 / entire + round) as f64 / 100.0
 }
 

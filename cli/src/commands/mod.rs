@@ -35,7 +35,9 @@ pub mod delete_kv_config;
 pub mod delete_sub_group;
 pub mod delete_topic;
 pub mod export;
+pub mod export_metrics;
 pub mod get_broker_config;
+pub mod get_consumer_config;
 pub mod get_namesrv_config;
 pub mod message_print;
 pub mod print_msg;
@@ -46,10 +48,14 @@ pub mod query_msg_by_id;
 pub mod query_msg_by_key;
 pub mod query_msg_by_offset;
 pub mod query_msg_by_unique_key;
+pub mod query_msg_trace_by_id;
 pub mod resend_msg_by_id;
 pub mod reset_offset_by_time;
 pub mod send_message;
 pub mod send_rt;
+pub mod skip_accumulated;
+pub mod start_monitoring;
+pub mod stats_all;
 pub mod topic_cluster_list;
 pub mod topic_list;
 pub mod topic_route;
@@ -136,6 +142,12 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &print_msg::PrintMsgByQueueCommand,
         &export::ExportMetadataCommand,
         &export::ExportConfigsCommand,
+        &export_metrics::ExportMetricsCommand,
+        &stats_all::StatsAllCommand,
+        &start_monitoring::StartMonitoringCommand,
+        &query_msg_trace_by_id::QueryMsgTraceByIdCommand,
+        &get_consumer_config::GetConsumerConfigCommand,
+        &skip_accumulated::SkipAccumulatedMessageCommand,
         &cluster_rt::ClusterRtCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
         &broker_maintenance::CleanExpiredCqCommand,
