@@ -236,12 +236,23 @@ impl BrokerStatsManager {
         self.add(SNDBCK_PUT_NUMS, format!("{topic}@{group}"), 1, 1);
     }
 
-    /// Forgets a deleted topic's put statistics (Java `onTopicDeleted`).
+    /// Forgets a deleted topic's statistics (Java `onTopicDeleted`).
     pub fn on_topic_deleted(&self, topic: &str) {
         let prefix = format!("{topic}@");
-        self.items
-            .lock()
-            .retain(|(_, key), _| key != topic && !key.starts_with(&prefix));
+        self.items.lock().retain(|(name, key), _| match *name {
+            TOPIC_PUT_NUMS | TOPIC_PUT_SIZE => key != topic,
+            GROUP_GET_NUMS | GROUP_GET_SIZE | SNDBCK_PUT_NUMS => !key.starts_with(&prefix),
+            _ => true,
+        });
+    }
+
+    /// Forgets a deleted group's statistics (Java `onGroupDeleted`).
+    pub fn on_group_deleted(&self, group: &str) {
+        let suffix = format!("@{group}");
+        self.items.lock().retain(|(name, key), _| match *name {
+            GROUP_GET_NUMS | GROUP_GET_SIZE | SNDBCK_PUT_NUMS => !key.ends_with(&suffix),
+            _ => true,
+        });
     }
 
     /// The item for `name` / `key`, if anything was counted for it.
@@ -317,8 +328,12 @@ mod tests {
         assert!(m.item(BROKER_PUT_NUMS, "C").is_some());
         assert!(m.item(SNDBCK_PUT_NUMS, "T@G").is_some());
         assert!(m.item(TOPIC_PUT_NUMS, "U").is_none());
+        m.on_group_deleted("G");
+        assert!(m.item(GROUP_GET_NUMS, "T@G").is_none());
+        assert!(m.item(SNDBCK_PUT_NUMS, "T@G").is_none());
+        assert!(m.item(TOPIC_PUT_NUMS, "T").is_some());
         m.on_topic_deleted("T");
         assert!(m.item(TOPIC_PUT_NUMS, "T").is_none());
-        assert!(m.item(GROUP_GET_NUMS, "T@G").is_none());
+        assert!(m.item(BROKER_PUT_NUMS, "C").is_some());
     }
 }

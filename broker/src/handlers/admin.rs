@@ -145,6 +145,7 @@ pub fn delete_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
     }
     ctx.offsets.remove_topic(&h.topic);
     ctx.store.delete_topic(&h.topic);
+    ctx.stats.detail.on_topic_deleted(&h.topic);
     req.success()
 }
 
@@ -196,6 +197,7 @@ pub fn delete_group(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
     if h.remove_offset == Some(true) {
         ctx.offsets.remove_group(&h.group_name);
     }
+    ctx.stats.detail.on_group_deleted(&h.group_name);
     req.success()
 }
 

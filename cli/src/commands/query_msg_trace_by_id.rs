@@ -164,6 +164,9 @@ impl SubCommand for QueryMsgTraceByIdCommand {
     fn name(&self) -> &'static str {
         "queryMsgTraceById"
     }
+    fn alias(&self) -> Option<&'static str> {
+        Some("QueryMsgTraceById")
+    }
     fn description(&self) -> &'static str {
         "query a message trace"
     }
