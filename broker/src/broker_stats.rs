@@ -271,6 +271,15 @@ impl BrokerStatsManager {
     }
 }
 
+/// Bytes an append wrote to the commit log (Java's `wroteBytes`): from the first record's offset
+/// to the end; `None` when nothing was stored.
+pub fn wrote_bytes(outcome: &crate::store_api::PutOutcome) -> Option<u64> {
+    let first = *outcome.physical_offsets.first()?;
+    u64::try_from(outcome.end_offset - first)
+        .ok()
+        .filter(|n| *n > 0)
+}
+
 /// VIEW_BROKER_STATS_DATA (315): the minute, hour and day figures of one statistic; an unknown
 /// statistic or key gets Java's SYSTEM_ERROR `The stats <name> <key> not exist`.
 pub fn view_broker_stats_data(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {

@@ -1,6 +1,6 @@
 //! GET_BROKER_CONFIG, GET_BROKER_RUNTIME_INFO and VIEW_BROKER_STATS_DATA of a real broker
 //! against the key lists read from Java 4.9.7's sources (`broker::java_config_keys`,
-//! `broker::runtime_extras::JAVA_RUNTIME_INFO_KEYS`): every key Java returns is there, in
+//! `broker::runtime_extras::java_runtime_info_keys`): every key Java returns is there, in
 //! Java's formats.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use broker::java_config_keys::{JAVA_NULL_BY_DEFAULT, java_keys};
-use broker::runtime_extras::JAVA_RUNTIME_INFO_KEYS;
+use broker::runtime_extras::java_runtime_info_keys;
 use common::*;
 use remoting::body::kv::KVTable;
 use remoting::{RemotingCommand, RequestCode, ResponseCode};
@@ -108,9 +108,9 @@ async fn runtime_info_and_stats_data_have_javas_keys_and_figures() {
 
     let r = call(&client, &addr, RequestCode::GET_BROKER_RUNTIME_INFO, &[]).await;
     let table = KVTable::decode(&r.body).unwrap().table;
-    let missing: Vec<_> = JAVA_RUNTIME_INFO_KEYS
-        .iter()
-        .filter(|k| !table.contains_key(**k))
+    let missing: Vec<_> = java_runtime_info_keys()
+        .into_iter()
+        .filter(|k| !table.contains_key(*k))
         .collect();
     assert!(missing.is_empty(), "missing: {missing:?}");
     assert!(
@@ -131,6 +131,9 @@ async fn runtime_info_and_stats_data_have_javas_keys_and_figures() {
     assert!(table["commitLogDiskRatio"].contains('.'));
     assert_eq!(table["remainHowManyDataToFlush"], "0 B");
     assert_eq!(table["putMessageTimesTotal"], "5");
+    // Sizes are of the stored records, as Java's `wroteBytes`, not of the 2-byte bodies.
+    let size: u64 = table["putMessageSizeTotal"].parse().unwrap();
+    assert!(size > 5 * 100, "{size}");
 
     // VIEW_BROKER_STATS_DATA: Java's keys; the minute window shows the puts once sampled.
     let body =

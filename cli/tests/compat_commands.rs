@@ -213,6 +213,14 @@ async fn the_last_java_commands_against_a_real_broker() {
         "{out}"
     );
 
+    // skipAccumulatedMessage with the group online: the members are told, Java's short table.
+    let out = ok(n, &["skipAccumulatedMessage", "-g", GROUP, "-t", TOPIC]).await;
+    assert!(
+        out.starts_with("#brokerName                               #queueId"),
+        "{out}"
+    );
+    assert_eq!(rows(&out).len(), 2, "{out}");
+
     // skipAccumulatedMessage with the group offline: offsets jump to the end of each queue.
     consumer.shutdown().await;
     for i in 0..4 {
@@ -223,9 +231,15 @@ async fn the_last_java_commands_against_a_real_broker() {
     }
     let max = max_offsets(n).await;
     let out = ok(n, &["skipAccumulatedMessage", "-g", GROUP, "-t", TOPIC]).await;
+    // Offline: Java's rollback table; the timestamp and rollback offsets are the queue ends.
+    assert!(
+        out.starts_with("#brokerName           #queueId              #brokerOffset         #consumerOffset       #timestampOffset      #rollbackOffset"),
+        "{out}"
+    );
     let skipped: BTreeMap<String, String> = rows(&out)
         .into_iter()
-        .map(|r| (r[1].clone(), r[2].clone()))
+        .inspect(|r| assert_eq!(r[4], r[5], "{out}"))
+        .map(|r| (r[1].clone(), r[5].clone()))
         .collect();
     assert_eq!(skipped, max, "{out}");
     eventually(n, &["consumerProgress", "-g", GROUP, "-t", TOPIC], |o| {

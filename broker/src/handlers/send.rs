@@ -519,9 +519,11 @@ fn finish(
         .put_time_max_ms
         .fetch_max(elapsed, Ordering::Relaxed);
     ctx.stats.put_total.fetch_add(count, Ordering::Relaxed);
-    ctx.stats.put_bytes.fetch_add(bytes, Ordering::Relaxed);
+    // Java counts the bytes written to the commit log (records, not bodies).
+    let wrote = crate::broker_stats::wrote_bytes(&outcome).unwrap_or(bytes);
+    ctx.stats.put_bytes.fetch_add(wrote, Ordering::Relaxed);
     ctx.stats.put_latency.record(elapsed);
-    (ctx.stats.detail).on_put(&ctx.config.broker_cluster_name, topic, count, bytes);
+    (ctx.stats.detail).on_put(&ctx.config.broker_cluster_name, topic, count, wrote);
     ctx.metrics.on_put(topic, count, bytes, started.elapsed());
     // Wake parked pulls now; the store's arrival hook does too, this covers stores without one.
     ctx.long_polling.wake(topic, queue_id);

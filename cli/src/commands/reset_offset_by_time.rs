@@ -82,53 +82,43 @@ impl SubCommand for ResetOffsetByTimeCommand {
                 "rollback consumer offset by specified group[{group}], topic[{topic}], force[{force}], timestamp(millis)[{timestamp}]"
             )?;
             writeln!(out)?;
-            reset(admin, out, group, topic, timestamp, force).await
-        })
-    }
-}
-
-/// Moves `group`'s offsets on `topic` to `timestamp` (-1: the end of each queue, what
-/// `skipAccumulatedMessage` asks) and prints the `#brokerName #queueId #offset` table.
-pub async fn reset(
-    admin: &Admin,
-    out: Out<'_>,
-    group: &str,
-    topic: &str,
-    timestamp: i64,
-    force: bool,
-) -> Result<()> {
-    writeln!(
-        out,
-        "{:<40}  {:<40}  {:<40}",
-        "#brokerName", "#queueId", "#offset"
-    )?;
-    for (name, addr) in topic_masters(admin, topic).await? {
-        let h = ResetOffsetRequestHeader {
-            topic: topic.to_string(),
-            group: group.to_string(),
-            timestamp,
-            is_force: force,
-            queue_id: None,
-            offset: None,
-        };
-        let req = RemotingCommand::request(RequestCode::INVOKE_BROKER_TO_RESET_OFFSET, h.to_ext());
-        let resp = admin.invoke_raw(&addr, req).await?;
-        if resp.response_code() == ResponseCode::CONSUMER_NOT_ONLINE {
-            reset_offline(admin, out, &name, &addr, group, topic, timestamp).await?;
-            continue;
-        }
-        let resp = check(&addr, resp)?;
-        let body = ResetOffsetBody::decode(&resp.body)
-            .map_err(|e| CliError::Decode(format!("reset result from {addr}: {e}")))?;
-        for (mq, off) in &body.offset_table.0 {
             writeln!(
                 out,
                 "{:<40}  {:<40}  {:<40}",
-                mq.broker_name, mq.queue_id, off
+                "#brokerName", "#queueId", "#offset"
             )?;
-        }
+            for (name, addr) in topic_masters(admin, topic).await? {
+                let h = ResetOffsetRequestHeader {
+                    topic: topic.to_string(),
+                    group: group.to_string(),
+                    timestamp,
+                    is_force: force,
+                    queue_id: None,
+                    offset: None,
+                };
+                let req = RemotingCommand::request(
+                    RequestCode::INVOKE_BROKER_TO_RESET_OFFSET,
+                    h.to_ext(),
+                );
+                let resp = admin.invoke_raw(&addr, req).await?;
+                if resp.response_code() == ResponseCode::CONSUMER_NOT_ONLINE {
+                    reset_offline(admin, out, &name, &addr, group, topic, timestamp).await?;
+                    continue;
+                }
+                let resp = check(&addr, resp)?;
+                let body = ResetOffsetBody::decode(&resp.body)
+                    .map_err(|e| CliError::Decode(format!("reset result from {addr}: {e}")))?;
+                for (mq, off) in &body.offset_table.0 {
+                    writeln!(
+                        out,
+                        "{:<40}  {:<40}  {:<40}",
+                        mq.broker_name, mq.queue_id, off
+                    )?;
+                }
+            }
+            Ok(())
+        })
     }
-    Ok(())
 }
 
 /// No member online: search each queue's offset for the time and commit it for the group.
@@ -149,27 +139,6 @@ async fn reset_offline(
         .map(|q| q.read_queue_nums)
         .unwrap_or(0);
     for queue_id in 0..queues {
-        if timestamp == -1 {
-            let h = remoting::header::offset::GetMaxOffsetRequestHeader {
-                topic: topic.to_string(),
-                queue_id,
-                ..Default::default()
-            };
-            let resp = admin
-                .invoke(
-                    addr,
-                    RemotingCommand::request(RequestCode::GET_MAX_OFFSET, h.to_ext()),
-                )
-                .await?;
-            let offset = resp
-                .ext_fields
-                .decode::<remoting::header::offset::GetMaxOffsetResponseHeader>()
-                .map_err(|e| CliError::Decode(format!("max offset from {addr}: {e}")))?
-                .offset;
-            commit(admin, addr, group, topic, queue_id, offset).await?;
-            writeln!(out, "{broker:<40}  {queue_id:<40}  {offset:<40}")?;
-            continue;
-        }
         let s = SearchOffsetRequestHeader {
             topic: topic.to_string(),
             queue_id,
@@ -188,32 +157,20 @@ async fn reset_offline(
             .decode::<SearchOffsetResponseHeader>()
             .map_err(|e| CliError::Decode(format!("search offset from {addr}: {e}")))?
             .offset;
-        commit(admin, addr, group, topic, queue_id, offset).await?;
+        let u = UpdateConsumerOffsetRequestHeader {
+            consumer_group: group.to_string(),
+            topic: topic.to_string(),
+            queue_id,
+            commit_offset: offset,
+            bname: None,
+        };
+        admin
+            .invoke(
+                addr,
+                RemotingCommand::request(RequestCode::UPDATE_CONSUMER_OFFSET, u.to_ext()),
+            )
+            .await?;
         writeln!(out, "{broker:<40}  {queue_id:<40}  {offset:<40}")?;
     }
-    Ok(())
-}
-
-async fn commit(
-    admin: &Admin,
-    addr: &str,
-    group: &str,
-    topic: &str,
-    queue_id: i32,
-    offset: i64,
-) -> Result<()> {
-    let u = UpdateConsumerOffsetRequestHeader {
-        consumer_group: group.to_string(),
-        topic: topic.to_string(),
-        queue_id,
-        commit_offset: offset,
-        bname: None,
-    };
-    admin
-        .invoke(
-            addr,
-            RemotingCommand::request(RequestCode::UPDATE_CONSUMER_OFFSET, u.to_ext()),
-        )
-        .await?;
     Ok(())
 }
