@@ -1,6 +1,8 @@
 //! Java 4.9.7's own `mqadmin` and this project's, side by side against the same real broker:
-//! `getBrokerConfig`, `getConsumerConfig`, `skipAccumulatedMessage`, `statsAll`, `exportConfigs`
-//! and `brokerStatus` must print the same (rates aside, which move between two runs).
+//! `getBrokerConfig`, `getConsumerConfig`, `skipAccumulatedMessage`, `exportConfigs`, `statsAll`,
+//! `queryMsgTraceById`, `exportMetrics` and `brokerStatus` must print the same (rates and
+//! figures that move between two runs aside: `statsAll` rates, `exportMetrics` values,
+//! `brokerStatus` values).
 //!
 //! Needs the Java tools at `/opt/rocketmq-4.9.7/bin/mqadmin` (or `JAVA_MQADMIN`) and a `java`
 //! on the path; prints SKIPPED and passes without them. Never builds them.
@@ -30,6 +32,8 @@ async fn java(bin: &Path, home: &Path, ns: &str, args: &[&str]) -> String {
         .args(args)
         .args(["-n", ns])
         .env("JAVA_OPT", format!("-Duser.home={}", home.display()))
+        // Java prints trace times in the local zone; ours in UTC.
+        .env("TZ", "UTC")
         .output()
         .await
         .unwrap();
@@ -158,6 +162,109 @@ async fn java_and_our_mqadmin_print_the_same() {
     t.sort();
     o.sort();
     assert_eq!(t, o);
+
+    // queryMsgTraceById: a trace record in Java's format keyed by the traced id.
+    let id = "7F0000010000ABCD0000000000000000";
+    let body = [
+        [
+            "Pub",
+            "1700000000000",
+            "DefaultRegion",
+            "ParPG",
+            "ParT",
+            id,
+            "",
+            "",
+            "127.0.0.1:10911",
+            "2",
+            "4",
+            "0",
+            "OFFSETID",
+            "true",
+            "127.0.0.1@1",
+        ]
+        .join("\u{1}"),
+        [
+            "SubAfter",
+            "req1",
+            id,
+            "9",
+            "false",
+            "",
+            "0",
+            "1700000005000",
+            "ParG",
+        ]
+        .join("\u{1}"),
+        String::new(),
+    ]
+    .join("\u{2}");
+    ok(
+        n,
+        &[
+            "sendMessage",
+            "-t",
+            "RMQ_SYS_TRACE_TOPIC",
+            "-k",
+            id,
+            "-p",
+            &body,
+        ],
+    )
+    .await;
+    let ours = loop {
+        let out = ok(n, &["queryMsgTraceById", "-i", id]).await;
+        if out.contains("#ConsumerGroup") {
+            break out;
+        }
+        assert!(Instant::now() < end, "{out}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let theirs = java(&bin, &home, n, &["queryMsgTraceById", "-i", id]).await;
+    assert_eq!(theirs, ours);
+
+    // exportMetrics: the same structure (the figures move between runs).
+    fn paths(v: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        if let Some(m) = v.as_object() {
+            for (k, v) in m {
+                let p = format!("{at}/{k}");
+                paths(v, &p, out);
+                out.push(p);
+            }
+        }
+    }
+    ok(
+        n,
+        &[
+            "exportMetrics",
+            "-c",
+            "DefaultCluster",
+            "-f",
+            ours_dir.to_str().unwrap(),
+        ],
+    )
+    .await;
+    java(
+        &bin,
+        &home,
+        n,
+        &[
+            "exportMetrics",
+            "-c",
+            "DefaultCluster",
+            "-f",
+            theirs_dir.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let metrics = |d: &Path| -> Vec<String> {
+        let v = serde_json::from_slice(&std::fs::read(d.join("metrics.json")).unwrap()).unwrap();
+        let mut out = Vec::new();
+        paths(&v, "", &mut out);
+        out.sort();
+        out
+    };
+    assert_eq!(metrics(&theirs_dir), metrics(&ours_dir));
 
     // brokerStatus: the same keys.
     let keys = |s: &str| -> Vec<String> {
