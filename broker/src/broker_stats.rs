@@ -271,6 +271,20 @@ impl BrokerStatsManager {
     }
 }
 
+/// The topic Java's statistics count a send under: the commit log stores a delayed message in
+/// `SCHEDULE_TOPIC_XXXX` and a transaction half message in `RMQ_SYS_TRANS_HALF_TOPIC`, and Java
+/// counts the stored topic (`exportMetrics` reads those two for its schedule and transaction
+/// rates).
+pub fn put_stats_topic<'a>(topic: &'a str, half: bool, delay: Option<&str>) -> &'a str {
+    if half {
+        return "RMQ_SYS_TRANS_HALF_TOPIC";
+    }
+    if delay.is_some_and(|d| d.trim().parse::<i32>().is_ok_and(|l| l > 0)) {
+        return "SCHEDULE_TOPIC_XXXX";
+    }
+    topic
+}
+
 /// Bytes an append wrote to the commit log (Java's `wroteBytes`): from the first record's offset
 /// to the end; `None` when nothing was stored.
 pub fn wrote_bytes(outcome: &crate::store_api::PutOutcome) -> Option<u64> {
@@ -324,6 +338,20 @@ mod tests {
         // 400 over the 20 s since the zero snapshot one period before creation.
         assert!((s.tps - 20.0).abs() < 1.0, "{s:?}");
         assert_eq!(s.avgpt, 100.0);
+    }
+
+    #[test]
+    fn delayed_and_half_messages_count_under_the_stored_topic() {
+        assert_eq!(put_stats_topic("T", false, None), "T");
+        assert_eq!(put_stats_topic("T", false, Some("0")), "T");
+        assert_eq!(
+            put_stats_topic("T", false, Some("3")),
+            "SCHEDULE_TOPIC_XXXX"
+        );
+        assert_eq!(
+            put_stats_topic("T", true, Some("3")),
+            "RMQ_SYS_TRANS_HALF_TOPIC"
+        );
     }
 
     #[test]

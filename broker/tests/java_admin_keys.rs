@@ -184,6 +184,27 @@ async fn runtime_info_and_stats_data_have_javas_keys_and_figures() {
         assert!(Instant::now() < end, "never sampled");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // A delayed send counts under SCHEDULE_TOPIC_XXXX, where Java's commit log stores it.
+    let mut p = remoting::message::Properties::new();
+    p.insert("DELAY", "1");
+    let r = invoke(
+        &client,
+        &addr,
+        send_request("StatsT", 1, b"d", p.encode().unwrap()),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    let r = call(
+        &client,
+        &addr,
+        RequestCode::VIEW_BROKER_STATS_DATA,
+        &[
+            ("statsName", "TOPIC_PUT_NUMS".into()),
+            ("statsKey", "SCHEDULE_TOPIC_XXXX".into()),
+        ],
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS);
     let r = call(
         &client,
         &addr,
