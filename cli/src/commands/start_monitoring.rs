@@ -9,15 +9,20 @@
 //! Java's tool logs these to the client log and runs until killed. This one prints them to
 //! stdout and runs until killed too, unless `MQADMIN_MONITOR_ROUNDS=N` stops it after N rounds;
 //! `MQADMIN_MONITOR_FIRST_DELAY_MS` and `MQADMIN_MONITOR_INTERVAL_MS` change the timings (for
-//! tests). Java's listener for OFFSET_MOVED_EVENT (offsets moved because messages were deleted)
-//! is not reproduced: this broker does not publish that topic.
+//! tests). Like Java's, it also runs a push consumer (`__MONITOR_CONSUMER`) on
+//! `OFFSET_MOVED_EVENT` and prints each event as `reportDeleteMsgsEvent: DeleteMsgsEvent [...]`
+//! (Java brokers publish one when a pull asked for an offset that no longer exists); that group
+//! shows in the rounds as Java's does.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use client::PullConsumer;
 use client::api::PullStatus;
 use client::running_info::ConsumerRunningInfo;
+use client::{
+    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, MessageExt, PullConsumer, PushConsumer,
+    PushConsumerConfig,
+};
 use futures::future::BoxFuture;
 use remoting::body::admin::{ConsumeStats, OffsetWrapper};
 use remoting::body::client::MessageQueue;
@@ -35,6 +40,82 @@ const MONITOR: &str = "[MONITOR] ";
 const NOTIFY: &str = "[NOTIFY] ";
 /// Java's pull consumer group of the monitor (`MixAll.TOOLS_CONSUMER_GROUP`).
 const TOOLS_CONSUMER_GROUP: &str = "TOOLS_CONSUMER";
+/// Java's push consumer group of the monitor (`MixAll.MONITOR_CONSUMER_GROUP`).
+const MONITOR_CONSUMER_GROUP: &str = "__MONITOR_CONSUMER";
+/// Where Java brokers publish moved offsets (`TopicValidator.RMQ_SYS_OFFSET_MOVED_EVENT`).
+const OFFSET_MOVED_EVENT: &str = "OFFSET_MOVED_EVENT";
+
+/// Java's `DeleteMsgsEvent.toString()` for an `OFFSET_MOVED_EVENT` message (`None` when the body
+/// is not an `OffsetMovedEvent`).
+pub fn delete_msgs_event(body: &[u8], store_timestamp: i64) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mq = v.get("messageQueue")?;
+    let text = |x: Option<&serde_json::Value>| -> String {
+        match x {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) | None => "null".to_string(),
+            Some(other) => other.to_string(),
+        }
+    };
+    Some(format!(
+        "DeleteMsgsEvent [offsetMovedEvent=OffsetMovedEvent [consumerGroup={}, messageQueue=MessageQueue [topic={}, brokerName={}, queueId={}], offsetRequest={}, offsetNew={}], eventTimestamp={store_timestamp}]",
+        text(v.get("consumerGroup")),
+        text(mq.get("topic")),
+        text(mq.get("brokerName")),
+        text(mq.get("queueId")),
+        text(v.get("offsetRequest")),
+        text(v.get("offsetNew")),
+    ))
+}
+
+/// Java's monitor push consumer: each OFFSET_MOVED_EVENT message becomes one line on `tx`.
+async fn start_event_consumer(
+    admin: &Admin,
+    tx: tokio::sync::mpsc::UnboundedSender<String>,
+) -> Result<PushConsumer> {
+    let mut cfg = PushConsumerConfig::new(MONITOR_CONSUMER_GROUP, "");
+    cfg.client = admin.client_config()?;
+    cfg.consume_thread_max = 1;
+    let consumer = PushConsumer::new(cfg)?;
+    consumer.subscribe(OFFSET_MOVED_EVENT, "*")?;
+    consumer.register_listener_concurrently(
+        move |msgs: &[MessageExt], _: &mut ConsumeConcurrentlyContext| {
+            if let Some(m) = msgs.first()
+                && let Some(line) = delete_msgs_event(&m.body, m.store_timestamp)
+            {
+                let _ = tx.send(format!("{MONITOR}reportDeleteMsgsEvent: {line}"));
+            }
+            ConsumeConcurrentlyStatus::ConsumeSuccess
+        },
+    );
+    consumer.start().await?;
+    Ok(consumer)
+}
+
+/// Sleeps `ms`, printing the consumer's event lines as they come.
+async fn wait_printing(
+    out: Out<'_>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    ms: u64,
+) -> Result<()> {
+    let sleep = tokio::time::sleep(Duration::from_millis(ms));
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return Ok(()),
+            line = rx.recv() => match line {
+                Some(line) => {
+                    writeln!(out, "{line}")?;
+                    out.flush()?;
+                }
+                None => {
+                    (&mut sleep).await;
+                    return Ok(());
+                }
+            },
+        }
+    }
+}
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
@@ -239,8 +320,16 @@ impl SubCommand for StartMonitoringCommand {
                 .max(1);
             let puller = PullConsumer::new(TOOLS_CONSUMER_GROUP, admin.client_config()?)?;
             puller.start().await?;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let events = match start_event_consumer(admin, tx).await {
+                Ok(c) => c,
+                Err(e) => {
+                    puller.shutdown().await;
+                    return Err(e);
+                }
+            };
             let result = async {
-                tokio::time::sleep(Duration::from_millis(first)).await;
+                wait_printing(&mut *out, &mut rx, first).await?;
                 let mut done = 0u64;
                 loop {
                     if let Err(e) = round(admin, &puller, &mut *out).await {
@@ -250,12 +339,30 @@ impl SubCommand for StartMonitoringCommand {
                     if rounds.is_some_and(|n| done >= n) {
                         return Ok(());
                     }
-                    tokio::time::sleep(Duration::from_millis(interval)).await;
+                    wait_printing(&mut *out, &mut rx, interval).await?;
                 }
             }
             .await;
+            events.shutdown().await;
             puller.shutdown().await;
             result
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_moved_events_print_as_javas_delete_msgs_event() {
+        let body = br#"{"consumerGroup":"G","messageQueue":{"brokerName":"b","queueId":1,"topic":"T"},"offsetNew":7,"offsetRequest":3}"#;
+        assert_eq!(
+            delete_msgs_event(body, 99).as_deref(),
+            Some(
+                "DeleteMsgsEvent [offsetMovedEvent=OffsetMovedEvent [consumerGroup=G, messageQueue=MessageQueue [topic=T, brokerName=b, queueId=1], offsetRequest=3, offsetNew=7], eventTimestamp=99]"
+            )
+        );
+        assert_eq!(delete_msgs_event(b"not json", 1), None);
     }
 }
