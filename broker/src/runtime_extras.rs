@@ -27,6 +27,16 @@ pub fn java_double(v: f64) -> String {
     format!("{v:?}")
 }
 
+/// Java's TPS text: the rates over 10 s, 1 min and 10 min as `Double.toString`, space-separated
+/// (`0.0 12.5 3.3333333333333335`). Java leaves a window empty until it has enough samples;
+/// here it reads 0.0 then, which every reader parses.
+pub fn java_rates(v: &[f64]) -> String {
+    v.iter()
+        .map(|r| java_double(*r))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Java's `MixAll.humanReadableByteCount(bytes, false)`: `512 B`, `1.5 KiB`, `931.3 GiB`.
 pub fn human_bytes(bytes: u64) -> String {
     const UNIT: f64 = 1024.0;
@@ -62,7 +72,18 @@ pub fn entries(ctx: &BrokerContext) -> Vec<(String, String)> {
     // Java divides by the put count, taken as 1 when nothing was put.
     let times = put_total.max(1);
     let ratio = java_double(java_disk_ratio(s.disk_total_bytes, s.disk_free_bytes));
+    let tps = st.tps();
+    let total: Vec<f64> = (0..3).map(|i| tps.found[i] + tps.miss[i]).collect();
     let mut out = vec![
+        ("putTps".to_string(), java_rates(&tps.put)),
+        ("getFoundTps".to_string(), java_rates(&tps.found)),
+        ("getMissTps".to_string(), java_rates(&tps.miss)),
+        ("getTotalTps".to_string(), java_rates(&total)),
+        ("getTransferedTps".to_string(), java_rates(&tps.transferred)),
+        (
+            "getTransferredTps".to_string(),
+            java_rates(&tps.transferred),
+        ),
         (
             "putLatency99".to_string(),
             format!("{:.2}", st.put_latency.percentile(0.99)),
@@ -126,6 +147,10 @@ mod tests {
     fn numbers_are_spelled_as_java_spells_them() {
         assert_eq!(java_double(0.0), "0.0");
         assert_eq!(java_double(0.53), "0.53");
+        assert_eq!(
+            java_rates(&[0.0, 12.5, 1.0 / 3.0]),
+            "0.0 12.5 0.3333333333333333"
+        );
         assert_eq!(human_bytes(0), "0 B");
         assert_eq!(human_bytes(1023), "1023 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
