@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::context::BrokerContext;
 use crate::stats::now_millis;
+use crate::store_api::PutOutcome;
 
 /// Messages stored per topic (key: topic).
 pub const TOPIC_PUT_NUMS: &str = "TOPIC_PUT_NUMS";
@@ -37,6 +38,11 @@ pub const SNDBCK_PUT_NUMS: &str = "SNDBCK_PUT_NUMS";
 pub const BROKER_PUT_NUMS: &str = "BROKER_PUT_NUMS";
 /// Messages pulled from the broker (key: cluster name).
 pub const BROKER_GET_NUMS: &str = "BROKER_GET_NUMS";
+
+/// Java's group name for the schedule service's reads (`MixAll.SCHEDULE_CONSUMER_GROUP`).
+const SCHEDULE_CONSUMER_GROUP: &str = "SCHEDULE_CONSUMER";
+const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
 
 /// Every statistic kept here.
 const NAMES: &[&str] = &[
@@ -231,6 +237,17 @@ impl BrokerStatsManager {
         self.add(BROKER_GET_NUMS, cluster.to_string(), msgs, 0);
     }
 
+    /// A delayed message re-put into its real `topic` at its time (Java's
+    /// `ScheduleMessageService`: a get by `SCHEDULE_CONSUMER` from the schedule topic and a put
+    /// into the real topic).
+    pub fn on_schedule_delivery(&self, cluster: &str, topic: &str, outcome: &PutOutcome) {
+        let wrote = wrote_bytes(outcome).unwrap_or(0);
+        let key = format!("{SCHEDULE_TOPIC}@{SCHEDULE_CONSUMER_GROUP}");
+        self.add(GROUP_GET_NUMS, key.clone(), 1, 1);
+        self.add(GROUP_GET_SIZE, key, wrote, 1);
+        self.on_put(cluster, topic, 1, wrote);
+    }
+
     /// A message of `topic` sent back for retry by `group`.
     pub fn on_send_back(&self, group: &str, topic: &str) {
         self.add(SNDBCK_PUT_NUMS, format!("{topic}@{group}"), 1, 1);
@@ -277,17 +294,17 @@ impl BrokerStatsManager {
 /// rates).
 pub fn put_stats_topic<'a>(topic: &'a str, half: bool, delay: Option<&str>) -> &'a str {
     if half {
-        return "RMQ_SYS_TRANS_HALF_TOPIC";
+        return TRANS_HALF_TOPIC;
     }
     if delay.is_some_and(|d| d.trim().parse::<i32>().is_ok_and(|l| l > 0)) {
-        return "SCHEDULE_TOPIC_XXXX";
+        return SCHEDULE_TOPIC;
     }
     topic
 }
 
 /// Bytes an append wrote to the commit log (Java's `wroteBytes`): from the first record's offset
 /// to the end; `None` when nothing was stored.
-pub fn wrote_bytes(outcome: &crate::store_api::PutOutcome) -> Option<u64> {
+pub fn wrote_bytes(outcome: &PutOutcome) -> Option<u64> {
     let first = *outcome.physical_offsets.first()?;
     u64::try_from(outcome.end_offset - first)
         .ok()

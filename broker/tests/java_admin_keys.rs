@@ -205,6 +205,25 @@ async fn runtime_info_and_stats_data_have_javas_keys_and_figures() {
     )
     .await;
     assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    // Delivered at its time: a get by SCHEDULE_CONSUMER from the schedule topic, as Java counts.
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = call(
+            &client,
+            &addr,
+            RequestCode::VIEW_BROKER_STATS_DATA,
+            &[
+                ("statsName", "GROUP_GET_NUMS".into()),
+                ("statsKey", "SCHEDULE_TOPIC_XXXX@SCHEDULE_CONSUMER".into()),
+            ],
+        )
+        .await;
+        if r.response_code() == ResponseCode::SUCCESS {
+            break;
+        }
+        assert!(Instant::now() < end, "delayed message never delivered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let r = call(
         &client,
         &addr,

@@ -262,6 +262,8 @@ impl ScheduleService {
                                 "delayed message delivered"
                             );
                             ctx.long_polling.wake(&topic, qid);
+                            let cluster = &ctx.config.broker_cluster_name;
+                            (ctx.stats.detail).on_schedule_delivery(cluster, &topic, &out);
                             delivered += 1;
                         }
                         other => {
