@@ -1,8 +1,7 @@
 //! GET_BROKER_RUNTIME_INFO keys in Java 4.9.7's exact formats that the base table in
 //! `admin::runtime_info` does not compute: the put latency figures (`putLatency99`,
 //! `putLatency999`, `putMessageDistributeTime`), `scheduleMessageOffset_<level>`, and Java's
-//! spellings of numbers (`String.valueOf(double)`, `MixAll.humanReadableByteCount`, the disk
-//! ratio rounded up to a whole percent). They replace the base table's entries of the same name.
+//! spellings of numbers (`String.valueOf(double)`, `MixAll.humanReadableByteCount`). They replace the base table's entries of the same name.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -49,21 +48,6 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{:.1} {pre}iB", bytes as f64 / UNIT.powi(exp))
 }
 
-/// Java's `UtilAll.getDiskPartitionSpaceUsedPercent`: the used share rounded up to a whole
-/// percent, as a fraction; -1 when nothing is known.
-pub fn java_disk_ratio(total: u64, free: u64) -> f64 {
-    if total == 0 {
-        return -1.0;
-    }
-    let used = total.saturating_sub(free);
-    let entire = used + free.min(total);
-    if entire == 0 {
-        return -1.0;
-    }
-    let round = u64::from(!(used * 100).is_multiple_of(entire));
-    (used * 100 / entire + round) as f64 / 100.0
-}
-
 /// The entries that replace or complete the base table.
 pub fn entries(ctx: &BrokerContext) -> Vec<(String, String)> {
     let st = &ctx.stats;
@@ -71,7 +55,9 @@ pub fn entries(ctx: &BrokerContext) -> Vec<(String, String)> {
     let put_total = st.put_total.load(Relaxed);
     // Java divides by the put count, taken as 1 when nothing was put.
     let times = put_total.max(1);
-    let ratio = java_double(java_disk_ratio(s.disk_total_bytes, s.disk_free_bytes));
+    // The store's own ratio (store::fs::used_ratio), which its disk checks act on, so that
+    // clusterList's #SPACE shows what deletion decisions see; Java rounds it up to a percent.
+    let ratio = java_double(store::fs::used_ratio(s.disk_total_bytes, s.disk_free_bytes));
     let tps = st.tps();
     let total: Vec<f64> = (0..3).map(|i| tps.found[i] + tps.miss[i]).collect();
     let mut out = vec![
@@ -155,8 +141,5 @@ mod tests {
         assert_eq!(human_bytes(1023), "1023 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(100 << 30), "100.0 GiB");
-        assert_eq!(java_disk_ratio(100, 47), 0.53);
-        assert_eq!(java_disk_ratio(1000, 471), 0.53);
-        assert_eq!(java_disk_ratio(0, 0), -1.0);
     }
 }
