@@ -1,6 +1,6 @@
 //! GET_BROKER_CONFIG, GET_BROKER_RUNTIME_INFO and VIEW_BROKER_STATS_DATA of a real broker
 //! against the key lists read from Java 4.9.7's sources (`broker::java_config_keys`,
-//! `broker::runtime_extras::java_runtime_info_keys`): every key Java returns is there, in
+//! `broker::handlers::runtime_extras::java_runtime_info_keys`): every key Java returns is there, in
 //! Java's formats.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
@@ -10,8 +10,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use broker::handlers::runtime_extras::java_runtime_info_keys;
 use broker::java_config_keys::{JAVA_NULL_BY_DEFAULT, java_keys};
-use broker::runtime_extras::java_runtime_info_keys;
 use common::*;
 use remoting::body::kv::KVTable;
 use remoting::{RemotingCommand, RequestCode, ResponseCode};

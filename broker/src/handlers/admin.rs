@@ -552,7 +552,7 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
         // Replication state (brokerStatus): connected slaves, acks, gap, in sync.
         .chain(ctx.ha.get().map(|h| h.runtime_info()).unwrap_or_default())
         // Java's formats and the latency / schedule keys (later entries win).
-        .chain(crate::runtime_extras::entries(ctx))
+        .chain(crate::handlers::runtime_extras::entries(ctx))
         // Java reports it only with the transient store pool.
         .filter(|(k, _)| k != "remainHowManyDataToCommit" || c.transient_store_pool_enable)
         .collect()

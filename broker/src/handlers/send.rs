@@ -382,7 +382,7 @@ pub(crate) async fn send_one(
     let wait = ha::wants_wait(&rec.properties);
     let (topic, queue_id) = (rec.topic.clone(), rec.queue_id);
     let stats_topic =
-        crate::broker_stats::put_stats_topic(&topic, half, rec.properties.get(keys::DELAY));
+        crate::state::broker_stats::put_stats_topic(&topic, half, rec.properties.get(keys::DELAY));
     let body_len = rec.body.len() as u64;
     let started = std::time::Instant::now();
     let outcome = if half {
@@ -523,7 +523,7 @@ fn finish(
         .fetch_max(elapsed, Ordering::Relaxed);
     ctx.stats.put_total.fetch_add(count, Ordering::Relaxed);
     // Java counts the bytes written to the commit log (records, not bodies).
-    let wrote = crate::broker_stats::wrote_bytes(&outcome).unwrap_or(bytes);
+    let wrote = outcome.wrote_bytes().unwrap_or(bytes);
     ctx.stats.put_bytes.fetch_add(wrote, Ordering::Relaxed);
     ctx.stats.put_latency.record(elapsed);
     (ctx.stats.detail).on_put(&ctx.config.broker_cluster_name, stats_topic, count, wrote);

@@ -28,9 +28,10 @@ pub struct BrokerStats {
     /// Boot time, ms since the epoch.
     pub boot_millis: i64,
     /// Per-topic / per-group figures for VIEW_BROKER_STATS_DATA.
-    pub detail: crate::broker_stats::BrokerStatsManager,
+    /// Shared with the schedule service, which counts its deliveries as Java's does.
+    pub detail: std::sync::Arc<crate::state::broker_stats::BrokerStatsManager>,
     /// Append latency histogram (`putLatency99`, `putMessageDistributeTime`).
-    pub put_latency: crate::put_latency::PutLatency,
+    pub put_latency: crate::state::put_latency::PutLatency,
 }
 
 #[derive(Clone, Copy)]

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::context::BrokerContext;
-use crate::schedule::SCHEDULE_TOPIC;
+use crate::services::schedule::SCHEDULE_TOPIC;
 
 /// The keys Java 4.9.7 always puts in GET_BROKER_RUNTIME_INFO (`StoreStatsService`,
 /// `DefaultMessageStore` and `AdminBrokerProcessor.prepareRuntimeInfo`; the list is

@@ -1,5 +1,6 @@
-//! Per-topic and per-group statistics with Java's minute, hour and day windows, and
-//! VIEW_BROKER_STATS_DATA (315), which `mqadmin statsAll` and `exportMetrics` read.
+//! Per-topic and per-group statistics with Java's minute, hour and day windows, which
+//! VIEW_BROKER_STATS_DATA (315, `crate::handlers::stats_data`) answers from and `mqadmin
+//! statsAll` and `exportMetrics` read.
 //!
 //! Java's `BrokerStatsManager` keeps one `StatsItem` per (statistic, key): a running sum, a
 //! count of increments, and three lists of snapshots — every 10 s (7 kept: the last minute),
@@ -16,13 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use remoting::header::admin::ViewBrokerStatsDataRequestHeader;
-use remoting::{RemotingCommand, ResponseCode};
 use serde::Serialize;
 
-use crate::context::BrokerContext;
-use crate::stats::now_millis;
-use crate::store_api::PutOutcome;
+use crate::state::stats::now_millis;
 
 /// Messages stored per topic (key: topic).
 pub const TOPIC_PUT_NUMS: &str = "TOPIC_PUT_NUMS";
@@ -240,8 +237,7 @@ impl BrokerStatsManager {
     /// A delayed message re-put into its real `topic` at its time (Java's
     /// `ScheduleMessageService`: a get by `SCHEDULE_CONSUMER` from the schedule topic and a put
     /// into the real topic).
-    pub fn on_schedule_delivery(&self, cluster: &str, topic: &str, outcome: &PutOutcome) {
-        let wrote = wrote_bytes(outcome).unwrap_or(0);
+    pub fn on_schedule_delivery(&self, cluster: &str, topic: &str, wrote: u64) {
         let key = format!("{SCHEDULE_TOPIC}@{SCHEDULE_CONSUMER_GROUP}");
         self.add(GROUP_GET_NUMS, key.clone(), 1, 1);
         self.add(GROUP_GET_SIZE, key, wrote, 1);
@@ -300,37 +296,6 @@ pub fn put_stats_topic<'a>(topic: &'a str, half: bool, delay: Option<&str>) -> &
         return SCHEDULE_TOPIC;
     }
     topic
-}
-
-/// Bytes an append wrote to the commit log (Java's `wroteBytes`): from the first record's offset
-/// to the end; `None` when nothing was stored.
-pub fn wrote_bytes(outcome: &PutOutcome) -> Option<u64> {
-    let first = *outcome.physical_offsets.first()?;
-    u64::try_from(outcome.end_offset - first)
-        .ok()
-        .filter(|n| *n > 0)
-}
-
-/// VIEW_BROKER_STATS_DATA (315): the minute, hour and day figures of one statistic; an unknown
-/// statistic or key gets Java's SYSTEM_ERROR `The stats <name> <key> not exist`.
-pub fn view_broker_stats_data(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
-    let h: ViewBrokerStatsDataRequestHeader = match req.ext_fields.decode() {
-        Ok(h) => h,
-        Err(e) => return req.response_to(ResponseCode::SYSTEM_ERROR, Some(e.to_string())),
-    };
-    let Some(item) = ctx.stats.detail.item(&h.stats_name, &h.stats_key) else {
-        return req.response_to(
-            ResponseCode::SYSTEM_ERROR,
-            Some(format!(
-                "The stats <{}> <{}> not exist",
-                h.stats_name, h.stats_key
-            )),
-        );
-    };
-    match serde_json::to_vec(&item.data()) {
-        Ok(body) => req.success().with_body(body),
-        Err(e) => req.response_to(ResponseCode::SYSTEM_ERROR, Some(e.to_string())),
-    }
 }
 
 #[cfg(test)]
