@@ -249,6 +249,7 @@ impl Broker {
                 store: store.clone(),
                 store_host,
                 long_polling: ctx.long_polling.clone(),
+                stats: ctx.stats.detail.clone(),
             },
             &shutdown,
         )?;

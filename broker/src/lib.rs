@@ -14,7 +14,8 @@
 //! - [`processor`]: the one table from request code to handler (after the ACL and name checks).
 //! - [`handlers`]: one module per request family: `send`, `reply`, `pull`, `retry`,
 //!   `end_transaction`, `offsets`, `heartbeat` (clients and queue locks), `admin`,
-//!   `admin_stats`, `acl_admin`.
+//!   `admin_stats`, `acl_admin`, `stats_data` (VIEW_BROKER_STATS_DATA), `runtime_extras` (the
+//!   GET_BROKER_RUNTIME_INFO keys in Java's formats).
 //! - [`services`]: what runs in the background, each over a narrow handle rather than the
 //!   context: `registration` (REGISTER_BROKER to every name server), `ha` (master/slave
 //!   replication, the SYNC_MASTER wait), `slave_sync` (a slave's copy of the master's
@@ -22,7 +23,8 @@
 //! - [`state`]: the tables and their files: `topic_config` (`topics.json`, TBW102),
 //!   `subscription_group`, `consumer_offset`, `runtime_config` (UPDATE_BROKER_CONFIG),
 //!   `persist` (atomic JSON), `client_manager`, `rebalance_lock`, `long_polling` (parked
-//!   pulls), `stats`.
+//!   pulls), `stats`, `broker_stats` (per-topic/group minute, hour and day windows),
+//!   `put_latency` (the append latency histogram).
 //! - Cross-cutting: [`acl`] (plain ACL policy: `plain_acl.yml`, signatures, permissions),
 //!   [`filter`] (tag and SQL92 filters for pulls), [`metrics`] (the Prometheus endpoint and the
 //!   hooks the handlers feed; its collector reads the broker through `metrics::Sources`).

@@ -119,6 +119,9 @@ impl BrokerProcessor {
             }
             RequestCode::QUERY_CONSUME_QUEUE => admin_stats::query_consume_queue(ctx, req),
             RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
+            RequestCode::VIEW_BROKER_STATS_DATA => {
+                crate::handlers::stats_data::view_broker_stats_data(ctx, req)
+            }
             code if acl_admin::is_acl_admin_code(code) => acl_admin::handle(ctx, &req),
             _ => not_supported(&req),
         }

@@ -46,6 +46,17 @@ pub struct PutOutcome {
     pub end_offset: i64,
 }
 
+impl PutOutcome {
+    /// Bytes the append wrote to the commit log (Java's `wroteBytes`): from the first record's
+    /// offset to the end; `None` when nothing was stored.
+    pub fn wrote_bytes(&self) -> Option<u64> {
+        let first = *self.physical_offsets.first()?;
+        u64::try_from(self.end_offset - first)
+            .ok()
+            .filter(|n| *n > 0)
+    }
+}
+
 /// The status of a read for a pull (Java `GetMessageStatus`, spec §5.12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GetStatus {

@@ -190,7 +190,7 @@ impl ConsumerMember for Member {
         let orderly = inner.is_orderly();
         for (k, v) in [
             ("PROP_CONSUME_TYPE", "CONSUME_PASSIVELY".to_string()),
-            ("PROP_CONSUME_ORDERLY", orderly.to_string()),
+            ("PROP_CONSUMEORDERLY", orderly.to_string()),
             (
                 "PROP_NAMESERVER_ADDR",
                 inner.instance.config().namesrv_addr.clone(),

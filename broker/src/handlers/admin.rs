@@ -145,6 +145,7 @@ pub fn delete_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
     }
     ctx.offsets.remove_topic(&h.topic);
     ctx.store.delete_topic(&h.topic);
+    ctx.stats.detail.on_topic_deleted(&h.topic);
     req.success()
 }
 
@@ -196,6 +197,7 @@ pub fn delete_group(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
     if h.remove_offset == Some(true) {
         ctx.offsets.remove_group(&h.group_name);
     }
+    ctx.stats.detail.on_group_deleted(&h.group_name);
     req.success()
 }
 
@@ -389,11 +391,7 @@ pub fn broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComma
     ext.insert("version", r#"{"counter":0,"timestamp":0}"#);
     let mut config = (*ctx.live()).clone();
     config.broker_permission = ctx.permission();
-    let mut text = config.to_properties();
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&crate::java_config_keys::render_missing(&config));
+    let text = crate::java_config_keys::render(&config, &ctx.broker_addr);
     req.success().with_ext(ext).with_body(text.into_bytes())
 }
 
@@ -553,6 +551,10 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
         .chain(std::iter::once(per_dir))
         // Replication state (brokerStatus): connected slaves, acks, gap, in sync.
         .chain(ctx.ha.get().map(|h| h.runtime_info()).unwrap_or_default())
+        // Java's formats and the latency / schedule keys (later entries win).
+        .chain(crate::handlers::runtime_extras::entries(ctx))
+        // Java reports it only with the transient store pool.
+        .filter(|(k, _)| k != "remainHowManyDataToCommit" || c.transient_store_pool_enable)
         .collect()
 }
 

@@ -26,4 +26,6 @@ pub mod offsets;
 pub mod pull;
 pub mod reply;
 pub mod retry;
+pub mod runtime_extras;
 pub mod send;
+pub mod stats_data;

@@ -363,6 +363,8 @@ fn respond(
             .fetch_add(outcome.records.len() as u64, Ordering::Relaxed);
         let n = outcome.records.len() as u64;
         resp.body = concat(outcome.records);
+        let (cluster, len) = (&ctx.config.broker_cluster_name, resp.body.len() as u64);
+        (ctx.stats.detail).on_get(cluster, &h.topic, &h.consumer_group, n, len);
         ctx.metrics
             .on_pull(&h.topic, &h.consumer_group, n, resp.body.len() as u64);
     } else {

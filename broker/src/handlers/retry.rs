@@ -189,6 +189,11 @@ pub async fn send_back(
         | PutStatus::FlushSlaveTimeout
         | PutStatus::SlaveNotAvailable => {
             tracing::debug!(group = %h.group, peer = %conn.peer(), topic, level, reconsume_times = orig.reconsume_times + 1, "message sent back");
+            let consumed = orig
+                .properties
+                .get(keys::RETRY_TOPIC)
+                .map(|t| t.to_string());
+            (ctx.stats.detail).on_send_back(&h.group, consumed.as_deref().unwrap_or(&orig.topic));
             req.success()
         }
         PutStatus::MessageIllegal(why) => reply(&req, ResponseCode::MESSAGE_ILLEGAL, why),

@@ -381,6 +381,8 @@ pub(crate) async fn send_one(
     let mut rec = base_record(ctx, conn, h, &p, req.body.clone(), props);
     let wait = ha::wants_wait(&rec.properties);
     let (topic, queue_id) = (rec.topic.clone(), rec.queue_id);
+    let stats_topic =
+        crate::state::broker_stats::put_stats_topic(&topic, half, rec.properties.get(keys::DELAY));
     let body_len = rec.body.len() as u64;
     let started = std::time::Instant::now();
     let outcome = if half {
@@ -400,7 +402,8 @@ pub(crate) async fn send_one(
     if half && matches!(outcome.status, PutStatus::Ok) {
         ctx.metrics.on_half_message();
     }
-    finish(ctx, req, &topic, queue_id, outcome, 1, body_len, started)
+    let put = (topic.as_str(), stats_topic);
+    finish(ctx, req, put, queue_id, outcome, 1, body_len, started)
 }
 
 async fn send_batch(
@@ -474,16 +477,16 @@ async fn send_batch(
     }
     let outcome = put_in_turn(ctx, turn, split, wait, ctx.store.put_batch(records)).await;
     let outcome = ha::after_put(ctx.ha.get(), ctx.config.broker_role, outcome, wait).await;
-    finish(
-        ctx, req, &p.topic, p.queue_id, outcome, n, body_len, started,
-    )
+    let put = (p.topic.as_str(), p.topic.as_str());
+    finish(ctx, req, put, p.queue_id, outcome, n, body_len, started)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn finish(
     ctx: &BrokerContext,
     req: &RemotingCommand,
-    topic: &str,
+    // The message's topic, and the topic Java's statistics count it under.
+    (topic, stats_topic): (&str, &str),
     queue_id: i32,
     outcome: PutOutcome,
     count: u64,
@@ -519,7 +522,11 @@ fn finish(
         .put_time_max_ms
         .fetch_max(elapsed, Ordering::Relaxed);
     ctx.stats.put_total.fetch_add(count, Ordering::Relaxed);
-    ctx.stats.put_bytes.fetch_add(bytes, Ordering::Relaxed);
+    // Java counts the bytes written to the commit log (records, not bodies).
+    let wrote = outcome.wrote_bytes().unwrap_or(bytes);
+    ctx.stats.put_bytes.fetch_add(wrote, Ordering::Relaxed);
+    ctx.stats.put_latency.record(elapsed);
+    (ctx.stats.detail).on_put(&ctx.config.broker_cluster_name, stats_topic, count, wrote);
     ctx.metrics.on_put(topic, count, bytes, started.elapsed());
     // Wake parked pulls now; the store's arrival hook does too, this covers stores without one.
     ctx.long_polling.wake(topic, queue_id);

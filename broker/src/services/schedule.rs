@@ -40,6 +40,8 @@ pub struct Handle {
     pub store_host: SocketAddr,
     /// Parked pulls, woken when a delivery lands in their queue.
     pub long_polling: Arc<LongPolling>,
+    /// Per-topic statistics: a delivery counts as Java's does (VIEW_BROKER_STATS_DATA).
+    pub stats: Arc<crate::state::broker_stats::BrokerStatsManager>,
 }
 
 impl Handle {
@@ -262,6 +264,11 @@ impl ScheduleService {
                                 "delayed message delivered"
                             );
                             ctx.long_polling.wake(&topic, qid);
+                            let (cluster, wrote) = (
+                                &ctx.config.broker_cluster_name,
+                                out.wrote_bytes().unwrap_or(0),
+                            );
+                            ctx.stats.on_schedule_delivery(cluster, &topic, wrote);
                             delivered += 1;
                         }
                         other => {

@@ -17,10 +17,12 @@
 //! - [`long_polling`]: parked pulls, per queue, with their caps (no task of its own: a message
 //!   arrival or the periodic sweep wakes them).
 //! - [`stats`]: the counters GET_BROKER_RUNTIME_INFO reports.
+pub mod broker_stats;
 pub mod client_manager;
 pub mod consumer_offset;
 pub mod long_polling;
 pub mod persist;
+pub mod put_latency;
 pub mod rebalance_lock;
 pub mod runtime_config;
 pub mod stats;

@@ -27,6 +27,11 @@ pub struct BrokerStats {
     pub boot: Instant,
     /// Boot time, ms since the epoch.
     pub boot_millis: i64,
+    /// Per-topic / per-group figures for VIEW_BROKER_STATS_DATA.
+    /// Shared with the schedule service, which counts its deliveries as Java's does.
+    pub detail: std::sync::Arc<crate::state::broker_stats::BrokerStatsManager>,
+    /// Append latency histogram (`putLatency99`, `putMessageDistributeTime`).
+    pub put_latency: crate::state::put_latency::PutLatency,
 }
 
 #[derive(Clone, Copy)]
@@ -63,6 +68,8 @@ impl Default for BrokerStats {
             }),
             boot: Instant::now(),
             boot_millis: now_millis(),
+            detail: Default::default(),
+            put_latency: Default::default(),
         }
     }
 }
@@ -99,6 +106,8 @@ impl BrokerStats {
             transferred: self.get_transferred.load(Ordering::Relaxed),
         };
         let mut q = self.samples.lock();
+        self.detail.tick();
+        self.put_latency.maybe_rotate();
         q.push_back(s);
         while q.len() > 601 {
             q.pop_front();

@@ -124,12 +124,15 @@ impl SubCommand for UpdateAclConfigCommand {
     }
 }
 
-/// `mqadmin deleteAccessConfig`.
+/// `mqadmin deleteAclConfig` (alias `deleteAccessConfig`, as Java's).
 pub struct DeleteAccessConfigCommand;
 
 impl SubCommand for DeleteAccessConfigCommand {
     fn name(&self) -> &'static str {
-        "deleteAccessConfig"
+        "deleteAclConfig"
+    }
+    fn alias(&self) -> Option<&'static str> {
+        Some("deleteAccessConfig")
     }
     fn description(&self) -> &'static str {
         "Delete Acl Config Account in broker"
@@ -281,12 +284,15 @@ impl SubCommand for ClusterAclConfigVersionCommand {
     }
 }
 
-/// `mqadmin getAccessConfigSubCommand` (Java's command name).
+/// `mqadmin getAclConfig` (alias `getAccessConfigSubCommand`, as Java's).
 pub struct GetAccessConfigCommand;
 
 impl SubCommand for GetAccessConfigCommand {
     fn name(&self) -> &'static str {
-        "getAccessConfigSubCommand"
+        "getAclConfig"
+    }
+    fn alias(&self) -> Option<&'static str> {
+        Some("getAccessConfigSubCommand")
     }
     fn description(&self) -> &'static str {
         "List all of acl config information in cluster"

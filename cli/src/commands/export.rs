@@ -72,11 +72,11 @@ fn is_system_group(g: &str) -> bool {
         )
 }
 
-fn out_dir(args: &ParsedArgs) -> PathBuf {
+pub(crate) fn out_dir(args: &ParsedArgs) -> PathBuf {
     PathBuf::from(args.value("f").map(str::trim).unwrap_or(DEFAULT_DIR))
 }
 
-fn write_json(path: &std::path::Path, v: &Value) -> Result<()> {
+pub(crate) fn write_json(path: &std::path::Path, v: &Value) -> Result<()> {
     let text = serde_json::to_string_pretty(v)
         .map_err(|e| CliError::Usage(format!("cannot encode {}: {e}", path.display())))?;
     let io = |e: std::io::Error| CliError::Usage(format!("cannot write {}: {e}", path.display()));
@@ -114,14 +114,14 @@ impl SerializeJson for SubscriptionGroupWrapper {
     }
 }
 
-async fn fetch(admin: &Admin, addr: &str, code: RequestCode) -> Result<Vec<u8>> {
+pub(crate) async fn fetch(admin: &Admin, addr: &str, code: RequestCode) -> Result<Vec<u8>> {
     let req = RemotingCommand::request(code, Default::default());
     Ok(check(addr, admin.invoke(addr, req).await?)?.body.to_vec())
 }
 
 /// The broker's topics without system, retry and dead-letter ones unless `special`
 /// (Java `getUserTopicConfig`).
-async fn user_topics(
+pub(crate) async fn user_topics(
     admin: &Admin,
     addr: &str,
     special: bool,
@@ -143,7 +143,7 @@ async fn user_topics(
 }
 
 /// The broker's subscription groups without the system ones (Java `getUserSubscriptionGroup`).
-async fn user_groups(admin: &Admin, addr: &str) -> Result<SubscriptionGroupWrapper> {
+pub(crate) async fn user_groups(admin: &Admin, addr: &str) -> Result<SubscriptionGroupWrapper> {
     let body = fetch(admin, addr, RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG).await?;
     let mut w: SubscriptionGroupWrapper = remoting::fastjson::from_slice(&body)
         .map_err(|e| CliError::Decode(format!("{addr}: subscription groups: {e}")))?;

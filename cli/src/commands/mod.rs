@@ -35,7 +35,9 @@ pub mod delete_kv_config;
 pub mod delete_sub_group;
 pub mod delete_topic;
 pub mod export;
+pub mod export_metrics;
 pub mod get_broker_config;
+pub mod get_consumer_config;
 pub mod get_namesrv_config;
 pub mod message_print;
 pub mod print_msg;
@@ -46,10 +48,14 @@ pub mod query_msg_by_id;
 pub mod query_msg_by_key;
 pub mod query_msg_by_offset;
 pub mod query_msg_by_unique_key;
+pub mod query_msg_trace_by_id;
 pub mod resend_msg_by_id;
 pub mod reset_offset_by_time;
 pub mod send_message;
 pub mod send_rt;
+pub mod skip_accumulated;
+pub mod start_monitoring;
+pub mod stats_all;
 pub mod topic_cluster_list;
 pub mod topic_list;
 pub mod topic_route;
@@ -70,6 +76,10 @@ pub type Out<'a> = &'a mut (dyn Write + Send);
 pub trait SubCommand: Sync {
     /// The name typed on the command line (Java's `commandName()`).
     fn name(&self) -> &'static str;
+    /// Another name it answers to (Java's `commandAlias()`).
+    fn alias(&self) -> Option<&'static str> {
+        None
+    }
     /// One line for the command list (Java's `commandDesc()`).
     fn description(&self) -> &'static str;
     /// The command's own options.
@@ -136,6 +146,12 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &print_msg::PrintMsgByQueueCommand,
         &export::ExportMetadataCommand,
         &export::ExportConfigsCommand,
+        &export_metrics::ExportMetricsCommand,
+        &stats_all::StatsAllCommand,
+        &start_monitoring::StartMonitoringCommand,
+        &query_msg_trace_by_id::QueryMsgTraceByIdCommand,
+        &get_consumer_config::GetConsumerConfigCommand,
+        &skip_accumulated::SkipAccumulatedMessageCommand,
         &cluster_rt::ClusterRtCommand,
         &broker_maintenance::CleanUnusedTopicCommand,
         &broker_maintenance::CleanExpiredCqCommand,
@@ -152,5 +168,94 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
 
 /// The command called `name`.
 pub fn find(name: &str) -> Option<&'static dyn SubCommand> {
-    all().into_iter().find(|c| c.name() == name)
+    // Java's findSubCommand: the name or the alias, in any case.
+    all().into_iter().find(|c| {
+        c.name().eq_ignore_ascii_case(name)
+            || c.alias().is_some_and(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The commands Java 4.9.7's `MQAdminStartup.initCommand` registers, by `commandName()`.
+    const JAVA_4_9_7_COMMANDS: &[&str] = &[
+        "addWritePerm",
+        "allocateMQ",
+        "brokerConsumeStats",
+        "brokerStatus",
+        "checkMsgSendRT",
+        "cleanExpiredCQ",
+        "cleanUnusedTopic",
+        "cloneGroupOffset",
+        "clusterAclConfigVersion",
+        "clusterList",
+        "clusterRT",
+        "consumeMessage",
+        "consumerConnection",
+        "consumerProgress",
+        "consumerStatus",
+        "deleteAclConfig",
+        "deleteExpiredCommitLog",
+        "deleteKvConfig",
+        "deleteSubGroup",
+        "deleteTopic",
+        "exportConfigs",
+        "exportMetadata",
+        "exportMetrics",
+        "getAclConfig",
+        "getBrokerConfig",
+        "getConsumerConfig",
+        "getNamesrvConfig",
+        "printMsg",
+        "printMsgByQueue",
+        "producer",
+        "producerConnection",
+        "queryCq",
+        "queryMsgById",
+        "queryMsgByKey",
+        "queryMsgByOffset",
+        "queryMsgByUniqueKey",
+        "queryMsgTraceById",
+        "resetOffsetByTime",
+        "sendMessage",
+        "sendMsgStatus",
+        "skipAccumulatedMessage",
+        "startMonitoring",
+        "statsAll",
+        "topicClusterList",
+        "topicList",
+        "topicRoute",
+        "topicStatus",
+        "updateAclConfig",
+        "updateBrokerConfig",
+        "updateGlobalWhiteAddr",
+        "updateKvConfig",
+        "updateNamesrvConfig",
+        "updateOrderConf",
+        "updateSubGroup",
+        "updateTopic",
+        "updateTopicPerm",
+        "wipeWritePerm",
+    ];
+
+    #[test]
+    fn every_java_4_9_7_command_is_here_under_its_name() {
+        assert_eq!(JAVA_4_9_7_COMMANDS.len(), 57);
+        for name in JAVA_4_9_7_COMMANDS {
+            let c = find(name);
+            assert!(c.is_some_and(|c| c.name() == *name), "{name} missing");
+        }
+    }
+
+    #[test]
+    fn names_and_aliases_match_in_any_case_as_javas_do() {
+        let name = |n: &str| find(n).map(|c| c.name());
+        assert_eq!(name("deleteAccessConfig"), Some("deleteAclConfig"));
+        assert_eq!(name("getAccessConfigSubCommand"), Some("getAclConfig"));
+        assert_eq!(name("QueryMsgTraceById"), Some("queryMsgTraceById"));
+        assert_eq!(name("STATSALL"), Some("statsAll"));
+        assert_eq!(name("noSuchCommand"), None);
+    }
 }
