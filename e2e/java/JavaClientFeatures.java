@@ -136,6 +136,10 @@ public class JavaClientFeatures {
         return cond.getAsBoolean();
     }
 
+    static boolean awaitLong(java.util.function.BooleanSupplier cond) throws InterruptedException {
+        return await(cond) || await(cond);
+    }
+
     /** A clustering push consumer collecting bodies until `expected` distinct ones arrived. */
     static Map<String, Integer> consumeBodies(String group, String expr, int expected) throws Exception {
         Map<String, Integer> seen = new ConcurrentHashMap<>();
@@ -506,13 +510,12 @@ public class JavaClientFeatures {
         for (MessageQueue mq : mqs) {
             long offset = 0;
             while (true) {
-                PullResult r = c.pullBlockIfNotFound(mq, "*", offset, 8);
+                PullResult r = c.pull(mq, "*", offset, 8);
                 if (r.getPullStatus() == PullStatus.FOUND) {
                     for (MessageExt m : r.getMsgFoundList()) {
                         seen.merge(body(m), 1, Integer::sum);
                     }
                     offset = r.getNextBeginOffset();
-                    c.updateConsumeOffset(mq, offset);
                 } else if (r.getPullStatus() == PullStatus.NO_NEW_MSG || r.getPullStatus() == PullStatus.NO_MATCHED_MSG) {
                     break;
                 } else {
@@ -520,7 +523,11 @@ public class JavaClientFeatures {
                 }
             }
             maxSum += c.maxOffset(mq);
-            check(c.fetchConsumeOffset(mq, false) == offset, "stored consume offset of " + mq);
+            // Commit to the broker (UPDATE_CONSUMER_OFFSET) and read it back (QUERY_CONSUMER_OFFSET).
+            // Not through the in-memory table: the pull consumer's own rebalance may drop it.
+            c.getDefaultMQPullConsumerImpl().getOffsetStore().updateConsumeOffsetToBroker(mq, offset, false);
+            long stored = c.fetchConsumeOffset(mq, true);
+            check(stored == offset, "broker consume offset of " + mq + " reads " + stored + ", committed " + offset);
         }
         c.shutdown();
         received = seen.size();
@@ -825,9 +832,15 @@ public class JavaClientFeatures {
             cs.add(c);
         }
         // Both see each other (GET_CONSUMER_LIST_BY_GROUP) and hold 2 of the 4 queues each.
-        boolean split = await(() -> cs.stream().allMatch(c ->
+        // Java rebalances on NOTIFY_CONSUMER_IDS_CHANGED, else every 20 s: allow a few rounds.
+        boolean split = awaitLong(() -> cs.stream().allMatch(c ->
             c.getDefaultMQPushConsumerImpl().getRebalanceImpl().getProcessQueueTable().size() == 2));
-        check(split, "queues never split 2/2");
+        StringBuilder sizes = new StringBuilder();
+        for (DefaultMQPushConsumer c : cs) {
+            sizes.append(' ').append(c.getDefaultMQPushConsumerImpl().getRebalanceImpl().getProcessQueueTable().keySet());
+            sizes.append(" of ").append(c.getDefaultMQPushConsumerImpl().getmQClientFactory().findConsumerIdList(topic, "CG_rebalance"));
+        }
+        check(split, "queues never split 2/2:" + sizes);
         Set<MessageQueue> union = new HashSet<>();
         for (DefaultMQPushConsumer c : cs) {
             union.addAll(c.getDefaultMQPushConsumerImpl().getRebalanceImpl().getProcessQueueTable().keySet());
