@@ -7,6 +7,9 @@
  * see e2e/README.md). Every feature counts what the broker acknowledged and what the consumers
  * received, prints `ACKED n` / `RECEIVED n` and finally `FEATURE <name> OK ...` (exit 0) or
  * `FEATURE <name> FAIL <why>` (exit 1).
+ *
+ * `background <seconds>` is no feature: a producer (group PG_mqadmin) and a push consumer (group
+ * CG_mqadmin) that stay up for the mqadmin suite (e2e/tests/java_mqadmin.rs) to inspect.
  */
 
 import java.nio.charset.StandardCharsets;
@@ -206,6 +209,7 @@ public class JavaClientFeatures {
             case "message_trace": return trace();
             case "request_reply": return requestReply();
             case "vip_channel": return vipChannel();
+            case "background": return background(Integer.parseInt(phase));
             default: throw new IllegalArgumentException("unknown feature " + feature);
         }
     }
@@ -997,5 +1001,51 @@ public class JavaClientFeatures {
         c.shutdown();
         received = seen.size();
         return expectExactly(seen, bodies("vip-", n)) + " vipChannelEnabled=true";
+    }
+
+    /**
+     * Sends 10 messages (keys mqa-key-i, tag TagA, user property a=i), consumes them with
+     * CG_mqadmin, prints `READY <unique id> <offset id> <consumer client id> <traced unique id>` and stays up for
+     * `seconds` (or until killed), so that connections, running info and offsets are there to see.
+     */
+    static String background(int seconds) throws Exception {
+        DefaultMQProducer p = producer("PG_mqadmin");
+        SendResult last = null;
+        for (int i = 0; i < 10; i++) {
+            Message m = msg("TagA", "mqa-key-" + i, "mqadmin-" + i);
+            m.putUserProperty("a", String.valueOf(i));
+            last = p.send(m);
+            check(last.getSendStatus() == SendStatus.SEND_OK, "send");
+            acked++;
+        }
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        DefaultMQPushConsumer c = push("CG_mqadmin");
+        c.subscribe(topic, "*");
+        c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
+            for (MessageExt m : msgs) {
+                seen.merge(body(m), 1, Integer::sum);
+            }
+            return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+        });
+        c.start();
+        check(await(() -> seen.size() >= 10), "consumed " + seen.size());
+        received = seen.size();
+        // Offsets reach the broker every 5 s (persistConsumerOffsetInterval): push them now.
+        c.getDefaultMQPushConsumerImpl().persistConsumerOffset();
+        // One message with a trace (RMQ_SYS_TRACE_TOPIC), for queryMsgTraceById.
+        DefaultMQProducer traced = new DefaultMQProducer("PG_mqadmin_trace", true);
+        setup(traced);
+        traced.start();
+        SendResult t = traced.send(msg("TagT", "mqa-traced", "traced"));
+        check(t.getSendStatus() == SendStatus.SEND_OK, "traced send");
+        acked++;
+        traced.shutdown();
+        System.out.printf("READY %s %s %s %s%n", last.getMsgId(), last.getOffsetMsgId(),
+            c.getDefaultMQPushConsumerImpl().getmQClientFactory().getClientId(), t.getMsgId());
+        System.out.flush();
+        Thread.sleep(seconds * 1000L);
+        c.shutdown();
+        p.shutdown();
+        return "acked=" + acked + " received=" + received;
     }
 }

@@ -18,9 +18,7 @@ use std::time::Duration;
 use broker::{Broker, BrokerConfig};
 use e2e::cluster::LocalCluster;
 use e2e::java::{self, JavaTools};
-use remoting::{
-    CommandHeader, RemotingClient, RemotingCommand, RequestCode, ResponseCode,
-};
+use remoting::{CommandHeader, RemotingClient, RemotingCommand, RequestCode, ResponseCode};
 
 /// Deadline of one feature program (it waits at most 60 s for any one thing).
 const FEATURE_DEADLINE: Duration = Duration::from_secs(300);
@@ -64,14 +62,25 @@ fn tweak(c: &mut BrokerConfig) {
 }
 
 async fn start_cluster(topic: &str) -> LocalCluster {
-    let cluster = LocalCluster::start_with(&["broker-a"], tweak).await.unwrap();
+    let cluster = LocalCluster::start_with(&["broker-a"], tweak)
+        .await
+        .unwrap();
     cluster.create_topic(topic, 4).await.unwrap();
-    cluster.create_topic("RMQ_SYS_TRACE_TOPIC", 1).await.unwrap();
+    cluster
+        .create_topic("RMQ_SYS_TRACE_TOPIC", 1)
+        .await
+        .unwrap();
     cluster
 }
 
 /// Runs one feature program; returns its output after printing it.
-async fn run_java(tools: &JavaTools, ns: &str, feature: &str, topic: &str, phase: &str) -> java::Output {
+async fn run_java(
+    tools: &JavaTools,
+    ns: &str,
+    feature: &str,
+    topic: &str,
+    phase: &str,
+) -> java::Output {
     let classes = classes(tools);
     let home = tempfile::tempdir().unwrap();
     let mut cmd = tools.java_command(&classes, "JavaClientFeatures", home.path());
@@ -111,7 +120,10 @@ fn assert_feature_ok(out: &java::Output, feature: &str) {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(-1)
     };
-    assert!(count("ACKED ") >= 0 && count("RECEIVED ") > 0, "{feature}: counts missing");
+    assert!(
+        count("ACKED ") >= 0 && count("RECEIVED ") > 0,
+        "{feature}: counts missing"
+    );
 }
 
 /// One feature against a fresh cluster.
