@@ -1039,6 +1039,8 @@ public class JavaClientFeatures {
         SendResult t = traced.send(msg("TagT", "mqa-traced", "traced"));
         check(t.getSendStatus() == SendStatus.SEND_OK, "traced send");
         acked++;
+        // The trace dispatcher sends its batch asynchronously (every ~500 ms): let it.
+        Thread.sleep(3000);
         traced.shutdown();
         System.out.printf("READY %s %s %s %s%n", last.getMsgId(), last.getOffsetMsgId(),
             c.getDefaultMQPushConsumerImpl().getmQClientFactory().getClientId(), t.getMsgId());
