@@ -268,7 +268,8 @@ async fn broker_commands_against_a_real_broker() {
     // Java 4.9.7's layout: a header row, then one row per client.
     assert!(out.starts_with("#ClientId "), "{out}");
     assert!(
-        out.contains("Below is subscription:\n#Topic ") && out.lines().any(|l| l.starts_with("CliT ")),
+        out.contains("Below is subscription:\n#Topic ")
+            && out.lines().any(|l| l.starts_with("CliT ")),
         "{out}"
     );
     assert!(out.contains("ConsumeType: CONSUME_PASSIVELY"), "{out}");
@@ -286,8 +287,22 @@ async fn broker_commands_against_a_real_broker() {
     let ip = client_id.split('@').next().unwrap().to_string();
     let out = eventually(
         n,
-        &["consumerProgress", "-g", "CG-cli", "-t", "CliT", "-s", "true"],
-        |o| rows(o).iter().filter(|r| r[0] == "CliT" && r[5] == ip).count() == 4,
+        &[
+            "consumerProgress",
+            "-g",
+            "CG-cli",
+            "-t",
+            "CliT",
+            "-s",
+            "true",
+        ],
+        |o| {
+            rows(o)
+                .iter()
+                .filter(|r| r[0] == "CliT" && r[5] == ip)
+                .count()
+                == 4
+        },
     )
     .await;
     assert!(out.contains("#Client IP"), "{out}");

@@ -930,8 +930,27 @@ public class JavaClientFeatures {
             }
         }
         t.shutdown();
+        // mqadmin queryMsgTraceById's lookup: the trace records are indexed by message id.
+        DefaultMQProducer admin = producer("PG_trace_admin");
+        int indexed = 0;
+        for (String id : ids) {
+            long until = System.currentTimeMillis() + WAIT_MS;
+            while (System.currentTimeMillis() < until) {
+                try {
+                    if (!admin.queryMessage("RMQ_SYS_TRACE_TOPIC", id, 32, 0, Long.MAX_VALUE).getMessageList().isEmpty()) {
+                        indexed++;
+                        break;
+                    }
+                } catch (Exception e) {
+                    // not indexed yet
+                }
+                Thread.sleep(200);
+            }
+        }
+        admin.shutdown();
+        check(indexed == n, "trace records found by message id: " + indexed + " of " + n);
         check(pub.size() == n && subBefore.size() == n, "trace records: Pub " + pub.size() + " SubBefore " + subBefore.size() + " SubAfter " + subAfter.size());
-        return "acked=" + acked + " received=" + received + " trace Pub=" + pub.size() + " SubBefore=" + subBefore.size() + " SubAfter=" + subAfter.size();
+        return "acked=" + acked + " received=" + received + " trace Pub=" + pub.size() + " SubBefore=" + subBefore.size() + " SubAfter=" + subAfter.size() + " indexed-by-id=" + indexed;
     }
 
     static String requestReply() throws Exception {

@@ -31,7 +31,9 @@ const LOOPING_DEADLINE: Duration = Duration::from_secs(25);
 
 /// Commands that fail against this branch's broker for a gap another change fills (named in
 /// the report of issue 16): their result is printed, not asserted. Empty it once they work.
-const KNOWN_GAPS: &[&str] = &[];
+/// `statsAll`: Java's works against our broker, but our mqadmin has no statsAll to compare the
+/// header with yet (the `compat-gaps` change adds it).
+const KNOWN_GAPS: &[&str] = &["statsAll"];
 
 /// The running pieces the commands are pointed at.
 struct Ctx {
@@ -529,18 +531,30 @@ async fn run_cases(
         args.extend(case.args.iter().cloned());
         args.push("-n".into());
         args.push(ns.to_string());
-        let mut cmd = tools.mqadmin_command(home);
-        cmd.args(&args);
         let deadline = match case.kind {
             Kind::Once => COMMAND_DEADLINE,
             Kind::Looping => LOOPING_DEADLINE,
         };
-        let what = format!("mqadmin {}", case.name);
         let t0 = Instant::now();
-        let out = tokio::task::spawn_blocking(move || java::run(cmd, &what, deadline))
-            .await
-            .unwrap()
-            .unwrap();
+        let mut retried = false;
+        let out = loop {
+            let mut cmd = tools.mqadmin_command(home);
+            cmd.args(&args);
+            let what = format!("mqadmin {}", case.name);
+            let out = tokio::task::spawn_blocking(move || java::run(cmd, &what, deadline))
+                .await
+                .unwrap()
+                .unwrap();
+            // Java's client timeouts (3-5 s) can expire on a loaded machine before our broker
+            // answers: one more try, reported in the table.
+            let timed_out_inside =
+                format!("{}{}", out.stdout, out.stderr).contains("RemotingTimeoutException");
+            if timed_out_inside && !retried {
+                retried = true;
+                continue;
+            }
+            break out;
+        };
         let took = t0.elapsed();
         let text = format!("{}{}", out.stdout, out.stderr);
         let mut problems = failure_marks(&text);

@@ -128,10 +128,18 @@ async fn allocation(
         return Ok(owners);
     };
     for c in &conns.connection_set {
-        let Ok(info) = typed.consumer_running_info(group, &c.client_id, false).await else {
+        let Ok(info) = typed
+            .consumer_running_info(group, &c.client_id, false)
+            .await
+        else {
             continue;
         };
-        let ip = c.client_id.split('@').next().unwrap_or_default().to_string();
+        let ip = c
+            .client_id
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         for mq in info.mq_table.0.keys() {
             owners.insert(mq.clone(), ip.clone());
         }

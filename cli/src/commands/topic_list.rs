@@ -102,7 +102,8 @@ async fn cluster_and_groups(
         let header = QueryTopicConsumeByWhoRequestHeader {
             topic: topic.to_string(),
         };
-        let req = RemotingCommand::request(RequestCode::QUERY_TOPIC_CONSUME_BY_WHO, header.to_ext());
+        let req =
+            RemotingCommand::request(RequestCode::QUERY_TOPIC_CONSUME_BY_WHO, header.to_ext());
         let resp = admin.invoke(&addr, req).await?;
         if let Ok(list) = GroupList::decode(&resp.body) {
             groups = list.group_list.into_iter().collect();
