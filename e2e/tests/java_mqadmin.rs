@@ -485,10 +485,10 @@ async fn java_mqadmin_every_command() {
             remoting::RequestCode::GET_BROKER_CLUSTER_INFO,
             Default::default(),
         );
-        if let Ok(resp) = client.invoke(&acl_ns, req, Duration::from_secs(5)).await {
-            if String::from_utf8_lossy(&resp.body).contains(&acl_broker) {
-                break;
-            }
+        if let Ok(resp) = client.invoke(&acl_ns, req, Duration::from_secs(5)).await
+            && String::from_utf8_lossy(&resp.body).contains(&acl_broker)
+        {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

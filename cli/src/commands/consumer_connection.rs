@@ -54,8 +54,8 @@ impl SubCommand for ConsumerConnectionCommand {
             };
             writeln!(
                 out,
-                "{:<36} {:<22} {:<10} {}",
-                "#ClientId", "#ClientAddr", "#Language", "#Version"
+                "{:<36} {:<22} {:<10} #Version",
+                "#ClientId", "#ClientAddr", "#Language"
             )?;
             for c in &cc.connection_set {
                 writeln!(
@@ -68,7 +68,7 @@ impl SubCommand for ConsumerConnectionCommand {
                 )?;
             }
             writeln!(out, "\nBelow is subscription:")?;
-            writeln!(out, "{:<20} {}", "#Topic", "#SubExpression")?;
+            writeln!(out, "{:<20} #SubExpression", "#Topic")?;
             for (topic, sub) in &cc.subscription_table {
                 writeln!(out, "{topic:<20} {}", sub.sub_string)?;
             }

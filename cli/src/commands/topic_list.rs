@@ -51,11 +51,9 @@ impl SubCommand for TopicListCommand {
                     continue;
                 }
                 // Java swallows a failed lookup and prints the topic with blanks.
-                let (cluster, groups) = match cluster_and_groups(admin, &cluster_info, &topic).await
-                {
-                    Ok(found) => found,
-                    Err(_) => (String::new(), Vec::new()),
-                };
+                let (cluster, groups) = cluster_and_groups(admin, &cluster_info, &topic)
+                    .await
+                    .unwrap_or_default();
                 let groups = if groups.is_empty() {
                     vec![String::new()]
                 } else {
