@@ -1,11 +1,11 @@
 //! `queryMsgByKey -t T -k KEY [-b begin] [-e end] [-m max]`: messages by business key (or
 //! UNIQ_KEY) through every master's index. First Java's table (`#Message ID #QID #Offset`, the
-//! offset message id as Java's `MessageExt.getMsgId()` of a queried message), then each message
+//! unique id as Java's client-side `MessageExt.getMsgId()`, else the offset id), then each message
 //! in full with its retry / dead-letter / delay properties.
 
 use futures::future::BoxFuture;
 use remoting::header::query::QueryMessageRequestHeader;
-use remoting::message::{decode_all, encode_offset_msg_id};
+use remoting::message::{decode_all, encode_offset_msg_id, keys};
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
 use super::message_print::{print_message, topic_masters};
@@ -89,7 +89,11 @@ impl SubCommand for QueryMsgByKeyCommand {
             }
             writeln!(out, "{:<50} {:>4} {:>40}", "#Message ID", "#QID", "#Offset")?;
             for m in &found {
-                let id = encode_offset_msg_id(m.store_host, m.physical_offset);
+                // Java's client-side MessageExt: the unique id when the producer set one.
+                let id = match m.properties.get(keys::UNIQ_KEY) {
+                    Some(uniq) if !uniq.is_empty() => uniq.to_string(),
+                    _ => encode_offset_msg_id(m.store_host, m.physical_offset),
+                };
                 writeln!(out, "{id:<50} {:>4} {:>40}", m.queue_id, m.queue_offset)?;
             }
             if found.is_empty() {
