@@ -137,9 +137,12 @@ impl JavaTools {
         cmd
     }
 
-    /// A command running the install's `bin/mqadmin`, with its logs under `log_home`.
+    /// A command running the install's `bin/mqadmin`, with its logs under `log_home`, which is
+    /// also its working directory (`consumerStatus` writes each member's running info to
+    /// `<now>/<clientId>` there).
     pub fn mqadmin_command(&self, log_home: &Path) -> Command {
         let mut cmd = Command::new(self.home.join("bin/mqadmin"));
+        cmd.current_dir(log_home);
         cmd.env(
             "JAVA_OPT",
             format!(
