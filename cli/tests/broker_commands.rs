@@ -260,13 +260,16 @@ async fn broker_commands_against_a_real_broker() {
         },
     );
     consumer.start().await.unwrap();
+    let client_id = consumer.instance().client_id().to_string();
     let out = eventually(n, &["consumerConnection", "-g", "CG-cli"], |o| {
-        o.contains("001  ")
+        o.contains(&client_id)
     })
     .await;
-    assert!(out.contains(consumer.instance().client_id()), "{out}");
+    // Java 4.9.7's layout: a header row, then one row per client.
+    assert!(out.starts_with("#ClientId "), "{out}");
     assert!(
-        out.contains("Below is subscription:") && out.contains("Topic: CliT"),
+        out.contains("Below is subscription:\n#Topic ")
+            && out.lines().any(|l| l.starts_with("CliT ")),
         "{out}"
     );
     assert!(out.contains("ConsumeType: CONSUME_PASSIVELY"), "{out}");
@@ -279,6 +282,30 @@ async fn broker_commands_against_a_real_broker() {
     )
     .await;
     assert!(out.starts_with("#Topic"), "{out}");
+    assert!(!out.contains("#Client IP"), "{out}");
+    // -s true: Java 4.9.7's #Client IP column, from the member's running info.
+    let ip = client_id.split('@').next().unwrap().to_string();
+    let out = eventually(
+        n,
+        &[
+            "consumerProgress",
+            "-g",
+            "CG-cli",
+            "-t",
+            "CliT",
+            "-s",
+            "true",
+        ],
+        |o| {
+            rows(o)
+                .iter()
+                .filter(|r| r[0] == "CliT" && r[5] == ip)
+                .count()
+                == 4
+        },
+    )
+    .await;
+    assert!(out.contains("#Client IP"), "{out}");
     assert!(seen.load(Ordering::SeqCst) >= 5);
     consumer.shutdown().await;
     producer.shutdown().await;

@@ -8,10 +8,13 @@
 //!   per-process kill, stop and restart.
 //! - [`kubelet`]: a test kubelet that runs this checkout's binaries as pods (network
 //!   namespaces on a bridge, probes, restarts, graceful deletion) for a real control plane.
+//! - [`java`]: the Java 4.9.7 client and `mqadmin` built outside the repository, and running the
+//!   test programs of `e2e/java/` against them (SKIPPED where they are absent).
 //! - [`tools`]: where the third-party clients installed by `.ci/run` live, and whether a suite
 //!   must fail or may skip when they are missing.
 
 pub mod cluster;
+pub mod java;
 pub mod kubelet;
 pub mod load;
 pub mod local;

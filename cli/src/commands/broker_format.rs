@@ -75,12 +75,45 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
-/// Java `MQVersion.getVersionDesc` for the version this project speaks, else the ordinal.
+/// Java `MQVersion.getVersionDesc`: the name of the `MQVersion.Version` constant whose ordinal
+/// the client sent. From V4_0_0_SNAPSHOT (212) to V5_9_9 (611) the enum is regular: every
+/// x.y.z has a `_SNAPSHOT` then a release constant, so the name follows from the ordinal; past
+/// the end Java prints the last constant. The irregular 3.x constants (below 212) print as the
+/// ordinal (`V<n>`).
 pub fn version_desc(version: i32) -> String {
-    if version == remoting::command::CURRENT_VERSION {
-        "V4_9_8".to_string()
+    const FIRST_4X: i32 = 212;
+    const LAST: i32 = 611;
+    if version > LAST {
+        return "V5_9_9".to_string();
+    }
+    if version < FIRST_4X {
+        return format!("V{version}");
+    }
+    let step = version - FIRST_4X;
+    let n = step / 2; // 0 = 4.0.0
+    let (major, minor, patch) = (4 + n / 100, (n / 10) % 10, n % 10);
+    if step % 2 == 0 {
+        format!("V{major}_{minor}_{patch}_SNAPSHOT")
     } else {
-        format!("V{version}")
+        format!("V{major}_{minor}_{patch}")
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::version_desc;
+
+    #[test]
+    fn java_version_names() {
+        assert_eq!(version_desc(407), "V4_9_7");
+        assert_eq!(version_desc(409), "V4_9_8");
+        assert_eq!(version_desc(remoting::command::CURRENT_VERSION), "V4_9_8");
+        assert_eq!(version_desc(408), "V4_9_8_SNAPSHOT");
+        assert_eq!(version_desc(212), "V4_0_0_SNAPSHOT");
+        assert_eq!(version_desc(213), "V4_0_0");
+        assert_eq!(version_desc(413), "V5_0_0");
+        assert_eq!(version_desc(611), "V5_9_9");
+        assert_eq!(version_desc(5000), "V5_9_9");
     }
 }
 

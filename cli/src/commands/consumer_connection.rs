@@ -1,13 +1,17 @@
-//! `consumerConnection -g G`: the group's online clients and subscriptions (Java
-//! `ConsumerConnectionSubCommand`).
+//! `consumerConnection -g G [-b addr]`: the group's online clients and subscriptions, in Java
+//! 4.9.7's `ConsumerConnectionSubCommand` layout (a header row, `%-36s %-22s %-10s %s`; then the
+//! subscriptions under `#Topic #SubExpression`). With `-b` one broker is asked.
 
 use futures::future::BoxFuture;
+use remoting::body::client::ConsumerConnection;
+use remoting::header::admin::GetConsumerConnectionListRequestHeader;
+use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
 use super::broker_format::version_desc;
 use super::{Out, SubCommand};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
-use crate::error::Result;
+use crate::error::{CliError, Result};
 
 /// `mqadmin consumerConnection`.
 pub struct ConsumerConnectionCommand;
@@ -20,12 +24,10 @@ impl SubCommand for ConsumerConnectionCommand {
         "Query consumer's socket connection, client version and subscription"
     }
     fn options(&self) -> Vec<OptSpec> {
-        vec![OptSpec::arg(
-            "g",
-            "consumerGroup",
-            true,
-            "consumer group name",
-        )]
+        vec![
+            OptSpec::arg("g", "consumerGroup", true, "consumer group name"),
+            OptSpec::arg("b", "brokerAddr", false, "broker address"),
+        ]
     }
     fn execute<'a>(
         &'a self,
@@ -35,12 +37,30 @@ impl SubCommand for ConsumerConnectionCommand {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let group = args.required("g")?;
-            let cc = admin.typed()?.consumer_connections(group).await?;
-            for (i, c) in cc.connection_set.iter().enumerate() {
+            let cc = match args.value("b") {
+                Some(addr) => {
+                    let header = GetConsumerConnectionListRequestHeader {
+                        consumer_group: group.to_string(),
+                    };
+                    let req = RemotingCommand::request(
+                        RequestCode::GET_CONSUMER_CONNECTION_LIST,
+                        header.to_ext(),
+                    );
+                    let resp = admin.invoke(addr.trim(), req).await?;
+                    ConsumerConnection::decode(&resp.body)
+                        .map_err(|e| CliError::Decode(format!("consumer connection: {e}")))?
+                }
+                None => admin.typed()?.consumer_connections(group).await?,
+            };
+            writeln!(
+                out,
+                "{:<36} {:<22} {:<10} #Version",
+                "#ClientId", "#ClientAddr", "#Language"
+            )?;
+            for c in &cc.connection_set {
                 writeln!(
                     out,
-                    "{:03}  {:<32} {:<22} {:<8} {}",
-                    i + 1,
+                    "{:<36} {:<22} {:<10} {}",
                     c.client_id,
                     c.client_addr,
                     c.language.name(),
@@ -48,14 +68,9 @@ impl SubCommand for ConsumerConnectionCommand {
                 )?;
             }
             writeln!(out, "\nBelow is subscription:")?;
-            for (i, (topic, sub)) in cc.subscription_table.iter().enumerate() {
-                writeln!(
-                    out,
-                    "{:03}  Topic: {:<40} SubExpression: {}",
-                    i + 1,
-                    topic,
-                    sub.sub_string
-                )?;
+            writeln!(out, "{:<20} #SubExpression", "#Topic")?;
+            for (topic, sub) in &cc.subscription_table {
+                writeln!(out, "{topic:<20} {}", sub.sub_string)?;
             }
             writeln!(out)?;
             writeln!(out, "ConsumeType: {}", cc.consume_type.name())?;

@@ -26,6 +26,7 @@ impl SubCommand for ConsumerProgressCommand {
         vec![
             OptSpec::arg("g", "groupName", false, "consumer group name"),
             OptSpec::arg("t", "topicName", false, "topic name"),
+            OptSpec::arg("s", "showClientIP", false, "Show Client IP per Queue"),
         ]
     }
     fn execute<'a>(
@@ -41,17 +42,35 @@ impl SubCommand for ConsumerProgressCommand {
             let stats = admin.typed()?.consume_stats(group, args.value("t")).await?;
             // Java sorts by topic, then broker name, then queue id (MessageQueue's order).
             let rows: BTreeMap<_, _> = stats.offset_table.0.iter().collect();
-            writeln!(
-                out,
-                "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  #LastTime",
-                "#Topic",
-                "#Broker Name",
-                "#QID",
-                "#Broker Offset",
-                "#Consumer Offset",
-                "#Client IP",
-                "#Diff",
-            )?;
+            // Java 4.9.7: the #Client IP column only with `-s true`, filled from each member's
+            // running info (the queues it holds).
+            let show_ip = args
+                .value("s")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            let owners = if show_ip {
+                allocation(admin, group).await?
+            } else {
+                BTreeMap::new()
+            };
+            if show_ip {
+                writeln!(
+                    out,
+                    "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  #LastTime",
+                    "#Topic",
+                    "#Broker Name",
+                    "#QID",
+                    "#Broker Offset",
+                    "#Consumer Offset",
+                    "#Client IP",
+                    "#Diff",
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20}  #LastTime",
+                    "#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Diff",
+                )?;
+            }
             let mut diff_total = 0i64;
             for (mq, w) in rows {
                 let diff = w.broker_offset - w.consumer_offset;
@@ -61,18 +80,32 @@ impl SubCommand for ConsumerProgressCommand {
                 } else {
                     "N/A".to_string()
                 };
-                writeln!(
-                    out,
-                    "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  {}",
-                    mq.topic,
-                    mq.broker_name,
-                    mq.queue_id,
-                    w.broker_offset,
-                    w.consumer_offset,
-                    "N/A",
-                    diff,
-                    last
-                )?;
+                if show_ip {
+                    writeln!(
+                        out,
+                        "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  {}",
+                        mq.topic,
+                        mq.broker_name,
+                        mq.queue_id,
+                        w.broker_offset,
+                        w.consumer_offset,
+                        owners.get(mq).map_or("N/A", String::as_str),
+                        diff,
+                        last
+                    )?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20}  {}",
+                        mq.topic,
+                        mq.broker_name,
+                        mq.queue_id,
+                        w.broker_offset,
+                        w.consumer_offset,
+                        diff,
+                        last
+                    )?;
+                }
             }
             writeln!(out)?;
             writeln!(out, "Consume TPS: {:.2}", stats.consume_tps)?;
@@ -80,4 +113,36 @@ impl SubCommand for ConsumerProgressCommand {
             Ok(())
         })
     }
+}
+
+/// Queue → IP of the member holding it (Java `getMessageQueueAllocationResult`: each online
+/// member's running info, the client id's part before `@`). Members that do not answer are
+/// left out, as Java's loop skips them.
+async fn allocation(
+    admin: &Admin,
+    group: &str,
+) -> Result<BTreeMap<remoting::body::client::MessageQueue, String>> {
+    let typed = admin.typed()?;
+    let mut owners = BTreeMap::new();
+    let Ok(conns) = typed.consumer_connections(group).await else {
+        return Ok(owners);
+    };
+    for c in &conns.connection_set {
+        let Ok(info) = typed
+            .consumer_running_info(group, &c.client_id, false)
+            .await
+        else {
+            continue;
+        };
+        let ip = c
+            .client_id
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        for mq in info.mq_table.0.keys() {
+            owners.insert(mq.clone(), ip.clone());
+        }
+    }
+    Ok(owners)
 }

@@ -1,9 +1,11 @@
 //! `queryMsgByKey -t T -k KEY [-b begin] [-e end] [-m max]`: messages by business key (or
-//! UNIQ_KEY) through every master's index, with their retry / dead-letter / delay properties.
+//! UNIQ_KEY) through every master's index. First Java's table (`#Message ID #QID #Offset`, the
+//! unique id as Java's client-side `MessageExt.getMsgId()`, else the offset id), then each message
+//! in full with its retry / dead-letter / delay properties.
 
 use futures::future::BoxFuture;
 use remoting::header::query::QueryMessageRequestHeader;
-use remoting::message::decode_all;
+use remoting::message::{decode_all, encode_offset_msg_id, keys};
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
 use super::message_print::{print_message, topic_masters};
@@ -72,7 +74,7 @@ impl SubCommand for QueryMsgByKeyCommand {
                 end_timestamp: num(args, "e", i64::MAX)?,
                 unique_key_query: None,
             };
-            let mut found = 0;
+            let mut found = Vec::new();
             for (_, addr) in topic_masters(admin, topic).await? {
                 let req = RemotingCommand::request(RequestCode::QUERY_MESSAGE, h.to_ext());
                 let resp = match admin.invoke(&addr, req).await {
@@ -83,13 +85,23 @@ impl SubCommand for QueryMsgByKeyCommand {
                 };
                 let msgs = decode_all(&resp.body)
                     .map_err(|e| CliError::Decode(format!("messages from {addr}: {e}")))?;
-                for m in &msgs {
-                    print_message(out, m)?;
-                }
-                found += msgs.len();
+                found.extend(msgs);
             }
-            if found == 0 {
+            writeln!(out, "{:<50} {:>4} {:>40}", "#Message ID", "#QID", "#Offset")?;
+            for m in &found {
+                // Java's client-side MessageExt: the unique id when the producer set one.
+                let id = match m.properties.get(keys::UNIQ_KEY) {
+                    Some(uniq) if !uniq.is_empty() => uniq.to_string(),
+                    _ => encode_offset_msg_id(m.store_host, m.physical_offset),
+                };
+                writeln!(out, "{id:<50} {:>4} {:>40}", m.queue_id, m.queue_offset)?;
+            }
+            if found.is_empty() {
                 writeln!(out, "no message of topic {topic} with key {key}")?;
+            }
+            for m in &found {
+                writeln!(out)?;
+                print_message(out, m)?;
             }
             Ok(())
         })

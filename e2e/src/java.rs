@@ -1,0 +1,243 @@
+//! The Apache RocketMQ 4.9.7 Java client and `mqadmin`, built outside the repository (see
+//! `e2e/README.md`, "Java 4.9.7 client"): where they live, compiling the test programs of
+//! `e2e/java/` against them, and running those programs and `mqadmin` with a deadline.
+//!
+//! Nothing here downloads or builds the Java client: a machine without it (or without `javac`)
+//! gets `None` from [`JavaTools::find`] and the suites print SKIPPED.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Default install directory of the Java 4.9.7 client and tools (`lib/*.jar`, `bin/mqadmin`).
+pub const DEFAULT_HOME: &str = "/opt/rocketmq-4.9.7";
+
+/// Environment variable overriding [`DEFAULT_HOME`].
+pub const HOME_ENV: &str = "ROCKETMQ_JAVA_HOME";
+
+/// JVM options for short runs on a busy machine: the C1 compiler only and the serial collector
+/// start faster than the defaults and make no difference to what is tested.
+const FAST_START: &[&str] = &["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"];
+
+/// Errors of the Java helpers.
+#[derive(Debug, thiserror::Error)]
+pub enum JavaError {
+    /// A process could not be started.
+    #[error("start {what}: {source}")]
+    Spawn {
+        /// What was started.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// `javac` rejected the test programs.
+    #[error("javac failed:\n{0}")]
+    Compile(String),
+    /// Waiting for the process failed.
+    #[error("wait for {what}: {source}")]
+    Wait {
+        /// What was run.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// Output of a finished process.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// The process ran past its deadline and was killed (the output is what it printed until
+    /// then).
+    pub timed_out: bool,
+}
+
+impl Output {
+    /// Exit code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && !self.timed_out
+    }
+}
+
+/// The Java client install plus the JDK tools to use it.
+#[derive(Debug, Clone)]
+pub struct JavaTools {
+    /// The install directory (`lib/`, `bin/mqadmin`).
+    pub home: PathBuf,
+    /// `javac`.
+    pub javac: PathBuf,
+    /// `java`.
+    pub java: PathBuf,
+}
+
+impl JavaTools {
+    /// Finds the install (`ROCKETMQ_JAVA_HOME` or [`DEFAULT_HOME`], with the client jar and
+    /// `bin/mqadmin`) and `javac`/`java` on the PATH; `None` when any is missing.
+    pub fn find() -> Option<JavaTools> {
+        let home = std::env::var_os(HOME_ENV)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_HOME));
+        if !home.join("lib/rocketmq-client-4.9.7.jar").is_file()
+            || !home.join("lib/rocketmq-tools-4.9.7.jar").is_file()
+            || !home.join("bin/mqadmin").is_file()
+        {
+            return None;
+        }
+        let javac = which("javac")?;
+        let java = which("java")?;
+        Some(JavaTools { home, javac, java })
+    }
+
+    /// `lib/*` of the install, as a class path entry.
+    pub fn class_path(&self) -> String {
+        format!("{}/lib/*", self.home.display())
+    }
+
+    /// Compiles `sources` into `out` against the client jars.
+    pub fn compile(&self, sources: &[PathBuf], out: &Path) -> Result<(), JavaError> {
+        std::fs::create_dir_all(out).map_err(|source| JavaError::Spawn {
+            what: format!("create {}", out.display()),
+            source,
+        })?;
+        let mut cmd = Command::new(&self.javac);
+        cmd.arg("-nowarn")
+            .arg("-encoding")
+            .arg("UTF-8")
+            .arg("-cp")
+            .arg(self.class_path())
+            .arg("-d")
+            .arg(out)
+            .args(sources);
+        let output = run(cmd, "javac", Duration::from_secs(300))?;
+        if !output.success() {
+            return Err(JavaError::Compile(format!(
+                "{}{}",
+                output.stdout, output.stderr
+            )));
+        }
+        Ok(())
+    }
+
+    /// A `java` command running `main_class` from `classes` with the client jars; logs of the
+    /// Java client go under `log_home` (its `user.home`).
+    pub fn java_command(&self, classes: &Path, main_class: &str, log_home: &Path) -> Command {
+        let mut cmd = Command::new(&self.java);
+        cmd.args(FAST_START)
+            .arg("-Xms64m")
+            .arg("-Xmx256m")
+            .arg(format!("-Duser.home={}", log_home.display()))
+            .arg("-cp")
+            .arg(format!("{}:{}", classes.display(), self.class_path()))
+            .arg(main_class);
+        cmd
+    }
+
+    /// A command running the install's `bin/mqadmin`, with its logs under `log_home`, which is
+    /// also its working directory (`consumerStatus` writes each member's running info to
+    /// `<now>/<clientId>` there).
+    pub fn mqadmin_command(&self, log_home: &Path) -> Command {
+        let mut cmd = Command::new(self.home.join("bin/mqadmin"));
+        cmd.current_dir(log_home);
+        cmd.env(
+            "JAVA_OPT",
+            format!(
+                "{} -Duser.home={}",
+                FAST_START.join(" "),
+                log_home.display()
+            ),
+        )
+        .env("ROCKETMQ_HOME", &self.home);
+        cmd
+    }
+}
+
+/// The directory of the Java test programs (`e2e/java`).
+pub fn sources_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("java")
+}
+
+/// Runs `cmd` to completion, or kills it at `deadline` (then [`Output::timed_out`]).
+pub fn run(mut cmd: Command, what: &str, deadline: Duration) -> Result<Output, JavaError> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| JavaError::Spawn {
+        what: what.to_string(),
+        source,
+    })?;
+    // Read both pipes on threads so a chatty process never blocks on a full pipe.
+    let stdout = child.stdout.take().map(read_all);
+    let stderr = child.stderr.take().map(read_all);
+    let start = std::time::Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > deadline => {
+                timed_out = true;
+                let _ = child.kill();
+                match child.wait() {
+                    Ok(status) => break status,
+                    Err(source) => {
+                        return Err(JavaError::Wait {
+                            what: what.to_string(),
+                            source,
+                        });
+                    }
+                }
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(source) => {
+                let _ = child.kill();
+                return Err(JavaError::Wait {
+                    what: what.to_string(),
+                    source,
+                });
+            }
+        }
+    };
+    let join = |h: Option<std::thread::JoinHandle<String>>| {
+        h.and_then(|h| h.join().ok()).unwrap_or_default()
+    };
+    Ok(Output {
+        code: status.code(),
+        stdout: join(stdout),
+        stderr: join(stderr),
+        timed_out,
+    })
+}
+
+fn read_all(mut r: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A port P whose P − 2 was free a moment ago, for a broker whose VIP channel Java clients reach
+/// at listenPort − 2 (the broker start fails if either was taken meanwhile: call again).
+pub fn port_pair() -> u16 {
+    loop {
+        let Ok(l) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(addr) = l.local_addr() else { continue };
+        let p = addr.port();
+        if p > 1024 && std::net::TcpListener::bind(("127.0.0.1", p - 2)).is_ok() {
+            return p;
+        }
+    }
+}
