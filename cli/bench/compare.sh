@@ -83,6 +83,10 @@ cpu_ticks() { # utime + stime of a process, in clock ticks
     sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
 }
 
+min_faults() { # minor page faults of a process so far
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{print $8}'
+}
+
 field() { # $1 file, $2 regex before the number
     grep -oE "$2 [0-9.]+" "$1" | tail -1 | awk '{print $NF}'
 }
@@ -151,8 +155,11 @@ measure() {
     local out="$WORK/${side}-${ROUND}-${prefix}.log"
     local before after
     before=$(cpu_ticks "$BROKER_PID")
+    local faults_before
+    faults_before=$(min_faults "$BROKER_PID")
     timeout $((SECS * 10 + 60)) "$@" > "$out" 2>&1 || echo "($prefix exited $?)" >> "$out"
     after=$(cpu_ticks "$BROKER_PID")
+    local faults=$(($(min_faults "$BROKER_PID") - faults_before))
     local msgs tps
     msgs=$(field "$out" "Messages (sent|consumed):")
     tps=$(field "$out" "^TPS:")
@@ -165,9 +172,12 @@ measure() {
     if [ -n "${msgs:-}" ] && [ "${msgs%.*}" -gt 0 ]; then
         record "$side" "$ROUND" "${prefix}_cpu_us_per_msg" \
             "$(awk -v t=$((after - before)) -v k="$TCK" -v m="$msgs" 'BEGIN {printf "%.2f", t / k * 1e6 / m}')"
+        record "$side" "$ROUND" "${prefix}_faults_per_msg" \
+            "$(awk -v f="$faults" -v m="$msgs" 'BEGIN {printf "%.3f", f / m}')"
     fi
-    printf '  %-4s %-8s %10s msgs/s  %s  broker CPU %s ticks\n' "$side" "$prefix" "${tps:-?}" \
-        "$(grep -E 'RT\(ms\): p50' "$out" | tail -1 | sed 's/.*RT(ms): //')" "$((after - before))"
+    printf '  %-4s %-8s %10s msgs/s  %s  broker CPU %s ticks, %s page faults\n' "$side" "$prefix" \
+        "${tps:-?}" "$(grep -E 'RT\(ms\): p50' "$out" | tail -1 | sed 's/.*RT(ms): //')" \
+        "$((after - before))" "$faults"
 }
 
 run_side() { # $1 = old|new
