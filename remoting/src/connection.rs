@@ -397,12 +397,22 @@ async fn write_loop(
         if !feed(&conn, &mut sink, cmd).await {
             break;
         }
-        // Batch whatever else is queued into the same flush.
-        while let Ok(cmd) = rx.try_recv() {
-            batch += queued_cost(&cmd);
-            if !feed(&conn, &mut sink, cmd).await {
-                break 'outer;
+        // Batch whatever else is queued into the same flush. When nothing else was queued,
+        // let the tasks that are ready run first (once): under load they queue their frames
+        // meanwhile and one write carries them all; on an idle runtime this returns at once.
+        let mut yielded = false;
+        loop {
+            while let Ok(cmd) = rx.try_recv() {
+                batch += queued_cost(&cmd);
+                if !feed(&conn, &mut sink, cmd).await {
+                    break 'outer;
+                }
             }
+            if yielded {
+                break;
+            }
+            yielded = true;
+            tokio::task::yield_now().await;
         }
         let flushed = tokio::select! {
             r = sink.flush() => r,

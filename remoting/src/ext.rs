@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 
 use crate::error::{RemotingError, Result};
 
+/// Up to this many fields a lookup scans instead of searching.
+const LINEAR_SCAN: usize = 32;
+
 /// A header field name: a `&'static str` for the names our typed headers and the common
 /// requests use (no allocation), owned text for anything else a peer sends.
 pub type FieldKey = Cow<'static, str>;
@@ -51,6 +54,15 @@ impl ExtFields {
 
     /// The raw value of a key.
     pub fn get(&self, key: &str) -> Option<&str> {
+        if self.fields.len() <= LINEAR_SCAN {
+            // Short names compared by length first: cheaper than the ordered comparisons of a
+            // binary search for the few dozen fields a header has.
+            return self
+                .fields
+                .iter()
+                .find(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes())
+                .map(|(_, v)| v.as_str());
+        }
         self.position(key).ok().map(|i| self.fields[i].1.as_str())
     }
 
