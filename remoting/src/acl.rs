@@ -196,7 +196,7 @@ mod tests {
         body.body = bytes::Bytes::from_static(b"hellO");
         assert!(!verify(&body, "12345678"));
         let mut unsigned = cmd;
-        unsigned.ext_fields.0.remove(SIGNATURE);
+        unsigned.ext_fields.remove(SIGNATURE);
         assert!(!verify(&unsigned, "12345678"));
         assert!(!format!("{creds:?}").contains("12345678"));
     }

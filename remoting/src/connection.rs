@@ -1,8 +1,10 @@
 //! One TCP connection carrying commands both ways, shared by the client and the server.
 //!
 //! Each connection has a reader task (frames in: responses complete pending requests, requests go
-//! to the [`RequestHandler`] on their own task so that a held long-poll never blocks the next
-//! request) and a writer task (frames out, flushed when its queue drains). Either side may send
+//! to the [`RequestHandler`], run on the reader task as far as they go without waiting and moved
+//! to a task of their own only when they must wait, so that a held long-poll never blocks the
+//! next request) and a writer task (frames out, many per write system call, flushed when its
+//! queue drains). Either side may send
 //! requests: the broker calls back into clients (NOTIFY_CONSUMER_IDS_CHANGED,
 //! CHECK_TRANSACTION_STATE) over the client's own connection.
 
@@ -106,6 +108,10 @@ pub struct ConnectionConfig {
     /// connections); `None` for no limit.
     pub frame_budget: Option<Arc<FrameBudget>>,
 }
+
+/// Bytes of encoded frames the writer gathers before it must write them out (it writes sooner
+/// when its queue is empty).
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// Default [`ConnectionConfig::write_high_water`] of a server's connections.
 pub const DEFAULT_WRITE_HIGH_WATER: usize = 4 * 1024 * 1024;
@@ -241,11 +247,12 @@ impl Connection {
         let codec = RemotingCodec::new(config.max_frame)
             .with_max_header_fields(config.max_header_fields)
             .with_budget(config.frame_budget.clone());
-        tokio::spawn(write_loop(
-            conn.clone(),
-            FramedWrite::new(write_half, RemotingCodec::new(config.max_frame)),
-            rx,
-        ));
+        let mut sink = FramedWrite::new(write_half, RemotingCodec::new(config.max_frame));
+        // Encoded frames collect in the sink's buffer up to this before a write is forced, so
+        // under load one write system call carries many answers (a pull's bodies included);
+        // the buffer is reused from frame to frame.
+        sink.set_backpressure_boundary(WRITE_BATCH_BYTES);
+        tokio::spawn(write_loop(conn.clone(), sink, rx));
         tokio::spawn(read_loop(
             conn.clone(),
             FramedRead::new(read_half, codec),
@@ -390,12 +397,22 @@ async fn write_loop(
         if !feed(&conn, &mut sink, cmd).await {
             break;
         }
-        // Batch whatever else is queued into the same flush.
-        while let Ok(cmd) = rx.try_recv() {
-            batch += queued_cost(&cmd);
-            if !feed(&conn, &mut sink, cmd).await {
-                break 'outer;
+        // Batch whatever else is queued into the same flush. When nothing else was queued,
+        // let the tasks that are ready run first (once): under load they queue their frames
+        // meanwhile and one write carries them all; on an idle runtime this returns at once.
+        let mut yielded = false;
+        loop {
+            while let Ok(cmd) = rx.try_recv() {
+                batch += queued_cost(&cmd);
+                if !feed(&conn, &mut sink, cmd).await {
+                    break 'outer;
+                }
             }
+            if yielded {
+                break;
+            }
+            yielded = true;
+            tokio::task::yield_now().await;
         }
         let flushed = tokio::select! {
             r = sink.flush() => r,
@@ -516,7 +533,7 @@ async fn read_loop(
         let conn = conn.clone();
         let handler = handler.clone();
         let patience = config.idle_timeout;
-        tokio::spawn(async move {
+        let serve = async move {
             let _permit = permit;
             // Requests read before the write queue filled up do not start while it is full:
             // their answers would pile up behind the ones the peer is not reading.
@@ -560,7 +577,18 @@ async fn read_loop(
                 response.serialize_type = serialize_type;
                 let _ = conn.send(response).await;
             }
-        });
+        };
+        // Run the request on this task as far as it goes without waiting: most requests
+        // (a send under ASYNC_FLUSH, a pull that finds messages, heartbeats, admin reads)
+        // finish here, with no task spawned, no hop to another worker, and their answers
+        // queued in the order the requests were read. Only one that must wait (a parked long
+        // poll, a flush or slave wait, a full write queue) continues on a task of its own, so
+        // it never holds up the requests behind it. Polled once here, it has registered this
+        // task's waker; the spawned task polls it again at once and registers its own.
+        let mut serve = Box::pin(serve);
+        if futures::poll!(serve.as_mut()).is_pending() {
+            tokio::spawn(serve);
+        }
     }
     conn.close();
     // Fail every request still waiting for an answer on this connection.

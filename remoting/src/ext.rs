@@ -5,13 +5,35 @@
 //! keys are ignored. A required (`@CFNotNull`) field that is absent or unparsable is an error; an
 //! optional one that cannot be parsed is treated as absent, as Java leaves it at its default.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::error::{RemotingError, Result};
 
-/// The header field map. Ordered, so encoded frames are deterministic.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ExtFields(pub BTreeMap<String, String>);
+/// Up to this many fields a lookup scans instead of searching.
+const LINEAR_SCAN: usize = 32;
+
+/// A header field name: a `&'static str` for the names our typed headers and the common
+/// requests use (no allocation), owned text for anything else a peer sends.
+pub type FieldKey = Cow<'static, str>;
+
+/// The header field map. Ordered by key, so encoded frames are deterministic.
+///
+/// Kept as a sorted vector rather than a tree: a header has a few dozen fields at most (a
+/// decoded frame is limited to [`DEFAULT_MAX_HEADER_FIELDS`](crate::frame::DEFAULT_MAX_HEADER_FIELDS)),
+/// a lookup is a binary search over contiguous entries, and a whole header costs one
+/// allocation for the entries plus one per value (keys the request path uses are static).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct ExtFields {
+    /// Sorted by key, keys unique.
+    fields: Vec<(FieldKey, String)>,
+}
+
+impl std::fmt::Debug for ExtFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
 
 impl ExtFields {
     /// An empty map.
@@ -19,44 +41,179 @@ impl ExtFields {
         Self::default()
     }
 
+    /// An empty map with room for `n` fields.
+    pub fn with_capacity(n: usize) -> Self {
+        ExtFields {
+            fields: Vec::with_capacity(n),
+        }
+    }
+
+    fn position(&self, key: &str) -> std::result::Result<usize, usize> {
+        self.fields.binary_search_by(|(k, _)| k.as_ref().cmp(key))
+    }
+
     /// The raw value of a key.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        if self.fields.len() <= LINEAR_SCAN {
+            // Short names compared by length first: cheaper than the ordered comparisons of a
+            // binary search for the few dozen fields a header has.
+            return self
+                .fields
+                .iter()
+                .find(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes())
+                .map(|(_, v)| v.as_str());
+        }
+        self.position(key).ok().map(|i| self.fields[i].1.as_str())
     }
 
     /// Sets a key.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.0.insert(key.into(), value.into());
+        let key: String = key.into();
+        let key = match intern(&key) {
+            Some(k) => Cow::Borrowed(k),
+            None => Cow::Owned(key),
+        };
+        self.insert_key(key, value.into());
+    }
+
+    /// Sets a key whose name is static (what typed headers do): the name is not copied.
+    pub fn insert_static(&mut self, key: &'static str, value: String) {
+        self.insert_key(Cow::Borrowed(key), value);
+    }
+
+    fn insert_key(&mut self, key: FieldKey, value: String) {
+        // Typed headers insert in declaration order, often sorted already: check the end first.
+        match self.fields.last() {
+            Some((last, _)) if last.as_ref() < key.as_ref() => self.fields.push((key, value)),
+            None => self.fields.push((key, value)),
+            _ => match self.position(&key) {
+                Ok(i) => self.fields[i].1 = value,
+                Err(i) => self.fields.insert(i, (key, value)),
+            },
+        }
+    }
+
+    /// Removes a key, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        self.position(key).ok().map(|i| self.fields.remove(i).1)
     }
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.fields.len()
     }
 
     /// True when there are no fields.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.fields.is_empty()
     }
 
     /// Iterates over (key, value) in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.fields.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
     }
 
     /// Decodes a typed header from these fields.
     pub fn decode<H: CommandHeader>(&self) -> Result<H> {
         H::from_ext(self)
     }
+
+    /// Builds the map from fields in any order; for a key given twice the last value wins (as
+    /// a JSON object's or a map's later insert would).
+    pub(crate) fn from_unsorted(mut fields: Vec<(FieldKey, String)>) -> Self {
+        if !fields.windows(2).all(|w| w[0].0 < w[1].0) {
+            // Stable, so equal keys keep their arrival order; then keep the last of each run.
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut out: Vec<(FieldKey, String)> = Vec::with_capacity(fields.len());
+            for f in fields {
+                match out.last_mut() {
+                    Some(last) if last.0 == f.0 => *last = f,
+                    _ => out.push(f),
+                }
+            }
+            fields = out;
+        }
+        ExtFields { fields }
+    }
+}
+
+/// The static name equal to `key`, for the field names of the request path and our typed
+/// headers' common ones; `None` for anything else.
+pub(crate) fn intern(key: &str) -> Option<&'static str> {
+    const KEYS: &[&str] = &[
+        "AccessKey",
+        "MSG_REGION",
+        "Signature",
+        "TRACE_ON",
+        "a",
+        "b",
+        "batch",
+        "batchUniqId",
+        "bname",
+        "brokerName",
+        "c",
+        "clientId",
+        "commitOffset",
+        "consumerGroup",
+        "d",
+        "defaultTopic",
+        "defaultTopicQueueNums",
+        "e",
+        "expressionType",
+        "f",
+        "flag",
+        "g",
+        "h",
+        "i",
+        "j",
+        "k",
+        "l",
+        "m",
+        "maxMsgNums",
+        "maxOffset",
+        "maxReconsumeTimes",
+        "minOffset",
+        "msgId",
+        "n",
+        "nextBeginOffset",
+        "offset",
+        "producerGroup",
+        "properties",
+        "queueId",
+        "queueOffset",
+        "reconsumeTimes",
+        "subVersion",
+        "subscription",
+        "suggestWhichBrokerId",
+        "suspendTimeoutMillis",
+        "sysFlag",
+        "topic",
+        "transactionId",
+        "unitMode",
+    ];
+    KEYS.binary_search(&key).ok().map(|i| KEYS[i])
 }
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
     fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
-        ExtFields(
-            iter.into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+        let fields = iter
+            .into_iter()
+            .map(|(k, v)| {
+                let k: String = k.into();
+                let k = match intern(&k) {
+                    Some(s) => Cow::Borrowed(s),
+                    None => Cow::Owned(k),
+                };
+                (k, v.into())
+            })
+            .collect();
+        ExtFields::from_unsorted(fields)
+    }
+}
+
+impl From<BTreeMap<String, String>> for ExtFields {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        map.into_iter().collect()
     }
 }
 
@@ -136,7 +293,7 @@ impl<T: HeaderScalar> HeaderField for T {
         })
     }
     fn put(&self, ext: &mut ExtFields, key: &'static str) {
-        ext.insert(key, self.render_field());
+        ext.insert_static(key, self.render_field());
     }
 }
 
@@ -146,7 +303,7 @@ impl<T: HeaderScalar> HeaderField for Option<T> {
     }
     fn put(&self, ext: &mut ExtFields, key: &'static str) {
         if let Some(v) = self {
-            ext.insert(key, v.render_field());
+            ext.insert_static(key, v.render_field());
         }
     }
 }
@@ -198,4 +355,51 @@ macro_rules! header {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_unique_last_wins() {
+        let mut e: ExtFields = [("topic", "T"), ("b", "1"), ("zz", "x"), ("b", "2")]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            e.iter().collect::<Vec<_>>(),
+            [("b", "2"), ("topic", "T"), ("zz", "x")]
+        );
+        e.insert("a", "0");
+        e.insert_static("topic", "U".into());
+        e.insert("zzz", "end");
+        assert_eq!(e.get("topic"), Some("U"));
+        assert_eq!(e.get("a"), Some("0"));
+        assert_eq!(e.get("nope"), None);
+        assert_eq!(e.remove("zz").as_deref(), Some("x"));
+        assert_eq!(
+            e.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            ["a", "b", "topic", "zzz"]
+        );
+        assert_eq!(
+            format!("{e:?}"),
+            r#"{"a": "0", "b": "2", "topic": "U", "zzz": "end"}"#
+        );
+    }
+
+    #[test]
+    fn common_names_are_interned() {
+        for k in [
+            "a",
+            "n",
+            "topic",
+            "queueId",
+            "MSG_REGION",
+            "unitMode",
+            "AccessKey",
+        ] {
+            assert_eq!(intern(k), Some(k), "{k}");
+        }
+        assert_eq!(intern("notAField"), None);
+    }
 }

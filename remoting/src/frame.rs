@@ -7,8 +7,8 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
+use std::borrow::Cow;
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +16,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::command::{LanguageCode, RemotingCommand, SerializeType};
 use crate::error::{RemotingError, Result};
-use crate::ext::ExtFields;
+use crate::ext::{ExtFields, FieldKey, intern};
 
 /// Java's default maximum frame (`com.rocketmq.remoting.frameMaxLength`), counting the 4-byte
 /// length prefix.
@@ -250,42 +250,84 @@ fn decode_json_header(bytes: &[u8], max_fields: usize) -> Result<RemotingCommand
 }
 
 fn encode_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(96 + cmd.ext_fields.len() * 24);
-    let _ = write!(s, "{{\"code\":{},\"extFields\":{{", cmd.code);
+    // Written straight into the frame buffer: no intermediate string, no allocation per field.
+    dst.reserve(96 + cmd.ext_fields.len() * 24 + cmd.remark.as_ref().map_or(0, String::len));
+    dst.put_slice(b"{\"code\":");
+    put_int(dst, i64::from(cmd.code));
+    dst.put_slice(b",\"extFields\":{");
     for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
         if i > 0 {
-            s.push(',');
+            dst.put_u8(b',');
         }
-        push_json_string(&mut s, k);
-        s.push(':');
-        push_json_string(&mut s, v);
+        put_json_string(dst, k);
+        dst.put_u8(b':');
+        put_json_string(dst, v);
     }
-    let _ = write!(
-        s,
-        "}},\"flag\":{},\"language\":\"{}\",\"opaque\":{}",
-        cmd.flag,
-        cmd.language.name(),
-        cmd.opaque
-    );
+    dst.put_slice(b"},\"flag\":");
+    put_int(dst, i64::from(cmd.flag));
+    dst.put_slice(b",\"language\":\"");
+    dst.put_slice(cmd.language.name().as_bytes());
+    dst.put_slice(b"\",\"opaque\":");
+    put_int(dst, i64::from(cmd.opaque));
     if let Some(remark) = &cmd.remark {
-        s.push_str(",\"remark\":");
-        push_json_string(&mut s, remark);
+        dst.put_slice(b",\"remark\":");
+        put_json_string(dst, remark);
     }
-    let _ = write!(
-        s,
-        ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":{}}}",
-        cmd.version
-    );
-    dst.put_slice(s.as_bytes());
+    dst.put_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    put_int(dst, i64::from(cmd.version));
+    dst.put_u8(b'}');
 }
 
-fn push_json_string(out: &mut String, s: &str) {
-    // serde_json's escaping of a &str cannot fail.
-    match serde_json::to_string(s) {
-        Ok(quoted) => out.push_str(&quoted),
-        Err(_) => out.push_str("\"\""),
+/// Writes an integer in decimal without going through `fmt`.
+fn put_int(dst: &mut BytesMut, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut n = v.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
+    if v < 0 {
+        dst.put_u8(b'-');
+    }
+    dst.put_slice(&digits[at..]);
+}
+
+/// Writes `s` as a JSON string, escaped as serde_json escapes (quote, backslash and control
+/// characters; everything else, non-ASCII included, as it is).
+fn put_json_string(dst: &mut BytesMut, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    dst.put_u8(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        dst.put_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            dst.put_slice(b"\\u00");
+            dst.put_u8(HEX[usize::from(b >> 4)]);
+            dst.put_u8(HEX[usize::from(b & 0xf)]);
+        } else {
+            dst.put_slice(escape);
+        }
+        start = i + 1;
+    }
+    dst.put_slice(&bytes[start..]);
+    dst.put_u8(b'"');
 }
 
 /// A JSON scalar turned into text: strings as they are, numbers and booleans as written.
@@ -438,6 +480,29 @@ fn lenient_opt_string<'de, D: Deserializer<'de>>(
     Ok(Lenient::deserialize(d)?.0)
 }
 
+/// A header field name from JSON: one of the common names as a static string (no allocation),
+/// anything else copied.
+struct FieldName(FieldKey);
+
+impl<'de> Deserialize<'de> for FieldName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = FieldName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<FieldName, E> {
+                Ok(FieldName(match intern(v) {
+                    Some(k) => Cow::Borrowed(k),
+                    None => Cow::Owned(v.to_owned()),
+                }))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 fn lenient_ext<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ExtFields, D::Error> {
     // Straight into the final map (one pass, no intermediate map); null values are dropped and
     // a null or absent `extFields` is an empty map.
@@ -463,16 +528,17 @@ fn lenient_ext<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ExtFields
             self,
             mut map: A,
         ) -> std::result::Result<ExtFields, A::Error> {
-            let mut fields = BTreeMap::new();
-            while let Some((k, v)) = map.next_entry::<String, Lenient>()? {
+            let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16).min(64));
+            while let Some(FieldName(k)) = map.next_key::<FieldName>()? {
+                let v = map.next_value::<Lenient>()?;
                 if !take_field() {
                     return Err(de::Error::custom("too many header fields"));
                 }
                 if let Some(v) = v.0 {
-                    fields.insert(k, v);
+                    fields.push((k, v));
                 }
             }
-            Ok(ExtFields(fields))
+            Ok(ExtFields::from_unsorted(fields))
         }
     }
     d.deserialize_option(V)
@@ -507,7 +573,7 @@ fn decode_binary_header(mut h: &[u8], max_fields: usize) -> Result<RemotingComma
         )));
     }
     let mut ext = take(&mut h, ext_len as usize);
-    let mut fields = BTreeMap::new();
+    let mut fields: Vec<(FieldKey, String)> = Vec::with_capacity(16);
     while ext.has_remaining() {
         if ext.remaining() < 2 {
             return Err(RemotingError::MalformedFrame(
@@ -520,9 +586,13 @@ fn decode_binary_header(mut h: &[u8], max_fields: usize) -> Result<RemotingComma
                 "bad ext key length {klen}"
             )));
         }
-        let key = utf8(take(&mut ext, klen as usize), "ext key")?;
+        let key = take(&mut ext, klen as usize);
+        let key = match std::str::from_utf8(key).ok().and_then(intern) {
+            Some(k) => Cow::Borrowed(k),
+            None => Cow::Owned(utf8(key, "ext key")?),
+        };
         let value = read_i32_string(&mut ext, total, "ext value")?.unwrap_or_default();
-        fields.insert(key, value);
+        fields.push((key, value));
         if fields.len() > max_fields {
             return Err(RemotingError::MalformedFrame(format!(
                 "more than {max_fields} header fields"
@@ -536,7 +606,7 @@ fn decode_binary_header(mut h: &[u8], max_fields: usize) -> Result<RemotingComma
         opaque,
         flag,
         remark,
-        ext_fields: ExtFields(fields),
+        ext_fields: ExtFields::from_unsorted(fields),
         ..Default::default()
     })
 }
@@ -736,5 +806,43 @@ impl Encoder<RemotingCommand> for RemotingCodec {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written JSON writers produce what serde_json would, escapes included.
+    #[test]
+    fn json_writers_match_serde_json() {
+        for s in [
+            "",
+            "plain",
+            "quote\" back\\slash",
+            "ctl\u{0}\u{1}\u{8}\u{c}\n\r\t\u{1f}end",
+            "ünïcödé / 中文 \u{7f}",
+        ] {
+            let mut b = BytesMut::new();
+            put_json_string(&mut b, s);
+            assert_eq!(
+                &b[..],
+                serde_json::to_string(s).unwrap().as_bytes(),
+                "{s:?}"
+            );
+        }
+        for v in [
+            0i64,
+            7,
+            -1,
+            42,
+            i64::from(i32::MIN),
+            i64::from(i32::MAX),
+            i64::MIN,
+        ] {
+            let mut b = BytesMut::new();
+            put_int(&mut b, v);
+            assert_eq!(&b[..], v.to_string().as_bytes());
+        }
     }
 }

@@ -67,7 +67,7 @@ fn arb_command(st: SerializeType) -> impl Strategy<Value = RemotingCommand> {
                 opaque,
                 flag,
                 remark,
-                ext_fields: ExtFields(ext),
+                ext_fields: ExtFields::from(ext),
                 body: Bytes::from(body),
                 serialize_type: st,
             },
@@ -289,7 +289,7 @@ proptest! {
         present in proptest::collection::vec(any::<bool>(), 1..16),
         junk in proptest::collection::btree_map("[A-Z_]{1,6}", "\\PC{0,8}", 0..3),
     ) {
-        let junk = ExtFields(junk);
+        let junk = ExtFields::from(junk);
         macro_rules! check {
             ($t:ty) => {
                 check_full::<$t>(<$t>::FIELD_KEYS, &ints, &junk);

@@ -359,9 +359,13 @@ pub(crate) async fn send_one(
     if p.dlq {
         props.remove(keys::DELAY);
     }
-    if let Err(why) =
-        schedule::check_delay_level(c.delay_levels_millis().len(), &p.topic, &mut props)
-    {
+    // The level count comes from parsing the config text: only for messages that ask for one.
+    let levels = if props.get(keys::DELAY).is_some() {
+        c.delay_levels_millis().len()
+    } else {
+        0
+    };
+    if let Err(why) = schedule::check_delay_level(levels, &p.topic, &mut props) {
         return reply(req, ResponseCode::MESSAGE_ILLEGAL, why);
     }
     let half = props

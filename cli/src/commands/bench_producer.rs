@@ -34,6 +34,8 @@ struct Plan {
     duration: Option<Duration>,
     count: Option<u64>,
     window: usize,
+    /// Messages per second across all tasks; `None` sends as fast as the answers come.
+    rate: Option<f64>,
 }
 
 impl SubCommand for BenchProducerCommand {
@@ -68,6 +70,13 @@ impl SubCommand for BenchProducerCommand {
             OptSpec::arg("m", "messageCount", false, "Stop after this many messages"),
             OptSpec::flag("a", "async", "Asynchronous sends (16 in flight per task)"),
             OptSpec::arg(
+                "r",
+                "rate",
+                false,
+                "Messages per second across all tasks (default: as fast as possible); \
+                 for latency at a given load",
+            ),
+            OptSpec::arg(
                 "c",
                 "clusterName",
                 false,
@@ -101,6 +110,10 @@ impl SubCommand for BenchProducerCommand {
                 duration: (secs > 0).then(|| Duration::from_secs(secs)),
                 count,
                 window: if args.has("a") { ASYNC_WINDOW } else { 1 },
+                rate: match args.value("r") {
+                    Some(_) => Some(num_opt::<f64>(args, "r", 0.0)?).filter(|r| *r > 0.0),
+                    None => None,
+                },
             };
             if plan.duration.is_none() && plan.count.is_none() {
                 return Err(CliError::Usage("give -d seconds > 0 or -m messages".into()));
@@ -151,7 +164,7 @@ async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
     let issued = Arc::new(AtomicU64::new(0));
     let body: Arc<Vec<u8>> = Arc::new(vec![b'a'; plan.size]);
     let mut workers = Vec::with_capacity(plan.threads);
-    for _ in 0..plan.threads {
+    for index in 0..plan.threads {
         let w = Worker {
             producer: producer.clone(),
             topic: plan.topic.clone(),
@@ -162,6 +175,11 @@ async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
             stats: stats.clone(),
             stop: stop.clone(),
             issued: issued.clone(),
+            // Each task paces its own share of the rate.
+            phase: index as f64 / plan.threads as f64,
+            period: plan.rate.map(|r| {
+                Duration::from_secs_f64((plan.threads as f64 * plan.batch as f64 / r).max(1e-6))
+            }),
         };
         workers.push(tokio::spawn(w.run()));
     }
@@ -266,6 +284,12 @@ struct Worker {
     stats: Arc<BenchStats>,
     stop: Arc<AtomicBool>,
     issued: Arc<AtomicU64>,
+    /// Time between two sends of this task with `-r`: sends start on a fixed schedule (a late
+    /// one starts at once and does not shift the next), so latency is measured at that load.
+    period: Option<Duration>,
+    /// Where in the period this task's schedule starts, in [0, 1): the tasks do not send in
+    /// lockstep.
+    phase: f64,
 }
 
 impl Worker {
@@ -311,8 +335,13 @@ impl Worker {
 
     async fn run(self) {
         let mut inflight = FuturesUnordered::new();
+        let mut next = self.period.map(|p| Instant::now() + p.mul_f64(self.phase));
         loop {
             while inflight.len() < self.window && self.take() {
+                if let (Some(at), Some(p)) = (next.as_mut(), self.period) {
+                    tokio::time::sleep_until((*at).into()).await;
+                    *at += p;
+                }
                 inflight.push(self.send_one());
             }
             if inflight.next().await.is_none() {

@@ -165,7 +165,7 @@ mod tests {
     #[test]
     fn missing_required_field() {
         let mut ext = PullMessageRequestHeader::default().to_ext();
-        ext.0.remove("subVersion");
+        ext.remove("subVersion");
         assert!(PullMessageRequestHeader::from_ext(&ext).is_err());
         assert!(PullMessageRequestHeader::from_ext(&ExtFields::new()).is_err());
     }

@@ -288,7 +288,7 @@ mod tests {
     #[test]
     fn missing_required_field_names_the_requested_form() {
         let mut ext = SendMessageRequestHeaderV2::from(v1()).to_ext();
-        ext.0.remove("b");
+        ext.remove("b");
         match decode_send_ext(RequestCode::SEND_MESSAGE_V2, &ext) {
             Err(RemotingError::MissingField("b")) => {}
             other => panic!("{other:?}"),

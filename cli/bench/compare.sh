@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Same-run comparison of this checkout's broker against a previous version (issue 23).
+#
+# The baseline is built from a `git worktree` of BASE_REV (default: `git merge-base HEAD main`,
+# the main this branch started from) in release mode into its own target dir under
+# /var/tmp/rmq-bench-baseline/<rev>/ (the worktree is removed after the build; a built baseline
+# is reused). Then OLD and NEW namesrv + broker processes run alternately on loopback (a fresh
+# pair, fresh ports and a fresh store per side and round), each driven by the same client, this
+# checkout's `mqadmin` (so the ratios are the servers'; CLIENT=old uses the baseline's mqadmin
+# for the baseline side, which lacks `-r` so the latency phase is then skipped for it):
+#   send     64 tasks x 1 KiB sync sends, ASYNC_FLUSH, BENCH_SECS s: msgs/s, p99/p999, and the
+#            broker's CPU per message (utime+stime from /proc/<pid>/stat / messages sent)
+#   batch    BATCH_TASKS tasks sending batches of 32 x 1 KiB: msgs/s and CPU per message
+#   consume  benchConsumer catching up the backlog the two phases above stored: msgs/s
+#   latency  64 tasks paced at half of this side's own `send` throughput: p50/p99/p999
+# Finally the medians per side and the ratios new/old.
+#
+# Usage (from the workspace root):
+#   cli/bench/compare.sh                       # BENCH_SECS=5 ROUNDS=2 by default
+#   BASE_REV=v0.1.0 ROUNDS=3 BENCH_SECS=10 cli/bench/compare.sh
+#   SKIP_BUILD=1 NEW_BIN=target/release cli/bench/compare.sh   # binaries already built
+#   FLUSH=SYNC_FLUSH cli/bench/compare.sh      # the broker's flushDiskType (ASYNC_FLUSH default)
+#   PERF_SIDE=new cli/bench/compare.sh         # also `perf record -g` that side's broker
+#                                              # during the first round's send phase
+#                                              # (PERF_OUT file, PERF_ARGS options)
+#   SIDES=new cli/bench/compare.sh             # only one side (profiling, quick checks)
+# Everything listens on 127.0.0.1 only; each phase is bounded by BENCH_SECS (the consume by
+# 10 x BENCH_SECS); files go to a temp dir removed at the end.
+set -euo pipefail
+
+ROOT=$(git rev-parse --show-toplevel)
+cd "$ROOT"
+SECS=${BENCH_SECS:-5}
+ROUNDS=${ROUNDS:-2}
+TASKS=${TASKS:-64}
+BATCH=${BATCH:-32}
+BATCH_TASKS=${BATCH_TASKS:-16}
+SIZE=${SIZE:-1024}
+FLUSH=${FLUSH:-ASYNC_FLUSH}
+ROLE=${ROLE:-ASYNC_MASTER}
+CLIENT=${CLIENT:-new}
+BASE_REV=$(git rev-parse --short=12 "${BASE_REV:-$(git merge-base HEAD main)}")
+BASE_DIR=${BASE_DIR:-/var/tmp/rmq-bench-baseline/${BASE_REV}}
+OLD_BIN="$BASE_DIR/target/release"
+NEW_BIN=${NEW_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
+WORK=$(mktemp -d /tmp/broker-compare.XXXXXX)
+PIDS=()
+TCK=$(getconf CLK_TCK)
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+have_bins() { [ -x "$1/broker" ] && [ -x "$1/namesrv" ] && [ -x "$1/mqadmin" ]; }
+
+# ---- builds -------------------------------------------------------------------------------------
+if ! have_bins "$OLD_BIN"; then
+    echo "== building the baseline ${BASE_REV} into ${BASE_DIR}/target"
+    mkdir -p "$BASE_DIR"
+    SRC="$BASE_DIR/src"
+    git worktree remove --force "$SRC" 2>/dev/null || rm -rf "$SRC"
+    git worktree add --detach "$SRC" "$BASE_REV" >/dev/null
+    (cd "$SRC" && nice -n 10 cargo build --release -p broker -p namesrv -p cli --bins \
+        --target-dir "$BASE_DIR/target") || { git worktree remove --force "$SRC"; exit 1; }
+    git worktree remove --force "$SRC"
+fi
+if [ -z "${SKIP_BUILD:-}" ]; then
+    echo "== building this checkout (release)"
+    nice -n 10 cargo build --release -p broker -p namesrv -p cli --bins
+fi
+have_bins "$NEW_BIN" || { echo "no binaries in $NEW_BIN" >&2; exit 1; }
+
+# ---- helpers ------------------------------------------------------------------------------------
+# A port nothing listens on right now (the kernel's choice for port 0).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+cpu_ticks() { # utime + stime of a process, in clock ticks
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
+min_faults() { # minor page faults of a process so far
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{print $8}'
+}
+
+field() { # $1 file, $2 regex before the number
+    grep -oE "$2 [0-9.]+" "$1" | tail -1 | awk '{print $NF}'
+}
+
+NS=""
+NS_PID=""
+BROKER_PID=""
+
+start_pair() { # $1 = bin dir, $2 = work dir
+    local bin=$1 dir=$2
+    mkdir -p "$dir/ns" "$dir/broker"
+    local ns_port
+    ns_port=$(free_port)
+    NS="127.0.0.1:${ns_port}"
+    cat > "$dir/ns/namesrv.conf" <<CONF
+bindAddress=127.0.0.1
+listenPort=${ns_port}
+kvConfigPath=${dir}/ns/kvConfig.json
+configStorePath=${dir}/ns/namesrv.properties
+CONF
+    "$bin/namesrv" -c "$dir/ns/namesrv.conf" > "$dir/ns/out.log" 2>&1 &
+    NS_PID=$!
+    PIDS+=("$NS_PID")
+    cat > "$dir/broker/broker.conf" <<CONF
+brokerClusterName=BenchCluster
+brokerName=bench-a
+brokerId=0
+brokerIP1=127.0.0.1
+bindAddress=127.0.0.1
+listenPort=$(free_port)
+haListenPort=$(free_port)
+fastListenPort=$(free_port)
+namesrvAddr=${NS}
+brokerRole=${ROLE}
+flushDiskType=${FLUSH}
+storePathRootDir=${dir}/broker/store
+autoCreateTopicEnable=true
+CONF
+    "$bin/broker" -c "$dir/broker/broker.conf" > "$dir/broker/out.log" 2>&1 &
+    BROKER_PID=$!
+    PIDS+=("$BROKER_PID")
+    for _ in $(seq 1 100); do
+        if "$NEW_BIN/mqadmin" clusterList -n "$NS" 2>/dev/null | grep -q bench-a; then return 0; fi
+        sleep 0.2
+    done
+    echo "broker did not register; its log:" >&2
+    cat "$dir/broker/out.log" >&2
+    exit 1
+}
+
+stop_pair() {
+    kill "$BROKER_PID" "$NS_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+    wait "$NS_PID" 2>/dev/null || true
+}
+
+RESULTS="$WORK/results.tsv" # side round metric value
+: > "$RESULTS"
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$RESULTS"; }
+
+# Runs one bench command ($3...) while measuring the broker's CPU; records msgs/s, latency
+# percentiles and CPU per message under metric prefix $2 for side $1 (round in $ROUND).
+measure() {
+    local side=$1 prefix=$2
+    shift 2
+    local out="$WORK/${side}-${ROUND}-${prefix}.log"
+    local before after
+    before=$(cpu_ticks "$BROKER_PID")
+    local faults_before
+    faults_before=$(min_faults "$BROKER_PID")
+    timeout $((SECS * 10 + 60)) "$@" > "$out" 2>&1 || echo "($prefix exited $?)" >> "$out"
+    after=$(cpu_ticks "$BROKER_PID")
+    local faults=$(($(min_faults "$BROKER_PID") - faults_before))
+    local msgs tps
+    msgs=$(field "$out" "Messages (sent|consumed):")
+    tps=$(field "$out" "^TPS:")
+    record "$side" "$ROUND" "${prefix}_msgs_s" "${tps:-0}"
+    for q in p50 p99 p999; do
+        local v
+        v=$(grep -E "RT\(ms\): p50" "$out" | tail -1 | grep -oE "$q [0-9.]+" | awk '{print $2}')
+        [ -n "$v" ] && record "$side" "$ROUND" "${prefix}_${q}_ms" "$v"
+    done
+    if [ -n "${msgs:-}" ] && [ "${msgs%.*}" -gt 0 ]; then
+        record "$side" "$ROUND" "${prefix}_cpu_us_per_msg" \
+            "$(awk -v t=$((after - before)) -v k="$TCK" -v m="$msgs" 'BEGIN {printf "%.2f", t / k * 1e6 / m}')"
+        record "$side" "$ROUND" "${prefix}_faults_per_msg" \
+            "$(awk -v f="$faults" -v m="$msgs" 'BEGIN {printf "%.3f", f / m}')"
+    fi
+    printf '  %-4s %-8s %10s msgs/s  %s  broker CPU %s ticks, %s page faults\n' "$side" "$prefix" \
+        "${tps:-?}" "$(grep -E 'RT\(ms\): p50' "$out" | tail -1 | sed 's/.*RT(ms): //')" \
+        "$((after - before))" "$faults"
+}
+
+run_side() { # $1 = old|new
+    local side=$1 bin client
+    if [ "$side" = old ]; then bin=$OLD_BIN; else bin=$NEW_BIN; fi
+    client=$NEW_BIN/mqadmin
+    [ "$side" = old ] && [ "$CLIENT" = old ] && client=$OLD_BIN/mqadmin
+    local dir="$WORK/${side}-${ROUND}"
+    start_pair "$bin" "$dir"
+    local topic="Cmp_${side}_${ROUND}"
+    # Creates the topic (8 queues) and warms up connections, routes and the store.
+    "$client" benchProducer -n "$NS" -t "$topic" -c BenchCluster -q 8 -w 8 -s "$SIZE" -d 1 \
+        > "$dir/warmup.log" 2>&1
+    local perf_pid=""
+    if [ "${PERF_SIDE:-}" = "$side" ] && [ "$ROUND" = 1 ]; then
+        # shellcheck disable=SC2086 # PERF_ARGS is a list of options
+        perf record ${PERF_ARGS:--g -F 999} -p "$BROKER_PID" -o "${PERF_OUT:-/tmp/perf-${side}.data}" \
+            > "$dir/perf.log" 2>&1 &
+        perf_pid=$!
+    fi
+    measure "$side" send "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" -d "$SECS"
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+    measure "$side" batch "$client" benchProducer -n "$NS" -t "$topic" -w "$BATCH_TASKS" \
+        -s "$SIZE" -b "$BATCH" -d "$SECS"
+    measure "$side" consume "$client" benchConsumer -n "$NS" -t "$topic" -g "cmp_${side}_${ROUND}"
+    local max rate
+    max=$(awk -v s="$side" -v r="$ROUND" '$1==s && $2==r && $3=="send_msgs_s" {print $4}' "$RESULTS")
+    rate=$(awk -v m="${max:-0}" 'BEGIN {printf "%d", m / 2}')
+    if [ "$rate" -gt 0 ] && [ "$client" = "$NEW_BIN/mqadmin" ]; then
+        measure "$side" half "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" \
+            -d "$SECS" -r "$rate"
+    fi
+    stop_pair
+}
+
+echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+echo "== old: ${BASE_REV} (${OLD_BIN}); new: $(git rev-parse --short=12 HEAD)$(git diff --quiet || echo '+dirty') (${NEW_BIN})"
+echo "== ${FLUSH} ${ROLE}, ${TASKS} tasks x ${SIZE} B sync, batches of ${BATCH} from ${BATCH_TASKS} tasks, ${SECS} s per phase, ${ROUNDS} rounds"
+for ROUND in $(seq 1 "$ROUNDS"); do
+    echo "-- round ${ROUND}"
+    # Alternate which side goes first so drifting load hits both alike.
+    if [ $((ROUND % 2)) = 1 ]; then order="old new"; else order="new old"; fi
+    for side in $order; do
+        case " ${SIDES:-old new} " in *" $side "*) run_side "$side" ;; esac
+    done
+done
+
+echo
+echo "== medians over ${ROUNDS} rounds (ratio new/old; for cpu and latency lower is better)"
+printf '%-26s %12s %12s %8s\n' metric old new new/old
+cut -f3 "$RESULTS" | sort -u | while read -r metric; do
+    med() {
+        awk -v s="$1" -v m="$metric" '$1==s && $3==m {print $4}' "$RESULTS" | sort -g |
+            awk '{v[NR]=$1} END {if (NR==0) print ""; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'
+    }
+    o=$(med old)
+    n=$(med new)
+    ratio=$(awk -v o="${o:-0}" -v n="${n:-0}" 'BEGIN {if (o > 0 && n > 0) printf "%.2f", n / o; else print "-"}')
+    printf '%-26s %12s %12s %8s\n' "$metric" "${o:--}" "${n:--}" "$ratio"
+done
