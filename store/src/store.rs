@@ -13,7 +13,7 @@
 //! `cleanResourceInterval`, and while read-only the retry of recovery's writes).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -179,11 +179,7 @@ impl MessageStore {
             .write(true)
             .open(&lock_path)
             .map_err(|e| StoreError::io(&lock_path, e))?;
-        rustix::fs::flock(
-            &lock_file,
-            rustix::fs::FlockOperation::NonBlockingLockExclusive,
-        )
-        .map_err(|_| StoreError::Locked(root.clone()))?;
+        lock_exclusive(&lock_file, &root, &lock_path)?;
         let previous = recovery::previous_run(&root);
         let (checkpoint, cp) = CheckpointFile::open(fs.as_ref(), &root.join("checkpoint"))?;
         let log = SegLog::open(
@@ -382,6 +378,32 @@ impl Drop for MessageStore {
     /// runs crash recovery (and ASYNC_FLUSH data not yet written is lost, as in a crash).
     fn drop(&mut self) {
         self.stop_threads();
+    }
+}
+
+/// How long `open` keeps asking for a lock that another descriptor holds.
+///
+/// A process that forks (any `Command::spawn`) while it has a store open hands a copy of the
+/// lock's descriptor to the child until the child execs, so a lock released a moment ago can
+/// still look held for a few milliseconds. Only a holder that stays past this is "another
+/// process" using the directory.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Takes the directory's exclusive lock, waiting out briefly inherited copies of it.
+fn lock_exclusive(file: &std::fs::File, root: &Path, lock_path: &Path) -> Result<()> {
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(StoreError::Locked(root.to_path_buf()));
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(StoreError::io(lock_path, std::io::Error::from(e))),
+        }
     }
 }
 
