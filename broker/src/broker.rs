@@ -191,6 +191,21 @@ impl Broker {
         };
         let shutdown = CancellationToken::new();
         let permission = Arc::new(AtomicI32::new(config.broker_permission));
+        // The epoch file beside the commit log (only with fencing on and a store opened here).
+        let epochs = match (&message_store, config.epoch_fencing_enable) {
+            (Some(_), true) => {
+                let root = PathBuf::from(&config.store_path_root_dir);
+                let f = store::epoch::EpochFile::open(&root).map_err(|e| {
+                    BrokerError::Malformed {
+                        path: root.join(store::epoch::FILE_NAME).display().to_string(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                Some(Arc::new(f))
+            }
+            _ => None,
+        };
+        let role = Arc::new(crate::fencing::RoleState::new(&config, epochs));
         let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let ctx = Arc::new(BrokerContext {
             runtime: crate::runtime_config::RuntimeConfig::new(&config),
@@ -225,7 +240,10 @@ impl Broker {
             notify_tx,
             topics_changed: topics_changed.clone(),
             shutdown: shutdown.clone(),
+            role: role.clone(),
+            ha_addr: Default::default(),
         });
+        let _ = ctx.ha_addr.set(ha_addr.clone());
         if let Some(acl) = acl {
             acl.spawn_watcher(shutdown.clone());
             let _ = ctx.acl.set(acl);
@@ -303,6 +321,7 @@ impl Broker {
                 topics.clone(),
                 permission.clone(),
             ));
+            r.set_role(role.clone());
             tasks.push(tokio::spawn(
                 r.clone().run(topics_changed, shutdown.clone()),
             ));
@@ -310,12 +329,19 @@ impl Broker {
         };
         if let Some(l) = ha_listener {
             let r = registrar.clone();
-            let master: crate::ha::MasterLookup = Arc::new(move || match &r {
-                Some(r) => {
-                    let m = r.master_info();
-                    (m.master_addr, m.ha_server_addr)
+            let role = role.clone();
+            let master: crate::ha::MasterLookup = Arc::new(move || {
+                // A controller's re-point wins over what the name servers said.
+                if let Some(m) = role.master_override() {
+                    return (Some(m.addr), Some(m.ha_addr));
                 }
-                None => (None, None),
+                match &r {
+                    Some(r) => {
+                        let m = r.master_info();
+                        (m.master_addr, m.ha_server_addr)
+                    }
+                    None => (None, None),
+                }
             });
             tasks.extend(crate::ha::start(&ctx, l, master, shutdown.clone()));
         }

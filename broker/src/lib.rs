@@ -14,6 +14,9 @@
 //!   (`subscriptionGroup.json`), [`consumer_offset`] (`consumerOffset.json`),
 //!   [`client_manager`], [`rebalance_lock`], [`stats`].
 //! - [`registration`]: REGISTER_BROKER to every name server; [`local_ip`]: the advertised address.
+//! - Failover (`epochFencingEnable`, docs/failover.md): [`fencing`] (role, epoch, lease: the
+//!   write check), [`role_switch`] (promote / fence / re-point admin codes, write hooks),
+//!   [`failover_proto`] (the codes and answer shape, shared with the operator).
 //! - [`ha`]: master/slave replication (HA service, HA client, SYNC_MASTER wait);
 //!   [`slave_sync`]: a slave's copy of the master's topics, groups and offsets.
 //! - Delivery semantics: [`retry`] (CONSUMER_SEND_MSG_BACK, retry and dead-letter topics),
@@ -43,6 +46,9 @@ pub mod consumer_offset;
 pub mod context;
 #[cfg(feature = "server")]
 pub mod error;
+pub mod failover_proto;
+#[cfg(feature = "server")]
+pub mod fencing;
 #[cfg(feature = "server")]
 pub mod filter;
 #[cfg(feature = "server")]
@@ -75,6 +81,8 @@ pub mod registration;
 pub mod reply;
 #[cfg(feature = "server")]
 pub mod retry;
+#[cfg(feature = "server")]
+pub mod role_switch;
 #[cfg(feature = "server")]
 pub mod runtime_config;
 #[cfg(feature = "server")]

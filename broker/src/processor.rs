@@ -111,6 +111,9 @@ impl BrokerProcessor {
             }
             RequestCode::QUERY_CONSUME_QUEUE => admin_stats::query_consume_queue(ctx, req),
             RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
+            code if crate::failover_proto::is_failover_code(code.0) => {
+                crate::role_switch::handle(ctx, &req).await
+            }
             code if crate::acl::admin::is_acl_admin_code(code) => {
                 crate::acl::admin::handle(ctx, &req)
             }

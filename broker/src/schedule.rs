@@ -117,6 +117,15 @@ impl ScheduleService {
         })
     }
 
+    /// A slave promoted to master (docs/failover.md): takes the progress its slave sync wrote
+    /// to `delayOffset.json` (the old master's), re-checking every level as after a crash.
+    pub fn reload_after_promotion(&self) -> Result<()> {
+        let loaded = DelayOffsets::load(&self.path)?;
+        *self.offsets.lock() = loaded;
+        *self.recovering.lock() = (1..=self.levels_ms.len() as i32).collect();
+        Ok(())
+    }
+
     /// A copy of the progress table.
     pub fn offsets(&self) -> DelayOffsets {
         self.offsets.lock().clone()
@@ -138,7 +147,8 @@ impl ScheduleService {
                 break;
             }
             let mut busy = false;
-            if !ctx.is_slave() {
+            // A fenced master delivers nothing either (docs/failover.md).
+            if ctx.write_refused().is_none() {
                 for level in 1..=self.levels_ms.len() as i32 {
                     if shutdown.is_cancelled() {
                         break;

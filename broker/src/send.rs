@@ -171,6 +171,10 @@ pub(crate) fn check_and_prepare(
             "broker is a slave and refuses sends",
         ));
     }
+    if let Some(why) = ctx.write_refused() {
+        // Fenced (docs/failover.md): a newer epoch exists or the lease ran out.
+        return Err(reply(req, ResponseCode::SERVICE_NOT_AVAILABLE, why));
+    }
     if !perm::is_writeable(ctx.permission()) {
         return Err(reply(
             req,

@@ -14,6 +14,8 @@
 //! - [`mapped`]: the commit log's memory-mapped append path (the workspace's only `unsafe`).
 //! - [`consume_queue`]: 20-byte entries per topic and queue.
 //! - [`index`]: Java-format index files for `KEYS` / `UNIQ_KEY`.
+//! - [`epoch`]: the epoch file (`epochFileCheckpoint`): which master epoch wrote which part of
+//!   the commit log, for fencing and divergent-tail truncation after a failover.
 //! - [`checkpoint`]: the checkpoint file (Java's timestamps plus the durable offsets that bound
 //!   crash recovery).
 //! - [`recovery`]: what recovery verifies, truncates and rebuilds (its invariants are at the
@@ -71,6 +73,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod consume_queue;
+pub mod epoch;
 pub mod error;
 pub mod fs;
 pub mod index;

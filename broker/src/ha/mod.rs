@@ -5,6 +5,7 @@
 //! - [`wire`]: the byte format of spec §7.3 (8-byte reports, 12-byte frame headers).
 //! - [`master`]: accepts slaves, streams the commit log, checks their acks.
 //! - [`slave`]: follows the master, appends what it sends, truncates a diverged tail.
+//! - [`epochs`]: the epoch handshake of `epochFencingEnable` (docs/failover.md).
 //! - this module: [`HaService`] (state shared by both sides, the SYNC_MASTER waiter, the
 //!   runtime-info keys) and [`start`], which the broker calls once at start-up.
 //!
@@ -20,6 +21,7 @@
 //!   from there instead of being disconnected forever.
 
 pub mod auth;
+pub mod epochs;
 pub mod master;
 pub mod slave;
 pub mod wire;
@@ -89,8 +91,11 @@ pub struct SlaveView {
 pub struct HaService {
     config: Arc<BrokerConfig>,
     store: Arc<MessageStore>,
-    /// Commit-log end when this incarnation started: what the master vouches for.
-    start_end: i64,
+    /// The role and epoch now (they change at run time with `epochFencingEnable`).
+    role: Arc<crate::fencing::RoleState>,
+    /// Commit-log end when this incarnation started (or was promoted): what the master
+    /// vouches for.
+    start_end: AtomicI64,
     /// Highest offset sent to any slave in this incarnation.
     sent_high: AtomicI64,
     links: Mutex<BTreeMap<u64, Arc<SlaveLink>>>,
@@ -120,12 +125,18 @@ fn now_ms() -> i64 {
 }
 
 impl HaService {
-    fn new(config: Arc<BrokerConfig>, store: Arc<MessageStore>, ha_port: u16) -> Self {
+    fn new(
+        config: Arc<BrokerConfig>,
+        store: Arc<MessageStore>,
+        ha_port: u16,
+        role: Arc<crate::fencing::RoleState>,
+    ) -> Self {
         let start_end = store.commit_log_max_offset();
         HaService {
             config,
             store,
-            start_end,
+            role,
+            start_end: AtomicI64::new(start_end),
             sent_high: AtomicI64::new(start_end),
             links: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
@@ -141,6 +152,19 @@ impl HaService {
     /// The store replicated.
     pub fn store(&self) -> &Arc<MessageStore> {
         &self.store
+    }
+
+    /// The role and epoch state.
+    pub fn role(&self) -> &Arc<crate::fencing::RoleState> {
+        &self.role
+    }
+
+    /// A promotion: the log as it is now is what this master vouches for (a slave's tail up
+    /// to here is not a diverged one).
+    pub fn vouch_for_current_log(&self) {
+        let end = self.store.commit_log_max_offset();
+        self.start_end.store(end, Ordering::Release);
+        self.sent_high.fetch_max(end, Ordering::AcqRel);
     }
 
     /// The port the HA service listens on.
@@ -252,7 +276,7 @@ impl HaService {
     pub fn runtime_info(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let max = self.store.commit_log_max_offset();
-        if self.config.broker_role.is_master() {
+        if self.role.role().is_master() {
             let links = self.links();
             let in_sync = links.iter().filter(|l| self.in_sync(l)).count();
             let worst_gap = links.iter().map(|l| self.gap(l)).max().unwrap_or(0);
@@ -341,7 +365,7 @@ pub async fn after_put(ctx: &BrokerContext, outcome: PutOutcome, wait: bool) -> 
     let Some(ha) = ctx.ha.get() else {
         // No replication at all (a store the broker did not open): a SYNC_MASTER still never
         // claims a replicated write.
-        if ctx.config.broker_role == BrokerRole::SyncMaster
+        if ctx.role.role() == BrokerRole::SyncMaster
             && wait
             && outcome.status == PutStatus::Ok
         {
@@ -353,7 +377,8 @@ pub async fn after_put(ctx: &BrokerContext, outcome: PutOutcome, wait: bool) -> 
         return outcome;
     };
     ha.notify_appended();
-    if ctx.config.broker_role != BrokerRole::SyncMaster
+    let outcome = crate::role_switch::after_put(ctx, outcome);
+    if ctx.role.role() != BrokerRole::SyncMaster
         || !wait
         || !matches!(outcome.status, PutStatus::Ok | PutStatus::FlushDiskTimeout)
     {
@@ -370,6 +395,8 @@ pub async fn after_put(ctx: &BrokerContext, outcome: PutOutcome, wait: bool) -> 
         ha.store.commit_log_max_offset()
     };
     let status = ha.wait_for_slave(end).await;
+    // Fenced while waiting (a controller promoted a slave): never SEND_OK from a stale master.
+    let outcome = crate::role_switch::after_put(ctx, outcome);
     if status == PutStatus::Ok {
         // A flush timeout stays the answer when the slave has it (spec §7.4: the non-OK one).
         return outcome;
@@ -398,7 +425,12 @@ pub fn start(
         return Vec::new();
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    let ha = Arc::new(HaService::new(ctx.config.clone(), store, port));
+    let ha = Arc::new(HaService::new(
+        ctx.config.clone(),
+        store,
+        port,
+        ctx.role.clone(),
+    ));
     if ctx.ha.set(ha.clone()).is_err() {
         warn!("HA service already started");
         return Vec::new();
@@ -406,7 +438,7 @@ pub fn start(
     info!(
         role = %ctx.config.broker_role,
         ha_port = port,
-        commit_log_end = ha.start_end,
+        commit_log_end = ha.start_end.load(Ordering::Acquire),
         "HA service started"
     );
     let mut tasks = vec![tokio::spawn(master::accept_loop(
@@ -414,7 +446,9 @@ pub fn start(
         listener,
         shutdown.clone(),
     ))];
-    if ctx.is_slave() {
+    // With fencing the role may change at run time: the follower tasks run always and idle
+    // while the broker is a master.
+    if ctx.is_slave() || ctx.role.enabled() {
         tasks.push(tokio::spawn(slave::run(
             ha.clone(),
             master.clone(),
@@ -443,7 +477,8 @@ mod tests {
             ..Default::default()
         };
         let store = MessageStore::open(crate::store_adapter::store_config(&config)).unwrap();
-        Arc::new(HaService::new(Arc::new(config), Arc::new(store), 0))
+        let role = Arc::new(crate::fencing::RoleState::new(&config, None));
+        Arc::new(HaService::new(Arc::new(config), Arc::new(store), 0, role))
     }
 
     fn in_sync_link(ha: &HaService) -> Arc<SlaveLink> {

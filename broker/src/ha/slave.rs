@@ -49,10 +49,21 @@ pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: Cancellatio
         }
         // Until registration has named the master, look again soon.
         pause = ADDRESS_POLL;
+        if !ha.role.is_slave() {
+            // A master (promoted at run time): nothing to follow until demoted.
+            let mut changes = ha.role.subscribe();
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            continue;
+        }
         let addr = ha
-            .config
-            .ha_master_address
-            .clone()
+            .role
+            .master_override()
+            .map(|m| m.ha_addr)
+            .or_else(|| ha.config.ha_master_address.clone())
             .filter(|a| !a.is_empty())
             .or_else(|| master().1);
         let Some(addr) = addr else {
@@ -65,8 +76,12 @@ pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: Cancellatio
             }
             v.master_ha_addr = Some(addr.clone());
         }
+        // A role change or a newer epoch ends the connection at once (between frames): a
+        // frozen slave must stop acknowledging the old master.
+        let mut changes = ha.role.subscribe();
         let why = tokio::select! {
             _ = shutdown.cancelled() => return,
+            _ = changes.changed() => "role or epoch changed".to_string(),
             r = follow(&ha, &addr) => r,
         };
         let mut v = ha.slave_view.lock();
@@ -153,6 +168,11 @@ async fn follow(ha: &Arc<HaService>, addr: &str) -> String {
             }
         }
         Err(e) => return e,
+    }
+    if ha.role.enabled()
+        && let Err(e) = super::epochs::slave(ha, &mut stream, housekeeping).await
+    {
+        return e;
     }
     let (mut rd, wr) = stream.into_split();
     let mut buf = BytesMut::with_capacity(READ_BUFFER);

@@ -37,7 +37,8 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(every) => {}
         }
-        if ctx.is_slave() {
+        if ctx.write_refused().is_some() {
+            // A slave, or a fenced master (docs/failover.md): no check-backs.
             continue;
         }
         check_round(&svc, &ctx, &shutdown).await;
