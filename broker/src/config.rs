@@ -538,7 +538,8 @@ broker_config! {
     epoch_fencing_enable: bool = "epochFencingEnable", default false;
     /// With `epochFencingEnable`: how long a master keeps accepting writes after the last
     /// registration a name server accepted, ms. Name servers are asked to expire the broker
-    /// after twice this, and registrations go out at least every quarter of it. Default 4000.
+    /// after 1.5 times this, and registrations go out at least every quarter of it. Default
+    /// 4000.
     fencing_lease_millis: u64 = "fencingLeaseMillis", default 4000;
     /// TLS on the remoting ports (Java's `tls.server.mode`): `disabled`, `permissive` (plain and
     /// TLS on one port) or `enforcing`. Default unset: disabled (Java defaults to permissive with

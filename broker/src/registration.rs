@@ -235,12 +235,12 @@ impl Registrar {
             broker_id: self.broker_id(),
             compressed: Some(compressed),
             body_crc32: Some(RegisterBrokerBody::crc32(&encoded)),
-            // With fencing the name servers forget a silent broker after twice the lease
+            // With fencing the name servers forget a silent broker after 1.5 leases
             // (docs/failover.md "Timing"); else their own expiry.
             heartbeat_timeout_millis: self
                 .config
                 .epoch_fencing_enable
-                .then(|| 2 * self.config.fencing_lease_millis as i64),
+                .then(|| (self.config.fencing_lease_millis * 3 / 2) as i64),
             enable_acting_master: None,
         };
         let results = join_all(addrs.iter().map(|addr| {

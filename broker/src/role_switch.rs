@@ -60,8 +60,11 @@ pub fn state(ctx: &BrokerContext) -> FailoverState {
         max_offset: ha.map_or(0, |h| h.store().commit_log_max_offset()),
         write_refused: role.check_write().err().map(|r| r.to_string()),
         ha_connected: view.connected && role.is_slave(),
+        // A controller's re-point, else what the HA client last used.
         following: if role.is_slave() {
-            view.master_ha_addr
+            role.master_override()
+                .map(|m| m.ha_addr)
+                .or(view.master_ha_addr)
         } else {
             None
         },

@@ -63,6 +63,10 @@ pub async fn run(ctx: Arc<BrokerContext>, master: MasterLookup, shutdown: Cancel
             _ = tokio::time::sleep(wait) => {}
         }
         wait = every;
+        if !ctx.is_slave() {
+            // A master (promoted at run time with epochFencingEnable): nothing to copy.
+            continue;
+        }
         let Some(addr) = master().0 else {
             continue;
         };

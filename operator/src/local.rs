@@ -18,6 +18,7 @@
 //! directory, rotated by size. `operator local status|stop --dir DIR` read the pid file.
 
 mod declared;
+pub mod failover;
 mod files;
 
 use std::path::{Path, PathBuf};

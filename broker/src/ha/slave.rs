@@ -79,10 +79,10 @@ pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: Cancellatio
         // A role change or a newer epoch ends the connection at once (between frames): a
         // frozen slave must stop acknowledging the old master.
         let mut changes = ha.role.subscribe();
-        let why = tokio::select! {
+        let (why, changed) = tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = changes.changed() => "role or epoch changed".to_string(),
-            r = follow(&ha, &addr) => r,
+            _ = changes.changed() => ("role or epoch changed".to_string(), true),
+            r = follow(&ha, &addr) => (r, false),
         };
         let mut v = ha.slave_view.lock();
         let was_connected = v.connected;
@@ -93,6 +93,13 @@ pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: Cancellatio
         drop(v);
         failures = if was_connected { 1 } else { failures + 1 };
         pause = reconnect_pause(failures);
+        if changed {
+            // Re-pointed or promoted: look at the new state at once.
+            info!(master_ha = %addr, "HA connection closed: role or epoch changed");
+            failures = 0;
+            pause = ADDRESS_POLL;
+            continue;
+        }
         // Logged when the state changes (a working connection ended, or the first attempt
         // failed), not on every retry of a master that stays down.
         if failures == 1 {
