@@ -195,12 +195,11 @@ impl Broker {
         let epochs = match (&message_store, config.epoch_fencing_enable) {
             (Some(_), true) => {
                 let root = PathBuf::from(&config.store_path_root_dir);
-                let f = store::epoch::EpochFile::open(&root).map_err(|e| {
-                    BrokerError::Malformed {
+                let f =
+                    store::epoch::EpochFile::open(&root).map_err(|e| BrokerError::Malformed {
                         path: root.join(store::epoch::FILE_NAME).display().to_string(),
                         reason: e.to_string(),
-                    }
-                })?;
+                    })?;
                 Some(Arc::new(f))
             }
             _ => None,

@@ -212,7 +212,10 @@ impl RoleState {
             }
             since => {
                 if since.is_some() && !self.lease_logged.swap(true, Ordering::Relaxed) {
-                    warn!(lease_ms = self.lease.as_millis() as u64, "master lease expired: no name server accepted a registration; refusing writes until one does");
+                    warn!(
+                        lease_ms = self.lease.as_millis() as u64,
+                        "master lease expired: no name server accepted a registration; refusing writes until one does"
+                    );
                 }
                 Err(Refusal::LeaseExpired { since })
             }
@@ -355,10 +358,7 @@ mod tests {
             broker_id: if role.is_master() { 0 } else { 1 },
             ..Default::default()
         };
-        RoleState::new(
-            &config,
-            Some(Arc::new(EpochFile::open(dir).unwrap())),
-        )
+        RoleState::new(&config, Some(Arc::new(EpochFile::open(dir).unwrap())))
     }
 
     #[test]
@@ -373,7 +373,11 @@ mod tests {
         s.note_registration(Instant::now(), 1);
         assert_eq!(s.check_write(), Ok(()));
         s.note_registration(Instant::now() - Duration::from_secs(5), 1);
-        assert_eq!(s.check_write(), Ok(()), "an older send time never shortens the lease");
+        assert_eq!(
+            s.check_write(),
+            Ok(()),
+            "an older send time never shortens the lease"
+        );
         *s.last_registered.lock() = Some(Instant::now() - Duration::from_millis(1500));
         assert!(matches!(
             s.check_write(),
@@ -387,7 +391,10 @@ mod tests {
         assert!(s.withhold_registration());
         let again = state(dir.path(), BrokerRole::AsyncMaster);
         again.note_registration(Instant::now(), 1);
-        assert_eq!(again.check_write(), Err(Refusal::Fenced { mine: 1, known: 2 }));
+        assert_eq!(
+            again.check_write(),
+            Err(Refusal::Fenced { mine: 1, known: 2 })
+        );
     }
 
     #[test]
@@ -398,7 +405,10 @@ mod tests {
         s.learn_epoch(3, "controller").unwrap();
         assert!(s.become_master(2, 100, BrokerRole::SyncMaster).is_err());
         s.become_master(3, 100, BrokerRole::SyncMaster).unwrap();
-        assert_eq!((s.role(), s.broker_id(), s.epoch()), (BrokerRole::SyncMaster, 0, 3));
+        assert_eq!(
+            (s.role(), s.broker_id(), s.epoch()),
+            (BrokerRole::SyncMaster, 0, 3)
+        );
         s.note_registration(Instant::now(), 2);
         assert_eq!(s.check_write(), Ok(()));
         let m = MasterAddrs {

@@ -154,6 +154,10 @@ async fn promote(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand 
         return error(req, e);
     }
     wait_unfollowed(ctx).await;
+    // The replicated tail becomes durable and dispatched, and queue offsets continue from it.
+    if let Err(e) = ha.store().prepare_for_puts() {
+        return error(req, format!("store not ready for writes: {e}"));
+    }
     let start = ha.store().commit_log_max_offset();
     if let Err(e) = ctx.role.become_master(epoch, start, role) {
         return error(req, e);

@@ -365,9 +365,15 @@ mod tests {
         let e3 = st(3, &[(1, 0), (2, 8000), (3, 9000)]);
         assert_eq!(consistent_point(&e2, 9500, &e3, 20_000), Some(9000));
         // Nothing in common.
-        assert_eq!(consistent_point(&st(2, &[(2, 0)]), 10, &st(3, &[(3, 0)]), 10), None);
+        assert_eq!(
+            consistent_point(&st(2, &[(2, 0)]), 10, &st(3, &[(3, 0)]), 10),
+            None
+        );
         // An empty list is epoch 1 from offset 0 (a log from before the epoch file).
-        assert_eq!(consistent_point(&st(0, &[]), 9700, &new, 12_000), Some(8000));
+        assert_eq!(
+            consistent_point(&st(0, &[]), 9700, &new, 12_000),
+            Some(8000)
+        );
         assert_eq!(consistent_point(&new, 9000, &st(0, &[]), 8500), Some(8000));
     }
 }

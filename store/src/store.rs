@@ -1007,6 +1007,17 @@ impl MessageStore {
         self.inner.write_checkpoint()
     }
 
+    // ---- failover hook (issue #22, docs/failover.md): the only failover edit in this file ----
+    /// A slave promoted to master: makes what replication appended durable and dispatched,
+    /// then takes each queue's next offset from its consume queue (appends by HA do not advance
+    /// the put path's queue offsets; without this the first puts would reuse queue offsets).
+    /// Call it before the first put, after the HA client stopped appending.
+    pub fn prepare_for_puts(&self) -> Result<()> {
+        self.flush()?;
+        self.inner.rebuild_queue_offsets();
+        Ok(())
+    }
+
     /// Clean stop: stops the background threads, flushes everything, writes the checkpoint
     /// and removes `abort`, so the next open skips crash recovery.
     pub fn shutdown(&self) -> Result<()> {

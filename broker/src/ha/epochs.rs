@@ -143,7 +143,10 @@ pub async fn slave<S: AsyncRead + AsyncWrite + Unpin>(
     let mut head = [0u8; 9];
     read_exact(s, &mut head, timeout).await?;
     if &head[..8] != REPLY {
-        return Err("HA epoch handshake: the master does not speak it (epochFencingEnable unset there?)".into());
+        return Err(
+            "HA epoch handshake: the master does not speak it (epochFencingEnable unset there?)"
+                .into(),
+        );
     }
     let theirs = read_state(s, timeout).await?;
     let mut end = [0u8; 8];

@@ -365,10 +365,7 @@ pub async fn after_put(ctx: &BrokerContext, outcome: PutOutcome, wait: bool) -> 
     let Some(ha) = ctx.ha.get() else {
         // No replication at all (a store the broker did not open): a SYNC_MASTER still never
         // claims a replicated write.
-        if ctx.role.role() == BrokerRole::SyncMaster
-            && wait
-            && outcome.status == PutStatus::Ok
-        {
+        if ctx.role.role() == BrokerRole::SyncMaster && wait && outcome.status == PutStatus::Ok {
             return PutOutcome {
                 status: PutStatus::SlaveNotAvailable,
                 ..outcome

@@ -57,7 +57,9 @@ impl GroupSpec {
             .map(String::from)
             .collect();
         if name.is_empty() || members.len() < 2 {
-            return Err(format!("{s:?}: a group needs a name and at least two members"));
+            return Err(format!(
+                "{s:?}: a group needs a name and at least two members"
+            ));
         }
         Ok(GroupSpec {
             name: name.to_string(),
@@ -224,7 +226,11 @@ pub struct Controller {
 impl Controller {
     /// A controller over `config`.
     pub fn new(config: FailoverConfig) -> Self {
-        let groups = config.groups.iter().map(|_| GroupState::default()).collect();
+        let groups = config
+            .groups
+            .iter()
+            .map(|_| GroupState::default())
+            .collect();
         Controller {
             config,
             client: RemotingClient::new(remoting::ClientConfig::default()),
@@ -272,7 +278,8 @@ impl Controller {
                 .invoke(ns, req, self.config.request_timeout)
                 .await
                 .map_err(|e| format!("name server {ns}: {e}"))?;
-            let info = ClusterInfo::decode(&r.body).map_err(|e| format!("name server {ns}: {e}"))?;
+            let info =
+                ClusterInfo::decode(&r.body).map_err(|e| format!("name server {ns}: {e}"))?;
             Ok::<_, String>(
                 info.broker_addr_table
                     .get(group)
@@ -317,7 +324,8 @@ impl Controller {
                 st.last_end.insert(m.clone(), s.max_offset);
             }
         }
-        let reachable: Vec<&FailoverState> = states.iter().filter_map(|(_, s)| s.as_ref()).collect();
+        let reachable: Vec<&FailoverState> =
+            states.iter().filter_map(|(_, s)| s.as_ref()).collect();
         let top_epoch = reachable.iter().map(|s| s.epoch).max().unwrap_or(0);
         // The writable master of the newest epoch, if one answers.
         let current = reachable
@@ -420,7 +428,9 @@ impl Controller {
                         master: cur.broker_addr.clone(),
                     });
                 }
-                Err(e) => warn!(group = %spec.name, broker = %s.broker_addr, error = %e, "re-point failed"),
+                Err(e) => {
+                    warn!(group = %spec.name, broker = %s.broker_addr, error = %e, "re-point failed")
+                }
             }
         }
     }
@@ -433,7 +443,8 @@ impl Controller {
         since: Instant,
         events: &mut Vec<Event>,
     ) {
-        let reachable: Vec<&FailoverState> = states.iter().filter_map(|(_, s)| s.as_ref()).collect();
+        let reachable: Vec<&FailoverState> =
+            states.iter().filter_map(|(_, s)| s.as_ref()).collect();
         let epoch = reachable
             .iter()
             .map(|s| s.known_epoch.max(s.epoch))
@@ -448,17 +459,15 @@ impl Controller {
             ext.insert("epoch", epoch.to_string());
             match self.call(&s.broker_addr, FAILOVER_FENCE, ext).await {
                 Ok(f) => frozen.push(f),
-                Err(e) => warn!(group = %spec.name, broker = %s.broker_addr, error = %e, "fence failed"),
+                Err(e) => {
+                    warn!(group = %spec.name, broker = %s.broker_addr, error = %e, "fence failed")
+                }
             }
         }
         let slaves: Vec<&FailoverState> = frozen.iter().filter(|s| s.role == "SLAVE").collect();
         // 2. SYNC_MASTER: an acknowledged message is on at least one slave, and only the one
         //    with the highest offset surely has them all: every slave must answer.
-        let needed = if spec.sync {
-            spec.members.len() - 1
-        } else {
-            1
-        };
+        let needed = if spec.sync { spec.members.len() - 1 } else { 1 };
         if slaves.len() < needed {
             self.blocked(
                 spec,
@@ -483,11 +492,23 @@ impl Controller {
         // 3. Promote.
         let mut ext = ExtFields::default();
         ext.insert("epoch", epoch.to_string());
-        ext.insert("role", if spec.sync { "SYNC_MASTER" } else { "ASYNC_MASTER" });
+        ext.insert(
+            "role",
+            if spec.sync {
+                "SYNC_MASTER"
+            } else {
+                "ASYNC_MASTER"
+            },
+        );
         let promoted = match self.call(&pick.broker_addr, FAILOVER_PROMOTE, ext).await {
             Ok(p) => p,
             Err(e) => {
-                self.blocked(spec, st, format!("promote {}: {e}", pick.broker_addr), events);
+                self.blocked(
+                    spec,
+                    st,
+                    format!("promote {}: {e}", pick.broker_addr),
+                    events,
+                );
                 return;
             }
         };
@@ -498,10 +519,7 @@ impl Controller {
         if let Some(old) = &old_master {
             st.rejoin_id.insert(old.clone(), pick.broker_id);
         }
-        let start = promoted
-            .epochs
-            .last()
-            .map_or(promoted.max_offset, |e| e.1);
+        let start = promoted.epochs.last().map_or(promoted.max_offset, |e| e.1);
         info!(group = %spec.name, new = %promoted.broker_addr, epoch, start, old = ?old_master, "failover: slave promoted");
         events.push(Event::Failover {
             group: spec.name.clone(),
@@ -520,7 +538,8 @@ impl Controller {
             .iter()
             .filter(|s| s.broker_addr != promoted.broker_addr)
             .collect();
-        self.rejoin_stale(spec, st, &promoted, &others, events).await;
+        self.rejoin_stale(spec, st, &promoted, &others, events)
+            .await;
     }
 }
 
@@ -535,8 +554,7 @@ pub async fn run_cli(args: FailoverArgs) -> Result<(), String> {
             shutdown.cancel();
         });
     }
-    if let Ok(mut term) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
     {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
