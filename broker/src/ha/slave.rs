@@ -42,10 +42,13 @@ pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: Cancellatio
     let mut pause = Duration::ZERO;
     // Attempts in a row that did not get a working connection (reset by one that did).
     let mut failures = 0u32;
+    // A re-point or promotion cuts a reconnect back-off short (failover: the new master).
+    let mut role_changes = ha.role.subscribe();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(pause) => {}
+            _ = role_changes.changed() => {}
         }
         // Until registration has named the master, look again soon.
         pause = ADDRESS_POLL;
