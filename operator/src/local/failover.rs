@@ -543,6 +543,65 @@ impl Controller {
     }
 }
 
+/// The controller `operator local` runs for its own processes: every group whose brokers have
+/// `epochFencingEnable=true` in their rendered broker.conf (the cluster file's
+/// `spec.broker.config`). `None` when no group has it.
+pub fn local_config(local: &super::LocalPlan) -> Option<FailoverConfig> {
+    let mut groups: BTreeMap<String, GroupSpec> = BTreeMap::new();
+    let mut lease = 0u64;
+    for p in &local.processes {
+        if !matches!(p.role, super::Role::Master | super::Role::Slave) {
+            continue;
+        }
+        let keys: BTreeMap<&str, &str> = p
+            .config
+            .1
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        if keys.get("epochFencingEnable") != Some(&"true") {
+            continue;
+        }
+        lease = lease.max(
+            keys.get("fencingLeaseMillis")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(4000),
+        );
+        let Some(name) = keys.get("brokerName") else {
+            continue;
+        };
+        let g = groups.entry(name.to_string()).or_insert_with(|| GroupSpec {
+            name: name.to_string(),
+            sync: false,
+            members: Vec::new(),
+        });
+        if keys.get("brokerRole") == Some(&"SYNC_MASTER") {
+            g.sync = true;
+        }
+        g.members.push(format!("127.0.0.1:{}", p.port));
+    }
+    let groups: Vec<GroupSpec> = groups
+        .into_values()
+        .filter(|g| g.members.len() > 1)
+        .collect();
+    if groups.is_empty() {
+        return None;
+    }
+    Some(FailoverConfig {
+        namesrv: local
+            .namesrv_addr
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        groups,
+        lost_after: Duration::from_millis(lease + 1000),
+        poll: Duration::from_millis(500),
+        request_timeout: Duration::from_millis(1500),
+    })
+}
+
 /// `operator failover`: runs a controller until SIGINT/SIGTERM, printing every event.
 pub async fn run_cli(args: FailoverArgs) -> Result<(), String> {
     let config = args.config()?;
@@ -585,5 +644,60 @@ mod tests {
         assert!(GroupSpec::parse("broker-a=ASYNC:198.18.0.2:10911").is_err());
         assert!(GroupSpec::parse("broker-a=MAYBE:a:1,b:2").is_err());
         assert!(GroupSpec::parse("nonsense").is_err());
+    }
+
+    fn process(role: super::super::Role, port: u16, conf: &str) -> super::super::LocalProcess {
+        super::super::LocalProcess {
+            name: format!("p{port}"),
+            role,
+            port,
+            dir: std::path::PathBuf::from("/nonexistent"),
+            config: (
+                std::path::PathBuf::from("/nonexistent/broker.conf"),
+                conf.into(),
+            ),
+            binary: "broker",
+            args: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn local_mode_watches_only_groups_with_fencing() {
+        use super::super::Role;
+        let fenced = "brokerName=a\nepochFencingEnable=true\nfencingLeaseMillis=3000\n";
+        let plan = super::super::LocalPlan {
+            processes: vec![
+                process(Role::NameServer, 9876, "listenPort=9876\n"),
+                process(
+                    Role::Master,
+                    10911,
+                    &format!("{fenced}brokerRole=SYNC_MASTER\n"),
+                ),
+                process(Role::Slave, 10921, &format!("{fenced}brokerRole=SLAVE\n")),
+                process(
+                    Role::Master,
+                    10931,
+                    "brokerName=b\nbrokerRole=ASYNC_MASTER\n",
+                ),
+                process(Role::Slave, 10941, "brokerName=b\nbrokerRole=SLAVE\n"),
+            ],
+            namesrv_addr: "127.0.0.1:9876".into(),
+        };
+        let c = local_config(&plan).unwrap();
+        assert_eq!(
+            c.groups,
+            vec![GroupSpec {
+                name: "a".into(),
+                sync: true,
+                members: vec!["127.0.0.1:10911".into(), "127.0.0.1:10921".into()],
+            }]
+        );
+        assert_eq!(c.lost_after, Duration::from_millis(4000));
+        assert_eq!(c.namesrv, vec!["127.0.0.1:9876"]);
+        let plain = super::super::LocalPlan {
+            processes: plan.processes[3..].to_vec(),
+            namesrv_addr: plan.namesrv_addr.clone(),
+        };
+        assert!(local_config(&plain).is_none());
     }
 }
