@@ -222,6 +222,17 @@ impl RoleState {
         }
     }
 
+    /// After a put stored records: a broker fenced meanwhile (a promotion elsewhere, its lease
+    /// lost) must not answer OK. Returns the refusal to answer instead (`None`: answer as the
+    /// put says). The bytes stay in its log beyond the new epoch's start: they are truncated
+    /// when it rejoins as a slave, and were never acknowledged.
+    pub fn refuse_after_put(&self) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
+        self.check_write().err().map(|r| r.to_string())
+    }
+
     /// True when this broker may serve its log to slaves as a master (unfenced by epoch).
     pub fn may_lead(&self) -> bool {
         self.role().is_master() && (!self.enabled || self.known_epoch() <= self.epoch())

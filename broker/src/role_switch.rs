@@ -1,6 +1,5 @@
 //! Run-time role changes for automatic failover (docs/failover.md): the failover admin codes
-//! of [`crate::failover_proto`] and the write-path hooks that consult
-//! [`crate::fencing::RoleState`].
+//! of [`crate::failover_proto`] over [`crate::fencing::RoleState`].
 
 use std::time::Duration;
 
@@ -13,30 +12,6 @@ use crate::failover_proto::{
     FAILOVER_FENCE, FAILOVER_GET_STATE, FAILOVER_PROMOTE, FAILOVER_REPOINT, FailoverState,
 };
 use crate::fencing::MasterAddrs;
-use crate::store_api::{PutOutcome, PutStatus};
-
-/// After a put stored records: a broker fenced meanwhile (a promotion elsewhere, its lease
-/// lost) answers SERVICE_NOT_AVAILABLE instead of OK. The bytes stay in its log, beyond the new
-/// epoch's start: they are truncated when it rejoins as a slave, and were never acknowledged.
-pub fn after_put(ctx: &BrokerContext, outcome: PutOutcome) -> PutOutcome {
-    let stored = matches!(
-        outcome.status,
-        PutStatus::Ok
-            | PutStatus::FlushDiskTimeout
-            | PutStatus::FlushSlaveTimeout
-            | PutStatus::SlaveNotAvailable
-    );
-    if !ctx.role.enabled() || !stored {
-        return outcome;
-    }
-    match ctx.role.check_write() {
-        Ok(()) => outcome,
-        Err(why) => PutOutcome {
-            status: PutStatus::ServiceNotAvailable(why.to_string()),
-            ..outcome
-        },
-    }
-}
 
 /// The broker's failover state (the answer to every failover code).
 pub fn state(ctx: &BrokerContext) -> FailoverState {

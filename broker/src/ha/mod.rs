@@ -374,7 +374,7 @@ pub async fn after_put(ctx: &BrokerContext, outcome: PutOutcome, wait: bool) -> 
         return outcome;
     };
     ha.notify_appended();
-    let outcome = crate::role_switch::after_put(ctx, outcome);
+    let outcome = fenced_outcome(&ctx.role, outcome);
     if ctx.role.role() != BrokerRole::SyncMaster
         || !wait
         || !matches!(outcome.status, PutStatus::Ok | PutStatus::FlushDiskTimeout)
@@ -393,12 +393,30 @@ pub async fn after_put(ctx: &BrokerContext, outcome: PutOutcome, wait: bool) -> 
     };
     let status = ha.wait_for_slave(end).await;
     // Fenced while waiting (a controller promoted a slave): never SEND_OK from a stale master.
-    let outcome = crate::role_switch::after_put(ctx, outcome);
+    let outcome = fenced_outcome(&ctx.role, outcome);
     if status == PutStatus::Ok {
         // A flush timeout stays the answer when the slave has it (spec §7.4: the non-OK one).
         return outcome;
     }
     PutOutcome { status, ..outcome }
+}
+
+/// A stored put of a broker fenced meanwhile becomes SERVICE_NOT_AVAILABLE (docs/failover.md).
+fn fenced_outcome(role: &crate::fencing::RoleState, outcome: PutOutcome) -> PutOutcome {
+    let stored = matches!(
+        outcome.status,
+        PutStatus::Ok
+            | PutStatus::FlushDiskTimeout
+            | PutStatus::FlushSlaveTimeout
+            | PutStatus::SlaveNotAvailable
+    );
+    match role.refuse_after_put() {
+        Some(why) if stored => PutOutcome {
+            status: PutStatus::ServiceNotAvailable(why),
+            ..outcome
+        },
+        _ => outcome,
+    }
 }
 
 /// Binds the HA listener on `bindAddress:haListenPort` (port 0 when listenPort is 0: a free one).
