@@ -17,8 +17,12 @@
 //! - [`long_polling`]: parked pulls, per queue, with their caps (no task of its own: a message
 //!   arrival or the periodic sweep wakes them).
 //! - [`stats`]: the counters GET_BROKER_RUNTIME_INFO reports.
+//! - [`fencing`]: [`fencing::RoleState`], the role, broker id, epoch and lease now
+//!   (`epochFencingEnable`, docs/failover.md) and the write check every write path asks;
+//!   handlers read it through the context, services through their handles.
 pub mod client_manager;
 pub mod consumer_offset;
+pub mod fencing;
 pub mod long_polling;
 pub mod persist;
 pub mod rebalance_lock;
