@@ -193,6 +193,20 @@ impl Broker {
         };
         let shutdown = CancellationToken::new();
         let permission = Arc::new(AtomicI32::new(config.broker_permission));
+        // The epoch file beside the commit log (only with fencing on and a store opened here).
+        let epochs = match (&message_store, config.epoch_fencing_enable) {
+            (Some(_), true) => {
+                let root = PathBuf::from(&config.store_path_root_dir);
+                let f =
+                    store::epoch::EpochFile::open(&root).map_err(|e| BrokerError::Malformed {
+                        path: root.join(store::epoch::FILE_NAME).display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                Some(Arc::new(f))
+            }
+            _ => None,
+        };
+        let role = Arc::new(crate::state::fencing::RoleState::new(&config, epochs));
         let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let ctx = Arc::new(BrokerContext {
             runtime: Arc::new(crate::state::runtime_config::RuntimeConfig::new(&config)),
@@ -227,7 +241,10 @@ impl Broker {
             notify_tx,
             topics_changed: topics_changed.clone(),
             shutdown: shutdown.clone(),
+            role: role.clone(),
+            ha_addr: Default::default(),
         });
+        let _ = ctx.ha_addr.set(ha_addr.clone());
         if let Some(acl) = acl {
             acl.spawn_watcher(shutdown.clone());
             let _ = ctx.acl.set(acl);
@@ -250,6 +267,7 @@ impl Broker {
                 store_host,
                 long_polling: ctx.long_polling.clone(),
                 stats: ctx.stats.detail.clone(),
+                role: role.clone(),
             },
             &shutdown,
         )?;
@@ -262,6 +280,7 @@ impl Broker {
                 store: store.clone(),
                 store_host,
                 clients: ctx.clients.clone(),
+                role: role.clone(),
             },
             &shutdown,
         )?;
@@ -327,6 +346,7 @@ impl Broker {
                 topics.clone(),
                 permission.clone(),
             ));
+            r.set_role(role.clone());
             tasks.push(tokio::spawn(
                 r.clone().run(topics_changed, shutdown.clone()),
             ));
@@ -334,12 +354,19 @@ impl Broker {
         };
         if let (Some(l), Some(store)) = (ha_listener, ctx.message_store.clone()) {
             let r = registrar.clone();
-            let master: ha::MasterLookup = Arc::new(move || match &r {
-                Some(r) => {
-                    let m = r.master_info();
-                    (m.master_addr, m.ha_server_addr)
+            let lookup_role = role.clone();
+            let master: ha::MasterLookup = Arc::new(move || {
+                // A controller's re-point wins over what the name servers said.
+                if let Some(m) = lookup_role.master_override() {
+                    return (Some(m.addr), Some(m.ha_addr));
                 }
-                None => (None, None),
+                match &r {
+                    Some(r) => {
+                        let m = r.master_info();
+                        (m.master_addr, m.ha_server_addr)
+                    }
+                    None => (None, None),
+                }
             });
             let sync = slave_sync::Handle {
                 config: config.clone(),
@@ -348,8 +375,9 @@ impl Broker {
                 topics: topics.clone(),
                 groups: ctx.groups.clone(),
                 offsets: ctx.offsets.clone(),
+                role: role.clone(),
             };
-            let (ha, ha_tasks) = ha::start(store, sync, l, master, shutdown.clone());
+            let (ha, ha_tasks) = ha::start(store, sync, &role, l, master, shutdown.clone());
             let _ = ctx.ha.set(ha);
             tasks.extend(ha_tasks);
         }

@@ -530,6 +530,17 @@ broker_config! {
     /// characters; no Java counterpart, `docs/security.md`). Default unset: the HA port serves
     /// any peer, as Java's does.
     ha_auth_secret_file: Option<String> = "haAuthSecretFile", default None;
+    /// Epoch fencing for automatic failover (no Java counterpart, `docs/failover.md`): the
+    /// epoch file is checked on every write and HA handshake, a master that cannot register
+    /// with any name server for `fencingLeaseMillis` refuses writes, and the failover admin
+    /// codes (promote, fence, re-point) are served. Every broker of a group must agree.
+    /// Default false: classic 4.x master/slave.
+    epoch_fencing_enable: bool = "epochFencingEnable", default false;
+    /// With `epochFencingEnable`: how long a master keeps accepting writes after the last
+    /// registration a name server accepted, ms. Name servers are asked to expire the broker
+    /// after 1.5 times this, and registrations go out at least every quarter of it. Default
+    /// 4000.
+    fencing_lease_millis: u64 = "fencingLeaseMillis", default 4000;
     /// TLS on the remoting ports (Java's `tls.server.mode`): `disabled`, `permissive` (plain and
     /// TLS on one port) or `enforcing`. Default unset: disabled (Java defaults to permissive with
     /// a self-signed certificate; here TLS needs a certificate).
@@ -744,6 +755,13 @@ impl BrokerConfig {
         if let Some(addr) = &self.namesrv_addr {
             parse_namesrv_addr(addr).map_err(|e| invalid("namesrvAddr", addr, e))?;
         }
+        if self.epoch_fencing_enable && !(1000..=600_000).contains(&self.fencing_lease_millis) {
+            return Err(invalid(
+                "fencingLeaseMillis",
+                &self.fencing_lease_millis.to_string(),
+                "must be 1000..=600000 ms",
+            ));
+        }
         for (key, value) in [
             ("brokerIP1", &self.broker_ip1),
             ("brokerIP2", &self.broker_ip2),
@@ -870,7 +888,11 @@ impl BrokerConfig {
     /// The registration period. Java clamps to [10 s, 60 s]; we keep the lower clamp only for
     /// values of 10 s and more so tests can register faster.
     pub fn register_period(&self) -> std::time::Duration {
-        let ms = self.register_name_server_period.clamp(100, 60_000);
+        let mut ms = self.register_name_server_period.clamp(100, 60_000);
+        if self.epoch_fencing_enable {
+            // The lease must be renewed several times before it runs out (docs/failover.md).
+            ms = ms.min((self.fencing_lease_millis / 4).max(100));
+        }
         std::time::Duration::from_millis(ms)
     }
 }

@@ -88,6 +88,11 @@ pub struct BrokerContext {
     pub topics_changed: Arc<Notify>,
     /// Cancelled on shutdown.
     pub shutdown: CancellationToken,
+    /// Role, broker id and epoch now: they change at run time with `epochFencingEnable`
+    /// (docs/failover.md); [`crate::fencing`].
+    pub role: Arc<crate::state::fencing::RoleState>,
+    /// The advertised HA address (set once at start-up when HA runs).
+    pub ha_addr: std::sync::OnceLock<String>,
 }
 
 impl BrokerContext {
@@ -102,9 +107,15 @@ impl BrokerContext {
         self.permission.load(Ordering::Relaxed)
     }
 
-    /// True for a slave.
+    /// True for a slave (the role now, which a failover may have changed).
     pub fn is_slave(&self) -> bool {
-        !self.config.broker_role.is_master()
+        self.role.is_slave()
+    }
+
+    /// Whether a write may be stored now ([`crate::state::fencing::RoleState::check_write`]): the
+    /// remark to answer with when not.
+    pub fn write_refused(&self) -> Option<String> {
+        self.role.check_write().err().map(|r| r.to_string())
     }
 
     /// Tells every member of `group` that its membership changed (oneway, in the background),

@@ -11,7 +11,8 @@ use tracing::info;
 
 use crate::context::BrokerContext;
 use crate::handlers::{
-    acl_admin, admin, admin_stats, end_transaction, heartbeat, offsets, pull, reply, retry, send,
+    acl_admin, admin, admin_stats, end_transaction, heartbeat, offsets, pull, reply, retry,
+    role_switch, send,
 };
 
 /// The broker's request handler.
@@ -121,6 +122,9 @@ impl BrokerProcessor {
             RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
             RequestCode::VIEW_BROKER_STATS_DATA => {
                 crate::handlers::stats_data::view_broker_stats_data(ctx, req)
+            }
+            code if crate::failover_proto::is_failover_code(code.0) => {
+                role_switch::handle(ctx, &req).await
             }
             code if acl_admin::is_acl_admin_code(code) => acl_admin::handle(ctx, &req),
             _ => not_supported(&req),

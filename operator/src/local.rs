@@ -18,6 +18,7 @@
 //! directory, rotated by size. `operator local status|stop --dir DIR` read the pid file.
 
 mod declared;
+pub mod failover;
 mod files;
 
 use std::path::{Path, PathBuf};
@@ -760,6 +761,20 @@ pub async fn run(args: LocalArgs) -> Result<()> {
     for line in apply_declared(&cluster_file, &plan, &local).await {
         say(line);
     }
+    // Groups with epochFencingEnable=true get the failover controller (docs/failover.md).
+    let failover_stop = tokio_util::sync::CancellationToken::new();
+    if let Some(config) = failover::local_config(&local)
+        && !args.exit_when_up
+    {
+        say(format!(
+            "failover controller: {} group(s), a master lost for {} ms is replaced",
+            config.groups.len(),
+            config.lost_after.as_millis()
+        ));
+        let stop = failover_stop.clone();
+        tokio::spawn(failover::Controller::new(config).run(stop, |e| say(e.to_string())));
+    }
+    let _stop_failover = failover_stop.drop_guard();
     if !args.exit_when_up {
         supervise(
             &mut running,

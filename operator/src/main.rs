@@ -61,6 +61,9 @@ enum Cmd {
     },
     /// Run a cluster file as local processes on 127.0.0.1 until Ctrl-C / SIGTERM.
     Local(operator::local::LocalArgs),
+    /// Run the failover controller for brokers with `epochFencingEnable=true` (docs/failover.md):
+    /// promotes a slave when a group's master is lost, re-points the rest.
+    Failover(operator::local::failover::FailoverArgs),
 }
 
 /// The CRDs `operator crd` writes.
@@ -166,6 +169,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(operator::controller::run(&http, namespace, election))?;
+            Ok(())
+        }
+        Cmd::Failover(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(operator::local::failover::run_cli(args))
+                .map_err(anyhow::Error::msg)?;
             Ok(())
         }
         Cmd::Local(args) => {

@@ -1,7 +1,8 @@
 //! The write side of the commit log: encoding and appending puts (delay-level rewrite, batch
 //! rules, offsets and store time patched in under the tail lock), the wait for durability, the
 //! flush thread, the fatal-fsync rule, and the slave's side of HA (raw appends, truncation to a
-//! record boundary, reset to an empty log).
+//! record boundary, reset to an empty log) and a promoted slave's switch to puts
+//! (`prepare_for_puts`).
 //!
 //! Group commit (SYNC_FLUSH): an appender wakes the flush thread and waits on the `flush_tx`
 //! watch; the flush thread's one drain + fdatasync covers every record appended before it
@@ -241,6 +242,17 @@ impl MessageStore {
             inner.flush_tx.send_modify(|s| s.flushed = offset);
         }
         inner.write_checkpoint()
+    }
+
+    /// A slave promoted to master (issue #22, docs/failover.md): makes what replication
+    /// appended durable and dispatched, then takes each queue's next offset from its consume
+    /// queue (appends by HA do not advance the put path's queue offsets; without this the
+    /// first puts would reuse queue offsets).
+    /// Call it before the first put, after the HA client stopped appending.
+    pub fn prepare_for_puts(&self) -> Result<()> {
+        self.flush()?;
+        self.inner.rebuild_queue_offsets();
+        Ok(())
     }
 }
 

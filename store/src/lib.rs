@@ -10,7 +10,8 @@
 //!   (checkpoint every `flushIntervalConsumeQueue`, retention every `cleanResourceInterval`).
 //! - `append` (private): puts (encode, delay-level rewrite, offsets under the tail lock), the
 //!   durability wait and SYNC_FLUSH group commit, the flush thread, the fatal-fsync rule, and
-//!   the slave's side of HA (raw append, truncate, reset).
+//!   the slave's side of HA (raw append, truncate, reset) and a promoted slave's
+//!   `prepare_for_puts`.
 //! - `dispatch` (private): commit log → consume queues + index (Java's reput service), queue
 //!   creation, topic deletion, queue-advance events for long polling.
 //! - `read` (private): pulls (`get_message`), queue offsets, lookups by time, offset and key,
@@ -26,6 +27,8 @@
 //! - [`mapped`]: the commit log's memory-mapped append path (the workspace's only `unsafe`).
 //! - [`consume_queue`]: 20-byte entries per topic and queue.
 //! - [`index`]: Java-format index files for `KEYS` / `UNIQ_KEY`.
+//! - [`epoch`]: the epoch file (`epochFileCheckpoint`): which master epoch wrote which part of
+//!   the commit log, for fencing and divergent-tail truncation after a failover.
 //! - [`checkpoint`]: the checkpoint file (Java's timestamps plus the durable offsets that bound
 //!   crash recovery).
 //! - [`fs`]: the file-system seam ([`fs::FileSystem`]), the real [`fs::StdFs`] and the
@@ -84,6 +87,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod consume_queue;
 mod dispatch;
+pub mod epoch;
 pub mod error;
 pub mod fs;
 pub mod index;

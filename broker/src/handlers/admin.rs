@@ -534,7 +534,7 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
         ("remainTransientStoreBufferNumbs", "2147483647".to_string()),
         ("remainHowManyDataToCommit", "0".to_string()),
         ("remainHowManyDataToFlush", "0".to_string()),
-        ("brokerRole", c.broker_role.as_str().to_string()),
+        ("brokerRole", ctx.role.role().as_str().to_string()), // the role now (failover may change it)
         ("producerConnections", p_conns.to_string()),
         ("consumerConnections", c_conns.to_string()),
         ("brokerActive", "true".to_string()),

@@ -93,6 +93,9 @@ pub async fn end_transaction(
             "the broker is a slave; END_TRANSACTION goes to the master",
         );
     }
+    if let Some(why) = ctx.write_refused() {
+        return reply(&req, ResponseCode::SERVICE_NOT_AVAILABLE, why);
+    }
     let commit = match h.commit_or_rollback {
         TRANSACTION_COMMIT_TYPE => true,
         TRANSACTION_ROLLBACK_TYPE => false,

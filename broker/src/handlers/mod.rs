@@ -17,6 +17,8 @@
 //! - [`admin_stats`]: the further admin codes `mqadmin` 4.9 uses (consumer running info,
 //!   broker consume stats, producer info, clean-ups).
 //! - [`acl_admin`]: the ACL admin codes 50–54 (rewrite `plain_acl.yml`).
+//! - [`role_switch`]: the failover codes 29001–29004 of [`crate::failover_proto`] (state,
+//!   fence, promote, re-point; docs/failover.md).
 pub mod acl_admin;
 pub mod admin;
 pub mod admin_stats;
@@ -26,6 +28,7 @@ pub mod offsets;
 pub mod pull;
 pub mod reply;
 pub mod retry;
+pub mod role_switch;
 pub mod runtime_extras;
 pub mod send;
 pub mod stats_data;

@@ -74,6 +74,9 @@ pub async fn send_back(
             "broker is a slave and refuses send-back",
         );
     }
+    if let Some(why) = ctx.write_refused() {
+        return reply(&req, ResponseCode::SERVICE_NOT_AVAILABLE, why);
+    }
     if !perm::is_writeable(ctx.permission()) {
         return reply(
             &req,

@@ -172,6 +172,10 @@ pub(crate) fn check_and_prepare(
             "broker is a slave and refuses sends",
         ));
     }
+    if let Some(why) = ctx.write_refused() {
+        // Fenced (docs/failover.md): a newer epoch exists or the lease ran out.
+        return Err(reply(req, ResponseCode::SERVICE_NOT_AVAILABLE, why));
+    }
     if !perm::is_writeable(ctx.permission()) {
         return Err(reply(
             req,
@@ -402,7 +406,7 @@ pub(crate) async fn send_one(
         put_in_turn(ctx, turn, split, wait, ctx.store.put(rec)).await
     };
     // SYNC_MASTER: wait for a slave (spec §7.4); other roles only wake the HA transfers.
-    let outcome = ha::after_put(ctx.ha.get(), ctx.config.broker_role, outcome, wait).await;
+    let outcome = ha::after_put(ctx.ha.get(), &ctx.role, outcome, wait).await;
     if half && matches!(outcome.status, PutStatus::Ok) {
         ctx.metrics.on_half_message();
     }
@@ -480,7 +484,7 @@ async fn send_batch(
         }
     }
     let outcome = put_in_turn(ctx, turn, split, wait, ctx.store.put_batch(records)).await;
-    let outcome = ha::after_put(ctx.ha.get(), ctx.config.broker_role, outcome, wait).await;
+    let outcome = ha::after_put(ctx.ha.get(), &ctx.role, outcome, wait).await;
     let put = (p.topic.as_str(), p.topic.as_str());
     finish(ctx, req, put, p.queue_id, outcome, n, body_len, started)
 }

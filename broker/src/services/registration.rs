@@ -56,6 +56,9 @@ pub struct Registrar {
     /// Consecutive failed registrations per name server: a failure is logged when the state
     /// changes (the first one), not on every retry; the recovery is logged too.
     failing: Mutex<std::collections::HashMap<SocketAddr, u32>>,
+    /// Role and epoch (`epochFencingEnable`): the broker id registered, the lease renewed by
+    /// each accepted registration, registration withheld while fenced.
+    role: std::sync::OnceLock<Arc<crate::state::fencing::RoleState>>,
 }
 
 /// Retry delay after a failed or lost registration (a restarted name server has no routes
@@ -104,7 +107,50 @@ impl Registrar {
             reconnect: Arc::new(Notify::new()),
             stopping: Arc::default(),
             failing: Mutex::new(Default::default()),
+            role: Default::default(),
         }
+    }
+
+    /// Hands the registrar the broker's role state (once, at start-up).
+    pub fn set_role(&self, role: Arc<crate::state::fencing::RoleState>) {
+        let _ = self.role.set(role);
+    }
+
+    fn broker_id(&self) -> i64 {
+        self.role
+            .get()
+            .map_or(self.config.broker_id, |r| r.broker_id())
+    }
+
+    /// With fencing, before a master's first registration: another address holding id 0 of
+    /// this group at a reachable name server means a failover happened while this broker was
+    /// away; it must not take the route back (docs/failover.md).
+    async fn other_master(&self, addrs: &[SocketAddr]) -> Option<String> {
+        for addr in addrs {
+            let req = RemotingCommand::request(
+                RequestCode::GET_BROKER_CLUSTER_INFO,
+                remoting::ExtFields::default(),
+            );
+            let Ok(resp) = self
+                .client
+                .invoke(&addr.to_string(), req, self.timeout())
+                .await
+            else {
+                continue;
+            };
+            let Ok(info) = remoting::body::cluster::ClusterInfo::decode(&resp.body) else {
+                continue;
+            };
+            if let Some(master) = info
+                .broker_addr_table
+                .get(&self.config.broker_name)
+                .and_then(|b| b.broker_addrs.get(&0))
+                && *master != self.broker_addr
+            {
+                return Some(master.clone());
+            }
+        }
+        None
     }
 
     /// The advertised remoting address.
@@ -147,6 +193,19 @@ impl Registrar {
     /// Registers with every resolved name server address, in parallel. Returns how many accepted.
     pub async fn register_all(&self) -> usize {
         let addrs = self.resolve().await;
+        let sent_at = std::time::Instant::now();
+        if let Some(role) = self.role.get().filter(|r| r.enabled()) {
+            if role.withhold_registration() {
+                return 0;
+            }
+            if role.role().is_master()
+                && role.check_write().is_err()
+                && let Some(other) = self.other_master(&addrs).await
+                && role.note_other_master(&other)
+            {
+                return 0;
+            }
+        }
         let mut table = self.topics.snapshot();
         let broker_perm = self.permission.load(Ordering::Relaxed);
         if !perm::is_writeable(broker_perm) || !perm::is_readable(broker_perm) {
@@ -173,10 +232,15 @@ impl Registrar {
             broker_addr: self.broker_addr.clone(),
             cluster_name: self.config.broker_cluster_name.clone(),
             ha_server_addr: self.ha_addr.clone(),
-            broker_id: self.config.broker_id,
+            broker_id: self.broker_id(),
             compressed: Some(compressed),
             body_crc32: Some(RegisterBrokerBody::crc32(&encoded)),
-            heartbeat_timeout_millis: None,
+            // With fencing the name servers forget a silent broker after 1.5 leases
+            // (docs/failover.md "Timing"); else their own expiry.
+            heartbeat_timeout_millis: self
+                .config
+                .epoch_fencing_enable
+                .then(|| (self.config.fencing_lease_millis * 3 / 2) as i64),
             enable_acting_master: None,
         };
         let results = join_all(addrs.iter().map(|addr| {
@@ -230,6 +294,9 @@ impl Registrar {
             self.watch(*addr).await;
         }
         let n = ok.len();
+        if let Some(role) = self.role.get() {
+            role.note_registration(sent_at, n);
+        }
         *self.last_ok.lock() = ok;
         n
     }
@@ -265,7 +332,7 @@ impl Registrar {
             broker_name: self.config.broker_name.clone(),
             broker_addr: self.broker_addr.clone(),
             cluster_name: self.config.broker_cluster_name.clone(),
-            broker_id: self.config.broker_id,
+            broker_id: self.broker_id(),
         };
         let addrs = self.resolve().await;
         join_all(addrs.iter().map(|addr| {

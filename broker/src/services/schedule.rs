@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 use crate::config::BrokerConfig;
 use crate::error::Result;
 use crate::names;
+use crate::state::fencing::RoleState;
 use crate::state::long_polling::LongPolling;
 use crate::state::persist;
 use crate::state::stats::now_millis;
@@ -42,12 +43,20 @@ pub struct Handle {
     pub long_polling: Arc<LongPolling>,
     /// Per-topic statistics: a delivery counts as Java's does (VIEW_BROKER_STATS_DATA).
     pub stats: Arc<crate::state::broker_stats::BrokerStatsManager>,
+    /// The role now (a failover changes it): only an unfenced master delivers.
+    pub role: Arc<RoleState>,
 }
 
 impl Handle {
-    /// True for a slave.
+    /// True for a slave (the role now, which a failover may have changed).
     pub fn is_slave(&self) -> bool {
-        !self.config.broker_role.is_master()
+        self.role.is_slave()
+    }
+
+    /// Whether this broker may write now: `None` on an unfenced master, else why not (a
+    /// slave, or a master fenced by a newer epoch or an expired lease: docs/failover.md).
+    pub fn write_refused(&self) -> Option<String> {
+        self.role.check_write().err().map(|r| r.to_string())
     }
 }
 
@@ -140,6 +149,15 @@ impl ScheduleService {
         })
     }
 
+    /// A slave promoted to master (docs/failover.md): takes the progress its slave sync wrote
+    /// to `delayOffset.json` (the old master's), re-checking every level as after a crash.
+    pub fn reload_after_promotion(&self) -> Result<()> {
+        let loaded = DelayOffsets::load(&self.path)?;
+        *self.offsets.lock() = loaded;
+        *self.recovering.lock() = (1..=self.levels_ms.len() as i32).collect();
+        Ok(())
+    }
+
     /// A copy of the progress table.
     pub fn offsets(&self) -> DelayOffsets {
         self.offsets.lock().clone()
@@ -161,7 +179,8 @@ impl ScheduleService {
                 break;
             }
             let mut busy = false;
-            if !ctx.is_slave() {
+            // A fenced master delivers nothing either (docs/failover.md).
+            if ctx.write_refused().is_none() {
                 for level in 1..=self.levels_ms.len() as i32 {
                     if shutdown.is_cancelled() {
                         break;

@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 use crate::config::BrokerConfig;
 use crate::services::ha::MasterLookup;
 use crate::state::consumer_offset::ConsumerOffsetManager;
+use crate::state::fencing::RoleState;
 use crate::state::subscription_group::SubscriptionGroupManager;
 use crate::state::topic_config::TopicConfigManager;
 
@@ -44,6 +45,8 @@ pub struct Handle {
     pub groups: Arc<SubscriptionGroupManager>,
     /// Committed consumer offsets.
     pub offsets: Arc<ConsumerOffsetManager>,
+    /// The role now: a slave promoted at run time stops copying.
+    pub role: Arc<RoleState>,
 }
 
 /// Default period between syncs (Java: 10 s).
@@ -84,6 +87,10 @@ pub async fn run(ctx: Handle, master: MasterLookup, shutdown: CancellationToken)
             _ = tokio::time::sleep(wait) => {}
         }
         wait = every;
+        if !ctx.role.is_slave() {
+            // A master (promoted at run time with epochFencingEnable): nothing to copy.
+            continue;
+        }
         let Some(addr) = master().0 else {
             continue;
         };

@@ -17,9 +17,16 @@
 //! - [`long_polling`]: parked pulls, per queue, with their caps (no task of its own: a message
 //!   arrival or the periodic sweep wakes them).
 //! - [`stats`]: the counters GET_BROKER_RUNTIME_INFO reports.
+//! - [`broker_stats`]: per-topic and per-group minute, hour and day windows
+//!   (VIEW_BROKER_STATS_DATA, `statsAll`).
+//! - [`put_latency`]: the append latency histogram (putLatency99/999 of runtime info).
+//! - [`fencing`]: [`fencing::RoleState`], the role, broker id, epoch and lease now
+//!   (`epochFencingEnable`, docs/failover.md) and the write check every write path asks;
+//!   handlers read it through the context, services through their handles.
 pub mod broker_stats;
 pub mod client_manager;
 pub mod consumer_offset;
+pub mod fencing;
 pub mod long_polling;
 pub mod persist;
 pub mod put_latency;

@@ -32,9 +32,10 @@ pub async fn accept_loop(ha: Arc<HaService>, listener: TcpListener, shutdown: Ca
         };
         match accepted {
             Ok((stream, peer)) => {
-                if !ha.config.broker_role.is_master() {
-                    // A slave listens like Java's, but has nothing to serve.
-                    debug!(%peer, "HA connection to a slave refused");
+                if !ha.role.may_lead() {
+                    // A slave listens like Java's, but has nothing to serve; neither has a
+                    // master fenced by a newer epoch.
+                    debug!(%peer, "HA connection refused: not an unfenced master");
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
@@ -97,13 +98,22 @@ async fn serve(
             return e;
         }
     }
+    // epochFencingEnable: epochs first (the slave truncates its divergent tail itself; a
+    // slave that knows a newer epoch fences this master instead).
+    if ha.role.enabled()
+        && let Err(e) = super::epochs::master(ha, &mut stream, housekeeping).await
+    {
+        warn!(peer = %link.peer, conn = link.id, reason = %e, "HA epoch handshake refused");
+        return e;
+    }
     let (mut rd, mut wr) = stream.into_split();
     let reported = match first_report(&mut rd, housekeeping).await {
         Ok(r) => r,
         Err(e) => return e,
     };
     let max = ha.store.commit_log_max_offset();
-    let vouched = ha.start_end.max(ha.sent_high.load(Ordering::Acquire));
+    let start_end = ha.start_end.load(Ordering::Acquire);
+    let vouched = start_end.max(ha.sent_high.load(Ordering::Acquire));
     let start = if reported <= 0 {
         // A fresh slave gets the whole log (Java: only the last file, #3661).
         let min = ha.store.commit_log_min_offset();
@@ -112,7 +122,7 @@ async fn serve(
     } else if reported > max || reported > vouched {
         // The slave holds bytes this incarnation never had or never sent: a tail written by a
         // master that then crashed. Only up to the recovered end is common to both.
-        let truncate_to = ha.start_end.min(max);
+        let truncate_to = start_end.min(max);
         warn!(slave = %link.peer, conn = link.id, reported, master_max = max, truncate_to, "slave tail diverged: telling it to truncate");
         truncate_to
     } else {

@@ -5,6 +5,7 @@
 //! - [`wire`]: the byte format of spec §7.3 (8-byte reports, 12-byte frame headers).
 //! - [`master`]: accepts slaves, streams the commit log, checks their acks.
 //! - [`slave`]: follows the master, appends what it sends, truncates a diverged tail.
+//! - [`epochs`]: the epoch handshake of `epochFencingEnable` (docs/failover.md).
 //! - this module: [`HaService`] (state shared by both sides, the SYNC_MASTER waiter, the
 //!   runtime-info keys) and [`start`], which the broker calls once at start-up.
 //!
@@ -20,6 +21,7 @@
 //!   from there instead of being disconnected forever.
 
 pub mod auth;
+pub mod epochs;
 pub mod master;
 pub mod slave;
 pub mod wire;
@@ -41,6 +43,7 @@ use tracing::info;
 
 use crate::config::{BrokerConfig, BrokerRole};
 use crate::error::{BrokerError, Result};
+use crate::state::fencing::RoleState;
 use crate::store_api::{PutOutcome, PutStatus};
 
 /// Where a slave learns its master from: `(master remoting addr, master HA addr)` as the name
@@ -88,8 +91,11 @@ pub struct SlaveView {
 pub struct HaService {
     config: Arc<BrokerConfig>,
     store: Arc<MessageStore>,
-    /// Commit-log end when this incarnation started: what the master vouches for.
-    start_end: i64,
+    /// The role and epoch now (they change at run time with `epochFencingEnable`).
+    role: Arc<RoleState>,
+    /// Commit-log end when this incarnation started (or was promoted): what the master
+    /// vouches for.
+    start_end: AtomicI64,
     /// Highest offset sent to any slave in this incarnation.
     sent_high: AtomicI64,
     links: Mutex<BTreeMap<u64, Arc<SlaveLink>>>,
@@ -119,12 +125,18 @@ fn now_ms() -> i64 {
 }
 
 impl HaService {
-    fn new(config: Arc<BrokerConfig>, store: Arc<MessageStore>, ha_port: u16) -> Self {
+    fn new(
+        config: Arc<BrokerConfig>,
+        store: Arc<MessageStore>,
+        ha_port: u16,
+        role: Arc<RoleState>,
+    ) -> Self {
         let start_end = store.commit_log_max_offset();
         HaService {
             config,
             store,
-            start_end,
+            role,
+            start_end: AtomicI64::new(start_end),
             sent_high: AtomicI64::new(start_end),
             links: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
@@ -140,6 +152,19 @@ impl HaService {
     /// The store replicated.
     pub fn store(&self) -> &Arc<MessageStore> {
         &self.store
+    }
+
+    /// The role and epoch state.
+    pub fn role(&self) -> &Arc<RoleState> {
+        &self.role
+    }
+
+    /// A promotion: the log as it is now is what this master vouches for (a slave's tail up
+    /// to here is not a diverged one).
+    pub fn vouch_for_current_log(&self) {
+        let end = self.store.commit_log_max_offset();
+        self.start_end.store(end, Ordering::Release);
+        self.sent_high.fetch_max(end, Ordering::AcqRel);
     }
 
     /// The port the HA service listens on.
@@ -251,7 +276,7 @@ impl HaService {
     pub fn runtime_info(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let max = self.store.commit_log_max_offset();
-        if self.config.broker_role.is_master() {
+        if self.role.role().is_master() {
             let links = self.links();
             let in_sync = links.iter().filter(|l| self.in_sync(l)).count();
             let worst_gap = links.iter().map(|l| self.gap(l)).max().unwrap_or(0);
@@ -336,17 +361,19 @@ impl Drop for Waiter<'_> {
 /// The send path's hook after a local put: wakes transfers and, on a SYNC_MASTER, waits for a
 /// slave (spec §7.4). `wait` is the message's `WAIT` property. Without an HA service (a store
 /// the broker did not open) only a SYNC_MASTER's OK changes, to SLAVE_NOT_AVAILABLE.
-/// `ha` is the broker's HA service when it runs one; `role` the broker's role.
+/// `ha` is the broker's HA service when it runs one; `role` the broker's role now. With
+/// `epochFencingEnable` a put stored by a master fenced meanwhile (before or during the wait)
+/// is answered SERVICE_NOT_AVAILABLE, never SEND_OK.
 pub async fn after_put(
     ha: Option<&Arc<HaService>>,
-    role: BrokerRole,
+    role: &RoleState,
     outcome: PutOutcome,
     wait: bool,
 ) -> PutOutcome {
     let Some(ha) = ha else {
         // No replication at all (a store the broker did not open): a SYNC_MASTER still never
         // claims a replicated write.
-        if role == BrokerRole::SyncMaster && wait && outcome.status == PutStatus::Ok {
+        if role.role() == BrokerRole::SyncMaster && wait && outcome.status == PutStatus::Ok {
             return PutOutcome {
                 status: PutStatus::SlaveNotAvailable,
                 ..outcome
@@ -355,7 +382,8 @@ pub async fn after_put(
         return outcome;
     };
     ha.notify_appended();
-    if role != BrokerRole::SyncMaster
+    let outcome = fenced_outcome(role, outcome);
+    if role.role() != BrokerRole::SyncMaster
         || !wait
         || !matches!(outcome.status, PutStatus::Ok | PutStatus::FlushDiskTimeout)
     {
@@ -372,11 +400,31 @@ pub async fn after_put(
         ha.store.commit_log_max_offset()
     };
     let status = ha.wait_for_slave(end).await;
+    // Fenced while waiting (a controller promoted a slave): never SEND_OK from a stale master.
+    let outcome = fenced_outcome(role, outcome);
     if status == PutStatus::Ok {
         // A flush timeout stays the answer when the slave has it (spec §7.4: the non-OK one).
         return outcome;
     }
     PutOutcome { status, ..outcome }
+}
+
+/// A stored put of a broker fenced meanwhile becomes SERVICE_NOT_AVAILABLE (docs/failover.md).
+fn fenced_outcome(role: &RoleState, outcome: PutOutcome) -> PutOutcome {
+    let stored = matches!(
+        outcome.status,
+        PutStatus::Ok
+            | PutStatus::FlushDiskTimeout
+            | PutStatus::FlushSlaveTimeout
+            | PutStatus::SlaveNotAvailable
+    );
+    match role.refuse_after_put() {
+        Some(why) if stored => PutOutcome {
+            status: PutStatus::ServiceNotAvailable(why),
+            ..outcome
+        },
+        _ => outcome,
+    }
 }
 
 /// Binds the HA listener on `bindAddress:haListenPort` (port 0 when listenPort is 0: a free one).
@@ -389,22 +437,24 @@ pub async fn bind(config: &BrokerConfig) -> Result<TcpListener> {
 
 /// Starts replication for a broker whose store it can reach (`store`, the broker's own): the
 /// HA service on `listener` (masters accept slaves; Java listens on slaves too), the slave's HA
-/// client and metadata sync (over `sync`, the tables it copies into). Returns the service and
-/// the tasks to await on shutdown.
+/// client and metadata sync (over `sync`, the tables it copies into). `role` is the broker's
+/// role state (it changes at run time with `epochFencingEnable`). Returns the service and the
+/// tasks to await on shutdown.
 pub fn start(
     store: Arc<MessageStore>,
     sync: super::slave_sync::Handle,
+    role: &Arc<RoleState>,
     listener: TcpListener,
     master: MasterLookup,
     shutdown: CancellationToken,
 ) -> (Arc<HaService>, Vec<JoinHandle<()>>) {
     let config = sync.config.clone();
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    let ha = Arc::new(HaService::new(config.clone(), store, port));
+    let ha = Arc::new(HaService::new(config.clone(), store, port, role.clone()));
     info!(
         role = %config.broker_role,
         ha_port = port,
-        commit_log_end = ha.start_end,
+        commit_log_end = ha.start_end.load(Ordering::Acquire),
         "HA service started"
     );
     let mut tasks = vec![tokio::spawn(master::accept_loop(
@@ -412,7 +462,9 @@ pub fn start(
         listener,
         shutdown.clone(),
     ))];
-    if !config.broker_role.is_master() {
+    // With fencing the role may change at run time: the follower tasks run always and idle
+    // while the broker is a master.
+    if role.is_slave() || role.enabled() {
         tasks.push(tokio::spawn(slave::run(
             ha.clone(),
             master.clone(),
@@ -437,7 +489,8 @@ mod tests {
             ..Default::default()
         };
         let store = MessageStore::open(crate::store_adapter::store_config(&config)).unwrap();
-        Arc::new(HaService::new(Arc::new(config), Arc::new(store), 0))
+        let role = Arc::new(RoleState::new(&config, None));
+        Arc::new(HaService::new(Arc::new(config), Arc::new(store), 0, role))
     }
 
     fn in_sync_link(ha: &HaService) -> Arc<SlaveLink> {

@@ -42,17 +42,31 @@ pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: Cancellatio
     let mut pause = Duration::ZERO;
     // Attempts in a row that did not get a working connection (reset by one that did).
     let mut failures = 0u32;
+    // A re-point or promotion cuts a reconnect back-off short (failover: the new master).
+    let mut role_changes = ha.role.subscribe();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(pause) => {}
+            _ = role_changes.changed() => {}
         }
         // Until registration has named the master, look again soon.
         pause = ADDRESS_POLL;
+        if !ha.role.is_slave() {
+            // A master (promoted at run time): nothing to follow until demoted.
+            let mut changes = ha.role.subscribe();
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            continue;
+        }
         let addr = ha
-            .config
-            .ha_master_address
-            .clone()
+            .role
+            .master_override()
+            .map(|m| m.ha_addr)
+            .or_else(|| ha.config.ha_master_address.clone())
             .filter(|a| !a.is_empty())
             .or_else(|| master().1);
         let Some(addr) = addr else {
@@ -65,9 +79,13 @@ pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: Cancellatio
             }
             v.master_ha_addr = Some(addr.clone());
         }
-        let why = tokio::select! {
+        // A role change or a newer epoch ends the connection at once (between frames): a
+        // frozen slave must stop acknowledging the old master.
+        let mut changes = ha.role.subscribe();
+        let (why, changed) = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = follow(&ha, &addr) => r,
+            _ = changes.changed() => ("role or epoch changed".to_string(), true),
+            r = follow(&ha, &addr) => (r, false),
         };
         let mut v = ha.slave_view.lock();
         let was_connected = v.connected;
@@ -78,6 +96,13 @@ pub async fn run(ha: Arc<HaService>, master: MasterLookup, shutdown: Cancellatio
         drop(v);
         failures = if was_connected { 1 } else { failures + 1 };
         pause = reconnect_pause(failures);
+        if changed {
+            // Re-pointed or promoted: look at the new state at once.
+            info!(master_ha = %addr, "HA connection closed: role or epoch changed");
+            failures = 0;
+            pause = ADDRESS_POLL;
+            continue;
+        }
         // Logged when the state changes (a working connection ended, or the first attempt
         // failed), not on every retry of a master that stays down.
         if failures == 1 {
@@ -153,6 +178,11 @@ async fn follow(ha: &Arc<HaService>, addr: &str) -> String {
             }
         }
         Err(e) => return e,
+    }
+    if ha.role.enabled()
+        && let Err(e) = super::epochs::slave(ha, &mut stream, housekeeping).await
+    {
+        return e;
     }
     let (mut rd, wr) = stream.into_split();
     let mut buf = BytesMut::with_capacity(READ_BUFFER);

@@ -32,7 +32,8 @@ pub async fn run(svc: Arc<TransactionService>, ctx: Handle, shutdown: Cancellati
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(every) => {}
         }
-        if ctx.is_slave() {
+        if ctx.write_refused().is_some() {
+            // A slave, or a fenced master (docs/failover.md): no check-backs.
             continue;
         }
         check_round(&svc, &ctx, &shutdown).await;

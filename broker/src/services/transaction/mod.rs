@@ -34,6 +34,7 @@ use tracing::info;
 use crate::config::BrokerConfig;
 use crate::error::Result;
 use crate::state::client_manager::ClientManager;
+use crate::state::fencing::RoleState;
 use crate::state::persist;
 use crate::state::runtime_config::RuntimeConfig;
 use crate::state::stats::now_millis;
@@ -51,6 +52,8 @@ pub struct Handle {
     pub store_host: SocketAddr,
     /// Producers, asked about their unresolved transactions.
     pub clients: Arc<ClientManager>,
+    /// The role now (a failover changes it): only an unfenced master checks back.
+    pub role: Arc<RoleState>,
 }
 
 impl Handle {
@@ -59,9 +62,15 @@ impl Handle {
         self.runtime.get()
     }
 
-    /// True for a slave.
+    /// True for a slave (the role now, which a failover may have changed).
     pub fn is_slave(&self) -> bool {
-        !self.config.broker_role.is_master()
+        self.role.is_slave()
+    }
+
+    /// Whether this broker may write now: `None` on an unfenced master, else why not (a
+    /// slave, or a master fenced by a newer epoch or an expired lease: docs/failover.md).
+    pub fn write_refused(&self) -> Option<String> {
+        self.role.check_write().err().map(|r| r.to_string())
     }
 }
 
