@@ -369,3 +369,33 @@ fn parse_batch(out: &Output, n: usize) -> Vec<Output> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_output_is_split_per_command() {
+        let out = Output {
+            code: Some(0),
+            stdout: "@@MQA-OUT 0\n#Cluster Name\nrow\n@@MQA-ERR 0\n@@MQA-END 0 ok 12\n\
+                     @@MQA-OUT 1\nusage: x\n@@MQA-ERR 1\nboom\n@@MQA-END 1 exit=1 3\n\
+                     @@MQA-OUT 2\npartial\n@@MQA-ERR 2\n@@MQA-END 2 timeout 5000\n"
+                .into(),
+            stderr: "jvm says".into(),
+            timed_out: false,
+        };
+        let r = parse_batch(&out, 4);
+        assert_eq!(r[0].code, Some(0));
+        assert_eq!(r[0].stdout, "#Cluster Name\nrow\n");
+        assert!(r[0].success());
+        assert_eq!(r[1].code, Some(1));
+        assert_eq!(r[1].stdout, "usage: x\n");
+        assert_eq!(r[1].stderr, "boom\n");
+        assert!(r[2].timed_out);
+        assert_eq!(r[2].stdout, "partial\n");
+        // Never reached: reported as not finished, with the JVM's own stderr.
+        assert!(r[3].timed_out);
+        assert!(r[3].stderr.contains("jvm says"));
+    }
+}

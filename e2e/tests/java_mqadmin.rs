@@ -8,6 +8,11 @@
 //! output is what decides. For the main commands the first line (the header: column names, or
 //! the banner) must also match what our Rust `mqadmin` (`cli::run`) prints for the same command.
 //!
+//! The commands run in one JVM (`e2e/java/MqadminBatch.java`): ~75 `bin/mqadmin` processes cost
+//! 400-660 s of JVM start-ups on a 2-core machine, the batch a few seconds. A command there "exits"
+//! with the code it passed to `System.exit`, or 0. The two looping commands keep a `bin/mqadmin`
+//! process each, which is killed at its deadline.
+//!
 //! The Java tools are built outside the repository (`e2e/README.md`, "Java 4.9.7 client") into
 //! `/opt/rocketmq-4.9.7` (or `ROCKETMQ_JAVA_HOME`). Without them, or without `javac`, the test
 //! prints SKIPPED and passes. `#[ignore]`d so that `cargo test --workspace` stays quick; `.ci/run`
