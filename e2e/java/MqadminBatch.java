@@ -167,7 +167,10 @@ public final class MqadminBatch {
                 try {
                     MQAdminStartup.main0(args, null);
                 } catch (Throwable e) {
+                    // What escapes main0 (it catches Exception only) would end bin/mqadmin
+                    // with exit code 1.
                     e.printStackTrace();
+                    EXITS.putIfAbsent(group, 1);
                 }
             }, "mqadmin-" + id);
             t.setDaemon(true);
