@@ -241,3 +241,161 @@ pub fn port_pair() -> u16 {
         }
     }
 }
+
+/// One command line for [`JavaTools::run_mqadmin_batch`].
+#[derive(Debug, Clone)]
+pub struct BatchCommand {
+    /// The arguments, as given to `bin/mqadmin`.
+    pub args: Vec<String>,
+    /// Given up on (reported as [`Output::timed_out`]) after this long.
+    pub deadline: Duration,
+}
+
+/// Frame marker of `e2e/java/MqadminBatch.java`'s output.
+const BATCH_MARK: &str = "@@MQA-";
+
+impl JavaTools {
+    /// Runs `commands` through `e2e/java/MqadminBatch.java` (compiled into `classes`) in one JVM:
+    /// the JVM start-up is paid once, not once per command. Each command gets an [`Output`] as if
+    /// it had been its own `bin/mqadmin` run: exit code 0, or the code it passed to
+    /// `System.exit`, or `timed_out` when it ran past its deadline. `home` is the working
+    /// directory and `user.home` (logs, `consumerStatus` files), as for
+    /// [`JavaTools::mqadmin_command`].
+    pub fn run_mqadmin_batch(
+        &self,
+        classes: &Path,
+        home: &Path,
+        commands: &[BatchCommand],
+    ) -> Result<Vec<Output>, JavaError> {
+        let list = home.join(format!("mqadmin-batch-{}.txt", std::process::id()));
+        let mut text = String::new();
+        for (i, c) in commands.iter().enumerate() {
+            text.push_str(&format!("{i}\t{}", c.deadline.as_secs().max(1)));
+            for a in &c.args {
+                text.push('\t');
+                text.push_str(a);
+            }
+            text.push('\n');
+        }
+        std::fs::write(&list, text).map_err(|source| JavaError::Spawn {
+            what: format!("write {}", list.display()),
+            source,
+        })?;
+        let mut cmd = Command::new(&self.java);
+        cmd.current_dir(home)
+            .args(FAST_START)
+            .arg("-Xms128m")
+            .arg("-Xmx256m")
+            // The driver turns mqadmin's System.exit into an exception with a security manager.
+            .arg("-Djava.security.manager=allow")
+            .arg(format!("-Duser.home={}", home.display()))
+            .arg("-cp")
+            .arg(format!(
+                "{}:{}/conf:{}",
+                classes.display(),
+                self.home.display(),
+                self.class_path()
+            ))
+            .arg("MqadminBatch")
+            .arg(&list)
+            .env("ROCKETMQ_HOME", &self.home);
+        // The whole batch: every deadline plus start-up.
+        let overall =
+            commands.iter().map(|c| c.deadline).sum::<Duration>() + Duration::from_secs(60);
+        let out = run(cmd, "mqadmin batch", overall)?;
+        let _ = std::fs::remove_file(&list);
+        Ok(parse_batch(&out, commands.len()))
+    }
+}
+
+/// Splits the framed output of `MqadminBatch` into one [`Output`] per command; a command the
+/// output does not reach (the batch JVM died or ran out of time) gets a `timed_out` output that
+/// carries the batch's own stderr, so the failure shows.
+fn parse_batch(out: &Output, n: usize) -> Vec<Output> {
+    let mut results: Vec<Option<Output>> = vec![None; n];
+    let (mut cur_out, mut cur_err) = (String::new(), String::new());
+    let mut in_err = false;
+    for line in out.stdout.lines() {
+        if let Some(rest) = line.strip_prefix(BATCH_MARK) {
+            let mut words = rest.split_whitespace();
+            match words.next() {
+                Some("OUT") => {
+                    cur_out.clear();
+                    cur_err.clear();
+                    in_err = false;
+                    continue;
+                }
+                Some("ERR") => {
+                    in_err = true;
+                    continue;
+                }
+                Some("END") => {
+                    let id = words.next().and_then(|w| w.parse::<usize>().ok());
+                    let status = words.next().unwrap_or("");
+                    let (code, timed_out) = match status {
+                        "ok" => (Some(0), false),
+                        "timeout" => (None, true),
+                        s => (s.strip_prefix("exit=").and_then(|c| c.parse().ok()), false),
+                    };
+                    if let Some(slot) = id.and_then(|i| results.get_mut(i)) {
+                        *slot = Some(Output {
+                            code,
+                            stdout: std::mem::take(&mut cur_out),
+                            stderr: std::mem::take(&mut cur_err),
+                            timed_out,
+                        });
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        let buf = if in_err { &mut cur_err } else { &mut cur_out };
+        buf.push_str(line);
+        buf.push('\n');
+    }
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| Output {
+                code: out.code,
+                stdout: String::new(),
+                stderr: format!(
+                    "the mqadmin batch ended before this command (exit {:?}, timed out {}):\n{}",
+                    out.code, out.timed_out, out.stderr
+                ),
+                timed_out: true,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_output_is_split_per_command() {
+        let out = Output {
+            code: Some(0),
+            stdout: "@@MQA-OUT 0\n#Cluster Name\nrow\n@@MQA-ERR 0\n@@MQA-END 0 ok 12\n\
+                     @@MQA-OUT 1\nusage: x\n@@MQA-ERR 1\nboom\n@@MQA-END 1 exit=1 3\n\
+                     @@MQA-OUT 2\npartial\n@@MQA-ERR 2\n@@MQA-END 2 timeout 5000\n"
+                .into(),
+            stderr: "jvm says".into(),
+            timed_out: false,
+        };
+        let r = parse_batch(&out, 4);
+        assert_eq!(r[0].code, Some(0));
+        assert_eq!(r[0].stdout, "#Cluster Name\nrow\n");
+        assert!(r[0].success());
+        assert_eq!(r[1].code, Some(1));
+        assert_eq!(r[1].stdout, "usage: x\n");
+        assert_eq!(r[1].stderr, "boom\n");
+        assert!(r[2].timed_out);
+        assert_eq!(r[2].stdout, "partial\n");
+        // Never reached: reported as not finished, with the JVM's own stderr.
+        assert!(r[3].timed_out);
+        assert!(r[3].stderr.contains("jvm says"));
+    }
+}
