@@ -200,11 +200,13 @@ pub async fn mqadmin_lag(
             total = Some(t.trim().parse().unwrap());
             continue;
         }
+        // Java 4.9.7's layout without `-s true`: topic, broker, queue, broker offset, consumer
+        // offset, diff, last time.
         let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() >= 7 && f[2].parse::<i64>().is_ok() {
+        if f.len() >= 6 && f[2].parse::<i64>().is_ok() {
             rows.insert(
                 (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap()),
-                f[6].parse().unwrap(),
+                f[5].parse().unwrap(),
             );
         }
     }
