@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,15 +17,6 @@ use store::{FlushDiskType, GetStatus, MessageStore, PutStatus, StoreConfig, Stor
 
 /// Queue-file size in the test config: 100 entries of 20 bytes.
 const CQ_FILE: u64 = 2000;
-
-fn body_of(i: usize) -> Vec<u8> {
-    format!("body-{i:06}-")
-        .into_bytes()
-        .into_iter()
-        .cycle()
-        .take(150 + i % 90)
-        .collect()
-}
 
 /// Puts `n` acknowledged messages to queue 0 of `topic`; returns their commit-log offsets
 /// and bodies.
@@ -64,16 +54,6 @@ fn pull_from_zero(s: &MessageStore, topic: &str) -> Vec<Vec<u8>> {
         off = r.next_begin_offset;
     }
     out
-}
-
-fn files(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn cfg(root: &Path) -> StoreConfig {
@@ -209,46 +189,9 @@ fn retired_consume_queue_files_are_not_a_hole() {
     s.shutdown().unwrap();
 }
 
-fn ctl(args: &[&str], root: &Path) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_store-ctl"))
-        .arg(args[0])
-        .arg(root)
-        .args(&args[1..])
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 /// Segment files of the commit log, in order.
 fn segments(root: &Path) -> Vec<String> {
     files(&root.join("commitlog")).into_iter().collect()
-}
-
-fn digest(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if e.file_name() != "lock" {
-                out.push((
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                ));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// A commit-log segment removed between others: with the default settings the hole is
@@ -272,7 +215,7 @@ fn missing_middle_commit_log_segment_is_skipped_or_refused_never_truncated() {
 
     let mut strict = cfg.clone();
     strict.skip_corrupt_record_on_recover = false;
-    let before = digest(root);
+    let before = tree_digest(root);
     match MessageStore::open(strict) {
         Err(StoreError::Corrupt { offset, reason }) => {
             assert_eq!(offset, gone);
@@ -281,7 +224,10 @@ fn missing_middle_commit_log_segment_is_skipped_or_refused_never_truncated() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a strict store opened over a missing segment"),
     }
-    assert!(digest(root) == before, "the refused open changed files");
+    assert!(
+        tree_digest(root) == before,
+        "the refused open changed files"
+    );
 
     let s = open(cfg.clone());
     let rep = s.recovery_report();
@@ -329,7 +275,7 @@ fn refused_open_leaves_a_short_segment_as_it_was() {
         .unwrap()
         .set_len(1000)
         .unwrap();
-    let before = digest(root);
+    let before = tree_digest(root);
     cfg.skip_corrupt_record_on_recover = false;
     let Err(err) = MessageStore::open(cfg.clone()) else {
         panic!("a strict store opened over a cut segment");
@@ -340,7 +286,10 @@ fn refused_open_leaves_a_short_segment_as_it_was() {
         "the message says what was changed: {err}"
     );
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 1000);
-    assert!(digest(root) == before, "the refused open changed files");
+    assert!(
+        tree_digest(root) == before,
+        "the refused open changed files"
+    );
     // Accepting the damage opens the store; only then is the file brought to length.
     cfg.skip_corrupt_record_on_recover = true;
     let s = open(cfg.clone());

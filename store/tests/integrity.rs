@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,15 +20,6 @@ struct Sent {
     queue_id: i32,
     key: String,
     body: Vec<u8>,
-}
-
-fn body_of(i: usize) -> Vec<u8> {
-    format!("body-{i:06}-")
-        .into_bytes()
-        .into_iter()
-        .cycle()
-        .take(150 + i % 90)
-        .collect()
 }
 
 /// Puts `n` messages to `topic` (queues 0 and 1 alternately), all acknowledged.
@@ -68,16 +58,6 @@ fn wait_dispatched(s: &MessageStore) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     panic!("dispatch stuck at {}", s.dispatched_offset());
-}
-
-fn files(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn seg_path(root: &Path, cfg: &StoreConfig, offset: u64) -> (std::path::PathBuf, u64) {
@@ -498,40 +478,6 @@ fn opens_read_only_on_a_full_disk_and_resumes_when_space_returns() {
     let s = open(cfg);
     assert_all_served(&s, "T", &all);
     s.shutdown().unwrap();
-}
-
-fn ctl(args: &[&str], root: &Path) -> (bool, String) {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_store-ctl"));
-    c.arg(args[0]).arg(root).args(&args[1..]);
-    let out = c.output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn tree_digest(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if e.file_name() != "lock" {
-                out.push((
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                ));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// `store-ctl check` names every problem; `repair --dry-run` changes nothing; `repair`

@@ -93,3 +93,61 @@ pub fn wait_visible(s: &MessageStore, topic: &str, qid: i32, n: i64) {
     }
     panic!("only {} of {n} visible", s.max_offset_in_queue(topic, qid));
 }
+
+/// A message body of 150–239 bytes that names its index.
+pub fn body_of(i: usize) -> Vec<u8> {
+    format!("body-{i:06}-")
+        .into_bytes()
+        .into_iter()
+        .cycle()
+        .take(150 + i % 90)
+        .collect()
+}
+
+/// The names of the files in `dir` (none if it is missing).
+pub fn files(dir: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs `store-ctl <args[0]> <root> <args[1..]>`: (success, stdout and stderr).
+pub fn ctl(args: &[&str], root: &Path) -> (bool, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_store-ctl"));
+    c.arg(args[0]).arg(root).args(&args[1..]);
+    let out = c.output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Every file below `root` (but the lock) with its bytes, sorted: equal digests mean no file
+/// was changed.
+pub fn tree_digest(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if e.file_name() != "lock" {
+                out.push((
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
