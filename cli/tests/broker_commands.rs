@@ -12,36 +12,12 @@ use broker::{Broker, BrokerConfig};
 
 mod common;
 use client::{
-    ClientConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeFromWhere, Message,
-    MessageExt, Producer, ProducerConfig, PushConsumer, PushConsumerConfig,
+    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeFromWhere, Message, MessageExt,
+    Producer, ProducerConfig, PushConsumer, PushConsumerConfig,
 };
-use common::{eventually, mqadmin, ok, start_broker, start_namesrv};
+use common::{client_config, eventually, mqadmin, ok, rows, start_broker, start_namesrv};
 
 const CLUSTER: &str = "DefaultCluster";
-
-fn client_config(ns: &str) -> ClientConfig {
-    ClientConfig {
-        client_ip: Some("127.0.0.1".parse().unwrap()),
-        poll_name_server_interval: Duration::from_millis(500),
-        heartbeat_broker_interval: Duration::from_millis(500),
-        persist_consumer_offset_interval: Duration::from_millis(200),
-        rpc_timeout: Duration::from_secs(10),
-        ..ClientConfig::new(ns)
-    }
-}
-
-/// Polls `mqadmin args` until its stdout satisfies `f` (the name server learns about topic
-/// changes and commits land asynchronously).
-/// The data rows of a table (lines after the `#` header).
-fn rows(table: &str) -> Vec<Vec<String>> {
-    table
-        .lines()
-        .skip_while(|l| !l.starts_with('#'))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_commands_against_a_real_broker() {

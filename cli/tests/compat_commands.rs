@@ -11,37 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use client::{
-    ClientConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeFromWhere, Message,
-    MessageExt, Producer, ProducerConfig, PushConsumer, PushConsumerConfig,
+    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeFromWhere, Message, MessageExt,
+    Producer, ProducerConfig, PushConsumer, PushConsumerConfig,
 };
 
 mod common;
-use common::{eventually, mqadmin, ok, start_broker, start_namesrv};
+use common::{client_config, eventually, mqadmin, ok, rows, start_broker, start_namesrv};
 
 const TOPIC: &str = "CompatT";
 const GROUP: &str = "CompatG";
-
-fn client_config(ns: &str) -> ClientConfig {
-    ClientConfig {
-        client_ip: Some("127.0.0.1".parse().unwrap()),
-        poll_name_server_interval: Duration::from_millis(500),
-        heartbeat_broker_interval: Duration::from_millis(500),
-        persist_consumer_offset_interval: Duration::from_millis(200),
-        rpc_timeout: Duration::from_secs(10),
-        ..ClientConfig::new(ns)
-    }
-}
-
-/// The data rows of a table (lines after the `#` header).
-fn rows(table: &str) -> Vec<Vec<String>> {
-    table
-        .lines()
-        .skip_while(|l| !l.starts_with('#'))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .collect()
-}
 
 /// `topicStatus`: queue id → max offset.
 async fn max_offsets(ns: &str) -> BTreeMap<String, String> {

@@ -79,3 +79,27 @@ pub async fn eventually(ns: &str, args: &[&str], f: impl Fn(&str) -> bool) -> St
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A client on 127.0.0.1 with short name-server, heartbeat and offset intervals, so tests see
+/// changes within a second.
+pub fn client_config(ns: &str) -> client::ClientConfig {
+    client::ClientConfig {
+        client_ip: Some("127.0.0.1".parse().unwrap()),
+        poll_name_server_interval: Duration::from_millis(500),
+        heartbeat_broker_interval: Duration::from_millis(500),
+        persist_consumer_offset_interval: Duration::from_millis(200),
+        rpc_timeout: Duration::from_secs(10),
+        ..client::ClientConfig::new(ns)
+    }
+}
+
+/// The data rows of a table (lines after the `#` header).
+pub fn rows(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with('#'))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
