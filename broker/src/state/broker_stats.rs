@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
 use crate::state::stats::now_millis;
@@ -40,17 +40,6 @@ pub const BROKER_GET_NUMS: &str = "BROKER_GET_NUMS";
 const SCHEDULE_CONSUMER_GROUP: &str = "SCHEDULE_CONSUMER";
 const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
-
-/// Every statistic kept here.
-const NAMES: &[&str] = &[
-    TOPIC_PUT_NUMS,
-    TOPIC_PUT_SIZE,
-    GROUP_GET_NUMS,
-    GROUP_GET_SIZE,
-    SNDBCK_PUT_NUMS,
-    BROKER_PUT_NUMS,
-    BROKER_GET_NUMS,
-];
 
 /// Snapshot periods and how many snapshots each window keeps (Java `StatsItem`).
 const MINUTE: (Duration, usize) = (Duration::from_secs(10), 7);
@@ -196,42 +185,55 @@ impl StatsItem {
     }
 }
 
-/// Every statistic item, created on first use.
+/// Every statistic item, created on first use: statistic name → key → item.
+///
+/// Every send and pull counts here, so the common case (the item exists) takes a shared read
+/// lock and allocates nothing; the key is copied only when an item is created.
 #[derive(Default)]
 pub struct BrokerStatsManager {
-    items: Mutex<HashMap<(&'static str, String), Arc<StatsItem>>>,
+    items: RwLock<HashMap<&'static str, HashMap<String, Arc<StatsItem>>>>,
 }
 
 impl BrokerStatsManager {
-    fn add(&self, name: &'static str, key: String, value: u64, times: u64) {
-        let item = {
-            let mut items = self.items.lock();
-            items
-                .entry((name, key))
+    fn add(&self, name: &'static str, key: &str, value: u64, times: u64) {
+        let found = self
+            .items
+            .read()
+            .get(name)
+            .and_then(|keys| keys.get(key))
+            .cloned();
+        let item = match found {
+            Some(item) => item,
+            None => self
+                .items
+                .write()
+                .entry(name)
+                .or_default()
+                .entry(key.to_string())
                 .or_insert_with(|| {
                     let item = Arc::new(StatsItem::new());
                     // The creation sample, as Java's timers run at once.
                     item.sample(Instant::now());
                     item
                 })
-                .clone()
+                .clone(),
         };
         item.add(value, times);
     }
 
     /// A stored send: `msgs` messages (one increment, as Java counts a batch), `bytes` written.
     pub fn on_put(&self, cluster: &str, topic: &str, msgs: u64, bytes: u64) {
-        self.add(TOPIC_PUT_NUMS, topic.to_string(), msgs, 1);
-        self.add(TOPIC_PUT_SIZE, topic.to_string(), bytes, 1);
-        self.add(BROKER_PUT_NUMS, cluster.to_string(), msgs, 0);
+        self.add(TOPIC_PUT_NUMS, topic, msgs, 1);
+        self.add(TOPIC_PUT_SIZE, topic, bytes, 1);
+        self.add(BROKER_PUT_NUMS, cluster, msgs, 0);
     }
 
     /// A pull that returned `msgs` messages of `bytes` bytes.
     pub fn on_get(&self, cluster: &str, topic: &str, group: &str, msgs: u64, bytes: u64) {
         let key = format!("{topic}@{group}");
-        self.add(GROUP_GET_NUMS, key.clone(), msgs, 1);
-        self.add(GROUP_GET_SIZE, key, bytes, 1);
-        self.add(BROKER_GET_NUMS, cluster.to_string(), msgs, 0);
+        self.add(GROUP_GET_NUMS, &key, msgs, 1);
+        self.add(GROUP_GET_SIZE, &key, bytes, 1);
+        self.add(BROKER_GET_NUMS, cluster, msgs, 0);
     }
 
     /// A delayed message re-put into its real `topic` at its time (Java's
@@ -239,45 +241,54 @@ impl BrokerStatsManager {
     /// into the real topic).
     pub fn on_schedule_delivery(&self, cluster: &str, topic: &str, wrote: u64) {
         let key = format!("{SCHEDULE_TOPIC}@{SCHEDULE_CONSUMER_GROUP}");
-        self.add(GROUP_GET_NUMS, key.clone(), 1, 1);
-        self.add(GROUP_GET_SIZE, key, wrote, 1);
+        self.add(GROUP_GET_NUMS, &key, 1, 1);
+        self.add(GROUP_GET_SIZE, &key, wrote, 1);
         self.on_put(cluster, topic, 1, wrote);
     }
 
     /// A message of `topic` sent back for retry by `group`.
     pub fn on_send_back(&self, group: &str, topic: &str) {
-        self.add(SNDBCK_PUT_NUMS, format!("{topic}@{group}"), 1, 1);
+        self.add(SNDBCK_PUT_NUMS, &format!("{topic}@{group}"), 1, 1);
     }
 
     /// Forgets a deleted topic's statistics (Java `onTopicDeleted`).
     pub fn on_topic_deleted(&self, topic: &str) {
         let prefix = format!("{topic}@");
-        self.items.lock().retain(|(name, key), _| match *name {
-            TOPIC_PUT_NUMS | TOPIC_PUT_SIZE => key != topic,
-            GROUP_GET_NUMS | GROUP_GET_SIZE | SNDBCK_PUT_NUMS => !key.starts_with(&prefix),
-            _ => true,
-        });
+        for (name, keys) in self.items.write().iter_mut() {
+            match *name {
+                TOPIC_PUT_NUMS | TOPIC_PUT_SIZE => keys.retain(|key, _| key != topic),
+                GROUP_GET_NUMS | GROUP_GET_SIZE | SNDBCK_PUT_NUMS => {
+                    keys.retain(|key, _| !key.starts_with(&prefix))
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Forgets a deleted group's statistics (Java `onGroupDeleted`).
     pub fn on_group_deleted(&self, group: &str) {
         let suffix = format!("@{group}");
-        self.items.lock().retain(|(name, key), _| match *name {
-            GROUP_GET_NUMS | GROUP_GET_SIZE | SNDBCK_PUT_NUMS => !key.ends_with(&suffix),
-            _ => true,
-        });
+        for (name, keys) in self.items.write().iter_mut() {
+            if matches!(*name, GROUP_GET_NUMS | GROUP_GET_SIZE | SNDBCK_PUT_NUMS) {
+                keys.retain(|key, _| !key.ends_with(&suffix));
+            }
+        }
     }
 
     /// The item for `name` / `key`, if anything was counted for it.
     pub fn item(&self, name: &str, key: &str) -> Option<Arc<StatsItem>> {
-        let name = NAMES.iter().find(|n| **n == name)?;
-        self.items.lock().get(&(*name, key.to_string())).cloned()
+        self.items.read().get(name)?.get(key).cloned()
     }
 
     /// Takes the snapshots that are due; call about once a second.
     pub fn tick(&self) {
         let now = Instant::now();
-        let items: Vec<Arc<StatsItem>> = self.items.lock().values().cloned().collect();
+        let items: Vec<Arc<StatsItem>> = self
+            .items
+            .read()
+            .values()
+            .flat_map(|keys| keys.values().cloned())
+            .collect();
         for item in items {
             item.sample(now);
         }
