@@ -190,18 +190,22 @@ impl RoleState {
 
     /// Whether this broker may store a write now (docs/failover.md "Fencing").
     pub fn check_write(&self) -> Result<(), Refusal> {
-        let cur = self.current.lock().clone();
-        if !cur.role.is_master() {
-            return Err(Refusal::Slave);
-        }
-        if !self.enabled {
-            return Ok(());
-        }
+        // Every write asks this (a send up to three times): read under the lock, copy nothing.
+        let other_master = {
+            let cur = self.current.lock();
+            if !cur.role.is_master() {
+                return Err(Refusal::Slave);
+            }
+            if !self.enabled {
+                return Ok(());
+            }
+            cur.other_master.clone()
+        };
         let (mine, known) = (self.epoch(), self.known_epoch());
         if known > mine {
             return Err(Refusal::Fenced { mine, known });
         }
-        if let Some(other) = cur.other_master {
+        if let Some(other) = other_master {
             return Err(Refusal::OtherMaster(other));
         }
         let since = self.last_registered.lock().map(|t| t.elapsed());
