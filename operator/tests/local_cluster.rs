@@ -44,11 +44,17 @@ fn bin_dir() -> PathBuf {
 }
 
 fn free_base() -> u16 {
-    // Spread by the kernel's pick, but below Linux's ephemeral range (32768-60999) so no
-    // outgoing connection is handed one of the ~60 ports; `operator local` checks them all
-    // before starting and refuses (rather than starting a broken cluster) if one is taken.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    20000 + l.local_addr().unwrap().port() % 12000
+    // Each call gets its own block of 200 ports (a cluster uses fewer than 60 from the base,
+    // and one test starts a second instance at base + 100), so the tests
+    // of this binary, which run side by side, never pick overlapping ports (the kernel's pick
+    // modulo a range could). The blocks start at a point spread by the
+    // process id and stay below Linux's ephemeral range (32768-60999), so no outgoing
+    // connection is handed one; `operator local` checks every port before starting and
+    // refuses (rather than starting a broken cluster) if one is taken all the same.
+    static NEXT_BLOCK: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let block = NEXT_BLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = (std::process::id() % 60) as u16;
+    20000 + (start + block) % 60 * 200
 }
 
 fn example(file: &str) -> PathBuf {
