@@ -1,10 +1,11 @@
-//! The broker's shared state, handed to every request handler.
+//! The broker's shared state: everything a request may touch, held in one place.
 //!
 //! The context sits above the tables ([`crate::state`]) and the services ([`crate::services`]):
-//! it holds them, and [`crate::handlers`] reach them through it. No service takes the context:
-//! each gets a narrow handle with only the tables it uses (`schedule::Handle`,
-//! `transaction::Handle`, `slave_sync::Handle`, the metrics' `Sources`), built in
-//! [`crate::broker`]. The tables shared with a service are `Arc`s here for that reason.
+//! it holds them. Neither a handler nor a service takes it: [`crate::processor`] hands each
+//! request family only its references (`send::Deps`, `pull::Deps`, …), and each service gets a
+//! narrow handle with only the tables it uses (`schedule::Handle`, `transaction::Handle`,
+//! `slave_sync::Handle`, the metrics' `Sources`), built in [`crate::broker`]. The tables shared
+//! with a service are `Arc`s here for that reason.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -29,7 +30,7 @@ use crate::state::subscription_group::SubscriptionGroupManager;
 use crate::state::topic_config::TopicConfigManager;
 use crate::store_api::MessageStoreApi;
 
-/// Everything a request handler may touch.
+/// Everything a request may touch ([`crate::processor`] hands each handler its part).
 pub struct BrokerContext {
     /// The effective configuration.
     pub config: Arc<BrokerConfig>,

@@ -4,33 +4,37 @@
 //! binary, which only parses flags (`-c`, `-n`, `-p`) and the config file.
 //!
 //! # Layout
-//! Four layers, each importing only the ones below it: [`handlers`] → [`context`] →
-//! [`services`] → [`state`] (and the shared leaves at the end of this list).
+//! Four layers, each importing only the ones below it: [`processor`] (with [`context`]) →
+//! [`handlers`] → [`services`] → [`state`] (and the shared leaves at the end of this list).
+//! No handler and no service takes the whole context: each gets the references it uses
+//! (`tests/layering.rs` checks both).
 //! - [`config`]: [`BrokerConfig`], every `broker.conf` key with its default; shared with the
 //!   operator (built without the default `server` feature, as is `failover_proto`);
 //!   [`java_config_keys`]: the Java 4.9 keys this broker has no counterpart of;
 //!   [`failover_proto`]: the failover admin codes 29001–29004 and their answer, shared with
 //!   the operator's failover controller.
 //! - [`broker`]: [`Broker::start`] wires everything and builds each service's handle;
-//!   [`BrokerHandle`] stops it. [`context`]: what every request handler shares.
-//! - [`processor`]: the one table from request code to handler (after the ACL and name checks).
-//! - [`handlers`]: one module per request family: `send`, `reply`, `pull`, `retry`,
-//!   `end_transaction`, `offsets`, `heartbeat` (clients and queue locks), `admin`,
-//!   `admin_stats`, `acl_admin`, `stats_data` (VIEW_BROKER_STATS_DATA), `runtime_extras` (the
-//!   GET_BROKER_RUNTIME_INFO keys in Java's formats).
-//!   `admin_stats`, `acl_admin`, `role_switch` (the failover codes: promote, fence,
-//!   re-point; docs/failover.md).
+//!   [`BrokerHandle`] stops it. [`context`]: everything the broker shares at run time, held in
+//!   one place for the processor to hand out.
+//! - [`processor`]: the one table from request code to handler (after the ACL and name checks),
+//!   and where each family's `Deps` is built from the context.
+//! - [`handlers`]: one module per request family, each taking only what it needs: `send`,
+//!   `reply`, `pull`, `retry`, `end_transaction`, `offsets`, `heartbeat` (clients and queue
+//!   locks), `admin`, `admin_stats`, `acl_admin`, `stats_data` (VIEW_BROKER_STATS_DATA),
+//!   `runtime_extras` (the GET_BROKER_RUNTIME_INFO keys in Java's formats), `role_switch` (the
+//!   failover codes: promote, fence, re-point; docs/failover.md).
 //! - [`services`]: what runs in the background, each over a narrow handle rather than the
 //!   context: `registration` (REGISTER_BROKER to every name server), `ha` (master/slave
-//!   replication, the SYNC_MASTER wait, the epoch handshake), `slave_sync` (a slave's copy of the master's
-//!   metadata), `schedule` (delay levels), `transaction` (half messages, check-back).
+//!   replication, the SYNC_MASTER wait, the epoch handshake), `slave_sync` (a slave's copy of
+//!   the master's metadata), `schedule` (delay levels), `transaction` (half messages,
+//!   check-back).
 //! - [`state`]: the tables and their files: `topic_config` (`topics.json`, TBW102),
 //!   `subscription_group`, `consumer_offset`, `runtime_config` (UPDATE_BROKER_CONFIG),
 //!   `persist` (atomic JSON), `client_manager`, `rebalance_lock`, `long_polling` (parked
 //!   pulls), `stats`, `broker_stats` (per-topic/group minute, hour and day windows),
-//!   `put_latency` (the append latency histogram).
-//!   pulls), `stats`, `fencing` (`RoleState`: the role, broker id, epoch and lease now, and
-//!   the write check every write path asks with `epochFencingEnable`).
+//!   `put_latency` (the append latency histogram), `fencing` (`RoleState`: the role, broker
+//!   id, epoch and lease now, and the write check every write path asks with
+//!   `epochFencingEnable`).
 //! - Cross-cutting: [`acl`] (plain ACL policy: `plain_acl.yml`, signatures, permissions),
 //!   [`filter`] (tag and SQL92 filters for pulls), [`metrics`] (the Prometheus endpoint and the
 //!   hooks the handlers feed; its collector reads the broker through `metrics::Sources`).

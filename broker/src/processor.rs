@@ -12,7 +12,7 @@ use tracing::info;
 use crate::context::BrokerContext;
 use crate::handlers::{
     acl_admin, admin, admin_stats, end_transaction, heartbeat, offsets, pull, reply, retry,
-    role_switch, send,
+    role_switch, send, stats_data,
 };
 
 /// The broker's request handler.
@@ -40,17 +40,20 @@ impl BrokerProcessor {
         if let Err(remark) = crate::names::check_header(req.request_code(), &req.ext_fields) {
             return req.response_to(remoting::ResponseCode::SYSTEM_ERROR, Some(remark));
         }
+        let notify = |group: &str| ctx.notify_consumer_ids_changed(group);
         match req.request_code() {
             RequestCode::SEND_MESSAGE
             | RequestCode::SEND_MESSAGE_V2
-            | RequestCode::SEND_BATCH_MESSAGE => send::handle(ctx, conn, req).await,
+            | RequestCode::SEND_BATCH_MESSAGE => send::handle(&send_deps(ctx), conn, req).await,
             RequestCode::SEND_REPLY_MESSAGE | RequestCode::SEND_REPLY_MESSAGE_V2 => {
-                reply::handle(ctx, conn, req).await
+                reply::handle(&send_deps(ctx), &ctx.clients, conn, req).await
             }
             RequestCode::PULL_MESSAGE | RequestCode::LITE_PULL_MESSAGE => {
-                pull::handle(ctx, conn, req).await
+                pull::handle(&pull_deps(ctx), conn, req).await
             }
-            RequestCode::CONSUMER_SEND_MSG_BACK => retry::send_back(ctx, conn, req).await,
+            RequestCode::CONSUMER_SEND_MSG_BACK => {
+                retry::send_back(&retry_deps(ctx), conn, req).await
+            }
             RequestCode::END_TRANSACTION => {
                 // Counted while handled, also if the handling is dropped half-way.
                 struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
@@ -62,7 +65,7 @@ impl BrokerProcessor {
                 ctx.end_transactions_in_flight
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let _in_flight = InFlight(&ctx.end_transactions_in_flight);
-                end_transaction::end_transaction(ctx, conn, req).await
+                end_transaction::end_transaction(&end_transaction_deps(ctx), conn, req).await
             }
             RequestCode::QUERY_CONSUMER_OFFSET => {
                 offsets::query_consumer_offset(&ctx.offsets, &*ctx.store, req)
@@ -76,59 +79,214 @@ impl BrokerProcessor {
             RequestCode::GET_EARLIEST_MSG_STORETIME => {
                 offsets::earliest_store_time(&*ctx.store, req)
             }
-            RequestCode::HEART_BEAT => heartbeat::heartbeat(ctx, conn, req),
-            RequestCode::UNREGISTER_CLIENT => heartbeat::unregister_client(ctx, conn, req),
-            RequestCode::GET_CONSUMER_LIST_BY_GROUP => heartbeat::consumer_list(ctx, req),
-            RequestCode::CHECK_CLIENT_CONFIG => heartbeat::check_client_config(ctx, req),
-            RequestCode::LOCK_BATCH_MQ => heartbeat::lock_batch(ctx, req),
-            RequestCode::UNLOCK_BATCH_MQ => heartbeat::unlock_batch(ctx, req),
-            RequestCode::UPDATE_AND_CREATE_TOPIC => admin::create_topic(ctx, req),
-            RequestCode::DELETE_TOPIC_IN_BROKER => admin::delete_topic(ctx, req),
-            RequestCode::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(ctx, req),
-            RequestCode::GET_TOPIC_CONFIG => admin::topic_config(ctx, req),
-            RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => admin::create_group(ctx, req),
-            RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_groups(ctx, req),
-            RequestCode::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(ctx, req),
-            RequestCode::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(ctx, req),
-            RequestCode::QUERY_MESSAGE => admin::query_message(ctx, req),
-            RequestCode::VIEW_MESSAGE_BY_ID => admin::view_message(ctx, req),
-            RequestCode::GET_BROKER_RUNTIME_INFO => admin::broker_runtime_info(ctx, req),
-            RequestCode::GET_TOPIC_STATS_INFO => admin::topic_stats(ctx, req),
-            RequestCode::GET_CONSUME_STATS => admin::consume_stats(ctx, req),
-            RequestCode::GET_CONSUMER_CONNECTION_LIST => admin::consumer_connections(ctx, req),
-            RequestCode::GET_PRODUCER_CONNECTION_LIST => admin::producer_connections(ctx, req),
-            RequestCode::GET_BROKER_CONFIG => admin::broker_config(ctx, req),
-            RequestCode::UPDATE_BROKER_CONFIG => admin::update_broker_config(ctx, req),
-            RequestCode::QUERY_TOPIC_CONSUME_BY_WHO => admin::topic_consumed_by(ctx, req),
-            RequestCode::INVOKE_BROKER_TO_RESET_OFFSET => admin::reset_offset(ctx, req),
+            RequestCode::HEART_BEAT => {
+                heartbeat::heartbeat(&heartbeat_deps(ctx, &notify), conn, req)
+            }
+            RequestCode::UNREGISTER_CLIENT => {
+                heartbeat::unregister_client(&heartbeat_deps(ctx, &notify), conn, req)
+            }
+            RequestCode::GET_CONSUMER_LIST_BY_GROUP => heartbeat::consumer_list(&ctx.clients, req),
+            RequestCode::CHECK_CLIENT_CONFIG => heartbeat::check_client_config(&ctx.runtime, req),
+            RequestCode::LOCK_BATCH_MQ => heartbeat::lock_batch(&ctx.locks, req),
+            RequestCode::UNLOCK_BATCH_MQ => heartbeat::unlock_batch(&ctx.locks, req),
+            RequestCode::UPDATE_AND_CREATE_TOPIC => admin::create_topic(&admin_deps(ctx), req),
+            RequestCode::DELETE_TOPIC_IN_BROKER => admin::delete_topic(&admin_deps(ctx), req),
+            RequestCode::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(&admin_deps(ctx), req),
+            RequestCode::GET_TOPIC_CONFIG => admin::topic_config(&admin_deps(ctx), req),
+            RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => {
+                admin::create_group(&admin_deps(ctx), req)
+            }
+            RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => {
+                admin::all_groups(&admin_deps(ctx), req)
+            }
+            RequestCode::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(&admin_deps(ctx), req),
+            RequestCode::GET_ALL_CONSUMER_OFFSET => {
+                admin::all_consumer_offsets(&admin_deps(ctx), req)
+            }
+            RequestCode::QUERY_MESSAGE => admin::query_message(&admin_deps(ctx), req),
+            RequestCode::VIEW_MESSAGE_BY_ID => admin::view_message(&admin_deps(ctx), req),
+            RequestCode::GET_BROKER_RUNTIME_INFO => {
+                admin::broker_runtime_info(&admin_deps(ctx), req)
+            }
+            RequestCode::GET_TOPIC_STATS_INFO => admin::topic_stats(&admin_deps(ctx), req),
+            RequestCode::GET_CONSUME_STATS => admin::consume_stats(&admin_deps(ctx), req),
+            RequestCode::GET_CONSUMER_CONNECTION_LIST => {
+                admin::consumer_connections(&admin_deps(ctx), req)
+            }
+            RequestCode::GET_PRODUCER_CONNECTION_LIST => {
+                admin::producer_connections(&admin_deps(ctx), req)
+            }
+            RequestCode::GET_BROKER_CONFIG => admin::broker_config(&admin_deps(ctx), req),
+            RequestCode::UPDATE_BROKER_CONFIG => admin::update_broker_config(&admin_deps(ctx), req),
+            RequestCode::QUERY_TOPIC_CONSUME_BY_WHO => {
+                admin::topic_consumed_by(&admin_deps(ctx), req)
+            }
+            RequestCode::INVOKE_BROKER_TO_RESET_OFFSET => {
+                admin::reset_offset(&admin_deps(ctx), req)
+            }
             RequestCode::GET_SYSTEM_TOPIC_LIST_FROM_BROKER => {
-                admin_stats::system_topic_list(ctx, req)
+                admin_stats::system_topic_list(&admin_stats_deps(ctx), req)
             }
             RequestCode::GET_CONSUMER_RUNNING_INFO => {
-                admin_stats::consumer_running_info(ctx, req).await
+                admin_stats::consumer_running_info(&admin_stats_deps(ctx), req).await
             }
             RequestCode::CONSUME_MESSAGE_DIRECTLY => {
-                admin_stats::consume_message_directly(ctx, req).await
+                admin_stats::consume_message_directly(&admin_stats_deps(ctx), req).await
             }
-            RequestCode::GET_ALL_PRODUCER_INFO => admin_stats::all_producer_info(ctx, req),
+            RequestCode::GET_ALL_PRODUCER_INFO => {
+                admin_stats::all_producer_info(&admin_stats_deps(ctx), req)
+            }
             RequestCode::DELETE_EXPIRED_COMMITLOG => {
-                admin_stats::delete_expired_commit_log(ctx, req).await
+                admin_stats::delete_expired_commit_log(&admin_stats_deps(ctx), req).await
             }
-            RequestCode::CLEAN_UNUSED_TOPIC => admin_stats::clean_unused_topic(ctx, req).await,
+            RequestCode::CLEAN_UNUSED_TOPIC => {
+                admin_stats::clean_unused_topic(&admin_stats_deps(ctx), req).await
+            }
             RequestCode::CLEAN_EXPIRED_CONSUMEQUEUE => {
-                admin_stats::clean_expired_consume_queue(ctx, req).await
+                admin_stats::clean_expired_consume_queue(&admin_stats_deps(ctx), req).await
             }
-            RequestCode::QUERY_CONSUME_QUEUE => admin_stats::query_consume_queue(ctx, req),
-            RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(ctx, req),
+            RequestCode::QUERY_CONSUME_QUEUE => {
+                admin_stats::query_consume_queue(&admin_stats_deps(ctx), req)
+            }
+            RequestCode::GET_BROKER_CONSUME_STATS => {
+                admin_stats::broker_consume_stats(&admin_stats_deps(ctx), req)
+            }
             RequestCode::VIEW_BROKER_STATS_DATA => {
-                crate::handlers::stats_data::view_broker_stats_data(ctx, req)
+                stats_data::view_broker_stats_data(&ctx.stats.detail, req)
             }
             code if crate::failover_proto::is_failover_code(code.0) => {
-                role_switch::handle(ctx, &req).await
+                role_switch::handle(&role_switch_deps(ctx), &req).await
             }
-            code if acl_admin::is_acl_admin_code(code) => acl_admin::handle(ctx, &req),
+            code if acl_admin::is_acl_admin_code(code) => acl_admin::handle(
+                ctx.acl.get().map(|a| &**a),
+                &ctx.config,
+                &ctx.broker_addr,
+                &req,
+            ),
             _ => not_supported(&req),
         }
+    }
+}
+
+// What each family gets from the context: the one place that knows both sides.
+
+fn send_deps(ctx: &BrokerContext) -> send::Deps<'_> {
+    send::Deps {
+        config: &ctx.config,
+        runtime: &ctx.runtime,
+        role: &ctx.role,
+        permission: &ctx.permission,
+        store: &*ctx.store,
+        topics: &ctx.topics,
+        groups: &ctx.groups,
+        send_permits: &ctx.send_permits,
+        send_turns: &ctx.send_turns,
+        send_waiting: &ctx.send_waiting,
+        ha: &ctx.ha,
+        long_polling: &ctx.long_polling,
+        stats: &ctx.stats,
+        metrics: &ctx.metrics,
+        store_host: ctx.store_host,
+    }
+}
+
+fn pull_deps(ctx: &BrokerContext) -> pull::Deps<'_> {
+    pull::Deps {
+        config: &ctx.config,
+        runtime: &ctx.runtime,
+        role: &ctx.role,
+        permission: &ctx.permission,
+        store: &*ctx.store,
+        topics: &ctx.topics,
+        groups: &ctx.groups,
+        clients: &ctx.clients,
+        offsets: &ctx.offsets,
+        long_polling: &ctx.long_polling,
+        shutdown: &ctx.shutdown,
+        stats: &ctx.stats,
+        metrics: &ctx.metrics,
+    }
+}
+
+fn retry_deps(ctx: &BrokerContext) -> retry::Deps<'_> {
+    retry::Deps {
+        config: &ctx.config,
+        role: &ctx.role,
+        permission: &ctx.permission,
+        store: &*ctx.store,
+        topics: &ctx.topics,
+        groups: &ctx.groups,
+        stats: &ctx.stats,
+        store_host: ctx.store_host,
+    }
+}
+
+fn end_transaction_deps(ctx: &BrokerContext) -> end_transaction::Deps<'_> {
+    end_transaction::Deps {
+        role: &ctx.role,
+        store: &*ctx.store,
+        transactions: &ctx.transactions,
+        long_polling: &ctx.long_polling,
+        store_host: ctx.store_host,
+    }
+}
+
+fn heartbeat_deps<'a>(
+    ctx: &'a BrokerContext,
+    notify: &'a (dyn Fn(&str) + Sync),
+) -> heartbeat::Deps<'a> {
+    heartbeat::Deps {
+        groups: &ctx.groups,
+        topics: &ctx.topics,
+        clients: &ctx.clients,
+        notify_ids_changed: notify,
+    }
+}
+
+fn admin_deps(ctx: &BrokerContext) -> admin::Deps<'_> {
+    admin::Deps {
+        config: &ctx.config,
+        runtime: &ctx.runtime,
+        role: &ctx.role,
+        permission: &ctx.permission,
+        store: &*ctx.store,
+        topics: &ctx.topics,
+        groups: &ctx.groups,
+        offsets: &ctx.offsets,
+        clients: &ctx.clients,
+        stats: &ctx.stats,
+        long_polling: &ctx.long_polling,
+        send_permits: &ctx.send_permits,
+        end_transactions_in_flight: &ctx.end_transactions_in_flight,
+        ha: &ctx.ha,
+        schedule: &ctx.schedule,
+        broker_addr: &ctx.broker_addr,
+    }
+}
+
+fn admin_stats_deps(ctx: &BrokerContext) -> admin_stats::Deps<'_> {
+    admin_stats::Deps {
+        config: &ctx.config,
+        store: &*ctx.store,
+        message_store: &ctx.message_store,
+        topics: &ctx.topics,
+        groups: &ctx.groups,
+        offsets: &ctx.offsets,
+        clients: &ctx.clients,
+        stats: &ctx.stats,
+        broker_addr: &ctx.broker_addr,
+    }
+}
+
+fn role_switch_deps(ctx: &BrokerContext) -> role_switch::Deps<'_> {
+    role_switch::Deps {
+        config: &ctx.config,
+        role: &ctx.role,
+        ha: &ctx.ha,
+        ha_addr: &ctx.ha_addr,
+        schedule: &ctx.schedule,
+        topics_changed: &ctx.topics_changed,
+        broker_addr: &ctx.broker_addr,
     }
 }
 

@@ -120,3 +120,35 @@ fn only_the_processor_dispatches_to_handlers() {
         "handlers named outside the processor: {bad:?}"
     );
 }
+
+/// Every handler takes only what it needs (issue #24): a family's `Deps` of references, or the
+/// references themselves, built in `processor.rs`. A handler that named the context again could
+/// reach every table and service, and its signature would no longer say what it touches.
+#[test]
+fn handlers_take_only_what_they_need() {
+    let bad: Vec<String> = crate_paths("handlers")
+        .into_iter()
+        .filter(|(_, _, m)| m == "context" || m == "broker" || m == "processor")
+        .map(|(f, n, m)| format!("src/{f}:{n} names crate::{m}"))
+        .collect();
+    let mut files = Vec::new();
+    rust_files(&src().join("handlers"), &mut files);
+    let named: Vec<String> = files
+        .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            let name = file.display().to_string();
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim_start().starts_with("//") && l.contains("BrokerContext"))
+                .map(|(n, _)| format!("{name}:{}", n + 1))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        bad.is_empty() && named.is_empty(),
+        "a handler takes the whole context again; give it a narrow `Deps` built in processor.rs \
+         instead:\n{}",
+        bad.into_iter().chain(named).collect::<Vec<_>>().join("\n")
+    );
+}

@@ -12,7 +12,7 @@ use serde_yaml::Value;
 
 use crate::acl::AclService;
 use crate::acl::plain::{account_config, compile_account, scalar};
-use crate::context::BrokerContext;
+use crate::config::BrokerConfig;
 
 /// Whether `code` is one of the ACL admin codes.
 pub fn is_acl_admin_code(code: RequestCode) -> bool {
@@ -20,9 +20,15 @@ pub fn is_acl_admin_code(code: RequestCode) -> bool {
         .contains(&code.0)
 }
 
-/// Serves one ACL admin request.
-pub fn handle(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
-    let Some(acl) = ctx.acl.get() else {
+/// Serves one ACL admin request: `acl` is the broker's plain ACL (`None` when `aclEnable` is
+/// off); `broker` and `broker_addr` name the broker in GET_BROKER_CLUSTER_ACL_INFO.
+pub fn handle(
+    acl: Option<&AclService>,
+    broker: &BrokerConfig,
+    broker_addr: &str,
+    req: &RemotingCommand,
+) -> RemotingCommand {
+    let Some(acl) = acl else {
         return req.response_to(
             ResponseCode::SYSTEM_ERROR,
             Some("ACL is not enabled on this broker (aclEnable=false)".to_string()),
@@ -32,7 +38,7 @@ pub fn handle(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
         RequestCode::UPDATE_AND_CREATE_ACL_CONFIG => update_account(acl, req),
         RequestCode::DELETE_ACL_CONFIG => delete_account(acl, req),
         RequestCode::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG => update_white(acl, req),
-        RequestCode::GET_BROKER_CLUSTER_ACL_INFO => info(ctx, acl, req),
+        RequestCode::GET_BROKER_CLUSTER_ACL_INFO => info(broker, broker_addr, acl, req),
         _ => config(acl, req),
     }
 }
@@ -205,7 +211,12 @@ fn version_json(acl: &AclService) -> String {
     )
 }
 
-fn info(ctx: &BrokerContext, acl: &AclService, req: &RemotingCommand) -> RemotingCommand {
+fn info(
+    broker: &BrokerConfig,
+    broker_addr: &str,
+    acl: &AclService,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let version = version_json(acl);
     let h = GetBrokerAclConfigResponseHeader {
         all_acl_file_version: Some(format!(
@@ -213,9 +224,9 @@ fn info(ctx: &BrokerContext, acl: &AclService, req: &RemotingCommand) -> Remotin
             serde_json::Value::from(acl.path().display().to_string())
         )),
         version,
-        broker_name: ctx.config.broker_name.clone(),
-        broker_addr: ctx.broker_addr.clone(),
-        cluster_name: ctx.config.broker_cluster_name.clone(),
+        broker_name: broker.broker_name.clone(),
+        broker_addr: broker_addr.to_string(),
+        cluster_name: broker.broker_cluster_name.clone(),
     };
     req.success().with_ext(h.to_ext())
 }

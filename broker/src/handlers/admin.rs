@@ -17,9 +17,26 @@ use remoting::header::query::{
 };
 use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
-use crate::context::BrokerContext;
+use std::sync::atomic::{AtomicI32, AtomicUsize};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::Semaphore;
+
+use crate::config::BrokerConfig;
+use crate::handlers::Standing;
 use crate::names;
+use crate::services::ha::HaService;
+use crate::services::schedule::ScheduleService;
+use crate::state::client_manager::ClientManager;
+use crate::state::consumer_offset::ConsumerOffsetManager;
+use crate::state::fencing::RoleState;
+use crate::state::long_polling::LongPolling;
+use crate::state::runtime_config::RuntimeConfig;
+use crate::state::stats::BrokerStats;
 use crate::state::stats::{now_millis, tps_text};
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
+use crate::store_api::MessageStoreApi;
 
 /// The version string reported to admin tools.
 pub const BROKER_VERSION_DESC: &str = "V4_9_8";
@@ -46,8 +63,51 @@ fn with_body(req: &RemotingCommand, body: remoting::Result<Vec<u8>>) -> Remoting
     }
 }
 
+/// What the admin codes touch, one bundle for the family (built per request in
+/// [`crate::processor`]). It is wide because the family is: between them the admin codes
+/// read and change every table (topics, groups, offsets, clients) and the broker config, and
+/// GET_BROKER_RUNTIME_INFO reports on the rest (send and pull queues, END_TRANSACTION in
+/// flight, HA, delayed delivery). It still names what it holds, so a handler cannot reach the
+/// services' internals or the connection-level state (ACL, notifier, shutdown).
+pub struct Deps<'a> {
+    /// The start-up config.
+    pub config: &'a BrokerConfig,
+    /// The config UPDATE_BROKER_CONFIG changes ([`Standing::live`]).
+    pub runtime: &'a RuntimeConfig,
+    /// The role now.
+    pub role: &'a RoleState,
+    /// The broker permission bits (UPDATE_BROKER_CONFIG may change them).
+    pub permission: &'a AtomicI32,
+    /// The store, as the handlers use it.
+    pub store: &'a dyn MessageStoreApi,
+    /// Topics.
+    pub topics: &'a TopicConfigManager,
+    /// Subscription groups.
+    pub groups: &'a SubscriptionGroupManager,
+    /// Committed consumer offsets.
+    pub offsets: &'a ConsumerOffsetManager,
+    /// Producers and consumers.
+    pub clients: &'a ClientManager,
+    /// Counters.
+    pub stats: &'a BrokerStats,
+    /// Parked pulls (runtime info's pull queue size).
+    pub long_polling: &'a LongPolling,
+    /// Sends in flight (runtime info's send queue size).
+    pub send_permits: &'a Semaphore,
+    /// END_TRANSACTION requests in flight (runtime info).
+    pub end_transactions_in_flight: &'a AtomicUsize,
+    /// Replication (set once HA runs; runtime info).
+    pub ha: &'a OnceLock<Arc<HaService>>,
+    /// Delayed delivery (set once at start-up; runtime info).
+    pub schedule: &'a OnceLock<Arc<ScheduleService>>,
+    /// The advertised `host:port`.
+    pub broker_addr: &'a str,
+}
+
+crate::handlers::standing_from_fields!(Deps);
+
 /// UPDATE_AND_CREATE_TOPIC (17).
-pub fn create_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn create_topic(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, CreateTopicRequestHeader);
     if ctx.is_slave() {
         return error(
@@ -135,7 +195,7 @@ pub fn alter_attributes(current: &mut BTreeMap<String, String>, text: &str) -> R
 }
 
 /// DELETE_TOPIC_IN_BROKER (215): config, consume queues and offsets.
-pub fn delete_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn delete_topic(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, DeleteTopicRequestHeader);
     if let Err(e) = names::check_topic(&h.topic) {
         return error(&req, ResponseCode::SYSTEM_ERROR, e);
@@ -150,13 +210,13 @@ pub fn delete_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
 }
 
 /// GET_ALL_TOPIC_CONFIG (21).
-pub fn all_topic_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn all_topic_config(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     with_body(&req, ctx.topics.snapshot().encode())
 }
 
 /// GET_TOPIC_CONFIG (351, 5.x): the body is the TopicConfig JSON (5.x's
 /// `TopicConfigAndQueueMapping` is a TopicConfig with an optional mapping).
-pub fn topic_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn topic_config(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, GetTopicConfigRequestHeader);
     match ctx.topics.get(&h.topic) {
         Some(tc) => with_body(&req, remoting::fastjson::to_vec(&tc)),
@@ -169,7 +229,7 @@ pub fn topic_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
 }
 
 /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200).
-pub fn create_group(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn create_group(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let g = match SubscriptionGroupConfig::decode(&req.body) {
         Ok(g) => g,
         Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -184,12 +244,12 @@ pub fn create_group(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
 }
 
 /// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
-pub fn all_groups(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn all_groups(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     with_body(&req, ctx.groups.snapshot().encode())
 }
 
 /// DELETE_SUBSCRIPTIONGROUP (207).
-pub fn delete_group(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn delete_group(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, DeleteSubscriptionGroupRequestHeader);
     if let Err(e) = ctx.groups.delete(&h.group_name) {
         return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string());
@@ -202,12 +262,12 @@ pub fn delete_group(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
 }
 
 /// GET_ALL_CONSUMER_OFFSET (43).
-pub fn all_consumer_offsets(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn all_consumer_offsets(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     with_body(&req, ctx.offsets.snapshot().encode())
 }
 
 /// QUERY_MESSAGE (12).
-pub fn query_message(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn query_message(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, QueryMessageRequestHeader);
     let max = if h.unique_key_query == Some(true) {
         ctx.config.default_query_max_num as usize
@@ -240,7 +300,7 @@ pub fn query_message(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComma
 }
 
 /// VIEW_MESSAGE_BY_ID (33).
-pub fn view_message(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn view_message(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, ViewMessageRequestHeader);
     match ctx.store.read_record(h.offset) {
         Some(r) => req.success().with_body(r),
@@ -253,7 +313,7 @@ pub fn view_message(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
 }
 
 /// GET_TOPIC_STATS_INFO (202).
-pub fn topic_stats(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn topic_stats(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, GetTopicStatsInfoRequestHeader);
     let Some(tc) = ctx.topics.get(&h.topic) else {
         return error(
@@ -284,7 +344,7 @@ pub fn topic_stats(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand
 }
 
 /// GET_CONSUME_STATS (208).
-pub fn consume_stats(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn consume_stats(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, GetConsumeStatsRequestHeader);
     let topics: Vec<String> = match h.topic.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => vec![t.to_string()],
@@ -347,7 +407,7 @@ fn conn_info(ch: &crate::state::client_manager::ClientChannel) -> ConnInfo {
 }
 
 /// GET_CONSUMER_CONNECTION_LIST (203).
-pub fn consumer_connections(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn consumer_connections(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, GetConsumerConnectionListRequestHeader);
     let Some(info) = ctx.clients.consumer_group(&h.consumer_group) else {
         return error(
@@ -367,7 +427,7 @@ pub fn consumer_connections(ctx: &BrokerContext, req: RemotingCommand) -> Remoti
 }
 
 /// GET_PRODUCER_CONNECTION_LIST (204).
-pub fn producer_connections(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn producer_connections(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, GetProducerConnectionListRequestHeader);
     let chans = ctx.clients.producer_channels(&h.producer_group);
     if chans.is_empty() {
@@ -386,12 +446,12 @@ pub fn producer_connections(ctx: &BrokerContext, req: RemotingCommand) -> Remoti
 /// GET_BROKER_CONFIG (26): the config in effect as properties text (the run-time keys as
 /// UPDATE_BROKER_CONFIG last set them, the current `brokerPermission`), then the keys of Java
 /// 4.9's config objects this broker has no counterpart of (see [`crate::java_config_keys`]).
-pub fn broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn broker_config(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let mut ext = remoting::ExtFields::new();
     ext.insert("version", r#"{"counter":0,"timestamp":0}"#);
     let mut config = (*ctx.live()).clone();
     config.broker_permission = ctx.permission();
-    let text = crate::java_config_keys::render(&config, &ctx.broker_addr);
+    let text = crate::java_config_keys::render(&config, ctx.broker_addr);
     req.success().with_ext(ext).with_body(text.into_bytes())
 }
 
@@ -399,7 +459,7 @@ pub fn broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComma
 /// [`crate::state::runtime_config::RuntimeConfig::update`]: paths, addresses, identity and unknown keys
 /// refused with NO_PERMISSION, run-time keys applied at once, every accepted key written to the
 /// config file. All or nothing.
-pub fn update_broker_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn update_broker_config(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     use crate::state::runtime_config::UpdateRefused;
     let text = String::from_utf8_lossy(&req.body);
     let props = remoting::properties::parse(&text);
@@ -470,7 +530,7 @@ fn runtime_formatted(secs: u64) -> String {
 /// The GET_BROKER_RUNTIME_INFO table: every key Java's `AdminBrokerProcessor.prepareRuntimeInfo`
 /// and `DefaultMessageStore.getRuntimeInfo` return, which `mqadmin clusterList` and
 /// `brokerStatus` read (a missing key makes them fail).
-pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
+pub fn runtime_info(ctx: &Deps<'_>) -> BTreeMap<String, String> {
     use std::sync::atomic::Ordering::Relaxed;
     let s = ctx.store.stats();
     let st = &ctx.stats;
@@ -552,14 +612,19 @@ pub fn runtime_info(ctx: &BrokerContext) -> BTreeMap<String, String> {
         // Replication state (brokerStatus): connected slaves, acks, gap, in sync.
         .chain(ctx.ha.get().map(|h| h.runtime_info()).unwrap_or_default())
         // Java's formats and the latency / schedule keys (later entries win).
-        .chain(crate::handlers::runtime_extras::entries(ctx))
+        .chain(crate::handlers::runtime_extras::entries(
+            ctx.config,
+            ctx.store,
+            ctx.stats,
+            ctx.schedule.get().map(|s| &**s),
+        ))
         // Java reports it only with the transient store pool.
         .filter(|(k, _)| k != "remainHowManyDataToCommit" || c.transient_store_pool_enable)
         .collect()
 }
 
 /// GET_BROKER_RUNTIME_INFO (28).
-pub fn broker_runtime_info(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn broker_runtime_info(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     with_body(
         &req,
         KVTable {
@@ -570,7 +635,7 @@ pub fn broker_runtime_info(ctx: &BrokerContext, req: RemotingCommand) -> Remotin
 }
 
 /// QUERY_TOPIC_CONSUME_BY_WHO (300): groups with offsets on the topic or subscribed to it.
-pub fn topic_consumed_by(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn topic_consumed_by(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, QueryTopicConsumeByWhoRequestHeader);
     let mut groups: std::collections::BTreeSet<String> = ctx
         .offsets
@@ -597,7 +662,7 @@ pub fn topic_consumed_by(ctx: &BrokerContext, req: RemotingCommand) -> RemotingC
 /// are committed and sent to every online member of the group (RESET_CONSUMER_CLIENT_OFFSET,
 /// oneway). A group with no online member gets CONSUMER_NOT_ONLINE, as in Java 4.9.8, and
 /// nothing changes.
-pub fn reset_offset(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn reset_offset(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     use remoting::body::admin::ResetOffsetBody;
     let h = decode_or_reply!(req, ResetOffsetRequestHeader);
     let Some(tc) = ctx.topics.get(&h.topic) else {

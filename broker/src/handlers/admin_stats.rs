@@ -21,7 +21,35 @@ use remoting::message::decode_offset_msg_id;
 use remoting::{RemotingCommand, RequestCode, ResponseCode};
 use tracing::warn;
 
-use crate::context::BrokerContext;
+use crate::config::BrokerConfig;
+use crate::state::client_manager::ClientManager;
+use crate::state::consumer_offset::ConsumerOffsetManager;
+use crate::state::stats::BrokerStats;
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
+use crate::store_api::MessageStoreApi;
+
+/// What the further admin codes touch (built per request in [`crate::processor`]).
+pub struct Deps<'a> {
+    /// The start-up config.
+    pub config: &'a BrokerConfig,
+    /// The store, as the handlers use it.
+    pub store: &'a dyn MessageStoreApi,
+    /// The concrete store, for the clean-ups (absent on a broker over another store).
+    pub message_store: &'a Option<std::sync::Arc<store::MessageStore>>,
+    /// Topics.
+    pub topics: &'a TopicConfigManager,
+    /// Subscription groups.
+    pub groups: &'a SubscriptionGroupManager,
+    /// Committed offsets.
+    pub offsets: &'a ConsumerOffsetManager,
+    /// Producers and consumers (whose connections some codes are forwarded to).
+    pub clients: &'a ClientManager,
+    /// Counters.
+    pub stats: &'a BrokerStats,
+    /// The advertised `host:port`.
+    pub broker_addr: &'a str,
+}
 use crate::state::stats::now_millis;
 
 /// How long the broker waits for a client it forwards a request to (Java `Broker2Client`).
@@ -53,9 +81,9 @@ fn with_body(req: &RemotingCommand, body: remoting::Result<Vec<u8>>) -> Remoting
 
 /// GET_SYSTEM_TOPIC_LIST_FROM_BROKER (305): Java's static system topics plus this broker's
 /// built-in ones (cluster, broker name, reply topic, trace topic), as a `TopicList` body.
-pub fn system_topic_list(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn system_topic_list(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let mut topics: std::collections::BTreeSet<String> =
-        crate::state::topic_config::builtin_topics(&ctx.config)
+        crate::state::topic_config::builtin_topics(ctx.config)
             .into_iter()
             .map(|t| t.topic_name)
             .collect();
@@ -71,7 +99,7 @@ pub fn system_topic_list(ctx: &BrokerContext, req: RemotingCommand) -> RemotingC
 /// `AdminBrokerProcessor.callConsumer`), with Java's codes and remarks when the consumer is not
 /// online or does not answer.
 async fn call_consumer(
-    ctx: &BrokerContext,
+    ctx: &Deps<'_>,
     req: &RemotingCommand,
     code: RequestCode,
     group: &str,
@@ -117,7 +145,7 @@ async fn call_consumer(
 
 /// GET_CONSUMER_RUNNING_INFO (307): forwarded to the client, whose `ConsumerRunningInfo` body
 /// comes back unchanged.
-pub async fn consumer_running_info(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub async fn consumer_running_info(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h: GetConsumerRunningInfoRequestHeader = match req.ext_fields.decode() {
         Ok(h) => h,
         Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -135,10 +163,7 @@ pub async fn consumer_running_info(ctx: &BrokerContext, req: RemotingCommand) ->
 
 /// CONSUME_MESSAGE_DIRECTLY (309): the message named by its offset id is read here and
 /// forwarded with the request to the client, which consumes it and reports the result.
-pub async fn consume_message_directly(
-    ctx: &BrokerContext,
-    req: RemotingCommand,
-) -> RemotingCommand {
+pub async fn consume_message_directly(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h: ConsumeMessageDirectlyResultRequestHeader = match req.ext_fields.decode() {
         Ok(h) => h,
         Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -164,7 +189,7 @@ pub async fn consume_message_directly(
 }
 
 /// GET_ALL_PRODUCER_INFO (328): every producer group with its connections.
-pub fn all_producer_info(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn all_producer_info(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let now = now_millis();
     let data: BTreeMap<String, Vec<ProducerInfo>> = ctx
         .clients
@@ -196,13 +221,13 @@ pub fn all_producer_info(ctx: &BrokerContext, req: RemotingCommand) -> RemotingC
 /// GET_BROKER_CONSUME_STATS (317): for every subscription group, the consume statistics of
 /// each topic it has offsets for (Java `fetchAllConsumeStatsInBroker`; `isOrder` keeps ordered
 /// topics only).
-pub fn broker_consume_stats(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn broker_consume_stats(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h: GetConsumeStatsInBrokerHeader = match req.ext_fields.decode() {
         Ok(h) => h,
         Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
     };
     let mut out = ConsumeStatsList {
-        broker_addr: ctx.broker_addr.clone(),
+        broker_addr: ctx.broker_addr.to_string(),
         ..Default::default()
     };
     let tps = ctx.stats.tps().transferred[1];
@@ -263,10 +288,7 @@ pub fn broker_consume_stats(ctx: &BrokerContext, req: RemotingCommand) -> Remoti
 
 /// DELETE_EXPIRED_COMMITLOG (329): deletes expired commit-log files now, whatever the hour
 /// (Java `executeDeleteFilesManually`; `mqadmin deleteExpiredCommitLog`).
-pub async fn delete_expired_commit_log(
-    ctx: &BrokerContext,
-    req: RemotingCommand,
-) -> RemotingCommand {
+pub async fn delete_expired_commit_log(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let Some(store) = ctx.message_store.clone() else {
         return error(&req, ResponseCode::SYSTEM_ERROR, "no local message store");
     };
@@ -283,7 +305,7 @@ pub async fn delete_expired_commit_log(
 
 /// CLEAN_UNUSED_TOPIC (316): drops the consume queues of topics the broker no longer has a
 /// config for (Java `cleanUnusedTopic`; the schedule and transaction-op topics are kept).
-pub async fn clean_unused_topic(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub async fn clean_unused_topic(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let Some(store) = ctx.message_store.clone() else {
         return error(&req, ResponseCode::SYSTEM_ERROR, "no local message store");
     };
@@ -323,10 +345,7 @@ pub async fn clean_unused_topic(ctx: &BrokerContext, req: RemotingCommand) -> Re
 /// just now"), and so are the schedule and transaction topics, whose progress files refer to
 /// their queues. The store removes consume queues topic by topic, so a topic goes when all its
 /// queues are expired.
-pub async fn clean_expired_consume_queue(
-    ctx: &BrokerContext,
-    req: RemotingCommand,
-) -> RemotingCommand {
+pub async fn clean_expired_consume_queue(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let Some(store) = ctx.message_store.clone() else {
         return error(&req, ResponseCode::SYSTEM_ERROR, "no local message store");
     };
@@ -368,7 +387,7 @@ pub async fn clean_expired_consume_queue(
 /// QUERY_CONSUME_QUEUE (321): `count` consume-queue entries of a queue from `index` (commit-log
 /// offset, record size, tag code), as `mqadmin queryCq` shows them. An index outside the queue
 /// answers SUCCESS without a body and a remark, as Java does.
-pub fn query_consume_queue(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn query_consume_queue(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     use remoting::body::admin::{ConsumeQueueData, QueryConsumeQueueResponseBody};
     use remoting::header::admin::QueryConsumeQueueRequestHeader;
 

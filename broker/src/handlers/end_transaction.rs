@@ -9,8 +9,27 @@ use remoting::message::{MessageRecord, decode, keys, sysflag};
 use remoting::{Connection, RemotingCommand, ResponseCode};
 use tracing::{debug, info, warn};
 
-use crate::context::BrokerContext;
-use crate::services::transaction::{HALF_TOPIC, stored, write_op};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use crate::services::transaction::{HALF_TOPIC, TransactionService, stored, write_op};
+use crate::state::fencing::RoleState;
+use crate::state::long_polling::LongPolling;
+use crate::store_api::MessageStoreApi;
+
+/// What END_TRANSACTION touches (built per request in [`crate::processor`]).
+pub struct Deps<'a> {
+    /// The role now: only an unfenced master commits.
+    pub role: &'a RoleState,
+    /// Where the half message is read and the commit and op records go.
+    pub store: &'a dyn MessageStoreApi,
+    /// The half-message service (set once at start-up).
+    pub transactions: &'a OnceLock<Arc<TransactionService>>,
+    /// Parked pulls, woken by a committed message.
+    pub long_polling: &'a LongPolling,
+    /// STOREHOST stamped into the committed message and the op record.
+    pub store_host: SocketAddr,
+}
 
 fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
     let remark = remark.into();
@@ -57,7 +76,7 @@ pub fn committed_message(
 /// The half message at `offset`. The store serves a record only once dispatch has reached it
 /// (no phantom reads), and a producer's END_TRANSACTION can follow its send faster than that:
 /// a record appended but not yet readable is waited for, briefly.
-async fn read_half(ctx: &BrokerContext, offset: i64) -> Option<MessageRecord> {
+async fn read_half(ctx: &Deps<'_>, offset: i64) -> Option<MessageRecord> {
     for _ in 0..HALF_READ_TRIES {
         if let Some(raw) = ctx.store.read_record(offset) {
             return decode(&raw)
@@ -78,7 +97,7 @@ const HALF_READ_PAUSE: std::time::Duration = std::time::Duration::from_millis(50
 
 /// Handles END_TRANSACTION.
 pub async fn end_transaction(
-    ctx: &BrokerContext,
+    ctx: &Deps<'_>,
     conn: &Connection,
     req: RemotingCommand,
 ) -> RemotingCommand {
@@ -86,14 +105,14 @@ pub async fn end_transaction(
         Ok(h) => h,
         Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
     };
-    if ctx.is_slave() {
+    if ctx.role.is_slave() {
         return reply(
             &req,
             ResponseCode::SLAVE_NOT_AVAILABLE,
             "the broker is a slave; END_TRANSACTION goes to the master",
         );
     }
-    if let Some(why) = ctx.write_refused() {
+    if let Some(why) = ctx.role.write_refused() {
         return reply(&req, ResponseCode::SERVICE_NOT_AVAILABLE, why);
     }
     let commit = match h.commit_or_rollback {
@@ -182,7 +201,7 @@ pub async fn end_transaction(
         }
         ctx.long_polling.wake(&topic, qid);
     }
-    if let Err(why) = write_op(&*ctx.store, ctx.store_host, half.queue_offset).await {
+    if let Err(why) = write_op(ctx.store, ctx.store_host, half.queue_offset).await {
         // The commit (if any) is stored; without the op the check-back may ask again.
         warn!(offset = half.queue_offset, error = %why, "op record not written");
         return reply(&req, ResponseCode::SYSTEM_ERROR, why);

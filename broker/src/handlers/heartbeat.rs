@@ -14,16 +14,31 @@ use remoting::header::client::{
 use remoting::{Connection, RemotingCommand, ResponseCode};
 use tracing::{info, warn};
 
-use crate::context::BrokerContext;
 use crate::names;
-use crate::state::client_manager::ClientChannel;
+use crate::state::client_manager::{ClientChannel, ClientManager};
+use crate::state::rebalance_lock::RebalanceLockManager;
+use crate::state::runtime_config::RuntimeConfig;
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
+
+/// What HEART_BEAT and UNREGISTER_CLIENT touch (built per request in [`crate::processor`]).
+pub struct Deps<'a> {
+    /// Consumer groups (found or auto-created on a consumer's heartbeat).
+    pub groups: &'a SubscriptionGroupManager,
+    /// Topics (a consumer's retry topic is created on its heartbeat).
+    pub topics: &'a TopicConfigManager,
+    /// Producers and consumers.
+    pub clients: &'a ClientManager,
+    /// Tells a group's members that its membership changed (debounced, in the background).
+    pub notify_ids_changed: &'a (dyn Fn(&str) + Sync),
+}
 
 fn error(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
     req.response_to(code, Some(remark.into()))
 }
 
 /// HEART_BEAT (34).
-pub fn heartbeat(ctx: &BrokerContext, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
+pub fn heartbeat(ctx: &Deps<'_>, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
     let data = match HeartbeatData::decode(&req.body) {
         Ok(d) => d,
         Err(e) => {
@@ -61,7 +76,7 @@ pub fn heartbeat(ctx: &BrokerContext, conn: &Connection, req: RemotingCommand) -
         }
         if ctx.clients.register_consumer(c, channel.clone()) {
             info!(group = %c.group_name, client = %data.client_id, "consumer group membership or subscription changed");
-            ctx.notify_consumer_ids_changed(&c.group_name);
+            (ctx.notify_ids_changed)(&c.group_name);
         }
     }
     for p in &data.producer_data_set {
@@ -96,7 +111,7 @@ fn check_lock_names(body: &LockBatchRequestBody) -> Result<(), String> {
 
 /// UNREGISTER_CLIENT (35).
 pub fn unregister_client(
-    ctx: &BrokerContext,
+    ctx: &Deps<'_>,
     conn: &Connection,
     req: RemotingCommand,
 ) -> RemotingCommand {
@@ -110,19 +125,18 @@ pub fn unregister_client(
         h.consumer_group.as_deref(),
     ) {
         info!(group, client = %h.client_id, "consumer unregistered");
-        ctx.notify_consumer_ids_changed(&group);
+        (ctx.notify_ids_changed)(&group);
     }
     req.success()
 }
 
 /// GET_CONSUMER_LIST_BY_GROUP (38).
-pub fn consumer_list(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn consumer_list(clients: &ClientManager, req: RemotingCommand) -> RemotingCommand {
     let h: GetConsumerListByGroupRequestHeader = match req.ext_fields.decode() {
         Ok(h) => h,
         Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
     };
-    let ids = ctx
-        .clients
+    let ids = clients
         .consumer_group(&h.consumer_group)
         .map(|g| g.client_ids())
         .unwrap_or_default();
@@ -144,7 +158,7 @@ pub fn consumer_list(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComma
 
 /// CHECK_CLIENT_CONFIG (46): TAG expressions are always valid; SQL92 ones when
 /// `enablePropertyFilter` is on and the expression compiles (Java's codes and remarks).
-pub fn check_client_config(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn check_client_config(runtime: &RuntimeConfig, req: RemotingCommand) -> RemotingCommand {
     let body = match CheckClientRequestBody::decode(&req.body) {
         Ok(b) => b,
         Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -153,7 +167,7 @@ pub fn check_client_config(ctx: &BrokerContext, req: RemotingCommand) -> Remotin
     if sub.is_tag_type() {
         return req.success();
     }
-    if !ctx.live().enable_property_filter {
+    if !runtime.get().enable_property_filter {
         return error(
             &req,
             ResponseCode::SYSTEM_ERROR,
@@ -173,7 +187,7 @@ pub fn check_client_config(ctx: &BrokerContext, req: RemotingCommand) -> Remotin
 }
 
 /// LOCK_BATCH_MQ (41).
-pub fn lock_batch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn lock_batch(locks: &RebalanceLockManager, req: RemotingCommand) -> RemotingCommand {
     let body = match LockBatchRequestBody::decode(&req.body) {
         Ok(b) => b,
         Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -181,9 +195,7 @@ pub fn lock_batch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand 
     if let Err(remark) = check_lock_names(&body) {
         return error(&req, ResponseCode::SYSTEM_ERROR, remark);
     }
-    let locked = ctx
-        .locks
-        .try_lock_batch(&body.consumer_group, &body.mq_set, &body.client_id);
+    let locked = locks.try_lock_batch(&body.consumer_group, &body.mq_set, &body.client_id);
     match (LockBatchResponseBody {
         lock_ok_mq_set: locked,
     })
@@ -195,7 +207,7 @@ pub fn lock_batch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand 
 }
 
 /// UNLOCK_BATCH_MQ (42).
-pub fn unlock_batch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn unlock_batch(locks: &RebalanceLockManager, req: RemotingCommand) -> RemotingCommand {
     let body = match LockBatchRequestBody::decode(&req.body) {
         Ok(b) => b,
         Err(e) => return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -203,7 +215,6 @@ pub fn unlock_batch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingComman
     if let Err(remark) = check_lock_names(&body) {
         return error(&req, ResponseCode::SYSTEM_ERROR, remark);
     }
-    ctx.locks
-        .unlock_batch(&body.consumer_group, &body.mq_set, &body.client_id);
+    locks.unlock_batch(&body.consumer_group, &body.mq_set, &body.client_id);
     req.success()
 }

@@ -1,10 +1,14 @@
 //! The request handlers: one module per family of request codes, each turning a decoded request
 //! into its response. [`crate::processor`] is the one table from request code to handler.
 //!
-//! Handlers read and change the broker through [`crate::context::BrokerContext`]: the tables of
-//! [`crate::state`], the store, and the services of [`crate::services`] they call into (the SYNC_MASTER
-//! wait after a put, the half-message store). Nothing below the handlers imports them, so a
-//! handler can be read, changed or tested without the rest of the request path.
+//! Each family takes only what it uses: a small `Deps` struct of references (`send::Deps`,
+//! `pull::Deps`, …) or the references themselves, which [`crate::processor`] builds from the
+//! broker's context for each request. No handler names the context
+//! (`tests/layering.rs` checks it), so what a handler can touch is written in its signature:
+//! the tables of [`crate::state`], the store, and the services of [`crate::services`] it calls
+//! into (the SYNC_MASTER wait after a put, the half-message store). Nothing below the handlers
+//! imports them, so a handler can be read, changed or tested without the rest of the request
+//! path.
 //!
 //! - [`send`]: SEND_MESSAGE, V2 and batches (the checks of spec §3.1, then the store).
 //! - [`reply`]: SEND_REPLY_MESSAGE(_V2), pushed to the requester.
@@ -32,3 +36,63 @@ pub mod role_switch;
 pub mod runtime_extras;
 pub mod send;
 pub mod stats_data;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::config::BrokerConfig;
+use crate::state::fencing::RoleState;
+use crate::state::runtime_config::RuntimeConfig;
+
+/// What most requests are checked against before anything is stored or read: the config in
+/// effect now, the role now and the broker's permission bits (all three change at run time:
+/// UPDATE_BROKER_CONFIG, a failover). A family's `Deps` holds the three references and names
+/// them here; the checks themselves are written once, below.
+pub trait Standing {
+    /// The config as UPDATE_BROKER_CONFIG last set it.
+    fn runtime_config(&self) -> &RuntimeConfig;
+    /// The role, broker id and epoch now.
+    fn role_state(&self) -> &RoleState;
+    /// The broker permission bits (brokerPermission; admin may change them).
+    fn permission_bits(&self) -> &AtomicI32;
+
+    /// The config in effect now: the start-up config with the run-time keys as
+    /// UPDATE_BROKER_CONFIG last set them.
+    fn live(&self) -> Arc<BrokerConfig> {
+        self.runtime_config().get()
+    }
+
+    /// The broker permission bits now.
+    fn permission(&self) -> i32 {
+        self.permission_bits().load(Ordering::Relaxed)
+    }
+
+    /// True for a slave (the role now, which a failover may have changed).
+    fn is_slave(&self) -> bool {
+        self.role_state().is_slave()
+    }
+
+    /// Whether a write may be stored now ([`RoleState::check_write`]): the remark to answer
+    /// with when not.
+    fn write_refused(&self) -> Option<String> {
+        self.role_state().write_refused()
+    }
+}
+
+/// Implements [`Standing`] for a `Deps` struct with `runtime`, `role` and `permission` fields.
+macro_rules! standing_from_fields {
+    ($deps:ident) => {
+        impl $crate::handlers::Standing for $deps<'_> {
+            fn runtime_config(&self) -> &$crate::state::runtime_config::RuntimeConfig {
+                self.runtime
+            }
+            fn role_state(&self) -> &$crate::state::fencing::RoleState {
+                self.role
+            }
+            fn permission_bits(&self) -> &std::sync::atomic::AtomicI32 {
+                self.permission
+            }
+        }
+    };
+}
+pub(crate) use standing_from_fields;

@@ -2,7 +2,7 @@
 //! (§10.1). Every response carries the four header fields, whatever its code.
 
 use std::pin::pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -12,9 +12,53 @@ use remoting::header::pull::{PullMessageRequestHeader, PullMessageResponseHeader
 use remoting::{CommandHeader, Connection, RemotingCommand, ResponseCode};
 use tokio::time::Instant;
 
-use crate::context::BrokerContext;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BrokerConfig;
 use crate::filter;
-use crate::store_api::{GetOutcome, GetStatus};
+use crate::handlers::Standing;
+use crate::metrics::BrokerMetrics;
+use crate::state::client_manager::ClientManager;
+use crate::state::consumer_offset::ConsumerOffsetManager;
+use crate::state::fencing::RoleState;
+use crate::state::long_polling::LongPolling;
+use crate::state::runtime_config::RuntimeConfig;
+use crate::state::stats::BrokerStats;
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
+use crate::store_api::{GetOutcome, GetStatus, MessageStoreApi};
+
+/// What a pull touches (built per request in [`crate::processor`]).
+pub struct Deps<'a> {
+    /// The start-up config.
+    pub config: &'a BrokerConfig,
+    /// The config as changed at run time ([`Standing::live`]).
+    pub runtime: &'a RuntimeConfig,
+    /// The role now (a slave serves replicated queues, stores no piggybacked offset).
+    pub role: &'a RoleState,
+    /// The broker permission bits.
+    pub permission: &'a AtomicI32,
+    /// Where messages are read.
+    pub store: &'a dyn MessageStoreApi,
+    /// Topics.
+    pub topics: &'a TopicConfigManager,
+    /// Subscription groups (consume enabled, which broker serves a slow consumer).
+    pub groups: &'a SubscriptionGroupManager,
+    /// Consumers' subscriptions from their heartbeats.
+    pub clients: &'a ClientManager,
+    /// Committed offsets (the offset a pull piggybacks).
+    pub offsets: &'a ConsumerOffsetManager,
+    /// Where a pull with nothing to read parks.
+    pub long_polling: &'a LongPolling,
+    /// Cancelled on shutdown: a parked pull answers then.
+    pub shutdown: &'a CancellationToken,
+    /// Counters.
+    pub stats: &'a BrokerStats,
+    /// Prometheus counters.
+    pub metrics: &'a BrokerMetrics,
+}
+
+crate::handlers::standing_from_fields!(Deps);
 
 /// How often a parked pull re-checks its queue even without a wake-up (Java: 5 s).
 const RECHECK: Duration = Duration::from_secs(5);
@@ -31,7 +75,7 @@ fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -
 /// for as a read-only topic until the config arrives (the seed promises reads from the slave
 /// while the master is down).
 fn replicated_topic(
-    ctx: &BrokerContext,
+    ctx: &Deps<'_>,
     topic: &str,
     queue_id: i32,
 ) -> Option<remoting::body::topic::TopicConfig> {
@@ -48,11 +92,7 @@ fn replicated_topic(
 }
 
 /// Handles a pull that arrived on `conn`.
-pub async fn handle(
-    ctx: &BrokerContext,
-    conn: &Connection,
-    req: RemotingCommand,
-) -> RemotingCommand {
+pub async fn handle(ctx: &Deps<'_>, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
     let h: PullMessageRequestHeader = match req.ext_fields.decode() {
         Ok(h) => h,
         Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -235,7 +275,7 @@ pub async fn handle(
         // wakes us.
         notified.as_mut().enable();
         let outcome = filter::get_filtered(
-            &*ctx.store,
+            ctx.store,
             &h.topic,
             h.queue_id,
             cur_offset,
@@ -306,7 +346,7 @@ pub async fn handle(
 }
 
 fn respond(
-    ctx: &BrokerContext,
+    ctx: &Deps<'_>,
     req: &RemotingCommand,
     h: &PullMessageRequestHeader,
     group_broker_id: i64,

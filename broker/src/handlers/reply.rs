@@ -15,16 +15,18 @@ use remoting::message::{Properties, keys};
 use remoting::{CommandHeader, Connection, RemotingCommand, RequestCode, ResponseCode};
 use tracing::{debug, warn};
 
-use crate::context::BrokerContext;
-use crate::handlers::send;
+use crate::handlers::{Standing, send};
+use crate::state::client_manager::ClientManager;
 use crate::state::stats::now_millis;
 
 /// How long the broker waits for the requester to acknowledge a pushed reply.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Handles 324/325.
+/// Handles 324/325: the checks and the store of a send (`ctx`), and the requesters' producer
+/// connections (`clients`) the reply is pushed to.
 pub async fn handle(
-    ctx: &BrokerContext,
+    ctx: &send::Deps<'_>,
+    clients: &ClientManager,
     conn: &Connection,
     req: RemotingCommand,
 ) -> RemotingCommand {
@@ -37,7 +39,7 @@ pub async fn handle(
         Err(resp) => return resp,
     };
     let queue_id = prepared.queue_id;
-    let pushed = push(ctx, conn, &header, &req).await;
+    let pushed = push(clients, ctx.store_host, conn, &header, &req).await;
     let stored = if ctx.live().store_reply_message_enable {
         // A stored reply takes a turn at the store like any send (busy answered the same way).
         Some(match send::take_turn(ctx, &req).await {
@@ -77,7 +79,8 @@ fn host_port(addr: std::net::SocketAddr) -> String {
 }
 
 async fn push(
-    ctx: &BrokerContext,
+    clients: &ClientManager,
+    store_host: std::net::SocketAddr,
     conn: &Connection,
     h: &SendMessageRequestHeader,
     req: &RemotingCommand,
@@ -89,7 +92,7 @@ async fn push(
             keys::REPLY_TO_CLIENT
         ));
     };
-    let Some(channel) = ctx.clients.find_producer_channel(&sender) else {
+    let Some(channel) = clients.find_producer_channel(&sender) else {
         return Err(format!(
             "push reply message fail, channel of <{sender}> not found."
         ));
@@ -109,7 +112,7 @@ async fn push(
         reconsume_times: h.reconsume_times,
         unit_mode: h.unit_mode,
         born_host: host_port(conn.peer()),
-        store_host: host_port(ctx.store_host),
+        store_host: host_port(store_host),
         store_timestamp: now_millis(),
     };
     let cmd =

@@ -9,9 +9,36 @@ use remoting::message::{decode, encode_offset_msg_id, keys};
 use remoting::{Connection, RemotingCommand, ResponseCode};
 use tracing::{info, warn};
 
-use crate::context::BrokerContext;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::config::BrokerConfig;
 use crate::names;
-use crate::store_api::PutStatus;
+use crate::state::fencing::RoleState;
+use crate::state::stats::BrokerStats;
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
+use crate::store_api::{MessageStoreApi, PutStatus};
+
+/// What CONSUMER_SEND_MSG_BACK touches (built per request in [`crate::processor`]).
+pub struct Deps<'a> {
+    /// The start-up config (broker name, delay levels).
+    pub config: &'a BrokerConfig,
+    /// The role now: only an unfenced master stores a retry.
+    pub role: &'a RoleState,
+    /// The broker permission bits.
+    pub permission: &'a AtomicI32,
+    /// Where the original is read and the retry stored.
+    pub store: &'a dyn MessageStoreApi,
+    /// Retry and dead-letter topics.
+    pub topics: &'a TopicConfigManager,
+    /// The group's retry settings.
+    pub groups: &'a SubscriptionGroupManager,
+    /// Counters.
+    pub stats: &'a BrokerStats,
+    /// STOREHOST stamped into the retry.
+    pub store_host: SocketAddr,
+}
 
 /// First retry level the broker picks when the client leaves it to the broker (`delayLevel` 0):
 /// `3 + reconsumeTimes` (Java).
@@ -55,11 +82,7 @@ pub fn target(
 }
 
 /// Handles CONSUMER_SEND_MSG_BACK.
-pub async fn send_back(
-    ctx: &BrokerContext,
-    conn: &Connection,
-    req: RemotingCommand,
-) -> RemotingCommand {
+pub async fn send_back(ctx: &Deps<'_>, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
     let h = match req.ext_fields.decode::<ConsumerSendMsgBackRequestHeader>() {
         Ok(h) => h,
         Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -67,17 +90,17 @@ pub async fn send_back(
     if let Err(e) = names::check_group(&h.group) {
         return reply(&req, ResponseCode::SYSTEM_ERROR, e);
     }
-    if ctx.is_slave() {
+    if ctx.role.is_slave() {
         return reply(
             &req,
             ResponseCode::SERVICE_NOT_AVAILABLE,
             "broker is a slave and refuses send-back",
         );
     }
-    if let Some(why) = ctx.write_refused() {
+    if let Some(why) = ctx.role.write_refused() {
         return reply(&req, ResponseCode::SERVICE_NOT_AVAILABLE, why);
     }
-    if !perm::is_writeable(ctx.permission()) {
+    if !perm::is_writeable(ctx.permission.load(Ordering::Relaxed)) {
         return reply(
             &req,
             ResponseCode::NO_PERMISSION,

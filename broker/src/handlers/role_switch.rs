@@ -6,22 +6,45 @@ use std::time::Duration;
 use remoting::{RemotingCommand, ResponseCode};
 use tracing::{info, warn};
 
-use crate::config::BrokerRole;
-use crate::context::BrokerContext;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::Notify;
+
+use crate::config::{BrokerConfig, BrokerRole};
 use crate::failover_proto::{
     FAILOVER_FENCE, FAILOVER_GET_STATE, FAILOVER_PROMOTE, FAILOVER_REPOINT, FailoverState,
 };
-use crate::state::fencing::MasterAddrs;
+use crate::services::ha::HaService;
+use crate::services::schedule::ScheduleService;
+use crate::state::fencing::{MasterAddrs, RoleState};
+
+/// What the failover codes touch (built per request in [`crate::processor`]).
+pub struct Deps<'a> {
+    /// The start-up config (broker name).
+    pub config: &'a BrokerConfig,
+    /// The role, broker id and epoch: what these codes change.
+    pub role: &'a RoleState,
+    /// Replication (set once HA runs): a promotion waits until no master is followed.
+    pub ha: &'a OnceLock<Arc<HaService>>,
+    /// The advertised HA address (set once HA runs).
+    pub ha_addr: &'a OnceLock<String>,
+    /// Delayed delivery, restarted from its offsets on promotion.
+    pub schedule: &'a OnceLock<Arc<ScheduleService>>,
+    /// Fired after a role change, to re-register at once.
+    pub topics_changed: &'a Notify,
+    /// The advertised `host:port`.
+    pub broker_addr: &'a str,
+}
 
 /// The broker's failover state (the answer to every failover code).
-pub fn state(ctx: &BrokerContext) -> FailoverState {
+pub fn state(ctx: &Deps<'_>) -> FailoverState {
     let role = &ctx.role;
     let es = role.epoch_state().effective();
     let ha = ctx.ha.get();
     let view = ha.map(|h| h.slave_view()).unwrap_or_default();
     FailoverState {
         broker_name: ctx.config.broker_name.clone(),
-        broker_addr: ctx.broker_addr.clone(),
+        broker_addr: ctx.broker_addr.to_string(),
         ha_addr: ctx.ha_addr.get().cloned().unwrap_or_default(),
         role: role.role().as_str().to_string(),
         broker_id: role.broker_id(),
@@ -47,7 +70,7 @@ pub fn state(ctx: &BrokerContext) -> FailoverState {
     }
 }
 
-fn answer(req: &RemotingCommand, ctx: &BrokerContext) -> RemotingCommand {
+fn answer(req: &RemotingCommand, ctx: &Deps<'_>) -> RemotingCommand {
     match serde_json::to_vec(&state(ctx)) {
         Ok(b) => req.success().with_body(b),
         Err(e) => req.response_to(ResponseCode::SYSTEM_ERROR, Some(e.to_string())),
@@ -67,7 +90,7 @@ fn epoch_of(req: &RemotingCommand) -> Result<u32, String> {
 }
 
 /// Serves the failover codes.
-pub async fn handle(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+pub async fn handle(ctx: &Deps<'_>, req: &RemotingCommand) -> RemotingCommand {
     if !ctx.role.enabled() || ctx.role.epochs().is_none() {
         return error(
             req,
@@ -96,7 +119,7 @@ pub async fn handle(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingComma
 }
 
 /// Waits (up to 3 s) until the slave side of HA has let go of its connection.
-async fn wait_unfollowed(ctx: &BrokerContext) {
+async fn wait_unfollowed(ctx: &Deps<'_>) {
     let Some(ha) = ctx.ha.get() else { return };
     for _ in 0..300 {
         if !ha.slave_view().connected {
@@ -107,7 +130,7 @@ async fn wait_unfollowed(ctx: &BrokerContext) {
     warn!("HA client still connected 3 s after a role or epoch change");
 }
 
-async fn promote(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+async fn promote(ctx: &Deps<'_>, req: &RemotingCommand) -> RemotingCommand {
     let epoch = match epoch_of(req) {
         Ok(e) => e,
         Err(e) => return error(req, e),
@@ -149,7 +172,7 @@ async fn promote(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand 
     answer(req, ctx)
 }
 
-fn repoint(ctx: &BrokerContext, req: &RemotingCommand) -> RemotingCommand {
+fn repoint(ctx: &Deps<'_>, req: &RemotingCommand) -> RemotingCommand {
     let epoch = match epoch_of(req) {
         Ok(e) => e,
         Err(e) => return error(req, e),

@@ -5,8 +5,11 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::context::BrokerContext;
+use crate::config::BrokerConfig;
 use crate::services::schedule::SCHEDULE_TOPIC;
+use crate::services::schedule::ScheduleService;
+use crate::state::stats::BrokerStats;
+use crate::store_api::MessageStoreApi;
 
 /// The keys Java 4.9.7 always puts in GET_BROKER_RUNTIME_INFO (`StoreStatsService`,
 /// `DefaultMessageStore` and `AdminBrokerProcessor.prepareRuntimeInfo`; the list is
@@ -48,10 +51,16 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{:.1} {pre}iB", bytes as f64 / UNIT.powi(exp))
 }
 
-/// The entries that replace or complete the base table.
-pub fn entries(ctx: &BrokerContext) -> Vec<(String, String)> {
-    let st = &ctx.stats;
-    let s = ctx.store.stats();
+/// The entries that replace or complete the base table (`schedule`: the delayed-delivery
+/// service once started).
+pub fn entries(
+    config: &BrokerConfig,
+    store: &dyn MessageStoreApi,
+    stats: &BrokerStats,
+    schedule: Option<&ScheduleService>,
+) -> Vec<(String, String)> {
+    let st = stats;
+    let s = store.stats();
     let put_total = st.put_total.load(Relaxed);
     // Java divides by the put count, taken as 1 when nothing was put.
     let times = put_total.max(1);
@@ -97,7 +106,7 @@ pub fn entries(ctx: &BrokerContext) -> Vec<(String, String)> {
         ),
         ("commitLogDiskRatio".to_string(), ratio.clone()),
         (
-            format!("commitLogDiskRatio_{}", ctx.config.commit_log_dir()),
+            format!("commitLogDiskRatio_{}", config.commit_log_dir()),
             ratio.clone(),
         ),
         ("consumeQueueDiskRatio".to_string(), ratio),
@@ -105,9 +114,9 @@ pub fn entries(ctx: &BrokerContext) -> Vec<(String, String)> {
     ];
     // Java's ScheduleMessageService.buildRunningStats: "<next offset>,<queue max offset>" per
     // level that has progress.
-    if let Some(schedule) = ctx.schedule.get() {
+    if let Some(schedule) = schedule {
         for (level, offset) in schedule.offsets().offset_table {
-            let max = ctx.store.max_offset(SCHEDULE_TOPIC, level - 1);
+            let max = store.max_offset(SCHEDULE_TOPIC, level - 1);
             out.push((
                 format!("scheduleMessageOffset_{level}"),
                 format!("{offset},{max}"),

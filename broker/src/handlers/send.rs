@@ -1,6 +1,7 @@
 //! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) and the reply sends
 //! (324/325): the checks of spec §3.1 in order, then the store.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -18,23 +19,65 @@ use remoting::message::{
 use remoting::{CommandHeader, Connection, RemotingCommand, ResponseCode};
 use tracing::debug;
 
-use crate::context::BrokerContext;
+use crate::config::BrokerConfig;
+use crate::handlers::Standing;
+use crate::metrics::BrokerMetrics;
 use crate::names;
 use crate::services::{ha, schedule, transaction};
-use crate::state::stats::now_millis;
-use crate::store_api::{PutOutcome, PutStatus};
-use tokio::sync::SemaphorePermit;
+use crate::state::fencing::RoleState;
+use crate::state::long_polling::LongPolling;
+use crate::state::runtime_config::RuntimeConfig;
+use crate::state::stats::{BrokerStats, now_millis};
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
+use crate::store_api::{MessageStoreApi, PutOutcome, PutStatus};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, AtomicUsize};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// What a send touches (built per request in [`crate::processor`]).
+pub struct Deps<'a> {
+    /// The start-up config.
+    pub config: &'a BrokerConfig,
+    /// The config as changed at run time ([`Standing::live`]).
+    pub runtime: &'a RuntimeConfig,
+    /// The role now: slaves and fenced masters refuse sends.
+    pub role: &'a RoleState,
+    /// The broker permission bits.
+    pub permission: &'a AtomicI32,
+    /// Where messages go.
+    pub store: &'a dyn MessageStoreApi,
+    /// Topics (auto-created from the default topic, retry and DLQ topics).
+    pub topics: &'a TopicConfigManager,
+    /// Groups of retry topics (their max reconsume times).
+    pub groups: &'a SubscriptionGroupManager,
+    /// Sends in flight; beyond `sendThreadPoolQueueCapacity` SYSTEM_BUSY.
+    pub send_permits: &'a Semaphore,
+    /// Turns at the store.
+    pub send_turns: &'a Semaphore,
+    /// Sends waiting for a turn now.
+    pub send_waiting: &'a AtomicUsize,
+    /// Replication, for the SYNC_MASTER wait (set once HA runs).
+    pub ha: &'a OnceLock<Arc<ha::HaService>>,
+    /// Parked pulls, woken by a stored message.
+    pub long_polling: &'a LongPolling,
+    /// Counters.
+    pub stats: &'a BrokerStats,
+    /// Prometheus counters.
+    pub metrics: &'a BrokerMetrics,
+    /// STOREHOST stamped into records.
+    pub store_host: SocketAddr,
+}
+
+crate::handlers::standing_from_fields!(Deps);
 
 fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
     req.response_to(code, Some(remark.into()))
 }
 
 /// Handles every send code; the header's `batch` flag, not only the code, selects a batch.
-pub async fn handle(
-    ctx: &BrokerContext,
-    conn: &Connection,
-    req: RemotingCommand,
-) -> RemotingCommand {
+pub async fn handle(ctx: &Deps<'_>, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
     let header = match decode_send_request(&req) {
         Ok(h) => h,
         Err(e) => return reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
@@ -68,7 +111,7 @@ pub async fn handle(
 /// `BrokerFastFailure` remark and never stored: its producer retries elsewhere instead of
 /// timing out. With `brokerFastFailureEnable=false` it waits as long as it takes.
 pub(crate) async fn take_turn<'a>(
-    ctx: &'a BrokerContext,
+    ctx: &'a Deps<'a>,
     req: &RemotingCommand,
 ) -> Result<SemaphorePermit<'a>, RemotingCommand> {
     if let Ok(p) = ctx.send_turns.try_acquire() {
@@ -81,7 +124,7 @@ pub(crate) async fn take_turn<'a>(
         }
     }
     ctx.send_waiting.fetch_add(1, Ordering::AcqRel);
-    let _waiting = Waiting(&ctx.send_waiting);
+    let _waiting = Waiting(ctx.send_waiting);
     let started = Instant::now();
     let closed = || {
         reply(
@@ -115,7 +158,7 @@ pub(crate) async fn take_turn<'a>(
 /// meanwhile shares the next fsync. The append itself may wait for the flusher's write, so on
 /// a multi-threaded runtime it runs as blocking code rather than stalling a worker.
 async fn put_in_turn<'a>(
-    ctx: &'a BrokerContext,
+    ctx: &'a Deps<'a>,
     turn: SemaphorePermit<'a>,
     split: bool,
     wants_flush: bool,
@@ -150,7 +193,7 @@ pub(crate) struct Prepared {
 
 /// Steps 1–9 of spec §3.1.
 pub(crate) fn check_and_prepare(
-    ctx: &BrokerContext,
+    ctx: &Deps<'_>,
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
 ) -> Result<Prepared, RemotingCommand> {
@@ -310,7 +353,7 @@ fn parse_properties(
 }
 
 fn base_record(
-    ctx: &BrokerContext,
+    ctx: &Deps<'_>,
     conn: &Connection,
     h: &SendMessageRequestHeader,
     p: &Prepared,
@@ -337,7 +380,7 @@ fn base_record(
 }
 
 pub(crate) async fn send_one(
-    ctx: &BrokerContext,
+    ctx: &Deps<'_>,
     conn: &Connection,
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
@@ -395,7 +438,7 @@ pub(crate) async fn send_one(
     let started = std::time::Instant::now();
     let outcome = if half {
         // Half message (spec §10.8): invisible until END_TRANSACTION commits it.
-        let out = transaction::put_half(&*ctx.store, rec, &h.producer_group).await;
+        let out = transaction::put_half(ctx.store, rec, &h.producer_group).await;
         drop(turn);
         out
     } else {
@@ -406,7 +449,7 @@ pub(crate) async fn send_one(
         put_in_turn(ctx, turn, split, wait, ctx.store.put(rec)).await
     };
     // SYNC_MASTER: wait for a slave (spec §7.4); other roles only wake the HA transfers.
-    let outcome = ha::after_put(ctx.ha.get(), &ctx.role, outcome, wait).await;
+    let outcome = ha::after_put(ctx.ha.get(), ctx.role, outcome, wait).await;
     if half && matches!(outcome.status, PutStatus::Ok) {
         ctx.metrics.on_half_message();
     }
@@ -415,7 +458,7 @@ pub(crate) async fn send_one(
 }
 
 async fn send_batch(
-    ctx: &BrokerContext,
+    ctx: &Deps<'_>,
     conn: &Connection,
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
@@ -484,14 +527,14 @@ async fn send_batch(
         }
     }
     let outcome = put_in_turn(ctx, turn, split, wait, ctx.store.put_batch(records)).await;
-    let outcome = ha::after_put(ctx.ha.get(), &ctx.role, outcome, wait).await;
+    let outcome = ha::after_put(ctx.ha.get(), ctx.role, outcome, wait).await;
     let put = (p.topic.as_str(), p.topic.as_str());
     finish(ctx, req, put, p.queue_id, outcome, n, body_len, started)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn finish(
-    ctx: &BrokerContext,
+    ctx: &Deps<'_>,
     req: &RemotingCommand,
     // The message's topic, and the topic Java's statistics count it under.
     (topic, stats_topic): (&str, &str),

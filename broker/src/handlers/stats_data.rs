@@ -4,16 +4,16 @@
 use remoting::header::admin::ViewBrokerStatsDataRequestHeader;
 use remoting::{RemotingCommand, ResponseCode};
 
-use crate::context::BrokerContext;
+use crate::state::broker_stats::BrokerStatsManager;
 
 /// VIEW_BROKER_STATS_DATA (315): the minute, hour and day figures of one statistic; an unknown
 /// statistic or key gets Java's SYSTEM_ERROR `The stats <name> <key> not exist`.
-pub fn view_broker_stats_data(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+pub fn view_broker_stats_data(stats: &BrokerStatsManager, req: RemotingCommand) -> RemotingCommand {
     let h: ViewBrokerStatsDataRequestHeader = match req.ext_fields.decode() {
         Ok(h) => h,
         Err(e) => return req.response_to(ResponseCode::SYSTEM_ERROR, Some(e.to_string())),
     };
-    let Some(item) = ctx.stats.detail.item(&h.stats_name, &h.stats_key) else {
+    let Some(item) = stats.item(&h.stats_name, &h.stats_key) else {
         return req.response_to(
             ResponseCode::SYSTEM_ERROR,
             Some(format!(

@@ -188,6 +188,12 @@ impl RoleState {
         self.changes.send_modify(|g| *g += 1);
     }
 
+    /// [`Self::check_write`] as a request's answer: `None` when a write may be stored now, else
+    /// the remark to refuse it with.
+    pub fn write_refused(&self) -> Option<String> {
+        self.check_write().err().map(|r| r.to_string())
+    }
+
     /// Whether this broker may store a write now (docs/failover.md "Fencing").
     pub fn check_write(&self) -> Result<(), Refusal> {
         // Every write asks this (a send up to three times): read under the lock, copy nothing.

@@ -22,7 +22,7 @@
 //! - [`put_latency`]: the append latency histogram (putLatency99/999 of runtime info).
 //! - [`fencing`]: [`fencing::RoleState`], the role, broker id, epoch and lease now
 //!   (`epochFencingEnable`, docs/failover.md) and the write check every write path asks;
-//!   handlers read it through the context, services through their handles.
+//!   handlers and services get a reference to it in their `Deps` or handle.
 pub mod broker_stats;
 pub mod client_manager;
 pub mod consumer_offset;
