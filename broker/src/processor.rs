@@ -89,82 +89,69 @@ impl BrokerProcessor {
             RequestCode::CHECK_CLIENT_CONFIG => heartbeat::check_client_config(&ctx.runtime, req),
             RequestCode::LOCK_BATCH_MQ => heartbeat::lock_batch(&ctx.locks, req),
             RequestCode::UNLOCK_BATCH_MQ => heartbeat::unlock_batch(&ctx.locks, req),
-            RequestCode::UPDATE_AND_CREATE_TOPIC => admin::create_topic(&admin_deps(ctx), req),
-            RequestCode::DELETE_TOPIC_IN_BROKER => admin::delete_topic(&admin_deps(ctx), req),
-            RequestCode::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(&admin_deps(ctx), req),
-            RequestCode::GET_TOPIC_CONFIG => admin::topic_config(&admin_deps(ctx), req),
-            RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => {
-                admin::create_group(&admin_deps(ctx), req)
-            }
-            RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => {
-                admin::all_groups(&admin_deps(ctx), req)
-            }
-            RequestCode::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(&admin_deps(ctx), req),
-            RequestCode::GET_ALL_CONSUMER_OFFSET => {
-                admin::all_consumer_offsets(&admin_deps(ctx), req)
-            }
-            RequestCode::QUERY_MESSAGE => admin::query_message(&admin_deps(ctx), req),
-            RequestCode::VIEW_MESSAGE_BY_ID => admin::view_message(&admin_deps(ctx), req),
-            RequestCode::GET_BROKER_RUNTIME_INFO => {
-                admin::broker_runtime_info(&admin_deps(ctx), req)
-            }
-            RequestCode::GET_TOPIC_STATS_INFO => admin::topic_stats(&admin_deps(ctx), req),
-            RequestCode::GET_CONSUME_STATS => admin::consume_stats(&admin_deps(ctx), req),
-            RequestCode::GET_CONSUMER_CONNECTION_LIST => {
-                admin::consumer_connections(&admin_deps(ctx), req)
-            }
-            RequestCode::GET_PRODUCER_CONNECTION_LIST => {
-                admin::producer_connections(&admin_deps(ctx), req)
-            }
-            RequestCode::GET_BROKER_CONFIG => admin::broker_config(&admin_deps(ctx), req),
-            RequestCode::UPDATE_BROKER_CONFIG => admin::update_broker_config(&admin_deps(ctx), req),
-            RequestCode::QUERY_TOPIC_CONSUME_BY_WHO => {
-                admin::topic_consumed_by(&admin_deps(ctx), req)
-            }
-            RequestCode::INVOKE_BROKER_TO_RESET_OFFSET => {
-                admin::reset_offset(&admin_deps(ctx), req)
-            }
-            RequestCode::GET_SYSTEM_TOPIC_LIST_FROM_BROKER => {
-                admin_stats::system_topic_list(&admin_stats_deps(ctx), req)
-            }
-            RequestCode::GET_CONSUMER_RUNNING_INFO => {
-                admin_stats::consumer_running_info(&admin_stats_deps(ctx), req).await
-            }
-            RequestCode::CONSUME_MESSAGE_DIRECTLY => {
-                admin_stats::consume_message_directly(&admin_stats_deps(ctx), req).await
-            }
-            RequestCode::GET_ALL_PRODUCER_INFO => {
-                admin_stats::all_producer_info(&admin_stats_deps(ctx), req)
-            }
-            RequestCode::DELETE_EXPIRED_COMMITLOG => {
-                admin_stats::delete_expired_commit_log(&admin_stats_deps(ctx), req).await
-            }
-            RequestCode::CLEAN_UNUSED_TOPIC => {
-                admin_stats::clean_unused_topic(&admin_stats_deps(ctx), req).await
-            }
-            RequestCode::CLEAN_EXPIRED_CONSUMEQUEUE => {
-                admin_stats::clean_expired_consume_queue(&admin_stats_deps(ctx), req).await
-            }
-            RequestCode::QUERY_CONSUME_QUEUE => {
-                admin_stats::query_consume_queue(&admin_stats_deps(ctx), req)
-            }
-            RequestCode::GET_BROKER_CONSUME_STATS => {
-                admin_stats::broker_consume_stats(&admin_stats_deps(ctx), req)
-            }
-            RequestCode::VIEW_BROKER_STATS_DATA => {
-                stats_data::view_broker_stats_data(&ctx.stats.detail, req)
-            }
-            code if crate::failover_proto::is_failover_code(code.0) => {
-                role_switch::handle(&role_switch_deps(ctx), &req).await
-            }
-            code if acl_admin::is_acl_admin_code(code) => acl_admin::handle(
-                ctx.acl.get().map(|a| &**a),
-                &ctx.config,
-                &ctx.broker_addr,
-                &req,
-            ),
-            _ => not_supported(&req),
+            // The admin codes: rarely sent, so the families' references are built once there.
+            _ => admin_dispatch(ctx, req).await,
         }
+    }
+}
+
+/// The rest of the dispatch table: the admin families (topics, groups, runtime info, the
+/// clean-ups, failover and ACL codes); unknown codes get REQUEST_CODE_NOT_SUPPORTED.
+async fn admin_dispatch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCommand {
+    let admin = &admin_deps(ctx);
+    let stats = &admin_stats_deps(ctx);
+    match req.request_code() {
+        RequestCode::UPDATE_AND_CREATE_TOPIC => admin::create_topic(admin, req),
+        RequestCode::DELETE_TOPIC_IN_BROKER => admin::delete_topic(admin, req),
+        RequestCode::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(admin, req),
+        RequestCode::GET_TOPIC_CONFIG => admin::topic_config(admin, req),
+        RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => admin::create_group(admin, req),
+        RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_groups(admin, req),
+        RequestCode::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(admin, req),
+        RequestCode::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(admin, req),
+        RequestCode::QUERY_MESSAGE => admin::query_message(admin, req),
+        RequestCode::VIEW_MESSAGE_BY_ID => admin::view_message(admin, req),
+        RequestCode::GET_BROKER_RUNTIME_INFO => admin::broker_runtime_info(admin, req),
+        RequestCode::GET_TOPIC_STATS_INFO => admin::topic_stats(admin, req),
+        RequestCode::GET_CONSUME_STATS => admin::consume_stats(admin, req),
+        RequestCode::GET_CONSUMER_CONNECTION_LIST => admin::consumer_connections(admin, req),
+        RequestCode::GET_PRODUCER_CONNECTION_LIST => admin::producer_connections(admin, req),
+        RequestCode::GET_BROKER_CONFIG => admin::broker_config(admin, req),
+        RequestCode::UPDATE_BROKER_CONFIG => admin::update_broker_config(admin, req),
+        RequestCode::QUERY_TOPIC_CONSUME_BY_WHO => admin::topic_consumed_by(admin, req),
+        RequestCode::INVOKE_BROKER_TO_RESET_OFFSET => admin::reset_offset(admin, req),
+        RequestCode::GET_SYSTEM_TOPIC_LIST_FROM_BROKER => {
+            admin_stats::system_topic_list(stats, req)
+        }
+        RequestCode::GET_CONSUMER_RUNNING_INFO => {
+            admin_stats::consumer_running_info(stats, req).await
+        }
+        RequestCode::CONSUME_MESSAGE_DIRECTLY => {
+            admin_stats::consume_message_directly(stats, req).await
+        }
+        RequestCode::GET_ALL_PRODUCER_INFO => admin_stats::all_producer_info(stats, req),
+        RequestCode::DELETE_EXPIRED_COMMITLOG => {
+            admin_stats::delete_expired_commit_log(stats, req).await
+        }
+        RequestCode::CLEAN_UNUSED_TOPIC => admin_stats::clean_unused_topic(stats, req).await,
+        RequestCode::CLEAN_EXPIRED_CONSUMEQUEUE => {
+            admin_stats::clean_expired_consume_queue(stats, req).await
+        }
+        RequestCode::QUERY_CONSUME_QUEUE => admin_stats::query_consume_queue(stats, req),
+        RequestCode::GET_BROKER_CONSUME_STATS => admin_stats::broker_consume_stats(stats, req),
+        RequestCode::VIEW_BROKER_STATS_DATA => {
+            stats_data::view_broker_stats_data(&ctx.stats.detail, req)
+        }
+        code if crate::failover_proto::is_failover_code(code.0) => {
+            role_switch::handle(&role_switch_deps(ctx), &req).await
+        }
+        code if acl_admin::is_acl_admin_code(code) => acl_admin::handle(
+            ctx.acl.get().map(|a| &**a),
+            &ctx.config,
+            &ctx.broker_addr,
+            &req,
+        ),
+        _ => not_supported(&req),
     }
 }
 
