@@ -3,7 +3,6 @@
 //! one broker (`-b`) or every master of a cluster (`-c`). They need an admin account: give its
 //! credentials with `--accessKey`/`--secretKey` (or `ROCKETMQ_ACCESS_KEY`/`ROCKETMQ_SECRET_KEY`).
 
-use futures::future::BoxFuture;
 use remoting::acl::AclConfigBody;
 use remoting::header::acl::{
     CreateAccessConfigRequestHeader, DeleteAccessConfigRequestHeader,
@@ -12,7 +11,7 @@ use remoting::header::acl::{
 use remoting::{CommandHeader, ExtFields, RemotingCommand, RequestCode};
 
 use super::broker_format::{Target, human_time, target};
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -41,7 +40,7 @@ async fn targets(args: &ParsedArgs, admin: &Admin) -> Result<Vec<String>> {
 /// `mqadmin updateAclConfig`.
 pub struct UpdateAclConfigCommand;
 
-impl SubCommand for UpdateAclConfigCommand {
+impl Command for UpdateAclConfigCommand {
     fn name(&self) -> &'static str {
         "updateAclConfig"
     }
@@ -87,47 +86,41 @@ impl SubCommand for UpdateAclConfigCommand {
             OptSpec::arg("m", "admin", false, "set admin flag in acl config file"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let is_admin = match args.value("m") {
-                None => None,
-                Some(v) => Some(v.parse::<bool>().map_err(|_| {
-                    CliError::Usage(format!("-m must be true or false, not {v:?}"))
-                })?),
-            };
-            let h = CreateAccessConfigRequestHeader {
-                access_key: args.required("a")?.to_string(),
-                secret_key: Some(args.required("s")?.to_string()),
-                white_remote_address: args.value("w").map(str::to_string),
-                admin: is_admin,
-                default_topic_perm: args.value("i").map(str::to_string),
-                default_group_perm: args.value("u").map(str::to_string),
-                topic_perms: args.value("t").map(str::to_string),
-                group_perms: args.value("g").map(str::to_string),
-            };
-            for addr in targets(args, admin).await? {
-                let req =
-                    RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_ACL_CONFIG, h.to_ext());
-                admin.invoke(&addr, req).await?;
-                writeln!(
-                    out,
-                    "create or update plain access config to {addr} success."
-                )?;
-            }
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let is_admin = match args.value("m") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<bool>()
+                    .map_err(|_| CliError::Usage(format!("-m must be true or false, not {v:?}")))?,
+            ),
+        };
+        let h = CreateAccessConfigRequestHeader {
+            access_key: args.required("a")?.to_string(),
+            secret_key: Some(args.required("s")?.to_string()),
+            white_remote_address: args.value("w").map(str::to_string),
+            admin: is_admin,
+            default_topic_perm: args.value("i").map(str::to_string),
+            default_group_perm: args.value("u").map(str::to_string),
+            topic_perms: args.value("t").map(str::to_string),
+            group_perms: args.value("g").map(str::to_string),
+        };
+        for addr in targets(args, admin).await? {
+            let req =
+                RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_ACL_CONFIG, h.to_ext());
+            admin.invoke(&addr, req).await?;
+            writeln!(
+                out,
+                "create or update plain access config to {addr} success."
+            )?;
+        }
+        Ok(())
     }
 }
 
 /// `mqadmin deleteAclConfig` (alias `deleteAccessConfig`, as Java's).
 pub struct DeleteAccessConfigCommand;
 
-impl SubCommand for DeleteAccessConfigCommand {
+impl Command for DeleteAccessConfigCommand {
     fn name(&self) -> &'static str {
         "deleteAclConfig"
     }
@@ -144,33 +137,26 @@ impl SubCommand for DeleteAccessConfigCommand {
             OptSpec::arg("a", "accessKey", true, "set accessKey in acl config file"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let h = DeleteAccessConfigRequestHeader {
-                access_key: args.required("a")?.to_string(),
-            };
-            for addr in targets(args, admin).await? {
-                let req = RemotingCommand::request(RequestCode::DELETE_ACL_CONFIG, h.to_ext());
-                admin.invoke(&addr, req).await?;
-                writeln!(
-                    out,
-                    "delete plain access config account from {addr} success."
-                )?;
-            }
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let h = DeleteAccessConfigRequestHeader {
+            access_key: args.required("a")?.to_string(),
+        };
+        for addr in targets(args, admin).await? {
+            let req = RemotingCommand::request(RequestCode::DELETE_ACL_CONFIG, h.to_ext());
+            admin.invoke(&addr, req).await?;
+            writeln!(
+                out,
+                "delete plain access config account from {addr} success."
+            )?;
+        }
+        Ok(())
     }
 }
 
 /// `mqadmin updateGlobalWhiteAddr`.
 pub struct UpdateGlobalWhiteAddrCommand;
 
-impl SubCommand for UpdateGlobalWhiteAddrCommand {
+impl Command for UpdateGlobalWhiteAddrCommand {
     fn name(&self) -> &'static str {
         "updateGlobalWhiteAddr"
     }
@@ -189,37 +175,28 @@ impl SubCommand for UpdateGlobalWhiteAddrCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let h = UpdateGlobalWhiteAddrsConfigRequestHeader {
-                global_white_addrs: args.required("g")?.to_string(),
-                acl_file_full_path: None,
-            };
-            for addr in targets(args, admin).await? {
-                let req = RemotingCommand::request(
-                    RequestCode::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG,
-                    h.to_ext(),
-                );
-                admin.invoke(&addr, req).await?;
-                writeln!(
-                    out,
-                    "update global white remote addresses to {addr} success."
-                )?;
-            }
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let h = UpdateGlobalWhiteAddrsConfigRequestHeader {
+            global_white_addrs: args.required("g")?.to_string(),
+            acl_file_full_path: None,
+        };
+        for addr in targets(args, admin).await? {
+            let req =
+                RemotingCommand::request(RequestCode::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG, h.to_ext());
+            admin.invoke(&addr, req).await?;
+            writeln!(
+                out,
+                "update global white remote addresses to {addr} success."
+            )?;
+        }
+        Ok(())
     }
 }
 
 /// `mqadmin clusterAclConfigVersion`.
 pub struct ClusterAclConfigVersionCommand;
 
-impl SubCommand for ClusterAclConfigVersionCommand {
+impl Command for ClusterAclConfigVersionCommand {
     fn name(&self) -> &'static str {
         "clusterAclConfigVersion"
     }
@@ -242,52 +219,45 @@ impl SubCommand for ClusterAclConfigVersionCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        writeln!(
+            out,
+            "{:<20}  {:<20}  {:<20}  {:<20}  {:<20}",
+            "#Cluster Name",
+            "#Broker Name",
+            "#Broker Addr",
+            "#AclConfigVersionNum",
+            "#AclLastUpdateTime"
+        )?;
+        for addr in targets(args, admin).await? {
+            let req = RemotingCommand::request(
+                RequestCode::GET_BROKER_CLUSTER_ACL_INFO,
+                ExtFields::new(),
+            );
+            let resp = admin.invoke(&addr, req).await?;
+            let h = resp
+                .decode_header::<GetBrokerAclConfigResponseHeader>()
+                .map_err(|e| CliError::Decode(format!("ACL info of {addr}: {e}")))?;
+            let v: remoting::body::topic::DataVersion = serde_json::from_str(&h.version)
+                .map_err(|e| CliError::Decode(format!("ACL version of {addr}: {e}")))?;
             writeln!(
                 out,
                 "{:<20}  {:<20}  {:<20}  {:<20}  {:<20}",
-                "#Cluster Name",
-                "#Broker Name",
-                "#Broker Addr",
-                "#AclConfigVersionNum",
-                "#AclLastUpdateTime"
+                h.cluster_name,
+                h.broker_name,
+                h.broker_addr,
+                v.counter,
+                human_time(v.timestamp)
             )?;
-            for addr in targets(args, admin).await? {
-                let req = RemotingCommand::request(
-                    RequestCode::GET_BROKER_CLUSTER_ACL_INFO,
-                    ExtFields::new(),
-                );
-                let resp = admin.invoke(&addr, req).await?;
-                let h = resp
-                    .decode_header::<GetBrokerAclConfigResponseHeader>()
-                    .map_err(|e| CliError::Decode(format!("ACL info of {addr}: {e}")))?;
-                let v: remoting::body::topic::DataVersion = serde_json::from_str(&h.version)
-                    .map_err(|e| CliError::Decode(format!("ACL version of {addr}: {e}")))?;
-                writeln!(
-                    out,
-                    "{:<20}  {:<20}  {:<20}  {:<20}  {:<20}",
-                    h.cluster_name,
-                    h.broker_name,
-                    h.broker_addr,
-                    v.counter,
-                    human_time(v.timestamp)
-                )?;
-            }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }
 
 /// `mqadmin getAclConfig` (alias `getAccessConfigSubCommand`, as Java's).
 pub struct GetAccessConfigCommand;
 
-impl SubCommand for GetAccessConfigCommand {
+impl Command for GetAccessConfigCommand {
     fn name(&self) -> &'static str {
         "getAclConfig"
     }
@@ -313,55 +283,48 @@ impl SubCommand for GetAccessConfigCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            for addr in targets(args, admin).await? {
-                let req = RemotingCommand::request(
-                    RequestCode::GET_BROKER_CLUSTER_ACL_CONFIG,
-                    ExtFields::new(),
-                );
-                let resp = admin.invoke(&addr, req).await?;
-                let body: AclConfigBody = serde_json::from_slice(&resp.body)
-                    .map_err(|e| CliError::Decode(format!("ACL config of {addr}: {e}")))?;
-                writeln!(out, "\n{addr}")?;
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        for addr in targets(args, admin).await? {
+            let req = RemotingCommand::request(
+                RequestCode::GET_BROKER_CLUSTER_ACL_CONFIG,
+                ExtFields::new(),
+            );
+            let resp = admin.invoke(&addr, req).await?;
+            let body: AclConfigBody = serde_json::from_slice(&resp.body)
+                .map_err(|e| CliError::Decode(format!("ACL config of {addr}: {e}")))?;
+            writeln!(out, "\n{addr}")?;
+            writeln!(
+                out,
+                "{:<20}: {}",
+                "globalWhiteRemoteAddresses",
+                body.global_white_addrs.join(",")
+            )?;
+            for c in &body.plain_access_configs {
+                writeln!(out, "{:<20}: {}", "accessKey", c.access_key)?;
+                writeln!(out, "{:<20}: ******", "secretKey")?;
                 writeln!(
                     out,
                     "{:<20}: {}",
-                    "globalWhiteRemoteAddresses",
-                    body.global_white_addrs.join(",")
+                    "whiteRemoteAddress",
+                    c.white_remote_address.as_deref().unwrap_or("")
                 )?;
-                for c in &body.plain_access_configs {
-                    writeln!(out, "{:<20}: {}", "accessKey", c.access_key)?;
-                    writeln!(out, "{:<20}: ******", "secretKey")?;
-                    writeln!(
-                        out,
-                        "{:<20}: {}",
-                        "whiteRemoteAddress",
-                        c.white_remote_address.as_deref().unwrap_or("")
-                    )?;
-                    writeln!(out, "{:<20}: {}", "admin", c.admin)?;
-                    writeln!(
-                        out,
-                        "{:<20}: {}",
-                        "defaultTopicPerm",
-                        c.default_topic_perm.as_deref().unwrap_or("")
-                    )?;
-                    writeln!(
-                        out,
-                        "{:<20}: {}",
-                        "defaultGroupPerm",
-                        c.default_group_perm.as_deref().unwrap_or("")
-                    )?;
-                    writeln!(out, "{:<20}: {}", "topicPerms", c.topic_perms.join(","))?;
-                    writeln!(out, "{:<20}: {}", "groupPerms", c.group_perms.join(","))?;
-                }
+                writeln!(out, "{:<20}: {}", "admin", c.admin)?;
+                writeln!(
+                    out,
+                    "{:<20}: {}",
+                    "defaultTopicPerm",
+                    c.default_topic_perm.as_deref().unwrap_or("")
+                )?;
+                writeln!(
+                    out,
+                    "{:<20}: {}",
+                    "defaultGroupPerm",
+                    c.default_group_perm.as_deref().unwrap_or("")
+                )?;
+                writeln!(out, "{:<20}: {}", "topicPerms", c.topic_perms.join(","))?;
+                writeln!(out, "{:<20}: {}", "groupPerms", c.group_perms.join(","))?;
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }

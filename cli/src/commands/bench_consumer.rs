@@ -9,11 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use client::{MessageQueue, PullConsumer, PullStatus};
-use futures::future::BoxFuture;
 
 use super::bench_stats::{BenchStats, progress};
 use super::broker_format::num_opt;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -21,7 +20,7 @@ use crate::error::Result;
 /// `mqadmin benchConsumer`.
 pub struct BenchConsumerCommand;
 
-impl SubCommand for BenchConsumerCommand {
+impl Command for BenchConsumerCommand {
     fn name(&self) -> &'static str {
         "benchConsumer"
     }
@@ -52,35 +51,28 @@ impl SubCommand for BenchConsumerCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topic = args.value("t").unwrap_or("BenchmarkTest").to_string();
-            let group = args.value("g").unwrap_or("benchmark_consumer");
-            let secs: u64 = num_opt(args, "d", 0)?;
-            let count: Option<u64> = match args.value("m") {
-                Some(_) => Some(num_opt(args, "m", 0)?),
-                None => None,
-            };
-            let batch: i32 = num_opt::<i32>(args, "p", 32)?.clamp(1, 1024);
-            let duration = (secs > 0).then(|| Duration::from_secs(secs));
-            let consumer = PullConsumer::new(group, admin.client_config()?)?;
-            consumer.start().await?;
-            let plan = Plan {
-                topic,
-                duration,
-                count,
-                batch,
-                from_last: args.has("l"),
-            };
-            let result = run(&plan, &consumer, out).await;
-            consumer.shutdown().await;
-            result
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topic = args.value("t").unwrap_or("BenchmarkTest").to_string();
+        let group = args.value("g").unwrap_or("benchmark_consumer");
+        let secs: u64 = num_opt(args, "d", 0)?;
+        let count: Option<u64> = match args.value("m") {
+            Some(_) => Some(num_opt(args, "m", 0)?),
+            None => None,
+        };
+        let batch: i32 = num_opt::<i32>(args, "p", 32)?.clamp(1, 1024);
+        let duration = (secs > 0).then(|| Duration::from_secs(secs));
+        let consumer = PullConsumer::new(group, admin.client_config()?)?;
+        consumer.start().await?;
+        let plan = Plan {
+            topic,
+            duration,
+            count,
+            batch,
+            from_last: args.has("l"),
+        };
+        let result = run(&plan, &consumer, out).await;
+        consumer.shutdown().await;
+        result
     }
 }
 

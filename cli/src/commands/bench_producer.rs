@@ -9,13 +9,12 @@ use std::time::{Duration, Instant};
 
 use client::{Message, Producer, ProducerConfig};
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use remoting::body::topic::TopicConfig;
 
 use super::bench_stats::{BenchStats, progress};
 use super::broker_format::num_opt;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -38,7 +37,7 @@ struct Plan {
     rate: Option<f64>,
 }
 
-impl SubCommand for BenchProducerCommand {
+impl Command for BenchProducerCommand {
     fn name(&self) -> &'static str {
         "benchProducer"
     }
@@ -90,54 +89,47 @@ impl SubCommand for BenchProducerCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let secs: u64 = num_opt(args, "d", 10)?;
-            let count: Option<u64> = match args.value("m") {
-                Some(_) => Some(num_opt(args, "m", 0)?),
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let secs: u64 = num_opt(args, "d", 10)?;
+        let count: Option<u64> = match args.value("m") {
+            Some(_) => Some(num_opt(args, "m", 0)?),
+            None => None,
+        };
+        let plan = Plan {
+            topic: args.value("t").unwrap_or("BenchmarkTest").to_string(),
+            threads: num_opt::<usize>(args, "w", 64)?.max(1),
+            size: num_opt(args, "s", 128)?,
+            batch: num_opt::<usize>(args, "b", 1)?.max(1),
+            duration: (secs > 0).then(|| Duration::from_secs(secs)),
+            count,
+            window: if args.has("a") { ASYNC_WINDOW } else { 1 },
+            rate: match args.value("r") {
+                Some(_) => Some(num_opt::<f64>(args, "r", 0.0)?).filter(|r| *r > 0.0),
                 None => None,
+            },
+        };
+        if plan.duration.is_none() && plan.count.is_none() {
+            return Err(CliError::Usage("give -d seconds > 0 or -m messages".into()));
+        }
+        if let Some(cluster) = args.value("c") {
+            let queues: i32 = num_opt(args, "q", 8)?;
+            let config = TopicConfig {
+                topic_name: plan.topic.clone(),
+                read_queue_nums: queues,
+                write_queue_nums: queues,
+                ..TopicConfig::default()
             };
-            let plan = Plan {
-                topic: args.value("t").unwrap_or("BenchmarkTest").to_string(),
-                threads: num_opt::<usize>(args, "w", 64)?.max(1),
-                size: num_opt(args, "s", 128)?,
-                batch: num_opt::<usize>(args, "b", 1)?.max(1),
-                duration: (secs > 0).then(|| Duration::from_secs(secs)),
-                count,
-                window: if args.has("a") { ASYNC_WINDOW } else { 1 },
-                rate: match args.value("r") {
-                    Some(_) => Some(num_opt::<f64>(args, "r", 0.0)?).filter(|r| *r > 0.0),
-                    None => None,
-                },
-            };
-            if plan.duration.is_none() && plan.count.is_none() {
-                return Err(CliError::Usage("give -d seconds > 0 or -m messages".into()));
-            }
-            if let Some(cluster) = args.value("c") {
-                let queues: i32 = num_opt(args, "q", 8)?;
-                let config = TopicConfig {
-                    topic_name: plan.topic.clone(),
-                    read_queue_nums: queues,
-                    write_queue_nums: queues,
-                    ..TopicConfig::default()
-                };
-                let addrs = admin.typed()?.create_topic(cluster, &config).await?;
-                writeln!(out, "topic {} created on {}", plan.topic, addrs.join(", "))?;
-            }
-            let mut config = ProducerConfig::new("benchmark_producer", "");
-            config.client = admin.client_config()?;
-            config.send_timeout = Duration::from_secs(10);
-            let producer = Producer::new(config)?;
-            producer.start().await?;
-            let result = run(&plan, &producer, out).await;
-            producer.shutdown().await;
-            result
-        })
+            let addrs = admin.typed()?.create_topic(cluster, &config).await?;
+            writeln!(out, "topic {} created on {}", plan.topic, addrs.join(", "))?;
+        }
+        let mut config = ProducerConfig::new("benchmark_producer", "");
+        config.client = admin.client_config()?;
+        config.send_timeout = Duration::from_secs(10);
+        let producer = Producer::new(config)?;
+        producer.start().await?;
+        let result = run(&plan, &producer, out).await;
+        producer.shutdown().await;
+        result
     }
 }
 

@@ -3,44 +3,55 @@
 //! DELETE_EXPIRED_COMMITLOG), printing `success`
 //! as Java's commands do. With `-c` every broker of the cluster is asked, as in Java.
 
-use futures::future::BoxFuture;
 use remoting::{RemotingCommand, RequestCode};
 
 use super::broker_format::{Target, target};
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::{Admin, check};
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
 
-/// `mqadmin cleanUnusedTopic`.
-pub struct CleanUnusedTopicCommand;
-/// `mqadmin deleteExpiredCommitLog`.
-pub struct DeleteExpiredCommitLogCommand;
-/// `mqadmin cleanExpiredCQ`.
-pub struct CleanExpiredCqCommand;
+/// One of the three: they differ only in name, description and the request code sent.
+pub struct Maintenance {
+    name: &'static str,
+    description: &'static str,
+    code: RequestCode,
+}
 
-impl SubCommand for CleanExpiredCqCommand {
+/// `mqadmin cleanUnusedTopic`.
+pub const CLEAN_UNUSED_TOPIC: Maintenance = Maintenance {
+    name: "cleanUnusedTopic",
+    description: "Clean unused topic on broker.",
+    code: RequestCode::CLEAN_UNUSED_TOPIC,
+};
+/// `mqadmin cleanExpiredCQ`.
+pub const CLEAN_EXPIRED_CQ: Maintenance = Maintenance {
+    name: "cleanExpiredCQ",
+    description: "Clean expired ConsumeQueue on broker.",
+    code: RequestCode::CLEAN_EXPIRED_CONSUMEQUEUE,
+};
+/// `mqadmin deleteExpiredCommitLog`.
+pub const DELETE_EXPIRED_COMMIT_LOG: Maintenance = Maintenance {
+    name: "deleteExpiredCommitLog",
+    description: "Delete expired CommitLog files",
+    code: RequestCode::DELETE_EXPIRED_COMMITLOG,
+};
+
+impl Command for Maintenance {
     fn name(&self) -> &'static str {
-        "cleanExpiredCQ"
+        self.name
     }
     fn description(&self) -> &'static str {
-        "Clean expired ConsumeQueue on broker."
+        self.description
     }
     fn options(&self) -> Vec<OptSpec> {
-        options()
+        vec![
+            OptSpec::arg("b", "brokerAddr", false, "Broker address"),
+            OptSpec::arg("c", "cluster", false, "clustername"),
+        ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(run(
-            admin,
-            args,
-            RequestCode::CLEAN_EXPIRED_CONSUMEQUEUE,
-            out,
-        ))
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        run(admin, args, self.code, out).await
     }
 }
 
@@ -60,51 +71,4 @@ async fn run(admin: &Admin, args: &ParsedArgs, code: RequestCode, out: Out<'_>) 
     }
     writeln!(out, "{}", if result { "success" } else { "false" })?;
     Ok(())
-}
-
-fn options() -> Vec<OptSpec> {
-    vec![
-        OptSpec::arg("b", "brokerAddr", false, "Broker address"),
-        OptSpec::arg("c", "cluster", false, "clustername"),
-    ]
-}
-
-impl SubCommand for CleanUnusedTopicCommand {
-    fn name(&self) -> &'static str {
-        "cleanUnusedTopic"
-    }
-    fn description(&self) -> &'static str {
-        "Clean unused topic on broker."
-    }
-    fn options(&self) -> Vec<OptSpec> {
-        options()
-    }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(run(admin, args, RequestCode::CLEAN_UNUSED_TOPIC, out))
-    }
-}
-
-impl SubCommand for DeleteExpiredCommitLogCommand {
-    fn name(&self) -> &'static str {
-        "deleteExpiredCommitLog"
-    }
-    fn description(&self) -> &'static str {
-        "Delete expired CommitLog files"
-    }
-    fn options(&self) -> Vec<OptSpec> {
-        options()
-    }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(run(admin, args, RequestCode::DELETE_EXPIRED_COMMITLOG, out))
-    }
 }

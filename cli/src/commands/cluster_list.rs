@@ -8,9 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use futures::future::BoxFuture;
-
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -122,7 +120,7 @@ pub fn format_row(row: &ClusterRow, now_ms: i64) -> String {
     )
 }
 
-impl SubCommand for ClusterListCommand {
+impl Command for ClusterListCommand {
     fn name(&self) -> &'static str {
         "clusterList"
     }
@@ -141,33 +139,26 @@ impl SubCommand for ClusterListCommand {
             OptSpec::arg("c", "clusterName", false, "which cluster"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            // -i repeats the listing every so many seconds until interrupted, as in Java.
-            let interval = match args.value("i") {
-                None => None,
-                Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
-                    crate::error::CliError::Usage(format!("-i wants seconds, got {v:?}"))
-                })?),
-            };
-            let mut first = true;
-            loop {
-                if !first && let Some(secs) = interval {
-                    tokio::time::sleep(std::time::Duration::from_secs(secs.max(1))).await;
-                }
-                first = false;
-                list_once(args, admin, &mut *out).await?;
-                out.flush()?;
-                if interval.is_none() {
-                    return Ok(());
-                }
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        // -i repeats the listing every so many seconds until interrupted, as in Java.
+        let interval = match args.value("i") {
+            None => None,
+            Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                crate::error::CliError::Usage(format!("-i wants seconds, got {v:?}"))
+            })?),
+        };
+        let mut first = true;
+        loop {
+            if !first && let Some(secs) = interval {
+                tokio::time::sleep(std::time::Duration::from_secs(secs.max(1))).await;
             }
-        })
+            first = false;
+            list_once(args, admin, &mut *out).await?;
+            out.flush()?;
+            if interval.is_none() {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -5,10 +5,9 @@
 use std::time::{Duration, Instant};
 
 use client::{Message, Producer, ProducerConfig};
-use futures::future::BoxFuture;
 
 use super::broker_format::num_opt;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -16,7 +15,7 @@ use crate::error::{CliError, Result};
 /// `mqadmin clusterRT`.
 pub struct ClusterRtCommand;
 
-impl SubCommand for ClusterRtCommand {
+impl Command for ClusterRtCommand {
     fn name(&self) -> &'static str {
         "clusterRT"
     }
@@ -41,33 +40,26 @@ impl SubCommand for ClusterRtCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let amount: u64 = num_opt(args, "a", 100)?;
-            let size: usize = num_opt(args, "s", 128)?;
-            let only = args.value("c").map(str::trim);
-            let interval = match args.value("i") {
-                None => None,
-                Some(v) => Some(
-                    v.trim()
-                        .parse::<u64>()
-                        .map_err(|_| CliError::Usage(format!("-i wants seconds, got {v:?}")))?,
-                ),
-            };
-            let mut config = ProducerConfig::new("PID_SMSC", "");
-            config.client = admin.client_config()?;
-            config.retry_times_when_send_failed = 0;
-            let producer = Producer::new(config)?;
-            producer.start().await?;
-            let result = run(admin, &producer, amount, size, only, interval, out).await;
-            producer.shutdown().await;
-            result
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let amount: u64 = num_opt(args, "a", 100)?;
+        let size: usize = num_opt(args, "s", 128)?;
+        let only = args.value("c").map(str::trim);
+        let interval = match args.value("i") {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| CliError::Usage(format!("-i wants seconds, got {v:?}")))?,
+            ),
+        };
+        let mut config = ProducerConfig::new("PID_SMSC", "");
+        config.client = admin.client_config()?;
+        config.retry_times_when_send_failed = 0;
+        let producer = Producer::new(config)?;
+        producer.start().await?;
+        let result = run(admin, &producer, amount, size, only, interval, out).await;
+        producer.shutdown().await;
+        result
     }
 }
 

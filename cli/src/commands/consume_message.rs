@@ -3,10 +3,9 @@
 //! `ConsumeMessageCommand`). Offsets are not committed: this is a viewer.
 
 use client::{PullConsumer, PullStatus};
-use futures::future::BoxFuture;
 
 use super::broker_format::num_opt;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -17,7 +16,7 @@ pub const DEFAULT_GROUP: &str = "MQADMIN_CONSUME_MSG_GROUP";
 /// `mqadmin consumeMessage`.
 pub struct ConsumeMessageCommand;
 
-impl SubCommand for ConsumeMessageCommand {
+impl Command for ConsumeMessageCommand {
     fn name(&self) -> &'static str {
         "consumeMessage"
     }
@@ -44,32 +43,25 @@ impl SubCommand for ConsumeMessageCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topic = args.required("t")?;
-            let limit: usize = num_opt(args, "c", 128)?;
-            let queue_id: Option<i32> = match args.value("i") {
-                Some(_) => Some(num_opt(args, "i", 0)?),
-                None => None,
-            };
-            let start: Option<i64> = match args.value("o") {
-                Some(_) => Some(num_opt(args, "o", 0)?),
-                None => None,
-            };
-            let group = args.value("g").unwrap_or(DEFAULT_GROUP);
-            let consumer = PullConsumer::new(group, admin.client_config()?)?;
-            consumer.start().await?;
-            let result = consume(&consumer, args, topic, queue_id, start, limit, out).await;
-            consumer.shutdown().await;
-            let n = result?;
-            writeln!(out, "Consumed {n} message(s) of topic {topic}")?;
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topic = args.required("t")?;
+        let limit: usize = num_opt(args, "c", 128)?;
+        let queue_id: Option<i32> = match args.value("i") {
+            Some(_) => Some(num_opt(args, "i", 0)?),
+            None => None,
+        };
+        let start: Option<i64> = match args.value("o") {
+            Some(_) => Some(num_opt(args, "o", 0)?),
+            None => None,
+        };
+        let group = args.value("g").unwrap_or(DEFAULT_GROUP);
+        let consumer = PullConsumer::new(group, admin.client_config()?)?;
+        consumer.start().await?;
+        let result = consume(&consumer, args, topic, queue_id, start, limit, out).await;
+        consumer.shutdown().await;
+        let n = result?;
+        writeln!(out, "Consumed {n} message(s) of topic {topic}")?;
+        Ok(())
     }
 }
 

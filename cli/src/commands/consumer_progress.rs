@@ -4,10 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use futures::future::BoxFuture;
-
 use super::broker_format::human_time;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -15,7 +13,7 @@ use crate::error::Result;
 /// `mqadmin consumerProgress`.
 pub struct ConsumerProgressCommand;
 
-impl SubCommand for ConsumerProgressCommand {
+impl Command for ConsumerProgressCommand {
     fn name(&self) -> &'static str {
         "consumerProgress"
     }
@@ -29,89 +27,82 @@ impl SubCommand for ConsumerProgressCommand {
             OptSpec::arg("s", "showClientIP", false, "Show Client IP per Queue"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let Some(group) = args.value("g") else {
-                return super::consumer_progress_all::print(admin, out).await;
-            };
-            let stats = admin.typed()?.consume_stats(group, args.value("t")).await?;
-            // Java sorts by topic, then broker name, then queue id (MessageQueue's order).
-            let rows: BTreeMap<_, _> = stats.offset_table.0.iter().collect();
-            // Java 4.9.7: the #Client IP column only with `-s true`, filled from each member's
-            // running info (the queues it holds).
-            let show_ip = args
-                .value("s")
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-            let owners = if show_ip {
-                allocation(admin, group).await?
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let Some(group) = args.value("g") else {
+            return super::consumer_progress_all::print(admin, out).await;
+        };
+        let stats = admin.typed()?.consume_stats(group, args.value("t")).await?;
+        // Java sorts by topic, then broker name, then queue id (MessageQueue's order).
+        let rows: BTreeMap<_, _> = stats.offset_table.0.iter().collect();
+        // Java 4.9.7: the #Client IP column only with `-s true`, filled from each member's
+        // running info (the queues it holds).
+        let show_ip = args
+            .value("s")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let owners = if show_ip {
+            allocation(admin, group).await?
+        } else {
+            BTreeMap::new()
+        };
+        if show_ip {
+            writeln!(
+                out,
+                "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  #LastTime",
+                "#Topic",
+                "#Broker Name",
+                "#QID",
+                "#Broker Offset",
+                "#Consumer Offset",
+                "#Client IP",
+                "#Diff",
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20}  #LastTime",
+                "#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Diff",
+            )?;
+        }
+        let mut diff_total = 0i64;
+        for (mq, w) in rows {
+            let diff = w.broker_offset - w.consumer_offset;
+            diff_total += diff;
+            let last = if w.last_timestamp > 0 {
+                human_time(w.last_timestamp)
             } else {
-                BTreeMap::new()
+                "N/A".to_string()
             };
             if show_ip {
                 writeln!(
                     out,
-                    "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  #LastTime",
-                    "#Topic",
-                    "#Broker Name",
-                    "#QID",
-                    "#Broker Offset",
-                    "#Consumer Offset",
-                    "#Client IP",
-                    "#Diff",
+                    "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  {}",
+                    mq.topic,
+                    mq.broker_name,
+                    mq.queue_id,
+                    w.broker_offset,
+                    w.consumer_offset,
+                    owners.get(mq).map_or("N/A", String::as_str),
+                    diff,
+                    last
                 )?;
             } else {
                 writeln!(
                     out,
-                    "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20}  #LastTime",
-                    "#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Diff",
+                    "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20}  {}",
+                    mq.topic,
+                    mq.broker_name,
+                    mq.queue_id,
+                    w.broker_offset,
+                    w.consumer_offset,
+                    diff,
+                    last
                 )?;
             }
-            let mut diff_total = 0i64;
-            for (mq, w) in rows {
-                let diff = w.broker_offset - w.consumer_offset;
-                diff_total += diff;
-                let last = if w.last_timestamp > 0 {
-                    human_time(w.last_timestamp)
-                } else {
-                    "N/A".to_string()
-                };
-                if show_ip {
-                    writeln!(
-                        out,
-                        "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  {}",
-                        mq.topic,
-                        mq.broker_name,
-                        mq.queue_id,
-                        w.broker_offset,
-                        w.consumer_offset,
-                        owners.get(mq).map_or("N/A", String::as_str),
-                        diff,
-                        last
-                    )?;
-                } else {
-                    writeln!(
-                        out,
-                        "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20}  {}",
-                        mq.topic,
-                        mq.broker_name,
-                        mq.queue_id,
-                        w.broker_offset,
-                        w.consumer_offset,
-                        diff,
-                        last
-                    )?;
-                }
-            }
-            writeln!(out)?;
-            writeln!(out, "Consume TPS: {:.2}", stats.consume_tps)?;
-            writeln!(out, "Diff Total: {diff_total}")?;
-            Ok(())
-        })
+        }
+        writeln!(out)?;
+        writeln!(out, "Consume TPS: {:.2}", stats.consume_tps)?;
+        writeln!(out, "Diff Total: {diff_total}")?;
+        Ok(())
     }
 }
 

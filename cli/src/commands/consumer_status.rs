@@ -9,10 +9,9 @@
 use std::collections::BTreeMap;
 
 use client::running_info::ConsumerRunningInfo;
-use futures::future::BoxFuture;
 
 use super::broker_format::version_desc;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -44,7 +43,7 @@ pub fn rebalance_ok(infos: &BTreeMap<String, ConsumerRunningInfo>) -> bool {
         .all(|mq| seen.insert(mq.clone()))
 }
 
-impl SubCommand for ConsumerStatusCommand {
+impl Command for ConsumerStatusCommand {
     fn name(&self) -> &'static str {
         "consumerStatus"
     }
@@ -59,77 +58,70 @@ impl SubCommand for ConsumerStatusCommand {
             OptSpec::flag("s", "jstack", "Run jstack command in the consumer progress"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let group = args.required("g")?.trim();
-            let jstack = args.has("s");
-            let typed = admin.typed()?;
-            if let Some(id) = args.value("i") {
-                let info = typed
-                    .consumer_running_info(group, id.trim(), jstack)
-                    .await?;
-                write!(out, "{}", info.format_string())?;
-                return Ok(());
-            }
-            let cc = typed.consumer_connections(group).await?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0);
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let group = args.required("g")?.trim();
+        let jstack = args.has("s");
+        let typed = admin.typed()?;
+        if let Some(id) = args.value("i") {
+            let info = typed
+                .consumer_running_info(group, id.trim(), jstack)
+                .await?;
+            write!(out, "{}", info.format_string())?;
+            return Ok(());
+        }
+        let cc = typed.consumer_connections(group).await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        writeln!(
+            out,
+            "{:<10}  {:<40} {:<20} #ConsumerRunningInfoFile",
+            "#Index", "#ClientId", "#Version"
+        )?;
+        let mut infos = BTreeMap::new();
+        let mut i = 1;
+        for conn in &cc.connection_set {
+            let info = match typed
+                .consumer_running_info(group, &conn.client_id, jstack)
+                .await
+            {
+                Ok(info) => info,
+                Err(e) => {
+                    eprintln!("{}: {e}", conn.client_id);
+                    continue;
+                }
+            };
+            let path = format!("{now}/{}", conn.client_id);
+            let io = |e: std::io::Error| CliError::Usage(format!("cannot write {path}: {e}"));
+            std::fs::create_dir_all(now.to_string()).map_err(io)?;
+            std::fs::write(&path, info.format_string()).map_err(io)?;
             writeln!(
                 out,
-                "{:<10}  {:<40} {:<20} #ConsumerRunningInfoFile",
-                "#Index", "#ClientId", "#Version"
+                "{:<10}  {:<40} {:<20} {}",
+                i,
+                conn.client_id,
+                version_desc(conn.version),
+                path
             )?;
-            let mut infos = BTreeMap::new();
-            let mut i = 1;
-            for conn in &cc.connection_set {
-                let info = match typed
-                    .consumer_running_info(group, &conn.client_id, jstack)
-                    .await
-                {
-                    Ok(info) => info,
-                    Err(e) => {
-                        eprintln!("{}: {e}", conn.client_id);
-                        continue;
-                    }
-                };
-                let path = format!("{now}/{}", conn.client_id);
-                let io = |e: std::io::Error| CliError::Usage(format!("cannot write {path}: {e}"));
-                std::fs::create_dir_all(now.to_string()).map_err(io)?;
-                std::fs::write(&path, info.format_string()).map_err(io)?;
+            i += 1;
+            infos.insert(conn.client_id.clone(), info);
+        }
+        if !infos.is_empty() {
+            if same_subscription(&infos) {
+                write!(out, "\n\nSame subscription in the same group of consumer")?;
                 writeln!(
                     out,
-                    "{:<10}  {:<40} {:<20} {}",
-                    i,
-                    conn.client_id,
-                    version_desc(conn.version),
-                    path
+                    "\n\nRebalance {}",
+                    if rebalance_ok(&infos) { "OK" } else { "Failed" }
                 )?;
-                i += 1;
-                infos.insert(conn.client_id.clone(), info);
+            } else {
+                write!(
+                    out,
+                    "\n\nWARN: Different subscription in the same group of consumer!!!"
+                )?;
             }
-            if !infos.is_empty() {
-                if same_subscription(&infos) {
-                    write!(out, "\n\nSame subscription in the same group of consumer")?;
-                    writeln!(
-                        out,
-                        "\n\nRebalance {}",
-                        if rebalance_ok(&infos) { "OK" } else { "Failed" }
-                    )?;
-                } else {
-                    write!(
-                        out,
-                        "\n\nWARN: Different subscription in the same group of consumer!!!"
-                    )?;
-                }
-            }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }

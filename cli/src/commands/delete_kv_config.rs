@@ -1,10 +1,9 @@
 //! `deleteKvConfig -s NS -k K`: removes a KV entry from every name server.
 
-use futures::future::BoxFuture;
 use remoting::header::namesrv::DeleteKVConfigRequestHeader;
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -12,7 +11,7 @@ use crate::error::Result;
 /// `mqadmin deleteKvConfig`.
 pub struct DeleteKvConfigCommand;
 
-impl SubCommand for DeleteKvConfigCommand {
+impl Command for DeleteKvConfigCommand {
     fn name(&self) -> &'static str {
         "deleteKvConfig"
     }
@@ -25,23 +24,16 @@ impl SubCommand for DeleteKvConfigCommand {
             OptSpec::arg("k", "key", true, "set the key name"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let header = DeleteKVConfigRequestHeader {
-                namespace: args.required("s")?.to_string(),
-                key: args.required("k")?.to_string(),
-            };
-            let req = RemotingCommand::request(RequestCode::DELETE_KV_CONFIG, header.to_ext());
-            for (_, result) in admin.namesrv_invoke_all(req).await? {
-                result?;
-            }
-            writeln!(out, "delete kv config from namespace success.")?;
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let header = DeleteKVConfigRequestHeader {
+            namespace: args.required("s")?.to_string(),
+            key: args.required("k")?.to_string(),
+        };
+        let req = RemotingCommand::request(RequestCode::DELETE_KV_CONFIG, header.to_ext());
+        for (_, result) in admin.namesrv_invoke_all(req).await? {
+            result?;
+        }
+        writeln!(out, "delete kv config from namespace success.")?;
+        Ok(())
     }
 }

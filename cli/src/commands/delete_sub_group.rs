@@ -2,12 +2,11 @@
 //! group (Java `DeleteSubscriptionGroupCommand`); with `-c` the group's retry and dead-letter
 //! topics go too, as Java does.
 
-use futures::future::BoxFuture;
 use remoting::header::admin::DeleteSubscriptionGroupRequestHeader;
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
 use super::broker_format::{Target, bool_opt, target};
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::{Admin, check};
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -25,7 +24,7 @@ async fn delete(admin: &Admin, addr: &str, group: &str, remove_offset: bool) -> 
     Ok(())
 }
 
-impl SubCommand for DeleteSubGroupCommand {
+impl Command for DeleteSubGroupCommand {
     fn name(&self) -> &'static str {
         "deleteSubGroup"
     }
@@ -50,47 +49,40 @@ impl SubCommand for DeleteSubGroupCommand {
             OptSpec::arg("r", "removeOffset", false, "remove offset"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let group = args.required("g")?.trim();
-            let remove_offset = bool_opt(args, "r", false)?;
-            match target(args)? {
-                Target::Broker(addr) => {
-                    let addr = addr.trim();
-                    delete(admin, addr, group, remove_offset).await?;
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let group = args.required("g")?.trim();
+        let remove_offset = bool_opt(args, "r", false)?;
+        match target(args)? {
+            Target::Broker(addr) => {
+                let addr = addr.trim();
+                delete(admin, addr, group, remove_offset).await?;
+                writeln!(
+                    out,
+                    "delete subscription group [{group}] from broker [{addr}] success."
+                )?;
+            }
+            Target::Cluster(cluster) => {
+                let cluster = cluster.trim();
+                let typed = admin.typed()?;
+                for addr in typed.cluster_masters(cluster).await? {
+                    delete(admin, &addr, group, remove_offset).await?;
                     writeln!(
                         out,
-                        "delete subscription group [{group}] from broker [{addr}] success."
+                        "delete subscription group [{group}] from broker [{addr}] in cluster [{cluster}] success."
                     )?;
                 }
-                Target::Cluster(cluster) => {
-                    let cluster = cluster.trim();
-                    let typed = admin.typed()?;
-                    for addr in typed.cluster_masters(cluster).await? {
-                        delete(admin, &addr, group, remove_offset).await?;
+                for topic in [format!("%RETRY%{group}"), format!("%DLQ%{group}")] {
+                    // Absent topics are fine: the group may never have retried.
+                    if typed.delete_topic(cluster, &topic).await.is_ok() {
                         writeln!(
                             out,
-                            "delete subscription group [{group}] from broker [{addr}] in cluster [{cluster}] success."
+                            "delete topic [{topic}] from cluster [{cluster}] success."
                         )?;
-                    }
-                    for topic in [format!("%RETRY%{group}"), format!("%DLQ%{group}")] {
-                        // Absent topics are fine: the group may never have retried.
-                        if typed.delete_topic(cluster, &topic).await.is_ok() {
-                            writeln!(
-                                out,
-                                "delete topic [{topic}] from cluster [{cluster}] success."
-                            )?;
-                            writeln!(out, "delete topic [{topic}] from NameServer success.")?;
-                        }
+                        writeln!(out, "delete topic [{topic}] from NameServer success.")?;
                     }
                 }
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }

@@ -1,9 +1,7 @@
 //! `deleteTopic -c cluster -t T`: deletes a topic from every master of a cluster, then from the
 //! name servers (Java `DeleteTopicSubCommand`).
 
-use futures::future::BoxFuture;
-
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -11,7 +9,7 @@ use crate::error::Result;
 /// `mqadmin deleteTopic`.
 pub struct DeleteTopicCommand;
 
-impl SubCommand for DeleteTopicCommand {
+impl Command for DeleteTopicCommand {
     fn name(&self) -> &'static str {
         "deleteTopic"
     }
@@ -24,22 +22,15 @@ impl SubCommand for DeleteTopicCommand {
             OptSpec::arg("c", "clusterName", true, "delete topic from which cluster"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topic = args.required("t")?;
-            let cluster = args.required("c")?;
-            admin.typed()?.delete_topic(cluster, topic).await?;
-            writeln!(
-                out,
-                "delete topic [{topic}] from cluster [{cluster}] success."
-            )?;
-            writeln!(out, "delete topic [{topic}] from NameServer success.")?;
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topic = args.required("t")?;
+        let cluster = args.required("c")?;
+        admin.typed()?.delete_topic(cluster, topic).await?;
+        writeln!(
+            out,
+            "delete topic [{topic}] from cluster [{cluster}] success."
+        )?;
+        writeln!(out, "delete topic [{topic}] from NameServer success.")?;
+        Ok(())
     }
 }

@@ -11,13 +11,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use futures::future::BoxFuture;
 use remoting::body::admin::{SubscriptionGroupConfig, SubscriptionGroupWrapper};
 use remoting::body::topic::{TopicConfig, TopicConfigSerializeWrapper, TopicList};
 use remoting::{RemotingCommand, RequestCode};
 use serde_json::{Value, json};
 
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::{Admin, check};
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -152,7 +151,7 @@ pub(crate) async fn user_groups(admin: &Admin, addr: &str) -> Result<Subscriptio
     Ok(w)
 }
 
-impl SubCommand for ExportConfigsCommand {
+impl Command for ExportConfigsCommand {
     fn name(&self) -> &'static str {
         "exportConfigs"
     }
@@ -170,56 +169,49 @@ impl SubCommand for ExportConfigsCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let cluster = args.required("c")?.trim();
-            let info = admin.cluster_info().await?;
-            let mut masters = 0;
-            let mut slaves = 0;
-            let mut configs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-            for name in info.cluster_addr_table.get(cluster).into_iter().flatten() {
-                let Some(group) = info.broker_addr_table.get(name) else {
-                    continue;
-                };
-                let Some(master) = group.master_addr() else {
-                    continue;
-                };
-                masters += 1;
-                slaves += group.broker_addrs.len() - 1;
-                let body = fetch(admin, master, RequestCode::GET_BROKER_CONFIG).await?;
-                let props = remoting::properties::parse(&String::from_utf8_lossy(&body));
-                let mut picked = BTreeMap::new();
-                for k in EXPORTED_BROKER_KEYS {
-                    let v = props.get(*k).ok_or_else(|| {
-                        CliError::Usage(format!("broker {master} does not report {k}"))
-                    })?;
-                    picked.insert(k.to_string(), v.clone());
-                }
-                let broker_name = props.get("brokerName").cloned().unwrap_or(name.clone());
-                configs.insert(broker_name, picked);
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let cluster = args.required("c")?.trim();
+        let info = admin.cluster_info().await?;
+        let mut masters = 0;
+        let mut slaves = 0;
+        let mut configs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for name in info.cluster_addr_table.get(cluster).into_iter().flatten() {
+            let Some(group) = info.broker_addr_table.get(name) else {
+                continue;
+            };
+            let Some(master) = group.master_addr() else {
+                continue;
+            };
+            masters += 1;
+            slaves += group.broker_addrs.len() - 1;
+            let body = fetch(admin, master, RequestCode::GET_BROKER_CONFIG).await?;
+            let props = remoting::properties::parse(&String::from_utf8_lossy(&body));
+            let mut picked = BTreeMap::new();
+            for k in EXPORTED_BROKER_KEYS {
+                let v = props.get(*k).ok_or_else(|| {
+                    CliError::Usage(format!("broker {master} does not report {k}"))
+                })?;
+                picked.insert(k.to_string(), v.clone());
             }
-            let result = json!({
-                "brokerConfigs": configs,
-                "clusterScale": {
-                    "namesrvSize": admin.namesrv_addrs()?.len(),
-                    "masterBrokerSize": masters,
-                    "slaveBrokerSize": slaves,
-                },
-            });
-            let path = out_dir(args).join("configs.json");
-            write_json(&path, &result)?;
-            write!(out, "export {} success", path.display())?;
-            Ok(())
-        })
+            let broker_name = props.get("brokerName").cloned().unwrap_or(name.clone());
+            configs.insert(broker_name, picked);
+        }
+        let result = json!({
+            "brokerConfigs": configs,
+            "clusterScale": {
+                "namesrvSize": admin.namesrv_addrs()?.len(),
+                "masterBrokerSize": masters,
+                "slaveBrokerSize": slaves,
+            },
+        });
+        let path = out_dir(args).join("configs.json");
+        write_json(&path, &result)?;
+        write!(out, "export {} success", path.display())?;
+        Ok(())
     }
 }
 
-impl SubCommand for ExportMetadataCommand {
+impl Command for ExportMetadataCommand {
     fn name(&self) -> &'static str {
         "exportMetadata"
     }
@@ -245,76 +237,69 @@ impl SubCommand for ExportMetadataCommand {
             OptSpec::flag("s", "specialTopic", "need retryTopic and dlqTopic"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let dir = out_dir(args);
-            let special = args.has("s");
-            if let Some(addr) = args.value("b").map(str::trim) {
-                let path = if args.has("t") {
-                    let p = dir.join("topic.json");
-                    write_json(&p, &to_value(&user_topics(admin, addr, special).await?)?)?;
-                    p
-                } else if args.has("g") {
-                    let p = dir.join("subscriptionGroup.json");
-                    write_json(&p, &to_value(&user_groups(admin, addr).await?)?)?;
-                    p
-                } else {
-                    return Err(CliError::Usage("-b needs -t or -g".into()));
-                };
-                write!(out, "export {} success", path.display())?;
-                return Ok(());
-            }
-            let Some(cluster) = args.value("c").map(str::trim) else {
-                return Err(CliError::Usage(
-                    "give -c clusterName or -b brokerAddr".into(),
-                ));
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let dir = out_dir(args);
+        let special = args.has("s");
+        if let Some(addr) = args.value("b").map(str::trim) {
+            let path = if args.has("t") {
+                let p = dir.join("topic.json");
+                write_json(&p, &to_value(&user_topics(admin, addr, special).await?)?)?;
+                p
+            } else if args.has("g") {
+                let p = dir.join("subscriptionGroup.json");
+                write_json(&p, &to_value(&user_groups(admin, addr).await?)?)?;
+                p
+            } else {
+                return Err(CliError::Usage("-b needs -t or -g".into()));
             };
-            let info = admin.cluster_info().await?;
-            let mut topics: BTreeMap<String, TopicConfig> = BTreeMap::new();
-            let mut groups: BTreeMap<String, SubscriptionGroupConfig> = BTreeMap::new();
-            for addr in info.master_addrs_of_cluster(cluster) {
-                for (name, mut tc) in user_topics(admin, &addr, special).await?.topic_config_table {
-                    if let Some(seen) = topics.get(&name) {
-                        tc.write_queue_nums += seen.write_queue_nums;
-                        tc.read_queue_nums += seen.read_queue_nums;
-                    }
-                    topics.insert(name, tc);
+            write!(out, "export {} success", path.display())?;
+            return Ok(());
+        }
+        let Some(cluster) = args.value("c").map(str::trim) else {
+            return Err(CliError::Usage(
+                "give -c clusterName or -b brokerAddr".into(),
+            ));
+        };
+        let info = admin.cluster_info().await?;
+        let mut topics: BTreeMap<String, TopicConfig> = BTreeMap::new();
+        let mut groups: BTreeMap<String, SubscriptionGroupConfig> = BTreeMap::new();
+        for addr in info.master_addrs_of_cluster(cluster) {
+            for (name, mut tc) in user_topics(admin, &addr, special).await?.topic_config_table {
+                if let Some(seen) = topics.get(&name) {
+                    tc.write_queue_nums += seen.write_queue_nums;
+                    tc.read_queue_nums += seen.read_queue_nums;
                 }
-                for (name, mut g) in user_groups(admin, &addr).await?.subscription_group_table {
-                    if let Some(seen) = groups.get(&name) {
-                        g.retry_queue_nums += seen.retry_queue_nums;
-                    }
-                    groups.insert(name, g);
+                topics.insert(name, tc);
+            }
+            for (name, mut g) in user_groups(admin, &addr).await?.subscription_group_table {
+                if let Some(seen) = groups.get(&name) {
+                    g.retry_queue_nums += seen.retry_queue_nums;
                 }
+                groups.insert(name, g);
             }
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            let mut result = serde_json::Map::new();
-            if !args.has("g") {
-                result.insert(
-                    "topicConfigTable".into(),
-                    serde_json::to_value(&topics).unwrap_or(Value::Null),
-                );
-            }
-            if !args.has("t") {
-                result.insert(
-                    "subscriptionGroupTable".into(),
-                    serde_json::to_value(&groups).unwrap_or(Value::Null),
-                );
-            }
-            result.insert("rocketmqVersion".into(), json!(VERSION_DESC));
-            result.insert("exportTime".into(), json!(now));
-            let path = dir.join("metadata.json");
-            write_json(&path, &Value::Object(result))?;
-            writeln!(out, "export {} success", path.display())?;
-            Ok(())
-        })
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut result = serde_json::Map::new();
+        if !args.has("g") {
+            result.insert(
+                "topicConfigTable".into(),
+                serde_json::to_value(&topics).unwrap_or(Value::Null),
+            );
+        }
+        if !args.has("t") {
+            result.insert(
+                "subscriptionGroupTable".into(),
+                serde_json::to_value(&groups).unwrap_or(Value::Null),
+            );
+        }
+        result.insert("rocketmqVersion".into(), json!(VERSION_DESC));
+        result.insert("exportTime".into(), json!(now));
+        let path = dir.join("metadata.json");
+        write_json(&path, &Value::Object(result))?;
+        writeln!(out, "export {} success", path.display())?;
+        Ok(())
     }
 }

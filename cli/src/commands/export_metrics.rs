@@ -8,14 +8,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::future::BoxFuture;
 use remoting::RequestCode;
 use serde_json::{Map, Value, json};
 
 use super::broker_format::version_desc;
 use super::export::{VERSION_DESC, fetch, out_dir, user_groups, user_topics, write_json};
 use super::stats_all::{compute_24_hour_sum, view_broker_stats_data};
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -132,7 +131,7 @@ async fn broker_report(admin: &Admin, addr: &str, totals: &mut Totals) -> Result
     }))
 }
 
-impl SubCommand for ExportMetricsCommand {
+impl Command for ExportMetricsCommand {
     fn name(&self) -> &'static str {
         "exportMetrics"
     }
@@ -150,52 +149,45 @@ impl SubCommand for ExportMetricsCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let cluster = args.required("c")?.trim();
-            let info = admin.cluster_info().await?;
-            let names = info.cluster_addr_table.get(cluster).ok_or_else(|| {
-                CliError::Usage(format!("cluster {cluster} not found in the name server"))
-            })?;
-            let mut totals = Totals::default();
-            let mut report = BTreeMap::new();
-            for name in names {
-                let Some(addr) = info
-                    .broker_addr_table
-                    .get(name)
-                    .and_then(|b| b.broker_addrs.get(&0))
-                else {
-                    continue;
-                };
-                report.insert(name.clone(), broker_report(admin, addr, &mut totals).await?);
-            }
-            let t = &totals;
-            let result = json!({
-                "evaluateReport": report,
-                "totalData": {
-                    "totalTps": {
-                        "totalNormalInTps": t.tps[0],
-                        "totalNormalOutTps": t.tps[1],
-                        "totalTransInTps": t.tps[2],
-                        "totalScheduleInTps": t.tps[3],
-                    },
-                    "totalOneDayNum": {
-                        "normalOneDayInNum": t.day[0],
-                        "normalOneDayOutNum": t.day[1],
-                        "transOneDayInNum": t.day[2],
-                        "scheduleOneDayInNum": t.day[3],
-                    },
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let cluster = args.required("c")?.trim();
+        let info = admin.cluster_info().await?;
+        let names = info.cluster_addr_table.get(cluster).ok_or_else(|| {
+            CliError::Usage(format!("cluster {cluster} not found in the name server"))
+        })?;
+        let mut totals = Totals::default();
+        let mut report = BTreeMap::new();
+        for name in names {
+            let Some(addr) = info
+                .broker_addr_table
+                .get(name)
+                .and_then(|b| b.broker_addrs.get(&0))
+            else {
+                continue;
+            };
+            report.insert(name.clone(), broker_report(admin, addr, &mut totals).await?);
+        }
+        let t = &totals;
+        let result = json!({
+            "evaluateReport": report,
+            "totalData": {
+                "totalTps": {
+                    "totalNormalInTps": t.tps[0],
+                    "totalNormalOutTps": t.tps[1],
+                    "totalTransInTps": t.tps[2],
+                    "totalScheduleInTps": t.tps[3],
                 },
-            });
-            let path = out_dir(args).join("metrics.json");
-            write_json(&path, &without_nulls(result))?;
-            write!(out, "export {} success", path.display())?;
-            Ok(())
-        })
+                "totalOneDayNum": {
+                    "normalOneDayInNum": t.day[0],
+                    "normalOneDayOutNum": t.day[1],
+                    "transOneDayInNum": t.day[2],
+                    "scheduleOneDayInNum": t.day[3],
+                },
+            },
+        });
+        let path = out_dir(args).join("metrics.json");
+        write_json(&path, &without_nulls(result))?;
+        write!(out, "export {} success", path.display())?;
+        Ok(())
     }
 }

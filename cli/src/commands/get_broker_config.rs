@@ -1,11 +1,10 @@
 //! `getBrokerConfig (-b addr | -c cluster)`: prints a broker's configuration as Java's
 //! `GetBrokerConfigCommand` does, `%-50s=  %s` per key under a `====addr====` banner.
 
-use futures::future::BoxFuture;
 use remoting::{RemotingCommand, RequestCode};
 
 use super::broker_format::{Target, target};
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::{Admin, check};
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -29,7 +28,7 @@ async fn print_config(admin: &Admin, banner: &str, addr: &str, out: Out<'_>) -> 
     Ok(())
 }
 
-impl SubCommand for GetBrokerConfigCommand {
+impl Command for GetBrokerConfigCommand {
     fn name(&self) -> &'static str {
         "getBrokerConfig"
     }
@@ -42,37 +41,30 @@ impl SubCommand for GetBrokerConfigCommand {
             OptSpec::arg("c", "clusterName", false, "get which cluster"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            match target(args)? {
-                Target::Broker(addr) => {
-                    let addr = addr.trim();
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        match target(args)? {
+            Target::Broker(addr) => {
+                let addr = addr.trim();
+                print_config(
+                    admin,
+                    &format!("============{addr}============\n"),
+                    addr,
+                    out,
+                )
+                .await
+            }
+            Target::Cluster(cluster) => {
+                for addr in admin.typed()?.cluster_masters(cluster.trim()).await? {
                     print_config(
                         admin,
-                        &format!("============{addr}============\n"),
-                        addr,
-                        out,
+                        &format!("============Master: {addr}============\n"),
+                        &addr,
+                        &mut *out,
                     )
-                    .await
+                    .await?;
                 }
-                Target::Cluster(cluster) => {
-                    for addr in admin.typed()?.cluster_masters(cluster.trim()).await? {
-                        print_config(
-                            admin,
-                            &format!("============Master: {addr}============\n"),
-                            &addr,
-                            &mut *out,
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                }
+                Ok(())
             }
-        })
+        }
     }
 }

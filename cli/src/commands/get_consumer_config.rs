@@ -2,11 +2,10 @@
 //! settings on every broker group that has it, under a `=====cluster:broker=====` banner, one
 //! `%-40s=  %s` line per field of Java 4.9.7's `SubscriptionGroupConfig` in its order.
 
-use futures::future::BoxFuture;
 use remoting::body::admin::{SubscriptionGroupConfig, SubscriptionGroupWrapper};
 use remoting::{RemotingCommand, RequestCode};
 
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::{Admin, check};
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -57,7 +56,7 @@ async fn group_config(
     Ok(w.subscription_group_table.remove(group))
 }
 
-impl SubCommand for GetConsumerConfigCommand {
+impl Command for GetConsumerConfigCommand {
     fn name(&self) -> &'static str {
         "getConsumerConfig"
     }
@@ -72,37 +71,30 @@ impl SubCommand for GetConsumerConfigCommand {
             "subscription group name",
         )]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let group = args.required("g")?.trim();
-            let info = admin.cluster_info().await?;
-            for (broker, data) in &info.broker_addr_table {
-                let cluster = info
-                    .cluster_addr_table
-                    .iter()
-                    .find(|(_, names)| names.contains(broker))
-                    .map(|(c, _)| c.as_str())
-                    .unwrap_or("null");
-                let Some(addr) = data.select_broker_addr() else {
-                    continue;
-                };
-                let Some(config) = group_config(admin, addr, group).await? else {
-                    continue;
-                };
-                writeln!(
-                    out,
-                    "============================={cluster}:{broker}============================="
-                )?;
-                for (k, v) in fields(&config) {
-                    writeln!(out, "{k:<40}=  {v}")?;
-                }
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let group = args.required("g")?.trim();
+        let info = admin.cluster_info().await?;
+        for (broker, data) in &info.broker_addr_table {
+            let cluster = info
+                .cluster_addr_table
+                .iter()
+                .find(|(_, names)| names.contains(broker))
+                .map(|(c, _)| c.as_str())
+                .unwrap_or("null");
+            let Some(addr) = data.select_broker_addr() else {
+                continue;
+            };
+            let Some(config) = group_config(admin, addr, group).await? else {
+                continue;
+            };
+            writeln!(
+                out,
+                "============================={cluster}:{broker}============================="
+            )?;
+            for (k, v) in fields(&config) {
+                writeln!(out, "{k:<40}=  {v}")?;
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }

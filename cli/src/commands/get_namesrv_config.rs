@@ -1,9 +1,8 @@
 //! `getNamesrvConfig`: every name server's settings.
 
-use futures::future::BoxFuture;
 use remoting::{ExtFields, RemotingCommand, RequestCode};
 
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -11,7 +10,7 @@ use crate::error::Result;
 /// `mqadmin getNamesrvConfig`.
 pub struct GetNamesrvConfigCommand;
 
-impl SubCommand for GetNamesrvConfigCommand {
+impl Command for GetNamesrvConfigCommand {
     fn name(&self) -> &'static str {
         "getNamesrvConfig"
     }
@@ -21,23 +20,16 @@ impl SubCommand for GetNamesrvConfigCommand {
     fn options(&self) -> Vec<OptSpec> {
         Vec::new()
     }
-    fn execute<'a>(
-        &'a self,
-        _args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let req = RemotingCommand::request(RequestCode::GET_NAMESRV_CONFIG, ExtFields::new());
-            for (addr, result) in admin.namesrv_invoke_all(req).await? {
-                let resp = result?;
-                let props = remoting::properties::parse(&String::from_utf8_lossy(&resp.body));
-                writeln!(out, "============{addr}============")?;
-                for (k, v) in props {
-                    writeln!(out, "{k:<50}=  {v}")?;
-                }
+    async fn run(&self, _args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let req = RemotingCommand::request(RequestCode::GET_NAMESRV_CONFIG, ExtFields::new());
+        for (addr, result) in admin.namesrv_invoke_all(req).await? {
+            let resp = result?;
+            let props = remoting::properties::parse(&String::from_utf8_lossy(&resp.body));
+            writeln!(out, "============{addr}============")?;
+            for (k, v) in props {
+                writeln!(out, "{k:<50}=  {v}")?;
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }

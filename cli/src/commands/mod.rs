@@ -1,7 +1,8 @@
 //! The subcommands, one module each, and the registry `mqadmin` dispatches on.
 //!
-//! A command declares its options (beyond `-h` and `-n`, which every command has) and runs
-//! against an [`Admin`]; output goes to the writer it is given so tests can capture it. New
+//! A command implements [`Command`]: it declares its options (beyond `-h` and `-n`, which every
+//! command has) and runs against an [`Admin`]; output goes to the writer it is given so tests
+//! can capture it. New
 //! commands (broker ones, a bench) add a module and one line in [`all`].
 
 use std::io::Write;
@@ -72,14 +73,13 @@ pub mod wipe_write_perm;
 /// Where a command writes its output.
 pub type Out<'a> = &'a mut (dyn Write + Send);
 
-/// One `mqadmin` subcommand.
+/// One `mqadmin` subcommand, as [`crate::run`] calls it (object-safe: [`all`] lists them).
+/// Commands implement [`Command`] instead; this is implemented for each of them.
 pub trait SubCommand: Sync {
     /// The name typed on the command line (Java's `commandName()`).
     fn name(&self) -> &'static str;
     /// Another name it answers to (Java's `commandAlias()`).
-    fn alias(&self) -> Option<&'static str> {
-        None
-    }
+    fn alias(&self) -> Option<&'static str>;
     /// One line for the command list (Java's `commandDesc()`).
     fn description(&self) -> &'static str;
     /// The command's own options.
@@ -97,6 +97,52 @@ pub trait SubCommand: Sync {
         let mut specs = vec![HELP, NAMESRV];
         specs.extend(self.options());
         specs
+    }
+}
+
+/// What a command module writes: its name, description and options, and `run` as a plain
+/// `async fn` (the boxing [`SubCommand`] needs is done once, below). `-h` and `-n` are added
+/// to every command's options, and the admin client is set up from them before `run`.
+pub trait Command: Sync {
+    /// The name typed on the command line (Java's `commandName()`).
+    fn name(&self) -> &'static str;
+    /// Another name it answers to (Java's `commandAlias()`).
+    fn alias(&self) -> Option<&'static str> {
+        None
+    }
+    /// One line for the command list (Java's `commandDesc()`).
+    fn description(&self) -> &'static str;
+    /// The command's own options.
+    fn options(&self) -> Vec<OptSpec>;
+    /// Runs the command, writing its output to `out`.
+    fn run(
+        &self,
+        args: &ParsedArgs,
+        admin: &Admin,
+        out: Out<'_>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl<C: Command> SubCommand for C {
+    fn name(&self) -> &'static str {
+        Command::name(self)
+    }
+    fn alias(&self) -> Option<&'static str> {
+        Command::alias(self)
+    }
+    fn description(&self) -> &'static str {
+        Command::description(self)
+    }
+    fn options(&self) -> Vec<OptSpec> {
+        Command::options(self)
+    }
+    fn execute<'a>(
+        &'a self,
+        args: &'a ParsedArgs,
+        admin: &'a Admin,
+        out: Out<'a>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.run(args, admin, out))
     }
 }
 
@@ -153,9 +199,9 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &get_consumer_config::GetConsumerConfigCommand,
         &skip_accumulated::SkipAccumulatedMessageCommand,
         &cluster_rt::ClusterRtCommand,
-        &broker_maintenance::CleanUnusedTopicCommand,
-        &broker_maintenance::CleanExpiredCqCommand,
-        &broker_maintenance::DeleteExpiredCommitLogCommand,
+        &broker_maintenance::CLEAN_UNUSED_TOPIC,
+        &broker_maintenance::CLEAN_EXPIRED_CQ,
+        &broker_maintenance::DELETE_EXPIRED_COMMIT_LOG,
         &bench_producer::BenchProducerCommand,
         &bench_consumer::BenchConsumerCommand,
         &acl::UpdateAclConfigCommand,

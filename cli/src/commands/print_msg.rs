@@ -10,11 +10,10 @@
 use std::collections::BTreeMap;
 
 use client::{MessageExt, PullConsumer, PullStatus};
-use futures::future::BoxFuture;
 use remoting::body::client::MessageQueue;
 
 use super::consume_message::DEFAULT_GROUP;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -183,7 +182,7 @@ async fn read_queue(
     Ok(())
 }
 
-impl SubCommand for PrintMsgCommand {
+impl Command for PrintMsgCommand {
     fn name(&self) -> &'static str {
         "printMsg"
     }
@@ -215,48 +214,41 @@ impl SubCommand for PrintMsgCommand {
             OptSpec::arg("d", "printBody", false, "print body"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topic = args.required("t")?;
-            check_charset(args)?;
-            let expr = args.value("s").unwrap_or("*");
-            let (begin, end) = (time_opt(args, "b")?, time_opt(args, "e")?);
-            let print_body = bool_opt(args, "d", true)?;
-            let c = PullConsumer::new(DEFAULT_GROUP, admin.client_config()?)?;
-            c.start().await?;
-            let result = async {
-                for mq in c.fetch_subscribe_queues(topic).await? {
-                    let r = range(&c, &mq, begin, end).await?;
-                    write!(
-                        out,
-                        "minOffset={}, maxOffset={}, {}",
-                        r.0,
-                        r.1,
-                        mq_text(&mq)
-                    )?;
-                    read_queue(&c, &mq, expr, r, |msgs| {
-                        for m in msgs {
-                            writeln!(out, "{}", message_line(m, print_body))?;
-                        }
-                        Ok(())
-                    })
-                    .await?;
-                }
-                Ok::<_, CliError>(())
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topic = args.required("t")?;
+        check_charset(args)?;
+        let expr = args.value("s").unwrap_or("*");
+        let (begin, end) = (time_opt(args, "b")?, time_opt(args, "e")?);
+        let print_body = bool_opt(args, "d", true)?;
+        let c = PullConsumer::new(DEFAULT_GROUP, admin.client_config()?)?;
+        c.start().await?;
+        let result = async {
+            for mq in c.fetch_subscribe_queues(topic).await? {
+                let r = range(&c, &mq, begin, end).await?;
+                write!(
+                    out,
+                    "minOffset={}, maxOffset={}, {}",
+                    r.0,
+                    r.1,
+                    mq_text(&mq)
+                )?;
+                read_queue(&c, &mq, expr, r, |msgs| {
+                    for m in msgs {
+                        writeln!(out, "{}", message_line(m, print_body))?;
+                    }
+                    Ok(())
+                })
+                .await?;
             }
-            .await;
-            c.shutdown().await;
-            result
-        })
+            Ok::<_, CliError>(())
+        }
+        .await;
+        c.shutdown().await;
+        result
     }
 }
 
-impl SubCommand for PrintMsgByQueueCommand {
+impl Command for PrintMsgByQueueCommand {
     fn name(&self) -> &'static str {
         "printMsgByQueue"
     }
@@ -292,63 +284,56 @@ impl SubCommand for PrintMsgByQueueCommand {
             OptSpec::flag("f", "calculate", "calculate by tag. eg: -f"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topic = args.required("t")?;
-            let broker = args.required("a")?;
-            let queue_id: i32 = args
-                .required("i")?
-                .trim()
-                .parse()
-                .map_err(|_| CliError::Usage("-i wants a queue id".into()))?;
-            check_charset(args)?;
-            let expr = args.value("s").unwrap_or("*");
-            let (begin, end) = (time_opt(args, "b")?, time_opt(args, "e")?);
-            let (print, print_body, by_tag) = (args.has("p"), args.has("d"), args.has("f"));
-            let mq = MessageQueue::new(topic, broker.trim(), queue_id);
-            let c = PullConsumer::new(DEFAULT_GROUP, admin.client_config()?)?;
-            c.start().await?;
-            let mut tags: BTreeMap<String, u64> = BTreeMap::new();
-            let result = async {
-                // The route tells the client where the broker group is.
-                c.fetch_subscribe_queues(topic).await?;
-                let r = range(&c, &mq, begin, end).await?;
-                write!(
-                    out,
-                    "minOffset={}, maxOffset={}, {}",
-                    r.0,
-                    r.1,
-                    mq_text(&mq)
-                )?;
-                read_queue(&c, &mq, expr, r, |msgs| {
-                    for m in msgs {
-                        if by_tag {
-                            *tags.entry(m.tags().unwrap_or("").to_string()).or_default() += 1;
-                        }
-                        if print {
-                            writeln!(out, "{}", message_line(m, print_body))?;
-                        }
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topic = args.required("t")?;
+        let broker = args.required("a")?;
+        let queue_id: i32 = args
+            .required("i")?
+            .trim()
+            .parse()
+            .map_err(|_| CliError::Usage("-i wants a queue id".into()))?;
+        check_charset(args)?;
+        let expr = args.value("s").unwrap_or("*");
+        let (begin, end) = (time_opt(args, "b")?, time_opt(args, "e")?);
+        let (print, print_body, by_tag) = (args.has("p"), args.has("d"), args.has("f"));
+        let mq = MessageQueue::new(topic, broker.trim(), queue_id);
+        let c = PullConsumer::new(DEFAULT_GROUP, admin.client_config()?)?;
+        c.start().await?;
+        let mut tags: BTreeMap<String, u64> = BTreeMap::new();
+        let result = async {
+            // The route tells the client where the broker group is.
+            c.fetch_subscribe_queues(topic).await?;
+            let r = range(&c, &mq, begin, end).await?;
+            write!(
+                out,
+                "minOffset={}, maxOffset={}, {}",
+                r.0,
+                r.1,
+                mq_text(&mq)
+            )?;
+            read_queue(&c, &mq, expr, r, |msgs| {
+                for m in msgs {
+                    if by_tag {
+                        *tags.entry(m.tags().unwrap_or("").to_string()).or_default() += 1;
                     }
-                    Ok(())
-                })
-                .await?;
-                if by_tag {
-                    let mut counts: Vec<(String, u64)> = tags.into_iter().collect();
-                    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                    for (tag, n) in counts {
-                        writeln!(out, "Tag: {tag:<30} Count: {n}")?;
+                    if print {
+                        writeln!(out, "{}", message_line(m, print_body))?;
                     }
                 }
-                Ok::<_, CliError>(())
+                Ok(())
+            })
+            .await?;
+            if by_tag {
+                let mut counts: Vec<(String, u64)> = tags.into_iter().collect();
+                counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                for (tag, n) in counts {
+                    writeln!(out, "Tag: {tag:<30} Count: {n}")?;
+                }
             }
-            .await;
-            c.shutdown().await;
-            result
-        })
+            Ok::<_, CliError>(())
+        }
+        .await;
+        c.shutdown().await;
+        result
     }
 }

@@ -2,13 +2,12 @@
 //! offset) or, with `-t`, by the unique id `sendMessage` prints, with its retry / dead-letter /
 //! delay properties.
 
-use futures::future::BoxFuture;
 use remoting::header::query::ViewMessageRequestHeader;
 use remoting::message::{MessageRecord, decode, decode_offset_msg_id};
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
 use super::message_print::print_message;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -32,7 +31,7 @@ pub async fn view_message(admin: &Admin, offset_msg_id: &str) -> Result<(String,
     Ok((addr, m))
 }
 
-impl SubCommand for QueryMsgByIdCommand {
+impl Command for QueryMsgByIdCommand {
     fn name(&self) -> &'static str {
         "queryMsgById"
     }
@@ -50,39 +49,32 @@ impl SubCommand for QueryMsgByIdCommand {
             OptSpec::arg("t", "topic", false, "topic of a unique (client) message id"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            for id in args
-                .required("i")?
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-            {
-                // A unique id (what sendMessage prints) is looked up in the topic's index; an
-                // offset id is only followed to a broker the name servers know.
-                let found = admin
-                    .typed()?
-                    .query_message_by_id(args.value("t").map(str::trim), id)
-                    .await?;
-                let Some(found) = found else {
-                    return Err(CliError::Usage(format!(
-                        "no message with id {id}{}",
-                        if args.has("t") {
-                            String::new()
-                        } else {
-                            " (for a unique id printed by sendMessage, add -t <topic>)".to_string()
-                        }
-                    )));
-                };
-                let (_, m) = view_message(admin, &found.offset_msg_id).await?;
-                print_message(out, &m)?;
-            }
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        for id in args
+            .required("i")?
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            // A unique id (what sendMessage prints) is looked up in the topic's index; an
+            // offset id is only followed to a broker the name servers know.
+            let found = admin
+                .typed()?
+                .query_message_by_id(args.value("t").map(str::trim), id)
+                .await?;
+            let Some(found) = found else {
+                return Err(CliError::Usage(format!(
+                    "no message with id {id}{}",
+                    if args.has("t") {
+                        String::new()
+                    } else {
+                        " (for a unique id printed by sendMessage, add -t <topic>)".to_string()
+                    }
+                )));
+            };
+            let (_, m) = view_message(admin, &found.offset_msg_id).await?;
+            print_message(out, &m)?;
+        }
+        Ok(())
     }
 }

@@ -3,13 +3,12 @@
 //! unique id as Java's client-side `MessageExt.getMsgId()`, else the offset id), then each message
 //! in full with its retry / dead-letter / delay properties.
 
-use futures::future::BoxFuture;
 use remoting::header::query::QueryMessageRequestHeader;
 use remoting::message::{decode_all, encode_offset_msg_id, keys};
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
 use super::message_print::{print_message, topic_masters};
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -26,7 +25,7 @@ fn num(args: &ParsedArgs, k: &str, default: i64) -> Result<i64> {
     }
 }
 
-impl SubCommand for QueryMsgByKeyCommand {
+impl Command for QueryMsgByKeyCommand {
     fn name(&self) -> &'static str {
         "queryMsgByKey"
     }
@@ -57,53 +56,46 @@ impl SubCommand for QueryMsgByKeyCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topic = args.required("t")?;
-            let key = args.required("k")?;
-            let h = QueryMessageRequestHeader {
-                topic: topic.to_string(),
-                key: key.to_string(),
-                max_num: num(args, "m", 64)?.clamp(1, 64) as i32,
-                begin_timestamp: num(args, "b", 0)?,
-                end_timestamp: num(args, "e", i64::MAX)?,
-                unique_key_query: None,
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topic = args.required("t")?;
+        let key = args.required("k")?;
+        let h = QueryMessageRequestHeader {
+            topic: topic.to_string(),
+            key: key.to_string(),
+            max_num: num(args, "m", 64)?.clamp(1, 64) as i32,
+            begin_timestamp: num(args, "b", 0)?,
+            end_timestamp: num(args, "e", i64::MAX)?,
+            unique_key_query: None,
+        };
+        let mut found = Vec::new();
+        for (_, addr) in topic_masters(admin, topic).await? {
+            let req = RemotingCommand::request(RequestCode::QUERY_MESSAGE, h.to_ext());
+            let resp = match admin.invoke(&addr, req).await {
+                Ok(r) => r,
+                // QUERY_NOT_FOUND from one broker is not an error of the command.
+                Err(CliError::Response { .. }) => continue,
+                Err(e) => return Err(e),
             };
-            let mut found = Vec::new();
-            for (_, addr) in topic_masters(admin, topic).await? {
-                let req = RemotingCommand::request(RequestCode::QUERY_MESSAGE, h.to_ext());
-                let resp = match admin.invoke(&addr, req).await {
-                    Ok(r) => r,
-                    // QUERY_NOT_FOUND from one broker is not an error of the command.
-                    Err(CliError::Response { .. }) => continue,
-                    Err(e) => return Err(e),
-                };
-                let msgs = decode_all(&resp.body)
-                    .map_err(|e| CliError::Decode(format!("messages from {addr}: {e}")))?;
-                found.extend(msgs);
-            }
-            writeln!(out, "{:<50} {:>4} {:>40}", "#Message ID", "#QID", "#Offset")?;
-            for m in &found {
-                // Java's client-side MessageExt: the unique id when the producer set one.
-                let id = match m.properties.get(keys::UNIQ_KEY) {
-                    Some(uniq) if !uniq.is_empty() => uniq.to_string(),
-                    _ => encode_offset_msg_id(m.store_host, m.physical_offset),
-                };
-                writeln!(out, "{id:<50} {:>4} {:>40}", m.queue_id, m.queue_offset)?;
-            }
-            if found.is_empty() {
-                writeln!(out, "no message of topic {topic} with key {key}")?;
-            }
-            for m in &found {
-                writeln!(out)?;
-                print_message(out, m)?;
-            }
-            Ok(())
-        })
+            let msgs = decode_all(&resp.body)
+                .map_err(|e| CliError::Decode(format!("messages from {addr}: {e}")))?;
+            found.extend(msgs);
+        }
+        writeln!(out, "{:<50} {:>4} {:>40}", "#Message ID", "#QID", "#Offset")?;
+        for m in &found {
+            // Java's client-side MessageExt: the unique id when the producer set one.
+            let id = match m.properties.get(keys::UNIQ_KEY) {
+                Some(uniq) if !uniq.is_empty() => uniq.to_string(),
+                _ => encode_offset_msg_id(m.store_host, m.physical_offset),
+            };
+            writeln!(out, "{id:<50} {:>4} {:>40}", m.queue_id, m.queue_offset)?;
+        }
+        if found.is_empty() {
+            writeln!(out, "no message of topic {topic} with key {key}")?;
+        }
+        for m in &found {
+            writeln!(out)?;
+            print_message(out, m)?;
+        }
+        Ok(())
     }
 }

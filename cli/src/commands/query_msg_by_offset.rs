@@ -3,11 +3,10 @@
 //! `QueryMsgByOffsetSubCommand`; nothing is printed when the offset holds no message).
 
 use client::{MessageQueue, PullConsumer, PullStatus};
-use futures::future::BoxFuture;
 
 use super::message_print::print_message;
 use super::query_msg_by_id::view_message;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -15,7 +14,7 @@ use crate::error::{CliError, Result};
 /// `mqadmin queryMsgByOffset`.
 pub struct QueryMsgByOffsetCommand;
 
-impl SubCommand for QueryMsgByOffsetCommand {
+impl Command for QueryMsgByOffsetCommand {
     fn name(&self) -> &'static str {
         "queryMsgByOffset"
     }
@@ -30,36 +29,29 @@ impl SubCommand for QueryMsgByOffsetCommand {
             OptSpec::arg("o", "offset", true, "Queue Offset"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topic = args.required("t")?.trim();
-            let broker = args.required("b")?.trim();
-            let parse = |k: &str| -> Result<i64> {
-                let v = args.required(k)?.trim();
-                v.parse()
-                    .map_err(|_| CliError::Usage(format!("-{k} wants a number, got {v:?}")))
-            };
-            let queue_id = i32::try_from(parse("i")?)
-                .map_err(|_| CliError::Usage("-i is out of range".into()))?;
-            let offset = parse("o")?;
-            let consumer = PullConsumer::new("TOOLS_CONSUMER", admin.client_config()?)?;
-            consumer.start().await?;
-            let mq = MessageQueue::new(topic, broker, queue_id);
-            let pulled = consumer.pull(&mq, "*", offset, 1).await;
-            consumer.shutdown().await;
-            let pulled = pulled?;
-            if pulled.status == PullStatus::Found
-                && let Some(m) = pulled.msgs.first()
-            {
-                let (_, rec) = view_message(admin, &m.offset_msg_id).await?;
-                print_message(out, &rec)?;
-            }
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topic = args.required("t")?.trim();
+        let broker = args.required("b")?.trim();
+        let parse = |k: &str| -> Result<i64> {
+            let v = args.required(k)?.trim();
+            v.parse()
+                .map_err(|_| CliError::Usage(format!("-{k} wants a number, got {v:?}")))
+        };
+        let queue_id =
+            i32::try_from(parse("i")?).map_err(|_| CliError::Usage("-i is out of range".into()))?;
+        let offset = parse("o")?;
+        let consumer = PullConsumer::new("TOOLS_CONSUMER", admin.client_config()?)?;
+        consumer.start().await?;
+        let mq = MessageQueue::new(topic, broker, queue_id);
+        let pulled = consumer.pull(&mq, "*", offset, 1).await;
+        consumer.shutdown().await;
+        let pulled = pulled?;
+        if pulled.status == PullStatus::Found
+            && let Some(m) = pulled.msgs.first()
+        {
+            let (_, rec) = view_message(admin, &m.offset_msg_id).await?;
+            print_message(out, &rec)?;
+        }
+        Ok(())
     }
 }

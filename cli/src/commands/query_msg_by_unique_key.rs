@@ -2,13 +2,12 @@
 //! `UNIQ_KEY`), found through the index of every master serving the topic (Java
 //! `QueryMsgByUniqueKeySubCommand` without `-g`/`-d`).
 
-use futures::future::BoxFuture;
 use remoting::header::query::QueryMessageRequestHeader;
 use remoting::message::decode_all;
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
 use super::message_print::{print_message, topic_masters};
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -16,7 +15,7 @@ use crate::error::{CliError, Result};
 /// `mqadmin queryMsgByUniqueKey`.
 pub struct QueryMsgByUniqueKeyCommand;
 
-impl SubCommand for QueryMsgByUniqueKeyCommand {
+impl Command for QueryMsgByUniqueKeyCommand {
     fn name(&self) -> &'static str {
         "queryMsgByUniqueKey"
     }
@@ -29,41 +28,34 @@ impl SubCommand for QueryMsgByUniqueKeyCommand {
             OptSpec::arg("t", "topic", true, "The topic of msg"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let id = args.required("i")?.trim();
-            let topic = args.required("t")?.trim();
-            let h = QueryMessageRequestHeader {
-                topic: topic.to_string(),
-                key: id.to_string(),
-                max_num: 32,
-                begin_timestamp: 0,
-                end_timestamp: i64::MAX,
-                unique_key_query: Some(true),
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let id = args.required("i")?.trim();
+        let topic = args.required("t")?.trim();
+        let h = QueryMessageRequestHeader {
+            topic: topic.to_string(),
+            key: id.to_string(),
+            max_num: 32,
+            begin_timestamp: 0,
+            end_timestamp: i64::MAX,
+            unique_key_query: Some(true),
+        };
+        for (_, addr) in topic_masters(admin, topic).await? {
+            let req = RemotingCommand::request(RequestCode::QUERY_MESSAGE, h.to_ext());
+            let resp = match admin.invoke(&addr, req).await {
+                Ok(r) => r,
+                Err(CliError::Response { .. }) => continue,
+                Err(e) => return Err(e),
             };
-            for (_, addr) in topic_masters(admin, topic).await? {
-                let req = RemotingCommand::request(RequestCode::QUERY_MESSAGE, h.to_ext());
-                let resp = match admin.invoke(&addr, req).await {
-                    Ok(r) => r,
-                    Err(CliError::Response { .. }) => continue,
-                    Err(e) => return Err(e),
-                };
-                let msgs = decode_all(&resp.body)
-                    .map_err(|e| CliError::Decode(format!("messages from {addr}: {e}")))?;
-                // The index may hold a hash collision: only the exact UNIQ_KEY counts.
-                if let Some(m) = msgs.iter().find(|m| m.uniq_key() == Some(id)) {
-                    print_message(out, m)?;
-                    return Ok(());
-                }
+            let msgs = decode_all(&resp.body)
+                .map_err(|e| CliError::Decode(format!("messages from {addr}: {e}")))?;
+            // The index may hold a hash collision: only the exact UNIQ_KEY counts.
+            if let Some(m) = msgs.iter().find(|m| m.uniq_key() == Some(id)) {
+                print_message(out, m)?;
+                return Ok(());
             }
-            Err(CliError::Usage(format!(
-                "no message with unique key {id} in topic {topic}"
-            )))
-        })
+        }
+        Err(CliError::Usage(format!(
+            "no message with unique key {id} in topic {topic}"
+        )))
     }
 }

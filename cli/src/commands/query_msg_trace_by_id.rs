@@ -7,10 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use futures::future::BoxFuture;
-
 use super::broker_format::human_time;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -160,7 +158,7 @@ pub fn print_traces(out: Out<'_>, views: &[TraceView]) -> Result<()> {
     Ok(())
 }
 
-impl SubCommand for QueryMsgTraceByIdCommand {
+impl Command for QueryMsgTraceByIdCommand {
     fn name(&self) -> &'static str {
         "queryMsgTraceById"
     }
@@ -181,33 +179,26 @@ impl SubCommand for QueryMsgTraceByIdCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let msg_id = args.required("i")?.trim();
-            let topic = args
-                .value("t")
-                .map(str::trim)
-                .unwrap_or(RMQ_SYS_TRACE_TOPIC);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            let found = admin
-                .typed()?
-                .query_message_by_key(topic, msg_id, 64, 0, now)
-                .await?;
-            let mut views = Vec::new();
-            for m in &found {
-                let body = String::from_utf8_lossy(&m.body);
-                views.extend(decode_trace(msg_id, &body, &m.born_host.ip().to_string()));
-            }
-            print_traces(out, &views)
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let msg_id = args.required("i")?.trim();
+        let topic = args
+            .value("t")
+            .map(str::trim)
+            .unwrap_or(RMQ_SYS_TRACE_TOPIC);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let found = admin
+            .typed()?
+            .query_message_by_key(topic, msg_id, 64, 0, now)
+            .await?;
+        let mut views = Vec::new();
+        for m in &found {
+            let body = String::from_utf8_lossy(&m.body);
+            views.extend(decode_trace(msg_id, &body, &m.born_host.ip().to_string()));
+        }
+        print_traces(out, &views)
     }
 }
 

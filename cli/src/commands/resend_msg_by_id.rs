@@ -3,13 +3,12 @@
 //! `%RETRY%<group>`, so only the group that gave up on it sees it again, with a fresh retry
 //! count; `-t` sends it to another topic instead (for example the original one, for every group).
 
-use futures::future::BoxFuture;
 use remoting::header::send::{SendMessageRequestHeader, SendMessageResponseHeader};
 use remoting::message::keys;
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
 use super::query_msg_by_id::view_message;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -32,7 +31,7 @@ pub fn resend_topic(topic: &str, retry_topic_prop: Option<&str>, explicit: Optio
     retry_topic_prop.unwrap_or(topic).to_string()
 }
 
-impl SubCommand for ResendMsgByIdCommand {
+impl Command for ResendMsgByIdCommand {
     fn name(&self) -> &'static str {
         "resendMsgById"
     }
@@ -50,22 +49,15 @@ impl SubCommand for ResendMsgByIdCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let id = args.required("i")?;
-            let r = resend(admin, id, args.value("t")).await?;
-            writeln!(
-                out,
-                "resent {id} from {} to {}: new id {} queue {} offset {}",
-                r.from_topic, r.to_topic, r.msg_id, r.queue_id, r.queue_offset
-            )?;
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let id = args.required("i")?;
+        let r = resend(admin, id, args.value("t")).await?;
+        writeln!(
+            out,
+            "resent {id} from {} to {}: new id {} queue {} offset {}",
+            r.from_topic, r.to_topic, r.msg_id, r.queue_id, r.queue_offset
+        )?;
+        Ok(())
     }
 }
 

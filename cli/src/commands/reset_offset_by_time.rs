@@ -4,7 +4,6 @@
 //! broker (INVOKE_BROKER_TO_RESET_OFFSET); with no member online the offsets are committed
 //! directly, queue by queue, as Java's fallback does.
 
-use futures::future::BoxFuture;
 use remoting::body::admin::ResetOffsetBody;
 use remoting::header::admin::ResetOffsetRequestHeader;
 use remoting::header::offset::{
@@ -13,7 +12,7 @@ use remoting::header::offset::{
 use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
 use super::message_print::topic_masters;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::{Admin, check};
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -39,7 +38,7 @@ pub fn parse_time(s: &str) -> Result<i64> {
         .ok_or_else(|| CliError::Usage(format!("-s wants ms since the epoch or 'now', got {s:?}")))
 }
 
-impl SubCommand for ResetOffsetByTimeCommand {
+impl Command for ResetOffsetByTimeCommand {
     fn name(&self) -> &'static str {
         "resetOffsetByTime"
     }
@@ -64,60 +63,51 @@ impl SubCommand for ResetOffsetByTimeCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let group = args.required("g")?;
-            let topic = args.required("t")?;
-            let timestamp = parse_time(args.required("s")?)?;
-            let force = args
-                .value("f")
-                .is_none_or(|v| v.eq_ignore_ascii_case("true"));
-            writeln!(
-                out,
-                "rollback consumer offset by specified group[{group}], topic[{topic}], force[{force}], timestamp(millis)[{timestamp}]"
-            )?;
-            writeln!(out)?;
-            writeln!(
-                out,
-                "{:<40}  {:<40}  {:<40}",
-                "#brokerName", "#queueId", "#offset"
-            )?;
-            for (name, addr) in topic_masters(admin, topic).await? {
-                let h = ResetOffsetRequestHeader {
-                    topic: topic.to_string(),
-                    group: group.to_string(),
-                    timestamp,
-                    is_force: force,
-                    queue_id: None,
-                    offset: None,
-                };
-                let req = RemotingCommand::request(
-                    RequestCode::INVOKE_BROKER_TO_RESET_OFFSET,
-                    h.to_ext(),
-                );
-                let resp = admin.invoke_raw(&addr, req).await?;
-                if resp.response_code() == ResponseCode::CONSUMER_NOT_ONLINE {
-                    reset_offline(admin, out, &name, &addr, group, topic, timestamp).await?;
-                    continue;
-                }
-                let resp = check(&addr, resp)?;
-                let body = ResetOffsetBody::decode(&resp.body)
-                    .map_err(|e| CliError::Decode(format!("reset result from {addr}: {e}")))?;
-                for (mq, off) in &body.offset_table.0 {
-                    writeln!(
-                        out,
-                        "{:<40}  {:<40}  {:<40}",
-                        mq.broker_name, mq.queue_id, off
-                    )?;
-                }
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let group = args.required("g")?;
+        let topic = args.required("t")?;
+        let timestamp = parse_time(args.required("s")?)?;
+        let force = args
+            .value("f")
+            .is_none_or(|v| v.eq_ignore_ascii_case("true"));
+        writeln!(
+            out,
+            "rollback consumer offset by specified group[{group}], topic[{topic}], force[{force}], timestamp(millis)[{timestamp}]"
+        )?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<40}  {:<40}  {:<40}",
+            "#brokerName", "#queueId", "#offset"
+        )?;
+        for (name, addr) in topic_masters(admin, topic).await? {
+            let h = ResetOffsetRequestHeader {
+                topic: topic.to_string(),
+                group: group.to_string(),
+                timestamp,
+                is_force: force,
+                queue_id: None,
+                offset: None,
+            };
+            let req =
+                RemotingCommand::request(RequestCode::INVOKE_BROKER_TO_RESET_OFFSET, h.to_ext());
+            let resp = admin.invoke_raw(&addr, req).await?;
+            if resp.response_code() == ResponseCode::CONSUMER_NOT_ONLINE {
+                reset_offline(admin, out, &name, &addr, group, topic, timestamp).await?;
+                continue;
             }
-            Ok(())
-        })
+            let resp = check(&addr, resp)?;
+            let body = ResetOffsetBody::decode(&resp.body)
+                .map_err(|e| CliError::Decode(format!("reset result from {addr}: {e}")))?;
+            for (mq, off) in &body.offset_table.0 {
+                writeln!(
+                    out,
+                    "{:<40}  {:<40}  {:<40}",
+                    mq.broker_name, mq.queue_id, off
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -2,10 +2,9 @@
 //! through the client library's producer (Java `SendMessageCommand`).
 
 use client::{Message, MessageQueue, Producer, ProducerConfig};
-use futures::future::BoxFuture;
 
 use super::broker_format::num_opt;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -16,7 +15,7 @@ pub const PRODUCER_GROUP: &str = "MQADMIN_SEND_MSG_GROUP";
 /// `mqadmin sendMessage`.
 pub struct SendMessageCommand;
 
-impl SubCommand for SendMessageCommand {
+impl Command for SendMessageCommand {
     fn name(&self) -> &'static str {
         "sendMessage"
     }
@@ -38,68 +37,61 @@ impl SubCommand for SendMessageCommand {
             OptSpec::arg("i", "qid", false, "Send message to target queue"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topic = args.required("t")?;
-            let mut msg = Message::new(topic, args.required("p")?.to_string());
-            if let Some(k) = args.value("k") {
-                msg = msg.with_keys(k.split(' '));
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topic = args.required("t")?;
+        let mut msg = Message::new(topic, args.required("p")?.to_string());
+        if let Some(k) = args.value("k") {
+            msg = msg.with_keys(k.split(' '));
+        }
+        if let Some(c) = args.value("c") {
+            msg = msg.with_tags(c);
+        }
+        let queue = match (args.value("b"), args.has("i")) {
+            (Some(b), true) => Some(MessageQueue {
+                topic: topic.to_string(),
+                broker_name: b.to_string(),
+                queue_id: num_opt(args, "i", 0)?,
+            }),
+            (None, false) => None,
+            _ => {
+                return Err(CliError::Usage(
+                    "give -b <broker name> and -i <queue id> together".into(),
+                ));
             }
-            if let Some(c) = args.value("c") {
-                msg = msg.with_tags(c);
-            }
-            let queue = match (args.value("b"), args.has("i")) {
-                (Some(b), true) => Some(MessageQueue {
-                    topic: topic.to_string(),
-                    broker_name: b.to_string(),
-                    queue_id: num_opt(args, "i", 0)?,
-                }),
-                (None, false) => None,
-                _ => {
-                    return Err(CliError::Usage(
-                        "give -b <broker name> and -i <queue id> together".into(),
-                    ));
-                }
-            };
-            let mut config = ProducerConfig::new(PRODUCER_GROUP, "");
-            config.client = admin.client_config()?;
-            let producer = Producer::new(config)?;
-            producer.start().await?;
-            let result = match &queue {
-                Some(mq) => producer.send_to_queue(msg, mq).await,
-                None => producer.send(msg).await,
-            };
-            producer.shutdown().await;
-            writeln!(
+        };
+        let mut config = ProducerConfig::new(PRODUCER_GROUP, "");
+        config.client = admin.client_config()?;
+        let producer = Producer::new(config)?;
+        producer.start().await?;
+        let result = match &queue {
+            Some(mq) => producer.send_to_queue(msg, mq).await,
+            None => producer.send(msg).await,
+        };
+        producer.shutdown().await;
+        writeln!(
+            out,
+            "{:<32}  {:<4}  {:<20}    #MsgId",
+            "#Broker Name", "#QID", "#Send Result"
+        )?;
+        match result {
+            Ok(r) => writeln!(
                 out,
-                "{:<32}  {:<4}  {:<20}    #MsgId",
-                "#Broker Name", "#QID", "#Send Result"
-            )?;
-            match result {
-                Ok(r) => writeln!(
+                "{:<32}  {:<4}  {:<20}    {}",
+                r.message_queue.broker_name,
+                r.message_queue.queue_id,
+                send_status(r.status),
+                r.msg_id
+            )?,
+            Err(e) => {
+                writeln!(
                     out,
-                    "{:<32}  {:<4}  {:<20}    {}",
-                    r.message_queue.broker_name,
-                    r.message_queue.queue_id,
-                    send_status(r.status),
-                    r.msg_id
-                )?,
-                Err(e) => {
-                    writeln!(
-                        out,
-                        "{:<32}  {:<4}  {:<20}    None",
-                        "Unknown", "Unknown", "Failed"
-                    )?;
-                    return Err(e.into());
-                }
+                    "{:<32}  {:<4}  {:<20}    None",
+                    "Unknown", "Unknown", "Failed"
+                )?;
+                return Err(e.into());
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }
 

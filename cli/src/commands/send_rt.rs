@@ -5,10 +5,9 @@
 use std::time::Instant;
 
 use client::{Message, Producer, ProducerConfig, SendResult, SendStatus};
-use futures::future::BoxFuture;
 
 use super::broker_format::num_opt;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -54,7 +53,7 @@ fn send_result_string(r: &SendResult) -> String {
     )
 }
 
-impl SubCommand for CheckMsgSendRtCommand {
+impl Command for CheckMsgSendRtCommand {
     fn name(&self) -> &'static str {
         "checkMsgSendRT"
     }
@@ -68,60 +67,53 @@ impl SubCommand for CheckMsgSendRtCommand {
             OptSpec::arg("s", "size", false, "message size | default 128 Byte"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topic = args.required("t")?.trim();
-            let amount: u64 = num_opt(args, "a", 100)?;
-            let size: usize = num_opt(args, "s", 128)?;
-            let p = producer(admin, "PID_SMSC_RT").await?;
-            let queues = p.fetch_publish_queues(topic).await;
-            writeln!(
-                out,
-                "{:<32}  {:<4}  {:<20}    #RT",
-                "#Broker Name", "#QID", "#Send Result"
-            )?;
-            let mut elapsed_total = 0u128;
-            for i in 0..amount {
-                // Java's selector: queue i mod the queue count.
-                let (name, qid, ok, ms) = match &queues {
-                    Ok(qs) if !qs.is_empty() => {
-                        let mq = &qs[(i % qs.len() as u64) as usize];
-                        let start = Instant::now();
-                        let r = p
-                            .send_to_queue(Message::new(topic, body_of(size)), mq)
-                            .await;
-                        (
-                            mq.broker_name.clone(),
-                            mq.queue_id.to_string(),
-                            r.is_ok(),
-                            start.elapsed().as_millis(),
-                        )
-                    }
-                    _ => ("null".to_string(), "0".to_string(), false, 0),
-                };
-                if i != 0 {
-                    elapsed_total += ms;
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topic = args.required("t")?.trim();
+        let amount: u64 = num_opt(args, "a", 100)?;
+        let size: usize = num_opt(args, "s", 128)?;
+        let p = producer(admin, "PID_SMSC_RT").await?;
+        let queues = p.fetch_publish_queues(topic).await;
+        writeln!(
+            out,
+            "{:<32}  {:<4}  {:<20}    #RT",
+            "#Broker Name", "#QID", "#Send Result"
+        )?;
+        let mut elapsed_total = 0u128;
+        for i in 0..amount {
+            // Java's selector: queue i mod the queue count.
+            let (name, qid, ok, ms) = match &queues {
+                Ok(qs) if !qs.is_empty() => {
+                    let mq = &qs[(i % qs.len() as u64) as usize];
+                    let start = Instant::now();
+                    let r = p
+                        .send_to_queue(Message::new(topic, body_of(size)), mq)
+                        .await;
+                    (
+                        mq.broker_name.clone(),
+                        mq.queue_id.to_string(),
+                        r.is_ok(),
+                        start.elapsed().as_millis(),
+                    )
                 }
-                writeln!(out, "{name:<32}  {qid:<4}  {ok:<20}    {ms}")?;
-            }
-            p.shutdown().await;
-            let avg = if amount > 1 {
-                elapsed_total as f64 / (amount - 1) as f64
-            } else {
-                0.0
+                _ => ("null".to_string(), "0".to_string(), false, 0),
             };
-            writeln!(out, "Avg RT: {avg:.2}")?;
-            Ok(())
-        })
+            if i != 0 {
+                elapsed_total += ms;
+            }
+            writeln!(out, "{name:<32}  {qid:<4}  {ok:<20}    {ms}")?;
+        }
+        p.shutdown().await;
+        let avg = if amount > 1 {
+            elapsed_total as f64 / (amount - 1) as f64
+        } else {
+            0.0
+        };
+        writeln!(out, "Avg RT: {avg:.2}")?;
+        Ok(())
     }
 }
 
-impl SubCommand for SendMsgStatusCommand {
+impl Command for SendMsgStatusCommand {
     fn name(&self) -> &'static str {
         "sendMsgStatus"
     }
@@ -135,38 +127,31 @@ impl SubCommand for SendMsgStatusCommand {
             OptSpec::arg("c", "count", false, "send message count, Default: 50"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            // Java sends to the topic named after the broker (every broker serves one).
-            let broker = args.required("b")?.trim();
-            let size: usize = num_opt(args, "s", 128)?;
-            let count: u64 = num_opt(args, "c", 50)?;
-            let p = producer(admin, "PID_SMSC").await?;
-            // A warm-up send, as Java does, not reported.
-            let warm = p.send(Message::new(broker, body_of(16))).await;
-            if let Err(e) = warm {
-                p.shutdown().await;
-                return Err(e.into());
-            }
-            for _ in 0..count {
-                let start = Instant::now();
-                let r = p.send(Message::new(broker, body_of(size))).await;
-                let ms = start.elapsed().as_millis();
-                match r {
-                    Ok(r) => writeln!(out, "rt:{ms}ms, SendResult={}", send_result_string(&r))?,
-                    Err(e) => {
-                        p.shutdown().await;
-                        return Err(e.into());
-                    }
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        // Java sends to the topic named after the broker (every broker serves one).
+        let broker = args.required("b")?.trim();
+        let size: usize = num_opt(args, "s", 128)?;
+        let count: u64 = num_opt(args, "c", 50)?;
+        let p = producer(admin, "PID_SMSC").await?;
+        // A warm-up send, as Java does, not reported.
+        let warm = p.send(Message::new(broker, body_of(16))).await;
+        if let Err(e) = warm {
+            p.shutdown().await;
+            return Err(e.into());
+        }
+        for _ in 0..count {
+            let start = Instant::now();
+            let r = p.send(Message::new(broker, body_of(size))).await;
+            let ms = start.elapsed().as_millis();
+            match r {
+                Ok(r) => writeln!(out, "rt:{ms}ms, SendResult={}", send_result_string(&r))?,
+                Err(e) => {
+                    p.shutdown().await;
+                    return Err(e.into());
                 }
             }
-            p.shutdown().await;
-            Ok(())
-        })
+        }
+        p.shutdown().await;
+        Ok(())
     }
 }

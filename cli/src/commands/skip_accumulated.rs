@@ -7,7 +7,6 @@
 //! #consumerOffset #timestampOffset #rollbackOffset`); without `-f true` an offset is only moved
 //! backwards.
 
-use futures::future::BoxFuture;
 use remoting::body::admin::{ConsumeStats, OffsetWrapper, ResetOffsetBody, TopicStatsTable};
 use remoting::body::client::MessageQueue;
 use remoting::body::route::TopicRouteData;
@@ -19,7 +18,7 @@ use remoting::header::offset::{
 };
 use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::{Admin, check};
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -187,7 +186,7 @@ async fn skip_offline(
     Ok(())
 }
 
-impl SubCommand for SkipAccumulatedMessageCommand {
+impl Command for SkipAccumulatedMessageCommand {
     fn name(&self) -> &'static str {
         "skipAccumulatedMessage"
     }
@@ -206,57 +205,48 @@ impl SubCommand for SkipAccumulatedMessageCommand {
             ),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let group = args.required("g")?.trim();
-            let topic = args.required("t")?.trim();
-            let force = args
-                .value("f")
-                .is_none_or(|v| v.trim().eq_ignore_ascii_case("true"));
-            let route = admin.topic_route(topic).await?;
-            let mut table: Vec<(MessageQueue, i64)> = Vec::new();
-            for (_, addr) in brokers(&route) {
-                let h = ResetOffsetRequestHeader {
-                    topic: topic.to_string(),
-                    group: group.to_string(),
-                    timestamp: -1,
-                    is_force: force,
-                    queue_id: None,
-                    offset: None,
-                };
-                let req = RemotingCommand::request(
-                    RequestCode::INVOKE_BROKER_TO_RESET_OFFSET,
-                    h.to_ext(),
-                );
-                let resp = admin.invoke_raw(&addr, req).await?;
-                if resp.response_code() == ResponseCode::CONSUMER_NOT_ONLINE {
-                    return skip_offline(admin, out, &route, group, topic, force).await;
-                }
-                let resp = check(&addr, resp)?;
-                let body = ResetOffsetBody::decode(&resp.body)
-                    .map_err(|e| CliError::Decode(format!("reset result from {addr}: {e}")))?;
-                table.extend(body.offset_table.0);
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let group = args.required("g")?.trim();
+        let topic = args.required("t")?.trim();
+        let force = args
+            .value("f")
+            .is_none_or(|v| v.trim().eq_ignore_ascii_case("true"));
+        let route = admin.topic_route(topic).await?;
+        let mut table: Vec<(MessageQueue, i64)> = Vec::new();
+        for (_, addr) in brokers(&route) {
+            let h = ResetOffsetRequestHeader {
+                topic: topic.to_string(),
+                group: group.to_string(),
+                timestamp: -1,
+                is_force: force,
+                queue_id: None,
+                offset: None,
+            };
+            let req =
+                RemotingCommand::request(RequestCode::INVOKE_BROKER_TO_RESET_OFFSET, h.to_ext());
+            let resp = admin.invoke_raw(&addr, req).await?;
+            if resp.response_code() == ResponseCode::CONSUMER_NOT_ONLINE {
+                return skip_offline(admin, out, &route, group, topic, force).await;
             }
+            let resp = check(&addr, resp)?;
+            let body = ResetOffsetBody::decode(&resp.body)
+                .map_err(|e| CliError::Decode(format!("reset result from {addr}: {e}")))?;
+            table.extend(body.offset_table.0);
+        }
+        writeln!(
+            out,
+            "{:<40}  {:<40}  {:<40}",
+            "#brokerName", "#queueId", "#offset"
+        )?;
+        for (mq, off) in &table {
             writeln!(
                 out,
                 "{:<40}  {:<40}  {:<40}",
-                "#brokerName", "#queueId", "#offset"
+                front(&mq.broker_name, 32),
+                mq.queue_id,
+                off
             )?;
-            for (mq, off) in &table {
-                writeln!(
-                    out,
-                    "{:<40}  {:<40}  {:<40}",
-                    front(&mq.broker_name, 32),
-                    mq.queue_id,
-                    off
-                )?;
-            }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }

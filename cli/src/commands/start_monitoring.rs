@@ -23,12 +23,11 @@ use client::{
     ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, MessageExt, PullConsumer, PushConsumer,
     PushConsumerConfig,
 };
-use futures::future::BoxFuture;
 use remoting::body::admin::{ConsumeStats, OffsetWrapper};
 use remoting::body::client::MessageQueue;
 
 use super::consumer_status::same_subscription;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -296,7 +295,7 @@ async fn round(admin: &Admin, puller: &PullConsumer, out: Out<'_>) -> Result<()>
     Ok(())
 }
 
-impl SubCommand for StartMonitoringCommand {
+impl Command for StartMonitoringCommand {
     fn name(&self) -> &'static str {
         "startMonitoring"
     }
@@ -306,47 +305,40 @@ impl SubCommand for StartMonitoringCommand {
     fn options(&self) -> Vec<OptSpec> {
         Vec::new()
     }
-    fn execute<'a>(
-        &'a self,
-        _args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let rounds = env_u64("MQADMIN_MONITOR_ROUNDS");
-            let first = env_u64("MQADMIN_MONITOR_FIRST_DELAY_MS").unwrap_or(20_000);
-            let interval = env_u64("MQADMIN_MONITOR_INTERVAL_MS")
-                .unwrap_or(60_000)
-                .max(1);
-            let puller = PullConsumer::new(TOOLS_CONSUMER_GROUP, admin.client_config()?)?;
-            puller.start().await?;
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let events = match start_event_consumer(admin, tx).await {
-                Ok(c) => c,
-                Err(e) => {
-                    puller.shutdown().await;
-                    return Err(e);
-                }
-            };
-            let result = async {
-                wait_printing(&mut *out, &mut rx, first).await?;
-                let mut done = 0u64;
-                loop {
-                    if let Err(e) = round(admin, &puller, &mut *out).await {
-                        writeln!(out, "{MONITOR}round failed: {e}")?;
-                    }
-                    done += 1;
-                    if rounds.is_some_and(|n| done >= n) {
-                        return Ok(());
-                    }
-                    wait_printing(&mut *out, &mut rx, interval).await?;
-                }
+    async fn run(&self, _args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let rounds = env_u64("MQADMIN_MONITOR_ROUNDS");
+        let first = env_u64("MQADMIN_MONITOR_FIRST_DELAY_MS").unwrap_or(20_000);
+        let interval = env_u64("MQADMIN_MONITOR_INTERVAL_MS")
+            .unwrap_or(60_000)
+            .max(1);
+        let puller = PullConsumer::new(TOOLS_CONSUMER_GROUP, admin.client_config()?)?;
+        puller.start().await?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let events = match start_event_consumer(admin, tx).await {
+            Ok(c) => c,
+            Err(e) => {
+                puller.shutdown().await;
+                return Err(e);
             }
-            .await;
-            events.shutdown().await;
-            puller.shutdown().await;
-            result
-        })
+        };
+        let result = async {
+            wait_printing(&mut *out, &mut rx, first).await?;
+            let mut done = 0u64;
+            loop {
+                if let Err(e) = round(admin, &puller, &mut *out).await {
+                    writeln!(out, "{MONITOR}round failed: {e}")?;
+                }
+                done += 1;
+                if rounds.is_some_and(|n| done >= n) {
+                    return Ok(());
+                }
+                wait_printing(&mut *out, &mut rx, interval).await?;
+            }
+        }
+        .await;
+        events.shutdown().await;
+        puller.shutdown().await;
+        result
     }
 }
 

@@ -3,7 +3,6 @@
 //! from VIEW_BROKER_STATS_DATA on every master of the topic (`TOPIC_PUT_NUMS` / topic,
 //! `GROUP_GET_NUMS` / `topic@group`). `-a` prints only topics with traffic today.
 
-use futures::future::BoxFuture;
 use remoting::body::admin::GroupList;
 use remoting::header::admin::{
     QueryTopicConsumeByWhoRequestHeader, ViewBrokerStatsDataRequestHeader,
@@ -11,7 +10,7 @@ use remoting::header::admin::{
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 use serde::Deserialize;
 
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::{Admin, check};
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -153,7 +152,7 @@ async fn print_topic(admin: &Admin, out: Out<'_>, topic: &str, active_only: bool
     Ok(())
 }
 
-impl SubCommand for StatsAllCommand {
+impl Command for StatsAllCommand {
     fn name(&self) -> &'static str {
         "statsAll"
     }
@@ -166,41 +165,34 @@ impl SubCommand for StatsAllCommand {
             OptSpec::arg("t", "topic", false, "print select topic only"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topics = admin.topic_list().await?;
-            writeln!(
-                out,
-                "{:<64}  {:<64} {:>12} {:>11} {:>11} {:>14} {:>14}",
-                "#Topic",
-                "#Consumer Group",
-                "#Accumulation",
-                "#InTPS",
-                "#OutTPS",
-                "#InMsg24Hour",
-                "#OutMsg24Hour"
-            )?;
-            let active = args.has("a");
-            let select = args.value("t").map(str::trim).filter(|t| !t.is_empty());
-            for topic in &topics.topic_list {
-                if topic.starts_with("%RETRY%") || topic.starts_with("%DLQ%") {
-                    continue;
-                }
-                if select.is_some_and(|s| s != topic) {
-                    continue;
-                }
-                // Java skips a topic whose figures cannot be read (no route any more, say).
-                if print_topic(admin, &mut *out, topic, active).await.is_err() {
-                    continue;
-                }
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topics = admin.topic_list().await?;
+        writeln!(
+            out,
+            "{:<64}  {:<64} {:>12} {:>11} {:>11} {:>14} {:>14}",
+            "#Topic",
+            "#Consumer Group",
+            "#Accumulation",
+            "#InTPS",
+            "#OutTPS",
+            "#InMsg24Hour",
+            "#OutMsg24Hour"
+        )?;
+        let active = args.has("a");
+        let select = args.value("t").map(str::trim).filter(|t| !t.is_empty());
+        for topic in &topics.topic_list {
+            if topic.starts_with("%RETRY%") || topic.starts_with("%DLQ%") {
+                continue;
             }
-            Ok(())
-        })
+            if select.is_some_and(|s| s != topic) {
+                continue;
+            }
+            // Java skips a topic whose figures cannot be read (no route any more, say).
+            if print_topic(admin, &mut *out, topic, active).await.is_err() {
+                continue;
+            }
+        }
+        Ok(())
     }
 }
 

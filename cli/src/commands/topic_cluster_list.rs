@@ -3,9 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use futures::future::BoxFuture;
-
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -13,7 +11,7 @@ use crate::error::Result;
 /// `mqadmin topicClusterList`.
 pub struct TopicClusterListCommand;
 
-impl SubCommand for TopicClusterListCommand {
+impl Command for TopicClusterListCommand {
     fn name(&self) -> &'static str {
         "topicClusterList"
     }
@@ -23,29 +21,22 @@ impl SubCommand for TopicClusterListCommand {
     fn options(&self) -> Vec<OptSpec> {
         vec![OptSpec::arg("t", "topic", true, "topic name")]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topic = args.required("t")?.trim();
-            let route = admin.topic_route(topic).await?;
-            let info = admin.cluster_info().await?;
-            // Java `getTopicClusterList`: the cluster of each broker group in the route.
-            let mut clusters = BTreeSet::new();
-            for bd in &route.broker_datas {
-                for (cluster, names) in &info.cluster_addr_table {
-                    if names.contains(&bd.broker_name) {
-                        clusters.insert(cluster.clone());
-                    }
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topic = args.required("t")?.trim();
+        let route = admin.topic_route(topic).await?;
+        let info = admin.cluster_info().await?;
+        // Java `getTopicClusterList`: the cluster of each broker group in the route.
+        let mut clusters = BTreeSet::new();
+        for bd in &route.broker_datas {
+            for (cluster, names) in &info.cluster_addr_table {
+                if names.contains(&bd.broker_name) {
+                    clusters.insert(cluster.clone());
                 }
             }
-            for c in clusters {
-                writeln!(out, "{c}")?;
-            }
-            Ok(())
-        })
+        }
+        for c in clusters {
+            writeln!(out, "{c}")?;
+        }
+        Ok(())
     }
 }

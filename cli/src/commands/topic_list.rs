@@ -2,13 +2,12 @@
 //! `clusterModel`) a table of cluster, topic and the consumer groups that consume it (retry and
 //! dead-letter topics left out), as Java's `TopicListSubCommand` prints it.
 
-use futures::future::BoxFuture;
 use remoting::body::admin::GroupList;
 use remoting::body::cluster::ClusterInfo;
 use remoting::header::admin::QueryTopicConsumeByWhoRequestHeader;
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -16,7 +15,7 @@ use crate::error::Result;
 /// `mqadmin topicList`.
 pub struct TopicListCommand;
 
-impl SubCommand for TopicListCommand {
+impl Command for TopicListCommand {
     fn name(&self) -> &'static str {
         "topicList"
     }
@@ -26,51 +25,44 @@ impl SubCommand for TopicListCommand {
     fn options(&self) -> Vec<OptSpec> {
         vec![OptSpec::flag("c", "clusterModel", "clusterModel")]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topics = admin.topic_list().await?.topic_list;
-            if !args.has("c") {
-                for topic in topics {
-                    writeln!(out, "{topic}")?;
-                }
-                return Ok(());
-            }
-            let cluster_info = admin.cluster_info().await?;
-            writeln!(
-                out,
-                "{:<20}  {:<48}  {:<48}",
-                "#Cluster Name", "#Topic", "#Consumer Group"
-            )?;
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topics = admin.topic_list().await?.topic_list;
+        if !args.has("c") {
             for topic in topics {
-                if topic.starts_with("%RETRY%") || topic.starts_with("%DLQ%") {
-                    continue;
-                }
-                // Java swallows a failed lookup and prints the topic with blanks.
-                let (cluster, groups) = cluster_and_groups(admin, &cluster_info, &topic)
-                    .await
-                    .unwrap_or_default();
-                let groups = if groups.is_empty() {
-                    vec![String::new()]
-                } else {
-                    groups
-                };
-                for group in groups {
-                    writeln!(
-                        out,
-                        "{:<20}  {:<64}  {:<64}",
-                        front(&cluster, 20),
-                        front(&topic, 64),
-                        front(&group, 64)
-                    )?;
-                }
+                writeln!(out, "{topic}")?;
             }
-            Ok(())
-        })
+            return Ok(());
+        }
+        let cluster_info = admin.cluster_info().await?;
+        writeln!(
+            out,
+            "{:<20}  {:<48}  {:<48}",
+            "#Cluster Name", "#Topic", "#Consumer Group"
+        )?;
+        for topic in topics {
+            if topic.starts_with("%RETRY%") || topic.starts_with("%DLQ%") {
+                continue;
+            }
+            // Java swallows a failed lookup and prints the topic with blanks.
+            let (cluster, groups) = cluster_and_groups(admin, &cluster_info, &topic)
+                .await
+                .unwrap_or_default();
+            let groups = if groups.is_empty() {
+                vec![String::new()]
+            } else {
+                groups
+            };
+            for group in groups {
+                writeln!(
+                    out,
+                    "{:<20}  {:<64}  {:<64}",
+                    front(&cluster, 20),
+                    front(&topic, 64),
+                    front(&group, 64)
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,9 +1,7 @@
 //! `topicRoute -t T`: the topic's route as pretty JSON (Java prints `toJson(true)`); with `-l`
 //! Java's list format: one line per broker group, then the totals.
 
-use futures::future::BoxFuture;
-
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use remoting::body::route::TopicRouteData;
 
 use crate::admin::Admin;
@@ -13,7 +11,7 @@ use crate::error::{CliError, Result};
 /// `mqadmin topicRoute`.
 pub struct TopicRouteCommand;
 
-impl SubCommand for TopicRouteCommand {
+impl Command for TopicRouteCommand {
     fn name(&self) -> &'static str {
         "topicRoute"
     }
@@ -26,22 +24,15 @@ impl SubCommand for TopicRouteCommand {
             OptSpec::flag("l", "list", "Use list format to print data"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let route = admin.topic_route(args.required("t")?).await?;
-            if args.has("l") {
-                return print_list(&route, out);
-            }
-            let text = serde_json::to_string_pretty(&route)
-                .map_err(|e| CliError::Decode(format!("render route: {e}")))?;
-            writeln!(out, "{text}")?;
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let route = admin.topic_route(args.required("t")?).await?;
+        if args.has("l") {
+            return print_list(&route, out);
+        }
+        let text = serde_json::to_string_pretty(&route)
+            .map_err(|e| CliError::Decode(format!("render route: {e}")))?;
+        writeln!(out, "{text}")?;
+        Ok(())
     }
 }
 

@@ -1,10 +1,8 @@
 //! `topicStatus -t T`: min/max offset and last update of every queue of a topic (Java
 //! `TopicStatusSubCommand`).
 
-use futures::future::BoxFuture;
-
 use super::broker_format::human_time;
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -12,7 +10,7 @@ use crate::error::Result;
 /// `mqadmin topicStatus`.
 pub struct TopicStatusCommand;
 
-impl SubCommand for TopicStatusCommand {
+impl Command for TopicStatusCommand {
     fn name(&self) -> &'static str {
         "topicStatus"
     }
@@ -22,35 +20,28 @@ impl SubCommand for TopicStatusCommand {
     fn options(&self) -> Vec<OptSpec> {
         vec![OptSpec::arg("t", "topic", true, "topic name")]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let topic = args.required("t")?;
-            let stats = admin.typed()?.topic_stats(topic).await?;
-            let mut rows: Vec<_> = stats.offset_table.0.iter().collect();
-            rows.sort_by(|a, b| a.0.cmp(b.0));
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let topic = args.required("t")?;
+        let stats = admin.typed()?.topic_stats(topic).await?;
+        let mut rows: Vec<_> = stats.offset_table.0.iter().collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        writeln!(
+            out,
+            "{:<32}  {:<4}  {:<20}  {:<20}    #Last Updated",
+            "#Broker Name", "#QID", "#Min Offset", "#Max Offset"
+        )?;
+        for (mq, off) in rows {
+            let last = if off.last_update_timestamp > 0 {
+                human_time(off.last_update_timestamp)
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "{:<32}  {:<4}  {:<20}  {:<20}    #Last Updated",
-                "#Broker Name", "#QID", "#Min Offset", "#Max Offset"
+                "{:<32}  {:<4}  {:<20}  {:<20}    {}",
+                mq.broker_name, mq.queue_id, off.min_offset, off.max_offset, last
             )?;
-            for (mq, off) in rows {
-                let last = if off.last_update_timestamp > 0 {
-                    human_time(off.last_update_timestamp)
-                } else {
-                    String::new()
-                };
-                writeln!(
-                    out,
-                    "{:<32}  {:<4}  {:<20}  {:<20}    {}",
-                    mq.broker_name, mq.queue_id, off.min_offset, off.max_offset, last
-                )?;
-            }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }

@@ -2,11 +2,10 @@
 //! run time (Java `UpdateBrokerConfigSubCommand`). The broker refuses keys that must never
 //! change remotely (paths, addresses) with NO_PERMISSION, which is reported as an error.
 
-use futures::future::BoxFuture;
 use remoting::{RemotingCommand, RequestCode};
 
 use super::broker_format::{Target, target};
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::{Admin, check};
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -21,7 +20,7 @@ async fn update(admin: &Admin, addr: &str, body: &str) -> Result<()> {
     Ok(())
 }
 
-impl SubCommand for UpdateBrokerConfigCommand {
+impl Command for UpdateBrokerConfigCommand {
     fn name(&self) -> &'static str {
         "updateBrokerConfig"
     }
@@ -36,45 +35,38 @@ impl SubCommand for UpdateBrokerConfigCommand {
             OptSpec::arg("v", "value", true, "config value"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let key = args.required("k")?.trim();
-            let value = args.required("v")?.trim();
-            if key.is_empty() || key.contains(['=', '\n', ':']) || value.contains('\n') {
-                return Err(CliError::Usage(format!(
-                    "bad key or value: {key:?}={value:?}"
-                )));
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let key = args.required("k")?.trim();
+        let value = args.required("v")?.trim();
+        if key.is_empty() || key.contains(['=', '\n', ':']) || value.contains('\n') {
+            return Err(CliError::Usage(format!(
+                "bad key or value: {key:?}={value:?}"
+            )));
+        }
+        let body = format!("{key}={value}\n");
+        match target(args)? {
+            Target::Broker(addr) => {
+                let addr = addr.trim();
+                update(admin, addr, &body).await?;
+                writeln!(out, "update broker config success, {addr}")?;
             }
-            let body = format!("{key}={value}\n");
-            match target(args)? {
-                Target::Broker(addr) => {
-                    let addr = addr.trim();
-                    update(admin, addr, &body).await?;
-                    writeln!(out, "update broker config success, {addr}")?;
-                }
-                Target::Cluster(cluster) => {
-                    // Java reports each master's failure and carries on with the others.
-                    let mut failed = None;
-                    for addr in admin.typed()?.cluster_masters(cluster.trim()).await? {
-                        match update(admin, &addr, &body).await {
-                            Ok(()) => writeln!(out, "update broker config success, {addr}")?,
-                            Err(e) => {
-                                writeln!(out, "update broker config failed, {addr}: {e}")?;
-                                failed = Some(e);
-                            }
+            Target::Cluster(cluster) => {
+                // Java reports each master's failure and carries on with the others.
+                let mut failed = None;
+                for addr in admin.typed()?.cluster_masters(cluster.trim()).await? {
+                    match update(admin, &addr, &body).await {
+                        Ok(()) => writeln!(out, "update broker config success, {addr}")?,
+                        Err(e) => {
+                            writeln!(out, "update broker config failed, {addr}: {e}")?;
+                            failed = Some(e);
                         }
                     }
-                    if let Some(e) = failed {
-                        return Err(e);
-                    }
+                }
+                if let Some(e) = failed {
+                    return Err(e);
                 }
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }

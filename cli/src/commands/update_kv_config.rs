@@ -1,10 +1,9 @@
 //! `updateKvConfig -s NS -k K -v V`: puts a KV entry on every name server.
 
-use futures::future::BoxFuture;
 use remoting::header::namesrv::PutKVConfigRequestHeader;
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -12,7 +11,7 @@ use crate::error::Result;
 /// `mqadmin updateKvConfig`.
 pub struct UpdateKvConfigCommand;
 
-impl SubCommand for UpdateKvConfigCommand {
+impl Command for UpdateKvConfigCommand {
     fn name(&self) -> &'static str {
         "updateKvConfig"
     }
@@ -26,25 +25,18 @@ impl SubCommand for UpdateKvConfigCommand {
             OptSpec::arg("v", "value", true, "set the key value"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let header = PutKVConfigRequestHeader {
-                namespace: args.required("s")?.to_string(),
-                key: args.required("k")?.to_string(),
-                value: args.required("v")?.to_string(),
-            };
-            let req = RemotingCommand::request(RequestCode::PUT_KV_CONFIG, header.to_ext());
-            // Java writes to every name server and fails on the first error.
-            for (_, result) in admin.namesrv_invoke_all(req).await? {
-                result?;
-            }
-            writeln!(out, "create or update kv config to namespace success.")?;
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let header = PutKVConfigRequestHeader {
+            namespace: args.required("s")?.to_string(),
+            key: args.required("k")?.to_string(),
+            value: args.required("v")?.to_string(),
+        };
+        let req = RemotingCommand::request(RequestCode::PUT_KV_CONFIG, header.to_ext());
+        // Java writes to every name server and fails on the first error.
+        for (_, result) in admin.namesrv_invoke_all(req).await? {
+            result?;
+        }
+        writeln!(out, "create or update kv config to namespace success.")?;
+        Ok(())
     }
 }

@@ -1,10 +1,9 @@
 //! `updateNamesrvConfig -k K -v V`: changes one name server setting on every name server (the
 //! server accepts only its allow-list of run-time keys).
 
-use futures::future::BoxFuture;
 use remoting::{ExtFields, RemotingCommand, RequestCode};
 
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -12,7 +11,7 @@ use crate::error::Result;
 /// `mqadmin updateNamesrvConfig`.
 pub struct UpdateNamesrvConfigCommand;
 
-impl SubCommand for UpdateNamesrvConfigCommand {
+impl Command for UpdateNamesrvConfigCommand {
     fn name(&self) -> &'static str {
         "updateNamesrvConfig"
     }
@@ -25,27 +24,19 @@ impl SubCommand for UpdateNamesrvConfigCommand {
             OptSpec::arg("v", "value", true, "config value"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let (key, value) = (args.required("k")?, args.required("v")?);
-            let body = remoting::properties::render([(key, value)]);
-            let req =
-                RemotingCommand::request(RequestCode::UPDATE_NAMESRV_CONFIG, ExtFields::new())
-                    .with_body(body.into_bytes());
-            let addrs: Vec<String> = admin.namesrv_addrs()?.to_vec();
-            for (_, result) in admin.namesrv_invoke_all(req).await? {
-                result?;
-            }
-            writeln!(
-                out,
-                "update name server config success!{addrs:?}\n{key} : {value}"
-            )?;
-            Ok(())
-        })
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let (key, value) = (args.required("k")?, args.required("v")?);
+        let body = remoting::properties::render([(key, value)]);
+        let req = RemotingCommand::request(RequestCode::UPDATE_NAMESRV_CONFIG, ExtFields::new())
+            .with_body(body.into_bytes());
+        let addrs: Vec<String> = admin.namesrv_addrs()?.to_vec();
+        for (_, result) in admin.namesrv_invoke_all(req).await? {
+            result?;
+        }
+        writeln!(
+            out,
+            "update name server config success!{addrs:?}\n{key} : {value}"
+        )?;
+        Ok(())
     }
 }

@@ -1,11 +1,10 @@
 //! `updateTopic (-b addr | -c cluster) -t T [-r 8] [-w 8] [-p 6] [-o false]`: creates or updates
 //! a topic on one broker or on every master of a cluster (Java `UpdateTopicSubCommand`).
 
-use futures::future::BoxFuture;
 use remoting::body::topic::TopicConfig;
 
 use super::broker_format::{Target, bool_opt, num_opt, target, topic_config_string};
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::Result;
@@ -13,7 +12,7 @@ use crate::error::Result;
 /// `mqadmin updateTopic`.
 pub struct UpdateTopicCommand;
 
-impl SubCommand for UpdateTopicCommand {
+impl Command for UpdateTopicCommand {
     fn name(&self) -> &'static str {
         "updateTopic"
     }
@@ -36,37 +35,30 @@ impl SubCommand for UpdateTopicCommand {
             OptSpec::arg("o", "order", false, "set topic's order(true|false)"),
         ]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let where_to = target(args)?;
-            let config = TopicConfig {
-                topic_name: args.required("t")?.to_string(),
-                read_queue_nums: num_opt(args, "r", 8)?,
-                write_queue_nums: num_opt(args, "w", 8)?,
-                perm: num_opt(args, "p", 6)?,
-                order: bool_opt(args, "o", false)?,
-                ..TopicConfig::default()
-            };
-            client::producer::check_topic(&config.topic_name)?;
-            let typed = admin.typed()?;
-            match where_to {
-                Target::Broker(addr) => {
-                    typed.create_topic_on_broker(addr, &config).await?;
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let where_to = target(args)?;
+        let config = TopicConfig {
+            topic_name: args.required("t")?.to_string(),
+            read_queue_nums: num_opt(args, "r", 8)?,
+            write_queue_nums: num_opt(args, "w", 8)?,
+            perm: num_opt(args, "p", 6)?,
+            order: bool_opt(args, "o", false)?,
+            ..TopicConfig::default()
+        };
+        client::producer::check_topic(&config.topic_name)?;
+        let typed = admin.typed()?;
+        match where_to {
+            Target::Broker(addr) => {
+                typed.create_topic_on_broker(addr, &config).await?;
+                writeln!(out, "create topic to {addr} success.")?;
+            }
+            Target::Cluster(cluster) => {
+                for addr in typed.create_topic(cluster, &config).await? {
                     writeln!(out, "create topic to {addr} success.")?;
                 }
-                Target::Cluster(cluster) => {
-                    for addr in typed.create_topic(cluster, &config).await? {
-                        writeln!(out, "create topic to {addr} success.")?;
-                    }
-                }
             }
-            writeln!(out, "{}", topic_config_string(&config))?;
-            Ok(())
-        })
+        }
+        writeln!(out, "{}", topic_config_string(&config))?;
+        Ok(())
     }
 }

@@ -1,12 +1,11 @@
 //! `wipeWritePerm -b BROKER`: clears the write permission of a broker group on every name server.
 
-use futures::future::BoxFuture;
 use remoting::header::namesrv::{
     WipeWritePermOfBrokerRequestHeader, WipeWritePermOfBrokerResponseHeader,
 };
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
-use super::{Out, SubCommand};
+use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
 use crate::error::{CliError, Result};
@@ -14,7 +13,7 @@ use crate::error::{CliError, Result};
 /// `mqadmin wipeWritePerm`.
 pub struct WipeWritePermCommand;
 
-impl SubCommand for WipeWritePermCommand {
+impl Command for WipeWritePermCommand {
     fn name(&self) -> &'static str {
         "wipeWritePerm"
     }
@@ -24,42 +23,34 @@ impl SubCommand for WipeWritePermCommand {
     fn options(&self) -> Vec<OptSpec> {
         vec![OptSpec::arg("b", "brokerName", true, "broker name")]
     }
-    fn execute<'a>(
-        &'a self,
-        args: &'a ParsedArgs,
-        admin: &'a Admin,
-        out: Out<'a>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let broker = args.required("b")?;
-            let header = WipeWritePermOfBrokerRequestHeader {
-                broker_name: broker.to_string(),
-            };
-            let req =
-                RemotingCommand::request(RequestCode::WIPE_WRITE_PERM_OF_BROKER, header.to_ext());
-            let mut failed = None;
-            for (addr, result) in admin.namesrv_invoke_all(req).await? {
-                let count = result.and_then(|resp| {
-                    resp.ext_fields
-                        .decode::<WipeWritePermOfBrokerResponseHeader>()
-                        .map_err(|e| CliError::Decode(format!("{addr}: {e}")))
-                });
-                match count {
-                    Ok(h) => writeln!(
+    async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
+        let broker = args.required("b")?;
+        let header = WipeWritePermOfBrokerRequestHeader {
+            broker_name: broker.to_string(),
+        };
+        let req = RemotingCommand::request(RequestCode::WIPE_WRITE_PERM_OF_BROKER, header.to_ext());
+        let mut failed = None;
+        for (addr, result) in admin.namesrv_invoke_all(req).await? {
+            let count = result.and_then(|resp| {
+                resp.ext_fields
+                    .decode::<WipeWritePermOfBrokerResponseHeader>()
+                    .map_err(|e| CliError::Decode(format!("{addr}: {e}")))
+            });
+            match count {
+                Ok(h) => writeln!(
+                    out,
+                    "wipe write perm of broker[{broker}] in name server[{addr}] OK, {}",
+                    h.wipe_topic_count
+                )?,
+                Err(e) => {
+                    writeln!(
                         out,
-                        "wipe write perm of broker[{broker}] in name server[{addr}] OK, {}",
-                        h.wipe_topic_count
-                    )?,
-                    Err(e) => {
-                        writeln!(
-                            out,
-                            "wipe write perm of broker[{broker}] in name server[{addr}] Failed"
-                        )?;
-                        failed = Some(e);
-                    }
+                        "wipe write perm of broker[{broker}] in name server[{addr}] Failed"
+                    )?;
+                    failed = Some(e);
                 }
             }
-            failed.map_or(Ok(()), Err)
-        })
+        }
+        failed.map_or(Ok(()), Err)
     }
 }
