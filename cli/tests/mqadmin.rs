@@ -225,7 +225,11 @@ async fn cluster_list_topics_routes_and_perms() {
     let route = TopicRouteData::decode(out.stdout.as_bytes()).unwrap();
     assert_eq!(route.queue_datas[0].perm, 4);
     let out = mqadmin(&["addWritePerm", "-n", &ns_addr, "-b", "broker-a"]).await;
-    assert!(out.stdout.contains("OK, 2"), "{}", out.stdout);
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.trim(),
+        format!("add write perm of broker[broker-a] in name server[{ns_addr}] OK, 2")
+    );
     stop.cancel();
     ns.shutdown().await;
 }

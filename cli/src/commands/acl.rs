@@ -18,6 +18,18 @@ use crate::error::{CliError, Result};
 
 const BROKER: OptSpec = OptSpec::arg("b", "brokerAddr", false, "update which broker");
 const CLUSTER: OptSpec = OptSpec::arg("c", "clusterName", false, "update which cluster");
+const QUERY_BROKER: OptSpec = OptSpec::arg(
+    "b",
+    "brokerAddr",
+    false,
+    "query acl config version for which broker",
+);
+const QUERY_CLUSTER: OptSpec = OptSpec::arg(
+    "c",
+    "clusterName",
+    false,
+    "query acl config version for specified cluster",
+);
 
 /// The broker addresses `-b`/`-c` name: one broker, or every master of the cluster.
 async fn targets(args: &ParsedArgs, admin: &Admin) -> Result<Vec<String>> {
@@ -35,6 +47,24 @@ async fn targets(args: &ParsedArgs, admin: &Admin) -> Result<Vec<String>> {
                 .collect())
         }
     }
+}
+
+/// Sends one update to every broker `-b`/`-c` names, in turn, printing `done(addr)` after
+/// each; the first failure stops it (as Java's commands do).
+async fn update_targets(
+    args: &ParsedArgs,
+    admin: &Admin,
+    out: Out<'_>,
+    code: RequestCode,
+    header: ExtFields,
+    done: impl Fn(&str) -> String,
+) -> Result<()> {
+    for addr in targets(args, admin).await? {
+        let req = RemotingCommand::request(code, header.clone());
+        admin.invoke(&addr, req).await?;
+        writeln!(out, "{}", done(&addr))?;
+    }
+    Ok(())
 }
 
 /// `mqadmin updateAclConfig`.
@@ -104,16 +134,11 @@ impl Command for UpdateAclConfigCommand {
             topic_perms: args.value("t").map(str::to_string),
             group_perms: args.value("g").map(str::to_string),
         };
-        for addr in targets(args, admin).await? {
-            let req =
-                RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_ACL_CONFIG, h.to_ext());
-            admin.invoke(&addr, req).await?;
-            writeln!(
-                out,
-                "create or update plain access config to {addr} success."
-            )?;
-        }
-        Ok(())
+        let code = RequestCode::UPDATE_AND_CREATE_ACL_CONFIG;
+        update_targets(args, admin, out, code, h.to_ext(), |addr| {
+            format!("create or update plain access config to {addr} success.")
+        })
+        .await
     }
 }
 
@@ -141,15 +166,11 @@ impl Command for DeleteAccessConfigCommand {
         let h = DeleteAccessConfigRequestHeader {
             access_key: args.required("a")?.to_string(),
         };
-        for addr in targets(args, admin).await? {
-            let req = RemotingCommand::request(RequestCode::DELETE_ACL_CONFIG, h.to_ext());
-            admin.invoke(&addr, req).await?;
-            writeln!(
-                out,
-                "delete plain access config account from {addr} success."
-            )?;
-        }
-        Ok(())
+        let code = RequestCode::DELETE_ACL_CONFIG;
+        update_targets(args, admin, out, code, h.to_ext(), |addr| {
+            format!("delete plain access config account from {addr} success.")
+        })
+        .await
     }
 }
 
@@ -180,16 +201,11 @@ impl Command for UpdateGlobalWhiteAddrCommand {
             global_white_addrs: args.required("g")?.to_string(),
             acl_file_full_path: None,
         };
-        for addr in targets(args, admin).await? {
-            let req =
-                RemotingCommand::request(RequestCode::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG, h.to_ext());
-            admin.invoke(&addr, req).await?;
-            writeln!(
-                out,
-                "update global white remote addresses to {addr} success."
-            )?;
-        }
-        Ok(())
+        let code = RequestCode::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG;
+        update_targets(args, admin, out, code, h.to_ext(), |addr| {
+            format!("update global white remote addresses to {addr} success.")
+        })
+        .await
     }
 }
 
@@ -204,20 +220,7 @@ impl Command for ClusterAclConfigVersionCommand {
         "List all of acl config version information in cluster"
     }
     fn options(&self) -> Vec<OptSpec> {
-        vec![
-            OptSpec::arg(
-                "b",
-                "brokerAddr",
-                false,
-                "query acl config version for which broker",
-            ),
-            OptSpec::arg(
-                "c",
-                "clusterName",
-                false,
-                "query acl config version for specified cluster",
-            ),
-        ]
+        vec![QUERY_BROKER, QUERY_CLUSTER]
     }
     async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
         writeln!(
@@ -268,20 +271,7 @@ impl Command for GetAccessConfigCommand {
         "List all of acl config information in cluster"
     }
     fn options(&self) -> Vec<OptSpec> {
-        vec![
-            OptSpec::arg(
-                "b",
-                "brokerAddr",
-                false,
-                "query acl config version for which broker",
-            ),
-            OptSpec::arg(
-                "c",
-                "clusterName",
-                false,
-                "query acl config version for specified cluster",
-            ),
-        ]
+        vec![QUERY_BROKER, QUERY_CLUSTER]
     }
     async fn run(&self, args: &ParsedArgs, admin: &Admin, out: Out<'_>) -> Result<()> {
         for addr in targets(args, admin).await? {

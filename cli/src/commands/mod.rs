@@ -14,7 +14,6 @@ use crate::args::{HELP, NAMESRV, OptSpec, ParsedArgs};
 use crate::error::Result;
 
 pub mod acl;
-pub mod add_write_perm;
 pub mod allocate_mq;
 pub mod bench_consumer;
 pub mod bench_producer;
@@ -68,7 +67,7 @@ pub mod update_order_conf;
 pub mod update_sub_group;
 pub mod update_topic;
 pub mod update_topic_perm;
-pub mod wipe_write_perm;
+pub mod write_perm;
 
 /// Where a command writes its output.
 pub type Out<'a> = &'a mut (dyn Write + Send);
@@ -158,8 +157,8 @@ pub fn all() -> Vec<&'static dyn SubCommand> {
         &cluster_list::ClusterListCommand,
         &update_kv_config::UpdateKvConfigCommand,
         &delete_kv_config::DeleteKvConfigCommand,
-        &wipe_write_perm::WipeWritePermCommand,
-        &add_write_perm::AddWritePermCommand,
+        &write_perm::WipeWritePermCommand,
+        &write_perm::AddWritePermCommand,
         &get_namesrv_config::GetNamesrvConfigCommand,
         &update_namesrv_config::UpdateNamesrvConfigCommand,
         &broker_status::BrokerStatusCommand,

@@ -182,6 +182,27 @@ async fn read_queue(
     Ok(())
 }
 
+/// The options both commands share (Java's texts).
+const CHARSET: OptSpec = OptSpec::arg("c", "charsetName", false, "CharsetName(eg: UTF-8,GBK)");
+const SUB_EXPRESSION: OptSpec = OptSpec::arg(
+    "s",
+    "subExpression",
+    false,
+    "Subscribe Expression(eg: TagA || TagB)",
+);
+const BEGIN: OptSpec = OptSpec::arg(
+    "b",
+    "beginTimestamp",
+    false,
+    "Begin timestamp (ms since the epoch)",
+);
+const END: OptSpec = OptSpec::arg(
+    "e",
+    "endTimestamp",
+    false,
+    "End timestamp (ms since the epoch)",
+);
+
 impl Command for PrintMsgCommand {
     fn name(&self) -> &'static str {
         "printMsg"
@@ -192,25 +213,10 @@ impl Command for PrintMsgCommand {
     fn options(&self) -> Vec<OptSpec> {
         vec![
             OptSpec::arg("t", "topic", true, "topic name"),
-            OptSpec::arg("c", "charsetName", false, "CharsetName(eg: UTF-8,GBK)"),
-            OptSpec::arg(
-                "s",
-                "subExpression",
-                false,
-                "Subscribe Expression(eg: TagA || TagB)",
-            ),
-            OptSpec::arg(
-                "b",
-                "beginTimestamp",
-                false,
-                "Begin timestamp (ms since the epoch)",
-            ),
-            OptSpec::arg(
-                "e",
-                "endTimestamp",
-                false,
-                "End timestamp (ms since the epoch)",
-            ),
+            CHARSET,
+            SUB_EXPRESSION,
+            BEGIN,
+            END,
             OptSpec::arg("d", "printBody", false, "print body"),
         ]
     }
@@ -260,25 +266,10 @@ impl Command for PrintMsgByQueueCommand {
             OptSpec::arg("t", "topic", true, "topic name"),
             OptSpec::arg("a", "brokerName", true, "broker name"),
             OptSpec::arg("i", "queueId", true, "queue id"),
-            OptSpec::arg("c", "charsetName", false, "CharsetName(eg: UTF-8,GBK)"),
-            OptSpec::arg(
-                "s",
-                "subExpression",
-                false,
-                "Subscribe Expression(eg: TagA || TagB)",
-            ),
-            OptSpec::arg(
-                "b",
-                "beginTimestamp",
-                false,
-                "Begin timestamp (ms since the epoch)",
-            ),
-            OptSpec::arg(
-                "e",
-                "endTimestamp",
-                false,
-                "End timestamp (ms since the epoch)",
-            ),
+            CHARSET,
+            SUB_EXPRESSION,
+            BEGIN,
+            END,
             OptSpec::flag("p", "print", "print msg. eg: -p"),
             OptSpec::flag("d", "printBody", "print body. eg: -d"),
             OptSpec::flag("f", "calculate", "calculate by tag. eg: -f"),
