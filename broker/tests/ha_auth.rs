@@ -20,9 +20,7 @@ const SECRET: &str = "a-shared-ha-secret-0123456789";
 fn cfg(dir: &std::path::Path, name: &str, role: BrokerRole, secret: &str) -> BrokerConfig {
     let file = dir.join(format!("{name}.secret"));
     std::fs::write(&file, format!("{secret}\n")).unwrap();
-    let mut c = broker_config(&dir.join(name), None);
-    c.broker_role = role;
-    c.broker_id = if role.is_master() { 0 } else { 1 };
+    let mut c = pair_config(&dir.join(name), None, role);
     c.ha_housekeeping_interval = 2000;
     c.ha_send_heartbeat_interval = 500;
     c.ha_auth_secret_file = Some(file.display().to_string());

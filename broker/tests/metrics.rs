@@ -19,9 +19,7 @@ use remoting::{RemotingClient, RequestCode, ResponseCode};
 use telemetry::scrape::{self, Lint};
 
 fn cfg(store: &std::path::Path, ns: &str, role: BrokerRole) -> BrokerConfig {
-    let mut c = broker_config(store, Some(ns.to_string()));
-    c.broker_role = role;
-    c.broker_id = if role.is_master() { 0 } else { 1 };
+    let mut c = pair_config(store, Some(ns.to_string()), role);
     c.ha_send_heartbeat_interval = 500;
     c.metrics_exporter_type = MetricsExporterType::Prom;
     c.metrics_prom_exporter_host = "127.0.0.1".into();

@@ -42,22 +42,9 @@ const PRODUCERS: usize = 16;
 const PER_PRODUCER: usize = 2000;
 
 fn cfg(store: &std::path::Path, ns: &str, role: BrokerRole) -> BrokerConfig {
-    let mut c = broker_config(store, Some(ns.to_string()));
-    c.broker_role = role;
-    c.broker_id = if role.is_master() { 0 } else { 1 };
+    let mut c = pair_config(store, Some(ns.to_string()), role);
     c.mapped_file_size_commit_log = 64 << 20;
     c
-}
-
-async fn wait_in_sync(master: &BrokerHandle) {
-    let ha = master.context().ha.get().unwrap();
-    for _ in 0..3000 {
-        if ha.in_sync_count() > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no slave in sync");
 }
 
 fn max_of(b: &BrokerHandle) -> i64 {
@@ -103,7 +90,7 @@ async fn cluster(role: BrokerRole) -> Cluster {
             .await
             .unwrap(),
     );
-    wait_in_sync(&master).await;
+    wait_in_sync(&master, Duration::from_secs(60)).await;
     let client = Arc::new(RemotingClient::new(Default::default()));
     let addr = master.broker_addr().to_string();
     // Warm-up (topic creation, connections).

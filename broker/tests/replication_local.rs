@@ -19,9 +19,7 @@ use remoting::{ExtFields, RemotingClient, RemotingCommand, RequestCode, Response
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn cfg(store: &std::path::Path, ns: &str, role: BrokerRole) -> BrokerConfig {
-    let mut c = broker_config(store, Some(ns.to_string()));
-    c.broker_role = role;
-    c.broker_id = if role.is_master() { 0 } else { 1 };
+    let mut c = pair_config(store, Some(ns.to_string()), role);
     c.ha_housekeeping_interval = 3000;
     c.ha_send_heartbeat_interval = 500;
     c
@@ -73,17 +71,6 @@ async fn runtime_info(
     KVTable::decode(&r.body).unwrap().table
 }
 
-async fn wait_in_sync(master: &BrokerHandle) {
-    let ha = master.context().ha.get().unwrap();
-    for _ in 0..1000 {
-        if ha.in_sync_count() > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no slave in sync");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slave_copies_the_log_serves_pulls_refuses_sends() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,7 +118,7 @@ async fn slave_copies_the_log_serves_pulls_refuses_sends() {
     }
     wait_caught_up(&master, &slave).await;
     assert_eq!(commit_log_bytes(&master), commit_log_bytes(&slave));
-    wait_in_sync(&master).await;
+    wait_in_sync(&master, Duration::from_secs(30)).await;
     let info = runtime_info(&client, &maddr).await;
     assert_eq!(info["haConnectedSlaves"], "1");
     assert_eq!(info["haInSyncSlaves"], "1");
@@ -186,7 +173,7 @@ async fn sync_master_without_slave_is_slave_not_available_and_with_one_succeeds(
     let slave = Broker::start(cfg(&dir.path().join("s"), &ns_addr, BrokerRole::Slave))
         .await
         .unwrap();
-    wait_in_sync(&master).await;
+    wait_in_sync(&master, Duration::from_secs(30)).await;
     for i in 0..50 {
         let r = send(
             &client,

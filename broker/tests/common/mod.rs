@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use broker::config::BrokerConfig;
+use broker::config::{BrokerConfig, BrokerRole};
 use broker::{Broker, BrokerHandle};
 use namesrv::{NameServer, NameServerHandle, NamesrvConfig};
 use remoting::body::client::{ConsumerData, HeartbeatData, ProducerData, SubscriptionData};
@@ -48,6 +48,28 @@ pub fn broker_config(store: &Path, namesrv: Option<String>) -> BrokerConfig {
         flush_consumer_offset_interval: 200,
         ..Default::default()
     }
+}
+
+/// [`broker_config`] for one side of a master/slave pair: `role`, and broker id 0 for a master,
+/// 1 for a slave.
+pub fn pair_config(store: &Path, namesrv: Option<String>, role: BrokerRole) -> BrokerConfig {
+    let mut c = broker_config(store, namesrv);
+    c.broker_role = role;
+    c.broker_id = if role.is_master() { 0 } else { 1 };
+    c
+}
+
+/// Waits up to `within` for `master` to count a slave in sync (panics if none is).
+pub async fn wait_in_sync(master: &BrokerHandle, within: Duration) {
+    let ha = master.context().ha.get().unwrap();
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if ha.in_sync_count() > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no slave in sync");
 }
 
 /// A broker started from `cfg`, its address and a client: the opening of most tests.
