@@ -6,6 +6,7 @@ use remoting::header::admin::DeleteSubscriptionGroupRequestHeader;
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
 use super::broker_format::{Target, bool_opt, target};
+use super::delete_topic::print_deleted;
 use super::{Command, Out};
 use crate::admin::{Admin, check};
 use crate::args::{OptSpec, ParsedArgs};
@@ -74,11 +75,7 @@ impl Command for DeleteSubGroupCommand {
                 for topic in [format!("%RETRY%{group}"), format!("%DLQ%{group}")] {
                     // Absent topics are fine: the group may never have retried.
                     if typed.delete_topic(cluster, &topic).await.is_ok() {
-                        writeln!(
-                            out,
-                            "delete topic [{topic}] from cluster [{cluster}] success."
-                        )?;
-                        writeln!(out, "delete topic [{topic}] from NameServer success.")?;
+                        print_deleted(&mut *out, &topic, cluster)?;
                     }
                 }
             }

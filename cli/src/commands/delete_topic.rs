@@ -26,11 +26,16 @@ impl Command for DeleteTopicCommand {
         let topic = args.required("t")?;
         let cluster = args.required("c")?;
         admin.typed()?.delete_topic(cluster, topic).await?;
-        writeln!(
-            out,
-            "delete topic [{topic}] from cluster [{cluster}] success."
-        )?;
-        writeln!(out, "delete topic [{topic}] from NameServer success.")?;
-        Ok(())
+        print_deleted(out, topic, cluster)
     }
+}
+
+/// Java's two lines after a topic is deleted from a cluster and the name servers.
+pub(super) fn print_deleted(out: Out<'_>, topic: &str, cluster: &str) -> Result<()> {
+    writeln!(
+        out,
+        "delete topic [{topic}] from cluster [{cluster}] success."
+    )?;
+    writeln!(out, "delete topic [{topic}] from NameServer success.")?;
+    Ok(())
 }

@@ -4,7 +4,7 @@
 //! in full with its retry / dead-letter / delay properties.
 
 use remoting::header::query::QueryMessageRequestHeader;
-use remoting::message::{decode_all, encode_offset_msg_id, keys};
+use remoting::message::{MessageRecord, decode_all, encode_offset_msg_id, keys};
 use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
 use super::message_print::{print_message, topic_masters};
@@ -23,6 +23,22 @@ fn num(args: &ParsedArgs, k: &str, default: i64) -> Result<i64> {
             .parse()
             .map_err(|_| CliError::Usage(format!("-{k} wants a number, got {v:?}"))),
     }
+}
+
+/// QUERY_MESSAGE to the broker at `addr`: the messages its index holds for `h` (none when it
+/// answers with an error code: QUERY_NOT_FOUND from one broker is not an error of the command).
+pub(super) async fn query_index(
+    admin: &Admin,
+    addr: &str,
+    h: &QueryMessageRequestHeader,
+) -> Result<Vec<MessageRecord>> {
+    let req = RemotingCommand::request(RequestCode::QUERY_MESSAGE, h.to_ext());
+    let resp = match admin.invoke(addr, req).await {
+        Ok(r) => r,
+        Err(CliError::Response { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    decode_all(&resp.body).map_err(|e| CliError::Decode(format!("messages from {addr}: {e}")))
 }
 
 impl Command for QueryMsgByKeyCommand {
@@ -69,16 +85,7 @@ impl Command for QueryMsgByKeyCommand {
         };
         let mut found = Vec::new();
         for (_, addr) in topic_masters(admin, topic).await? {
-            let req = RemotingCommand::request(RequestCode::QUERY_MESSAGE, h.to_ext());
-            let resp = match admin.invoke(&addr, req).await {
-                Ok(r) => r,
-                // QUERY_NOT_FOUND from one broker is not an error of the command.
-                Err(CliError::Response { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            let msgs = decode_all(&resp.body)
-                .map_err(|e| CliError::Decode(format!("messages from {addr}: {e}")))?;
-            found.extend(msgs);
+            found.extend(query_index(admin, &addr, &h).await?);
         }
         writeln!(out, "{:<50} {:>4} {:>40}", "#Message ID", "#QID", "#Offset")?;
         for m in &found {

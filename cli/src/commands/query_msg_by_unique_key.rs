@@ -3,10 +3,9 @@
 //! `QueryMsgByUniqueKeySubCommand` without `-g`/`-d`).
 
 use remoting::header::query::QueryMessageRequestHeader;
-use remoting::message::decode_all;
-use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
 use super::message_print::{print_message, topic_masters};
+use super::query_msg_by_key::query_index;
 use super::{Command, Out};
 use crate::admin::Admin;
 use crate::args::{OptSpec, ParsedArgs};
@@ -40,14 +39,7 @@ impl Command for QueryMsgByUniqueKeyCommand {
             unique_key_query: Some(true),
         };
         for (_, addr) in topic_masters(admin, topic).await? {
-            let req = RemotingCommand::request(RequestCode::QUERY_MESSAGE, h.to_ext());
-            let resp = match admin.invoke(&addr, req).await {
-                Ok(r) => r,
-                Err(CliError::Response { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            let msgs = decode_all(&resp.body)
-                .map_err(|e| CliError::Decode(format!("messages from {addr}: {e}")))?;
+            let msgs = query_index(admin, &addr, &h).await?;
             // The index may hold a hash collision: only the exact UNIQ_KEY counts.
             if let Some(m) = msgs.iter().find(|m| m.uniq_key() == Some(id)) {
                 print_message(out, m)?;

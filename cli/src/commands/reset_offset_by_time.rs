@@ -38,6 +38,36 @@ pub fn parse_time(s: &str) -> Result<i64> {
         .ok_or_else(|| CliError::Usage(format!("-s wants ms since the epoch or 'now', got {s:?}")))
 }
 
+/// INVOKE_BROKER_TO_RESET_OFFSET on the broker at `addr` (the broker tells the online
+/// consumers); `None` when the group has no consumer online there (CONSUMER_NOT_ONLINE), for
+/// the caller to reset the stored offsets itself as Java does.
+pub(super) async fn reset_on_broker(
+    admin: &Admin,
+    addr: &str,
+    topic: &str,
+    group: &str,
+    timestamp: i64,
+    force: bool,
+) -> Result<Option<ResetOffsetBody>> {
+    let h = ResetOffsetRequestHeader {
+        topic: topic.to_string(),
+        group: group.to_string(),
+        timestamp,
+        is_force: force,
+        queue_id: None,
+        offset: None,
+    };
+    let req = RemotingCommand::request(RequestCode::INVOKE_BROKER_TO_RESET_OFFSET, h.to_ext());
+    let resp = admin.invoke_raw(addr, req).await?;
+    if resp.response_code() == ResponseCode::CONSUMER_NOT_ONLINE {
+        return Ok(None);
+    }
+    let resp = check(addr, resp)?;
+    ResetOffsetBody::decode(&resp.body)
+        .map(Some)
+        .map_err(|e| CliError::Decode(format!("reset result from {addr}: {e}")))
+}
+
 impl Command for ResetOffsetByTimeCommand {
     fn name(&self) -> &'static str {
         "resetOffsetByTime"
@@ -81,24 +111,11 @@ impl Command for ResetOffsetByTimeCommand {
             "#brokerName", "#queueId", "#offset"
         )?;
         for (name, addr) in topic_masters(admin, topic).await? {
-            let h = ResetOffsetRequestHeader {
-                topic: topic.to_string(),
-                group: group.to_string(),
-                timestamp,
-                is_force: force,
-                queue_id: None,
-                offset: None,
-            };
-            let req =
-                RemotingCommand::request(RequestCode::INVOKE_BROKER_TO_RESET_OFFSET, h.to_ext());
-            let resp = admin.invoke_raw(&addr, req).await?;
-            if resp.response_code() == ResponseCode::CONSUMER_NOT_ONLINE {
+            let Some(body) = reset_on_broker(admin, &addr, topic, group, timestamp, force).await?
+            else {
                 reset_offline(admin, out, &name, &addr, group, topic, timestamp).await?;
                 continue;
-            }
-            let resp = check(&addr, resp)?;
-            let body = ResetOffsetBody::decode(&resp.body)
-                .map_err(|e| CliError::Decode(format!("reset result from {addr}: {e}")))?;
+            };
             for (mq, off) in &body.offset_table.0 {
                 writeln!(
                     out,

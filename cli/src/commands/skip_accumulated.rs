@@ -7,17 +7,16 @@
 //! #consumerOffset #timestampOffset #rollbackOffset`); without `-f true` an offset is only moved
 //! backwards.
 
-use remoting::body::admin::{ConsumeStats, OffsetWrapper, ResetOffsetBody, TopicStatsTable};
+use remoting::body::admin::{ConsumeStats, OffsetWrapper, TopicStatsTable};
 use remoting::body::client::MessageQueue;
 use remoting::body::route::TopicRouteData;
-use remoting::header::admin::{
-    GetConsumeStatsRequestHeader, GetTopicStatsInfoRequestHeader, ResetOffsetRequestHeader,
-};
+use remoting::header::admin::{GetConsumeStatsRequestHeader, GetTopicStatsInfoRequestHeader};
 use remoting::header::offset::{
     GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
 };
-use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
+use remoting::{CommandHeader, RemotingCommand, RequestCode};
 
+use super::reset_offset_by_time::reset_on_broker;
 use super::{Command, Out};
 use crate::admin::{Admin, check};
 use crate::args::{OptSpec, ParsedArgs};
@@ -214,23 +213,9 @@ impl Command for SkipAccumulatedMessageCommand {
         let route = admin.topic_route(topic).await?;
         let mut table: Vec<(MessageQueue, i64)> = Vec::new();
         for (_, addr) in brokers(&route) {
-            let h = ResetOffsetRequestHeader {
-                topic: topic.to_string(),
-                group: group.to_string(),
-                timestamp: -1,
-                is_force: force,
-                queue_id: None,
-                offset: None,
-            };
-            let req =
-                RemotingCommand::request(RequestCode::INVOKE_BROKER_TO_RESET_OFFSET, h.to_ext());
-            let resp = admin.invoke_raw(&addr, req).await?;
-            if resp.response_code() == ResponseCode::CONSUMER_NOT_ONLINE {
+            let Some(body) = reset_on_broker(admin, &addr, topic, group, -1, force).await? else {
                 return skip_offline(admin, out, &route, group, topic, force).await;
-            }
-            let resp = check(&addr, resp)?;
-            let body = ResetOffsetBody::decode(&resp.body)
-                .map_err(|e| CliError::Decode(format!("reset result from {addr}: {e}")))?;
+            };
             table.extend(body.offset_table.0);
         }
         writeln!(
