@@ -90,7 +90,7 @@ pub struct BrokerContext {
     /// Cancelled on shutdown.
     pub shutdown: CancellationToken,
     /// Role, broker id and epoch now: they change at run time with `epochFencingEnable`
-    /// (docs/failover.md); [`crate::fencing`].
+    /// (docs/failover.md); [`crate::state::fencing`].
     pub role: Arc<crate::state::fencing::RoleState>,
     /// The advertised HA address (set once at start-up when HA runs).
     pub ha_addr: std::sync::OnceLock<String>,

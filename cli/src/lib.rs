@@ -3,7 +3,9 @@
 //! # Layout
 //! - [`args`]: commons-cli style option parsing and usage text.
 //! - [`admin`]: the shared admin layer (name server list, client, typed calls).
-//! - [`commands`]: one module per subcommand and the registry. The broker commands go through
+//! - [`commands`]: one module per subcommand (or per pair that differ only in a request code
+//!   and a verb, as `write_perm` and `broker_maintenance`) and the registry; each implements
+//!   [`commands::Command`] with a plain `async fn run`. The broker commands go through
 //!   the client library ([`client::Admin`], producer, pull consumer); the benchmark tool is two
 //!   of them, `mqadmin benchProducer` and `mqadmin benchConsumer` (see
 //!   [`commands::bench_producer`], [`commands::bench_consumer`] and `cli/bench/broker-bench.sh`).
