@@ -116,7 +116,7 @@ impl BrokerContext {
     /// Whether a write may be stored now ([`crate::state::fencing::RoleState::check_write`]): the
     /// remark to answer with when not.
     pub fn write_refused(&self) -> Option<String> {
-        self.role.check_write().err().map(|r| r.to_string())
+        self.role.write_refused()
     }
 
     /// Tells every member of `group` that its membership changed (oneway, in the background),

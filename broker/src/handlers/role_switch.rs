@@ -56,7 +56,7 @@ pub fn state(ctx: &Deps<'_>) -> FailoverState {
             .map(|e| (e.epoch, e.start_offset))
             .collect(),
         max_offset: ha.map_or(0, |h| h.store().commit_log_max_offset()),
-        write_refused: role.check_write().err().map(|r| r.to_string()),
+        write_refused: role.write_refused(),
         ha_connected: view.connected && role.is_slave(),
         // A controller's re-point, else what the HA client last used.
         following: if role.is_slave() {

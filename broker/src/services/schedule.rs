@@ -56,7 +56,7 @@ impl Handle {
     /// Whether this broker may write now: `None` on an unfenced master, else why not (a
     /// slave, or a master fenced by a newer epoch or an expired lease: docs/failover.md).
     pub fn write_refused(&self) -> Option<String> {
-        self.role.check_write().err().map(|r| r.to_string())
+        self.role.write_refused()
     }
 }
 

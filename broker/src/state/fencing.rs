@@ -240,7 +240,7 @@ impl RoleState {
         if !self.enabled {
             return None;
         }
-        self.check_write().err().map(|r| r.to_string())
+        self.write_refused()
     }
 
     /// True when this broker may serve its log to slaves as a master (unfenced by epoch).
