@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use remoting::body::client::MessageQueue;
 use remoting::header::send::{
-    SendMessageRequestHeader, SendMessageResponseHeader, encode_send_ext,
+    SendMessageRequestHeader, SendMessageResponseHeader, into_send_ext,
 };
 use remoting::message::{BatchItem, encode_batch, keys, sysflag};
 use remoting::{RemotingCommand, RemotingError, RequestCode, ResponseCode};
@@ -615,7 +615,7 @@ impl Producer {
         } else {
             RequestCode::SEND_MESSAGE_V2
         };
-        let req = RemotingCommand::request(code, encode_send_ext(code, &header))
+        let req = RemotingCommand::request(code, into_send_ext(code, header))
             .with_body(p.body.clone());
         let remoting = instance.remoting();
         if oneway {

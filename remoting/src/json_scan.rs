@@ -393,6 +393,20 @@ mod tests {
         }
     }
 
+    /// Instruction counts of both readers on a Java send header, for callgrind (no timing is
+    /// asserted): `valgrind --tool=callgrind --toggle-collect='*json_scan*decode*'` (or
+    /// `'*decode_json_header_serde*'`) on `cargo test --release -p remoting --lib
+    /// decode_cost_probe -- --ignored`.
+    #[test]
+    #[ignore = "a probe for callgrind, not a check"]
+    fn decode_cost_probe() {
+        for _ in 0..1000 {
+            std::hint::black_box(decode(std::hint::black_box(JAVA_SEND.as_bytes()), LIMIT));
+            let slow = decode_json_header_serde(std::hint::black_box(JAVA_SEND.as_bytes()), LIMIT);
+            std::hint::black_box(slow.ok());
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
 
