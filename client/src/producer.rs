@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use remoting::body::client::MessageQueue;
-use remoting::header::send::{
-    SendMessageRequestHeader, SendMessageResponseHeader, into_send_ext,
-};
+use remoting::header::send::{SendMessageRequestHeader, SendMessageResponseHeader, into_send_ext};
 use remoting::message::{BatchItem, encode_batch, keys, sysflag};
 use remoting::{RemotingCommand, RemotingError, RequestCode, ResponseCode};
 use tokio::task::JoinHandle;
@@ -615,8 +613,8 @@ impl Producer {
         } else {
             RequestCode::SEND_MESSAGE_V2
         };
-        let req = RemotingCommand::request(code, into_send_ext(code, header))
-            .with_body(p.body.clone());
+        let req =
+            RemotingCommand::request(code, into_send_ext(code, header)).with_body(p.body.clone());
         let remoting = instance.remoting();
         if oneway {
             remoting.invoke_oneway(&addr, req).await?;
