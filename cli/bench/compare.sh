@@ -8,8 +8,9 @@
 # pair, fresh ports and a fresh store per side and round), each driven by the same client, this
 # checkout's `mqadmin` (so the ratios are the servers'; CLIENT=old uses the baseline's mqadmin
 # for the baseline side, which lacks `-r` so the latency phase is then skipped for it):
-#   send     64 tasks x 1 KiB sync sends, ASYNC_FLUSH, BENCH_SECS s: msgs/s, p99/p999, and the
-#            broker's CPU per message (utime+stime from /proc/<pid>/stat / messages sent)
+#   send     64 tasks x 1 KiB sync sends, ASYNC_FLUSH, BENCH_SECS s: msgs/s, p99/p999, the
+#            broker's CPU per message (utime+stime from /proc/<pid>/stat / messages sent) and
+#            the client's (`mqadmin`'s user+system time, from getrusage of its waiting parent)
 #   batch    BATCH_TASKS tasks sending batches of 32 x 1 KiB: msgs/s and CPU per message
 #   consume  benchConsumer catching up the backlog the two phases above stored: msgs/s
 #   latency  64 tasks paced at half of this side's own `send` throughput: p50/p99/p999
@@ -87,6 +88,16 @@ min_faults() { # minor page faults of a process so far
     sed 's/^.*) //' "/proc/$1/stat" | awk '{print $8}'
 }
 
+with_cpu() { # $1 file to write the command's user + system seconds to; runs the rest
+    local cpu_file=$1
+    shift
+    python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write("%.3f" % (r.ru_utime + r.ru_stime))
+sys.exit(rc)' "$cpu_file" "$@"
+}
+
 field() { # $1 file, $2 regex before the number
     grep -oE "$2 [0-9.]+" "$1" | tail -1 | awk '{print $NF}'
 }
@@ -157,8 +168,11 @@ measure() {
     before=$(cpu_ticks "$BROKER_PID")
     local faults_before
     faults_before=$(min_faults "$BROKER_PID")
-    timeout $((SECS * 10 + 60)) "$@" > "$out" 2>&1 || echo "($prefix exited $?)" >> "$out"
+    with_cpu "$out.cpu" timeout $((SECS * 10 + 60)) "$@" > "$out" 2>&1 ||
+        echo "($prefix exited $?)" >> "$out"
     after=$(cpu_ticks "$BROKER_PID")
+    local client_cpu
+    client_cpu=$(cat "$out.cpu" 2>/dev/null || echo 0)
     local faults=$(($(min_faults "$BROKER_PID") - faults_before))
     local msgs tps
     msgs=$(field "$out" "Messages (sent|consumed):")
@@ -172,6 +186,8 @@ measure() {
     if [ -n "${msgs:-}" ] && [ "${msgs%.*}" -gt 0 ]; then
         record "$side" "$ROUND" "${prefix}_cpu_us_per_msg" \
             "$(awk -v t=$((after - before)) -v k="$TCK" -v m="$msgs" 'BEGIN {printf "%.2f", t / k * 1e6 / m}')"
+        record "$side" "$ROUND" "${prefix}_client_cpu_us_per_msg" \
+            "$(awk -v c="$client_cpu" -v m="$msgs" 'BEGIN {printf "%.2f", c * 1e6 / m}')"
         record "$side" "$ROUND" "${prefix}_faults_per_msg" \
             "$(awk -v f="$faults" -v m="$msgs" 'BEGIN {printf "%.3f", f / m}')"
     fi

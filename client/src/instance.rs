@@ -88,6 +88,9 @@ pub(crate) struct Inner {
     namesrv: Vec<String>,
     namesrv_index: AtomicUsize,
     routes: RwLock<HashMap<String, TopicRouteData>>,
+    /// The producers' queue list of each topic, built once from its cached route (a send used to
+    /// clone the whole route and rebuild the list); dropped whenever that route changes.
+    publish: RwLock<HashMap<String, Arc<PublishInfo>>>,
     /// Broker name → broker id → address, rebuilt from every cached route.
     brokers: RwLock<HashMap<String, BTreeMap<i64, String>>>,
     /// Broker addresses that refused or dropped our last connection (see [`crate::broker_health`]).
@@ -163,6 +166,7 @@ impl ClientInstance {
                 namesrv,
                 namesrv_index: AtomicUsize::new(seq as usize),
                 routes: RwLock::new(HashMap::new()),
+                publish: RwLock::new(HashMap::new()),
                 brokers: RwLock::new(HashMap::new()),
                 health: Default::default(),
                 refresh_running: AtomicBool::new(false),
@@ -415,6 +419,7 @@ impl ClientInstance {
             .routes
             .write()
             .insert(topic.to_string(), route.clone());
+        self.inner.publish.write().remove(topic);
         self.rebuild_brokers();
         Ok(route)
     }
@@ -430,6 +435,7 @@ impl ClientInstance {
     /// Drops a topic's cached route (it is fetched again on next use).
     pub fn forget_route(&self, topic: &str) {
         self.inner.routes.write().remove(topic);
+        self.inner.publish.write().remove(topic);
     }
 
     /// The queues a producer may write for `topic`. When the topic has no route, the template
@@ -439,14 +445,26 @@ impl ClientInstance {
         topic: &str,
         template_topic: &str,
         default_queue_nums: i32,
-    ) -> Result<PublishInfo> {
+    ) -> Result<Arc<PublishInfo>> {
+        if let Some(info) = self.inner.publish.read().get(topic) {
+            return Ok(info.clone());
+        }
         match self.topic_route(topic).await {
             Ok(route) => {
-                let info = PublishInfo::from_route(topic, &route);
-                if !info.is_empty() {
-                    return Ok(info);
+                let info = Arc::new(PublishInfo::from_route(topic, &route));
+                if info.is_empty() {
+                    return Err(ClientError::NoRoute(topic.to_string()));
                 }
-                Err(ClientError::NoRoute(topic.to_string()))
+                // Only while the route it was built from is still the cached one: a refresh
+                // that raced with this lookup must not be overwritten by the older list.
+                let routes = self.inner.routes.read();
+                if routes.get(topic).is_some_and(|r| *r == route) {
+                    self.inner
+                        .publish
+                        .write()
+                        .insert(topic.to_string(), info.clone());
+                }
+                Ok(info)
             }
             Err(ClientError::NoRoute(_)) => {
                 let template = match self.topic_route(template_topic).await {
@@ -460,7 +478,7 @@ impl ClientInstance {
                 if info.is_empty() {
                     return Err(ClientError::NoRoute(topic.to_string()));
                 }
-                Ok(info)
+                Ok(Arc::new(info))
             }
             Err(e) => Err(e),
         }

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use remoting::body::client::MessageQueue;
-use remoting::header::send::{
-    SendMessageRequestHeader, SendMessageResponseHeader, encode_send_ext,
-};
+use remoting::header::send::{SendMessageRequestHeader, SendMessageResponseHeader, into_send_ext};
 use remoting::message::{BatchItem, encode_batch, keys, sysflag};
 use remoting::{RemotingCommand, RemotingError, RequestCode, ResponseCode};
 use tokio::task::JoinHandle;
@@ -216,10 +214,10 @@ impl Producer {
 
     /// The writable queues of `topic` (Java `fetchPublishMessageQueues`).
     pub async fn fetch_publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
-        Ok(self.publish_info(topic).await?.queues)
+        Ok(self.publish_info(topic).await?.queues.clone())
     }
 
-    async fn publish_info(&self, topic: &str) -> Result<PublishInfo> {
+    async fn publish_info(&self, topic: &str) -> Result<Arc<PublishInfo>> {
         let c = &self.inner.config;
         let info = self
             .inner
@@ -228,13 +226,20 @@ impl Producer {
             .await?;
         // The first time we learn a topic's brokers, tell them about us (Java heartbeats from
         // `updateTopicRouteInfoFromNameServer` when the broker table changes).
-        if self.inner.registered && self.inner.announced.lock().insert(topic.to_string()) {
+        if self.inner.registered && self.first_time_seen(topic) {
             let instance = self.inner.instance.clone();
             tokio::spawn(async move {
                 instance.send_heartbeat_to_all().await;
             });
         }
         Ok(info)
+    }
+
+    /// True the first time `topic` is asked about (it is recorded then); no copy of the name
+    /// for topics already known, which is every send after the first.
+    fn first_time_seen(&self, topic: &str) -> bool {
+        let mut announced = self.inner.announced.lock();
+        !announced.contains(topic) && announced.insert(topic.to_string())
     }
 
     // ----- sending --------------------------------------------------------------------------
@@ -304,7 +309,7 @@ impl Producer {
         let prepared = self.prepare(msg)?;
         let info = self.publish_info(&prepared.topic).await?;
         let mq = self.select_queue(&prepared.topic, &info, None)?;
-        self.send_kernel(&mq, &prepared, self.inner.config.send_timeout, true)
+        self.send_kernel(mq, &prepared, self.inner.config.send_timeout, true)
             .await
             .map(|_| ())
     }
@@ -487,12 +492,12 @@ impl Producer {
     }
 
     /// Round robin over the queues, avoiding `avoid_broker` when another broker has queues.
-    fn select_queue(
+    fn select_queue<'a>(
         &self,
         topic: &str,
-        info: &PublishInfo,
+        info: &'a PublishInfo,
         avoid_broker: Option<&str>,
-    ) -> Result<MessageQueue> {
+    ) -> Result<&'a MessageQueue> {
         let n = info.queues.len();
         if n == 0 {
             return Err(ClientError::NoRoute(topic.to_string()));
@@ -502,11 +507,11 @@ impl Producer {
             for i in 0..n {
                 let q = &info.queues[(start + i) % n];
                 if q.broker_name != avoid {
-                    return Ok(q.clone());
+                    return Ok(q);
                 }
             }
         }
-        Ok(info.queues[start % n].clone())
+        Ok(&info.queues[start % n])
     }
 
     async fn send_with_retries(&self, prepared: Prepared, timeout: Duration) -> Result<SendResult> {
@@ -523,7 +528,7 @@ impl Producer {
             }
             let mq = self.select_queue(&prepared.topic, &info, last_broker.as_deref())?;
             made += 1;
-            match self.send_kernel(&mq, &prepared, left, false).await {
+            match self.send_kernel(mq, &prepared, left, false).await {
                 Ok(Some(r)) => {
                     if r.status != SendStatus::SendOk
                         && self.inner.config.retry_another_broker_when_not_store_ok
@@ -543,6 +548,7 @@ impl Producer {
                     // Nothing listens there any more: learn the current route before the retry.
                     // The cached one may be from a moment when another master was restarting
                     // and so list only the broker that just failed.
+                    last_broker = Some(mq.broker_name.clone());
                     if matches!(&e, ClientError::Remoting(r) if crate::broker_health::is_connection_failure(r))
                     {
                         let _ = self
@@ -554,7 +560,6 @@ impl Producer {
                             info = fresh;
                         }
                     }
-                    last_broker = Some(mq.broker_name.clone());
                     last_err = Some(e);
                 }
                 Err(e) => return Err(e),
@@ -608,8 +613,8 @@ impl Producer {
         } else {
             RequestCode::SEND_MESSAGE_V2
         };
-        let req = RemotingCommand::request(code, encode_send_ext(code, &header))
-            .with_body(p.body.clone());
+        let req =
+            RemotingCommand::request(code, into_send_ext(code, header)).with_body(p.body.clone());
         let remoting = instance.remoting();
         if oneway {
             remoting.invoke_oneway(&addr, req).await?;

@@ -78,6 +78,14 @@ impl RemotingClient {
 
     /// The live connection to `addr`, opening one if there is none (or the last one closed).
     pub async fn connection(&self, addr: &str) -> Result<Connection> {
+        // Every request comes here: find a live connection without copying the address or
+        // queueing on the slot's async lock (64 sending tasks would all park on it).
+        if let Some(conn) = self.inner.conns.lock().get(addr).and_then(|slot| {
+            let guard = slot.try_lock().ok()?;
+            guard.as_ref().filter(|c| !c.is_closed()).cloned()
+        }) {
+            return Ok(conn);
+        }
         let slot = self
             .inner
             .conns

@@ -121,7 +121,7 @@ impl ExtFields {
     /// Builds the map from fields in any order; for a key given twice the last value wins (as
     /// a JSON object's or a map's later insert would).
     pub(crate) fn from_unsorted(mut fields: Vec<(FieldKey, String)>) -> Self {
-        if !fields.windows(2).all(|w| w[0].0 < w[1].0) {
+        if !fields.windows(2).all(|w| key_before(&w[0].0, &w[1].0)) {
             // Stable, so equal keys keep their arrival order; then keep the last of each run.
             fields.sort_by(|a, b| a.0.cmp(&b.0));
             let mut out: Vec<(FieldKey, String)> = Vec::with_capacity(fields.len());
@@ -137,9 +137,25 @@ impl ExtFields {
     }
 }
 
+/// `a < b`, deciding on the first bytes without a `memcmp` call when they differ (header
+/// names are short and mostly differ there).
+fn key_before(a: &str, b: &str) -> bool {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x < y,
+        _ => a < b,
+    }
+}
+
 /// The static name equal to `key`, for the field names of the request path and our typed
 /// headers' common ones; `None` for anything else.
 pub(crate) fn intern(key: &str) -> Option<&'static str> {
+    // The V2 send header's one-letter names, on every send: no search.
+    const LETTERS: [&str; 14] = [
+        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n",
+    ];
+    if let &[c @ b'a'..=b'n'] = key.as_bytes() {
+        return Some(LETTERS[usize::from(c - b'a')]);
+    }
     const KEYS: &[&str] = &[
         "AccessKey",
         "MSG_REGION",

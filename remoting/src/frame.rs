@@ -232,6 +232,15 @@ fn decode_json_header(bytes: &[u8], max_fields: usize) -> Result<RemotingCommand
             "JSON header is not an object".into(),
         ));
     }
+    // The flat headers real clients send, in one pass; anything else goes through serde.
+    if let Some(cmd) = crate::json_scan::decode(bytes, max_fields) {
+        return Ok(cmd);
+    }
+    decode_json_header_serde(bytes, max_fields)
+}
+
+/// The JSON header through serde: every form JSON allows (escapes, nested values, floats).
+pub(crate) fn decode_json_header_serde(bytes: &[u8], max_fields: usize) -> Result<RemotingCommand> {
     let previous = FIELDS_LEFT.with(|c| c.replace(max_fields));
     let parsed = serde_json::from_slice::<JsonHeader>(bytes);
     FIELDS_LEFT.with(|c| c.set(previous));

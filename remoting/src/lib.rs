@@ -4,7 +4,8 @@
 //! - [`acl`]: 4.x plain-ACL request signing (HmacSHA1) and the ACL admin bodies.
 //! - [`codes`]: request and response codes (spec §2).
 //! - [`command`]: the logical command a frame carries (spec §1.2).
-//! - [`frame`]: bytes ⇄ commands, JSON and binary headers (spec §1.1–1.4), a tokio codec.
+//! - [`frame`]: bytes ⇄ commands, JSON and binary headers (spec §1.1–1.4), a tokio codec;
+//!   `json_scan` reads the flat JSON headers real clients send without serde.
 //! - [`ext`]: header fields and the [`header!`](macro@header) macro for typed header structs (spec §1.5).
 //! - [`connection`], [`client`], [`server`]: async transport on tokio.
 //! - [`header`]: typed headers of every command; [`body`]: JSON bodies; [`fastjson`]: the Java
@@ -25,6 +26,7 @@ pub mod ext;
 pub mod fastjson;
 pub mod frame;
 pub mod header;
+mod json_scan;
 pub mod message;
 pub mod properties;
 pub mod server;

@@ -581,12 +581,15 @@ fn finish(
     ctx.metrics.on_put(topic, count, bytes, started.elapsed());
     // Wake parked pulls now; the store's arrival hook does too, this covers stores without one.
     ctx.long_polling.wake(topic, queue_id);
-    let msg_id = outcome
-        .physical_offsets
-        .iter()
-        .map(|off| encode_offset_msg_id(ctx.store_host, *off))
-        .collect::<Vec<_>>()
-        .join(",");
+    // One id (every single send) without the list and the join.
+    let msg_id = match outcome.physical_offsets.as_slice() {
+        [one] => encode_offset_msg_id(ctx.store_host, *one),
+        all => all
+            .iter()
+            .map(|off| encode_offset_msg_id(ctx.store_host, *off))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
     debug!(
         topic,
         queue_id,

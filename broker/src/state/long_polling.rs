@@ -17,7 +17,9 @@ use tokio::sync::Notify;
 
 /// Wake-ups per queue.
 pub struct LongPolling {
-    queues: Mutex<HashMap<(String, i32), Arc<Notify>>>,
+    /// Topic → queue id → wake-up. Nested so that a lookup by `&str` copies nothing: every
+    /// send wakes its queue.
+    queues: Mutex<HashMap<String, HashMap<i32, Arc<Notify>>>>,
     held: AtomicUsize,
     max_held: usize,
     /// Connection id → pulls parked on it.
@@ -67,18 +69,21 @@ impl LongPolling {
 
     /// The wake-up of a queue, created on first use.
     pub fn notifier(&self, topic: &str, queue_id: i32) -> Arc<Notify> {
-        self.queues
-            .lock()
-            .entry((topic.to_string(), queue_id))
-            .or_default()
-            .clone()
+        let mut queues = self.queues.lock();
+        if !queues.contains_key(topic) {
+            queues.insert(topic.to_string(), HashMap::new());
+        }
+        queues
+            .get_mut(topic)
+            .map(|m| m.entry(queue_id).or_default().clone())
+            .unwrap_or_default()
     }
 
     /// Wakes every pull parked on a queue (new messages arrived); a negative queue id wakes
     /// every parked pull (the store's event stream lagged).
     pub fn wake(&self, topic: &str, queue_id: i32) {
         if queue_id < 0 {
-            for n in self.queues.lock().values() {
+            for n in self.queues.lock().values().flat_map(HashMap::values) {
                 n.notify_waiters();
             }
             return;
@@ -86,7 +91,8 @@ impl LongPolling {
         let n = self
             .queues
             .lock()
-            .get(&(topic.to_string(), queue_id))
+            .get(topic)
+            .and_then(|m| m.get(&queue_id))
             .cloned();
         if let Some(n) = n {
             n.notify_waiters();
@@ -131,6 +137,9 @@ impl LongPolling {
 
     /// Forgets queues nobody waits on (called periodically so deleted topics do not linger).
     pub fn sweep(&self) {
-        self.queues.lock().retain(|_, n| Arc::strong_count(n) > 1);
+        self.queues.lock().retain(|_, m| {
+            m.retain(|_, n| Arc::strong_count(n) > 1);
+            !m.is_empty()
+        });
     }
 }

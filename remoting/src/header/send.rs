@@ -192,6 +192,16 @@ pub fn encode_send_ext(code: RequestCode, header: &SendMessageRequestHeader) -> 
     }
 }
 
+/// [`encode_send_ext`] taking the header by value: the V2 form reuses its strings instead of
+/// copying them (a producer builds a header per message only to encode it).
+pub fn into_send_ext(code: RequestCode, header: SendMessageRequestHeader) -> ExtFields {
+    if uses_v2_header(code) {
+        SendMessageRequestHeaderV2::from(header).to_ext()
+    } else {
+        header.to_ext()
+    }
+}
+
 crate::header! {
     /// `SendMessageResponseHeader`: required on SUCCESS, FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT and
     /// SLAVE_NOT_AVAILABLE send responses.
