@@ -341,7 +341,7 @@ impl RecordView<'_> {
 
     /// Converts to an owned record.
     pub fn to_record(&self) -> MessageRecord {
-        let mut rec = self.to_record_without_body();
+        let mut rec = self.record_without_body();
         rec.body = Bytes::copy_from_slice(self.body);
         rec
     }
@@ -358,7 +358,7 @@ impl RecordView<'_> {
         }
     }
 
-    fn to_record_without_body(&self) -> MessageRecord {
+    fn record_without_body(&self) -> MessageRecord {
         MessageRecord {
             body_crc: self.body_crc,
             queue_id: self.queue_id,
@@ -547,7 +547,7 @@ pub fn decode_all_shared(buf: &Bytes) -> Result<Vec<MessageRecord>> {
     let mut rest: &[u8] = buf;
     while !rest.is_empty() {
         let v = decode_view(rest)?;
-        let mut rec = v.to_record_without_body();
+        let mut rec = v.record_without_body();
         rec.body = v.body_slice_of(buf);
         out.push(rec);
         rest = &rest[v.raw.len()..];
