@@ -117,6 +117,7 @@ pub fn get_filtered(
             return out;
         }
         out.records.retain(|r| record_matches(sel, r));
+        out.joined = None;
         if !out.records.is_empty() {
             return out;
         }

@@ -211,6 +211,7 @@ impl MessageStoreApi for StoreAdapter {
                 min_offset: r.min_offset,
                 max_offset: r.max_offset,
                 records: r.messages,
+                joined: r.joined,
                 suggest_pull_from_slave: r.suggest_pulling_from_slave,
             },
             Err(e) => {
@@ -221,6 +222,7 @@ impl MessageStoreApi for StoreAdapter {
                     min_offset: self.store.min_offset_in_queue(topic, queue_id),
                     max_offset: self.store.max_offset_in_queue(topic, queue_id),
                     records: Vec::new(),
+                    joined: None,
                     suggest_pull_from_slave: false,
                 }
             }

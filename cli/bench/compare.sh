@@ -24,6 +24,9 @@
 #   PERF_SIDE=new cli/bench/compare.sh         # also `perf record -g` that side's broker
 #                                              # during the first round's send phase
 #                                              # (PERF_OUT file, PERF_ARGS options)
+#   PERF_SIDE=new PERF_PHASE=consume PERF_WHO=client cli/bench/compare.sh
+#                                              # profile another phase, or its client
+#   PULL_BATCH=256 cli/bench/compare.sh        # benchConsumer's messages per pull (-p)
 #   SIDES=new cli/bench/compare.sh             # only one side (profiling, quick checks)
 # Everything listens on 127.0.0.1 only; each phase is bounded by BENCH_SECS (the consume by
 # 10 x BENCH_SECS); files go to a temp dir removed at the end.
@@ -196,6 +199,27 @@ measure() {
         "$((after - before))" "$faults"
 }
 
+# One measured phase ($1 = its name, then the client command) of side $side; profiled with
+# `perf record` when PERF_SIDE is this side, PERF_PHASE this phase (default send) and this is
+# the first round: the broker process, or the client command itself with PERF_WHO=client.
+phase() {
+    local name=$1
+    shift
+    local perf_pid="" out="${PERF_OUT:-/tmp/perf-${side}.data}"
+    if [ "${PERF_SIDE:-}" = "$side" ] && [ "$ROUND" = 1 ] && [ "${PERF_PHASE:-send}" = "$name" ]; then
+        if [ "${PERF_WHO:-broker}" = client ]; then
+            # shellcheck disable=SC2086 # PERF_ARGS is a list of options
+            measure "$side" "$name" perf record ${PERF_ARGS:--g -F 999} -o "$out" -- "$@"
+            return
+        fi
+        # shellcheck disable=SC2086
+        perf record ${PERF_ARGS:--g -F 999} -p "$BROKER_PID" -o "$out" > "$WORK/perf.log" 2>&1 &
+        perf_pid=$!
+    fi
+    measure "$side" "$name" "$@"
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+}
+
 run_side() { # $1 = old|new
     local side=$1 bin client
     if [ "$side" = old ]; then bin=$OLD_BIN; else bin=$NEW_BIN; fi
@@ -207,18 +231,11 @@ run_side() { # $1 = old|new
     # Creates the topic (8 queues) and warms up connections, routes and the store.
     "$client" benchProducer -n "$NS" -t "$topic" -c BenchCluster -q 8 -w 8 -s "$SIZE" -d 1 \
         > "$dir/warmup.log" 2>&1
-    local perf_pid=""
-    if [ "${PERF_SIDE:-}" = "$side" ] && [ "$ROUND" = 1 ]; then
-        # shellcheck disable=SC2086 # PERF_ARGS is a list of options
-        perf record ${PERF_ARGS:--g -F 999} -p "$BROKER_PID" -o "${PERF_OUT:-/tmp/perf-${side}.data}" \
-            > "$dir/perf.log" 2>&1 &
-        perf_pid=$!
-    fi
-    measure "$side" send "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" -d "$SECS"
-    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
-    measure "$side" batch "$client" benchProducer -n "$NS" -t "$topic" -w "$BATCH_TASKS" \
+    phase send "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" -d "$SECS"
+    phase batch "$client" benchProducer -n "$NS" -t "$topic" -w "$BATCH_TASKS" \
         -s "$SIZE" -b "$BATCH" -d "$SECS"
-    measure "$side" consume "$client" benchConsumer -n "$NS" -t "$topic" -g "cmp_${side}_${ROUND}"
+    phase consume "$client" benchConsumer -n "$NS" -t "$topic" -g "cmp_${side}_${ROUND}" \
+        ${PULL_BATCH:+-p "$PULL_BATCH"}
     local max rate
     max=$(awk -v s="$side" -v r="$ROUND" '$1==s && $2==r && $3=="send_msgs_s" {print $4}' "$RESULTS")
     rate=$(awk -v m="${max:-0}" 'BEGIN {printf "%d", m / 2}')

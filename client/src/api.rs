@@ -84,7 +84,7 @@ impl ClientInstance {
                     reason: format!("pull response header: {e}"),
                 })?;
         let msgs = if status == PullStatus::Found {
-            MessageExt::decode_all(&resp.body, broker_name)?
+            MessageExt::decode_all_shared(&resp.body, broker_name)?
         } else {
             Vec::new()
         };

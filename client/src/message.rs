@@ -216,6 +216,15 @@ impl MessageExt {
         })
     }
 
+    /// [`decode_all`](Self::decode_all) of a response body the messages may share: their
+    /// bodies are slices of it, not copies.
+    pub fn decode_all_shared(body: &Bytes, broker_name: &str) -> Result<Vec<MessageExt>> {
+        remoting::message::decode_all_shared(body)?
+            .into_iter()
+            .map(|r| MessageExt::from_record(r, broker_name))
+            .collect()
+    }
+
     /// Decodes a pull/query/view body (concatenated records).
     pub fn decode_all(body: &[u8], broker_name: &str) -> Result<Vec<MessageExt>> {
         remoting::message::decode_all(body)?

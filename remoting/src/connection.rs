@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{FutureExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
@@ -29,6 +29,7 @@ use crate::codes::ResponseCode;
 use crate::command::{FLAG_RESPONSE, RemotingCommand};
 use crate::error::{RemotingError, Result};
 use crate::frame::{FrameBudget, RemotingCodec};
+use crate::sink::FrameSink;
 
 /// The read side of a connection's byte stream (a TCP half or a TLS session's).
 type ReadIo = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
@@ -247,11 +248,10 @@ impl Connection {
         let codec = RemotingCodec::new(config.max_frame)
             .with_max_header_fields(config.max_header_fields)
             .with_budget(config.frame_budget.clone());
-        let mut sink = FramedWrite::new(write_half, RemotingCodec::new(config.max_frame));
         // Encoded frames collect in the sink's buffer up to this before a write is forced, so
-        // under load one write system call carries many answers (a pull's bodies included);
-        // the buffer is reused from frame to frame.
-        sink.set_backpressure_boundary(WRITE_BATCH_BYTES);
+        // under load one write system call carries many answers (a pull's bodies beside them,
+        // not copied); the buffer is reused from frame to frame.
+        let sink = FrameSink::new(write_half, config.max_frame, WRITE_BATCH_BYTES);
         tokio::spawn(write_loop(conn.clone(), sink, rx));
         tokio::spawn(read_loop(
             conn.clone(),
@@ -385,7 +385,7 @@ impl Connection {
 
 async fn write_loop(
     conn: Connection,
-    mut sink: FramedWrite<WriteIo, RemotingCodec>,
+    mut sink: FrameSink<WriteIo>,
     mut rx: mpsc::Receiver<RemotingCommand>,
 ) {
     'outer: loop {
@@ -436,11 +436,7 @@ async fn write_loop(
 /// cannot hold, a frame over the limit, ...) costs only itself: a response is replaced by a
 /// SYSTEM_ERROR response so the peer is not left waiting, and our own request fails at once.
 /// Returns false when the connection must close (an I/O error).
-async fn feed(
-    conn: &Connection,
-    sink: &mut FramedWrite<WriteIo, RemotingCodec>,
-    cmd: RemotingCommand,
-) -> bool {
+async fn feed(conn: &Connection, sink: &mut FrameSink<WriteIo>, cmd: RemotingCommand) -> bool {
     let (code, opaque, is_response, serialize_type) =
         (cmd.code, cmd.opaque, cmd.is_response(), cmd.serialize_type);
     match sink.feed(cmd).await {

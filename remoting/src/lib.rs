@@ -7,7 +7,8 @@
 //! - [`frame`]: bytes ⇄ commands, JSON and binary headers (spec §1.1–1.4), a tokio codec;
 //!   `json_scan` reads the flat JSON headers real clients send without serde.
 //! - [`ext`]: header fields and the [`header!`](macro@header) macro for typed header structs (spec §1.5).
-//! - [`connection`], [`client`], [`server`]: async transport on tokio.
+//! - [`connection`], [`client`], [`server`]: async transport on tokio; `sink`: the write side
+//!   (large bodies written beside their headers, not copied).
 //! - [`header`]: typed headers of every command; [`body`]: JSON bodies; [`fastjson`]: the Java
 //!   JSON dialect.
 //! - [`message`]: the commit-log message record (spec §4).
@@ -30,6 +31,7 @@ mod json_scan;
 pub mod message;
 pub mod properties;
 pub mod server;
+mod sink;
 pub mod tls;
 
 pub use client::{ClientConfig, RemotingClient};

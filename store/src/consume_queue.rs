@@ -142,7 +142,7 @@ impl ConsumeQueue {
         queue_id: i32,
         file_size: u64,
     ) -> Result<ConsumeQueue> {
-        let log = SegLog::open(fs.clone(), dir, file_size, 64 * 1024, false)?;
+        let log = SegLog::open(fs.clone(), dir, file_size, 64 * 1024, false)?.defer_dir_sync();
         // Queue files are rebuilt from the commit log, so their lengths are fixed at once
         // (recovery opens them only after the commit-log scan accepted the log).
         log.fix_lengths()?;

@@ -79,6 +79,9 @@ impl MessageStore {
         let mut bytes = 0usize;
         let mut scanned = 0i64;
         let mut removed = false;
+        // The one read every served record came from, while all of them are adjacent in it.
+        let mut joined: Option<(Bytes, usize)> = None;
+        let mut split = false;
         let mut i = 0;
         while i < entries.len() {
             if out.messages.len() >= max_msgs || (bytes >= max_bytes && !out.messages.is_empty()) {
@@ -130,6 +133,8 @@ impl MessageStore {
             };
             let buf = Bytes::from(buf);
             let mut pos = 0usize;
+            // Served records of this read are one slice of it while none is left out.
+            let mut run_whole = out.messages.is_empty() && !split;
             for (k, ent) in entries.iter().enumerate().take(j).skip(i) {
                 let sz = ent.size as usize;
                 let rec = buf.slice(pos..pos + sz);
@@ -152,10 +157,22 @@ impl MessageStore {
                     bytes += sz;
                     out.messages.push(rec);
                     out.queue_offsets.push(offset + k as i64);
+                } else {
+                    run_whole = false;
                 }
+            }
+            if run_whole {
+                joined = Some((buf, pos));
+            } else if !out.messages.is_empty() {
+                // Records from more than one read, or with a gap: no single slice holds them.
+                split = true;
+                joined = None;
             }
             scanned += (j - i) as i64;
             i = j;
+        }
+        if !split && let Some((buf, len)) = joined {
+            out.joined = Some(buf.slice(..len));
         }
         out.next_begin_offset = offset + scanned;
         out.status = if !out.messages.is_empty() {

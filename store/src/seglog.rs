@@ -64,6 +64,9 @@ pub(crate) struct Tail {
     buf: Vec<u8>,
     /// Segments written since the last sync (besides the current one).
     unsynced: Vec<Arc<Segment>>,
+    /// A segment was created whose directory entry is not yet durable (logs that defer it,
+    /// see [`SegLog::defer_dir_sync`]).
+    dir_unsynced: bool,
     /// For mapped logs: the segment start a mapping was attempted for, and the mapping
     /// (`None`: the file system cannot reserve space, so that segment is written buffered).
     map: Option<(u64, Option<AppendMap>)>,
@@ -98,6 +101,9 @@ pub(crate) struct SegLog {
     drain_bytes: usize,
     /// Append through a memory mapping when the file system allows it.
     mapped: bool,
+    /// New segments' directory entries are made durable by the next [`SegLog::sync`] instead
+    /// of at creation (see [`SegLog::defer_dir_sync`]).
+    defer_dir_sync: bool,
     fs: Arc<dyn FileSystem>,
     segs: RwLock<BTreeMap<u64, Arc<Segment>>>,
     tail: Mutex<Tail>,
@@ -162,6 +168,7 @@ impl SegLog {
             seg_size,
             drain_bytes,
             mapped,
+            defer_dir_sync: false,
             fs,
             segs: RwLock::new(segs),
             tail: Mutex::new(Tail {
@@ -169,12 +176,23 @@ impl SegLog {
                 base: first,
                 buf: Vec::new(),
                 unsynced: Vec::new(),
+                dir_unsynced: false,
                 map: None,
             }),
             written: AtomicU64::new(first),
             end: AtomicU64::new(first),
             flushed: AtomicU64::new(first),
         })
+    }
+
+    /// For a log nothing is acknowledged from before its [`sync`](Self::sync) (the consume
+    /// queues: the checkpoint syncs them before it records how far they were built, and a
+    /// lost queue file is rebuilt from the commit log): the directory is fsynced once per sync
+    /// rather than once per new segment, which a rebuild of many small queue files paid for
+    /// every file.
+    pub fn defer_dir_sync(mut self) -> Self {
+        self.defer_dir_sync = true;
+        self
     }
 
     /// Brings every segment whose file did not have the segment size when opened to that size
@@ -383,10 +401,15 @@ impl SegLog {
             .map_err(|e| StoreError::io(&path, e))?;
         file.set_len(self.seg_size)
             .map_err(|e| StoreError::io(&path, e))?;
-        // The new name must survive a crash before any acknowledged byte lives in it.
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(|e| StoreError::io(&self.dir, e))?;
+        if self.defer_dir_sync {
+            // Made durable by the next sync, before anything may rely on the file.
+            tail.dir_unsynced = true;
+        } else {
+            // The new name must survive a crash before any acknowledged byte lives in it.
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(|e| StoreError::io(&self.dir, e))?;
+        }
         let seg = Arc::new(Segment {
             start,
             file,
@@ -467,15 +490,22 @@ impl SegLog {
     /// [`SegLog::sync`], telling a failed write (retryable: ENOSPC, EIO) from a failed fsync
     /// (fatal: the kernel may have dropped the dirty pages, so nothing written can be trusted).
     pub fn sync_detailed(&self) -> std::result::Result<u64, SyncFail> {
-        let (target, segs) = {
+        let (target, segs, dir_unsynced) = {
             let mut tail = self.tail.lock();
             self.drain(&mut tail).map_err(SyncFail::Write)?;
             let mut segs = std::mem::take(&mut tail.unsynced);
             if let Some(s) = &tail.seg {
                 segs.push(s.clone());
             }
-            (tail.end(), segs)
+            (tail.end(), segs, std::mem::take(&mut tail.dir_unsynced))
         };
+        if dir_unsynced && let Err(e) = self.fs.sync_dir(&self.dir) {
+            // Retried by the next sync; nothing is reported durable meanwhile.
+            let mut tail = self.tail.lock();
+            tail.dir_unsynced = true;
+            tail.unsynced.extend(segs.iter().cloned());
+            return Err(SyncFail::Write(StoreError::io(&self.dir, e)));
+        }
         if target <= self.flushed() {
             return Ok(self.flushed());
         }

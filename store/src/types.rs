@@ -126,6 +126,10 @@ pub struct GetResult {
     pub messages: Vec<Bytes>,
     /// Queue offset of each record in `messages`.
     pub queue_offsets: Vec<i64>,
+    /// All of `messages` as one slice of the single read they came from, when they were
+    /// adjacent in the commit log and none between them was left out: a pull response body
+    /// without gathering the records into a new buffer.
+    pub joined: Option<Bytes>,
     /// Always false: this store keeps no RAM-ratio bookkeeping (see the crate docs).
     pub suggest_pulling_from_slave: bool,
 }
@@ -153,6 +157,7 @@ impl GetResult {
             max_offset: max,
             messages: Vec::new(),
             queue_offsets: Vec::new(),
+            joined: None,
             suggest_pulling_from_slave: false,
         }
     }

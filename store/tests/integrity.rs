@@ -686,3 +686,49 @@ fn full_tmpfs_at_open_serves_reads_then_resumes() {
     assert!(!s.is_read_only());
     s.shutdown().unwrap();
 }
+
+/// A pull whose records were adjacent in the commit log and all verified comes with them as one
+/// slice (the broker's response body, not gathered into a new buffer); records from separate
+/// reads, or with a damaged one left out between them, never do.
+#[test]
+fn a_pull_of_adjacent_verified_records_is_one_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), FlushDiskType::AsyncFlush);
+    let s = open(cfg.clone());
+    let rt = rt();
+    // Queue 0 only: every record follows the previous one in the log.
+    let mut sent = Vec::new();
+    for i in 0..12 {
+        let body = body_of(i);
+        let r = rt.block_on(s.put_message(msg("J", 0, &body, &format!("k{i}"))));
+        let a = r.append.unwrap();
+        sent.push(Sent {
+            offset: a.wrote_offset as u64,
+            size: a.wrote_bytes as u64,
+            queue_id: 0,
+            key: format!("k{i}"),
+            body,
+        });
+    }
+    wait_dispatched(&s);
+    let r = s.get_message("g", "J", 0, 0, 12, 1 << 20, None).unwrap();
+    assert_eq!(r.messages.len(), 12);
+    let joined = r.joined.clone().expect("adjacent records are one slice");
+    assert_eq!(joined, r.messages.concat());
+    // Queues 0 and 1 interleaved: no two records of a queue are adjacent.
+    let _ = put_n(&s, &rt, "K", 0, 6);
+    wait_dispatched(&s);
+    let r = s.get_message("g", "K", 0, 0, 3, 1 << 20, None).unwrap();
+    assert_eq!(r.messages.len(), 3);
+    assert!(r.joined.is_none());
+    // A damaged record in the middle is left out, and the rest is not one slice.
+    flip_body(dir.path(), &cfg, &sent[5]);
+    let r = s.get_message("g", "J", 0, 0, 12, 1 << 20, None).unwrap();
+    assert_eq!(r.messages.len(), 11);
+    assert!(r.joined.is_none());
+    // After it, the rest is one slice again.
+    let r = s.get_message("g", "J", 0, 6, 6, 1 << 20, None).unwrap();
+    assert_eq!(r.messages.len(), 6);
+    assert_eq!(r.joined.unwrap(), r.messages.concat());
+    s.shutdown().unwrap();
+}

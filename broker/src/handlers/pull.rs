@@ -402,7 +402,10 @@ fn respond(
             .get_transferred
             .fetch_add(outcome.records.len() as u64, Ordering::Relaxed);
         let n = outcome.records.len() as u64;
-        resp.body = concat(outcome.records);
+        resp.body = match outcome.joined {
+            Some(b) => b,
+            None => concat(outcome.records),
+        };
         let (cluster, len) = (&ctx.config.broker_cluster_name, resp.body.len() as u64);
         (ctx.stats.detail).on_get(cluster, &h.topic, &h.consumer_group, n, len);
         ctx.metrics

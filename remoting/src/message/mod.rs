@@ -5,7 +5,7 @@
 //! never panics: any inconsistency is a [`RemotingError::MalformedRecord`](crate::RemotingError).
 //!
 //! - [`record`]: [`MessageRecord`] (owned) and [`RecordView`] (borrowed, allocation-free) with
-//!   [`encode`], [`decode`], [`decode_view`], [`decode_all`] and field offsets.
+//!   [`encode`], [`decode`], [`decode_view`], [`decode_all`] ([`decode_all_shared`]: bodies not copied) and field offsets.
 //! - [`properties`]: the `name\x01value\x02...` properties string (§4.3), with separator checks.
 //! - [`batch`]: SEND_BATCH_MESSAGE bodies (§3.2).
 //! - [`ids`]: offset message ids (§4.5) and client `UNIQ_KEY` ids.
@@ -28,5 +28,6 @@ pub use ids::{
 pub use properties::Properties;
 pub use record::{
     BLANK_MAGIC_CODE, MAGIC_CODE_V1, MAGIC_CODE_V2, MessageRecord, RecordView, decode, decode_all,
-    decode_view, encode, encode_into, encode_with_raw_properties, peek_header, record_len,
+    decode_all_shared, decode_view, encode, encode_into, encode_with_raw_properties, peek_header,
+    record_len,
 };
