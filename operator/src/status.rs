@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::crd::{Advertise, GroupStatus, MemberStatus, RocketMQClusterStatus};
+use crate::failover::GroupRoles;
 use crate::names;
 use crate::plan::ClusterPlan;
 use crate::read::{Observed, pod_ready};
@@ -18,6 +19,10 @@ pub const READY: &str = "Ready";
 pub const PROGRESSING: &str = "Progressing";
 /// Condition type: something needs a human (invalid spec, refused scale-in, failed admin call).
 pub const DEGRADED: &str = "Degraded";
+/// Condition type (failover on): the last failover action of any group — True when a master
+/// was replaced (reason `MasterLost` or `Switchover`), False when none happened yet or the last
+/// action was refused or blocked (`SwitchoverRefused`, `FailoverBlocked`).
+pub const FAILOVER: &str = "Failover";
 
 /// What happened in a reconcile of a valid spec.
 #[derive(Clone, Debug, Default)]
@@ -262,13 +267,23 @@ pub fn reconciled(
     let cond = |type_, (ok, reason, message): Verdict| {
         condition(prev, type_, ok, reason, message, generation, now)
     };
+    let mut conditions = vec![
+        cond(READY, health.ready(plan)),
+        cond(PROGRESSING, health.progressing(plan, observed, outcome)),
+        cond(DEGRADED, degraded(outcome)),
+    ];
+    let roles = group_roles(plan, observed);
+    if plan.failover_on() {
+        conditions.push(failover_condition(prev, &roles, generation, now));
+    }
     RocketMQClusterStatus {
         observed_generation: generation,
-        conditions: vec![
-            cond(READY, health.ready(plan)),
-            cond(PROGRESSING, health.progressing(plan, observed, outcome)),
-            cond(DEGRADED, degraded(outcome)),
-        ],
+        conditions,
+        switchover: roles
+            .iter()
+            .filter_map(|r| r.switchover.clone())
+            .max_by(|a, b| a.1.cmp(&b.1))
+            .map(|(s, _)| s),
         mode: Some(plan.mode()),
         ready_groups: Some(format!("{}/{}", health.ready_groups, plan.groups.len())),
         name_server_address: Some(format!(
@@ -333,17 +348,90 @@ fn member_status(
     }
 }
 
-/// Per-group status, in [`listed_groups`] order.
+/// The roles ConfigMaps of the desired groups (failover on), index order; a missing or
+/// damaged one is empty.
+fn group_roles(plan: &ClusterPlan, observed: &Observed) -> Vec<GroupRoles> {
+    if !plan.failover_on() {
+        return Vec::new();
+    }
+    plan.groups
+        .iter()
+        .map(|g| {
+            let name = names::broker_roles(&g.broker_name);
+            observed
+                .config_maps
+                .iter()
+                .find(|c| c.metadata.name.as_deref() == Some(&name))
+                .and_then(|c| GroupRoles::from_config_map(c).ok())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The `Failover` condition: the newest action recorded in any group's roles ConfigMap, its
+/// time as the transition time.
+fn failover_condition(
+    prev: Option<&RocketMQClusterStatus>,
+    roles: &[GroupRoles],
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
+    let last = roles
+        .iter()
+        .filter_map(|r| r.event.as_ref())
+        .max_by(|a, b| a.time.cmp(&b.time));
+    match last {
+        Some(e) => Condition {
+            type_: FAILOVER.to_string(),
+            status: if e.replaced { "True" } else { "False" }.to_string(),
+            reason: e.reason.clone(),
+            message: e.message.clone(),
+            observed_generation: generation,
+            last_transition_time: e
+                .time
+                .parse()
+                .map(Time)
+                .unwrap_or_else(|_| now.clone()),
+        },
+        None => condition(
+            prev,
+            FAILOVER,
+            false,
+            "NoFailover",
+            "no master was replaced; the operator watches every group's master".to_string(),
+            generation,
+            now,
+        ),
+    }
+}
+
+/// Per-group status, in [`listed_groups`] order. With failover the roles ConfigMap says which
+/// pod is master and each pod's brokerId; otherwise ordinal 0 is the master.
 fn group_statuses(plan: &ClusterPlan, observed: &Observed, outcome: &Outcome) -> Vec<GroupStatus> {
+    let roles = group_roles(plan, observed);
     listed_groups(plan, observed, outcome)
         .into_iter()
-        .map(|(index, name, members)| GroupStatus {
-            master: Some(member_status(plan, observed, index, &name, 0)),
-            slaves: (1..members as u32)
+        .map(|(index, name, members)| {
+            let mut all: Vec<MemberStatus> = (0..members as u32)
                 .map(|ord| member_status(plan, observed, index, &name, ord))
-                .collect(),
-            broker_name: name,
-            topics_copied: outcome.topics_copied.contains(&index),
+                .collect();
+            let r = roles.get(index).and_then(|r| r.roles.as_ref());
+            if let Some(r) = r {
+                for m in &mut all {
+                    if let Some(id) = r.ids.get(&m.pod) {
+                        m.broker_id = *id;
+                    }
+                }
+                all.sort_by_key(|m| m.broker_id);
+            }
+            let mut all = all.into_iter();
+            GroupStatus {
+                master: all.next(),
+                slaves: all.collect(),
+                broker_name: name,
+                topics_copied: outcome.topics_copied.contains(&index),
+                epoch: r.map(|r| r.epoch),
+            }
         })
         .collect()
 }

@@ -222,6 +222,7 @@ fn check_broker(p: &mut Problems, b: &BrokerSpec) {
             "broker.replication sync needs broker.replicasPerGroup >= 1: a SYNC_MASTER without a slave stores each message but answers every send with SLAVE_NOT_AVAILABLE (the seed's FAQ); use replication async for masters without slaves".to_string(),
         );
     }
+    check_failover(p, b);
     if !(3..=65534).contains(&b.port) {
         p.bad(
             "InvalidPort",
@@ -230,6 +231,47 @@ fn check_broker(p: &mut Problems, b: &BrokerSpec) {
                 b.port
             ),
         );
+    }
+}
+
+/// broker.failover: a slave to promote, a lease the broker accepts, and a lost-after that
+/// outlasts the lease by a second (docs/failover.md "Timing"); the keys it renders are not
+/// also in broker.config.
+fn check_failover(p: &mut Problems, b: &BrokerSpec) {
+    let f = &b.failover;
+    if !f.enabled {
+        return;
+    }
+    if b.replicas_per_group < 1 {
+        p.bad(
+            "FailoverWithoutSlave",
+            "broker.failover.enabled needs broker.replicasPerGroup >= 1: there is no slave to promote".to_string(),
+        );
+    }
+    if !(1000..=600_000).contains(&f.lease_millis) {
+        p.bad(
+            "InvalidFailover",
+            format!("broker.failover.leaseMillis {} must be 1000..600000", f.lease_millis),
+        );
+    }
+    if !(2..=3600).contains(&f.lost_after_seconds)
+        || i64::from(f.lost_after_seconds) * 1000 < i64::from(f.lease_millis) + 1000
+    {
+        p.bad(
+            "InvalidFailover",
+            format!(
+                "broker.failover.lostAfterSeconds {} must be 2..3600 and at least leaseMillis ({}) + 1000 ms: a cut-off master must have stopped writing before another is promoted",
+                f.lost_after_seconds, f.lease_millis
+            ),
+        );
+    }
+    for k in ["epochFencingEnable", "fencingLeaseMillis"] {
+        if b.config.contains_key(k) {
+            p.bad(
+                "OperatorOwnedConfigKey",
+                format!("broker.config key {k} is set by the operator from broker.failover; remove it"),
+            );
+        }
     }
 }
 
@@ -436,6 +478,7 @@ fn plan_of(
         namesrv_pdb: ns.pod_disruption_budget.clone(),
         console: spec.console.clone(),
         security: spec.security.clone(),
+        failover: b.failover.clone(),
         restart: None,
     }
 }

@@ -455,7 +455,7 @@ fn entrypoint_picks_config_by_ordinal_and_appends_broker_ip1() {
         "#!/bin/sh\n[ \"$1\" = -c ] && cat \"$2\"\n",
     )
     .unwrap();
-    let script = entrypoint_script()
+    let script = entrypoint_script(false)
         .replace(names::CONFIG_DIR, conf_dir.to_str().unwrap())
         .replace(names::RUN_DIR, run_dir.to_str().unwrap())
         .replace(names::BIN_DIR, bin_dir.to_str().unwrap())
