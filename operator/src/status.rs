@@ -387,11 +387,7 @@ fn failover_condition(
             reason: e.reason.clone(),
             message: e.message.clone(),
             observed_generation: generation,
-            last_transition_time: e
-                .time
-                .parse()
-                .map(Time)
-                .unwrap_or_else(|_| now.clone()),
+            last_transition_time: e.time.parse().map(Time).unwrap_or_else(|_| now.clone()),
         },
         None => condition(
             prev,

@@ -251,7 +251,10 @@ fn check_failover(p: &mut Problems, b: &BrokerSpec) {
     if !(1000..=600_000).contains(&f.lease_millis) {
         p.bad(
             "InvalidFailover",
-            format!("broker.failover.leaseMillis {} must be 1000..600000", f.lease_millis),
+            format!(
+                "broker.failover.leaseMillis {} must be 1000..600000",
+                f.lease_millis
+            ),
         );
     }
     if !(2..=3600).contains(&f.lost_after_seconds)
@@ -269,7 +272,9 @@ fn check_failover(p: &mut Problems, b: &BrokerSpec) {
         if b.config.contains_key(k) {
             p.bad(
                 "OperatorOwnedConfigKey",
-                format!("broker.config key {k} is set by the operator from broker.failover; remove it"),
+                format!(
+                    "broker.config key {k} is set by the operator from broker.failover; remove it"
+                ),
             );
         }
     }

@@ -237,7 +237,12 @@ impl GroupRoles {
     }
 
     /// The ConfigMap of group `g` holding this, owned by the cluster.
-    pub fn config_map(&self, plan: &ClusterPlan, g: &GroupPlan, owner: &OwnerReference) -> ConfigMap {
+    pub fn config_map(
+        &self,
+        plan: &ClusterPlan,
+        g: &GroupPlan,
+        owner: &OwnerReference,
+    ) -> ConfigMap {
         let mut data = BTreeMap::new();
         if let Some(r) = &self.roles {
             data.insert(names::ROLES_KEY.to_string(), r.render());

@@ -210,7 +210,8 @@ impl Supervisor {
                 .with_members(plan, g);
             for e in events.iter().filter(|e| event_group(e) == g.broker_name) {
                 changed = true;
-                self.apply_event(cr, g, m, e, &mut roles, &mut current).await;
+                self.apply_event(cr, g, m, e, &mut roles, &mut current)
+                    .await;
             }
             if changed {
                 current.roles = Some(roles);
@@ -798,7 +799,10 @@ mod tests {
 
     #[test]
     fn switchover_needs_a_writable_master_and_a_following_slave_in_sync() {
-        let m = ("p0".to_string(), state("a:1", "SYNC_MASTER", 0, 2, 5000, false));
+        let m = (
+            "p0".to_string(),
+            state("a:1", "SYNC_MASTER", 0, 2, 5000, false),
+        );
         let s = ("p1".to_string(), state("b:1", "SLAVE", 1, 2, 4900, true));
         let ok = plan_switchover(&[m.clone(), s.clone()], "p1", "b:1").unwrap();
         assert_eq!((ok.0.as_str(), ok.2.broker_id), ("p0", 1));
@@ -807,7 +811,10 @@ mod tests {
             Err(SwitchoverPlan::AlreadyMaster)
         );
         let far = ("p1".to_string(), state("b:1", "SLAVE", 1, 2, 0, true));
-        let far_master = ("p0".to_string(), state("a:1", "SYNC_MASTER", 0, 2, 5 << 20, false));
+        let far_master = (
+            "p0".to_string(),
+            state("a:1", "SYNC_MASTER", 0, 2, 5 << 20, false),
+        );
         assert!(matches!(
             plan_switchover(&[far_master, far], "p1", "b:1"),
             Err(SwitchoverPlan::Refused(w)) if w.contains("bytes behind")
