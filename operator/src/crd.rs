@@ -739,6 +739,17 @@ mod tests {
     }
 
     #[test]
+    fn cel_rule_refuses_a_lost_after_within_the_lease() {
+        let ok = serde_json::json!({"enabled": true, "lostAfterSeconds": 5, "leaseMillis": 4000});
+        assert!(FailoverSpec::validate_cel(&ok, None).is_ok());
+        let tight =
+            serde_json::json!({"enabled": true, "lostAfterSeconds": 4, "leaseMillis": 3500});
+        assert!(FailoverSpec::validate_cel(&tight, None).is_err());
+        let off = serde_json::json!({"enabled": false, "lostAfterSeconds": 2, "leaseMillis": 9000});
+        assert!(FailoverSpec::validate_cel(&off, None).is_ok());
+    }
+
+    #[test]
     fn cel_rules_refuse_sync_without_slave_and_owned_keys() {
         let ok = serde_json::json!({"groups": 2, "replicasPerGroup": 1, "replication": "sync",
             "flushDiskType": "ASYNC_FLUSH", "port": 10911, "advertise": "podIP",

@@ -824,6 +824,83 @@ mod tests {
         }
     }
 
+    /// Failover groups (`OnDelete`): the current master is replaced last whatever its ordinal;
+    /// the operator deletes one pod at a time, never before the live template is the new one,
+    /// never a pod in flight, and the master only after the slaves caught up.
+    #[test]
+    fn on_delete_groups_replace_slaves_first_and_the_current_master_last() {
+        let desired = [DesiredGroup {
+            master: 1,
+            on_delete: true,
+            ..want(0, 3, "new")
+        }];
+        let g = |tpl: &str, pods| ObservedGroup {
+            partition: None,
+            ..group(0, tpl, 0, pods)
+        };
+        let old3 = || {
+            vec![
+                pod(0, "old", true),
+                pod(1, "old", true),
+                pod(2, "old", true),
+            ]
+        };
+        // The live template is still the old one: nothing is deleted (it would come back old).
+        let d = decide(&desired, &[g("old", old3())], &Answers::new());
+        assert!(d.deletions.is_empty());
+        assert_eq!(d.states[&0], GroupState::ReplacingSlave(2, PodStep::Old));
+        // Applied: the highest slave first.
+        let d = decide(&desired, &[g("new", old3())], &Answers::new());
+        assert_eq!(d.deletions, vec![(0, 2)]);
+        // In flight: nothing more.
+        let pods = vec![
+            pod(0, "old", true),
+            pod(1, "old", true),
+            terminating(2, "old"),
+        ];
+        let d = decide(&desired, &[g("new", pods)], &Answers::new());
+        assert!(d.deletions.is_empty());
+        assert_eq!(
+            d.states[&0],
+            GroupState::ReplacingSlave(2, PodStep::Terminating)
+        );
+        // Slave 2 back: ordinal 0 (a slave) goes before ordinal 1 (the master).
+        let pods = vec![
+            pod(0, "old", true),
+            pod(1, "old", true),
+            pod(2, "new", true),
+        ];
+        let d = decide(&desired, &[g("new", pods)], &Answers::new());
+        assert_eq!(d.deletions, vec![(0, 0)]);
+        // Both slaves back: the master waits for catch-up, then goes.
+        let pods = vec![
+            pod(0, "new", true),
+            pod(1, "old", true),
+            pod(2, "new", true),
+        ];
+        let d = decide(&desired, &[g("new", pods.clone())], &Answers::new());
+        assert_eq!(
+            (d.deletions.clone(), d.states[&0], d.questions.clone()),
+            (
+                vec![],
+                GroupState::WaitingForCatchUp,
+                vec![Question::CaughtUp(0)]
+            )
+        );
+        let d = decide(&desired, &[g("new", pods)], &yes(Question::CaughtUp(0)));
+        assert_eq!(d.deletions, vec![(0, 1)]);
+        assert_eq!(d.states[&0], GroupState::ReplacingMaster(1, PodStep::Old));
+        assert_eq!(d.states[&0].reason(), "RollingMaster");
+        // Everything new and Ready: settled, nothing deleted.
+        let pods = vec![
+            pod(0, "new", true),
+            pod(1, "new", true),
+            pod(2, "new", true),
+        ];
+        let d = decide(&desired, &[g("new", pods)], &Answers::new());
+        assert!(d.deletions.is_empty() && d.settled());
+    }
+
     #[tokio::test]
     async fn settle_asks_each_open_question_once_and_a_failed_answer_is_a_note_and_a_no() {
         let desired = [want(0, 2, "new"), want(1, 2, "new")];

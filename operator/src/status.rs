@@ -525,3 +525,82 @@ fn degraded(outcome: &Outcome) -> Verdict {
         (false, "AsExpected", "no problem found".to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failover::{RoleEvent, Roles};
+    use k8s_openapi::api::core::v1::Pod;
+
+    fn ready_pod(name: &str, ip: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {names::GROUP_LABEL: "0"}},
+            "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap()
+    }
+
+    /// With failover the roles ConfigMap, not the ordinal, says who is master; its last event
+    /// is the `Failover` condition, its time the transition time.
+    #[test]
+    fn failover_status_follows_the_roles_config_map() {
+        let spec: crate::crd::RocketMQClusterSpec =
+            serde_yaml::from_str("broker: {replicasPerGroup: 1, failover: {enabled: true}}")
+                .unwrap();
+        let plan = crate::validate::validate("fo", "rmq", &spec).unwrap();
+        let g = &plan.groups[0];
+        let mut roles = Roles::initial(&plan, g);
+        roles.promote("fo-broker-0-1", 2);
+        let owner = k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference::default();
+        let cm = GroupRoles {
+            roles: Some(roles),
+            event: Some(RoleEvent {
+                reason: "MasterLost".into(),
+                message: "promoted fo-broker-0-1".into(),
+                time: "2026-12-02T21:00:00Z".into(),
+                replaced: true,
+            }),
+            switchover: None,
+        }
+        .config_map(&plan, g, &owner);
+        let observed = Observed {
+            pods: vec![
+                ready_pod("fo-broker-0-0", "10.0.0.1"),
+                ready_pod("fo-broker-0-1", "10.0.0.2"),
+            ],
+            config_maps: vec![cm],
+            ..Observed::default()
+        };
+        assert_eq!(observed.master_ordinal(&plan, 0), 1);
+        let now = Time("2026-12-02T22:00:00Z".parse().unwrap());
+        let s = reconciled(None, &plan, &observed, &Outcome::default(), Some(1), &now);
+        let g = &s.groups[0];
+        assert_eq!(
+            g.master.as_ref().map(|m| (m.pod.as_str(), m.broker_id)),
+            Some(("fo-broker-0-1", 0))
+        );
+        assert_eq!(
+            (g.slaves[0].pod.as_str(), g.slaves[0].broker_id),
+            ("fo-broker-0-0", 1)
+        );
+        assert_eq!(g.epoch, Some(2));
+        let c = s.conditions.iter().find(|c| c.type_ == FAILOVER).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", "MasterLost")
+        );
+        assert_eq!(c.last_transition_time.0.to_string(), "2026-12-02T21:00:00Z");
+        // Without the ConfigMap: ordinal 0, no Failover yet.
+        let bare = Observed {
+            config_maps: Vec::new(),
+            ..observed
+        };
+        let s = reconciled(None, &plan, &bare, &Outcome::default(), Some(1), &now);
+        assert_eq!(s.groups[0].master.as_ref().unwrap().pod, "fo-broker-0-0");
+        let c = s.conditions.iter().find(|c| c.type_ == FAILOVER).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "NoFailover")
+        );
+    }
+}

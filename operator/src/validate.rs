@@ -529,6 +529,56 @@ mod tests {
     }
 
     #[test]
+    fn failover_needs_slaves_a_sane_lease_and_lost_after_beyond_it() {
+        let p = validate(
+            "demo",
+            "ns",
+            &spec("broker: {replicasPerGroup: 1, failover: {enabled: true}}"),
+        )
+        .unwrap();
+        assert!(p.failover_on());
+        assert_eq!(
+            (p.failover.lost_after_seconds, p.failover.lease_millis),
+            (5, 4000)
+        );
+        let reasons = |y: &str| {
+            refused("demo", y)
+                .problems
+                .iter()
+                .map(|p| p.reason)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            reasons("broker: {failover: {enabled: true}}"),
+            vec!["FailoverWithoutSlave"]
+        );
+        assert_eq!(
+            reasons(
+                "broker: {replicasPerGroup: 1, failover: {enabled: true, lostAfterSeconds: 4, leaseMillis: 3500}}"
+            ),
+            vec!["InvalidFailover"]
+        );
+        assert_eq!(
+            reasons("broker: {replicasPerGroup: 1, failover: {enabled: true, leaseMillis: 10}}"),
+            vec!["InvalidFailover"]
+        );
+        assert_eq!(
+            reasons(
+                "broker: {replicasPerGroup: 1, failover: {enabled: true}, config: {fencingLeaseMillis: '3000'}}"
+            ),
+            vec!["OperatorOwnedConfigKey"]
+        );
+        // Off: nothing is checked or rendered.
+        let off = validate(
+            "demo",
+            "ns",
+            &spec("broker: {failover: {lostAfterSeconds: 1}}"),
+        )
+        .unwrap();
+        assert!(!off.failover_on());
+    }
+
+    #[test]
     fn defaults_make_a_single_master() {
         let p = validate("demo", "ns", &spec("{}")).unwrap();
         assert_eq!(p.mode(), "single-master");
