@@ -435,19 +435,19 @@ fn ephemeral_storage_and_claim_deletion() {
     assert_eq!(ret.when_deleted.as_deref(), Some("Delete"));
 }
 
-/// Runs the real entrypoint script with /bin/sh against the rendered ConfigMap (paths moved into a
-/// tempdir, `broker` replaced by `cat`): the ordinal in the pod name picks the id and role, and
-/// brokerIP1 comes from POD_IP or the pod DNS name.
-#[test]
-fn entrypoint_picks_config_by_ordinal_and_appends_broker_ip1() {
-    let (_, c) = example("cluster-2m-2s-sync.yaml");
-    let dir = tempfile::tempdir().unwrap();
-    let conf_dir = dir.path().join("conf");
-    let run_dir = dir.path().join("run");
-    let bin_dir = dir.path().join("bin");
-    std::fs::create_dir_all(&conf_dir).unwrap();
-    std::fs::create_dir_all(&bin_dir).unwrap();
-    for (k, v) in cm(&c, "sync-broker-1").data.as_ref().unwrap() {
+/// A group ConfigMap's entrypoint made runnable here: its files in `dir/conf`, the roles
+/// directory at `dir/roles`, the container paths moved into `dir`, `broker` replaced by `cat`.
+fn sandbox(data: &BTreeMap<String, String>, dir: &std::path::Path) -> String {
+    let (conf_dir, roles_dir, run_dir, bin_dir) = (
+        dir.join("conf"),
+        dir.join("roles"),
+        dir.join("run"),
+        dir.join("bin"),
+    );
+    for d in [&conf_dir, &roles_dir, &bin_dir] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    for (k, v) in data {
         std::fs::write(conf_dir.join(k), v).unwrap();
     }
     std::fs::write(
@@ -455,35 +455,47 @@ fn entrypoint_picks_config_by_ordinal_and_appends_broker_ip1() {
         "#!/bin/sh\n[ \"$1\" = -c ] && cat \"$2\"\n",
     )
     .unwrap();
-    let script = entrypoint_script(false)
+    data[names::ENTRYPOINT_KEY]
+        .replace(names::ROLES_DIR, roles_dir.to_str().unwrap())
         .replace(names::CONFIG_DIR, conf_dir.to_str().unwrap())
         .replace(names::RUN_DIR, run_dir.to_str().unwrap())
         .replace(names::BIN_DIR, bin_dir.to_str().unwrap())
-        .replace("exec ", "exec /bin/sh ");
-    let run = |pod: &str, adv: &str| {
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(&script)
-            .env("POD_NAME", pod)
-            .env("POD_NAMESPACE", "rmq")
-            .env("POD_IP", "10.244.1.7")
-            .env("GROUP_SERVICE", "sync-broker-1")
-            .env("ADVERTISE", adv)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        let body: String = text
-            .lines()
-            .filter(|l| !l.starts_with("starting broker"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        BrokerConfig::from_properties_text(&body).unwrap().0
-    };
+        .replace("exec ", "exec /bin/sh ")
+}
+
+/// Runs a [`sandbox`]ed entrypoint as pod `pod` of group `group`: the broker.conf it would
+/// start the broker with, and its stderr.
+fn run_entrypoint(script: &str, pod: &str, group: &str, adv: &str) -> (BrokerConfig, String) {
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .env("POD_NAME", pod)
+        .env("POD_NAMESPACE", "rmq")
+        .env("POD_IP", "10.244.1.7")
+        .env("GROUP_SERVICE", group)
+        .env("ADVERTISE", adv)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let body: String = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("starting broker"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (BrokerConfig::from_properties_text(&body).unwrap().0, stderr)
+}
+
+/// Runs the real entrypoint script with /bin/sh against the rendered ConfigMap (paths moved into a
+/// tempdir, `broker` replaced by `cat`): the ordinal in the pod name picks the id and role, and
+/// brokerIP1 comes from POD_IP or the pod DNS name.
+#[test]
+fn entrypoint_picks_config_by_ordinal_and_appends_broker_ip1() {
+    let (_, c) = example("cluster-2m-2s-sync.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let script = sandbox(cm(&c, "sync-broker-1").data.as_ref().unwrap(), dir.path());
+    let run = |pod: &str, adv: &str| run_entrypoint(&script, pod, "sync-broker-1", adv).0;
     let slave = run("sync-broker-1-1", "podDNS");
     assert_eq!((slave.broker_id, slave.broker_role), (1, BrokerRole::Slave));
     assert_eq!(
@@ -1159,57 +1171,11 @@ fn failover_renders_fencing_roles_volume_on_delete_and_a_roles_reading_entrypoin
     assert_ne!(entrypoint_script(false), entrypoint_script(true));
 
     let dir = tempfile::tempdir().unwrap();
-    let (conf_dir, roles_dir, run_dir, bin_dir) = (
-        dir.path().join("conf"),
-        dir.path().join("roles"),
-        dir.path().join("run"),
-        dir.path().join("bin"),
-    );
-    for d in [&conf_dir, &roles_dir, &bin_dir] {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    for (k, v) in data {
-        std::fs::write(conf_dir.join(k), v).unwrap();
-    }
-    std::fs::write(
-        bin_dir.join("broker"),
-        "#!/bin/sh\n[ \"$1\" = -c ] && cat \"$2\"\n",
-    )
-    .unwrap();
-    let script = data[names::ENTRYPOINT_KEY]
-        .replace(names::ROLES_DIR, roles_dir.to_str().unwrap())
-        .replace(names::CONFIG_DIR, conf_dir.to_str().unwrap())
-        .replace(names::RUN_DIR, run_dir.to_str().unwrap())
-        .replace(names::BIN_DIR, bin_dir.to_str().unwrap())
-        .replace("exec ", "exec /bin/sh ");
+    let script = sandbox(data, dir.path());
+    let roles_dir = dir.path().join("roles");
     let run = |pod: &str| {
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(&script)
-            .env("POD_NAME", pod)
-            .env("POD_NAMESPACE", "rmq")
-            .env("POD_IP", "10.244.1.7")
-            .env("GROUP_SERVICE", "fo-broker-0")
-            .env("ADVERTISE", "podIP")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let body: String = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter(|l| !l.starts_with("starting broker"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let c = BrokerConfig::from_properties_text(&body).unwrap().0;
-        (
-            c.broker_id,
-            c.broker_role,
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        let (c, err) = run_entrypoint(&script, pod, "fo-broker-0", "podIP");
+        (c.broker_id, c.broker_role, err)
     };
     // No roles file yet: the ordinal rule, said on stderr.
     let (id, role, err) = run("fo-broker-0-0");

@@ -531,163 +531,158 @@ impl Supervisor {
             .max()
             .unwrap_or(1)
             + 1;
-        self.publish(
+        let Some(controller) = self.clusters.get(key) else {
+            return;
+        };
+        let steps = Switch {
             cr,
+            controller,
+            group: group_name,
+            epoch,
+        };
+        let sync = plan.replication == Replication::Sync;
+        match self
+            .switch(
+                &steps,
+                &states,
+                (&master_pod, &master),
+                (target, &slave),
+                sync,
+            )
+            .await
+        {
+            Ok((start, old_end)) => {
+                let mut roles = self
+                    .read_roles(plan, g)
+                    .await
+                    .ok()
+                    .and_then(|r| r.roles)
+                    .unwrap_or_else(|| Roles::initial(plan, g))
+                    .with_members(plan, g);
+                roles.promote(target, epoch);
+                let message = format!(
+                    "group {group_name}: switched over from {master_pod} to {target} in epoch {epoch} (start offset {start}, the old master ended at {old_end})"
+                );
+                info!(group = %group_name, from = %master_pod, to = %target, epoch, "switchover done");
+                self.finish_switchover(cr, plan, Some(g), req, Some((roles, message)), None)
+                    .await;
+            }
+            Err(why) => self.refuse_switchover(cr, plan, Some(g), req, why).await,
+        }
+    }
+
+    /// The switchover sequence, an Event per step: fence the master (it stops acknowledging),
+    /// freeze the slaves, promote the target, re-point the others (the old master with the
+    /// target's former id). Returns the new epoch's start offset and the old master's end.
+    async fn switch(
+        &self,
+        s: &Switch<'_>,
+        states: &[(String, FailoverState)],
+        (master_pod, master): (&str, &FailoverState),
+        (target, slave): (&str, &FailoverState),
+        sync: bool,
+    ) -> Result<(i64, i64), String> {
+        let (group, epoch) = (s.group, s.epoch);
+        self.publish(
+            s.cr,
             EventType::Normal,
             "SwitchoverStarted",
             &format!(
-                "group {group_name}: switching the master from {master_pod} to {target} (epoch {epoch}, gap {} bytes)",
+                "group {group}: switching the master from {master_pod} to {target} (epoch {epoch}, gap {} bytes)",
                 master.max_offset - slave.max_offset
             ),
         )
         .await;
-        let Some(controller) = self.clusters.get(key) else {
-            return;
-        };
-        let ext = |pairs: &[(&str, String)]| {
-            let mut e = ExtFields::default();
-            for (k, v) in pairs {
-                e.insert(*k, v.clone());
-            }
-            e
-        };
-        // 1. Fence the master first: it stops acknowledging; then freeze every slave.
-        let fenced = match controller
-            .call(
-                &master.broker_addr,
-                FAILOVER_FENCE,
-                ext(&[("epoch", epoch.to_string())]),
-            )
+        let fenced = s
+            .call(&master.broker_addr, FAILOVER_FENCE, &[])
             .await
-        {
-            Ok(f) => f,
-            Err(e) => {
-                return self
-                    .refuse_switchover(
-                        cr,
-                        plan,
-                        Some(g),
-                        req,
-                        format!("fencing the master {master_pod} failed: {e}"),
-                    )
-                    .await;
-            }
-        };
-        for (_, s) in states.iter().filter(|(_, s)| s.role == "SLAVE") {
-            if let Err(e) = controller
-                .call(
-                    &s.broker_addr,
-                    FAILOVER_FENCE,
-                    ext(&[("epoch", epoch.to_string())]),
-                )
-                .await
-            {
-                warn!(broker = %s.broker_addr, error = %e, "fence failed");
+            .map_err(|e| format!("fencing the master {master_pod} failed: {e}"))?;
+        for (_, st) in states.iter().filter(|(_, st)| st.role == "SLAVE") {
+            if let Err(e) = s.call(&st.broker_addr, FAILOVER_FENCE, &[]).await {
+                warn!(broker = %st.broker_addr, error = %e, "fence failed");
             }
         }
         self.publish(
-            cr,
+            s.cr,
             EventType::Normal,
             "MasterFenced",
             &format!(
-                "group {group_name}: {master_pod} fenced at offset {} (epoch {epoch}); slaves frozen",
+                "group {group}: {master_pod} fenced at offset {} (epoch {epoch}); slaves frozen",
                 fenced.max_offset
             ),
         )
         .await;
-        // 2. Promote.
-        let role = if plan.replication == Replication::Sync {
-            "SYNC_MASTER"
-        } else {
-            "ASYNC_MASTER"
-        };
-        let promoted = match controller
-            .call(
-                &slave.broker_addr,
-                FAILOVER_PROMOTE,
-                ext(&[("epoch", epoch.to_string()), ("role", role.to_string())]),
-            )
+        let role = if sync { "SYNC_MASTER" } else { "ASYNC_MASTER" };
+        // A failed promotion leaves a fenced master: the failover loop replaces it once it is
+        // gone from the name servers.
+        let promoted = s
+            .call(&slave.broker_addr, FAILOVER_PROMOTE, &[("role", role.to_string())])
             .await
-        {
-            Ok(p) => p,
-            Err(e) => {
-                // The master is fenced: the failover controller replaces it once it is gone
-                // from the name servers.
-                return self
-                    .refuse_switchover(
-                        cr,
-                        plan,
-                        Some(g),
-                        req,
-                        format!(
-                            "promoting {target} failed after the master was fenced: {e}; automatic failover takes over"
-                        ),
-                    )
-                    .await;
-            }
-        };
+            .map_err(|e| {
+                format!("promoting {target} failed after the master was fenced: {e}; automatic failover takes over")
+            })?;
         let start = promoted.epochs.last().map_or(promoted.max_offset, |e| e.1);
         self.publish(
-            cr,
+            s.cr,
             EventType::Normal,
             "SlavePromoted",
-            &format!("group {group_name}: {target} is master of epoch {epoch} from offset {start}"),
+            &format!("group {group}: {target} is master of epoch {epoch} from offset {start}"),
         )
         .await;
-        // 3. Re-point the others: the old master takes the promoted slave's former id.
-        for (pod, s) in &states {
-            if s.broker_addr == promoted.broker_addr {
-                continue;
-            }
-            let id = if s.role == "SLAVE" {
-                s.broker_id
+        for (pod, st) in states
+            .iter()
+            .filter(|(_, st)| st.broker_addr != promoted.broker_addr)
+        {
+            let id = if st.role == "SLAVE" {
+                st.broker_id
             } else {
                 slave.broker_id
             };
-            let r = controller
-                .call(
-                    &s.broker_addr,
-                    FAILOVER_REPOINT,
-                    ext(&[
-                        ("epoch", epoch.to_string()),
-                        ("brokerId", id.to_string()),
-                        ("masterAddr", promoted.broker_addr.clone()),
-                        ("masterHaAddr", promoted.ha_addr.clone()),
-                    ]),
-                )
-                .await;
-            match r {
+            let repoint = [
+                ("brokerId", id.to_string()),
+                ("masterAddr", promoted.broker_addr.clone()),
+                ("masterHaAddr", promoted.ha_addr.clone()),
+            ];
+            match s.call(&st.broker_addr, FAILOVER_REPOINT, &repoint).await {
                 Ok(_) => {
-                    self.publish(
-                        cr,
-                        EventType::Normal,
-                        "Rejoined",
-                        &format!(
-                            "group {group_name}: {pod} re-pointed as slave (brokerId {id}) of {target}"
-                        ),
-                    )
-                    .await
+                    let note = format!(
+                        "group {group}: {pod} re-pointed as slave (brokerId {id}) of {target}"
+                    );
+                    self.publish(s.cr, EventType::Normal, "Rejoined", &note)
+                        .await
                 }
                 Err(e) => {
-                    warn!(broker = %s.broker_addr, error = %e, "re-point failed (the failover controller retries)")
+                    warn!(broker = %st.broker_addr, error = %e, "re-point failed (the failover loop retries)")
                 }
             }
         }
-        let mut roles = self
-            .read_roles(plan, g)
-            .await
-            .ok()
-            .and_then(|r| r.roles)
-            .unwrap_or_else(|| Roles::initial(plan, g))
-            .with_members(plan, g);
-        roles.promote(target, epoch);
-        let message = format!(
-            "group {group_name}: switched over from {master_pod} to {target} in epoch {epoch} (start offset {start}, the old master ended at {})",
-            fenced.max_offset
-        );
-        info!(group = %group_name, from = %master_pod, to = %target, epoch, "switchover done");
-        self.finish_switchover(cr, plan, Some(g), req, Some((roles, message)), None)
-            .await;
+        Ok((start, fenced.max_offset))
+    }
+}
+
+/// One switchover's context: the cluster, the controller that speaks to its brokers, the
+/// group and the new epoch.
+struct Switch<'a> {
+    cr: &'a RocketMQCluster,
+    controller: &'a Controller,
+    group: &'a str,
+    epoch: u32,
+}
+
+impl Switch<'_> {
+    /// One failover admin call with this switchover's epoch and `fields`.
+    async fn call(
+        &self,
+        addr: &str,
+        code: i32,
+        fields: &[(&str, String)],
+    ) -> Result<FailoverState, String> {
+        let mut ext = ExtFields::default();
+        ext.insert("epoch", self.epoch.to_string());
+        for (k, v) in fields {
+            ext.insert(*k, v.clone());
+        }
+        self.controller.call(addr, code, ext).await
     }
 }
 
