@@ -185,33 +185,17 @@ async fn failover_roles_roll_and_switchover_with_a_stand_in_kubelet() {
     let client = cp.admin_client().await;
     let ns = namespace(cp, "failover");
     let dir = tempfile::tempdir().expect("tempdir");
-    let free_port = |ip: &str| {
-        std::net::TcpListener::bind(format!("{ip}:0"))
-            .and_then(|l| l.local_addr())
-            .unwrap_or_else(|e| panic!("a free port on {ip}: {e}"))
-            .port()
-    };
     // Name servers on 127.77.9.1..=4 (the Deployment's pods draw from them), scanning every
     // second as the operator renders for failover clusters.
     let namesrv_ips: Vec<String> = (1..=4).map(|i| format!("127.77.{NET}.{i}")).collect();
     let namesrv_port = free_port(&namesrv_ips[0]);
-    let mut name_servers = Vec::new();
-    for ip in &namesrv_ips {
-        let d = dir.path().join(format!("namesrv-{ip}"));
-        std::fs::create_dir_all(&d).expect("namesrv dir");
-        name_servers.push(
-            namesrv::NameServer::start(namesrv::NamesrvConfig {
-                bind_address: ip.clone(),
-                listen_port: namesrv_port,
-                kv_config_path: d.join("kvConfig.json"),
-                config_store_path: d.join("namesrv.properties"),
-                scan_not_active_broker_interval: Duration::from_secs(1),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|e| panic!("name server on {ip}: {e}")),
-        );
-    }
+    let name_servers = name_servers(
+        &namesrv_ips,
+        namesrv_port,
+        dir.path(),
+        Duration::from_secs(1),
+    )
+    .await;
     let namesrv_addr = namesrv_ips
         .iter()
         .map(|ip| format!("{ip}:{namesrv_port}"))
@@ -380,19 +364,9 @@ async fn failover_roles_roll_and_switchover_with_a_stand_in_kubelet() {
     )
     .await
     .expect("image change");
-    wait_for("the roll to finish", SETTLE * 2, || async {
-        for p in [&pod0, &pod1] {
-            let p = pods.get(p).await.map_err(|e| e.to_string())?;
-            let image = p
-                .spec
-                .as_ref()
-                .and_then(|s| s.containers.first())
-                .and_then(|c| c.image.clone());
-            if image.as_deref() != Some("rocketmq-rs:2") || !operator::read::pod_ready(&p) {
-                return Err(format!("{}: {image:?}", p.name_any()));
-            }
-        }
-        Ok(())
+    let both = [&pod0, &pod1];
+    wait_for("the roll to finish", SETTLE * 2, || {
+        pods_on_image(&pods, &both, "rocketmq-rs:2")
     })
     .await;
     let journal: Vec<String> = kubelet.journal.lock().expect("journal").clone();
