@@ -903,21 +903,13 @@ impl Backends {
         };
         let namesrv_ips: Vec<String> = (1..=pool).map(|i| format!("127.77.{net}.{i}")).collect();
         let namesrv_port = free_port(&namesrv_ips[0]);
-        let mut name_servers = Vec::new();
-        for ip in &namesrv_ips {
-            let dir = store.path().join(format!("namesrv-{ip}"));
-            std::fs::create_dir_all(&dir).expect("namesrv dir");
-            let ns = namesrv::NameServer::start(namesrv::NamesrvConfig {
-                bind_address: ip.clone(),
-                listen_port: namesrv_port,
-                kv_config_path: dir.join("kvConfig.json"),
-                config_store_path: dir.join("namesrv.properties"),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|e| panic!("name server on {ip}:{namesrv_port}: {e}"));
-            name_servers.push(ns);
-        }
+        let name_servers = name_servers(
+            &namesrv_ips,
+            namesrv_port,
+            store.path(),
+            Duration::from_secs(10),
+        )
+        .await;
         let namesrv_addr = namesrv_ips
             .iter()
             .map(|ip| format!("{ip}:{namesrv_port}"))
