@@ -202,12 +202,13 @@ impl Supervisor {
         // The roles ConfigMaps: written when missing, updated with what happened.
         for (g, m) in plan.groups.iter().zip(&members) {
             let mut current = self.read_roles(plan, g).await?;
-            let mut changed = current.roles.is_none();
+            // Missing: the ordinal rule; pods the group gained (scale-out) are added.
             let mut roles = current
                 .roles
                 .clone()
                 .unwrap_or_else(|| Roles::initial(plan, g))
                 .with_members(plan, g);
+            let mut changed = current.roles.as_ref() != Some(&roles);
             for e in events.iter().filter(|e| event_group(e) == g.broker_name) {
                 changed = true;
                 self.apply_event(cr, g, m, e, &mut roles, &mut current)
