@@ -292,6 +292,7 @@ async fn failover_roles_roll_and_switchover_with_a_stand_in_kubelet() {
     );
 
     // 1. The master is lost: its broker stops.
+    let lost = std::time::Instant::now();
     master0.shutdown().await;
     let st = wait_for("the slave promoted in the status", SETTLE, || async {
         let cr = api.get("fo").await.map_err(|e| e.to_string())?;
@@ -303,6 +304,10 @@ async fn failover_roles_roll_and_switchover_with_a_stand_in_kubelet() {
         }
     })
     .await;
+    eprintln!(
+        "master stopped -> promoted slave in the status after {:.1}s (lostAfterSeconds 4, lease 3 s)",
+        lost.elapsed().as_secs_f64()
+    );
     assert_eq!(st.groups[0].epoch, Some(2));
     assert_eq!(st.groups[0].slaves[0].pod, pod0);
     let roles = roles_text(&client, &ns, &group).await.expect("roles");
@@ -413,6 +418,7 @@ async fn failover_roles_roll_and_switchover_with_a_stand_in_kubelet() {
         }
     };
     let request = format!("{group}={pod0}");
+    let asked = std::time::Instant::now();
     annotate(request.clone()).await;
     let st = wait_for("the switchover done", SETTLE, || async {
         let cr = api.get("fo").await.map_err(|e| e.to_string())?;
@@ -432,6 +438,10 @@ async fn failover_roles_roll_and_switchover_with_a_stand_in_kubelet() {
         }
     })
     .await;
+    eprintln!(
+        "switchover annotation -> Done in the status after {:.1}s",
+        asked.elapsed().as_secs_f64()
+    );
     assert_eq!(st.groups[0].epoch, Some(3));
     let s0 = state(&rc, &addr0).await.expect("state");
     assert_eq!((s0.role.as_str(), s0.epoch), ("ASYNC_MASTER", 3));
