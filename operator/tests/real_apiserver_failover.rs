@@ -187,20 +187,9 @@ async fn failover_roles_roll_and_switchover_with_a_stand_in_kubelet() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Name servers on 127.77.9.1..=4 (the Deployment's pods draw from them), scanning every
     // second as the operator renders for failover clusters.
-    let namesrv_ips: Vec<String> = (1..=4).map(|i| format!("127.77.{NET}.{i}")).collect();
-    let namesrv_port = free_port(&namesrv_ips[0]);
-    let name_servers = name_servers(
-        &namesrv_ips,
-        namesrv_port,
-        dir.path(),
-        Duration::from_secs(1),
-    )
-    .await;
-    let namesrv_addr = namesrv_ips
-        .iter()
-        .map(|ip| format!("{ip}:{namesrv_port}"))
-        .collect::<Vec<_>>()
-        .join(";");
+    let servers = NameServers::start(NET, 4, dir.path(), Duration::from_secs(1)).await;
+    let (namesrv_ips, namesrv_port, namesrv_addr) =
+        (servers.ips.clone(), servers.port, servers.addr.clone());
     let (pod0, pod1) = (names::broker_pod("fo", 0, 0), names::broker_pod("fo", 0, 1));
     let group = names::broker_group("fo", 0);
     let (ip0, ip1) = (format!("127.77.{NET}.100"), format!("127.77.{NET}.101"));
@@ -495,7 +484,7 @@ async fn failover_roles_roll_and_switchover_with_a_stand_in_kubelet() {
     for b in [slave0, slave1] {
         b.shutdown().await;
     }
-    for n in name_servers {
+    for n in servers.handles {
         n.shutdown().await;
     }
 }

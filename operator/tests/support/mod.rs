@@ -461,32 +461,53 @@ pub fn free_port(ip: &str) -> u16 {
         .port()
 }
 
-/// Real name servers on each of `ips` at `port`, their files under `dir`, looking for silent
-/// brokers every `scan`.
-pub async fn name_servers(
-    ips: &[String],
-    port: u16,
-    dir: &Path,
-    scan: Duration,
-) -> Vec<namesrv::NameServerHandle> {
-    let mut out = Vec::new();
-    for ip in ips {
-        let d = dir.join(format!("namesrv-{ip}"));
-        std::fs::create_dir_all(&d).expect("namesrv dir");
-        out.push(
-            namesrv::NameServer::start(namesrv::NamesrvConfig {
-                bind_address: ip.clone(),
-                listen_port: port,
-                kv_config_path: d.join("kvConfig.json"),
-                config_store_path: d.join("namesrv.properties"),
-                scan_not_active_broker_interval: scan,
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|e| panic!("name server on {ip}:{port}: {e}")),
-        );
+/// Real name servers on 127.77.`net`.1..=`count`, one free port for all, their files under
+/// `dir`, looking for silent brokers every `scan`.
+pub struct NameServers {
+    /// Their addresses (pod IPs for name-server pods).
+    pub ips: Vec<String>,
+    /// Their port.
+    pub port: u16,
+    /// `namesrvAddr` for brokers: every `ip:port`, `;`-separated.
+    pub addr: String,
+    /// The servers.
+    pub handles: Vec<namesrv::NameServerHandle>,
+}
+
+impl NameServers {
+    /// Starts them.
+    pub async fn start(net: u8, count: u8, dir: &Path, scan: Duration) -> NameServers {
+        let ips: Vec<String> = (1..=count).map(|i| format!("127.77.{net}.{i}")).collect();
+        let port = free_port(&ips[0]);
+        let mut handles = Vec::new();
+        for ip in &ips {
+            let d = dir.join(format!("namesrv-{ip}"));
+            std::fs::create_dir_all(&d).expect("namesrv dir");
+            handles.push(
+                namesrv::NameServer::start(namesrv::NamesrvConfig {
+                    bind_address: ip.clone(),
+                    listen_port: port,
+                    kv_config_path: d.join("kvConfig.json"),
+                    config_store_path: d.join("namesrv.properties"),
+                    scan_not_active_broker_interval: scan,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("name server on {ip}:{port}: {e}")),
+            );
+        }
+        let addr = ips
+            .iter()
+            .map(|ip| format!("{ip}:{port}"))
+            .collect::<Vec<_>>()
+            .join(";");
+        NameServers {
+            ips,
+            port,
+            addr,
+            handles,
+        }
     }
-    out
 }
 
 /// `Ok` when each of `names` exists, runs `image` and is Ready; else which one does not.
