@@ -176,6 +176,12 @@ pub async fn prune(
         if index >= plan.groups.len() || !decision.group_settled(index) {
             continue;
         }
+        // The roles ConfigMap is the failover controller's (crate::failover), not a config
+        // revision; it stays when failover is switched off, so switching it on again does
+        // not forget which pod is master.
+        if n == names::broker_roles(&plan.groups[index].broker_name) {
+            continue;
+        }
         if !config_maps.contains(n) {
             delete_if_exists::<ConfigMap>(client, ns, n).await?;
         }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
@@ -195,6 +196,7 @@ async fn reconcile_inner(cr: &RocketMQCluster, ctx: &Context) -> Result<Action> 
     outcome.storage_refused = storage.refused.clone();
     pass.apply(&plan, &observed, children, &storage, &outcome.decision)
         .await?;
+    pass.delete_released(&plan, &outcome.decision).await?;
     scale::scale_in(&pass, &plan, &observed, &mut outcome).await?;
     scale::scale_out(&pass, &plan, &observed, &mut outcome).await;
     pass.report(&plan, &observed, &outcome, &storage).await
@@ -316,11 +318,14 @@ impl<'a> Pass<'a> {
         children: &mut Children,
     ) -> Outcome {
         let admin = self.ctx.admin.as_ref();
-        let (decision, notes) =
-            roll::settle(&children.roll_targets(plan), &observed.groups(), |q| {
-                crate::admin::questions::answer(admin, plan, observed, q)
-            })
-            .await;
+        let mut targets = children.roll_targets(plan);
+        for t in &mut targets {
+            t.master = observed.master_ordinal(plan, t.index);
+        }
+        let (decision, notes) = roll::settle(&targets, &observed.groups(), |q| {
+            crate::admin::questions::answer(admin, plan, observed, q)
+        })
+        .await;
         children.set_partitions(plan, &decision.partitions);
         Outcome {
             decision,
@@ -350,6 +355,22 @@ impl<'a> Pass<'a> {
             decision,
         )
         .await
+    }
+
+    /// Deletes the pods the roll released in `OnDelete` groups (failover on): the StatefulSet
+    /// controller re-creates each from the template just applied.
+    async fn delete_released(&self, plan: &ClusterPlan, decision: &roll::Decision) -> Result<()> {
+        for (g, ordinal) in &decision.deletions {
+            let pod = names::broker_pod(&plan.name, *g, *ordinal);
+            tracing::info!(namespace = %self.ns, %pod, "roll: deleting the pod to replace it");
+            apply::delete_if_exists::<k8s_openapi::api::core::v1::Pod>(
+                &self.ctx.client,
+                &self.ns,
+                &pod,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Writes the status with its Events; requeues soon while anything is moving.
@@ -533,11 +554,18 @@ async fn run_controller(client: kube::Client, namespace: Option<String>, ctx: Ar
                 Api::all(client.clone()),
             ),
         };
+    // ConfigMaps are watched for the roles ConfigMaps the failover loop writes: a failover
+    // shows in the status at once.
+    let cms: Api<ConfigMap> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     // Only our own children are cached: keeps memory flat however many other workloads exist.
     let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=rocketmq-operator");
     let controller = Controller::new(crs, watcher::Config::default())
         .owns(sts, owned.clone())
-        .owns(deps, owned)
+        .owns(deps, owned.clone())
+        .owns(cms, owned)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
@@ -554,8 +582,17 @@ async fn run_controller(client: kube::Client, namespace: Option<String>, ctx: Ar
     };
     // Declared topics and consumer groups: their own controllers, same client and signal.
     let resources = crate::resource::controller::run(client.clone(), namespace.clone());
+    // Automatic failover: its own loop (a lost master is replaced within seconds, whatever the
+    // reconcile is doing), stopped with the controller.
+    let stop_failover = tokio_util::sync::CancellationToken::new();
+    let failover = crate::failover::supervisor::Supervisor::new(client.clone(), namespace.clone())
+        .run(stop_failover.clone());
+    let stopper = async {
+        wait_for_signal().await;
+        stop_failover.cancel();
+    };
     tokio::select! {
-        _ = futures::future::join(controller, resources) => {}
+        _ = futures::future::join4(controller, resources, failover, stopper) => {}
         _ = deadline => tracing::warn!(grace = ?SHUTDOWN_GRACE, "controller did not drain in time; stopping anyway"),
     }
     tracing::info!("operator stopped");

@@ -397,7 +397,74 @@ pub struct BrokerSpec {
     /// PodDisruptionBudget(s) of the brokers. Default: enabled, `maxUnavailable: 1`.
     #[serde(default)]
     pub pod_disruption_budget: PdbSpec,
+    /// Automatic failover (docs/failover.md): epoch fencing on every broker, the operator
+    /// promotes the best in-sync slave when a master is lost. Default: off.
+    #[serde(default, skip_serializing_if = "FailoverSpec::is_default")]
+    pub failover: FailoverSpec,
 }
+
+/// CEL rule of [`FailoverSpec`]: a master must be missing for longer than its lease plus a
+/// second before the operator promotes a slave (docs/failover.md "Timing"), so a master cut off
+/// from the name servers has stopped writing before another one starts.
+pub const FAILOVER_TIMING_RULE: &str =
+    "!self.enabled || self.lostAfterSeconds * 1000 >= self.leaseMillis + 1000";
+
+/// Automatic failover of the broker groups (`spec.broker.failover`).
+///
+/// With `enabled`, every broker gets `epochFencingEnable=true` and `fencingLeaseMillis`, the
+/// name servers scan for silent brokers every second, the pod's role comes from the group's
+/// roles ConfigMap (`<group>-roles`) instead of its ordinal, and the operator promotes the
+/// in-sync slave with the highest offset when a master is listed by no name server for
+/// `lostAfterSeconds`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, x_kube(cel))]
+#[x_kube(validation = kube::core::Rule::new(FAILOVER_TIMING_RULE).message("failover.lostAfterSeconds must be at least failover.leaseMillis + 1000 ms: a cut-off master must have stopped writing before another is promoted"))]
+pub struct FailoverSpec {
+    /// Promote a slave when its master is lost. Needs `replicasPerGroup >= 1`. Default: false.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Seconds a master must be missing from every name server before a slave is promoted; at
+    /// least `leaseMillis` + 1 s. Default: 5.
+    #[serde(default = "default_lost_after")]
+    #[schemars(range(min = 2, max = 3600))]
+    pub lost_after_seconds: i32,
+    /// `fencingLeaseMillis`: a master writes only while a name server accepted one of its
+    /// registrations less than this ago. Default: 4000.
+    #[serde(default = "default_lease_millis")]
+    #[schemars(range(min = 1000, max = 600000))]
+    pub lease_millis: i32,
+}
+
+impl Default for FailoverSpec {
+    fn default() -> Self {
+        FailoverSpec {
+            enabled: false,
+            lost_after_seconds: default_lost_after(),
+            lease_millis: default_lease_millis(),
+        }
+    }
+}
+
+impl FailoverSpec {
+    /// Whether it is the default (left out of serialized specs).
+    pub fn is_default(&self) -> bool {
+        *self == FailoverSpec::default()
+    }
+}
+
+fn default_lost_after() -> i32 {
+    5
+}
+fn default_lease_millis() -> i32 {
+    4000
+}
+
+/// Annotation on a RocketMQCluster asking for a manual switchover, `"<group>=<pod>"` (e.g.
+/// `demo-broker-0=demo-broker-0-1`): the operator promotes that slave of that broker group
+/// (failover enabled, the slave in sync) with the failover sequence, records the outcome in
+/// `status.switchover` and removes the annotation.
+pub const SWITCHOVER_ANNOTATION: &str = "rocketmq.rocketmq-rs.io/switchover";
 
 impl Default for BrokerSpec {
     fn default() -> Self {
@@ -412,6 +479,7 @@ impl Default for BrokerSpec {
             config: BTreeMap::new(),
             advertise: Advertise::PodIp,
             pod_disruption_budget: PdbSpec::default(),
+            failover: FailoverSpec::default(),
         }
     }
 }
@@ -509,6 +577,21 @@ pub struct RocketMQClusterStatus {
     /// Per broker group: master and slaves.
     #[serde(default)]
     pub groups: Vec<GroupStatus>,
+    /// The last switchover annotation the operator acted on and what came of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switchover: Option<SwitchoverStatus>,
+}
+
+/// Outcome of a switchover request ([`SWITCHOVER_ANNOTATION`]).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchoverStatus {
+    /// The annotation's value, `<group>=<pod>`.
+    pub request: String,
+    /// `Done` or `Refused`.
+    pub result: String,
+    /// What happened (the refusal's reason).
+    pub message: String,
 }
 
 /// State of one broker group.
@@ -527,6 +610,10 @@ pub struct GroupStatus {
     /// scale-out.
     #[serde(default)]
     pub topics_copied: bool,
+    /// With failover: the group's epoch as the roles ConfigMap records it (one more per
+    /// failover or switchover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u32>,
 }
 
 /// State of one broker pod.
@@ -649,6 +736,17 @@ mod tests {
         ));
         assert!(ok("{broker: {config: {aclEnable: 'true'}}}"));
         assert!(ok("{security: {acl: {secretName: a}}}"));
+    }
+
+    #[test]
+    fn cel_rule_refuses_a_lost_after_within_the_lease() {
+        let ok = serde_json::json!({"enabled": true, "lostAfterSeconds": 5, "leaseMillis": 4000});
+        assert!(FailoverSpec::validate_cel(&ok, None).is_ok());
+        let tight =
+            serde_json::json!({"enabled": true, "lostAfterSeconds": 4, "leaseMillis": 3500});
+        assert!(FailoverSpec::validate_cel(&tight, None).is_err());
+        let off = serde_json::json!({"enabled": false, "lostAfterSeconds": 2, "leaseMillis": 9000});
+        assert!(FailoverSpec::validate_cel(&off, None).is_ok());
     }
 
     #[test]

@@ -21,6 +21,9 @@
 //!   [`admin::questions`] answers the roll's questions with them.
 //! - [`controller`]: the kube-rs controller: `reconcile` calls the steps above in order (one
 //!   call a step), writes Events and the status, and owns the error policy.
+//! - [`failover`]: automatic failover on Kubernetes: the roles ConfigMap each broker pod reads
+//!   its brokerId from, and the loop that promotes a slave when a master is lost (the decisions
+//!   are local mode's failover controller) or on a switchover annotation.
 //! - [`leader`]: Lease-based leader election, so one of several replicas reconciles.
 //! - [`local`]: `operator local -f cluster.yaml`: the same plan as local processes.
 //! - [`topic`], [`group`]: the RocketMQTopic and RocketMQConsumerGroup resources (GitOps topics
@@ -36,6 +39,7 @@ pub mod build;
 pub mod controller;
 pub mod crd;
 pub mod error;
+pub mod failover;
 pub mod group;
 pub mod leader;
 pub mod local;

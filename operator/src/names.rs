@@ -83,6 +83,20 @@ pub fn broker_config_map(group: &str, hash: &str) -> String {
     format!("{group}-{}", &hash[..hash.len().min(10)])
 }
 
+/// The roles ConfigMap of a broker group (failover on): which pod has which brokerId and the
+/// group's epoch; written by the operator's failover controller, read by the pod at start.
+pub fn broker_roles(group: &str) -> String {
+    format!("{group}-roles")
+}
+
+/// Key of the roles file in the roles ConfigMap.
+pub const ROLES_KEY: &str = "roles.conf";
+/// Volume of the roles ConfigMap in broker pods (failover on).
+pub const ROLES_VOLUME: &str = "roles";
+/// Where the roles ConfigMap is mounted (a directory mount, not subPath: the kubelet refreshes
+/// it, so a container restarted after a failover reads the new roles).
+pub const ROLES_DIR: &str = "/etc/rocketmq-roles";
+
 /// The single broker PodDisruptionBudget of a masters-only cluster.
 pub fn broker_pdb_all(cluster: &str) -> String {
     format!("{cluster}-broker")

@@ -57,6 +57,9 @@ pub struct ClusterPlan {
     pub console: crate::crd::ConsoleSpec,
     /// TLS, ACL and HA authentication Secrets (`spec.security`); Kubernetes only.
     pub security: crate::crd::SecuritySpec,
+    /// Automatic failover (`spec.broker.failover`); `enabled` renders epoch fencing into every
+    /// broker.conf and makes the roles ConfigMap decide each pod's role.
+    pub failover: crate::crd::FailoverSpec,
     /// Value of the manual-restart annotation ([`crate::crd::RESTART_ANNOTATION`]): part of every
     /// pod template, so a new value rolls every pod once. Set by the controller from the
     /// resource's metadata (validation only sees the spec).
@@ -143,6 +146,12 @@ impl ClusterPlan {
         }
     }
 
+    /// Whether the operator runs failover for this cluster's groups (enabled, and groups have
+    /// slaves to promote).
+    pub fn failover_on(&self) -> bool {
+        self.failover.enabled && self.replicas_per_group() > 0
+    }
+
     /// Slaves per group.
     pub fn replicas_per_group(&self) -> usize {
         self.groups
@@ -187,6 +196,10 @@ impl ClusterPlan {
         c.store_path_root_dir = ep.store_root.clone();
         c.flush_disk_type = self.flush_disk_type;
         c.auto_create_topic_enable = self.auto_create_topic_enable;
+        if self.failover.enabled {
+            c.epoch_fencing_enable = true;
+            c.fencing_lease_millis = self.failover.lease_millis.max(0) as u64;
+        }
         c.validate().map_err(wrap)?;
         Ok(c)
     }

@@ -118,6 +118,30 @@ impl Observed {
         ))
     }
 
+    /// Ordinal of group `group`'s current master: with failover, the pod the roles ConfigMap
+    /// gives brokerId 0 ([`crate::failover::roles`]); otherwise, or when it says nothing
+    /// usable, 0.
+    pub fn master_ordinal(&self, plan: &ClusterPlan, group: usize) -> u32 {
+        if !plan.failover_on() {
+            return 0;
+        }
+        let Some(g) = plan.groups.iter().find(|g| g.index == group) else {
+            return 0;
+        };
+        let name = names::broker_roles(&g.broker_name);
+        self.config_maps
+            .iter()
+            .find(|c| c.metadata.name.as_deref() == Some(&name))
+            .and_then(|c| crate::failover::GroupRoles::from_config_map(c).ok()?.roles)
+            .and_then(|r| {
+                let master = r.master()?;
+                let prefix = format!("{}-", g.broker_name);
+                master.strip_prefix(&prefix)?.parse().ok()
+            })
+            .filter(|o| (*o as usize) < g.members.len())
+            .unwrap_or(0)
+    }
+
     /// Addresses of the Ready name servers, by pod IP (the operator needs no cluster DNS).
     pub fn namesrv_addrs(&self, plan: &ClusterPlan) -> Vec<String> {
         self.namesrv_pods

@@ -904,3 +904,72 @@ async fn masters_only_gets_one_budget_and_switching_prunes_the_other_kind() {
         2
     );
 }
+
+/// A failover cluster whose master is ordinal 1 (after a failover, as the roles ConfigMap
+/// says): the StatefulSet is `OnDelete`, the roll deletes the slave (ordinal 0) first, asks
+/// whether it caught up with the master at ordinal 1, then deletes the master last; the status
+/// names ordinal 1 as master throughout.
+#[tokio::test]
+async fn failover_roll_deletes_the_slave_first_and_the_current_master_last() {
+    let e = env();
+    e.put_cr(cluster(
+        "demo",
+        json!({"broker": {"groups": 1, "replicasPerGroup": 1, "failover": {"enabled": true}}}),
+    ));
+    e.reconcile("demo").await;
+    assert_eq!(
+        e.sts("demo-broker-0")["spec"]["updateStrategy"]["type"],
+        "OnDelete"
+    );
+    e.all_ready();
+    // The failover loop's record: ordinal 1 is master in epoch 2.
+    e.state.lock().unwrap().put(
+        "configmaps",
+        NS,
+        "demo-broker-0-roles",
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "demo-broker-0-roles", "namespace": NS,
+                            "labels": names::labels("demo", names::Component::Broker, Some(0), "x")},
+               "data": {names::ROLES_KEY: "epoch=2\ndemo-broker-0-0=1\ndemo-broker-0-1=0\n"}}),
+    );
+    e.reconcile("demo").await;
+    let master = &e.status("demo")["groups"][0]["master"];
+    assert_eq!(master["pod"], "demo-broker-0-1");
+    assert_eq!(e.status("demo")["groups"][0]["epoch"], 2);
+    e.edit_spec("demo", |s| s["image"] = json!("rocketmq-rs:0.2"));
+    let deleted = |e: &Env| -> Vec<String> {
+        e.state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|c| c.resource == "pods" && c.method == "DELETE")
+            .map(|c| c.name.clone().unwrap_or_default())
+            .collect()
+    };
+    // The first pass applies the new template only (a pod deleted now would come back old).
+    e.reconcile("demo").await;
+    assert!(deleted(&e).is_empty());
+    let new = e.template_hash("demo-broker-0");
+    // Then the slave, ordinal 0, goes first.
+    e.reconcile("demo").await;
+    assert_eq!(deleted(&e), vec!["demo-broker-0-0"]);
+    assert_eq!(e.condition("demo", "Progressing").1, "RollingSlaves");
+    // Back on the new template: the master at ordinal 1 waits for the catch-up answer.
+    e.pod("demo-broker-0", 0, &new, true);
+    e.admin_calls();
+    e.reconcile("demo").await;
+    assert_eq!(
+        e.admin_calls(),
+        vec!["caught_up 10.0.0.1:10911 10.0.0.0:10911"]
+    );
+    assert_eq!(deleted(&e), vec!["demo-broker-0-0"]);
+    *e.admin.caught_up.lock().unwrap() = true;
+    e.reconcile("demo").await;
+    assert_eq!(deleted(&e), vec!["demo-broker-0-0", "demo-broker-0-1"]);
+    assert_eq!(e.condition("demo", "Progressing").1, "RollingMaster");
+    e.pod("demo-broker-0", 1, &new, true);
+    e.reconcile("demo").await;
+    assert_eq!(e.condition("demo", "Progressing").1, "Stable");
+    assert_eq!(deleted(&e).len(), 2, "each pod deleted once");
+}

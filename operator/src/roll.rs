@@ -139,6 +139,12 @@ pub enum GroupState {
     Replacing(u32, PodStep),
     /// The slaves are replaced and Ready; waiting until they caught up with the master.
     WaitingForCatchUp,
+    /// Failover group (pods deleted by the operator): the slave pod with this ordinal is
+    /// being replaced.
+    ReplacingSlave(u32, PodStep),
+    /// Failover group: the current master's pod (this ordinal, whatever it is) is being
+    /// replaced, last.
+    ReplacingMaster(u32, PodStep),
 }
 
 impl GroupState {
@@ -157,13 +163,17 @@ impl GroupState {
             GroupState::Replacing(0, _) => "RollingMaster",
             GroupState::Replacing(_, _) => "RollingSlaves",
             GroupState::WaitingForCatchUp => "WaitingForSlaveCatchUp",
+            GroupState::ReplacingSlave(_, _) => "RollingSlaves",
+            GroupState::ReplacingMaster(_, _) => "RollingMaster",
         }
     }
 
     /// Human description.
     pub fn describe(self) -> String {
         match self {
-            GroupState::Replacing(k, step) => format!(
+            GroupState::Replacing(k, step)
+            | GroupState::ReplacingSlave(k, step)
+            | GroupState::ReplacingMaster(k, step) => format!(
                 "{} (pod ordinal {k}: {})",
                 self.reason(),
                 match step {
@@ -203,6 +213,10 @@ pub struct Decision {
     pub held: Vec<usize>,
     /// Questions whose answers would let the roll go on (ask, then decide again).
     pub questions: Vec<Question>,
+    /// Pods the operator deletes now, `(group, ordinal)`: failover groups (StatefulSet
+    /// `OnDelete`) are replaced by deleting one pod at a time, slaves first, the current
+    /// master last whatever its ordinal (a partition can only release the highest ordinals).
+    pub deletions: Vec<(usize, u32)>,
 }
 
 impl Decision {
@@ -252,6 +266,11 @@ pub struct DesiredGroup {
     pub members: u32,
     /// Desired config hash.
     pub hash: String,
+    /// Ordinal of the current master (the roles ConfigMap's with failover; else 0).
+    pub master: u32,
+    /// The StatefulSet is `OnDelete` (failover on): the roll deletes pods itself, in the
+    /// order slaves (highest ordinal first) then the master, instead of lowering a partition.
+    pub on_delete: bool,
 }
 
 /// The partition a group gets when its template changes (a new change): `n` (hold every pod)
@@ -311,6 +330,9 @@ pub fn decide(desired: &[DesiredGroup], observed: &[ObservedGroup], answers: &An
                         d.questions.push(q);
                     }
                     (v.live_p, GroupState::WaitingForPreviousGroup, true)
+                } else if g.on_delete {
+                    let (p, state) = v.walk_on_delete(answers, &mut d.questions, &mut d.deletions);
+                    (p, state, true)
                 } else {
                     let (p, state) = v.walk(answers, &mut d.questions);
                     (p, state, true)
@@ -411,9 +433,60 @@ impl<'a> View<'a> {
             || (self.same_change && self.live_p == 0 && !(0..self.g.members).any(|k| self.stale(k)))
     }
 
-    /// This change has begun on this group (a pod was released or already runs it).
+    /// This change has begun on this group (a pod was released or already runs it). An
+    /// `OnDelete` group has no partition: only a pod on the new template (or one stopping or
+    /// gone, which comes back on it) says so.
     fn started(&self) -> bool {
-        self.same_change && (self.live_p < self.n || (0..self.g.members).any(|k| self.on_target(k)))
+        let released = if self.g.on_delete {
+            (0..self.g.members).any(|k| self.o.pod(k).is_none_or(|p| p.terminating))
+        } else {
+            self.live_p < self.n
+        };
+        self.same_change && (released || (0..self.g.members).any(|k| self.on_target(k)))
+    }
+
+    /// The roll of an `OnDelete` group: the first pod in the order slaves (highest ordinal
+    /// first), then the current master, that is not up is the one being replaced; it is
+    /// deleted when it still runs the old template, the live StatefulSet has the new one (the
+    /// StatefulSet controller re-creates it from that), and — for the master — the slaves
+    /// caught up. A pod stopping, gone or starting is waited for. The partition is unused (0).
+    fn walk_on_delete(
+        &self,
+        answers: &Answers,
+        questions: &mut Vec<Question>,
+        deletions: &mut Vec<(usize, u32)>,
+    ) -> (i32, GroupState) {
+        let members = self.g.members;
+        let m = self.g.master.min(members.saturating_sub(1));
+        let order = (0..members).rev().filter(|&k| k != m).chain([m]);
+        for k in order {
+            if self.up(k) {
+                continue;
+            }
+            let step = self.step(k);
+            let state = if k == m {
+                GroupState::ReplacingMaster(k, step)
+            } else {
+                GroupState::ReplacingSlave(k, step)
+            };
+            if step != PodStep::Old || !self.same_change {
+                return (0, state);
+            }
+            if k == m && members > 1 {
+                let q = Question::CaughtUp(self.g.index);
+                match answers.get(&q) {
+                    Some(true) => {}
+                    Some(false) => return (0, GroupState::WaitingForCatchUp),
+                    None => {
+                        questions.push(q);
+                        return (0, GroupState::WaitingForCatchUp);
+                    }
+                }
+            }
+            deletions.push((self.g.index, k));
+            return (0, state);
+        }
+        (0, GroupState::WaitingForPods)
     }
 
     /// Walks the partition down as far as the pods allow, one ordinal at a time: the highest
@@ -530,6 +603,8 @@ mod tests {
             index,
             members,
             hash: hash.to_string(),
+            master: 0,
+            on_delete: false,
         }
     }
     fn yes(q: Question) -> Answers {
@@ -747,6 +822,83 @@ mod tests {
             let d = decide(&desired, &[busy(), settled], &Answers::new());
             assert_eq!(d.partitions[&1], 2, "{:?}", d.states);
         }
+    }
+
+    /// Failover groups (`OnDelete`): the current master is replaced last whatever its ordinal;
+    /// the operator deletes one pod at a time, never before the live template is the new one,
+    /// never a pod in flight, and the master only after the slaves caught up.
+    #[test]
+    fn on_delete_groups_replace_slaves_first_and_the_current_master_last() {
+        let desired = [DesiredGroup {
+            master: 1,
+            on_delete: true,
+            ..want(0, 3, "new")
+        }];
+        let g = |tpl: &str, pods| ObservedGroup {
+            partition: None,
+            ..group(0, tpl, 0, pods)
+        };
+        let old3 = || {
+            vec![
+                pod(0, "old", true),
+                pod(1, "old", true),
+                pod(2, "old", true),
+            ]
+        };
+        // The live template is still the old one: nothing is deleted (it would come back old).
+        let d = decide(&desired, &[g("old", old3())], &Answers::new());
+        assert!(d.deletions.is_empty());
+        assert_eq!(d.states[&0], GroupState::ReplacingSlave(2, PodStep::Old));
+        // Applied: the highest slave first.
+        let d = decide(&desired, &[g("new", old3())], &Answers::new());
+        assert_eq!(d.deletions, vec![(0, 2)]);
+        // In flight: nothing more.
+        let pods = vec![
+            pod(0, "old", true),
+            pod(1, "old", true),
+            terminating(2, "old"),
+        ];
+        let d = decide(&desired, &[g("new", pods)], &Answers::new());
+        assert!(d.deletions.is_empty());
+        assert_eq!(
+            d.states[&0],
+            GroupState::ReplacingSlave(2, PodStep::Terminating)
+        );
+        // Slave 2 back: ordinal 0 (a slave) goes before ordinal 1 (the master).
+        let pods = vec![
+            pod(0, "old", true),
+            pod(1, "old", true),
+            pod(2, "new", true),
+        ];
+        let d = decide(&desired, &[g("new", pods)], &Answers::new());
+        assert_eq!(d.deletions, vec![(0, 0)]);
+        // Both slaves back: the master waits for catch-up, then goes.
+        let pods = vec![
+            pod(0, "new", true),
+            pod(1, "old", true),
+            pod(2, "new", true),
+        ];
+        let d = decide(&desired, &[g("new", pods.clone())], &Answers::new());
+        assert_eq!(
+            (d.deletions.clone(), d.states[&0], d.questions.clone()),
+            (
+                vec![],
+                GroupState::WaitingForCatchUp,
+                vec![Question::CaughtUp(0)]
+            )
+        );
+        let d = decide(&desired, &[g("new", pods)], &yes(Question::CaughtUp(0)));
+        assert_eq!(d.deletions, vec![(0, 1)]);
+        assert_eq!(d.states[&0], GroupState::ReplacingMaster(1, PodStep::Old));
+        assert_eq!(d.states[&0].reason(), "RollingMaster");
+        // Everything new and Ready: settled, nothing deleted.
+        let pods = vec![
+            pod(0, "new", true),
+            pod(1, "new", true),
+            pod(2, "new", true),
+        ];
+        let d = decide(&desired, &[g("new", pods)], &Answers::new());
+        assert!(d.deletions.is_empty() && d.settled());
     }
 
     #[tokio::test]

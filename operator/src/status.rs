@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::crd::{Advertise, GroupStatus, MemberStatus, RocketMQClusterStatus};
+use crate::failover::GroupRoles;
 use crate::names;
 use crate::plan::ClusterPlan;
 use crate::read::{Observed, pod_ready};
@@ -18,6 +19,10 @@ pub const READY: &str = "Ready";
 pub const PROGRESSING: &str = "Progressing";
 /// Condition type: something needs a human (invalid spec, refused scale-in, failed admin call).
 pub const DEGRADED: &str = "Degraded";
+/// Condition type (failover on): the last failover action of any group — True when a master
+/// was replaced (reason `MasterLost` or `Switchover`), False when none happened yet or the last
+/// action was refused or blocked (`SwitchoverRefused`, `FailoverBlocked`).
+pub const FAILOVER: &str = "Failover";
 
 /// What happened in a reconcile of a valid spec.
 #[derive(Clone, Debug, Default)]
@@ -262,13 +267,23 @@ pub fn reconciled(
     let cond = |type_, (ok, reason, message): Verdict| {
         condition(prev, type_, ok, reason, message, generation, now)
     };
+    let mut conditions = vec![
+        cond(READY, health.ready(plan)),
+        cond(PROGRESSING, health.progressing(plan, observed, outcome)),
+        cond(DEGRADED, degraded(outcome)),
+    ];
+    let roles = group_roles(plan, observed);
+    if plan.failover_on() {
+        conditions.push(failover_condition(prev, &roles, generation, now));
+    }
     RocketMQClusterStatus {
         observed_generation: generation,
-        conditions: vec![
-            cond(READY, health.ready(plan)),
-            cond(PROGRESSING, health.progressing(plan, observed, outcome)),
-            cond(DEGRADED, degraded(outcome)),
-        ],
+        conditions,
+        switchover: roles
+            .iter()
+            .filter_map(|r| r.switchover.clone())
+            .max_by(|a, b| a.1.cmp(&b.1))
+            .map(|(s, _)| s),
         mode: Some(plan.mode()),
         ready_groups: Some(format!("{}/{}", health.ready_groups, plan.groups.len())),
         name_server_address: Some(format!(
@@ -333,17 +348,86 @@ fn member_status(
     }
 }
 
-/// Per-group status, in [`listed_groups`] order.
+/// The roles ConfigMaps of the desired groups (failover on), index order; a missing or
+/// damaged one is empty.
+fn group_roles(plan: &ClusterPlan, observed: &Observed) -> Vec<GroupRoles> {
+    if !plan.failover_on() {
+        return Vec::new();
+    }
+    plan.groups
+        .iter()
+        .map(|g| {
+            let name = names::broker_roles(&g.broker_name);
+            observed
+                .config_maps
+                .iter()
+                .find(|c| c.metadata.name.as_deref() == Some(&name))
+                .and_then(|c| GroupRoles::from_config_map(c).ok())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The `Failover` condition: the newest action recorded in any group's roles ConfigMap, its
+/// time as the transition time.
+fn failover_condition(
+    prev: Option<&RocketMQClusterStatus>,
+    roles: &[GroupRoles],
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
+    let last = roles
+        .iter()
+        .filter_map(|r| r.event.as_ref())
+        .max_by(|a, b| a.time.cmp(&b.time));
+    match last {
+        Some(e) => Condition {
+            type_: FAILOVER.to_string(),
+            status: if e.replaced { "True" } else { "False" }.to_string(),
+            reason: e.reason.clone(),
+            message: e.message.clone(),
+            observed_generation: generation,
+            last_transition_time: e.time.parse().map(Time).unwrap_or_else(|_| now.clone()),
+        },
+        None => condition(
+            prev,
+            FAILOVER,
+            false,
+            "NoFailover",
+            "no master was replaced; the operator watches every group's master".to_string(),
+            generation,
+            now,
+        ),
+    }
+}
+
+/// Per-group status, in [`listed_groups`] order. With failover the roles ConfigMap says which
+/// pod is master and each pod's brokerId; otherwise ordinal 0 is the master.
 fn group_statuses(plan: &ClusterPlan, observed: &Observed, outcome: &Outcome) -> Vec<GroupStatus> {
+    let roles = group_roles(plan, observed);
     listed_groups(plan, observed, outcome)
         .into_iter()
-        .map(|(index, name, members)| GroupStatus {
-            master: Some(member_status(plan, observed, index, &name, 0)),
-            slaves: (1..members as u32)
+        .map(|(index, name, members)| {
+            let mut all: Vec<MemberStatus> = (0..members as u32)
                 .map(|ord| member_status(plan, observed, index, &name, ord))
-                .collect(),
-            broker_name: name,
-            topics_copied: outcome.topics_copied.contains(&index),
+                .collect();
+            let r = roles.get(index).and_then(|r| r.roles.as_ref());
+            if let Some(r) = r {
+                for m in &mut all {
+                    if let Some(id) = r.ids.get(&m.pod) {
+                        m.broker_id = *id;
+                    }
+                }
+                all.sort_by_key(|m| m.broker_id);
+            }
+            let mut all = all.into_iter();
+            GroupStatus {
+                master: all.next(),
+                slaves: all.collect(),
+                broker_name: name,
+                topics_copied: outcome.topics_copied.contains(&index),
+                epoch: r.map(|r| r.epoch),
+            }
         })
         .collect()
 }
@@ -439,5 +523,84 @@ fn degraded(outcome: &Outcome) -> Verdict {
         (true, "AdminCallFailed", outcome.notes.join("; "))
     } else {
         (false, "AsExpected", "no problem found".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failover::{RoleEvent, Roles};
+    use k8s_openapi::api::core::v1::Pod;
+
+    fn ready_pod(name: &str, ip: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {names::GROUP_LABEL: "0"}},
+            "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap()
+    }
+
+    /// With failover the roles ConfigMap, not the ordinal, says who is master; its last event
+    /// is the `Failover` condition, its time the transition time.
+    #[test]
+    fn failover_status_follows_the_roles_config_map() {
+        let spec: crate::crd::RocketMQClusterSpec =
+            serde_yaml::from_str("broker: {replicasPerGroup: 1, failover: {enabled: true}}")
+                .unwrap();
+        let plan = crate::validate::validate("fo", "rmq", &spec).unwrap();
+        let g = &plan.groups[0];
+        let mut roles = Roles::initial(&plan, g);
+        roles.promote("fo-broker-0-1", 2);
+        let owner = k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference::default();
+        let cm = GroupRoles {
+            roles: Some(roles),
+            event: Some(RoleEvent {
+                reason: "MasterLost".into(),
+                message: "promoted fo-broker-0-1".into(),
+                time: "2026-12-02T21:00:00Z".into(),
+                replaced: true,
+            }),
+            switchover: None,
+        }
+        .config_map(&plan, g, &owner);
+        let observed = Observed {
+            pods: vec![
+                ready_pod("fo-broker-0-0", "10.0.0.1"),
+                ready_pod("fo-broker-0-1", "10.0.0.2"),
+            ],
+            config_maps: vec![cm],
+            ..Observed::default()
+        };
+        assert_eq!(observed.master_ordinal(&plan, 0), 1);
+        let now = Time("2026-12-02T22:00:00Z".parse().unwrap());
+        let s = reconciled(None, &plan, &observed, &Outcome::default(), Some(1), &now);
+        let g = &s.groups[0];
+        assert_eq!(
+            g.master.as_ref().map(|m| (m.pod.as_str(), m.broker_id)),
+            Some(("fo-broker-0-1", 0))
+        );
+        assert_eq!(
+            (g.slaves[0].pod.as_str(), g.slaves[0].broker_id),
+            ("fo-broker-0-0", 1)
+        );
+        assert_eq!(g.epoch, Some(2));
+        let c = s.conditions.iter().find(|c| c.type_ == FAILOVER).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", "MasterLost")
+        );
+        assert_eq!(c.last_transition_time.0.to_string(), "2026-12-02T21:00:00Z");
+        // Without the ConfigMap: ordinal 0, no Failover yet.
+        let bare = Observed {
+            config_maps: Vec::new(),
+            ..observed
+        };
+        let s = reconciled(None, &plan, &bare, &Outcome::default(), Some(1), &now);
+        assert_eq!(s.groups[0].master.as_ref().unwrap().pod, "fo-broker-0-0");
+        let c = s.conditions.iter().find(|c| c.type_ == FAILOVER).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "NoFailover")
+        );
     }
 }

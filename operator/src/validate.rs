@@ -222,6 +222,7 @@ fn check_broker(p: &mut Problems, b: &BrokerSpec) {
             "broker.replication sync needs broker.replicasPerGroup >= 1: a SYNC_MASTER without a slave stores each message but answers every send with SLAVE_NOT_AVAILABLE (the seed's FAQ); use replication async for masters without slaves".to_string(),
         );
     }
+    check_failover(p, b);
     if !(3..=65534).contains(&b.port) {
         p.bad(
             "InvalidPort",
@@ -230,6 +231,52 @@ fn check_broker(p: &mut Problems, b: &BrokerSpec) {
                 b.port
             ),
         );
+    }
+}
+
+/// broker.failover: a slave to promote, a lease the broker accepts, and a lost-after that
+/// outlasts the lease by a second (docs/failover.md "Timing"); the keys it renders are not
+/// also in broker.config.
+fn check_failover(p: &mut Problems, b: &BrokerSpec) {
+    let f = &b.failover;
+    if !f.enabled {
+        return;
+    }
+    if b.replicas_per_group < 1 {
+        p.bad(
+            "FailoverWithoutSlave",
+            "broker.failover.enabled needs broker.replicasPerGroup >= 1: there is no slave to promote".to_string(),
+        );
+    }
+    if !(1000..=600_000).contains(&f.lease_millis) {
+        p.bad(
+            "InvalidFailover",
+            format!(
+                "broker.failover.leaseMillis {} must be 1000..600000",
+                f.lease_millis
+            ),
+        );
+    }
+    if !(2..=3600).contains(&f.lost_after_seconds)
+        || i64::from(f.lost_after_seconds) * 1000 < i64::from(f.lease_millis) + 1000
+    {
+        p.bad(
+            "InvalidFailover",
+            format!(
+                "broker.failover.lostAfterSeconds {} must be 2..3600 and at least leaseMillis ({}) + 1000 ms: a cut-off master must have stopped writing before another is promoted",
+                f.lost_after_seconds, f.lease_millis
+            ),
+        );
+    }
+    for k in ["epochFencingEnable", "fencingLeaseMillis"] {
+        if b.config.contains_key(k) {
+            p.bad(
+                "OperatorOwnedConfigKey",
+                format!(
+                    "broker.config key {k} is set by the operator from broker.failover; remove it"
+                ),
+            );
+        }
     }
 }
 
@@ -436,6 +483,7 @@ fn plan_of(
         namesrv_pdb: ns.pod_disruption_budget.clone(),
         console: spec.console.clone(),
         security: spec.security.clone(),
+        failover: b.failover.clone(),
         restart: None,
     }
 }
@@ -478,6 +526,56 @@ mod tests {
 
     fn refused(name: &str, yaml: &str) -> Refusal {
         validate(name, "ns", &spec(yaml)).unwrap_err()
+    }
+
+    #[test]
+    fn failover_needs_slaves_a_sane_lease_and_lost_after_beyond_it() {
+        let p = validate(
+            "demo",
+            "ns",
+            &spec("broker: {replicasPerGroup: 1, failover: {enabled: true}}"),
+        )
+        .unwrap();
+        assert!(p.failover_on());
+        assert_eq!(
+            (p.failover.lost_after_seconds, p.failover.lease_millis),
+            (5, 4000)
+        );
+        let reasons = |y: &str| {
+            refused("demo", y)
+                .problems
+                .iter()
+                .map(|p| p.reason)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            reasons("broker: {failover: {enabled: true}}"),
+            vec!["FailoverWithoutSlave"]
+        );
+        assert_eq!(
+            reasons(
+                "broker: {replicasPerGroup: 1, failover: {enabled: true, lostAfterSeconds: 4, leaseMillis: 3500}}"
+            ),
+            vec!["InvalidFailover"]
+        );
+        assert_eq!(
+            reasons("broker: {replicasPerGroup: 1, failover: {enabled: true, leaseMillis: 10}}"),
+            vec!["InvalidFailover"]
+        );
+        assert_eq!(
+            reasons(
+                "broker: {replicasPerGroup: 1, failover: {enabled: true}, config: {fencingLeaseMillis: '3000'}}"
+            ),
+            vec!["OperatorOwnedConfigKey"]
+        );
+        // Off: nothing is checked or rendered.
+        let off = validate(
+            "demo",
+            "ns",
+            &spec("broker: {failover: {lostAfterSeconds: 1}}"),
+        )
+        .unwrap();
+        assert!(!off.failover_on());
     }
 
     #[test]

@@ -895,34 +895,9 @@ impl Backends {
     /// cluster `cr` on 127.77.`net`.(100 + group). Fresh addresses: nothing else listens there.
     async fn start(net: u8, cr: &RocketMQCluster, groups: usize, pool: u8) -> Backends {
         let store = tempfile::tempdir().expect("tempdir");
-        let free_port = |ip: &str| {
-            std::net::TcpListener::bind(format!("{ip}:0"))
-                .and_then(|l| l.local_addr())
-                .unwrap_or_else(|e| panic!("a free port on {ip}: {e}"))
-                .port()
-        };
-        let namesrv_ips: Vec<String> = (1..=pool).map(|i| format!("127.77.{net}.{i}")).collect();
-        let namesrv_port = free_port(&namesrv_ips[0]);
-        let mut name_servers = Vec::new();
-        for ip in &namesrv_ips {
-            let dir = store.path().join(format!("namesrv-{ip}"));
-            std::fs::create_dir_all(&dir).expect("namesrv dir");
-            let ns = namesrv::NameServer::start(namesrv::NamesrvConfig {
-                bind_address: ip.clone(),
-                listen_port: namesrv_port,
-                kv_config_path: dir.join("kvConfig.json"),
-                config_store_path: dir.join("namesrv.properties"),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|e| panic!("name server on {ip}:{namesrv_port}: {e}"));
-            name_servers.push(ns);
-        }
-        let namesrv_addr = namesrv_ips
-            .iter()
-            .map(|ip| format!("{ip}:{namesrv_port}"))
-            .collect::<Vec<_>>()
-            .join(";");
+        let servers = NameServers::start(net, pool, store.path(), Duration::from_secs(10)).await;
+        let (namesrv_ips, namesrv_port, namesrv_addr, name_servers) =
+            (servers.ips, servers.port, servers.addr, servers.handles);
         let first_broker = format!("127.77.{net}.100");
         let broker_port = free_port(&first_broker);
         let cluster = cr.name_any();

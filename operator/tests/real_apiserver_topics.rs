@@ -270,35 +270,9 @@ struct Backends {
 impl Backends {
     async fn start(net: u8, cluster: &str, cluster_name: &str, groups: usize) -> Backends {
         let store = tempfile::tempdir().expect("tempdir");
-        let free_port = |ip: &str| {
-            std::net::TcpListener::bind(format!("{ip}:0"))
-                .and_then(|l| l.local_addr())
-                .unwrap_or_else(|e| panic!("a free port on {ip}: {e}"))
-                .port()
-        };
-        let namesrv_ips: Vec<String> = (1..=3).map(|i| format!("127.77.{net}.{i}")).collect();
-        let namesrv_port = free_port(&namesrv_ips[0]);
-        let mut name_servers = Vec::new();
-        for ip in &namesrv_ips {
-            let dir = store.path().join(format!("namesrv-{ip}"));
-            std::fs::create_dir_all(&dir).expect("namesrv dir");
-            name_servers.push(
-                namesrv::NameServer::start(namesrv::NamesrvConfig {
-                    bind_address: ip.clone(),
-                    listen_port: namesrv_port,
-                    kv_config_path: dir.join("kvConfig.json"),
-                    config_store_path: dir.join("namesrv.properties"),
-                    ..Default::default()
-                })
-                .await
-                .unwrap_or_else(|e| panic!("name server on {ip}: {e}")),
-            );
-        }
-        let namesrv_addr = namesrv_ips
-            .iter()
-            .map(|ip| format!("{ip}:{namesrv_port}"))
-            .collect::<Vec<_>>()
-            .join(";");
+        let servers = NameServers::start(net, 3, store.path(), Duration::from_secs(10)).await;
+        let (namesrv_ips, namesrv_port, namesrv_addr, name_servers) =
+            (servers.ips, servers.port, servers.addr, servers.handles);
         let broker_port = free_port(&format!("127.77.{net}.100"));
         let mut broker_ips = BTreeMap::new();
         let mut brokers = Vec::new();

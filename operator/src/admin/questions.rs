@@ -35,8 +35,10 @@ async fn caught_up(
         .find(|x| x.index == g)
         .map(|x| x.members.len() as u32)
         .unwrap_or(1);
-    let master = observed.broker_addr(plan, g, 0);
-    let slaves: Option<Vec<String>> = (1..members)
+    let m = observed.master_ordinal(plan, g);
+    let master = observed.broker_addr(plan, g, m);
+    let slaves: Option<Vec<String>> = (0..members)
+        .filter(|o| *o != m)
         .map(|o| observed.broker_addr(plan, g, o))
         .collect();
     let (Some(master), Some(slaves)) = (master, slaves) else {
@@ -57,7 +59,7 @@ async fn registered(
     observed: &Observed,
     g: usize,
 ) -> Result<bool, String> {
-    let Some(master) = observed.broker_addr(plan, g, 0) else {
+    let Some(master) = observed.broker_addr(plan, g, observed.master_ordinal(plan, g)) else {
         return Ok(false);
     };
     let want = match plan.advertise {

@@ -83,7 +83,8 @@ pub fn build(
 
 impl Children {
     /// What the roll aims at: each group's member count and the config hash of its built
-    /// StatefulSet's pod template.
+    /// StatefulSet's pod template (the master at ordinal 0: the caller sets the current
+    /// master's ordinal of failover groups, see [`crate::read::Observed::master_ordinal`]).
     pub fn roll_targets(&self, plan: &ClusterPlan) -> Vec<DesiredGroup> {
         plan.groups
             .iter()
@@ -103,6 +104,8 @@ impl Children {
                     index: g.index,
                     members: g.members.len() as u32,
                     hash,
+                    master: 0,
+                    on_delete: plan.failover_on(),
                 })
             })
             .collect()

@@ -435,19 +435,19 @@ fn ephemeral_storage_and_claim_deletion() {
     assert_eq!(ret.when_deleted.as_deref(), Some("Delete"));
 }
 
-/// Runs the real entrypoint script with /bin/sh against the rendered ConfigMap (paths moved into a
-/// tempdir, `broker` replaced by `cat`): the ordinal in the pod name picks the id and role, and
-/// brokerIP1 comes from POD_IP or the pod DNS name.
-#[test]
-fn entrypoint_picks_config_by_ordinal_and_appends_broker_ip1() {
-    let (_, c) = example("cluster-2m-2s-sync.yaml");
-    let dir = tempfile::tempdir().unwrap();
-    let conf_dir = dir.path().join("conf");
-    let run_dir = dir.path().join("run");
-    let bin_dir = dir.path().join("bin");
-    std::fs::create_dir_all(&conf_dir).unwrap();
-    std::fs::create_dir_all(&bin_dir).unwrap();
-    for (k, v) in cm(&c, "sync-broker-1").data.as_ref().unwrap() {
+/// A group ConfigMap's entrypoint made runnable here: its files in `dir/conf`, the roles
+/// directory at `dir/roles`, the container paths moved into `dir`, `broker` replaced by `cat`.
+fn sandbox(data: &BTreeMap<String, String>, dir: &std::path::Path) -> String {
+    let (conf_dir, roles_dir, run_dir, bin_dir) = (
+        dir.join("conf"),
+        dir.join("roles"),
+        dir.join("run"),
+        dir.join("bin"),
+    );
+    for d in [&conf_dir, &roles_dir, &bin_dir] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    for (k, v) in data {
         std::fs::write(conf_dir.join(k), v).unwrap();
     }
     std::fs::write(
@@ -455,35 +455,47 @@ fn entrypoint_picks_config_by_ordinal_and_appends_broker_ip1() {
         "#!/bin/sh\n[ \"$1\" = -c ] && cat \"$2\"\n",
     )
     .unwrap();
-    let script = entrypoint_script()
+    data[names::ENTRYPOINT_KEY]
+        .replace(names::ROLES_DIR, roles_dir.to_str().unwrap())
         .replace(names::CONFIG_DIR, conf_dir.to_str().unwrap())
         .replace(names::RUN_DIR, run_dir.to_str().unwrap())
         .replace(names::BIN_DIR, bin_dir.to_str().unwrap())
-        .replace("exec ", "exec /bin/sh ");
-    let run = |pod: &str, adv: &str| {
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(&script)
-            .env("POD_NAME", pod)
-            .env("POD_NAMESPACE", "rmq")
-            .env("POD_IP", "10.244.1.7")
-            .env("GROUP_SERVICE", "sync-broker-1")
-            .env("ADVERTISE", adv)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        let body: String = text
-            .lines()
-            .filter(|l| !l.starts_with("starting broker"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        BrokerConfig::from_properties_text(&body).unwrap().0
-    };
+        .replace("exec ", "exec /bin/sh ")
+}
+
+/// Runs a [`sandbox`]ed entrypoint as pod `pod` of group `group`: the broker.conf it would
+/// start the broker with, and its stderr.
+fn run_entrypoint(script: &str, pod: &str, group: &str, adv: &str) -> (BrokerConfig, String) {
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .env("POD_NAME", pod)
+        .env("POD_NAMESPACE", "rmq")
+        .env("POD_IP", "10.244.1.7")
+        .env("GROUP_SERVICE", group)
+        .env("ADVERTISE", adv)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let body: String = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("starting broker"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (BrokerConfig::from_properties_text(&body).unwrap().0, stderr)
+}
+
+/// Runs the real entrypoint script with /bin/sh against the rendered ConfigMap (paths moved into a
+/// tempdir, `broker` replaced by `cat`): the ordinal in the pod name picks the id and role, and
+/// brokerIP1 comes from POD_IP or the pod DNS name.
+#[test]
+fn entrypoint_picks_config_by_ordinal_and_appends_broker_ip1() {
+    let (_, c) = example("cluster-2m-2s-sync.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let script = sandbox(cm(&c, "sync-broker-1").data.as_ref().unwrap(), dir.path());
+    let run = |pod: &str, adv: &str| run_entrypoint(&script, pod, "sync-broker-1", adv).0;
     let slave = run("sync-broker-1-1", "podDNS");
     assert_eq!((slave.broker_id, slave.broker_role), (1, BrokerRole::Slave));
     assert_eq!(
@@ -1102,4 +1114,89 @@ fn security_secrets_are_mounted_and_the_conf_points_at_them() {
     let conf = pod_conf(&c, &bare.groups[0].broker_name, 0, "10.0.0.1");
     assert!(!conf.acl_enable);
     assert!(!conf.tls_properties().contains_key("tls.server.mode"));
+}
+
+/// `spec.broker.failover`: epoch fencing in every broker.conf, the name servers' 1 s scan, the
+/// roles ConfigMap mounted (optional), an `OnDelete` StatefulSet (the operator rolls), and an
+/// entrypoint that takes the brokerId from the roles file — falling back to the ordinal, with
+/// a line on stderr, when the file is missing or damaged. Runs the real script with /bin/sh.
+#[test]
+fn failover_renders_fencing_roles_volume_on_delete_and_a_roles_reading_entrypoint() {
+    let spec: crate::crd::RocketMQClusterSpec = serde_yaml::from_str(
+        "broker: {groups: 1, replicasPerGroup: 2, replication: sync, failover: {enabled: true, lostAfterSeconds: 5, leaseMillis: 3000}}",
+    )
+    .unwrap();
+    let plan = validate("fo", "rmq", &spec).unwrap();
+    let c = build(&plan, &owner(), &Partitions::new()).unwrap();
+    let group = cm(&c, "fo-broker-0");
+    let data = group.data.as_ref().unwrap();
+    for key in ["broker-master.conf", "broker-slave.conf"] {
+        assert!(data[key].contains("epochFencingEnable=true"), "{key}");
+        assert!(data[key].contains("fencingLeaseMillis=3000"), "{key}");
+    }
+    let ns = cm(&c, "fo-namesrv");
+    assert!(
+        ns.data.as_ref().unwrap()[names::NAMESRV_CONF_KEY]
+            .contains("scanNotActiveBrokerInterval=1000")
+    );
+    let sts = &c.stateful_sets[0];
+    let spec = sts.spec.as_ref().unwrap();
+    assert_eq!(
+        spec.update_strategy.as_ref().unwrap().type_.as_deref(),
+        Some("OnDelete")
+    );
+    let pod = spec.template.spec.as_ref().unwrap();
+    let roles = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == names::ROLES_VOLUME)
+        .and_then(|v| v.config_map.clone())
+        .unwrap();
+    assert_eq!(
+        (roles.name.as_str(), roles.optional),
+        ("fo-broker-0-roles", Some(true))
+    );
+    assert!(
+        container(sts)
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.mount_path == names::ROLES_DIR)
+    );
+    // Without failover the script is the ordinal one, byte for byte.
+    assert!(!entrypoint_script(false).contains("ROLES"));
+    assert_ne!(entrypoint_script(false), entrypoint_script(true));
+
+    let dir = tempfile::tempdir().unwrap();
+    let script = sandbox(data, dir.path());
+    let roles_dir = dir.path().join("roles");
+    let run = |pod: &str| {
+        let (c, err) = run_entrypoint(&script, pod, "fo-broker-0", "podIP");
+        (c.broker_id, c.broker_role, err)
+    };
+    // No roles file yet: the ordinal rule, said on stderr.
+    let (id, role, err) = run("fo-broker-0-0");
+    assert_eq!((id, role), (0, BrokerRole::SyncMaster));
+    assert!(err.contains("no roles file"), "{err}");
+    // After a failover to ordinal 2: ordinal 2 is master, ordinal 0 the slave with id 2.
+    let mut roles = crate::failover::Roles::initial(&plan, &plan.groups[0]);
+    roles.promote("fo-broker-0-2", 2);
+    std::fs::write(roles_dir.join(names::ROLES_KEY), roles.render()).unwrap();
+    assert_eq!(run("fo-broker-0-2").0, 0);
+    assert_eq!(run("fo-broker-0-2").1, BrokerRole::SyncMaster);
+    assert_eq!(run("fo-broker-0-0").0, 2);
+    assert_eq!(run("fo-broker-0-0").1, BrokerRole::Slave);
+    assert_eq!(run("fo-broker-0-1").0, 1);
+    // A pod the file does not name (scale-out before the operator wrote it): its ordinal.
+    let (id, role, err) = run("fo-broker-0-5");
+    assert_eq!((id, role), (5, BrokerRole::Slave));
+    assert!(err.contains("names no brokerId"), "{err}");
+    // A damaged file (no epoch line): the ordinal rule, said on stderr.
+    std::fs::write(roles_dir.join(names::ROLES_KEY), "fo-broker-0-2=0\n").unwrap();
+    let (id, _, err) = run("fo-broker-0-0");
+    assert_eq!(id, 0);
+    assert!(err.contains("no epoch line"), "{err}");
 }

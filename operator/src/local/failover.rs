@@ -252,7 +252,33 @@ impl Controller {
         self.client.shutdown();
     }
 
-    async fn call(&self, addr: &str, code: i32, ext: ExtFields) -> Result<FailoverState, String> {
+    /// Replaces the watched name servers and groups (the Kubernetes controller calls this before
+    /// every look: pod IPs change when pods restart). A group keeps what was remembered of it
+    /// under the same name; groups no longer listed are forgotten.
+    pub(crate) fn update_groups(&mut self, namesrv: Vec<String>, groups: Vec<GroupSpec>) {
+        let mut old: BTreeMap<String, GroupState> = self
+            .config
+            .groups
+            .iter()
+            .map(|g| g.name.clone())
+            .zip(std::mem::take(&mut self.groups))
+            .collect();
+        self.groups = groups
+            .iter()
+            .map(|g| old.remove(&g.name).unwrap_or_default())
+            .collect();
+        self.config.namesrv = namesrv;
+        self.config.groups = groups;
+    }
+
+    /// One failover admin call (`code` of [`broker::failover_proto`]); the broker's state after
+    /// it, or why not.
+    pub(crate) async fn call(
+        &self,
+        addr: &str,
+        code: i32,
+        ext: ExtFields,
+    ) -> Result<FailoverState, String> {
         let mut req = RemotingCommand::request(RequestCode(code), ExtFields::default());
         req.ext_fields = ext;
         let resp = self

@@ -452,3 +452,76 @@ impl Kubelet {
         let _ = self.task.await;
     }
 }
+
+/// A port free on `ip` now (the test then binds it on that address only).
+pub fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind(format!("{ip}:0"))
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("a free port on {ip}: {e}"))
+        .port()
+}
+
+/// Real name servers on 127.77.`net`.1..=`count`, one free port for all, their files under
+/// `dir`, looking for silent brokers every `scan`.
+pub struct NameServers {
+    /// Their addresses (pod IPs for name-server pods).
+    pub ips: Vec<String>,
+    /// Their port.
+    pub port: u16,
+    /// `namesrvAddr` for brokers: every `ip:port`, `;`-separated.
+    pub addr: String,
+    /// The servers.
+    pub handles: Vec<namesrv::NameServerHandle>,
+}
+
+impl NameServers {
+    /// Starts them.
+    pub async fn start(net: u8, count: u8, dir: &Path, scan: Duration) -> NameServers {
+        let ips: Vec<String> = (1..=count).map(|i| format!("127.77.{net}.{i}")).collect();
+        let port = free_port(&ips[0]);
+        let mut handles = Vec::new();
+        for ip in &ips {
+            let d = dir.join(format!("namesrv-{ip}"));
+            std::fs::create_dir_all(&d).expect("namesrv dir");
+            handles.push(
+                namesrv::NameServer::start(namesrv::NamesrvConfig {
+                    bind_address: ip.clone(),
+                    listen_port: port,
+                    kv_config_path: d.join("kvConfig.json"),
+                    config_store_path: d.join("namesrv.properties"),
+                    scan_not_active_broker_interval: scan,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("name server on {ip}:{port}: {e}")),
+            );
+        }
+        let addr = ips
+            .iter()
+            .map(|ip| format!("{ip}:{port}"))
+            .collect::<Vec<_>>()
+            .join(";");
+        NameServers {
+            ips,
+            port,
+            addr,
+            handles,
+        }
+    }
+}
+
+/// `Ok` when each of `names` exists, runs `image` and is Ready; else which one does not.
+pub async fn pods_on_image(pods: &Api<Pod>, names: &[&String], image: &str) -> Result<(), String> {
+    for n in names {
+        let p = pods.get(n).await.map_err(|e| e.to_string())?;
+        let running = p
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone());
+        if running.as_deref() != Some(image) || !operator::read::pod_ready(&p) {
+            return Err(format!("{n}: {running:?}"));
+        }
+    }
+    Ok(())
+}
