@@ -396,10 +396,12 @@ impl Controller {
                 continue;
             }
             let stale_master = s.role != "SLAVE";
+            // A slave that does not follow the current master: it missed the new epoch, or it
+            // is not connected and follows someone else or no one (a FENCE dropped its
+            // connection and the REPOINT never came: the controller stopped in between).
             let wrong_master = s.role == "SLAVE"
                 && (s.known_epoch < cur.epoch
-                    || (!s.ha_connected
-                        && s.following.as_deref().is_some_and(|f| f != cur.ha_addr)));
+                    || (!s.ha_connected && s.following.as_deref() != Some(cur.ha_addr.as_str())));
             if !stale_master && !wrong_master {
                 continue;
             }
