@@ -397,11 +397,15 @@ impl Controller {
             }
             let stale_master = s.role != "SLAVE";
             // A slave that does not follow the current master: it missed the new epoch, or it
-            // is not connected and follows someone else or no one (a FENCE dropped its
-            // connection and the REPOINT never came: the controller stopped in between).
+            // is not connected and follows someone else, or was frozen in an older epoch than
+            // the master's (a FENCE dropped its connection and the REPOINT never came: the
+            // controller stopped in between). A slave that has not connected yet after its
+            // start (same epoch, following no one) is left to find its master itself.
             let wrong_master = s.role == "SLAVE"
                 && (s.known_epoch < cur.epoch
-                    || (!s.ha_connected && s.following.as_deref() != Some(cur.ha_addr.as_str())));
+                    || (!s.ha_connected
+                        && (s.epoch < cur.epoch
+                            || s.following.as_deref().is_some_and(|f| f != cur.ha_addr))));
             if !stale_master && !wrong_master {
                 continue;
             }
