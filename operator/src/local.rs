@@ -1249,7 +1249,10 @@ impl RoleKeeper {
             return;
         }
         if let Err(e) = self.roles.save(&self.dir) {
-            eprintln!("warning: cannot write {}: {e}", self.dir.join(roles::ROLES_FILE).display());
+            eprintln!(
+                "warning: cannot write {}: {e}",
+                self.dir.join(roles::ROLES_FILE).display()
+            );
         }
         for i in changed {
             let p = &ps[i];

@@ -15,9 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use broker::config::{BrokerConfig, BrokerRole};
-use broker::failover_proto::{
-    FAILOVER_FENCE, FAILOVER_GET_STATE, FAILOVER_PROMOTE, FailoverState,
-};
+use broker::failover_proto::{FAILOVER_FENCE, FAILOVER_GET_STATE, FAILOVER_PROMOTE, FailoverState};
 use broker::{Broker, BrokerHandle};
 use namesrv::{NameServer, NameServerHandle, NamesrvConfig};
 use operator::local::failover::{Controller, Event, FailoverConfig, GroupSpec};
@@ -73,19 +71,32 @@ async fn start_broker(store: &Path, ns: &str, id: i64) -> BrokerHandle {
     Broker::start(config).await.unwrap()
 }
 
-async fn call(client: &RemotingClient, addr: &str, code: i32, ext: &[(&str, &str)]) -> FailoverState {
+async fn call(
+    client: &RemotingClient,
+    addr: &str,
+    code: i32,
+    ext: &[(&str, &str)],
+) -> FailoverState {
     let mut req = RemotingCommand::request(RequestCode(code), ExtFields::default());
     for (k, v) in ext {
         req.ext_fields.insert(*k, v.to_string());
     }
     let r = client.invoke(addr, req, TIMEOUT).await.unwrap();
-    assert_eq!(r.code, ResponseCode::SUCCESS.0, "{code} to {addr}: {:?}", r.remark);
+    assert_eq!(
+        r.code,
+        ResponseCode::SUCCESS.0,
+        "{code} to {addr}: {:?}",
+        r.remark
+    );
     serde_json::from_slice(&r.body).unwrap()
 }
 
 async fn state(client: &RemotingClient, addr: &str) -> Option<FailoverState> {
     let req = RemotingCommand::request(RequestCode(FAILOVER_GET_STATE), ExtFields::default());
-    let r = client.invoke(addr, req, Duration::from_secs(2)).await.ok()?;
+    let r = client
+        .invoke(addr, req, Duration::from_secs(2))
+        .await
+        .ok()?;
     serde_json::from_slice(&r.body).ok()
 }
 
@@ -139,10 +150,14 @@ async fn group() -> Group {
         .collect();
     let client = RemotingClient::new(remoting::ClientConfig::default());
     let master = addrs[0].clone();
-    until("a writable master with two slaves in sync", TIMEOUT, async || {
-        let s = state(&client, &master).await?;
-        (s.write_refused.is_none() && s.in_sync_slaves == 2).then_some(())
-    })
+    until(
+        "a writable master with two slaves in sync",
+        TIMEOUT,
+        async || {
+            let s = state(&client, &master).await?;
+            (s.write_refused.is_none() && s.in_sync_slaves == 2).then_some(())
+        },
+    )
     .await;
     Group {
         _dir: dir,
@@ -167,7 +182,13 @@ impl Group {
 
     async fn fence(&self, epoch: u32) {
         for a in &self.addrs[1..] {
-            let s = call(&self.client, a, FAILOVER_FENCE, &[("epoch", &epoch.to_string())]).await;
+            let s = call(
+                &self.client,
+                a,
+                FAILOVER_FENCE,
+                &[("epoch", &epoch.to_string())],
+            )
+            .await;
             assert_eq!(s.known_epoch, epoch);
             assert!(!s.ha_connected, "a fenced slave stops following");
         }
@@ -194,7 +215,10 @@ impl Group {
             if done().await {
                 return events;
             }
-            assert!(Instant::now() < deadline, "the fresh controller did not finish: {events:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the fresh controller did not finish: {events:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -202,8 +226,10 @@ impl Group {
     /// The group settled: `master` writable and listed as id 0, `slave` following it and listed
     /// as `slave_id`.
     async fn settled(&self, master: &str, slave: &str, slave_id: i64) -> bool {
-        let (Some(m), Some(s)) = (state(&self.client, master).await, state(&self.client, slave).await)
-        else {
+        let (Some(m), Some(s)) = (
+            state(&self.client, master).await,
+            state(&self.client, slave).await,
+        ) else {
             return false;
         };
         let l = listed(&self.client, &self.ns).await;
@@ -280,18 +306,23 @@ async fn a_fresh_controller_finishes_a_failover_stopped_after_fence() {
         .filter(|e| matches!(e, Event::Failover { .. }))
         .collect();
     assert_eq!(promoted.len(), 1, "{events:?}");
-    let Event::Failover { new_master, epoch, .. } = promoted[0] else {
+    let Event::Failover {
+        new_master, epoch, ..
+    } = promoted[0]
+    else {
         unreachable!()
     };
-    assert!(*epoch > 2, "the new epoch is newer than the fence's: {epoch}");
+    assert!(
+        *epoch > 2,
+        "the new epoch is newer than the fence's: {epoch}"
+    );
     // Equal offsets: the lowest id wins.
     assert_eq!(new_master, &g.addrs[1]);
     g.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fresh_controller_finishes_a_failover_stopped_after_promote_and_roles_show_everywhere()
-{
+async fn a_fresh_controller_finishes_a_failover_stopped_after_promote_and_roles_show_everywhere() {
     let mut g = group().await;
     let promoted = g.brokers[1].as_ref().unwrap();
     assert_eq!(
@@ -323,13 +354,19 @@ async fn a_fresh_controller_finishes_a_failover_stopped_after_promote_and_roles_
         config_role(&g.client, &g.addrs[1]).await,
         ("SYNC_MASTER".to_string(), "0".to_string())
     );
-    assert_eq!(metric_role(promoted).await, ("SYNC_MASTER".into(), "0".into()));
+    assert_eq!(
+        metric_role(promoted).await,
+        ("SYNC_MASTER".into(), "0".into())
+    );
     let rt = {
         let req =
             RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO, ExtFields::default());
         let r = g.client.invoke(&g.addrs[1], req, TIMEOUT).await.unwrap();
         remoting::body::kv::KVTable::decode(&r.body).unwrap().table
     };
-    assert_eq!(rt.get("brokerRole").map(String::as_str), Some("SYNC_MASTER"));
+    assert_eq!(
+        rt.get("brokerRole").map(String::as_str),
+        Some("SYNC_MASTER")
+    );
     g.shutdown().await;
 }

@@ -828,8 +828,7 @@ spec:
     let base = free_base();
     let (mut first, rx) = spawn_local(&file, &dir, base);
     let (lines, ns) = until_ready(&rx);
-    let ns_conf =
-        std::fs::read_to_string(dir.join("fo-namesrv-0").join("namesrv.conf")).unwrap();
+    let ns_conf = std::fs::read_to_string(dir.join("fo-namesrv-0").join("namesrv.conf")).unwrap();
     assert!(
         ns_conf.contains("scanNotActiveBrokerInterval=1000"),
         "{ns_conf}"

@@ -287,7 +287,9 @@ mod tests {
             dir: PathBuf::from("/nonexistent"),
             config: (
                 PathBuf::from("/nonexistent/broker.conf"),
-                format!("brokerName={group}\nbrokerId={id}\nbrokerRole={role}\nlistenPort={port}\n"),
+                format!(
+                    "brokerName={group}\nbrokerId={id}\nbrokerRole={role}\nlistenPort={port}\n"
+                ),
             ),
             binary: "broker",
             args: Vec::new(),
@@ -297,7 +299,10 @@ mod tests {
     #[test]
     fn the_file_round_trips_and_nonsense_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(CurrentRoles::load(dir.path()).unwrap(), CurrentRoles::default());
+        assert_eq!(
+            CurrentRoles::load(dir.path()).unwrap(),
+            CurrentRoles::default()
+        );
         let mut r = CurrentRoles::default();
         r.0.insert("c-broker-0-0".into(), 1);
         r.0.insert("c-broker-0-1".into(), 0);
@@ -334,10 +339,16 @@ mod tests {
         let mut ps: Vec<&mut LocalProcess> = local.processes.iter_mut().collect();
         let changed = on_event(&mut ps, &mut roles, |g| roles_of[g].clone(), &event);
         assert_eq!(changed, vec![0, 2]);
-        assert_eq!(key(&local.processes[2].config.1, "brokerRole"), Some("SYNC_MASTER"));
+        assert_eq!(
+            key(&local.processes[2].config.1, "brokerRole"),
+            Some("SYNC_MASTER")
+        );
         assert_eq!(key(&local.processes[2].config.1, "brokerId"), Some("0"));
         assert_eq!(local.processes[2].role, Role::Master);
-        assert_eq!(key(&local.processes[0].config.1, "brokerRole"), Some("SLAVE"));
+        assert_eq!(
+            key(&local.processes[0].config.1, "brokerRole"),
+            Some("SLAVE")
+        );
         assert_eq!(key(&local.processes[0].config.1, "brokerId"), Some("2"));
         // A re-point to the id it already has changes no file.
         let rejoin = Event::Rejoined {
