@@ -11,13 +11,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod in_process;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use broker::config::{BrokerConfig, BrokerRole};
 use broker::failover_proto::{FAILOVER_FENCE, FAILOVER_GET_STATE, FAILOVER_PROMOTE, FailoverState};
 use broker::{Broker, BrokerHandle};
-use namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use namesrv::NameServerHandle;
 use operator::local::failover::{Controller, Event, FailoverConfig, GroupSpec};
 use remoting::body::cluster::ClusterInfo;
 use remoting::{ExtFields, RemotingClient, RemotingCommand, RequestCode, ResponseCode};
@@ -26,19 +28,12 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const LEASE_MS: u64 = 1500;
 
 async fn start_namesrv(dir: &Path) -> NameServerHandle {
-    NameServer::start(NamesrvConfig {
-        bind_address: "127.0.0.1".into(),
-        listen_port: 0,
-        kv_config_path: dir.join("kvConfig.json"),
-        config_store_path: dir.join("namesrv.properties"),
-        // What local mode renders for clusters with failover on.
-        scan_not_active_broker_interval: Duration::from_millis(
-            operator::local::FAILOVER_NAMESRV_SCAN_MS,
-        ),
-        ..Default::default()
+    // What local mode renders for clusters with failover on.
+    in_process::start_namesrv_with(dir, |c| {
+        c.scan_not_active_broker_interval =
+            Duration::from_millis(operator::local::FAILOVER_NAMESRV_SCAN_MS)
     })
     .await
-    .unwrap()
 }
 
 async fn start_broker(store: &Path, ns: &str, id: i64) -> BrokerHandle {
@@ -48,16 +43,8 @@ async fn start_broker(store: &Path, ns: &str, id: i64) -> BrokerHandle {
         BrokerRole::Slave
     };
     let config = BrokerConfig {
-        broker_name: "broker-a".into(),
         broker_id: id,
         broker_role: role,
-        bind_address: "127.0.0.1".into(),
-        listen_port: 0,
-        namesrv_addr: Some(ns.to_string()),
-        store_path_root_dir: store.display().to_string(),
-        mapped_file_size_commit_log: 4 << 20,
-        mapped_file_size_consume_queue: 20 * 10_000,
-        max_message_size: 64 * 1024,
         register_name_server_period: 1000,
         ha_housekeeping_interval: 3000,
         ha_send_heartbeat_interval: 500,
@@ -66,7 +53,7 @@ async fn start_broker(store: &Path, ns: &str, id: i64) -> BrokerHandle {
         metrics_exporter_type: broker::MetricsExporterType::Prom,
         metrics_prom_exporter_host: "127.0.0.1".into(),
         metrics_prom_exporter_port: 0,
-        ..Default::default()
+        ..in_process::broker_config(store, "broker-a", Some(ns.to_string()))
     };
     Broker::start(config).await.unwrap()
 }

@@ -269,11 +269,7 @@ fn a_second_instance_is_refused_and_status_and_stop_work() {
     }
 
     // stop: the ordered stop; the supervisor exits 0 and its children are gone.
-    let stop = Command::new(env!("CARGO_BIN_EXE_operator"))
-        .args(["local", "stop", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let stop = local_stop(&dir);
     assert!(stop.status.success(), "{stop:?}");
     let exit = first.0.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
@@ -291,11 +287,7 @@ fn a_second_instance_is_refused_and_status_and_stop_work() {
         .unwrap();
     assert_eq!(status.status.code(), Some(3), "{status:?}");
     // And the directory can be used again (the lock went with the supervisor).
-    let stop = Command::new(env!("CARGO_BIN_EXE_operator"))
-        .args(["local", "stop", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let stop = local_stop(&dir);
     assert!(
         stop.status.success(),
         "stop when nothing runs is not an error: {stop:?}"
@@ -756,6 +748,15 @@ fn console_get(port: u16, path: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap()
 }
 
+/// `operator local stop --dir DIR`.
+fn local_stop(dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_operator"))
+        .args(["local", "stop", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
 /// The `(name, role, port)` of an `up   <name> <Role> 127.0.0.1:<port> (pid N…)` line.
 fn up_line(line: &str) -> (String, String, u16) {
     let f: Vec<&str> = line.split_whitespace().collect();
@@ -869,11 +870,7 @@ spec:
     assert_eq!(up_line(&again).1, "Master", "{again}");
 
     // Everything restarted on the same directory: the roles stay.
-    let stop = Command::new(env!("CARGO_BIN_EXE_operator"))
-        .args(["local", "stop", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let stop = local_stop(&dir);
     assert!(stop.status.success(), "{stop:?}");
     assert!(first.0.wait().unwrap().success());
     drop(rx);

@@ -315,14 +315,19 @@ mod tests {
         }
     }
 
+    /// A 1m-2s SYNC group as the cluster file renders it.
+    fn as_rendered() -> Vec<LocalProcess> {
+        vec![
+            broker("c-broker-0-0", 10911, "a", 0, "SYNC_MASTER"),
+            broker("c-broker-0-1", 10921, "a", 1, "SLAVE"),
+            broker("c-broker-0-2", 10931, "a", 2, "SLAVE"),
+        ]
+    }
+
     #[test]
     fn a_failover_swaps_ids_and_roles_and_a_restart_plan_keeps_them() {
         let mut local = LocalPlan {
-            processes: vec![
-                broker("c-broker-0-0", 10911, "a", 0, "SYNC_MASTER"),
-                broker("c-broker-0-1", 10921, "a", 1, "SLAVE"),
-                broker("c-broker-0-2", 10931, "a", 2, "SLAVE"),
-            ],
+            processes: as_rendered(),
             namesrv_addr: String::new(),
         };
         let roles_of = master_roles(&local);
@@ -362,11 +367,7 @@ mod tests {
 
         // A fresh plan (rendered from the file again) with the recorded roles applied.
         let mut fresh = LocalPlan {
-            processes: vec![
-                broker("c-broker-0-0", 10911, "a", 0, "SYNC_MASTER"),
-                broker("c-broker-0-1", 10921, "a", 1, "SLAVE"),
-                broker("c-broker-0-2", 10931, "a", 2, "SLAVE"),
-            ],
+            processes: as_rendered(),
             namesrv_addr: String::new(),
         };
         apply(&mut fresh, &roles);
