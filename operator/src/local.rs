@@ -736,7 +736,10 @@ pub async fn run(args: LocalArgs) -> Result<()> {
         name: "operator local".into(),
         message: e.to_string(),
     })?;
-    roles::apply(&mut local, &roles);
+    roles::apply(&mut local, &roles).map_err(|message| Error::Process {
+        name: "operator local".into(),
+        message,
+    })?;
     let metric_ports = match args.metrics_port {
         Some(base) => {
             crate::metrics::enable_local(&mut local, base).map_err(|message| Error::Process {

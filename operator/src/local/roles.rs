@@ -159,8 +159,10 @@ fn assign(p: &mut LocalProcess, id: i64, master_role: &str) {
 }
 
 /// Applies `roles` to the rendered plan before anything starts (masters then start first, as
-/// always). Unknown names (a broker the file no longer has) are ignored.
-pub fn apply(local: &mut LocalPlan, roles: &CurrentRoles) {
+/// always). Unknown names (a broker the file no longer has) are ignored. Refused when the result
+/// gives a group two brokers the same id (two masters included): a hand-edited file, or one
+/// from another cluster file.
+pub fn apply(local: &mut LocalPlan, roles: &CurrentRoles) -> Result<(), String> {
     let master_roles: BTreeMap<String, String> = local
         .processes
         .iter()
@@ -176,6 +178,17 @@ pub fn apply(local: &mut LocalPlan, roles: &CurrentRoles) {
             assign(p, *id, &mr);
         }
     }
+    let mut seen = std::collections::BTreeSet::new();
+    for p in local.processes.iter().filter(|p| p.binary == "broker") {
+        let (group, id) = (key(&p.config.1, "brokerName"), key(&p.config.1, "brokerId"));
+        if !seen.insert((group, id)) {
+            return Err(format!(
+                "{ROLES_FILE} gives two brokers of {} brokerId {} (delete the file to fall back to the cluster file's roles)",
+                group.unwrap_or("?"),
+                id.unwrap_or("?")
+            ));
+        }
+    }
     // Name servers first, then masters, then slaves (a stable sort keeps the rest in order).
     local.processes.sort_by_key(|p| match p.role {
         Role::NameServer => 0,
@@ -183,6 +196,7 @@ pub fn apply(local: &mut LocalPlan, roles: &CurrentRoles) {
         Role::Slave => 2,
         Role::Console => 3,
     });
+    Ok(())
 }
 
 /// The process at `127.0.0.1:<port>`.
@@ -370,7 +384,7 @@ mod tests {
             processes: as_rendered(),
             namesrv_addr: String::new(),
         };
-        apply(&mut fresh, &roles);
+        apply(&mut fresh, &roles).unwrap();
         let order: Vec<(&str, Option<&str>, Option<&str>)> = fresh
             .processes
             .iter()
@@ -390,6 +404,18 @@ mod tests {
                 ("c-broker-0-1", Some("1"), Some("SLAVE")),
             ]
         );
+    }
+
+    #[test]
+    fn a_file_giving_a_group_two_masters_is_refused() {
+        let mut local = LocalPlan {
+            processes: as_rendered(),
+            namesrv_addr: String::new(),
+        };
+        let mut roles = CurrentRoles::default();
+        roles.0.insert("c-broker-0-1".into(), 0);
+        let e = apply(&mut local, &roles).unwrap_err();
+        assert!(e.contains("two brokers of a brokerId 0"), "{e}");
     }
 
     #[test]
