@@ -394,6 +394,7 @@ impl Broker {
             clients: ctx.clients.clone(),
             topics: topics.clone(),
             permission: permission.clone(),
+            role: ctx.role.clone(),
         };
         tasks.extend(crate::metrics::start(sources, metrics_listener, &shutdown));
         info!(

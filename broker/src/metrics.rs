@@ -53,7 +53,7 @@ const fn def(
 pub const INFO: MetricDef = def(
     "rocketmq_broker_info",
     Kind::Gauge,
-    "Always 1; labels name the broker (join other series on `instance` to get them).",
+    "Always 1; labels name the broker (join other series on `instance` to get them); `role` and `broker_id` are the current ones, which a failover changes.",
     &["cluster", "broker", "broker_id", "role"],
 );
 /// Messages stored per topic.
@@ -561,6 +561,8 @@ pub struct Sources {
     pub topics: Arc<TopicConfigManager>,
     /// Broker permission bits (admin may change them).
     pub permission: Arc<AtomicI32>,
+    /// The role and broker id now (a failover changes them at run time).
+    pub role: Arc<crate::state::fencing::RoleState>,
 }
 
 impl Sources {
@@ -589,13 +591,16 @@ impl Collector for BrokerCollector {
         let ctx = &self.ctx;
         let enc = &mut enc;
         let c = &ctx.config;
+        // The role now, not the configured one: a failover promotes slaves and re-points
+        // masters at run time.
+        let role = ctx.role.role();
         encode::family(enc, &INFO, |m| {
-            let id = c.broker_id.to_string();
+            let id = ctx.role.broker_id().to_string();
             let labels = [
                 ("cluster", c.broker_cluster_name.as_str()),
                 ("broker", c.broker_name.as_str()),
                 ("broker_id", id.as_str()),
-                ("role", c.broker_role.as_str()),
+                ("role", role.as_str()),
             ];
             gauge_series(m, &labels, 1)
         })?;
@@ -674,7 +679,7 @@ impl Collector for BrokerCollector {
         let Some(ha) = &ctx.ha else {
             return Ok(());
         };
-        if c.broker_role.is_master() {
+        if role.is_master() {
             let acked = ha.push_to_slave_max_offset();
             if acked > 0 {
                 encode::gauge(enc, &HA_GAP, clamp(max - acked))?;

@@ -20,6 +20,7 @@
 mod declared;
 pub mod failover;
 mod files;
+pub mod roles;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -262,16 +263,20 @@ pub fn plan_local(
 ) -> Result<LocalPlan> {
     let mut processes = Vec::new();
     let mut ns_addrs = Vec::new();
+    let scan = namesrv_scan_interval(plan);
     for i in 0..plan.namesrv.replicas.max(0) as u16 {
         let port = namesrv_port
             .checked_add(i)
             .ok_or_else(|| port_error(namesrv_port))?;
         let name = format!("{}-{i}", names::namesrv(&plan.name));
         let pdir = dir.join(&name);
-        let conf = format!(
+        let mut conf = format!(
             "listenPort={port}\nkvConfigPath={}\n",
             pdir.join("kvConfig.json").display()
         );
+        if let Some(ms) = scan {
+            conf.push_str(&format!("scanNotActiveBrokerInterval={ms}\n"));
+        }
         let path = pdir.join(names::NAMESRV_CONF_KEY);
         processes.push(LocalProcess {
             args: vec!["-c".to_string(), path.display().to_string()],
@@ -344,6 +349,22 @@ pub fn plan_local(
         namesrv_addr,
     })
 }
+
+/// How often the name servers look for silent brokers (`scanNotActiveBrokerInterval`, ms) when
+/// the brokers have `epochFencingEnable=true`: every second instead of Java's 10 s. A broker
+/// with fencing asks for its own expiry (`heartbeatTimeoutMillis` = 1.5 × its lease, which
+/// replaces `brokerChannelExpiredTime` for it), so a hung or cut-off master leaves the routes
+/// within that expiry plus one scan, and the failover controller can replace it (docs/failover.md
+/// "Timing"). `None` (Java's default) without fencing.
+pub fn namesrv_scan_interval(plan: &ClusterPlan) -> Option<u64> {
+    plan.extra_config
+        .iter()
+        .any(|(k, v)| k == "epochFencingEnable" && v.trim().eq_ignore_ascii_case("true"))
+        .then_some(FAILOVER_NAMESRV_SCAN_MS)
+}
+
+/// `scanNotActiveBrokerInterval` of local name servers in front of brokers with fencing.
+pub const FAILOVER_NAMESRV_SCAN_MS: u64 = 1000;
 
 /// The web console of a local cluster: `console` on 127.0.0.1:`port` against the local name
 /// servers, with a fresh random token in `<dir>/<cluster>-console/token` (readable by the owner
@@ -575,10 +596,14 @@ pub async fn wait_registered_while_running(
         for m in &g.members {
             let name = names::broker_pod(&plan.name, g.index, m.ordinal);
             if let Some(p) = local.processes.iter().find(|p| p.name == name) {
+                // The id it starts with: a failover may have moved it (roles.rs).
+                let id = roles::key(&p.config.1, "brokerId")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(m.broker_id);
                 expected
                     .entry(g.broker_name.clone())
                     .or_default()
-                    .insert(m.broker_id, format!("127.0.0.1:{}", p.port));
+                    .insert(id, format!("127.0.0.1:{}", p.port));
             }
         }
     }
@@ -706,6 +731,15 @@ pub async fn run(args: LocalArgs) -> Result<()> {
     }
     let (cluster_file, name, plan) = load_plan(args.file.as_deref())?;
     let mut local = plan_local(&plan, &dir, args.namesrv_port, args.broker_port)?;
+    // Roles a failover gave brokers in an earlier run (roles.rs).
+    let roles = roles::CurrentRoles::load(&dir).map_err(|e| Error::Process {
+        name: "operator local".into(),
+        message: e.to_string(),
+    })?;
+    roles::apply(&mut local, &roles).map_err(|message| Error::Process {
+        name: "operator local".into(),
+        message,
+    })?;
     let metric_ports = match args.metrics_port {
         Some(base) => {
             crate::metrics::enable_local(&mut local, base).map_err(|message| Error::Process {
@@ -761,8 +795,10 @@ pub async fn run(args: LocalArgs) -> Result<()> {
     for line in apply_declared(&cluster_file, &plan, &local).await {
         say(line);
     }
-    // Groups with epochFencingEnable=true get the failover controller (docs/failover.md).
+    // Groups with epochFencingEnable=true get the failover controller (docs/failover.md); what
+    // it changes is kept in the brokers' broker.conf and the roles file (roles.rs).
     let failover_stop = tokio_util::sync::CancellationToken::new();
+    let mut events = None;
     if let Some(config) = failover::local_config(&local)
         && !args.exit_when_up
     {
@@ -772,15 +808,27 @@ pub async fn run(args: LocalArgs) -> Result<()> {
             config.lost_after.as_millis()
         ));
         let stop = failover_stop.clone();
-        tokio::spawn(failover::Controller::new(config).run(stop, |e| say(e.to_string())));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        events = Some(rx);
+        tokio::spawn(failover::Controller::new(config).run(stop, move |e| {
+            say(e.to_string());
+            let _ = tx.send(e.clone());
+        }));
     }
     let _stop_failover = failover_stop.drop_guard();
     if !args.exit_when_up {
+        let mut keeper = RoleKeeper {
+            dir: dir.clone(),
+            master_roles: roles::master_roles(&local),
+            roles,
+            events,
+        };
         supervise(
             &mut running,
             &bin_dir,
             !args.no_restart,
             &lock,
+            &mut keeper,
             &mut int,
             &mut term,
         )
@@ -1166,14 +1214,75 @@ struct Restarts {
     due: Option<tokio::time::Instant>,
 }
 
+/// What the supervisor keeps of the failover controller's changes (roles.rs).
+struct RoleKeeper {
+    dir: PathBuf,
+    roles: roles::CurrentRoles,
+    /// Each group's master role as the cluster file says.
+    master_roles: std::collections::BTreeMap<String, String>,
+    /// The controller's events (`None`: no controller).
+    events: Option<tokio::sync::mpsc::UnboundedReceiver<failover::Event>>,
+}
+
+impl RoleKeeper {
+    /// The next event; never resolves without a controller.
+    async fn next(&mut self) -> Option<failover::Event> {
+        match self.events.as_mut() {
+            Some(rx) => rx.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Records `event` in the processes restarts use, their broker.conf and the roles file.
+    fn record(&mut self, running: &mut [Running], event: &failover::Event) {
+        let mut ps: Vec<&mut LocalProcess> = running.iter_mut().map(|r| &mut r.process).collect();
+        let master_roles = &self.master_roles;
+        let changed = roles::on_event(
+            &mut ps,
+            &mut self.roles,
+            |g| {
+                master_roles
+                    .get(g)
+                    .cloned()
+                    .unwrap_or_else(|| "ASYNC_MASTER".to_string())
+            },
+            event,
+        );
+        if changed.is_empty() {
+            return;
+        }
+        if let Err(e) = self.roles.save(&self.dir) {
+            eprintln!(
+                "warning: cannot write {}: {e}",
+                self.dir.join(roles::ROLES_FILE).display()
+            );
+        }
+        for i in changed {
+            let p = &ps[i];
+            match roles::rewrite(p) {
+                Ok(path) => say(format!(
+                    "roles {} now {} (brokerId={}): {} rewritten",
+                    p.name,
+                    roles::key(&p.config.1, "brokerRole").unwrap_or("?"),
+                    roles::key(&p.config.1, "brokerId").unwrap_or("?"),
+                    path.display()
+                )),
+                Err(e) => eprintln!("warning: cannot rewrite {}: {e}", p.config.0.display()),
+            }
+        }
+    }
+}
+
 /// Waits for Ctrl-C / SIGTERM. Meanwhile a process that exits on its own is reported and, with
 /// `restart`, started again after [`restart_delay`] (a broker recovers its store and
-/// re-registers; its slaves reconnect), so one crash does not end the local cluster.
+/// re-registers; its slaves reconnect), so one crash does not end the local cluster; the
+/// failover controller's promotions and re-points are recorded so that a restart keeps them.
 async fn supervise(
     running: &mut [Running],
     bin_dir: &Path,
     restart: bool,
     lock: &DirLock,
+    keeper: &mut RoleKeeper,
     int: &mut Option<tokio::signal::unix::Signal>,
     term: &mut Option<tokio::signal::unix::Signal>,
 ) {
@@ -1192,13 +1301,17 @@ async fn supervise(
         .collect();
     let mut reported = std::collections::BTreeSet::new();
     loop {
+        let mut changed = false;
         tokio::select! {
             _ = recv(int) => break,
             _ = recv(term) => break,
+            Some(e) = keeper.next() => {
+                keeper.record(running, &e);
+                changed = true;
+            }
             _ = tick.tick() => {}
         }
         let now = tokio::time::Instant::now();
-        let mut changed = false;
         for (r, st) in running.iter_mut().zip(state.iter_mut()) {
             let log = r.process.dir.join("out.log");
             if st.due.is_none()

@@ -5,12 +5,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod in_process;
+
 use std::path::Path;
 use std::time::Duration;
 
 use broker::config::{BrokerConfig, BrokerRole};
 use broker::{Broker, BrokerHandle};
-use namesrv::{NameServer, NameServerHandle, NamesrvConfig};
 use operator::admin::{BrokerAdmin, CATCH_UP_SLACK, RemotingAdmin};
 use remoting::body::topic::{TopicConfigSerializeWrapper, perm};
 use remoting::header::admin::CreateTopicRequestHeader;
@@ -27,17 +28,7 @@ use remoting::{
 /// Request timeout of the test's own requests (generous: the machine is shared).
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn start_namesrv(dir: &Path) -> NameServerHandle {
-    NameServer::start(NamesrvConfig {
-        bind_address: "127.0.0.1".into(),
-        listen_port: 0,
-        kv_config_path: dir.join("kvConfig.json"),
-        config_store_path: dir.join("namesrv.properties"),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-}
+use in_process::start_namesrv;
 
 /// A broker on 127.0.0.1:0 with small files under `store`.
 async fn start_broker(
@@ -47,21 +38,13 @@ async fn start_broker(
     namesrv: Option<String>,
 ) -> BrokerHandle {
     let config = BrokerConfig {
-        broker_name: name.into(),
         broker_id: if role.is_master() { 0 } else { 1 },
         broker_role: role,
-        bind_address: "127.0.0.1".into(),
-        listen_port: 0,
-        namesrv_addr: namesrv,
-        store_path_root_dir: store.display().to_string(),
-        mapped_file_size_commit_log: 4 << 20,
-        mapped_file_size_consume_queue: 20 * 10_000,
-        max_message_size: 64 * 1024,
         register_name_server_period: 1000,
         flush_consumer_offset_interval: 200,
         ha_housekeeping_interval: 3000,
         ha_send_heartbeat_interval: 500,
-        ..Default::default()
+        ..in_process::broker_config(store, name, namesrv)
     };
     Broker::start(config).await.unwrap()
 }

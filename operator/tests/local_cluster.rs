@@ -269,11 +269,7 @@ fn a_second_instance_is_refused_and_status_and_stop_work() {
     }
 
     // stop: the ordered stop; the supervisor exits 0 and its children are gone.
-    let stop = Command::new(env!("CARGO_BIN_EXE_operator"))
-        .args(["local", "stop", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let stop = local_stop(&dir);
     assert!(stop.status.success(), "{stop:?}");
     let exit = first.0.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
@@ -291,11 +287,7 @@ fn a_second_instance_is_refused_and_status_and_stop_work() {
         .unwrap();
     assert_eq!(status.status.code(), Some(3), "{status:?}");
     // And the directory can be used again (the lock went with the supervisor).
-    let stop = Command::new(env!("CARGO_BIN_EXE_operator"))
-        .args(["local", "stop", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let stop = local_stop(&dir);
     assert!(
         stop.status.success(),
         "stop when nothing runs is not an error: {stop:?}"
@@ -754,4 +746,172 @@ fn console_get(port: u16, path: &str) -> serde_json::Value {
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
     serde_json::from_str(body).unwrap()
+}
+
+/// `operator local stop --dir DIR`.
+fn local_stop(dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_operator"))
+        .args(["local", "stop", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+/// The `(name, role, port)` of an `up   <name> <Role> 127.0.0.1:<port> (pid N…)` line.
+fn up_line(line: &str) -> (String, String, u16) {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let port = f[3].rsplit(':').next().unwrap().parse().unwrap();
+    (f[1].to_string(), f[2].to_string(), port)
+}
+
+/// Reads lines until one starts with `prefix` (within `within`); returns it.
+fn until_line(rx: &std::sync::mpsc::Receiver<String>, prefix: &str, within: Duration) -> String {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no line starting with {prefix:?} within {within:?}"));
+        if line.starts_with(prefix) {
+            return line;
+        }
+    }
+}
+
+fn conf_key(dir: &Path, process: &str, key: &str) -> String {
+    let text = std::fs::read_to_string(dir.join(process).join("broker.conf")).unwrap();
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default()
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+/// Local mode keeps a failover: the hung master (SIGSTOP) of a group with
+/// `epochFencingEnable` is replaced, the broker.conf of both brokers is rewritten (the promoted
+/// slave brokerId 0 with the group's master role, the old master a slave with the slave's
+/// former id), a broker restarted by the supervisor comes back in its new role, and so does the
+/// whole cluster started again on the same directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_is_kept_when_a_broker_or_the_whole_cluster_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let file = tmp.path().join("failover.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: rocketmq.rocketmq-rs.io/v1alpha1
+kind: RocketMQCluster
+metadata:
+  name: fo
+spec:
+  nameServer:
+    replicas: 1
+  broker:
+    groups: 1
+    replicasPerGroup: 1
+    replication: sync
+    config:
+      epochFencingEnable: \"true\"
+      fencingLeaseMillis: \"2000\"
+",
+    )
+    .unwrap();
+    let base = free_base();
+    let (mut first, rx) = spawn_local(&file, &dir, base);
+    let (lines, ns) = until_ready(&rx);
+    let ns_conf = std::fs::read_to_string(dir.join("fo-namesrv-0").join("namesrv.conf")).unwrap();
+    assert!(
+        ns_conf.contains("scanNotActiveBrokerInterval=1000"),
+        "{ns_conf}"
+    );
+    let ups: Vec<(String, String, u16, u32)> = lines
+        .iter()
+        .filter(|l| l.starts_with("up "))
+        .map(|l| {
+            let (n, r, p) = up_line(l);
+            (n, r, p, pid_of(l))
+        })
+        .collect();
+    let master = ups.iter().find(|u| u.1 == "Master").unwrap().clone();
+    let slave = ups.iter().find(|u| u.1 == "Slave").unwrap().clone();
+    until_line(&rx, "failover controller:", Duration::from_secs(30));
+
+    // A hung master: no exit for the supervisor to restart; the controller replaces it.
+    signal(master.3, "STOP");
+    let failover = until_line(&rx, "failover group=", Duration::from_secs(90));
+    assert!(
+        failover.contains(&format!("new=127.0.0.1:{}", slave.2)),
+        "{failover}"
+    );
+    signal(master.3, "CONT");
+    let rejoined = until_line(&rx, "rejoined group=", Duration::from_secs(60));
+    assert!(
+        rejoined.contains(&format!("broker=127.0.0.1:{} id=1", master.2)),
+        "{rejoined}"
+    );
+    assert_eq!(conf_key(&dir, &slave.0, "brokerId"), "0");
+    assert_eq!(conf_key(&dir, &slave.0, "brokerRole"), "SYNC_MASTER");
+    assert_eq!(conf_key(&dir, &master.0, "brokerId"), "1");
+    assert_eq!(conf_key(&dir, &master.0, "brokerRole"), "SLAVE");
+
+    // One broker restarted by the supervisor keeps its new role.
+    signal(slave.3, "KILL");
+    let again = until_line(&rx, &format!("up   {}", slave.0), Duration::from_secs(60));
+    assert_eq!(up_line(&again).1, "Master", "{again}");
+
+    // Everything restarted on the same directory: the roles stay.
+    let stop = local_stop(&dir);
+    assert!(stop.status.success(), "{stop:?}");
+    assert!(first.0.wait().unwrap().success());
+    drop(rx);
+    let (_second, rx) = spawn_local(&file, &dir, base);
+    // `ready:` needs every name server to list every broker under the ids it starts with.
+    let (lines, ns2) = until_ready(&rx);
+    assert_eq!(ns, ns2);
+    let roles: Vec<(String, String)> = lines
+        .iter()
+        .filter(|l| l.starts_with("up "))
+        .map(|l| {
+            let (n, r, _) = up_line(l);
+            (n, r)
+        })
+        .filter(|(_, r)| r != "NameServer")
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            (slave.0.clone(), "Master".to_string()),
+            (master.0.clone(), "Slave".to_string())
+        ]
+    );
+    let client = remoting::RemotingClient::new(remoting::ClientConfig::default());
+    let req = remoting::RemotingCommand::request(
+        remoting::RequestCode::GET_BROKER_CLUSTER_INFO,
+        Default::default(),
+    );
+    let info = client
+        .invoke_ok(&ns, req, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let info = remoting::body::cluster::ClusterInfo::decode(&info.body).unwrap();
+    let addrs = &info.broker_addr_table.values().next().unwrap().broker_addrs;
+    assert_eq!(
+        addrs.get(&0).map(String::as_str),
+        Some(format!("127.0.0.1:{}", slave.2).as_str())
+    );
+    assert_eq!(
+        addrs.get(&1).map(String::as_str),
+        Some(format!("127.0.0.1:{}", master.2).as_str())
+    );
+    client.shutdown();
 }

@@ -6,45 +6,29 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod in_process;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
 use broker::config::{BrokerConfig, BrokerRole};
 use broker::{Broker, BrokerHandle};
-use namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use namesrv::NameServerHandle;
 use operator::admin::{BrokerAdmin, RemotingAdmin};
 use operator::group::RocketMQConsumerGroupSpec;
 use operator::resource::sync::{self, Declared, Outcome, Target};
 use operator::topic::RocketMQTopicSpec;
 use remoting::body::topic::TopicConfig;
 
-async fn start_namesrv(dir: &Path) -> NameServerHandle {
-    NameServer::start(NamesrvConfig {
-        bind_address: "127.0.0.1".into(),
-        listen_port: 0,
-        kv_config_path: dir.join("kvConfig.json"),
-        config_store_path: dir.join("namesrv.properties"),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-}
+use in_process::start_namesrv;
 
 async fn start_master(store: &Path, name: &str, namesrv: &str) -> BrokerHandle {
     Broker::start(BrokerConfig {
-        broker_name: name.into(),
         broker_id: 0,
         broker_role: BrokerRole::AsyncMaster,
-        bind_address: "127.0.0.1".into(),
-        listen_port: 0,
-        namesrv_addr: Some(namesrv.to_string()),
-        store_path_root_dir: store.display().to_string(),
-        mapped_file_size_commit_log: 4 << 20,
-        mapped_file_size_consume_queue: 20 * 10_000,
-        max_message_size: 64 * 1024,
         register_name_server_period: 500,
-        ..Default::default()
+        ..in_process::broker_config(store, name, Some(namesrv.to_string()))
     })
     .await
     .unwrap()

@@ -444,13 +444,18 @@ pub fn producer_connections(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCom
 }
 
 /// GET_BROKER_CONFIG (26): the config in effect as properties text (the run-time keys as
-/// UPDATE_BROKER_CONFIG last set them, the current `brokerPermission`), then the keys of Java
+/// UPDATE_BROKER_CONFIG last set them, the current `brokerPermission`, `brokerRole` and
+/// `brokerId`), then the keys of Java
 /// 4.9's config objects this broker has no counterpart of (see [`crate::java_config_keys`]).
 pub fn broker_config(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let mut ext = remoting::ExtFields::new();
     ext.insert("version", r#"{"counter":0,"timestamp":0}"#);
     let mut config = (*ctx.live()).clone();
     config.broker_permission = ctx.permission();
+    // The role and id now: a failover changes them at run time (docs/failover.md), and
+    // mqadmin getBrokerConfig must not show the role the broker was started with.
+    config.broker_role = ctx.role.role();
+    config.broker_id = ctx.role.broker_id();
     let text = crate::java_config_keys::render(&config, ctx.broker_addr);
     req.success().with_ext(ext).with_body(text.into_bytes())
 }

@@ -149,18 +149,24 @@ pub fn parse_file(text: &str) -> std::result::Result<ClusterFile, String> {
     })
 }
 
-/// The masters of the local cluster as targets.
+/// The masters of the local cluster as targets (a group's master is the member with the master
+/// role, which after a failover is no longer ordinal 0).
 fn targets(plan: &ClusterPlan, local: &LocalPlan) -> Vec<Target> {
     plan.groups
         .iter()
         .map(|g| {
-            let pod = names::broker_pod(&plan.name, g.index, 0);
+            let member = |p: &&super::LocalProcess| {
+                g.members
+                    .iter()
+                    .any(|m| p.name == names::broker_pod(&plan.name, g.index, m.ordinal))
+            };
             Target {
                 broker_name: g.broker_name.clone(),
                 master: local
                     .processes
                     .iter()
-                    .find(|p| p.role == Role::Master && p.name == pod)
+                    .filter(member)
+                    .find(|p| p.role == Role::Master)
                     .map(|p| format!("127.0.0.1:{}", p.port)),
             }
         })

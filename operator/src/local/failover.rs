@@ -378,14 +378,17 @@ impl Controller {
             }
             return;
         }
-        let since = *st.absent_since.get_or_insert_with(Instant::now);
-        if since.elapsed() < self.config.lost_after {
-            return;
-        }
         if let Some(cur) = &current
             && cur.write_refused.is_none()
         {
             // Writable but listed nowhere: it registers again any moment (its lease is valid).
+            // The clock starts only once it stops answering or refuses writes, so a master that
+            // was briefly unlisted long ago is not replaced the moment it later goes quiet.
+            st.absent_since = None;
+            return;
+        }
+        let since = *st.absent_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < self.config.lost_after {
             return;
         }
         self.failover(spec, st, &states, since, events).await;
@@ -422,10 +425,16 @@ impl Controller {
                 continue;
             }
             let stale_master = s.role != "SLAVE";
+            // A slave that does not follow the current master: it missed the new epoch, or it
+            // is not connected and follows someone else, or was frozen in an older epoch than
+            // the master's (a FENCE dropped its connection and the REPOINT never came: the
+            // controller stopped in between). A slave that has not connected yet after its
+            // start (same epoch, following no one) is left to find its master itself.
             let wrong_master = s.role == "SLAVE"
                 && (s.known_epoch < cur.epoch
                     || (!s.ha_connected
-                        && s.following.as_deref().is_some_and(|f| f != cur.ha_addr)));
+                        && (s.epoch < cur.epoch
+                            || s.following.as_deref().is_some_and(|f| f != cur.ha_addr))));
             if !stale_master && !wrong_master {
                 continue;
             }
