@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -101,22 +101,6 @@ impl BrokerContext {
     /// ([`crate::state::runtime_config::RUN_TIME_KEYS`]) as UPDATE_BROKER_CONFIG last set them.
     pub fn live(&self) -> Arc<BrokerConfig> {
         self.runtime.get()
-    }
-
-    /// The broker permission bits.
-    pub fn permission(&self) -> i32 {
-        self.permission.load(Ordering::Relaxed)
-    }
-
-    /// True for a slave (the role now, which a failover may have changed).
-    pub fn is_slave(&self) -> bool {
-        self.role.is_slave()
-    }
-
-    /// Whether a write may be stored now ([`crate::state::fencing::RoleState::check_write`]): the
-    /// remark to answer with when not.
-    pub fn write_refused(&self) -> Option<String> {
-        self.role.write_refused()
     }
 
     /// Tells every member of `group` that its membership changed (oneway, in the background),

@@ -11,7 +11,7 @@ use tracing::info;
 
 use crate::context::BrokerContext;
 use crate::handlers::{
-    acl_admin, admin, admin_stats, end_transaction, heartbeat, offsets, pull, reply, retry,
+    Core, acl_admin, admin, admin_stats, end_transaction, heartbeat, offsets, pull, reply, retry,
     role_switch, send, stats_data,
 };
 
@@ -157,8 +157,8 @@ async fn admin_dispatch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCo
 
 // What each family gets from the context: the one place that knows both sides.
 
-fn send_deps(ctx: &BrokerContext) -> send::Deps<'_> {
-    send::Deps {
+fn core(ctx: &BrokerContext) -> Core<'_> {
+    Core {
         config: &ctx.config,
         runtime: &ctx.runtime,
         role: &ctx.role,
@@ -166,12 +166,18 @@ fn send_deps(ctx: &BrokerContext) -> send::Deps<'_> {
         store: &*ctx.store,
         topics: &ctx.topics,
         groups: &ctx.groups,
+        stats: &ctx.stats,
+    }
+}
+
+fn send_deps(ctx: &BrokerContext) -> send::Deps<'_> {
+    send::Deps {
+        core: core(ctx),
         send_permits: &ctx.send_permits,
         send_turns: &ctx.send_turns,
         send_waiting: &ctx.send_waiting,
         ha: &ctx.ha,
         long_polling: &ctx.long_polling,
-        stats: &ctx.stats,
         metrics: &ctx.metrics,
         store_host: ctx.store_host,
     }
@@ -179,31 +185,18 @@ fn send_deps(ctx: &BrokerContext) -> send::Deps<'_> {
 
 fn pull_deps(ctx: &BrokerContext) -> pull::Deps<'_> {
     pull::Deps {
-        config: &ctx.config,
-        runtime: &ctx.runtime,
-        role: &ctx.role,
-        permission: &ctx.permission,
-        store: &*ctx.store,
-        topics: &ctx.topics,
-        groups: &ctx.groups,
+        core: core(ctx),
         clients: &ctx.clients,
         offsets: &ctx.offsets,
         long_polling: &ctx.long_polling,
         shutdown: &ctx.shutdown,
-        stats: &ctx.stats,
         metrics: &ctx.metrics,
     }
 }
 
 fn retry_deps(ctx: &BrokerContext) -> retry::Deps<'_> {
     retry::Deps {
-        config: &ctx.config,
-        role: &ctx.role,
-        permission: &ctx.permission,
-        store: &*ctx.store,
-        topics: &ctx.topics,
-        groups: &ctx.groups,
-        stats: &ctx.stats,
+        core: core(ctx),
         store_host: ctx.store_host,
     }
 }
@@ -232,16 +225,9 @@ fn heartbeat_deps<'a>(
 
 fn admin_deps(ctx: &BrokerContext) -> admin::Deps<'_> {
     admin::Deps {
-        config: &ctx.config,
-        runtime: &ctx.runtime,
-        role: &ctx.role,
-        permission: &ctx.permission,
-        store: &*ctx.store,
-        topics: &ctx.topics,
-        groups: &ctx.groups,
+        core: core(ctx),
         offsets: &ctx.offsets,
         clients: &ctx.clients,
-        stats: &ctx.stats,
         long_polling: &ctx.long_polling,
         send_permits: &ctx.send_permits,
         end_transactions_in_flight: &ctx.end_transactions_in_flight,

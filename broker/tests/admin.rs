@@ -490,7 +490,12 @@ async fn remote_config_updates_refuse_paths_apply_run_time_keys_and_permission_d
     let r = call(&client, &addr, RequestCode::UPDATE_BROKER_CONFIG, &[], body).await;
     assert_eq!(r.response_code(), ResponseCode::NO_PERMISSION);
     assert!(r.remark_str().contains("storePathRootDir"));
-    assert_eq!(b.context().permission(), 6);
+    assert_eq!(
+        b.context()
+            .permission
+            .load(std::sync::atomic::Ordering::Relaxed),
+        6
+    );
     assert!(r.remark_str().contains("a path"), "{:?}", r.remark);
     // Unknown keys are refused too.
     let r = call(

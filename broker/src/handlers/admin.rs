@@ -17,26 +17,19 @@ use remoting::header::query::{
 };
 use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
-use std::sync::atomic::{AtomicI32, AtomicUsize};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
 
-use crate::config::BrokerConfig;
-use crate::handlers::Standing;
+use crate::handlers::Core;
 use crate::names;
 use crate::services::ha::HaService;
 use crate::services::schedule::ScheduleService;
 use crate::state::client_manager::ClientManager;
 use crate::state::consumer_offset::ConsumerOffsetManager;
-use crate::state::fencing::RoleState;
 use crate::state::long_polling::LongPolling;
-use crate::state::runtime_config::RuntimeConfig;
-use crate::state::stats::BrokerStats;
 use crate::state::stats::{now_millis, tps_text};
-use crate::state::subscription_group::SubscriptionGroupManager;
-use crate::state::topic_config::TopicConfigManager;
-use crate::store_api::MessageStoreApi;
 
 /// The version string reported to admin tools.
 pub const BROKER_VERSION_DESC: &str = "V4_9_8";
@@ -70,26 +63,12 @@ fn with_body(req: &RemotingCommand, body: remoting::Result<Vec<u8>>) -> Remoting
 /// flight, HA, delayed delivery). It still names what it holds, so a handler cannot reach the
 /// services' internals or the connection-level state (ACL, notifier, shutdown).
 pub struct Deps<'a> {
-    /// The start-up config.
-    pub config: &'a BrokerConfig,
-    /// The config UPDATE_BROKER_CONFIG changes ([`Standing::live`]).
-    pub runtime: &'a RuntimeConfig,
-    /// The role now.
-    pub role: &'a RoleState,
-    /// The broker permission bits (UPDATE_BROKER_CONFIG may change them).
-    pub permission: &'a AtomicI32,
-    /// The store, as the handlers use it.
-    pub store: &'a dyn MessageStoreApi,
-    /// Topics.
-    pub topics: &'a TopicConfigManager,
-    /// Subscription groups.
-    pub groups: &'a SubscriptionGroupManager,
+    /// The config, role, permission, store, tables and counters ([`Core`]).
+    pub core: Core<'a>,
     /// Committed consumer offsets.
     pub offsets: &'a ConsumerOffsetManager,
     /// Producers and consumers.
     pub clients: &'a ClientManager,
-    /// Counters.
-    pub stats: &'a BrokerStats,
     /// Parked pulls (runtime info's pull queue size).
     pub long_polling: &'a LongPolling,
     /// Sends in flight (runtime info's send queue size).
@@ -104,7 +83,7 @@ pub struct Deps<'a> {
     pub broker_addr: &'a str,
 }
 
-crate::handlers::standing_from_fields!(Deps);
+crate::handlers::deps_over_core!(Deps);
 
 /// UPDATE_AND_CREATE_TOPIC (17).
 pub fn create_topic(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {

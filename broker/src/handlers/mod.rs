@@ -2,7 +2,7 @@
 //! into its response. [`crate::processor`] is the one table from request code to handler.
 //!
 //! Each family takes only what it uses: a small `Deps` struct of references (`send::Deps`,
-//! `pull::Deps`, …) or the references themselves, which [`crate::processor`] builds from the
+//! `pull::Deps`, …; the part most share is one [`Core`]) or the references themselves, which [`crate::processor`] builds from the
 //! broker's context for each request. No handler names the context
 //! (`tests/layering.rs` checks it), so what a handler can touch is written in its signature:
 //! the tables of [`crate::state`], the store, and the services of [`crate::services`] it calls
@@ -43,56 +43,69 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use crate::config::BrokerConfig;
 use crate::state::fencing::RoleState;
 use crate::state::runtime_config::RuntimeConfig;
+use crate::state::stats::BrokerStats;
+use crate::state::subscription_group::SubscriptionGroupManager;
+use crate::state::topic_config::TopicConfigManager;
+use crate::store_api::MessageStoreApi;
 
-/// What most requests are checked against before anything is stored or read: the config in
-/// effect now, the role now and the broker's permission bits (all three change at run time:
-/// UPDATE_BROKER_CONFIG, a failover). A family's `Deps` holds the three references and names
-/// them here; the checks themselves are written once, below.
-pub trait Standing {
-    /// The config as UPDATE_BROKER_CONFIG last set it.
-    fn runtime_config(&self) -> &RuntimeConfig;
-    /// The role, broker id and epoch now.
-    fn role_state(&self) -> &RoleState;
+/// What the message families (send, pull, retry, admin) all touch: the config, the role and
+/// permission bits every request is checked against (all three change at run time:
+/// UPDATE_BROKER_CONFIG, a failover), the store, the topic and group tables and the counters.
+/// Their `Deps` hold one `Core` and the few references of their own, and reach the `Core`'s
+/// fields through `Deref` (`ctx.store`, `ctx.live()`), so the shared part is named once and
+/// the checks below are written once.
+pub struct Core<'a> {
+    /// The start-up config.
+    pub config: &'a BrokerConfig,
+    /// The config as UPDATE_BROKER_CONFIG last set it ([`Core::live`]).
+    pub runtime: &'a RuntimeConfig,
+    /// The role, broker id and epoch now: slaves and fenced masters refuse writes.
+    pub role: &'a RoleState,
     /// The broker permission bits (brokerPermission; admin may change them).
-    fn permission_bits(&self) -> &AtomicI32;
+    pub permission: &'a AtomicI32,
+    /// The store, as the handlers use it.
+    pub store: &'a dyn MessageStoreApi,
+    /// Topics (with the retry and dead-letter topics created on demand).
+    pub topics: &'a TopicConfigManager,
+    /// Subscription groups (retry settings, consume enabled).
+    pub groups: &'a SubscriptionGroupManager,
+    /// Counters.
+    pub stats: &'a BrokerStats,
+}
 
+impl Core<'_> {
     /// The config in effect now: the start-up config with the run-time keys as
     /// UPDATE_BROKER_CONFIG last set them.
-    fn live(&self) -> Arc<BrokerConfig> {
-        self.runtime_config().get()
+    pub fn live(&self) -> Arc<BrokerConfig> {
+        self.runtime.get()
     }
 
     /// The broker permission bits now.
-    fn permission(&self) -> i32 {
-        self.permission_bits().load(Ordering::Relaxed)
+    pub fn permission(&self) -> i32 {
+        self.permission.load(Ordering::Relaxed)
     }
 
     /// True for a slave (the role now, which a failover may have changed).
-    fn is_slave(&self) -> bool {
-        self.role_state().is_slave()
+    pub fn is_slave(&self) -> bool {
+        self.role.is_slave()
     }
 
     /// Whether a write may be stored now ([`RoleState::check_write`]): the remark to answer
     /// with when not.
-    fn write_refused(&self) -> Option<String> {
-        self.role_state().write_refused()
+    pub fn write_refused(&self) -> Option<String> {
+        self.role.write_refused()
     }
 }
 
-/// Implements [`Standing`] for a `Deps` struct with `runtime`, `role` and `permission` fields.
-macro_rules! standing_from_fields {
+/// Lets a family's `Deps` (a struct with a `core: Core` field) be read as its [`Core`].
+macro_rules! deps_over_core {
     ($deps:ident) => {
-        impl $crate::handlers::Standing for $deps<'_> {
-            fn runtime_config(&self) -> &$crate::state::runtime_config::RuntimeConfig {
-                self.runtime
-            }
-            fn role_state(&self) -> &$crate::state::fencing::RoleState {
-                self.role
-            }
-            fn permission_bits(&self) -> &std::sync::atomic::AtomicI32 {
-                self.permission
+        impl<'a> std::ops::Deref for $deps<'a> {
+            type Target = $crate::handlers::Core<'a>;
+            fn deref(&self) -> &Self::Target {
+                &self.core
             }
         }
     };
 }
-pub(crate) use standing_from_fields;
+pub(crate) use deps_over_core;

@@ -2,7 +2,7 @@
 //! (§10.1). Every response carries the four header fields, whatever its code.
 
 use std::pin::pin;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -14,36 +14,18 @@ use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::BrokerConfig;
 use crate::filter;
-use crate::handlers::Standing;
+use crate::handlers::Core;
 use crate::metrics::BrokerMetrics;
 use crate::state::client_manager::ClientManager;
 use crate::state::consumer_offset::ConsumerOffsetManager;
-use crate::state::fencing::RoleState;
 use crate::state::long_polling::LongPolling;
-use crate::state::runtime_config::RuntimeConfig;
-use crate::state::stats::BrokerStats;
-use crate::state::subscription_group::SubscriptionGroupManager;
-use crate::state::topic_config::TopicConfigManager;
-use crate::store_api::{GetOutcome, GetStatus, MessageStoreApi};
+use crate::store_api::{GetOutcome, GetStatus};
 
 /// What a pull touches (built per request in [`crate::processor`]).
 pub struct Deps<'a> {
-    /// The start-up config.
-    pub config: &'a BrokerConfig,
-    /// The config as changed at run time ([`Standing::live`]).
-    pub runtime: &'a RuntimeConfig,
-    /// The role now (a slave serves replicated queues, stores no piggybacked offset).
-    pub role: &'a RoleState,
-    /// The broker permission bits.
-    pub permission: &'a AtomicI32,
-    /// Where messages are read.
-    pub store: &'a dyn MessageStoreApi,
-    /// Topics.
-    pub topics: &'a TopicConfigManager,
-    /// Subscription groups (consume enabled, which broker serves a slow consumer).
-    pub groups: &'a SubscriptionGroupManager,
+    /// The config, role, permission, store, tables and counters ([`Core`]).
+    pub core: Core<'a>,
     /// Consumers' subscriptions from their heartbeats.
     pub clients: &'a ClientManager,
     /// Committed offsets (the offset a pull piggybacks).
@@ -52,13 +34,11 @@ pub struct Deps<'a> {
     pub long_polling: &'a LongPolling,
     /// Cancelled on shutdown: a parked pull answers then.
     pub shutdown: &'a CancellationToken,
-    /// Counters.
-    pub stats: &'a BrokerStats,
     /// Prometheus counters.
     pub metrics: &'a BrokerMetrics,
 }
 
-crate::handlers::standing_from_fields!(Deps);
+crate::handlers::deps_over_core!(Deps);
 
 /// How often a parked pull re-checks its queue even without a wake-up (Java: 5 s).
 const RECHECK: Duration = Duration::from_secs(5);

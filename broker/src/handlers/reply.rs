@@ -15,7 +15,7 @@ use remoting::message::{Properties, keys};
 use remoting::{CommandHeader, Connection, RemotingCommand, RequestCode, ResponseCode};
 use tracing::{debug, warn};
 
-use crate::handlers::{Standing, send};
+use crate::handlers::send;
 use crate::state::client_manager::ClientManager;
 use crate::state::stats::now_millis;
 

@@ -10,35 +10,21 @@ use remoting::{Connection, RemotingCommand, ResponseCode};
 use tracing::{info, warn};
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::Ordering;
 
-use crate::config::BrokerConfig;
+use crate::handlers::Core;
 use crate::names;
-use crate::state::fencing::RoleState;
-use crate::state::stats::BrokerStats;
-use crate::state::subscription_group::SubscriptionGroupManager;
-use crate::state::topic_config::TopicConfigManager;
-use crate::store_api::{MessageStoreApi, PutStatus};
+use crate::store_api::PutStatus;
 
 /// What CONSUMER_SEND_MSG_BACK touches (built per request in [`crate::processor`]).
 pub struct Deps<'a> {
-    /// The start-up config (broker name, delay levels).
-    pub config: &'a BrokerConfig,
-    /// The role now: only an unfenced master stores a retry.
-    pub role: &'a RoleState,
-    /// The broker permission bits.
-    pub permission: &'a AtomicI32,
-    /// Where the original is read and the retry stored.
-    pub store: &'a dyn MessageStoreApi,
-    /// Retry and dead-letter topics.
-    pub topics: &'a TopicConfigManager,
-    /// The group's retry settings.
-    pub groups: &'a SubscriptionGroupManager,
-    /// Counters.
-    pub stats: &'a BrokerStats,
+    /// The config, role, permission, store, tables and counters ([`Core`]).
+    pub core: Core<'a>,
     /// STOREHOST stamped into the retry.
     pub store_host: SocketAddr,
 }
+
+crate::handlers::deps_over_core!(Deps);
 
 /// First retry level the broker picks when the client leaves it to the broker (`delayLevel` 0):
 /// `3 + reconsumeTimes` (Java).

@@ -19,39 +19,22 @@ use remoting::message::{
 use remoting::{CommandHeader, Connection, RemotingCommand, ResponseCode};
 use tracing::debug;
 
-use crate::config::BrokerConfig;
-use crate::handlers::Standing;
+use crate::handlers::Core;
 use crate::metrics::BrokerMetrics;
 use crate::names;
 use crate::services::{ha, schedule, transaction};
-use crate::state::fencing::RoleState;
 use crate::state::long_polling::LongPolling;
-use crate::state::runtime_config::RuntimeConfig;
-use crate::state::stats::{BrokerStats, now_millis};
-use crate::state::subscription_group::SubscriptionGroupManager;
-use crate::state::topic_config::TopicConfigManager;
-use crate::store_api::{MessageStoreApi, PutOutcome, PutStatus};
+use crate::state::stats::now_millis;
+use crate::store_api::{PutOutcome, PutStatus};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, AtomicUsize};
+use std::sync::atomic::AtomicUsize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// What a send touches (built per request in [`crate::processor`]).
 pub struct Deps<'a> {
-    /// The start-up config.
-    pub config: &'a BrokerConfig,
-    /// The config as changed at run time ([`Standing::live`]).
-    pub runtime: &'a RuntimeConfig,
-    /// The role now: slaves and fenced masters refuse sends.
-    pub role: &'a RoleState,
-    /// The broker permission bits.
-    pub permission: &'a AtomicI32,
-    /// Where messages go.
-    pub store: &'a dyn MessageStoreApi,
-    /// Topics (auto-created from the default topic, retry and DLQ topics).
-    pub topics: &'a TopicConfigManager,
-    /// Groups of retry topics (their max reconsume times).
-    pub groups: &'a SubscriptionGroupManager,
+    /// The config, role, permission, store, tables and counters ([`Core`]).
+    pub core: Core<'a>,
     /// Sends in flight; beyond `sendThreadPoolQueueCapacity` SYSTEM_BUSY.
     pub send_permits: &'a Semaphore,
     /// Turns at the store.
@@ -62,15 +45,13 @@ pub struct Deps<'a> {
     pub ha: &'a OnceLock<Arc<ha::HaService>>,
     /// Parked pulls, woken by a stored message.
     pub long_polling: &'a LongPolling,
-    /// Counters.
-    pub stats: &'a BrokerStats,
     /// Prometheus counters.
     pub metrics: &'a BrokerMetrics,
     /// STOREHOST stamped into records.
     pub store_host: SocketAddr,
 }
 
-crate::handlers::standing_from_fields!(Deps);
+crate::handlers::deps_over_core!(Deps);
 
 fn reply(req: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
     req.response_to(code, Some(remark.into()))

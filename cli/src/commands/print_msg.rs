@@ -158,6 +158,13 @@ async fn range(
     Ok((min, max))
 }
 
+/// Java's line before a queue's messages: `minOffset=.., maxOffset=.., MessageQueue [...]`
+/// (no newline: the messages or the count follow on it).
+fn write_range(out: Out<'_>, mq: &MessageQueue, (min, max): (i64, i64)) -> Result<()> {
+    write!(out, "minOffset={min}, maxOffset={max}, {}", mq_text(mq))?;
+    Ok(())
+}
+
 /// Reads `[min, max)` of `mq`, handing each batch found to `f`; stops on anything else, as
 /// Java's `READQ` loop does.
 async fn read_queue(
@@ -231,13 +238,7 @@ impl Command for PrintMsgCommand {
         let result = async {
             for mq in c.fetch_subscribe_queues(topic).await? {
                 let r = range(&c, &mq, begin, end).await?;
-                write!(
-                    out,
-                    "minOffset={}, maxOffset={}, {}",
-                    r.0,
-                    r.1,
-                    mq_text(&mq)
-                )?;
+                write_range(out, &mq, r)?;
                 read_queue(&c, &mq, expr, r, |msgs| {
                     for m in msgs {
                         writeln!(out, "{}", message_line(m, print_body))?;
@@ -295,13 +296,7 @@ impl Command for PrintMsgByQueueCommand {
             // The route tells the client where the broker group is.
             c.fetch_subscribe_queues(topic).await?;
             let r = range(&c, &mq, begin, end).await?;
-            write!(
-                out,
-                "minOffset={}, maxOffset={}, {}",
-                r.0,
-                r.1,
-                mq_text(&mq)
-            )?;
+            write_range(out, &mq, r)?;
             read_queue(&c, &mq, expr, r, |msgs| {
                 for m in msgs {
                     if by_tag {
