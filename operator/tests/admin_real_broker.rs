@@ -386,7 +386,12 @@ async fn drained_needs_wiped_write_permission_and_no_lag() {
     let req = RemotingCommand::request(RequestCode::UPDATE_BROKER_CONFIG, ExtFields::default())
         .with_body(format!("brokerPermission={}\n", perm::READ).into_bytes());
     invoke(&client, &maddr, req).await;
-    assert_eq!(m.context().permission(), perm::READ);
+    assert_eq!(
+        m.context()
+            .permission
+            .load(std::sync::atomic::Ordering::Relaxed),
+        perm::READ
+    );
     // Read-only but ten messages unconsumed: still not drained.
     assert!(!admin.is_drained(&maddr).await.unwrap());
 
