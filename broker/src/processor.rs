@@ -101,7 +101,7 @@ async fn admin_dispatch(ctx: &BrokerContext, req: RemotingCommand) -> RemotingCo
     let admin = &admin_deps(ctx);
     let stats = &admin_stats_deps(ctx);
     match req.request_code() {
-        RequestCode::UPDATE_AND_CREATE_TOPIC => admin::create_topic(admin, req),
+        RequestCode::UPDATE_AND_CREATE_TOPIC => admin::create_topic(admin, req).await,
         RequestCode::DELETE_TOPIC_IN_BROKER => admin::delete_topic(admin, req),
         RequestCode::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(admin, req),
         RequestCode::GET_TOPIC_CONFIG => admin::topic_config(admin, req),

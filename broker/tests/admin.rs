@@ -69,6 +69,52 @@ async fn registers_with_every_name_server() {
     ns2.shutdown().await;
 }
 
+/// Java's broker registers before it answers UPDATE_AND_CREATE_TOPIC, and `mqadmin updateTopic`
+/// followed at once by `updateTopicPerm` (which reads the route) relies on it: the route must be
+/// on every name server when the answer arrives, with no waiting on the test's side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_topic_is_routed_when_the_answer_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns1 = start_namesrv(&dir.path().join("n1")).await;
+    let ns2 = start_namesrv(&dir.path().join("n2")).await;
+    let list = format!("{};{}", ns1.local_addr(), ns2.local_addr());
+    let mut cfg = broker_config(&dir.path().join("b"), Some(list));
+    // Only the change itself can make the broker register within the test.
+    cfg.register_name_server_period = 60_000;
+    let b = Broker::start(cfg).await.unwrap();
+    let addr = b.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    for (i, topic) in ["RoutedAtOnce", "RoutedAtOnce2", "RoutedAtOnce3"]
+        .iter()
+        .enumerate()
+    {
+        let h = remoting::header::admin::CreateTopicRequestHeader {
+            topic: (*topic).into(),
+            default_topic: "TBW102".into(),
+            read_queue_nums: 2 + i as i32,
+            write_queue_nums: 2 + i as i32,
+            perm: 6,
+            topic_filter_type: "SINGLE_TAG".into(),
+            ..Default::default()
+        };
+        let resp = invoke(
+            &client,
+            &addr,
+            request(RequestCode::UPDATE_AND_CREATE_TOPIC, &h),
+        )
+        .await;
+        assert_eq!(resp.code, 0, "{:?}", resp.remark_str());
+        for ns in [&ns1, &ns2] {
+            let route = ns.routes().topic_route(topic);
+            let queues = route.as_ref().map(|r| r.queue_datas[0].write_queue_nums);
+            assert_eq!(queues, Some(2 + i as i32), "{topic} on {}", ns.local_addr());
+        }
+    }
+    b.shutdown().await;
+    ns1.shutdown().await;
+    ns2.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_send_stores_each_item_with_its_properties() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,7 @@ use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
@@ -85,8 +86,9 @@ pub struct Deps<'a> {
 
 crate::handlers::deps_over_core!(Deps);
 
-/// UPDATE_AND_CREATE_TOPIC (17).
-pub fn create_topic(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
+/// UPDATE_AND_CREATE_TOPIC (17). Answers once the name servers were sent the new table (or the
+/// registration timeout passed), as Java's broker does, so the route exists for the next command.
+pub async fn create_topic(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
     let h = decode_or_reply!(req, CreateTopicRequestHeader);
     if ctx.is_slave() {
         return error(
@@ -140,10 +142,12 @@ pub fn create_topic(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingCommand {
         order: h.order,
         attributes,
     };
-    match ctx.topics.upsert(tc) {
-        Ok(()) => req.success(),
-        Err(e) => error(&req, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    if let Err(e) = ctx.topics.upsert(tc) {
+        return error(&req, ResponseCode::SYSTEM_ERROR, e.to_string());
     }
+    let limit = Duration::from_millis(ctx.config.register_broker_timeout_mills.max(100));
+    ctx.topics.wait_announced(limit).await;
+    req.success()
 }
 
 /// Applies a 5.x attribute string (`+message.type=FIFO,-queue.type`, Java's

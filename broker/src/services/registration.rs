@@ -86,6 +86,8 @@ impl Registrar {
         topics: Arc<TopicConfigManager>,
         permission: Arc<AtomicI32>,
     ) -> Self {
+        // From now on a topic change waits for the round that announces it (even the first).
+        topics.mark_announced(i64::MIN);
         Registrar {
             // TLS settings were checked at start (`load_acl`); a failure here is unreachable
             // in practice and would fall back to an error on every registration.
@@ -191,7 +193,16 @@ impl Registrar {
     }
 
     /// Registers with every resolved name server address, in parallel. Returns how many accepted.
+    /// Afterwards the topic table learns which of its versions this round carried, accepted or
+    /// not, so an admin request waiting for its change is released.
     pub async fn register_all(&self) -> usize {
+        let version = self.topics.version();
+        let n = self.register_round().await;
+        self.topics.mark_announced(version);
+        n
+    }
+
+    async fn register_round(&self) -> usize {
         let addrs = self.resolve().await;
         let sent_at = std::time::Instant::now();
         if let Some(role) = self.role.get().filter(|r| r.enabled()) {

@@ -1,13 +1,17 @@
 //! The topic table (`TopicConfigManager`): built-in topics, auto-creation from `TBW102`
 //! (spec §9.2), `topics.json` persisted atomically on every change, and a change signal that makes
-//! the broker re-register with the name servers at once.
+//! the broker re-register with the name servers at once. The registrar reports back which table
+//! version the name servers were sent, so UPDATE_AND_CREATE_TOPIC can answer only once the route
+//! exists (as Java's broker does: `mqadmin updateTopic` followed at once by `updateTopicPerm` or a
+//! producer must find the topic).
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::RwLock;
 use remoting::body::topic::{TopicConfig, TopicConfigSerializeWrapper, perm};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::config::BrokerConfig;
@@ -21,6 +25,9 @@ pub struct TopicConfigManager {
     config: Arc<BrokerConfig>,
     table: RwLock<TopicConfigSerializeWrapper>,
     changed: Arc<Notify>,
+    /// The data version counter of the last finished registration round; `None` while nothing
+    /// registers this broker (no name server configured), so nobody waits for one.
+    announced: watch::Sender<Option<i64>>,
 }
 
 impl TopicConfigManager {
@@ -50,6 +57,7 @@ impl TopicConfigManager {
             config,
             table: RwLock::new(table),
             changed,
+            announced: watch::Sender::new(None),
         };
         mgr.persist()?;
         Ok(mgr)
@@ -63,6 +71,39 @@ impl TopicConfigManager {
     /// A copy of the whole table and its version.
     pub fn snapshot(&self) -> TopicConfigSerializeWrapper {
         self.table.read().clone()
+    }
+
+    /// The table's data version counter (bumped by every change).
+    pub fn version(&self) -> i64 {
+        self.table.read().data_version.counter
+    }
+
+    /// Called by the registrar after each round: the name servers were sent (or failed to take)
+    /// the table as of `counter`. The first call also turns [`Self::wait_announced`] on.
+    pub fn mark_announced(&self, counter: i64) {
+        self.announced.send_modify(|a| {
+            *a = Some(a.map_or(counter, |prev| prev.max(counter)));
+        });
+    }
+
+    /// Waits until a registration round carrying the table as it is now has finished, at most
+    /// `limit`. Returns at once when nothing registers this broker. A name server that refuses
+    /// or is down does not hold the caller beyond that round, as with Java's broker, which logs
+    /// the failure and answers anyway.
+    pub async fn wait_announced(&self, limit: Duration) {
+        let target = self.version();
+        let mut rx = self.announced.subscribe();
+        if rx.borrow().is_none() {
+            return;
+        }
+        let done = rx.wait_for(|a| a.is_none_or(|v| v >= target));
+        if tokio::time::timeout(limit, done).await.is_err() {
+            warn!(
+                version = target,
+                waited_ms = limit.as_millis() as u64,
+                "name servers not yet told of the topic change; answering anyway"
+            );
+        }
     }
 
     /// Number of topics.
