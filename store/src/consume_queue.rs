@@ -7,7 +7,9 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
 
 use crate::error::{Result, StoreError};
 use crate::fs::FileSystem;
@@ -124,7 +126,27 @@ pub struct ConsumeQueue {
     /// from [`ConsumeQueue::max_phys_end`] (the commit log's start when no entry is left) to
     /// rebuild what was lost.
     pub(crate) damaged: bool,
+    /// Set while recovery checks the entries this queue kept against the re-dispatched
+    /// records ([`ConsumeQueue::begin_check`]).
+    checking: AtomicBool,
+    check: Mutex<Option<Check>>,
 }
+
+/// Recovery's check of a queue's kept entries: `[next, end)` are on disk but no record has
+/// vouched for them yet. The queue reads as ending at `next` until the check finishes.
+#[derive(Debug)]
+struct Check {
+    /// Where the check began: the kept files from here on are synced when it ends.
+    from: i64,
+    next: i64,
+    end: i64,
+    /// Entries read ahead, starting at queue offset `ahead_from`.
+    ahead: Vec<u8>,
+    ahead_from: i64,
+}
+
+/// Entries read at once while walking a queue's files (64 KiB).
+const WALK_ENTRIES: usize = 3276;
 
 impl ConsumeQueue {
     /// Opens (or creates) the queue in `dir`, finding its end by scanning the last file.
@@ -208,6 +230,8 @@ impl ConsumeQueue {
             min_logical: AtomicI64::new(0),
             max_phys_end: AtomicU64::new(0),
             damaged,
+            checking: AtomicBool::new(false),
+            check: Mutex::new(None),
         };
         q.min_logical.store(
             (q.log.min_offset() / CQ_ENTRY_SIZE) as i64,
@@ -227,9 +251,16 @@ impl ConsumeQueue {
         Ok(q)
     }
 
-    /// The next logical offset (number of entries, counting deleted ones).
+    /// The next logical offset (number of entries, counting deleted ones). While recovery
+    /// checks the kept entries, the end of those vouched for so far.
     pub fn max_offset(&self) -> i64 {
-        (self.log.end() / CQ_ENTRY_SIZE) as i64
+        let end = (self.log.end() / CQ_ENTRY_SIZE) as i64;
+        if self.checking.load(Ordering::Acquire)
+            && let Some(c) = &*self.check.lock()
+        {
+            return end.min(c.next);
+        }
+        end
     }
 
     /// The smallest logical offset still readable.
@@ -279,6 +310,11 @@ impl ConsumeQueue {
         if phys_end <= self.max_phys_end() && self.max_offset() > 0 {
             return Ok(false);
         }
+        if self.checking.load(Ordering::Acquire)
+            && let Some(done) = self.check_put(offset, &entry)?
+        {
+            return Ok(done);
+        }
         let mut tail = self.log.lock();
         let mut next = (tail.end() / CQ_ENTRY_SIZE) as i64;
         if offset < next {
@@ -323,28 +359,147 @@ impl ConsumeQueue {
 
     /// Drops entries that reference commit-log bytes at or past `phys`. Used by recovery.
     pub(crate) fn truncate_from_phys(&self, phys: u64) -> Result<()> {
-        let mut end = self.max_offset();
-        let min = (self.log.min_offset() / CQ_ENTRY_SIZE) as i64;
-        while end > min {
-            match self.entry(end - 1)? {
-                Some(e) if e.size != i32::MAX && (e.phys_offset as u64) >= phys => end -= 1,
-                _ => break,
-            }
-        }
+        let end = self.kept_below(phys)?;
         if end != self.max_offset() {
             tracing::info!(topic = %self.topic, queue_id = self.queue_id, end, "consume queue truncated");
             self.log.set_end(end as u64 * CQ_ENTRY_SIZE)?;
         }
-        let last = self
-            .max_offset()
-            .checked_sub(1)
-            .and_then(|i| self.entry(i).ok().flatten());
-        let pe = last
-            .filter(|e| e.size != i32::MAX)
-            .map(|e| e.phys_offset as u64 + e.size as u64)
-            .unwrap_or(0);
-        self.max_phys_end.store(pe, Ordering::Release);
+        self.max_phys_end
+            .store(self.phys_end_before(end)?, Ordering::Release);
         Ok(())
+    }
+
+    /// The queue offset after the last entry, counting from the end, that points below `phys`
+    /// or is a blank: the entries from there on reference `phys` or later.
+    fn kept_below(&self, phys: u64) -> Result<i64> {
+        let min = (self.log.min_offset() / CQ_ENTRY_SIZE) as i64;
+        let mut end = self.max_offset();
+        while end > min {
+            // Read backwards in chunks, never across a file start.
+            let file_start = ((end - 1) as u64 * CQ_ENTRY_SIZE / self.log.seg_size
+                * self.log.seg_size
+                / CQ_ENTRY_SIZE) as i64;
+            let from = (end - WALK_ENTRIES as i64).max(file_start).max(min);
+            let Some(bytes) = self.log.read(
+                from as u64 * CQ_ENTRY_SIZE,
+                (end - from) as usize * CQ_ENTRY_SIZE as usize,
+            )?
+            else {
+                break;
+            };
+            for c in bytes.chunks_exact(CQ_ENTRY_SIZE as usize).rev() {
+                let e = CqEntry::decode(c);
+                if e.size == i32::MAX || (e.phys_offset as u64) < phys {
+                    return Ok(end);
+                }
+                end -= 1;
+            }
+        }
+        Ok(end)
+    }
+
+    /// The commit-log end referenced by the entry before `offset` (0 for none or a blank).
+    fn phys_end_before(&self, offset: i64) -> Result<u64> {
+        let last = match offset.checked_sub(1) {
+            Some(i) if i >= 0 => self
+                .log
+                .read(i as u64 * CQ_ENTRY_SIZE, CQ_ENTRY_SIZE as usize)?
+                .map(|b| CqEntry::decode(&b)),
+            _ => None,
+        };
+        Ok(last
+            .filter(|e| e.size != i32::MAX)
+            .map_or(0, |e| e.phys_offset as u64 + e.size as u64))
+    }
+
+    /// Recovery: instead of dropping the entries that reference `phys` or later and writing
+    /// them again from the re-dispatched records (thousands of queue files deleted and
+    /// re-created on a full scan), keeps them and checks each against the record that claims
+    /// its queue offset ([`ConsumeQueue::put`]). The first difference, or a gap, drops the
+    /// entries from there on and the put writes normally; [`ConsumeQueue::finish_check`]
+    /// drops what no record vouched for. The result is the same queue a rebuild writes.
+    pub(crate) fn begin_check(&self, phys: u64) -> Result<()> {
+        let next = self.kept_below(phys)?;
+        let end = self.max_offset();
+        self.max_phys_end
+            .store(self.phys_end_before(next)?, Ordering::Release);
+        if next < end {
+            *self.check.lock() = Some(Check {
+                from: next,
+                next,
+                end,
+                ahead: Vec::new(),
+                ahead_from: next,
+            });
+            self.checking.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// The check's part of [`ConsumeQueue::put`]: `Some` when the put is done (a duplicate,
+    /// or an entry already on disk as the record says), `None` when it must write.
+    fn check_put(&self, offset: i64, entry: &CqEntry) -> Result<Option<bool>> {
+        let mut guard = self.check.lock();
+        let Some(c) = guard.as_mut() else {
+            return Ok(None);
+        };
+        if offset < c.next {
+            return Ok(Some(false));
+        }
+        if offset == c.next && offset < c.end {
+            let at = ((offset - c.ahead_from) as usize) * CQ_ENTRY_SIZE as usize;
+            if at + CQ_ENTRY_SIZE as usize > c.ahead.len() {
+                c.ahead = self
+                    .log
+                    .read_upto(
+                        offset as u64 * CQ_ENTRY_SIZE,
+                        WALK_ENTRIES * CQ_ENTRY_SIZE as usize,
+                    )?
+                    .unwrap_or_default();
+                c.ahead_from = offset;
+            }
+            let at = ((offset - c.ahead_from) as usize) * CQ_ENTRY_SIZE as usize;
+            if let Some(b) = c.ahead.get(at..at + CQ_ENTRY_SIZE as usize)
+                && CqEntry::decode(b) == *entry
+            {
+                c.next += 1;
+                self.max_phys_end.fetch_max(
+                    entry.phys_offset as u64 + entry.size as u64,
+                    Ordering::AcqRel,
+                );
+                return Ok(Some(true));
+            }
+            tracing::warn!(topic = %self.topic, queue_id = self.queue_id, offset, "consume queue entry differs from its record; rewriting the queue from there");
+        }
+        self.end_check(&mut guard)?;
+        Ok(None)
+    }
+
+    /// Ends the check: the entries no record vouched for are dropped, and the kept files are
+    /// made durable (they may have been only in the page cache of a process that crashed).
+    fn end_check(&self, guard: &mut Option<Check>) -> Result<()> {
+        let Some(c) = guard.as_ref() else {
+            return Ok(());
+        };
+        let kept_from = c.from as u64 * CQ_ENTRY_SIZE;
+        if c.next < c.end {
+            tracing::info!(topic = %self.topic, queue_id = self.queue_id, end = c.next, dropped = c.end - c.next, "consume queue entries no record vouches for dropped");
+            self.log.set_end(c.next as u64 * CQ_ENTRY_SIZE)?;
+        }
+        self.log.sync_from(kept_from)?;
+        *guard = None;
+        self.checking.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Ends recovery's check (see [`ConsumeQueue::begin_check`]); a failure leaves it on, so
+    /// the queue still reads as ending at the last vouched-for entry and a retry finishes it.
+    pub(crate) fn finish_check(&self) -> Result<()> {
+        if !self.checking.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut guard = self.check.lock();
+        self.end_check(&mut guard)
     }
 
     /// Deletes files wholly below commit-log offset `log_min` and moves the minimum logical

@@ -43,8 +43,14 @@
 //!   to length after the scan, step 3). A segment missing between others is a hole, not a
 //!   tail: the segments after it are kept, and the hole is skipped or refused as below.
 //! - **Cut back and rebuilt: queues and index.** Consume-queue entries that point at or past the
-//!   re-dispatch start are dropped, as are bytes after the last valid entry of a queue's last file
-//!   and queue files wholly below the commit-log min offset. A hole in a queue's files — its first
+//!   re-dispatch start are kept on disk but not trusted: re-dispatch checks each against the
+//!   record that claims its queue offset, and the queue reads as ending at the last entry a
+//!   record vouched for. At the first entry that differs (or a gap in the records' queue
+//!   offsets) the queue is cut there and written from the records as a rebuild would; entries
+//!   no record vouches for are dropped when re-dispatch ends, and the kept files are fsynced
+//!   (`ConsumeQueue::begin_check`). A full scan thus rewrites nothing that matches the log.
+//!   Bytes after the last valid entry of a queue's last file and queue files wholly below the
+//!   commit-log min offset are dropped. A hole in a queue's files — its first
 //!   file missing (the files must start where `first-file` in its directory says, 0 without it:
 //!   retention writes it before deleting the files below, and a queue starting past 0 writes it
 //!   before its first file), a file missing between others, or a file other than the last shorter
@@ -374,9 +380,10 @@ fn load_queues(
                 qid,
                 config.consume_queue_file_size(),
             )?;
-            // Entries at or past the re-dispatch point are rebuilt from the commit log.
-            cq.truncate_from_phys(dispatch_from)?;
             cq.trim_below(log_min)?;
+            // Entries at or past the re-dispatch point are checked against the re-dispatched
+            // records, and rewritten from the first that differs.
+            cq.begin_check(dispatch_from)?;
             qm_set(&mut out, &topic, qid, Arc::new(cq));
         }
     }
@@ -401,12 +408,16 @@ impl Inner {
             self.read_only_flag.store(true, Ordering::Release);
             // Queues fill in memory as far as they can; index writes are deferred.
             while matches!(self.dispatch_once(), Ok(true)) {}
+            if let Err(e) = self.finish_queue_checks() {
+                tracing::warn!(error = %e, "consume queue checks not finished; retried with recovery's writes");
+            }
             self.rebuild_queue_offsets();
         }
     }
     /// The writes that end recovery: re-dispatch, queue offsets, checkpoint, `abort` marker.
     fn finish_recovery(&self) -> Result<()> {
         while self.dispatch_once()? {}
+        self.finish_queue_checks()?;
         self.rebuild_queue_offsets();
         self.write_checkpoint()?;
         let abort = self.root.join("abort");
@@ -425,6 +436,15 @@ impl Inner {
         self.fs
             .sync_dir(&self.root)
             .map_err(|e| StoreError::io(&self.root, e))
+    }
+
+    /// Ends every queue's check of its kept entries (`ConsumeQueue::begin_check`): what no
+    /// re-dispatched record vouched for is dropped, the rest synced.
+    fn finish_queue_checks(&self) -> Result<()> {
+        for q in self.all_queues() {
+            q.finish_check()?;
+        }
+        Ok(())
     }
 
     /// Read-only after a full disk at open: retries recovery's writes; on success writes are

@@ -520,6 +520,22 @@ impl SegLog {
         Ok(target)
     }
 
+    /// Fsyncs every segment holding bytes at or past `offset`: what an earlier process wrote
+    /// and this one keeps without rewriting may still be only in the page cache.
+    pub fn sync_from(&self, offset: u64) -> Result<()> {
+        let segs: Vec<Arc<Segment>> = self
+            .segs
+            .read()
+            .values()
+            .filter(|s| s.start + self.seg_size > offset)
+            .cloned()
+            .collect();
+        for s in segs {
+            s.file.sync_data().map_err(|e| StoreError::io(&s.path, e))?;
+        }
+        Ok(())
+    }
+
     /// Reads `len` bytes at `offset`, within one segment. `None` when the range is not (or no
     /// longer) in the log.
     pub fn read(&self, offset: u64, len: usize) -> Result<Option<Vec<u8>>> {
