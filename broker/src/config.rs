@@ -419,9 +419,13 @@ broker_config! {
     ha_max_gap_not_in_sync: u64 = "haMaxGapNotInSync", default 268_435_456;
     /// Slave only: a fixed master HA address. Default unset (learnt from registration).
     ha_master_address: Option<String> = "haMasterAddress", default None;
-    /// Write through a transient off-heap pool. Default false.
+    /// ASYNC_FLUSH only: appends go through an in-memory buffer that each put writes to the
+    /// commit-log file (one `pwrite`, shared by the puts queued behind it) before it is
+    /// acknowledged, instead of a memory mapping of the file. Batches run about twice as fast
+    /// and the latency tail is shorter; single small sends cost a little more CPU. Unlike Java's
+    /// pool nothing is acknowledged before it is in the page cache. Default false.
     transient_store_pool_enable: bool = "transientStorePoolEnable", default false;
-    /// Buffers in the transient pool. Default 5.
+    /// Buffers in the transient pool (Java sizes its pool with it; here one buffer). Default 5.
     transient_store_pool_size: u32 = "transientStorePoolSize", default 5;
     /// Lock kind for appends (kept for compatibility). Default true.
     use_reentrant_lock_when_put_message: bool = "useReentrantLockWhenPutMessage", default true;
@@ -920,14 +924,9 @@ pub const NOT_HONOURED: &[(&str, NotHonoured, &str)] = &[
         "DLedger is not implemented; replication is master/slave (brokerRole)",
     ),
     (
-        "transientStorePoolEnable",
-        NotHonoured::Warned,
-        "there is no transient store pool: writes go to the mapped commit log",
-    ),
-    (
         "transientStorePoolSize",
         NotHonoured::Warned,
-        "there is no transient store pool",
+        "the transient store pool is one buffer (transientStorePoolEnable)",
     ),
     (
         "commitIntervalCommitLog",

@@ -231,7 +231,7 @@ fn settings_without_effect_are_refused_or_warned_and_errors_are_one_line() {
     let out = Command::new(BIN)
         .args([
             "-p",
-            "transientStorePoolEnable=true",
+            "transientStorePoolSize=8",
             "enableDLegerCommitLog=true",
         ])
         .env("HOME", dir.path())
@@ -239,10 +239,7 @@ fn settings_without_effect_are_refused_or_warned_and_errors_are_one_line() {
         .unwrap();
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    for k in [
-        "transientStorePoolEnable=true",
-        "enableDLegerCommitLog=true",
-    ] {
+    for k in ["transientStorePoolSize=8", "enableDLegerCommitLog=true"] {
         assert!(err.contains(&format!("{k} has no effect")), "{err}");
     }
     // Defaults say nothing.

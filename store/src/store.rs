@@ -191,8 +191,11 @@ impl MessageStore {
             // cache at once: mapped. SYNC_FLUSH acknowledges after the group commit's fsync, so
             // the tail buffer loses nothing acknowledged, and it lets appenders keep filling
             // memory while the fdatasync writes back; appending into the very pages being
-            // written back made 128 appenders 3x slower (store bench, same run).
-            config.flush_disk_type == FlushDiskType::AsyncFlush,
+            // written back made 128 appenders 3x slower (store bench, same run). With
+            // `transientStorePoolEnable` ASYNC_FLUSH uses the buffer too, written through by
+            // each put before its acknowledgement (`Inner::write_through`).
+            config.flush_disk_type == FlushDiskType::AsyncFlush
+                && !config.transient_store_pool_enable,
         )?;
         let started = Instant::now();
         let rec = recovery::recover(&fs, &root, &config, &log, previous, cp, started)?;

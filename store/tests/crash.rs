@@ -187,11 +187,22 @@ fn sync_flush_survives_sigkill() {
 
 #[test]
 fn async_flush_survives_sigkill_as_a_consistent_prefix_holding_every_ack() {
+    async_flush_survives_sigkill("async", 0xABCD);
+}
+
+/// The same with `transientStorePoolEnable`: appends go through the buffer, which each put
+/// writes to the file before it is acknowledged.
+#[test]
+fn async_flush_through_the_buffer_survives_sigkill_holding_every_ack() {
+    async_flush_survives_sigkill("async-pool", 0xBCDE);
+}
+
+fn async_flush_survives_sigkill(mode: &str, salt: u64) {
     let _serial = one_at_a_time();
-    let mut rng = Rng(seed() ^ 0xABCD);
+    let mut rng = Rng(seed() ^ salt);
     let dir = tempfile::tempdir().unwrap();
     for round in 0..8u64 {
-        let acks = run_child(dir.path(), "async", round, &mut rng);
+        let acks = run_child(dir.path(), mode, round, &mut rng);
         let s = Arc::new(open(config_for_child(
             dir.path(),
             FlushDiskType::AsyncFlush,

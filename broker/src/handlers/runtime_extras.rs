@@ -15,7 +15,8 @@ use crate::store_api::MessageStoreApi;
 /// `DefaultMessageStore` and `AdminBrokerProcessor.prepareRuntimeInfo`; the list is
 /// `remoting::body::admin::BROKER_RUNTIME_INFO_KEYS`), besides `commitLogDiskRatio_<commit log
 /// dir>` and one `scheduleMessageOffset_<level>` per delay level with progress;
-/// `remainHowManyDataToCommit` only with `transientStorePoolEnable`, so it is not among them.
+/// `remainHowManyDataToCommit` only with `transientStorePoolEnable`; ours writes its buffer before
+/// each acknowledgement, so nothing waits to be committed and the key is left out.
 pub fn java_runtime_info_keys() -> Vec<&'static str> {
     remoting::body::admin::BROKER_RUNTIME_INFO_KEYS
         .iter()

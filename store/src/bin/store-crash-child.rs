@@ -33,11 +33,11 @@ fn body(round: u64, writer: u64, seq: u64) -> Vec<u8> {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 5 {
-        bail!("usage: store-crash-child DIR sync|async WRITERS ROUND");
+        bail!("usage: store-crash-child DIR sync|async|async-pool WRITERS ROUND");
     }
     let flush = match args[2].as_str() {
         "sync" => FlushDiskType::SyncFlush,
-        "async" => FlushDiskType::AsyncFlush,
+        "async" | "async-pool" => FlushDiskType::AsyncFlush,
         other => bail!("unknown mode {other}"),
     };
     let writers: u64 = args[3].parse().context("WRITERS")?;
@@ -57,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         flush_interval_consume_queue: if seg > 256 * 1024 { 1000 } else { 20 },
         max_hash_slot_num: if seg > 256 * 1024 { 5_000_000 } else { 1009 },
         max_index_num: if seg > 256 * 1024 { 20_000_000 } else { 4000 },
+        transient_store_pool_enable: args[2] == "async-pool",
         ..StoreConfig::with_root(&args[1])
     };
     let store = Arc::new(MessageStore::open(cfg)?);
