@@ -27,14 +27,36 @@ def message(i, kind):
     return m
 
 
-summary = {"sent": {}, "failed": []}
+summary = {"sent": {}, "failed": [], "retried": 0}
 producer = Producer("PID_CPP_COMPAT_" + run, timeout=5000)
 producer.set_namesrv_addr(namesrv)
 producer.start()
 
+
+def retrying(send):
+    """Runs `send`, again up to twice after an exception raised by the client itself.
+
+    The C++ client (2.x) guards its connection table with a timed mutex that a send gives up on
+    at once when another thread (the heartbeat connecting to the brokers right after `start`)
+    holds it: the send's five internal attempts then fail within a millisecond, without a byte
+    sent, and it reports "No route info of this topic" (its log says "GetTransport ... get
+    timed_mutex timeout"). Seen in 10 of 15 runs here, almost always absorbed by those attempts.
+    A retry can only duplicate, never hide a loss: the read-back counts distinct bodies. The
+    retries are counted in the summary.
+    """
+    for attempt in range(3):
+        try:
+            return send()
+        except Exception:
+            if attempt == 2:
+                raise
+            summary["retried"] += 1
+            time.sleep(0.3)
+
+
 ok = 0
 for i in range(n):
-    r = producer.send_sync(message(i, "sync"))
+    r = retrying(lambda: producer.send_sync(message(i, "sync")))
     if r.status == SendStatus.OK and r.msg_id:
         ok += 1
     else:
@@ -45,10 +67,12 @@ done = threading.Semaphore(0)
 async_ok = []
 async_err = []
 for i in range(n):
-    producer.send_async(
-        message(i, "async"),
-        lambda r: (async_ok.append(r.msg_id), done.release()),
-        lambda e: (async_err.append(str(e)), done.release()),
+    retrying(
+        lambda: producer.send_async(
+            message(i, "async"),
+            lambda r: (async_ok.append(r.msg_id), done.release()),
+            lambda e: (async_err.append(str(e)), done.release()),
+        )
     )
 for _ in range(n):
     if not done.acquire(timeout=30):
@@ -58,16 +82,16 @@ summary["sent"]["async"] = len(async_ok)
 summary["failed"].extend("async: " + e for e in async_err)
 
 for i in range(n):
-    producer.send_oneway(message(i, "oneway"))
+    retrying(lambda: producer.send_oneway(message(i, "oneway")))
 summary["sent"]["oneway"] = n
 
 batch = [message(i, "batch") for i in range(10)]
-r = producer.send_batch(batch)
+r = retrying(lambda: producer.send_batch(batch))
 summary["sent"]["batch"] = 10 if r.status == SendStatus.OK else 0
 
 orderly_ok = 0
 for i in range(n):
-    r = producer.send_orderly(message(i, "orderly"), 7)
+    r = retrying(lambda: producer.send_orderly(message(i, "orderly"), 7))
     if r.status == SendStatus.OK:
         orderly_ok += 1
 summary["sent"]["orderly"] = orderly_ok
