@@ -532,6 +532,44 @@ async fn cluster_ready(client: &kube::Client, ns: &str, name: &str, timeout: Dur
     .await
 }
 
+/// After Ready (a name server and every master serve), the slaves and the other name servers
+/// may still be starting: the operator says so with Progressing=True (WaitingForPods) and turns
+/// it False (Stable) once every pod is Ready. Waits for that, then counts the pods; returns the
+/// count and how long after Ready it took.
+async fn cluster_settled(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+) -> ((usize, usize), Duration) {
+    let t = Instant::now();
+    let api: Api<RocketMQCluster> = Api::namespaced(client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let counted = wait_for(
+        &format!("{ns}/{name} Stable with every pod Ready"),
+        timeout,
+        || async {
+            let cr = api.get(name).await.map_err(|e| e.to_string())?;
+            let generation = cr.meta().generation;
+            let st = cr.status.clone().ok_or("no status")?;
+            let p = st.conditions.iter().find(|c| c.type_ == "Progressing");
+            match p {
+                Some(c) if c.status == "False" && c.observed_generation == generation => {
+                    let (r, n) = pods_ready(&pods).await;
+                    if r == n {
+                        Ok((r, n))
+                    } else {
+                        Err(format!("Stable but {r}/{n} pods ready"))
+                    }
+                }
+                _ => Err(format!("{:?}", st.conditions)),
+            }
+        },
+    )
+    .await;
+    (counted, t.elapsed())
+}
+
 async fn pods_ready(pods: &Api<Pod>) -> (usize, usize) {
     let l = pods.list(&ListParams::default()).await.unwrap();
     (l.items.iter().filter(|p| ready(p)).count(), l.items.len())
@@ -585,11 +623,11 @@ async fn scenario(file: &str) {
     let name = cr.name_any();
     apply_cluster(&client, &ns, &cr).await;
     cluster_ready(&client, &ns, &name, Duration::from_secs(240)).await;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let (r, n) = pods_ready(&pods).await;
     let up = t0.elapsed();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let ((r, n), settled) = cluster_settled(&client, &ns, &name, Duration::from_secs(180)).await;
     eprintln!(
-        "{label}: Ready after {up:?}: {r}/{n} pods ready; kubelet journal {} entries",
+        "{label}: Ready after {up:?}, every pod after {settled:?} more: {r}/{n} pods ready; kubelet journal {} entries",
         k.journal().len()
     );
     assert_eq!((r, n), (6, 6), "2 name servers + 2 groups x 2 brokers");
@@ -1366,12 +1404,10 @@ async fn scenario_processes(file: &str) {
     let name = cr.name_any();
     apply_cluster(&client, &ns, &cr).await;
     cluster_ready(&client, &ns, &name, Duration::from_secs(240)).await;
+    let up = t0.elapsed();
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let (r, n) = pods_ready(&pods).await;
-    eprintln!(
-        "{label}: Ready after {:?}: {r}/{n} pods ready",
-        t0.elapsed()
-    );
+    let ((r, n), settled) = cluster_settled(&client, &ns, &name, Duration::from_secs(180)).await;
+    eprintln!("{label}: Ready after {up:?}, every pod after {settled:?} more: {r}/{n} pods ready");
     assert_eq!((r, n), (6, 6), "2 name servers + 2 groups x 2 brokers");
     let cli = k.client_netns("cli").unwrap();
     let svc = format!("{}.{ns}.svc", operator::names::namesrv_service(&name));
