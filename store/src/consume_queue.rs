@@ -237,17 +237,9 @@ impl ConsumeQueue {
             (q.log.min_offset() / CQ_ENTRY_SIZE) as i64,
             Ordering::Release,
         );
-        if let Some(last) = q
-            .max_offset()
-            .checked_sub(1)
-            .and_then(|i| q.entry(i).ok().flatten())
-            .filter(|e| e.size != i32::MAX)
-        {
-            q.max_phys_end.store(
-                last.phys_offset as u64 + last.size as u64,
-                Ordering::Release,
-            );
-        }
+        // A read error leaves it at 0: the first put then rechecks against the files.
+        let end = q.phys_end_before(q.max_offset()).unwrap_or(0);
+        q.max_phys_end.store(end, Ordering::Release);
         Ok(q)
     }
 
@@ -400,14 +392,8 @@ impl ConsumeQueue {
 
     /// The commit-log end referenced by the entry before `offset` (0 for none or a blank).
     fn phys_end_before(&self, offset: i64) -> Result<u64> {
-        let last = match offset.checked_sub(1) {
-            Some(i) if i >= 0 => self
-                .log
-                .read(i as u64 * CQ_ENTRY_SIZE, CQ_ENTRY_SIZE as usize)?
-                .map(|b| CqEntry::decode(&b)),
-            _ => None,
-        };
-        Ok(last
+        Ok(self
+            .entry(offset - 1)?
             .filter(|e| e.size != i32::MAX)
             .map_or(0, |e| e.phys_offset as u64 + e.size as u64))
     }
@@ -447,8 +433,8 @@ impl ConsumeQueue {
             return Ok(Some(false));
         }
         if offset == c.next && offset < c.end {
-            let at = ((offset - c.ahead_from) as usize) * CQ_ENTRY_SIZE as usize;
-            if at + CQ_ENTRY_SIZE as usize > c.ahead.len() {
+            let ahead_end = c.ahead_from + (c.ahead.len() as u64 / CQ_ENTRY_SIZE) as i64;
+            if offset >= ahead_end {
                 c.ahead = self
                     .log
                     .read_upto(

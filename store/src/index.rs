@@ -417,8 +417,8 @@ impl IndexFile {
         let (header, pages, copy) = {
             let mut st = self.state.lock();
             let h = st.header;
-            // (page, first slot, slots) of each changed page, and their bytes in `copy`.
-            let mut pages: Vec<(usize, usize, usize)> = Vec::new();
+            // (first slot, slots) of each changed page, and their bytes in `copy`.
+            let mut pages: Vec<(usize, usize)> = Vec::new();
             let mut copy: Vec<u8> = Vec::new();
             if let Some(a) = st.active.as_mut() {
                 self.write_pending(a).map_err(SyncFail::Write)?;
@@ -430,7 +430,7 @@ impl IndexFile {
                     for v in &a.slots[from..to] {
                         copy.extend_from_slice(&v.to_be_bytes());
                     }
-                    pages.push((p, from, to - from));
+                    pages.push((from, to - from));
                 }
             }
             if release {
@@ -439,7 +439,7 @@ impl IndexFile {
             (h, pages, copy)
         };
         let mut at = 0usize;
-        for (i, &(_, from, slots)) in pages.iter().enumerate() {
+        for (i, &(from, slots)) in pages.iter().enumerate() {
             let len = slots * 4;
             if let Err(e) = self
                 .file
@@ -447,7 +447,8 @@ impl IndexFile {
             {
                 // The pages not written stay dirty for the next flush.
                 if let Some(a) = self.state.lock().active.as_mut() {
-                    a.dirty_pages.extend(pages[i..].iter().map(|(p, _, _)| *p));
+                    a.dirty_pages
+                        .extend(pages[i..].iter().map(|(from, _)| from / SLOTS_PER_PAGE));
                 }
                 return Err(w(e));
             }
