@@ -69,7 +69,7 @@ async fn send_props(
 ) {
     let mut p = Properties::new();
     for (k, v) in pairs {
-        p.insert(*k, *v);
+        p.insert(k.to_string(), *v);
     }
     let r = invoke(
         client,

@@ -16,6 +16,7 @@ use remoting::header::offset::{
 };
 use remoting::header::pull::{PullMessageRequestHeader, PullMessageResponseHeader};
 use remoting::header::send::ConsumerSendMsgBackRequestHeader;
+use remoting::message::keys;
 use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
 use crate::error::{ClientError, Result};
@@ -50,6 +51,18 @@ pub struct PullResult {
     pub suggest_which_broker_id: i64,
     /// Messages found (already filtered by tag on the client side when a filter was given).
     pub msgs: Vec<MessageExt>,
+}
+
+impl PullResult {
+    /// Stamps every message with the queue's offset bounds of this answer (MIN_OFFSET,
+    /// MAX_OFFSET properties), as Java's pull consumer does.
+    pub fn stamp_queue_offsets(&mut self) {
+        let (min, max) = (self.min_offset.to_string(), self.max_offset.to_string());
+        for m in &mut self.msgs {
+            m.properties.insert(keys::MIN_OFFSET, min.clone());
+            m.properties.insert(keys::MAX_OFFSET, max.clone());
+        }
+    }
 }
 
 impl ClientInstance {

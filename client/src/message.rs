@@ -82,7 +82,7 @@ impl Message {
 
     /// Sets a user property (builder style).
     pub fn with_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.properties.insert(key, value);
+        self.properties.insert(key.into(), value);
         self
     }
 
@@ -219,18 +219,21 @@ impl MessageExt {
     /// [`decode_all`](Self::decode_all) of a response body the messages may share: their
     /// bodies are slices of it, not copies.
     pub fn decode_all_shared(body: &Bytes, broker_name: &str) -> Result<Vec<MessageExt>> {
-        remoting::message::decode_all_shared(body)?
-            .into_iter()
-            .map(|r| MessageExt::from_record(r, broker_name))
-            .collect()
+        Self::from_records(remoting::message::decode_all_shared(body)?, broker_name)
     }
 
     /// Decodes a pull/query/view body (concatenated records).
     pub fn decode_all(body: &[u8], broker_name: &str) -> Result<Vec<MessageExt>> {
-        remoting::message::decode_all(body)?
-            .into_iter()
-            .map(|r| MessageExt::from_record(r, broker_name))
-            .collect()
+        Self::from_records(remoting::message::decode_all(body)?, broker_name)
+    }
+
+    /// Sized once: collecting `Result`s grows the list step by step, moving every message.
+    fn from_records(records: Vec<MessageRecord>, broker_name: &str) -> Result<Vec<MessageExt>> {
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            out.push(MessageExt::from_record(r, broker_name)?);
+        }
+        Ok(out)
     }
 
     /// The tag.

@@ -11,7 +11,6 @@ use remoting::body::client::{
     ConsumeFromWhere, ConsumeType, ConsumerData, MessageModel, MessageQueue, SubscriptionData,
 };
 use remoting::header::pull::{PullMessageRequestHeader, PullSysFlag};
-use remoting::message::keys;
 
 use crate::api::PullResult;
 use crate::config::ClientConfig;
@@ -236,12 +235,8 @@ impl PullConsumer {
         let mut r = instance
             .pull_message(&addr, &mq.broker_name, &header, timeout)
             .await?;
-        let (min, max) = (r.min_offset.to_string(), r.max_offset.to_string());
         r.msgs.retain(|m| tag_matches(&sub, m.tags()));
-        for m in &mut r.msgs {
-            m.properties.insert(keys::MIN_OFFSET, min.clone());
-            m.properties.insert(keys::MAX_OFFSET, max.clone());
-        }
+        r.stamp_queue_offsets();
         Ok(r)
     }
 

@@ -488,7 +488,7 @@ async fn send_batch(
         }
         let mut props = item.properties;
         for (k, v) in batch_props.iter() {
-            props.insert(k, v);
+            props.insert(keys::stored(k), v);
         }
         props.insert(keys::CLUSTER, c.broker_cluster_name.clone());
         let mut rec = base_record(ctx, conn, h, &p, item.body, props);

@@ -86,3 +86,57 @@ pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
 pub const CRC32: &str = "__CRC32#";
 /// The topic scheduled (delay) messages are rewritten to.
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+
+/// A property key as stored: borrowed when it is a well-known name (the constants above), so a
+/// decoded message's keys cost no allocation; copied otherwise.
+pub fn stored(key: &str) -> std::borrow::Cow<'static, str> {
+    well_known(key).map_or_else(|| key.to_string().into(), Into::into)
+}
+
+/// The static name of a well-known property key (the constants above).
+fn well_known(key: &str) -> Option<&'static str> {
+    Some(match key {
+        TAGS => TAGS,
+        KEYS => KEYS,
+        WAIT => WAIT,
+        DELAY => DELAY,
+        UNIQ_KEY => UNIQ_KEY,
+        TRAN_MSG => TRAN_MSG,
+        PGROUP => PGROUP,
+        MIN_OFFSET => MIN_OFFSET,
+        MAX_OFFSET => MAX_OFFSET,
+        REAL_TOPIC => REAL_TOPIC,
+        REAL_QID => REAL_QID,
+        RETRY_TOPIC => RETRY_TOPIC,
+        ORIGIN_MESSAGE_ID => ORIGIN_MESSAGE_ID,
+        RECONSUME_TIME => RECONSUME_TIME,
+        MAX_RECONSUME_TIMES => MAX_RECONSUME_TIMES,
+        CONSUME_START_TIME => CONSUME_START_TIME,
+        TRAN_PREPARED_QUEUE_OFFSET => TRAN_PREPARED_QUEUE_OFFSET,
+        TRANSACTION_CHECK_TIMES => TRANSACTION_CHECK_TIMES,
+        CHECK_IMMUNITY_TIME_IN_SECONDS => CHECK_IMMUNITY_TIME_IN_SECONDS,
+        CLUSTER => CLUSTER,
+        MSG_REGION => MSG_REGION,
+        TRACE_ON => TRACE_ON,
+        BUYER_ID => BUYER_ID,
+        TRANSFER_FLAG => TRANSFER_FLAG,
+        CORRECTION_FLAG => CORRECTION_FLAG,
+        MQ2_FLAG => MQ2_FLAG,
+        INSTANCE_ID => INSTANCE_ID,
+        CORRELATION_ID => CORRELATION_ID,
+        REPLY_TO_CLIENT => REPLY_TO_CLIENT,
+        TTL => TTL,
+        ARRIVE_TIME => ARRIVE_TIME,
+        PUSH_REPLY_TIME => PUSH_REPLY_TIME,
+        MSG_TYPE => MSG_TYPE,
+        INNER_MULTI_DISPATCH => INNER_MULTI_DISPATCH,
+        INNER_MULTI_QUEUE_OFFSET => INNER_MULTI_QUEUE_OFFSET,
+        SHARDING_KEY => SHARDING_KEY,
+        TRANSACTION_ID => TRANSACTION_ID,
+        TIMER_DELIVER_MS => TIMER_DELIVER_MS,
+        TIMER_DELAY_SEC => TIMER_DELAY_SEC,
+        TIMER_DELAY_MS => TIMER_DELAY_MS,
+        CRC32 => CRC32,
+        _ => return None,
+    })
+}

@@ -4,6 +4,8 @@
 //! bytes. Encoding refuses keys or values that contain a separator, are empty, or would otherwise
 //! decode differently from what was given (reliability.md, "hostile input").
 
+use std::borrow::Cow;
+
 use crate::error::{RemotingError, Result};
 
 /// NAME_VALUE_SEPARATOR (char 1).
@@ -16,7 +18,9 @@ pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
 /// Message properties in insertion order; later inserts of a key replace its value in place.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Properties {
-    entries: Vec<(String, String)>,
+    /// Keys are borrowed when they are well-known names (`keys`): a pulled message's keys then
+    /// cost no allocation.
+    entries: Vec<(Cow<'static, str>, String)>,
 }
 
 impl Properties {
@@ -28,15 +32,18 @@ impl Properties {
     /// Parses a properties string the way Java's `string2messageProperties` does: segments
     /// shorter than 3 chars or without a name/value separator strictly inside are skipped.
     pub fn parse(s: &str) -> Self {
-        let mut out = Properties::new();
+        let mut out = Properties {
+            entries: Vec::with_capacity(s.matches(PROPERTY_SEPARATOR).count() + 1),
+        };
         for seg in s.split(PROPERTY_SEPARATOR) {
-            if seg.chars().count() < 3 {
+            // Java skips segments of fewer than 3 characters; 12 bytes are at least 3.
+            if seg.len() < 12 && seg.chars().count() < 3 {
                 continue;
             }
             if let Some(i) = seg.find(NAME_VALUE_SEPARATOR) {
                 let (k, v) = (&seg[..i], &seg[i + 1..]);
                 if !k.is_empty() && !v.is_empty() {
-                    out.insert(k, v);
+                    out.insert(super::keys::stored(k), v);
                 }
             }
         }
@@ -52,7 +59,7 @@ impl Properties {
     }
 
     /// Sets `key` to `value`, replacing an existing value in place.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
         let (key, value) = (key.into(), value.into());
         match self.entries.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
@@ -68,7 +75,7 @@ impl Properties {
 
     /// Entries in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
     }
 
     /// Number of entries.
@@ -166,7 +173,7 @@ fn check_part(what: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Properties {
+impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for Properties {
     fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
         let mut p = Properties::new();
         for (k, v) in iter {
@@ -180,6 +187,28 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Properties {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn well_known_keys_are_not_copied() {
+        let p = Properties::parse("UNIQ_KEY\u{1}id\u{2}WAIT\u{1}true\u{2}mine\u{1}x");
+        let borrowed: Vec<bool> = p
+            .entries
+            .iter()
+            .map(|(k, _)| matches!(k, Cow::Borrowed(_)))
+            .collect();
+        assert_eq!(borrowed, vec![true, true, false]);
+        // A borrowed key and an owned one of the same name are the same key.
+        let mut q = p.clone();
+        q.insert("UNIQ_KEY".to_string(), "other");
+        assert_eq!((q.len(), q.get("UNIQ_KEY")), (3, Some("other")));
+    }
+
+    #[test]
+    fn short_segments_are_skipped_by_characters_not_bytes() {
+        // Two characters of four bytes each: eight bytes, still skipped as Java skips it.
+        assert!(Properties::parse("\u{1F600}\u{1}").is_empty());
+        assert_eq!(Properties::parse("é\u{1}é").get("é"), Some("é"));
+    }
 
     #[test]
     fn parses_java_forms() {

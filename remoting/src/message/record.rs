@@ -539,11 +539,27 @@ pub fn decode_all(mut buf: &[u8]) -> Result<Vec<MessageRecord>> {
     Ok(out)
 }
 
+/// How many records `buf` holds by their TOTALSIZE fields, counting up to the first that does
+/// not fit (the decode reports that one): sizes the decoded list once instead of growing it.
+fn count_records(mut buf: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some((size, _)) = peek_header(buf) {
+        match usize::try_from(size) {
+            Ok(size) if size >= MIN_RECORD_LEN && size <= buf.len() => {
+                n += 1;
+                buf = &buf[size..];
+            }
+            _ => break,
+        }
+    }
+    n
+}
+
 /// [`decode_all`] of a shared buffer: each record's body is a slice of `buf` instead of a copy
 /// (a consumer's pull body holds many records; copying every body cost a tenth of a consuming
 /// client's CPU).
 pub fn decode_all_shared(buf: &Bytes) -> Result<Vec<MessageRecord>> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(count_records(buf));
     let mut rest: &[u8] = buf;
     while !rest.is_empty() {
         let v = decode_view(rest)?;
@@ -559,6 +575,17 @@ pub fn decode_all_shared(buf: &Bytes) -> Result<Vec<MessageRecord>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn counting_records_stops_at_the_first_that_does_not_fit() {
+        let one = encode(&sample()).unwrap();
+        let mut buf = [one.clone(), one.clone(), one.clone()].concat();
+        assert_eq!(count_records(&buf), 3);
+        buf.truncate(buf.len() - 1);
+        assert_eq!(count_records(&buf), 2);
+        assert!(decode_all_shared(&Bytes::from(buf)).is_err());
+        assert_eq!(count_records(&[0, 0, 0, 5, 1, 2, 3, 4]), 0);
+    }
 
     fn sample() -> MessageRecord {
         MessageRecord {
