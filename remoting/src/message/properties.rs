@@ -32,8 +32,10 @@ impl Properties {
     /// Parses a properties string the way Java's `string2messageProperties` does: segments
     /// shorter than 3 chars or without a name/value separator strictly inside are skipped.
     pub fn parse(s: &str) -> Self {
+        // Room for every segment and the two a reader adds next (a consumer stamps MIN_OFFSET
+        // and MAX_OFFSET, the broker CLUSTER), so those do not move the list.
         let mut out = Properties {
-            entries: Vec::with_capacity(s.matches(PROPERTY_SEPARATOR).count() + 1),
+            entries: Vec::with_capacity(s.matches(PROPERTY_SEPARATOR).count() + 3),
         };
         for seg in s.split(PROPERTY_SEPARATOR) {
             // Java skips segments of fewer than 3 characters; 12 bytes are at least 3.
