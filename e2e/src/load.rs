@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use client::{ClientConfig, ClientInstance, Message, Producer, ProducerConfig, SendStatus};
 use remoting::header::pull::{PullMessageRequestHeader, PullSysFlag};
@@ -241,6 +241,32 @@ pub async fn drain(
     }
     instance.shutdown().await;
     Ok(out)
+}
+
+/// [`drain`] again until every acknowledged send of `sent` is read, or `patience` runs out (then
+/// the last read, with what it lacks). An acknowledgement means the commit log holds the message;
+/// its consume-queue entry follows within the store's dispatch lag (Java's reput service alike),
+/// so a read started right after the last acknowledgement can end before it. Returns the read and
+/// how many reads it took.
+pub async fn drain_acked(
+    namesrv: &str,
+    topic: &str,
+    run: &str,
+    groups: &[Group],
+    queues: i32,
+    sent: &Sent,
+    patience: Duration,
+) -> Result<(Drained, u32)> {
+    let deadline = Instant::now() + patience;
+    let mut reads = 0;
+    loop {
+        let d = drain(namesrv, topic, run, groups, queues).await?;
+        reads += 1;
+        if tally(sent, &d).lost.is_empty() || Instant::now() >= deadline {
+            return Ok((d, reads));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// The verdict of a scenario.

@@ -731,13 +731,24 @@ async fn scenario(file: &str) {
             .await
             .unwrap();
         let groups = groups_of(&ns2).await.unwrap().1;
-        let drained = load::drain(&ns2, topic, "pc", &groups, 4).await.unwrap();
-        (sent, drained)
+        let (drained, reads) = load::drain_acked(
+            &ns2,
+            topic,
+            "pc",
+            &groups,
+            4,
+            &sent,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        (sent, (drained, reads))
     })
     .await;
+    let (drained, reads) = drained;
     let t = load::tally(&sent, &drained);
     eprintln!(
-        "{label}: produce/consume: {total} msgs from {tasks} producers: acked {} weak {} failed {}; per broker {:?}; read {} (per addr {:?}); lost {} duplicates {}; {:?}",
+        "{label}: produce/consume: {total} msgs from {tasks} producers: acked {} weak {} failed {}; per broker {:?}; read {} in {reads} read(s) (per addr {:?}); lost {} duplicates {}; {:?}",
         sent.acked.len(),
         sent.weak.len(),
         sent.failed.len(),
@@ -1509,13 +1520,26 @@ async fn scenario_processes(file: &str) {
         ],
     )
     .unwrap();
-    let drained = bench(
-        &cli.ns,
-        &nsaddr,
-        topic,
-        &["drain", "--run", "pc", "--acked-file", &a],
+    // Read until every acknowledged message is there: the last ones' consume-queue entries
+    // follow the acknowledgement by the store's dispatch lag.
+    let drained = wait_for(
+        "every acknowledged message readable",
+        Duration::from_secs(30),
+        || async {
+            let out = bench(
+                &cli.ns,
+                &nsaddr,
+                topic,
+                &["drain", "--run", "pc", "--acked-file", &a],
+            )?;
+            if out.contains(" lost=0 ") {
+                Ok(out)
+            } else {
+                Err(out)
+            }
+        },
     )
-    .unwrap();
+    .await;
     eprintln!(
         "{label}: produce/consume: {produced}; {drained}; {:?}",
         pc.elapsed()
