@@ -111,11 +111,17 @@ fn restart_back_off_doubles_to_a_minute() {
     assert_eq!(secs, vec![1, 2, 4, 8, 16, 32, 60, 60, 60]);
 }
 
+/// A base with 200 free ports above it, below the kernel's ephemeral range (32768 and up by
+/// default): a port handed out by the kernel is also where other tests' outgoing connections
+/// get their local ports, and one of them took a stand-in's port between this pick and its bind.
 fn free_port_base() -> u16 {
-    // A free port from the kernel, rounded so a small range above it is likely free too.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let p = l.local_addr().unwrap().port();
-    p.clamp(20000, 60000)
+    let start = 20_000 + (std::process::id() % 60) as u16 * 200;
+    (0..60u16)
+        .map(|i| 20_000 + (start - 20_000 + i * 200) % 12_000)
+        .find(|&base| {
+            (base..base + 200).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        })
+        .expect("200 free ports below 32000")
 }
 
 #[tokio::test]
