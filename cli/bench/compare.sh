@@ -240,7 +240,7 @@ run_side() { # $1 = old|new
     max=$(awk -v s="$side" -v r="$ROUND" '$1==s && $2==r && $3=="send_msgs_s" {print $4}' "$RESULTS")
     rate=$(awk -v m="${max:-0}" 'BEGIN {printf "%d", m / 2}')
     if [ "$rate" -gt 0 ] && [ "$client" = "$NEW_BIN/mqadmin" ]; then
-        measure "$side" half "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" \
+        phase half "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" \
             -d "$SECS" -r "$rate"
     fi
     stop_pair

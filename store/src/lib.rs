@@ -99,6 +99,7 @@ mod seglog;
 pub mod stats;
 pub mod store;
 pub mod types;
+mod warm;
 
 pub use config::{FlushDiskType, StoreConfig};
 pub use error::{Result, StoreError};

@@ -25,6 +25,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use crate::error::{Result, StoreError};
 use crate::fs::{FileSystem, FsFile};
 use crate::mapped::AppendMap;
+use crate::warm::{self, Warmer};
 
 /// One segment file.
 #[derive(Debug)]
@@ -70,6 +71,8 @@ pub(crate) struct Tail {
     /// For mapped logs: the segment start a mapping was attempted for, and the mapping
     /// (`None`: the file system cannot reserve space, so that segment is written buffered).
     map: Option<(u64, Option<AppendMap>)>,
+    /// For mapped logs: the log offset up to which the [`Warmer`] was asked for pages.
+    warmed: u64,
 }
 
 impl Tail {
@@ -101,6 +104,8 @@ pub(crate) struct SegLog {
     drain_bytes: usize,
     /// Append through a memory mapping when the file system allows it.
     mapped: bool,
+    /// Brings pages ahead of the mapped writer into the page cache (mapped logs only).
+    warmer: Option<Warmer>,
     /// New segments' directory entries are made durable by the next [`SegLog::sync`] instead
     /// of at creation (see [`SegLog::defer_dir_sync`]).
     defer_dir_sync: bool,
@@ -163,11 +168,17 @@ impl SegLog {
             );
         }
         let first = segs.keys().next().copied().unwrap_or(0);
+        let warmer = if mapped {
+            Some(Warmer::start("store-warm").map_err(|e| StoreError::io(dir, e))?)
+        } else {
+            None
+        };
         Ok(SegLog {
             dir: dir.to_path_buf(),
             seg_size,
             drain_bytes,
             mapped,
+            warmer,
             defer_dir_sync: false,
             fs,
             segs: RwLock::new(segs),
@@ -178,6 +189,7 @@ impl SegLog {
                 unsynced: Vec::new(),
                 dir_unsynced: false,
                 map: None,
+                warmed: first,
             }),
             written: AtomicU64::new(first),
             end: AtomicU64::new(first),
@@ -455,11 +467,32 @@ impl SegLog {
                 .map_err(|e| StoreError::io(&self.dir, e))?;
             tail.base += data.len() as u64;
             self.written.store(tail.base, Ordering::Release);
+            if tail.warmed < tail.base + warm::AHEAD - warm::CHUNK {
+                self.warm_ahead(tail);
+            }
         } else {
             tail.buf.extend_from_slice(data);
         }
         self.end.store(tail.end(), Ordering::Release);
         Ok(at)
+    }
+
+    /// Asks the warmer for the pages up to [`warm::AHEAD`] past the end, within the current
+    /// segment, in [`warm::CHUNK`]s.
+    fn warm_ahead(&self, tail: &mut Tail) {
+        let (Some(warmer), Some(seg)) = (&self.warmer, &tail.seg) else {
+            return;
+        };
+        let seg_end = seg.start + self.seg_size;
+        let want = (tail.base + warm::AHEAD).min(seg_end);
+        // A new segment starts over at the writer's position.
+        let mut from = tail.warmed.max(tail.base).max(seg.start);
+        while from < want {
+            let to = (from + warm::CHUNK).min(seg_end);
+            warmer.ask(seg.file.clone(), from - seg.start, to - from);
+            from = to;
+        }
+        tail.warmed = from;
     }
 
     /// Skips to the start of the next segment (after a blank marker was appended).
