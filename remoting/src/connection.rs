@@ -1,9 +1,9 @@
 //! One TCP connection carrying commands both ways, shared by the client and the server.
 //!
 //! Each connection has a reader task (frames in: responses complete pending requests, requests go
-//! to the [`RequestHandler`], run on the reader task as far as they go without waiting and moved
-//! to a task of their own only when they must wait, so that a held long-poll never blocks the
-//! next request) and a writer task (frames out, many per write system call, flushed when its
+//! to the [`RequestHandler`], run on the reader task as far as they go without waiting and, when
+//! they must wait, driven on by the same task beside the reads, so that a held long-poll never
+//! blocks the next request) and a writer task (frames out, many per write system call, flushed when its
 //! queue drains). Either side may send
 //! requests: the broker calls back into clients (NOTIFY_CONSUMER_IDS_CHANGED,
 //! CHECK_TRANSACTION_STATE) over the client's own connection.
@@ -17,10 +17,12 @@ use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
@@ -477,6 +479,16 @@ async fn read_loop(
 ) {
     let in_flight = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
     let high_water = config.write_high_water.max(1);
+    // Requests that had to wait (a SYNC_MASTER send for its slave's ack, a SYNC_FLUSH send, a
+    // parked long poll), driven here rather than each on a task of its own: one wake-up of this
+    // task completes every waiter an ack or a flush released, and their answers reach the
+    // writer together, with no task spawned per request. Dropped with the loop, which is
+    // what closing means for them (see [`RequestHandler::cancel_on_close`]).
+    let mut waiting = FuturesUnordered::new();
+    // One idle timer for the connection, moved on when it fires early, rather than one per read.
+    let mut last_read = Instant::now();
+    let idle = tokio::time::sleep(config.idle_timeout);
+    tokio::pin!(idle);
     loop {
         // The peer is not reading what we write: stop reading what it sends until the queue
         // has drained to half (Netty: channel not writable, autoRead off).
@@ -488,29 +500,37 @@ async fn read_loop(
             }
         }
         let next = tokio::select! {
+            biased;
             _ = conn.inner.closed.cancelled() => break,
-            next = tokio::time::timeout(config.idle_timeout, stream.next()) => next,
-        };
-        let cmd = match next {
-            Err(_) => {
-                debug!(peer = %conn.peer(), "idle timeout; closing connection");
-                break;
+            Some(()) = waiting.next(), if !waiting.is_empty() => continue,
+            _ = &mut idle => {
+                let quiet_until = last_read + config.idle_timeout;
+                if Instant::now() >= quiet_until {
+                    debug!(peer = %conn.peer(), "idle timeout; closing connection");
+                    break;
+                }
+                idle.as_mut().reset(quiet_until);
+                continue;
             }
-            Ok(None) => break,
-            Ok(Some(Err(RemotingError::BudgetExhausted(why)))) => {
+            next = stream.next() => next,
+        };
+        last_read = Instant::now();
+        let cmd = match next {
+            None => break,
+            Some(Err(RemotingError::BudgetExhausted(why))) => {
                 warn!(peer = %conn.peer(), %why, "read buffer over budget; closing connection");
                 break;
             }
-            Ok(Some(Err(RemotingError::Io(e)))) => {
+            Some(Err(RemotingError::Io(e))) => {
                 // A reset or broken pipe is how many clients say goodbye.
                 debug!(peer = %conn.peer(), error = %e, "read failed; closing connection");
                 break;
             }
-            Ok(Some(Err(e))) => {
+            Some(Err(e)) => {
                 warn!(peer = %conn.peer(), error = %e, "undecodable input; closing connection");
                 break;
             }
-            Ok(Some(Ok(cmd))) => cmd,
+            Some(Ok(cmd)) => cmd,
         };
         if cmd.is_response() {
             conn.complete(cmd);
@@ -526,6 +546,7 @@ async fn read_loop(
             }
             continue;
         };
+        let cancellable = handler.cancel_on_close(&cmd);
         let conn = conn.clone();
         let handler = handler.clone();
         let patience = config.idle_timeout;
@@ -542,19 +563,11 @@ async fn read_loop(
             let oneway = cmd.is_oneway();
             let serialize_type = cmd.serialize_type;
             let code = cmd.code;
-            let cancellable = handler.cancel_on_close(&cmd);
             // A panicking handler must not leave the peer waiting for a timeout: like a Java
             // processor that throws, answer SYSTEM_ERROR with the panic text.
             let handling = AssertUnwindSafe(handler.handle(&conn, cmd)).catch_unwind();
-            let handled = if cancellable {
-                tokio::select! {
-                    h = handling => h,
-                    // Nobody is left to answer: the work ends with its connection.
-                    _ = conn.closed() => return,
-                }
-            } else {
-                handling.await
-            };
+            // A cancellable one ends with its connection by being dropped with `waiting`.
+            let handled = handling.await;
             let response = match handled {
                 Ok(response) => response,
                 Err(panic) => {
@@ -577,15 +590,21 @@ async fn read_loop(
         // Run the request on this task as far as it goes without waiting: most requests
         // (a send under ASYNC_FLUSH, a pull that finds messages, heartbeats, admin reads)
         // finish here, with no task spawned, no hop to another worker, and their answers
-        // queued in the order the requests were read. Only one that must wait (a parked long
-        // poll, a flush or slave wait, a full write queue) continues on a task of its own, so
-        // it never holds up the requests behind it. Polled once here, it has registered this
-        // task's waker; the spawned task polls it again at once and registers its own.
-        let mut serve = Box::pin(serve);
+        // queued in the order the requests were read. One that must wait (a parked long
+        // poll, a flush or slave wait, a full write queue) joins `waiting`, so it never holds
+        // up the requests behind it; one that must not stop halfway when the connection
+        // closes continues on a task of its own. Polled once here, it has registered this
+        // task's waker; its next poll registers the waker of wherever it continues.
+        let mut serve: BoxFuture<'static, ()> = Box::pin(serve);
         if futures::poll!(serve.as_mut()).is_pending() {
-            tokio::spawn(serve);
+            if cancellable {
+                waiting.push(serve);
+            } else {
+                tokio::spawn(serve);
+            }
         }
     }
+    drop(waiting);
     conn.close();
     // Fail every request still waiting for an answer on this connection.
     conn.inner.pending.lock().clear();

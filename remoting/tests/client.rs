@@ -427,3 +427,63 @@ async fn a_command_that_cannot_be_encoded_fails_alone() {
     assert_eq!(c.connection(&addr).await.unwrap().id(), before);
     server.stop().await;
 }
+
+/// Holds every ECHO_CODE request until the gate opens (as a SYNC_MASTER send waits for its
+/// slave's ack); answers everything else at once like [`TestHandler`].
+struct Gated {
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+impl RequestHandler for Gated {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a Connection,
+        request: RemotingCommand,
+    ) -> BoxFuture<'a, Option<RemotingCommand>> {
+        Box::pin(async move {
+            if request.request_code() == ECHO_CODE {
+                let mut open = self.open.clone();
+                let _ = open.wait_for(|o| *o).await;
+            }
+            TestHandler.handle(conn, request).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn many_waiting_requests_on_one_connection_hold_up_nothing_and_all_finish() {
+    let (gate, open) = tokio::sync::watch::channel(false);
+    let server = start_on(
+        "127.0.0.1:0",
+        Arc::new(Gated { open }),
+        ServerConfig::default(),
+    )
+    .await;
+    let addr = server.addr.to_string();
+    let c = client();
+    let waiting: Vec<_> = (0..500)
+        .map(|i| {
+            let (c, addr) = (c.clone(), addr.clone());
+            tokio::spawn(async move { c.invoke(&addr, echo(i, 0), Duration::from_secs(20)).await })
+        })
+        .collect();
+    // While all 500 wait on the same connection, later requests on it are answered.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        c.invoke_ok(
+            &addr,
+            RemotingCommand::request(OK_CODE, ExtFields::new()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    }
+    assert!(waiting.iter().all(|h| !h.is_finished()));
+    // One release completes them all, each with its own answer.
+    gate.send(true).unwrap();
+    for (i, h) in waiting.into_iter().enumerate() {
+        let r = h.await.unwrap().unwrap();
+        assert_eq!(r.ext_fields.get("n"), Some(i.to_string().as_str()));
+    }
+    server.stop().await;
+}
