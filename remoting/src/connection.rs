@@ -494,7 +494,17 @@ async fn read_loop(
         // has drained to half (Netty: channel not writable, autoRead off).
         if conn.queued_bytes() > high_water {
             debug!(peer = %conn.peer(), queued = conn.queued_bytes(), "write queue full; reading paused");
-            if !conn.wait_drained(high_water / 2, config.idle_timeout).await {
+            // Requests already waiting go on meanwhile (their own answers wait for the drain).
+            let drained = conn.wait_drained(high_water / 2, config.idle_timeout);
+            tokio::pin!(drained);
+            let drained = loop {
+                tokio::select! {
+                    biased;
+                    ok = &mut drained => break ok,
+                    Some(()) = waiting.next(), if !waiting.is_empty() => {}
+                }
+            };
+            if !drained {
                 debug!(peer = %conn.peer(), "peer reads nothing; closing connection");
                 break;
             }
