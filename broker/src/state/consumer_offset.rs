@@ -81,7 +81,8 @@ impl ConsumerOffsetManager {
 
     /// Stores the offset a consumer piggy-backs on a pull only if it moves the queue forward.
     ///
-    /// Every request runs in its own task, so a pull sent just before the consumer's final
+    /// Requests are not answered strictly in order (one that waits lets later ones pass, and
+    /// a consumer may use several connections), so a pull sent just before the consumer's final
     /// UPDATE_CONSUMER_OFFSET (a member leaving, a queue handed to another member) can be
     /// handled after it; stored unconditionally (as Java does) its older offset would roll the
     /// queue back and the next owner would consume the difference again. Explicit commits

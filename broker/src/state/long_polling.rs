@@ -2,9 +2,10 @@
 //! under its queue, until a message arrives for that queue, its hold time ends, or a periodic
 //! re-check fires.
 //!
-//! A parked pull is just an awaiting task (the connection already runs each request on its own
-//! task), so idle consumers cost one small future each. The task is dropped the moment its
-//! connection closes (the connection cancels its handlers), which frees its slot. The number
+//! A parked pull is just an awaiting future (its connection's reader task drives the requests
+//! that wait beside its reads), so idle consumers cost one small future each. It is dropped the
+//! moment its connection closes (the connection drops its waiting handlers), which frees its
+//! slot. The number
 //! parked at once is capped in total and per connection; beyond either cap a pull is answered
 //! SYSTEM_BUSY at once instead of held.
 
