@@ -13,6 +13,27 @@ use std::time::{Duration, Instant};
 use e2e::load::{self, Load};
 use e2e::local::ProcCluster;
 
+/// Reads every group until each acknowledged send is there (at most 30 s): an ack means the
+/// commit log holds the message, and its queue entry follows by the dispatch lag.
+async fn read_all(
+    c: &ProcCluster,
+    topic: &str,
+    groups: &[load::Group],
+    sent: &load::Sent,
+) -> (load::Drained, u32) {
+    load::drain_acked(
+        c.namesrv(),
+        topic,
+        "sync",
+        groups,
+        4,
+        sent,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap()
+}
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -53,19 +74,7 @@ async fn sync_master_sigkill_loses_no_acknowledged_message() {
     let produced = t0.elapsed() - up;
 
     // Read everything: group 0 from its slave (its master is dead), group 1 from its master.
-    // An ack means the commit log holds the message; its queue entry follows by the dispatch
-    // lag, so the read repeats (bounded) until every acknowledged message is there.
-    let (drained, reads) = load::drain_acked(
-        c.namesrv(),
-        topic,
-        "sync",
-        &groups,
-        4,
-        &sent,
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let (drained, reads) = read_all(&c, topic, &groups, &sent).await;
     let from_slave = drained.per_addr.get(&groups[0].addrs[1]).copied();
     let t = load::tally(&sent, &drained);
     eprintln!(
@@ -131,17 +140,7 @@ async fn sync_master_sigkill_loses_no_acknowledged_message() {
         on_master.seen, on_slave.seen,
         "master and slave diverge after the restart"
     );
-    let (after, _) = load::drain_acked(
-        c.namesrv(),
-        topic,
-        "sync",
-        &groups,
-        4,
-        &sent,
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let (after, _) = read_all(&c, topic, &groups, &sent).await;
     assert!(load::tally(&sent, &after).lost.is_empty());
     eprintln!(
         "2m-2s-sync: after restart master and slave of {} both hold {} messages (converged in {:?}); total {:?}",

@@ -296,45 +296,10 @@ async fn idle_connections_are_closed_after_the_idle_time() {
     server.stop().await;
 }
 
-/// [`ECHO_CODE`] waits for the gate and then counts itself in `released`; anything else is
-/// answered at once with a body of `big` bytes.
-struct GatedBig {
-    open: tokio::sync::watch::Receiver<bool>,
-    released: Arc<AtomicUsize>,
-    big: usize,
-}
-
-impl RequestHandler for GatedBig {
-    fn handle<'a>(
-        &'a self,
-        _conn: &'a Connection,
-        request: RemotingCommand,
-    ) -> BoxFuture<'a, Option<RemotingCommand>> {
-        Box::pin(async move {
-            if request.request_code() == ECHO_CODE {
-                let mut open = self.open.clone();
-                let _ = open.wait_for(|o| *o).await;
-                self.released.fetch_add(1, Ordering::SeqCst);
-                return Some(request.success());
-            }
-            Some(
-                request
-                    .success()
-                    .with_body(Bytes::from(vec![7u8; self.big])),
-            )
-        })
-    }
-}
-
 #[tokio::test]
 async fn requests_already_waiting_go_on_while_reading_is_paused() {
-    let (gate, open) = tokio::sync::watch::channel(false);
-    let released = Arc::new(AtomicUsize::new(0));
-    let handler = Arc::new(GatedBig {
-        open,
-        released: released.clone(),
-        big: 512 * 1024,
-    });
+    let (gate, handler) = Gated::new(512 * 1024);
+    let released = handler.released.clone();
     let server = start_on("127.0.0.1:0", handler, ServerConfig::default()).await;
     // Ten requests that wait, then answers worth 50 MB that the peer never reads: the server
     // stops reading from this peer once its write queue is full.

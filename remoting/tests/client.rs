@@ -428,37 +428,10 @@ async fn a_command_that_cannot_be_encoded_fails_alone() {
     server.stop().await;
 }
 
-/// Holds every ECHO_CODE request until the gate opens (as a SYNC_MASTER send waits for its
-/// slave's ack); answers everything else at once like [`TestHandler`].
-struct Gated {
-    open: tokio::sync::watch::Receiver<bool>,
-}
-
-impl RequestHandler for Gated {
-    fn handle<'a>(
-        &'a self,
-        conn: &'a Connection,
-        request: RemotingCommand,
-    ) -> BoxFuture<'a, Option<RemotingCommand>> {
-        Box::pin(async move {
-            if request.request_code() == ECHO_CODE {
-                let mut open = self.open.clone();
-                let _ = open.wait_for(|o| *o).await;
-            }
-            TestHandler.handle(conn, request).await
-        })
-    }
-}
-
 #[tokio::test]
 async fn many_waiting_requests_on_one_connection_hold_up_nothing_and_all_finish() {
-    let (gate, open) = tokio::sync::watch::channel(false);
-    let server = start_on(
-        "127.0.0.1:0",
-        Arc::new(Gated { open }),
-        ServerConfig::default(),
-    )
-    .await;
+    let (gate, handler) = Gated::new(0);
+    let server = start_on("127.0.0.1:0", handler, ServerConfig::default()).await;
     let addr = server.addr.to_string();
     let c = client();
     let waiting: Vec<_> = (0..500)

@@ -65,6 +65,55 @@ impl RequestHandler for TestHandler {
     }
 }
 
+/// Holds every [`ECHO_CODE`] request until the gate opens (as a SYNC_MASTER send waits for
+/// its slave's ack), counts it in `released`, then answers like [`TestHandler`]; answers every
+/// other request at once, with a body of `big` bytes when `big` is not zero.
+pub struct Gated {
+    pub open: tokio::sync::watch::Receiver<bool>,
+    pub released: Arc<std::sync::atomic::AtomicUsize>,
+    pub big: usize,
+}
+
+impl Gated {
+    /// A closed gate (open it with `send(true)`) and a handler behind it.
+    pub fn new(big: usize) -> (tokio::sync::watch::Sender<bool>, Arc<Gated>) {
+        let (gate, open) = tokio::sync::watch::channel(false);
+        let released = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        (
+            gate,
+            Arc::new(Gated {
+                open,
+                released,
+                big,
+            }),
+        )
+    }
+}
+
+impl RequestHandler for Gated {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a Connection,
+        request: RemotingCommand,
+    ) -> BoxFuture<'a, Option<RemotingCommand>> {
+        Box::pin(async move {
+            if request.request_code() == ECHO_CODE {
+                let mut open = self.open.clone();
+                let _ = open.wait_for(|o| *o).await;
+                self.released
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            } else if self.big > 0 {
+                return Some(
+                    request
+                        .success()
+                        .with_body(Bytes::from(vec![7u8; self.big])),
+                );
+            }
+            TestHandler.handle(conn, request).await
+        })
+    }
+}
+
 /// A running server; dropping it does not stop it, call [`TestServer::stop`].
 pub struct TestServer {
     pub addr: SocketAddr,
