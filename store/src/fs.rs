@@ -37,11 +37,6 @@ pub trait FsFile: Send + Sync + std::fmt::Debug {
     fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
         Ok(Some(off))
     }
-    /// Asks the kernel to bring `len` bytes at `off` into the page cache
-    /// (`posix_fadvise(WILLNEED)`; see [`crate::warm`]). Advisory: the default does nothing.
-    fn prefetch(&self, _off: u64, _len: u64) -> io::Result<()> {
-        Ok(())
-    }
     /// True when the file is empty.
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
@@ -112,13 +107,6 @@ impl FsFile for StdFile {
     }
     fn map_for_append(&self, len: u64) -> io::Result<Option<AppendMap>> {
         AppendMap::create(&self.0, len)
-    }
-    fn prefetch(&self, off: u64, len: u64) -> io::Result<()> {
-        let Some(len) = std::num::NonZeroU64::new(len) else {
-            return Ok(());
-        };
-        rustix::fs::fadvise(&self.0, off, Some(len), rustix::fs::Advice::WillNeed)
-            .map_err(io::Error::from)
     }
     fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
         match rustix::fs::seek(&self.0, rustix::fs::SeekFrom::Data(off)) {
@@ -284,9 +272,6 @@ impl FsFile for FaultyFile {
             ));
         }
         self.inner.map_for_append(len)
-    }
-    fn prefetch(&self, off: u64, len: u64) -> io::Result<()> {
-        self.inner.prefetch(off, len)
     }
 }
 

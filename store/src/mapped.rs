@@ -66,6 +66,13 @@ impl AppendMap {
         // mapped; nothing else in this process maps or truncates the file.
         #[allow(unsafe_code)]
         let map = unsafe { MmapOptions::new().len(len).map_mut(file)? };
+        // No readahead from the writer's faults: a fault on a page not yet in the page cache
+        // would otherwise read (for unwritten space: allocate and zero) a whole readahead
+        // window with the append lock held. The warm-up thread (`crate::warm`) brings the pages
+        // in ahead instead; a fault it did not get to brings in only its own page.
+        if let Err(e) = map.advise(memmap2::Advice::Random) {
+            tracing::debug!(error = %e, "madvise(RANDOM) on the commit-log mapping failed");
+        }
         Ok(Some(AppendMap { map, released: 0 }))
     }
 
