@@ -73,6 +73,9 @@ pub(crate) struct Tail {
     map: Option<(u64, Option<AppendMap>)>,
     /// For mapped logs: the log offset up to which the [`Warmer`] was asked for pages.
     warmed: u64,
+    /// For mapped logs: the end of log at which to ask the [`Warmer`] again (the next
+    /// segment's start once the current one is all asked for).
+    warm_at: u64,
 }
 
 impl Tail {
@@ -190,6 +193,7 @@ impl SegLog {
                 dir_unsynced: false,
                 map: None,
                 warmed: first,
+                warm_at: first,
             }),
             written: AtomicU64::new(first),
             end: AtomicU64::new(first),
@@ -303,6 +307,9 @@ impl SegLog {
         // still leaves the log ending at `end`; the caller may retry for the files.
         tail.seg = cur.clone();
         tail.base = end;
+        // Warming starts over at the new end (which may lie below what was asked for).
+        tail.warmed = end;
+        tail.warm_at = end;
         tail.buf.clear();
         tail.unsynced.clear();
         self.written.store(end, Ordering::Release);
@@ -467,7 +474,7 @@ impl SegLog {
                 .map_err(|e| StoreError::io(&self.dir, e))?;
             tail.base += data.len() as u64;
             self.written.store(tail.base, Ordering::Release);
-            if tail.warmed < tail.base + warm::AHEAD - warm::CHUNK {
+            if tail.base >= tail.warm_at {
                 self.warm_ahead(tail);
             }
         } else {
@@ -493,6 +500,11 @@ impl SegLog {
             from = to;
         }
         tail.warmed = from;
+        tail.warm_at = if from >= seg_end {
+            seg_end
+        } else {
+            (from + warm::CHUNK).saturating_sub(warm::AHEAD)
+        };
     }
 
     /// Skips to the start of the next segment (after a blank marker was appended).
@@ -758,5 +770,65 @@ mod tests {
         assert_eq!(&f[40..50], &[5; 10]);
         assert_eq!(&f[50..60], &[7; 10]);
         assert!(f[60..].iter().all(|b| *b == 0), "zeroed past the end");
+    }
+
+    /// A mapped log asks for the pages ahead of its end in chunks, stops asking once the
+    /// segment's end is asked for, and starts over in the next segment and after `set_end`.
+    #[test]
+    fn mapped_log_asks_ahead_within_each_segment() {
+        const MIB: u64 = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
+        let seg = 24 * MIB;
+        let log = SegLog::open(fs.clone(), dir.path(), seg, 64 << 10, true).unwrap();
+        log.set_end(0).unwrap();
+        let record = vec![1u8; 64 << 10];
+        let mut t = log.lock();
+        let append = |t: &mut Tail| {
+            log.prepare(t, record.len()).unwrap();
+            log.append(t, &record).unwrap();
+        };
+        append(&mut t);
+        let first = t.base;
+        assert_eq!(
+            t.warmed,
+            first + warm::AHEAD,
+            "the first append asks for AHEAD"
+        );
+        assert_eq!(
+            t.warm_at,
+            first + warm::CHUNK,
+            "and again once a chunk is written"
+        );
+        while t.base < first + warm::CHUNK {
+            append(&mut t);
+        }
+        assert_eq!(t.warmed, first + warm::AHEAD + warm::CHUNK);
+        while t.base < seg - 4 * MIB {
+            append(&mut t);
+        }
+        assert_eq!(t.warmed, seg, "never past the segment's end");
+        assert_eq!(t.warm_at, seg, "nothing more to ask for in this segment");
+        while t.base < seg {
+            append(&mut t);
+        }
+        append(&mut t);
+        assert_eq!(t.base, seg + record.len() as u64);
+        assert_eq!(
+            t.warmed,
+            t.base + warm::AHEAD,
+            "the next segment from its start"
+        );
+        drop(t);
+        log.set_end(5 * MIB).unwrap();
+        let mut t = log.lock();
+        assert_eq!((t.warmed, t.warm_at), (5 * MIB, 5 * MIB));
+        log.prepare(&mut t, record.len()).unwrap();
+        log.append(&mut t, &record).unwrap();
+        assert_eq!(
+            t.warmed,
+            t.base + warm::AHEAD,
+            "after a truncation, from the new end"
+        );
     }
 }
