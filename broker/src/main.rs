@@ -9,12 +9,6 @@ use anyhow::{Context, bail};
 use broker::config::BrokerConfig;
 use clap::Parser;
 
-/// mimalloc instead of glibc's malloc: every request allocates and frees small buffers on
-/// whichever tokio worker runs it, and in a profile of 64 senders glibc's malloc, free and
-/// consolidation took ~9 % of the broker's CPU (BENCHMARKS.md, issue 23).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(name = "broker", about = "RocketMQ 4.x compatible broker", version)]
 struct Args {

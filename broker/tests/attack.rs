@@ -221,12 +221,16 @@ async fn attacks_against_release_binaries() {
     let ns_addr = format!("127.0.0.1:{ns_port}");
     wait_port(&ns_addr).await;
     let b_port = free_port();
+    // Its own free port too: the default (listenPort + 1) may be held by the TIME_WAIT
+    // sockets a previous run's 10,000 connections left behind, which a listener cannot reuse.
+    let ha_port = free_port();
     let b_conf = dir.path().join("broker.conf");
     std::fs::write(
         &b_conf,
         format!(
             "brokerName=attack\nbindAddress=127.0.0.1\nbrokerIP1=127.0.0.1\nlistenPort={b_port}\n\
-             storePathRootDir={}\nmappedFileSizeCommitLog=67108864\nnamesrvAddr={ns_addr}\n",
+             haListenPort={ha_port}\nstorePathRootDir={}\nmappedFileSizeCommitLog=67108864\n\
+             namesrvAddr={ns_addr}\n",
             dir.path().join("store").display()
         ),
     )
