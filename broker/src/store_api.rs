@@ -110,8 +110,8 @@ pub struct GetOutcome {
     pub max_offset: i64,
     /// Raw stored records, exactly as on disk.
     pub records: Vec<Bytes>,
-    /// `records` as one buffer when the store read them as one slice (adjacent in the log,
-    /// none left out): the response body without a copy. `None` whenever `records` is changed.
+    /// `records` as one buffer when the store has them back to back in one (ours always
+    /// does): the response body without a copy. `None` whenever `records` is changed.
     pub joined: Option<Bytes>,
     /// True when the last entry examined was far behind (read from disk).
     pub suggest_pull_from_slave: bool,

@@ -76,15 +76,24 @@ impl MessageStore {
         }
         let log_min = self.inner.log.min_offset();
         let mut out = GetResult::empty(GetStatus::NoMatchedMessage, offset, min, max);
+        // Every run is read into this one buffer, its served records kept back to back, so
+        // that the whole buffer is the pull's response body: no gathering copy afterwards,
+        // however the queue's records lie in the commit log. Sized for what is likely served.
+        let likely: usize = entries
+            .iter()
+            .filter(|e| e.size > 0 && e.size != i32::MAX)
+            .take(max_msgs)
+            .map(|e| e.size as usize)
+            .sum();
+        let mut area: Vec<u8> = Vec::with_capacity(likely.min(max_bytes.saturating_add(1 << 20)));
+        // (start in `area`, length) of each served record.
+        let mut served: Vec<(usize, usize)> = Vec::new();
         let mut bytes = 0usize;
         let mut scanned = 0i64;
         let mut removed = false;
-        // The one read every served record came from, while all of them are adjacent in it.
-        let mut joined: Option<(Bytes, usize)> = None;
-        let mut split = false;
         let mut i = 0;
         while i < entries.len() {
-            if out.messages.len() >= max_msgs || (bytes >= max_bytes && !out.messages.is_empty()) {
+            if served.len() >= max_msgs || (bytes >= max_bytes && !served.is_empty()) {
                 break;
             }
             let e = entries[i];
@@ -111,7 +120,7 @@ impl MessageStore {
             let mut run_len = e.size as usize;
             let mut take = 1;
             while j < entries.len()
-                && out.messages.len() + take < max_msgs
+                && served.len() + take < max_msgs
                 && bytes + run_len < max_bytes
                 && entries[j].phys_offset == entries[j - 1].phys_offset + entries[j - 1].size as i64
                 && entries[j].size > 0
@@ -125,27 +134,36 @@ impl MessageStore {
                 take += 1;
                 j += 1;
             }
-            let Some(buf) = self.inner.log.read(e.phys_offset as u64, run_len)? else {
+            let run_start = area.len();
+            if !self
+                .inner
+                .log
+                .read_into(e.phys_offset as u64, run_len, &mut area)?
+            {
                 removed = true;
                 scanned += 1;
                 i += 1;
                 continue;
-            };
-            let buf = Bytes::from(buf);
-            let mut pos = 0usize;
-            // Served records of this read are one slice of it while none is left out.
-            let mut run_whole = out.messages.is_empty() && !split;
+            }
+            // Verify each record where it was read; move the good ones down over any bad one.
+            let (mut at, mut keep) = (run_start, run_start);
             for (k, ent) in entries.iter().enumerate().take(j).skip(i) {
                 let sz = ent.size as usize;
-                let rec = buf.slice(pos..pos + sz);
-                pos += sz;
                 // A record that fails verification (size, layout, body CRC) is not served.
-                let ok = decode_view(&rec).is_ok_and(|v| {
+                let ok = decode_view(&area[at..at + sz]).is_ok_and(|v| {
                     v.total_size as usize == sz
                         && v.physical_offset == ent.phys_offset
                         && v.crc_ok()
                 });
-                if !ok {
+                if ok {
+                    if keep != at {
+                        area.copy_within(at..at + sz, keep);
+                    }
+                    served.push((keep, sz));
+                    out.queue_offsets.push(offset + k as i64);
+                    bytes += sz;
+                    keep += sz;
+                } else {
                     tracing::error!(
                         topic,
                         queue_id,
@@ -153,26 +171,19 @@ impl MessageStore {
                         "record failed verification; not served"
                     );
                 }
-                if ok {
-                    bytes += sz;
-                    out.messages.push(rec);
-                    out.queue_offsets.push(offset + k as i64);
-                } else {
-                    run_whole = false;
-                }
+                at += sz;
             }
-            if run_whole {
-                joined = Some((buf, pos));
-            } else if !out.messages.is_empty() {
-                // Records from more than one read, or with a gap: no single slice holds them.
-                split = true;
-                joined = None;
-            }
+            area.truncate(keep);
             scanned += (j - i) as i64;
             i = j;
         }
-        if !split && let Some((buf, len)) = joined {
-            out.joined = Some(buf.slice(..len));
+        let area = Bytes::from(area);
+        out.messages = served
+            .iter()
+            .map(|&(at, len)| area.slice(at..at + len))
+            .collect();
+        if !out.messages.is_empty() {
+            out.joined = Some(area);
         }
         out.next_begin_offset = offset + scanned;
         out.status = if !out.messages.is_empty() {

@@ -584,38 +584,52 @@ impl SegLog {
     /// Reads `len` bytes at `offset`, within one segment. `None` when the range is not (or no
     /// longer) in the log.
     pub fn read(&self, offset: u64, len: usize) -> Result<Option<Vec<u8>>> {
+        let mut out = Vec::with_capacity(len);
+        Ok(self.read_into(offset, len, &mut out)?.then_some(out))
+    }
+
+    /// Appends the `len` bytes at `offset` to `out`; false (and `out` unchanged) when they
+    /// are not all in the log (past the end, or in a removed segment).
+    pub fn read_into(&self, offset: u64, len: usize, out: &mut Vec<u8>) -> Result<bool> {
         let end_req = offset + len as u64;
         if end_req > self.end() {
-            return Ok(None);
+            return Ok(false);
         }
-        let mut out = vec![0u8; len];
+        let at = out.len();
+        out.resize(at + len, 0);
+        let read = self.read_exact(offset, &mut out[at..]);
+        if !matches!(read, Ok(true)) {
+            out.truncate(at);
+        }
+        read
+    }
+
+    /// Fills `out` from `offset`: from the files, the write buffer, or both.
+    fn read_exact(&self, offset: u64, out: &mut [u8]) -> Result<bool> {
+        let len = out.len();
+        let end_req = offset + len as u64;
         if end_req <= self.written.load(Ordering::Acquire) {
-            if !self.read_file(offset, &mut out)? {
-                return Ok(None);
-            }
-            return Ok(Some(out));
+            return self.read_file(offset, out);
         }
         let tail = self.tail.lock();
         if end_req > tail.end() {
-            return Ok(None);
+            return Ok(false);
         }
         if end_req <= tail.base {
             // Drained to the file since the check above.
             drop(tail);
-            if !self.read_file(offset, &mut out)? {
-                return Ok(None);
-            }
+            return self.read_file(offset, out);
         } else if offset >= tail.base {
             let from = (offset - tail.base) as usize;
             out.copy_from_slice(&tail.buf[from..from + len]);
         } else {
             let split = (tail.base - offset) as usize;
             if !self.read_file(offset, &mut out[..split])? {
-                return Ok(None);
+                return Ok(false);
             }
             out[split..].copy_from_slice(&tail.buf[..len - split]);
         }
-        Ok(Some(out))
+        Ok(true)
     }
 
     fn read_file(&self, offset: u64, out: &mut [u8]) -> Result<bool> {

@@ -126,9 +126,9 @@ pub struct GetResult {
     pub messages: Vec<Bytes>,
     /// Queue offset of each record in `messages`.
     pub queue_offsets: Vec<i64>,
-    /// All of `messages` as one slice of the single read they came from, when they were
-    /// adjacent in the commit log and none between them was left out: a pull response body
-    /// without gathering the records into a new buffer.
+    /// All of `messages` back to back, as one buffer they are slices of: a pull response
+    /// body without gathering the records into a new buffer. Set by this store whenever
+    /// `messages` is not empty.
     pub joined: Option<Bytes>,
     /// Always false: this store keeps no RAM-ratio bookkeeping (see the crate docs).
     pub suggest_pulling_from_slave: bool,

@@ -687,11 +687,11 @@ fn full_tmpfs_at_open_serves_reads_then_resumes() {
     s.shutdown().unwrap();
 }
 
-/// A pull whose records were adjacent in the commit log and all verified comes with them as one
-/// slice (the broker's response body, not gathered into a new buffer); records from separate
-/// reads, or with a damaged one left out between them, never do.
+/// A pull's served records come back to back in one buffer (the broker's response body, not
+/// gathered into a new buffer): whether they were adjacent in the commit log or read apart,
+/// and with a damaged record left out between them, they are exactly the verified records.
 #[test]
-fn a_pull_of_adjacent_verified_records_is_one_slice() {
+fn a_pull_comes_as_one_buffer_of_exactly_the_verified_records() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), FlushDiskType::AsyncFlush);
     let s = open(cfg.clone());
@@ -713,20 +713,45 @@ fn a_pull_of_adjacent_verified_records_is_one_slice() {
     wait_dispatched(&s);
     let r = s.get_message("g", "J", 0, 0, 12, 1 << 20, None).unwrap();
     assert_eq!(r.messages.len(), 12);
-    let joined = r.joined.clone().expect("adjacent records are one slice");
+    let joined = r.joined.clone().expect("one buffer");
     assert_eq!(joined, r.messages.concat());
-    // Queues 0 and 1 interleaved: no two records of a queue are adjacent.
+    // Queues 0 and 1 interleaved: no two records of a queue are adjacent, each is its own
+    // read, and still they come as one buffer.
     let _ = put_n(&s, &rt, "K", 0, 6);
     wait_dispatched(&s);
     let r = s.get_message("g", "K", 0, 0, 3, 1 << 20, None).unwrap();
     assert_eq!(r.messages.len(), 3);
-    assert!(r.joined.is_none());
-    // A damaged record in the middle is left out, and the rest is not one slice.
+    assert_eq!(r.joined.clone().expect("one buffer"), r.messages.concat());
+    for m in &r.messages {
+        let v = remoting::message::record::decode_view(m).unwrap();
+        assert_eq!(v.queue_id, 0);
+        assert!(v.crc_ok());
+    }
+    // A damaged record in the middle is left out, and the buffer holds the other 11 only.
     flip_body(dir.path(), &cfg, &sent[5]);
     let r = s.get_message("g", "J", 0, 0, 12, 1 << 20, None).unwrap();
     assert_eq!(r.messages.len(), 11);
-    assert!(r.joined.is_none());
-    // After it, the rest is one slice again.
+    assert_eq!(r.queue_offsets, [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11]);
+    let joined = r.joined.clone().expect("one buffer");
+    assert_eq!(joined, r.messages.concat());
+    let bodies: Vec<Vec<u8>> = r
+        .messages
+        .iter()
+        .map(|m| {
+            remoting::message::record::decode_view(m)
+                .unwrap()
+                .body
+                .to_vec()
+        })
+        .collect();
+    let want: Vec<Vec<u8>> = (0..12)
+        .filter(|i| *i != 5)
+        .map(|i| sent[i].body.clone())
+        .collect();
+    assert_eq!(
+        bodies, want,
+        "the records after the damaged one moved down intact"
+    );
     let r = s.get_message("g", "J", 0, 6, 6, 1 << 20, None).unwrap();
     assert_eq!(r.messages.len(), 6);
     assert_eq!(r.joined.unwrap(), r.messages.concat());
