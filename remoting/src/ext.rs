@@ -55,12 +55,20 @@ impl ExtFields {
     /// The raw value of a key.
     pub fn get(&self, key: &str) -> Option<&str> {
         if self.fields.len() <= LINEAR_SCAN {
-            // Short names compared by length first: cheaper than the ordered comparisons of a
-            // binary search for the few dozen fields a header has.
+            // Short names compared by length and first byte before the bytes: cheaper than the
+            // ordered comparisons of a binary search for the few dozen fields a header has,
+            // and the whole-name comparison (a `memcmp` call) is made about once per lookup
+            // instead of once per field of the same length (all of SEND_MESSAGE_V2's names
+            // are one letter long: a profile had 2 % of the broker's CPU in those calls).
+            let first = key.as_bytes().first();
             return self
                 .fields
                 .iter()
-                .find(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes())
+                .find(|(k, _)| {
+                    k.len() == key.len()
+                        && k.as_bytes().first() == first
+                        && k.as_bytes() == key.as_bytes()
+                })
                 .map(|(_, v)| v.as_str());
         }
         self.position(key).ok().map(|i| self.fields[i].1.as_str())
@@ -302,7 +310,10 @@ pub trait HeaderField: Sized {
 
 impl<T: HeaderScalar> HeaderField for T {
     fn take(ext: &ExtFields, key: &'static str) -> Result<Self> {
-        let raw = ext.get(key).ok_or(RemotingError::MissingField(key))?;
+        // Not `ok_or(..)`: that builds the error for every present field and drops it again.
+        let Some(raw) = ext.get(key) else {
+            return Err(RemotingError::MissingField(key));
+        };
         T::parse_field(raw).ok_or_else(|| RemotingError::InvalidField {
             key,
             value: raw.to_string(),
