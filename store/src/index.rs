@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use remoting::message::java_string_hash;
+use remoting::message::java_string_hash_of;
 
 use crate::error::{Result, StoreError};
 use crate::fs::{FileSystem, FsFile};
@@ -71,7 +71,7 @@ pub fn read_header(path: &Path) -> Option<IndexHeader> {
 
 /// `abs(javaStringHashCode(topic#key))`, with `i32::MIN` → 0 as in Java.
 pub fn key_hash(topic: &str, key: &str) -> i32 {
-    let h = java_string_hash(&format!("{topic}#{key}"));
+    let h = java_string_hash_of(&[topic, "#", key]);
     if h == i32::MIN { 0 } else { h.abs() }
 }
 

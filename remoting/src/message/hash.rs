@@ -2,9 +2,25 @@
 
 /// Java `String.hashCode()`: `h = 31*h + c` over UTF-16 code units with 32-bit wrapping.
 pub fn java_string_hash(s: &str) -> i32 {
-    let mut h: i32 = 0;
-    for unit in s.encode_utf16() {
-        h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
+    continue_hash(0, s)
+}
+
+/// Java `String.hashCode()` of the concatenation of `parts`, without building it (the index
+/// hashes `topic#key` for every key of every stored message).
+pub fn java_string_hash_of(parts: &[&str]) -> i32 {
+    parts.iter().fold(0, |h, p| continue_hash(h, p))
+}
+
+fn continue_hash(mut h: i32, s: &str) -> i32 {
+    if s.is_ascii() {
+        // An ASCII byte is its own UTF-16 code unit.
+        for &b in s.as_bytes() {
+            h = h.wrapping_mul(31).wrapping_add(i32::from(b));
+        }
+    } else {
+        for unit in s.encode_utf16() {
+            h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
+        }
     }
     h
 }
@@ -36,6 +52,14 @@ mod tests {
         assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
         // A character outside the BMP counts as two UTF-16 units.
         assert_eq!(java_string_hash("😀"), 55357 * 31 + 56832);
+        for parts in [
+            &["TopicTest", "#", "key-1"][..],
+            &["", "#", ""],
+            &["主题", "#", "ключ😀"],
+            &["polygene", "lubricants"],
+        ] {
+            assert_eq!(java_string_hash_of(parts), java_string_hash(&parts.concat()));
+        }
         assert_eq!(tags_code(Some("TagA")), 2598919);
         assert_eq!(tags_code(None), 0);
         assert_eq!(tags_code(Some("polygenelubricants")), -2147483648);

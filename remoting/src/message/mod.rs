@@ -21,7 +21,7 @@ pub mod record;
 pub mod sysflag;
 
 pub use batch::{BatchItem, decode_batch, encode_batch};
-pub use hash::{crc32_masked, java_string_hash, tags_code};
+pub use hash::{crc32_masked, java_string_hash, java_string_hash_of, tags_code};
 pub use ids::{
     OffsetMsgId, UniqIdGenerator, decode_offset_msg_id, encode_offset_msg_id, push_offset_msg_id,
 };

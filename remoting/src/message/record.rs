@@ -332,7 +332,8 @@ impl RecordView<'_> {
     pub fn property(&self, key: &str) -> Option<&str> {
         self.properties
             .split(super::properties::PROPERTY_SEPARATOR)
-            .filter(|seg| seg.chars().count() >= 3)
+            // Java skips segments of fewer than 3 characters (counted up to the third only).
+            .filter(|seg| seg.chars().nth(2).is_some())
             .find_map(|seg| {
                 let (k, v) = seg.split_once(super::properties::NAME_VALUE_SEPARATOR)?;
                 (k == key && !v.is_empty()).then_some(v)
