@@ -58,7 +58,10 @@ mod tests {
             &["主题", "#", "ключ😀"],
             &["polygene", "lubricants"],
         ] {
-            assert_eq!(java_string_hash_of(parts), java_string_hash(&parts.concat()));
+            assert_eq!(
+                java_string_hash_of(parts),
+                java_string_hash(&parts.concat())
+            );
         }
         assert_eq!(tags_code(Some("TagA")), 2598919);
         assert_eq!(tags_code(None), 0);
