@@ -11,7 +11,8 @@
 //! Three threads run per store: `store-flush` (`append`), `store-dispatch` (`dispatch`) and
 //! `store-housekeeping` (here: a checkpoint every `flushIntervalConsumeQueue`, retention every
 //! `cleanResourceInterval`, and while read-only the retry of recovery's writes). A mapped
-//! commit log adds `store-warm` (`warm`: pages brought into the page cache ahead of the writer).
+//! commit log adds `store-warm` (`warm`: pages brought into the page cache ahead of the writer,
+//! and the next segment made before the writer reaches it).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -18,6 +18,10 @@
 //!
 //! The work is advisory: a request that does not fit the queue is dropped, a failed read is
 //! ignored, and a writer that catches up faults its pages in itself, one at a time.
+//!
+//! The same thread makes the next segment of a large log ahead of the writer
+//! ([`Warmer::run`], `SegLog`'s `Prepared`), so that a roll finds it made, reserved, mapped
+//! and partly read in.
 
 use std::io;
 use std::sync::Arc;
@@ -36,11 +40,16 @@ const STEP: u64 = 64 << 10;
 /// Requests queued at most (a full queue drops the newest: the writer is far ahead anyway).
 const QUEUE: usize = 64;
 
-/// A region of a segment file to bring into the page cache.
-struct Job {
-    file: Arc<dyn FsFile>,
-    off: u64,
-    len: u64,
+/// What the thread does for the writer.
+enum Job {
+    /// Bring a region of a segment file into the page cache.
+    Read {
+        file: Arc<dyn FsFile>,
+        off: u64,
+        len: u64,
+    },
+    /// Anything else the writer wants done off its path (making the next segment).
+    Run(Box<dyn FnOnce() + Send>),
 }
 
 /// The handle the writer asks through; the thread ends when it is dropped.
@@ -61,7 +70,17 @@ impl Warmer {
 
     /// Asks for `len` bytes at `off` of `file`; never waits.
     pub fn ask(&self, file: Arc<dyn FsFile>, off: u64, len: u64) {
-        match self.tx.try_send(Job { file, off, len }) {
+        self.send(Job::Read { file, off, len });
+    }
+
+    /// Runs `work` on the thread after what was asked before; never waits (dropped when the
+    /// queue is full, like a read).
+    pub fn run(&self, work: impl FnOnce() + Send + 'static) {
+        self.send(Job::Run(Box::new(work)));
+    }
+
+    fn send(&self, job: Job) {
+        match self.tx.try_send(job) {
             Ok(()) | Err(TrySendError::Full(_)) => {}
             Err(TrySendError::Disconnected(_)) => {
                 tracing::debug!("commit-log warm-up thread is gone");
@@ -70,18 +89,26 @@ impl Warmer {
     }
 }
 
+/// Reads `len` bytes at `off` of `file` in [`STEP`]s into `scratch`, stopping at an error.
+pub(crate) fn read_region(file: &dyn FsFile, off: u64, len: u64, scratch: &mut [u8]) {
+    let end = off + len;
+    let mut at = off;
+    while at < end {
+        let n = (STEP as usize).min(scratch.len()).min((end - at) as usize);
+        if let Err(e) = file.read_exact_at(&mut scratch[..n], at) {
+            tracing::debug!(error = %e, offset = at, "commit-log warm-up read failed");
+            return;
+        }
+        at += n as u64;
+    }
+}
+
 fn run(rx: Receiver<Job>) {
     let mut scratch = vec![0u8; STEP as usize];
     while let Ok(job) = rx.recv() {
-        let end = job.off + job.len;
-        let mut at = job.off;
-        while at < end {
-            let len = STEP.min(end - at);
-            if let Err(e) = job.file.read_exact_at(&mut scratch[..len as usize], at) {
-                tracing::debug!(error = %e, offset = at, "commit-log warm-up read failed");
-                break;
-            }
-            at += len;
+        match job {
+            Job::Read { file, off, len } => read_region(file.as_ref(), off, len, &mut scratch),
+            Job::Run(work) => work(),
         }
     }
 }

@@ -757,3 +757,57 @@ fn a_pull_comes_as_one_buffer_of_exactly_the_verified_records() {
     assert_eq!(r.joined.unwrap(), r.messages.concat());
     s.shutdown().unwrap();
 }
+
+/// A large log's next segment is made ahead of the writer. Made and never reached when the
+/// store stops, it is removed by the next open with everything past the end; nothing
+/// acknowledged is lost, and appends go on where the log ended.
+#[test]
+fn a_segment_made_ahead_and_never_reached_is_removed_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cfg(dir.path());
+    cfg.mapped_file_size_commit_log = 64 << 20;
+    cfg.max_message_size = 1 << 20;
+    cfg.max_index_num = 1000;
+    let seg_dir = dir.path().join("commitlog");
+    let second = format!("{:020}", 64u64 << 20);
+    let s = open(cfg.clone());
+    let rt = rt();
+    let body = |i: usize| vec![(i % 251) as u8; 256 << 10];
+    // 200 × 256 KiB: past the last 16 MiB of the first segment, not into the second.
+    for i in 0..200 {
+        let r = rt.block_on(s.put_message(msg("A", (i % 2) as i32, &body(i), &format!("k{i}"))));
+        assert_eq!(r.status, PutStatus::PutOk, "{:?}", r.error);
+    }
+    for _ in 0..3000 {
+        if files(&seg_dir).contains(&second) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        files(&seg_dir).contains(&second),
+        "the next segment was made ahead"
+    );
+    let end = s.commit_log_max_offset();
+    assert!(end < 64 << 20);
+    wait_dispatched(&s);
+    s.shutdown().unwrap();
+    drop(s);
+
+    let s = open(cfg);
+    assert_eq!(s.commit_log_max_offset(), end);
+    assert!(
+        !files(&seg_dir).contains(&second),
+        "removed with the rest past the end"
+    );
+    let got: Vec<remoting::message::MessageRecord> =
+        [0, 1].iter().flat_map(|q| pull_all(&s, "A", *q)).collect();
+    assert_eq!(got.len(), 200);
+    for m in &got {
+        let i: usize = m.properties.get("KEYS").unwrap()[1..].parse().unwrap();
+        assert!(m.body == body(i), "message {i} intact");
+    }
+    let r = rt.block_on(s.put_message(msg("A", 0, b"after", "after")));
+    assert_eq!(r.append.unwrap().wrote_offset, end as i64);
+    s.shutdown().unwrap();
+}
