@@ -76,6 +76,8 @@ pub(crate) struct Tail {
     /// For mapped logs: the end of log at which to ask the [`Warmer`] again (the next
     /// segment's start once the current one is all asked for).
     warm_at: u64,
+    /// For mapped logs: the start of the last segment the [`Warmer`] was asked to make ahead.
+    next_asked: u64,
 }
 
 impl Tail {
@@ -217,6 +219,7 @@ impl SegLog {
                 map: None,
                 warmed: first,
                 warm_at: first,
+                next_asked: 0,
             }),
             written: AtomicU64::new(first),
             end: AtomicU64::new(first),
@@ -336,6 +339,7 @@ impl SegLog {
         // Warming starts over at the new end (which may lie below what was asked for).
         tail.warmed = end;
         tail.warm_at = end;
+        tail.next_asked = 0;
         tail.buf.clear();
         tail.unsynced.clear();
         self.written.store(end, Ordering::Release);
@@ -451,7 +455,7 @@ impl SegLog {
                 tail.unsynced.push(old);
             }
             tail.map = Some((start, p.map));
-            // Its first pages were read in with it.
+            // Its first pages are read in by the thread that made it.
             tail.warmed = tail.warmed.max(start + warm::AHEAD.min(self.seg_size));
             tail.warm_at = start + warm::CHUNK;
             return Ok(seg);
@@ -543,10 +547,14 @@ impl SegLog {
             from = to;
         }
         tail.warmed = from;
+        // Half way through a segment, its successor is asked for: time enough to make it
+        // even behind a queue of reads (a quarter of the way before the last AHEAD in the
+        // smallest segment made ahead).
+        if tail.base >= seg.start + self.seg_size / 2 && tail.next_asked != seg_end {
+            tail.next_asked = seg_end;
+            self.prepare_next(seg_end);
+        }
         tail.warm_at = if from >= seg_end {
-            if tail.warm_at != seg_end {
-                self.prepare_next(seg_end);
-            }
             seg_end
         } else {
             (from + warm::CHUNK).saturating_sub(warm::AHEAD)
@@ -578,14 +586,16 @@ impl SegLog {
             });
             match made {
                 Ok((file, map)) => {
-                    let mut scratch = vec![0u8; 64 << 10];
-                    warm::read_region(file.as_ref(), 0, warm::AHEAD.min(seg_size), &mut scratch);
+                    // Handed over first: the first pages are read in after, so a writer that
+                    // arrives meanwhile takes the segment and faults in what is not there yet.
                     *slot.lock() = Some(Prepared {
                         start,
-                        file,
+                        file: file.clone(),
                         path,
                         map,
                     });
+                    let mut scratch = vec![0u8; 64 << 10];
+                    warm::read_region(file.as_ref(), 0, warm::AHEAD.min(seg_size), &mut scratch);
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, path = %path.display(), "next segment not made ahead; the writer makes it");
@@ -951,7 +961,8 @@ mod tests {
     }
 
     /// A large mapped log's next segment is made ahead (on disk, full length, mapped) once
-    /// the writer nears the end; the roll takes it; `set_end` drops one not yet taken.
+    /// half of the current one is written; the roll takes it; `set_end` drops one not yet
+    /// taken.
     #[test]
     fn the_next_segment_is_made_ahead_and_taken_at_the_roll() {
         let dir = tempfile::tempdir().unwrap();
@@ -965,16 +976,16 @@ mod tests {
             log.append(t, &record).unwrap();
         };
         let mut t = log.lock();
-        while t.base < seg - warm::AHEAD - (1 << 20) {
+        while t.base < seg / 2 - (1 << 20) {
             append(&mut t);
         }
         assert!(
             log.next.lock().is_none(),
-            "not asked before the last AHEAD of the segment"
+            "not asked before half of the segment is written"
         );
         let second = dir.path().join(file_name(seg));
         assert!(!second.exists());
-        while t.base < seg - warm::AHEAD + (1 << 20) {
+        while t.base < seg / 2 + (1 << 20) {
             append(&mut t);
         }
         wait_prepared(&log, seg);
@@ -1000,7 +1011,7 @@ mod tests {
         assert_eq!(
             t.warmed,
             seg + warm::AHEAD,
-            "its first pages were read with it"
+            "its first pages are read in with it"
         );
         let end = t.base;
         drop(t);
@@ -1009,7 +1020,7 @@ mod tests {
 
         // Near the end of the second segment a third is made; a truncation drops it.
         let mut t = log.lock();
-        while t.base < 2 * seg - warm::AHEAD + (1 << 20) {
+        while t.base < seg + seg / 2 + (1 << 20) {
             append(&mut t);
         }
         drop(t);
