@@ -7,7 +7,7 @@
 # is reused). Then OLD and NEW namesrv + broker processes run alternately on loopback (a fresh
 # pair, fresh ports and a fresh store per side and round), each driven by the same client, this
 # checkout's `mqadmin` (so the ratios are the servers'; CLIENT=old uses the baseline's mqadmin
-# for the baseline side, which lacks `-r` so the latency phase is then skipped for it):
+# for the baseline side, whose latency phase is skipped when that mqadmin lacks `-r`):
 #   send     64 tasks x 1 KiB sync sends, ASYNC_FLUSH, BENCH_SECS s: msgs/s, p99/p999, the
 #            broker's CPU per message (utime+stime from /proc/<pid>/stat / messages sent) and
 #            the client's (`mqadmin`'s user+system time, from getrusage of its waiting parent)
@@ -239,7 +239,7 @@ run_side() { # $1 = old|new
     local max rate
     max=$(awk -v s="$side" -v r="$ROUND" '$1==s && $2==r && $3=="send_msgs_s" {print $4}' "$RESULTS")
     rate=$(awk -v m="${max:-0}" 'BEGIN {printf "%d", m / 2}')
-    if [ "$rate" -gt 0 ] && [ "$client" = "$NEW_BIN/mqadmin" ]; then
+    if [ "$rate" -gt 0 ] && "$client" help benchProducer 2>&1 | grep -q -- '-r,--rate'; then
         phase half "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" \
             -d "$SECS" -r "$rate"
     fi

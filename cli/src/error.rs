@@ -43,6 +43,9 @@ pub enum CliError {
     /// A call through the client library failed.
     #[error("{0}")]
     Client(#[from] client::ClientError),
+    /// A thread of the command's own could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
     /// No name server address given.
     #[error("no name server address: use -n 'host:port;host:port' or set NAMESRV_ADDR")]
     NoNameServer,

@@ -420,9 +420,32 @@ async fn bench_tools_run_and_summarise() {
     assert_eq!(summary_count(&out, "Messages sent: "), 200, "{out}");
     assert!(out.contains("mode=async"), "{out}");
 
+    // A paced counted run: the pacer releases enough starts for exactly the budget, and the
+    // run ends when it is spent.
+    let out = ok(
+        n,
+        &[
+            "benchProducer",
+            "-t",
+            "BenchT",
+            "-w",
+            "8",
+            "-s",
+            "100",
+            "-r",
+            "2000",
+            "-m",
+            "300",
+            "-d",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(summary_count(&out, "Messages sent: "), 300, "{out}");
+
     // The consumer catches up with everything stored (once the store's dispatch has indexed
     // the last sends).
-    let stored = sent + 200;
+    let stored = sent + 200 + 300;
     eventually(n, &["topicStatus", "-t", "BenchT"], |o| {
         rows(o)
             .iter()
@@ -432,17 +455,12 @@ async fn bench_tools_run_and_summarise() {
     })
     .await;
     let out = ok(n, &["benchConsumer", "-t", "BenchT"]).await;
-    assert_eq!(
-        summary_count(&out, "Messages consumed: "),
-        sent + 200,
-        "{out}"
-    );
+    assert_eq!(summary_count(&out, "Messages consumed: "), stored, "{out}");
     assert!(out.contains("=== benchConsumer summary ==="), "{out}");
 
     assert!(
         out.contains(&format!(
-            "[Complete] Consume Total: {} | Consume TPS: ",
-            sent + 200
+            "[Complete] Consume Total: {stored} | Consume TPS: "
         )),
         "{out}"
     );

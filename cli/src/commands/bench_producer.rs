@@ -11,6 +11,7 @@ use client::{Message, Producer, ProducerConfig};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use remoting::body::topic::TopicConfig;
+use tokio::sync::Semaphore;
 
 use super::bench_stats::{BenchStats, progress};
 use super::broker_format::num_opt;
@@ -155,8 +156,12 @@ async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let issued = Arc::new(AtomicU64::new(0));
     let body: Arc<Vec<u8>> = Arc::new(vec![b'a'; plan.size]);
+    let pacer = plan
+        .rate
+        .map(|r| Pacer::start(r / plan.batch as f64, stop.clone()))
+        .transpose()?;
     let mut workers = Vec::with_capacity(plan.threads);
-    for index in 0..plan.threads {
+    for _ in 0..plan.threads {
         let w = Worker {
             producer: producer.clone(),
             topic: plan.topic.clone(),
@@ -167,11 +172,7 @@ async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
             stats: stats.clone(),
             stop: stop.clone(),
             issued: issued.clone(),
-            // Each task paces its own share of the rate.
-            phase: index as f64 / plan.threads as f64,
-            period: plan.rate.map(|r| {
-                Duration::from_secs_f64((plan.threads as f64 * plan.batch as f64 / r).max(1e-6))
-            }),
+            permits: pacer.as_ref().map(|p| p.permits.clone()),
         };
         workers.push(tokio::spawn(w.run()));
     }
@@ -276,12 +277,8 @@ struct Worker {
     stats: Arc<BenchStats>,
     stop: Arc<AtomicBool>,
     issued: Arc<AtomicU64>,
-    /// Time between two sends of this task with `-r`: sends start on a fixed schedule (a late
-    /// one starts at once and does not shift the next), so latency is measured at that load.
-    period: Option<Duration>,
-    /// Where in the period this task's schedule starts, in [0, 1): the tasks do not send in
-    /// lockstep.
-    phase: f64,
+    /// With `-r`: one permit per send, released by the [`Pacer`] on its schedule.
+    permits: Option<Arc<Semaphore>>,
 }
 
 impl Worker {
@@ -327,12 +324,14 @@ impl Worker {
 
     async fn run(self) {
         let mut inflight = FuturesUnordered::new();
-        let mut next = self.period.map(|p| Instant::now() + p.mul_f64(self.phase));
         loop {
             while inflight.len() < self.window && self.take() {
-                if let (Some(at), Some(p)) = (next.as_mut(), self.period) {
-                    tokio::time::sleep_until((*at).into()).await;
-                    *at += p;
+                if let Some(permits) = &self.permits {
+                    match permits.acquire().await {
+                        Ok(p) => p.forget(),
+                        // Closed: the run is over.
+                        Err(_) => break,
+                    }
                 }
                 inflight.push(self.send_one());
             }
@@ -340,6 +339,65 @@ impl Worker {
                 break;
             }
         }
+    }
+}
+
+/// Starts the sends of a `-r` run on a fixed schedule shared by all tasks: the n-th send may
+/// start at n / rate seconds (a late one starts at once and does not shift the next), so
+/// latency is measured at that offered load. The schedule is kept by a thread of its own
+/// sleeping [`PACER_TICK`] at a time, because tokio's timer rounds every deadline up to the
+/// next millisecond: tasks each sleeping to their own start time all woke on the same
+/// millisecond tick and sent in bursts (tens of sends at once at 45 k msgs/s), which measured
+/// the burst's queueing rather than the latency at a steady load.
+struct Pacer {
+    permits: Arc<Semaphore>,
+    /// Set on drop: the run is over (a counted run never sets the run's stop flag).
+    done: Arc<AtomicBool>,
+}
+
+/// The pacer's resolution: sends due within it start together.
+const PACER_TICK: Duration = Duration::from_micros(100);
+
+/// The pacer's longest sleep, so that it sees the end of a slow run soon.
+const PACER_MAX_SLEEP: Duration = Duration::from_millis(10);
+
+impl Pacer {
+    /// Releases `per_sec` permits a second until `stop` or the pacer's drop, then closes the
+    /// semaphore (tasks waiting for a permit see the end of the run).
+    fn start(per_sec: f64, stop: Arc<AtomicBool>) -> Result<Self> {
+        let permits = Arc::new(Semaphore::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let (released, finished) = (permits.clone(), done.clone());
+        let period = 1.0 / per_sec.max(1e-3);
+        std::thread::Builder::new()
+            .name("bench-pacer".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let mut given: u64 = 0;
+                while !stop.load(Ordering::Relaxed) && !finished.load(Ordering::Relaxed) {
+                    let elapsed = started.elapsed().as_secs_f64();
+                    // Sends 0..due have reached their start time.
+                    let due = (elapsed / period) as u64 + 1;
+                    if due > given {
+                        let room = Semaphore::MAX_PERMITS - released.available_permits();
+                        let add = usize::try_from(due - given).unwrap_or(room);
+                        released.add_permits(add.min(room));
+                        given = due;
+                    }
+                    let next = Duration::try_from_secs_f64(given as f64 * period - elapsed)
+                        .unwrap_or(PACER_TICK);
+                    std::thread::sleep(next.clamp(PACER_TICK, PACER_MAX_SLEEP));
+                }
+                released.close();
+            })
+            .map_err(CliError::Thread)?;
+        Ok(Pacer { permits, done })
+    }
+}
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
     }
 }
 
