@@ -21,6 +21,8 @@
 #   BASE_REV=v0.1.0 ROUNDS=3 BENCH_SECS=10 cli/bench/compare.sh
 #   SKIP_BUILD=1 NEW_BIN=target/release cli/bench/compare.sh   # binaries already built
 #   FLUSH=SYNC_FLUSH cli/bench/compare.sh      # the broker's flushDiskType (ASYNC_FLUSH default)
+#   BASE_DIR=<dir with target/release -> this checkout's> OLD_FLUSH=ASYNC_FLUSH FLUSH=SYNC_FLUSH \
+#     cli/bench/compare.sh                     # SYNC_FLUSH against ASYNC_FLUSH, same binaries
 #   PERF_SIDE=new cli/bench/compare.sh         # also `perf record -g` that side's broker
 #                                              # during the first round's send phase
 #                                              # (PERF_OUT file, PERF_ARGS options)
@@ -41,6 +43,7 @@ BATCH=${BATCH:-32}
 BATCH_TASKS=${BATCH_TASKS:-16}
 SIZE=${SIZE:-1024}
 FLUSH=${FLUSH:-ASYNC_FLUSH}
+OLD_FLUSH=${OLD_FLUSH:-$FLUSH}
 ROLE=${ROLE:-ASYNC_MASTER}
 CLIENT=${CLIENT:-new}
 BASE_REV=$(git rev-parse --short=12 "${BASE_REV:-$(git merge-base HEAD main)}")
@@ -109,8 +112,8 @@ NS=""
 NS_PID=""
 BROKER_PID=""
 
-start_pair() { # $1 = bin dir, $2 = work dir
-    local bin=$1 dir=$2
+start_pair() { # $1 = bin dir, $2 = work dir, $3 = flushDiskType
+    local bin=$1 dir=$2 flush=$3
     mkdir -p "$dir/ns" "$dir/broker"
     local ns_port
     ns_port=$(free_port)
@@ -135,7 +138,7 @@ haListenPort=$(free_port)
 fastListenPort=$(free_port)
 namesrvAddr=${NS}
 brokerRole=${ROLE}
-flushDiskType=${FLUSH}
+flushDiskType=${flush}
 storePathRootDir=${dir}/broker/store
 autoCreateTopicEnable=true
 CONF
@@ -226,7 +229,9 @@ run_side() { # $1 = old|new
     client=$NEW_BIN/mqadmin
     [ "$side" = old ] && [ "$CLIENT" = old ] && client=$OLD_BIN/mqadmin
     local dir="$WORK/${side}-${ROUND}"
-    start_pair "$bin" "$dir"
+    local flush=$FLUSH
+    [ "$side" = old ] && flush=$OLD_FLUSH
+    start_pair "$bin" "$dir" "$flush"
     local topic="Cmp_${side}_${ROUND}"
     # Creates the topic (8 queues) and warms up connections, routes and the store.
     "$client" benchProducer -n "$NS" -t "$topic" -c BenchCluster -q 8 -w 8 -s "$SIZE" -d 1 \
@@ -248,7 +253,7 @@ run_side() { # $1 = old|new
 
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 echo "== old: ${BASE_REV} (${OLD_BIN}); new: $(git rev-parse --short=12 HEAD)$(git diff --quiet || echo '+dirty') (${NEW_BIN})"
-echo "== ${FLUSH} ${ROLE}, ${TASKS} tasks x ${SIZE} B sync, batches of ${BATCH} from ${BATCH_TASKS} tasks, ${SECS} s per phase, ${ROUNDS} rounds"
+echo "== old ${OLD_FLUSH}, new ${FLUSH}, ${ROLE}, ${TASKS} tasks x ${SIZE} B sync, batches of ${BATCH} from ${BATCH_TASKS} tasks, ${SECS} s per phase, ${ROUNDS} rounds"
 for ROUND in $(seq 1 "$ROUNDS"); do
     echo "-- round ${ROUND}"
     # Alternate which side goes first so drifting load hits both alike.
