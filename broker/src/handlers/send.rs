@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use remoting::body::topic::{TopicFilterType, perm};
 use remoting::header::send::{
@@ -136,26 +135,18 @@ pub(crate) async fn take_turn<'a>(
 /// Runs a put during the send's turn and waits for its flush after it. A store that can split
 /// the two ([`MessageStoreApi::supports_flush_wait`](crate::store_api::MessageStoreApi)) gets
 /// the records with `WAIT=false`; the flush wait then holds no turn, so every send appended
-/// meanwhile shares the next fsync. The append itself may wait for the flusher's write, so on
-/// a multi-threaded runtime it runs as blocking code rather than stalling a worker.
+/// meanwhile shares the next fsync. The append runs on the worker as under ASYNC_FLUSH: the
+/// flush thread holds the log's tail only to hand over what it syncs, never during the fsync,
+/// and moving each SYNC_FLUSH put off the worker (`block_in_place`) cost a thread hand-off per
+/// message.
 async fn put_in_turn<'a>(
     ctx: &'a Deps<'a>,
     turn: SemaphorePermit<'a>,
     split: bool,
     wants_flush: bool,
-    mut put: BoxFuture<'a, PutOutcome>,
+    put: BoxFuture<'a, PutOutcome>,
 ) -> PutOutcome {
-    let outcome = if split
-        && tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread
-    {
-        match tokio::task::block_in_place(|| (&mut put).now_or_never()) {
-            Some(o) => o,
-            None => put.await,
-        }
-    } else {
-        put.await
-    };
+    let outcome = put.await;
     drop(turn);
     if split && wants_flush && outcome.status == PutStatus::Ok {
         let status = ctx.store.wait_flushed(outcome.end_offset).await;
