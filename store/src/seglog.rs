@@ -573,7 +573,7 @@ impl SegLog {
         }
         let (fs, slot, seg_size) = (self.fs.clone(), self.next.clone(), self.seg_size);
         let (dir, path) = (self.dir.clone(), self.dir.join(file_name(start)));
-        warmer.run(move || {
+        warmer.run(move |scratch| {
             // The writer got there first (or a stale one is left from before a truncation).
             if fs.open(&path, false).is_ok() {
                 return;
@@ -594,8 +594,7 @@ impl SegLog {
                         path,
                         map,
                     });
-                    let mut scratch = vec![0u8; 64 << 10];
-                    warm::read_region(file.as_ref(), 0, warm::AHEAD.min(seg_size), &mut scratch);
+                    warm::read_region(file.as_ref(), 0, warm::AHEAD.min(seg_size), scratch);
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, path = %path.display(), "next segment not made ahead; the writer makes it");

@@ -48,8 +48,9 @@ enum Job {
         off: u64,
         len: u64,
     },
-    /// Anything else the writer wants done off its path (making the next segment).
-    Run(Box<dyn FnOnce() + Send>),
+    /// Anything else the writer wants done off its path (making the next segment), given the
+    /// thread's read buffer.
+    Run(Box<dyn FnOnce(&mut [u8]) + Send>),
 }
 
 /// The handle the writer asks through; the thread ends when it is dropped.
@@ -75,7 +76,7 @@ impl Warmer {
 
     /// Runs `work` on the thread after what was asked before; never waits (dropped when the
     /// queue is full, like a read).
-    pub fn run(&self, work: impl FnOnce() + Send + 'static) {
+    pub fn run(&self, work: impl FnOnce(&mut [u8]) + Send + 'static) {
         self.send(Job::Run(Box::new(work)));
     }
 
@@ -108,7 +109,7 @@ fn run(rx: Receiver<Job>) {
     while let Ok(job) = rx.recv() {
         match job {
             Job::Read { file, off, len } => read_region(file.as_ref(), off, len, &mut scratch),
-            Job::Run(work) => work(),
+            Job::Run(work) => work(&mut scratch),
         }
     }
 }
