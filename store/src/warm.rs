@@ -40,6 +40,9 @@ const STEP: u64 = 64 << 10;
 /// Requests queued at most (a full queue drops the newest: the writer is far ahead anyway).
 const QUEUE: usize = 64;
 
+/// Work run on the thread, given its read buffer.
+type Work = Box<dyn FnOnce(&mut [u8]) + Send>;
+
 /// What the thread does for the writer.
 enum Job {
     /// Bring a region of a segment file into the page cache.
@@ -50,7 +53,7 @@ enum Job {
     },
     /// Anything else the writer wants done off its path (making the next segment), given the
     /// thread's read buffer.
-    Run(Box<dyn FnOnce(&mut [u8]) + Send>),
+    Run(Work),
 }
 
 /// The handle the writer asks through; the thread ends when it is dropped.
