@@ -8,7 +8,6 @@ use futures::future::BoxFuture;
 use remoting::message::MessageRecord;
 use remoting::message::record::POS_PHYSICAL_OFFSET;
 use store::{MessageStore, StoreConfig};
-use tokio::sync::broadcast::error::RecvError;
 use tracing::warn;
 
 use crate::config::{BrokerConfig, FlushDiskType};
@@ -344,17 +343,9 @@ impl MessageStoreApi for StoreAdapter {
     }
 
     fn on_arrival(&self, listener: ArrivalListener) {
-        let mut rx = self.store.subscribe_advances();
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(a) => listener(&a.topic, a.queue_id, a.max_offset),
-                    // Missed events: wake every parked pull so none waits for its hold time.
-                    Err(RecvError::Lagged(_)) => listener("", -1, 0),
-                    Err(RecvError::Closed) => break,
-                }
-            }
-        });
+        // Runs on the store's dispatch thread; the listener only wakes parked pulls.
+        self.store
+            .on_advance(move |topic, queue_id, max| listener(topic, queue_id, max));
     }
 
     fn shutdown(&self) {

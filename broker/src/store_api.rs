@@ -234,7 +234,8 @@ pub trait MessageStoreApi: Send + Sync + 'static {
     fn stats(&self) -> StoreStats;
 
     /// Registers a callback the store calls after it makes new consume-queue entries visible:
-    /// (topic, queue id, new max offset). Long polling wakes held pulls with it.
+    /// (topic, queue id, new max offset). Long polling wakes held pulls with it. It may run on
+    /// a store thread, so it must not block.
     fn on_arrival(&self, listener: ArrivalListener);
 
     /// Flushes and closes.

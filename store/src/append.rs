@@ -4,8 +4,8 @@
 //! record boundary, reset to an empty log) and a promoted slave's switch to puts
 //! (`prepare_for_puts`).
 //!
-//! Group commit (SYNC_FLUSH): an appender wakes the flush thread and waits on the `flush_tx`
-//! watch; the flush thread's one drain + fdatasync covers every record appended before it
+//! Group commit (SYNC_FLUSH): an appender wakes the flush thread and waits in
+//! `Inner::durable` ([`crate::durable`]); the flush thread's one drain + fdatasync covers every record appended before it
 //! started, so appenders that arrive while an fsync runs share the next one. ASYNC_FLUSH
 //! acknowledges once the bytes are in the page cache and the flush thread syncs on a cadence.
 //! A failed write fails only its put (`DiskError`) and puts are refused until a write succeeds;
@@ -22,21 +22,13 @@ use remoting::message::{MessageRecord, keys, push_offset_msg_id, sysflag};
 
 use crate::config::FlushDiskType;
 use crate::consume_queue::ConsumeQueue;
+use crate::durable::Durable;
 use crate::error::{Result, StoreError};
 use crate::seglog::SyncFail;
 use crate::store::{Inner, MessageStore, now_ms, qm_get, qm_set, valid_topic};
 use crate::types::{AppendResult, PutResult, PutStatus};
 
 const PAGE: u64 = 4096;
-
-/// What the flush thread publishes on `Inner::flush_tx` for appenders waiting on durability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FlushState {
-    /// The commit log is durable below this offset.
-    pub(crate) flushed: u64,
-    /// An fsync failed: nothing more will become durable.
-    pub(crate) fatal: bool,
-}
 
 fn first_store_host(msgs: &[MessageRecord]) -> std::net::SocketAddr {
     msgs.first()
@@ -102,11 +94,15 @@ impl MessageStore {
     /// Waits until the commit log is durable up to `end` (for callers that appended with
     /// `WAIT=false` and changed their mind, and for the HA layer).
     pub async fn wait_flushed(&self, end: u64) -> PutStatus {
-        let mut rx = self.inner.flush_tx.subscribe();
+        let pending = match self.inner.durable.wait(end) {
+            Ok(Durable::Yes) => return PutStatus::PutOk,
+            Ok(Durable::Never) => return PutStatus::UnknownError,
+            Err(pending) => pending,
+        };
         self.inner.wake_flusher();
-        let fut = rx.wait_for(|s| s.fatal || s.flushed >= end);
-        match tokio::time::timeout(self.inner.config.sync_flush_timeout(), fut).await {
-            Ok(Ok(s)) if !s.fatal => PutStatus::PutOk,
+        match tokio::time::timeout(self.inner.config.sync_flush_timeout(), pending).await {
+            Ok(Ok(Durable::Yes)) => PutStatus::PutOk,
+            // Never durable, or the store is gone.
             Ok(_) => PutStatus::UnknownError,
             Err(_) => PutStatus::FlushDiskTimeout,
         }
@@ -180,9 +176,8 @@ impl MessageStore {
         inner.damage.write().retain(|from, _| *from < offset);
         inner.reput.fetch_min(offset, Ordering::AcqRel);
         inner.rebuild_queue_offsets();
-        inner
-            .flush_tx
-            .send_modify(|s| s.flushed = s.flushed.min(offset));
+        // Durable up to the old end by the sync above, so up to `offset` now.
+        inner.durable.reset(offset);
         Ok(())
     }
 
@@ -239,7 +234,7 @@ impl MessageStore {
             inner.index.set_skip_below(0);
             inner.damage.write().clear();
             inner.reput.store(offset, Ordering::Release);
-            inner.flush_tx.send_modify(|s| s.flushed = offset);
+            inner.durable.reset(offset);
         }
         inner.write_checkpoint()
     }
@@ -525,7 +520,7 @@ impl Inner {
         tracing::error!(error = %msg, "fsync failed: the store stops acknowledging writes");
         // The hook (by default: exit) runs before waiters learn of the failure.
         (self.fatal_hook)(&msg);
-        self.flush_tx.send_modify(|s| s.fatal = true);
+        self.durable.fail();
     }
 
     /// Drains and fsyncs the commit log; publishes the durable offset.
@@ -541,14 +536,7 @@ impl Inner {
                 if self.write_failing.swap(false, Ordering::AcqRel) {
                     tracing::info!("commit-log writes succeed again");
                 }
-                self.flush_tx.send_if_modified(|s| {
-                    if flushed > s.flushed {
-                        s.flushed = flushed;
-                        true
-                    } else {
-                        false
-                    }
-                });
+                self.durable.advance(flushed);
                 if self.config.flush_disk_type == FlushDiskType::SyncFlush {
                     self.wake_dispatcher();
                 }

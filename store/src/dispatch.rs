@@ -15,21 +15,23 @@ use std::time::Duration;
 
 use remoting::message::record::{BLANK_MAGIC_CODE, peek_header};
 use remoting::message::{keys, sysflag, tags_code};
-use tokio::sync::broadcast;
 
 use crate::config::FlushDiskType;
 use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::error::{Result, StoreError};
 use crate::recovery::{CHUNK, Scan, scan_one};
 use crate::store::{Inner, MessageStore, QueueMap, qm_get, qm_set, valid_topic};
-use crate::types::QueueAdvance;
 
 impl MessageStore {
-    /// Subscribes to queue advances: one event per queue per dispatch round, sent only for
-    /// records that are readable (under SYNC_FLUSH: durable). A lagging receiver gets
-    /// `RecvError::Lagged` and should then re-check all parked pulls.
-    pub fn subscribe_advances(&self) -> broadcast::Receiver<QueueAdvance> {
-        self.inner.advance_tx.subscribe()
+    /// Calls `listener(topic, queue_id, max_offset)` once per queue per dispatch round in
+    /// which the queue got new readable records (under SYNC_FLUSH: durable ones).
+    ///
+    /// It runs on the dispatch thread and must not block (waking parked pulls is what it is
+    /// for). Called in place rather than through a channel to a task: a relay task was woken
+    /// on every dispatch round, up to a few thousand times a second, whether or not any pull
+    /// was parked.
+    pub fn on_advance(&self, listener: impl Fn(&str, i32, i64) + Send + Sync + 'static) {
+        self.inner.advance_listeners.write().push(Box::new(listener));
     }
 
     /// Drops a topic's consume queues (DELETE_TOPIC_IN_BROKER). Its records stay in the
@@ -199,13 +201,14 @@ impl Inner {
             self.has_deleted_topics
                 .store(!d.is_empty(), Ordering::Release);
         }
-        for (topic, m) in advanced {
-            for (queue_id, max_offset) in m {
-                let _ = self.advance_tx.send(QueueAdvance {
-                    topic: topic.clone(),
-                    queue_id,
-                    max_offset,
-                });
+        if !advanced.is_empty() {
+            let listeners = self.advance_listeners.read();
+            for (topic, m) in &advanced {
+                for (&queue_id, &max_offset) in m {
+                    for l in listeners.iter() {
+                        l(topic, queue_id, max_offset);
+                    }
+                }
             }
         }
         Ok(self.reput.load(Ordering::Acquire) > start)

@@ -87,6 +87,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod consume_queue;
 mod dispatch;
+mod durable;
 pub mod epoch;
 pub mod error;
 pub mod fs;
@@ -107,5 +108,5 @@ pub use recovery::{Damage, RecoveryReport};
 pub use stats::{FlushObserver, StoreStats};
 pub use store::{FatalHook, MessageStore, exit_on_fatal};
 pub use types::{
-    AppendResult, GetResult, GetStatus, PutResult, PutStatus, QueueAdvance, TagFilter,
+    AppendResult, GetResult, GetStatus, PutResult, PutStatus, TagFilter,
 };

@@ -22,9 +22,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex, RwLock};
-use tokio::sync::{broadcast, watch};
 
-use crate::append::FlushState;
+use crate::durable::FlushWaiters;
 use crate::checkpoint::{Checkpoint, CheckpointFile};
 use crate::config::{FlushDiskType, StoreConfig};
 use crate::consume_queue::ConsumeQueue;
@@ -33,7 +32,6 @@ use crate::fs::{FileSystem, StdFs};
 use crate::index::IndexService;
 use crate::recovery::{self, DamageMap, RecoveryReport};
 use crate::seglog::{SegLog, SyncFail};
-use crate::types::QueueAdvance;
 
 /// Called once when the store hits a fatal error (a failed fsync). The default logs and exits
 /// the process: after a failed fsync the kernel may have dropped dirty pages, so continuing
@@ -82,8 +80,10 @@ pub(crate) struct Inner {
     pub(crate) dispatch_lock: Mutex<()>,
     pub(crate) dispatch_signal: (Mutex<bool>, Condvar),
     pub(crate) flush_signal: (Mutex<bool>, Condvar),
-    pub(crate) flush_tx: watch::Sender<FlushState>,
-    pub(crate) advance_tx: broadcast::Sender<QueueAdvance>,
+    /// The durable offset of the commit log and the puts waiting for it.
+    pub(crate) durable: FlushWaiters,
+    /// Called by dispatch for each queue that advanced ([`MessageStore::on_advance`]).
+    pub(crate) advance_listeners: RwLock<Vec<AdvanceListener>>,
     pub(crate) stopping: AtomicBool,
     pub(crate) shut_down: AtomicBool,
     pub(crate) fatal: Mutex<Option<String>>,
@@ -123,6 +123,9 @@ pub(crate) struct Inner {
 
 /// Per topic, per queue id: nested so that lookups by `&str` allocate nothing.
 pub(crate) type QueueMap<V> = HashMap<String, HashMap<i32, V>>;
+
+/// See [`MessageStore::on_advance`].
+pub(crate) type AdvanceListener = Box<dyn Fn(&str, i32, i64) + Send + Sync>;
 
 pub(crate) fn qm_get<V: Clone>(m: &QueueMap<V>, topic: &str, queue_id: i32) -> Option<V> {
     m.get(topic).and_then(|q| q.get(&queue_id)).cloned()
@@ -203,11 +206,6 @@ impl MessageStore {
         let rec = recovery::recover(&fs, &root, &config, &log, previous, cp, started)?;
         let (log_min, log_end, dispatch_from) =
             (rec.report.log_min, rec.log_end, rec.dispatch_from);
-        let (flush_tx, _) = watch::channel(FlushState {
-            flushed: log_end,
-            fatal: false,
-        });
-        let (advance_tx, _) = broadcast::channel(4096);
         let delay_levels = config.delay_levels_ms();
         let inner = Arc::new(Inner {
             config,
@@ -222,8 +220,8 @@ impl MessageStore {
             dispatch_lock: Mutex::new(()),
             dispatch_signal: (Mutex::new(false), Condvar::new()),
             flush_signal: (Mutex::new(false), Condvar::new()),
-            flush_tx,
-            advance_tx,
+            durable: FlushWaiters::new(log_end),
+            advance_listeners: RwLock::new(Vec::new()),
             stopping: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
             fatal: Mutex::new(None),

@@ -163,16 +163,5 @@ impl GetResult {
     }
 }
 
-/// Published whenever dispatch makes new records readable in a queue (for long polling).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueAdvance {
-    /// Topic.
-    pub topic: String,
-    /// Queue id.
-    pub queue_id: i32,
-    /// New max offset of the queue.
-    pub max_offset: i64,
-}
-
 /// Tag-code filter for pulls: given an entry's tags code, keep it?
 pub type TagFilter<'a> = &'a (dyn Fn(i64) -> bool + Sync);

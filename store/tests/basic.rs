@@ -125,7 +125,10 @@ fn sync_flush_acks_only_durable_and_batches_share_fsyncs() {
         &fs,
         panic_on_fatal(),
     ));
-    let mut rx = s.subscribe_advances();
+    let (adv_tx, adv_rx) = std::sync::mpsc::channel();
+    s.on_advance(move |topic, queue_id, max| {
+        let _ = adv_tx.send((topic.to_string(), queue_id, max));
+    });
     let before = fs.faults.fsyncs.load(std::sync::atomic::Ordering::SeqCst);
     let results = rt.block_on(async {
         let mut hs = Vec::new();
@@ -149,8 +152,16 @@ fn sync_flush_acks_only_durable_and_batches_share_fsyncs() {
     let fsyncs = fs.faults.fsyncs.load(std::sync::atomic::Ordering::SeqCst) - before;
     assert!(fsyncs < 64, "group commit: {fsyncs} fsyncs for 64 puts");
     wait_visible(&s, "S", 0, 64);
-    let adv = rx.try_recv().unwrap();
-    assert_eq!(adv.topic, "S");
+    // Announced once durable and dispatched, up to the queue's new max offset.
+    let mut announced = 0;
+    while announced < 64 {
+        let (topic, queue_id, max) = adv_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("queue advance announced");
+        assert_eq!((topic.as_str(), queue_id), ("S", 0));
+        announced = max;
+    }
+    assert_eq!(announced, 64);
     // WAIT=false returns without waiting (still stored).
     let mut m = msg("S", 0, b"nowait", "nw");
     m.properties.insert("WAIT", "false");

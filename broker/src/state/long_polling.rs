@@ -80,15 +80,8 @@ impl LongPolling {
             .unwrap_or_default()
     }
 
-    /// Wakes every pull parked on a queue (new messages arrived); a negative queue id wakes
-    /// every parked pull (the store's event stream lagged).
+    /// Wakes every pull parked on a queue (new messages arrived).
     pub fn wake(&self, topic: &str, queue_id: i32) {
-        if queue_id < 0 {
-            for n in self.queues.lock().values().flat_map(HashMap::values) {
-                n.notify_waiters();
-            }
-            return;
-        }
         let n = self
             .queues
             .lock()
