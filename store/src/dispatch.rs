@@ -31,7 +31,10 @@ impl MessageStore {
     /// on every dispatch round, up to a few thousand times a second, whether or not any pull
     /// was parked.
     pub fn on_advance(&self, listener: impl Fn(&str, i32, i64) + Send + Sync + 'static) {
-        self.inner.advance_listeners.write().push(Box::new(listener));
+        self.inner
+            .advance_listeners
+            .write()
+            .push(Box::new(listener));
     }
 
     /// Drops a topic's consume queues (DELETE_TOPIC_IN_BROKER). Its records stay in the

@@ -107,6 +107,4 @@ pub use error::{Result, StoreError};
 pub use recovery::{Damage, RecoveryReport};
 pub use stats::{FlushObserver, StoreStats};
 pub use store::{FatalHook, MessageStore, exit_on_fatal};
-pub use types::{
-    AppendResult, GetResult, GetStatus, PutResult, PutStatus, TagFilter,
-};
+pub use types::{AppendResult, GetResult, GetStatus, PutResult, PutStatus, TagFilter};

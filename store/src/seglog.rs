@@ -25,7 +25,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use crate::error::{Result, StoreError};
 use crate::fs::{FileSystem, FsFile};
 use crate::mapped::AppendMap;
-use crate::warm::{self, Warmer};
+use crate::warm::{self, Warmer, ZeroFront};
 
 /// One segment file.
 #[derive(Debug)]
@@ -112,6 +112,13 @@ pub(crate) enum SyncFail {
     Fsync(StoreError),
 }
 
+impl Drop for SegLog {
+    /// Zero writes still queued must not land in files a later opener of the directory writes.
+    fn drop(&mut self) {
+        self.stop_zeroing();
+    }
+}
+
 /// Name of a segment file: its start offset in 20 decimal digits.
 pub(crate) fn file_name(offset: u64) -> String {
     format!("{offset:020}")
@@ -125,8 +132,11 @@ pub(crate) struct SegLog {
     drain_bytes: usize,
     /// Append through a memory mapping when the file system allows it.
     mapped: bool,
-    /// Brings pages ahead of the mapped writer into the page cache (mapped logs only).
+    /// Brings pages ahead of the mapped writer into the page cache (mapped logs), or writes
+    /// zeros ahead of the buffered one ([`SegLog::zero_ahead`]).
     warmer: Option<Warmer>,
+    /// Set when zeros are written ahead of the writer: where they stop (see [`crate::warm`]).
+    zero: Option<Arc<ZeroFront>>,
     /// The next segment, once the warm-up thread has made it (see [`Prepared`]). Without it a
     /// roll cost the writer an `open`, a directory `fsync` (up to 43 ms when the flush
     /// thread's `fdatasync` ran at the same time) and a `fallocate` (3.5–6.5 ms for 1 GiB),
@@ -206,6 +216,7 @@ impl SegLog {
             drain_bytes,
             mapped,
             warmer,
+            zero: None,
             next: Arc::new(Mutex::new(None)),
             defer_dir_sync: false,
             fs,
@@ -235,6 +246,30 @@ impl SegLog {
     pub fn defer_dir_sync(mut self) -> Self {
         self.defer_dir_sync = true;
         self
+    }
+
+    /// Writes zeros (and fdatasyncs them) ahead of the buffered writer, on a thread of its own,
+    /// so that group fsyncs find the blocks allocated (see [`crate::warm`]). For the commit log
+    /// under SYNC_FLUSH; segments smaller than `PREPARE_MIN_SEGMENT` (tests, tiny disks) are
+    /// left sparse. Also makes the next segment ahead of the writer.
+    pub fn zero_ahead(mut self) -> Result<Self> {
+        if self.mapped || self.seg_size < PREPARE_MIN_SEGMENT {
+            return Ok(self);
+        }
+        if self.warmer.is_none() {
+            self.warmer =
+                Some(Warmer::start("store-zero").map_err(|e| StoreError::io(&self.dir, e))?);
+        }
+        self.zero = Some(Arc::new(ZeroFront::default()));
+        Ok(self)
+    }
+
+    /// Stops writing zeros ahead of the writer (the store stops; also on drop): none lands in
+    /// the files after this returns.
+    pub fn stop_zeroing(&self) {
+        if let Some(z) = &self.zero {
+            z.stop();
+        }
     }
 
     /// Brings every segment whose file did not have the segment size when opened to that size
@@ -401,6 +436,9 @@ impl SegLog {
             return Ok(());
         }
         let seg = self.current_segment(tail)?;
+        if let Some(z) = &self.zero {
+            z.claim(tail.end());
+        }
         seg.file
             .write_all_at(&tail.buf, tail.base - seg.start)
             .map_err(|e| StoreError::io(&seg.path, e))?;
@@ -526,31 +564,44 @@ impl SegLog {
             }
         } else {
             tail.buf.extend_from_slice(data);
+            if self.zero.is_some() && tail.end() >= tail.warm_at {
+                self.warm_ahead(tail);
+            }
         }
         self.end.store(tail.end(), Ordering::Release);
         Ok(at)
     }
 
-    /// Asks the warmer for the pages up to [`warm::AHEAD`] past the end, within the current
-    /// segment, in [`warm::CHUNK`]s.
+    /// Asks the warmer for the pages (or zeros) up to [`warm::AHEAD`] past the end, within the
+    /// current segment, in [`warm::CHUNK`]s.
     fn warm_ahead(&self, tail: &mut Tail) {
         let (Some(warmer), Some(seg)) = (&self.warmer, &tail.seg) else {
             return;
         };
+        let pos = tail.end();
         let seg_end = seg.start + self.seg_size;
-        let want = (tail.base + warm::AHEAD).min(seg_end);
+        let want = (pos + warm::AHEAD).min(seg_end);
         // A new segment starts over at the writer's position.
-        let mut from = tail.warmed.max(tail.base).max(seg.start);
+        let mut from = tail.warmed.max(pos).max(seg.start);
         while from < want {
             let to = (from + warm::CHUNK).min(seg_end);
-            warmer.ask(seg.file.clone(), from - seg.start, to - from);
+            match &self.zero {
+                Some(front) => warmer.zero(
+                    self.fs.clone(),
+                    seg.path.clone(),
+                    seg.start,
+                    from..to,
+                    front.clone(),
+                ),
+                None => warmer.ask(seg.file.clone(), from - seg.start, to - from),
+            }
             from = to;
         }
         tail.warmed = from;
         // Half way through a segment, its successor is asked for: time enough to make it
         // even behind a queue of reads (a quarter of the way before the last AHEAD in the
         // smallest segment made ahead).
-        if tail.base >= seg.start + self.seg_size / 2 && tail.next_asked != seg_end {
+        if pos >= seg.start + self.seg_size / 2 && tail.next_asked != seg_end {
             tail.next_asked = seg_end;
             self.prepare_next(seg_end);
         }
@@ -573,6 +624,7 @@ impl SegLog {
         }
         let (fs, slot, seg_size) = (self.fs.clone(), self.next.clone(), self.seg_size);
         let (dir, path) = (self.dir.clone(), self.dir.join(file_name(start)));
+        let (mapped, zero) = (self.mapped, self.zero.clone());
         warmer.run(move |scratch| {
             // The writer got there first (or a stale one is left from before a truncation).
             if fs.open(&path, false).is_ok() {
@@ -581,7 +633,11 @@ impl SegLog {
             let made = fs.open(&path, true).and_then(|file| {
                 file.set_len(seg_size)?;
                 fs.sync_dir(&dir)?;
-                let map = file.map_for_append(seg_size)?;
+                let map = if mapped {
+                    file.map_for_append(seg_size)?
+                } else {
+                    None
+                };
                 Ok((file, map))
             });
             match made {
@@ -591,10 +647,20 @@ impl SegLog {
                     *slot.lock() = Some(Prepared {
                         start,
                         file: file.clone(),
-                        path,
+                        path: path.clone(),
                         map,
                     });
-                    warm::read_region(file.as_ref(), 0, warm::AHEAD.min(seg_size), scratch);
+                    let ahead = warm::AHEAD.min(seg_size);
+                    match zero {
+                        // Through a descriptor of its own (see `crate::warm`).
+                        Some(front) => match fs.open(&path, false) {
+                            Ok(own) => {
+                                warm::zero_region(own.as_ref(), start, start, start + ahead, &front)
+                            }
+                            Err(e) => tracing::debug!(error = %e, "next segment not zeroed"),
+                        },
+                        None => warm::read_region(file.as_ref(), 0, ahead, scratch),
+                    }
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, path = %path.display(), "next segment not made ahead; the writer makes it");
@@ -957,6 +1023,94 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    /// Under SYNC_FLUSH the buffered writer gets zeros written (and synced) ahead of it, and
+    /// its next segment made and zeroed ahead, while it writes as fast as it can: every record
+    /// reads back as written (no zero ever lands on one), and the space ahead is allocated.
+    #[test]
+    fn zeros_run_ahead_of_the_buffered_writer_and_never_over_it() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
+        let seg = PREPARE_MIN_SEGMENT;
+        let log = SegLog::open(fs.clone(), dir.path(), seg, 1 << 20, false)
+            .unwrap()
+            .zero_ahead()
+            .unwrap();
+        log.set_end(0).unwrap();
+        const REC: u64 = 4096;
+        // No zero byte in any record, and each one different from its neighbours.
+        let record = |at: u64| -> Vec<u8> {
+            (0..REC)
+                .map(|j| ((at / REC * 7 + j) % 251 + 1) as u8)
+                .collect()
+        };
+        let total = seg + seg / 4;
+        let write_to = |t: &mut Tail, to: u64| {
+            while t.end() < to {
+                let r = record(t.end());
+                log.prepare(t, r.len()).unwrap();
+                log.append(t, &r).unwrap();
+            }
+        };
+        // The zeroing thread is held up while the writer passes everything it was asked to
+        // zero: released, it must find all of it claimed.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        log.warmer.as_ref().unwrap().run(move |_| {
+            let _ = held.recv();
+        });
+        let mut t = log.lock();
+        write_to(&mut t, 3 * warm::AHEAD);
+        drop(t);
+        log.sync().unwrap();
+        release.send(()).unwrap();
+        let mut t = log.lock();
+        write_to(&mut t, total);
+        let asked = t.warmed;
+        drop(t);
+        assert_eq!(log.sync().unwrap(), total);
+        assert!(
+            log.segment(seg).is_some(),
+            "rolled into the segment made ahead"
+        );
+
+        let front = log.zero.clone().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while front.position() < asked {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "zeroing never caught up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        for start in [0, seg] {
+            let bytes = std::fs::read(dir.path().join(file_name(start))).unwrap();
+            let written = (total - start).min(seg);
+            for at in (0..written).step_by(REC as usize) {
+                let got = &bytes[at as usize..(at + REC) as usize];
+                assert!(
+                    got == record(start + at).as_slice(),
+                    "record at {} intact",
+                    start + at
+                );
+            }
+        }
+        let second = std::fs::metadata(dir.path().join(file_name(seg))).unwrap();
+        assert!(
+            second.blocks() * 512 >= asked - seg,
+            "allocated up to what was asked: {} < {}",
+            second.blocks() * 512,
+            asked - seg
+        );
+        assert!(
+            asked >= total + warm::AHEAD - warm::CHUNK,
+            "asked ahead of the end"
+        );
+
+        // Stopped: nothing more is written ahead.
+        log.stop_zeroing();
+        assert_eq!(front.position(), u64::MAX);
     }
 
     /// A large mapped log's next segment is made ahead (on disk, full length, mapped) once

@@ -23,10 +23,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::durable::FlushWaiters;
 use crate::checkpoint::{Checkpoint, CheckpointFile};
 use crate::config::{FlushDiskType, StoreConfig};
 use crate::consume_queue::ConsumeQueue;
+use crate::durable::FlushWaiters;
 use crate::error::{Result, StoreError};
 use crate::fs::{FileSystem, StdFs};
 use crate::index::IndexService;
@@ -202,6 +202,11 @@ impl MessageStore {
             config.flush_disk_type == FlushDiskType::AsyncFlush
                 && !config.transient_store_pool_enable,
         )?;
+        // Group fsyncs then find their blocks allocated (see `crate::warm`).
+        let log = match config.flush_disk_type {
+            FlushDiskType::SyncFlush => log.zero_ahead()?,
+            FlushDiskType::AsyncFlush => log,
+        };
         let started = Instant::now();
         let rec = recovery::recover(&fs, &root, &config, &log, previous, cp, started)?;
         let (log_min, log_end, dispatch_from) =
@@ -368,6 +373,7 @@ impl MessageStore {
 
     fn stop_threads(&self) {
         self.inner.stopping.store(true, Ordering::Release);
+        self.inner.log.stop_zeroing();
         self.inner.wake_flusher();
         self.inner.wake_dispatcher();
         for t in self.threads.lock().drain(..) {
