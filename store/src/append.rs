@@ -4,9 +4,10 @@
 //! record boundary, reset to an empty log) and a promoted slave's switch to puts
 //! (`prepare_for_puts`).
 //!
-//! Group commit (SYNC_FLUSH): an appender wakes the flush thread and waits in
-//! `Inner::durable` ([`crate::durable`]); the flush thread's one drain + fdatasync covers every record appended before it
-//! started, so appenders that arrive while an fsync runs share the next one. ASYNC_FLUSH
+//! Group commit (SYNC_FLUSH): an appender wakes the flush thread and waits in `Inner::durable`
+//! ([`crate::durable`]); the flush thread's one drain + fdatasync covers every record appended
+//! before it started, so appenders that arrive while an fsync runs share the next one. Zeros
+//! written ahead of the writer ([`crate::warm`]) spare those fsyncs the block allocation. ASYNC_FLUSH
 //! acknowledges once the bytes are in the page cache and the flush thread syncs on a cadence.
 //! A failed write fails only its put (`DiskError`) and puts are refused until a write succeeds;
 //! a failed fsync is fatal (`Inner::fatal`).
@@ -29,9 +30,6 @@ use crate::store::{Inner, MessageStore, now_ms, qm_get, qm_set, valid_topic};
 use crate::types::{AppendResult, PutResult, PutStatus};
 
 const PAGE: u64 = 4096;
-
-/// The longest pause between two group fsyncs ([`Inner::flush_loop`]).
-const MAX_FLUSH_PAUSE: Duration = Duration::from_millis(1);
 
 fn first_store_host(msgs: &[MessageRecord]) -> std::net::SocketAddr {
     msgs.first()
@@ -591,19 +589,8 @@ impl Inner {
             if !sync && dirty < least && last_thorough.elapsed() < thorough {
                 continue;
             }
-            let started = Instant::now();
             if self.sync_log().is_err() {
                 std::thread::sleep(Duration::from_millis(10));
-            } else if sync && self.durable.waiting() > 1 {
-                // Group commit with a pause: with more than one put already waiting for the
-                // next fsync, wait as long as this one took before starting it, so that the
-                // fsyncs take at most half of the time and each covers about twice the puts.
-                // An fsync costs the same CPU (here ~65 µs, mostly the virtio round trips)
-                // whether it covers one record or thirty, and back to back they were a third
-                // of the broker's CPU at 64 senders. Measured (BENCHMARKS.md, session 12):
-                // CPU per message 0.62-0.76, sends 1.2x; a half-load p50 0.3 ms longer. A
-                // lone sender never waits: one waiter is not a group.
-                std::thread::sleep(started.elapsed().min(MAX_FLUSH_PAUSE));
             }
             last_thorough = Instant::now();
         }

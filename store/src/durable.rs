@@ -69,11 +69,6 @@ impl FlushWaiters {
         Err(rx)
     }
 
-    /// How many puts wait (some may have given up since).
-    pub(crate) fn waiting(&self) -> usize {
-        self.state.lock().waiting.len()
-    }
-
     /// The log is durable below `flushed` (never moves the mark back): completes the waiters
     /// this covers.
     pub(crate) fn advance(&self, flushed: u64) {
