@@ -37,12 +37,6 @@ pub trait FsFile: Send + Sync + std::fmt::Debug {
     fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
         Ok(Some(off))
     }
-    /// Writes the dirty pages of `[off, off + len)` back to the disk and waits for them, with
-    /// no cache flush and no metadata: a hint that moves write-back off a later fsync's path,
-    /// never a durability guarantee (the default does nothing).
-    fn write_back(&self, _off: u64, _len: u64) -> io::Result<()> {
-        Ok(())
-    }
     /// True when the file is empty.
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
@@ -113,25 +107,6 @@ impl FsFile for StdFile {
     }
     fn map_for_append(&self, len: u64) -> io::Result<Option<AppendMap>> {
         AppendMap::create(&self.0, len)
-    }
-    fn write_back(&self, off: u64, len: u64) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let (off, len) = (
-            libc::off64_t::try_from(off).map_err(io::Error::other)?,
-            libc::off64_t::try_from(len).map_err(io::Error::other)?,
-        );
-        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
-            | libc::SYNC_FILE_RANGE_WRITE
-            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-        // SAFETY: sync_file_range(2) on a descriptor this value owns; it reads no memory of
-        // ours.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::sync_file_range(self.0.as_raw_fd(), off, len, flags) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
     }
     fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
         match rustix::fs::seek(&self.0, rustix::fs::SeekFrom::Data(off)) {
@@ -283,9 +258,6 @@ impl FsFile for FaultyFile {
     }
     fn len(&self) -> io::Result<u64> {
         self.inner.len()
-    }
-    fn write_back(&self, off: u64, len: u64) -> io::Result<()> {
-        self.inner.write_back(off, len)
     }
     fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
         self.inner.next_data(off)

@@ -24,7 +24,8 @@
 //! and partly read in.
 //!
 //! For the commit log under SYNC_FLUSH (written with `pwrite`, acknowledged after each group
-//! fsync) it writes zeros ahead of the writer instead ([`Warmer::zero`]), and fdatasyncs them.
+//! fsync) it writes zeros ahead of the writer instead ([`Warmer::zero`]) and fdatasyncs them
+//! in small units (a group fsync that runs at the same time waits for that much).
 //! Why: a segment file is sparse until written, so every group fsync also allocated the blocks
 //! its records landed in and wrote the file's block map: on this machine's ext4 an fdatasync of
 //! 15 KiB into a hole took 330 µs and 142 µs of CPU, into written zeros 160–180 µs and 64–71 µs
@@ -61,6 +62,8 @@ const STEP: u64 = 64 << 10;
 /// Requests queued at most (a full queue drops the newest: the writer is far ahead anyway).
 const QUEUE: usize = 64;
 
+/// Zeros are fdatasynced in units of this size ([`zero_region`]).
+const ZERO_UNIT: u64 = 256 << 10;
 /// What a zero write copies from (in the binary's zero-initialised data, no allocation).
 static ZEROS: [u8; STEP as usize] = [0; STEP as usize];
 
@@ -191,9 +194,9 @@ pub(crate) fn read_region(file: &dyn FsFile, off: u64, len: u64, scratch: &mut [
 }
 
 /// Writes zeros over `[from, to)` (log offsets) of `file`, the segment at `seg_start`, where
-/// `front` allows, in [`STEP`]s, then fdatasyncs them. `file` must be a descriptor of the
-/// thread's own (module docs). Stops at the first error: the writer's own write and fsync
-/// report it.
+/// `front` allows, in [`STEP`]s, and fdatasyncs each [`ZERO_UNIT`] of them. `file` must be a
+/// descriptor of the thread's own (module docs). Stops at the first error: the writer's own
+/// write and fsync report it.
 pub(crate) fn zero_region(
     file: &dyn FsFile,
     seg_start: u64,
@@ -202,28 +205,31 @@ pub(crate) fn zero_region(
     front: &ZeroFront,
 ) {
     let mut at = from;
-    let mut wrote: Option<u64> = None;
     while at < to {
-        let _held = front.lock.lock();
-        at = at.max(front.front.load(Ordering::Acquire));
-        if at >= to {
-            break;
+        let unit_end = (at - at % ZERO_UNIT + ZERO_UNIT).min(to);
+        let mut wrote = false;
+        while at < unit_end {
+            let _held = front.lock.lock();
+            at = at.max(front.front.load(Ordering::Acquire));
+            if at >= unit_end {
+                break;
+            }
+            let n = STEP.min(unit_end - at);
+            if let Err(e) = file.write_all_at(&ZEROS[..n as usize], at - seg_start) {
+                tracing::debug!(error = %e, offset = at, "commit-log zeroing write failed");
+                return;
+            }
+            wrote = true;
+            at += n;
+            front.front.fetch_max(at, Ordering::AcqRel);
         }
-        let n = STEP.min(to - at);
-        if let Err(e) = file.write_all_at(&ZEROS[..n as usize], at - seg_start) {
-            tracing::debug!(error = %e, offset = at, "commit-log zeroing write failed");
-            break;
+        // Synced here, not by the next group fsync, which would otherwise write these zeros
+        // and the block map they changed; in small units, so that a group fsync running at
+        // the same time waits for little.
+        if wrote && let Err(e) = file.sync_data() {
+            tracing::debug!(error = %e, "commit-log zeroing fdatasync failed");
+            return;
         }
-        wrote.get_or_insert(at);
-        at += n;
-        front.front.fetch_max(at, Ordering::AcqRel);
-    }
-    // Written back here rather than by the next group fsync, which would otherwise carry
-    // these zeros; the block allocation they made is written by that fsync, once per region.
-    if let Some(first) = wrote
-        && let Err(e) = file.write_back(first - seg_start, at.min(to) - first)
-    {
-        tracing::debug!(error = %e, "commit-log zeroing write-back failed");
     }
 }
 
