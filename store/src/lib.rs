@@ -9,11 +9,12 @@
 //!   Three background threads: flush (`append`), dispatch (`dispatch`), housekeeping
 //!   (checkpoint every `flushIntervalConsumeQueue`, retention every `cleanResourceInterval`).
 //! - `append` (private): puts (encode, delay-level rewrite, offsets under the tail lock), the
-//!   durability wait and SYNC_FLUSH group commit, the flush thread, the fatal-fsync rule, and
+//!   durability wait and SYNC_FLUSH group commit (the waiters: `durable`), the flush thread,
+//!   the fatal-fsync rule, and
 //!   the slave's side of HA (raw append, truncate, reset) and a promoted slave's
 //!   `prepare_for_puts`.
 //! - `dispatch` (private): commit log → consume queues + index (Java's reput service), queue
-//!   creation, topic deletion, queue-advance events for long polling.
+//!   creation, topic deletion, the queue-advance listeners long polling registers.
 //! - `read` (private): pulls (`get_message`), queue offsets, lookups by time, offset and key,
 //!   HA reads.
 //! - [`recovery`]: what open verifies, truncates, rebuilds and refuses (its invariants are at
@@ -24,6 +25,8 @@
 //! - `seglog` (private): fixed-size segment files named by 20-digit start offsets, written
 //!   through a shared mapping (the commit log under ASYNC_FLUSH) or an in-memory tail buffer
 //!   drained in large sequential writes (consume queues; the commit log under SYNC_FLUSH).
+//! - `warm` (private): the thread that works ahead of the commit-log writer (reads pages in,
+//!   or under SYNC_FLUSH writes zeros; makes the next segment).
 //! - [`mapped`]: the commit log's memory-mapped append path (the workspace's only `unsafe`).
 //! - [`consume_queue`]: 20-byte entries per topic and queue.
 //! - [`index`]: Java-format index files for `KEYS` / `UNIQ_KEY`.
