@@ -10,9 +10,8 @@
 //!   (checkpoint every `flushIntervalConsumeQueue`, retention every `cleanResourceInterval`).
 //! - `append` (private): puts (encode, delay-level rewrite, offsets under the tail lock), the
 //!   durability wait and SYNC_FLUSH group commit (the waiters: `durable`), the flush thread,
-//!   the fatal-fsync rule, and
-//!   the slave's side of HA (raw append, truncate, reset) and a promoted slave's
-//!   `prepare_for_puts`.
+//!   the fatal-fsync rule, and the slave's side of HA (raw append, truncate, reset) and a
+//!   promoted slave's `prepare_for_puts`.
 //! - `dispatch` (private): commit log → consume queues + index (Java's reput service), queue
 //!   creation, topic deletion, the queue-advance listeners long polling registers.
 //! - `read` (private): pulls (`get_message`), queue offsets, lookups by time, offset and key,
