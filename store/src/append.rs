@@ -7,10 +7,10 @@
 //! Group commit (SYNC_FLUSH): an appender wakes the flush thread and waits in `Inner::durable`
 //! ([`crate::durable`]); the flush thread's one drain + fdatasync covers every record appended
 //! before it started, so appenders that arrive while an fsync runs share the next one. Zeros
-//! written ahead of the writer ([`crate::warm`]) spare those fsyncs the block allocation. ASYNC_FLUSH
-//! acknowledges once the bytes are in the page cache and the flush thread syncs on a cadence.
-//! A failed write fails only its put (`DiskError`) and puts are refused until a write succeeds;
-//! a failed fsync is fatal (`Inner::fatal`).
+//! written ahead of the writer ([`crate::warm`]) spare those fsyncs the block allocation.
+//! ASYNC_FLUSH acknowledges once the bytes are in the page cache and the flush thread syncs on
+//! a cadence. A failed write fails only its put (`DiskError`) and puts are refused until a
+//! write succeeds; a failed fsync is fatal (`Inner::fatal`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -72,33 +72,27 @@ impl FlushWaiters {
     /// The log is durable below `flushed` (never moves the mark back): completes the waiters
     /// this covers.
     pub(crate) fn advance(&self, flushed: u64) {
-        let done: Vec<Waiter> = {
-            let mut s = self.state.lock();
-            if flushed <= s.flushed {
-                return;
-            }
-            s.flushed = flushed;
-            s.waiting.extract_if(.., |w| w.end <= flushed).collect()
-        };
-        // Woken outside the lock; a receiver that gave up (timed out) is simply gone.
-        for w in done {
-            let _ = w.tx.send(Durable::Yes);
-        }
+        self.set_mark(flushed, false);
     }
 
     /// Sets the durable mark to `to` in either direction (truncation, reset to an empty log).
     /// Waiters beyond it keep waiting: their records may be written again, else they time out.
     pub(crate) fn reset(&self, to: u64) {
-        let moved_up = {
+        self.set_mark(to, true);
+    }
+
+    fn set_mark(&self, to: u64, back_too: bool) {
+        let done: Vec<Waiter> = {
             let mut s = self.state.lock();
-            let up = to > s.flushed;
-            if !up {
-                s.flushed = to;
+            if to == s.flushed || (to < s.flushed && !back_too) {
+                return;
             }
-            up
+            s.flushed = to;
+            s.waiting.extract_if(.., |w| w.end <= to).collect()
         };
-        if moved_up {
-            self.advance(to);
+        // Woken outside the lock; a receiver that gave up (timed out) is simply gone.
+        for w in done {
+            let _ = w.tx.send(Durable::Yes);
         }
     }
 
