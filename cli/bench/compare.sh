@@ -29,6 +29,7 @@
 #   PERF_SIDE=new PERF_PHASE=consume PERF_WHO=client cli/bench/compare.sh
 #                                              # profile another phase, or its client
 #   PULL_BATCH=256 cli/bench/compare.sh        # benchConsumer's messages per pull (-p)
+#   QUEUES=16 cli/bench/compare.sh             # the topic's queues (8; one pull in flight each)
 #   SIDES=new cli/bench/compare.sh             # only one side (profiling, quick checks)
 # Everything listens on 127.0.0.1 only; each phase is bounded by BENCH_SECS (the consume by
 # 10 x BENCH_SECS); files go to a temp dir removed at the end.
@@ -41,6 +42,7 @@ ROUNDS=${ROUNDS:-2}
 TASKS=${TASKS:-64}
 BATCH=${BATCH:-32}
 BATCH_TASKS=${BATCH_TASKS:-16}
+QUEUES=${QUEUES:-8}
 SIZE=${SIZE:-1024}
 FLUSH=${FLUSH:-ASYNC_FLUSH}
 OLD_FLUSH=${OLD_FLUSH:-$FLUSH}
@@ -233,8 +235,8 @@ run_side() { # $1 = old|new
     [ "$side" = old ] && flush=$OLD_FLUSH
     start_pair "$bin" "$dir" "$flush"
     local topic="Cmp_${side}_${ROUND}"
-    # Creates the topic (8 queues) and warms up connections, routes and the store.
-    "$client" benchProducer -n "$NS" -t "$topic" -c BenchCluster -q 8 -w 8 -s "$SIZE" -d 1 \
+    # Creates the topic (QUEUES queues) and warms up connections, routes and the store.
+    "$client" benchProducer -n "$NS" -t "$topic" -c BenchCluster -q "$QUEUES" -w 8 -s "$SIZE" -d 1 \
         > "$dir/warmup.log" 2>&1
     phase send "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" -d "$SECS"
     phase batch "$client" benchProducer -n "$NS" -t "$topic" -w "$BATCH_TASKS" \

@@ -114,6 +114,47 @@ fn put_get_statuses_and_clean_restart() {
     s.shutdown().unwrap();
 }
 
+/// A pull reads consume-queue entries as it needs them, so it goes on into the next queue
+/// file rather than stopping at a file's end (files hold 100 entries here), with or without a
+/// tag filter, and reports the offsets it served and where to continue.
+#[test]
+fn pulls_go_on_across_consume_queue_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let s = open(config(dir.path(), FlushDiskType::AsyncFlush));
+    for i in 0..150 {
+        let mut m = msg("T", 0, &[b'x'; 64], &format!("k{i}"));
+        m.properties
+            .insert("TAGS", if i % 2 == 0 { "Even" } else { "Odd" });
+        let r = rt.block_on(s.put_message(m));
+        assert_eq!(r.status, PutStatus::PutOk, "{r:?}");
+    }
+    wait_visible(&s, "T", 0, 150);
+
+    let r = s.get_message("g", "T", 0, 90, 32, 1 << 20, None).unwrap();
+    assert_eq!(r.status, GetStatus::Found);
+    assert_eq!(r.queue_offsets, (90..122).collect::<Vec<i64>>());
+    assert_eq!(r.next_begin_offset, 122);
+
+    let even = remoting::message::tags_code(Some("Even"));
+    let f = move |c: i64| c == even;
+    let r = s
+        .get_message("g", "T", 0, 80, 32, 1 << 20, Some(&f))
+        .unwrap();
+    assert_eq!(r.status, GetStatus::Found);
+    assert_eq!(r.queue_offsets, (80..144).step_by(2).collect::<Vec<i64>>());
+    assert_eq!(r.next_begin_offset, 143);
+    for (m, q) in r.messages.iter().zip(&r.queue_offsets) {
+        let rec = remoting::message::decode(m).unwrap();
+        assert_eq!((rec.queue_offset, rec.tags()), (*q, Some("Even")));
+    }
+    // The end of the queue ends the pull with what there was.
+    let r = s.get_message("g", "T", 0, 140, 32, 1 << 20, None).unwrap();
+    assert_eq!(r.queue_offsets, (140..150).collect::<Vec<i64>>());
+    assert_eq!(r.next_begin_offset, 150);
+    s.shutdown().unwrap();
+}
+
 #[test]
 fn sync_flush_acks_only_durable_and_batches_share_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
