@@ -59,8 +59,8 @@ impl PullResult {
     pub fn stamp_queue_offsets(&mut self) {
         let (min, max) = (self.min_offset.to_string(), self.max_offset.to_string());
         for m in &mut self.msgs {
-            m.properties.insert(keys::MIN_OFFSET, min.clone());
-            m.properties.insert(keys::MAX_OFFSET, max.clone());
+            m.properties.insert(keys::MIN_OFFSET, &min);
+            m.properties.insert(keys::MAX_OFFSET, &max);
         }
     }
 }

@@ -45,7 +45,7 @@ impl Message {
 
     /// Sets the tag (builder style).
     pub fn with_tags(mut self, tags: impl Into<String>) -> Self {
-        self.properties.insert(keys::TAGS, tags);
+        self.properties.insert(keys::TAGS, tags.into());
         self
     }
 
@@ -82,7 +82,7 @@ impl Message {
 
     /// Sets a user property (builder style).
     pub fn with_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.properties.insert(key.into(), value);
+        self.properties.insert(key.into(), value.into());
         self
     }
 

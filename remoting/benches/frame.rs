@@ -3,7 +3,9 @@
 //! `cargo bench -p remoting --bench frame -- --warm-up-time 1 --measurement-time 3`
 //! Group `send_message_v2_1KiB_msgs` reports messages per second of the whole path (encode,
 //! codec decode, typed send header); `send_message_v2_1KiB_bytes` reports MiB/s of whole frames for
-//! that path and for encoding and decoding alone.
+//! that path and for encoding and decoding alone. Group `send_response` reports answers per
+//! second of the way back: the broker's typed response header rendered and encoded, the
+//! client's codec decode and typed header.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -12,8 +14,8 @@ use std::hint::black_box;
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use remoting::frame::{self, RemotingCodec};
-use remoting::header::send::{self, SendMessageRequestHeader};
-use remoting::{RemotingCommand, RequestCode, SerializeType};
+use remoting::header::send::{self, SendMessageRequestHeader, SendMessageResponseHeader};
+use remoting::{CommandHeader, RemotingCommand, RequestCode, ResponseCode, SerializeType};
 use tokio_util::codec::Decoder;
 
 fn send_v2(serialize_type: SerializeType) -> RemotingCommand {
@@ -96,6 +98,33 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(frame::decode_frame(black_box(encoded.slice(4..))).unwrap()))
         });
     }
+    group.finish();
+    // The way back: a send's answer.
+    let mut group = c.benchmark_group("send_response");
+    group.throughput(Throughput::Elements(1));
+    let req = send_v2(SerializeType::Json);
+    group.bench_function("render+encode+decode/json", |b| {
+        let mut codec = RemotingCodec::default();
+        let mut buf = BytesMut::with_capacity(4096);
+        b.iter(|| {
+            let header = SendMessageResponseHeader {
+                msg_id: "7F00000100002A9F0000000000A3B2C4".into(),
+                queue_id: 3,
+                queue_offset: black_box(1_234_567),
+                transaction_id: None,
+                batch_uniq_id: None,
+                msg_region: Some("DefaultRegion".into()),
+                trace_on: Some(true),
+            };
+            let cmd = req
+                .response_to(ResponseCode::SUCCESS, None)
+                .with_ext(header.to_ext());
+            frame::encode(&cmd, &mut buf).unwrap();
+            let decoded = codec.decode(&mut buf).unwrap().unwrap();
+            let back = SendMessageResponseHeader::from_ext(&decoded.ext_fields).unwrap();
+            black_box(back)
+        })
+    });
     group.finish();
 }
 

@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use compact_str::{CompactString, ToCompactString};
+
 use crate::error::{RemotingError, Result};
 
 /// Up to this many fields a lookup scans instead of searching.
@@ -17,16 +19,21 @@ const LINEAR_SCAN: usize = 32;
 /// requests use (no allocation), owned text for anything else a peer sends.
 pub type FieldKey = Cow<'static, str>;
 
+/// A header field value: up to 24 bytes are kept inline, so numbers, flags, topic and group
+/// names cost no allocation; only longer values (a send's properties, a message id) do.
+pub type FieldValue = CompactString;
+
 /// The header field map. Ordered by key, so encoded frames are deterministic.
 ///
 /// Kept as a sorted vector rather than a tree: a header has a few dozen fields at most (a
 /// decoded frame is limited to [`DEFAULT_MAX_HEADER_FIELDS`](crate::frame::DEFAULT_MAX_HEADER_FIELDS)),
 /// a lookup is a binary search over contiguous entries, and a whole header costs one
-/// allocation for the entries plus one per value (keys the request path uses are static).
+/// allocation for the entries plus one per value longer than [`FieldValue`] holds inline
+/// (keys the request path uses are static).
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct ExtFields {
     /// Sorted by key, keys unique.
-    fields: Vec<(FieldKey, String)>,
+    fields: Vec<(FieldKey, FieldValue)>,
 }
 
 impl std::fmt::Debug for ExtFields {
@@ -81,15 +88,15 @@ impl ExtFields {
             Some(k) => Cow::Borrowed(k),
             None => Cow::Owned(key),
         };
-        self.insert_key(key, value.into());
+        self.insert_key(key, FieldValue::from(value.into()));
     }
 
     /// Sets a key whose name is static (what typed headers do): the name is not copied.
-    pub fn insert_static(&mut self, key: &'static str, value: String) {
-        self.insert_key(Cow::Borrowed(key), value);
+    pub fn insert_static(&mut self, key: &'static str, value: impl Into<FieldValue>) {
+        self.insert_key(Cow::Borrowed(key), value.into());
     }
 
-    fn insert_key(&mut self, key: FieldKey, value: String) {
+    fn insert_key(&mut self, key: FieldKey, value: FieldValue) {
         // Typed headers insert in declaration order, often sorted already: check the end first.
         match self.fields.last() {
             Some((last, _)) if last.as_ref() < key.as_ref() => self.fields.push((key, value)),
@@ -103,7 +110,9 @@ impl ExtFields {
 
     /// Removes a key, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        self.position(key).ok().map(|i| self.fields.remove(i).1)
+        self.position(key)
+            .ok()
+            .map(|i| self.fields.remove(i).1.into_string())
     }
 
     /// Number of fields.
@@ -128,11 +137,11 @@ impl ExtFields {
 
     /// Builds the map from fields in any order; for a key given twice the last value wins (as
     /// a JSON object's or a map's later insert would).
-    pub(crate) fn from_unsorted(mut fields: Vec<(FieldKey, String)>) -> Self {
+    pub(crate) fn from_unsorted(mut fields: Vec<(FieldKey, FieldValue)>) -> Self {
         if !fields.windows(2).all(|w| key_before(&w[0].0, &w[1].0)) {
             // Stable, so equal keys keep their arrival order; then keep the last of each run.
             fields.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut out: Vec<(FieldKey, String)> = Vec::with_capacity(fields.len());
+            let mut out: Vec<(FieldKey, FieldValue)> = Vec::with_capacity(fields.len());
             for f in fields {
                 match out.last_mut() {
                     Some(last) if last.0 == f.0 => *last = f,
@@ -228,7 +237,7 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
                     Some(s) => Cow::Borrowed(s),
                     None => Cow::Owned(k),
                 };
-                (k, v.into())
+                (k, FieldValue::from(v.into()))
             })
             .collect();
         ExtFields::from_unsorted(fields)
@@ -255,15 +264,15 @@ pub trait HeaderScalar: Sized {
     /// Parses the field text leniently.
     fn parse_field(raw: &str) -> Option<Self>;
     /// Renders the value as Java's `toString()` would.
-    fn render_field(&self) -> String;
+    fn render_field(&self) -> FieldValue;
 }
 
 impl HeaderScalar for String {
     fn parse_field(raw: &str) -> Option<Self> {
         Some(raw.to_string())
     }
-    fn render_field(&self) -> String {
-        self.clone()
+    fn render_field(&self) -> FieldValue {
+        FieldValue::from(self.as_str())
     }
 }
 
@@ -280,8 +289,8 @@ macro_rules! int_scalar {
                     })
                 })
             }
-            fn render_field(&self) -> String {
-                self.to_string()
+            fn render_field(&self) -> FieldValue {
+                self.to_compact_string()
             }
         }
     )*};
@@ -295,8 +304,8 @@ impl HeaderScalar for bool {
         // the C++ client means by true.
         Some(raw.eq_ignore_ascii_case("true") || raw == "1")
     }
-    fn render_field(&self) -> String {
-        self.to_string()
+    fn render_field(&self) -> FieldValue {
+        FieldValue::const_new(if *self { "true" } else { "false" })
     }
 }
 
@@ -398,7 +407,7 @@ mod tests {
             [("b", "2"), ("topic", "T"), ("zz", "x")]
         );
         e.insert("a", "0");
-        e.insert_static("topic", "U".into());
+        e.insert_static("topic", "U");
         e.insert("zzz", "end");
         assert_eq!(e.get("topic"), Some("U"));
         assert_eq!(e.get("a"), Some("0"));

@@ -16,7 +16,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::command::{LanguageCode, RemotingCommand, SerializeType};
 use crate::error::{RemotingError, Result};
-use crate::ext::{ExtFields, FieldKey, intern};
+use crate::ext::{ExtFields, FieldKey, FieldValue, intern};
 
 /// Java's default maximum frame (`com.rocketmq.remoting.frameMaxLength`), counting the 4-byte
 /// length prefix.
@@ -544,7 +544,7 @@ fn lenient_ext<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ExtFields
                     return Err(de::Error::custom("too many header fields"));
                 }
                 if let Some(v) = v.0 {
-                    fields.push((k, v));
+                    fields.push((k, FieldValue::from(v)));
                 }
             }
             Ok(ExtFields::from_unsorted(fields))
@@ -582,7 +582,7 @@ fn decode_binary_header(mut h: &[u8], max_fields: usize) -> Result<RemotingComma
         )));
     }
     let mut ext = take(&mut h, ext_len as usize);
-    let mut fields: Vec<(FieldKey, String)> = Vec::with_capacity(16);
+    let mut fields: Vec<(FieldKey, FieldValue)> = Vec::with_capacity(16);
     while ext.has_remaining() {
         if ext.remaining() < 2 {
             return Err(RemotingError::MalformedFrame(
@@ -601,7 +601,7 @@ fn decode_binary_header(mut h: &[u8], max_fields: usize) -> Result<RemotingComma
             None => Cow::Owned(utf8(key, "ext key")?),
         };
         let value = read_i32_string(&mut ext, total, "ext value")?.unwrap_or_default();
-        fields.push((key, value));
+        fields.push((key, FieldValue::from(value)));
         if fields.len() > max_fields {
             return Err(RemotingError::MalformedFrame(format!(
                 "more than {max_fields} header fields"

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use crate::command::{LanguageCode, RemotingCommand};
-use crate::ext::{ExtFields, FieldKey, HeaderScalar, intern};
+use crate::ext::{ExtFields, FieldKey, FieldValue, HeaderScalar, intern};
 
 /// Longest integer accepted here: 18 digits always fit an `i64`, so its text is what serde's
 /// `i64`/`u64` → text conversion would give.
@@ -297,7 +297,7 @@ fn ext_fields(c: &mut Cursor<'_>, max_fields: usize) -> Option<ExtFields> {
         c.literal(b"null")?;
         return Some(ExtFields::new());
     }
-    let mut fields: Vec<(FieldKey, String)> = Vec::with_capacity(16);
+    let mut fields: Vec<(FieldKey, FieldValue)> = Vec::with_capacity(16);
     let mut count = 0usize;
     if c.open_object()? {
         loop {
@@ -313,7 +313,7 @@ fn ext_fields(c: &mut Cursor<'_>, max_fields: usize) -> Option<ExtFields> {
                     Some(k) => Cow::Borrowed(k),
                     None => Cow::Owned(key.into_owned()),
                 };
-                fields.push((k, v.into_owned()));
+                fields.push((k, FieldValue::from(v)));
             }
             if !c.next_member()? {
                 break;

@@ -294,13 +294,21 @@ fn async_flush_waits_for_pages_or_the_thorough_interval() {
     for i in 0..20 {
         rt.block_on(s.put_message(msg("A", 0, &[b'p'; 1000], &format!("p{i}"))));
     }
+    // A flush takes what is dirty when it runs; one that ran while the puts went on leaves a
+    // rest under the 4 pages, which waits (the thorough interval is far off).
+    let settled = || s.commit_log_max_offset() - s.commit_log_flushed_offset() < 4 * 4096;
     for _ in 0..500 {
-        if s.commit_log_flushed_offset() == s.commit_log_max_offset() {
+        if settled() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(s.commit_log_flushed_offset(), s.commit_log_max_offset());
+    assert!(
+        settled(),
+        "flushed {} of {}",
+        s.commit_log_flushed_offset(),
+        s.commit_log_max_offset()
+    );
     assert!(fs.faults.fsyncs.load(Ordering::SeqCst) > base);
     s.shutdown().unwrap();
     drop(s);

@@ -16,12 +16,36 @@ pub const PROPERTY_SEPARATOR: char = '\u{2}';
 pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
 
 /// Message properties in insertion order; later inserts of a key replace its value in place.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The values live back to back in one string, so a pulled message's properties cost two
+/// allocations (that string and the list) however many there are; a consuming client decodes
+/// every property of every message, and one allocation per value was a tenth of its CPU.
+#[derive(Clone, Default)]
 pub struct Properties {
     /// Keys are borrowed when they are well-known names (`keys`): a pulled message's keys then
-    /// cost no allocation.
-    entries: Vec<(Cow<'static, str>, String)>,
+    /// cost no allocation. Each value is a byte range of `text`.
+    entries: Vec<(Cow<'static, str>, Span)>,
+    /// Every value's bytes. A replaced or removed value leaves its old bytes behind until
+    /// [`Properties::compact`] drops them.
+    text: String,
 }
+
+/// A value's place in [`Properties::text`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+}
+
+/// Bytes kept ahead for the values a reader adds to a parsed message (a consumer stamps
+/// MIN_OFFSET and MAX_OFFSET, the broker CLUSTER), so those do not move the text.
+const ADDED_ROOM: usize = 48;
 
 impl Properties {
     /// No properties.
@@ -32,21 +56,22 @@ impl Properties {
     /// Parses a properties string the way Java's `string2messageProperties` does: segments
     /// shorter than 3 chars or without a name/value separator strictly inside are skipped.
     pub fn parse(s: &str) -> Self {
-        // Room for every segment and the two a reader adds next (a consumer stamps MIN_OFFSET
-        // and MAX_OFFSET, the broker CLUSTER), so those do not move the list.
+        // Room for every segment and the two a reader adds next, so those do not move the list.
+        let segments = s.bytes().filter(|&b| b == PROPERTY_SEPARATOR as u8).count() + 1;
         let mut out = Properties {
-            entries: Vec::with_capacity(s.matches(PROPERTY_SEPARATOR).count() + 3),
+            entries: Vec::with_capacity(segments + 2),
+            text: String::with_capacity(s.len() + ADDED_ROOM),
         };
         for seg in s.split(PROPERTY_SEPARATOR) {
             // Java skips segments of fewer than 3 characters; 12 bytes are at least 3.
             if seg.len() < 12 && seg.chars().count() < 3 {
                 continue;
             }
-            if let Some(i) = seg.find(NAME_VALUE_SEPARATOR) {
-                let (k, v) = (&seg[..i], &seg[i + 1..]);
-                if !k.is_empty() && !v.is_empty() {
-                    out.insert(super::keys::stored(k), v);
-                }
+            if let Some((k, v)) = seg.split_once(NAME_VALUE_SEPARATOR)
+                && !k.is_empty()
+                && !v.is_empty()
+            {
+                out.insert(super::keys::stored(k), v);
             }
         }
         out
@@ -57,27 +82,72 @@ impl Properties {
         self.entries
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| self.value(*v))
     }
 
     /// Sets `key` to `value`, replacing an existing value in place.
-    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
-        let (key, value) = (key.into(), value.into());
+    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl AsRef<str>) {
+        let (key, value) = (key.into(), value.as_ref());
+        let span = self.push_text(value);
         match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.entries.push((key, value)),
+            Some(slot) => slot.1 = span,
+            None => self.entries.push((key, span)),
         }
     }
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let i = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(i).1)
+        let (_, span) = self.entries.remove(i);
+        Some(self.value(span).to_string())
     }
 
     /// Entries in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
+        self.entries
+            .iter()
+            .map(|(k, v)| (k.as_ref(), self.value(*v)))
+    }
+
+    fn value(&self, span: Span) -> &str {
+        self.text
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or_default()
+    }
+
+    /// Appends `value` to the text, first dropping the bytes no value uses when they are over
+    /// half of it (so that replacing values never grows the text without bound).
+    fn push_text(&mut self, value: &str) -> Span {
+        let live: usize = self.entries.iter().map(|(_, v)| v.len()).sum();
+        if self.text.len() > 256 && live < self.text.len() / 2 {
+            self.compact();
+        }
+        let start = self.text.len();
+        self.text.push_str(value);
+        // Properties are at most 32 KiB on the wire (i16 length); a caller that builds more
+        // gets an error from `encode`, and spans past u32 would only be the same refusal.
+        Span {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(self.text.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Rewrites the text with only the live values.
+    fn compact(&mut self) {
+        let mut text = String::with_capacity(self.text.len() / 2 + ADDED_ROOM);
+        for (_, span) in &mut self.entries {
+            let start = text.len();
+            text.push_str(
+                self.text
+                    .get(span.start as usize..span.end as usize)
+                    .unwrap_or_default(),
+            );
+            *span = Span {
+                start: start as u32,
+                end: text.len() as u32,
+            };
+        }
+        self.text = text;
     }
 
     /// Number of entries.
@@ -104,7 +174,7 @@ impl Properties {
     /// string.
     pub fn checked_encoded_len(&self) -> Result<usize> {
         let mut len = self.entries.len().saturating_sub(1);
-        for (k, v) in &self.entries {
+        for (k, v) in self.iter() {
             check_part("key", k)?;
             check_part("value", v)?;
             len += k.len() + 1 + v.len();
@@ -119,7 +189,7 @@ impl Properties {
 
     /// Appends the encoding to `out`; call [`Properties::checked_encoded_len`] first.
     pub fn write_unchecked(&self, out: &mut Vec<u8>) {
-        for (i, (k, v)) in self.entries.iter().enumerate() {
+        for (i, (k, v)) in self.iter().enumerate() {
             if i > 0 {
                 out.push(PROPERTY_SEPARATOR as u8);
             }
@@ -175,13 +245,28 @@ fn check_part(what: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
-impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for Properties {
+impl<K: Into<Cow<'static, str>>, V: AsRef<str>> FromIterator<(K, V)> for Properties {
     fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
         let mut p = Properties::new();
         for (k, v) in iter {
             p.insert(k, v);
         }
         p
+    }
+}
+
+/// Equal when the same keys hold the same values in the same order, however the text lies.
+impl PartialEq for Properties {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Properties {}
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -203,6 +288,30 @@ mod tests {
         let mut q = p.clone();
         q.insert("UNIQ_KEY".to_string(), "other");
         assert_eq!((q.len(), q.get("UNIQ_KEY")), (3, Some("other")));
+    }
+
+    #[test]
+    fn values_replaced_over_and_over_keep_the_text_bounded() {
+        let mut p = Properties::parse("TAGS\u{1}a\u{2}KEYS\u{1}k");
+        for i in 0..10_000 {
+            p.insert("MAX_OFFSET", i.to_string());
+            p.insert("TAGS", format!("tag{i}"));
+        }
+        assert_eq!(p.get("MAX_OFFSET"), Some("9999"));
+        assert_eq!(p.get("TAGS"), Some("tag9999"));
+        assert_eq!(p.get("KEYS"), Some("k"));
+        assert!(p.text.len() < 1024, "text grew to {}", p.text.len());
+        assert_eq!(p.remove("TAGS").as_deref(), Some("tag9999"));
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            vec![("KEYS", "k"), ("MAX_OFFSET", "9999")]
+        );
+        // Equal to the same entries laid out afresh; Debug shows entries, not the text.
+        let q: Properties = [("KEYS", "k"), ("MAX_OFFSET", "9999")]
+            .into_iter()
+            .collect();
+        assert_eq!(p, q);
+        assert_eq!(format!("{q:?}"), r#"{"KEYS": "k", "MAX_OFFSET": "9999"}"#);
     }
 
     #[test]
