@@ -416,7 +416,7 @@ pub(crate) async fn send_one(
     } else {
         let split = ctx.store.supports_flush_wait();
         if split {
-            rec.properties.insert(keys::WAIT, "false".to_string());
+            rec.properties.insert(keys::WAIT, "false");
         }
         put_in_turn(ctx, turn, split, wait, ctx.store.put(rec)).await
     };
@@ -495,7 +495,7 @@ async fn send_batch(
     let split = ctx.store.supports_flush_wait();
     if split {
         for r in &mut records {
-            r.properties.insert(keys::WAIT, "false".to_string());
+            r.properties.insert(keys::WAIT, "false");
         }
     }
     let outcome = put_in_turn(ctx, turn, split, wait, ctx.store.put_batch(records)).await;
