@@ -69,12 +69,15 @@ impl MessageStore {
         let scan = (16000 / 20)
             .max(max_msgs.saturating_mul(20))
             .min((max - offset) as usize);
-        let first = if filter.is_none() {
-            max_msgs.min(scan)
-        } else {
-            scan
+        // Entries to read next, of `left` still in the window, when `needed` more are wanted.
+        let chunk = |left: usize, needed: usize| {
+            if filter.is_none() {
+                left.min(needed)
+            } else {
+                left
+            }
         };
-        let mut entries = q.entries(offset, first)?;
+        let mut entries = q.entries(offset, chunk(scan, max_msgs))?;
         if entries.is_empty() {
             return Ok(GetResult::empty(
                 GetStatus::OffsetFoundNull,
@@ -114,13 +117,8 @@ impl MessageStore {
                 if left == 0 {
                     break;
                 }
-                let want = if filter.is_none() {
-                    left.min(max_msgs - served.len())
-                } else {
-                    left
-                };
                 base = scanned;
-                entries = q.entries(offset + base, want)?;
+                entries = q.entries(offset + base, chunk(left, max_msgs - served.len()))?;
                 i = 0;
                 if entries.is_empty() {
                     break;

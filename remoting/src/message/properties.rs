@@ -43,6 +43,12 @@ impl Span {
     }
 }
 
+/// The value `span` marks in `text` (empty for a span the text does not hold).
+fn span_str(text: &str, span: Span) -> &str {
+    text.get(span.start as usize..span.end as usize)
+        .unwrap_or_default()
+}
+
 /// Bytes kept ahead for the values a reader adds to a parsed message (a consumer stamps
 /// MIN_OFFSET and MAX_OFFSET, the broker CLUSTER), so those do not move the text.
 const ADDED_ROOM: usize = 48;
@@ -110,17 +116,18 @@ impl Properties {
     }
 
     fn value(&self, span: Span) -> &str {
-        self.text
-            .get(span.start as usize..span.end as usize)
-            .unwrap_or_default()
+        span_str(&self.text, span)
     }
 
     /// Appends `value` to the text, first dropping the bytes no value uses when they are over
     /// half of it (so that replacing values never grows the text without bound).
     fn push_text(&mut self, value: &str) -> Span {
-        let live: usize = self.entries.iter().map(|(_, v)| v.len()).sum();
-        if self.text.len() > 256 && live < self.text.len() / 2 {
-            self.compact();
+        // A short text is never compacted, so most inserts do not count the live bytes.
+        if self.text.len() > 256 {
+            let live: usize = self.entries.iter().map(|(_, v)| v.len()).sum();
+            if live < self.text.len() / 2 {
+                self.compact();
+            }
         }
         let start = self.text.len();
         self.text.push_str(value);
@@ -134,20 +141,16 @@ impl Properties {
 
     /// Rewrites the text with only the live values.
     fn compact(&mut self) {
-        let mut text = String::with_capacity(self.text.len() / 2 + ADDED_ROOM);
+        let old = std::mem::take(&mut self.text);
+        self.text.reserve(old.len() / 2 + ADDED_ROOM);
         for (_, span) in &mut self.entries {
-            let start = text.len();
-            text.push_str(
-                self.text
-                    .get(span.start as usize..span.end as usize)
-                    .unwrap_or_default(),
-            );
+            let start = self.text.len();
+            self.text.push_str(span_str(&old, *span));
             *span = Span {
                 start: start as u32,
-                end: text.len() as u32,
+                end: self.text.len() as u32,
             };
         }
-        self.text = text;
     }
 
     /// Number of entries.
