@@ -119,7 +119,7 @@ impl StoreAdapter {
 
 fn outcome(r: store::PutResult) -> PutOutcome {
     use store::PutStatus as S;
-    let why = r.error.clone().unwrap_or_default();
+    let why = r.error.unwrap_or_default();
     let status = match r.status {
         S::PutOk => PutStatus::Ok,
         S::FlushDiskTimeout => PutStatus::FlushDiskTimeout,
@@ -130,21 +130,21 @@ fn outcome(r: store::PutResult) -> PutOutcome {
         S::OsPageCacheBusy => PutStatus::OsPageCacheBusy,
         S::UnknownError => PutStatus::Error(why),
     };
-    let queue_offset = r.append.as_ref().map(|a| a.logics_offset).unwrap_or(0);
-    let physical_offsets = match &r.append {
-        Some(a) => a
-            .msg_id
-            .split(',')
-            .filter_map(|id| remoting::message::decode_offset_msg_id(id).ok())
-            .map(|id| id.commit_log_offset)
-            .collect(),
-        None => Vec::new(),
+    let (queue_offset, first_offset, end_offset, msg_id) = match r.append {
+        Some(a) => (
+            a.logics_offset,
+            Some(a.wrote_offset),
+            a.end_offset,
+            a.msg_id,
+        ),
+        None => (0, None, 0, String::new()),
     };
     PutOutcome {
         status,
         queue_offset,
-        physical_offsets,
-        end_offset: r.append.as_ref().map(|a| a.end_offset).unwrap_or(0),
+        first_offset,
+        msg_id,
+        end_offset,
     }
 }
 

@@ -39,8 +39,11 @@ pub struct PutOutcome {
     pub status: PutStatus,
     /// Queue offset of the (first) message, when stored.
     pub queue_offset: i64,
-    /// Commit-log offset of each stored message, in order.
-    pub physical_offsets: Vec<i64>,
+    /// Commit-log offset of the first stored record; `None` when nothing was stored.
+    pub first_offset: Option<i64>,
+    /// The offset message ids of the stored records as the store wrote them (comma-joined for
+    /// a batch): the send answer's `msgId`, passed on as they are rather than rebuilt.
+    pub msg_id: String,
     /// Commit-log end after the last stored record (what a SYNC_MASTER's slave must hold);
     /// 0 when nothing was stored.
     pub end_offset: i64,
@@ -50,7 +53,7 @@ impl PutOutcome {
     /// Bytes the append wrote to the commit log (Java's `wroteBytes`): from the first record's
     /// offset to the end; `None` when nothing was stored.
     pub fn wrote_bytes(&self) -> Option<u64> {
-        let first = *self.physical_offsets.first()?;
+        let first = self.first_offset?;
         u64::try_from(self.end_offset - first)
             .ok()
             .filter(|n| *n > 0)

@@ -590,9 +590,9 @@ impl Producer {
             addr = vip_channel_addr(&addr);
         }
         let header = SendMessageRequestHeader {
-            producer_group: self.inner.config.group.clone(),
-            topic: p.topic.clone(),
-            default_topic: self.inner.config.create_topic_key.clone(),
+            producer_group: self.inner.config.group.as_str().into(),
+            topic: p.topic.as_str().into(),
+            default_topic: self.inner.config.create_topic_key.as_str().into(),
             default_topic_queue_nums: self.inner.config.default_topic_queue_nums,
             queue_id: mq.queue_id,
             sys_flag: p.sys_flag,
@@ -603,7 +603,7 @@ impl Producer {
             unit_mode: Some(false),
             batch: Some(p.batch),
             max_reconsume_times: p.max_reconsume_times,
-            bname: Some(mq.broker_name.clone()),
+            bname: Some(mq.broker_name.as_str().into()),
         };
         let code = if p.batch {
             RequestCode::SEND_BATCH_MESSAGE
@@ -644,7 +644,7 @@ impl Producer {
             message_queue: MessageQueue::new(mq.topic.clone(), mq.broker_name.clone(), h.queue_id),
             queue_offset: h.queue_offset,
             transaction_id: h.transaction_id,
-            region_id: h.msg_region,
+            region_id: h.msg_region.map(Into::into),
         }))
     }
 }

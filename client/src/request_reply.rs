@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use remoting::header::send::ReplyMessageRequestHeader;
-use remoting::message::{MessageRecord, Properties, keys};
+use remoting::message::{MessageRecord, Properties, keys, properties};
 use remoting::{Connection, RemotingCommand, ResponseCode};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
@@ -56,7 +56,7 @@ impl ReplyWaiters {
 
 /// True when an encoded properties string marks a reply message.
 pub(crate) fn is_reply_properties(encoded: &str) -> bool {
-    Properties::parse(encoded).get(keys::MSG_TYPE) == Some(REPLY_MESSAGE_FLAG)
+    properties::find_raw(encoded, keys::MSG_TYPE) == Some(REPLY_MESSAGE_FLAG)
 }
 
 /// Builds the reply to a received request (Java `MessageUtil.createReplyMessage`): the reply
@@ -106,7 +106,7 @@ pub(crate) fn receive_reply(
     let mut properties = Properties::parse(h.properties.as_deref().unwrap_or(""));
     properties.insert(keys::ARRIVE_TIME, crate::filter::now_ms().to_string());
     let rec = MessageRecord {
-        topic: h.topic,
+        topic: h.topic.into_string(),
         queue_id: h.queue_id,
         flag: h.flag,
         sys_flag: h.sys_flag,

@@ -257,6 +257,12 @@ pub trait CommandHeader: Sized {
     fn to_ext(&self) -> ExtFields;
     /// Parses the fields, failing on a missing or malformed required field.
     fn from_ext(ext: &ExtFields) -> Result<Self>;
+    /// [`to_ext`](Self::to_ext) consuming the header: string values move into the map
+    /// instead of being copied (an answer built only to be encoded, such as a send's with its
+    /// message id).
+    fn into_ext(self) -> ExtFields {
+        self.to_ext()
+    }
 }
 
 /// A scalar that can sit in a header field.
@@ -265,6 +271,10 @@ pub trait HeaderScalar: Sized {
     fn parse_field(raw: &str) -> Option<Self>;
     /// Renders the value as Java's `toString()` would.
     fn render_field(&self) -> FieldValue;
+    /// [`render_field`](Self::render_field) consuming the value, so text can move.
+    fn into_field(self) -> FieldValue {
+        self.render_field()
+    }
 }
 
 impl HeaderScalar for String {
@@ -273,6 +283,24 @@ impl HeaderScalar for String {
     }
     fn render_field(&self) -> FieldValue {
         FieldValue::from(self.as_str())
+    }
+    fn into_field(self) -> FieldValue {
+        // A long value keeps its buffer; a short one is inlined.
+        FieldValue::from(self)
+    }
+}
+
+/// A field held as it sits in the map: names and numbers up to 24 bytes are copied without an
+/// allocation, so the headers of the message path use it for their names.
+impl HeaderScalar for FieldValue {
+    fn parse_field(raw: &str) -> Option<Self> {
+        Some(FieldValue::from(raw))
+    }
+    fn render_field(&self) -> FieldValue {
+        self.clone()
+    }
+    fn into_field(self) -> FieldValue {
+        self
     }
 }
 
@@ -315,6 +343,8 @@ pub trait HeaderField: Sized {
     fn take(ext: &ExtFields, key: &'static str) -> Result<Self>;
     /// Writes the field `key` into `ext` (nothing for `None`).
     fn put(&self, ext: &mut ExtFields, key: &'static str);
+    /// [`put`](Self::put) consuming the value.
+    fn put_owned(self, ext: &mut ExtFields, key: &'static str);
 }
 
 impl<T: HeaderScalar> HeaderField for T {
@@ -331,6 +361,9 @@ impl<T: HeaderScalar> HeaderField for T {
     fn put(&self, ext: &mut ExtFields, key: &'static str) {
         ext.insert_static(key, self.render_field());
     }
+    fn put_owned(self, ext: &mut ExtFields, key: &'static str) {
+        ext.insert_static(key, self.into_field());
+    }
 }
 
 impl<T: HeaderScalar> HeaderField for Option<T> {
@@ -340,6 +373,11 @@ impl<T: HeaderScalar> HeaderField for Option<T> {
     fn put(&self, ext: &mut ExtFields, key: &'static str) {
         if let Some(v) = self {
             ext.insert_static(key, v.render_field());
+        }
+    }
+    fn put_owned(self, ext: &mut ExtFields, key: &'static str) {
+        if let Some(v) = self {
+            ext.insert_static(key, v.into_field());
         }
     }
 }
@@ -378,8 +416,15 @@ macro_rules! header {
         impl $crate::ext::CommandHeader for $name {
             fn to_ext(&self) -> $crate::ext::ExtFields {
                 #[allow(unused_mut)]
-                let mut ext = $crate::ext::ExtFields::new();
+                let mut ext = $crate::ext::ExtFields::with_capacity(Self::FIELD_KEYS.len());
                 $($crate::ext::HeaderField::put(&self.$field, &mut ext, $key);)*
+                ext
+            }
+
+            fn into_ext(self) -> $crate::ext::ExtFields {
+                #[allow(unused_mut)]
+                let mut ext = $crate::ext::ExtFields::with_capacity(Self::FIELD_KEYS.len());
+                $($crate::ext::HeaderField::put_owned(self.$field, &mut ext, $key);)*
                 ext
             }
 

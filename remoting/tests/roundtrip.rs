@@ -315,8 +315,8 @@ proptest! {
         bname in proptest::option::of("[a-z-]{1,10}"),
     ) {
         let v1 = send::SendMessageRequestHeader {
-            producer_group: group,
-            topic,
+            producer_group: group.into(),
+            topic: topic.into(),
             default_topic: "TBW102".into(),
             default_topic_queue_nums: 4,
             queue_id,
@@ -328,7 +328,7 @@ proptest! {
             unit_mode: unit,
             batch,
             max_reconsume_times: max_reconsume,
-            bname,
+            bname: bname.map(Into::into),
         };
         let v2 = send::SendMessageRequestHeaderV2::from(v1.clone());
         prop_assert_eq!(send::SendMessageRequestHeader::from(v2.clone()), v1.clone());

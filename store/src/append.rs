@@ -43,24 +43,27 @@ impl MessageStore {
     /// `physical_offset`, `store_timestamp` and `body_crc` are assigned by the store. A
     /// message with `DELAY` > 0 (not prepared/rollback) is rewritten to
     /// `SCHEDULE_TOPIC_XXXX` (spec §5.2). The `WAIT` property is stripped before storage.
-    pub async fn put_message(&self, msg: MessageRecord) -> PutResult {
-        self.put_messages(vec![msg]).await
+    pub async fn put_message(&self, mut msg: MessageRecord) -> PutResult {
+        self.put_messages_with(std::slice::from_mut(&mut msg), true)
+            .await
     }
 
     /// Appends a batch (all items to the first item's topic and queue, contiguous in one
     /// commit-log file), with the same durability rule as [`MessageStore::put_message`].
-    pub async fn put_messages(&self, msgs: Vec<MessageRecord>) -> PutResult {
-        self.put_messages_with(msgs, true).await
+    pub async fn put_messages(&self, mut msgs: Vec<MessageRecord>) -> PutResult {
+        self.put_messages_with(&mut msgs, true).await
     }
 
     /// Appends a message the schedule service delivers from `SCHEDULE_TOPIC_XXXX` to its real
     /// topic: stored as it is, `DELAY` property included (Java's delivered delayed messages keep
     /// `DELAY`, `REAL_TOPIC` and `REAL_QID`), without being delayed again.
-    pub async fn put_delayed_delivery(&self, msg: MessageRecord) -> PutResult {
-        self.put_messages_with(vec![msg], false).await
+    pub async fn put_delayed_delivery(&self, mut msg: MessageRecord) -> PutResult {
+        self.put_messages_with(std::slice::from_mut(&mut msg), false)
+            .await
     }
 
-    async fn put_messages_with(&self, msgs: Vec<MessageRecord>, honour_delay: bool) -> PutResult {
+    /// The records are borrowed, not owned: a single message needs no `Vec` of its own.
+    async fn put_messages_with(&self, msgs: &mut [MessageRecord], honour_delay: bool) -> PutResult {
         let wait = msgs.first().is_some_and(|m| {
             m.properties
                 .get(keys::WAIT)
@@ -303,7 +306,7 @@ impl Inner {
     #[allow(clippy::result_large_err)]
     pub(crate) fn append(
         &self,
-        mut msgs: Vec<MessageRecord>,
+        msgs: &mut [MessageRecord],
         honour_delay: bool,
     ) -> std::result::Result<AppendResult, PutResult> {
         self.check_writable()?;
@@ -362,7 +365,7 @@ impl Inner {
         let mut buf = Vec::with_capacity(estimate);
         // (encoded size, position of STORETIMESTAMP) per record.
         let mut sizes: Vec<(usize, usize)> = Vec::with_capacity(msgs.len());
-        for m in &mut msgs {
+        for m in msgs.iter_mut() {
             m.properties.remove(keys::WAIT);
             if m.topic != topic {
                 m.topic.clone_from(&topic);

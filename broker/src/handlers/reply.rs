@@ -63,7 +63,7 @@ pub async fn handle(
                     msg_id: "0".to_string(),
                     queue_id,
                     queue_offset: 0,
-                    msg_region: Some(ctx.config.region_id.clone()),
+                    msg_region: Some(ctx.config.region_id.as_str().into()),
                     trace_on: Some(ctx.config.trace_on),
                     ..Default::default()
                 };

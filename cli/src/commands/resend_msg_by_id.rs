@@ -98,9 +98,9 @@ pub async fn resend(admin: &Admin, id: &str, explicit: Option<&str>) -> Result<R
         .encode()
         .map_err(|e| CliError::Decode(format!("message properties: {e}")))?;
     let h = SendMessageRequestHeader {
-        producer_group: RESEND_PRODUCER_GROUP.to_string(),
-        topic: dest.clone(),
-        default_topic: "TBW102".to_string(),
+        producer_group: RESEND_PRODUCER_GROUP.into(),
+        topic: dest.as_str().into(),
+        default_topic: "TBW102".into(),
         default_topic_queue_nums: 4,
         queue_id: -1,
         sys_flag: m.sys_flag & remoting::message::sysflag::COMPRESSED_FLAG,

@@ -8,18 +8,18 @@
 use crate::codes::RequestCode;
 use crate::command::RemotingCommand;
 use crate::error::{RemotingError, Result};
-use crate::ext::{CommandHeader, ExtFields};
+use crate::ext::{CommandHeader, ExtFields, FieldValue};
 
 crate::header! {
     /// `SendMessageRequestHeader`: the long-named send header (code 10, 324), and the logical form
     /// of [`SendMessageRequestHeaderV2`].
     pub struct SendMessageRequestHeader {
         /// Producer group (required).
-        pub producer_group: String = "producerGroup",
+        pub producer_group: FieldValue = "producerGroup",
         /// Target topic (required).
-        pub topic: String = "topic",
+        pub topic: FieldValue = "topic",
         /// Template topic for auto-creation (required; normally `TBW102`).
-        pub default_topic: String = "defaultTopic",
+        pub default_topic: FieldValue = "defaultTopic",
         /// Queue count of an auto-created topic (required; client default 4).
         pub default_topic_queue_nums: i32 = "defaultTopicQueueNums",
         /// Target queue (required); negative lets the broker pick a random writable queue.
@@ -42,7 +42,7 @@ crate::header! {
         /// the group's value.
         pub max_reconsume_times: Option<i32> = "maxReconsumeTimes",
         /// Broker name the client meant (clients 4.9.5+); informational.
-        pub bname: Option<String> = "bname",
+        pub bname: Option<FieldValue> = "bname",
     }
 }
 
@@ -51,11 +51,11 @@ crate::header! {
     /// one-letter keys (codes 310, 320, 325), chosen by Java to shrink the header.
     pub struct SendMessageRequestHeaderV2 {
         /// `a`: producer group (required).
-        pub a: String = "a",
+        pub a: FieldValue = "a",
         /// `b`: topic (required).
-        pub b: String = "b",
+        pub b: FieldValue = "b",
         /// `c`: default (template) topic (required).
-        pub c: String = "c",
+        pub c: FieldValue = "c",
         /// `d`: default topic queue count (required).
         pub d: i32 = "d",
         /// `e`: queue id (required; negative = broker picks).
@@ -77,7 +77,7 @@ crate::header! {
         /// `m`: batch; absent means false.
         pub m: Option<bool> = "m",
         /// `n`: broker name; informational.
-        pub n: Option<String> = "n",
+        pub n: Option<FieldValue> = "n",
     }
 }
 
@@ -196,9 +196,9 @@ pub fn encode_send_ext(code: RequestCode, header: &SendMessageRequestHeader) -> 
 /// copying them (a producer builds a header per message only to encode it).
 pub fn into_send_ext(code: RequestCode, header: SendMessageRequestHeader) -> ExtFields {
     if uses_v2_header(code) {
-        SendMessageRequestHeaderV2::from(header).to_ext()
+        SendMessageRequestHeaderV2::from(header).into_ext()
     } else {
-        header.to_ext()
+        header.into_ext()
     }
 }
 
@@ -218,8 +218,9 @@ crate::header! {
         /// 5.x: unique id of a batch; optional.
         pub batch_uniq_id: Option<String> = "batchUniqId",
         /// Broker region (`regionId`, default `DefaultRegion`); 4.9.8 adds it to every send
-        /// response as ext field `MSG_REGION`.
-        pub msg_region: Option<String> = "MSG_REGION",
+        /// response as ext field `MSG_REGION`. Held inline (no allocation for a name this
+        /// short): the broker sets it on every answer.
+        pub msg_region: Option<FieldValue> = "MSG_REGION",
         /// Whether message tracing is on (`traceOn`, default true); ext field `TRACE_ON`.
         pub trace_on: Option<bool> = "TRACE_ON",
     }
@@ -337,11 +338,11 @@ crate::header! {
     /// client, carrying a reply message (its body is the command body).
     pub struct ReplyMessageRequestHeader {
         /// Producer group of the replier.
-        pub producer_group: String = "producerGroup",
+        pub producer_group: FieldValue = "producerGroup",
         /// The reply topic (`<cluster>_REPLY_TOPIC`).
-        pub topic: String = "topic",
+        pub topic: FieldValue = "topic",
         /// Template topic from the replier's send.
-        pub default_topic: String = "defaultTopic",
+        pub default_topic: FieldValue = "defaultTopic",
         /// Queue count from the replier's send.
         pub default_topic_queue_nums: i32 = "defaultTopicQueueNums",
         /// Queue id from the replier's send.

@@ -130,11 +130,13 @@ impl UniqIdGenerator {
             .unwrap_or(0);
         let since_month = now - start_of_month_utc(now);
         let count = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut b = Vec::with_capacity(6);
-        b.extend_from_slice(&(since_month as i32).to_be_bytes());
-        b.extend_from_slice(&count.to_be_bytes());
-        let mut s = self.prefix.clone();
-        s.push_str(&hex_upper(&b));
+        let mut b = [0u8; 6];
+        b[..4].copy_from_slice(&(since_month as i32).to_be_bytes());
+        b[4..].copy_from_slice(&count.to_be_bytes());
+        // One allocation per id, the size it ends at.
+        let mut s = String::with_capacity(self.prefix.len() + 2 * b.len());
+        s.push_str(&self.prefix);
+        push_hex_upper(&mut s, &b);
         s
     }
 }

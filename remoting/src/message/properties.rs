@@ -203,6 +203,18 @@ impl Properties {
     }
 }
 
+/// The value of `key` in an encoded properties string, read the way [`Properties::parse`]
+/// reads it (short and malformed segments skipped, the last of a repeated key wins), without
+/// building the map: for a sender that asks about one key of a string it only passes on.
+pub fn find_raw<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    s.split(PROPERTY_SEPARATOR)
+        .filter(|seg| seg.len() >= 12 || seg.chars().count() >= 3)
+        .filter_map(|seg| seg.split_once(NAME_VALUE_SEPARATOR))
+        .filter(|(k, v)| *k == key && !v.is_empty())
+        .map(|(_, v)| v)
+        .last()
+}
+
 /// Checks that an encoded properties string holds only well-formed `k\x01v` segments (each key
 /// non-empty, one name/value separator), so that parsing it loses nothing a client meant.
 pub fn validate_raw(s: &str) -> Result<()> {
@@ -325,6 +337,16 @@ mod tests {
     }
 
     #[test]
+    fn find_raw_takes_the_last_of_a_repeated_key() {
+        let s = "a\u{1}x\u{2}TAGS\u{1}t\u{2}a\u{1}yy\u{2}b\u{1}\u{2}c";
+        assert_eq!(Properties::parse(s).get("a"), Some("yy"));
+        assert_eq!(find_raw(s, "a"), Some("yy"));
+        assert_eq!(find_raw(s, "TAGS"), Some("t"));
+        assert_eq!(find_raw(s, "b"), None);
+        assert_eq!(find_raw(s, "c"), None);
+    }
+
+    #[test]
     fn parses_java_forms() {
         let p =
             Properties::parse("TAGS\u{1}a\u{2}KEYS\u{1}k1 k2\u{2}\u{2}x\u{2}ab\u{2}k\u{1}\u{2}");
@@ -364,6 +386,19 @@ mod tests {
         #[test]
         fn parse_never_panics(s in ".{0,64}") {
             let _ = Properties::parse(&s);
+        }
+
+        /// One key read from the raw string is what the parsed map holds: repeats, short and
+        /// malformed segments, empty values included.
+        #[test]
+        fn find_raw_reads_what_parse_keeps(
+            segs in proptest::collection::vec(("[ab\u{e9}]{0,3}", "[\u{1}x]{0,2}"), 0..8),
+        ) {
+            let s = segs.iter().map(|(k, v)| format!("{k}{v}")).collect::<Vec<_>>().join("\u{2}");
+            let parsed = Properties::parse(&s);
+            for key in ["a", "ab", "b\u{e9}", "", "x"] {
+                prop_assert_eq!(find_raw(&s, key), parsed.get(key), "{:?} in {:?}", key, s);
+            }
         }
     }
 }

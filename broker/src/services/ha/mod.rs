@@ -389,12 +389,12 @@ pub async fn after_put(
     {
         return outcome;
     }
-    let Some(&last) = outcome.physical_offsets.last() else {
+    let Some(first) = outcome.first_offset else {
         return outcome;
     };
     // The store reports where the put ended; a record is never empty, so an end at or below
     // its start means "unknown": wait for everything appended so far instead.
-    let end = if outcome.end_offset > last {
+    let end = if outcome.end_offset > first {
         outcome.end_offset
     } else {
         ha.store.commit_log_max_offset()
