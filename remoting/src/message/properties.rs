@@ -212,7 +212,7 @@ pub fn find_raw<'a>(s: &'a str, key: &str) -> Option<&'a str> {
         .filter_map(|seg| seg.split_once(NAME_VALUE_SEPARATOR))
         .filter(|(k, v)| *k == key && !v.is_empty())
         .map(|(_, v)| v)
-        .last()
+        .next_back()
 }
 
 /// Checks that an encoded properties string holds only well-formed `k\x01v` segments (each key
