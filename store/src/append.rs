@@ -404,7 +404,7 @@ impl Inner {
         }
         let advances =
             ty == sysflag::TRANSACTION_NOT_TYPE || ty == sysflag::TRANSACTION_COMMIT_TYPE;
-        let store_host = first_store_host(&msgs);
+        let store_host = first_store_host(msgs);
         let disk_err = |e: StoreError| {
             self.write_failing.store(true, Ordering::Release);
             PutResult::fail(PutStatus::DiskError, e.to_string())
