@@ -81,6 +81,32 @@ impl ExtFields {
         self.position(key).ok().map(|i| self.fields[i].1.as_str())
     }
 
+    /// [`get`](Self::get) for a reader that asks for keys in ascending order, as a typed
+    /// header does when its fields are declared sorted (every one-letter V2 send header): the
+    /// entry at `*next` is tried first, and `*next` is left after the entry found. Any other
+    /// order still finds every key, by the full lookup.
+    pub fn get_after(&self, key: &str, next: &mut usize) -> Option<&str> {
+        if let Some((k, v)) = self.fields.get(*next)
+            && k.as_bytes().first() == key.as_bytes().first()
+            && k.as_ref() == key
+        {
+            *next += 1;
+            return Some(v.as_str());
+        }
+        let i = if self.fields.len() <= LINEAR_SCAN {
+            let first = key.as_bytes().first();
+            self.fields.iter().position(|(k, _)| {
+                k.len() == key.len()
+                    && k.as_bytes().first() == first
+                    && k.as_bytes() == key.as_bytes()
+            })?
+        } else {
+            self.position(key).ok()?
+        };
+        *next = i + 1;
+        Some(self.fields[i].1.as_str())
+    }
+
     /// Sets a key.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
         let key: String = key.into();
@@ -339,8 +365,9 @@ impl HeaderScalar for bool {
 
 /// A header field type: a required scalar or an optional one.
 pub trait HeaderField: Sized {
-    /// Reads the field `key` from `ext`.
-    fn take(ext: &ExtFields, key: &'static str) -> Result<Self>;
+    /// Reads the field `key` from `ext`; `next` is the lookup hint of
+    /// [`ExtFields::get_after`], carried from one field of a header to the next.
+    fn take(ext: &ExtFields, key: &'static str, next: &mut usize) -> Result<Self>;
     /// Writes the field `key` into `ext` (nothing for `None`).
     fn put(&self, ext: &mut ExtFields, key: &'static str);
     /// [`put`](Self::put) consuming the value.
@@ -348,9 +375,9 @@ pub trait HeaderField: Sized {
 }
 
 impl<T: HeaderScalar> HeaderField for T {
-    fn take(ext: &ExtFields, key: &'static str) -> Result<Self> {
+    fn take(ext: &ExtFields, key: &'static str, next: &mut usize) -> Result<Self> {
         // Not `ok_or(..)`: that builds the error for every present field and drops it again.
-        let Some(raw) = ext.get(key) else {
+        let Some(raw) = ext.get_after(key, next) else {
             return Err(RemotingError::MissingField(key));
         };
         T::parse_field(raw).ok_or_else(|| RemotingError::InvalidField {
@@ -367,8 +394,8 @@ impl<T: HeaderScalar> HeaderField for T {
 }
 
 impl<T: HeaderScalar> HeaderField for Option<T> {
-    fn take(ext: &ExtFields, key: &'static str) -> Result<Self> {
-        Ok(ext.get(key).and_then(T::parse_field))
+    fn take(ext: &ExtFields, key: &'static str, next: &mut usize) -> Result<Self> {
+        Ok(ext.get_after(key, next).and_then(T::parse_field))
     }
     fn put(&self, ext: &mut ExtFields, key: &'static str) {
         if let Some(v) = self {
@@ -430,8 +457,10 @@ macro_rules! header {
 
             #[allow(unused_variables)]
             fn from_ext(ext: &$crate::ext::ExtFields) -> $crate::error::Result<Self> {
+                #[allow(unused_mut)]
+                let mut next = 0usize;
                 Ok(Self {
-                    $($field: $crate::ext::HeaderField::take(ext, $key)?,)*
+                    $($field: $crate::ext::HeaderField::take(ext, $key, &mut next)?,)*
                 })
             }
         }
@@ -441,6 +470,26 @@ macro_rules! header {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn get_after_finds_keys_in_any_order() {
+        let e: ExtFields = [("a", "1"), ("b", "2"), ("d", "4"), ("topic", "T")]
+            .into_iter()
+            .collect();
+        let mut next = 0;
+        let sorted: Vec<_> = ["a", "b", "c", "d", "topic", "zz"]
+            .iter()
+            .map(|k| e.get_after(k, &mut next))
+            .collect();
+        assert_eq!(
+            sorted,
+            [Some("1"), Some("2"), None, Some("4"), Some("T"), None]
+        );
+        let mut next = 0;
+        for k in ["topic", "d", "zz", "a", "b", "a"] {
+            assert_eq!(e.get_after(k, &mut next), e.get(k), "{k}");
+        }
+    }
 
     #[test]
     fn sorted_unique_last_wins() {

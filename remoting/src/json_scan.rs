@@ -37,7 +37,7 @@ struct Cursor<'a> {
 
 /// Index of the first `"`, `\\` or control byte of `s`: eight bytes per step (SWAR), since
 /// scanning strings byte by byte was most of this reader's work.
-fn special(s: &[u8]) -> Option<usize> {
+pub(crate) fn special(s: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
@@ -94,10 +94,21 @@ impl<'a> Cursor<'a> {
             // Quotes are ASCII: both ends are character boundaries.
             return self.text.get(start..start + len).map(Cow::Borrowed);
         }
-        // Escapes: decode into a copy (properties carry \u0001 and \u0002 separators).
-        let mut out = String::with_capacity(len + 16);
+        self.escaped(start, start + len).map(Cow::Owned)
+    }
+
+    /// The rest of a string from its first escape at `stop`, decoded into a copy (properties
+    /// carry \u0001 and \u0002 separators). Kept out of [`string`](Self::string), whose
+    /// plain path then needs no room for a `String` on every key and value.
+    #[inline(never)]
+    fn escaped(&mut self, start: usize, mut stop: usize) -> Option<String> {
+        // A properties value has its first escape after the first name: room for the rest of
+        // the header (at most 256 bytes more than the text before it) saves the regrowths.
+        let room = (stop - start + 16)
+            .max(256)
+            .min(self.b.len().saturating_sub(start));
+        let mut out = String::with_capacity(room);
         let mut from = start;
-        let mut stop = start + len;
         loop {
             out.push_str(self.text.get(from..stop)?);
             self.at = stop + 1;
@@ -125,18 +136,19 @@ impl<'a> Cursor<'a> {
             from = self.at;
             stop = from + special(self.b.get(from..)?)?;
         }
-        Some(Cow::Owned(out))
+        Some(out)
     }
 
     /// Four hex digits of a `\u` escape.
     fn hex4(&mut self) -> Option<u32> {
         let end = self.at.checked_add(4)?;
-        let digits = std::str::from_utf8(self.b.get(self.at..end)?).ok()?;
-        if !digits.bytes().all(|d| d.is_ascii_hexdigit()) {
-            return None;
+        let digits = self.b.get(self.at..end)?;
+        let mut v = 0u32;
+        for &d in digits {
+            v = v * 16 + char::from(d).to_digit(16)?;
         }
         self.at = end;
-        u32::from_str_radix(digits, 16).ok()
+        Some(v)
     }
 
     /// A plain integer: `0` or `-?[1-9][0-9]*`, at most [`MAX_DIGITS`] digits, not `-0`, not

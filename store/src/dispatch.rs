@@ -20,7 +20,7 @@ use crate::config::FlushDiskType;
 use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::error::{Result, StoreError};
 use crate::recovery::{CHUNK, Scan, scan_one};
-use crate::store::{Inner, MessageStore, QueueMap, qm_get, qm_set, valid_topic};
+use crate::store::{FastHash, Inner, MessageStore, qm_get, qm_set, valid_topic};
 
 impl MessageStore {
     /// Calls `listener(topic, queue_id, max_offset)` once per queue per dispatch round in
@@ -170,7 +170,8 @@ impl Inner {
             buf = b;
         }
         let mut pos = 0usize;
-        let mut advanced: QueueMap<i64> = HashMap::new();
+        // Keyed by names borrowed from `buf`: a round allocates no topic name.
+        let mut advanced: HashMap<(&str, i32), i64, FastHash> = HashMap::default();
         let mut last_ts = 0;
         while pos < buf.len() {
             let at = start + pos as u64;
@@ -206,21 +207,19 @@ impl Inner {
         }
         if !advanced.is_empty() {
             let listeners = self.advance_listeners.read();
-            for (topic, m) in &advanced {
-                for (&queue_id, &max_offset) in m {
-                    for l in listeners.iter() {
-                        l(topic, queue_id, max_offset);
-                    }
+            for (&(topic, queue_id), &max_offset) in &advanced {
+                for l in listeners.iter() {
+                    l(topic, queue_id, max_offset);
                 }
             }
         }
         Ok(self.reput.load(Ordering::Acquire) > start)
     }
 
-    fn dispatch_record(
+    fn dispatch_record<'b>(
         &self,
-        v: &remoting::message::RecordView<'_>,
-        advanced: &mut QueueMap<i64>,
+        v: &remoting::message::RecordView<'b>,
+        advanced: &mut HashMap<(&'b str, i32), i64, FastHash>,
     ) -> Result<()> {
         let ty = sysflag::transaction_type(v.sys_flag);
         if !valid_topic(v.topic) {
@@ -267,7 +266,7 @@ impl Inner {
                 tags_code: tags,
             };
             if q.put(v.queue_offset, entry)? {
-                qm_set(advanced, v.topic, v.queue_id, q.max_offset());
+                advanced.insert((v.topic, v.queue_id), q.max_offset());
             }
         }
         if self.config.message_index_enable && ty != sysflag::TRANSACTION_ROLLBACK_TYPE {

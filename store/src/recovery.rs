@@ -100,7 +100,7 @@
 //!   position and CRC verified) below its target and counts it; with nothing valid after it,
 //!   it waits for more data, warning once per offset (`Inner::step_over_damage`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -357,7 +357,7 @@ fn load_queues(
     dispatch_from: u64,
     log_min: u64,
 ) -> Result<QueueMap<Arc<ConsumeQueue>>> {
-    let mut out = HashMap::new();
+    let mut out = QueueMap::default();
     let cq_root = root.join("consumequeue");
     let Ok(topics) = std::fs::read_dir(&cq_root) else {
         return Ok(out);

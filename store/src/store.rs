@@ -121,8 +121,13 @@ pub(crate) struct Inner {
     pub(crate) _lock_file: std::fs::File,
 }
 
-/// Per topic, per queue id: nested so that lookups by `&str` allocate nothing.
-pub(crate) type QueueMap<V> = HashMap<String, HashMap<i32, V>>;
+/// Per topic, per queue id: nested so that lookups by `&str` allocate nothing. Hashed with
+/// foldhash (randomly seeded per map) rather than SipHash: a put and a dispatch look a queue
+/// up several times, and SipHash was most of what those lookups cost.
+pub(crate) type QueueMap<V> = HashMap<String, HashMap<i32, V, FastHash>, FastHash>;
+
+/// The hasher of the store's per-message maps.
+pub(crate) type FastHash = foldhash::fast::RandomState;
 
 /// See [`MessageStore::on_advance`].
 pub(crate) type AdvanceListener = Box<dyn Fn(&str, i32, i64) + Send + Sync>;
@@ -217,7 +222,7 @@ impl MessageStore {
             fs: fs.clone(),
             root: root.clone(),
             log,
-            queue_offsets: Mutex::new(HashMap::new()),
+            queue_offsets: Mutex::new(QueueMap::default()),
             queues: RwLock::new(rec.queues),
             index: rec.index,
             checkpoint,

@@ -330,14 +330,7 @@ impl RecordView<'_> {
 
     /// The value of one property, without parsing them all.
     pub fn property(&self, key: &str) -> Option<&str> {
-        self.properties
-            .split(super::properties::PROPERTY_SEPARATOR)
-            // Java skips segments of fewer than 3 characters (counted up to the third only).
-            .filter(|seg| seg.chars().nth(2).is_some())
-            .find_map(|seg| {
-                let (k, v) = seg.split_once(super::properties::NAME_VALUE_SEPARATOR)?;
-                (k == key && !v.is_empty()).then_some(v)
-            })
+        first_property(self.properties, key)
     }
 
     /// Converts to an owned record.
@@ -572,6 +565,22 @@ pub fn decode_all_shared(buf: &Bytes) -> Result<Vec<MessageRecord>> {
     Ok(out)
 }
 
+/// The first value of `key` in an encoded properties string (Java skips segments of fewer
+/// than 3 characters and empty values).
+fn first_property<'a>(properties: &'a str, key: &str) -> Option<&'a str> {
+    properties
+        .split(super::properties::PROPERTY_SEPARATOR)
+        .find_map(|seg| {
+            // The name compared first, as a prefix: the dispatch thread asks three names of
+            // every record, and most segments are not the one asked for.
+            let v = seg
+                .strip_prefix(key)?
+                .strip_prefix(super::properties::NAME_VALUE_SEPARATOR)?;
+            // Short segments are counted up to the third character only.
+            (!v.is_empty() && seg.chars().nth(2).is_some()).then_some(v)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,7 +742,29 @@ mod tests {
             prop_assert_eq!(bytes.len(), rec.encoded_len().unwrap());
             let back = decode(&bytes).unwrap();
             prop_assert_eq!(&back, &rec);
-            prop_assert_eq!(encode(&back).unwrap(), bytes);
+            prop_assert_eq!(&encode(&back).unwrap(), &bytes);
+            let view = decode_view(&bytes).unwrap();
+            for (k, v) in rec.properties.iter() {
+                prop_assert_eq!(view.property(k), Some(v));
+            }
+        }
+
+        /// The prefix test finds what splitting each segment at its separator finds.
+        #[test]
+        fn first_property_is_the_split_reading(
+            segs in proptest::collection::vec(("[ab\u{e9}]{0,3}", "[\u{1}x]{0,2}"), 0..8),
+        ) {
+            let s = segs.iter().map(|(k, v)| format!("{k}{v}")).collect::<Vec<_>>().join("\u{2}");
+            for key in ["a", "ab", "b\u{e9}", "", "x"] {
+                let split = s
+                    .split('\u{2}')
+                    .filter(|seg| seg.chars().nth(2).is_some())
+                    .find_map(|seg| {
+                        let (k, v) = seg.split_once('\u{1}')?;
+                        (k == key && !v.is_empty()).then_some(v)
+                    });
+                prop_assert_eq!(first_property(&s, key), split, "{:?} in {:?}", key, s);
+            }
         }
 
         #[test]
