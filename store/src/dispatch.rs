@@ -230,6 +230,9 @@ impl Inner {
             );
             return Ok(());
         }
+        // The three names every record is asked for, in one pass over its properties.
+        let [tags_prop, uniq_key, keys_prop] =
+            v.properties_of([keys::TAGS, keys::UNIQ_KEY, keys::KEYS]);
         if ty == sysflag::TRANSACTION_NOT_TYPE || ty == sysflag::TRANSACTION_COMMIT_TYPE {
             let tags = if v.topic == keys::SCHEDULE_TOPIC {
                 // tagsCode of a delayed message is its delivery time (spec §10.5).
@@ -248,7 +251,7 @@ impl Inner {
                     .unwrap_or(1000);
                 v.store_timestamp + delay
             } else {
-                tags_code(v.property(keys::TAGS))
+                tags_code(tags_prop)
             };
             if self.has_deleted_topics.load(Ordering::Acquire)
                 && self
@@ -270,7 +273,7 @@ impl Inner {
             }
         }
         if self.config.message_index_enable && ty != sysflag::TRANSACTION_ROLLBACK_TYPE {
-            let r = self.index_record(v);
+            let r = self.index_record(v, uniq_key, keys_prop);
             if let Err(e) = r {
                 if !self.read_only_flag.load(Ordering::Acquire) {
                     return Err(e);
@@ -288,12 +291,18 @@ impl Inner {
         Ok(())
     }
 
-    fn index_record(&self, v: &remoting::message::RecordView<'_>) -> Result<()> {
-        if let Some(u) = v.property(keys::UNIQ_KEY) {
+    /// Indexes the record under its UNIQ_KEY and each of its KEYS (both read by the caller).
+    fn index_record(
+        &self,
+        v: &remoting::message::RecordView<'_>,
+        uniq_key: Option<&str>,
+        keys_prop: Option<&str>,
+    ) -> Result<()> {
+        if let Some(u) = uniq_key {
             self.index
                 .put(v.topic, u, v.physical_offset, v.store_timestamp)?;
         }
-        if let Some(ks) = v.property(keys::KEYS) {
+        if let Some(ks) = keys_prop {
             for k in ks.split(keys::KEY_SEPARATOR).filter(|k| !k.is_empty()) {
                 self.index
                     .put(v.topic, k, v.physical_offset, v.store_timestamp)?;

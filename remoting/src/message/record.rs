@@ -333,6 +333,12 @@ impl RecordView<'_> {
         first_property(self.properties, key)
     }
 
+    /// [`property`](Self::property) of several names in one pass over the properties: the
+    /// dispatch thread reads TAGS, UNIQ_KEY and KEYS of every record.
+    pub fn properties_of<const N: usize>(&self, keys: [&str; N]) -> [Option<&str>; N] {
+        properties_in(self.properties, keys)
+    }
+
     /// Converts to an owned record.
     pub fn to_record(&self) -> MessageRecord {
         let mut rec = self.record_without_body();
@@ -565,6 +571,26 @@ pub fn decode_all_shared(buf: &Bytes) -> Result<Vec<MessageRecord>> {
     Ok(out)
 }
 
+/// [`first_property`] of each of `keys`, in one pass.
+fn properties_in<'a, const N: usize>(properties: &'a str, keys: [&str; N]) -> [Option<&'a str>; N] {
+    let mut out = [None; N];
+    for seg in properties.split(super::properties::PROPERTY_SEPARATOR) {
+        let Some((k, v)) = seg.split_once(super::properties::NAME_VALUE_SEPARATOR) else {
+            continue;
+        };
+        if v.is_empty() {
+            continue;
+        }
+        for (slot, key) in out.iter_mut().zip(keys) {
+            // The first value wins; short segments are skipped as `first_property` skips them.
+            if slot.is_none() && k == key && seg.chars().nth(2).is_some() {
+                *slot = Some(v);
+            }
+        }
+    }
+    out
+}
+
 /// The first value of `key` in an encoded properties string (Java skips segments of fewer
 /// than 3 characters and empty values).
 fn first_property<'a>(properties: &'a str, key: &str) -> Option<&'a str> {
@@ -746,6 +772,7 @@ mod tests {
             let view = decode_view(&bytes).unwrap();
             for (k, v) in rec.properties.iter() {
                 prop_assert_eq!(view.property(k), Some(v));
+                prop_assert_eq!(view.properties_of([k, "absent", k]), [Some(v), None, Some(v)]);
             }
         }
 
@@ -764,6 +791,7 @@ mod tests {
                         (k == key && !v.is_empty()).then_some(v)
                     });
                 prop_assert_eq!(first_property(&s, key), split, "{:?} in {:?}", key, s);
+                prop_assert_eq!(properties_in(&s, [key, "ab"]), [split, first_property(&s, "ab")]);
             }
         }
 
