@@ -61,6 +61,11 @@ impl ExtFields {
 
     /// The raw value of a key.
     pub fn get(&self, key: &str) -> Option<&str> {
+        self.index_of(key).map(|i| self.fields[i].1.as_str())
+    }
+
+    /// Where `key` sits.
+    fn index_of(&self, key: &str) -> Option<usize> {
         if self.fields.len() <= LINEAR_SCAN {
             // Short names compared by length and first byte before the bytes: cheaper than the
             // ordered comparisons of a binary search for the few dozen fields a header has,
@@ -68,17 +73,13 @@ impl ExtFields {
             // instead of once per field of the same length (all of SEND_MESSAGE_V2's names
             // are one letter long: a profile had 2 % of the broker's CPU in those calls).
             let first = key.as_bytes().first();
-            return self
-                .fields
-                .iter()
-                .find(|(k, _)| {
-                    k.len() == key.len()
-                        && k.as_bytes().first() == first
-                        && k.as_bytes() == key.as_bytes()
-                })
-                .map(|(_, v)| v.as_str());
+            return self.fields.iter().position(|(k, _)| {
+                k.len() == key.len()
+                    && k.as_bytes().first() == first
+                    && k.as_bytes() == key.as_bytes()
+            });
         }
-        self.position(key).ok().map(|i| self.fields[i].1.as_str())
+        self.position(key).ok()
     }
 
     /// [`get`](Self::get) for a reader that asks for keys in ascending order, as a typed
@@ -93,16 +94,7 @@ impl ExtFields {
             *next += 1;
             return Some(v.as_str());
         }
-        let i = if self.fields.len() <= LINEAR_SCAN {
-            let first = key.as_bytes().first();
-            self.fields.iter().position(|(k, _)| {
-                k.len() == key.len()
-                    && k.as_bytes().first() == first
-                    && k.as_bytes() == key.as_bytes()
-            })?
-        } else {
-            self.position(key).ok()?
-        };
+        let i = self.index_of(key)?;
         *next = i + 1;
         Some(self.fields[i].1.as_str())
     }

@@ -330,7 +330,8 @@ impl RecordView<'_> {
 
     /// The value of one property, without parsing them all.
     pub fn property(&self, key: &str) -> Option<&str> {
-        first_property(self.properties, key)
+        let [v] = properties_in(self.properties, [key]);
+        v
     }
 
     /// [`property`](Self::property) of several names in one pass over the properties: the
@@ -571,7 +572,8 @@ pub fn decode_all_shared(buf: &Bytes) -> Result<Vec<MessageRecord>> {
     Ok(out)
 }
 
-/// [`first_property`] of each of `keys`, in one pass.
+/// The first value of each of `keys` in an encoded properties string, in one pass (Java skips
+/// segments of fewer than 3 characters and empty values).
 fn properties_in<'a, const N: usize>(properties: &'a str, keys: [&str; N]) -> [Option<&'a str>; N] {
     let mut out = [None; N];
     for seg in properties.split(super::properties::PROPERTY_SEPARATOR) {
@@ -582,29 +584,13 @@ fn properties_in<'a, const N: usize>(properties: &'a str, keys: [&str; N]) -> [O
             continue;
         }
         for (slot, key) in out.iter_mut().zip(keys) {
-            // The first value wins; short segments are skipped as `first_property` skips them.
+            // The first value wins; short segments count up to their third character only.
             if slot.is_none() && k == key && seg.chars().nth(2).is_some() {
                 *slot = Some(v);
             }
         }
     }
     out
-}
-
-/// The first value of `key` in an encoded properties string (Java skips segments of fewer
-/// than 3 characters and empty values).
-fn first_property<'a>(properties: &'a str, key: &str) -> Option<&'a str> {
-    properties
-        .split(super::properties::PROPERTY_SEPARATOR)
-        .find_map(|seg| {
-            // The name compared first, as a prefix: the dispatch thread asks three names of
-            // every record, and most segments are not the one asked for.
-            let v = seg
-                .strip_prefix(key)?
-                .strip_prefix(super::properties::NAME_VALUE_SEPARATOR)?;
-            // Short segments are counted up to the third character only.
-            (!v.is_empty() && seg.chars().nth(2).is_some()).then_some(v)
-        })
 }
 
 #[cfg(test)]
@@ -776,9 +762,9 @@ mod tests {
             }
         }
 
-        /// The prefix test finds what splitting each segment at its separator finds.
+        /// The one-pass reading finds what splitting each segment at its separator finds.
         #[test]
-        fn first_property_is_the_split_reading(
+        fn properties_in_is_the_split_reading(
             segs in proptest::collection::vec(("[ab\u{e9}]{0,3}", "[\u{1}x]{0,2}"), 0..8),
         ) {
             let s = segs.iter().map(|(k, v)| format!("{k}{v}")).collect::<Vec<_>>().join("\u{2}");
@@ -790,8 +776,8 @@ mod tests {
                         let (k, v) = seg.split_once('\u{1}')?;
                         (k == key && !v.is_empty()).then_some(v)
                     });
-                prop_assert_eq!(first_property(&s, key), split, "{:?} in {:?}", key, s);
-                prop_assert_eq!(properties_in(&s, [key, "ab"]), [split, first_property(&s, "ab")]);
+                prop_assert_eq!(properties_in(&s, [key])[0], split, "{:?} in {:?}", key, s);
+                prop_assert_eq!(properties_in(&s, [key, "ab"]), [split, properties_in(&s, ["ab"])[0]]);
             }
         }
 
