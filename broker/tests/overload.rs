@@ -539,6 +539,22 @@ async fn every_topic_and_group_name_is_validated() {
     )
     .await;
     refused(&r, "lock batch");
+    // Sends, checked by their handler on the header it decodes: a bad topic, a bad producer
+    // group (V2's `a`), and the long-named form.
+    let r = invoke(&client, &addr, send_request("a/b", 0, b"x", String::new())).await;
+    refused(&r, "send bad topic");
+    let mut bad_group = send_request("GoodT", 0, b"x", String::new());
+    bad_group.ext_fields.insert("a", "../pg");
+    refused(&invoke(&client, &addr, bad_group).await, "send bad group");
+    let mut v1 = send_request("GoodT", 0, b"x", String::new());
+    v1.code = RequestCode::SEND_MESSAGE.0;
+    v1.ext_fields = remoting::header::send::decode_send_request(&v1)
+        .map(|mut h| {
+            h.topic = "x y".into();
+            remoting::header::send::encode_send_ext(RequestCode::SEND_MESSAGE, &h)
+        })
+        .unwrap();
+    refused(&invoke(&client, &addr, v1).await, "send (V1) bad topic");
     // Valid names are served as before.
     let r = invoke(
         &client,
@@ -547,6 +563,13 @@ async fn every_topic_and_group_name_is_validated() {
     )
     .await;
     assert_eq!(r.response_code(), ResponseCode::SUCCESS);
+    let r = invoke(
+        &client,
+        &addr,
+        send_request("GoodT", 0, b"x", String::new()),
+    )
+    .await;
+    assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
     let r = invoke(&client, &addr, q("GoodG", "GoodT")).await;
     assert!(matches!(
         r.response_code(),

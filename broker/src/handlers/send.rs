@@ -170,6 +170,10 @@ pub(crate) fn check_and_prepare(
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
 ) -> Result<Prepared, RemotingCommand> {
+    // The names first, as for every other request (`names::check_header`).
+    if let Err(e) = names::check_send_names(&h.topic, &h.producer_group) {
+        return Err(reply(req, ResponseCode::SYSTEM_ERROR, e));
+    }
     let c = ctx.live();
     if now_millis() < c.start_accept_send_request_time_stamp {
         return Err(reply(
@@ -198,9 +202,6 @@ pub(crate) fn check_and_prepare(
             ResponseCode::NO_PERMISSION,
             format!("the broker[{}] sending message is forbidden", c.broker_name),
         ));
-    }
-    if let Err(e) = names::check_topic(&h.topic) {
-        return Err(reply(req, ResponseCode::SYSTEM_ERROR, e));
     }
     if names::NOT_ALLOWED_SEND_TOPICS.contains(&h.topic.as_str()) {
         return Err(reply(
