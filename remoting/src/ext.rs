@@ -30,11 +30,89 @@ pub type FieldValue = CompactString;
 /// a lookup is a binary search over contiguous entries, and a whole header costs one
 /// allocation for the entries plus one per value longer than [`FieldValue`] holds inline
 /// (keys the request path uses are static).
-#[derive(Clone, PartialEq, Eq, Default)]
+///
+/// Fields read from a JSON frame are kept as the frame listed them ([`Members`]) until a
+/// change: a typed header reads them in one walk (see [`header!`](macro@crate::header)), a
+/// lookup by name scans them, so a send or a pull builds no map.
+#[derive(Clone, Default)]
 pub struct ExtFields {
-    /// Sorted by key, keys unique.
+    /// Sorted by key, keys unique. Empty while `members` holds the fields.
     fields: Vec<(FieldKey, FieldValue)>,
+    /// The fields as a frame listed them, until a change turns them into `fields` (boxed: a
+    /// command is moved about often, and most are built, not read).
+    members: Option<Box<Members>>,
 }
+
+/// Header fields in the order a frame listed them (null ones left out; a repeated name's last
+/// value is its value), keys and values back to back in one string: two allocations however
+/// many fields there are.
+#[derive(Clone)]
+struct Members {
+    text: String,
+    /// Per member, where its key ends (its value starts) and where its value ends.
+    ends: Vec<(u32, u32)>,
+}
+
+impl Members {
+    fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> + Clone {
+        self.ends.iter().enumerate().map(|(i, &(key_end, end))| {
+            let start = match i.checked_sub(1).and_then(|p| self.ends.get(p)) {
+                Some(&(_, prev_end)) => prev_end as usize,
+                None => 0,
+            };
+            let (key_end, end) = (key_end as usize, end as usize);
+            let key = self.text.get(start..key_end).unwrap_or_default();
+            let value = self.text.get(key_end..end).unwrap_or_default();
+            (key, value)
+        })
+    }
+
+    /// The value of `key`: its last member's.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Each name once with its value, in key order (what the map would hold).
+    fn sorted(&self) -> Vec<(&str, &str)> {
+        let mut all: Vec<(&str, &str)> = self.iter().collect();
+        // Stable: a repeated name's members stay in frame order, and the last is kept.
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        let mut out: Vec<(&str, &str)> = Vec::with_capacity(all.len());
+        for m in all {
+            match out.last_mut() {
+                Some(last) if last.0 == m.0 => *last = m,
+                _ => out.push(m),
+            }
+        }
+        out
+    }
+}
+
+/// The fields in key order, from either form.
+pub struct Iter<'a>(IterInner<'a>);
+
+enum IterInner<'a> {
+    Map(std::slice::Iter<'a, (FieldKey, FieldValue)>),
+    Listed(std::vec::IntoIter<(&'a str, &'a str)>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a str, &'a str);
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            IterInner::Map(it) => it.next().map(|(k, v)| (k.as_ref(), v.as_str())),
+            IterInner::Listed(it) => it.next(),
+        }
+    }
+}
+
+impl PartialEq for ExtFields {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for ExtFields {}
 
 impl std::fmt::Debug for ExtFields {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,6 +130,53 @@ impl ExtFields {
     pub fn with_capacity(n: usize) -> Self {
         ExtFields {
             fields: Vec::with_capacity(n),
+            members: None,
+        }
+    }
+
+    /// Fields as a frame listed them: `text` holds each member's key then its value, `ends`
+    /// where each key and value ends.
+    pub(crate) fn from_members(text: String, ends: Vec<(u32, u32)>) -> Self {
+        if ends.is_empty() {
+            return Self::new();
+        }
+        ExtFields {
+            fields: Vec::new(),
+            members: Some(Box::new(Members { text, ends })),
+        }
+    }
+
+    /// The fields in the order the frame listed them, while they are kept that way (for
+    /// [`header!`](macro@crate::header)); `None` for fields built or changed as a map.
+    #[doc(hidden)]
+    pub fn listed(&self) -> Option<impl Iterator<Item = (&str, &str)>> {
+        self.members.as_deref().map(Members::iter)
+    }
+
+    /// The map for a change: listed members become entries first.
+    #[inline]
+    fn entries_mut(&mut self) -> &mut Vec<(FieldKey, FieldValue)> {
+        if self.members.is_some() {
+            self.members_to_map();
+        }
+        &mut self.fields
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn members_to_map(&mut self) {
+        if let Some(members) = self.members.take() {
+            self.fields = members
+                .sorted()
+                .into_iter()
+                .map(|(k, v)| {
+                    let k = match intern(k) {
+                        Some(k) => Cow::Borrowed(k),
+                        None => Cow::Owned(k.to_string()),
+                    };
+                    (k, FieldValue::from(v))
+                })
+                .collect();
         }
     }
 
@@ -61,10 +186,13 @@ impl ExtFields {
 
     /// The raw value of a key.
     pub fn get(&self, key: &str) -> Option<&str> {
+        if let Some(members) = &self.members {
+            return members.get(key);
+        }
         self.index_of(key).map(|i| self.fields[i].1.as_str())
     }
 
-    /// Where `key` sits.
+    /// Where `key` sits in the map.
     fn index_of(&self, key: &str) -> Option<usize> {
         if self.fields.len() <= LINEAR_SCAN {
             // Short names compared by length and first byte before the bytes: cheaper than the
@@ -87,6 +215,9 @@ impl ExtFields {
     /// entry at `*next` is tried first, and `*next` is left after the entry found. Any other
     /// order still finds every key, by the full lookup.
     pub fn get_after(&self, key: &str, next: &mut usize) -> Option<&str> {
+        if self.members.is_some() {
+            return self.get(key);
+        }
         if let Some((k, v)) = self.fields.get(*next)
             && k.as_bytes().first() == key.as_bytes().first()
             && k.as_ref() == key
@@ -115,37 +246,47 @@ impl ExtFields {
     }
 
     fn insert_key(&mut self, key: FieldKey, value: FieldValue) {
+        let fields = self.entries_mut();
         // Typed headers insert in declaration order, often sorted already: check the end first.
-        match self.fields.last() {
-            Some((last, _)) if last.as_ref() < key.as_ref() => self.fields.push((key, value)),
-            None => self.fields.push((key, value)),
-            _ => match self.position(&key) {
-                Ok(i) => self.fields[i].1 = value,
-                Err(i) => self.fields.insert(i, (key, value)),
+        match fields.last() {
+            Some((last, _)) if last.as_ref() < key.as_ref() => fields.push((key, value)),
+            None => fields.push((key, value)),
+            _ => match fields.binary_search_by(|(k, _)| k.as_ref().cmp(&key)) {
+                Ok(i) => fields[i].1 = value,
+                Err(i) => fields.insert(i, (key, value)),
             },
         }
     }
 
     /// Removes a key, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        self.position(key)
+        let fields = self.entries_mut();
+        fields
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
             .ok()
-            .map(|i| self.fields.remove(i).1.into_string())
+            .map(|i| fields.remove(i).1.into_string())
     }
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.fields.len()
+        match &self.members {
+            Some(members) => members.sorted().len(),
+            None => self.fields.len(),
+        }
     }
 
     /// True when there are no fields.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        // Listed members are never empty (see `from_members`).
+        self.members.is_none() && self.fields.is_empty()
     }
 
     /// Iterates over (key, value) in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.fields.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
+    pub fn iter(&self) -> Iter<'_> {
+        Iter(match &self.members {
+            Some(members) => IterInner::Listed(members.sorted().into_iter()),
+            None => IterInner::Map(self.fields.iter()),
+        })
     }
 
     /// Decodes a typed header from these fields.
@@ -168,7 +309,10 @@ impl ExtFields {
             }
             fields = out;
         }
-        ExtFields { fields }
+        ExtFields {
+            fields,
+            members: None,
+        }
     }
 }
 
@@ -364,7 +508,12 @@ impl HeaderScalar for bool {
 pub trait HeaderField: Sized {
     /// Reads the field `key` from `ext`; `next` is the lookup hint of
     /// [`ExtFields::get_after`], carried from one field of a header to the next.
-    fn take(ext: &ExtFields, key: &'static str, next: &mut usize) -> Result<Self>;
+    fn take(ext: &ExtFields, key: &'static str, next: &mut usize) -> Result<Self> {
+        Self::from_text(ext.get_after(key, next), key)
+    }
+    /// The field `key` from its text (`None`: absent): a required one must be present and
+    /// parse, an optional one that does not parse is absent.
+    fn from_text(text: Option<&str>, key: &'static str) -> Result<Self>;
     /// Writes the field `key` into `ext` (nothing for `None`).
     fn put(&self, ext: &mut ExtFields, key: &'static str);
     /// [`put`](Self::put) consuming the value.
@@ -372,9 +521,9 @@ pub trait HeaderField: Sized {
 }
 
 impl<T: HeaderScalar> HeaderField for T {
-    fn take(ext: &ExtFields, key: &'static str, next: &mut usize) -> Result<Self> {
+    fn from_text(text: Option<&str>, key: &'static str) -> Result<Self> {
         // Not `ok_or(..)`: that builds the error for every present field and drops it again.
-        let Some(raw) = ext.get_after(key, next) else {
+        let Some(raw) = text else {
             return Err(RemotingError::MissingField(key));
         };
         T::parse_field(raw).ok_or_else(|| RemotingError::InvalidField {
@@ -391,8 +540,8 @@ impl<T: HeaderScalar> HeaderField for T {
 }
 
 impl<T: HeaderScalar> HeaderField for Option<T> {
-    fn take(ext: &ExtFields, key: &'static str, next: &mut usize) -> Result<Self> {
-        Ok(ext.get_after(key, next).and_then(T::parse_field))
+    fn from_text(text: Option<&str>, _key: &'static str) -> Result<Self> {
+        Ok(text.and_then(T::parse_field))
     }
     fn put(&self, ext: &mut ExtFields, key: &'static str) {
         if let Some(v) = self {
@@ -452,9 +601,22 @@ macro_rules! header {
                 ext
             }
 
-            #[allow(unused_variables)]
+            #[allow(unused_variables, unused_mut, clippy::match_single_binding)]
             fn from_ext(ext: &$crate::ext::ExtFields) -> $crate::error::Result<Self> {
-                #[allow(unused_mut)]
+                // Fields as the frame listed them: one walk, each name matched once, the last
+                // of a repeated name kept (as in the map).
+                if let Some(listed) = ext.listed() {
+                    $(let mut $field: Option<&str> = None;)*
+                    for (name, value) in listed {
+                        match name {
+                            $($key => $field = Some(value),)*
+                            _ => {}
+                        }
+                    }
+                    return Ok(Self {
+                        $($field: $crate::ext::HeaderField::from_text($field, $key)?,)*
+                    });
+                }
                 let mut next = 0usize;
                 Ok(Self {
                     $($field: $crate::ext::HeaderField::take(ext, $key, &mut next)?,)*

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use crate::command::{LanguageCode, RemotingCommand};
-use crate::ext::{ExtFields, FieldKey, FieldValue, HeaderScalar, intern};
+use crate::ext::{ExtFields, HeaderScalar};
 
 /// Longest integer accepted here: 18 digits always fit an `i64`, so its text is what serde's
 /// `i64`/`u64` → text conversion would give.
@@ -101,13 +101,20 @@ impl<'a> Cursor<'a> {
     /// carry \u0001 and \u0002 separators). Kept out of [`string`](Self::string), whose
     /// plain path then needs no room for a `String` on every key and value.
     #[inline(never)]
-    fn escaped(&mut self, start: usize, mut stop: usize) -> Option<String> {
+    fn escaped(&mut self, start: usize, stop: usize) -> Option<String> {
         // A properties value has its first escape after the first name: room for the rest of
         // the header (at most 256 bytes more than the text before it) saves the regrowths.
         let room = (stop - start + 16)
             .max(256)
             .min(self.b.len().saturating_sub(start));
         let mut out = String::with_capacity(room);
+        self.escaped_into(start, stop, &mut out)?;
+        Some(out)
+    }
+
+    /// [`escaped`](Self::escaped) appending to `out`.
+    #[inline(never)]
+    fn escaped_into(&mut self, start: usize, mut stop: usize, out: &mut String) -> Option<()> {
         let mut from = start;
         loop {
             out.push_str(self.text.get(from..stop)?);
@@ -136,7 +143,43 @@ impl<'a> Cursor<'a> {
             from = self.at;
             stop = from + special(self.b.get(from..)?)?;
         }
-        Some(out)
+        Some(())
+    }
+
+    /// A string appended to `out`, decoded.
+    fn string_into(&mut self, out: &mut String) -> Option<()> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let len = special(self.b.get(start..)?)?;
+        if self.b[start + len] == b'"' {
+            self.at = start + len + 1;
+            out.push_str(self.text.get(start..start + len)?);
+            return Some(());
+        }
+        self.escaped_into(start, start + len, out)
+    }
+
+    /// A scalar's text appended to `out` as [`scalar`](Self::scalar) reads it; `Some(false)`
+    /// for null (nothing appended).
+    fn scalar_into(&mut self, out: &mut String) -> Option<bool> {
+        match self.peek()? {
+            b'"' => self.string_into(out)?,
+            b't' => {
+                self.literal(b"true")?;
+                out.push_str("true");
+            }
+            b'f' => {
+                self.literal(b"false")?;
+                out.push_str("false");
+            }
+            b'n' => {
+                self.literal(b"null")?;
+                return Some(false);
+            }
+            b'-' | b'0'..=b'9' => out.push_str(self.integer()?),
+            _ => return None,
+        }
+        Some(true)
     }
 
     /// Four hex digits of a `\u` escape.
@@ -304,35 +347,48 @@ pub(crate) fn decode(bytes: &[u8], max_fields: usize) -> Option<RemotingCommand>
 }
 
 /// The `extFields` value: null or an object of scalars (null values dropped, as serde does).
+///
+/// The members are kept as read, keys and values back to back in one string, not as a map:
+/// a typed header reads its fields from them in one walk, and the map is built only if
+/// something asks for a field by name (see [`ExtFields`]).
 fn ext_fields(c: &mut Cursor<'_>, max_fields: usize) -> Option<ExtFields> {
     if c.peek()? == b'n' {
         c.literal(b"null")?;
         return Some(ExtFields::new());
     }
-    let mut fields: Vec<(FieldKey, FieldValue)> = Vec::with_capacity(16);
+    // The object's text is at most the rest of the header: one allocation, never regrown.
+    let mut text = String::with_capacity(c.b.len() - c.at);
+    let mut ends: Vec<(u32, u32)> = Vec::with_capacity(16);
     let mut count = 0usize;
     if c.open_object()? {
         loop {
-            let key = c.key()?;
-            let value = c.scalar()?;
+            let key_start = text.len();
+            c.string_into(&mut text)?;
+            let key_end = text.len();
+            c.ws();
+            c.eat(b':')?;
+            c.ws();
+            let present = c.scalar_into(&mut text)?;
             // Every member counts against the limit, null ones too (as in serde's path).
             count += 1;
             if count > max_fields {
                 return None;
             }
-            if let Scalar::Text(v) = value {
-                let k = match intern(&key) {
-                    Some(k) => Cow::Borrowed(k),
-                    None => Cow::Owned(key.into_owned()),
-                };
-                fields.push((k, FieldValue::from(v)));
+            if present {
+                // A header is at most 16 MiB (its length has 24 bits): offsets fit.
+                ends.push((
+                    u32::try_from(key_end).ok()?,
+                    u32::try_from(text.len()).ok()?,
+                ));
+            } else {
+                text.truncate(key_start);
             }
             if !c.next_member()? {
                 break;
             }
         }
     }
-    Some(ExtFields::from_unsorted(fields))
+    Some(ExtFields::from_members(text, ends))
 }
 
 #[cfg(test)]
@@ -413,6 +469,82 @@ mod tests {
         assert_eq!((c.code, c.opaque, c.version), (310, 123_456, 409));
         assert_eq!(c.ext_fields.get("n"), Some("broker-a"));
         assert_eq!(c.ext_fields.get("i"), Some("TAGS\u{1}TagA"));
+    }
+
+    /// `H` decoded from the fields as the frame listed them and from the map built from them:
+    /// the same header, or the same error.
+    fn same_both_ways<H: crate::ext::CommandHeader + std::fmt::Debug>(input: &[u8]) {
+        let Some(cmd) = decode(input, LIMIT) else {
+            return;
+        };
+        if cmd.ext_fields.listed().is_none() {
+            assert!(cmd.ext_fields.is_empty(), "read fields are kept as listed");
+        }
+        let direct = format!("{:?}", H::from_ext(&cmd.ext_fields));
+        let mut mapped = cmd.ext_fields.clone();
+        // A change builds the map and drops the listed members.
+        mapped.insert("zzUnknown", "1");
+        assert!(mapped.listed().is_none());
+        let via_map = format!("{:?}", H::from_ext(&mapped));
+        assert_eq!(direct, via_map, "{:?}", String::from_utf8_lossy(input));
+    }
+
+    fn all_headers_same_both_ways(input: &[u8]) {
+        use crate::header::{offset, pull, send};
+        same_both_ways::<send::SendMessageRequestHeaderV2>(input);
+        same_both_ways::<send::SendMessageRequestHeader>(input);
+        same_both_ways::<send::SendMessageResponseHeader>(input);
+        same_both_ways::<pull::PullMessageRequestHeader>(input);
+        same_both_ways::<offset::QueryConsumerOffsetRequestHeader>(input);
+    }
+
+    #[test]
+    fn typed_headers_read_listed_fields_as_they_read_the_map() {
+        for h in FLAT.iter().chain([&JAVA_SEND]) {
+            all_headers_same_both_ways(h.as_bytes());
+        }
+        let c = decode(JAVA_SEND.as_bytes(), LIMIT).unwrap();
+        let h: crate::header::send::SendMessageRequestHeaderV2 = c.ext_fields.decode().unwrap();
+        assert_eq!(
+            (h.b.as_str(), h.e, h.g),
+            ("TopicTest", 3, 1_700_000_000_000)
+        );
+        assert_eq!(h.i.as_deref(), Some("TAGS\u{1}TagA"));
+        // Asking by name builds the map but keeps the listed members for typed headers.
+        assert_eq!(c.ext_fields.get("n"), Some("broker-a"));
+        assert!(c.ext_fields.listed().is_some());
+        assert_eq!(
+            c.ext_fields
+                .decode::<crate::header::send::SendMessageRequestHeaderV2>()
+                .ok(),
+            Some(h)
+        );
+    }
+
+    #[test]
+    fn listed_fields_answer_lookups_as_the_map_does() {
+        let c = decode(
+            r#"{"extFields":{"k":"v","b":1,"k":"w","a":null,"é":"x"}}"#.as_bytes(),
+            LIMIT,
+        )
+        .unwrap();
+        let e = &c.ext_fields;
+        assert!(e.listed().is_some());
+        assert_eq!(
+            (e.get("k"), e.get("a"), e.get("zz")),
+            (Some("w"), None, None)
+        );
+        assert_eq!(e.get_after("k", &mut 0), Some("w"));
+        assert_eq!((e.len(), e.is_empty()), (3, false));
+        let sorted = [("b", "1"), ("k", "w"), ("é", "x")];
+        assert_eq!(e.iter().collect::<Vec<_>>(), sorted);
+        assert_eq!(format!("{e:?}"), r#"{"b": "1", "k": "w", "é": "x"}"#);
+        let mut m = e.clone();
+        assert_eq!(m.remove("b").as_deref(), Some("1"));
+        assert!(m.listed().is_none());
+        assert_eq!(m.iter().collect::<Vec<_>>(), sorted[1..]);
+        m.insert("b", "1");
+        assert_eq!(&m, e, "the map equals the listed fields it came from");
     }
 
     #[test]
@@ -508,6 +640,39 @@ mod tests {
                 ext.join(",")
             );
             prop_assert!(agree(h.as_bytes(), LIMIT).is_some(), "not taken: {}", h);
+        }
+
+        /// Send and pull headers with their own field names in any order, repeated, null,
+        /// escaped, numbers as text or not, some unparsable: read the same from the listed
+        /// fields as from the map.
+        #[test]
+        fn typed_headers_from_listed_fields_agree_with_the_map(
+            fields in prop::collection::vec((prop_oneof![
+                "[a-n]",
+                Just("topic".to_string()),
+                Just("queueId".to_string()),
+                Just("consumerGroup".to_string()),
+                Just("queueOffset".to_string()),
+                Just("t\\u006fpic".to_string()),
+                "[a-z]{1,8}",
+            ], prop_oneof![
+                "[ -!#-\\[\\]-~é]{0,12}".prop_map(|s| format!("\"{s}\"")),
+                any::<i32>().prop_map(|v| v.to_string()),
+                any::<i32>().prop_map(|v| format!("\" {v}\"")),
+                Just("\"TAGS\\u0001x\\u0002KEYS\\u0001y\"".to_string()),
+                Just("true".to_string()),
+                Just("null".to_string()),
+            ]), 0..24),
+            complete in any::<bool>(),
+        ) {
+            // Often a whole V2 send header first, so that many cases decode rather than miss a
+            // required field; the random members then override some of it.
+            let base = r#""a":"g","b":"T","c":"TBW102","d":4,"e":"1","f":0,"g":17,"h":0"#;
+            let ext: Vec<String> = complete.then(|| base.to_string()).into_iter()
+                .chain(fields.iter().map(|(k, v)| format!("\"{k}\":{v}")))
+                .collect();
+            let h = format!("{{\"code\":310,\"extFields\":{{{}}}}}", ext.join(","));
+            all_headers_same_both_ways(h.as_bytes());
         }
     }
 }
