@@ -54,22 +54,23 @@ struct Members {
 }
 
 impl Members {
-    fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> + Clone {
-        self.ends.iter().enumerate().map(|(i, &(key_end, end))| {
-            let start = match i.checked_sub(1).and_then(|p| self.ends.get(p)) {
-                Some(&(_, prev_end)) => prev_end as usize,
-                None => 0,
-            };
+    fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut at = 0usize;
+        self.ends.iter().map(move |&(key_end, end)| {
             let (key_end, end) = (key_end as usize, end as usize);
-            let key = self.text.get(start..key_end).unwrap_or_default();
+            let key = self.text.get(at..key_end).unwrap_or_default();
             let value = self.text.get(key_end..end).unwrap_or_default();
+            at = end;
             (key, value)
         })
     }
 
     /// The value of `key`: its last member's.
     fn get(&self, key: &str) -> Option<&str> {
-        self.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.iter()
+            .filter(|(k, _)| *k == key)
+            .last()
+            .map(|(_, v)| v)
     }
 
     /// Each name once with its value, in key order (what the map would hold).
@@ -494,6 +495,12 @@ int_scalar!(i8, i16, i32, i64, u8, u16, u32, u64);
 
 impl HeaderScalar for bool {
     fn parse_field(raw: &str) -> Option<Self> {
+        // What every client sends, without the walk of a trim.
+        match raw {
+            "false" => return Some(false),
+            "true" => return Some(true),
+            _ => {}
+        }
         let raw = raw.trim();
         // Java's Boolean.parseBoolean: anything but "true" (any case) is false; "1" is what
         // the C++ client means by true.
