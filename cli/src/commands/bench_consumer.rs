@@ -236,10 +236,11 @@ impl QueueTask {
             if r.status == PullStatus::Found {
                 let now = now_ms();
                 self.stats.add_ok(r.msgs.len() as u64);
-                for m in &r.msgs {
-                    let ms = u64::try_from((now - m.store_timestamp).max(0)).unwrap_or(0);
-                    self.stats.record_latency(Duration::from_millis(ms));
-                }
+                self.stats.record_latencies(r.msgs.iter().map(|m| {
+                    Duration::from_millis(
+                        u64::try_from((now - m.store_timestamp).max(0)).unwrap_or(0),
+                    )
+                }));
             }
             self.offset = r.next_begin_offset.max(self.offset);
         }
