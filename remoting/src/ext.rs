@@ -75,17 +75,7 @@ impl Members {
 
     /// Each name once with its value, in key order (what the map would hold).
     fn sorted(&self) -> Vec<(&str, &str)> {
-        let mut all: Vec<(&str, &str)> = self.iter().collect();
-        // Stable: a repeated name's members stay in frame order, and the last is kept.
-        all.sort_by(|a, b| a.0.cmp(b.0));
-        let mut out: Vec<(&str, &str)> = Vec::with_capacity(all.len());
-        for m in all {
-            match out.last_mut() {
-                Some(last) if last.0 == m.0 => *last = m,
-                _ => out.push(m),
-            }
-        }
-        out
+        sorted_last_wins(self.iter().collect())
     }
 }
 
@@ -297,24 +287,33 @@ impl ExtFields {
 
     /// Builds the map from fields in any order; for a key given twice the last value wins (as
     /// a JSON object's or a map's later insert would).
-    pub(crate) fn from_unsorted(mut fields: Vec<(FieldKey, FieldValue)>) -> Self {
-        if !fields.windows(2).all(|w| key_before(&w[0].0, &w[1].0)) {
-            // Stable, so equal keys keep their arrival order; then keep the last of each run.
-            fields.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut out: Vec<(FieldKey, FieldValue)> = Vec::with_capacity(fields.len());
-            for f in fields {
-                match out.last_mut() {
-                    Some(last) if last.0 == f.0 => *last = f,
-                    _ => out.push(f),
-                }
-            }
-            fields = out;
-        }
+    pub(crate) fn from_unsorted(fields: Vec<(FieldKey, FieldValue)>) -> Self {
         ExtFields {
-            fields,
+            fields: sorted_last_wins(fields),
             members: None,
         }
     }
+}
+
+/// `fields` sorted by key, each key once with its last value (as a JSON object's or a map's
+/// later insert would leave it).
+fn sorted_last_wins<K: AsRef<str>, V>(mut fields: Vec<(K, V)>) -> Vec<(K, V)> {
+    if fields
+        .windows(2)
+        .all(|w| key_before(w[0].0.as_ref(), w[1].0.as_ref()))
+    {
+        return fields;
+    }
+    // Stable, so equal keys keep their arrival order; then keep the last of each run.
+    fields.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+    let mut out: Vec<(K, V)> = Vec::with_capacity(fields.len());
+    for f in fields {
+        match out.last_mut() {
+            Some(last) if last.0.as_ref() == f.0.as_ref() => *last = f,
+            _ => out.push(f),
+        }
+    }
+    out
 }
 
 /// `a < b`, deciding on the first bytes without a `memcmp` call when they differ (header

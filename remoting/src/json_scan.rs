@@ -160,26 +160,19 @@ impl<'a> Cursor<'a> {
     }
 
     /// A scalar's text appended to `out` as [`scalar`](Self::scalar) reads it; `Some(false)`
-    /// for null (nothing appended).
+    /// for null (nothing appended). A string is decoded straight into `out`.
     fn scalar_into(&mut self, out: &mut String) -> Option<bool> {
-        match self.peek()? {
-            b'"' => self.string_into(out)?,
-            b't' => {
-                self.literal(b"true")?;
-                out.push_str("true");
-            }
-            b'f' => {
-                self.literal(b"false")?;
-                out.push_str("false");
-            }
-            b'n' => {
-                self.literal(b"null")?;
-                return Some(false);
-            }
-            b'-' | b'0'..=b'9' => out.push_str(self.integer()?),
-            _ => return None,
+        if self.peek()? == b'"' {
+            self.string_into(out)?;
+            return Some(true);
         }
-        Some(true)
+        match self.scalar()? {
+            Scalar::Text(t) => {
+                out.push_str(&t);
+                Some(true)
+            }
+            Scalar::Null => Some(false),
+        }
     }
 
     /// Four hex digits of a `\u` escape.
@@ -510,7 +503,7 @@ mod tests {
             ("TopicTest", 3, 1_700_000_000_000)
         );
         assert_eq!(h.i.as_deref(), Some("TAGS\u{1}TagA"));
-        // Asking by name builds the map but keeps the listed members for typed headers.
+        // Asking by name scans the listed members and keeps them for typed headers.
         assert_eq!(c.ext_fields.get("n"), Some("broker-a"));
         assert!(c.ext_fields.listed().is_some());
         assert_eq!(
