@@ -31,6 +31,10 @@
 #   PULL_BATCH=256 cli/bench/compare.sh        # benchConsumer's messages per pull (-p)
 #   QUEUES=16 cli/bench/compare.sh             # the topic's queues (8; one pull in flight each)
 #   SIDES=new cli/bench/compare.sh             # only one side (profiling, quick checks)
+#   SLAVE=1 BASE_DIR=<dir whose target/release is this checkout's> OLD_ROLE=ASYNC_MASTER \
+#     ROLE=SYNC_MASTER cli/bench/compare.sh    # SYNC_MASTER against ASYNC_MASTER, each with a
+#                                              # slave process (brokerId 1) in sync before the
+#                                              # phases; its CPU per message is recorded too
 # Everything listens on 127.0.0.1 only; each phase is bounded by BENCH_SECS (the consume by
 # 10 x BENCH_SECS); files go to a temp dir removed at the end.
 set -euo pipefail
@@ -47,6 +51,8 @@ SIZE=${SIZE:-1024}
 FLUSH=${FLUSH:-ASYNC_FLUSH}
 OLD_FLUSH=${OLD_FLUSH:-$FLUSH}
 ROLE=${ROLE:-ASYNC_MASTER}
+OLD_ROLE=${OLD_ROLE:-$ROLE}
+SLAVE=${SLAVE:-}
 CLIENT=${CLIENT:-new}
 BASE_REV=$(git rev-parse --short=12 "${BASE_REV:-$(git merge-base HEAD main)}")
 BASE_DIR=${BASE_DIR:-/var/tmp/rmq-bench-baseline/${BASE_REV}}
@@ -113,9 +119,10 @@ field() { # $1 file, $2 regex before the number
 NS=""
 NS_PID=""
 BROKER_PID=""
+SLAVE_PID=""
 
-start_pair() { # $1 = bin dir, $2 = work dir, $3 = flushDiskType
-    local bin=$1 dir=$2 flush=$3
+start_pair() { # $1 = bin dir, $2 = work dir, $3 = flushDiskType, $4 = brokerRole
+    local bin=$1 dir=$2 flush=$3 role=$4
     mkdir -p "$dir/ns" "$dir/broker"
     local ns_port
     ns_port=$(free_port)
@@ -129,37 +136,71 @@ CONF
     "$bin/namesrv" -c "$dir/ns/namesrv.conf" > "$dir/ns/out.log" 2>&1 &
     NS_PID=$!
     PIDS+=("$NS_PID")
-    cat > "$dir/broker/broker.conf" <<CONF
-brokerClusterName=BenchCluster
-brokerName=bench-a
-brokerId=0
-brokerIP1=127.0.0.1
-bindAddress=127.0.0.1
-listenPort=$(free_port)
-haListenPort=$(free_port)
-fastListenPort=$(free_port)
-namesrvAddr=${NS}
-brokerRole=${ROLE}
-flushDiskType=${flush}
-storePathRootDir=${dir}/broker/store
-autoCreateTopicEnable=true
-CONF
+    local port
+    port=$(free_port)
+    broker_conf "$dir/broker" 0 "$role" "$flush" "$port" > "$dir/broker/broker.conf"
     "$bin/broker" -c "$dir/broker/broker.conf" > "$dir/broker/out.log" 2>&1 &
     BROKER_PID=$!
     PIDS+=("$BROKER_PID")
+    local registered=""
     for _ in $(seq 1 100); do
-        if "$NEW_BIN/mqadmin" clusterList -n "$NS" 2>/dev/null | grep -q bench-a; then return 0; fi
+        if "$NEW_BIN/mqadmin" clusterList -n "$NS" 2>/dev/null | grep -q bench-a; then
+            registered=1
+            break
+        fi
         sleep 0.2
     done
-    echo "broker did not register; its log:" >&2
-    cat "$dir/broker/out.log" >&2
+    if [ -z "$registered" ]; then
+        echo "broker did not register; its log:" >&2
+        cat "$dir/broker/out.log" >&2
+        exit 1
+    fi
+    [ -n "$SLAVE" ] || return 0
+    mkdir -p "$dir/slave"
+    broker_conf "$dir/slave" 1 SLAVE "$flush" "$(free_port)" > "$dir/slave/broker.conf"
+    "$bin/broker" -c "$dir/slave/broker.conf" > "$dir/slave/out.log" 2>&1 &
+    SLAVE_PID=$!
+    PIDS+=("$SLAVE_PID")
+    # The phases start once the master counts the slave in sync (a SYNC_MASTER answers
+    # SLAVE_NOT_AVAILABLE until then).
+    for _ in $(seq 1 150); do
+        if "$NEW_BIN/mqadmin" brokerStatus -n "$NS" -b "127.0.0.1:${port}" 2>/dev/null |
+            grep -qE "haInSyncSlaves *: *[1-9]"; then return 0; fi
+        sleep 0.2
+    done
+    echo "the slave did not get in sync; its log:" >&2
+    cat "$dir/slave/out.log" >&2
     exit 1
 }
 
+broker_conf() { # $1 = dir, $2 = brokerId, $3 = brokerRole, $4 = flushDiskType, $5 = listenPort
+    cat <<CONF
+brokerClusterName=BenchCluster
+brokerName=bench-a
+brokerId=$2
+brokerIP1=127.0.0.1
+bindAddress=127.0.0.1
+listenPort=$5
+haListenPort=$(free_port)
+fastListenPort=$(free_port)
+namesrvAddr=${NS}
+brokerRole=$3
+flushDiskType=$4
+storePathRootDir=$1/store
+autoCreateTopicEnable=true
+CONF
+}
+
 stop_pair() {
-    kill "$BROKER_PID" "$NS_PID" 2>/dev/null || true
+    kill "$BROKER_PID" "$NS_PID" ${SLAVE_PID:+"$SLAVE_PID"} 2>/dev/null || true
     wait "$BROKER_PID" 2>/dev/null || true
+    [ -n "$SLAVE_PID" ] && { wait "$SLAVE_PID" 2>/dev/null || true; }
     wait "$NS_PID" 2>/dev/null || true
+    SLAVE_PID=""
+}
+
+drop_stores() { # $1 = work dir of a side's round: its stores go, its logs stay
+    rm -rf "$1/broker/store" "$1/slave/store"
 }
 
 RESULTS="$WORK/results.tsv" # side round metric value
@@ -174,11 +215,14 @@ measure() {
     local out="$WORK/${side}-${ROUND}-${prefix}.log"
     local before after
     before=$(cpu_ticks "$BROKER_PID")
+    local slave_before=0 slave_after=0
+    [ -n "$SLAVE_PID" ] && slave_before=$(cpu_ticks "$SLAVE_PID")
     local faults_before
     faults_before=$(min_faults "$BROKER_PID")
     with_cpu "$out.cpu" timeout $((SECS * 10 + 60)) "$@" > "$out" 2>&1 ||
         echo "($prefix exited $?)" >> "$out"
     after=$(cpu_ticks "$BROKER_PID")
+    [ -n "$SLAVE_PID" ] && slave_after=$(cpu_ticks "$SLAVE_PID")
     local client_cpu
     client_cpu=$(cat "$out.cpu" 2>/dev/null || echo 0)
     local faults=$(($(min_faults "$BROKER_PID") - faults_before))
@@ -196,6 +240,8 @@ measure() {
             "$(awk -v t=$((after - before)) -v k="$TCK" -v m="$msgs" 'BEGIN {printf "%.2f", t / k * 1e6 / m}')"
         record "$side" "$ROUND" "${prefix}_client_cpu_us_per_msg" \
             "$(awk -v c="$client_cpu" -v m="$msgs" 'BEGIN {printf "%.2f", c * 1e6 / m}')"
+        [ -n "$SLAVE_PID" ] && record "$side" "$ROUND" "${prefix}_slave_cpu_us_per_msg" \
+            "$(awk -v t=$((slave_after - slave_before)) -v k="$TCK" -v m="$msgs" 'BEGIN {printf "%.2f", t / k * 1e6 / m}')"
         record "$side" "$ROUND" "${prefix}_faults_per_msg" \
             "$(awk -v f="$faults" -v m="$msgs" 'BEGIN {printf "%.3f", f / m}')"
     fi
@@ -231,9 +277,9 @@ run_side() { # $1 = old|new
     client=$NEW_BIN/mqadmin
     [ "$side" = old ] && [ "$CLIENT" = old ] && client=$OLD_BIN/mqadmin
     local dir="$WORK/${side}-${ROUND}"
-    local flush=$FLUSH
-    [ "$side" = old ] && flush=$OLD_FLUSH
-    start_pair "$bin" "$dir" "$flush"
+    local flush=$FLUSH role=$ROLE
+    [ "$side" = old ] && flush=$OLD_FLUSH && role=$OLD_ROLE
+    start_pair "$bin" "$dir" "$flush" "$role"
     local topic="Cmp_${side}_${ROUND}"
     # Creates the topic (QUEUES queues) and warms up connections, routes and the store.
     "$client" benchProducer -n "$NS" -t "$topic" -c BenchCluster -q "$QUEUES" -w 8 -s "$SIZE" -d 1 \
@@ -251,11 +297,12 @@ run_side() { # $1 = old|new
             -d "$SECS" -r "$rate"
     fi
     stop_pair
+    drop_stores "$dir"
 }
 
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 echo "== old: ${BASE_REV} (${OLD_BIN}); new: $(git rev-parse --short=12 HEAD)$(git diff --quiet || echo '+dirty') (${NEW_BIN})"
-echo "== old ${OLD_FLUSH}, new ${FLUSH}, ${ROLE}, ${TASKS} tasks x ${SIZE} B sync, batches of ${BATCH} from ${BATCH_TASKS} tasks, ${SECS} s per phase, ${ROUNDS} rounds"
+echo "== old ${OLD_FLUSH} ${OLD_ROLE}, new ${FLUSH} ${ROLE}${SLAVE:+, each with a slave}, ${TASKS} tasks x ${SIZE} B sync, batches of ${BATCH} from ${BATCH_TASKS} tasks, ${SECS} s per phase, ${ROUNDS} rounds"
 for ROUND in $(seq 1 "$ROUNDS"); do
     echo "-- round ${ROUND}"
     # Alternate which side goes first so drifting load hits both alike.
