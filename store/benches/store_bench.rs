@@ -493,24 +493,31 @@ fn main() {
         "| raw sequential read of the {gib:.2} GiB log (4 MiB reads) | {:.0} MiB/s, {raw_s:.3} s | baseline |",
         r.raw_read_mibs
     );
-    for (what, secs) in [
-        ("after clean stop", r.clean),
-        ("after SIGKILL of a writer", r.crashed),
+    // Issue 23's target is the full scan of a 4 GiB log; the checkpoint-bounded opens had
+    // theirs first (the same 2 s).
+    let bounded = "target ≤ 2 s, bounded by the checkpoint";
+    let full = "target for a 4 GiB log: ≤ 2 s (issue 23)";
+    for (what, secs, target) in [
+        ("after clean stop", r.clean, bounded),
+        ("after SIGKILL of a writer", r.crashed, bounded),
         (
             "with no checkpoint (full scan, CRC, queue entries checked against the log)",
             r.full_scan,
+            full,
         ),
         (
             "with no checkpoint: of which verifying every record (CRC)",
             r.full_scan_verify,
+            "part of the full scan",
         ),
         (
             "with no checkpoint and one damaged record in the oldest segment (skipped)",
             r.full_scan_damaged,
+            full,
         ),
     ] {
         println!(
-            "| recovery of a {gib:.2} GiB log {what} | {secs:.3} s | {:.2}x the raw read; target ≤ 2 s when bounded by a checkpoint |",
+            "| recovery of a {gib:.2} GiB log {what} | {secs:.3} s | {:.2}x the raw read; {target} |",
             secs / raw_s
         );
     }
