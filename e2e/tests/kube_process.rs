@@ -3,8 +3,9 @@
 //! kubelet (`e2e::kubelet`) running this checkout's `namesrv` and `broker` as the pods, each in
 //! its own network namespace on a bridge in 198.18.0.0/15.
 //!
-//! Needs root (network namespaces, bind mounts) and the control-plane binaries; without either
-//! every test prints `SKIPPED (<reason>)` and passes. Figures are printed on stderr
+//! Needs root (network namespaces, bind mounts) and the control-plane binaries. The tests are
+//! `#[ignore]`d; `.ci/run` runs them with `--include-ignored` where the binaries are, and run that
+//! way without root or the binaries every test prints `SKIPPED (<reason>)` and passes. Figures are printed on stderr
 //! (`-- --nocapture`). See e2e/README.md, "Kubernetes with processes as pods".
 
 #![allow(clippy::unwrap_used)] // test code: a failed setup step should stop the test
@@ -205,6 +206,7 @@ where
 /// volumes, DNS records of a headless Service, readiness from an httpGet probe, restart with
 /// back-off after SIGKILL, SIGTERM then SIGKILL on deletion, and cleanup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs root and kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn kubelet_runs_pods_as_processes() {
     let Some(cp) = setup() else { return };
     let t0 = Instant::now();
@@ -1370,6 +1372,7 @@ async fn delete_cluster(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs root and kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn async_2m_2s_ready_produce_consume_master_kill_delete() {
     scenario("cluster-2m-2s-async.yaml").await;
 }
@@ -1681,6 +1684,7 @@ fn cpp_client(label: &str, netns: &str, svc: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs root and kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn sync_2m_2s_ready_produce_consume_master_kill_delete() {
     scenario_processes("cluster-2m-2s-sync.yaml").await;
 }

@@ -3,8 +3,10 @@
 //! operator's own ServiceAccount, server-side-apply ownership, garbage collection, leader
 //! election, and rolls/scaling with a stand-in kubelet.
 //!
-//! Without the binaries (`$KUBE_TEST_BIN` or /opt/kube-test/bin) every test prints
-//! `SKIPPED (...)` and passes. One control plane serves the whole binary; each test works in its
+//! The tests are `#[ignore]`d: `cargo test --workspace` reports them as ignored, and `.ci/run`
+//! runs them with `--include-ignored` where the binaries are (`$KUBE_TEST_BIN` or
+//! /opt/kube-test/bin). Run that way without them, every test prints `SKIPPED (...)` and passes.
+//! One control plane serves the whole binary; each test works in its
 //! own namespace with its own operator process(es).
 
 #[macro_use]
@@ -75,6 +77,7 @@ async fn count_children(client: &kube::Client, ns: &str, cluster: &str) -> usize
 /// idempotent), the chart passes a server-side dry run, and the CRD copies are the same bytes as
 /// what the Rust types generate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn manifests_apply_and_chart_passes_server_dry_run() {
     let cp = control_plane_or_skip!();
     let t0 = Instant::now();
@@ -186,6 +189,7 @@ async fn manifests_apply_and_chart_passes_server_dry_run() {
 
 /// Invalid specs the CRD's CEL rules can judge are refused at admission, with the rule's message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn cel_rules_refuse_invalid_specs_at_admission() {
     let cp = control_plane_or_skip!();
     let client = cp.admin_client().await;
@@ -355,6 +359,7 @@ async fn cel_rules_refuse_invalid_specs_at_admission() {
 /// every example into its objects with status at the current generation; another field manager's
 /// change to an operator-owned field is corrected while a user's annotation survives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn operator_as_service_account_builds_every_example_and_owns_its_fields() {
     let cp = control_plane_or_skip!();
     let t0 = Instant::now();
@@ -545,6 +550,7 @@ async fn operator_as_service_account_builds_every_example_and_owns_its_fields() 
 /// A spec the CRD admits but the operator refuses gets Degraded (at the current generation) and
 /// one Warning Event, and nothing is created; fixing it builds the cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn refused_spec_is_degraded_with_a_warning_and_no_children() {
     let cp = control_plane_or_skip!();
     let client = cp.admin_client().await;
@@ -623,6 +629,7 @@ async fn refused_spec_is_degraded_with_a_warning_and_no_children() {
 /// claims follow `spec.broker.storage.deleteClaimsOnDeletion` through the StatefulSet's
 /// persistentVolumeClaimRetentionPolicy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn deletion_garbage_collects_children_and_claims_follow_the_policy() {
     let cp = control_plane_or_skip!();
     let client = cp.admin_client().await;
@@ -713,6 +720,7 @@ async fn deletion_garbage_collects_children_and_claims_follow_the_policy() {
 /// Two replicas: one leads through a Lease and reconciles, the other waits; killing the leader
 /// hands over; each transition is one Event from the leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn two_replicas_elect_one_leader_and_hand_over() {
     let cp = control_plane_or_skip!();
     let client = cp.admin_client().await;
@@ -827,6 +835,7 @@ async fn two_replicas_elect_one_leader_and_hand_over() {
 /// map, is refused ("estimated rule cost exceeds budget"), while the current rule is accepted on
 /// the same unbounded map. Guards against reintroducing an over-budget rule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn api_server_estimates_rule_cost() {
     let cp = control_plane_or_skip!();
     let crd = |group: &str, rule: &str| {
@@ -862,6 +871,7 @@ async fn api_server_estimates_rule_cost() {
 /// servers scale; a group is added and comes up; lowering the group count keeps the undrained
 /// group and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn roll_and_scale_end_to_end_with_a_stand_in_kubelet() {
     roll_and_scale(false, true, 3).await;
 }
@@ -869,6 +879,7 @@ async fn roll_and_scale_end_to_end_with_a_stand_in_kubelet() {
 /// The strict half of the roll: group 1's master is released only once group 0's new master is
 /// Ready again and registered with every name server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn roll_releases_the_next_group_only_after_the_previous_master_is_ready() {
     roll_and_scale(true, false, 4).await;
 }
@@ -1227,6 +1238,7 @@ async fn broker_for_pod(dir: &std::path::Path, ip: &str, port: u16) -> broker::B
 /// times in 196 s with 2 s stops, 19 times in 276 s with 12 s stops). `ROLL_STOP_SECS=12` runs
 /// it with the slow broker shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn roll_of_2m_2s_async_finishes_slaves_first_one_group_at_a_time() {
     let cp = control_plane_or_skip!();
     let client = cp.admin_client().await;

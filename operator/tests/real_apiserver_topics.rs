@@ -5,7 +5,9 @@
 //! correction, the shrink refusal with its Warning and annotation, adoption, the unmanaged
 //! annotation, conflict, a scale-out's new group, and deletion with both policies.
 //!
-//! Without the binaries every test prints `SKIPPED (...)` and passes.
+//! The tests are `#[ignore]`d; `.ci/run` runs them with `--include-ignored` where the binaries are
+//! (`$KUBE_TEST_BIN` or /opt/kube-test/bin). Run that way without them, every test prints
+//! `SKIPPED (...)` and passes.
 
 #[macro_use]
 mod support;
@@ -60,6 +62,7 @@ fn group(name: &str, spec: serde_json::Value) -> RocketMQConsumerGroup {
 /// CEL rule within the cost budget), and admission refuses what the rules refuse, including
 /// changes of `clusterRef` and `topicName`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn crds_are_accepted_and_cel_refuses_bad_specs_and_immutable_changes() {
     let cp = control_plane_with_resource_crds_or_skip!();
     let root = repo();
@@ -405,6 +408,7 @@ async fn events_of(client: &kube::Client, ns: &str, name: &str) -> Vec<(String, 
 
 /// The whole life of declared topics and a consumer group against real brokers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, kube-controller-manager and etcd (/opt/kube-test/bin or $KUBE_TEST_BIN): .ci/run runs these with --include-ignored where they exist"]
 async fn operator_applies_topics_and_groups_to_every_broker_group() {
     let cp = control_plane_with_resource_crds_or_skip!();
     let t0 = Instant::now();
