@@ -20,7 +20,11 @@
 //!   size in the same directory.
 //!
 //! Master and slave run in-process on loopback; figures are printed, nothing is asserted about
-//! them (a shared machine).
+//! them (a shared machine). Producers, master and slave share one runtime here, so the
+//! SYNC_MASTER cost this prints is larger than between processes (17–23 % here against 6 % in
+//! BENCHMARKS.md, sessions 16–17). For that figure run the processes:
+//! `SLAVE=1 BASE_DIR=<dir whose target/release is this checkout's> OLD_ROLE=ASYNC_MASTER
+//! ROLE=SYNC_MASTER cli/bench/compare.sh`.
 
 #![allow(clippy::unwrap_used)]
 
