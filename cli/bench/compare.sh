@@ -142,19 +142,7 @@ CONF
     "$bin/broker" -c "$dir/broker/broker.conf" > "$dir/broker/out.log" 2>&1 &
     BROKER_PID=$!
     PIDS+=("$BROKER_PID")
-    local registered=""
-    for _ in $(seq 1 100); do
-        if "$NEW_BIN/mqadmin" clusterList -n "$NS" 2>/dev/null | grep -q bench-a; then
-            registered=1
-            break
-        fi
-        sleep 0.2
-    done
-    if [ -z "$registered" ]; then
-        echo "broker did not register; its log:" >&2
-        cat "$dir/broker/out.log" >&2
-        exit 1
-    fi
+    poll_or_exit 100 "broker did not register" "$dir/broker/out.log" registered
     [ -n "$SLAVE" ] || return 0
     mkdir -p "$dir/slave"
     broker_conf "$dir/slave" 1 SLAVE "$flush" "$(free_port)" > "$dir/slave/broker.conf"
@@ -163,14 +151,26 @@ CONF
     PIDS+=("$SLAVE_PID")
     # The phases start once the master counts the slave in sync (a SYNC_MASTER answers
     # SLAVE_NOT_AVAILABLE until then).
-    for _ in $(seq 1 150); do
-        if "$NEW_BIN/mqadmin" brokerStatus -n "$NS" -b "127.0.0.1:${port}" 2>/dev/null |
-            grep -qE "haInSyncSlaves *: *[1-9]"; then return 0; fi
+    poll_or_exit 150 "the slave did not get in sync" "$dir/slave/out.log" slave_in_sync "$port"
+}
+
+poll_or_exit() { # $1 = tries 0.2 s apart, $2 = what failed, $3 = log to show then, $4... = check
+    local tries=$1 what=$2 log=$3
+    shift 3
+    for _ in $(seq 1 "$tries"); do
+        if "$@"; then return 0; fi
         sleep 0.2
     done
-    echo "the slave did not get in sync; its log:" >&2
-    cat "$dir/slave/out.log" >&2
+    echo "$what; its log:" >&2
+    cat "$log" >&2
     exit 1
+}
+
+registered() { "$NEW_BIN/mqadmin" clusterList -n "$NS" 2>/dev/null | grep -q bench-a; }
+
+slave_in_sync() { # $1 = the master's listenPort
+    "$NEW_BIN/mqadmin" brokerStatus -n "$NS" -b "127.0.0.1:$1" 2>/dev/null |
+        grep -qE "haInSyncSlaves *: *[1-9]"
 }
 
 broker_conf() { # $1 = dir, $2 = brokerId, $3 = brokerRole, $4 = flushDiskType, $5 = listenPort
