@@ -14,6 +14,10 @@
 #   batch    BATCH_TASKS tasks sending batches of 32 x 1 KiB: msgs/s and CPU per message
 #   consume  benchConsumer catching up the backlog the two phases above stored: msgs/s
 #   latency  64 tasks paced at half of this side's own `send` throughput: p50/p99/p999
+#   probe    the same pacing with GET_MAX_OFFSET requests instead of sends (`benchProducer -x`:
+#            no body, no store), the round-trip floor of this machine, client and broker at
+#            that rate; `half_p99_x_probe` and `half_p999_x_probe` are how many times the
+#            send's percentiles exceed it (skipped when the client lacks `-x`)
 # Finally the medians per side and the ratios new/old.
 #
 # Usage (from the workspace root):
@@ -227,7 +231,7 @@ measure() {
     client_cpu=$(cat "$out.cpu" 2>/dev/null || echo 0)
     local faults=$(($(min_faults "$BROKER_PID") - faults_before))
     local msgs tps
-    msgs=$(field "$out" "Messages (sent|consumed):")
+    msgs=$(field "$out" "(Messages (sent|consumed)|Probes answered):")
     tps=$(field "$out" "^TPS:")
     record "$side" "$ROUND" "${prefix}_msgs_s" "${tps:-0}"
     for q in p50 p99 p999; do
@@ -295,6 +299,18 @@ run_side() { # $1 = old|new
     if [ "$rate" -gt 0 ] && "$client" help benchProducer 2>&1 | grep -q -- '-r,--rate'; then
         phase half "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" \
             -d "$SECS" -r "$rate"
+        if "$client" help benchProducer 2>&1 | grep -q -- '-x,--probe'; then
+            phase probe "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -x \
+                -d "$SECS" -r "$rate"
+            local q times
+            for q in p99 p999; do
+                times=$(awk -F'\t' -v s="$side" -v r="$ROUND" -v q="$q" '
+                    $1==s && $2==r && $3=="half_"q"_ms" {h=$4}
+                    $1==s && $2==r && $3=="probe_"q"_ms" {p=$4}
+                    END {if (h > 0 && p > 0) printf "%.2f", h / p}' "$RESULTS")
+                [ -n "$times" ] && record "$side" "$ROUND" "half_${q}_x_probe" "$times"
+            done
+        fi
     fi
     stop_pair
     drop_stores "$dir"

@@ -443,6 +443,29 @@ async fn bench_tools_run_and_summarise() {
     .await;
     assert_eq!(summary_count(&out, "Messages sent: "), 300, "{out}");
 
+    // Probes are paced and counted like sends but store nothing: the count below is unchanged.
+    let out = ok(
+        n,
+        &[
+            "benchProducer",
+            "-t",
+            "BenchT",
+            "-x",
+            "-w",
+            "4",
+            "-r",
+            "2000",
+            "-m",
+            "200",
+            "-d",
+            "0",
+        ],
+    )
+    .await;
+    assert!(out.contains("mode=probe"), "{out}");
+    assert_eq!(summary_count(&out, "Probes answered: "), 200, "{out}");
+    assert!(!out.contains("Messages sent: "), "{out}");
+
     // The consumer catches up with everything stored (once the store's dispatch has indexed
     // the last sends).
     let stored = sent + 200 + 300;
@@ -468,6 +491,9 @@ async fn bench_tools_run_and_summarise() {
     // Neither a duration nor a count: a usage error.
     let (success, _, err) = mqadmin(n, &["benchProducer", "-d", "0"]).await;
     assert!(!success && err.contains("-m"), "{err}");
+    // Probes are not batched.
+    let (success, _, err) = mqadmin(n, &["benchProducer", "-x", "-b", "4", "-d", "1"]).await;
+    assert!(!success && err.contains("-b does not apply"), "{err}");
 
     b.shutdown().await;
     ns.shutdown().await;

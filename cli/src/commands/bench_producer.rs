@@ -2,12 +2,18 @@
 //! byte messages (`-b` per batch) to `-t` for `-d` seconds or `-m` messages, synchronously or
 //! with `-a` (each task keeps [`ASYNC_WINDOW`] sends in flight). One line a second with the TPS
 //! and latency percentiles of that second, then a summary.
+//!
+//! `-x` (probe) sends GET_MAX_OFFSET requests instead of messages, paced, counted and timed
+//! the same way: the round trip of this client, the connection and the broker's request path
+//! without a body or the store. Run at a send run's `-r`, it is the floor a send's latency at
+//! that load can be held against on the same machine (issue 23: at half load on a 2-core VM a
+//! send's p99 was 1.5 ms while a probe's at the same rate was 0.4 ms; BENCHMARKS.md).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use client::{Message, Producer, ProducerConfig};
+use client::{Message, MessageQueue, Producer, ProducerConfig};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use remoting::body::topic::TopicConfig;
@@ -36,6 +42,8 @@ struct Plan {
     window: usize,
     /// Messages per second across all tasks; `None` sends as fast as the answers come.
     rate: Option<f64>,
+    /// GET_MAX_OFFSET probes instead of messages (`-x`).
+    probe: bool,
 }
 
 impl Command for BenchProducerCommand {
@@ -76,6 +84,13 @@ impl Command for BenchProducerCommand {
                 "Messages per second across all tasks (default: as fast as possible); \
                  for latency at a given load",
             ),
+            OptSpec::flag(
+                "x",
+                "probe",
+                "Send GET_MAX_OFFSET requests for the topic's first queue instead of \
+                 messages (nothing is stored), counted and timed like sends: with -r, the \
+                 round-trip floor to hold a send's latency at that rate against",
+            ),
             OptSpec::arg(
                 "c",
                 "clusterName",
@@ -108,9 +123,15 @@ impl Command for BenchProducerCommand {
                 Some(_) => Some(num_opt::<f64>(args, "r", 0.0)?).filter(|r| *r > 0.0),
                 None => None,
             },
+            probe: args.has("x"),
         };
         if plan.duration.is_none() && plan.count.is_none() {
             return Err(CliError::Usage("give -d seconds > 0 or -m messages".into()));
+        }
+        if plan.probe && plan.batch > 1 {
+            return Err(CliError::Usage(
+                "-x sends probes, not messages: -b does not apply".into(),
+            ));
         }
         if let Some(cluster) = args.value("c") {
             let queues: i32 = num_opt(args, "q", 8)?;
@@ -142,7 +163,11 @@ async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
         plan.threads,
         plan.size,
         plan.batch,
-        if plan.window > 1 { "async" } else { "sync" },
+        match (plan.probe, plan.window > 1) {
+            (true, _) => "probe",
+            (false, true) => "async",
+            (false, false) => "sync",
+        },
         match (plan.duration, plan.count) {
             (Some(d), Some(c)) => format!("duration={}s count={c}", d.as_secs()),
             (Some(d), None) => format!("duration={}s", d.as_secs()),
@@ -151,7 +176,17 @@ async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
         }
     )?;
     // Fail fast (and clearly) when the topic cannot be sent to at all.
-    producer.fetch_publish_queues(&plan.topic).await?;
+    let queues = producer.fetch_publish_queues(&plan.topic).await?;
+    let probe = match (plan.probe, queues.into_iter().next()) {
+        (false, _) => None,
+        (true, Some(mq)) => Some(mq),
+        (true, None) => {
+            return Err(CliError::Usage(format!(
+                "topic {} has no queue to probe",
+                plan.topic
+            )));
+        }
+    };
     let stats = Arc::new(BenchStats::new()?);
     let stop = Arc::new(AtomicBool::new(false));
     let issued = Arc::new(AtomicU64::new(0));
@@ -173,6 +208,7 @@ async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
             stop: stop.clone(),
             issued: issued.clone(),
             permits: pacer.as_ref().map(|p| p.permits.clone()),
+            probe: probe.clone(),
         };
         workers.push(tokio::spawn(w.run()));
     }
@@ -236,6 +272,22 @@ async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
         snap.failed,
         not_ok
     )?;
+    if plan.probe {
+        writeln!(
+            out,
+            "Probes answered: {} | Failed: {} | Elapsed: {:.2} s",
+            snap.ok,
+            snap.failed,
+            elapsed.as_secs_f64()
+        )?;
+        writeln!(
+            out,
+            "TPS: {tps:.0} probes/s (answered only, over {:.2} s from the first to the last)",
+            stats.busy().as_secs_f64()
+        )?;
+        writeln!(out, "Send RT(ms): {} mean {:.3}", total.line(), total.mean)?;
+        return Ok(());
+    }
     writeln!(
         out,
         "Messages sent: {} | Failed: {} | Elapsed: {:.2} s",
@@ -279,6 +331,8 @@ struct Worker {
     issued: Arc<AtomicU64>,
     /// With `-r`: one permit per send, released by the [`Pacer`] on its schedule.
     permits: Option<Arc<Semaphore>>,
+    /// With `-x`: the queue whose max offset each "send" asks for.
+    probe: Option<MessageQueue>,
 }
 
 impl Worker {
@@ -299,6 +353,16 @@ impl Worker {
     async fn send_one(&self) {
         let n = self.batch as u64;
         let started = Instant::now();
+        if let Some(mq) = &self.probe {
+            match self.producer.instance().max_offset(mq).await {
+                Ok(_) => self.stats.record_ok(n, started.elapsed()),
+                Err(e) => {
+                    tracing_free_log(&e);
+                    self.stats.record_failed(n);
+                }
+            }
+            return;
+        }
         let result = if self.batch == 1 {
             self.producer
                 .send(Message::new(self.topic.clone(), self.body.to_vec()))
