@@ -272,49 +272,46 @@ async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
         snap.failed,
         not_ok
     )?;
+    writeln!(
+        out,
+        "{}: {} | Failed: {} | Elapsed: {:.2} s",
+        if plan.probe {
+            "Probes answered"
+        } else {
+            "Messages sent"
+        },
+        snap.ok,
+        snap.failed,
+        elapsed.as_secs_f64()
+    )?;
     if plan.probe {
-        writeln!(
-            out,
-            "Probes answered: {} | Failed: {} | Elapsed: {:.2} s",
-            snap.ok,
-            snap.failed,
-            elapsed.as_secs_f64()
-        )?;
         writeln!(
             out,
             "TPS: {tps:.0} probes/s (answered only, over {:.2} s from the first to the last)",
             stats.busy().as_secs_f64()
         )?;
-        writeln!(out, "Send RT(ms): {} mean {:.3}", total.line(), total.mean)?;
-        return Ok(());
+    } else {
+        let mut statuses = format!("SEND_OK={}", snap.ok);
+        for name in [
+            "FLUSH_DISK_TIMEOUT",
+            "FLUSH_SLAVE_TIMEOUT",
+            "SLAVE_NOT_AVAILABLE",
+        ] {
+            statuses.push_str(&format!(
+                " {name}={}",
+                other.get(name).copied().unwrap_or(0)
+            ));
+        }
+        statuses.push_str(&format!(" exception={}", snap.failed));
+        writeln!(out, "Send status: {statuses}")?;
+        writeln!(
+            out,
+            "TPS: {:.0} msgs/s | {:.2} MiB/s (SEND_OK only, over {:.2} s from the first to the last)",
+            tps,
+            tps * plan.size as f64 / (1024.0 * 1024.0),
+            stats.busy().as_secs_f64()
+        )?;
     }
-    writeln!(
-        out,
-        "Messages sent: {} | Failed: {} | Elapsed: {:.2} s",
-        snap.ok,
-        snap.failed,
-        elapsed.as_secs_f64()
-    )?;
-    let mut statuses = format!("SEND_OK={}", snap.ok);
-    for name in [
-        "FLUSH_DISK_TIMEOUT",
-        "FLUSH_SLAVE_TIMEOUT",
-        "SLAVE_NOT_AVAILABLE",
-    ] {
-        statuses.push_str(&format!(
-            " {name}={}",
-            other.get(name).copied().unwrap_or(0)
-        ));
-    }
-    statuses.push_str(&format!(" exception={}", snap.failed));
-    writeln!(out, "Send status: {statuses}")?;
-    writeln!(
-        out,
-        "TPS: {:.0} msgs/s | {:.2} MiB/s (SEND_OK only, over {:.2} s from the first to the last)",
-        tps,
-        tps * plan.size as f64 / (1024.0 * 1024.0),
-        stats.busy().as_secs_f64()
-    )?;
     writeln!(out, "Send RT(ms): {} mean {:.3}", total.line(), total.mean)?;
     Ok(())
 }
