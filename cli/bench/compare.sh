@@ -293,13 +293,14 @@ run_side() { # $1 = old|new
         -s "$SIZE" -b "$BATCH" -d "$SECS"
     phase consume "$client" benchConsumer -n "$NS" -t "$topic" -g "cmp_${side}_${ROUND}" \
         ${PULL_BATCH:+-p "$PULL_BATCH"}
-    local max rate
+    local max rate usage
+    usage=$("$client" help benchProducer 2>&1)
     max=$(awk -v s="$side" -v r="$ROUND" '$1==s && $2==r && $3=="send_msgs_s" {print $4}' "$RESULTS")
     rate=$(awk -v m="${max:-0}" 'BEGIN {printf "%d", m / 2}')
-    if [ "$rate" -gt 0 ] && "$client" help benchProducer 2>&1 | grep -q -- '-r,--rate'; then
+    if [ "$rate" -gt 0 ] && grep -q -- '-r,--rate' <<< "$usage"; then
         phase half "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" \
             -d "$SECS" -r "$rate"
-        if "$client" help benchProducer 2>&1 | grep -q -- '-x,--probe'; then
+        if grep -q -- '-x,--probe' <<< "$usage"; then
             phase probe "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -x \
                 -d "$SECS" -r "$rate"
             local q times

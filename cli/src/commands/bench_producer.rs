@@ -177,15 +177,13 @@ async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
     )?;
     // Fail fast (and clearly) when the topic cannot be sent to at all.
     let queues = producer.fetch_publish_queues(&plan.topic).await?;
-    let probe = match (plan.probe, queues.into_iter().next()) {
-        (false, _) => None,
-        (true, Some(mq)) => Some(mq),
-        (true, None) => {
-            return Err(CliError::Usage(format!(
-                "topic {} has no queue to probe",
-                plan.topic
-            )));
-        }
+    let probe = if plan.probe {
+        let first = queues.into_iter().next();
+        Some(first.ok_or_else(|| {
+            CliError::Usage(format!("topic {} has no queue to probe", plan.topic))
+        })?)
+    } else {
+        None
     };
     let stats = Arc::new(BenchStats::new()?);
     let stop = Arc::new(AtomicBool::new(false));
