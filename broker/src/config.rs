@@ -403,6 +403,9 @@ broker_config! {
     commit_commit_log_least_pages: u32 = "commitCommitLogLeastPages", default 4;
     /// Consume queue flush period, ms. Default 1000.
     flush_interval_consume_queue: u64 = "flushIntervalConsumeQueue", default 1000;
+    /// Index flush period, ms (no Java counterpart): a crash re-indexes at most this long a
+    /// stretch of the log; each flush rewrites the index's slot table. Default 10000.
+    flush_interval_index: u64 = "flushIntervalIndex", default 10_000;
     /// SYNC_FLUSH wait before FLUSH_DISK_TIMEOUT, ms. Default 5000.
     sync_flush_timeout: u64 = "syncFlushTimeout", default 5000;
     /// SYNC_MASTER wait for a slave before FLUSH_SLAVE_TIMEOUT, ms. Default 3000.

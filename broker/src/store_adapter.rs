@@ -29,6 +29,7 @@ pub fn store_config(c: &BrokerConfig) -> StoreConfig {
         flush_commit_log_least_pages: u64::from(c.flush_commit_log_least_pages),
         flush_commit_log_thorough_interval: c.flush_commit_log_thorough_interval,
         flush_interval_consume_queue: c.flush_interval_consume_queue,
+        flush_interval_index: c.flush_interval_index,
         transient_store_pool_enable: c.transient_store_pool_enable,
         sync_flush_timeout: c.sync_flush_timeout,
         delete_when: c.delete_when.clone(),

@@ -240,7 +240,7 @@ impl MessageStore {
             inner.reput.store(offset, Ordering::Release);
             inner.durable.reset(offset);
         }
-        inner.write_checkpoint()
+        inner.write_checkpoint(crate::store::IndexFlush::Now)
     }
 
     /// A slave promoted to master (issue #22, docs/failover.md): makes what replication

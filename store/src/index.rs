@@ -92,6 +92,9 @@ const SLOTS_PER_PAGE: usize = 1024;
 struct State {
     header: IndexHeader,
     active: Option<Active>,
+    /// The header the last flush made durable: a flush with nothing new since skips its write
+    /// and fsync (an idle store's checkpoints then touch no index file).
+    flushed: Option<IndexHeader>,
 }
 
 /// One index file.
@@ -151,6 +154,7 @@ impl IndexFile {
             state: Mutex::new(State {
                 header,
                 active: None,
+                flushed: None,
             }),
             flushing: Mutex::new(()),
         };
@@ -417,6 +421,17 @@ impl IndexFile {
         let (header, pages, copy) = {
             let mut st = self.state.lock();
             let h = st.header;
+            let unchanged = st.flushed == Some(h)
+                && st
+                    .active
+                    .as_ref()
+                    .is_none_or(|a| a.dirty_pages.is_empty() && a.pending.is_empty());
+            if unchanged {
+                if release {
+                    st.active = None;
+                }
+                return Ok(h);
+            }
             // (first slot, slots) of each changed page, and their bytes in `copy`.
             let mut pages: Vec<(usize, usize)> = Vec::new();
             let mut copy: Vec<u8> = Vec::new();
@@ -458,6 +473,7 @@ impl IndexFile {
         self.file
             .sync_data()
             .map_err(|e| SyncFail::Fsync(StoreError::io(&self.path, e)))?;
+        self.state.lock().flushed = Some(header);
         Ok(header)
     }
 

@@ -53,7 +53,9 @@
 //!   nothing partial becomes visible and appends resume when the disk recovers.
 //! - Order of fsyncs (power loss, not just process death): commit-log data is fsynced before a
 //!   checkpoint claims it (`log_safe_offset` is the durable end); consume queues and the index
-//!   are fsynced before the checkpoint that records their dispatch offset and index end; a new
+//!   are fsynced before the checkpoint that records their dispatch offset and index end (the
+//!   index only every `flushIntervalIndex`: in between, the recorded dispatch offset stays at
+//!   the last index flush's, so a crash re-indexes at most that stretch); a new
 //!   segment, queue or index file (and a new directory) is made durable in its parent
 //!   directory (directory fsync) before any acknowledged byte lives in it. Tested by replaying
 //!   recorded crash states (`tests/power_loss.rs`).

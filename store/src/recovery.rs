@@ -419,7 +419,7 @@ impl Inner {
         while self.dispatch_once()? {}
         self.finish_queue_checks()?;
         self.rebuild_queue_offsets();
-        self.write_checkpoint()?;
+        self.write_checkpoint(crate::store::IndexFlush::Now)?;
         let abort = self.root.join("abort");
         let f = self
             .fs

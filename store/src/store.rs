@@ -74,6 +74,9 @@ pub(crate) struct Inner {
     pub(crate) queue_offsets: Mutex<QueueMap<i64>>,
     pub(crate) queues: RwLock<QueueMap<Arc<ConsumeQueue>>>,
     pub(crate) index: IndexService,
+    /// What the last index flush made durable (`None` before the first): checkpoints between
+    /// index flushes claim no more than it.
+    pub(crate) index_durable: Mutex<Option<IndexDurable>>,
     pub(crate) checkpoint: CheckpointFile,
     /// Commit-log offset up to which records are dispatched.
     pub(crate) reput: AtomicU64,
@@ -225,6 +228,7 @@ impl MessageStore {
             queue_offsets: Mutex::new(QueueMap::default()),
             queues: RwLock::new(rec.queues),
             index: rec.index,
+            index_durable: Mutex::new(None),
             checkpoint,
             reput: AtomicU64::new(dispatch_from),
             dispatch_lock: Mutex::new(()),
@@ -347,7 +351,7 @@ impl MessageStore {
     pub fn flush(&self) -> Result<()> {
         self.inner.sync_log()?;
         while self.inner.dispatch_once()? {}
-        self.inner.write_checkpoint()
+        self.inner.write_checkpoint(IndexFlush::Now)
     }
 
     /// Clean stop: stops the background threads, flushes everything, writes the checkpoint
@@ -362,7 +366,7 @@ impl MessageStore {
         }
         self.inner.sync_log()?;
         while self.inner.dispatch_once()? {}
-        self.inner.write_checkpoint()?;
+        self.inner.write_checkpoint(IndexFlush::Now)?;
         let abort = self.inner.root.join("abort");
         self.inner
             .fs
@@ -459,7 +463,7 @@ impl Inner {
                 }
             } else if last_cp.elapsed() >= cp_every {
                 last_cp = Instant::now();
-                if let Err(e) = self.write_checkpoint() {
+                if let Err(e) = self.write_checkpoint(IndexFlush::IfDue) {
                     tracing::warn!(error = %e, "checkpoint failed");
                 }
             }
@@ -472,9 +476,11 @@ impl Inner {
         }
     }
 
-    /// Flushes consume queues and index files, then records how far the log and the
-    /// dispatch are durable. Order matters: the checkpoint never claims more than is on disk.
-    pub(crate) fn write_checkpoint(&self) -> Result<()> {
+    /// Flushes consume queues (and the index files when `index` says so), then records how
+    /// far the log and the dispatch are durable. Order matters: the checkpoint never claims
+    /// more than is on disk, so between index flushes it claims records as dispatched only up
+    /// to where the last index flush covered them.
+    pub(crate) fn write_checkpoint(&self, index: IndexFlush) -> Result<()> {
         let (dispatched, ts) = {
             let _d = self.dispatch_lock.lock();
             (
@@ -493,23 +499,68 @@ impl Inner {
                 }
             }
         }
-        let index_end = match self.index.flush() {
-            Ok(end) => end,
-            Err(SyncFail::Write(e)) => return Err(e),
-            Err(SyncFail::Fsync(e)) => {
-                self.fatal(e.to_string());
-                return Err(e);
+        let every = Duration::from_millis(self.config.flush_interval_index);
+        let last = *self.index_durable.lock();
+        let index_state = match last {
+            Some(d)
+                if index == IndexFlush::IfDue
+                    && self.config.message_index_enable
+                    && d.at.elapsed() < every =>
+            {
+                d
+            }
+            _ => {
+                let end = match self.index.flush() {
+                    Ok(end) => end,
+                    Err(SyncFail::Write(e)) => return Err(e),
+                    Err(SyncFail::Fsync(e)) => {
+                        self.fatal(e.to_string());
+                        return Err(e);
+                    }
+                };
+                // Every record below `dispatched` was indexed before this flush began.
+                let d = IndexDurable {
+                    covered: dispatched,
+                    ts,
+                    end,
+                    at: Instant::now(),
+                };
+                *self.index_durable.lock() = Some(d);
+                d
             }
         };
         let log_safe = self.log.flushed();
         let cp = Checkpoint {
             physic_msg_timestamp: self.last_store_ts.load(Ordering::Acquire),
             logics_msg_timestamp: ts,
-            index_msg_timestamp: ts,
+            index_msg_timestamp: index_state.ts,
             log_safe_offset: log_safe,
-            dispatch_safe_offset: dispatched,
-            index_end_offset: index_end.unwrap_or(0),
+            dispatch_safe_offset: dispatched.min(index_state.covered),
+            index_end_offset: index_state.end.unwrap_or(0),
         };
         self.checkpoint.write(&cp)
     }
+}
+
+/// Whether a checkpoint flushes the index files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IndexFlush {
+    /// When [`StoreConfig::flush_interval_index`] has passed since the last index flush (the
+    /// periodic checkpoint).
+    IfDue,
+    /// Always: a clean stop, an explicit flush, the end of recovery, a truncation.
+    Now,
+}
+
+/// What the index files held durably after their last flush.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IndexDurable {
+    /// Dispatch offset when the flush began: every record below it is in the durable index.
+    covered: u64,
+    /// Store time of the last record dispatched then (the checkpoint's `indexMsgTimestamp`).
+    ts: i64,
+    /// Offset of the last record the durable index holds (`None`: no entry yet).
+    end: Option<u64>,
+    /// When the flush ran.
+    at: Instant,
 }

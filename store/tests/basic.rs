@@ -328,3 +328,73 @@ fn async_flush_waits_for_pages_or_the_thorough_interval() {
     assert_eq!(s.commit_log_flushed_offset(), s.commit_log_max_offset());
     s.shutdown().unwrap();
 }
+
+/// The index is flushed every `flushIntervalIndex`, not with every checkpoint. In between, the
+/// checkpoint claims records as dispatched only as far as the last index flush covered them
+/// (a crash re-indexes the rest, `tests/crash.rs`), and the index file on disk is untouched;
+/// an explicit flush brings both to the end.
+#[test]
+fn checkpoints_claim_dispatch_only_as_far_as_the_durable_index() {
+    use store::checkpoint::read_checkpoint;
+    let newest_index_count = |root: &std::path::Path| {
+        let mut files: Vec<_> = std::fs::read_dir(root.join("index"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        store::index::read_header(files.last().unwrap())
+            .unwrap()
+            .index_count
+    };
+    let rt = rt();
+    for (every, lags) in [(3_600_000u64, true), (20, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(store::StoreConfig {
+            flush_interval_consume_queue: 20,
+            flush_interval_index: every,
+            ..config(dir.path(), FlushDiskType::AsyncFlush)
+        });
+        for i in 0..20 {
+            let r = rt.block_on(s.put_message(msg("T", 0, b"body", &format!("k{i}"))));
+            assert_eq!(r.status, PutStatus::PutOk);
+        }
+        let end = s.commit_log_max_offset() as u64;
+        // Wait for a checkpoint that recorded the dispatch of every record.
+        let cp_path = dir.path().join("checkpoint");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let cp = loop {
+            let cp = read_checkpoint(&cp_path);
+            if let Some(cp) =
+                cp.filter(|c| c.logics_msg_timestamp > 0 && (lags || c.dispatch_safe_offset >= end))
+            {
+                break cp;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint: {cp:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        if lags {
+            // The index was last flushed at open, on an empty log.
+            assert_eq!(cp.dispatch_safe_offset, 0, "{cp:?}");
+            assert_eq!(cp.index_end_offset, 0, "{cp:?}");
+            // Created by the first put and never flushed: its header is still zeros.
+            assert!(newest_index_count(dir.path()) <= 1, "no entry on disk yet");
+        } else {
+            assert_eq!(cp.dispatch_safe_offset, end, "{cp:?}");
+            assert_eq!(
+                newest_index_count(dir.path()),
+                41,
+                "KEYS and UNIQ_KEY of 20"
+            );
+        }
+        s.flush().unwrap();
+        let cp = read_checkpoint(&cp_path).unwrap();
+        assert_eq!(cp.dispatch_safe_offset, end);
+        assert!(cp.index_end_offset > 0);
+        assert_eq!(newest_index_count(dir.path()), 41);
+        assert_eq!(s.query_message("T", "k7", 4, 0, i64::MAX).unwrap().len(), 1);
+        s.shutdown().unwrap();
+    }
+}

@@ -69,6 +69,9 @@ fn cfg(root: &Path) -> StoreConfig {
     StoreConfig {
         // Frequent checkpoints, so crash points fall between every kind of write.
         flush_interval_consume_queue: 15,
+        // Index flushes with some checkpoints and not others, so crash points fall both
+        // where the index is as durable as the queues and where it lags them.
+        flush_interval_index: 45,
         ..config(root, FlushDiskType::SyncFlush)
     }
 }

@@ -55,6 +55,14 @@ fn main() -> anyhow::Result<()> {
         flush_interval_commit_log: if seg > 256 * 1024 { 500 } else { 5 },
         flush_commit_log_least_pages: if seg > 256 * 1024 { 4 } else { 0 },
         flush_interval_consume_queue: if seg > 256 * 1024 { 1000 } else { 20 },
+        // Small stores: the index flushes with every checkpoint in even rounds and only when
+        // a file fills in odd ones, so kills land both where it is as durable as the queues
+        // and where it lags them by the whole run.
+        flush_interval_index: if seg > 256 * 1024 || round % 2 == 1 {
+            10_000
+        } else {
+            20
+        },
         max_hash_slot_num: if seg > 256 * 1024 { 5_000_000 } else { 1009 },
         max_index_num: if seg > 256 * 1024 { 20_000_000 } else { 4000 },
         transient_store_pool_enable: args[2] == "async-pool",
