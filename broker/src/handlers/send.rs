@@ -542,7 +542,8 @@ fn finish(
         }
         PutStatus::Error(why) => return reply(req, ResponseCode::SYSTEM_ERROR, why.clone()),
     };
-    let elapsed = started.elapsed().as_millis() as u64;
+    let took = started.elapsed();
+    let elapsed = took.as_millis() as u64;
     ctx.stats
         .put_time_max_ms
         .fetch_max(elapsed, Ordering::Relaxed);
@@ -552,7 +553,7 @@ fn finish(
     ctx.stats.put_bytes.fetch_add(wrote, Ordering::Relaxed);
     ctx.stats.put_latency.record(elapsed);
     (ctx.stats.detail).on_put(&ctx.config.broker_cluster_name, stats_topic, count, wrote);
-    ctx.metrics.on_put(topic, count, bytes, started.elapsed());
+    ctx.metrics.on_put(topic, count, bytes, took);
     // Wake parked pulls now; the store's arrival hook does too, this covers stores without one.
     ctx.long_polling.wake(topic, queue_id);
     debug!(
