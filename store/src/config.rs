@@ -51,9 +51,10 @@ pub struct StoreConfig {
     /// `flushIntervalIndex` in ms (default 10,000; no Java counterpart): how often a checkpoint
     /// also flushes the index files. Their slot table (20 MB at the default size) is rewritten
     /// and fsynced whole by each flush once keys are spread over it, so flushing it with every
-    /// checkpoint wrote a fifth of a keyed load's disk bytes. Between its flushes the checkpoint
-    /// claims records as dispatched only up to where the durable index ends, so a crash
-    /// re-indexes at most this long a stretch of the log. Java flushes an index file only
+    /// checkpoint made it most of the disk's writes at moderate rates (BENCHMARKS.md, session
+    /// 19). Between its flushes the checkpoint claims records as dispatched only as far as the
+    /// last index flush covered them, so a crash re-indexes at most this long a stretch of the
+    /// log. Java flushes an index file only
     /// when it is full and by default does not re-index after a crash.
     pub flush_interval_index: u64,
     /// `transientStorePoolEnable` (default false). Under ASYNC_FLUSH, appends go to an
