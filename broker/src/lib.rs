@@ -40,7 +40,8 @@
 //!   hooks the handlers feed; its collector reads the broker through `metrics::Sources`).
 //! - Leaves: [`store_api`] (what the broker needs from the store) and [`store_adapter`] (it
 //!   over the `store` crate); [`names`] (topic/group validation); [`local_ip`] (the advertised
-//!   address); [`vip`] (the VIP channel listener); [`error`] (the crate's error type).
+//!   address); [`vip`] (the VIP channel listener); [`memory`] (the machine's or the
+//!   container's memory, for the "in memory" rule); [`error`] (the crate's error type).
 pub mod config;
 
 #[cfg(feature = "server")]
@@ -60,6 +61,8 @@ pub mod handlers;
 pub mod java_config_keys;
 #[cfg(feature = "server")]
 pub mod local_ip;
+#[cfg(feature = "server")]
+pub mod memory;
 #[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]

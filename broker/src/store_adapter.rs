@@ -44,6 +44,10 @@ pub fn store_config(c: &BrokerConfig) -> StoreConfig {
         message_delay_level: c.message_delay_level.clone(),
         max_transfer_bytes_on_message_in_memory: c.max_transfer_bytes_on_message_in_memory as usize,
         max_transfer_count_on_message_in_memory: c.max_transfer_count_on_message_in_memory as usize,
+        // What the broker counts as in memory stays cached; older log pages go back to the
+        // kernel (the store's `evict` module, BENCHMARKS.md session 20).
+        page_cache_window: crate::memory::broker_memory() / 100
+            * u64::from(c.access_message_in_memory_max_ratio),
         ..StoreConfig::default()
     }
 }
@@ -57,19 +61,6 @@ pub struct StoreAdapter {
     put_failed: std::sync::atomic::AtomicU64,
 }
 
-fn total_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(8 << 30)
-}
-
 impl StoreAdapter {
     /// Opens (and recovers) the store of `config` on a blocking thread.
     pub async fn open(config: &BrokerConfig) -> Result<StoreAdapter> {
@@ -80,7 +71,7 @@ impl StoreAdapter {
             .map_err(|e| BrokerError::Store(e.to_string()))?;
         Ok(StoreAdapter {
             store: Arc::new(store),
-            memory_bytes: total_memory(),
+            memory_bytes: crate::memory::broker_memory(),
             access_ratio: u64::from(config.access_message_in_memory_max_ratio),
             put_failed: std::sync::atomic::AtomicU64::new(0),
         })
@@ -91,7 +82,7 @@ impl StoreAdapter {
     pub fn from_store(store: Arc<MessageStore>, config: &BrokerConfig) -> StoreAdapter {
         StoreAdapter {
             store,
-            memory_bytes: total_memory(),
+            memory_bytes: crate::memory::broker_memory(),
             access_ratio: u64::from(config.access_message_in_memory_max_ratio),
             put_failed: std::sync::atomic::AtomicU64::new(0),
         }

@@ -375,3 +375,99 @@ fn an_unreachable_name_server_is_reported_once() {
         .count();
     assert_eq!(failures, 1, "{lines:#?}");
 }
+
+/// A broker in a memory control group (a pod with a memory limit) counts the group's limit as
+/// its memory: it keeps `accessMessageInMemoryMaxRatio` percent of that, not of the node's
+/// `MemTotal`, of its commit log in the page cache. Makes a real group (root; cgroup v1's
+/// memory controller or v2 with memory delegated) and reads the broker's own report.
+#[test]
+fn in_a_memory_cgroup_the_cache_window_is_the_ratio_of_its_limit() {
+    let name = format!("rmq-test-{}", std::process::id());
+    let (group, limit_file) = if std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
+        (
+            std::path::PathBuf::from("/sys/fs/cgroup/memory").join(&name),
+            "memory.limit_in_bytes",
+        )
+    } else {
+        (
+            std::path::PathBuf::from("/sys/fs/cgroup").join(&name),
+            "memory.max",
+        )
+    };
+    let limit: u64 = 1 << 30;
+    if let Err(e) = std::fs::create_dir(&group)
+        .and_then(|()| std::fs::write(group.join(limit_file), limit.to_string()))
+    {
+        let _ = std::fs::remove_dir(&group);
+        eprintln!(
+            "SKIPPED: no memory control group to run the broker in ({}: {e}; needs root)",
+            group.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "brokerName=limited\nbindAddress=127.0.0.1\nlistenPort=0\nstorePathRootDir={}\n\
+             mappedFileSizeCommitLog=4194304\nmaxMessageSize=65536\naccessMessageInMemoryMaxRatio=25\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    // The shell joins the group, then becomes the broker.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"echo $$ > "$1/cgroup.procs" && shift && exec "$@""#)
+        .arg("sh")
+        .arg(&group)
+        .arg(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-n", "127.0.0.1:1"])
+        .env("RUST_LOG", "info")
+        .env("ROCKETMQ_LOG_DIR", "none")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let done = line.contains("store recovered");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !reader.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = if reader.is_finished() {
+        reader.join().unwrap()
+    } else {
+        Vec::new()
+    };
+    let removed = std::fs::remove_dir(&group);
+    let report = lines
+        .iter()
+        .find(|l| l.contains("store recovered"))
+        .unwrap_or_else(|| panic!("no store report: {lines:#?}"));
+    let want = limit / 100 * 25;
+    assert!(
+        report.contains(&format!("page_cache_window={want}")),
+        "window of 25 % of the group's 1 GiB: {report}"
+    );
+    removed.unwrap();
+}
