@@ -454,10 +454,9 @@ broker_config! {
     broker_topic_enable: bool = "brokerTopicEnable", default true;
     /// Let consumers read from this slave. Default false.
     slave_read_enable: bool = "slaveReadEnable", default false;
-    /// Percent of memory (the machine's, or the container's limit when lower) that counts as
-    /// "in memory" behind the commit log's end: the store keeps that much of the log in the
-    /// page cache and hands older pages back once durable; pulls further behind are
-    /// redirected to a slave. Default 40.
+    /// Percent of memory (the machine's, or the container's limit when lower, as Java 17
+    /// reads it) that counts as "in memory" behind the commit log's end; pulls further behind
+    /// are redirected to a slave. Default 40.
     access_message_in_memory_max_ratio: u32 = "accessMessageInMemoryMaxRatio", default 40;
     /// Pull transfer cap in memory, bytes. Default 262144.
     max_transfer_bytes_on_message_in_memory: u32 = "maxTransferBytesOnMessageInMemory", default 262_144;

@@ -2,9 +2,10 @@
 //! when that is lower.
 //!
 //! Why: RocketMQ's "in memory" rule (`accessMessageInMemoryMaxRatio` percent of the memory,
-//! behind the commit log's end) sizes what the store keeps in the page cache and when pulls
-//! go to a slave. Java 17 reads a container's memory limit as the machine's memory; the node's
-//! `MemTotal`, which a pod also sees in `/proc/meminfo`, would size both for the whole node.
+//! behind the commit log's end) decides when pulls go to a slave and which transfer caps
+//! apply. Java 17 reads a container's memory limit as the machine's memory; the node's
+//! `MemTotal`, which a pod also sees in `/proc/meminfo`, would size the rule for the whole
+//! node, counting as in memory what the pod's page cache cannot hold.
 
 use std::path::{Path, PathBuf};
 

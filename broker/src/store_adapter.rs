@@ -44,10 +44,6 @@ pub fn store_config(c: &BrokerConfig) -> StoreConfig {
         message_delay_level: c.message_delay_level.clone(),
         max_transfer_bytes_on_message_in_memory: c.max_transfer_bytes_on_message_in_memory as usize,
         max_transfer_count_on_message_in_memory: c.max_transfer_count_on_message_in_memory as usize,
-        // What the broker counts as in memory stays cached; older log pages go back to the
-        // kernel (the store's `evict` module, BENCHMARKS.md session 20).
-        page_cache_window: crate::memory::broker_memory() / 100
-            * u64::from(c.access_message_in_memory_max_ratio),
         ..StoreConfig::default()
     }
 }
@@ -69,12 +65,19 @@ impl StoreAdapter {
             .await
             .map_err(|e| BrokerError::Store(e.to_string()))?
             .map_err(|e| BrokerError::Store(e.to_string()))?;
-        Ok(StoreAdapter {
-            store: Arc::new(store),
-            memory_bytes: crate::memory::broker_memory(),
-            access_ratio: u64::from(config.access_message_in_memory_max_ratio),
-            put_failed: std::sync::atomic::AtomicU64::new(0),
-        })
+        let adapter = StoreAdapter::from_store(Arc::new(store), config);
+        tracing::info!(
+            memory_bytes = adapter.memory_bytes,
+            in_memory_bytes = adapter.in_memory_bytes(),
+            "pulls count as in memory this far behind the commit log's end"
+        );
+        Ok(adapter)
+    }
+
+    /// How far behind the log's end a message counts as in memory (Java's
+    /// `accessMessageInMemoryMaxRatio` rule).
+    fn in_memory_bytes(&self) -> u64 {
+        self.memory_bytes / 100 * self.access_ratio
     }
 
     /// Wraps a store opened elsewhere (e.g. over a test file system) with the broker's
@@ -298,7 +301,7 @@ impl MessageStoreApi for StoreAdapter {
             .commit_log_max_offset()
             .saturating_sub(phys)
             .max(0) as u64;
-        behind <= self.memory_bytes / 100 * self.access_ratio
+        behind <= self.in_memory_bytes()
     }
 
     fn delete_topic(&self, topic: &str) {

@@ -377,11 +377,11 @@ fn an_unreachable_name_server_is_reported_once() {
 }
 
 /// A broker in a memory control group (a pod with a memory limit) counts the group's limit as
-/// its memory: it keeps `accessMessageInMemoryMaxRatio` percent of that, not of the node's
-/// `MemTotal`, of its commit log in the page cache. Makes a real group (root; cgroup v1's
-/// memory controller or v2 with memory delegated) and reads the broker's own report.
+/// its memory, as Java 17 does: `accessMessageInMemoryMaxRatio` percent of that, not of the
+/// node's `MemTotal`, is "in memory". Makes a real group (root; cgroup v1's memory controller or
+/// v2 with memory delegated) and reads the broker's own report.
 #[test]
-fn in_a_memory_cgroup_the_cache_window_is_the_ratio_of_its_limit() {
+fn in_a_memory_cgroup_the_in_memory_rule_uses_its_limit() {
     let name = format!("rmq-test-{}", std::process::id());
     let (group, limit_file) = if std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
         (
@@ -440,7 +440,7 @@ fn in_a_memory_cgroup_the_cache_window_is_the_ratio_of_its_limit() {
             .lines()
             .map_while(Result::ok)
         {
-            let done = line.contains("store recovered");
+            let done = line.contains("pulls count as in memory");
             seen.push(line);
             if done {
                 break;
@@ -462,12 +462,16 @@ fn in_a_memory_cgroup_the_cache_window_is_the_ratio_of_its_limit() {
     let removed = std::fs::remove_dir(&group);
     let report = lines
         .iter()
-        .find(|l| l.contains("store recovered"))
-        .unwrap_or_else(|| panic!("no store report: {lines:#?}"));
+        .find(|l| l.contains("pulls count as in memory"))
+        .unwrap_or_else(|| panic!("no report: {lines:#?}"));
+    assert!(
+        report.contains(&format!("memory_bytes={limit}")),
+        "the group's 1 GiB: {report}"
+    );
     let want = limit / 100 * 25;
     assert!(
-        report.contains(&format!("page_cache_window={want}")),
-        "window of 25 % of the group's 1 GiB: {report}"
+        report.contains(&format!("in_memory_bytes={want}")),
+        "25 % of it: {report}"
     );
     removed.unwrap();
 }

@@ -39,6 +39,16 @@
 #     ROLE=SYNC_MASTER cli/bench/compare.sh    # SYNC_MASTER against ASYNC_MASTER, each with a
 #                                              # slave process (brokerId 1) in sync before the
 #                                              # phases; its CPU per message is recorded too
+#   MEMORY_LIMIT=2G cli/bench/compare.sh      # each broker process in a memory control group
+#                                              # of its own with this limit, as in a pod with
+#                                              # a memory limit (root; cgroup v1 or v2); the
+#                                              # groups are removed at the end
+#   PREFILL=3000000 MEMORY_LIMIT=2G cli/bench/compare.sh
+#                                              # first 3 M messages in batches, not
+#                                              # measured: past its limit, the group's page
+#                                              # cache is recycled, as in a broker that has
+#                                              # run a while, instead of fresh memory (which
+#                                              # a VM's host may have to back again)
 # Everything listens on 127.0.0.1 only; each phase is bounded by BENCH_SECS (the consume by
 # 10 x BENCH_SECS); files go to a temp dir removed at the end.
 set -euo pipefail
@@ -69,6 +79,7 @@ TCK=$(getconf CLK_TCK)
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    [ -z "${MEMORY_LIMIT:-}" ] || remove_groups
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -143,19 +154,44 @@ CONF
     local port
     port=$(free_port)
     broker_conf "$dir/broker" 0 "$role" "$flush" "$port" > "$dir/broker/broker.conf"
-    "$bin/broker" -c "$dir/broker/broker.conf" > "$dir/broker/out.log" 2>&1 &
+    limited "$dir/broker" "$bin/broker" -c "$dir/broker/broker.conf" > "$dir/broker/out.log" 2>&1 &
     BROKER_PID=$!
     PIDS+=("$BROKER_PID")
     poll_or_exit 100 "broker did not register" "$dir/broker/out.log" registered
     [ -n "$SLAVE" ] || return 0
     mkdir -p "$dir/slave"
     broker_conf "$dir/slave" 1 SLAVE "$flush" "$(free_port)" > "$dir/slave/broker.conf"
-    "$bin/broker" -c "$dir/slave/broker.conf" > "$dir/slave/out.log" 2>&1 &
+    limited "$dir/slave" "$bin/broker" -c "$dir/slave/broker.conf" > "$dir/slave/out.log" 2>&1 &
     SLAVE_PID=$!
     PIDS+=("$SLAVE_PID")
     # The phases start once the master counts the slave in sync (a SYNC_MASTER answers
     # SLAVE_NOT_AVAILABLE until then).
     poll_or_exit 150 "the slave did not get in sync" "$dir/slave/out.log" slave_in_sync "$port"
+}
+
+# MEMORY_LIMIT: one memory control group per broker process, named after its work dir ($1),
+# which the command ($2...) joins before it starts (the pid stays the command's).
+limited() {
+    local dir=$1
+    shift
+    [ -n "${MEMORY_LIMIT:-}" ] || exec "$@"
+    local base=/sys/fs/cgroup limit_file=memory.max
+    if [ -d /sys/fs/cgroup/memory ]; then base=/sys/fs/cgroup/memory limit_file=memory.limit_in_bytes; fi
+    local group
+    group="$base/rmq-compare-$(basename "$(dirname "$dir")")-$(basename "$dir")"
+    mkdir -p "$group" && echo "$MEMORY_LIMIT" > "$group/$limit_file" || {
+        echo "cannot make memory group $group (root, a cgroup file system with memory)" >&2
+        exit 1
+    }
+    echo "$BASHPID" > "$group/cgroup.procs"
+    exec "$@"
+}
+remove_groups() { # the groups of the processes stopped (rmdir once empty)
+    local g
+    for g in /sys/fs/cgroup/rmq-compare-* /sys/fs/cgroup/memory/rmq-compare-*; do
+        [ -d "$g" ] && for _ in 1 2 3 4 5; do rmdir "$g" 2>/dev/null && break; sleep 0.2; done
+    done
+    return 0
 }
 
 poll_or_exit() { # $1 = tries 0.2 s apart, $2 = what failed, $3 = log to show then, $4... = check
@@ -201,6 +237,7 @@ stop_pair() {
     [ -n "$SLAVE_PID" ] && { wait "$SLAVE_PID" 2>/dev/null || true; }
     wait "$NS_PID" 2>/dev/null || true
     SLAVE_PID=""
+    [ -z "${MEMORY_LIMIT:-}" ] || remove_groups
 }
 
 drop_stores() { # $1 = work dir of a side's round: its stores go, its logs stay
@@ -288,6 +325,10 @@ run_side() { # $1 = old|new
     # Creates the topic (QUEUES queues) and warms up connections, routes and the store.
     "$client" benchProducer -n "$NS" -t "$topic" -c BenchCluster -q "$QUEUES" -w 8 -s "$SIZE" -d 1 \
         > "$dir/warmup.log" 2>&1
+    if [ -n "${PREFILL:-}" ]; then
+        "$client" benchProducer -n "$NS" -t "$topic" -w "$BATCH_TASKS" -s "$SIZE" -b "$BATCH" \
+            -m "$PREFILL" -d 0 > "$dir/prefill.log" 2>&1
+    fi
     phase send "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" -d "$SECS"
     phase batch "$client" benchProducer -n "$NS" -t "$topic" -w "$BATCH_TASKS" \
         -s "$SIZE" -b "$BATCH" -d "$SECS"
@@ -319,7 +360,7 @@ run_side() { # $1 = old|new
 
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 echo "== old: ${BASE_REV} (${OLD_BIN}); new: $(git rev-parse --short=12 HEAD)$(git diff --quiet || echo '+dirty') (${NEW_BIN})"
-echo "== old ${OLD_FLUSH} ${OLD_ROLE}, new ${FLUSH} ${ROLE}${SLAVE:+, each with a slave}, ${TASKS} tasks x ${SIZE} B sync, batches of ${BATCH} from ${BATCH_TASKS} tasks, ${SECS} s per phase, ${ROUNDS} rounds"
+echo "== old ${OLD_FLUSH} ${OLD_ROLE}, new ${FLUSH} ${ROLE}${SLAVE:+, each with a slave}, ${TASKS} tasks x ${SIZE} B sync, batches of ${BATCH} from ${BATCH_TASKS} tasks, ${SECS} s per phase, ${ROUNDS} rounds${MEMORY_LIMIT:+, each broker limited to ${MEMORY_LIMIT} of memory}${PREFILL:+, after ${PREFILL} messages in batches}"
 for ROUND in $(seq 1 "$ROUNDS"); do
     echo "-- round ${ROUND}"
     # Alternate which side goes first so drifting load hits both alike.

@@ -106,11 +106,6 @@ pub struct StoreConfig {
     pub max_transfer_bytes_on_message_in_memory: usize,
     /// `maxTransferCountOnMessageInMemory` (default 32): message cap of one pull.
     pub max_transfer_count_on_message_in_memory: usize,
-    /// How many of the commit log's newest bytes stay in the page cache; older pages are handed
-    /// back to the kernel once durable (the store's `evict` module says why). 0 (the default)
-    /// keeps everything, as Java does; otherwise at least 64 MiB. The broker sets it to what it
-    /// counts as in memory: `accessMessageInMemoryMaxRatio` percent of its memory.
-    pub page_cache_window: u64,
 }
 
 impl Default for StoreConfig {
@@ -148,7 +143,6 @@ impl Default for StoreConfig {
                 .into(),
             max_transfer_bytes_on_message_in_memory: 256 * 1024,
             max_transfer_count_on_message_in_memory: 32,
-            page_cache_window: 0,
         }
     }
 }

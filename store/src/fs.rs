@@ -41,12 +41,6 @@ pub trait FsFile: Send + Sync + std::fmt::Debug {
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
     }
-    /// Hands the page cache of `len` bytes at `off` back to the kernel (see the `evict` module):
-    /// clean, unmapped pages are dropped, dirty ones stay until written. Advisory; the default
-    /// keeps everything.
-    fn evict(&self, _off: u64, _len: u64) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Directory and file operations the store uses.
@@ -113,17 +107,6 @@ impl FsFile for StdFile {
     }
     fn map_for_append(&self, len: u64) -> io::Result<Option<AppendMap>> {
         AppendMap::create(&self.0, len)
-    }
-    fn evict(&self, off: u64, len: u64) -> io::Result<()> {
-        match std::num::NonZeroU64::new(len) {
-            Some(len) => Ok(rustix::fs::fadvise(
-                &self.0,
-                off,
-                Some(len),
-                rustix::fs::Advice::DontNeed,
-            )?),
-            None => Ok(()),
-        }
     }
     fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
         match rustix::fs::seek(&self.0, rustix::fs::SeekFrom::Data(off)) {
@@ -279,9 +262,6 @@ impl FsFile for FaultyFile {
     fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
         self.inner.next_data(off)
     }
-    fn evict(&self, off: u64, len: u64) -> io::Result<()> {
-        self.inner.evict(off, len)
-    }
     fn map_for_append(&self, len: u64) -> io::Result<Option<AppendMap>> {
         if !self.faults.mmap.load(Ordering::SeqCst) {
             return Ok(None);
@@ -408,9 +388,6 @@ impl FsFile for RecordingFile {
     }
     fn next_data(&self, off: u64) -> io::Result<Option<u64>> {
         self.inner.next_data(off)
-    }
-    fn evict(&self, off: u64, len: u64) -> io::Result<()> {
-        self.inner.evict(off, len)
     }
 }
 

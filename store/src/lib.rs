@@ -26,8 +26,6 @@
 //!   drained in large sequential writes (consume queues; the commit log under SYNC_FLUSH).
 //! - `warm` (private): the thread that works ahead of the commit-log writer (reads pages in,
 //!   or under SYNC_FLUSH writes zeros; makes the next segment).
-//! - `evict` (private): handing the commit log's page cache back behind a window of its newest
-//!   bytes.
 //! - [`mapped`]: the commit log's memory-mapped append path (the workspace's only `unsafe`).
 //! - [`consume_queue`]: 20-byte entries per topic and queue.
 //! - [`index`]: Java-format index files for `KEYS` / `UNIQ_KEY`.
@@ -96,7 +94,6 @@ mod dispatch;
 mod durable;
 pub mod epoch;
 pub mod error;
-mod evict;
 pub mod fs;
 pub mod index;
 pub mod mapped;

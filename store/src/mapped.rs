@@ -31,7 +31,7 @@ use memmap2::{MmapMut, MmapOptions, UncheckedAdvice};
 
 /// Pages released behind the writer in steps of this many bytes (keeps the broker's resident
 /// set small: written pages stay in the page cache, just not in our page tables).
-pub(crate) const RELEASE_STEP: usize = 16 << 20;
+const RELEASE_STEP: usize = 16 << 20;
 
 /// A writable shared mapping of one whole segment file.
 pub struct AppendMap {
@@ -112,35 +112,6 @@ impl AppendMap {
         }
         self.released = until;
     }
-}
-
-/// How many of the 4 KiB pages of `bytes` of the file at `path` are in the page cache
-/// (`mincore(2)` through a read-only mapping), for tests of what the store keeps cached.
-#[cfg(test)]
-pub(crate) fn resident_pages(path: &std::path::Path, bytes: std::ops::Range<u64>) -> usize {
-    let file = File::open(path).expect("open the file to inspect");
-    // SAFETY: the mapping is read-only, private to this function and not read through: only
-    // its address range is handed to mincore(2).
-    #[allow(unsafe_code)]
-    let map = unsafe { memmap2::Mmap::map(&file) }.expect("map the file to inspect");
-    let pages = map.len().div_ceil(4096);
-    let mut vec = vec![0u8; pages];
-    // SAFETY: `map` is a live mapping of `map.len()` bytes and `vec` holds one byte per page
-    // of it, as mincore(2) requires.
-    #[allow(unsafe_code)]
-    let rc = unsafe {
-        libc::mincore(
-            map.as_ptr() as *mut libc::c_void,
-            map.len(),
-            vec.as_mut_ptr(),
-        )
-    };
-    assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
-    let page = |b: u64| usize::try_from(b / 4096).unwrap_or(usize::MAX).min(pages);
-    vec[page(bytes.start)..page(bytes.end.div_ceil(4096) * 4096)]
-        .iter()
-        .filter(|b| *b & 1 == 1)
-        .count()
 }
 
 #[cfg(test)]

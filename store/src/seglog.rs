@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 
 use crate::error::{Result, StoreError};
-use crate::evict::{self, Window};
 use crate::fs::{FileSystem, FsFile};
 use crate::mapped::AppendMap;
 use crate::warm::{self, Warmer, ZeroFront};
@@ -138,8 +137,6 @@ pub(crate) struct SegLog {
     warmer: Option<Warmer>,
     /// Set when zeros are written ahead of the writer: where they stop (see [`crate::warm`]).
     zero: Option<Arc<ZeroFront>>,
-    /// Set when only the newest bytes stay in the page cache ([`SegLog::keep_cached`]).
-    cached: Option<Window>,
     /// The next segment, once the warm-up thread has made it (see [`Prepared`]). Without it a
     /// roll cost the writer an `open`, a directory `fsync` (up to 43 ms when the flush
     /// thread's `fdatasync` ran at the same time) and a `fallocate` (3.5–6.5 ms for 1 GiB),
@@ -220,7 +217,6 @@ impl SegLog {
             mapped,
             warmer,
             zero: None,
-            cached: None,
             next: Arc::new(Mutex::new(None)),
             defer_dir_sync: false,
             fs,
@@ -266,54 +262,6 @@ impl SegLog {
         }
         self.zero = Some(Arc::new(ZeroFront::default()));
         Ok(self)
-    }
-
-    /// Keeps only the newest `window` bytes below the durable end in the page cache, handing
-    /// older pages back after each [`sync`](Self::sync) (see [`crate::evict`]), on the
-    /// warm-up thread where there is one.
-    pub fn keep_cached(mut self, window: u64) -> Self {
-        let first = self.segs.get_mut().keys().next().copied().unwrap_or(0);
-        self.cached = Some(Window::new(window, first));
-        self
-    }
-
-    /// The bytes [`SegLog::keep_cached`] keeps; 0 when it keeps everything.
-    pub fn cache_window(&self) -> u64 {
-        self.cached.as_ref().map_or(0, |w| w.bytes())
-    }
-
-    /// Hands back what [`SegLog::keep_cached`] no longer keeps, now that the log is durable
-    /// below `durable`.
-    fn hand_back_behind(&self, durable: u64) {
-        let Some(window) = &self.cached else {
-            return;
-        };
-        let Some(due) = window.due(durable) else {
-            return;
-        };
-        let ranges: Vec<(Arc<dyn FsFile>, u64, u64)> = self
-            .segs
-            .read()
-            .range(due.start.saturating_sub(self.seg_size - 1)..due.end)
-            .map(|(_, s)| s)
-            .filter(|s| s.start + self.seg_size > due.start)
-            .map(|s| {
-                let from = due.start.max(s.start);
-                let to = due.end.min(s.start + self.seg_size);
-                (s.file.clone(), from - s.start, to - from)
-            })
-            .collect();
-        let queued = match &self.warmer {
-            Some(w) => w.run(move |_| evict::hand_back(&ranges)),
-            None => {
-                evict::hand_back(&ranges);
-                true
-            }
-        };
-        // Asked again with the next sync when the queue was full.
-        if queued {
-            window.asked(&due);
-        }
     }
 
     /// Stops writing zeros ahead of the writer (the store stops; also on drop): none lands in
@@ -781,7 +729,6 @@ impl SegLog {
             }
         }
         self.flushed.fetch_max(target, Ordering::AcqRel);
-        self.hand_back_behind(target);
         Ok(target)
     }
 
@@ -914,7 +861,6 @@ impl SegLog {
 mod tests {
     use super::*;
     use crate::fs::StdFs;
-    use crate::mapped::resident_pages;
 
     #[test]
     fn append_read_roll_truncate() {
@@ -1065,72 +1011,6 @@ mod tests {
             t.base + warm::AHEAD,
             "after a truncation, from the new end"
         );
-    }
-
-    /// With `keep_cached`, what is more than the window behind the durable end leaves the page
-    /// cache (on the warm-up thread), the window stays, and every byte still reads back; a log
-    /// without it keeps its first segment cached.
-    #[test]
-    fn only_the_window_stays_cached_and_every_byte_reads_back() {
-        const MIB: u64 = 1 << 20;
-        let seg = 24 * MIB;
-        let end = 88 * MIB;
-        // On the crate's own (disk) file system: a tmpfs cannot drop its pages.
-        let run = |window: Option<u64>| {
-            let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-            let fs: Arc<dyn FileSystem> = Arc::new(StdFs);
-            let log = SegLog::open(fs, dir.path(), seg, 64 << 10, true).unwrap();
-            let log = match window {
-                Some(w) => log.keep_cached(w),
-                None => log,
-            };
-            log.set_end(0).unwrap();
-            let record = |i: u64| vec![(i % 251) as u8; 64 << 10];
-            let mut i = 0;
-            while log.end() < end {
-                {
-                    let mut t = log.lock();
-                    log.prepare(&mut t, 64 << 10).unwrap();
-                    log.append(&mut t, &record(i)).unwrap();
-                }
-                i += 1;
-                if log.end() % (8 * MIB) == 0 {
-                    log.sync().unwrap();
-                }
-            }
-            assert_eq!(log.sync().unwrap(), end);
-            let cached = |start: u64, bytes: std::ops::Range<u64>| {
-                resident_pages(&dir.path().join(file_name(start)), bytes)
-            };
-            if window.is_some() {
-                // Handed back below 88 - 32 MiB in whole 16 MiB steps: the first two segments.
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-                while cached(0, 0..seg) + cached(seg, 0..seg) > 0
-                    && std::time::Instant::now() < deadline
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                assert_eq!(cached(0, 0..seg), 0, "the first segment left the cache");
-                assert_eq!(cached(seg, 0..seg), 0, "the second too");
-            } else {
-                assert!(
-                    cached(0, 0..seg) > (seg / 4096 / 2) as usize,
-                    "kept without a window"
-                );
-            }
-            // The window, the 32 MiB below the durable end, is all still cached.
-            assert_eq!(
-                cached(2 * seg, 8 * MIB..seg) + cached(3 * seg, 0..16 * MIB),
-                (32 * MIB / 4096) as usize,
-                "the window stays"
-            );
-            for j in 0..i {
-                let back = log.read(j * (64 << 10), 64 << 10).unwrap().unwrap();
-                assert_eq!(back, record(j), "record {j}");
-            }
-        };
-        run(Some(32 * MIB));
-        run(None);
     }
 
     /// Waits until the warm-up thread has made the segment at `start` ahead of the writer.

@@ -215,10 +215,6 @@ impl MessageStore {
             FlushDiskType::SyncFlush => log.zero_ahead()?,
             FlushDiskType::AsyncFlush => log,
         };
-        let log = match config.page_cache_window {
-            0 => log,
-            w => log.keep_cached(w.max(crate::evict::MIN_WINDOW)),
-        };
         let started = Instant::now();
         let rec = recovery::recover(&fs, &root, &config, &log, previous, cp, started)?;
         let (log_min, log_end, dispatch_from) =
@@ -276,7 +272,6 @@ impl MessageStore {
             dispatch_from,
             skipped = inner.report.lock().skipped.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            page_cache_window = inner.log.cache_window(),
             "store recovered"
         );
         let store = MessageStore {

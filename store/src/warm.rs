@@ -144,9 +144,9 @@ impl Warmer {
     }
 
     /// Runs `work` on the thread after what was asked before; never waits (dropped when the
-    /// queue is full, like a read). False when it was dropped.
-    pub fn run(&self, work: impl FnOnce(&mut [u8]) + Send + 'static) -> bool {
-        self.send(Job::Run(Box::new(work)))
+    /// queue is full, like a read).
+    pub fn run(&self, work: impl FnOnce(&mut [u8]) + Send + 'static) {
+        self.send(Job::Run(Box::new(work)));
     }
 
     /// Asks for zeros over `[from, to)` (log offsets, within the segment at `seg_start` whose
@@ -169,14 +169,11 @@ impl Warmer {
         });
     }
 
-    /// False when the job was dropped.
-    fn send(&self, job: Job) -> bool {
+    fn send(&self, job: Job) {
         match self.tx.try_send(job) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => false,
+            Ok(()) | Err(TrySendError::Full(_)) => {}
             Err(TrySendError::Disconnected(_)) => {
                 tracing::debug!("commit-log warm-up thread is gone");
-                false
             }
         }
     }
@@ -283,11 +280,28 @@ fn run(rx: Receiver<Job>) {
 }
 
 #[cfg(test)]
+#[allow(unsafe_code)] // mmap and mincore(2), to see what is in the page cache
 mod tests {
     use super::*;
     use crate::fs::{FileSystem, StdFs};
-    use crate::mapped::resident_pages;
     use std::time::{Duration, Instant};
+
+    /// How many of the 4 KiB pages of `map` are in the page cache.
+    fn resident_pages(map: &memmap2::Mmap) -> usize {
+        let pages = map.len().div_ceil(4096);
+        let mut vec = vec![0u8; pages];
+        // SAFETY: `map` is a live mapping of `map.len()` bytes and `vec` holds one byte per
+        // page of it, as mincore(2) requires.
+        let rc = unsafe {
+            libc::mincore(
+                map.as_ptr() as *mut libc::c_void,
+                map.len(),
+                vec.as_mut_ptr(),
+            )
+        };
+        assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
+        vec.iter().filter(|b| *b & 1 == 1).count()
+    }
 
     /// What the writer asks for ends up in the page cache, the file is unchanged, and the
     /// thread ends with its handle.
@@ -301,8 +315,11 @@ mod tests {
         let file = StdFs.open(&path, true).unwrap();
         file.set_len(len).unwrap();
         file.write_all_at(b"kept", 100).unwrap();
+        // SAFETY: the file is private to this test and its length does not change while
+        // mapped.
+        let map = unsafe { memmap2::Mmap::map(&std::fs::File::open(&path).unwrap()) }.unwrap();
         assert!(
-            resident_pages(&path, 0..len) <= 1,
+            resident_pages(&map) <= 1,
             "a new sparse file has nothing cached but the written page"
         );
 
@@ -314,10 +331,10 @@ mod tests {
         drop(w);
         let asked = (3 * CHUNK / 4096) as usize;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while resident_pages(&path, 0..len) < asked && Instant::now() < deadline {
+        while resident_pages(&map) < asked && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let resident = resident_pages(&path, 0..len);
+        let resident = resident_pages(&map);
         assert!(
             resident >= asked,
             "{resident} of the {asked} asked-for pages are cached"
