@@ -328,6 +328,30 @@ fn every_conf_kit_file_parses_with_the_broker() {
     }
 }
 
+/// The lines `child` writes to its (piped) stderr, read on a thread of their own: up to the end,
+/// or up to and including the first that contains `until`.
+fn stderr_lines(
+    child: &mut std::process::Child,
+    until: Option<&'static str>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let done = until.is_some_and(|u| line.contains(u));
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    })
+}
+
 /// A broker whose name server is down retries with back-off and says so once, not every second
 /// (the issue: a warning per second for ever).
 #[test]
@@ -353,14 +377,7 @@ fn an_unreachable_name_server_is_reported_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<String>>()
-    });
+    let reader = stderr_lines(&mut child, None);
     // Long enough for several one-second retries of the old behaviour.
     std::thread::sleep(Duration::from_secs(5));
     let _ = Command::new("kill")
@@ -432,22 +449,7 @@ fn in_a_memory_cgroup_the_in_memory_rule_uses_its_limit() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut seen = Vec::new();
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let done = line.contains("pulls count as in memory");
-            seen.push(line);
-            if done {
-                break;
-            }
-        }
-        seen
-    });
+    let reader = stderr_lines(&mut child, Some("pulls count as in memory"));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !reader.is_finished() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

@@ -54,8 +54,8 @@ pub struct StoreConfig {
     /// checkpoint made it most of the disk's writes at moderate rates (BENCHMARKS.md, session
     /// 19). Between its flushes the checkpoint claims records as dispatched only as far as the
     /// last index flush covered them, so a crash re-indexes at most this long a stretch of the
-    /// log. Java flushes an index file only
-    /// when it is full and by default does not re-index after a crash.
+    /// log. Java flushes an index file only when it is full and by default does not re-index
+    /// after a crash.
     pub flush_interval_index: u64,
     /// `transientStorePoolEnable` (default false). Under ASYNC_FLUSH, appends go to an
     /// in-memory buffer that the put writes to the file with one `pwrite` before it is
