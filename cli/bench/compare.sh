@@ -18,6 +18,8 @@
 #            no body, no store), the round-trip floor of this machine, client and broker at
 #            that rate; `half_p99_x_probe` and `half_p999_x_probe` are how many times the
 #            send's percentiles exceed it (skipped when the client lacks `-x`)
+#   auto     with AUTO_BATCH=1: `send` again with the producer's auto-batching (`-B`), so
+#            the broker sees SEND_BATCH_MESSAGE requests of concurrent sends
 # Finally the medians per side and the ratios new/old.
 #
 # Usage (from the workspace root):
@@ -43,6 +45,9 @@
 #                                              # of its own with this limit, as in a pod with
 #                                              # a memory limit (root; cgroup v1 or v2); the
 #                                              # groups are removed at the end
+#   AUTO_BATCH=1 cli/bench/compare.sh          # last, TASKS tasks sending as in `send`
+#                                              # through the producer's auto-batching (-B):
+#                                              # the `auto` phase
 #   PREFILL=3000000 MEMORY_LIMIT=2G cli/bench/compare.sh
 #                                              # first 3 M messages in batches, not
 #                                              # measured: past its limit, the group's page
@@ -353,6 +358,10 @@ run_side() { # $1 = old|new
                 [ -n "$times" ] && record "$side" "$ROUND" "half_${q}_x_probe" "$times"
             done
         fi
+    fi
+    if [ -n "${AUTO_BATCH:-}" ] && grep -q -- '-B,--autoBatch' <<< "$usage"; then
+        phase auto "$client" benchProducer -n "$NS" -t "$topic" -w "$TASKS" -s "$SIZE" \
+            -d "$SECS" -B
     fi
     stop_pair
     drop_stores "$dir"

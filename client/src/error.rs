@@ -62,6 +62,11 @@ pub enum ClientError {
         /// The last failure.
         last: Box<ClientError>,
     },
+    /// The auto-batch carrying this message failed as a whole
+    /// ([`ProducerConfig::auto_batch`](crate::producer::ProducerConfig::auto_batch)); every
+    /// message of it gets the same failure.
+    #[error("the auto-batch carrying this message failed: {0}")]
+    BatchFailed(std::sync::Arc<ClientError>),
     /// A compressed body that does not inflate.
     #[error("cannot decompress message body: {0}")]
     Decompress(String),
@@ -73,6 +78,7 @@ impl ClientError {
         match self {
             ClientError::Response { code, .. } => Some(*code),
             ClientError::SendFailed { last, .. } => last.response_code(),
+            ClientError::BatchFailed(e) => e.response_code(),
             ClientError::Remoting(RemotingError::Response { code, .. }) => Some(*code),
             _ => None,
         }

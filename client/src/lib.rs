@@ -31,6 +31,7 @@
 pub mod admin;
 pub mod allocate;
 pub mod api;
+mod auto_batch;
 mod broker_health;
 pub mod config;
 pub mod error;

@@ -14,6 +14,7 @@ use remoting::{RemotingCommand, RemotingError, RequestCode, ResponseCode};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use crate::auto_batch::{self, Joined, LaneKey, Lanes};
 use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::filter::now_ms;
@@ -51,6 +52,17 @@ pub struct ProducerConfig {
     pub default_topic_queue_nums: i32,
     /// The template topic for auto-creation (Java `TBW102`).
     pub create_topic_key: String,
+    /// Sync sends of one topic that wait at the same time go out as one batch, each caller
+    /// still getting its own result (Java 5 `autoBatch`; default false). No send waits on a
+    /// timer for a batch to fill: see [`auto_batch`](crate::auto_batch).
+    pub auto_batch: bool,
+    /// The largest auto-batch: bodies and properties, in bytes (Java 5 `batchMaxBytes`,
+    /// 32 KiB). A larger message is sent alone.
+    pub auto_batch_max_bytes: usize,
+    /// Requests of one topic in flight at once before further sends queue for the next batch
+    /// (4: enough to keep a broker busy while the answers travel, few enough that batches
+    /// form under load).
+    pub auto_batch_in_flight: usize,
 }
 
 impl ProducerConfig {
@@ -66,6 +78,9 @@ impl ProducerConfig {
             max_message_size: 4 * 1024 * 1024,
             default_topic_queue_nums: 4,
             create_topic_key: DEFAULT_TOPIC.to_string(),
+            auto_batch: false,
+            auto_batch_max_bytes: 32 * 1024,
+            auto_batch_in_flight: 4,
         }
     }
 }
@@ -87,6 +102,8 @@ struct Inner {
     next_queue: AtomicUsize,
     /// Topics whose first route fetch already triggered a heartbeat.
     announced: parking_lot::Mutex<HashSet<String>>,
+    /// Sends queued for auto-batching.
+    lanes: Lanes,
 }
 
 impl std::fmt::Debug for Producer {
@@ -150,6 +167,7 @@ impl Producer {
                 registered,
                 next_queue: AtomicUsize::new(seed),
                 announced: parking_lot::Mutex::new(HashSet::new()),
+                lanes: Lanes::default(),
             }),
         }
     }
@@ -254,8 +272,73 @@ impl Producer {
     /// [`send`](Self::send) with its own total timeout.
     pub async fn send_with_timeout(&self, msg: Message, timeout: Duration) -> Result<SendResult> {
         self.check_running()?;
+        if self.inner.config.auto_batch && auto_batch::eligible(&msg, &self.inner.config) {
+            return self.send_in_lane(msg, timeout).await;
+        }
         let prepared = self.prepare(msg)?;
         self.send_with_retries(prepared, timeout).await
+    }
+
+    /// An auto-batched send: validated here, so that a bad message fails alone, then queued
+    /// in its lane; the caller that finds the lane with room sends its batches.
+    async fn send_in_lane(&self, mut msg: Message, timeout: Duration) -> Result<SendResult> {
+        self.check_message(&msg)?;
+        let msg_id = self.ensure_uniq_key(&mut msg);
+        let topic = msg.topic.clone();
+        let c = &self.inner.config;
+        let rx = match self
+            .inner
+            .lanes
+            .join(msg, msg_id, timeout, c.auto_batch_in_flight)
+        {
+            Joined::Wait(rx) => rx,
+            Joined::Run(key, rx) => {
+                // Its own task: the batch answers other callers too, and must not end with
+                // this caller's future if it is dropped.
+                let this = self.clone();
+                tokio::spawn(async move { this.run_lane(key).await });
+                rx
+            }
+        };
+        rx.await.unwrap_or_else(|_| {
+            Err(ClientError::State(format!(
+                "the auto-batch task of topic {topic} ended without an answer"
+            )))
+        })
+    }
+
+    /// Sends `key`'s batches until its lane is empty.
+    async fn run_lane(&self, key: LaneKey) {
+        let max_bytes = self.inner.config.auto_batch_max_bytes;
+        while let Some(taken) = self.inner.lanes.take(&key, max_bytes) {
+            let now = Instant::now();
+            let mut batch = Vec::with_capacity(taken.len());
+            for q in taken {
+                if q.deadline <= now {
+                    q.expire(&key);
+                } else {
+                    batch.push(q);
+                }
+            }
+            let Some(deadline) = batch.iter().map(|q| q.deadline).min() else {
+                continue;
+            };
+            let timeout = deadline.saturating_duration_since(now);
+            let (msgs, waiters): (Vec<_>, Vec<_>) = batch.into_iter().map(|q| q.split()).unzip();
+            let prepared = if msgs.len() == 1 {
+                msgs.into_iter().next().map_or_else(
+                    || Err(ClientError::State("empty batch".into())),
+                    |m| self.prepare(m),
+                )
+            } else {
+                self.prepare_batch(msgs)
+            };
+            let r = match prepared {
+                Ok(p) => self.send_with_retries(p, timeout).await,
+                Err(e) => Err(e),
+            };
+            auto_batch::answer(waiters, r);
+        }
     }
 
     /// Sends `msg` as a request and waits for its reply, at most `timeout` in all (Java
@@ -366,8 +449,8 @@ impl Producer {
         self.send_with_retries(prepared, timeout).await
     }
 
-    /// Validates and encodes one message (Java `Validators.checkMessage` + `sendKernelImpl`).
-    fn prepare(&self, mut msg: Message) -> Result<Prepared> {
+    /// Java `Validators.checkMessage`: the topic, the body's presence and size.
+    fn check_message(&self, msg: &Message) -> Result<()> {
         check_topic(&msg.topic)?;
         if msg.topic == self.inner.config.create_topic_key {
             return Err(ClientError::InvalidMessage(format!(
@@ -385,14 +468,25 @@ impl Producer {
                 self.inner.config.max_message_size
             )));
         }
-        let msg_id = match msg.uniq_key() {
+        Ok(())
+    }
+
+    /// The message's `UNIQ_KEY` (its client message id), set first when it has none.
+    fn ensure_uniq_key(&self, msg: &mut Message) -> String {
+        match msg.uniq_key() {
             Some(id) => id.to_string(),
             None => {
                 let id = self.inner.instance.next_uniq_id();
                 msg.properties.insert(keys::UNIQ_KEY, id.clone());
                 id
             }
-        };
+        }
+    }
+
+    /// Validates and encodes one message (Java `Validators.checkMessage` + `sendKernelImpl`).
+    fn prepare(&self, mut msg: Message) -> Result<Prepared> {
+        self.check_message(&msg)?;
+        let msg_id = self.ensure_uniq_key(&mut msg);
         let mut sys_flag = 0;
         let mut body = msg.body.clone();
         if body.len() >= self.inner.config.compress_msg_body_over {

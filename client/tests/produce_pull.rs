@@ -162,6 +162,101 @@ async fn every_send_kind_is_stored_and_pulled_back() {
     env.shutdown().await;
 }
 
+/// `auto_batch`: concurrent sync sends of one topic share SEND_BATCH_MESSAGE requests, and
+/// each caller's result names its own message: its id, its offset id, its queue and offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_are_auto_batched_and_each_gets_its_own_result() {
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    env.create_topic("Auto", 4).await;
+    let mut config = producer_config("PG-auto", &ns_addr);
+    config.auto_batch = true;
+    // One request in flight: every send that arrives meanwhile waits for the next batch.
+    config.auto_batch_in_flight = 1;
+    let producer = client::Producer::new(config).unwrap();
+    producer.start().await.unwrap();
+
+    const SENDS: usize = 300;
+    let tasks: Vec<_> = (0..SENDS)
+        .map(|i| {
+            let p = producer.clone();
+            tokio::spawn(async move {
+                let tag = if i % 2 == 0 { "A" } else { "B" };
+                let msg = Message::new("Auto", format!("auto-{i}"))
+                    .with_tags(tag)
+                    .with_key(format!("ak-{i}"));
+                (i, p.send(msg).await)
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        results.push((i, r.unwrap()));
+    }
+    // Alone among these, a delayed message is never batched, and is still sent.
+    let delayed = producer
+        .send(Message::new("Auto", "auto-delayed").with_delay_level(1))
+        .await
+        .unwrap();
+    assert_eq!(delayed.status, SendStatus::SendOk);
+    // A send whose deadline passes while it is queued is answered, and never sent.
+    let late = producer
+        .send_with_timeout(Message::new("Auto", "auto-late"), Duration::ZERO)
+        .await;
+    assert!(
+        matches!(
+            late,
+            Err(client::ClientError::SendFailed { attempts: 0, .. })
+        ),
+        "{late:?}"
+    );
+
+    let mut places = std::collections::HashSet::new();
+    for (_, r) in &results {
+        assert_eq!(r.status, SendStatus::SendOk);
+        assert_eq!(
+            r.msg_id.len(),
+            32,
+            "one id, not a batch's list: {}",
+            r.msg_id
+        );
+        assert_eq!(r.offset_msg_id.len(), 32, "{}", r.offset_msg_id);
+        assert!(places.insert((r.message_queue.queue_id, r.queue_offset)));
+    }
+    let (stored, puts) = env
+        .broker
+        .context()
+        .stats
+        .detail
+        .item("TOPIC_PUT_NUMS", "Auto")
+        .unwrap()
+        .totals();
+    assert_eq!(stored, SENDS as u64, "every message stored once");
+    assert!(
+        puts < SENDS as u64 / 2,
+        "{SENDS} sends took {puts} requests"
+    );
+
+    // What a consumer reads is what each caller was told.
+    let pc = start_pull_consumer("CG-auto-pull", &ns_addr).await;
+    let msgs = pull_all(&pc, "Auto", "*", SENDS).await;
+    assert_eq!(msgs.len(), SENDS);
+    for (i, r) in &results {
+        let m = msgs.iter().find(|m| m.msg_id == r.msg_id).unwrap();
+        assert_eq!(m.body_str(), format!("auto-{i}"));
+        assert_eq!(m.tags(), Some(if i % 2 == 0 { "A" } else { "B" }));
+        assert_eq!(m.keys(), [format!("ak-{i}").as_str()]);
+        assert_eq!(m.queue_id, r.message_queue.queue_id);
+        assert_eq!(m.queue_offset, r.queue_offset);
+        assert_eq!(m.offset_msg_id, r.offset_msg_id);
+    }
+
+    pc.shutdown().await;
+    producer.shutdown().await;
+    env.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_name_server_is_skipped() {
     init_tracing();

@@ -174,6 +174,15 @@ impl StatsItem {
         }
     }
 
+    /// Everything counted since the item was made: the sum of the values and the number of
+    /// increments (for `TOPIC_PUT_NUMS`: messages stored and the sends that stored them).
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.value.load(Ordering::Relaxed),
+            self.times.load(Ordering::Relaxed),
+        )
+    }
+
     /// The three windows' figures.
     pub fn data(&self) -> BrokerStatsData {
         let w = self.windows.lock();
