@@ -99,27 +99,23 @@ impl Queued {
 /// message (the offset message ids the broker joined with `,` taken apart, the queue offsets
 /// following the first), a failure as the same error for each.
 pub(crate) fn answer(waiters: Vec<Waiter>, result: Result<SendResult>) {
+    if waiters.len() == 1 {
+        if let Some(w) = waiters.into_iter().next() {
+            let _ = w.tx.send(result);
+        }
+        return;
+    }
     match result {
-        Ok(whole) if waiters.len() > 1 => {
+        Ok(whole) => {
             let ids = waiters.iter().map(|w| w.msg_id.clone()).collect();
             for (w, one) in waiters.into_iter().zip(split(&whole, ids)) {
                 let _ = w.tx.send(Ok(one));
             }
         }
-        Ok(one) => {
-            for w in waiters {
-                let _ = w.tx.send(Ok(one.clone()));
-            }
-        }
-        Err(e) if waiters.len() > 1 => {
+        Err(e) => {
             let e = Arc::new(e);
             for w in waiters {
                 let _ = w.tx.send(Err(ClientError::BatchFailed(e.clone())));
-            }
-        }
-        Err(e) => {
-            if let Some(w) = waiters.into_iter().next() {
-                let _ = w.tx.send(Err(e));
             }
         }
     }

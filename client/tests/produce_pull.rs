@@ -257,6 +257,54 @@ async fn concurrent_sends_are_auto_batched_and_each_gets_its_own_result() {
     env.shutdown().await;
 }
 
+/// A failed auto-batch fails every message in it, each caller with the batch's cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_auto_batch_fails_each_of_its_sends() {
+    let env = Env::start().await;
+    let ns_addr = env.ns_addr.clone();
+    // Readable, not writable: no queue to send to.
+    let cfg = remoting::body::topic::TopicConfig::with_queues("AutoRO", 4, 4, 4);
+    env.admin
+        .create_topic_on_broker(env.broker.broker_addr(), &cfg)
+        .await
+        .unwrap();
+    wait_route(&env.admin, "AutoRO", 1).await;
+    let mut config = producer_config("PG-auto-ro", &ns_addr);
+    config.auto_batch = true;
+    config.auto_batch_in_flight = 1;
+    config.send_timeout = Duration::from_secs(2);
+    let producer = client::Producer::new(config).unwrap();
+    producer.start().await.unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let p = producer.clone();
+            tokio::spawn(async move { p.send(Message::new("AutoRO", format!("ro-{i}"))).await })
+        })
+        .collect();
+    let mut batched = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => panic!("stored without a writable queue: {r:?}"),
+            Err(client::ClientError::BatchFailed(cause)) => {
+                batched += 1;
+                assert!(!matches!(*cause, client::ClientError::BatchFailed(_)));
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(batched > 0, "no send failed as part of a batch");
+    let stored = env
+        .broker
+        .context()
+        .stats
+        .detail
+        .item("TOPIC_PUT_NUMS", "AutoRO")
+        .map_or(0, |i| i.totals().0);
+    assert_eq!(stored, 0);
+    producer.shutdown().await;
+    env.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_name_server_is_skipped() {
     init_tracing();
