@@ -420,6 +420,28 @@ async fn bench_tools_run_and_summarise() {
     assert_eq!(summary_count(&out, "Messages sent: "), 200, "{out}");
     assert!(out.contains("mode=async"), "{out}");
 
+    // A counted auto-batched run: each of its sends is counted once, as sent.
+    let out = ok(
+        n,
+        &[
+            "benchProducer",
+            "-t",
+            "BenchT",
+            "-w",
+            "16",
+            "-s",
+            "100",
+            "-m",
+            "300",
+            "-d",
+            "0",
+            "-B",
+        ],
+    )
+    .await;
+    assert_eq!(summary_count(&out, "Messages sent: "), 300, "{out}");
+    assert!(out.contains("mode=sync auto-batch"), "{out}");
+
     // A paced counted run: the pacer releases enough starts for exactly the budget, and the
     // run ends when it is spent.
     let out = ok(
@@ -468,7 +490,7 @@ async fn bench_tools_run_and_summarise() {
 
     // The consumer catches up with everything stored (once the store's dispatch has indexed
     // the last sends).
-    let stored = sent + 200 + 300;
+    let stored = sent + 200 + 300 + 300;
     eventually(n, &["topicStatus", "-t", "BenchT"], |o| {
         rows(o)
             .iter()
@@ -492,8 +514,12 @@ async fn bench_tools_run_and_summarise() {
     let (success, _, err) = mqadmin(n, &["benchProducer", "-d", "0"]).await;
     assert!(!success && err.contains("-m"), "{err}");
     // Probes are not batched.
-    let (success, _, err) = mqadmin(n, &["benchProducer", "-x", "-b", "4", "-d", "1"]).await;
-    assert!(!success && err.contains("-b does not apply"), "{err}");
+    for batched in [&["-b", "4"][..], &["-B"]] {
+        let mut args = vec!["benchProducer", "-x", "-d", "1"];
+        args.extend_from_slice(batched);
+        let (success, _, err) = mqadmin(n, &args).await;
+        assert!(!success && err.contains("-b and -B do not apply"), "{err}");
+    }
 
     b.shutdown().await;
     ns.shutdown().await;

@@ -44,6 +44,8 @@ struct Plan {
     rate: Option<f64>,
     /// GET_MAX_OFFSET probes instead of messages (`-x`).
     probe: bool,
+    /// The producer batches concurrent sends (`-B`, `ProducerConfig::auto_batch`).
+    auto_batch: bool,
 }
 
 impl Command for BenchProducerCommand {
@@ -91,6 +93,12 @@ impl Command for BenchProducerCommand {
                  messages (nothing is stored), counted and timed like sends: with -r, the \
                  round-trip floor to hold a send's latency at that rate against",
             ),
+            OptSpec::flag(
+                "B",
+                "autoBatch",
+                "The producer sends the tasks' concurrent messages of the topic in batches, \
+                 each task still getting its own result (client auto-batching)",
+            ),
             OptSpec::arg(
                 "c",
                 "clusterName",
@@ -124,13 +132,14 @@ impl Command for BenchProducerCommand {
                 None => None,
             },
             probe: args.has("x"),
+            auto_batch: args.has("B"),
         };
         if plan.duration.is_none() && plan.count.is_none() {
             return Err(CliError::Usage("give -d seconds > 0 or -m messages".into()));
         }
-        if plan.probe && plan.batch > 1 {
+        if plan.probe && (plan.batch > 1 || plan.auto_batch) {
             return Err(CliError::Usage(
-                "-x sends probes, not messages: -b does not apply".into(),
+                "-x sends probes, not messages: -b and -B do not apply".into(),
             ));
         }
         if let Some(cluster) = args.value("c") {
@@ -147,6 +156,7 @@ impl Command for BenchProducerCommand {
         let mut config = ProducerConfig::new("benchmark_producer", "");
         config.client = admin.client_config()?;
         config.send_timeout = Duration::from_secs(10);
+        config.auto_batch = plan.auto_batch;
         let producer = Producer::new(config)?;
         producer.start().await?;
         let result = run(&plan, &producer, out).await;
@@ -158,7 +168,7 @@ impl Command for BenchProducerCommand {
 async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
     writeln!(
         out,
-        "benchProducer topic={} threads={} size={} batch={} mode={} {}",
+        "benchProducer topic={} threads={} size={} batch={} mode={}{} {}",
         plan.topic,
         plan.threads,
         plan.size,
@@ -168,6 +178,7 @@ async fn run(plan: &Plan, producer: &Producer, out: Out<'_>) -> Result<()> {
             (false, true) => "async",
             (false, false) => "sync",
         },
+        if plan.auto_batch { " auto-batch" } else { "" },
         match (plan.duration, plan.count) {
             (Some(d), Some(c)) => format!("duration={}s count={c}", d.as_secs()),
             (Some(d), None) => format!("duration={}s", d.as_secs()),
