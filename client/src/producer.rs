@@ -54,7 +54,10 @@ pub struct ProducerConfig {
     pub create_topic_key: String,
     /// Sync sends of one topic that wait at the same time go out as one batch, each caller
     /// still getting its own result (Java 5 `autoBatch`; default false). No send waits on a
-    /// timer for a batch to fill: see [`auto_batch`](crate::auto_batch).
+    /// timer for a batch to fill: a send leaves at once while its topic has fewer than
+    /// `auto_batch_in_flight` requests in flight, else it joins the batch that leaves when one
+    /// of them is answered. Delayed, retry-topic, transactional, request/reply and
+    /// compressible messages are always sent alone.
     pub auto_batch: bool,
     /// The largest auto-batch: bodies and properties, in bytes (Java 5 `batchMaxBytes`,
     /// 32 KiB). A larger message is sent alone.
