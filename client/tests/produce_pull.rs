@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use client::{Admin, Message, MessageExt, PullConsumer, PullStatus, SendStatus};
+use client::{Admin, Message, MessageExt, Producer, PullConsumer, PullStatus, SendStatus};
 use common::*;
 
 /// Reads every queue of `topic` from offset 0 until `want` messages arrived (or 20 s passed).
@@ -162,6 +162,29 @@ async fn every_send_kind_is_stored_and_pulled_back() {
     env.shutdown().await;
 }
 
+/// A started producer that auto-batches with one request in flight: every send that arrives
+/// meanwhile waits for the next batch.
+async fn start_batching_producer(group: &str, ns_addr: &str, timeout: Duration) -> Producer {
+    let mut config = producer_config(group, ns_addr);
+    config.auto_batch = true;
+    config.auto_batch_in_flight = 1;
+    config.send_timeout = timeout;
+    let producer = Producer::new(config).unwrap();
+    producer.start().await.unwrap();
+    producer
+}
+
+/// Messages the broker stored to `topic` and the sends that stored them (`TOPIC_PUT_NUMS`).
+fn put_totals(env: &Env, topic: &str) -> (u64, u64) {
+    let item = env
+        .broker
+        .context()
+        .stats
+        .detail
+        .item("TOPIC_PUT_NUMS", topic);
+    item.map_or((0, 0), |i| i.totals())
+}
+
 /// `auto_batch`: concurrent sync sends of one topic share SEND_BATCH_MESSAGE requests, and
 /// each caller's result names its own message: its id, its offset id, its queue and offset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,12 +192,7 @@ async fn concurrent_sends_are_auto_batched_and_each_gets_its_own_result() {
     let env = Env::start().await;
     let ns_addr = env.ns_addr.clone();
     env.create_topic("Auto", 4).await;
-    let mut config = producer_config("PG-auto", &ns_addr);
-    config.auto_batch = true;
-    // One request in flight: every send that arrives meanwhile waits for the next batch.
-    config.auto_batch_in_flight = 1;
-    let producer = client::Producer::new(config).unwrap();
-    producer.start().await.unwrap();
+    let producer = start_batching_producer("PG-auto", &ns_addr, Duration::from_secs(10)).await;
 
     const SENDS: usize = 300;
     let tasks: Vec<_> = (0..SENDS)
@@ -224,14 +242,7 @@ async fn concurrent_sends_are_auto_batched_and_each_gets_its_own_result() {
         assert_eq!(r.offset_msg_id.len(), 32, "{}", r.offset_msg_id);
         assert!(places.insert((r.message_queue.queue_id, r.queue_offset)));
     }
-    let (stored, puts) = env
-        .broker
-        .context()
-        .stats
-        .detail
-        .item("TOPIC_PUT_NUMS", "Auto")
-        .unwrap()
-        .totals();
+    let (stored, puts) = put_totals(&env, "Auto");
     assert_eq!(stored, SENDS as u64, "every message stored once");
     assert!(
         puts < SENDS as u64 / 2,
@@ -269,12 +280,7 @@ async fn a_failed_auto_batch_fails_each_of_its_sends() {
         .await
         .unwrap();
     wait_route(&env.admin, "AutoRO", 1).await;
-    let mut config = producer_config("PG-auto-ro", &ns_addr);
-    config.auto_batch = true;
-    config.auto_batch_in_flight = 1;
-    config.send_timeout = Duration::from_secs(2);
-    let producer = client::Producer::new(config).unwrap();
-    producer.start().await.unwrap();
+    let producer = start_batching_producer("PG-auto-ro", &ns_addr, Duration::from_secs(2)).await;
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let p = producer.clone();
@@ -293,14 +299,7 @@ async fn a_failed_auto_batch_fails_each_of_its_sends() {
         }
     }
     assert!(batched > 0, "no send failed as part of a batch");
-    let stored = env
-        .broker
-        .context()
-        .stats
-        .detail
-        .item("TOPIC_PUT_NUMS", "AutoRO")
-        .map_or(0, |i| i.totals().0);
-    assert_eq!(stored, 0);
+    assert_eq!(put_totals(&env, "AutoRO"), (0, 0));
     producer.shutdown().await;
     env.shutdown().await;
 }
