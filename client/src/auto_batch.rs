@@ -107,9 +107,10 @@ pub(crate) fn answer(waiters: Vec<Waiter>, result: Result<SendResult>) {
     }
     match result {
         Ok(whole) => {
-            let ids = waiters.iter().map(|w| w.msg_id.clone()).collect();
-            for (w, one) in waiters.into_iter().zip(split(&whole, ids)) {
-                let _ = w.tx.send(Ok(one));
+            let (ids, txs): (Vec<_>, Vec<_>) =
+                waiters.into_iter().map(|w| (w.msg_id, w.tx)).unzip();
+            for (tx, one) in txs.into_iter().zip(split(&whole, ids)) {
+                let _ = tx.send(Ok(one));
             }
         }
         Err(e) => {

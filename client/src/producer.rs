@@ -287,7 +287,6 @@ impl Producer {
     async fn send_in_lane(&self, mut msg: Message, timeout: Duration) -> Result<SendResult> {
         self.check_message(&msg)?;
         let msg_id = self.ensure_uniq_key(&mut msg);
-        let topic = msg.topic.clone();
         let c = &self.inner.config;
         let rx = match self
             .inner
@@ -304,9 +303,9 @@ impl Producer {
             }
         };
         rx.await.unwrap_or_else(|_| {
-            Err(ClientError::State(format!(
-                "the auto-batch task of topic {topic} ended without an answer"
-            )))
+            Err(ClientError::State(
+                "the auto-batch task ended without answering this send".into(),
+            ))
         })
     }
 
@@ -328,13 +327,10 @@ impl Producer {
             };
             let timeout = deadline.saturating_duration_since(now);
             let (msgs, waiters): (Vec<_>, Vec<_>) = batch.into_iter().map(|q| q.split()).unzip();
-            let prepared = if msgs.len() == 1 {
-                msgs.into_iter().next().map_or_else(
-                    || Err(ClientError::State("empty batch".into())),
-                    |m| self.prepare(m),
-                )
-            } else {
-                self.prepare_batch(msgs)
+            // One message goes as a plain send: cheaper for the broker, the same result.
+            let prepared = match <[Message; 1]>::try_from(msgs) {
+                Ok([one]) => self.prepare(one),
+                Err(msgs) => self.prepare_batch(msgs),
             };
             let r = match prepared {
                 Ok(p) => self.send_with_retries(p, timeout).await,
@@ -548,15 +544,7 @@ impl Producer {
             if m.body.is_empty() {
                 return Err(ClientError::InvalidMessage("message body is empty".into()));
             }
-            let id = match m.uniq_key() {
-                Some(id) => id.to_string(),
-                None => {
-                    let id = self.inner.instance.next_uniq_id();
-                    m.properties.insert(keys::UNIQ_KEY, id.clone());
-                    id
-                }
-            };
-            ids.push(id);
+            ids.push(self.ensure_uniq_key(&mut m));
             items.push(BatchItem {
                 flag: m.flag,
                 body: m.body,
