@@ -312,7 +312,7 @@ impl Broker {
                 ),
                 max_header_fields: config.server_max_header_fields.max(1) as usize,
                 write_high_water: config.write_buffer_high_water_mark.max(1) as usize,
-                ..Default::default()
+                ..remoting::ConnectionConfig::server()
             },
             tls: Some(remoting::tls::TlsServer::from_properties(
                 &config.tls_properties(),

@@ -45,7 +45,7 @@ impl NameServer {
                 idle_timeout: config.server_channel_max_idle_time,
                 max_header_fields: config.server_max_header_fields,
                 write_high_water: config.write_buffer_high_water_mark,
-                ..ConnectionConfig::default()
+                ..ConnectionConfig::server()
             },
             tls: Some(remoting::tls::TlsServer::from_properties(&config.tls)?),
         };

@@ -110,6 +110,18 @@ pub struct ConnectionConfig {
     /// Shared budget for the read buffers of incomplete frames (a server's, across its
     /// connections); `None` for no limit.
     pub frame_budget: Option<Arc<FrameBudget>>,
+    /// A lone queued frame whose body has at least this many bytes waits, before the writer
+    /// writes it, for the runtime's other ready tasks to run once, so that frames they queue
+    /// meanwhile leave in the same write. Where many tasks share the connection and each
+    /// queues its own requests (a client's senders) that pays for every frame: 64 sending
+    /// tasks cost the client 0.69 of the CPU per send they cost without it, so clients gather
+    /// from 0 bytes. A server's answers come from the connection's own reader task, which
+    /// queues all it can answer from one read before the writer gets a turn, so for small
+    /// answers (a send's) the wait gathered little and cost the broker 0.83 of its CPU per
+    /// send and 3× its workers' context switches; its answers with a body (a pull's) still
+    /// gain from it, so [`ConnectionConfig::server`] gathers from 1 byte (BENCHMARKS.md,
+    /// session 22). `usize::MAX` never waits.
+    pub gather_writes_from: usize,
 }
 
 /// Bytes of encoded frames the writer gathers before it must write them out (it writes sooner
@@ -129,6 +141,20 @@ impl Default for ConnectionConfig {
             max_header_fields: crate::frame::DEFAULT_MAX_HEADER_FIELDS,
             write_high_water: usize::MAX,
             frame_budget: None,
+            gather_writes_from: 0,
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// The defaults of a server's connections: reading pauses at
+    /// [`DEFAULT_WRITE_HIGH_WATER`] queued bytes, and only answers with a body wait to be
+    /// gathered ([`ConnectionConfig::gather_writes_from`]).
+    pub fn server() -> Self {
+        ConnectionConfig {
+            write_high_water: DEFAULT_WRITE_HIGH_WATER,
+            gather_writes_from: 1,
+            ..ConnectionConfig::default()
         }
     }
 }
@@ -254,7 +280,12 @@ impl Connection {
         // under load one write system call carries many answers (a pull's bodies beside them,
         // not copied); the buffer is reused from frame to frame.
         let sink = FrameSink::new(write_half, config.max_frame, WRITE_BATCH_BYTES);
-        tokio::spawn(write_loop(conn.clone(), sink, rx));
+        tokio::spawn(write_loop(
+            conn.clone(),
+            sink,
+            rx,
+            config.gather_writes_from,
+        ));
         tokio::spawn(read_loop(
             conn.clone(),
             FramedRead::new(read_half, codec),
@@ -389,6 +420,7 @@ async fn write_loop(
     conn: Connection,
     mut sink: FrameSink<WriteIo>,
     mut rx: mpsc::Receiver<RemotingCommand>,
+    gather_from: usize,
 ) {
     'outer: loop {
         let cmd = tokio::select! {
@@ -396,13 +428,15 @@ async fn write_loop(
             cmd = rx.recv() => match cmd { Some(c) => c, None => break },
         };
         let mut batch = queued_cost(&cmd);
+        let gather = cmd.body.len() >= gather_from;
         if !feed(&conn, &mut sink, cmd).await {
             break;
         }
-        // Batch whatever else is queued into the same flush. When nothing else was queued,
-        // let the tasks that are ready run first (once): under load they queue their frames
-        // meanwhile and one write carries them all; on an idle runtime this returns at once.
-        let mut yielded = false;
+        // Batch whatever else is queued into the same flush. When nothing else was queued and
+        // the first frame is one to gather, let the tasks that are ready run first (once):
+        // under load they queue their frames meanwhile and one write carries them all; on an
+        // idle runtime this returns at once.
+        let mut yielded = !gather;
         loop {
             while let Ok(cmd) = rx.try_recv() {
                 batch += queued_cost(&cmd);

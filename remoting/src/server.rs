@@ -25,7 +25,7 @@ pub struct ServerConfig {
     /// connection that needs more than is left is closed. Default [`DEFAULT_FRAME_BUDGET`].
     pub frame_budget: usize,
     /// Per-connection limits (its `frame_budget` is replaced by the server's shared one); the
-    /// default pauses reading at [`DEFAULT_WRITE_HIGH_WATER`](crate::connection::DEFAULT_WRITE_HIGH_WATER).
+    /// default is [`ConnectionConfig::server`].
     pub connection: ConnectionConfig,
     /// TLS (`tls.server.mode`); `None` is plain only.
     pub tls: Option<crate::tls::TlsServer>,
@@ -36,10 +36,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_connections: 10_000,
             frame_budget: DEFAULT_FRAME_BUDGET,
-            connection: ConnectionConfig {
-                write_high_water: crate::connection::DEFAULT_WRITE_HIGH_WATER,
-                ..ConnectionConfig::default()
-            },
+            connection: ConnectionConfig::server(),
             tls: None,
         }
     }
