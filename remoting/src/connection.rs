@@ -116,11 +116,11 @@ pub struct ConnectionConfig {
     /// queues its own requests (a client's senders) that pays for every frame: 64 sending
     /// tasks cost the client 0.69 of the CPU per send they cost without it, so clients gather
     /// from 0 bytes. A server's answers come from the connection's own reader task, which
-    /// queues all it can answer from one read before the writer gets a turn, so for small
-    /// answers (a send's) the wait gathered little and cost the broker 0.83 of its CPU per
-    /// send and 3× its workers' context switches; its answers with a body (a pull's) still
-    /// gain from it, so [`ConnectionConfig::server`] gathers from 1 byte (BENCHMARKS.md,
-    /// session 22). `usize::MAX` never waits.
+    /// queues all it can answer from one read before the writer gets a turn. For its small
+    /// answers (a send's) the wait gathered little: written at once they took 0.83 of the
+    /// broker's CPU per send and a third of its workers' context switches. Its answers with
+    /// a body (a pull's) still gain from it, so [`ConnectionConfig::server`] gathers from
+    /// 1 byte (BENCHMARKS.md, session 22). `usize::MAX` never waits.
     pub gather_writes_from: usize,
 }
 
