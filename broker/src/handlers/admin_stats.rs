@@ -434,8 +434,11 @@ pub fn query_consume_queue(ctx: &Deps<'_>, req: RemotingCommand) -> RemotingComm
     let want = usize::try_from(h.count.clamp(0, 1000)).unwrap_or(0);
     let delays = ctx.config.delay_levels_millis();
     let mut offset = h.index;
+    // Never past `max`, though the queue may grow meanwhile: the answer's entries stay within
+    // the range it reports.
     while body.queue_data.len() < want && offset < max {
-        let left = i32::try_from(want - body.queue_data.len()).unwrap_or(1);
+        let before_max = usize::try_from(max - offset).unwrap_or(usize::MAX);
+        let left = i32::try_from((want - body.queue_data.len()).min(before_max)).unwrap_or(1);
         let got = ctx.store.get(&h.topic, h.queue_id, offset, left, None);
         if got.records.is_empty() {
             break;
