@@ -269,6 +269,63 @@ async fn an_ack_beyond_what_was_sent_drops_the_connection() {
     master.shutdown().await;
 }
 
+/// Reads HA frames from a raw slave connection until one carries data; returns its end.
+async fn next_data_frame(s: &mut tokio::net::TcpStream) -> i64 {
+    loop {
+        let mut h = [0u8; 12];
+        s.read_exact(&mut h).await.unwrap();
+        let offset = i64::from_be_bytes(h[..8].try_into().unwrap());
+        let size = i32::from_be_bytes(h[8..].try_into().unwrap());
+        let mut body = vec![0u8; size as usize];
+        s.read_exact(&mut body).await.unwrap();
+        if size > 0 {
+            return offset + i64::from(size);
+        }
+    }
+}
+
+/// Nobody waits for an ASYNC_MASTER's frames, so its transfer lets the appends of a moment
+/// gather into one frame instead of sending a frame per put: a put's bytes leave the master
+/// no sooner than that window after the put arrived. (A SYNC_MASTER's puts wait for the
+/// slave, and its transfer sends at once: `sync_master_without_slave_...` above.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_master_gathers_puts_before_sending_a_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = pair_config(&dir.path().join("m"), None, BrokerRole::AsyncMaster);
+    let master = Broker::start(c).await.unwrap();
+    let client = RemotingClient::new(Default::default());
+    let maddr = master.broker_addr().to_string();
+    let store = master.context().message_store.clone().unwrap();
+    let r = send(&client, &maddr, "AG", 0, b"first", None, None).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS.0, "{:?}", r.remark);
+    let ha = master.context().ha.get().unwrap().clone();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", ha.ha_port()))
+        .await
+        .unwrap();
+    // A fresh slave: it gets the log from the start.
+    s.write_all(&0i64.to_be_bytes()).await.unwrap();
+    let mut received = next_data_frame(&mut s).await;
+    assert_eq!(received, store.commit_log_max_offset());
+    // Ten puts, so that a master sending at once is caught even where one put takes a
+    // millisecond on its own (a debug build on a busy machine).
+    for i in 0..10 {
+        let asked = std::time::Instant::now();
+        let body = format!("m{i}");
+        let r = send(&client, &maddr, "AG", 0, body.as_bytes(), None, None).await;
+        assert_eq!(r.code, ResponseCode::SUCCESS.0, "{:?}", r.remark);
+        let end = store.commit_log_max_offset();
+        while received < end {
+            received = next_data_frame(&mut s).await;
+        }
+        let took = asked.elapsed();
+        assert!(
+            took >= Duration::from_millis(1),
+            "put {i} reached the slave {took:?} after it was sent: no gathering window"
+        );
+    }
+    master.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_diverged_slave_tail_is_truncated() {
     let dir = tempfile::tempdir().unwrap();

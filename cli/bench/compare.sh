@@ -45,6 +45,10 @@
 #                                              # of its own with this limit, as in a pod with
 #                                              # a memory limit (root; cgroup v1 or v2); the
 #                                              # groups are removed at the end
+#   THREADS=1 cli/bench/compare.sh             # also the broker's CPU per message and
+#                                              # context switches per message by thread name
+#                                              # (`send_cpu_us_per_msg@store-flush`, all
+#                                              # tokio workers summed as one name, ...)
 #   AUTO_BATCH=1 cli/bench/compare.sh          # last, TASKS tasks sending as in `send`
 #                                              # through the producer's auto-batching (-B):
 #                                              # the `auto` phase
@@ -116,6 +120,23 @@ free_port() {
 
 cpu_ticks() { # utime + stime of a process, in clock ticks
     sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
+thread_use() { # per thread name of process $1: CPU ticks and context switches so far, summed
+    python3 -c 'import os, sys
+use = {}
+d = "/proc/%s/task" % sys.argv[1]
+for t in os.listdir(d):
+    try:
+        name = open("%s/%s/comm" % (d, t)).read().strip().replace(" ", "_")
+        stat = open("%s/%s/stat" % (d, t)).read().rsplit(")", 1)[1].split()
+        csw = sum(int(l.split()[1]) for l in open("%s/%s/status" % (d, t)) if "ctxt_switches" in l)
+    except (OSError, IndexError, ValueError):
+        continue  # a thread that ended meanwhile
+    ticks, switches = use.get(name, (0, 0))
+    use[name] = (ticks + int(stat[11]) + int(stat[12]), switches + csw)
+for name, (ticks, switches) in sorted(use.items()):
+    print(name, ticks, switches)' "$1"
 }
 
 min_faults() { # minor page faults of a process so far
@@ -265,10 +286,12 @@ measure() {
     [ -n "$SLAVE_PID" ] && slave_before=$(cpu_ticks "$SLAVE_PID")
     local faults_before
     faults_before=$(min_faults "$BROKER_PID")
+    [ -n "${THREADS:-}" ] && thread_use "$BROKER_PID" > "$out.threads0"
     with_cpu "$out.cpu" timeout $((SECS * 10 + 60)) "$@" > "$out" 2>&1 ||
         echo "($prefix exited $?)" >> "$out"
     after=$(cpu_ticks "$BROKER_PID")
     [ -n "$SLAVE_PID" ] && slave_after=$(cpu_ticks "$SLAVE_PID")
+    [ -n "${THREADS:-}" ] && thread_use "$BROKER_PID" > "$out.threads1"
     local client_cpu
     client_cpu=$(cat "$out.cpu" 2>/dev/null || echo 0)
     local faults=$(($(min_faults "$BROKER_PID") - faults_before))
@@ -290,6 +313,20 @@ measure() {
             "$(awk -v t=$((slave_after - slave_before)) -v k="$TCK" -v m="$msgs" 'BEGIN {printf "%.2f", t / k * 1e6 / m}')"
         record "$side" "$ROUND" "${prefix}_faults_per_msg" \
             "$(awk -v f="$faults" -v m="$msgs" 'BEGIN {printf "%.3f", f / m}')"
+        if [ -n "${THREADS:-}" ]; then
+            local name t0 c0 t1 c1
+            # A thread name first seen after the phase began counts from zero.
+            while read -r name t1 c1; do
+                t0=0 c0=0
+                read -r t0 c0 < <(awk -v n="$name" '$1==n {print $2, $3}' "$out.threads0") || true
+                # Threads idle through the phase would only add rows of zeros.
+                [ $((t1 - t0)) -gt 0 ] || [ $((c1 - c0)) -gt 0 ] || continue
+                record "$side" "$ROUND" "${prefix}_cpu_us_per_msg@${name}" \
+                    "$(awk -v t=$((t1 - ${t0:-0})) -v k="$TCK" -v m="$msgs" 'BEGIN {printf "%.2f", t / k * 1e6 / m}')"
+                record "$side" "$ROUND" "${prefix}_csw_per_msg@${name}" \
+                    "$(awk -v c=$((c1 - ${c0:-0})) -v m="$msgs" 'BEGIN {printf "%.3f", c / m}')"
+            done < "$out.threads1"
+        fi
     fi
     printf '  %-4s %-8s %10s msgs/s  %s  broker CPU %s ticks, %s page faults\n' "$side" "$prefix" \
         "${tps:-?}" "$(grep -E 'RT\(ms\): p50' "$out" | tail -1 | sed 's/.*RT(ms): //')" \
@@ -381,7 +418,7 @@ done
 
 echo
 echo "== medians over ${ROUNDS} rounds (ratio new/old; for cpu and latency lower is better)"
-printf '%-26s %12s %12s %8s\n' metric old new new/old
+printf '%-40s %12s %12s %8s\n' metric old new new/old
 cut -f3 "$RESULTS" | sort -u | while read -r metric; do
     med() {
         awk -v s="$1" -v m="$metric" '$1==s && $3==m {print $4}' "$RESULTS" | sort -g |
@@ -390,5 +427,5 @@ cut -f3 "$RESULTS" | sort -u | while read -r metric; do
     o=$(med old)
     n=$(med new)
     ratio=$(awk -v o="${o:-0}" -v n="${n:-0}" 'BEGIN {if (o > 0 && n > 0) printf "%.2f", n / o; else print "-"}')
-    printf '%-26s %12s %12s %8s\n' "$metric" "${o:--}" "${n:--}" "$ratio"
+    printf '%-40s %12s %12s %8s\n' "$metric" "${o:--}" "${n:--}" "$ratio"
 done
