@@ -25,10 +25,11 @@ const POLL: Duration = Duration::from_millis(5);
 const CATCH_UP_BATCH: usize = 1 << 20;
 
 /// How long an ASYNC_MASTER's transfer, woken by an append, lets further appends gather before
-/// it reads the log. Nobody waits for those frames, and one per put cost the master more than
-/// the puts' own work on the tokio workers (a frame per 7 messages at 60 k sends/s, 0.21 context
-/// switches per message, against 0.06 with this: BENCHMARKS.md, session 23). Java's transfer
-/// thread is not woken by ASYNC_MASTER puts at all and looks again every 100 ms.
+/// it reads the log. Nobody waits for those frames. Sent as the puts came (a frame per 7
+/// messages at 60 k sends/s) they cost the master 0.21 context switches per message against
+/// 0.06 with this, and its tokio workers 1.4 times the CPU per send (BENCHMARKS.md, session
+/// 23). Java's transfer thread is not woken by ASYNC_MASTER puts at all and looks again every
+/// 100 ms.
 const ASYNC_GATHER: Duration = Duration::from_millis(1);
 
 /// Accepts slave connections until `shutdown`.
