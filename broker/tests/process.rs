@@ -117,24 +117,18 @@ fn missing_namesrv_bad_values_and_unknown_keys() {
     assert!(err.contains("noSuchKey"), "{err}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_process_registers_serves_and_unregisters_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let ns = start_namesrv(dir.path()).await;
-    let port = free_port();
+    // Port 0: the kernel picks the broker's ports (its VIP and HA ports too) when it binds
+    // them, so nothing can take them between a pick and the bind; the name server learns the
+    // one it got.
     let conf = dir.path().join("broker.conf");
     std::fs::write(
         &conf,
         format!(
-            "brokerClusterName=C1\nbrokerName=proc-broker\nbrokerId=0\nbindAddress=127.0.0.1\nlistenPort={port}\n\
+            "brokerClusterName=C1\nbrokerName=proc-broker\nbrokerId=0\nbindAddress=127.0.0.1\nlistenPort=0\n\
              storePathRootDir={}\nmappedFileSizeCommitLog=4194304\nmaxMessageSize=65536\nautoCreateTopicEnable=true\n",
             dir.path().join("store").display()
         ),
@@ -146,7 +140,7 @@ async fn broker_process_registers_serves_and_unregisters_on_sigterm() {
         .arg("-n")
         .arg(ns.local_addr().to_string())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("broker.err")).unwrap())
         .spawn()
         .unwrap();
     let mut route = None;
@@ -157,9 +151,17 @@ async fn broker_process_registers_serves_and_unregisters_on_sigterm() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let route = route.expect("the broker process registered");
+    let Some(route) = route else {
+        let _ = child.kill();
+        let err = std::fs::read_to_string(dir.path().join("broker.err")).unwrap_or_default();
+        panic!("the broker process did not register within 10 s; its stderr:\n{err}");
+    };
     let addr = route.broker_datas[0].master_addr().unwrap().to_string();
-    assert_eq!(addr, format!("127.0.0.1:{port}"));
+    let port: u16 = addr
+        .strip_prefix("127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("registered address {addr}"));
+    assert_ne!(port, 0, "the broker registered the port it bound, not 0");
     let client = RemotingClient::new(ClientConfig::default());
     let r = send(&client, &addr, "ProcTopic", 0, b"hello", Some("T"), None).await;
     assert_eq!(r.response_code(), ResponseCode::SUCCESS, "{:?}", r.remark);
