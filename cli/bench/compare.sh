@@ -317,14 +317,14 @@ measure() {
             local name t0 c0 t1 c1
             # A thread name first seen after the phase began counts from zero.
             while read -r name t1 c1; do
-                t0=0 c0=0
                 read -r t0 c0 < <(awk -v n="$name" '$1==n {print $2, $3}' "$out.threads0") || true
+                t0=${t0:-0} c0=${c0:-0}
                 # Threads idle through the phase would only add rows of zeros.
                 [ $((t1 - t0)) -gt 0 ] || [ $((c1 - c0)) -gt 0 ] || continue
                 record "$side" "$ROUND" "${prefix}_cpu_us_per_msg@${name}" \
-                    "$(awk -v t=$((t1 - ${t0:-0})) -v k="$TCK" -v m="$msgs" 'BEGIN {printf "%.2f", t / k * 1e6 / m}')"
+                    "$(awk -v t=$((t1 - t0)) -v k="$TCK" -v m="$msgs" 'BEGIN {printf "%.2f", t / k * 1e6 / m}')"
                 record "$side" "$ROUND" "${prefix}_csw_per_msg@${name}" \
-                    "$(awk -v c=$((c1 - ${c0:-0})) -v m="$msgs" 'BEGIN {printf "%.3f", c / m}')"
+                    "$(awk -v c=$((c1 - c0)) -v m="$msgs" 'BEGIN {printf "%.3f", c / m}')"
             done < "$out.threads1"
         fi
     fi
