@@ -372,9 +372,25 @@ impl Connection {
         }
         let cost = queued_cost(&cmd);
         self.inner.queued.fetch_add(cost, Ordering::AcqRel);
-        let sent = tokio::select! {
-            r = self.inner.tx.send(cmd) => r.is_ok(),
-            _ = self.inner.closed.cancelled() => false,
+        // Room in the queue is the usual case and needs no waiting. The wait for room has a
+        // future of its own, allocated only when it happens: inline, its state would make
+        // this future, and the read loop's boxed future of every request that awaits it,
+        // bigger. With the drain wait there boxed too, a request's box fell from 1,160 to
+        // 824 bytes, within the 1,032 that glibc's per-thread cache serves without taking
+        // the arena's slower path (BENCHMARKS.md, session 24). `try_send` never overtakes a
+        // waiting send: the channel hands room that frees up to its waiters first.
+        let sent = match self.inner.tx.try_send(cmd) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                Box::pin(async move {
+                    tokio::select! {
+                        r = self.inner.tx.send(cmd) => r.is_ok(),
+                        _ = self.inner.closed.cancelled() => false,
+                    }
+                })
+                .await
+            }
         };
         if !sent {
             self.inner.queued.fetch_sub(cost, Ordering::AcqRel);
@@ -598,8 +614,9 @@ async fn read_loop(
             let _permit = permit;
             // Requests read before the write queue filled up do not start while it is full:
             // their answers would pile up behind the ones the peer is not reading.
+            // Boxed: rare, and inline it would grow every request's box (see `send`).
             if conn.queued_bytes() > high_water
-                && !conn.wait_drained(high_water / 2, patience).await
+                && !Box::pin(conn.wait_drained(high_water / 2, patience)).await
             {
                 return;
             }

@@ -317,3 +317,31 @@ async fn requests_already_waiting_go_on_while_reading_is_paused() {
     drop(stalled);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn answers_wait_for_room_in_a_full_write_queue() {
+    // A write queue of one answer: a burst of requests answered at once finds it full, and
+    // each answer waits for room instead of being dropped or failing the connection.
+    let (handler, _, handled) = counting(64 * 1024, true);
+    let mut config = ServerConfig::default();
+    config.connection.write_queue = 1;
+    let server = start_on("127.0.0.1:0", handler, config).await;
+    let n = 200;
+    let mut peer = raw_send(server.addr, &requests(OK_CODE, n)).await;
+    // Read nothing for a while: the answers pile up behind the full queue.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut seen = vec![false; n];
+    for _ in 0..n {
+        let answer = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut peer))
+            .await
+            .expect("an answer within 10 s")
+            .expect("the connection stays open");
+        assert_eq!(answer.response_code(), ResponseCode::SUCCESS);
+        assert_eq!(answer.body.len(), 64 * 1024);
+        let i = usize::try_from(answer.opaque - 1).expect("an opaque we sent");
+        assert!(!seen[i], "request {} answered twice", answer.opaque);
+        seen[i] = true;
+    }
+    assert_eq!(handled.load(Ordering::SeqCst), n);
+    server.stop().await;
+}

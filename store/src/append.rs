@@ -255,6 +255,53 @@ impl MessageStore {
     }
 }
 
+/// Encode buffers kept up to this capacity between puts (a batch of about 48 records of
+/// 1 KiB); a bigger batch's is freed, so an idle thread holds no more than this.
+const KEEP_ENCODE_BUF: usize = 64 * 1024;
+
+thread_local! {
+    /// This thread's encode buffer, reused from put to put. A fresh one per put cost a
+    /// `malloc` and a `free` of a size (a 1 KiB record encodes to ~1.3 KiB) above glibc's
+    /// per-thread cache, each through the arena's bins (BENCHMARKS.md, session 24).
+    static ENCODE_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The thread's encode buffer for one append, handed back when dropped (on every return path).
+struct EncodeBuf(Vec<u8>);
+
+impl EncodeBuf {
+    /// The buffer, empty, with room for `estimate` bytes.
+    fn take(estimate: usize) -> Self {
+        let mut buf = ENCODE_BUF.with(|b| b.take());
+        buf.clear();
+        buf.reserve(estimate);
+        EncodeBuf(buf)
+    }
+}
+
+impl std::ops::Deref for EncodeBuf {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for EncodeBuf {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+impl Drop for EncodeBuf {
+    fn drop(&mut self) {
+        if self.0.capacity() <= KEEP_ENCODE_BUF {
+            let buf = std::mem::take(&mut self.0);
+            // A thread that is exiting has no slot left: the buffer is simply freed.
+            let _ = ENCODE_BUF.try_with(|b| b.set(buf));
+        }
+    }
+}
+
 impl Inner {
     #[allow(clippy::result_large_err)]
     fn check_writable(&self) -> std::result::Result<(), PutResult> {
@@ -359,10 +406,10 @@ impl Inner {
                 "a batch cannot carry a delay level",
             ));
         }
-        // One allocation sized for the whole batch (bodies + topic + a generous allowance for
-        // the fixed fields and properties): small records otherwise pay for several regrowths.
+        // Room for the whole batch (bodies + topic + a generous allowance for the fixed fields
+        // and properties) at once: small records otherwise pay for several regrowths.
         let estimate: usize = msgs.iter().map(|m| m.body.len() + topic.len() + 256).sum();
-        let mut buf = Vec::with_capacity(estimate);
+        let mut buf = EncodeBuf::take(estimate);
         // (encoded size, position of STORETIMESTAMP) per record.
         let mut sizes: Vec<(usize, usize)> = Vec::with_capacity(msgs.len());
         for m in msgs.iter_mut() {
