@@ -758,17 +758,25 @@ impl SegLog {
     /// Appends the `len` bytes at `offset` to `out`; false (and `out` unchanged) when they
     /// are not all in the log (past the end, or in a removed segment).
     pub fn read_into(&self, offset: u64, len: usize, out: &mut Vec<u8>) -> Result<bool> {
-        let end_req = offset + len as u64;
-        if end_req > self.end() {
+        if offset + len as u64 > self.end() {
             return Ok(false);
         }
         let at = out.len();
         out.resize(at + len, 0);
-        let read = self.read_exact(offset, &mut out[at..]);
+        let read = self.read_at(offset, &mut out[at..]);
         if !matches!(read, Ok(true)) {
             out.truncate(at);
         }
         read
+    }
+
+    /// Fills `out` with the bytes at `offset`; false when they are not all in the log (past
+    /// the end, or in a removed segment), `out` then holding anything.
+    pub fn read_at(&self, offset: u64, out: &mut [u8]) -> Result<bool> {
+        if offset + out.len() as u64 > self.end() {
+            return Ok(false);
+        }
+        self.read_exact(offset, out)
     }
 
     /// Fills `out` from `offset`: from the files, the write buffer, or both.

@@ -80,7 +80,9 @@ pub(crate) struct Inner {
     pub(crate) checkpoint: CheckpointFile,
     /// Commit-log offset up to which records are dispatched.
     pub(crate) reput: AtomicU64,
-    pub(crate) dispatch_lock: Mutex<()>,
+    /// Held by a dispatch round and by whatever must not run beside one; holds the rounds'
+    /// read buffer (`dispatch`).
+    pub(crate) dispatch_lock: Mutex<Vec<u8>>,
     pub(crate) dispatch_signal: (Mutex<bool>, Condvar),
     pub(crate) flush_signal: (Mutex<bool>, Condvar),
     /// The durable offset of the commit log and the puts waiting for it.
@@ -231,7 +233,7 @@ impl MessageStore {
             index_durable: Mutex::new(None),
             checkpoint,
             reput: AtomicU64::new(dispatch_from),
-            dispatch_lock: Mutex::new(()),
+            dispatch_lock: Mutex::new(Vec::new()),
             dispatch_signal: (Mutex::new(false), Condvar::new()),
             flush_signal: (Mutex::new(false), Condvar::new()),
             durable: FlushWaiters::new(log_end),
