@@ -209,7 +209,7 @@ pub fn find_raw<'a>(s: &'a str, key: &str) -> Option<&'a str> {
 /// the place of its first `\x01`: one pass over the bytes. The `split` and `split_once`
 /// searches were a third of a parse, which a consumer makes for every message and the broker
 /// for every send.
-fn segments(s: &str) -> impl Iterator<Item = (&str, Option<usize>)> {
+pub(super) fn segments(s: &str) -> impl Iterator<Item = (&str, Option<usize>)> {
     let b = s.as_bytes();
     let mut next = Some(0usize);
     std::iter::from_fn(move || {
@@ -314,7 +314,8 @@ fn check_part(what: &str, s: &str) -> Result<()> {
             "empty property {what}"
         )));
     }
-    if s.contains([NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR]) {
+    // Bytes, not `char`s: both separators are ASCII, and a `char` pattern decodes the text.
+    if next_separator(s.as_bytes(), 0).is_some() {
         return Err(RemotingError::MalformedRecord(format!(
             "property {what} {s:?} contains a separator byte (0x01/0x02)"
         )));
@@ -424,6 +425,13 @@ mod tests {
         assert!(p.encode().is_err());
         let p: Properties = [("k", "v\u{2}x")].into_iter().collect();
         assert!(p.encode().is_err());
+        // Past the first eight bytes, and behind NUL bytes (which are no separator).
+        let p: Properties = [("k", "0123456789abcdef\u{1}x")].into_iter().collect();
+        assert!(p.encode().is_err());
+        let p: Properties = [("k", "\u{0}".repeat(9) + "\u{2}")].into_iter().collect();
+        assert!(p.encode().is_err());
+        let p: Properties = [("k", "\u{0}".repeat(9) + "\u{3}")].into_iter().collect();
+        assert!(p.encode().is_ok());
         let p: Properties = [("k", "")].into_iter().collect();
         assert!(p.encode().is_err());
         let p: Properties = [("k", "x".repeat(40_000))].into_iter().collect();

@@ -576,8 +576,11 @@ pub fn decode_all_shared(buf: &Bytes) -> Result<Vec<MessageRecord>> {
 /// segments of fewer than 3 characters and empty values).
 fn properties_in<'a, const N: usize>(properties: &'a str, keys: [&str; N]) -> [Option<&'a str>; N] {
     let mut out = [None; N];
-    for seg in properties.split(super::properties::PROPERTY_SEPARATOR) {
-        let Some((k, v)) = seg.split_once(super::properties::NAME_VALUE_SEPARATOR) else {
+    // The one-pass segment scan of the properties parser: `split` and `split_once` on a
+    // separator `char` compared each candidate through a `memcmp` call, a fifth of the
+    // dispatch thread's time (BENCHMARKS.md, session 24).
+    for (seg, sep) in super::properties::segments(properties) {
+        let Some((k, v)) = sep.and_then(|at| Some((seg.get(..at)?, seg.get(at + 1..)?))) else {
             continue;
         };
         if v.is_empty() {
