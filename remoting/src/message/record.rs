@@ -577,8 +577,8 @@ pub fn decode_all_shared(buf: &Bytes) -> Result<Vec<MessageRecord>> {
 fn properties_in<'a, const N: usize>(properties: &'a str, keys: [&str; N]) -> [Option<&'a str>; N] {
     let mut out = [None; N];
     // The one-pass segment scan of the properties parser: `split` and `split_once` on a
-    // separator `char` compared each candidate through a `memcmp` call, a fifth of the
-    // dispatch thread's time (BENCHMARKS.md, session 24).
+    // separator `char` compared each candidate through a call to `memcmp`, for every record
+    // the dispatch thread reads (BENCHMARKS.md, session 24).
     for (seg, sep) in super::properties::segments(properties) {
         let Some((k, v)) = sep.and_then(|at| Some((seg.get(..at)?, seg.get(at + 1..)?))) else {
             continue;
