@@ -763,7 +763,7 @@ impl SegLog {
         }
         let at = out.len();
         out.resize(at + len, 0);
-        let read = self.read_at(offset, &mut out[at..]);
+        let read = self.read_exact(offset, &mut out[at..]);
         if !matches!(read, Ok(true)) {
             out.truncate(at);
         }
