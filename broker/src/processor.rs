@@ -26,19 +26,26 @@ impl BrokerProcessor {
         BrokerProcessor { ctx }
     }
 
-    async fn dispatch(&self, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
-        let ctx = &*self.ctx;
-        // Plain ACL first: a refused request reaches no handler, so nothing is stored.
-        if let Some(acl) = ctx.acl.get()
-            && let Err(remark) = acl.check(conn.peer().ip(), &req)
+    /// The checks before any handler: plain ACL first (a refused request reaches no handler,
+    /// so nothing is stored), then every topic and group name in the header (reliability.md
+    /// "Hostile input": the same rules and answer as topic creation). `Some` is the refusal.
+    fn admit(&self, conn: &Connection, req: &RemotingCommand) -> Option<RemotingCommand> {
+        if let Some(acl) = self.ctx.acl.get()
+            && let Err(remark) = acl.check(conn.peer().ip(), req)
         {
             tracing::warn!(peer = %conn.peer(), code = req.code, %remark, "request refused by ACL");
-            return req.response_to(remoting::ResponseCode::NO_PERMISSION, Some(remark));
+            return Some(req.response_to(remoting::ResponseCode::NO_PERMISSION, Some(remark)));
         }
-        // Every topic and group name in the header is checked before any handler sees it
-        // (reliability.md "Hostile input"): the same rules and answer as topic creation.
         if let Err(remark) = crate::names::check_header(req.request_code(), &req.ext_fields) {
-            return req.response_to(remoting::ResponseCode::SYSTEM_ERROR, Some(remark));
+            return Some(req.response_to(remoting::ResponseCode::SYSTEM_ERROR, Some(remark)));
+        }
+        None
+    }
+
+    async fn dispatch(&self, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
+        let ctx = &*self.ctx;
+        if let Some(refused) = self.admit(conn, &req) {
+            return refused;
         }
         let notify = |group: &str| ctx.notify_consumer_ids_changed(group);
         match req.request_code() {
@@ -275,6 +282,31 @@ impl RequestHandler for BrokerProcessor {
             self.ctx.metrics.on_response(kind, response.code);
             Some(response)
         })
+    }
+
+    /// Sends that wait for nothing (see `send::answer_now`); a send given back here is admitted
+    /// again on its way through `handle`, which happens only while another send holds the
+    /// store's turn.
+    fn answer_now(
+        &self,
+        conn: &Connection,
+        request: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, RemotingCommand> {
+        if !matches!(
+            request.request_code(),
+            RequestCode::SEND_MESSAGE
+                | RequestCode::SEND_MESSAGE_V2
+                | RequestCode::SEND_BATCH_MESSAGE
+        ) {
+            return Err(request);
+        }
+        let kind = crate::metrics::RequestKind::of(request.request_code());
+        let response = match self.admit(conn, &request) {
+            Some(refused) => refused,
+            None => send::answer_now(&send_deps(&self.ctx), conn, request)?,
+        };
+        self.ctx.metrics.on_response(kind, response.code);
+        Ok(Some(response))
     }
 
     /// END_TRANSACTION writes the commit and then its op record; stopped between the two, the

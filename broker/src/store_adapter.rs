@@ -152,8 +152,12 @@ impl MessageStoreApi for StoreAdapter {
         Box::pin(async move { self.count(outcome(self.store.put_delayed_delivery(msg).await)) })
     }
 
-    fn put_batch(&self, msgs: Vec<MessageRecord>) -> BoxFuture<'_, PutOutcome> {
-        Box::pin(async move { self.count(outcome(self.store.put_messages(msgs).await)) })
+    fn append(&self, msg: MessageRecord) -> PutOutcome {
+        self.count(outcome(self.store.append_message(msg)))
+    }
+
+    fn append_batch(&self, msgs: Vec<MessageRecord>) -> PutOutcome {
+        self.count(outcome(self.store.append_messages(msgs)))
     }
 
     fn supports_flush_wait(&self) -> bool {

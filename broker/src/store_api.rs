@@ -172,12 +172,19 @@ pub trait MessageStoreApi: Send + Sync + 'static {
         self.put(msg)
     }
 
-    /// Appends messages of one topic and queue with consecutive queue offsets.
-    fn put_batch(&self, msgs: Vec<MessageRecord>) -> BoxFuture<'_, PutOutcome>;
+    /// Appends one message and returns at once, whatever the flush type: the send path's
+    /// put. Under SYNC_FLUSH ([`supports_flush_wait`](Self::supports_flush_wait)) the caller
+    /// then waits with [`wait_flushed`](Self::wait_flushed), after its turn at the store, so
+    /// that every send appended meanwhile shares the next fsync. Being synchronous, a send
+    /// that waits for nothing needs no future at all (see `send::answer_now`).
+    fn append(&self, msg: MessageRecord) -> PutOutcome;
 
-    /// True when [`wait_flushed`](Self::wait_flushed) works: the broker then appends with
-    /// `WAIT=false` during its turn at the store and waits for the flush after the turn, so
-    /// that a slow disk delays answers, not the turns of other sends (group commit).
+    /// [`append`](Self::append) for a batch of one topic and queue.
+    fn append_batch(&self, msgs: Vec<MessageRecord>) -> PutOutcome;
+
+    /// True when an acknowledged send must wait for [`wait_flushed`](Self::wait_flushed)
+    /// after its [`append`](Self::append) (SYNC_FLUSH): after its turn, so that a slow disk
+    /// delays answers, not the turns of other sends (group commit).
     fn supports_flush_wait(&self) -> bool {
         false
     }

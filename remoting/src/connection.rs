@@ -11,7 +11,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
 use crate::codes::ResponseCode;
-use crate::command::{FLAG_RESPONSE, RemotingCommand};
+use crate::command::{FLAG_RESPONSE, RemotingCommand, SerializeType};
 use crate::error::{RemotingError, Result};
 use crate::frame::{FrameBudget, RemotingCodec};
 use crate::sink::FrameSink;
@@ -48,6 +48,19 @@ pub trait RequestHandler: Send + Sync + 'static {
         conn: &'a Connection,
         request: RemotingCommand,
     ) -> BoxFuture<'a, Option<RemotingCommand>>;
+
+    /// Answers `request` right away when the handler can without waiting for anything, or
+    /// gives it back untouched to go through [`handle`](Self::handle). Whatever is answered
+    /// here needs no future: most of a busy broker's requests are sends that wait for
+    /// nothing, and each one's boxed futures were a large share of its allocator work. The
+    /// answer is stamped like `handle`'s. The default answers nothing here.
+    fn answer_now(
+        &self,
+        _conn: &Connection,
+        request: RemotingCommand,
+    ) -> std::result::Result<Option<RemotingCommand>, RemotingCommand> {
+        Err(request)
+    }
 
     /// Called once when the connection has closed, for whatever reason.
     fn on_close(&self, _conn: &Connection) {}
@@ -367,30 +380,52 @@ impl Connection {
 
     /// Queues any command for writing.
     pub async fn send(&self, cmd: RemotingCommand) -> Result<()> {
+        match self.send_now(cmd) {
+            Ok(queued) => queued,
+            // The wait for room has a future of its own, allocated only when it happens:
+            // inline, its state would make this future, and the read loop's boxed future of
+            // every request that awaits it, bigger. With the drain wait there boxed too, a
+            // request's box fell from 1,160 to 824 bytes, within the 1,032 that glibc's
+            // per-thread cache serves without taking the arena's slower path (BENCHMARKS.md,
+            // session 24).
+            Err(cmd) => Box::pin(self.send_when_room(cmd)).await,
+        }
+    }
+
+    /// [`send`](Self::send) when the write queue has room now, the usual case; gives `cmd`
+    /// back when it is full.
+    fn send_now(&self, cmd: RemotingCommand) -> std::result::Result<Result<()>, RemotingCommand> {
         if self.is_closed() {
-            return Err(RemotingError::ConnectionClosed(self.inner.peer.to_string()));
+            return Ok(Err(RemotingError::ConnectionClosed(
+                self.inner.peer.to_string(),
+            )));
         }
         let cost = queued_cost(&cmd);
         self.inner.queued.fetch_add(cost, Ordering::AcqRel);
-        // Room in the queue is the usual case and needs no waiting. The wait for room has a
-        // future of its own, allocated only when it happens: inline, its state would make
-        // this future, and the read loop's boxed future of every request that awaits it,
-        // bigger. With the drain wait there boxed too, a request's box fell from 1,160 to
-        // 824 bytes, within the 1,032 that glibc's per-thread cache serves without taking
-        // the arena's slower path (BENCHMARKS.md, session 24). `try_send` never overtakes a
-        // waiting send: the channel hands room that frees up to its waiters first.
-        let sent = match self.inner.tx.try_send(cmd) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        // `try_send` never overtakes a waiting send: the channel hands room that frees up to
+        // its waiters first.
+        match self.inner.tx.try_send(cmd) {
+            Ok(()) => Ok(Ok(())),
             Err(mpsc::error::TrySendError::Full(cmd)) => {
-                Box::pin(async move {
-                    tokio::select! {
-                        r = self.inner.tx.send(cmd) => r.is_ok(),
-                        _ = self.inner.closed.cancelled() => false,
-                    }
-                })
-                .await
+                self.inner.queued.fetch_sub(cost, Ordering::AcqRel);
+                Err(cmd)
             }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.inner.queued.fetch_sub(cost, Ordering::AcqRel);
+                Ok(Err(RemotingError::ConnectionClosed(
+                    self.inner.peer.to_string(),
+                )))
+            }
+        }
+    }
+
+    /// Queues `cmd` once the write queue has room.
+    async fn send_when_room(&self, cmd: RemotingCommand) -> Result<()> {
+        let cost = queued_cost(&cmd);
+        self.inner.queued.fetch_add(cost, Ordering::AcqRel);
+        let sent = tokio::select! {
+            r = self.inner.tx.send(cmd) => r.is_ok(),
+            _ = self.inner.closed.cancelled() => false,
         };
         if !sent {
             self.inner.queued.fetch_sub(cost, Ordering::AcqRel);
@@ -534,7 +569,7 @@ async fn read_loop(
     // task completes every waiter an ack or a flush released, and their answers reach the
     // writer together, with no task spawned per request. Dropped with the loop, which is
     // what closing means for them (see [`RequestHandler::cancel_on_close`]).
-    let mut waiting = FuturesUnordered::new();
+    let mut waiting: FuturesUnordered<BoxFuture<'static, ()>> = FuturesUnordered::new();
     // One idle timer for the connection, moved on when it fires early, rather than one per read.
     let mut last_read = Instant::now();
     let idle = tokio::time::sleep(config.idle_timeout);
@@ -606,6 +641,35 @@ async fn read_loop(
             }
             continue;
         };
+        // Answered right away where the handler can (`RequestHandler::answer_now`): no future
+        // and no box. Not while the write queue is full (see `serve`).
+        let cmd = if conn.queued_bytes() > high_water {
+            cmd
+        } else {
+            let (opaque, oneway, serialize_type, code) =
+                (cmd.opaque, cmd.is_oneway(), cmd.serialize_type, cmd.code);
+            let answered = match catch_unwind(AssertUnwindSafe(|| handler.answer_now(&conn, cmd))) {
+                Ok(answered) => answered,
+                Err(panic) => Ok(Some(panic_answer(&conn, code, panic))),
+            };
+            match answered {
+                Err(cmd) => cmd,
+                Ok(response) => {
+                    drop(permit);
+                    if let (Some(response), false) = (response, oneway)
+                        && let Err(response) =
+                            conn.send_now(stamp(response, opaque, serialize_type))
+                    {
+                        // The write queue is full: the answer waits for room (rare).
+                        let conn = conn.clone();
+                        waiting.push(Box::pin(async move {
+                            let _ = conn.send(response).await;
+                        }));
+                    }
+                    continue;
+                }
+            }
+        };
         let cancellable = handler.cancel_on_close(&cmd);
         let conn = conn.clone();
         let handler = handler.clone();
@@ -624,28 +688,14 @@ async fn read_loop(
             let oneway = cmd.is_oneway();
             let serialize_type = cmd.serialize_type;
             let code = cmd.code;
-            // A panicking handler must not leave the peer waiting for a timeout: like a Java
-            // processor that throws, answer SYSTEM_ERROR with the panic text.
             let handling = AssertUnwindSafe(handler.handle(&conn, cmd)).catch_unwind();
             // A cancellable one ends with its connection by being dropped with `waiting`.
-            let handled = handling.await;
-            let response = match handled {
+            let response = match handling.await {
                 Ok(response) => response,
-                Err(panic) => {
-                    let text = panic_text(panic.as_ref());
-                    error!(peer = %conn.peer(), code, panic = %text, "request handler panicked");
-                    // opaque, flag and serialize type are filled in below.
-                    Some(
-                        RemotingCommand::default()
-                            .response_to(ResponseCode::SYSTEM_ERROR, Some(text)),
-                    )
-                }
+                Err(panic) => Some(panic_answer(&conn, code, panic)),
             };
-            if let (Some(mut response), false) = (response, oneway) {
-                response.opaque = opaque;
-                response.flag |= FLAG_RESPONSE;
-                response.serialize_type = serialize_type;
-                let _ = conn.send(response).await;
+            if let (Some(response), false) = (response, oneway) {
+                let _ = conn.send(stamp(response, opaque, serialize_type)).await;
             }
         };
         // Run the request on this task as far as it goes without waiting: most requests
@@ -670,6 +720,26 @@ async fn read_loop(
     // Fail every request still waiting for an answer on this connection.
     conn.inner.pending.lock().clear();
     handler.on_close(&conn);
+}
+
+/// A handler's answer made the response to its request (opaque, flag, serialize type).
+fn stamp(
+    mut response: RemotingCommand,
+    opaque: i32,
+    serialize_type: SerializeType,
+) -> RemotingCommand {
+    response.opaque = opaque;
+    response.flag |= FLAG_RESPONSE;
+    response.serialize_type = serialize_type;
+    response
+}
+
+/// The answer when a handler panicked: a panicking handler must not leave the peer waiting
+/// for a timeout, so, like a Java processor that throws, SYSTEM_ERROR with the panic text.
+fn panic_answer(conn: &Connection, code: i32, panic: Box<dyn Any + Send>) -> RemotingCommand {
+    let text = panic_text(panic.as_ref());
+    error!(peer = %conn.peer(), code, panic = %text, "request handler panicked");
+    RemotingCommand::default().response_to(ResponseCode::SYSTEM_ERROR, Some(text))
 }
 
 /// The message of a panic payload (`&str` or `String`), or a placeholder.

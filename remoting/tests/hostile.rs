@@ -196,9 +196,25 @@ async fn oneway_requests_get_no_answer() {
 }
 
 /// Panics on every request: a handler bug must cost one SYSTEM_ERROR answer, nothing more.
+/// Code 1235 panics in `answer_now` instead, 1236 is answered there ("now"), and every other
+/// code is given back to `handle`.
 struct Panicky;
 
 impl remoting::RequestHandler for Panicky {
+    fn answer_now(
+        &self,
+        _conn: &remoting::Connection,
+        request: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, RemotingCommand> {
+        match request.code {
+            1235 => panic!("boom now on request {}", request.opaque),
+            1236 => Ok(Some(
+                RemotingCommand::default().response_to(ResponseCode::SUCCESS, Some("now".into())),
+            )),
+            _ => Err(request),
+        }
+    }
+
     fn handle<'a>(
         &'a self,
         _conn: &'a remoting::Connection,
@@ -241,6 +257,56 @@ async fn a_panicking_handler_answers_system_error() {
     s.write_all(&encode(&req)).await.unwrap();
     let r = read_frame(&mut s).await.unwrap();
     assert_eq!((r.response_code(), r.opaque), (ResponseCode::SUCCESS, 6));
+    server.stop().await;
+}
+
+/// What a handler answers at once (`answer_now`) goes out like an answer from `handle`:
+/// stamped with the request's opaque and the response flag, nothing for a oneway request, and
+/// a panic there is one SYSTEM_ERROR answer, the connection serving on.
+#[tokio::test]
+async fn answers_given_at_once_are_stamped_and_a_panic_there_answered() {
+    let server = start_on(
+        "127.0.0.1:0",
+        std::sync::Arc::new(Panicky),
+        remoting::ServerConfig::default(),
+    )
+    .await;
+    let mut s = raw_send(server.addr, &[]).await;
+    let request = |code: i32, opaque: i32| {
+        let mut r = RemotingCommand::request(RequestCode(code), ExtFields::new());
+        r.opaque = opaque;
+        r
+    };
+    let mut bytes = encode(&request(1236, 7)).to_vec();
+    bytes.extend_from_slice(&encode(&request(1235, 8)));
+    let mut oneway = request(1236, 9);
+    oneway.mark_oneway();
+    bytes.extend_from_slice(&encode(&oneway));
+    // Given back by `answer_now`: answered by `handle`.
+    bytes.extend_from_slice(&encode(&request(OK_CODE.0, 10)));
+    s.write_all(&bytes).await.unwrap();
+    let r = read_frame(&mut s).await.unwrap();
+    assert!(r.is_response());
+    assert_eq!(
+        (r.response_code(), r.opaque, r.remark_str()),
+        (ResponseCode::SUCCESS, 7, "now")
+    );
+    let r = read_frame(&mut s).await.unwrap();
+    assert_eq!(
+        (r.response_code(), r.opaque),
+        (ResponseCode::SYSTEM_ERROR, 8)
+    );
+    assert!(
+        r.remark_str().contains("boom now on request 8"),
+        "{:?}",
+        r.remark
+    );
+    let r = read_frame(&mut s).await.unwrap();
+    assert_eq!(
+        (r.response_code(), r.opaque),
+        (ResponseCode::SUCCESS, 10),
+        "the oneway request 9 must not be answered"
+    );
     server.stop().await;
 }
 

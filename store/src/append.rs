@@ -62,6 +62,20 @@ impl MessageStore {
             .await
     }
 
+    /// Appends one message without waiting for any flush, whatever the flush type: the record
+    /// is in the page cache (safe from a process crash) when this returns. `WAIT` is ignored
+    /// and stripped. A caller that owes a producer durability under SYNC_FLUSH follows it with
+    /// [`MessageStore::wait_flushed`]; the broker's send path does, so that its sends need
+    /// no future of the store's and share group fsyncs while holding no turn.
+    pub fn append_message(&self, mut msg: MessageRecord) -> PutResult {
+        self.append_now(std::slice::from_mut(&mut msg), true)
+    }
+
+    /// [`MessageStore::append_message`] for a batch (see [`MessageStore::put_messages`]).
+    pub fn append_messages(&self, mut msgs: Vec<MessageRecord>) -> PutResult {
+        self.append_now(&mut msgs, true)
+    }
+
     /// The records are borrowed, not owned: a single message needs no `Vec` of its own.
     async fn put_messages_with(&self, msgs: &mut [MessageRecord], honour_delay: bool) -> PutResult {
         let wait = msgs.first().is_some_and(|m| {
@@ -70,6 +84,28 @@ impl MessageStore {
                 .map(|w| w.trim() != "false")
                 .unwrap_or(true)
         });
+        let put = self.append_now(msgs, honour_delay);
+        match &put.append {
+            Some(res)
+                if put.status == PutStatus::PutOk
+                    && self.inner.config.flush_disk_type == FlushDiskType::SyncFlush
+                    && wait =>
+            {
+                let status = self.wait_flushed(res.end_offset as u64).await;
+                PutResult {
+                    status,
+                    error: (status == PutStatus::UnknownError)
+                        .then(|| "store stopped after a failed fsync".to_string()),
+                    ..put
+                }
+            }
+            _ => put,
+        }
+    }
+
+    /// Appends, and under ASYNC_FLUSH writes the records through to the page cache; never
+    /// waits for an fsync.
+    fn append_now(&self, msgs: &mut [MessageRecord], honour_delay: bool) -> PutResult {
         let res = match self.inner.append(msgs, honour_delay) {
             Ok(r) => r,
             Err(r) => return r,
@@ -78,15 +114,6 @@ impl MessageStore {
             && let Err(e) = self.inner.write_through(res.end_offset as u64)
         {
             return PutResult::fail(PutStatus::DiskError, e.to_string());
-        }
-        if self.inner.config.flush_disk_type == FlushDiskType::SyncFlush && wait {
-            let status = self.wait_flushed(res.end_offset as u64).await;
-            return PutResult {
-                status,
-                append: Some(res),
-                error: (status == PutStatus::UnknownError)
-                    .then(|| "store stopped after a failed fsync".to_string()),
-            };
         }
         PutResult {
             status: PutStatus::PutOk,

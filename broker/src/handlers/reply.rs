@@ -43,7 +43,10 @@ pub async fn handle(
     let stored = if ctx.live().store_reply_message_enable {
         // A stored reply takes a turn at the store like any send (busy answered the same way).
         Some(match send::take_turn(ctx, &req).await {
-            Ok(turn) => send::send_one(ctx, conn, &req, &header, prepared, turn).await,
+            Ok(turn) => match send::store_one(ctx, conn, &req, &header, prepared, turn) {
+                Ok((stored, outcome)) => send::settle(ctx, &req, stored, outcome).await,
+                Err(refused) => refused,
+            },
             Err(busy) => busy,
         })
     } else {

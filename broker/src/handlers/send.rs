@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use remoting::body::topic::{TopicFilterType, perm};
 use remoting::ext::FieldValue;
 use remoting::header::send::{
@@ -17,6 +16,7 @@ use remoting::message::{MessageRecord, Properties, decode_batch, keys, sysflag};
 use remoting::{CommandHeader, Connection, RemotingCommand, ResponseCode};
 use tracing::debug;
 
+use crate::config::BrokerRole;
 use crate::handlers::Core;
 use crate::metrics::BrokerMetrics;
 use crate::names;
@@ -73,16 +73,48 @@ pub async fn handle(ctx: &Deps<'_>, conn: &Connection, req: RemotingCommand) -> 
         Ok(t) => t,
         Err(busy) => return busy,
     };
-    match check_and_prepare(ctx, &req, &header) {
-        Ok(prepared) => {
-            if header.is_batch() {
-                send_batch(ctx, conn, &req, &header, prepared, turn).await
-            } else {
-                send_one(ctx, conn, &req, &header, prepared, turn).await
-            }
-        }
+    match store(ctx, conn, &req, &header, turn) {
+        Ok((stored, outcome)) => settle(ctx, &req, stored, outcome).await,
         Err(resp) => resp,
     }
+}
+
+/// Answers a send that waits for nothing right away, with no future: on a broker that
+/// flushes asynchronously and is no SYNC_MASTER, when a place in flight and a turn at the
+/// store are free now. Any other send is given back untouched and goes through [`handle`].
+/// Such a send had three boxed futures (the connection's, the processor's and the store's
+/// put), one of them above what glibc's per-thread cache serves (BENCHMARKS.md, session 25).
+pub fn answer_now(
+    ctx: &Deps<'_>,
+    conn: &Connection,
+    req: RemotingCommand,
+) -> Result<RemotingCommand, RemotingCommand> {
+    if ctx.store.supports_flush_wait() || ctx.role.role() == BrokerRole::SyncMaster {
+        return Err(req);
+    }
+    let Ok(_permit) = ctx.send_permits.try_acquire() else {
+        return Err(req);
+    };
+    let Ok(turn) = ctx.send_turns.try_acquire() else {
+        return Err(req);
+    };
+    let header = match decode_send_request(&req) {
+        Ok(h) => h,
+        Err(e) => return Ok(reply(&req, ResponseCode::SYSTEM_ERROR, e.to_string())),
+    };
+    let (stored, outcome) = match store(ctx, conn, &req, &header, turn) {
+        Ok(s) => s,
+        Err(resp) => return Ok(resp),
+    };
+    let outcome = match ha::after_put_now(ctx.ha.get(), ctx.role, outcome, stored.wait) {
+        ha::AfterPut::Done(outcome) => outcome,
+        // Switched to SYNC_MASTER since the check above: stored, and no slave has it yet.
+        ha::AfterPut::WaitForSlave { outcome, .. } => PutOutcome {
+            status: PutStatus::SlaveNotAvailable,
+            ..outcome
+        },
+    };
+    Ok(answer(ctx, &req, stored, outcome))
 }
 
 /// Waits for a turn at the store, first come first served (Java: the send thread pool's
@@ -131,27 +163,75 @@ pub(crate) async fn take_turn<'a>(
     }
 }
 
-/// Runs a put during the send's turn and waits for its flush after it. A store that can split
-/// the two ([`MessageStoreApi::supports_flush_wait`](crate::store_api::MessageStoreApi)) gets
-/// the records with `WAIT=false`; the flush wait then holds no turn, so every send appended
-/// meanwhile shares the next fsync. The append runs on the worker as under ASYNC_FLUSH: the
+/// A send appended to the store, its turn at the store given back: what is left is its
+/// waits and its answer.
+pub(crate) struct Stored {
+    /// The `WAIT` property (of a batch's first message): the producer waits for the flush
+    /// (SYNC_FLUSH) and a SYNC_MASTER's slave.
+    wait: bool,
+    /// A transaction's half message.
+    half: bool,
+    topic: FieldValue,
+    /// The topic Java's statistics count the put under ([`put_stats_topic`]).
+    ///
+    /// [`put_stats_topic`]: crate::state::broker_stats::put_stats_topic
+    stats_topic: FieldValue,
+    queue_id: i32,
+    count: u64,
+    body_len: u64,
+    started: Instant,
+}
+
+/// Checks a send (spec §3.1), builds its records and appends them during `turn`, which it
+/// gives back before returning: the append never waits for the disk. A send refused on the
+/// way gets its answer as the error. Under SYNC_FLUSH too the append runs on the worker: the
 /// flush thread holds the log's tail only to hand over what it syncs, never during the fsync,
-/// and moving each SYNC_FLUSH put off the worker (`block_in_place`) cost a thread hand-off per
-/// message.
-async fn put_in_turn<'a>(
-    ctx: &'a Deps<'a>,
-    turn: SemaphorePermit<'a>,
-    split: bool,
-    wants_flush: bool,
-    put: BoxFuture<'a, PutOutcome>,
-) -> PutOutcome {
-    let outcome = put.await;
-    drop(turn);
-    if split && wants_flush && outcome.status == PutStatus::Ok {
-        let status = ctx.store.wait_flushed(outcome.end_offset).await;
-        return PutOutcome { status, ..outcome };
+/// and moving each SYNC_FLUSH put off the worker (`block_in_place`) cost a thread hand-off
+/// per message.
+fn store(
+    ctx: &Deps<'_>,
+    conn: &Connection,
+    req: &RemotingCommand,
+    h: &SendMessageRequestHeader,
+    turn: SemaphorePermit<'_>,
+) -> Result<(Stored, PutOutcome), RemotingCommand> {
+    let prepared = check_and_prepare(ctx, req, h)?;
+    if h.is_batch() {
+        store_batch(ctx, conn, req, h, prepared, turn)
+    } else {
+        store_one(ctx, conn, req, h, prepared, turn)
     }
-    outcome
+}
+
+/// The waits of a stored send, then its answer: under SYNC_FLUSH for the fsync that covers
+/// it, outside any turn, so that every send appended meanwhile shares that fsync; on a
+/// SYNC_MASTER for a slave (spec §7.4).
+pub(crate) async fn settle(
+    ctx: &Deps<'_>,
+    req: &RemotingCommand,
+    stored: Stored,
+    mut outcome: PutOutcome,
+) -> RemotingCommand {
+    if stored.wait && ctx.store.supports_flush_wait() && outcome.status == PutStatus::Ok {
+        outcome.status = ctx.store.wait_flushed(outcome.end_offset).await;
+    }
+    let outcome = ha::after_put(ctx.ha.get(), ctx.role, outcome, stored.wait).await;
+    answer(ctx, req, stored, outcome)
+}
+
+fn answer(
+    ctx: &Deps<'_>,
+    req: &RemotingCommand,
+    s: Stored,
+    outcome: PutOutcome,
+) -> RemotingCommand {
+    if s.half && outcome.status == PutStatus::Ok {
+        ctx.metrics.on_half_message();
+    }
+    let put = (s.topic.as_str(), s.stats_topic.as_str());
+    finish(
+        ctx, req, put, s.queue_id, outcome, s.count, s.body_len, s.started,
+    )
 }
 
 /// The topic and queue a send goes to after the checks.
@@ -353,29 +433,27 @@ fn base_record(
     }
 }
 
-pub(crate) async fn send_one(
+/// Stores a single message (see [`store`]); [`settle`] does the rest. Also the reply sends'.
+pub(crate) fn store_one(
     ctx: &Deps<'_>,
     conn: &Connection,
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
     p: Prepared,
     turn: SemaphorePermit<'_>,
-) -> RemotingCommand {
+) -> Result<(Stored, PutOutcome), RemotingCommand> {
     let c = ctx.live();
     if req.body.len() > c.max_message_size as usize {
-        return reply(
+        return Err(reply(
             req,
             ResponseCode::MESSAGE_ILLEGAL,
             format!(
                 "the message body size over max value, MAX: {}",
                 c.max_message_size
             ),
-        );
+        ));
     }
-    let mut props = match parse_properties(req, h.properties.as_deref()) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let mut props = parse_properties(req, h.properties.as_deref())?;
     props.insert(keys::CLUSTER, &c.broker_cluster_name);
     if p.dlq {
         props.remove(keys::DELAY);
@@ -387,85 +465,86 @@ pub(crate) async fn send_one(
         0
     };
     if let Err(why) = schedule::check_delay_level(levels, &p.topic, &mut props) {
-        return reply(req, ResponseCode::MESSAGE_ILLEGAL, why);
+        return Err(reply(req, ResponseCode::MESSAGE_ILLEGAL, why));
     }
     let half = props
         .get(keys::TRAN_MSG)
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if half && c.reject_transaction_message {
-        return reply(
+        return Err(reply(
             req,
             ResponseCode::NO_PERMISSION,
             format!(
                 "the broker[{}] sending transaction message is forbidden",
                 c.broker_name
             ),
-        );
+        ));
     }
-    // The store moves DELAY messages to SCHEDULE_TOPIC_XXXX and strips WAIT after honouring it.
-    let mut rec = base_record(ctx, conn, h, &p, req.body.clone(), props);
+    // The store moves DELAY messages to SCHEDULE_TOPIC_XXXX and strips WAIT.
+    let rec = base_record(ctx, conn, h, &p, req.body.clone(), props);
     let wait = ha::wants_wait(&rec.properties);
-    let (topic, queue_id) = (&p.topic, rec.queue_id);
-    let stats_topic =
-        crate::state::broker_stats::put_stats_topic(topic, half, rec.properties.get(keys::DELAY));
+    let stats_topic = crate::state::broker_stats::put_stats_topic(
+        &p.topic,
+        half,
+        rec.properties.get(keys::DELAY),
+    )
+    .into();
     let body_len = rec.body.len() as u64;
-    let started = std::time::Instant::now();
-    let outcome = if half {
-        // Half message (spec §10.8): invisible until END_TRANSACTION commits it.
-        let out = transaction::put_half(ctx.store, rec, &h.producer_group).await;
-        drop(turn);
-        out
+    let started = Instant::now();
+    // Half message (spec §10.8): invisible until END_TRANSACTION commits it.
+    let rec = if half {
+        transaction::half_record(rec, &h.producer_group)
     } else {
-        let split = ctx.store.supports_flush_wait();
-        if split {
-            rec.properties.insert(keys::WAIT, "false");
-        }
-        put_in_turn(ctx, turn, split, wait, ctx.store.put(rec)).await
+        rec
     };
-    // SYNC_MASTER: wait for a slave (spec §7.4); other roles only wake the HA transfers.
-    let outcome = ha::after_put(ctx.ha.get(), ctx.role, outcome, wait).await;
-    if half && matches!(outcome.status, PutStatus::Ok) {
-        ctx.metrics.on_half_message();
-    }
-    let put = (topic.as_str(), stats_topic);
-    finish(ctx, req, put, queue_id, outcome, 1, body_len, started)
+    let outcome = ctx.store.append(rec);
+    drop(turn);
+    let stored = Stored {
+        wait,
+        half,
+        topic: p.topic,
+        stats_topic,
+        queue_id: p.queue_id,
+        count: 1,
+        body_len,
+        started,
+    };
+    Ok((stored, outcome))
 }
 
-async fn send_batch(
+/// Stores a batch (see [`store`]): one append for all its messages.
+fn store_batch(
     ctx: &Deps<'_>,
     conn: &Connection,
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
     p: Prepared,
     turn: SemaphorePermit<'_>,
-) -> RemotingCommand {
+) -> Result<(Stored, PutOutcome), RemotingCommand> {
     let c = ctx.live();
     if req.body.len() > c.max_message_size as usize {
-        return reply(
+        return Err(reply(
             req,
             ResponseCode::MESSAGE_ILLEGAL,
             format!(
                 "the message body size over max value, MAX: {}",
                 c.max_message_size
             ),
-        );
+        ));
     }
     if sysflag::transaction_type(h.sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE {
-        return reply(
+        return Err(reply(
             req,
             ResponseCode::MESSAGE_ILLEGAL,
             "batch message does not support transaction",
-        );
+        ));
     }
     let items = match decode_batch(&req.body) {
         Ok(items) if !items.is_empty() => items,
-        Ok(_) => return reply(req, ResponseCode::MESSAGE_ILLEGAL, "empty batch"),
-        Err(e) => return reply(req, ResponseCode::MESSAGE_ILLEGAL, e.to_string()),
+        Ok(_) => return Err(reply(req, ResponseCode::MESSAGE_ILLEGAL, "empty batch")),
+        Err(e) => return Err(reply(req, ResponseCode::MESSAGE_ILLEGAL, e.to_string())),
     };
-    let batch_props = match parse_properties(req, h.properties.as_deref()) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let batch_props = parse_properties(req, h.properties.as_deref())?;
     let mut records = Vec::with_capacity(items.len());
     for item in items {
         if item
@@ -473,11 +552,11 @@ async fn send_batch(
             .get(keys::DELAY)
             .is_some_and(|d| d.trim() != "0" && !d.trim().is_empty())
         {
-            return reply(
+            return Err(reply(
                 req,
                 ResponseCode::MESSAGE_ILLEGAL,
                 "batch message does not support delay level",
-            );
+            ));
         }
         let mut props = item.properties;
         for (k, v) in batch_props.iter() {
@@ -488,22 +567,25 @@ async fn send_batch(
         rec.flag = item.flag;
         records.push(rec);
     }
-    let n = records.len() as u64;
+    let count = records.len() as u64;
     let body_len: u64 = records.iter().map(|r| r.body.len() as u64).sum();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let wait = records
         .first()
         .is_none_or(|r| ha::wants_wait(&r.properties));
-    let split = ctx.store.supports_flush_wait();
-    if split {
-        for r in &mut records {
-            r.properties.insert(keys::WAIT, "false");
-        }
-    }
-    let outcome = put_in_turn(ctx, turn, split, wait, ctx.store.put_batch(records)).await;
-    let outcome = ha::after_put(ctx.ha.get(), ctx.role, outcome, wait).await;
-    let put = (p.topic.as_str(), p.topic.as_str());
-    finish(ctx, req, put, p.queue_id, outcome, n, body_len, started)
+    let outcome = ctx.store.append_batch(records);
+    drop(turn);
+    let stored = Stored {
+        wait,
+        half: false,
+        stats_topic: p.topic.clone(),
+        topic: p.topic,
+        queue_id: p.queue_id,
+        count,
+        body_len,
+        started,
+    };
+    Ok((stored, outcome))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -516,7 +598,7 @@ fn finish(
     outcome: PutOutcome,
     count: u64,
     bytes: u64,
-    started: std::time::Instant,
+    started: Instant,
 ) -> RemotingCommand {
     let code = match &outcome.status {
         PutStatus::Ok => ResponseCode::SUCCESS,

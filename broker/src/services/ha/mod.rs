@@ -370,16 +370,56 @@ pub async fn after_put(
     outcome: PutOutcome,
     wait: bool,
 ) -> PutOutcome {
+    match after_put_now(ha, role, outcome, wait) {
+        AfterPut::Done(outcome) => outcome,
+        AfterPut::WaitForSlave { ha, end, outcome } => {
+            let status = ha.wait_for_slave(end).await;
+            // Fenced while waiting (a controller promoted a slave): never SEND_OK from a
+            // stale master.
+            let outcome = fenced_outcome(role, outcome);
+            if status == PutStatus::Ok {
+                // A flush timeout stays the answer when the slave has it (spec §7.4: the
+                // non-OK one).
+                return outcome;
+            }
+            PutOutcome { status, ..outcome }
+        }
+    }
+}
+
+/// What is left of [`after_put`] once its synchronous part has run.
+pub enum AfterPut<'a> {
+    /// The answer.
+    Done(PutOutcome),
+    /// A SYNC_MASTER's put that waits for a slave to hold the log up to `end`.
+    WaitForSlave {
+        /// The HA service to wait on.
+        ha: &'a Arc<HaService>,
+        /// The commit-log offset the slave must ack.
+        end: i64,
+        /// The outcome to answer once it has.
+        outcome: PutOutcome,
+    },
+}
+
+/// The part of [`after_put`] that never waits: wakes the transfers and settles every outcome
+/// but a SYNC_MASTER's stored put that waits for its slave.
+pub fn after_put_now<'a>(
+    ha: Option<&'a Arc<HaService>>,
+    role: &RoleState,
+    outcome: PutOutcome,
+    wait: bool,
+) -> AfterPut<'a> {
     let Some(ha) = ha else {
         // No replication at all (a store the broker did not open): a SYNC_MASTER still never
         // claims a replicated write.
         if role.role() == BrokerRole::SyncMaster && wait && outcome.status == PutStatus::Ok {
-            return PutOutcome {
+            return AfterPut::Done(PutOutcome {
                 status: PutStatus::SlaveNotAvailable,
                 ..outcome
-            };
+            });
         }
-        return outcome;
+        return AfterPut::Done(outcome);
     };
     ha.notify_appended();
     let outcome = fenced_outcome(role, outcome);
@@ -387,10 +427,10 @@ pub async fn after_put(
         || !wait
         || !matches!(outcome.status, PutStatus::Ok | PutStatus::FlushDiskTimeout)
     {
-        return outcome;
+        return AfterPut::Done(outcome);
     }
     let Some(first) = outcome.first_offset else {
-        return outcome;
+        return AfterPut::Done(outcome);
     };
     // The store reports where the put ended; a record is never empty, so an end at or below
     // its start means "unknown": wait for everything appended so far instead.
@@ -399,14 +439,7 @@ pub async fn after_put(
     } else {
         ha.store.commit_log_max_offset()
     };
-    let status = ha.wait_for_slave(end).await;
-    // Fenced while waiting (a controller promoted a slave): never SEND_OK from a stale master.
-    let outcome = fenced_outcome(role, outcome);
-    if status == PutStatus::Ok {
-        // A flush timeout stays the answer when the slave has it (spec §7.4: the non-OK one).
-        return outcome;
-    }
-    PutOutcome { status, ..outcome }
+    AfterPut::WaitForSlave { ha, end, outcome }
 }
 
 /// A stored put of a broker fenced meanwhile becomes SERVICE_NOT_AVAILABLE (docs/failover.md).

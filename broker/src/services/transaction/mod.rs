@@ -14,7 +14,7 @@
 //!
 //! # Layout
 //! - this module: [`TransactionService`] (resolved set, check counters, persistence),
-//!   [`put_half`], [`write_op`], and the [`Handle`] the check-back loop works through.
+//!   [`half_record`], [`write_op`], and the [`Handle`] the check-back loop works through.
 //! - [`crate::handlers::end_transaction`]: the END_TRANSACTION handler.
 //! - [`check`]: the check-back loop.
 
@@ -38,7 +38,7 @@ use crate::state::fencing::RoleState;
 use crate::state::persist;
 use crate::state::runtime_config::RuntimeConfig;
 use crate::state::stats::now_millis;
-use crate::store_api::{MessageStoreApi, PutOutcome, PutStatus};
+use crate::store_api::{MessageStoreApi, PutStatus};
 
 /// What the check-back loop reaches of the broker.
 pub struct Handle {
@@ -249,14 +249,10 @@ pub fn stored(status: &PutStatus) -> bool {
     )
 }
 
-/// Stores `rec` (a send with `TRAN_MSG=true`) as a half message: real topic and queue kept in
-/// properties, transaction type reset so the half queue indexes it, `DELAY` dropped (Java
-/// clients clear it too; a delay applies to nothing before the commit).
-pub async fn put_half(
-    store: &dyn MessageStoreApi,
-    mut rec: MessageRecord,
-    producer_group: &str,
-) -> PutOutcome {
+/// Turns `rec` (a send with `TRAN_MSG=true`) into the half message the send path stores: real
+/// topic and queue kept in properties, transaction type reset so the half queue indexes it,
+/// `DELAY` dropped (Java clients clear it too; a delay applies to nothing before the commit).
+pub fn half_record(mut rec: MessageRecord, producer_group: &str) -> MessageRecord {
     rec.properties.insert(keys::REAL_TOPIC, rec.topic.clone());
     rec.properties
         .insert(keys::REAL_QID, rec.queue_id.to_string());
@@ -267,7 +263,7 @@ pub async fn put_half(
     rec.sys_flag = sysflag::with_transaction_type(rec.sys_flag, sysflag::TRANSACTION_NOT_TYPE);
     rec.topic = HALF_TOPIC.to_string();
     rec.queue_id = 0;
-    store.put(rec).await
+    rec
 }
 
 /// Writes the op record that resolves the half message at `half_offset` (`store_host`: the
