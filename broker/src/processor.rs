@@ -284,9 +284,9 @@ impl RequestHandler for BrokerProcessor {
         })
     }
 
-    /// Sends that wait for nothing (see `send::answer_now`); a send given back here is admitted
-    /// again on its way through `handle`, which happens only while another send holds the
-    /// store's turn.
+    /// Sends that wait for nothing (see `send::answer_now`). A send given back after its
+    /// admission is admitted again on its way through `handle`; that happens only while
+    /// another send holds the store's turn.
     fn answer_now(
         &self,
         conn: &Connection,
@@ -300,10 +300,14 @@ impl RequestHandler for BrokerProcessor {
         ) {
             return Err(request);
         }
+        let deps = send_deps(&self.ctx);
+        if !send::waits_for_nothing(&deps) {
+            return Err(request);
+        }
         let kind = crate::metrics::RequestKind::of(request.request_code());
         let response = match self.admit(conn, &request) {
             Some(refused) => refused,
-            None => send::answer_now(&send_deps(&self.ctx), conn, request)?,
+            None => send::answer_now(&deps, conn, request)?,
         };
         self.ctx.metrics.on_response(kind, response.code);
         Ok(Some(response))

@@ -89,7 +89,7 @@ pub fn answer_now(
     conn: &Connection,
     req: RemotingCommand,
 ) -> Result<RemotingCommand, RemotingCommand> {
-    if ctx.store.supports_flush_wait() || ctx.role.role() == BrokerRole::SyncMaster {
+    if !waits_for_nothing(ctx) {
         return Err(req);
     }
     let Ok(_permit) = ctx.send_permits.try_acquire() else {
@@ -115,6 +115,12 @@ pub fn answer_now(
         },
     };
     Ok(answer(ctx, &req, stored, outcome))
+}
+
+/// Whether this broker's sends wait for nothing after their append: it flushes
+/// asynchronously and is no SYNC_MASTER ([`answer_now`] answers those).
+pub fn waits_for_nothing(ctx: &Deps<'_>) -> bool {
+    !ctx.store.supports_flush_wait() && ctx.role.role() != BrokerRole::SyncMaster
 }
 
 /// Waits for a turn at the store, first come first served (Java: the send thread pool's
