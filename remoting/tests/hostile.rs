@@ -229,15 +229,21 @@ impl remoting::RequestHandler for Panicky {
     }
 }
 
-#[tokio::test]
-async fn a_panicking_handler_answers_system_error() {
+/// A server over [`Panicky`], and a connection to it.
+async fn panicky_server() -> (TestServer, tokio::net::TcpStream) {
     let server = start_on(
         "127.0.0.1:0",
         std::sync::Arc::new(Panicky),
         remoting::ServerConfig::default(),
     )
     .await;
-    let mut s = raw_send(server.addr, &[]).await;
+    let s = raw_send(server.addr, &[]).await;
+    (server, s)
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_system_error() {
+    let (server, mut s) = panicky_server().await;
     let mut req = RemotingCommand::request(RequestCode(1234), ExtFields::new());
     req.opaque = 5;
     s.write_all(&encode(&req)).await.unwrap();
@@ -265,13 +271,7 @@ async fn a_panicking_handler_answers_system_error() {
 /// a panic there is one SYSTEM_ERROR answer, the connection serving on.
 #[tokio::test]
 async fn answers_given_at_once_are_stamped_and_a_panic_there_answered() {
-    let server = start_on(
-        "127.0.0.1:0",
-        std::sync::Arc::new(Panicky),
-        remoting::ServerConfig::default(),
-    )
-    .await;
-    let mut s = raw_send(server.addr, &[]).await;
+    let (server, mut s) = panicky_server().await;
     let request = |code: i32, opaque: i32| {
         let mut r = RemotingCommand::request(RequestCode(code), ExtFields::new());
         r.opaque = opaque;
