@@ -16,7 +16,7 @@ use remoting::message::{MessageRecord, Properties, decode_batch, keys, sysflag};
 use remoting::{CommandHeader, Connection, RemotingCommand, ResponseCode};
 use tracing::debug;
 
-use crate::config::BrokerRole;
+use crate::config::{BrokerConfig, BrokerRole};
 use crate::handlers::Core;
 use crate::metrics::BrokerMetrics;
 use crate::names;
@@ -390,6 +390,21 @@ pub(crate) fn check_and_prepare(
     })
 }
 
+/// A send's body (a batch's whole body) within `maxMessageSize`.
+fn check_body_size(req: &RemotingCommand, c: &BrokerConfig) -> Result<(), RemotingCommand> {
+    if req.body.len() > c.max_message_size as usize {
+        return Err(reply(
+            req,
+            ResponseCode::MESSAGE_ILLEGAL,
+            format!(
+                "the message body size over max value, MAX: {}",
+                c.max_message_size
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses and checks the header's properties string.
 fn parse_properties(
     req: &RemotingCommand,
@@ -449,16 +464,7 @@ pub(crate) fn store_one(
     turn: SemaphorePermit<'_>,
 ) -> Result<(Stored, PutOutcome), RemotingCommand> {
     let c = ctx.live();
-    if req.body.len() > c.max_message_size as usize {
-        return Err(reply(
-            req,
-            ResponseCode::MESSAGE_ILLEGAL,
-            format!(
-                "the message body size over max value, MAX: {}",
-                c.max_message_size
-            ),
-        ));
-    }
+    check_body_size(req, &c)?;
     let mut props = parse_properties(req, h.properties.as_deref())?;
     props.insert(keys::CLUSTER, &c.broker_cluster_name);
     if p.dlq {
@@ -528,16 +534,7 @@ fn store_batch(
     turn: SemaphorePermit<'_>,
 ) -> Result<(Stored, PutOutcome), RemotingCommand> {
     let c = ctx.live();
-    if req.body.len() > c.max_message_size as usize {
-        return Err(reply(
-            req,
-            ResponseCode::MESSAGE_ILLEGAL,
-            format!(
-                "the message body size over max value, MAX: {}",
-                c.max_message_size
-            ),
-        ));
-    }
+    check_body_size(req, &c)?;
     if sysflag::transaction_type(h.sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE {
         return Err(reply(
             req,
