@@ -281,7 +281,9 @@ async fn a_failed_auto_batch_fails_each_of_its_sends() {
         .unwrap();
     wait_route(&env.admin, "AutoRO", 1).await;
     let producer = start_batching_producer("PG-auto-ro", &ns_addr, Duration::from_secs(2)).await;
-    let tasks: Vec<_> = (0..50)
+    // Enough at once that some queue behind a send in flight and go as a batch, however
+    // quickly the broker refuses each request (50 were not always enough).
+    let tasks: Vec<_> = (0..500)
         .map(|i| {
             let p = producer.clone();
             tokio::spawn(async move { p.send(Message::new("AutoRO", format!("ro-{i}"))).await })
